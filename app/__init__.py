@@ -1,0 +1,1 @@
+"""Sales-management backend."""

@@ -1,0 +1,1 @@
+"""HTTP layer: parse, call one service, answer a response model."""

@@ -1,0 +1,147 @@
+"""Dependencies that name what a route needs: session, principal, permission, clock, paging."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.api.errors import ReplayStoredResponse
+from app.api.middleware import RequestUnitOfWork
+from app.api.runtime import Runtime
+from app.domain.errors import FieldError, InvalidInput, NotAuthenticated, PermissionDenied
+from app.domain.permissions import Permission
+from app.domain.principal import Principal
+from app.services import auth, idempotency
+from app.services.pagination import MAX_LIMIT
+
+_bearer = HTTPBearer(auto_error=False, description="A JWT from POST /api/v1/auth/token, or an API key.")
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_session(request: Request) -> AsyncSession:
+    unit: RequestUnitOfWork = request.state.unit_of_work
+    return unit.session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def get_now(runtime: RuntimeDep) -> datetime:
+    return runtime.clock()
+
+
+NowDep = Annotated[datetime, Depends(get_now)]
+
+
+async def get_principal(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    now: NowDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise NotAuthenticated("Send Authorization: Bearer <token or API key>.", code="auth.missing")
+    return await auth.principal_from_token(
+        session, credentials.credentials, secret=runtime.jwt_secret, now=now
+    )
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require(permission: Permission) -> Callable[[Principal], Awaitable[Principal]]:
+    """`Depends(require(Permission.users_write))`: the principal, if the matrix grants it."""
+
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        if not principal.can(permission):
+            raise PermissionDenied(
+                f"Your role lacks the permission {permission.value}.", code="permission.denied"
+            )
+        return principal
+
+    return dependency
+
+
+_ETAG = re.compile(r'^(?:W/)?"(\d{1,18})"$')
+
+
+def etag_for(version: int) -> str:
+    return f'"{version}"'
+
+
+def get_expected_version(
+    if_match: Annotated[
+        str | None,
+        Header(
+            description="The ETag of the version you edit; 412 if the record has moved on.",
+            examples=['"3"'],
+            max_length=64,
+        ),
+    ] = None,
+) -> int | None:
+    if if_match is None or if_match.strip() == "*":
+        return None
+    match = _ETAG.match(if_match.strip())
+    if match is None:
+        raise InvalidInput(
+            'If-Match must be an ETag such as "3".',
+            code="request.if_match_invalid",
+            errors=[FieldError("If-Match", "format", 'an ETag such as "3"')],
+        )
+    return int(match.group(1))
+
+
+ExpectedVersion = Annotated[int | None, Depends(get_expected_version)]
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size, at most 200.")]
+Cursor = Annotated[
+    str | None, Query(max_length=512, description="next_cursor of the previous page.", examples=[None])
+]
+
+
+async def guard_idempotency(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    now: NowDep,
+    principal: CurrentPrincipal,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            description="Replays the first answer for 24 h when a POST is retried with the same key.",
+            max_length=255,
+            examples=["3f1c8a9e-7d2b-4e55-9d61-0c6a7b9e2f10"],
+        ),
+    ] = None,
+) -> None:
+    if idempotency_key is None:
+        return
+    body = await request.body()
+    claimed = await idempotency.claim_key(
+        session,
+        actor=principal,
+        key=idempotency_key,
+        request_fingerprint=idempotency.fingerprint(request.method, request.url.path, body),
+        ttl=timedelta(seconds=runtime.settings.idempotency_ttl_seconds),
+        now=now,
+    )
+    if isinstance(claimed, idempotency.StoredResponse):
+        raise ReplayStoredResponse(claimed)
+    unit: RequestUnitOfWork = request.state.unit_of_work
+    unit.idempotency_record = claimed
+
+
+Idempotent = Depends(guard_idempotency)

@@ -1,0 +1,174 @@
+"""Every error leaves as RFC 9457 application/problem+json; domain codes map to HTTP statuses here."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.api.schemas.common import Problem, ProblemFieldError
+from app.domain.errors import (
+    Conflict,
+    DomainError,
+    FieldError,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+    RateLimited,
+)
+from app.observability import current_request_id
+from app.services.idempotency import StoredResponse
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://errors.salescrm.dev/"
+
+_STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
+    (NotAuthenticated, 401),
+    (PermissionDenied, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (PreconditionFailed, 412),
+    (InvalidInput, 422),
+    (RateLimited, 429),
+]
+
+
+class ReplayStoredResponse(Exception):
+    """Raised by the idempotency dependency to answer with the first response to this key."""
+
+    def __init__(self, stored: StoredResponse) -> None:
+        self.stored = stored
+
+
+def status_of(error: DomainError) -> int:
+    for error_type, status in _STATUS_BY_ERROR:
+        if isinstance(error, error_type):
+            return status
+    return 422
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    code: str,
+    errors: list[FieldError] | None = None,
+    headers: Mapping[str, str] | None = None,
+    instance: str | None = None,
+) -> JSONResponse:
+    problem = Problem(
+        type=PROBLEM_TYPE_BASE + code,
+        title=HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        code=code,
+        instance=instance,
+        request_id=current_request_id(),
+        errors=[ProblemFieldError(field=e.field, code=e.code, message=e.message) for e in errors or []],
+    )
+    return JSONResponse(
+        problem.model_dump(mode="json"),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=dict(headers) if headers else None,
+    )
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or str(loc[0] if loc else "request")
+
+
+async def _on_domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    status = status_of(exc)
+    headers: dict[str, str] = {}
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after_seconds)
+    if isinstance(exc, NotAuthenticated):
+        headers["WWW-Authenticate"] = "Bearer"
+    return problem_response(
+        status,
+        exc.detail,
+        code=exc.code,
+        errors=exc.errors,
+        headers=headers or None,
+        instance=request.url.path,
+    )
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        FieldError(
+            field=_location(tuple(e.get("loc", ()))), code=str(e.get("type", "invalid")), message=e["msg"]
+        )
+        for e in exc.errors()
+    ]
+    return problem_response(
+        422, "The request is not valid.", code="request.invalid", errors=errors, instance=request.url.path
+    )
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "route.not_found", 405: "method.not_allowed", 413: "request.too_large"}.get(
+        exc.status_code, f"http.{exc.status_code}"
+    )
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    return problem_response(
+        exc.status_code, detail, code=code, headers=exc.headers, instance=request.url.path
+    )
+
+
+async def _on_integrity_error(request: Request, exc: Exception) -> Response:
+    # Constraints are the last line against races; the services check first for a friendlier message.
+    log.info("db.integrity_conflict", error=str(exc.__cause__ or exc)[:500])
+    return problem_response(
+        409,
+        "The change conflicts with existing data (a concurrent request may have made it first).",
+        code="conflict.constraint",
+        instance=request.url.path,
+    )
+
+
+async def _on_stale_data(request: Request, exc: Exception) -> Response:
+    return problem_response(
+        409,
+        "The record was changed by someone else at the same moment; reload it and retry.",
+        code="conflict.concurrent_update",
+        instance=request.url.path,
+    )
+
+
+async def _on_replay(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ReplayStoredResponse)
+    headers = {str(k): str(v) for k, v in exc.stored.headers.items()}
+    headers["Idempotent-Replayed"] = "true"
+    return Response(content=exc.stored.body, status_code=exc.stored.status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _on_domain_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(IntegrityError, _on_integrity_error)
+    app.add_exception_handler(StaleDataError, _on_stale_data)
+    app.add_exception_handler(ReplayStoredResponse, _on_replay)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the errors a route can answer (moved to problem+json in main.openapi)."""
+    return {status: {"model": Problem, "description": HTTPStatus(status).phrase} for status in statuses}

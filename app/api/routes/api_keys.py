@@ -1,0 +1,60 @@
+"""/api-keys: integrator credentials with scopes; the secret is shown once."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response, status
+
+from app.api.deps import Cursor, Idempotent, Limit, NowDep, SessionDep, require
+from app.api.errors import problem_responses
+from app.api.routes import API_V1
+from app.api.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyPage
+from app.domain.permissions import Permission
+from app.domain.principal import Principal
+from app.services import api_keys
+
+router = APIRouter(prefix=f"{API_V1}/api-keys", tags=["api keys"])
+
+CanManage = Annotated[Principal, Depends(require(Permission.api_keys_manage))]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApiKeyCreated,
+    responses=problem_responses(401, 403, 409, 413, 422),
+    dependencies=[Idempotent],
+)
+async def create_api_key(
+    session: SessionDep, actor: CanManage, now: NowDep, body: ApiKeyCreate, response: Response
+) -> ApiKeyCreated:
+    created = await api_keys.create_api_key(
+        session, actor=actor, name=body.name, scopes=body.scopes, expires_at=body.expires_at, now=now
+    )
+    response.headers["Location"] = f"/api/v1/api-keys/{created.api_key.id}"
+    return ApiKeyCreated.model_validate(
+        {**ApiKeyOut.model_validate(created.api_key).model_dump(), "secret": created.secret}
+    )
+
+
+@router.get("", response_model=ApiKeyPage, responses=problem_responses(401, 403, 422))
+async def list_api_keys(
+    session: SessionDep, actor: CanManage, limit: Limit = 50, cursor: Cursor = None
+) -> ApiKeyPage:
+    page = await api_keys.list_api_keys(session, actor=actor, limit=limit, cursor=cursor)
+    return ApiKeyPage(items=[ApiKeyOut.model_validate(k) for k in page.items], next_cursor=page.next_cursor)
+
+
+@router.post(
+    "/{api_key_id}/revoke",
+    response_model=ApiKeyOut,
+    responses=problem_responses(401, 403, 404, 409, 422),
+    dependencies=[Idempotent],
+)
+async def revoke_api_key(
+    session: SessionDep, actor: CanManage, now: NowDep, api_key_id: uuid.UUID
+) -> ApiKeyOut:
+    key = await api_keys.revoke_api_key(session, actor=actor, api_key_id=api_key_id, now=now)
+    return ApiKeyOut.model_validate(key)

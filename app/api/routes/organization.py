@@ -1,0 +1,51 @@
+"""/organization: the caller's tenant and its settings."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+
+from app.api.deps import ExpectedVersion, SessionDep, etag_for, require
+from app.api.errors import problem_responses
+from app.api.routes import API_V1
+from app.api.schemas.organization import OrganizationOut, OrganizationUpdate
+from app.domain.permissions import Permission
+from app.domain.principal import Principal
+from app.services import organizations
+
+router = APIRouter(prefix=f"{API_V1}/organization", tags=["organization"])
+
+CanRead = Annotated[Principal, Depends(require(Permission.organization_read))]
+CanWrite = Annotated[Principal, Depends(require(Permission.organization_write))]
+_ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
+
+
+@router.get(
+    "",
+    response_model=OrganizationOut,
+    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403)},
+)
+async def get_organization(session: SessionDep, actor: CanRead, response: Response) -> OrganizationOut:
+    organization = await organizations.get_organization(session, actor=actor)
+    response.headers["ETag"] = etag_for(organization.version)
+    return OrganizationOut.model_validate(organization)
+
+
+@router.patch(
+    "",
+    response_model=OrganizationOut,
+    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 409, 412, 413, 422)},
+)
+async def update_organization(
+    session: SessionDep,
+    actor: CanWrite,
+    body: OrganizationUpdate,
+    expected_version: ExpectedVersion,
+    response: Response,
+) -> OrganizationOut:
+    organization = await organizations.update_organization(
+        session, actor=actor, changes=body.changes(), expected_version=expected_version
+    )
+    response.headers["ETag"] = etag_for(organization.version)
+    return OrganizationOut.model_validate(organization)

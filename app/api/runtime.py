@@ -1,0 +1,22 @@
+"""What the app holds for its lifetime: settings, database, job queue and clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.services.jobs import JobQueue
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    queue: JobQueue
+    clock: Callable[[], datetime]
+    jwt_secret: str

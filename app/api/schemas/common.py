@@ -1,0 +1,73 @@
+"""Shapes shared by every resource: problems, pages and record metadata."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class ProblemFieldError(BaseModel):
+    field: str = Field(examples=["username"])
+    code: str = Field(examples=["unique"])
+    message: str = Field(examples=["already in use"])
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "https://errors.salescrm.dev/user.username_taken",
+                    "title": "Conflict",
+                    "status": 409,
+                    "detail": "The username 'li.lei' is taken.",
+                    "code": "user.username_taken",
+                    "errors": [{"field": "username", "code": "unique", "message": "already in use"}],
+                }
+            ]
+        }
+    )
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[ProblemFieldError] = Field(default_factory=list)
+
+
+class Record(BaseModel):
+    """Fields every resource carries."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    version: int = Field(description="Incremented on every change; send it back as If-Match.", examples=[1])
+    created_at: datetime
+    updated_at: datetime
+
+
+class PatchModel(BaseModel):
+    """A partial update: omit a field to keep it. Fields typed `X | SkipJsonSchema[None]` are optional
+    but not nullable; an explicit null for them is refused, null clears only `nullable_fields`."""
+
+    model_config = ConfigDict(extra="forbid")
+    nullable_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _refuse_null_for_required_columns(self) -> Self:
+        for name in self.model_fields_set:
+            if getattr(self, name) is None and name not in self.nullable_fields:
+                raise ValueError(f"{name} may be omitted but not null")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)

@@ -1,0 +1,180 @@
+"""`crm`: database, tenants, demo data, server, worker and the OpenAPI document."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import get_settings
+from app.db import create_engine, create_sessionmaker, utcnow
+from app.services import demo, organizations
+from app.services.jobs import JobQueue
+from app.services.unit_of_work import session_scope
+from app.workers.jobs import JobContext
+from app.workers.queue import ArqQueue, InlineQueue
+
+cli = typer.Typer(help="Sales-management backend", no_args_is_help=True)
+db_cli = typer.Typer(help="Database schema", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+console = Console(stderr=True)
+T = TypeVar("T")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run_in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Runs one use case in one transaction, then the jobs it asked for (inline unless Redis is set)."""
+
+    async def main() -> T:
+        settings = get_settings()
+        if settings.is_sqlite:
+            settings.var_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(settings.database_url)
+        sessionmaker = create_sessionmaker(engine)
+        queue: JobQueue
+        if settings.redis_url:
+            queue = await ArqQueue.connect(settings.redis_url)
+        else:
+
+            def context(q: InlineQueue) -> JobContext:
+                return {"sessionmaker": sessionmaker, "queue": q, "clock": utcnow}
+
+            queue = InlineQueue(context, utcnow)
+        try:
+            async with session_scope(sessionmaker, queue) as session:
+                result = await work(session)
+            if isinstance(queue, InlineQueue):
+                await queue.drain()
+            return result
+        finally:
+            await queue.close()
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+@db_cli.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations (creates the SQLite file under var/ when needed)."""
+    from alembic import command
+    from alembic.config import Config
+
+    settings = get_settings()
+    if settings.is_sqlite:
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("sqlalchemy.url", settings.database_url)
+    command.upgrade(config, revision)
+    console.print(f"[green]database at {revision}[/green]")
+
+
+@cli.command("create-org")
+def create_org(
+    name: Annotated[str, typer.Option(help="Organization name")],
+    admin_username: Annotated[str, typer.Option(help="Login of the first admin")],
+    admin_password: Annotated[str, typer.Option(help="Password of the first admin (8+ characters)")],
+    timezone: Annotated[str | None, typer.Option(help="IANA time zone")] = None,
+) -> None:
+    """Create an organization and its first admin; prints JSON with both ids."""
+    if len(admin_password) < 8:
+        console.print("[red]the admin password needs at least 8 characters[/red]")
+        raise typer.Exit(2)
+    tz = timezone or get_settings().default_timezone
+
+    async def work(session: AsyncSession) -> dict[str, str]:
+        created = await organizations.create_organization(
+            session, name=name, admin_username=admin_username, admin_password=admin_password, timezone=tz
+        )
+        return {
+            "organization_id": str(created.organization.id),
+            "organization_slug": created.organization.slug,
+            "admin_id": str(created.admin.id),
+            "admin_username": created.admin.username,
+        }
+
+    typer.echo(json.dumps(_run_in_transaction(work)))
+
+
+@cli.command("seed-demo")
+def seed_demo() -> None:
+    """Create the demo distributor (idempotent) and print how to sign in."""
+
+    async def work(session: AsyncSession) -> list[demo.DemoLogin]:
+        return await demo.seed_demo(session, timezone=get_settings().default_timezone)
+
+    logins = _run_in_transaction(work)
+    table = Table(title=f"Demo logins (password for all: {demo.DEMO_PASSWORD})")
+    table.add_column("username")
+    table.add_column("role")
+    for login in logins:
+        table.add_row(login.username, login.role)
+    Console().print(table)
+    typer.echo(
+        "Sign in: curl -s -X POST localhost:8000/api/v1/auth/token "
+        f"-d username=demo.director -d password={demo.DEMO_PASSWORD}"
+    )
+
+
+@cli.command("serve")
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[int, typer.Option(help="API processes (PostgreSQL + Redis only)")] = 1,
+) -> None:
+    """Run the API with uvicorn."""
+    import uvicorn
+
+    settings = get_settings()
+    if workers > 1 and (settings.is_sqlite or not settings.redis_url):
+        console.print(
+            "[red]several API processes need PostgreSQL and Redis (CRM_DATABASE_URL, CRM_REDIS_URL)[/red]"
+        )
+        raise typer.Exit(2)
+    uvicorn.run("app.main:app", host=host, port=port, workers=workers, log_config=None, access_log=False)
+
+
+@cli.command("worker")
+def worker() -> None:
+    """Run an arq worker (needs CRM_REDIS_URL)."""
+    from arq.worker import run_worker
+
+    from app.workers.settings import WorkerSettings
+
+    if not get_settings().redis_url:
+        console.print("[red]CRM_REDIS_URL is not set: without Redis the API runs jobs in-process[/red]")
+        raise typer.Exit(2)
+    run_worker(WorkerSettings)
+
+
+@cli.command("openapi")
+def openapi(
+    output: Annotated[Path, typer.Option(help="Where to write the document; - for stdout")] = ROOT
+    / "openapi"
+    / "openapi.json",
+) -> None:
+    """Write the OpenAPI document the app serves."""
+    from app.main import create_app
+
+    document = render_openapi(create_app().openapi())
+    if str(output) == "-":
+        sys.stdout.write(document)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(document, encoding="utf-8")
+    console.print(f"wrote {output}")
+
+
+def render_openapi(schema: dict[str, object]) -> str:
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,64 @@
+"""Process settings, read from the environment with the prefix CRM_."""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CRM_", env_file=".env", extra="ignore")
+
+    env: Environment = Environment.development
+    database_url: str = "sqlite+aiosqlite:///./var/crm.db"
+    redis_url: str | None = None
+    jwt_secret: str = ""
+    jwt_ttl_seconds: int = Field(default=8 * 3600, ge=60, le=30 * 24 * 3600)
+    default_timezone: str = "Asia/Shanghai"
+    var_dir: Path = Path("var")
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    login_failure_limit: int = Field(default=10, ge=1)
+    login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    db_pool_size: int = Field(default=10, ge=1)
+    log_json: bool = True
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _require_secret_in_production(self) -> Settings:
+        if self.env is Environment.production and len(self.jwt_secret) < 32:
+            raise ValueError("CRM_JWT_SECRET of at least 32 characters is required when CRM_ENV=production")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def resolved_jwt_secret(self) -> str:
+        """The configured secret, or one generated once into var/ for development machines."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        secret_file = self.var_dir / "jwt_secret"
+        if secret_file.exists():
+            return secret_file.read_text().strip()
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(48)
+        secret_file.write_text(secret)
+        secret_file.chmod(0o600)
+        return secret
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Business rules and entities, free of I/O."""

@@ -1,0 +1,41 @@
+"""Texts of in-app notifications per event topic and language; pure, so tests read them directly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+_TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
+    "user.created": {
+        "zh": ("欢迎加入 {organization_name}", "您的账号 {username} 已创建，角色：{role}。"),
+        "en": ("Welcome to {organization_name}", "Your account {username} was created with the role {role}."),
+    },
+    "team.member_added": {
+        "zh": ("您已加入团队 {team_name}", "您已被加入团队 {team_name}。"),
+        "en": ("You joined {team_name}", "You were added to the team {team_name}."),
+    },
+}
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    title: str
+    body: str
+
+
+def language_of(locale: str) -> str:
+    return "zh" if locale.lower().startswith("zh") else "en"
+
+
+def render_message(topic: str, payload: dict[str, Any], *, locale: str) -> RenderedMessage | None:
+    """The message for an event, or None when the topic has no in-app text."""
+    templates = _TEMPLATES.get(topic)
+    if templates is None:
+        return None
+    title, body = templates[language_of(locale)]
+    return RenderedMessage(title=title.format_map(payload), body=body.format_map(payload))
+
+
+def backoff_seconds(attempt: int) -> int:
+    """Delay before retry `attempt` (1-based): 30 s doubling, capped at one hour."""
+    return int(min(30 * 2 ** (attempt - 1), 3600))

@@ -1,0 +1,113 @@
+"""create_app(): routers, error handlers, middleware and the lifespan that owns pools."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+
+from app.api.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
+from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware, UnitOfWorkMiddleware
+from app.api.routes import api_keys, auth, notifications, operations, organization, teams, users
+from app.api.runtime import Runtime
+from app.config import Settings, get_settings
+from app.db import create_engine, create_sessionmaker, utcnow
+from app.observability import configure_logging
+from app.services.jobs import JobQueue
+from app.workers.jobs import JobContext
+from app.workers.queue import ArqQueue, InlineQueue
+
+# (job, seconds) the in-process runner repeats; the arq worker has the same in its cron list.
+INLINE_SCHEDULE = (("sweep_outbox", 60.0), ("purge_idempotency_records", 3600.0))
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
+
+
+def _lifespan(settings: Settings, clock: Callable[[], datetime]) -> Any:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        sessionmaker = create_sessionmaker(engine)
+        queue: JobQueue
+        periodic: list[asyncio.Task[None]] = []
+        if settings.redis_url:
+            queue = await ArqQueue.connect(settings.redis_url)
+        else:
+
+            def context(q: InlineQueue) -> JobContext:
+                return {"sessionmaker": sessionmaker, "queue": q, "clock": clock}
+
+            inline = InlineQueue(context, clock)
+            periodic = [asyncio.create_task(inline.run_periodically(f, s)) for f, s in INLINE_SCHEDULE]
+            queue = inline
+        app.state.runtime = Runtime(
+            settings=settings,
+            engine=engine,
+            sessionmaker=sessionmaker,
+            queue=queue,
+            clock=clock,
+            jwt_secret=settings.resolved_jwt_secret(),
+        )
+        try:
+            yield
+        finally:
+            for task in periodic:
+                task.cancel()
+            await queue.close()
+            await engine.dispose()
+
+    return lifespan
+
+
+def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime] = utcnow) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(json=settings.log_json, level=settings.log_level)
+    app = FastAPI(
+        title="Sales-management backend",
+        version="1.0.0",
+        description=(
+            "Leads, customers, pipelines, SLAs, assignment and KPIs for B2B sales teams. "
+            "Errors are RFC 9457 application/problem+json."
+        ),
+        lifespan=_lifespan(settings, clock),
+        generate_unique_id_function=_operation_id,
+    )
+    install_error_handlers(app)
+    # Outermost first: context and metrics see everything, the unit of work wraps the routes.
+    app.add_middleware(UnitOfWorkMiddleware)
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(RequestContextMiddleware)
+
+    for module in (auth, users, teams, api_keys, organization, notifications, operations):
+        app.include_router(module.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        for path_item in schema["paths"].values():
+            for operation in path_item.values():
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if status[0] in "45" and "application/json" in content:
+                        content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+app = create_app()

@@ -1,0 +1,1 @@
+"""Use cases: load, apply domain rules, persist and record outbox events. They flush, never commit."""

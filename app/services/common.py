@@ -1,0 +1,58 @@
+"""Small rules shared by every use case: tenant-scoped loading and optimistic concurrency."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.errors import NotFound, PreconditionFailed
+from app.domain.principal import Principal
+
+E = TypeVar("E")
+
+
+async def get_visible(
+    session: AsyncSession,
+    model: type[E],
+    entity_id: uuid.UUID,
+    *,
+    actor: Principal,
+    visible: ColumnElement[bool] | None = None,
+    for_update: bool = False,
+) -> E:
+    """The record if it is in the actor's organization and visible to them, else NotFound.
+
+    Another tenant's id and an invisible record answer the same, so ids leak nothing.
+    """
+    model_any: Any = model
+    statement = select(model).where(
+        model_any.id == entity_id, model_any.organization_id == actor.organization_id
+    )
+    if visible is not None:
+        statement = statement.where(visible)
+    if for_update:
+        statement = statement.with_for_update()
+    entity = await session.scalar(statement)
+    if entity is None:
+        raise NotFound(
+            f"{model.__name__} {entity_id} was not found.", code=f"{model_any.__tablename__}.not_found"
+        )
+    return entity
+
+
+def check_version(entity: Any, expected_version: int | None) -> None:
+    """Honour If-Match: the client edits the version it read, or gets 412."""
+    if expected_version is not None and entity.version != expected_version:
+        raise PreconditionFailed(
+            f"The record is at version {entity.version}, not {expected_version}; reload it and retry.",
+            code="version.mismatch",
+        )
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, with the wildcards in `text` taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

@@ -1,0 +1,44 @@
+"""Jobs requested by a use case, handed to the queue only once its transaction has committed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+_PENDING_JOBS = "jobs_after_commit"
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    function: str
+    args: tuple[Any, ...] = field(default=())
+    job_id: str | None = None
+    defer_until: datetime | None = None
+
+
+class JobQueue(Protocol):
+    """Port implemented by the arq queue and by the in-process runner (app/workers/queue.py)."""
+
+    async def enqueue(self, job: JobRequest) -> None: ...
+
+    async def ping(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+def enqueue_after_commit(session: AsyncSession, job: JobRequest) -> None:
+    pending: list[JobRequest] = session.info.setdefault(_PENDING_JOBS, [])
+    if job not in pending:
+        pending.append(job)
+
+
+def take_jobs_after_commit(session: AsyncSession) -> list[JobRequest]:
+    jobs: list[JobRequest] = session.info.pop(_PENDING_JOBS, [])
+    return jobs
+
+
+def discard_jobs_after_commit(session: AsyncSession) -> None:
+    session.info.pop(_PENDING_JOBS, None)

@@ -1,0 +1,164 @@
+"""Users of an organization: create, read, update; visible by role."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.errors import Conflict, FieldError, InvalidInput, PermissionDenied
+from app.domain.models import Organization, User
+from app.domain.permissions import Role
+from app.domain.principal import Principal
+from app.services import audit, outbox
+from app.services.auth import normalise_username
+from app.services.common import check_version, get_visible, like_pattern
+from app.services.pagination import Page, SortOrder, paginate
+from app.services.security import hash_password
+from app.services.visibility import visible_to
+
+AUDITED_FIELDS = ("username", "display_name", "email", "phone", "role", "is_active", "is_available")
+SORTABLE = {"created_at": User.created_at, "username": User.username, "display_name": User.display_name}
+
+
+@dataclass(frozen=True)
+class NewUser:
+    username: str
+    display_name: str
+    password: str
+    role: Role
+    email: str | None = None
+    phone: str | None = None
+    id: uuid.UUID | None = None
+
+
+async def create_user(session: AsyncSession, *, actor: Principal, data: NewUser) -> User:
+    username = normalise_username(data.username)
+    taken = await session.scalar(select(exists().where(User.username == username)))
+    if taken:
+        raise Conflict(
+            f"The username {username!r} is taken.",
+            code="user.username_taken",
+            errors=[FieldError("username", "unique", "already in use")],
+        )
+    if data.id is not None and await session.get(User, data.id) is not None:
+        raise Conflict(f"A user with id {data.id} exists.", code="user.id_taken")
+    user = User(
+        id=data.id or uuid.uuid4(),
+        organization_id=actor.organization_id,
+        username=username,
+        display_name=data.display_name,
+        email=data.email,
+        phone=data.phone,
+        role=data.role,
+        password_hash=hash_password(data.password),
+    )
+    session.add(user)
+    await session.flush()
+    await audit.record_audit(
+        session,
+        actor=actor,
+        action="user.created",
+        entity_type="user",
+        entity_id=user.id,
+        after=audit.snapshot(user, AUDITED_FIELDS),
+    )
+    organization = await session.get_one(Organization, actor.organization_id)
+    await outbox.record_event(
+        session,
+        organization_id=actor.organization_id,
+        topic="user.created",
+        payload={
+            "user_id": str(user.id),
+            "username": user.username,
+            "role": user.role.value if isinstance(user.role, Role) else user.role,
+            "organization_name": organization.name,
+            "notify_user_ids": [str(user.id)],
+        },
+    )
+    return user
+
+
+async def get_user(session: AsyncSession, *, actor: Principal, user_id: uuid.UUID) -> User:
+    return await get_visible(session, User, user_id, actor=actor, visible=visible_to(actor, User.id))
+
+
+async def list_users(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    limit: int,
+    cursor: str | None,
+    sort: str = "created_at",
+    role: Role | None = None,
+    is_active: bool | None = None,
+    q: str | None = None,
+) -> Page[User]:
+    order = SortOrder.parse(sort, SORTABLE)
+    statement = select(User).where(User.organization_id == actor.organization_id, visible_to(actor, User.id))
+    if role is not None:
+        statement = statement.where(User.role == role)
+    if is_active is not None:
+        statement = statement.where(User.is_active == is_active)
+    if q:
+        pattern = like_pattern(q.lower())
+        statement = statement.where(
+            User.username.like(pattern, escape="\\") | User.display_name.ilike(pattern, escape="\\")
+        )
+    return await paginate(
+        session,
+        statement,
+        sort_column=SORTABLE[order.name],
+        id_column=User.id,
+        order=order,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+async def update_user(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    user_id: uuid.UUID,
+    changes: dict[str, Any],
+    expected_version: int | None,
+) -> User:
+    user = await get_visible(session, User, user_id, actor=actor, for_update=True)
+    check_version(user, expected_version)
+    if user.id == actor.user_id and (
+        changes.get("is_active") is False or changes.get("role", user.role) != user.role
+    ):
+        raise InvalidInput(
+            "You cannot deactivate yourself or change your own role.", code="user.self_lockout"
+        )
+    before = audit.snapshot(user, AUDITED_FIELDS)
+    password = changes.pop("password", None)
+    for name, value in changes.items():
+        setattr(user, name, value)
+    if password is not None:
+        user.password_hash = hash_password(password)
+    await session.flush()
+    old, new = audit.changed_fields(before, audit.snapshot(user, AUDITED_FIELDS))
+    if password is not None:
+        new["password"] = "changed"
+    if new:
+        await audit.record_audit(
+            session,
+            actor=actor,
+            action="user.updated",
+            entity_type="user",
+            entity_id=user.id,
+            before=old,
+            after=new,
+        )
+    return user
+
+
+async def get_current_user(session: AsyncSession, *, actor: Principal) -> User:
+    if actor.user_id is None:
+        raise PermissionDenied("An API key is not a user.", code="user.api_key_has_no_profile")
+    return await session.get_one(User, actor.user_id)

@@ -1,0 +1,59 @@
+"""Job functions. Each opens its own transaction and calls a service; arq may run one twice."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.metrics import JOBS
+from app.services import idempotency, outbox
+from app.services.jobs import JobQueue
+from app.services.unit_of_work import session_scope
+
+JobContext = dict[str, Any]
+
+
+def _deps(ctx: JobContext) -> tuple[async_sessionmaker[AsyncSession], JobQueue, Callable[[], datetime]]:
+    return ctx["sessionmaker"], ctx["queue"], ctx["clock"]
+
+
+async def dispatch_outbox(ctx: JobContext) -> int:
+    """Deliver due outbox events, batch after batch, until none is left."""
+    sessionmaker, queue, clock = _deps(ctx)
+    total = 0
+    while True:
+        async with session_scope(sessionmaker, queue) as session:
+            delivered = await outbox.dispatch_due_events(session, now=clock())
+        total += delivered
+        if delivered < outbox.BATCH_SIZE:
+            JOBS.labels("dispatch_outbox", "ok").inc()
+            return total
+
+
+async def sweep_outbox(ctx: JobContext) -> bool:
+    """Cron backstop: events whose dispatch job was lost (Redis down, worker killed) go out anyway."""
+    sessionmaker, queue, clock = _deps(ctx)
+    async with session_scope(sessionmaker, queue) as session:
+        due = await outbox.has_due_events(session, now=clock())
+    if due:
+        await queue.enqueue(outbox.dispatch_job())
+    JOBS.labels("sweep_outbox", "ok").inc()
+    return due
+
+
+async def purge_idempotency_records(ctx: JobContext) -> int:
+    sessionmaker, queue, clock = _deps(ctx)
+    async with session_scope(sessionmaker, queue) as session:
+        purged = await idempotency.purge_expired(session, now=clock())
+    JOBS.labels("purge_idempotency_records", "ok").inc()
+    return purged
+
+
+JOB_FUNCTIONS: dict[str, Callable[..., Awaitable[Any]]] = {
+    "dispatch_outbox": dispatch_outbox,
+    "sweep_outbox": sweep_outbox,
+    "purge_idempotency_records": purge_idempotency_records,
+}

@@ -1,0 +1,98 @@
+"""The two JobQueue adapters: arq on Redis, and an in-process runner for a single small install."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import structlog
+from arq import ArqRedis, create_pool
+from arq.connections import RedisSettings
+
+from app.metrics import JOBS
+from app.services.jobs import JobRequest
+from app.workers.jobs import JOB_FUNCTIONS, JobContext
+
+log = structlog.get_logger(__name__)
+
+
+class ArqQueue:
+    def __init__(self, redis: ArqRedis) -> None:
+        self.redis = redis
+
+    @classmethod
+    async def connect(cls, redis_url: str) -> ArqQueue:
+        return cls(await create_pool(RedisSettings.from_dsn(redis_url)))
+
+    async def enqueue(self, job: JobRequest) -> None:
+        await self.redis.enqueue_job(
+            job.function, *job.args, _job_id=job.job_id, _defer_until=job.defer_until
+        )
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.redis.ping())
+        except Exception:
+            return False
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+class InlineQueue:
+    """Runs jobs as tasks of this process, with the same functions and context the arq worker uses.
+
+    Without Redis nothing survives a restart but the outbox and timers in the database, which the
+    periodic sweeps pick up again; that is why every job is also reachable from a sweep.
+    """
+
+    def __init__(
+        self, context_factory: Callable[[InlineQueue], JobContext], clock: Callable[[], datetime]
+    ) -> None:
+        self._context = context_factory(self)
+        self._clock = clock
+        self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self._anonymous: set[asyncio.Task[Any]] = set()
+
+    async def enqueue(self, job: JobRequest) -> None:
+        if job.job_id is not None and job.job_id in self._tasks:
+            return
+        task = asyncio.create_task(self._run(job))
+        if job.job_id is not None:
+            job_id = job.job_id
+            self._tasks[job_id] = task
+            task.add_done_callback(lambda _done: self._tasks.pop(job_id, None))
+        else:
+            self._anonymous.add(task)
+            task.add_done_callback(self._anonymous.discard)
+
+    async def _run(self, job: JobRequest) -> None:
+        if job.defer_until is not None:
+            delay = (job.defer_until - self._clock()).total_seconds()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        try:
+            await JOB_FUNCTIONS[job.function](self._context, *job.args)
+        except Exception:
+            JOBS.labels(job.function, "error").inc()
+            log.exception("job.failed", job=job.function, job_id=job.job_id)
+
+    async def ping(self) -> bool:
+        return True
+
+    async def drain(self) -> None:
+        """Wait until every job that is due has run (deferred ones included); used by tests and shutdown."""
+        while self._tasks or self._anonymous:
+            await asyncio.gather(*self._tasks.values(), *self._anonymous, return_exceptions=True)
+
+    async def run_periodically(self, function: str, every_seconds: float) -> None:
+        while True:
+            await asyncio.sleep(every_seconds)
+            await self.enqueue(JobRequest(function, job_id=f"cron:{function}"))
+
+    async def close(self) -> None:
+        for task in [*self._tasks.values(), *self._anonymous]:
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), *self._anonymous, return_exceptions=True)

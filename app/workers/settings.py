@@ -1,0 +1,47 @@
+"""arq worker: `arq app.workers.settings.WorkerSettings` (or `crm worker`)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from arq import cron
+from arq.connections import RedisSettings
+
+from app.config import get_settings
+from app.db import create_engine, create_sessionmaker, utcnow
+from app.observability import configure_logging
+from app.workers.jobs import dispatch_outbox, purge_idempotency_records, sweep_outbox
+from app.workers.queue import ArqQueue
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings = get_settings()
+    configure_logging(json=settings.log_json, level=settings.log_level)
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    ctx["engine"] = engine
+    ctx["sessionmaker"] = create_sessionmaker(engine)
+    ctx["queue"] = ArqQueue(ctx["redis"])
+    ctx["clock"] = utcnow
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    await ctx["engine"].dispose()
+
+
+def redis_settings() -> RedisSettings:
+    settings = get_settings()
+    return RedisSettings.from_dsn(settings.redis_url or "redis://127.0.0.1:6379/0")
+
+
+class WorkerSettings:
+    functions: ClassVar[list[Any]] = [dispatch_outbox, sweep_outbox, purge_idempotency_records]
+    cron_jobs: ClassVar[list[Any]] = [
+        cron(sweep_outbox, second=0, unique=True),
+        cron(purge_idempotency_records, minute=17, second=30, unique=True),
+    ]
+    on_startup = startup
+    on_shutdown = shutdown
+    redis_settings = redis_settings()
+    # Jobs are idempotent and retried by the sweeps, so a job cut short by a restart is re-run.
+    max_tries = 5
+    poll_delay = 0.1

@@ -1,0 +1,209 @@
+"""Fixtures: each database test runs on SQLite and on PostgreSQL; Redis tests on a real Redis.
+
+Under CI (CI=true) a missing PostgreSQL or Redis fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import delete, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+import app.domain.models
+from app.config import Environment, Settings
+from app.db import Base, create_engine, create_sessionmaker
+from app.main import create_app
+from app.services.jobs import JobRequest
+from app.services.organizations import create_organization
+from app.services.unit_of_work import session_scope
+
+POSTGRES_URL = os.environ.get("CRM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("CRM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+PASSWORD = "correct-horse-battery"
+
+
+def unavailable(what: str, error: Exception) -> None:
+    message = f"{what} is not reachable: {error!r}"
+    if IN_CI:
+        pytest.fail(message + " (required under CI)")
+    pytest.skip(message)
+
+
+class Clock:
+    """A controllable clock: tests move time instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+class NullQueue:
+    """For service-level tests that only check what was requested; jobs are asserted elsewhere."""
+
+    def __init__(self) -> None:
+        self.jobs: list[JobRequest] = []
+
+    async def enqueue(self, job: JobRequest) -> None:
+        self.jobs.append(job)
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path: Path = tmp_path_factory.mktemp("db") / "test.db"
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
+    url = sqlite_url if request.param == "sqlite" else POSTGRES_URL
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(Base.metadata.drop_all)
+            await connection.run_sync(Base.metadata.create_all)
+    except (OSError, Exception) as exc:
+        await engine.dispose()
+        unavailable(request.param, exc)
+    await engine.dispose()
+    return url
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    async with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+            await connection.execute(text(f"TRUNCATE {names} CASCADE"))
+        else:
+            for table in reversed(Base.metadata.sorted_tables):
+                await connection.execute(delete(table))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        env=Environment.test,
+        database_url=database_url,
+        redis_url=None,
+        jwt_secret="test-secret-" + "x" * 40,
+        var_dir=tmp_path,
+        log_json=True,
+        log_level="WARNING",
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: Clock, engine: AsyncEngine) -> AsyncIterator[object]:
+    application = create_app(settings, clock=clock)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
+
+
+@pytest.fixture
+async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A service-level session; committed per `session_scope` in tests that need several transactions."""
+    sessionmaker = create_sessionmaker(engine)
+    async with sessionmaker() as db_session:
+        yield db_session
+        await db_session.rollback()
+
+
+@dataclass
+class Tenant:
+    organization_id: uuid.UUID
+    admin_id: uuid.UUID
+    admin_username: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def sign_in(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> str:
+    response = await client.post("/api/v1/auth/token", data={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+@pytest.fixture
+def make_tenant(app: object, client: httpx.AsyncClient):  # type: ignore[no-untyped-def]
+    async def make(name: str = "Acme Building Materials") -> Tenant:
+        runtime = app.state.runtime  # type: ignore[attr-defined]
+        username = f"admin-{uuid.uuid4().hex[:8]}"
+        async with session_scope(runtime.sessionmaker, runtime.queue) as db_session:
+            created = await create_organization(
+                db_session,
+                name=name,
+                admin_username=username,
+                admin_password=PASSWORD,
+                timezone="Asia/Shanghai",
+            )
+        token = await sign_in(client, username)
+        return Tenant(created.organization.id, created.admin.id, username, token)
+
+    return make
+
+
+@pytest.fixture
+def make_user(client: httpx.AsyncClient):  # type: ignore[no-untyped-def]
+    """Creates a user through the API as the tenant's admin; returns (user json, token)."""
+
+    async def make(tenant: Tenant, role: str = "rep", **fields: object) -> tuple[dict[str, object], str]:
+        username = f"{role}-{uuid.uuid4().hex[:8]}"
+        body = {"username": username, "display_name": username, "password": PASSWORD, "role": role, **fields}
+        response = await client.post("/api/v1/users", json=body, headers=tenant.headers)
+        assert response.status_code == 201, response.text
+        return response.json(), await sign_in(client, username)
+
+    return make
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    import redis
+
+    connection = redis.Redis.from_url(REDIS_URL)
+    try:
+        connection.ping()
+    except Exception as exc:
+        unavailable("redis", exc)
+    connection.flushdb()
+    yield REDIS_URL
+    connection.flushdb()
+    connection.close()
