@@ -84,7 +84,13 @@ async def sign_in(
     password_ok = verify_password(password, user.password_hash if user else None)
     if user is None or not password_ok or not user.is_active:
         raise InvalidCredentials("Incorrect username or password.")
-    user.last_login_at = now
+    # A plain UPDATE outside the version check: signing in is not an edit and must not move the ETag.
+    await session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(last_login_at=now)
+        .execution_options(synchronize_session=False)
+    )
     await session.execute(delete(LoginFailure).where(LoginFailure.username == normalise_username(username)))
     token = issue_access_token(
         TokenClaims(user_id=user.id, organization_id=user.organization_id, role=user.role),

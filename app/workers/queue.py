@@ -8,8 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from arq import ArqRedis, create_pool
-from arq.connections import RedisSettings
+from arq import ArqRedis
 
 from app.metrics import JOBS
 from app.services.jobs import JobRequest
@@ -24,7 +23,9 @@ class ArqQueue:
 
     @classmethod
     async def connect(cls, redis_url: str) -> ArqQueue:
-        return cls(await create_pool(RedisSettings.from_dsn(redis_url)))
+        # Connects lazily (unlike arq's create_pool, which retries and then fails): the API starts
+        # while Redis is down, answers 503 on /readyz, and the outbox keeps the work meanwhile.
+        return cls(ArqRedis.from_url(redis_url))
 
     async def enqueue(self, job: JobRequest) -> None:
         await self.redis.enqueue_job(

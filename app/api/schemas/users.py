@@ -15,7 +15,7 @@ from app.domain.permissions import Role
 Username = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, to_lower=True, min_length=2, max_length=64, pattern=r"^[a-z0-9._@-]+$"
+        strip_whitespace=True, to_lower=True, min_length=2, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$"
     ),
 ]
 DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]

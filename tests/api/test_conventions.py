@@ -1,0 +1,237 @@
+"""Cross-cutting API conventions: idempotency, optimistic concurrency, limits, problems, paging."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from tests.conftest import PASSWORD, sign_in
+
+
+def _new_user(name: str) -> dict[str, str]:
+    return {"username": name, "display_name": name, "password": PASSWORD, "role": "rep"}
+
+
+async def _count_users(client, tenant, q: str) -> int:
+    response = await client.get("/api/v1/users", params={"q": q, "limit": 200}, headers=tenant.headers)
+    return len(response.json()["items"])
+
+
+async def test_idempotency_key_replays_the_first_answer(client, make_tenant):
+    tenant = await make_tenant()
+    headers = {**tenant.headers, "Idempotency-Key": "create-li-lei"}
+    first = await client.post("/api/v1/users", json=_new_user("li.lei"), headers=headers)
+    second = await client.post("/api/v1/users", json=_new_user("li.lei"), headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert second.json() == first.json()
+    assert second.headers["location"] == first.headers["location"]
+    assert second.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert await _count_users(client, tenant, "li.lei") == 1
+
+
+async def test_same_key_with_a_different_body_is_refused(client, make_tenant):
+    tenant = await make_tenant()
+    headers = {**tenant.headers, "Idempotency-Key": "k-1"}
+    assert (await client.post("/api/v1/users", json=_new_user("han.mei"), headers=headers)).status_code == 201
+    reused = await client.post("/api/v1/users", json=_new_user("other.name"), headers=headers)
+    assert reused.status_code == 422
+    assert reused.json()["code"] == "idempotency.key_reused"
+    assert await _count_users(client, tenant, "other.name") == 0
+
+
+async def test_keys_are_scoped_per_caller_and_expire_after_a_day(client, make_tenant, clock):
+    tenant = await make_tenant()
+    other = await make_tenant("Other")
+    key = {"Idempotency-Key": "shared-key"}
+    mine = await client.post("/api/v1/users", json=_new_user("wei.one"), headers={**tenant.headers, **key})
+    theirs = await client.post("/api/v1/users", json=_new_user("wei.two"), headers={**other.headers, **key})
+    assert mine.status_code == theirs.status_code == 201
+    assert mine.json()["id"] != theirs.json()["id"]
+    clock.advance(hours=24, seconds=1)
+    fresh_token = await sign_in(client, tenant.admin_username)
+    replay_after_expiry = await client.post(
+        "/api/v1/users", json=_new_user("wei.one"), headers={"Authorization": f"Bearer {fresh_token}", **key}
+    )
+    assert replay_after_expiry.status_code == 409  # executed again: the username now exists
+
+
+async def test_concurrent_requests_with_one_key_execute_once(client, make_tenant):
+    tenant = await make_tenant()
+    headers = {**tenant.headers, "Idempotency-Key": f"burst-{uuid.uuid4()}"}
+    responses = await asyncio.gather(
+        *(client.post("/api/v1/users", json=_new_user("burst.user"), headers=headers) for _ in range(8))
+    )
+    assert [r.status_code for r in responses] == [201] * 8
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert sum(r.headers.get("idempotent-replayed") == "true" for r in responses) == 7
+    assert await _count_users(client, tenant, "burst.user") == 1
+
+
+async def test_failed_request_does_not_burn_its_key(client, make_tenant):
+    tenant = await make_tenant()
+    headers = {**tenant.headers, "Idempotency-Key": "retry-me"}
+    bad = await client.post(
+        "/api/v1/users", json={**_new_user("zhao.lei"), "role": "emperor"}, headers=headers
+    )
+    assert bad.status_code == 422
+    good = await client.post("/api/v1/users", json=_new_user("zhao.lei"), headers=headers)
+    assert good.status_code == 201
+
+
+async def test_stale_if_match_answers_412_and_changes_nothing(client, make_tenant, make_user):
+    tenant = await make_tenant()
+    rep, _ = await make_user(tenant, "rep")
+    read = await client.get(f"/api/v1/users/{rep['id']}", headers=tenant.headers)
+    etag = read.headers["etag"]
+    first = await client.patch(
+        f"/api/v1/users/{rep['id']}",
+        json={"display_name": "First"},
+        headers={**tenant.headers, "If-Match": etag},
+    )
+    assert first.status_code == 200
+    assert first.headers["etag"] != etag
+    second = await client.patch(
+        f"/api/v1/users/{rep['id']}",
+        json={"display_name": "Second"},
+        headers={**tenant.headers, "If-Match": etag},
+    )
+    assert second.status_code == 412
+    assert second.json()["code"] == "version.mismatch"
+    current = await client.get(f"/api/v1/users/{rep['id']}", headers=tenant.headers)
+    assert current.json()["display_name"] == "First"
+    garbage = await client.patch(
+        f"/api/v1/users/{rep['id']}",
+        json={"display_name": "x"},
+        headers={**tenant.headers, "If-Match": "nonsense"},
+    )
+    assert garbage.status_code == 422
+
+
+async def test_organization_patch_honours_if_match(client, make_tenant):
+    tenant = await make_tenant()
+    read = await client.get("/api/v1/organization", headers=tenant.headers)
+    assert read.json()["timezone"] == "Asia/Shanghai"
+    ok = await client.patch(
+        "/api/v1/organization",
+        json={"locale": "en"},
+        headers={**tenant.headers, "If-Match": read.headers["etag"]},
+    )
+    assert ok.status_code == 200
+    assert ok.json()["locale"] == "en"
+    stale = await client.patch(
+        "/api/v1/organization",
+        json={"locale": "zh-CN"},
+        headers={**tenant.headers, "If-Match": read.headers["etag"]},
+    )
+    assert stale.status_code == 412
+    bad_zone = await client.patch(
+        "/api/v1/organization", json={"timezone": "Mars/Olympus"}, headers=tenant.headers
+    )
+    assert bad_zone.status_code == 422
+    assert bad_zone.json()["errors"][0]["field"] == "timezone"
+
+
+async def test_oversized_body_answers_413_problem(client, make_tenant, settings):
+    tenant = await make_tenant()
+    body = {**_new_user("big.body"), "display_name": "x" * (settings.max_request_bytes + 10)}
+    response = await client.post("/api/v1/users", json=body, headers=tenant.headers)
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "request.too_large"
+
+    async def chunks():
+        yield b'{"username": "streamed", "display_name": "'
+        for _ in range(settings.max_request_bytes // 1000 + 2):
+            yield b"y" * 1000
+        yield b'"}'
+
+    streamed = await client.post(
+        "/api/v1/users", content=chunks(), headers={**tenant.headers, "Content-Type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    assert await _count_users(client, tenant, "streamed") == 0
+
+
+async def test_errors_are_problem_json_for_404_405_and_422(client, make_tenant):
+    tenant = await make_tenant()
+    not_found = await client.get("/api/v1/nowhere", headers=tenant.headers)
+    wrong_method = await client.put("/api/v1/users", headers=tenant.headers)
+    invalid = await client.post(
+        "/api/v1/users", json={"username": "x", "password": "short", "role": "rep"}, headers=tenant.headers
+    )
+    malformed = await client.post(
+        "/api/v1/users", content=b"{not json", headers={**tenant.headers, "Content-Type": "application/json"}
+    )
+    for response, status in ((not_found, 404), (wrong_method, 405), (invalid, 422), (malformed, 422)):
+        assert response.status_code == status
+        assert response.headers["content-type"] == "application/problem+json"
+        problem = response.json()
+        assert problem["status"] == status
+        assert problem["type"].startswith("https://")
+        assert problem["title"] and problem["detail"]
+        assert problem["request_id"] == response.headers["x-request-id"]
+    fields = {(e["field"], e["code"]) for e in invalid.json()["errors"]}
+    assert ("username", "string_too_short") in fields
+    assert ("password", "string_too_short") in fields
+    assert ("display_name", "missing") in fields
+
+
+async def test_request_id_is_echoed_or_generated(client):
+    echoed = await client.get("/healthz", headers={"X-Request-ID": "trace-abc.123"})
+    assert echoed.headers["x-request-id"] == "trace-abc.123"
+    generated = await client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
+    assert len(generated.headers["x-request-id"]) == 32
+
+
+async def test_cursor_pagination_neither_skips_nor_repeats_while_rows_are_inserted(
+    client, make_tenant, clock
+):
+    tenant = await make_tenant()
+    for i in range(7):
+        clock.advance(seconds=1)
+        created = await client.post("/api/v1/users", json=_new_user(f"page.{i}"), headers=tenant.headers)
+        assert created.status_code == 201
+    for sort in ("created_at", "-created_at", "username"):
+        seen: list[str] = []
+        cursor = None
+        inserted = 0
+        while True:
+            params = {"limit": 3, "sort": sort, "q": "page."}
+            if cursor:
+                params["cursor"] = cursor
+            page = await client.get("/api/v1/users", params=params, headers=tenant.headers)
+            assert page.status_code == 200, page.text
+            seen.extend(u["username"] for u in page.json()["items"])
+            cursor = page.json()["next_cursor"]
+            # Rows inserted between pages land before the cursor (newest) or after it (oldest-first).
+            clock.advance(seconds=1)
+            name = f"page.{sort.strip('-')}.{inserted}"
+            await client.post("/api/v1/users", json=_new_user(name), headers=tenant.headers)
+            inserted += 1
+            if cursor is None:
+                break
+        assert len(seen) == len(set(seen)), f"{sort}: repeated rows {seen}"
+        original = {f"page.{i}" for i in range(7)}
+        assert original <= set(seen), f"{sort}: skipped {original - set(seen)}"
+        expected_order = sorted(seen, reverse=sort.startswith("-")) if sort == "username" else None
+        if expected_order:
+            assert seen == expected_order
+
+
+async def test_cursor_from_another_sort_or_garbage_is_a_422(client, make_tenant):
+    tenant = await make_tenant()
+    for i in range(3):
+        await client.post("/api/v1/users", json=_new_user(f"cur.{i}"), headers=tenant.headers)
+    page = await client.get("/api/v1/users", params={"limit": 1}, headers=tenant.headers)
+    cursor = page.json()["next_cursor"]
+    assert cursor
+    mixed = await client.get(
+        "/api/v1/users", params={"limit": 1, "cursor": cursor, "sort": "-username"}, headers=tenant.headers
+    )
+    assert mixed.status_code == 422
+    assert mixed.json()["errors"][0]["field"] == "cursor"
+    garbage = await client.get("/api/v1/users", params={"cursor": "!!!"}, headers=tenant.headers)
+    assert garbage.status_code == 422
+    too_many = await client.get("/api/v1/users", params={"limit": 201}, headers=tenant.headers)
+    assert too_many.status_code == 422

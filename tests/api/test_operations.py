@@ -1,0 +1,47 @@
+"""Liveness, readiness and metrics endpoints."""
+
+from __future__ import annotations
+
+import httpx
+
+from app.main import create_app
+
+
+async def test_healthz_and_readyz_answer_ok(client):
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ok", "database": "ok", "redis": "not_configured"}
+
+
+async def test_readyz_is_503_when_the_database_is_unreachable(settings, clock, tmp_path):
+    broken = settings.model_copy(update={"database_url": "postgresql+asyncpg://postgres@127.0.0.1:1/none"})
+    application = create_app(broken, clock=clock)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.get("/readyz")
+            assert (await client.get("/healthz")).status_code == 200
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "ready.database"
+
+
+async def test_readyz_is_503_when_redis_is_unreachable_but_the_api_still_starts(settings, clock):
+    broken = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    application = create_app(broken, clock=clock)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.get("/readyz")
+            assert (await client.get("/healthz")).status_code == 200
+    assert response.status_code == 503
+    assert response.json()["code"] == "ready.redis"
+
+
+async def test_metrics_count_requests_by_route_template(client, make_tenant):
+    tenant = await make_tenant()
+    await client.get("/api/v1/users/00000000-0000-0000-0000-000000000000", headers=tenant.headers)
+    text = (await client.get("/metrics")).text
+    assert 'crm_http_requests_total{method="GET",route="/api/v1/users/{user_id}",status="404"}' in text
+    assert "crm_http_request_duration_seconds_bucket" in text
