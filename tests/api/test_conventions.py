@@ -169,7 +169,8 @@ async def test_errors_are_problem_json_for_404_405_and_422(client, make_tenant):
         problem = response.json()
         assert problem["status"] == status
         assert problem["type"].startswith("https://")
-        assert problem["title"] and problem["detail"]
+        assert problem["title"]
+        assert problem["detail"]
         assert problem["request_id"] == response.headers["x-request-id"]
     fields = {(e["field"], e["code"]) for e in invalid.json()["errors"]}
     assert ("username", "string_too_short") in fields
