@@ -18,6 +18,7 @@ from app.config import get_settings
 from app.db import create_engine, create_sessionmaker, utcnow
 from app.services import demo, organizations
 from app.services.jobs import JobQueue
+from app.services.storage import LocalFileStorage
 from app.services.unit_of_work import session_scope
 from app.workers.jobs import JobContext
 from app.workers.queue import ArqQueue, InlineQueue
@@ -45,7 +46,12 @@ def _run_in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         else:
 
             def context(q: InlineQueue) -> JobContext:
-                return {"sessionmaker": sessionmaker, "queue": q, "clock": utcnow}
+                return {
+                    "sessionmaker": sessionmaker,
+                    "queue": q,
+                    "clock": utcnow,
+                    "storage": LocalFileStorage(settings.storage_dir),
+                }
 
             queue = InlineQueue(context, utcnow)
         try:
@@ -151,7 +157,7 @@ def worker() -> None:
     if not get_settings().redis_url:
         console.print("[red]CRM_REDIS_URL is not set: without Redis the API runs jobs in-process[/red]")
         raise typer.Exit(2)
-    run_worker(WorkerSettings)
+    run_worker(WorkerSettings)  # type: ignore[arg-type]
 
 
 @cli.command("openapi")

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     default_timezone: str = "Asia/Shanghai"
     var_dir: Path = Path("var")
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_import_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    storage_dir: Path = Path("var/files")
     login_failure_limit: int = Field(default=10, ge=1)
     login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)

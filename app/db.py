@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -67,6 +68,7 @@ class Base(DeclarativeBase):
         datetime: UTCDateTime,
         dict[str, Any]: JSONType,
         list[str]: JSONType,
+        list[dict[str, Any]]: JSONType,
         uuid.UUID: Uuid,
     }
 
@@ -110,5 +112,13 @@ def _serialise_sqlite_writers(engine: AsyncEngine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+def create_sessionmaker(
+    engine: AsyncEngine, clock: Callable[[], datetime] = utcnow
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions carry the app's clock, so rows stamped inside services agree with injected time."""
+    return async_sessionmaker(engine, expire_on_commit=False, info={"clock": clock})
+
+
+def session_now(session: AsyncSession) -> datetime:
+    clock: Callable[[], datetime] = session.info.get("clock", utcnow)
+    return clock()

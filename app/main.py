@@ -14,12 +14,27 @@ from fastapi.routing import APIRoute
 
 from app.api.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
 from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware, UnitOfWorkMiddleware
-from app.api.routes import api_keys, auth, notifications, operations, organization, teams, users
+from app.api.routes import (
+    activities,
+    api_keys,
+    audit_events,
+    auth,
+    customers,
+    handover,
+    imports,
+    leads,
+    notifications,
+    operations,
+    organization,
+    teams,
+    users,
+)
 from app.api.runtime import Runtime
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker, utcnow
 from app.observability import configure_logging
 from app.services.jobs import JobQueue
+from app.services.storage import LocalFileStorage
 from app.workers.jobs import JobContext
 from app.workers.queue import ArqQueue, InlineQueue
 
@@ -35,7 +50,8 @@ def _lifespan(settings: Settings, clock: Callable[[], datetime]) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
-        sessionmaker = create_sessionmaker(engine)
+        sessionmaker = create_sessionmaker(engine, clock)
+        storage = LocalFileStorage(settings.storage_dir)
         queue: JobQueue
         periodic: list[asyncio.Task[None]] = []
         if settings.redis_url:
@@ -43,7 +59,7 @@ def _lifespan(settings: Settings, clock: Callable[[], datetime]) -> Any:
         else:
 
             def context(q: InlineQueue) -> JobContext:
-                return {"sessionmaker": sessionmaker, "queue": q, "clock": clock}
+                return {"sessionmaker": sessionmaker, "queue": q, "clock": clock, "storage": storage}
 
             inline = InlineQueue(context, clock)
             periodic = [asyncio.create_task(inline.run_periodically(f, s)) for f, s in INLINE_SCHEDULE]
@@ -55,6 +71,7 @@ def _lifespan(settings: Settings, clock: Callable[[], datetime]) -> Any:
             queue=queue,
             clock=clock,
             jwt_secret=settings.resolved_jwt_secret(),
+            storage=storage,
         )
         try:
             yield
@@ -86,7 +103,21 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)
 
-    for module in (auth, users, teams, api_keys, organization, notifications, operations):
+    for module in (
+        auth,
+        users,
+        handover,
+        teams,
+        api_keys,
+        organization,
+        notifications,
+        leads,
+        imports,
+        customers,
+        activities,
+        audit_events,
+        operations,
+    ):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

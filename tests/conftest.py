@@ -115,6 +115,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         redis_url=None,
         jwt_secret="test-secret-" + "x" * 40,
         var_dir=tmp_path,
+        storage_dir=tmp_path / "files",
         log_json=True,
         log_level="WARNING",
     )

@@ -67,6 +67,7 @@ def problem_response(
     errors: list[FieldError] | None = None,
     headers: Mapping[str, str] | None = None,
     instance: str | None = None,
+    extensions: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     problem = Problem(
         type=PROBLEM_TYPE_BASE + code,
@@ -77,9 +78,10 @@ def problem_response(
         instance=instance,
         request_id=current_request_id(),
         errors=[ProblemFieldError(field=e.field, code=e.code, message=e.message) for e in errors or []],
+        **(extensions or {}),
     )
     return JSONResponse(
-        problem.model_dump(mode="json"),
+        problem.model_dump(mode="json", exclude_none=True),
         status_code=status,
         media_type=PROBLEM_MEDIA_TYPE,
         headers=dict(headers) if headers else None,
@@ -106,6 +108,7 @@ async def _on_domain_error(request: Request, exc: Exception) -> Response:
         errors=exc.errors,
         headers=headers or None,
         instance=request.url.path,
+        extensions=exc.extensions,
     )
 
 

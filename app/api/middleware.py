@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import problem_response
 from app.api.runtime import Runtime
+from app.config import Settings
 from app.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from app.services import idempotency
 from app.services.idempotency import StoredResponse
@@ -87,6 +88,15 @@ class RequestContextMiddleware:
             structlog.contextvars.clear_contextvars()
 
 
+def _limit_for(path: str, settings: Settings) -> int:
+    """Uploads may be larger than JSON bodies; everything else keeps the small default."""
+    if path.endswith("/import"):
+        return settings.max_import_bytes
+    if path.endswith("/attachments"):
+        return settings.max_attachment_bytes + 64 * 1024  # room for the multipart envelope
+    return settings.max_request_bytes
+
+
 class BodyLimitMiddleware:
     """413 for bodies over the limit, whether announced by Content-Length or streamed."""
 
@@ -97,7 +107,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = _runtime(scope).settings.max_request_bytes
+        limit = _limit_for(scope["path"], _runtime(scope).settings)
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > limit:
             response = problem_response(

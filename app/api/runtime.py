@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.services.jobs import JobQueue
+from app.services.storage import FileStorage
 
 
 @dataclass
@@ -20,3 +21,4 @@ class Runtime:
     queue: JobQueue
     clock: Callable[[], datetime]
     jwt_secret: str
+    storage: FileStorage

@@ -25,6 +25,8 @@ class DomainError(Exception):
         if code is not None:
             self.code = code
         self.errors = errors or []
+        # RFC 9457 extension members for the problem body, e.g. the id of a record a duplicate matched.
+        self.extensions: dict[str, str] = {}
 
 
 class NotFound(DomainError):

@@ -10,6 +10,13 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "zh": ("欢迎加入 {organization_name}", "您的账号 {username} 已创建，角色：{role}。"),
         "en": ("Welcome to {organization_name}", "Your account {username} was created with the role {role}."),
     },
+    "user.handed_over": {
+        "zh": ("{from_name} 的客户已移交给您", "线索 {lead_count} 条、客户 {customer_count} 个已移交给您。"),
+        "en": (
+            "{from_name}'s accounts were handed to you",
+            "{lead_count} leads and {customer_count} customers are now yours.",
+        ),
+    },
     "team.member_added": {
         "zh": ("您已加入团队 {team_name}", "您已被加入团队 {team_name}。"),
         "en": ("You joined {team_name}", "You were added to the team {team_name}."),

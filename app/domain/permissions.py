@@ -27,6 +27,13 @@ class Permission(StrEnum):
     api_keys_manage = "api_keys:manage"
     notifications_read = "notifications:read"
     audit_read = "audit:read"
+    users_handover = "users:handover"
+    leads_read = "leads:read"
+    leads_write = "leads:write"
+    customers_read = "customers:read"
+    customers_write = "customers:write"
+    activities_read = "activities:read"
+    activities_write = "activities:write"
 
 
 _EVERYONE = {
@@ -36,12 +43,24 @@ _EVERYONE = {
     Permission.notifications_read,
 }
 
+_SALES_WORK = {
+    Permission.leads_read,
+    Permission.leads_write,
+    Permission.customers_read,
+    Permission.customers_write,
+    Permission.activities_read,
+    Permission.activities_write,
+}
+
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.admin: frozenset(Permission),
-    Role.director: frozenset(_EVERYONE | {Permission.teams_write, Permission.audit_read}),
-    Role.supervisor: frozenset(_EVERYONE),
-    Role.rep: frozenset(_EVERYONE),
-    Role.marketing: frozenset(_EVERYONE),
+    Role.director: frozenset(
+        _EVERYONE | _SALES_WORK | {Permission.teams_write, Permission.audit_read, Permission.users_handover}
+    ),
+    Role.supervisor: frozenset(_EVERYONE | _SALES_WORK),
+    Role.rep: frozenset(_EVERYONE | _SALES_WORK),
+    # Marketing brings leads in and hands them to sales; customers are sales' records.
+    Role.marketing: frozenset(_EVERYONE | {Permission.leads_read, Permission.leads_write}),
 }
 
 # An integrator's key acts for the whole organization, so it never manages identities.
@@ -51,6 +70,7 @@ API_KEY_SCOPES: frozenset[Permission] = frozenset(
         Permission.users_read,
         Permission.teams_read,
         Permission.audit_read,
+        *_SALES_WORK,
     }
 )
 

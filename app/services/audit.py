@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import session_now
 from app.domain.models import AuditEvent
 from app.domain.principal import Principal
 from app.observability import current_request_id
@@ -45,6 +46,7 @@ async def record_audit(
 ) -> AuditEvent:
     event = AuditEvent(
         organization_id=actor.organization_id,
+        occurred_at=session_now(session),
         actor_type=actor.actor_type,
         actor_id=actor.actor_id,
         action=action,

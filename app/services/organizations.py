@@ -11,9 +11,10 @@ from zoneinfo import available_timezones
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.errors import FieldError, InvalidInput
+from app.domain.errors import DomainError, FieldError, InvalidInput
 from app.domain.models import Organization, User
 from app.domain.permissions import Role
+from app.domain.policy import policy_from_settings
 from app.domain.principal import Principal
 from app.services import audit
 from app.services.common import check_version
@@ -40,6 +41,20 @@ def validate_timezone(timezone: str) -> None:
             code="organization.timezone_unknown",
             errors=[FieldError("timezone", "timezone.unknown", "use an IANA name such as Asia/Shanghai")],
         )
+
+
+def validate_settings(settings: dict[str, Any]) -> None:
+    """Settings feed business rules; a value they cannot read is refused now, not at the next lead."""
+    try:
+        policy_from_settings(settings)
+    except DomainError:
+        raise
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        raise InvalidInput(
+            f"The settings cannot be read: {exc}",
+            code="organization.settings_invalid",
+            errors=[FieldError("settings", "invalid", str(exc)[:200])],
+        ) from exc
 
 
 async def create_organization(
@@ -91,6 +106,8 @@ async def update_organization(
     check_version(organization, expected_version)
     if "timezone" in changes:
         validate_timezone(changes["timezone"])
+    if "settings" in changes:
+        validate_settings(changes["settings"])
     before = audit.snapshot(organization, AUDITED_FIELDS)
     for name, value in changes.items():
         setattr(organization, name, value)

@@ -41,7 +41,7 @@ class SortOrder:
         return cls(name=name, descending=value.startswith("-"))
 
 
-def _encode(order: SortOrder, value: Any, row_id: uuid.UUID) -> str:
+def encode_cursor(order: SortOrder, value: Any, row_id: uuid.UUID) -> str:
     if isinstance(value, datetime):
         encoded: Any = {"dt": value.isoformat()}
     else:
@@ -50,7 +50,7 @@ def _encode(order: SortOrder, value: Any, row_id: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode(cursor: str, order: SortOrder) -> tuple[Any, uuid.UUID]:
+def decode_cursor(cursor: str, order: SortOrder) -> tuple[Any, uuid.UUID]:
     invalid = InvalidInput(
         "The cursor is not valid for this list and sort order.",
         errors=[FieldError("cursor", "cursor.invalid", "use next_cursor from the previous page unchanged")],
@@ -81,7 +81,7 @@ async def paginate(
     """`statement` selects one entity; rows are ordered by (sort column, id) so ties never reorder."""
     key = tuple_(sort_column, id_column)
     if cursor is not None:
-        value, row_id = _decode(cursor, order)
+        value, row_id = decode_cursor(cursor, order)
         statement = statement.where(
             key < tuple_(value, row_id) if order.descending else key > (value, row_id)
         )
@@ -94,5 +94,5 @@ async def paginate(
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        next_cursor = _encode(order, getattr(last, sort_column.key), last.id)
+        next_cursor = encode_cursor(order, getattr(last, sort_column.key), last.id)
     return Page(items=rows, next_cursor=next_cursor)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.metrics import JOBS
-from app.services import idempotency, outbox
+from app.services import idempotency, imports, outbox
 from app.services.jobs import JobQueue
 from app.services.unit_of_work import session_scope
 
@@ -52,8 +53,18 @@ async def purge_idempotency_records(ctx: JobContext) -> int:
     return purged
 
 
+async def run_import(ctx: JobContext, job_id: str) -> str:
+    sessionmaker, queue, clock = _deps(ctx)
+    status = await imports.run_import(
+        sessionmaker, queue, job_id=uuid.UUID(job_id), clock=clock, storage=ctx["storage"]
+    )
+    JOBS.labels("run_import", status.value).inc()
+    return status.value
+
+
 JOB_FUNCTIONS: dict[str, Callable[..., Awaitable[Any]]] = {
     "dispatch_outbox": dispatch_outbox,
     "sweep_outbox": sweep_outbox,
     "purge_idempotency_records": purge_idempotency_records,
+    "run_import": run_import,
 }

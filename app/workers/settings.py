@@ -10,7 +10,8 @@ from arq.connections import RedisSettings
 from app.config import get_settings
 from app.db import create_engine, create_sessionmaker, utcnow
 from app.observability import configure_logging
-from app.workers.jobs import dispatch_outbox, purge_idempotency_records, sweep_outbox
+from app.services.storage import LocalFileStorage
+from app.workers.jobs import dispatch_outbox, purge_idempotency_records, run_import, sweep_outbox
 from app.workers.queue import ArqQueue
 
 
@@ -22,6 +23,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["sessionmaker"] = create_sessionmaker(engine)
     ctx["queue"] = ArqQueue(ctx["redis"])
     ctx["clock"] = utcnow
+    ctx["storage"] = LocalFileStorage(settings.storage_dir)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
@@ -34,7 +36,7 @@ def redis_settings() -> RedisSettings:
 
 
 class WorkerSettings:
-    functions: ClassVar[list[Any]] = [dispatch_outbox, sweep_outbox, purge_idempotency_records]
+    functions: ClassVar[list[Any]] = [dispatch_outbox, sweep_outbox, purge_idempotency_records, run_import]
     cron_jobs: ClassVar[list[Any]] = [
         cron(sweep_outbox, second=0, unique=True),
         cron(purge_idempotency_records, minute=17, second=30, unique=True),

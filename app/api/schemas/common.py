@@ -41,6 +41,10 @@ class Problem(BaseModel):
     instance: str | None = None
     request_id: str | None = None
     errors: list[ProblemFieldError] = Field(default_factory=list)
+    existing_id: str | None = Field(
+        default=None, description="On a duplicate: the id of the existing record."
+    )
+    matched_field: str | None = Field(default=None, description="On a duplicate: which field matched.")
 
 
 class Record(BaseModel):

@@ -1,24 +1,41 @@
 """Entities, one module per aggregate; importing this package registers them all."""
 
+from app.domain.models.activity import Activity
 from app.domain.models.api_key import ApiKey
+from app.domain.models.attachment import Attachment, AttachmentParent
 from app.domain.models.audit_event import AuditEvent
+from app.domain.models.customer import Contact, Customer
 from app.domain.models.idempotency_record import IdempotencyRecord
+from app.domain.models.import_job import ImportJob, ImportKind, ImportRowError, ImportStatus
+from app.domain.models.lead import Lead
 from app.domain.models.login_failure import LoginFailure
 from app.domain.models.notification import Notification
 from app.domain.models.organization import Organization
 from app.domain.models.outbox_event import OutboxEvent, OutboxStatus
+from app.domain.models.sequence import SequenceCounter
 from app.domain.models.team import Team, TeamMember
 from app.domain.models.user import User
 
 __all__ = [
+    "Activity",
     "ApiKey",
+    "Attachment",
+    "AttachmentParent",
     "AuditEvent",
+    "Contact",
+    "Customer",
     "IdempotencyRecord",
+    "ImportJob",
+    "ImportKind",
+    "ImportRowError",
+    "ImportStatus",
+    "Lead",
     "LoginFailure",
     "Notification",
     "Organization",
     "OutboxEvent",
     "OutboxStatus",
+    "SequenceCounter",
     "Team",
     "TeamMember",
     "User",

@@ -1,0 +1,116 @@
+"""/activities: calls, visits with geo check-in, meetings, quotes sent: the trail of sales work."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+from pydantic import AwareDatetime
+
+from app.api.deps import Cursor, Idempotent, Limit, NowDep, SessionDep, require
+from app.api.errors import problem_responses
+from app.api.routes import API_V1
+from app.api.schemas.activities import ActivityCreate, ActivityOut, ActivityPage, GeoOut
+from app.domain.activities import ActivityType
+from app.domain.models import Activity
+from app.domain.permissions import Permission
+from app.domain.principal import Principal
+from app.services import activities
+
+router = APIRouter(prefix=f"{API_V1}/activities", tags=["activities"])
+
+CanRead = Annotated[Principal, Depends(require(Permission.activities_read))]
+CanWrite = Annotated[Principal, Depends(require(Permission.activities_write))]
+
+
+def _out(activity: Activity) -> ActivityOut:
+    geo = None
+    if activity.latitude is not None and activity.longitude is not None:
+        geo = GeoOut(lat=activity.latitude, lng=activity.longitude, accuracy_m=activity.accuracy_m or 0.0)
+    return ActivityOut(
+        id=activity.id,
+        version=activity.version,
+        created_at=activity.created_at,
+        updated_at=activity.updated_at,
+        type=activity.type,
+        occurred_at=activity.occurred_at,
+        owner_id=activity.owner_id,
+        lead_id=activity.lead_id,
+        customer_id=activity.customer_id,
+        notes=activity.notes,
+        info_points=activity.info_points,
+        call_outcome=activity.call_outcome,
+        duration_seconds=activity.duration_seconds,
+        geo=geo,
+        distance_m=activity.distance_m,
+        geo_mismatch=activity.has_geo_mismatch,
+        is_effective=activity.is_effective,
+        attachment_ids=[uuid.UUID(a) for a in activity.attachment_ids],
+        client_id=activity.client_id,
+    )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ActivityOut,
+    responses={
+        200: {"model": ActivityOut, "description": "The activity already recorded under this client_id"},
+        **problem_responses(401, 403, 404, 409, 413, 422),
+    },
+    dependencies=[Idempotent],
+)
+async def create_activity(
+    session: SessionDep, actor: CanWrite, now: NowDep, body: ActivityCreate, response: Response
+) -> ActivityOut:
+    data = body.model_dump(exclude={"geo", "info_points"})
+    geo = (
+        activities.CheckIn(latitude=body.geo.lat, longitude=body.geo.lng, accuracy_m=body.geo.accuracy_m)
+        if body.geo
+        else None
+    )
+    recorded = await activities.record_activity(
+        session,
+        actor=actor,
+        data=activities.NewActivity(
+            **data, geo=geo, info_points={point.value: text for point, text in body.info_points.items()}
+        ),
+        now=now,
+    )
+    if not recorded.created:
+        response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = f"{API_V1}/activities/{recorded.activity.id}"
+    return _out(recorded.activity)
+
+
+@router.get("", response_model=ActivityPage, responses=problem_responses(401, 403, 422))
+async def list_activities(
+    session: SessionDep,
+    actor: CanRead,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    sort: Annotated[str, Query(pattern=r"^-?(occurred_at|created_at)$")] = "-occurred_at",
+    lead_id: uuid.UUID | None = None,
+    customer_id: uuid.UUID | None = None,
+    owner_id: uuid.UUID | None = None,
+    type_: Annotated[ActivityType | None, Query(alias="type")] = None,
+    occurred_from: AwareDatetime | None = None,
+    occurred_to: AwareDatetime | None = None,
+) -> ActivityPage:
+    page = await activities.list_activities(
+        session,
+        actor=actor,
+        limit=limit,
+        cursor=cursor,
+        sort=sort,
+        filters={"lead_id": lead_id, "customer_id": customer_id, "owner_id": owner_id, "type": type_},
+        occurred_from=occurred_from,
+        occurred_to=occurred_to,
+    )
+    return ActivityPage(items=[_out(a) for a in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{activity_id}", response_model=ActivityOut, responses=problem_responses(401, 403, 404, 422))
+async def get_activity(session: SessionDep, actor: CanRead, activity_id: uuid.UUID) -> ActivityOut:
+    return _out(await activities.get_activity(session, actor=actor, activity_id=activity_id))

@@ -1,0 +1,53 @@
+"""/audit-events: who changed what, when; read-only by design."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime
+
+from app.api.deps import Cursor, Limit, SessionDep, require
+from app.api.errors import problem_responses
+from app.api.routes import API_V1
+from app.api.schemas.audit_events import AuditEventOut, AuditEventPage
+from app.domain.permissions import Permission
+from app.domain.principal import Principal
+from app.services import audit_events
+
+router = APIRouter(prefix=f"{API_V1}/audit-events", tags=["audit"])
+
+CanRead = Annotated[Principal, Depends(require(Permission.audit_read))]
+
+
+@router.get("", response_model=AuditEventPage, responses=problem_responses(401, 403, 422))
+async def list_audit_events(
+    session: SessionDep,
+    actor: CanRead,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    sort: Annotated[str, Query(pattern=r"^-?occurred_at$")] = "-occurred_at",
+    entity_type: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    entity_id: uuid.UUID | None = None,
+    actor_id: uuid.UUID | None = None,
+    action: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    occurred_from: AwareDatetime | None = None,
+    occurred_to: AwareDatetime | None = None,
+) -> AuditEventPage:
+    page = await audit_events.list_audit_events(
+        session,
+        actor=actor,
+        limit=limit,
+        cursor=cursor,
+        sort=sort,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        actor_id=actor_id,
+        action=action,
+        occurred_from=occurred_from,
+        occurred_to=occurred_to,
+    )
+    return AuditEventPage(
+        items=[AuditEventOut.model_validate(e) for e in page.items], next_cursor=page.next_cursor
+    )

@@ -1,0 +1,154 @@
+"""CSV/XLSX imports of leads and customers (run as jobs), and their progress."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Response, UploadFile, status
+
+from app.api.deps import Cursor, Idempotent, Limit, RuntimeDep, SessionDep, require
+from app.api.errors import problem_responses
+from app.api.routes import API_V1
+from app.api.schemas.imports import ImportJobOut, ImportRowErrorOut, ImportRowErrorPage
+from app.domain.errors import FieldError, InvalidInput
+from app.domain.models import ImportJob, ImportKind
+from app.domain.permissions import Permission
+from app.domain.principal import Principal
+from app.services import imports
+
+router = APIRouter(prefix=API_V1, tags=["imports"])
+
+CanImportLeads = Annotated[Principal, Depends(require(Permission.leads_write))]
+CanImportCustomers = Annotated[Principal, Depends(require(Permission.customers_write))]
+CanReadLeads = Annotated[Principal, Depends(require(Permission.leads_read))]
+UploadedFile = Annotated[
+    UploadFile, File(description="CSV (UTF-8 or GBK) or XLSX, at most 20 MB / 100k rows.")
+]
+MappingField = Annotated[
+    str | None,
+    Form(
+        max_length=10_000,
+        description='JSON object from file header to field, e.g. {"客户名称": "company"}; built-in Chinese '
+        "and English headers need no mapping.",
+    ),
+]
+INLINE_ERRORS = 200
+
+
+def _mapping(raw: str | None) -> dict[str, str]:
+    if not raw:
+        return {}
+    try:
+        mapping = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            "column_mapping is not JSON.",
+            code="import.mapping_invalid",
+            errors=[FieldError("column_mapping", "json_invalid", str(exc))],
+        ) from exc
+    if not isinstance(mapping, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
+    ):
+        raise InvalidInput(
+            "column_mapping must map header names to field names.",
+            code="import.mapping_invalid",
+            errors=[FieldError("column_mapping", "type", "an object of strings")],
+        )
+    return mapping
+
+
+async def _job_out(session: SessionDep, actor: Principal, job: ImportJob) -> ImportJobOut:
+    errors = await imports.list_row_errors(
+        session, actor=actor, job_id=job.id, limit=INLINE_ERRORS, cursor=None
+    )
+    return ImportJobOut.model_validate(job).model_copy(
+        update={"errors": [ImportRowErrorOut.model_validate(e) for e in errors.items]}
+    )
+
+
+async def _start(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    actor: Principal,
+    kind: ImportKind,
+    file: UploadFile,
+    mapping: str | None,
+) -> ImportJobOut:
+    job = await imports.start_import(
+        session,
+        actor=actor,
+        kind=kind,
+        filename=file.filename or "upload",
+        content=await file.read(),
+        column_mapping=_mapping(mapping),
+        storage=runtime.storage,
+    )
+    return ImportJobOut.model_validate(job)
+
+
+_START_RESPONSES = problem_responses(401, 403, 413, 422)
+
+
+@router.post(
+    "/leads/import",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ImportJobOut,
+    responses=_START_RESPONSES,
+    dependencies=[Idempotent],
+)
+async def import_leads(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    actor: CanImportLeads,
+    file: UploadedFile,
+    response: Response,
+    column_mapping: MappingField = None,
+) -> ImportJobOut:
+    job = await _start(session, runtime, actor, ImportKind.leads, file, column_mapping)
+    response.headers["Location"] = f"{API_V1}/import-jobs/{job.id}"
+    return job
+
+
+@router.post(
+    "/customers/import",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ImportJobOut,
+    responses=_START_RESPONSES,
+    dependencies=[Idempotent],
+)
+async def import_customers(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    actor: CanImportCustomers,
+    file: UploadedFile,
+    response: Response,
+    column_mapping: MappingField = None,
+) -> ImportJobOut:
+    job = await _start(session, runtime, actor, ImportKind.customers, file, column_mapping)
+    response.headers["Location"] = f"{API_V1}/import-jobs/{job.id}"
+    return job
+
+
+@router.get(
+    "/import-jobs/{job_id}", response_model=ImportJobOut, responses=problem_responses(401, 403, 404, 422)
+)
+async def get_import_job(session: SessionDep, actor: CanReadLeads, job_id: uuid.UUID) -> ImportJobOut:
+    """Progress and counts, with the first 200 row errors; page through all of them at /errors."""
+    job = await imports.get_import_job(session, actor=actor, job_id=job_id)
+    return await _job_out(session, actor, job)
+
+
+@router.get(
+    "/import-jobs/{job_id}/errors",
+    response_model=ImportRowErrorPage,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def list_import_errors(
+    session: SessionDep, actor: CanReadLeads, job_id: uuid.UUID, limit: Limit = 50, cursor: Cursor = None
+) -> ImportRowErrorPage:
+    page = await imports.list_row_errors(session, actor=actor, job_id=job_id, limit=limit, cursor=cursor)
+    return ImportRowErrorPage(
+        items=[ImportRowErrorOut.model_validate(e) for e in page.items], next_cursor=page.next_cursor
+    )

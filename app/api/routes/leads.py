@@ -1,0 +1,176 @@
+"""/leads: capture, de-duplicate, work, convert or disqualify leads."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+from pydantic import AwareDatetime
+
+from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, NowDep, SessionDep, etag_for, require
+from app.api.errors import problem_responses
+from app.api.routes import API_V1
+from app.api.schemas.customers import ContactOut, CustomerOut, LeadConversionOut
+from app.api.schemas.leads import LeadConvert, LeadCreate, LeadDisqualify, LeadOut, LeadPage, LeadUpdate
+from app.domain.leads import LeadSource, LeadStatus
+from app.domain.permissions import Permission
+from app.domain.principal import Principal
+from app.services import leads
+
+router = APIRouter(prefix=f"{API_V1}/leads", tags=["leads"])
+
+CanRead = Annotated[Principal, Depends(require(Permission.leads_read))]
+CanWrite = Annotated[Principal, Depends(require(Permission.leads_write))]
+ShortFilter = Annotated[str | None, Query(min_length=1, max_length=64)]
+_ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=LeadOut,
+    responses={
+        200: {
+            "model": LeadOut,
+            "description": "on_duplicate=merge: the existing lead, with the new data as a note",
+        },
+        **problem_responses(401, 403, 409, 413, 422),
+    },
+    dependencies=[Idempotent],
+)
+async def create_lead(
+    session: SessionDep,
+    actor: CanWrite,
+    now: NowDep,
+    body: LeadCreate,
+    response: Response,
+    on_duplicate: leads.OnDuplicate = leads.OnDuplicate.reject,
+) -> LeadOut:
+    """Creates a lead; an exact phone or e-mail duplicate answers 409 with the existing lead's id,
+    or with `on_duplicate=merge` is appended to the existing lead (200)."""
+    created = await leads.create_lead(
+        session, actor=actor, data=leads.NewLead(**body.model_dump()), now=now, on_duplicate=on_duplicate
+    )
+    if created.merged:
+        response.status_code = status.HTTP_200_OK
+    response.headers["ETag"] = etag_for(created.lead.version)
+    response.headers["Location"] = f"{API_V1}/leads/{created.lead.id}"
+    return LeadOut.model_validate(created.lead)
+
+
+@router.get("", response_model=LeadPage, responses=problem_responses(401, 403, 422))
+async def list_leads(
+    session: SessionDep,
+    actor: CanRead,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    sort: Annotated[str, Query(pattern=r"^-?(created_at|updated_at)$")] = "-created_at",
+    owner_id: uuid.UUID | None = None,
+    status_: Annotated[LeadStatus | None, Query(alias="status")] = None,
+    source: LeadSource | None = None,
+    region: ShortFilter = None,
+    industry: ShortFilter = None,
+    product_line: ShortFilter = None,
+    customer_id: uuid.UUID | None = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    created_from: AwareDatetime | None = None,
+    created_to: AwareDatetime | None = None,
+    updated_since: AwareDatetime | None = None,
+) -> LeadPage:
+    page = await leads.list_leads(
+        session,
+        actor=actor,
+        limit=limit,
+        cursor=cursor,
+        sort=sort,
+        filters={
+            "owner_id": owner_id,
+            "status": status_,
+            "source": source,
+            "region": region,
+            "industry": industry,
+            "product_line": product_line,
+            "customer_id": customer_id,
+        },
+        q=q,
+        created_from=created_from,
+        created_to=created_to,
+        updated_since=updated_since,
+    )
+    return LeadPage(items=[LeadOut.model_validate(lead) for lead in page.items], next_cursor=page.next_cursor)
+
+
+@router.get(
+    "/{lead_id}",
+    response_model=LeadOut,
+    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
+)
+async def get_lead(session: SessionDep, actor: CanRead, lead_id: uuid.UUID, response: Response) -> LeadOut:
+    lead = await leads.get_lead(session, actor=actor, lead_id=lead_id)
+    response.headers["ETag"] = etag_for(lead.version)
+    return LeadOut.model_validate(lead)
+
+
+@router.patch(
+    "/{lead_id}",
+    response_model=LeadOut,
+    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
+)
+async def update_lead(
+    session: SessionDep,
+    actor: CanWrite,
+    now: NowDep,
+    lead_id: uuid.UUID,
+    body: LeadUpdate,
+    expected_version: ExpectedVersion,
+    response: Response,
+) -> LeadOut:
+    lead = await leads.update_lead(
+        session,
+        actor=actor,
+        lead_id=lead_id,
+        changes=body.changes(),
+        expected_version=expected_version,
+        now=now,
+    )
+    response.headers["ETag"] = etag_for(lead.version)
+    return LeadOut.model_validate(lead)
+
+
+@router.post(
+    "/{lead_id}/convert",
+    response_model=LeadConversionOut,
+    responses=problem_responses(401, 403, 404, 409, 413, 422),
+    dependencies=[Idempotent],
+)
+async def convert_lead(
+    session: SessionDep, actor: CanWrite, now: NowDep, lead_id: uuid.UUID, body: LeadConvert
+) -> LeadConversionOut:
+    conversion = await leads.convert_lead(
+        session,
+        actor=actor,
+        lead_id=lead_id,
+        customer_id=body.customer_id,
+        customer_name=body.customer_name,
+        now=now,
+    )
+    return LeadConversionOut(
+        lead=LeadOut.model_validate(conversion.lead),
+        customer=CustomerOut.model_validate(conversion.customer),
+        contact=ContactOut.model_validate(conversion.contact),
+        customer_created=conversion.customer_created,
+    )
+
+
+@router.post(
+    "/{lead_id}/disqualify",
+    response_model=LeadOut,
+    responses=problem_responses(401, 403, 404, 409, 413, 422),
+    dependencies=[Idempotent],
+)
+async def disqualify_lead(
+    session: SessionDep, actor: CanWrite, now: NowDep, lead_id: uuid.UUID, body: LeadDisqualify
+) -> LeadOut:
+    lead = await leads.disqualify_lead(session, actor=actor, lead_id=lead_id, reason=body.reason, now=now)
+    return LeadOut.model_validate(lead)

@@ -1,0 +1,125 @@
+"""Activities as the API reads and writes them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from app.api.schemas.common import Record
+from app.api.schemas.customers import Latitude, Longitude
+from app.api.schemas.leads import Notes
+from app.domain.activities import ActivityType, CallOutcome, InfoPoint
+
+InfoPoints = Annotated[
+    dict[InfoPoint, Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]],
+    Field(description="What was learnt: needs, competitors, budget, timeline, decision_maker."),
+]
+
+_ACTIVITY_EXAMPLE: dict[str, Any] = {
+    "id": "5d6e7f80-91a2-4b3c-8d4e-5f6a7b8c9d0e",
+    "version": 1,
+    "created_at": "2026-11-23T03:05:00Z",
+    "updated_at": "2026-11-23T03:05:00Z",
+    "type": "visit",
+    "occurred_at": "2026-11-23T03:00:00Z",
+    "owner_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+    "lead_id": None,
+    "customer_id": "2b3c4d5e-6f70-4182-93a4-b5c6d7e8f901",
+    "notes": "现场勘察屋面，客户关注工期",
+    "info_points": {"needs": "屋面防水 3000㎡", "timeline": "明年3月开工", "budget": "约60万"},
+    "call_outcome": None,
+    "duration_seconds": None,
+    "geo": {"lat": 31.2036, "lng": 121.5912, "accuracy_m": 15.0},
+    "distance_m": 21.4,
+    "geo_mismatch": False,
+    "is_effective": True,
+    "attachment_ids": [],
+    "client_id": "h5-2026-11-23-0001",
+}
+
+
+class GeoIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lat: Latitude
+    lng: Longitude
+    accuracy_m: Annotated[float, Field(ge=0, le=100_000)]
+
+
+class ActivityCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "visit",
+                    "occurred_at": "2026-11-23T03:00:00Z",
+                    "customer_id": "2b3c4d5e-6f70-4182-93a4-b5c6d7e8f901",
+                    "notes": "现场勘察屋面",
+                    "info_points": {
+                        "needs": "屋面防水 3000㎡",
+                        "timeline": "明年3月开工",
+                        "budget": "约60万",
+                    },
+                    "geo": {"lat": 31.2036, "lng": 121.5912, "accuracy_m": 15},
+                    "client_id": "h5-2026-11-23-0001",
+                }
+            ]
+        },
+    )
+
+    id: uuid.UUID | None = None
+    type: ActivityType
+    occurred_at: AwareDatetime = Field(
+        description="May be in the past (offline entry); at most 5 minutes ahead."
+    )
+    lead_id: uuid.UUID | None = None
+    customer_id: uuid.UUID | None = None
+    notes: Notes | None = None
+    info_points: InfoPoints = Field(default_factory=dict)
+    call_outcome: CallOutcome | None = None
+    duration_seconds: Annotated[int, Field(ge=0, le=24 * 3600)] | None = None
+    geo: GeoIn | None = Field(default=None, description="Required for visits.")
+    attachment_ids: Annotated[list[uuid.UUID], Field(max_length=20)] = Field(default_factory=list)
+    client_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        default=None,
+        description="Set by offline clients: a retry with the same client_id returns the same activity.",
+    )
+
+
+class GeoOut(BaseModel):
+    lat: float
+    lng: float
+    accuracy_m: float
+
+
+class ActivityOut(Record):
+    model_config = ConfigDict(json_schema_extra={"examples": [_ACTIVITY_EXAMPLE]})
+
+    type: ActivityType
+    occurred_at: datetime
+    owner_id: uuid.UUID | None
+    lead_id: uuid.UUID | None
+    customer_id: uuid.UUID | None
+    notes: str | None
+    info_points: dict[str, str]
+    call_outcome: CallOutcome | None
+    duration_seconds: int | None
+    geo: GeoOut | None
+    distance_m: float | None
+    geo_mismatch: bool
+    is_effective: bool
+    attachment_ids: list[uuid.UUID]
+    client_id: str | None
+
+
+class ActivityPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [_ACTIVITY_EXAMPLE], "next_cursor": None}]}
+    )
+
+    items: list[ActivityOut]
+    next_cursor: str | None

@@ -1,0 +1,44 @@
+"""Handing a leaving rep's records to a colleague."""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class HandoverRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"to_user_id": "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", "deactivate": True}]
+        },
+    )
+
+    to_user_id: uuid.UUID
+    deactivate: bool = Field(default=False, description="Also deactivate the leaving user.")
+
+
+class HandoverCounts(BaseModel):
+    leads: int = Field(description="Open leads moved.")
+    customers: int
+
+
+class HandoverOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "from_user_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                    "to_user_id": "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+                    "counts": {"leads": 42, "customers": 17},
+                    "deactivated": True,
+                }
+            ]
+        }
+    )
+
+    from_user_id: uuid.UUID
+    to_user_id: uuid.UUID
+    counts: HandoverCounts
+    deactivated: bool

@@ -1,0 +1,182 @@
+"""Leads as the API reads and writes them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
+
+from app.api.schemas.common import PatchModel, Record
+from app.domain.leads import LeadSource, LeadStatus
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Company = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+PhoneText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=32)]
+EmailText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)]
+Notes = Annotated[str, StringConstraints(max_length=5000)]
+Money = Annotated[Decimal, Field(ge=0, le=Decimal("999999999999.99"), decimal_places=2)]
+Tags = Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=32)]], Field(max_length=20)]
+CustomFields = Annotated[dict[str, Any], Field(max_length=50)]
+
+_LEAD_EXAMPLE: dict[str, Any] = {
+    "id": "6f1d2c3b-4a59-4e8f-9d7c-1b2a3c4d5e6f",
+    "version": 1,
+    "created_at": "2026-11-23T02:00:00Z",
+    "updated_at": "2026-11-23T02:00:00Z",
+    "name": "张伟",
+    "company": "上海申华建材有限公司",
+    "phone": "+8613800138000",
+    "email": "zhang.wei@shenhua.example",
+    "wechat": "zhangwei_sh",
+    "source": "exhibition",
+    "region": "华东",
+    "product_line": "防水材料",
+    "industry": "建筑施工",
+    "budget": "250000.00",
+    "notes": "展会留资，关注屋面防水",
+    "status": "assigned",
+    "owner_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+    "assigned_at": "2026-11-23T02:00:00Z",
+    "first_response_at": None,
+    "last_follow_up_at": None,
+    "score": None,
+    "customer_id": None,
+    "converted_at": None,
+    "disqualified_reason": None,
+    "possible_duplicates": [],
+    "tags": ["展会2026"],
+    "custom_fields": {},
+}
+
+
+class LeadCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "张伟",
+                    "company": "上海申华建材有限公司",
+                    "phone": "138-0013-8000",
+                    "source": "exhibition",
+                    "region": "华东",
+                    "product_line": "防水材料",
+                }
+            ]
+        },
+    )
+
+    id: uuid.UUID | None = Field(default=None, description="Optional client-chosen id (offline sync).")
+    name: Name
+    source: LeadSource
+    company: Company | None = None
+    phone: PhoneText | None = Field(default=None, description="Any common format; stored as E.164.")
+    email: EmailText | None = None
+    wechat: ShortText | None = None
+    region: ShortText | None = None
+    product_line: ShortText | None = None
+    industry: ShortText | None = None
+    budget: Money | None = None
+    notes: Notes | None = None
+    owner_id: uuid.UUID | None = None
+    tags: Tags = Field(default_factory=list)
+    custom_fields: CustomFields = Field(default_factory=dict)
+
+
+class LeadUpdate(PatchModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"budget": "300000.00", "region": "华南"}]})
+    nullable_fields = frozenset(
+        {
+            "company",
+            "phone",
+            "email",
+            "wechat",
+            "region",
+            "product_line",
+            "industry",
+            "budget",
+            "notes",
+            "owner_id",
+        }
+    )
+
+    name: Name | SkipJsonSchema[None] = None
+    company: Company | None = None
+    phone: PhoneText | None = None
+    email: EmailText | None = None
+    wechat: ShortText | None = None
+    region: ShortText | None = None
+    product_line: ShortText | None = None
+    industry: ShortText | None = None
+    budget: Money | None = None
+    notes: Notes | None = None
+    owner_id: uuid.UUID | None = None
+    tags: Tags | SkipJsonSchema[None] = None
+    custom_fields: CustomFields | SkipJsonSchema[None] = None
+
+
+class PossibleDuplicate(BaseModel):
+    lead_id: uuid.UUID
+    company_key: str
+    score: float
+
+
+class LeadOut(Record):
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_LEAD_EXAMPLE]})
+
+    name: str
+    company: str | None
+    phone: str | None
+    email: str | None
+    wechat: str | None
+    source: LeadSource
+    region: str | None
+    product_line: str | None
+    industry: str | None
+    budget: Decimal | None
+    notes: str | None
+    status: LeadStatus
+    owner_id: uuid.UUID | None
+    assigned_at: datetime | None
+    first_response_at: datetime | None
+    last_follow_up_at: datetime | None
+    score: int | None
+    customer_id: uuid.UUID | None
+    converted_at: datetime | None
+    disqualified_reason: str | None
+    possible_duplicates: list[PossibleDuplicate]
+    tags: list[str]
+    custom_fields: dict[str, Any]
+
+
+class LeadPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [_LEAD_EXAMPLE], "next_cursor": None}]}
+    )
+
+    items: list[LeadOut]
+    next_cursor: str | None
+
+
+class LeadConvert(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"customer_name": "上海申华建材有限公司"}]}
+    )
+
+    customer_id: uuid.UUID | None = Field(
+        default=None, description="Link to this customer instead of creating one."
+    )
+    customer_name: Company | None = Field(
+        default=None, description="Name of the new customer; default: company."
+    )
+
+
+class LeadDisqualify(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "无采购预算"}]})
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]

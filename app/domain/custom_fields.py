@@ -1,0 +1,91 @@
+"""Custom fields: per-organization definitions, and validation of a record's values against them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+from app.domain.errors import FieldError, InvalidInput
+
+MAX_TEXT_LENGTH = 500
+
+
+class FieldType(StrEnum):
+    text = "text"
+    number = "number"
+    boolean = "boolean"
+    date = "date"
+    choice = "choice"
+
+
+@dataclass(frozen=True)
+class FieldDefinition:
+    key: str
+    type: FieldType
+    is_required: bool = False
+    options: tuple[str, ...] = ()
+
+    @classmethod
+    def from_setting(cls, raw: dict[str, Any]) -> FieldDefinition:
+        return cls(
+            key=str(raw["key"]),
+            type=FieldType(raw.get("type", "text")),
+            is_required=bool(raw.get("required", False)),
+            options=tuple(str(o) for o in raw.get("options", ())),
+        )
+
+
+def definitions_from_settings(settings: dict[str, Any], entity: str) -> list[FieldDefinition]:
+    """`settings["custom_fields"][entity]` is a list of {key, type, required, options}."""
+    raw = settings.get("custom_fields", {}).get(entity, [])
+    return [FieldDefinition.from_setting(item) for item in raw]
+
+
+def _check(definition: FieldDefinition, value: Any) -> str | None:
+    if definition.type is FieldType.text:
+        ok = isinstance(value, str) and len(value) <= MAX_TEXT_LENGTH
+        return None if ok else f"a text of at most {MAX_TEXT_LENGTH} characters"
+    if definition.type is FieldType.number:
+        if isinstance(value, bool):
+            return "a number"
+        try:
+            Decimal(str(value))
+        except InvalidOperation:
+            return "a number"
+        return None
+    if definition.type is FieldType.boolean:
+        return None if isinstance(value, bool) else "true or false"
+    if definition.type is FieldType.date:
+        try:
+            date.fromisoformat(str(value))
+        except ValueError:
+            return "a date as YYYY-MM-DD"
+        return None
+    return None if value in definition.options else f"one of {', '.join(definition.options)}"
+
+
+def validate_custom_fields(values: dict[str, Any], definitions: list[FieldDefinition]) -> dict[str, Any]:
+    """The values if they match the definitions; otherwise InvalidInput listing every problem."""
+    by_key = {d.key: d for d in definitions}
+    errors = [
+        FieldError(f"custom_fields.{key}", "custom_field.unknown", "no such custom field is defined")
+        for key in values
+        if key not in by_key
+    ]
+    for definition in definitions:
+        value = values.get(definition.key)
+        if value is None:
+            if definition.is_required:
+                errors.append(FieldError(f"custom_fields.{definition.key}", "missing", "required"))
+            continue
+        problem = _check(definition, value)
+        if problem is not None:
+            errors.append(
+                FieldError(f"custom_fields.{definition.key}", "custom_field.invalid", f"must be {problem}")
+            )
+    if errors:
+        raise InvalidInput("Some custom fields are not valid.", code="custom_fields.invalid", errors=errors)
+    return {k: v for k, v in values.items() if v is not None}

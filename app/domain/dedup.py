@@ -1,0 +1,113 @@
+"""Matching keys for de-duplication: normalised phone, e-mail and company name, and fuzzy matching."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from rapidfuzz import fuzz, process
+
+K = TypeVar("K", bound=Hashable)
+
+# Longest first, so "股份有限公司" is stripped whole rather than leaving "股份".
+_LEGAL_SUFFIXES = sorted(
+    (
+        "集团股份有限公司",
+        "股份有限公司",
+        "有限责任公司",
+        "集团有限公司",
+        "有限公司",
+        "分公司",
+        "集团",
+        "公司",
+        "中国",
+        "coltd",
+        "limited",
+        "ltd",
+        "co",
+        "incorporated",
+        "inc",
+        "corporation",
+        "corp",
+        "company",
+        "llc",
+        "gmbh",
+        "plc",
+    ),
+    key=len,
+    reverse=True,
+)
+_NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def normalise_phone(raw: str, default_region: str = "CN") -> str | None:
+    """E.164 for a valid number in any common notation, else None."""
+    digits = re.sub(r"[^\d+]", "", raw)
+    # "8613800138000" (country code without "+" or "00") parses as a national number in CN and
+    # fails; a 13-digit string starting with 86 followed by a mobile prefix is the Chinese form.
+    if re.fullmatch(r"86(1\d{10})", digits):
+        digits = "+" + digits
+    elif digits.startswith("00"):
+        digits = "+" + digits[2:]
+    try:
+        number = phonenumbers.parse(digits, default_region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_email(raw: str) -> str | None:
+    try:
+        result = validate_email(raw.strip(), check_deliverability=False)
+    except EmailNotValidError:
+        return None
+    return result.normalized.lower()
+
+
+def normalise_company(name: str) -> str:
+    """Case-folded, full-width folded, punctuation-free, legal suffixes removed.
+
+    "上海申华建材有限公司", "上海申华建材股份有限公司" and "（上海）申华建材" compare as near-equal;
+    "ACME Co., Ltd." and "Acme Limited" as equal.
+    """
+    text = _NOT_WORD.sub("", unicodedata.normalize("NFKC", name).casefold())
+    stripped = True
+    while stripped:
+        stripped = False
+        for suffix in _LEGAL_SUFFIXES:
+            if text.endswith(suffix) and len(text) > len(suffix):
+                text = text[: -len(suffix)]
+                stripped = True
+                break
+    return text
+
+
+def company_similarity(a: str, b: str) -> float:
+    """0-100. fuzz.ratio (normalised Indel distance) works on CJK text, which has no spaces to split
+    into tokens; both names are normalised first so suffixes and punctuation do not count."""
+    return float(fuzz.ratio(normalise_company(a), normalise_company(b)))
+
+
+@dataclass(frozen=True)
+class Match(Generic[K]):
+    key: K
+    name: str
+    score: float
+
+
+def find_similar_companies(
+    name_key: str, candidates: Iterable[tuple[K, str]], *, threshold: float, limit: int
+) -> list[Match[K]]:
+    """Candidates whose normalised name scores at least `threshold` against `name_key`, best first."""
+    choices = dict(candidates)
+    if not name_key or not choices:
+        return []
+    found = process.extract(name_key, choices, scorer=fuzz.ratio, score_cutoff=threshold, limit=limit)
+    return [Match(key=key, name=choice, score=float(score)) for choice, score, key in found]

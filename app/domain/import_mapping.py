@@ -1,0 +1,167 @@
+"""Import columns: which header means which field (Chinese or English), and parsing one row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from app.domain.customer_tier import Tier
+from app.domain.errors import FieldError
+from app.domain.leads import LeadSource
+
+LEAD_FIELDS = (
+    "name",
+    "company",
+    "phone",
+    "email",
+    "wechat",
+    "source",
+    "region",
+    "product_line",
+    "industry",
+    "budget",
+    "notes",
+    "tags",
+)
+CUSTOMER_FIELDS = (
+    "name",
+    "industry",
+    "region",
+    "address",
+    "latitude",
+    "longitude",
+    "annual_purchase",
+    "tier",
+    "tags",
+)
+
+_HEADER_ALIASES = {
+    "name": ("name", "contact", "contact name", "姓名", "联系人", "客户姓名"),
+    "company": ("company", "company name", "account", "公司", "公司名称", "单位", "企业名称"),
+    "phone": ("phone", "mobile", "tel", "telephone", "手机", "手机号", "电话", "联系电话", "手机号码"),
+    "email": ("email", "e-mail", "mail", "邮箱", "电子邮箱", "邮件"),
+    "wechat": ("wechat", "weixin", "微信", "微信号"),
+    "source": ("source", "lead source", "来源", "线索来源", "渠道"),
+    "region": ("region", "area", "province", "区域", "地区", "省份"),
+    "product_line": ("product line", "product", "产品线", "意向产品", "产品"),
+    "industry": ("industry", "sector", "行业", "所属行业"),
+    "budget": ("budget", "预算", "预算金额"),
+    "notes": ("notes", "note", "remark", "remarks", "备注", "说明"),
+    "tags": ("tags", "标签"),
+    "address": ("address", "地址", "详细地址"),
+    "latitude": ("latitude", "lat", "纬度"),
+    "longitude": ("longitude", "lng", "lon", "经度"),
+    "annual_purchase": ("annual purchase", "annual revenue", "年采购额", "年采购金额"),
+    "tier": ("tier", "level", "客户等级", "等级"),
+}
+_ALIAS_TO_FIELD = {alias: field for field, aliases in _HEADER_ALIASES.items() for alias in aliases}
+
+_SOURCE_ALIASES = {
+    "展会": LeadSource.exhibition,
+    "网站": LeadSource.web_form,
+    "官网": LeadSource.web_form,
+    "表单": LeadSource.web_form,
+    "400": LeadSource.phone_400,
+    "400电话": LeadSource.phone_400,
+    "电话": LeadSource.phone_400,
+    "广告": LeadSource.ad,
+    "推荐": LeadSource.referral,
+    "转介绍": LeadSource.referral,
+    "企业微信": LeadSource.wecom,
+    "导入": LeadSource.import_,
+}
+
+
+def _clean_header(header: Any) -> str:
+    return " ".join(str(header or "").replace("_", " ").split()).strip().lower()
+
+
+def resolve_columns(headers: list[Any], mapping: dict[str, str], allowed: tuple[str, ...]) -> dict[int, str]:
+    """Column index -> field. An explicit mapping (header -> field) wins over the built-in aliases;
+    headers that match nothing are ignored."""
+    explicit = {_clean_header(header): field for header, field in mapping.items()}
+    columns: dict[int, str] = {}
+    for index, header in enumerate(headers):
+        cleaned = _clean_header(header)
+        field = explicit.get(cleaned) or _ALIAS_TO_FIELD.get(cleaned)
+        if field in allowed and field not in columns.values():
+            columns[index] = field
+    return columns
+
+
+def unknown_mapping_targets(mapping: dict[str, str], allowed: tuple[str, ...]) -> list[str]:
+    return sorted({field for field in mapping.values() if field not in allowed})
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # spreadsheets hand phone numbers over as floats
+    text = str(value).strip()
+    return text or None
+
+
+@dataclass(frozen=True)
+class ParsedRow:
+    values: dict[str, Any]
+    errors: list[FieldError]
+
+
+def _decimal(field: str, raw: str, errors: list[FieldError]) -> Decimal | None:
+    try:
+        amount = Decimal(raw.replace(",", "").replace("¥", "").replace("￥", ""))
+    except InvalidOperation:
+        errors.append(FieldError(field, "number.invalid", f"{raw!r} is not a number"))
+        return None
+    if amount < 0 or not amount.is_finite():
+        errors.append(FieldError(field, "number.invalid", "must be zero or more"))
+        return None
+    return amount.quantize(Decimal("0.01"))
+
+
+def parse_source(raw: str | None, default: LeadSource) -> LeadSource | None:
+    if raw is None:
+        return default
+    try:
+        return LeadSource(raw.lower())
+    except ValueError:
+        return _SOURCE_ALIASES.get(raw)
+
+
+def parse_row(raw: dict[str, Any], *, default_source: LeadSource | None) -> ParsedRow:
+    """Text, numbers and enums of one row; contact details are normalised later by the dedup rules."""
+    values: dict[str, Any] = {}
+    errors: list[FieldError] = []
+    for field, cell in raw.items():
+        text = _text(cell)
+        if text is None:
+            continue
+        if field in ("budget", "annual_purchase"):
+            values[field] = _decimal(field, text, errors)
+        elif field in ("latitude", "longitude"):
+            try:
+                values[field] = float(text)
+            except ValueError:
+                errors.append(FieldError(field, "number.invalid", f"{text!r} is not a number"))
+        elif field == "tier":
+            try:
+                values[field] = Tier(text.upper())
+            except ValueError:
+                errors.append(FieldError(field, "tier.invalid", "must be A, B or C"))
+        elif field == "tags":
+            values[field] = sorted({t.strip()[:32] for t in text.replace("，", ",").split(",") if t.strip()})[
+                :20
+            ]
+        else:
+            values[field] = text[:5000] if field == "notes" else text[:200]
+    if default_source is not None:  # leads have a source; customers do not
+        source = parse_source(values.get("source"), default_source)
+        if source is None:
+            errors.append(FieldError("source", "source.invalid", f"unknown source {values.get('source')!r}"))
+        else:
+            values["source"] = source
+    if not values.get("name"):
+        errors.append(FieldError("name", "missing", "a name is required"))
+    return ParsedRow(values={k: v for k, v in values.items() if v is not None}, errors=errors)

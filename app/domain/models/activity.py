@@ -1,0 +1,45 @@
+"""Activities: calls, visits, meetings, quotes... the audit trail of sales work that KPIs read."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Entity, str_enum
+from app.domain.activities import ActivityType, CallOutcome
+
+
+class Activity(Entity):
+    __tablename__ = "activity"
+    __table_args__ = (
+        # An offline client retries with the same client_id and gets the same activity back.
+        UniqueConstraint("organization_id", "client_id"),
+        Index(None, "organization_id", "lead_id", "occurred_at"),
+        Index(None, "organization_id", "customer_id", "occurred_at"),
+        Index(None, "organization_id", "owner_id", "occurred_at"),
+    )
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    type: Mapped[ActivityType] = mapped_column(str_enum(ActivityType))
+    occurred_at: Mapped[datetime]
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("lead.id", ondelete="CASCADE"))
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
+    # Opportunities arrive with the pipeline issue; the column is here so history needs no rewrite.
+    opportunity_id: Mapped[uuid.UUID | None]
+    notes: Mapped[str | None] = mapped_column(Text)
+    info_points: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    call_outcome: Mapped[CallOutcome | None] = mapped_column(str_enum(CallOutcome))
+    duration_seconds: Mapped[int | None]
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
+    accuracy_m: Mapped[float | None]
+    distance_m: Mapped[float | None]
+    has_geo_mismatch: Mapped[bool] = mapped_column(default=False)
+    is_effective: Mapped[bool] = mapped_column(default=False)
+    attachment_ids: Mapped[list[str]] = mapped_column(default=list)
+    client_id: Mapped[str | None] = mapped_column(String(64))

@@ -1,0 +1,55 @@
+"""The customer master record: one per company, with a code unique in the organization."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Entity, str_enum
+from app.domain.customer_tier import Tier
+
+
+class Customer(Entity):
+    __tablename__ = "customer"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "code"),
+        Index(None, "organization_id", "owner_id"),
+        Index(None, "organization_id", "name_key"),
+        Index(None, "organization_id", "updated_at"),
+    )
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    # Normalised company name (legal suffixes stripped): what lead de-duplication compares.
+    name_key: Mapped[str] = mapped_column(String(200))
+    industry: Mapped[str | None] = mapped_column(String(64))
+    region: Mapped[str | None] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(Text)
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
+    annual_purchase: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+    tier: Mapped[Tier] = mapped_column(str_enum(Tier), default=Tier.C)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_follow_up_at: Mapped[datetime | None]
+
+
+class Contact(Entity):
+    __tablename__ = "contact"
+    __table_args__ = (Index(None, "organization_id", "customer_id"),)
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(254))
+    wechat_id: Mapped[str | None] = mapped_column(String(64))
+    is_decision_maker: Mapped[bool] = mapped_column(default=False)

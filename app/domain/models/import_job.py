@@ -1,0 +1,60 @@
+"""Bulk imports from CSV/XLSX: progress, counts and per-row errors; resumable by row number."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, Entity, str_enum
+
+
+class ImportKind(StrEnum):
+    leads = "leads"
+    customers = "customers"
+
+
+class ImportStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    completed = "completed"
+    failed = "failed"
+
+
+class ImportJob(Entity):
+    __tablename__ = "import_job"
+    __table_args__ = (Index(None, "organization_id", "created_at"),)
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    kind: Mapped[ImportKind] = mapped_column(str_enum(ImportKind))
+    status: Mapped[ImportStatus] = mapped_column(str_enum(ImportStatus), default=ImportStatus.queued)
+    filename: Mapped[str] = mapped_column(String(255))
+    storage_key: Mapped[str] = mapped_column(String(255))
+    column_mapping: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    total_rows: Mapped[int | None]
+    # Rows up to this number (1-based, header excluded) are done; a resumed job starts after it.
+    processed_rows: Mapped[int] = mapped_column(default=0)
+    created_count: Mapped[int] = mapped_column(default=0)
+    duplicate_count: Mapped[int] = mapped_column(default=0)
+    error_count: Mapped[int] = mapped_column(default=0)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    failure: Mapped[str | None] = mapped_column(Text)
+
+
+class ImportRowError(Base):
+    __tablename__ = "import_row_error"
+    __table_args__ = (Index(None, "import_job_id", "row_number"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    import_job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("import_job.id", ondelete="CASCADE"))
+    row_number: Mapped[int]
+    field: Mapped[str | None] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(String(500))

@@ -1,0 +1,57 @@
+"""Leads: a prospect's first contact details, de-duplicated by normalised phone and e-mail."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Entity, str_enum
+from app.domain.leads import LeadSource, LeadStatus
+
+
+class Lead(Entity):
+    __tablename__ = "lead"
+    __table_args__ = (
+        # The database decides duplicate races: one lead per phone and per e-mail in a tenant.
+        UniqueConstraint("organization_id", "phone_key"),
+        UniqueConstraint("organization_id", "email_key"),
+        Index(None, "organization_id", "owner_id", "status"),
+        Index(None, "organization_id", "company_key"),
+        Index(None, "organization_id", "created_at"),
+        Index(None, "organization_id", "updated_at"),
+    )
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    company: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(254))
+    wechat: Mapped[str | None] = mapped_column(String(64))
+    phone_key: Mapped[str | None] = mapped_column(String(20))
+    email_key: Mapped[str | None] = mapped_column(String(254))
+    company_key: Mapped[str | None] = mapped_column(String(200))
+    source: Mapped[LeadSource] = mapped_column(str_enum(LeadSource))
+    region: Mapped[str | None] = mapped_column(String(64))
+    product_line: Mapped[str | None] = mapped_column(String(64))
+    industry: Mapped[str | None] = mapped_column(String(64))
+    budget: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+    notes: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[LeadStatus] = mapped_column(str_enum(LeadStatus), default=LeadStatus.new)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    assigned_at: Mapped[datetime | None]
+    first_response_at: Mapped[datetime | None]
+    last_follow_up_at: Mapped[datetime | None]
+    last_effective_follow_up_at: Mapped[datetime | None]
+    score: Mapped[int | None]
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"))
+    converted_at: Mapped[datetime | None]
+    disqualified_at: Mapped[datetime | None]
+    disqualified_reason: Mapped[str | None] = mapped_column(String(500))
+    possible_duplicates: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)

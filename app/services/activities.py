@@ -1,0 +1,247 @@
+"""Activities: record sales work on a lead or customer, idempotently for offline clients."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select, true
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.activities import ActivityType, CallOutcome, check_occurred_at, is_effective_follow_up
+from app.domain.errors import FieldError, InvalidInput
+from app.domain.geo import GeoPoint, distance_m
+from app.domain.leads import status_after_contact
+from app.domain.models import Activity, Attachment, Customer, Lead
+from app.domain.principal import Principal
+from app.services import audit, customers, leads
+from app.services.common import get_visible
+from app.services.pagination import Page, SortOrder, paginate
+from app.services.policy import policy_for
+from app.services.visibility import visible_to
+
+SORTABLE = {"occurred_at": Activity.occurred_at, "created_at": Activity.created_at}
+
+
+@dataclass(frozen=True)
+class CheckIn:
+    latitude: float
+    longitude: float
+    accuracy_m: float
+
+
+@dataclass(frozen=True)
+class NewActivity:
+    type: ActivityType
+    occurred_at: datetime
+    lead_id: uuid.UUID | None = None
+    customer_id: uuid.UUID | None = None
+    notes: str | None = None
+    info_points: dict[str, str] = field(default_factory=dict)
+    call_outcome: CallOutcome | None = None
+    duration_seconds: int | None = None
+    geo: CheckIn | None = None
+    attachment_ids: list[uuid.UUID] = field(default_factory=list)
+    client_id: str | None = None
+    id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class RecordedActivity:
+    activity: Activity
+    created: bool
+
+
+async def _by_client_id(session: AsyncSession, actor: Principal, client_id: str) -> Activity | None:
+    return await session.scalar(
+        select(Activity).where(
+            Activity.organization_id == actor.organization_id, Activity.client_id == client_id
+        )
+    )
+
+
+def _validate_shape(data: NewActivity, now: datetime) -> None:
+    errors = []
+    if data.lead_id is None and data.customer_id is None:
+        errors.append(FieldError("lead_id", "missing", "give lead_id or customer_id"))
+    if data.type is ActivityType.visit and data.geo is None:
+        errors.append(FieldError("geo", "missing", "a visit needs a geo check-in"))
+    if data.call_outcome is not None and data.type is not ActivityType.call:
+        errors.append(FieldError("call_outcome", "not_a_call", "only calls have an outcome"))
+    if errors:
+        raise InvalidInput("The activity is not valid.", code="activity.invalid", errors=errors)
+    check_occurred_at(data.occurred_at, now)
+    if data.geo is not None:
+        GeoPoint(data.geo.latitude, data.geo.longitude)
+
+
+async def _check_attachments(
+    session: AsyncSession, actor: Principal, attachment_ids: list[uuid.UUID]
+) -> list[str]:
+    if not attachment_ids:
+        return []
+    found = set(
+        (
+            await session.scalars(
+                select(Attachment.id).where(
+                    Attachment.organization_id == actor.organization_id, Attachment.id.in_(attachment_ids)
+                )
+            )
+        ).all()
+    )
+    missing = [a for a in attachment_ids if a not in found]
+    if missing:
+        raise InvalidInput(
+            "Some attachments do not exist.",
+            code="activity.attachment_unknown",
+            errors=[FieldError("attachment_ids", "attachment.not_found", str(a)) for a in missing],
+        )
+    return [str(a) for a in attachment_ids]
+
+
+async def record_activity(
+    session: AsyncSession, *, actor: Principal, data: NewActivity, now: datetime
+) -> RecordedActivity:
+    if data.client_id is not None:
+        existing = await _by_client_id(session, actor, data.client_id)
+        if existing is not None:
+            return RecordedActivity(existing, created=False)
+    _validate_shape(data, now)
+    policy = await policy_for(session, actor)
+    lead: Lead | None = None
+    customer: Customer | None = None
+    if data.lead_id is not None:
+        lead = await leads.get_lead(session, actor=actor, lead_id=data.lead_id, for_update=True)
+    customer_id = data.customer_id or (lead.customer_id if lead else None)
+    if customer_id is not None:
+        customer = await customers.get_customer(
+            session, actor=actor, customer_id=customer_id, for_update=True
+        )
+    attachment_ids = await _check_attachments(session, actor, data.attachment_ids)
+
+    distance = None
+    if data.geo is not None and customer is not None and customer.latitude is not None:
+        assert customer.longitude is not None
+        distance = distance_m(data.geo.latitude, data.geo.longitude, customer.latitude, customer.longitude)
+    effective = is_effective_follow_up(
+        data.type, list(data.info_points), data.call_outcome, policy.follow_up_rule
+    )
+    activity = Activity(
+        id=data.id or uuid.uuid4(),
+        organization_id=actor.organization_id,
+        type=data.type,
+        occurred_at=data.occurred_at,
+        owner_id=actor.user_id,
+        lead_id=lead.id if lead else None,
+        customer_id=customer.id if customer else None,
+        notes=data.notes,
+        info_points=dict(data.info_points),
+        call_outcome=data.call_outcome,
+        duration_seconds=data.duration_seconds,
+        latitude=data.geo.latitude if data.geo else None,
+        longitude=data.geo.longitude if data.geo else None,
+        accuracy_m=data.geo.accuracy_m if data.geo else None,
+        distance_m=distance,
+        has_geo_mismatch=distance is not None and distance > policy.geo_mismatch_m,
+        is_effective=effective,
+        attachment_ids=attachment_ids,
+        client_id=data.client_id,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(activity)
+            await session.flush()
+    except IntegrityError:
+        # The same offline entry arrived twice at once; the unique client_id kept one.
+        if data.client_id is None:
+            raise
+        existing = await _by_client_id(session, actor, data.client_id)
+        if existing is None:
+            raise
+        return RecordedActivity(existing, created=False)
+
+    if lead is not None:
+        _touch_lead(lead, activity)
+    if customer is not None:
+        customer.last_follow_up_at = max(filter(None, (customer.last_follow_up_at, activity.occurred_at)))
+    await session.flush()
+    await audit.record_audit(
+        session,
+        actor=actor,
+        action="activity.created",
+        entity_type="activity",
+        entity_id=activity.id,
+        after=audit.snapshot(activity, ("type", "occurred_at", "lead_id", "customer_id", "is_effective")),
+    )
+    return RecordedActivity(activity, created=True)
+
+
+def _touch_lead(lead: Lead, activity: Activity) -> None:
+    """First response, follow-up timestamps and the contacted status, kept as columns for KPIs."""
+    if activity.type is ActivityType.note:
+        return
+    if lead.first_response_at is None or activity.occurred_at < lead.first_response_at:
+        lead.first_response_at = activity.occurred_at
+    lead.last_follow_up_at = max(filter(None, (lead.last_follow_up_at, activity.occurred_at)))
+    if activity.is_effective:
+        lead.last_effective_follow_up_at = max(
+            filter(None, (lead.last_effective_follow_up_at, activity.occurred_at))
+        )
+    lead.status = status_after_contact(lead.status)
+
+
+def activity_visibility(actor: Principal) -> Any:
+    """Own activities, and those on leads and customers the actor may see."""
+    if actor.sees_whole_organization:
+        return true()
+    visible_leads = select(Lead.id).where(
+        Lead.organization_id == actor.organization_id, leads.lead_visibility(actor)
+    )
+    visible_customers = select(Customer.id).where(
+        Customer.organization_id == actor.organization_id, visible_to(actor, Customer.owner_id)
+    )
+    return or_(
+        visible_to(actor, Activity.owner_id),
+        Activity.lead_id.in_(visible_leads),
+        Activity.customer_id.in_(visible_customers),
+    )
+
+
+async def get_activity(session: AsyncSession, *, actor: Principal, activity_id: uuid.UUID) -> Activity:
+    return await get_visible(session, Activity, activity_id, actor=actor, visible=activity_visibility(actor))
+
+
+async def list_activities(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    limit: int,
+    cursor: str | None,
+    sort: str = "-occurred_at",
+    filters: dict[str, Any] | None = None,
+    occurred_from: datetime | None = None,
+    occurred_to: datetime | None = None,
+) -> Page[Activity]:
+    order = SortOrder.parse(sort, SORTABLE)
+    statement = select(Activity).where(
+        Activity.organization_id == actor.organization_id, activity_visibility(actor)
+    )
+    for name, value in (filters or {}).items():
+        if value is not None:
+            statement = statement.where(getattr(Activity, name) == value)
+    if occurred_from is not None:
+        statement = statement.where(Activity.occurred_at >= occurred_from)
+    if occurred_to is not None:
+        statement = statement.where(Activity.occurred_at < occurred_to)
+    return await paginate(
+        session,
+        statement,
+        sort_column=SORTABLE[order.name],
+        id_column=Activity.id,
+        order=order,
+        limit=limit,
+        cursor=cursor,
+    )

@@ -1,0 +1,151 @@
+"""Handover: everything a leaving rep owns moves to a colleague in one transaction, audited per record."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.errors import FieldError, InvalidInput
+from app.domain.leads import OPEN_STATUSES
+from app.domain.models import AuditEvent, Customer, Lead, User
+from app.domain.principal import Principal
+from app.observability import current_request_id
+from app.services import audit, outbox
+from app.services.common import get_visible
+
+
+@dataclass(frozen=True)
+class HandoverResult:
+    from_user_id: uuid.UUID
+    to_user_id: uuid.UUID
+    counts: dict[str, int]
+    deactivated: bool
+
+
+async def _move(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    model: Any,
+    entity_type: str,
+    from_user: uuid.UUID,
+    to_user: uuid.UUID,
+    extra: Any = None,
+    now: datetime,
+) -> int:
+    """Locks the rows, moves them with one UPDATE, and writes one audit row per record."""
+    statement = select(model.id).where(
+        model.organization_id == actor.organization_id, model.owner_id == from_user
+    )
+    if extra is not None:
+        statement = statement.where(extra)
+    ids = list((await session.scalars(statement.with_for_update())).all())
+    if not ids:
+        return 0
+    await session.execute(
+        update(model)
+        .where(model.organization_id == actor.organization_id, model.id.in_(ids))
+        .values(owner_id=to_user, version=model.version + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        insert(AuditEvent),
+        [
+            {
+                "id": uuid.uuid4(),
+                "organization_id": actor.organization_id,
+                "occurred_at": now,
+                "actor_type": actor.actor_type,
+                "actor_id": actor.actor_id,
+                "action": f"{entity_type}.owner_changed",
+                "entity_type": entity_type,
+                "entity_id": entity_id,
+                "before": {"owner_id": str(from_user)},
+                "after": {"owner_id": str(to_user), "reason": "handover"},
+                "request_id": current_request_id(),
+            }
+            for entity_id in ids
+        ],
+    )
+    return len(ids)
+
+
+async def hand_over(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    from_user_id: uuid.UUID,
+    to_user_id: uuid.UUID,
+    deactivate: bool,
+    now: datetime,
+) -> HandoverResult:
+    if from_user_id == to_user_id:
+        raise InvalidInput(
+            "Hand over to someone else.",
+            code="handover.same_user",
+            errors=[FieldError("to_user_id", "same_user", "must differ from the leaving user")],
+        )
+    leaving = await get_visible(session, User, from_user_id, actor=actor, for_update=True)
+    receiver = await session.scalar(
+        select(User).where(User.id == to_user_id, User.organization_id == actor.organization_id)
+    )
+    if receiver is None or not receiver.is_active:
+        raise InvalidInput(
+            "The receiving user must be an active user of this organization.",
+            code="handover.receiver_invalid",
+            errors=[FieldError("to_user_id", "user.invalid", "unknown or inactive")],
+        )
+    counts = {
+        # Closed leads keep their owner: they are history of who worked them, not open work.
+        "leads": await _move(
+            session,
+            actor=actor,
+            model=Lead,
+            entity_type="lead",
+            from_user=leaving.id,
+            to_user=receiver.id,
+            extra=Lead.status.in_(OPEN_STATUSES),
+            now=now,
+        ),
+        "customers": await _move(
+            session,
+            actor=actor,
+            model=Customer,
+            entity_type="customer",
+            from_user=leaving.id,
+            to_user=receiver.id,
+            now=now,
+        ),
+    }
+    if deactivate and leaving.is_active:
+        leaving.is_active = False
+        leaving.is_available = False
+        await session.flush()
+        await audit.record_audit(
+            session,
+            actor=actor,
+            action="user.deactivated",
+            entity_type="user",
+            entity_id=leaving.id,
+            before={"is_active": True},
+            after={"is_active": False, "reason": "handover"},
+        )
+    await outbox.record_event(
+        session,
+        organization_id=actor.organization_id,
+        topic="user.handed_over",
+        payload={
+            "from_user_id": str(leaving.id),
+            "to_user_id": str(receiver.id),
+            "from_name": leaving.display_name,
+            "lead_count": counts["leads"],
+            "customer_count": counts["customers"],
+            "notify_user_ids": [str(receiver.id)],
+        },
+    )
+    return HandoverResult(leaving.id, receiver.id, counts, deactivate)

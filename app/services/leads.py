@@ -1,0 +1,487 @@
+"""Leads: create with de-duplication, read, update, convert to a customer, disqualify."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.activities import ActivityType
+from app.domain.custom_fields import validate_custom_fields
+from app.domain.dedup import find_similar_companies, normalise_company, normalise_email, normalise_phone
+from app.domain.errors import Conflict, FieldError, InvalidInput
+from app.domain.leads import LeadSource, LeadStatus, ensure_open
+from app.domain.models import Activity, Contact, Customer, Lead
+from app.domain.permissions import Role
+from app.domain.principal import Principal
+from app.services import audit, customers, outbox
+from app.services.common import check_version, get_visible, like_pattern
+from app.services.ownership import resolve_owner
+from app.services.pagination import Page, SortOrder, paginate
+from app.services.policy import policy_for
+from app.services.visibility import visible_to
+
+AUDITED_FIELDS = (
+    "name",
+    "company",
+    "phone",
+    "email",
+    "wechat",
+    "source",
+    "region",
+    "product_line",
+    "industry",
+    "budget",
+    "status",
+    "owner_id",
+    "tags",
+    "custom_fields",
+)
+SORTABLE = {"created_at": Lead.created_at, "updated_at": Lead.updated_at}
+# Fuzzy company matching compares against at most this many leads sharing the name's first characters.
+FUZZY_CANDIDATE_LIMIT = 2000
+
+
+class OnDuplicate(StrEnum):
+    reject = "reject"
+    merge = "merge"
+
+
+class DuplicateLead(Conflict):
+    code = "lead.duplicate"
+
+    def __init__(self, existing_id: uuid.UUID, matched_field: str) -> None:
+        super().__init__(
+            f"A lead with this {matched_field} exists: {existing_id}.",
+            errors=[FieldError(matched_field, "duplicate", str(existing_id))],
+        )
+        self.extensions = {"existing_id": str(existing_id), "matched_field": matched_field}
+
+
+@dataclass(frozen=True)
+class NewLead:
+    name: str
+    source: LeadSource
+    company: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    wechat: str | None = None
+    region: str | None = None
+    product_line: str | None = None
+    industry: str | None = None
+    budget: Decimal | None = None
+    notes: str | None = None
+    owner_id: uuid.UUID | None = None
+    tags: list[str] = field(default_factory=list)
+    custom_fields: dict[str, Any] = field(default_factory=dict)
+    id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class LeadKeys:
+    phone: str | None
+    email: str | None
+    company: str | None
+
+
+@dataclass(frozen=True)
+class CreatedLead:
+    lead: Lead
+    merged: bool
+
+
+def lead_keys(phone: str | None, email: str | None, company: str | None) -> LeadKeys:
+    """Normalised matching keys, or InvalidInput naming every field that cannot be normalised."""
+    errors = []
+    phone_key = normalise_phone(phone) if phone else None
+    if phone and phone_key is None:
+        errors.append(FieldError("phone", "phone.invalid", "not a valid phone number"))
+    email_key = normalise_email(email) if email else None
+    if email and email_key is None:
+        errors.append(FieldError("email", "email.invalid", "not a valid e-mail address"))
+    if errors:
+        raise InvalidInput("Some contact details are not valid.", code="lead.invalid_contact", errors=errors)
+    company_key = normalise_company(company) if company else None
+    return LeadKeys(phone=phone_key, email=email_key, company=company_key or None)
+
+
+async def find_exact_duplicate(
+    session: AsyncSession, organization_id: uuid.UUID, keys: LeadKeys, *, exclude: uuid.UUID | None = None
+) -> tuple[Lead, str] | None:
+    conditions = []
+    if keys.phone:
+        conditions.append(Lead.phone_key == keys.phone)
+    if keys.email:
+        conditions.append(Lead.email_key == keys.email)
+    if not conditions:
+        return None
+    statement = select(Lead).where(Lead.organization_id == organization_id, or_(*conditions))
+    if exclude is not None:
+        statement = statement.where(Lead.id != exclude)
+    existing = (await session.scalars(statement.limit(2))).first()
+    if existing is None:
+        return None
+    matched = "phone" if keys.phone and existing.phone_key == keys.phone else "email"
+    return existing, matched
+
+
+async def _possible_duplicates(
+    session: AsyncSession, organization_id: uuid.UUID, company_key: str | None, threshold: float
+) -> list[dict[str, Any]]:
+    if not company_key:
+        return []
+    # Blocking on the first two characters keeps the candidate set small and index-friendly;
+    # a misspelt first character is missed, which pg_trgm similarity search would catch later.
+    prefix = like_pattern(company_key[:2])[1:]
+    rows = await session.execute(
+        select(Lead.id, Lead.company_key)
+        .where(Lead.organization_id == organization_id, Lead.company_key.like(prefix, escape="\\"))
+        .limit(FUZZY_CANDIDATE_LIMIT)
+    )
+    candidates = [(row_id, key) for row_id, key in rows if key]
+    matches = find_similar_companies(company_key, candidates, threshold=threshold, limit=5)
+    return [{"lead_id": str(m.key), "company_key": m.name, "score": round(m.score, 1)} for m in matches]
+
+
+def _require_contact_route(data: NewLead) -> None:
+    if not (data.phone or data.email or data.wechat):
+        raise InvalidInput(
+            "A lead needs a phone number, an e-mail address or a WeChat id.",
+            code="lead.no_contact",
+            errors=[FieldError("phone", "missing", "give phone, email or wechat")],
+        )
+
+
+async def _merge_into(
+    session: AsyncSession, *, actor: Principal, existing: Lead, data: NewLead, now: datetime
+) -> Lead:
+    """`on_duplicate=merge`: the new information is kept as a note on the existing lead."""
+    details = {
+        key: str(value)
+        for key, value in (
+            ("name", data.name),
+            ("company", data.company),
+            ("phone", data.phone),
+            ("email", data.email),
+            ("wechat", data.wechat),
+            ("source", data.source.value),
+            ("region", data.region),
+            ("product_line", data.product_line),
+            ("industry", data.industry),
+            ("budget", data.budget),
+            ("notes", data.notes),
+        )
+        if value is not None
+    }
+    lines = [f"{key}: {value}" for key, value in details.items()]
+    session.add(
+        Activity(
+            organization_id=actor.organization_id,
+            type=ActivityType.note,
+            occurred_at=now,
+            owner_id=actor.user_id,
+            lead_id=existing.id,
+            customer_id=existing.customer_id,
+            notes="Duplicate lead merged:\n" + "\n".join(lines),
+            info_points={},
+        )
+    )
+    await session.flush()
+    await audit.record_audit(
+        session,
+        actor=actor,
+        action="lead.merged",
+        entity_type="lead",
+        entity_id=existing.id,
+        after={"merged": details},
+    )
+    return existing
+
+
+async def create_lead(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    data: NewLead,
+    now: datetime,
+    on_duplicate: OnDuplicate = OnDuplicate.reject,
+) -> CreatedLead:
+    _require_contact_route(data)
+    keys = lead_keys(data.phone, data.email, data.company)
+    policy = await policy_for(session, actor)
+    custom_fields = validate_custom_fields(data.custom_fields, list(policy.lead_fields))
+
+    duplicate = await find_exact_duplicate(session, actor.organization_id, keys)
+    if duplicate is not None:
+        existing, matched = duplicate
+        if on_duplicate is OnDuplicate.merge:
+            return CreatedLead(
+                await _merge_into(session, actor=actor, existing=existing, data=data, now=now), True
+            )
+        raise DuplicateLead(existing.id, matched)
+
+    # A rep who captures a lead works it; leads from marketing, integrations and managers wait
+    # for assignment.
+    owner_id = await resolve_owner(
+        session, actor, data.owner_id, default=actor.user_id if actor.role is Role.rep else None
+    )
+    lead = Lead(
+        id=data.id or uuid.uuid4(),
+        organization_id=actor.organization_id,
+        name=data.name,
+        company=data.company,
+        phone=keys.phone,
+        email=keys.email,
+        wechat=data.wechat,
+        phone_key=keys.phone,
+        email_key=keys.email,
+        company_key=keys.company,
+        source=data.source,
+        region=data.region,
+        product_line=data.product_line,
+        industry=data.industry,
+        budget=data.budget,
+        notes=data.notes,
+        status=LeadStatus.assigned if owner_id else LeadStatus.new,
+        owner_id=owner_id,
+        assigned_at=now if owner_id else None,
+        tags=sorted(set(data.tags)),
+        custom_fields=custom_fields,
+        possible_duplicates=await _possible_duplicates(
+            session, actor.organization_id, keys.company, policy.company_match_threshold
+        ),
+    )
+    try:
+        async with session.begin_nested():
+            session.add(lead)
+            await session.flush()
+    except IntegrityError:
+        # A concurrent request inserted the same phone or e-mail first: the unique key decided.
+        duplicate = await find_exact_duplicate(session, actor.organization_id, keys)
+        if duplicate is None:
+            raise
+        existing, matched = duplicate
+        if on_duplicate is OnDuplicate.merge:
+            return CreatedLead(
+                await _merge_into(session, actor=actor, existing=existing, data=data, now=now), True
+            )
+        raise DuplicateLead(existing.id, matched) from None
+    await audit.record_audit(
+        session,
+        actor=actor,
+        action="lead.created",
+        entity_type="lead",
+        entity_id=lead.id,
+        after=audit.snapshot(lead, AUDITED_FIELDS),
+    )
+    await outbox.record_event(
+        session,
+        organization_id=actor.organization_id,
+        topic="lead.created",
+        payload={
+            "lead_id": str(lead.id),
+            "source": lead.source.value,
+            "owner_id": str(owner_id) if owner_id else None,
+        },
+    )
+    return CreatedLead(lead, False)
+
+
+def lead_visibility(actor: Principal) -> Any:
+    return visible_to(actor, Lead.owner_id)
+
+
+async def get_lead(
+    session: AsyncSession, *, actor: Principal, lead_id: uuid.UUID, for_update: bool = False
+) -> Lead:
+    return await get_visible(
+        session, Lead, lead_id, actor=actor, visible=lead_visibility(actor), for_update=for_update
+    )
+
+
+async def list_leads(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    limit: int,
+    cursor: str | None,
+    sort: str = "-created_at",
+    filters: dict[str, Any] | None = None,
+    q: str | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    updated_since: datetime | None = None,
+) -> Page[Lead]:
+    order = SortOrder.parse(sort, SORTABLE)
+    statement = select(Lead).where(Lead.organization_id == actor.organization_id, lead_visibility(actor))
+    for name, value in (filters or {}).items():
+        if value is not None:
+            statement = statement.where(getattr(Lead, name) == value)
+    if created_from is not None:
+        statement = statement.where(Lead.created_at >= created_from)
+    if created_to is not None:
+        statement = statement.where(Lead.created_at < created_to)
+    if updated_since is not None:
+        statement = statement.where(Lead.updated_at >= updated_since)
+    if q:
+        pattern = like_pattern(q)
+        statement = statement.where(
+            Lead.name.ilike(pattern, escape="\\")
+            | Lead.company.ilike(pattern, escape="\\")
+            | Lead.phone.like(pattern, escape="\\")
+        )
+    return await paginate(
+        session,
+        statement,
+        sort_column=SORTABLE[order.name],
+        id_column=Lead.id,
+        order=order,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+async def update_lead(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    lead_id: uuid.UUID,
+    changes: dict[str, Any],
+    expected_version: int | None,
+    now: datetime,
+) -> Lead:
+    lead = await get_lead(session, actor=actor, lead_id=lead_id, for_update=True)
+    check_version(lead, expected_version)
+    ensure_open(lead.status, action="edited")
+    before = audit.snapshot(lead, AUDITED_FIELDS)
+    if {"phone", "email", "company"} & changes.keys():
+        keys = lead_keys(
+            changes.get("phone", lead.phone),
+            changes.get("email", lead.email),
+            changes.get("company", lead.company),
+        )
+        duplicate = await find_exact_duplicate(session, actor.organization_id, keys, exclude=lead.id)
+        if duplicate is not None:
+            raise DuplicateLead(duplicate[0].id, duplicate[1])
+        changes = {**changes, "phone": keys.phone, "email": keys.email}
+        lead.phone_key, lead.email_key, lead.company_key = keys.phone, keys.email, keys.company
+    if "owner_id" in changes:
+        new_owner = await resolve_owner(session, actor, changes["owner_id"], default=None)
+        changes["owner_id"] = new_owner
+        if new_owner != lead.owner_id:
+            lead.assigned_at = now if new_owner else None
+            if lead.status is LeadStatus.new and new_owner:
+                lead.status = LeadStatus.assigned
+    if "custom_fields" in changes:
+        policy = await policy_for(session, actor)
+        changes["custom_fields"] = validate_custom_fields(changes["custom_fields"], list(policy.lead_fields))
+    if "tags" in changes:
+        changes["tags"] = sorted(set(changes["tags"]))
+    for name, value in changes.items():
+        setattr(lead, name, value)
+    await session.flush()
+    old, new = audit.changed_fields(before, audit.snapshot(lead, AUDITED_FIELDS))
+    if new:
+        await audit.record_audit(
+            session,
+            actor=actor,
+            action="lead.owner_changed"
+            if set(new) <= {"owner_id", "status"} and "owner_id" in new
+            else "lead.updated",
+            entity_type="lead",
+            entity_id=lead.id,
+            before=old,
+            after=new,
+        )
+    return lead
+
+
+@dataclass(frozen=True)
+class Conversion:
+    lead: Lead
+    customer: Customer
+    contact: Contact
+    customer_created: bool
+
+
+async def convert_lead(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    lead_id: uuid.UUID,
+    customer_id: uuid.UUID | None,
+    customer_name: str | None,
+    now: datetime,
+) -> Conversion:
+    """Creates (or links) the customer and a contact from the lead, in the request's transaction."""
+    lead = await get_lead(session, actor=actor, lead_id=lead_id, for_update=True)
+    ensure_open(lead.status, action="converted")
+    if customer_id is not None:
+        customer = await customers.get_customer(session, actor=actor, customer_id=customer_id)
+        created = False
+    else:
+        name = customer_name or lead.company or lead.name
+        customer = await customers.create_customer(
+            session,
+            actor=actor,
+            data=customers.NewCustomer(
+                name=name, industry=lead.industry, region=lead.region, owner_id=lead.owner_id or actor.user_id
+            ),
+        )
+        created = True
+    contact = await customers.add_contact(
+        session,
+        actor=actor,
+        customer_id=customer.id,
+        data=customers.NewContact(name=lead.name, phone=lead.phone, email=lead.email, wechat_id=lead.wechat),
+    )
+    before = audit.snapshot(lead, ("status", "customer_id"))
+    lead.status = LeadStatus.converted
+    lead.customer_id = customer.id
+    lead.converted_at = now
+    await session.flush()
+    await audit.record_audit(
+        session,
+        actor=actor,
+        action="lead.converted",
+        entity_type="lead",
+        entity_id=lead.id,
+        before=before,
+        after=audit.snapshot(lead, ("status", "customer_id")),
+    )
+    await outbox.record_event(
+        session,
+        organization_id=actor.organization_id,
+        topic="lead.converted",
+        payload={"lead_id": str(lead.id), "customer_id": str(customer.id)},
+    )
+    return Conversion(lead, customer, contact, created)
+
+
+async def disqualify_lead(
+    session: AsyncSession, *, actor: Principal, lead_id: uuid.UUID, reason: str, now: datetime
+) -> Lead:
+    lead = await get_lead(session, actor=actor, lead_id=lead_id, for_update=True)
+    ensure_open(lead.status, action="disqualified")
+    before = audit.snapshot(lead, ("status",))
+    lead.status = LeadStatus.disqualified
+    lead.disqualified_at = now
+    lead.disqualified_reason = reason
+    await session.flush()
+    await audit.record_audit(
+        session,
+        actor=actor,
+        action="lead.disqualified",
+        entity_type="lead",
+        entity_id=lead.id,
+        before=before,
+        after={"status": lead.status, "reason": reason},
+    )
+    return lead

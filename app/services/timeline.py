@@ -1,0 +1,120 @@
+"""A customer's timeline: activities, ownership changes and merged leads, newest first.
+
+Each source is read with the same keyset condition and limit, then merged; so the union pages
+exactly like one table would, and stays index-driven as history grows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, true, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.models import Activity, AuditEvent, Lead
+from app.domain.principal import Principal
+from app.services import customers
+from app.services.pagination import Page, SortOrder, decode_cursor, encode_cursor
+
+_ORDER = SortOrder(name="occurred_at", descending=True)
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    id: uuid.UUID
+    kind: str
+    occurred_at: datetime
+    summary: str
+    actor_id: uuid.UUID | None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+async def customer_timeline(
+    session: AsyncSession, *, actor: Principal, customer_id: uuid.UUID, limit: int, cursor: str | None
+) -> Page[TimelineItem]:
+    customer = await customers.get_customer(session, actor=actor, customer_id=customer_id)
+    org = actor.organization_id
+    after = decode_cursor(cursor, _ORDER) if cursor else None
+
+    def before_cursor(time_column: Any, id_column: Any) -> Any:
+        return tuple_(time_column, id_column) < tuple_(*after) if after else true()
+
+    merged_lead_ids = select(Lead.id).where(Lead.organization_id == org, Lead.customer_id == customer.id)
+    activities = await session.scalars(
+        select(Activity)
+        .where(
+            Activity.organization_id == org,
+            (Activity.customer_id == customer.id) | Activity.lead_id.in_(merged_lead_ids),
+            before_cursor(Activity.occurred_at, Activity.id),
+        )
+        .order_by(Activity.occurred_at.desc(), Activity.id.desc())
+        .limit(limit + 1)
+    )
+    events = await session.scalars(
+        select(AuditEvent)
+        .where(
+            AuditEvent.organization_id == org,
+            AuditEvent.entity_type == "customer",
+            AuditEvent.entity_id == customer.id,
+            before_cursor(AuditEvent.occurred_at, AuditEvent.id),
+        )
+        .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
+        .limit(limit + 1)
+    )
+    merged = await session.scalars(
+        select(Lead)
+        .where(
+            Lead.organization_id == org,
+            Lead.customer_id == customer.id,
+            Lead.converted_at.is_not(None),
+            before_cursor(Lead.converted_at, Lead.id),
+        )
+        .order_by(Lead.converted_at.desc(), Lead.id.desc())
+        .limit(limit + 1)
+    )
+    items = [
+        *(
+            TimelineItem(
+                id=a.id,
+                kind=f"activity.{a.type.value}",
+                occurred_at=a.occurred_at,
+                summary=(a.notes or a.type.value)[:200],
+                actor_id=a.owner_id,
+                data={"lead_id": str(a.lead_id) if a.lead_id else None, "is_effective": a.is_effective},
+            )
+            for a in activities
+        ),
+        *(
+            TimelineItem(
+                id=e.id,
+                kind=e.action,
+                occurred_at=e.occurred_at,
+                summary=e.action.replace("customer.", "").replace("_", " "),
+                actor_id=e.actor_id,
+                data={"before": e.before, "after": e.after},
+            )
+            for e in events
+        ),
+        *(
+            TimelineItem(
+                id=lead.id,
+                kind="lead.merged",
+                occurred_at=lead.converted_at,
+                summary=f"Lead {lead.name} converted into this customer",
+                actor_id=lead.owner_id,
+                data={"lead_id": str(lead.id), "source": lead.source.value},
+            )
+            for lead in merged
+            if lead.converted_at is not None
+        ),
+    ]
+    items.sort(key=lambda item: (item.occurred_at, item.id.hex), reverse=True)
+    page = items[:limit]
+    next_cursor = None
+    if len(items) > limit:
+        last = page[-1]
+        next_cursor = encode_cursor(_ORDER, last.occurred_at, last.id)
+    return Page(page, next_cursor)

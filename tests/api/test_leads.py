@@ -1,0 +1,216 @@
+"""Leads: de-duplication (exact and fuzzy), merge, races, visibility, convert and disqualify."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+
+def _lead(**fields: object) -> dict[str, object]:
+    return {"name": "张伟", "source": "exhibition", **fields}
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("138-0013-8000", "+86 13800138000"),
+        ("+86 13800138000", "8613800138000"),
+        ("13800138000", "(0086) 138 0013 8000"),
+    ],
+)
+async def test_the_same_phone_in_another_format_is_a_409_naming_the_existing_lead(
+    client, make_tenant, first, second
+):
+    tenant = await make_tenant()
+    created = await client.post("/api/v1/leads", json=_lead(phone=first), headers=tenant.headers)
+    assert created.status_code == 201, created.text
+    assert created.json()["phone"] == "+8613800138000"
+    again = await client.post(
+        "/api/v1/leads", json=_lead(name="另一个人", phone=second), headers=tenant.headers
+    )
+    assert again.status_code == 409
+    problem = again.json()
+    assert problem["code"] == "lead.duplicate"
+    assert problem["existing_id"] == created.json()["id"]
+    assert problem["errors"] == [{"field": "phone", "code": "duplicate", "message": created.json()["id"]}]
+
+
+async def test_email_duplicates_ignore_case(client, make_tenant):
+    tenant = await make_tenant()
+    created = await client.post(
+        "/api/v1/leads", json=_lead(email="Zhang.Wei@Example.COM"), headers=tenant.headers
+    )
+    assert created.json()["email"] == "zhang.wei@example.com"
+    again = await client.post(
+        "/api/v1/leads", json=_lead(email="zhang.wei@example.com"), headers=tenant.headers
+    )
+    assert again.status_code == 409
+    assert again.json()["errors"][0]["field"] == "email"
+
+
+async def test_invalid_contact_details_are_422_naming_each_field(client, make_tenant):
+    tenant = await make_tenant()
+    bad = await client.post(
+        "/api/v1/leads", json=_lead(phone="123", email="not-an-email"), headers=tenant.headers
+    )
+    assert bad.status_code == 422
+    assert {e["field"] for e in bad.json()["errors"]} == {"phone", "email"}
+    none = await client.post("/api/v1/leads", json=_lead(), headers=tenant.headers)
+    assert none.status_code == 422
+    assert none.json()["code"] == "lead.no_contact"
+
+
+async def test_similar_company_is_reported_as_possible_duplicate(client, make_tenant):
+    tenant = await make_tenant()
+    first = await client.post(
+        "/api/v1/leads",
+        json=_lead(phone="13800138000", company="上海申华建材有限公司"),
+        headers=tenant.headers,
+    )
+    similar = await client.post(
+        "/api/v1/leads",
+        json=_lead(phone="13900139000", company="上海申华建材股份有限公司"),
+        headers=tenant.headers,
+    )
+    different = await client.post(
+        "/api/v1/leads", json=_lead(phone="13700137000", company="北京燕山水泥厂"), headers=tenant.headers
+    )
+    assert similar.status_code == 201
+    assert [d["lead_id"] for d in similar.json()["possible_duplicates"]] == [first.json()["id"]]
+    assert similar.json()["possible_duplicates"][0]["score"] >= 90
+    assert different.json()["possible_duplicates"] == []
+
+
+async def test_merge_appends_the_new_information_to_the_existing_lead(client, make_tenant):
+    tenant = await make_tenant()
+    created = await client.post("/api/v1/leads", json=_lead(phone="13800138000"), headers=tenant.headers)
+    merged = await client.post(
+        "/api/v1/leads",
+        params={"on_duplicate": "merge"},
+        json=_lead(phone="+8613800138000", budget="300000", notes="第二次留资"),
+        headers=tenant.headers,
+    )
+    assert merged.status_code == 200
+    assert merged.json()["id"] == created.json()["id"]
+    notes = await client.get(
+        "/api/v1/activities", params={"lead_id": created.json()["id"]}, headers=tenant.headers
+    )
+    [note] = notes.json()["items"]
+    assert note["type"] == "note"
+    assert "budget: 300000" in note["notes"]
+    assert "第二次留资" in note["notes"]
+    listed = await client.get("/api/v1/leads", headers=tenant.headers)
+    assert len(listed.json()["items"]) == 1
+
+
+async def test_fifty_concurrent_identical_posts_create_exactly_one_lead(client, make_tenant):
+    tenant = await make_tenant()
+    responses = await asyncio.gather(
+        *(
+            client.post(
+                "/api/v1/leads", json=_lead(phone="13800138000", company="并发建材"), headers=tenant.headers
+            )
+            for _ in range(50)
+        )
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] + [409] * 49
+    created_id = next(r.json()["id"] for r in responses if r.status_code == 201)
+    assert {r.json()["existing_id"] for r in responses if r.status_code == 409} == {created_id}
+    listed = await client.get("/api/v1/leads", params={"limit": 200}, headers=tenant.headers)
+    assert len(listed.json()["items"]) == 1
+
+
+async def test_rep_sees_own_leads_supervisor_the_team_and_others_get_404(client, make_tenant, make_user):
+    tenant = await make_tenant()
+    supervisor, supervisor_token = await make_user(tenant, "supervisor")
+    rep, rep_token = await make_user(tenant, "rep")
+    other_rep, other_token = await make_user(tenant, "rep")
+    await client.post(
+        "/api/v1/teams",
+        json={"name": "East", "supervisor_id": supervisor["id"], "member_ids": [rep["id"]]},
+        headers=tenant.headers,
+    )
+
+    def auth(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    mine = await client.post("/api/v1/leads", json=_lead(phone="13800138000"), headers=auth(rep_token))
+    theirs = await client.post("/api/v1/leads", json=_lead(phone="13900139000"), headers=auth(other_token))
+    assert mine.json()["owner_id"] == rep["id"]
+    assert mine.json()["status"] == "assigned"
+    by_admin = await client.post("/api/v1/leads", json=_lead(phone="13700137000"), headers=tenant.headers)
+    assert by_admin.json()["owner_id"] is None
+    assert by_admin.json()["status"] == "new"
+
+    async def ids(token: str) -> set[str]:
+        return {
+            lead["id"] for lead in (await client.get("/api/v1/leads", headers=auth(token))).json()["items"]
+        }
+
+    assert await ids(rep_token) == {mine.json()["id"]}
+    assert await ids(supervisor_token) == {mine.json()["id"]}
+    hidden = await client.get(f"/api/v1/leads/{theirs.json()['id']}", headers=auth(rep_token))
+    assert hidden.status_code == 404
+    give_away = await client.patch(
+        f"/api/v1/leads/{mine.json()['id']}", json={"owner_id": other_rep["id"]}, headers=auth(rep_token)
+    )
+    assert give_away.status_code == 403
+
+
+async def test_convert_creates_customer_and_contact_in_one_go(client, make_tenant, make_user):
+    tenant = await make_tenant()
+    lead = await client.post(
+        "/api/v1/leads",
+        json=_lead(
+            phone="13800138000", email="zw@example.com", company="上海申华建材有限公司", region="华东"
+        ),
+        headers=tenant.headers,
+    )
+    converted = await client.post(
+        f"/api/v1/leads/{lead.json()['id']}/convert", json={}, headers=tenant.headers
+    )
+    assert converted.status_code == 200, converted.text
+    body = converted.json()
+    assert body["customer_created"] is True
+    assert body["lead"]["status"] == "converted"
+    assert body["customer"]["name"] == "上海申华建材有限公司"
+    assert body["customer"]["code"] == "C000001"
+    assert body["customer"]["region"] == "华东"
+    assert body["contact"]["phone"] == "+8613800138000"
+    assert body["lead"]["customer_id"] == body["customer"]["id"]
+    again = await client.post(f"/api/v1/leads/{lead.json()['id']}/convert", json={}, headers=tenant.headers)
+    assert again.status_code == 409
+    assert again.json()["code"] == "lead.closed"
+
+    second = await client.post("/api/v1/leads", json=_lead(phone="13900139000"), headers=tenant.headers)
+    linked = await client.post(
+        f"/api/v1/leads/{second.json()['id']}/convert",
+        json={"customer_id": body["customer"]["id"]},
+        headers=tenant.headers,
+    )
+    assert linked.json()["customer_created"] is False
+    assert linked.json()["customer"]["code"] == "C000001"
+    contacts = await client.get(
+        f"/api/v1/customers/{body['customer']['id']}/contacts", headers=tenant.headers
+    )
+    assert len(contacts.json()["items"]) == 2
+
+
+async def test_disqualify_needs_a_reason_and_closes_the_lead(client, make_tenant):
+    tenant = await make_tenant()
+    lead = await client.post("/api/v1/leads", json=_lead(phone="13800138000"), headers=tenant.headers)
+    no_reason = await client.post(
+        f"/api/v1/leads/{lead.json()['id']}/disqualify", json={}, headers=tenant.headers
+    )
+    assert no_reason.status_code == 422
+    done = await client.post(
+        f"/api/v1/leads/{lead.json()['id']}/disqualify", json={"reason": "无预算"}, headers=tenant.headers
+    )
+    assert done.json()["status"] == "disqualified"
+    assert done.json()["disqualified_reason"] == "无预算"
+    edit = await client.patch(
+        f"/api/v1/leads/{lead.json()['id']}", json={"name": "x"}, headers=tenant.headers
+    )
+    assert edit.status_code == 409
