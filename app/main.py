@@ -17,6 +17,7 @@ from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware, Un
 from app.api.routes import (
     activities,
     api_keys,
+    attachments,
     audit_events,
     auth,
     customers,
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         imports,
         customers,
         activities,
+        attachments,
         audit_events,
         operations,
     ):

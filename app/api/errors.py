@@ -25,6 +25,7 @@ from app.domain.errors import (
     PermissionDenied,
     PreconditionFailed,
     RateLimited,
+    TooLarge,
 )
 from app.observability import current_request_id
 from app.services.idempotency import StoredResponse
@@ -42,6 +43,7 @@ _STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
     (PreconditionFailed, 412),
     (InvalidInput, 422),
     (RateLimited, 429),
+    (TooLarge, 413),
 ]
 
 

@@ -49,6 +49,10 @@ class InvalidInput(DomainError):
     code = "invalid"
 
 
+class TooLarge(DomainError):
+    code = "request.too_large"
+
+
 class PreconditionFailed(DomainError):
     code = "precondition.failed"
 

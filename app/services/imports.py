@@ -364,8 +364,12 @@ async def run_import(
     job_id: uuid.UUID,
     clock: Callable[[], datetime],
     storage: FileStorage,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> ImportStatus:
-    """Runs (or resumes) an import; returns the job's final status. Safe to call twice."""
+    """Runs (or resumes) an import; returns the job's final status. Safe to call twice.
+
+    `on_progress(processed_rows, total_rows)` is called after each committed chunk (CLI progress bar).
+    """
     async with session_scope(sessionmaker, queue) as session:
         job = await session.get(ImportJob, job_id, with_for_update=True)
         if job is None or job.status in (ImportStatus.completed, ImportStatus.failed):
@@ -398,6 +402,8 @@ async def run_import(
                 start = job.processed_rows
             for chunk in _chunks(rows, columns, start):
                 await _commit_chunk(sessionmaker, queue, job_id=job_id, kind=kind, chunk=chunk, clock=clock)
+                if on_progress is not None:
+                    on_progress(chunk[-1][0], total)
     except InvalidInput as invalid:
         return await _finish(
             sessionmaker, queue, job_id, ImportStatus.failed, clock(), failure=invalid.detail

@@ -1,0 +1,84 @@
+"""/attachments: upload a photo, scan or recording for a lead or customer; download it if you may see it."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, File, Form, Response, UploadFile, status
+
+from app.api.deps import Idempotent, RuntimeDep, SessionDep, require
+from app.api.errors import problem_responses
+from app.api.routes import API_V1
+from app.api.schemas.attachments import AttachmentOut
+from app.domain.models import AttachmentParent
+from app.domain.permissions import Permission
+from app.domain.principal import Principal
+from app.services import attachments
+
+router = APIRouter(prefix=f"{API_V1}/attachments", tags=["attachments"])
+
+CanWrite = Annotated[Principal, Depends(require(Permission.activities_write))]
+CanRead = Annotated[Principal, Depends(require(Permission.activities_read))]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AttachmentOut,
+    responses=problem_responses(401, 403, 404, 413, 422),
+    dependencies=[Idempotent],
+)
+async def upload_attachment(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    actor: CanWrite,
+    file: Annotated[
+        UploadFile, File(description="JPEG/PNG/WebP/HEIC photo, PDF scan, audio or text; 10 MB.")
+    ],
+    parent_type: Annotated[AttachmentParent, Form()],
+    parent_id: Annotated[uuid.UUID, Form()],
+    response: Response,
+) -> AttachmentOut:
+    attachment = await attachments.upload_attachment(
+        session,
+        actor=actor,
+        parent_type=parent_type,
+        parent_id=parent_id,
+        filename=file.filename or "file",
+        content=await file.read(runtime.settings.max_attachment_bytes + 1),
+        max_bytes=runtime.settings.max_attachment_bytes,
+        storage=runtime.storage,
+    )
+    response.headers["Location"] = f"{API_V1}/attachments/{attachment.id}"
+    return AttachmentOut.model_validate(attachment)
+
+
+@router.get(
+    "/{attachment_id}",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The file, with its sniffed media type",
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **problem_responses(401, 403, 404, 422),
+    },
+)
+async def download_attachment(
+    session: SessionDep, runtime: RuntimeDep, actor: CanRead, attachment_id: uuid.UUID
+) -> Response:
+    download = await attachments.download_attachment(
+        session, actor=actor, attachment_id=attachment_id, storage=runtime.storage
+    )
+    attachment = download.attachment
+    return Response(
+        content=download.content,
+        media_type=attachment.content_type,
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(attachment.filename)}",
+            "ETag": f'"{attachment.sha256}"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
