@@ -195,7 +195,7 @@ async def test_attachments_are_checked_by_content_and_served_only_to_who_sees_th
     client, make_tenant, make_user
 ):
     tenant = await make_tenant()
-    rep, rep_token = await make_user(tenant, "rep")
+    _, rep_token = await make_user(tenant, "rep")
     _, other_token = await make_user(tenant, "rep")
     rep_auth = {"Authorization": f"Bearer {rep_token}"}
     customer = await client.post("/api/v1/customers", json={"name": "现场客户"}, headers=rep_auth)
