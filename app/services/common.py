@@ -6,6 +6,8 @@ import uuid
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import NotFound, PreconditionFailed
@@ -56,3 +58,10 @@ def like_pattern(text: str) -> str:
     """A LIKE pattern matching `text` anywhere, with the wildcards in `text` taken literally."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def insert_unless_conflict(session: AsyncSession, model: Any) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for the session's dialect (PostgreSQL or SQLite)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql_insert(model).on_conflict_do_nothing()
+    return sqlite_insert(model).on_conflict_do_nothing()

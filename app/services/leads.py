@@ -10,7 +10,6 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.activities import ActivityType
@@ -22,7 +21,7 @@ from app.domain.models import Activity, Contact, Customer, Lead
 from app.domain.permissions import Role
 from app.domain.principal import Principal
 from app.services import audit, customers, outbox
-from app.services.common import check_version, get_visible, like_pattern
+from app.services.common import check_version, get_visible, insert_unless_conflict, like_pattern
 from app.services.ownership import resolve_owner
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.policy import policy_for
@@ -46,7 +45,7 @@ AUDITED_FIELDS = (
 )
 SORTABLE = {"created_at": Lead.created_at, "updated_at": Lead.updated_at}
 # Fuzzy company matching compares against at most this many leads sharing the name's first characters.
-FUZZY_CANDIDATE_LIMIT = 2000
+FUZZY_CANDIDATE_LIMIT = 200
 
 
 class OnDuplicate(StrEnum):
@@ -137,9 +136,9 @@ async def _possible_duplicates(
 ) -> list[dict[str, Any]]:
     if not company_key:
         return []
-    # Blocking on the first two characters keeps the candidate set small and index-friendly;
-    # a misspelt first character is missed, which pg_trgm similarity search would catch later.
-    prefix = like_pattern(company_key[:2])[1:]
+    # Blocking on the first three characters keeps the candidate set small and index-friendly;
+    # a misspelt first character is missed, which a trigram index (pg_trgm) would catch later.
+    prefix = like_pattern(company_key[:3])[1:]
     rows = await session.execute(
         select(Lead.id, Lead.company_key)
         .where(Lead.organization_id == organization_id, Lead.company_key.like(prefix, escape="\\"))
@@ -218,61 +217,50 @@ async def create_lead(
     policy = await policy_for(session, actor)
     custom_fields = validate_custom_fields(data.custom_fields, list(policy.lead_fields))
 
-    duplicate = await find_exact_duplicate(session, actor.organization_id, keys)
-    if duplicate is not None:
+    # A rep who captures a lead works it; leads from marketing, integrations and managers wait
+    # for assignment.
+    owner_id = await resolve_owner(
+        session, actor, data.owner_id, default=actor.user_id if actor.role is Role.rep else None
+    )
+    values = {
+        "id": data.id or uuid.uuid4(),
+        "organization_id": actor.organization_id,
+        "name": data.name,
+        "company": data.company,
+        "phone": keys.phone,
+        "email": keys.email,
+        "wechat": data.wechat,
+        "phone_key": keys.phone,
+        "email_key": keys.email,
+        "company_key": keys.company,
+        "source": data.source,
+        "region": data.region,
+        "product_line": data.product_line,
+        "industry": data.industry,
+        "budget": data.budget,
+        "notes": data.notes,
+        "status": LeadStatus.assigned if owner_id else LeadStatus.new,
+        "owner_id": owner_id,
+        "assigned_at": now if owner_id else None,
+        "tags": sorted(set(data.tags)),
+        "custom_fields": custom_fields,
+        "possible_duplicates": await _possible_duplicates(
+            session, actor.organization_id, keys.company, policy.company_match_threshold
+        ),
+    }
+    # The unique keys on phone and e-mail decide, in one statement: no check-then-insert race and
+    # no savepoint. Nothing returned means an existing lead holds this phone or e-mail.
+    lead = await session.scalar(insert_unless_conflict(session, Lead).values(**values).returning(Lead))
+    if lead is None:
+        duplicate = await find_exact_duplicate(session, actor.organization_id, keys)
+        if duplicate is None:
+            raise Conflict(f"A lead with id {values['id']} exists.", code="lead.id_taken")
         existing, matched = duplicate
         if on_duplicate is OnDuplicate.merge:
             return CreatedLead(
                 await _merge_into(session, actor=actor, existing=existing, data=data, now=now), True
             )
         raise DuplicateLead(existing.id, matched)
-
-    # A rep who captures a lead works it; leads from marketing, integrations and managers wait
-    # for assignment.
-    owner_id = await resolve_owner(
-        session, actor, data.owner_id, default=actor.user_id if actor.role is Role.rep else None
-    )
-    lead = Lead(
-        id=data.id or uuid.uuid4(),
-        organization_id=actor.organization_id,
-        name=data.name,
-        company=data.company,
-        phone=keys.phone,
-        email=keys.email,
-        wechat=data.wechat,
-        phone_key=keys.phone,
-        email_key=keys.email,
-        company_key=keys.company,
-        source=data.source,
-        region=data.region,
-        product_line=data.product_line,
-        industry=data.industry,
-        budget=data.budget,
-        notes=data.notes,
-        status=LeadStatus.assigned if owner_id else LeadStatus.new,
-        owner_id=owner_id,
-        assigned_at=now if owner_id else None,
-        tags=sorted(set(data.tags)),
-        custom_fields=custom_fields,
-        possible_duplicates=await _possible_duplicates(
-            session, actor.organization_id, keys.company, policy.company_match_threshold
-        ),
-    )
-    try:
-        async with session.begin_nested():
-            session.add(lead)
-            await session.flush()
-    except IntegrityError:
-        # A concurrent request inserted the same phone or e-mail first: the unique key decided.
-        duplicate = await find_exact_duplicate(session, actor.organization_id, keys)
-        if duplicate is None:
-            raise
-        existing, matched = duplicate
-        if on_duplicate is OnDuplicate.merge:
-            return CreatedLead(
-                await _merge_into(session, actor=actor, existing=existing, data=data, now=now), True
-            )
-        raise DuplicateLead(existing.id, matched) from None
     await audit.record_audit(
         session,
         actor=actor,

@@ -1,0 +1,63 @@
+"""Shared set-up for benchmarks: a fresh PostgreSQL database migrated to head, and an admin."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import create_async_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_URL = os.environ.get(
+    "BENCH_POSTGRES_ADMIN_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+CRM = str(Path(sys.executable).with_name("crm"))
+
+
+async def recreate_database(name: str) -> str:
+    engine = create_async_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        await connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    await engine.dispose()
+    return ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def bench_env(database_url: str, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "CRM_DATABASE_URL": database_url,
+        "CRM_REDIS_URL": REDIS_URL,
+        "CRM_JWT_SECRET": "bench-secret-" + "x" * 40,
+        "CRM_LOG_LEVEL": "WARNING",
+        "CRM_VAR_DIR": str(ROOT / "var" / "bench"),
+        "CRM_STORAGE_DIR": str(ROOT / "var" / "bench" / "files"),
+        **extra,
+    }
+
+
+def prepare(name: str, *, admin: str, password: str) -> tuple[str, dict[str, str]]:
+    """Fresh database at head with one organization; returns its URL and the environment to run crm in."""
+    url = asyncio.run(recreate_database(name))
+    env = bench_env(url)
+    subprocess.run([CRM, "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [
+            CRM,
+            "create-org",
+            "--name",
+            "Bench Materials",
+            "--admin-username",
+            admin,
+            "--admin-password",
+            password,
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return url, env
