@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -10,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from app.api.errors import ReplayStoredResponse
 from app.api.middleware import RequestUnitOfWork
@@ -112,6 +114,24 @@ Cursor = Annotated[
 ]
 
 
+async def _body_for_fingerprint(request: Request) -> bytes:
+    """The raw body, or for a multipart form FastAPI already parsed, its fields and file digests."""
+    try:
+        return await request.body()
+    except RuntimeError:  # the stream went to the form parser
+        form = await request.form()
+    digest = hashlib.sha256()
+    for key, value in form.multi_items():
+        digest.update(key.encode() + b"\0")
+        if isinstance(value, StarletteUploadFile):
+            content = await value.read()
+            await value.seek(0)
+            digest.update(f"{value.filename}\0{len(content)}\0".encode() + hashlib.sha256(content).digest())
+        else:
+            digest.update(value.encode() + b"\0")
+    return digest.digest()
+
+
 async def guard_idempotency(
     request: Request,
     session: SessionDep,
@@ -129,7 +149,7 @@ async def guard_idempotency(
 ) -> None:
     if idempotency_key is None:
         return
-    body = await request.body()
+    body = await _body_for_fingerprint(request)
     claimed = await idempotency.claim_key(
         session,
         actor=principal,

@@ -10,7 +10,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -127,14 +127,36 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     )
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (the router only names the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(request.url.path):
+            methods |= set(getattr(route, "methods", None) or ()) - {"HEAD"}
+    return ", ".join(sorted(methods))
+
+
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI's answer to a body it cannot decode (not UTF-8, broken multipart): the same
+        # class of mistake as malformed JSON, which the contract answers with 422.
+        return problem_response(
+            422,
+            "The request body cannot be read; send UTF-8 JSON or valid multipart form data.",
+            code="request.body_unreadable",
+            instance=request.url.path,
+        )
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
     code = {404: "route.not_found", 405: "method.not_allowed", 413: "request.too_large"}.get(
         exc.status_code, f"http.{exc.status_code}"
     )
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     return problem_response(
-        exc.status_code, detail, code=code, headers=exc.headers, instance=request.url.path
+        exc.status_code, detail, code=code, headers=headers or None, instance=request.url.path
     )
 
 
@@ -147,6 +169,19 @@ async def _on_integrity_error(request: Request, exc: Exception) -> Response:
         code="conflict.constraint",
         instance=request.url.path,
     )
+
+
+async def _on_database_error(request: Request, exc: Exception) -> Response:
+    """PostgreSQL refuses NUL characters in text; that is bad input, not a server fault."""
+    message = str(getattr(exc, "orig", exc))
+    if "0x00" in message or "CharacterNotInRepertoire" in type(getattr(exc, "orig", exc)).__name__:
+        return problem_response(
+            422,
+            "Text may not contain NUL (\\u0000) characters.",
+            code="request.nul_character",
+            instance=request.url.path,
+        )
+    raise exc
 
 
 async def _on_stale_data(request: Request, exc: Exception) -> Response:
@@ -170,6 +205,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(IntegrityError, _on_integrity_error)
+    app.add_exception_handler(DBAPIError, _on_database_error)
     app.add_exception_handler(StaleDataError, _on_stale_data)
     app.add_exception_handler(ReplayStoredResponse, _on_replay)
 

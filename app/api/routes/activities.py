@@ -6,12 +6,12 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from pydantic import AwareDatetime
 
 from app.api.deps import Cursor, Idempotent, Limit, NowDep, SessionDep, require
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.activities import ActivityCreate, ActivityOut, ActivityPage, GeoOut
+from app.api.schemas.common import Timestamp
 from app.domain.activities import ActivityType
 from app.domain.models import Activity
 from app.domain.permissions import Permission
@@ -95,8 +95,8 @@ async def list_activities(
     customer_id: uuid.UUID | None = None,
     owner_id: uuid.UUID | None = None,
     type_: Annotated[ActivityType | None, Query(alias="type")] = None,
-    occurred_from: AwareDatetime | None = None,
-    occurred_to: AwareDatetime | None = None,
+    occurred_from: Timestamp | None = None,
+    occurred_to: Timestamp | None = None,
 ) -> ActivityPage:
     page = await activities.list_activities(
         session,
@@ -111,6 +111,8 @@ async def list_activities(
     return ActivityPage(items=[_out(a) for a in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/{activity_id}", response_model=ActivityOut, responses=problem_responses(401, 403, 404, 422))
+@router.get(
+    "/{activity_id:uuid}", response_model=ActivityOut, responses=problem_responses(401, 403, 404, 422)
+)
 async def get_activity(session: SessionDep, actor: CanRead, activity_id: uuid.UUID) -> ActivityOut:
     return _out(await activities.get_activity(session, actor=actor, activity_id=activity_id))

@@ -48,7 +48,7 @@ async def list_api_keys(
 
 
 @router.post(
-    "/{api_key_id}/revoke",
+    "/{api_key_id:uuid}/revoke",
     response_model=ApiKeyOut,
     responses=problem_responses(401, 403, 404, 409, 422),
     dependencies=[Idempotent],

@@ -56,7 +56,7 @@ async def upload_attachment(
 
 
 @router.get(
-    "/{attachment_id}",
+    "/{attachment_id:uuid}",
     response_class=Response,
     responses={
         200: {

@@ -6,12 +6,12 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
 
 from app.api.deps import Cursor, Limit, SessionDep, require
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.audit_events import AuditEventOut, AuditEventPage
+from app.api.schemas.common import Timestamp
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
 from app.services import audit_events
@@ -32,8 +32,8 @@ async def list_audit_events(
     entity_id: uuid.UUID | None = None,
     actor_id: uuid.UUID | None = None,
     action: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-    occurred_from: AwareDatetime | None = None,
-    occurred_to: AwareDatetime | None = None,
+    occurred_from: Timestamp | None = None,
+    occurred_to: Timestamp | None = None,
 ) -> AuditEventPage:
     page = await audit_events.list_audit_events(
         session,

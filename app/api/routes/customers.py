@@ -6,11 +6,11 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from pydantic import AwareDatetime
 
 from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, SessionDep, etag_for, require
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
+from app.api.schemas.common import Timestamp
 from app.api.schemas.customers import (
     ContactCreate,
     ContactOut,
@@ -65,7 +65,7 @@ async def list_customers(
     region: ShortFilter = None,
     industry: ShortFilter = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-    updated_since: AwareDatetime | None = None,
+    updated_since: Timestamp | None = None,
 ) -> CustomerPage:
     page = await customers.list_customers(
         session,
@@ -86,7 +86,7 @@ async def list_customers(
 
 
 @router.get(
-    "/{customer_id}",
+    "/{customer_id:uuid}",
     response_model=CustomerOut,
     responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
 )
@@ -99,7 +99,7 @@ async def get_customer(
 
 
 @router.patch(
-    "/{customer_id}",
+    "/{customer_id:uuid}",
     response_model=CustomerOut,
     responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
 )
@@ -123,7 +123,9 @@ async def update_customer(
 
 
 @router.get(
-    "/{customer_id}/timeline", response_model=TimelinePage, responses=problem_responses(401, 403, 404, 422)
+    "/{customer_id:uuid}/timeline",
+    response_model=TimelinePage,
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def get_customer_timeline(
     session: SessionDep, actor: CanRead, customer_id: uuid.UUID, limit: Limit = 50, cursor: Cursor = None
@@ -137,7 +139,7 @@ async def get_customer_timeline(
 
 
 @router.post(
-    "/{customer_id}/contacts",
+    "/{customer_id:uuid}/contacts",
     status_code=status.HTTP_201_CREATED,
     response_model=ContactOut,
     responses=problem_responses(401, 403, 404, 409, 413, 422),
@@ -153,7 +155,9 @@ async def create_contact(
 
 
 @router.get(
-    "/{customer_id}/contacts", response_model=ContactPage, responses=problem_responses(401, 403, 404, 422)
+    "/{customer_id:uuid}/contacts",
+    response_model=ContactPage,
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def list_contacts(
     session: SessionDep, actor: CanRead, customer_id: uuid.UUID, limit: Limit = 50, cursor: Cursor = None

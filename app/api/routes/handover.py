@@ -21,7 +21,7 @@ CanHandOver = Annotated[Principal, Depends(require(Permission.users_handover))]
 
 
 @router.post(
-    "/{user_id}/handover",
+    "/{user_id:uuid}/handover",
     response_model=HandoverOut,
     responses=problem_responses(401, 403, 404, 409, 413, 422),
     dependencies=[Idempotent],

@@ -132,7 +132,7 @@ async def import_customers(
 
 
 @router.get(
-    "/import-jobs/{job_id}", response_model=ImportJobOut, responses=problem_responses(401, 403, 404, 422)
+    "/import-jobs/{job_id:uuid}", response_model=ImportJobOut, responses=problem_responses(401, 403, 404, 422)
 )
 async def get_import_job(session: SessionDep, actor: CanReadLeads, job_id: uuid.UUID) -> ImportJobOut:
     """Progress and counts, with the first 200 row errors; page through all of them at /errors."""
@@ -141,7 +141,7 @@ async def get_import_job(session: SessionDep, actor: CanReadLeads, job_id: uuid.
 
 
 @router.get(
-    "/import-jobs/{job_id}/errors",
+    "/import-jobs/{job_id:uuid}/errors",
     response_model=ImportRowErrorPage,
     responses=problem_responses(401, 403, 404, 422),
 )

@@ -6,11 +6,11 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from pydantic import AwareDatetime
 
 from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, NowDep, SessionDep, etag_for, require
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
+from app.api.schemas.common import Timestamp
 from app.api.schemas.customers import ContactOut, CustomerOut, LeadConversionOut
 from app.api.schemas.leads import LeadConvert, LeadCreate, LeadDisqualify, LeadOut, LeadPage, LeadUpdate
 from app.domain.leads import LeadSource, LeadStatus
@@ -74,9 +74,9 @@ async def list_leads(
     product_line: ShortFilter = None,
     customer_id: uuid.UUID | None = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-    created_from: AwareDatetime | None = None,
-    created_to: AwareDatetime | None = None,
-    updated_since: AwareDatetime | None = None,
+    created_from: Timestamp | None = None,
+    created_to: Timestamp | None = None,
+    updated_since: Timestamp | None = None,
 ) -> LeadPage:
     page = await leads.list_leads(
         session,
@@ -102,7 +102,7 @@ async def list_leads(
 
 
 @router.get(
-    "/{lead_id}",
+    "/{lead_id:uuid}",
     response_model=LeadOut,
     responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
 )
@@ -113,7 +113,7 @@ async def get_lead(session: SessionDep, actor: CanRead, lead_id: uuid.UUID, resp
 
 
 @router.patch(
-    "/{lead_id}",
+    "/{lead_id:uuid}",
     response_model=LeadOut,
     responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
 )
@@ -139,7 +139,7 @@ async def update_lead(
 
 
 @router.post(
-    "/{lead_id}/convert",
+    "/{lead_id:uuid}/convert",
     response_model=LeadConversionOut,
     responses=problem_responses(401, 403, 404, 409, 413, 422),
     dependencies=[Idempotent],
@@ -164,7 +164,7 @@ async def convert_lead(
 
 
 @router.post(
-    "/{lead_id}/disqualify",
+    "/{lead_id:uuid}/disqualify",
     response_model=LeadOut,
     responses=problem_responses(401, 403, 404, 409, 413, 422),
     dependencies=[Idempotent],

@@ -33,7 +33,7 @@ async def list_notifications(
 
 
 @router.post(
-    "/{notification_id}/read",
+    "/{notification_id:uuid}/read",
     response_model=NotificationOut,
     responses=problem_responses(401, 403, 404, 409, 422),
     dependencies=[Idempotent],

@@ -65,7 +65,7 @@ async def list_teams(
 
 
 @router.get(
-    "/{team_id}",
+    "/{team_id:uuid}",
     response_model=TeamOut,
     responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
 )
@@ -76,7 +76,7 @@ async def get_team(session: SessionDep, actor: CanRead, team_id: uuid.UUID, resp
 
 
 @router.patch(
-    "/{team_id}",
+    "/{team_id:uuid}",
     response_model=TeamOut,
     responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
 )
@@ -100,7 +100,7 @@ async def update_team(
 
 
 @router.delete(
-    "/{team_id}",
+    "/{team_id:uuid}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=problem_responses(401, 403, 404, 409, 412, 422),

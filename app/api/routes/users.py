@@ -74,7 +74,7 @@ async def get_current_user(session: SessionDep, actor: CurrentPrincipal, respons
 
 
 @router.get(
-    "/{user_id}",
+    "/{user_id:uuid}",
     response_model=UserOut,
     responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
 )
@@ -85,7 +85,7 @@ async def get_user(session: SessionDep, actor: CanRead, user_id: uuid.UUID, resp
 
 
 @router.patch(
-    "/{user_id}",
+    "/{user_id:uuid}",
     response_model=UserOut,
     responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
 )

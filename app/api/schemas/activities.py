@@ -6,9 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StringConstraints
 
-from app.api.schemas.common import Record
+from app.api.schemas.common import Record, Timestamp
 from app.api.schemas.customers import Latitude, Longitude
 from app.api.schemas.leads import Notes
 from app.domain.activities import ActivityType, CallOutcome, InfoPoint
@@ -46,7 +46,7 @@ class GeoIn(BaseModel):
 
     lat: Latitude
     lng: Longitude
-    accuracy_m: Annotated[float, Field(ge=0, le=100_000)]
+    accuracy_m: Annotated[StrictFloat | StrictInt, Field(ge=0, le=100_000)]
 
 
 class ActivityCreate(BaseModel):
@@ -73,15 +73,13 @@ class ActivityCreate(BaseModel):
 
     id: uuid.UUID | None = None
     type: ActivityType
-    occurred_at: AwareDatetime = Field(
-        description="May be in the past (offline entry); at most 5 minutes ahead."
-    )
+    occurred_at: Timestamp = Field(description="May be in the past (offline entry); at most 5 minutes ahead.")
     lead_id: uuid.UUID | None = None
     customer_id: uuid.UUID | None = None
     notes: Notes | None = None
     info_points: InfoPoints = Field(default_factory=dict)
     call_outcome: CallOutcome | None = None
-    duration_seconds: Annotated[int, Field(ge=0, le=24 * 3600)] | None = None
+    duration_seconds: Annotated[StrictInt, Field(ge=0, le=24 * 3600)] | None = None
     geo: GeoIn | None = Field(default=None, description="Required for visits.")
     attachment_ids: Annotated[list[uuid.UUID], Field(max_length=20)] = Field(default_factory=list)
     client_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from app.api.schemas.common import Record
+from app.api.schemas.common import Record, Timestamp
 
 _KEY_EXAMPLE: dict[str, Any] = {
     "id": "9c8b7a6f-5e4d-4c3b-2a19-0f8e7d6c5b4a",
@@ -35,7 +35,7 @@ class ApiKeyCreate(BaseModel):
     scopes: Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=32)] = Field(
         default_factory=list
     )
-    expires_at: datetime | None = None
+    expires_at: Timestamp | None = None
 
 
 class ApiKeyOut(Record):

@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+
+def _iso_8601_only(value: Any) -> Any:
+    # Pydantic reads "0.5" or 1700000000 as Unix time; the contract promises ISO 8601 text.
+    if isinstance(value, str) and not (len(value) >= 10 and value[4] == "-" and value[7] == "-"):
+        raise ValueError("use ISO 8601 with an offset, e.g. 2026-11-23T10:00:00+08:00")
+    if isinstance(value, int | float):
+        raise ValueError("use ISO 8601 with an offset, e.g. 2026-11-23T10:00:00+08:00")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_8601_only)]
+"""An instant in ISO 8601 with its offset; naive or numeric times are refused."""
 
 
 class ProblemFieldError(BaseModel):

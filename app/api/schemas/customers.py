@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.common import PatchModel, Record
@@ -24,8 +24,8 @@ from app.api.schemas.leads import (
 )
 from app.domain.customer_tier import Tier
 
-Latitude = Annotated[float, Field(ge=-90, le=90)]
-Longitude = Annotated[float, Field(ge=-180, le=180)]
+Latitude = Annotated[StrictFloat | StrictInt, Field(ge=-90, le=90)]
+Longitude = Annotated[StrictFloat | StrictInt, Field(ge=-180, le=180)]
 Address = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 _CUSTOMER_EXAMPLE: dict[str, Any] = {
@@ -142,7 +142,7 @@ class ContactCreate(BaseModel):
     phone: PhoneText | None = None
     email: EmailText | None = None
     wechat_id: ShortText | None = None
-    is_decision_maker: bool = False
+    is_decision_maker: StrictBool = False
 
 
 class ContactOut(Record):

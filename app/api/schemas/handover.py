@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 
 class HandoverRequest(BaseModel):
@@ -16,7 +16,7 @@ class HandoverRequest(BaseModel):
     )
 
     to_user_id: uuid.UUID
-    deactivate: bool = Field(default=False, description="Also deactivate the leaving user.")
+    deactivate: StrictBool = Field(default=False, description="Also deactivate the leaving user.")
 
 
 class HandoverCounts(BaseModel):

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.common import PatchModel, Record
@@ -68,8 +68,8 @@ class UserUpdate(PatchModel):
     role: Role | SkipJsonSchema[None] = None
     email: EmailStr | None = None
     phone: Phone | None = None
-    is_active: bool | SkipJsonSchema[None] = None
-    is_available: bool | SkipJsonSchema[None] = Field(
+    is_active: StrictBool | SkipJsonSchema[None] = None
+    is_available: StrictBool | SkipJsonSchema[None] = Field(
         default=None, description="False while on leave: assignment skips the user."
     )
 

@@ -1,0 +1,36 @@
+"""openapi/openapi.json is the product's face: it must equal what the app serves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.cli import render_openapi
+from app.main import create_app
+
+COMMITTED = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
+
+
+def test_committed_openapi_matches_the_app() -> None:
+    generated = render_openapi(create_app().openapi())
+    assert COMMITTED.read_text(encoding="utf-8") == generated, (
+        "openapi/openapi.json is out of date: run `.venv/bin/crm openapi` and commit the result"
+    )
+
+
+def test_every_operation_has_a_stable_id_errors_and_a_typed_success() -> None:
+    schema = create_app().openapi()
+    seen: set[str] = set()
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            operation_id = operation["operationId"]
+            assert operation_id not in seen, f"duplicate operationId {operation_id}"
+            seen.add(operation_id)
+            statuses = set(operation["responses"])
+            success = [s for s in statuses if s.startswith("2")]
+            assert success, f"{method.upper()} {path} documents no success response"
+            if path.startswith("/api/v1/") and path != "/api/v1/auth/token":
+                assert "401" in statuses, f"{method.upper()} {path} does not document 401"
+            for status in statuses - set(success):
+                assert "application/problem+json" in operation["responses"][status].get("content", {}), (
+                    f"{method.upper()} {path} {status} is not problem+json"
+                )
