@@ -80,7 +80,9 @@ def db_upgrade(revision: str = "head") -> None:
     settings = get_settings()
     if settings.is_sqlite:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
-    config = Config(str(ROOT / "alembic.ini"))
+    # The working directory's alembic.ini wins: an installed package (Docker image) has none of its own.
+    local = Path("alembic.ini")
+    config = Config(str(local if local.exists() else ROOT / "alembic.ini"))
     config.set_main_option("sqlalchemy.url", settings.database_url)
     command.upgrade(config, revision)
     console.print(f"[green]database at {revision}[/green]")
