@@ -12,6 +12,8 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from rapidfuzz import fuzz, process
 
+from app.domain.errors import FieldError, InvalidInput
+
 K = TypeVar("K", bound=Hashable)
 
 # Longest first, so "股份有限公司" is stripped whole rather than leaving "股份".
@@ -87,6 +89,20 @@ def normalise_company(name: str) -> str:
                 stripped = True
                 break
     return text
+
+
+def normalise_contact(phone: str | None, email: str | None) -> tuple[str | None, str | None]:
+    """(E.164 phone, normalised e-mail), or InvalidInput naming every field that cannot be read."""
+    errors = []
+    phone_key = normalise_phone(phone) if phone else None
+    if phone and phone_key is None:
+        errors.append(FieldError("phone", "phone.invalid", "not a valid phone number"))
+    email_key = normalise_email(email) if email else None
+    if email and email_key is None:
+        errors.append(FieldError("email", "email.invalid", "not a valid e-mail address"))
+    if errors:
+        raise InvalidInput("Some contact details are not valid.", code="contact.invalid", errors=errors)
+    return phone_key, email_key
 
 
 def company_similarity(a: str, b: str) -> float:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.custom_fields import validate_custom_fields
 from app.domain.customer_tier import Tier, format_customer_code, tier_for_annual_purchase
-from app.domain.dedup import normalise_company, normalise_email, normalise_phone
+from app.domain.dedup import normalise_company, normalise_contact
 from app.domain.errors import FieldError, InvalidInput
 from app.domain.geo import GeoPoint
 from app.domain.models import Contact, Customer
@@ -224,24 +224,11 @@ class NewContact:
     id: uuid.UUID | None = None
 
 
-def _normalised_contact_details(phone: str | None, email: str | None) -> tuple[str | None, str | None]:
-    errors = []
-    phone_key = normalise_phone(phone) if phone else None
-    if phone and phone_key is None:
-        errors.append(FieldError("phone", "phone.invalid", "not a valid phone number"))
-    email_key = normalise_email(email) if email else None
-    if email and email_key is None:
-        errors.append(FieldError("email", "email.invalid", "not a valid e-mail address"))
-    if errors:
-        raise InvalidInput("Some contact details are not valid.", code="contact.invalid", errors=errors)
-    return phone_key, email_key
-
-
 async def add_contact(
     session: AsyncSession, *, actor: Principal, customer_id: uuid.UUID, data: NewContact
 ) -> Contact:
     customer = await get_customer(session, actor=actor, customer_id=customer_id)
-    phone, email = _normalised_contact_details(data.phone, data.email)
+    phone, email = normalise_contact(data.phone, data.email)
     contact = Contact(
         id=data.id or uuid.uuid4(),
         organization_id=actor.organization_id,

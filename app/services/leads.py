@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.activities import ActivityType
 from app.domain.custom_fields import validate_custom_fields
-from app.domain.dedup import find_similar_companies, normalise_company, normalise_email, normalise_phone
+from app.domain.dedup import find_similar_companies, normalise_company, normalise_contact
 from app.domain.errors import Conflict, FieldError, InvalidInput
 from app.domain.leads import LeadSource, LeadStatus, ensure_open
 from app.domain.models import Activity, Contact, Customer, Lead
@@ -98,15 +98,7 @@ class CreatedLead:
 
 def lead_keys(phone: str | None, email: str | None, company: str | None) -> LeadKeys:
     """Normalised matching keys, or InvalidInput naming every field that cannot be normalised."""
-    errors = []
-    phone_key = normalise_phone(phone) if phone else None
-    if phone and phone_key is None:
-        errors.append(FieldError("phone", "phone.invalid", "not a valid phone number"))
-    email_key = normalise_email(email) if email else None
-    if email and email_key is None:
-        errors.append(FieldError("email", "email.invalid", "not a valid e-mail address"))
-    if errors:
-        raise InvalidInput("Some contact details are not valid.", code="lead.invalid_contact", errors=errors)
+    phone_key, email_key = normalise_contact(phone, email)
     company_key = normalise_company(company) if company else None
     return LeadKeys(phone=phone_key, email=email_key, company=company_key or None)
 
