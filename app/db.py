@@ -13,7 +13,7 @@ from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -122,3 +122,24 @@ def create_sessionmaker(
 def session_now(session: AsyncSession) -> datetime:
     clock: Callable[[], datetime] = session.info.get("clock", utcnow)
     return clock()
+
+
+# Columns stamped with the session's clock when a row is created without a value for them.
+_STAMPED_ON_CREATE = ("created_at", "updated_at", "occurred_at", "next_attempt_at", "failed_at")
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_with_session_clock(session: Session, _context: Any, _instances: Any) -> None:
+    """Timestamps follow the clock the session was made with (the app's, or a test's), not the
+    wall clock: sweeps and KPIs compare them with that clock."""
+    clock: Callable[[], datetime] | None = session.info.get("clock")
+    if clock is None:
+        return
+    now = clock()
+    for instance in session.new:
+        for name in _STAMPED_ON_CREATE:
+            if hasattr(instance, name) and getattr(instance, name) is None:
+                setattr(instance, name, now)
+    for instance in session.dirty:
+        if isinstance(instance, Entity) and session.is_modified(instance, include_collections=False):
+            instance.updated_at = now
