@@ -17,12 +17,14 @@ from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware, Un
 from app.api.routes import (
     activities,
     api_keys,
+    assignment_rules,
     attachments,
     audit_events,
     auth,
     customers,
     handover,
     imports,
+    lead_pool,
     leads,
     notifications,
     operations,
@@ -40,7 +42,12 @@ from app.workers.jobs import JobContext
 from app.workers.queue import ArqQueue, InlineQueue
 
 # (job, seconds) the in-process runner repeats; the arq worker has the same in its cron list.
-INLINE_SCHEDULE = (("sweep_outbox", 60.0), ("purge_idempotency_records", 3600.0))
+INLINE_SCHEDULE = (
+    ("sweep_outbox", 60.0),
+    ("sweep_unassigned_leads", 60.0),
+    ("recycle_leads", 300.0),
+    ("purge_idempotency_records", 3600.0),
+)
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -113,6 +120,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         organization,
         notifications,
         leads,
+        lead_pool,
+        assignment_rules,
         imports,
         customers,
         activities,

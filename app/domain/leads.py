@@ -20,6 +20,8 @@ class LeadSource(StrEnum):
 
 class LeadStatus(StrEnum):
     new = "new"
+    # In the public pool: no owner; any rep may claim it.
+    pooled = "pooled"
     assigned = "assigned"
     contacted = "contacted"
     qualified = "qualified"

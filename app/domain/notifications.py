@@ -17,6 +17,17 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "{lead_count} leads and {customer_count} customers are now yours.",
         ),
     },
+    "lead.assigned": {
+        "zh": ("新线索：{lead_name}", "线索 {lead_name}（{company}）已分配给您。原因：{reason}"),
+        "en": ("New lead: {lead_name}", "The lead {lead_name} ({company}) is yours. Why: {reason}"),
+    },
+    "lead.released": {
+        "zh": ("线索已回收到公海：{lead_name}", "线索 {lead_name}（{company}）已回到公海。原因：{reason}"),
+        "en": (
+            "Lead back in the pool: {lead_name}",
+            "The lead {lead_name} ({company}) went back to the pool. Why: {reason}",
+        ),
+    },
     "team.member_added": {
         "zh": ("您已加入团队 {team_name}", "您已被加入团队 {team_name}。"),
         "en": ("You joined {team_name}", "You were added to the team {team_name}."),

@@ -34,6 +34,10 @@ class Permission(StrEnum):
     customers_write = "customers:write"
     activities_read = "activities:read"
     activities_write = "activities:write"
+    assignment_rules_read = "assignment_rules:read"
+    assignment_rules_write = "assignment_rules:write"
+    leads_assign = "leads:assign"
+    leads_claim = "leads:claim"
 
 
 _EVERYONE = {
@@ -52,13 +56,23 @@ _SALES_WORK = {
     Permission.activities_write,
 }
 
+_ROUTING = {Permission.assignment_rules_read, Permission.assignment_rules_write, Permission.leads_assign}
+
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.admin: frozenset(Permission),
     Role.director: frozenset(
-        _EVERYONE | _SALES_WORK | {Permission.teams_write, Permission.audit_read, Permission.users_handover}
+        _EVERYONE
+        | _SALES_WORK
+        | _ROUTING
+        | {Permission.teams_write, Permission.audit_read, Permission.users_handover, Permission.leads_claim}
     ),
-    Role.supervisor: frozenset(_EVERYONE | _SALES_WORK),
-    Role.rep: frozenset(_EVERYONE | _SALES_WORK),
+    # Supervisors route their team's leads by hand and read the rules; directors write the rules.
+    Role.supervisor: frozenset(
+        _EVERYONE
+        | _SALES_WORK
+        | {Permission.assignment_rules_read, Permission.leads_assign, Permission.leads_claim}
+    ),
+    Role.rep: frozenset(_EVERYONE | _SALES_WORK | {Permission.leads_claim}),
     # Marketing brings leads in and hands them to sales; customers are sales' records.
     Role.marketing: frozenset(_EVERYONE | {Permission.leads_read, Permission.leads_write}),
 }
@@ -70,6 +84,8 @@ API_KEY_SCOPES: frozenset[Permission] = frozenset(
         Permission.users_read,
         Permission.teams_read,
         Permission.audit_read,
+        Permission.assignment_rules_read,
+        Permission.leads_assign,
         *_SALES_WORK,
     }
 )

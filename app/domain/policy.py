@@ -2,13 +2,40 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
+from datetime import time
 from decimal import Decimal
 from typing import Any
 
 from app.domain.activities import FollowUpRule
+from app.domain.business_time import WorkingHours
 from app.domain.custom_fields import FieldDefinition, definitions_from_settings
 from app.domain.customer_tier import TierThresholds
+from app.domain.leads import LeadStatus
+
+DEFAULT_OPEN_STATUSES = frozenset({LeadStatus.assigned, LeadStatus.contacted, LeadStatus.qualified})
+
+
+@dataclass(frozen=True)
+class AssignmentPolicy:
+    # Lead statuses that count towards a rep's load (least_loaded, caps).
+    open_statuses: frozenset[LeadStatus] = DEFAULT_OPEN_STATUSES
+    # When no rule matches or nobody is eligible: this team's least-loaded rep, else the pool.
+    fallback_team_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class PoolPolicy:
+    # Released when no effective follow-up came within this many business hours of assignment.
+    first_follow_up_business_hours: int = 72
+    # Released when the last effective follow-up is older than this many days.
+    idle_days: int = 30
+    # The owner a lead was taken from may not claim it back for this many days.
+    reclaim_block_days: int = 7
+    max_claims_per_day: int = 20
+    # A rep at or above this many open leads cannot claim more.
+    max_open_leads: int = 200
 
 
 @dataclass(frozen=True)
@@ -21,9 +48,51 @@ class OrganizationPolicy:
     geo_mismatch_m: float = 1000.0
     customer_fields: tuple[FieldDefinition, ...] = ()
     lead_fields: tuple[FieldDefinition, ...] = ()
+    assignment: AssignmentPolicy = field(default_factory=AssignmentPolicy)
+    lead_pool: PoolPolicy = field(default_factory=PoolPolicy)
+    working_hours: WorkingHours = field(default_factory=WorkingHours)
 
 
-def policy_from_settings(settings: dict[str, Any]) -> OrganizationPolicy:
+def _non_negative_int(value: Any, name: str) -> int:
+    number = int(value)
+    if number < 0 or isinstance(value, bool):
+        raise ValueError(f"{name} must be a whole number >= 0")
+    return number
+
+
+def _assignment_policy(settings: dict[str, Any]) -> AssignmentPolicy:
+    raw = settings.get("assignment", {})
+    default = AssignmentPolicy()
+    fallback = raw.get("fallback_team_id")
+    return AssignmentPolicy(
+        open_statuses=frozenset(LeadStatus(s) for s in raw.get("open_statuses", default.open_statuses)),
+        fallback_team_id=uuid.UUID(str(fallback)) if fallback else None,
+    )
+
+
+def _pool_policy(settings: dict[str, Any]) -> PoolPolicy:
+    raw = settings.get("lead_pool", {})
+    default = PoolPolicy()
+    return PoolPolicy(
+        **{
+            name: _non_negative_int(raw.get(name, getattr(default, name)), f"lead_pool.{name}")
+            for name in PoolPolicy.__dataclass_fields__
+        }
+    )
+
+
+def _working_hours(settings: dict[str, Any], timezone: str) -> WorkingHours:
+    raw = settings.get("working_hours", {})
+    default = WorkingHours()
+    return WorkingHours(
+        timezone=timezone,
+        start=time.fromisoformat(raw["start"]) if "start" in raw else default.start,
+        end=time.fromisoformat(raw["end"]) if "end" in raw else default.end,
+        weekdays=frozenset(int(d) for d in raw.get("weekdays", default.weekdays)),
+    )
+
+
+def policy_from_settings(settings: dict[str, Any], timezone: str = "Asia/Shanghai") -> OrganizationPolicy:
     tiers = settings.get("tier_thresholds", {})
     follow_up = settings.get("follow_up", {})
     default = OrganizationPolicy()
@@ -44,4 +113,7 @@ def policy_from_settings(settings: dict[str, Any]) -> OrganizationPolicy:
         geo_mismatch_m=float(settings.get("geo_mismatch_m", default.geo_mismatch_m)),
         customer_fields=tuple(definitions_from_settings(settings, "customer")),
         lead_fields=tuple(definitions_from_settings(settings, "lead")),
+        assignment=_assignment_policy(settings),
+        lead_pool=_pool_policy(settings),
+        working_hours=_working_hours(settings, timezone),
     )

@@ -20,7 +20,7 @@ from app.domain.leads import LeadSource, LeadStatus, ensure_open
 from app.domain.models import Activity, Contact, Customer, Lead
 from app.domain.permissions import Role
 from app.domain.principal import Principal
-from app.services import audit, customers, outbox
+from app.services import assignment, audit, customers, outbox
 from app.services.common import check_version, get_visible, insert_unless_conflict, like_pattern
 from app.services.ownership import resolve_owner
 from app.services.pagination import Page, SortOrder, paginate
@@ -271,11 +271,14 @@ async def create_lead(
             "owner_id": str(owner_id) if owner_id else None,
         },
     )
+    if owner_id is None:
+        assignment.request_assignment(session, lead)
     return CreatedLead(lead, False)
 
 
 def lead_visibility(actor: Principal) -> Any:
-    return visible_to(actor, Lead.owner_id)
+    """Own (or the team's) leads, and the public pool, which every seller may look into."""
+    return or_(visible_to(actor, Lead.owner_id), Lead.status == LeadStatus.pooled)
 
 
 async def get_lead(
@@ -352,13 +355,6 @@ async def update_lead(
             raise DuplicateLead(duplicate[0].id, duplicate[1])
         changes = {**changes, "phone": keys.phone, "email": keys.email}
         lead.phone_key, lead.email_key, lead.company_key = keys.phone, keys.email, keys.company
-    if "owner_id" in changes:
-        new_owner = await resolve_owner(session, actor, changes["owner_id"], default=None)
-        changes["owner_id"] = new_owner
-        if new_owner != lead.owner_id:
-            lead.assigned_at = now if new_owner else None
-            if lead.status is LeadStatus.new and new_owner:
-                lead.status = LeadStatus.assigned
     if "custom_fields" in changes:
         policy = await policy_for(session, actor)
         changes["custom_fields"] = validate_custom_fields(changes["custom_fields"], list(policy.lead_fields))
@@ -372,9 +368,7 @@ async def update_lead(
         await audit.record_audit(
             session,
             actor=actor,
-            action="lead.owner_changed"
-            if set(new) <= {"owner_id", "status"} and "owner_id" in new
-            else "lead.updated",
+            action="lead.updated",
             entity_type="lead",
             entity_id=lead.id,
             before=old,

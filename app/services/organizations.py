@@ -49,7 +49,7 @@ def validate_settings(settings: dict[str, Any]) -> None:
         policy_from_settings(settings)
     except DomainError:
         raise
-    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
         raise InvalidInput(
             f"The settings cannot be read: {exc}",
             code="organization.settings_invalid",

@@ -11,4 +11,4 @@ from app.domain.principal import Principal
 
 async def policy_for(session: AsyncSession, actor: Principal) -> OrganizationPolicy:
     organization = await session.get_one(Organization, actor.organization_id)
-    return policy_from_settings(organization.settings)
+    return policy_from_settings(organization.settings, organization.timezone)

@@ -20,7 +20,16 @@ from app.services.pagination import Page, SortOrder, paginate
 from app.services.security import hash_password
 from app.services.visibility import visible_to
 
-AUDITED_FIELDS = ("username", "display_name", "email", "phone", "role", "is_active", "is_available")
+AUDITED_FIELDS = (
+    "username",
+    "display_name",
+    "email",
+    "phone",
+    "role",
+    "is_active",
+    "is_available",
+    "unavailable_until",
+)
 SORTABLE = {"created_at": User.created_at, "username": User.username, "display_name": User.display_name}
 
 

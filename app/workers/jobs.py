@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.metrics import JOBS
-from app.services import idempotency, imports, outbox
+from app.services import assignment, idempotency, imports, lead_pool, outbox
 from app.services.jobs import JobQueue
 from app.services.unit_of_work import session_scope
 
@@ -62,9 +62,56 @@ async def run_import(ctx: JobContext, job_id: str) -> str:
     return status.value
 
 
+async def assign_lead(ctx: JobContext, lead_id: str) -> bool:
+    """Assigns one new lead; run twice, the second run finds it owned and changes nothing."""
+    sessionmaker, queue, clock = _deps(ctx)
+    async with session_scope(sessionmaker, queue) as session:
+        lead = await assignment.assign_lead(session, lead_id=uuid.UUID(lead_id), now=clock())
+    JOBS.labels("assign_lead", "ok" if lead is not None else "noop").inc()
+    return lead is not None
+
+
+async def sweep_unassigned_leads(ctx: JobContext) -> int:
+    """Cron backstop: leads whose assignment job was lost, and imported leads, get assigned."""
+    sessionmaker, queue, clock = _deps(ctx)
+    total = 0
+    while True:
+        async with session_scope(sessionmaker, queue) as session:
+            waiting = await assignment.waiting_lead_ids(session, now=clock())
+        for lead_id in waiting:
+            async with session_scope(sessionmaker, queue) as session:
+                if await assignment.assign_lead(session, lead_id=lead_id, now=clock()) is not None:
+                    total += 1
+        if len(waiting) < assignment.SWEEP_BATCH:
+            JOBS.labels("sweep_unassigned_leads", "ok").inc()
+            return total
+
+
+async def recycle_leads(ctx: JobContext) -> int:
+    """Scheduled: leads without effective follow-up go back to the pool, organization by organization."""
+    sessionmaker, queue, clock = _deps(ctx)
+    async with session_scope(sessionmaker, queue) as session:
+        organization_ids = await lead_pool.organization_ids(session)
+    total = 0
+    for organization_id in organization_ids:
+        while True:
+            async with session_scope(sessionmaker, queue) as session:
+                released = await lead_pool.recycle_due_leads(
+                    session, organization_id=organization_id, now=clock()
+                )
+            total += released
+            if released < lead_pool.RECYCLE_BATCH:
+                break
+    JOBS.labels("recycle_leads", "ok").inc()
+    return total
+
+
 JOB_FUNCTIONS: dict[str, Callable[..., Awaitable[Any]]] = {
     "dispatch_outbox": dispatch_outbox,
     "sweep_outbox": sweep_outbox,
     "purge_idempotency_records": purge_idempotency_records,
     "run_import": run_import,
+    "assign_lead": assign_lead,
+    "sweep_unassigned_leads": sweep_unassigned_leads,
+    "recycle_leads": recycle_leads,
 }

@@ -11,7 +11,15 @@ from app.config import get_settings
 from app.db import create_engine, create_sessionmaker, utcnow
 from app.observability import configure_logging
 from app.services.storage import LocalFileStorage
-from app.workers.jobs import dispatch_outbox, purge_idempotency_records, run_import, sweep_outbox
+from app.workers.jobs import (
+    assign_lead,
+    dispatch_outbox,
+    purge_idempotency_records,
+    recycle_leads,
+    run_import,
+    sweep_outbox,
+    sweep_unassigned_leads,
+)
 from app.workers.queue import ArqQueue
 
 
@@ -36,9 +44,19 @@ def redis_settings() -> RedisSettings:
 
 
 class WorkerSettings:
-    functions: ClassVar[list[Any]] = [dispatch_outbox, sweep_outbox, purge_idempotency_records, run_import]
+    functions: ClassVar[list[Any]] = [
+        dispatch_outbox,
+        sweep_outbox,
+        purge_idempotency_records,
+        run_import,
+        assign_lead,
+        sweep_unassigned_leads,
+        recycle_leads,
+    ]
     cron_jobs: ClassVar[list[Any]] = [
         cron(sweep_outbox, second=0, unique=True),
+        cron(sweep_unassigned_leads, second=20, unique=True),
+        cron(recycle_leads, minute=set(range(0, 60, 5)), second=40, unique=True),
         cron(purge_idempotency_records, minute=17, second=30, unique=True),
     ]
     on_startup = startup

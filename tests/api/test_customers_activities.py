@@ -87,7 +87,7 @@ async def test_offline_retry_with_the_same_client_id_returns_the_same_activity(c
     tenant = await make_tenant()
     lead = await client.post(
         "/api/v1/leads",
-        json={"name": "王", "source": "phone_400", "phone": "13800138000"},
+        json={"name": "王", "source": "phone_400", "phone": "13800138000", "owner_id": str(tenant.admin_id)},
         headers=tenant.headers,
     )
     body = {

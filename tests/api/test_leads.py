@@ -122,7 +122,9 @@ async def test_fifty_concurrent_identical_posts_create_exactly_one_lead(client, 
     assert len(listed.json()["items"]) == 1
 
 
-async def test_rep_sees_own_leads_supervisor_the_team_and_others_get_404(client, make_tenant, make_user):
+async def test_rep_sees_own_leads_and_the_pool_supervisor_the_team_and_others_get_404(
+    client, make_tenant, make_user, app
+):
     tenant = await make_tenant()
     supervisor, supervisor_token = await make_user(tenant, "supervisor")
     rep, rep_token = await make_user(tenant, "rep")
@@ -143,18 +145,21 @@ async def test_rep_sees_own_leads_supervisor_the_team_and_others_get_404(client,
     by_admin = await client.post("/api/v1/leads", json=_lead(phone="13700137000"), headers=tenant.headers)
     assert by_admin.json()["owner_id"] is None
     assert by_admin.json()["status"] == "new"
+    await app.state.runtime.queue.drain()  # no assignment rule: the lead goes to the pool
 
     async def ids(token: str) -> set[str]:
         return {
             lead["id"] for lead in (await client.get("/api/v1/leads", headers=auth(token))).json()["items"]
         }
 
-    assert await ids(rep_token) == {mine.json()["id"]}
-    assert await ids(supervisor_token) == {mine.json()["id"]}
+    assert await ids(rep_token) == {mine.json()["id"], by_admin.json()["id"]}
+    assert await ids(supervisor_token) == {mine.json()["id"], by_admin.json()["id"]}
     hidden = await client.get(f"/api/v1/leads/{theirs.json()['id']}", headers=auth(rep_token))
     assert hidden.status_code == 404
-    give_away = await client.patch(
-        f"/api/v1/leads/{mine.json()['id']}", json={"owner_id": other_rep["id"]}, headers=auth(rep_token)
+    give_away = await client.post(
+        f"/api/v1/leads/{mine.json()['id']}/assign",
+        json={"user_id": other_rep["id"], "reason": "too busy"},
+        headers=auth(rep_token),
     )
     assert give_away.status_code == 403
 

@@ -48,6 +48,12 @@ _LEAD_EXAMPLE: dict[str, Any] = {
     "customer_id": None,
     "converted_at": None,
     "disqualified_reason": None,
+    "assignment_rule_id": "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d",
+    "assignment_strategy": "round_robin",
+    "assignment_reason": "rule '华东防水大客户': round_robin turn 3 of 4",
+    "pooled_at": None,
+    "previous_owner_id": None,
+    "release_reason": None,
     "possible_duplicates": [],
     "tags": ["展会2026"],
     "custom_fields": {},
@@ -101,7 +107,6 @@ class LeadUpdate(PatchModel):
             "industry",
             "budget",
             "notes",
-            "owner_id",
         }
     )
 
@@ -115,7 +120,6 @@ class LeadUpdate(PatchModel):
     industry: ShortText | None = None
     budget: Money | None = None
     notes: Notes | None = None
-    owner_id: uuid.UUID | None = None
     tags: Tags | SkipJsonSchema[None] = None
     custom_fields: CustomFields | SkipJsonSchema[None] = None
 
@@ -149,6 +153,12 @@ class LeadOut(Record):
     customer_id: uuid.UUID | None
     converted_at: datetime | None
     disqualified_reason: str | None
+    assignment_rule_id: uuid.UUID | None = Field(description="The rule that chose the owner, if one did.")
+    assignment_strategy: str | None
+    assignment_reason: str | None = Field(description="Why this owner, in words a manager reads.")
+    pooled_at: datetime | None
+    previous_owner_id: uuid.UUID | None
+    release_reason: str | None
     possible_duplicates: list[PossibleDuplicate]
     tags: list[str]
     custom_fields: dict[str, Any]

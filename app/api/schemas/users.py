@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import PatchModel, Record
+from app.api.schemas.common import PatchModel, Record, Timestamp
 from app.domain.permissions import Role
 
 Username = Annotated[
@@ -36,6 +36,7 @@ _USER_EXAMPLE: dict[str, Any] = {
     "role": "rep",
     "is_active": True,
     "is_available": True,
+    "unavailable_until": None,
     "last_login_at": None,
 }
 
@@ -61,7 +62,7 @@ class UserCreate(BaseModel):
 
 class UserUpdate(PatchModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"role": "supervisor", "is_available": False}]})
-    nullable_fields = frozenset({"email", "phone"})
+    nullable_fields = frozenset({"email", "phone", "unavailable_until"})
 
     display_name: DisplayName | SkipJsonSchema[None] = None
     password: Password | SkipJsonSchema[None] = None
@@ -71,6 +72,9 @@ class UserUpdate(PatchModel):
     is_active: StrictBool | SkipJsonSchema[None] = None
     is_available: StrictBool | SkipJsonSchema[None] = Field(
         default=None, description="False while on leave: assignment skips the user."
+    )
+    unavailable_until: Timestamp | None = Field(
+        default=None, description="Leave or off shift: automatic assignment skips the user before this."
     )
 
 
@@ -84,6 +88,7 @@ class UserOut(Record):
     role: Role
     is_active: bool
     is_available: bool
+    unavailable_until: datetime | None
     last_login_at: datetime | None
 
 

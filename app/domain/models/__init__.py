@@ -2,6 +2,7 @@
 
 from app.domain.models.activity import Activity
 from app.domain.models.api_key import ApiKey
+from app.domain.models.assignment import AssignmentKind, AssignmentRule, LeadAssignment
 from app.domain.models.attachment import Attachment, AttachmentParent
 from app.domain.models.audit_event import AuditEvent
 from app.domain.models.customer import Contact, Customer
@@ -19,6 +20,8 @@ from app.domain.models.user import User
 __all__ = [
     "Activity",
     "ApiKey",
+    "AssignmentKind",
+    "AssignmentRule",
     "Attachment",
     "AttachmentParent",
     "AuditEvent",
@@ -30,6 +33,7 @@ __all__ = [
     "ImportRowError",
     "ImportStatus",
     "Lead",
+    "LeadAssignment",
     "LoginFailure",
     "Notification",
     "Organization",

@@ -24,6 +24,9 @@ class Lead(Entity):
         Index(None, "organization_id", "company_key"),
         Index(None, "organization_id", "created_at"),
         Index(None, "organization_id", "updated_at"),
+        Index(None, "organization_id", "status", "pooled_at"),
+        # The assignment sweeper looks across tenants for leads still waiting.
+        Index(None, "status", "created_at"),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
@@ -47,6 +50,15 @@ class Lead(Entity):
     first_response_at: Mapped[datetime | None]
     last_follow_up_at: Mapped[datetime | None]
     last_effective_follow_up_at: Mapped[datetime | None]
+    # Which rule and strategy chose the owner, and why, in words a manager reads.
+    assignment_rule_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("assignment_rule.id", ondelete="SET NULL")
+    )
+    assignment_strategy: Mapped[str | None] = mapped_column(String(16))
+    assignment_reason: Mapped[str | None] = mapped_column(String(500))
+    pooled_at: Mapped[datetime | None]
+    previous_owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    release_reason: Mapped[str | None] = mapped_column(String(500))
     score: Mapped[int | None]
     customer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"))
     converted_at: Mapped[datetime | None]

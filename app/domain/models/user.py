@@ -28,5 +28,7 @@ class User(Entity):
     role: Mapped[Role] = mapped_column(str_enum(Role))
     is_active: Mapped[bool] = mapped_column(default=True)
     is_available: Mapped[bool] = mapped_column(default=True)
+    # Leave or off shift: no automatic assignment before this instant.
+    unavailable_until: Mapped[datetime | None]
     password_hash: Mapped[str] = mapped_column(String(255))
     last_login_at: Mapped[datetime | None]

@@ -1,0 +1,170 @@
+"""The one place a lead changes hands: rules, managers, claims, releases and recycling all come here.
+
+Each change writes the lead, a `lead_assignment` history row, an audit event and an outbox event
+in the caller's transaction; the caller holds the lead's row lock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.leads import LeadStatus
+from app.domain.models import AssignmentKind, Lead, LeadAssignment, Team, TeamMember
+from app.domain.principal import Principal
+from app.services import audit, outbox
+
+OWNERSHIP_FIELDS = ("owner_id", "status", "assignment_rule_id", "assignment_strategy", "assignment_reason")
+
+
+async def supervisors_of(
+    session: AsyncSession, organization_id: uuid.UUID, user_id: uuid.UUID
+) -> list[uuid.UUID]:
+    rows = await session.scalars(
+        select(Team.supervisor_id)
+        .join(
+            TeamMember, (TeamMember.team_id == Team.id) & (TeamMember.organization_id == Team.organization_id)
+        )
+        .where(
+            Team.organization_id == organization_id,
+            TeamMember.user_id == user_id,
+            Team.supervisor_id.is_not(None),
+            Team.supervisor_id != user_id,
+        )
+    )
+    return sorted({s for s in rows if s is not None}, key=str)
+
+
+def _ids(*ids: uuid.UUID | None) -> list[str]:
+    return list(dict.fromkeys(str(i) for i in ids if i is not None))
+
+
+async def give_to(
+    session: AsyncSession,
+    lead: Lead,
+    *,
+    owner_id: uuid.UUID,
+    kind: AssignmentKind,
+    actor: Principal,
+    now: datetime,
+    reason: str,
+    rule_id: uuid.UUID | None = None,
+    strategy: str | None = None,
+) -> None:
+    """Makes `owner_id` the lead's owner and tells them."""
+    before = audit.snapshot(lead, OWNERSHIP_FIELDS)
+    previous = lead.owner_id
+    lead.owner_id = owner_id
+    lead.assigned_at = now
+    lead.pooled_at = None
+    if lead.status in (LeadStatus.new, LeadStatus.pooled):
+        lead.status = LeadStatus.assigned
+    lead.assignment_rule_id = rule_id
+    lead.assignment_strategy = strategy
+    lead.assignment_reason = reason[:500]
+    await _record(
+        session, lead, kind=kind, actor=actor, now=now, previous=previous, before=before, reason=reason
+    )
+    await outbox.record_event(
+        session,
+        organization_id=lead.organization_id,
+        topic="lead.assigned",
+        payload={
+            "lead_id": str(lead.id),
+            "lead_name": lead.name,
+            "company": lead.company or "",
+            "owner_id": str(owner_id),
+            "previous_owner_id": str(previous) if previous else None,
+            "kind": kind.value,
+            "rule_id": str(rule_id) if rule_id else None,
+            "strategy": strategy,
+            "reason": reason,
+            "notify_user_ids": _ids(owner_id),
+        },
+    )
+
+
+async def put_in_pool(
+    session: AsyncSession,
+    lead: Lead,
+    *,
+    kind: AssignmentKind,
+    actor: Principal,
+    now: datetime,
+    reason: str,
+    notify_supervisors: bool = False,
+) -> None:
+    """Takes the lead from its owner (if any) into the public pool."""
+    before = audit.snapshot(lead, OWNERSHIP_FIELDS)
+    previous = lead.owner_id
+    if previous is not None:
+        lead.previous_owner_id = previous
+    lead.owner_id = None
+    lead.status = LeadStatus.pooled
+    lead.pooled_at = now
+    lead.release_reason = reason[:500] if kind is not AssignmentKind.fallback else None
+    lead.assignment_rule_id = None
+    lead.assignment_strategy = None
+    lead.assignment_reason = reason[:500] if kind is AssignmentKind.fallback else None
+    await _record(
+        session, lead, kind=kind, actor=actor, now=now, previous=previous, before=before, reason=reason
+    )
+    if previous is None:
+        return
+    supervisors = await supervisors_of(session, lead.organization_id, previous) if notify_supervisors else []
+    await outbox.record_event(
+        session,
+        organization_id=lead.organization_id,
+        topic="lead.released",
+        payload={
+            "lead_id": str(lead.id),
+            "lead_name": lead.name,
+            "company": lead.company or "",
+            "previous_owner_id": str(previous),
+            "kind": kind.value,
+            "reason": reason,
+            "notify_user_ids": _ids(previous, *supervisors),
+        },
+    )
+
+
+async def _record(
+    session: AsyncSession,
+    lead: Lead,
+    *,
+    kind: AssignmentKind,
+    actor: Principal,
+    now: datetime,
+    previous: uuid.UUID | None,
+    before: dict[str, Any],
+    reason: str,
+) -> None:
+    session.add(
+        LeadAssignment(
+            organization_id=lead.organization_id,
+            lead_id=lead.id,
+            occurred_at=now,
+            kind=kind,
+            user_id=lead.owner_id,
+            previous_user_id=previous,
+            rule_id=lead.assignment_rule_id,
+            strategy=lead.assignment_strategy,
+            reason=reason[:500],
+            actor_id=actor.actor_id,
+        )
+    )
+    await session.flush()
+    old, new = audit.changed_fields(before, audit.snapshot(lead, OWNERSHIP_FIELDS))
+    await audit.record_audit(
+        session,
+        actor=actor,
+        action="lead.assigned" if lead.owner_id else "lead.released",
+        entity_type="lead",
+        entity_id=lead.id,
+        before=old,
+        after={**new, "kind": kind.value},
+    )
