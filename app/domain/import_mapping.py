@@ -57,6 +57,7 @@ _HEADER_ALIASES = {
 }
 _ALIAS_TO_FIELD = {alias: field for field, aliases in _HEADER_ALIASES.items() for alias in aliases}
 
+_SOURCES = {source.value: source for source in LeadSource}
 _SOURCE_ALIASES = {
     "展会": LeadSource.exhibition,
     "网站": LeadSource.web_form,
@@ -124,10 +125,8 @@ def _decimal(field: str, raw: str, errors: list[FieldError]) -> Decimal | None:
 def parse_source(raw: str | None, default: LeadSource) -> LeadSource | None:
     if raw is None:
         return default
-    try:
-        return LeadSource(raw.lower())
-    except ValueError:
-        return _SOURCE_ALIASES.get(raw)
+    source = _SOURCES.get(raw.lower())
+    return source if source is not None else _SOURCE_ALIASES.get(raw)
 
 
 def parse_row(raw: dict[str, Any], *, default_source: LeadSource | None) -> ParsedRow:

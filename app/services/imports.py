@@ -6,18 +6,24 @@ job killed mid-way resumes after the last committed row and never imports a row 
 
 from __future__ import annotations
 
+import asyncio
+import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
-from typing import Any
+from typing import Any, Generic, NamedTuple, TypeVar
 
+import asyncpg  # type: ignore[import-untyped]
 import structlog
-from sqlalchemy import insert, or_, select
+from sqlalchemy import ColumnElement, String, any_, insert, literal, or_, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute
 
+from app.db import Base
 from app.domain.customer_tier import format_customer_code, tier_for_annual_purchase
 from app.domain.dedup import normalise_company
 from app.domain.errors import FieldError, InvalidInput
@@ -45,10 +51,10 @@ from app.services import outbox, sequences
 from app.services.common import get_visible
 from app.services.customers import CODE_SEQUENCE
 from app.services.jobs import JobQueue, JobRequest, enqueue_after_commit
-from app.services.leads import lead_keys
+from app.services.leads import LeadKeys, lead_keys
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.policy import policy_for
-from app.services.spreadsheets import check_filename, count_data_rows, iter_rows
+from app.services.spreadsheets import check_filename, read_rows
 from app.services.storage import FileStorage
 from app.services.unit_of_work import session_scope
 from app.services.visibility import visible_to
@@ -59,7 +65,9 @@ RUN_IMPORT_JOB = "run_import"
 CHUNK_SIZE = 1000
 MAX_ROWS = 100_000
 MAX_CHUNK_ATTEMPTS = 3
+K = TypeVar("K")
 FIELDS_BY_KIND = {ImportKind.leads: LEAD_FIELDS, ImportKind.customers: CUSTOMER_FIELDS}
+TARGET_TABLES = {ImportKind.leads: Lead.__tablename__, ImportKind.customers: Customer.__tablename__}
 
 
 def run_import_job(job_id: uuid.UUID) -> JobRequest:
@@ -128,10 +136,27 @@ async def list_row_errors(
 
 
 @dataclass
+class ParsedChunk(Generic[K]):
+    """A chunk after the checks that need no database: each valid row with its de-duplication
+    key(s), and the errors of the others, by row number."""
+
+    last_row: int
+    valid: list[tuple[int, dict[str, Any], K]] = field(default_factory=list)
+    errors: list[tuple[int, FieldError]] = field(default_factory=list)
+
+
+@dataclass
 class ChunkOutcome:
     created: int = 0
     duplicates: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, job: ImportJob, parsed: ParsedChunk[Any]) -> ChunkOutcome:
+        outcome = cls()
+        for row, error in parsed.errors:
+            outcome.fail(job, row, error)
+        return outcome
 
     def fail(self, job: ImportJob, row: int, error: FieldError) -> None:
         self.errors.append(
@@ -147,12 +172,54 @@ class ChunkOutcome:
         )
 
 
+async def _insert_rows(session: AsyncSession, model: type[Base], rows: list[dict[str, Any]]) -> None:
+    """INSERT rows that all name the same columns; on PostgreSQL by COPY.
+
+    For a chunk of 1000 leads an executemany INSERT took 0.25 s (0.095 s of it CPU here), a binary
+    COPY 0.15 s (0.06 s). The values are converted by the columns' own bind processors, as the
+    INSERT would convert them, and a unique violation is raised as the IntegrityError it raises.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        await session.execute(insert(model), rows)
+        return
+    connection = await session.connection()
+    dialect, table = connection.dialect, model.__table__
+    columns = [(name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in rows[0]]
+    records = [
+        [row[name] if process is None else process(row[name]) for name, process in columns] for row in rows
+    ]
+    driver: Any = (await connection.get_raw_connection()).driver_connection
+    try:
+        await driver.copy_records_to_table(
+            model.__tablename__, records=records, columns=[name for name, _ in columns]
+        )
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise IntegrityError(f"COPY {model.__tablename__}", None, exc) from exc
+
+
+def _random_ids(count: int) -> list[uuid.UUID]:
+    """`count` version-4 UUIDs, as uuid.uuid4() makes them but from one read of the OS's randomness
+    instead of one each: every read lets the parsing thread take the GIL for up to 5 ms."""
+    randomness = os.urandom(16 * count)
+    return [uuid.UUID(bytes=randomness[at : at + 16], version=4) for at in range(0, 16 * count, 16)]
+
+
+def _among(
+    session: AsyncSession, column: InstrumentedAttribute[str | None], values: set[str]
+) -> ColumnElement[bool]:
+    """`column IN values`, on PostgreSQL as one array parameter (`= ANY($1)`): a parameter per value
+    costs more CPU to render and bind than the database takes to find the rows."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(sorted(values), ARRAY(String)))
+    return column.in_(values)
+
+
 def _audit_rows(
     actor: Principal, entity_type: str, ids: list[uuid.UUID], job: ImportJob, now: datetime
 ) -> list[dict[str, Any]]:
     return [
         {
-            "id": uuid.uuid4(),
+            "id": event_id,
             "organization_id": actor.organization_id,
             "occurred_at": now,
             "actor_type": actor.actor_type,
@@ -164,24 +231,16 @@ def _audit_rows(
             "after": {"import_job_id": str(job.id)},
             "request_id": None,
         }
-        for entity_id in ids
+        for event_id, entity_id in zip(_random_ids(len(ids)), ids, strict=True)
     ]
 
 
-async def _import_leads(
-    session: AsyncSession,
-    actor: Principal,
-    job: ImportJob,
-    rows: list[tuple[int, dict[str, Any]]],
-    policy: OrganizationPolicy,
-    now: datetime,
-) -> ChunkOutcome:
-    outcome = ChunkOutcome()
-    candidates = []
+def _parse_leads(rows: list[tuple[int, dict[str, Any]]]) -> ParsedChunk[LeadKeys]:
+    parsed = ParsedChunk[LeadKeys](last_row=rows[-1][0])
     for number, raw in rows:
-        parsed = parse_row(raw, default_source=LeadSource.import_)
-        errors = list(parsed.errors)
-        values = parsed.values
+        row = parse_row(raw, default_source=LeadSource.import_)
+        errors = list(row.errors)
+        values = row.values
         keys = None
         if not errors and not (values.get("phone") or values.get("email") or values.get("wechat")):
             errors.append(FieldError("phone", "missing", "give phone, email or wechat"))
@@ -191,11 +250,22 @@ async def _import_leads(
             except InvalidInput as invalid:
                 errors.extend(invalid.errors)
         if errors or keys is None:
-            for error in errors:
-                outcome.fail(job, number, error)
+            parsed.errors.extend((number, error) for error in errors)
             continue
-        candidates.append((number, values, keys))
+        parsed.valid.append((number, values, keys))
+    return parsed
 
+
+async def _import_leads(
+    session: AsyncSession,
+    actor: Principal,
+    job: ImportJob,
+    parsed: ParsedChunk[LeadKeys],
+    policy: OrganizationPolicy,
+    now: datetime,
+) -> ChunkOutcome:
+    outcome = ChunkOutcome.of(job, parsed)
+    candidates = parsed.valid
     phones = {keys.phone for _, _, keys in candidates if keys.phone}
     emails = {keys.email for _, _, keys in candidates if keys.email}
     seen: dict[str, str] = {}
@@ -203,14 +273,14 @@ async def _import_leads(
         existing = await session.execute(
             select(Lead.id, Lead.phone_key, Lead.email_key).where(
                 Lead.organization_id == actor.organization_id,
-                or_(Lead.phone_key.in_(phones), Lead.email_key.in_(emails)),
+                or_(_among(session, Lead.phone_key, phones), _among(session, Lead.email_key, emails)),
             )
         )
         for lead_id, phone_key, email_key in existing:
             for key in (f"phone:{phone_key}", f"email:{email_key}"):
                 seen.setdefault(key, f"existing lead {lead_id}")
 
-    new_leads = []
+    accepted = []
     for number, values, keys in candidates:
         identities = [f"{name}:{key}" for name, key in (("phone", keys.phone), ("email", keys.email)) if key]
         duplicate_of = next((identity for identity in identities if identity in seen), None)
@@ -223,65 +293,71 @@ async def _import_leads(
             continue
         for identity in identities:
             seen[identity] = f"row {number}"
-        new_leads.append(
-            {
-                "id": uuid.uuid4(),
-                "organization_id": actor.organization_id,
-                "created_at": now,
-                "updated_at": now,
-                "version": 1,
-                "name": values["name"][:100],
-                "company": values.get("company"),
-                "phone": keys.phone,
-                "email": keys.email,
-                "wechat": values.get("wechat", "")[:64] or None,
-                "phone_key": keys.phone,
-                "email_key": keys.email,
-                "company_key": keys.company,
-                "source": values["source"],
-                "region": values.get("region", "")[:64] or None,
-                "product_line": values.get("product_line", "")[:64] or None,
-                "industry": values.get("industry", "")[:64] or None,
-                "budget": values.get("budget"),
-                "notes": values.get("notes"),
-                "status": LeadStatus.new,
-                "possible_duplicates": [],
-                "tags": values.get("tags", []),
-                "custom_fields": {},
-            }
-        )
+        accepted.append((values, keys))
+    new_leads = [
+        {
+            "id": lead_id,
+            "organization_id": actor.organization_id,
+            "created_at": now,
+            "updated_at": now,
+            "version": 1,
+            "name": values["name"][:100],
+            "company": values.get("company"),
+            "phone": keys.phone,
+            "email": keys.email,
+            "wechat": values.get("wechat", "")[:64] or None,
+            "phone_key": keys.phone,
+            "email_key": keys.email,
+            "company_key": keys.company,
+            "source": values["source"],
+            "region": values.get("region", "")[:64] or None,
+            "product_line": values.get("product_line", "")[:64] or None,
+            "industry": values.get("industry", "")[:64] or None,
+            "budget": values.get("budget"),
+            "notes": values.get("notes"),
+            "status": LeadStatus.new,
+            "possible_duplicates": [],
+            "tags": values.get("tags", []),
+            "custom_fields": {},
+        }
+        for lead_id, (values, keys) in zip(_random_ids(len(accepted)), accepted, strict=True)
+    ]
     if new_leads:
-        await session.execute(insert(Lead), new_leads)
-        await session.execute(
-            insert(AuditEvent), _audit_rows(actor, "lead", [r["id"] for r in new_leads], job, now)
+        await _insert_rows(session, Lead, new_leads)
+        await _insert_rows(
+            session, AuditEvent, _audit_rows(actor, "lead", [r["id"] for r in new_leads], job, now)
         )
     outcome.created = len(new_leads)
     return outcome
+
+
+def _parse_customers(rows: list[tuple[int, dict[str, Any]]]) -> ParsedChunk[str]:
+    parsed = ParsedChunk[str](last_row=rows[-1][0])
+    for number, raw in rows:
+        row = parse_row(raw, default_source=None)
+        if row.errors:
+            parsed.errors.extend((number, error) for error in row.errors)
+            continue
+        parsed.valid.append((number, row.values, normalise_company(row.values["name"])))
+    return parsed
 
 
 async def _import_customers(
     session: AsyncSession,
     actor: Principal,
     job: ImportJob,
-    rows: list[tuple[int, dict[str, Any]]],
+    parsed: ParsedChunk[str],
     policy: OrganizationPolicy,
     now: datetime,
 ) -> ChunkOutcome:
-    outcome = ChunkOutcome()
-    candidates = []
-    for number, raw in rows:
-        parsed = parse_row(raw, default_source=None)
-        if parsed.errors:
-            for error in parsed.errors:
-                outcome.fail(job, number, error)
-            continue
-        candidates.append((number, parsed.values, normalise_company(parsed.values["name"])))
+    outcome = ChunkOutcome.of(job, parsed)
+    candidates = parsed.valid
     seen: dict[str, str] = {}
     names = {key for _, _, key in candidates}
     if names:
         existing = await session.execute(
             select(Customer.code, Customer.name_key).where(
-                Customer.organization_id == actor.organization_id, Customer.name_key.in_(names)
+                Customer.organization_id == actor.organization_id, _among(session, Customer.name_key, names)
             )
         )
         seen = {name_key: f"customer {code}" for code, name_key in existing}
@@ -300,7 +376,7 @@ async def _import_customers(
         first = last - len(accepted) + 1
         new_customers = [
             {
-                "id": uuid.uuid4(),
+                "id": customer_id,
                 "organization_id": actor.organization_id,
                 "created_at": now,
                 "updated_at": now,
@@ -323,17 +399,31 @@ async def _import_customers(
                 "tags": values.get("tags", []),
                 "custom_fields": {},
             }
-            for offset, (values, name_key) in enumerate(accepted)
+            for offset, (customer_id, (values, name_key)) in enumerate(
+                zip(_random_ids(len(accepted)), accepted, strict=True)
+            )
         ]
-        await session.execute(insert(Customer), new_customers)
-        await session.execute(
-            insert(AuditEvent), _audit_rows(actor, "customer", [c["id"] for c in new_customers], job, now)
+        await _insert_rows(session, Customer, new_customers)
+        await _insert_rows(
+            session, AuditEvent, _audit_rows(actor, "customer", [c["id"] for c in new_customers], job, now)
         )
     outcome.created = len(accepted)
     return outcome
 
 
-_IMPORTERS = {ImportKind.leads: _import_leads, ImportKind.customers: _import_customers}
+class _Importer(NamedTuple, Generic[K]):
+    # Pure, run in a worker thread while the previous chunk is written.
+    parse: Callable[[list[tuple[int, dict[str, Any]]]], ParsedChunk[K]]
+    write: Callable[
+        [AsyncSession, Principal, ImportJob, ParsedChunk[K], OrganizationPolicy, datetime],
+        Awaitable[ChunkOutcome],
+    ]
+
+
+_IMPORTERS: dict[ImportKind, _Importer[Any]] = {
+    ImportKind.leads: _Importer(_parse_leads, _import_leads),
+    ImportKind.customers: _Importer(_parse_customers, _import_customers),
+}
 
 
 async def _actor_of(session: AsyncSession, job: ImportJob) -> Principal:
@@ -355,6 +445,33 @@ def _chunks(
         if not chunk:
             return
         yield chunk
+
+
+async def _parse_ahead(
+    chunks: Iterator[list[tuple[int, dict[str, Any]]]],
+    parse: Callable[[list[tuple[int, dict[str, Any]]]], ParsedChunk[K]],
+) -> AsyncIterator[ParsedChunk[K]]:
+    """Each chunk parsed, the next one in a worker thread while the caller writes this one.
+
+    Parsing (phone and e-mail validation above all) is most of an import's CPU time, and writing a
+    chunk is mostly waiting for the database; overlapped, the two take little longer than parsing.
+    The rows are read here, on the event loop's thread; only the pure parsing runs in the thread.
+    """
+    loop = asyncio.get_running_loop()
+
+    def parse_next() -> asyncio.Future[ParsedChunk[K]] | None:
+        chunk = next(chunks, None)
+        return None if chunk is None else loop.run_in_executor(None, parse, chunk)
+
+    parsing = parse_next()
+    try:
+        while parsing is not None:
+            parsed = await parsing
+            parsing = parse_next()
+            yield parsed
+    finally:
+        if parsing is not None:
+            parsing.cancel()
 
 
 async def run_import(
@@ -384,10 +501,9 @@ async def run_import(
         )
     try:
         with storage.local_path(storage_key) as path:
-            total = count_data_rows(path, filename)
+            total, rows = read_rows(path, filename)
             if total > MAX_ROWS:
                 raise InvalidInput(f"The file has {total} rows; at most {MAX_ROWS} can be imported at once.")
-            rows = iter_rows(path, filename)
             header = next(rows, None)
             if header is None:
                 raise InvalidInput("The file is empty.")
@@ -400,15 +516,35 @@ async def run_import(
                 job = await session.get_one(ImportJob, job_id, with_for_update=True)
                 job.total_rows = total
                 start = job.processed_rows
-            for chunk in _chunks(rows, columns, start):
-                await _commit_chunk(sessionmaker, queue, job_id=job_id, kind=kind, chunk=chunk, clock=clock)
+            analyze_after = CHUNK_SIZE
+            async for parsed in _parse_ahead(_chunks(rows, columns, start), _IMPORTERS[kind].parse):
+                await _commit_chunk(sessionmaker, queue, job_id=job_id, kind=kind, parsed=parsed, clock=clock)
                 if on_progress is not None:
-                    on_progress(chunk[-1][0], total)
+                    on_progress(parsed.last_row, total)
+                if parsed.last_row - start >= analyze_after:
+                    await _refresh_statistics(sessionmaker, queue, kind)
+                    analyze_after = 2 * (parsed.last_row - start)
     except InvalidInput as invalid:
         return await _finish(
             sessionmaker, queue, job_id, ImportStatus.failed, clock(), failure=invalid.detail
         )
     return await _finish(sessionmaker, queue, job_id, ImportStatus.completed, clock())
+
+
+async def _refresh_statistics(
+    sessionmaker: async_sessionmaker[AsyncSession], queue: JobQueue, kind: ImportKind
+) -> None:
+    """ANALYZE the table the import fills, so its duplicate look-ups keep using the unique keys.
+
+    Planned on statistics that predate the rows this import wrote (autovacuum re-analyzes a table
+    only after a tenth of it changed, at most once a minute, and not at all where it is off),
+    PostgreSQL takes the tenant for a handful of rows and filters all of its leads on every chunk
+    instead of probing the keys. Called each time the rows written have doubled, so the statistics
+    are never off by more than half, for log2(rows / CHUNK_SIZE) ANALYZEs in all.
+    """
+    async with session_scope(sessionmaker, queue) as session:
+        if session.get_bind().dialect.name == "postgresql":
+            await session.execute(text(f"ANALYZE {TARGET_TABLES[kind]}"))
 
 
 async def _commit_chunk(
@@ -417,21 +553,21 @@ async def _commit_chunk(
     *,
     job_id: uuid.UUID,
     kind: ImportKind,
-    chunk: list[tuple[int, dict[str, Any]]],
+    parsed: ParsedChunk[Any],
     clock: Callable[[], datetime],
 ) -> None:
     for attempt in range(1, MAX_CHUNK_ATTEMPTS + 1):
         try:
             async with session_scope(sessionmaker, queue) as session:
                 job = await session.get_one(ImportJob, job_id, with_for_update=True)
-                if job.processed_rows >= chunk[-1][0]:
+                if job.processed_rows >= parsed.last_row:
                     return  # another run already committed these rows
                 actor = await _actor_of(session, job)
                 policy = await policy_for(session, actor)
-                outcome = await _IMPORTERS[kind](session, actor, job, chunk, policy, clock())
+                outcome = await _IMPORTERS[kind].write(session, actor, job, parsed, policy, clock())
                 if outcome.errors:
-                    await session.execute(insert(ImportRowError), outcome.errors)
-                job.processed_rows = chunk[-1][0]
+                    await _insert_rows(session, ImportRowError, outcome.errors)
+                job.processed_rows = parsed.last_row
                 job.created_count += outcome.created
                 job.duplicate_count += outcome.duplicates
                 job.error_count += len(outcome.errors) - outcome.duplicates

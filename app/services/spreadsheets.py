@@ -36,22 +36,24 @@ def _csv_encoding(path: Path) -> str:
     return "utf-8-sig"
 
 
-def count_data_rows(path: Path, filename: str) -> int:
-    if filename.lower().endswith(CSV_SUFFIXES):
-        with path.open(encoding=_csv_encoding(path), newline="", errors="replace") as handle:
-            return max(sum(1 for _ in csv.reader(handle)) - 1, 0)
-    sheet = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0)
-    return max(sheet.height - 1, 0)
+def read_rows(path: Path, filename: str) -> tuple[int, Iterator[list[Any]]]:
+    """The number of data rows, and the rows: the header, then each data row.
 
-
-def iter_rows(path: Path, filename: str) -> Iterator[list[Any]]:
-    """Yields the header row, then each data row, without loading a CSV into memory."""
+    A workbook is opened (and its first sheet loaded) once for both; a CSV is counted in one pass
+    and streamed in another, so it is never held in memory.
+    """
     if filename.lower().endswith(CSV_SUFFIXES):
-        with path.open(encoding=_csv_encoding(path), newline="", errors="replace") as handle:
-            yield from csv.reader(handle)
-        return
+        encoding = _csv_encoding(path)
+        with path.open(encoding=encoding, newline="", errors="replace") as handle:
+            total = max(sum(1 for _ in csv.reader(handle)) - 1, 0)
+        return total, _stream_csv(path, encoding)
     try:
         sheet = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0)
     except Exception as exc:  # calamine raises its own types for corrupt files
         raise InvalidInput(f"The workbook cannot be read: {exc}", code="import.file_unreadable") from exc
-    yield from sheet.iter_rows()
+    return max(sheet.height - 1, 0), sheet.iter_rows()
+
+
+def _stream_csv(path: Path, encoding: str) -> Iterator[list[Any]]:
+    with path.open(encoding=encoding, newline="", errors="replace") as handle:
+        yield from csv.reader(handle)
