@@ -44,7 +44,7 @@ from app.workers.queue import ArqQueue, InlineQueue
 # (job, seconds) the in-process runner repeats; the arq worker has the same in its cron list.
 INLINE_SCHEDULE = (
     ("sweep_outbox", 60.0),
-    ("sweep_unassigned_leads", 60.0),
+    ("assign_waiting_leads", 60.0),
     ("recycle_leads", 300.0),
     ("purge_idempotency_records", 3600.0),
 )

@@ -1,15 +1,17 @@
 """Automatic lead assignment: which rule matches, who is eligible, who gets the lead.
 
-`decide` is shared by the assignment job and the simulation, so a simulation answers what the job
-would do. The job holds the lead's row lock and then the matched rule's, so concurrent workers
-advance a round-robin pointer one at a time and a lead is assigned once.
+`Router.decide` is shared by the assignment run and the simulation, so a simulation answers what
+the run would do. A run locks the waiting leads it takes (skipping those another run holds) and
+then the organization's rules, so concurrent workers advance a round-robin pointer one at a time
+and a lead is assigned once.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime, time, timedelta
+from dataclasses import replace
+from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,6 +31,7 @@ from app.domain.assignment import (
     judge,
     parse_conditions,
 )
+from app.domain.errors import InvalidInput
 from app.domain.leads import LeadStatus
 from app.domain.models import AssignmentKind, AssignmentRule, Lead, LeadAssignment, TeamMember, User
 from app.domain.policy import OrganizationPolicy
@@ -37,21 +40,20 @@ from app.services import lead_ownership
 from app.services.jobs import JobRequest, enqueue_after_commit
 from app.services.policy import policy_for
 
-ASSIGN_LEAD_JOB = "assign_lead"
+ASSIGN_JOB = "assign_waiting_leads"
+ASSIGN_BATCH = 100
+# Leads created within this window share one assignment run on the arq queue (see JobRequest):
+# at 100 leads/s a run assigns about five leads and reads the rules and loads once for them.
+ASSIGN_WINDOW_SECONDS = 0.05
 # Kinds of assignment that count as a rep's new leads of the day.
 NEW_LEAD_KINDS = (AssignmentKind.rule, AssignmentKind.fallback, AssignmentKind.manual, AssignmentKind.claim)
-# The sweeper leaves younger leads to their own job.
-SWEEP_GRACE = timedelta(seconds=30)
-SWEEP_BATCH = 500
-
-
-def assign_lead_job(lead_id: uuid.UUID) -> JobRequest:
-    return JobRequest(ASSIGN_LEAD_JOB, args=(str(lead_id),), job_id=f"assign:{lead_id}")
 
 
 def request_assignment(session: AsyncSession, lead: Lead) -> None:
     """Asks for the lead to be assigned once the current transaction commits."""
-    enqueue_after_commit(session, assign_lead_job(lead.id))
+    enqueue_after_commit(
+        session, JobRequest(ASSIGN_JOB, job_id=f"assign:{lead.id}", batch_seconds=ASSIGN_WINDOW_SECONDS)
+    )
 
 
 def lead_fields(lead: Lead) -> dict[str, Any]:
@@ -169,67 +171,112 @@ async def load_candidates(
     ]
 
 
-async def decide(
-    session: AsyncSession,
-    organization_id: uuid.UUID,
-    fields: Mapping[str, Any],
-    *,
-    policy: OrganizationPolicy,
-    now: datetime,
-    lock_rule: bool,
-) -> tuple[Decision, AssignmentRule | None]:
-    """Who gets a lead with these fields. With `lock_rule` the matched rule's row is locked and
-    re-read first, so its pointer is the one the choice advances."""
-    rules = await enabled_rules(session, organization_id)
-    views = [rule_view(rule) for rule in rules]
-    matched_view, evaluations = first_matching(views, fields)
-    matched = next((r for r in rules if matched_view and r.id == matched_view.id), None)
-    if matched is not None and matched_view is not None:
-        if lock_rule:
-            locked = await session.scalar(
-                select(AssignmentRule)
-                .where(AssignmentRule.id == matched.id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
+class Router:
+    """Decides who gets leads, reading each organization's policy and rules and each rule's
+    candidates once per transaction, and counting up a rep's load as leads are given out, so a
+    run that assigns many leads asks the database for them once.
+
+    With `lock_rules` (the assignment run) an organization's enabled rules are locked, in id order,
+    before its first decision: concurrent runs then take turns per organization, each reads the
+    round-robin pointers and loads the previous one committed, and two runs never wait on each
+    other's rules in opposite orders. The simulation reads without locking.
+    """
+
+    def __init__(self, session: AsyncSession, *, now: datetime, lock_rules: bool) -> None:
+        self.session = session
+        self.now = now
+        self.lock_rules = lock_rules
+        self._policies: dict[uuid.UUID, OrganizationPolicy] = {}
+        self._rules: dict[uuid.UUID, list[AssignmentRule]] = {}
+        # Keyed by (organization, rule id), or (organization, None) for the fallback team.
+        self._candidates: dict[tuple[uuid.UUID, uuid.UUID | None], list[Candidate]] = {}
+
+    async def policy(self, organization_id: uuid.UUID) -> OrganizationPolicy:
+        if organization_id not in self._policies:
+            self._policies[organization_id] = await policy_for(
+                self.session, Principal.system(organization_id)
             )
-            matched = locked or matched
-            matched_view = rule_view(matched)
-        members = await rule_member_ids(session, matched)
-        candidates = await load_candidates(
-            session, organization_id, members, policy=policy, now=now, weights=matched.weights
-        )
-        rule_verdicts = [judge(candidate, matched_view.caps, now) for candidate in candidates]
-        choice = choose(matched_view.strategy, rule_verdicts, matched_view.position)
-        if choice.user_id is not None:
-            return Decision(matched_view, evaluations, rule_verdicts, choice), matched
-    else:
-        rule_verdicts = []
-    fallback_verdicts, fallback_choice = await _fallback(session, organization_id, policy=policy, now=now)
-    return (
-        Decision(
+        return self._policies[organization_id]
+
+    async def decide(
+        self, organization_id: uuid.UUID, fields: Mapping[str, Any]
+    ) -> tuple[Decision, AssignmentRule | None]:
+        """Who gets a lead with these fields, and by which rule."""
+        policy = await self.policy(organization_id)
+        rules = await self._enabled_rules(organization_id)
+        views = [rule_view(rule) for rule in rules]
+        matched_view, evaluations = first_matching(views, fields)
+        matched = next((r for r in rules if matched_view and r.id == matched_view.id), None)
+        rule_verdicts: list[CandidateVerdict] = []
+        if matched is not None and matched_view is not None:
+            if (organization_id, matched.id) not in self._candidates:
+                members = await rule_member_ids(self.session, matched)
+                self._candidates[organization_id, matched.id] = await load_candidates(
+                    self.session,
+                    organization_id,
+                    members,
+                    policy=policy,
+                    now=self.now,
+                    weights=matched.weights,
+                )
+            rule_verdicts = [
+                judge(candidate, matched_view.caps, self.now)
+                for candidate in self._candidates[organization_id, matched.id]
+            ]
+            choice = choose(matched_view.strategy, rule_verdicts, matched_view.position)
+            if choice.user_id is not None:
+                return Decision(matched_view, evaluations, rule_verdicts, choice), matched
+        fallback_verdicts, fallback_choice = await self._fallback(organization_id, policy)
+        decision = Decision(
             matched_view,
             evaluations,
             rule_verdicts,
             fallback_choice,
             fallback="team" if fallback_choice else "pool",
             fallback_verdicts=fallback_verdicts,
-        ),
-        matched,
-    )
+        )
+        return decision, matched
 
+    def given(self, organization_id: uuid.UUID, rule_id: uuid.UUID | None, user_id: uuid.UUID) -> None:
+        """Counts a lead just given to `user_id` into the loads the next decisions see."""
+        pool = self._candidates.get((organization_id, rule_id), [])
+        for index, candidate in enumerate(pool):
+            if candidate.user_id == user_id:
+                pool[index] = replace(
+                    candidate, open_leads=candidate.open_leads + 1, new_today=candidate.new_today + 1
+                )
 
-async def _fallback(
-    session: AsyncSession, organization_id: uuid.UUID, *, policy: OrganizationPolicy, now: datetime
-) -> tuple[list[CandidateVerdict], Choice | None]:
-    """The fallback team's least-loaded available member, if the organization names a team."""
-    team_id = policy.assignment.fallback_team_id
-    if team_id is None:
-        return [], None
-    members = await team_member_ids(session, organization_id, team_id)
-    candidates = await load_candidates(session, organization_id, members, policy=policy, now=now)
-    verdicts = [judge(candidate, Caps(), now) for candidate in candidates]
-    fallback_choice = choose(Strategy.least_loaded, verdicts, 0)
-    return verdicts, fallback_choice if fallback_choice.user_id else None
+    async def _enabled_rules(self, organization_id: uuid.UUID) -> list[AssignmentRule]:
+        if organization_id not in self._rules:
+            if self.lock_rules:
+                await self.session.execute(
+                    select(AssignmentRule.id)
+                    .where(
+                        AssignmentRule.organization_id == organization_id, AssignmentRule.enabled.is_(True)
+                    )
+                    .order_by(AssignmentRule.id)
+                    .with_for_update()
+                )
+            self._rules[organization_id] = await enabled_rules(self.session, organization_id)
+        return self._rules[organization_id]
+
+    async def _fallback(
+        self, organization_id: uuid.UUID, policy: OrganizationPolicy
+    ) -> tuple[list[CandidateVerdict], Choice | None]:
+        """The fallback team's least-loaded available member, if the organization names a team."""
+        team_id = policy.assignment.fallback_team_id
+        if team_id is None:
+            return [], None
+        if (organization_id, None) not in self._candidates:
+            members = await team_member_ids(self.session, organization_id, team_id)
+            self._candidates[organization_id, None] = await load_candidates(
+                self.session, organization_id, members, policy=policy, now=self.now
+            )
+        verdicts = [
+            judge(candidate, Caps(), self.now) for candidate in self._candidates[organization_id, None]
+        ]
+        fallback_choice = choose(Strategy.least_loaded, verdicts, 0)
+        return verdicts, fallback_choice if fallback_choice.user_id else None
 
 
 def explain(decision: Decision) -> str:
@@ -243,56 +290,66 @@ def explain(decision: Decision) -> str:
     return f"rule {rule_name!r}: {decision.choice.reason if decision.choice else ''}"
 
 
-async def assign_lead(session: AsyncSession, *, lead_id: uuid.UUID, now: datetime) -> Lead | None:
-    """Assigns a waiting lead by the rules; a lead already owned, pooled or closed is left alone."""
-    lead = await session.scalar(
-        select(Lead).where(Lead.id == lead_id).with_for_update().execution_options(populate_existing=True)
-    )
-    if lead is None or lead.owner_id is not None or lead.status is not LeadStatus.new:
-        return None
+async def assign_waiting_leads(
+    session: AsyncSession, *, now: datetime, limit: int = ASSIGN_BATCH
+) -> list[Lead]:
+    """Assigns leads waiting for assignment, oldest first, at most `limit`; returns them.
+
+    Leads another run holds are skipped (SKIP LOCKED), so concurrent runs share the work and a
+    lead is assigned once; run again, this finds nothing to do.
+    """
+    waiting = (
+        await session.scalars(
+            select(Lead)
+            .where(Lead.status == LeadStatus.new, Lead.owner_id.is_(None))
+            .order_by(Lead.created_at, Lead.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    router = Router(session, now=now, lock_rules=True)
+    # Organization by organization in one order, so two runs lock their rules in the same order.
+    for lead in sorted(waiting, key=lambda lead: str(lead.organization_id)):
+        await _assign(router, lead)
+    await session.flush()
+    return list(waiting)
+
+
+async def _assign(router: Router, lead: Lead) -> None:
     actor = Principal.system(lead.organization_id)
-    policy = await policy_for(session, actor)
-    decision, rule = await decide(
-        session, lead.organization_id, lead_fields(lead), policy=policy, now=now, lock_rule=True
-    )
+    try:
+        decision, rule = await router.decide(lead.organization_id, lead_fields(lead))
+    except InvalidInput as broken:
+        # A rule stored with conditions this version cannot read: the lead goes to the pool with
+        # the reason rather than blocking every run behind it.
+        await lead_ownership.put_in_pool(
+            router.session,
+            lead,
+            kind=AssignmentKind.fallback,
+            actor=actor,
+            now=router.now,
+            reason=f"assignment rules unreadable: {broken.detail}",
+        )
+        return
     reason = explain(decision)
     if decision.user_id is None:
         await lead_ownership.put_in_pool(
-            session, lead, kind=AssignmentKind.fallback, actor=actor, now=now, reason=reason
+            router.session, lead, kind=AssignmentKind.fallback, actor=actor, now=router.now, reason=reason
         )
-        return lead
-    by_rule = decision.fallback is None and rule is not None and decision.rule is not None
+        return
+    by_rule = decision.fallback is None and rule is not None
     if by_rule and rule is not None and decision.choice is not None:
         rule.position = decision.choice.next_position
+    router.given(lead.organization_id, rule.id if by_rule and rule is not None else None, decision.user_id)
     await lead_ownership.give_to(
-        session,
+        router.session,
         lead,
         owner_id=decision.user_id,
-        kind=AssignmentKind.fallback if decision.fallback else AssignmentKind.rule,
+        kind=AssignmentKind.rule if by_rule else AssignmentKind.fallback,
         actor=actor,
-        now=now,
+        now=router.now,
         reason=reason,
-        rule_id=rule.id if rule is not None and decision.fallback is None else None,
-        strategy=(
-            decision.rule.strategy.value if decision.rule and not decision.fallback else "least_loaded"
-        ),
+        rule_id=rule.id if by_rule and rule is not None else None,
+        strategy=decision.rule.strategy.value if by_rule and decision.rule else "least_loaded",
     )
-    await session.flush()
-    return lead
-
-
-async def waiting_lead_ids(
-    session: AsyncSession, *, now: datetime, limit: int = SWEEP_BATCH
-) -> list[uuid.UUID]:
-    """Leads still waiting for assignment after their own job should have run (Redis down, job lost)."""
-    rows = await session.scalars(
-        select(Lead.id)
-        .where(
-            Lead.status == LeadStatus.new,
-            Lead.owner_id.is_(None),
-            Lead.created_at <= now - SWEEP_GRACE,
-        )
-        .order_by(Lead.created_at)
-        .limit(limit)
-    )
-    return list(rows)

@@ -16,10 +16,9 @@ from app.domain.errors import Conflict, FieldError, InvalidInput
 from app.domain.models import AssignmentRule, Team, User
 from app.domain.principal import Principal
 from app.services import audit
-from app.services.assignment import decide, explain
+from app.services.assignment import Router, explain
 from app.services.common import check_version, get_visible
 from app.services.pagination import Page, SortOrder, paginate
-from app.services.policy import policy_for
 
 AUDITED_FIELDS = (
     "name",
@@ -205,8 +204,6 @@ async def simulate(
     """What the assignment job would decide for a lead with these fields now; writes nothing."""
     if fields.get("budget") is not None:
         fields = {**fields, "budget": Decimal(str(fields["budget"]))}
-    policy = await policy_for(session, actor)
-    decision, _ = await decide(
-        session, actor.organization_id, fields, policy=policy, now=now, lock_rule=False
-    )
+    router = Router(session, now=now, lock_rules=False)
+    decision, _ = await router.decide(actor.organization_id, fields)
     return Simulation(decision, explain(decision))

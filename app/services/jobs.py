@@ -13,10 +13,15 @@ _PENDING_JOBS = "jobs_after_commit"
 
 @dataclass(frozen=True)
 class JobRequest:
+    """`batch_seconds`: requests made within the same window of this many seconds may be served by
+    one run that starts when the window closes (the job must handle everything due, not one item).
+    A queue that can batch this way does; the in-process runner runs each request."""
+
     function: str
     args: tuple[Any, ...] = field(default=())
     job_id: str | None = None
     defer_until: datetime | None = None
+    batch_seconds: float | None = None
 
 
 class JobQueue(Protocol):

@@ -157,7 +157,6 @@ async def _record(
             actor_id=actor.actor_id,
         )
     )
-    await session.flush()
     old, new = audit.changed_fields(before, audit.snapshot(lead, OWNERSHIP_FIELDS))
     await audit.record_audit(
         session,

@@ -19,19 +19,27 @@ log = structlog.get_logger(__name__)
 DISPATCH_JOB = "dispatch_outbox"
 MAX_ATTEMPTS = 12
 BATCH_SIZE = 100
+# A dispatch run delivers every due event, so events committed within this window share one run:
+# at 100 leads/s that is ten dispatch jobs a second instead of two hundred, for at most this much
+# more delay before a notification goes out.
+DISPATCH_WINDOW_SECONDS = 0.1
 
 
 def dispatch_job(event_id: uuid.UUID | None = None) -> JobRequest:
-    return JobRequest(DISPATCH_JOB, job_id=f"outbox:{event_id}" if event_id else None)
+    return JobRequest(
+        DISPATCH_JOB,
+        job_id=f"outbox:{event_id}" if event_id else None,
+        batch_seconds=DISPATCH_WINDOW_SECONDS if event_id else None,
+    )
 
 
 async def record_event(
     session: AsyncSession, *, organization_id: uuid.UUID, topic: str, payload: dict[str, Any]
 ) -> OutboxEvent:
     """`payload["notify_user_ids"]` names the users who get an in-app notification."""
-    event = OutboxEvent(organization_id=organization_id, topic=topic, payload=payload)
+    # The id is given here rather than at flush, so the event waits for the transaction's one flush.
+    event = OutboxEvent(id=uuid.uuid4(), organization_id=organization_id, topic=topic, payload=payload)
     session.add(event)
-    await session.flush()
     enqueue_after_commit(session, dispatch_job(event.id))
     return event
 
@@ -53,6 +61,10 @@ async def dispatch_due_events(session: AsyncSession, *, now: datetime, limit: in
     ).all()
     delivered = 0
     for event in events:
+        if not event.payload.get("notify_user_ids"):
+            _mark_delivered(event, now)  # nothing to deliver yet: no recipients, no channels
+            delivered += 1
+            continue
         try:
             async with session.begin_nested():
                 await _deliver(session, event)
@@ -60,12 +72,16 @@ async def dispatch_due_events(session: AsyncSession, *, now: datetime, limit: in
             _schedule_retry(event, now=now, error=repr(exc))
             log.warning("outbox.delivery_failed", event_id=str(event.id), topic=event.topic, exc_info=True)
         else:
-            event.status = OutboxStatus.delivered
-            event.delivered_at = now
-            event.attempts += 1
+            _mark_delivered(event, now)
             delivered += 1
     await session.flush()
     return delivered
+
+
+def _mark_delivered(event: OutboxEvent, now: datetime) -> None:
+    event.status = OutboxStatus.delivered
+    event.delivered_at = now
+    event.attempts += 1
 
 
 async def has_due_events(session: AsyncSession, *, now: datetime) -> bool:

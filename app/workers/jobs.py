@@ -62,28 +62,18 @@ async def run_import(ctx: JobContext, job_id: str) -> str:
     return status.value
 
 
-async def assign_lead(ctx: JobContext, lead_id: str) -> bool:
-    """Assigns one new lead; run twice, the second run finds it owned and changes nothing."""
-    sessionmaker, queue, clock = _deps(ctx)
-    async with session_scope(sessionmaker, queue) as session:
-        lead = await assignment.assign_lead(session, lead_id=uuid.UUID(lead_id), now=clock())
-    JOBS.labels("assign_lead", "ok" if lead is not None else "noop").inc()
-    return lead is not None
-
-
-async def sweep_unassigned_leads(ctx: JobContext) -> int:
-    """Cron backstop: leads whose assignment job was lost, and imported leads, get assigned."""
+async def assign_waiting_leads(ctx: JobContext) -> int:
+    """Assigns every lead waiting for assignment, a batch per transaction. Enqueued after a lead
+    is created (one run serves the leads of a short window) and on a schedule, as the backstop for
+    runs lost with Redis and for imported leads. Run twice, the second run finds nothing to do."""
     sessionmaker, queue, clock = _deps(ctx)
     total = 0
     while True:
         async with session_scope(sessionmaker, queue) as session:
-            waiting = await assignment.waiting_lead_ids(session, now=clock())
-        for lead_id in waiting:
-            async with session_scope(sessionmaker, queue) as session:
-                if await assignment.assign_lead(session, lead_id=lead_id, now=clock()) is not None:
-                    total += 1
-        if len(waiting) < assignment.SWEEP_BATCH:
-            JOBS.labels("sweep_unassigned_leads", "ok").inc()
+            assigned = await assignment.assign_waiting_leads(session, now=clock())
+        total += len(assigned)
+        if len(assigned) < assignment.ASSIGN_BATCH:
+            JOBS.labels("assign_waiting_leads", "ok" if total else "noop").inc()
             return total
 
 
@@ -111,7 +101,6 @@ JOB_FUNCTIONS: dict[str, Callable[..., Awaitable[Any]]] = {
     "sweep_outbox": sweep_outbox,
     "purge_idempotency_records": purge_idempotency_records,
     "run_import": run_import,
-    "assign_lead": assign_lead,
-    "sweep_unassigned_leads": sweep_unassigned_leads,
+    "assign_waiting_leads": assign_waiting_leads,
     "recycle_leads": recycle_leads,
 }

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -20,6 +22,9 @@ log = structlog.get_logger(__name__)
 class ArqQueue:
     def __init__(self, redis: ArqRedis) -> None:
         self.redis = redis
+        # The batched job this process last enqueued, per function: a request for the same window
+        # is already served by it, and saves a round trip to Redis.
+        self._last_batch: dict[str, str] = {}
 
     @classmethod
     async def connect(cls, redis_url: str) -> ArqQueue:
@@ -28,9 +33,17 @@ class ArqQueue:
         return cls(ArqRedis.from_url(redis_url))
 
     async def enqueue(self, job: JobRequest) -> None:
-        await self.redis.enqueue_job(
-            job.function, *job.args, _job_id=job.job_id, _defer_until=job.defer_until
-        )
+        job_id, defer_until = job.job_id, job.defer_until
+        if job.batch_seconds is not None:
+            # One job per window, started when the window closes. The window is taken now, after
+            # the commit, so the run starts after every commit whose request it absorbed.
+            window_end = math.ceil(time.time() / job.batch_seconds) * job.batch_seconds
+            job_id = f"{job.function}:batch:{window_end:.3f}"
+            if self._last_batch.get(job.function) == job_id:
+                return
+            self._last_batch[job.function] = job_id
+            defer_until = datetime.fromtimestamp(window_end, UTC)
+        await self.redis.enqueue_job(job.function, *job.args, _job_id=job_id, _defer_until=defer_until)
 
     async def ping(self) -> bool:
         try:
@@ -56,8 +69,16 @@ class InlineQueue:
         self._clock = clock
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._anonymous: set[asyncio.Task[Any]] = set()
+        self._rerun: set[str | None] = set()
 
     async def enqueue(self, job: JobRequest) -> None:
+        if job.batch_seconds is not None:
+            # One run of a batched job at a time: a request made while it runs asks for one more
+            # run, which sees whatever the running one may have missed.
+            job = JobRequest(job.function, job.args, job_id=f"{job.function}:batch")
+            if job.job_id in self._tasks:
+                self._rerun.add(job.job_id)
+                return
         if job.job_id is not None and job.job_id in self._tasks:
             return
         task = asyncio.create_task(self._run(job))
@@ -74,11 +95,15 @@ class InlineQueue:
             delay = (job.defer_until - self._clock()).total_seconds()
             if delay > 0:
                 await asyncio.sleep(delay)
-        try:
-            await JOB_FUNCTIONS[job.function](self._context, *job.args)
-        except Exception:
-            JOBS.labels(job.function, "error").inc()
-            log.exception("job.failed", job=job.function, job_id=job.job_id)
+        while True:
+            self._rerun.discard(job.job_id)
+            try:
+                await JOB_FUNCTIONS[job.function](self._context, *job.args)
+            except Exception:
+                JOBS.labels(job.function, "error").inc()
+                log.exception("job.failed", job=job.function, job_id=job.job_id)
+            if job.job_id not in self._rerun:
+                return
 
     async def ping(self) -> bool:
         return True

@@ -12,13 +12,12 @@ from app.db import create_engine, create_sessionmaker, utcnow
 from app.observability import configure_logging
 from app.services.storage import LocalFileStorage
 from app.workers.jobs import (
-    assign_lead,
+    assign_waiting_leads,
     dispatch_outbox,
     purge_idempotency_records,
     recycle_leads,
     run_import,
     sweep_outbox,
-    sweep_unassigned_leads,
 )
 from app.workers.queue import ArqQueue
 
@@ -49,13 +48,12 @@ class WorkerSettings:
         sweep_outbox,
         purge_idempotency_records,
         run_import,
-        assign_lead,
-        sweep_unassigned_leads,
+        assign_waiting_leads,
         recycle_leads,
     ]
     cron_jobs: ClassVar[list[Any]] = [
         cron(sweep_outbox, second=0, unique=True),
-        cron(sweep_unassigned_leads, second=20, unique=True),
+        cron(assign_waiting_leads, second=20, unique=True),
         cron(recycle_leads, minute=set(range(0, 60, 5)), second=40, unique=True),
         cron(purge_idempotency_records, minute=17, second=30, unique=True),
     ]
@@ -64,4 +62,4 @@ class WorkerSettings:
     redis_settings = redis_settings()
     # Jobs are idempotent and retried by the sweeps, so a job cut short by a restart is re-run.
     max_tries = 5
-    poll_delay = 0.1
+    poll_delay = get_settings().worker_poll_delay

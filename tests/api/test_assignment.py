@@ -9,8 +9,10 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from app.domain.leads import LeadSource
 from app.domain.models import LeadAssignment
-from app.services import assignment
+from app.domain.principal import Principal
+from app.services import assignment, leads
 from app.services.unit_of_work import session_scope
 from app.workers.jobs import recycle_leads
 from tests.conftest import sign_in
@@ -192,8 +194,8 @@ async def test_the_assignment_job_run_twice_assigns_once(client, app, make_tenan
     runtime = app.state.runtime
     for _ in range(2):
         async with session_scope(runtime.sessionmaker, runtime.queue) as session:
-            again = await assignment.assign_lead(session, lead_id=uuid.UUID(lead["id"]), now=runtime.clock())
-        assert again is None
+            again = await assignment.assign_waiting_leads(session, now=runtime.clock())
+        assert again == []
     after = await client.get(f"/api/v1/leads/{lead['id']}", headers=tenant.headers)
     assert after.json()["owner_id"] == lead["owner_id"]
     async with runtime.sessionmaker() as session:
@@ -352,3 +354,37 @@ async def test_recycle_releases_unworked_leads_after_the_configured_business_hou
     idle_worked = await client.get(f"/api/v1/leads/{worked['id']}", headers=tenant.headers)
     assert idle_worked.json()["status"] == "pooled"
     assert "10 days" in idle_worked.json()["release_reason"]
+
+
+async def test_one_run_over_many_waiting_leads_counts_each_lead_into_the_loads(
+    client, app, make_tenant, make_user
+):
+    """A run assigns a batch of leads with the loads read once: what it gives out must count."""
+    tenant = await make_tenant()
+    reps = [(await make_user(tenant, "rep"))[0] for _ in range(3)]
+    await _rule(client, tenant, strategy="least_loaded", user_ids=[r["id"] for r in reps])
+    runtime = app.state.runtime
+    # Six leads committed together: their requests for assignment coalesce into one run.
+    async with session_scope(runtime.sessionmaker, runtime.queue) as session:
+        created = [
+            await leads.create_lead(
+                session,
+                actor=Principal.system(tenant.organization_id),
+                data=leads.NewLead(name=f"lead {n}", source=LeadSource.api, phone=str(next(_phones))),
+                now=runtime.clock(),
+            )
+            for n in range(6)
+        ]
+    await runtime.queue.drain()
+    async with runtime.sessionmaker() as session:
+        runs = await session.scalar(
+            select(func.count(func.distinct(LeadAssignment.occurred_at))).where(
+                LeadAssignment.lead_id.in_([c.lead.id for c in created])
+            )
+        )
+    owners = [
+        (await client.get(f"/api/v1/leads/{c.lead.id}", headers=tenant.headers)).json()["owner_id"]
+        for c in created
+    ]
+    assert runs == 1
+    assert sorted(owners.count(r["id"]) for r in reps) == [2, 2, 2]
