@@ -25,7 +25,7 @@ import redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench.common import CRM, REDIS_URL, prepare
+from bench.common import CRM, REDIS_URL, json_post, prepare, read_response
 
 PASSWORD = "bench-password-1"
 PORT = 8091
@@ -79,52 +79,61 @@ def _set_up_rule(client: httpx.Client) -> None:
     ).raise_for_status()
 
 
-async def _post_leads(token: str, rate: float, seconds: float) -> tuple[dict[str, float], list[float], int]:
-    """Open loop: request i is sent at start + i / rate whether or not earlier ones answered."""
+def _lead_request(token: str, n: int) -> bytes:
+    lead = {
+        "name": f"客户{n}",
+        "source": "web_form",
+        "phone": f"136{n:08d}",
+        "region": "华东" if n % 4 else "华南",
+        "product_line": "防水材料",
+    }
+    return json_post(PORT, "/api/v1/leads", token, lead)
+
+
+async def _post_leads(
+    token: str, rate: float, seconds: float, connections: int
+) -> tuple[dict[str, float], list[float], int]:
+    """Open loop: request i is due at start + i / rate whether or not earlier ones answered,
+    sent over `connections` kept-alive connections. Response time counts from when a request was
+    due, so time spent waiting for a free connection is not hidden."""
     answered: dict[str, float] = {}
     response_ms: list[float] = []
     errors = 0
     total = int(rate * seconds)
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{PORT}",
-        headers={"Authorization": f"Bearer {token}"},
-        limits=limits,
-        timeout=30,
-    ) as client:
+    due: asyncio.Queue[tuple[int, float] | None] = asyncio.Queue()
 
-        async def post(n: int) -> None:
-            nonlocal errors
-            sent = time.time()
+    async def connection() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
+        while (item := await due.get()) is not None:
+            n, due_at = item
+            writer.write(_lead_request(token, n))
             try:
-                response = await client.post(
-                    "/api/v1/leads",
-                    json={
-                        "name": f"客户{n}",
-                        "source": "web_form",
-                        "phone": f"136{n:08d}",
-                        "region": "华东" if n % 4 else "华南",
-                        "product_line": "防水材料",
-                    },
-                )
-            except httpx.HTTPError:
+                status, body = await read_response(reader)
+            except (asyncio.IncompleteReadError, ConnectionError):
                 errors += 1
-                return
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
+                continue
             received = time.time()
-            if response.status_code != 201:
+            if status != 201:
                 errors += 1
-                return
-            answered[response.json()["id"]] = received
-            response_ms.append((received - sent) * 1000)
+                continue
+            answered[json.loads(body)["id"]] = received
+            response_ms.append((received - due_at) * 1000)
+        writer.close()
 
-        start = time.perf_counter()
-        tasks = []
-        for n in range(total):
-            delay = start + n / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(post(n)))
-        await asyncio.gather(*tasks)
+    workers = [asyncio.create_task(connection()) for _ in range(connections)]
+    start = time.perf_counter()
+    offset = time.time() - start
+    for n in range(total):
+        delay = start + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        due.put_nowait((n, offset + start + n / rate))
+    for _ in workers:
+        due.put_nowait(None)
+    await asyncio.gather(*workers)
     return answered, response_ms, errors
 
 
@@ -150,6 +159,32 @@ async def _assignment_latencies(database_url: str, answered: dict[str, float]) -
     return latencies, int(waiting or 0)
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes and their children, from /proc."""
+    ticks = 0
+    for pid in pids:
+        for member in [pid, *_children(pid)]:
+            try:
+                with open(f"/proc/{member}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(child) for child in found] + [grand for child in found for grand in _children(int(child))]
+
+
+def _pids_of(name: str) -> list[int]:
+    return [
+        int(pid)
+        for pid in subprocess.run(["pgrep", "-x", name], capture_output=True, text=True).stdout.split()
+    ]
+
+
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(int(len(ordered) * share), len(ordered) - 1)]
@@ -161,6 +196,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--api-workers", type=int, default=1)
     parser.add_argument("--job-workers", type=int, default=1)
+    parser.add_argument("--connections", type=int, default=32, help="client keep-alive connections")
     parser.add_argument("--poll-delay", type=float, default=None, help="CRM_WORKER_POLL_DELAY for the worker")
     args = parser.parse_args()
 
@@ -180,7 +216,25 @@ def main() -> None:
             base_url=f"http://127.0.0.1:{PORT}", headers={"Authorization": f"Bearer {token}"}
         ) as client:
             _set_up_rule(client)
-        answered, response_ms, errors = asyncio.run(_post_leads(token, args.rate, args.seconds))
+        groups = {
+            "api": [processes[0].pid],
+            "workers": [p.pid for p in processes[1:]],
+            "postgres": _pids_of("postgres"),
+            "redis": _pids_of("redis-server"),
+        }
+        cpu_before = {name: _cpu_seconds(pids) for name, pids in groups.items()}
+        client_before = time.process_time()
+        answered, response_ms, errors = asyncio.run(
+            _post_leads(token, args.rate, args.seconds, args.connections)
+        )
+        time.sleep(1)  # the last runs finish
+        cpu_ms_per_lead = {
+            name: round((_cpu_seconds(pids) - cpu_before[name]) * 1000 / max(len(answered), 1), 2)
+            for name, pids in groups.items()
+        }
+        cpu_ms_per_lead["client"] = round(
+            (time.process_time() - client_before) * 1000 / max(len(answered), 1), 2
+        )
         latencies, waiting = asyncio.run(_assignment_latencies(database_url, answered))
     finally:
         for process in processes:
@@ -196,6 +250,7 @@ def main() -> None:
                 "api_workers": args.api_workers,
                 "job_workers": args.job_workers,
                 "poll_delay": args.poll_delay,
+                "connections": args.connections,
                 "leads_created": len(answered),
                 "post_errors": errors,
                 "post_p50_ms": round(statistics.median(response_ms), 1),
@@ -206,6 +261,8 @@ def main() -> None:
                 "assign_p95_ms": round(_percentile(latencies, 0.95), 1),
                 "assign_p99_ms": round(_percentile(latencies, 0.99), 1),
                 "assign_max_ms": round(max(latencies), 1),
+                "cpu_ms_per_lead": cpu_ms_per_lead,
+                "cpus": os.cpu_count(),
             },
             indent=2,
             ensure_ascii=False,
