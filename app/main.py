@@ -28,7 +28,11 @@ from app.api.routes import (
     leads,
     notifications,
     operations,
+    opportunities,
     organization,
+    pipelines,
+    quotes,
+    tasks,
     teams,
     users,
 )
@@ -126,6 +130,10 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         customers,
         activities,
         attachments,
+        pipelines,
+        opportunities,
+        tasks,
+        quotes,
         audit_events,
         operations,
     ):

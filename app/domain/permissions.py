@@ -38,6 +38,16 @@ class Permission(StrEnum):
     assignment_rules_write = "assignment_rules:write"
     leads_assign = "leads:assign"
     leads_claim = "leads:claim"
+    pipelines_read = "pipelines:read"
+    pipelines_write = "pipelines:write"
+    opportunities_read = "opportunities:read"
+    opportunities_write = "opportunities:write"
+    tasks_read = "tasks:read"
+    tasks_write = "tasks:write"
+    products_read = "products:read"
+    products_write = "products:write"
+    quotes_read = "quotes:read"
+    quotes_write = "quotes:write"
 
 
 _EVERYONE = {
@@ -54,7 +64,18 @@ _SALES_WORK = {
     Permission.customers_write,
     Permission.activities_read,
     Permission.activities_write,
+    Permission.pipelines_read,
+    Permission.opportunities_read,
+    Permission.opportunities_write,
+    Permission.tasks_read,
+    Permission.tasks_write,
+    Permission.products_read,
+    Permission.quotes_read,
+    Permission.quotes_write,
 }
+
+# The shape of the sales process and the price list are management's.
+_SALES_SETUP = {Permission.pipelines_write, Permission.products_write}
 
 _ROUTING = {Permission.assignment_rules_read, Permission.assignment_rules_write, Permission.leads_assign}
 
@@ -64,6 +85,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         _EVERYONE
         | _SALES_WORK
         | _ROUTING
+        | _SALES_SETUP
         | {Permission.teams_write, Permission.audit_read, Permission.users_handover, Permission.leads_claim}
     ),
     # Supervisors route their team's leads by hand and read the rules; directors write the rules.

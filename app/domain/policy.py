@@ -13,6 +13,7 @@ from app.domain.business_time import WorkingHours
 from app.domain.custom_fields import FieldDefinition, definitions_from_settings
 from app.domain.customer_tier import TierThresholds
 from app.domain.leads import LeadStatus
+from app.domain.quotes import DEFAULT_SPREAD_LIMIT, parse_spread_limit
 
 DEFAULT_OPEN_STATUSES = frozenset({LeadStatus.assigned, LeadStatus.contacted, LeadStatus.qualified})
 
@@ -51,6 +52,8 @@ class OrganizationPolicy:
     assignment: AssignmentPolicy = field(default_factory=AssignmentPolicy)
     lead_pool: PoolPolicy = field(default_factory=PoolPolicy)
     working_hours: WorkingHours = field(default_factory=WorkingHours)
+    # A quote price farther than this share from another rep's recent price to the customer alerts.
+    price_spread_limit: Decimal = DEFAULT_SPREAD_LIMIT
 
 
 def _non_negative_int(value: Any, name: str) -> int:
@@ -116,4 +119,9 @@ def policy_from_settings(settings: dict[str, Any], timezone: str = "Asia/Shangha
         assignment=_assignment_policy(settings),
         lead_pool=_pool_policy(settings),
         working_hours=_working_hours(settings, timezone),
+        price_spread_limit=(
+            parse_spread_limit(settings["price_spread_limit"])
+            if settings.get("price_spread_limit") is not None
+            else default.price_spread_limit
+        ),
     )

@@ -15,9 +15,10 @@ from app.domain.activities import ActivityType, CallOutcome, check_occurred_at, 
 from app.domain.errors import FieldError, InvalidInput
 from app.domain.geo import GeoPoint, distance_m
 from app.domain.leads import status_after_contact
-from app.domain.models import Activity, Attachment, Customer, Lead
+from app.domain.models import Activity, Attachment, Customer, Lead, Opportunity, Pipeline
+from app.domain.pipelines import OrderingMode, ordering_violations, parse_ordering_rules
 from app.domain.principal import Principal
-from app.services import audit, customers, leads
+from app.services import audit, customers, leads, opportunities
 from app.services.common import get_visible
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.policy import policy_for
@@ -39,6 +40,7 @@ class NewActivity:
     occurred_at: datetime
     lead_id: uuid.UUID | None = None
     customer_id: uuid.UUID | None = None
+    opportunity_id: uuid.UUID | None = None
     notes: str | None = None
     info_points: dict[str, str] = field(default_factory=dict)
     call_outcome: CallOutcome | None = None
@@ -65,8 +67,8 @@ async def _by_client_id(session: AsyncSession, actor: Principal, client_id: str)
 
 def _validate_shape(data: NewActivity, now: datetime) -> None:
     errors = []
-    if data.lead_id is None and data.customer_id is None:
-        errors.append(FieldError("lead_id", "missing", "give lead_id or customer_id"))
+    if data.lead_id is None and data.customer_id is None and data.opportunity_id is None:
+        errors.append(FieldError("lead_id", "missing", "give lead_id, customer_id or opportunity_id"))
     if data.type is ActivityType.visit and data.geo is None:
         errors.append(FieldError("geo", "missing", "a visit needs a geo check-in"))
     if data.call_outcome is not None and data.type is not ActivityType.call:
@@ -115,7 +117,18 @@ async def record_activity(
     customer: Customer | None = None
     if data.lead_id is not None:
         lead = await leads.get_lead(session, actor=actor, lead_id=data.lead_id, for_update=True)
-    customer_id = data.customer_id or (lead.customer_id if lead else None)
+    opportunity = None
+    warnings: list[str] = []
+    if data.opportunity_id is not None:
+        opportunity = await opportunities.get_opportunity(
+            session, actor=actor, opportunity_id=data.opportunity_id
+        )
+        warnings = await _ordering_warnings(session, opportunity, data.type)
+    customer_id = (
+        data.customer_id
+        or (lead.customer_id if lead else None)
+        or (opportunity.customer_id if opportunity else None)
+    )
     if customer_id is not None:
         customer = await customers.get_customer(
             session, actor=actor, customer_id=customer_id, for_update=True
@@ -137,6 +150,8 @@ async def record_activity(
         owner_id=actor.user_id,
         lead_id=lead.id if lead else None,
         customer_id=customer.id if customer else None,
+        opportunity_id=opportunity.id if opportunity else None,
+        warnings=warnings,
         notes=data.notes,
         info_points=dict(data.info_points),
         call_outcome=data.call_outcome,
@@ -174,9 +189,32 @@ async def record_activity(
         action="activity.created",
         entity_type="activity",
         entity_id=activity.id,
-        after=audit.snapshot(activity, ("type", "occurred_at", "lead_id", "customer_id", "is_effective")),
+        after=audit.snapshot(
+            activity, ("type", "occurred_at", "lead_id", "customer_id", "opportunity_id", "is_effective")
+        ),
     )
     return RecordedActivity(activity, created=True)
+
+
+async def _ordering_warnings(
+    session: AsyncSession, opportunity: Opportunity, activity_type: ActivityType
+) -> list[str]:
+    """The pipeline's ordering rules this activity breaks: refused (422) or returned as warnings."""
+    pipeline = await session.get_one(Pipeline, opportunity.pipeline_id)
+    rules = parse_ordering_rules(pipeline.ordering_rules)
+    earlier = (
+        await session.scalars(select(Activity.type).where(Activity.opportunity_id == opportunity.id))
+    ).all()
+    broken = ordering_violations(rules, list(earlier), activity_type)
+    messages = [f"{rule.then.value} before any {rule.first.value}" for rule in broken]
+    refused = [m for rule, m in zip(broken, messages, strict=True) if rule.mode is OrderingMode.reject]
+    if refused:
+        raise InvalidInput(
+            "The activity breaks the pipeline's order of work.",
+            code="activity.out_of_order",
+            errors=[FieldError("type", "out_of_order", message) for message in refused],
+        )
+    return messages
 
 
 def _touch_lead(lead: Lead, activity: Activity) -> None:

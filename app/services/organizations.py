@@ -16,7 +16,7 @@ from app.domain.models import Organization, User
 from app.domain.permissions import Role
 from app.domain.policy import policy_from_settings
 from app.domain.principal import Principal
-from app.services import audit
+from app.services import audit, pipelines
 from app.services.common import check_version
 from app.services.users import NewUser, create_user
 
@@ -84,6 +84,7 @@ async def create_organization(
             role=Role.admin,
         ),
     )
+    await pipelines.seed_templates(session, organization_id=organization.id)
     await audit.record_audit(
         session,
         actor=system,

@@ -38,6 +38,8 @@ def _out(activity: Activity) -> ActivityOut:
         owner_id=activity.owner_id,
         lead_id=activity.lead_id,
         customer_id=activity.customer_id,
+        opportunity_id=activity.opportunity_id,
+        warnings=activity.warnings,
         notes=activity.notes,
         info_points=activity.info_points,
         call_outcome=activity.call_outcome,

@@ -28,6 +28,8 @@ _ACTIVITY_EXAMPLE: dict[str, Any] = {
     "owner_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
     "lead_id": None,
     "customer_id": "2b3c4d5e-6f70-4182-93a4-b5c6d7e8f901",
+    "opportunity_id": None,
+    "warnings": [],
     "notes": "现场勘察屋面，客户关注工期",
     "info_points": {"needs": "屋面防水 3000㎡", "timeline": "明年3月开工", "budget": "约60万"},
     "call_outcome": None,
@@ -76,6 +78,9 @@ class ActivityCreate(BaseModel):
     occurred_at: Timestamp = Field(description="May be in the past (offline entry); at most 5 minutes ahead.")
     lead_id: uuid.UUID | None = None
     customer_id: uuid.UUID | None = None
+    opportunity_id: uuid.UUID | None = Field(
+        default=None, description="Work on a deal; counts as stage evidence. The customer follows from it."
+    )
     notes: Notes | None = None
     info_points: InfoPoints = Field(default_factory=dict)
     call_outcome: CallOutcome | None = None
@@ -102,6 +107,8 @@ class ActivityOut(Record):
     owner_id: uuid.UUID | None
     lead_id: uuid.UUID | None
     customer_id: uuid.UUID | None
+    opportunity_id: uuid.UUID | None
+    warnings: list[str] = Field(description="Process rules this activity broke without being refused.")
     notes: str | None
     info_points: dict[str, str]
     call_outcome: CallOutcome | None

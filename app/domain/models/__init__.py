@@ -11,9 +11,13 @@ from app.domain.models.import_job import ImportJob, ImportKind, ImportRowError, 
 from app.domain.models.lead import Lead
 from app.domain.models.login_failure import LoginFailure
 from app.domain.models.notification import Notification
+from app.domain.models.opportunity import Opportunity, OpportunityStatus, StageStay
 from app.domain.models.organization import Organization
 from app.domain.models.outbox_event import OutboxEvent, OutboxStatus
+from app.domain.models.pipeline import Pipeline, PipelineStage
+from app.domain.models.product import Product, Quote, QuoteLine
 from app.domain.models.sequence import SequenceCounter
+from app.domain.models.task import Task, TaskStatus
 from app.domain.models.team import Team, TeamMember
 from app.domain.models.user import User
 
@@ -36,10 +40,20 @@ __all__ = [
     "LeadAssignment",
     "LoginFailure",
     "Notification",
+    "Opportunity",
+    "OpportunityStatus",
     "Organization",
     "OutboxEvent",
     "OutboxStatus",
+    "Pipeline",
+    "PipelineStage",
+    "Product",
+    "Quote",
+    "QuoteLine",
     "SequenceCounter",
+    "StageStay",
+    "Task",
+    "TaskStatus",
     "Team",
     "TeamMember",
     "User",

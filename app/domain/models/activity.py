@@ -21,6 +21,7 @@ class Activity(Entity):
         Index(None, "organization_id", "lead_id", "occurred_at"),
         Index(None, "organization_id", "customer_id", "occurred_at"),
         Index(None, "organization_id", "owner_id", "occurred_at"),
+        Index(None, "organization_id", "opportunity_id", "occurred_at"),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
@@ -29,8 +30,11 @@ class Activity(Entity):
     owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("lead.id", ondelete="CASCADE"))
     customer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
-    # Opportunities arrive with the pipeline issue; the column is here so history needs no rewrite.
-    opportunity_id: Mapped[uuid.UUID | None]
+    opportunity_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("opportunity.id", ondelete="SET NULL")
+    )
+    # Process rules the activity broke without being refused (e.g. a quote before any demo).
+    warnings: Mapped[list[str]] = mapped_column(default=list)
     notes: Mapped[str | None] = mapped_column(Text)
     info_points: Mapped[dict[str, Any]] = mapped_column(default=dict)
     call_outcome: Mapped[CallOutcome | None] = mapped_column(str_enum(CallOutcome))

@@ -1,0 +1,247 @@
+"""/opportunities: deals moving through a pipeline's gated stages."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, NowDep, SessionDep, etag_for, require
+from app.api.errors import problem_responses
+from app.api.routes import API_V1
+from app.api.schemas.pipelines import (
+    LoseIn,
+    OpportunityCreate,
+    OpportunityOut,
+    OpportunityPage,
+    OpportunityUpdate,
+    ReopenIn,
+    StageChangeIn,
+    StageHistoryOut,
+    StageStayOut,
+    WinIn,
+)
+from app.domain.models import OpportunityStatus
+from app.domain.permissions import Permission
+from app.domain.principal import Principal
+from app.services import opportunities
+
+router = APIRouter(prefix=f"{API_V1}/opportunities", tags=["opportunities"])
+
+CanRead = Annotated[Principal, Depends(require(Permission.opportunities_read))]
+CanWrite = Annotated[Principal, Depends(require(Permission.opportunities_write))]
+_ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
+_GATE_422 = {
+    "description": "The target stage's gate is not met: `errors` lists every unmet requirement "
+    "(field, code such as stage.field_missing or stage.evidence_activity, message)."
+}
+
+
+def _answer(opportunity: object, response: Response) -> OpportunityOut:
+    out = OpportunityOut.model_validate(opportunity)
+    response.headers["ETag"] = etag_for(out.version)
+    return out
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=OpportunityOut,
+    responses=problem_responses(401, 403, 404, 409, 413, 422),
+    dependencies=[Idempotent],
+)
+async def create_opportunity(
+    session: SessionDep, actor: CanWrite, now: NowDep, body: OpportunityCreate, response: Response
+) -> OpportunityOut:
+    """Starts in the pipeline's first stage; its action pack's tasks are created at once."""
+    opportunity = await opportunities.create_opportunity(
+        session, actor=actor, data=opportunities.NewOpportunity(**body.model_dump()), now=now
+    )
+    response.headers["Location"] = f"{API_V1}/opportunities/{opportunity.id}"
+    return _answer(opportunity, response)
+
+
+@router.get("", response_model=OpportunityPage, responses=problem_responses(401, 403, 422))
+async def list_opportunities(
+    session: SessionDep,
+    actor: CanRead,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    status_: Annotated[OpportunityStatus | None, Query(alias="status")] = None,
+    owner_id: uuid.UUID | None = None,
+    customer_id: uuid.UUID | None = None,
+    pipeline_id: uuid.UUID | None = None,
+    stage_id: uuid.UUID | None = None,
+) -> OpportunityPage:
+    """Newest first; a rep sees their own, a supervisor their teams'."""
+    page = await opportunities.list_opportunities(
+        session,
+        actor=actor,
+        limit=limit,
+        cursor=cursor,
+        status=status_,
+        owner_id=owner_id,
+        customer_id=customer_id,
+        pipeline_id=pipeline_id,
+        stage_id=stage_id,
+    )
+    return OpportunityPage(
+        items=[OpportunityOut.model_validate(o) for o in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get(
+    "/{opportunity_id:uuid}",
+    response_model=OpportunityOut,
+    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
+)
+async def get_opportunity(
+    session: SessionDep, actor: CanRead, opportunity_id: uuid.UUID, response: Response
+) -> OpportunityOut:
+    opportunity = await opportunities.get_opportunity(session, actor=actor, opportunity_id=opportunity_id)
+    return _answer(opportunity, response)
+
+
+@router.patch(
+    "/{opportunity_id:uuid}",
+    response_model=OpportunityOut,
+    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
+)
+async def update_opportunity(
+    session: SessionDep,
+    actor: CanWrite,
+    opportunity_id: uuid.UUID,
+    body: OpportunityUpdate,
+    expected_version: ExpectedVersion,
+    response: Response,
+) -> OpportunityOut:
+    """Fields only; the stage changes through /stage-changes, /win, /lose and /reopen."""
+    opportunity = await opportunities.update_opportunity(
+        session,
+        actor=actor,
+        opportunity_id=opportunity_id,
+        changes=body.changes(),
+        expected_version=expected_version,
+    )
+    return _answer(opportunity, response)
+
+
+@router.post(
+    "/{opportunity_id:uuid}/stage-changes",
+    response_model=OpportunityOut,
+    responses={422: _GATE_422, **problem_responses(401, 403, 404, 409, 413, 422)},
+)
+async def change_opportunity_stage(
+    session: SessionDep,
+    actor: CanWrite,
+    now: NowDep,
+    opportunity_id: uuid.UUID,
+    body: StageChangeIn,
+    response: Response,
+) -> OpportunityOut:
+    """Forward one stage at a time; skipping ahead or moving back needs a reason and a supervisor
+    or above (403 otherwise) and is flagged abnormal in the stage history."""
+    opportunity = await opportunities.change_stage(
+        session,
+        actor=actor,
+        opportunity_id=opportunity_id,
+        change=opportunities.StageChange(
+            to_stage_id=body.to_stage_id,
+            note=body.note,
+            reason=body.reason,
+            attachment_ids=body.attachment_ids,
+            fields=body.fields.changes(),
+        ),
+        now=now,
+    )
+    return _answer(opportunity, response)
+
+
+@router.post(
+    "/{opportunity_id:uuid}/win",
+    response_model=OpportunityOut,
+    responses={422: _GATE_422, **problem_responses(401, 403, 404, 409, 413, 422)},
+)
+async def win_opportunity(
+    session: SessionDep,
+    actor: CanWrite,
+    now: NowDep,
+    opportunity_id: uuid.UUID,
+    body: WinIn,
+    response: Response,
+) -> OpportunityOut:
+    """Moves to the pipeline's won stage through its gate."""
+    opportunity = await opportunities.close_opportunity(
+        session,
+        actor=actor,
+        opportunity_id=opportunity_id,
+        won=True,
+        note=body.note,
+        lose_reason=None,
+        fields=body.fields.changes(),
+        attachment_ids=body.attachment_ids,
+        now=now,
+    )
+    return _answer(opportunity, response)
+
+
+@router.post(
+    "/{opportunity_id:uuid}/lose",
+    response_model=OpportunityOut,
+    responses=problem_responses(401, 403, 404, 409, 413, 422),
+)
+async def lose_opportunity(
+    session: SessionDep,
+    actor: CanWrite,
+    now: NowDep,
+    opportunity_id: uuid.UUID,
+    body: LoseIn,
+    response: Response,
+) -> OpportunityOut:
+    """A reason is required, one of the pipeline's lose reasons when it lists them."""
+    opportunity = await opportunities.close_opportunity(
+        session,
+        actor=actor,
+        opportunity_id=opportunity_id,
+        won=False,
+        note=body.note,
+        lose_reason=body.reason,
+        fields={},
+        attachment_ids=[],
+        now=now,
+    )
+    return _answer(opportunity, response)
+
+
+@router.post(
+    "/{opportunity_id:uuid}/reopen",
+    response_model=OpportunityOut,
+    responses=problem_responses(401, 403, 404, 409, 413, 422),
+)
+async def reopen_opportunity(
+    session: SessionDep,
+    actor: CanWrite,
+    now: NowDep,
+    opportunity_id: uuid.UUID,
+    body: ReopenIn,
+    response: Response,
+) -> OpportunityOut:
+    """Back to the last open stage it was in, recorded as an abnormal backward move."""
+    opportunity = await opportunities.reopen_opportunity(
+        session, actor=actor, opportunity_id=opportunity_id, reason=body.reason, now=now
+    )
+    return _answer(opportunity, response)
+
+
+@router.get(
+    "/{opportunity_id:uuid}/stage-history",
+    response_model=StageHistoryOut,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def get_opportunity_stage_history(
+    session: SessionDep, actor: CanRead, opportunity_id: uuid.UUID
+) -> StageHistoryOut:
+    """Every stay in a stage, oldest first, with dwell time once left."""
+    stays = await opportunities.stage_history(session, actor=actor, opportunity_id=opportunity_id)
+    return StageHistoryOut(items=[StageStayOut.model_validate(s) for s in stays])

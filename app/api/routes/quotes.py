@@ -1,0 +1,220 @@
+"""/products and /quotes: the price list, and the prices reps offer, audited line by line."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response, status
+
+from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, NowDep, SessionDep, etag_for, require
+from app.api.errors import problem_responses
+from app.api.routes import API_V1
+from app.api.schemas.quotes import (
+    ProductCreate,
+    ProductOut,
+    ProductPage,
+    ProductUpdate,
+    QuoteCreate,
+    QuoteLineIn,
+    QuoteLineOut,
+    QuoteLinesIn,
+    QuoteOut,
+    QuotePage,
+    QuoteStatusIn,
+)
+from app.domain.models import Quote
+from app.domain.permissions import Permission
+from app.domain.principal import Principal
+from app.services import quotes
+
+router = APIRouter(prefix=API_V1, tags=["quotes"])
+
+CanReadProducts = Annotated[Principal, Depends(require(Permission.products_read))]
+CanWriteProducts = Annotated[Principal, Depends(require(Permission.products_write))]
+CanReadQuotes = Annotated[Principal, Depends(require(Permission.quotes_read))]
+CanWriteQuotes = Annotated[Principal, Depends(require(Permission.quotes_write))]
+_ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
+
+
+def _product(product: object, response: Response) -> ProductOut:
+    out = ProductOut.model_validate(product)
+    response.headers["ETag"] = etag_for(out.version)
+    return out
+
+
+@router.post(
+    "/products",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ProductOut,
+    responses=problem_responses(401, 403, 409, 413, 422),
+    dependencies=[Idempotent],
+)
+async def create_product(
+    session: SessionDep, actor: CanWriteProducts, body: ProductCreate, response: Response
+) -> ProductOut:
+    """SKUs are unique in the organization (409)."""
+    product = await quotes.create_product(session, actor=actor, data=quotes.NewProduct(**body.model_dump()))
+    response.headers["Location"] = f"{API_V1}/products/{product.id}"
+    return _product(product, response)
+
+
+@router.get("/products", response_model=ProductPage, responses=problem_responses(401, 403, 422))
+async def list_products(
+    session: SessionDep,
+    actor: CanReadProducts,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    active: bool | None = None,
+) -> ProductPage:
+    page = await quotes.list_products(session, actor=actor, limit=limit, cursor=cursor, active=active)
+    return ProductPage(items=[ProductOut.model_validate(p) for p in page.items], next_cursor=page.next_cursor)
+
+
+@router.get(
+    "/products/{product_id:uuid}",
+    response_model=ProductOut,
+    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
+)
+async def get_product(
+    session: SessionDep, actor: CanReadProducts, product_id: uuid.UUID, response: Response
+) -> ProductOut:
+    return _product(await quotes.get_product(session, actor=actor, product_id=product_id), response)
+
+
+@router.patch(
+    "/products/{product_id:uuid}",
+    response_model=ProductOut,
+    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
+)
+async def update_product(
+    session: SessionDep,
+    actor: CanWriteProducts,
+    product_id: uuid.UUID,
+    body: ProductUpdate,
+    expected_version: ExpectedVersion,
+    response: Response,
+) -> ProductOut:
+    """A new list price applies to quotes priced from now on; existing quote lines keep theirs."""
+    product = await quotes.update_product(
+        session, actor=actor, product_id=product_id, changes=body.changes(), expected_version=expected_version
+    )
+    return _product(product, response)
+
+
+async def _quote_out(session: SessionDep, quote: Quote, response: Response | None = None) -> QuoteOut:
+    lines = await quotes.quote_lines(session, quote.id)
+    out = QuoteOut(
+        id=quote.id,
+        version=quote.version,
+        created_at=quote.created_at,
+        updated_at=quote.updated_at,
+        opportunity_id=quote.opportunity_id,
+        customer_id=quote.customer_id,
+        owner_id=quote.owner_id,
+        status=quote.status,
+        currency=quote.currency,
+        list_total=quote.list_total,
+        total=quote.total,
+        discount_total=quote.discount_total,
+        lines=[QuoteLineOut.model_validate(line) for line in lines],
+        price_alerts=quote.price_alerts,
+        sent_at=quote.sent_at,
+    )
+    if response is not None:
+        response.headers["ETag"] = etag_for(out.version)
+    return out
+
+
+def _requested(lines: list[QuoteLineIn]) -> list[quotes.RequestedLine]:
+    return [quotes.RequestedLine(l.product_id, l.unit_price, l.quantity) for l in lines]  # noqa: E741
+
+
+@router.post(
+    "/quotes",
+    status_code=status.HTTP_201_CREATED,
+    response_model=QuoteOut,
+    responses=problem_responses(401, 403, 404, 409, 413, 422),
+    dependencies=[Idempotent],
+)
+async def create_quote(
+    session: SessionDep, actor: CanWriteQuotes, now: NowDep, body: QuoteCreate, response: Response
+) -> QuoteOut:
+    """List prices come from the products; totals are exact decimals. Lines priced far from other
+    reps' recent quotes to the same customer carry `price_alerts`."""
+    quote = await quotes.create_quote(
+        session, actor=actor, opportunity_id=body.opportunity_id, lines=_requested(body.lines), now=now
+    )
+    response.headers["Location"] = f"{API_V1}/quotes/{quote.id}"
+    return await _quote_out(session, quote, response)
+
+
+@router.get("/quotes", response_model=QuotePage, responses=problem_responses(401, 403, 422))
+async def list_quotes(
+    session: SessionDep,
+    actor: CanReadQuotes,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    opportunity_id: uuid.UUID | None = None,
+) -> QuotePage:
+    page = await quotes.list_quotes(
+        session, actor=actor, limit=limit, cursor=cursor, opportunity_id=opportunity_id
+    )
+    return QuotePage(items=[await _quote_out(session, q) for q in page.items], next_cursor=page.next_cursor)
+
+
+@router.get(
+    "/quotes/{quote_id:uuid}",
+    response_model=QuoteOut,
+    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
+)
+async def get_quote(
+    session: SessionDep, actor: CanReadQuotes, quote_id: uuid.UUID, response: Response
+) -> QuoteOut:
+    return await _quote_out(
+        session, await quotes.get_quote(session, actor=actor, quote_id=quote_id), response
+    )
+
+
+@router.put(
+    "/quotes/{quote_id:uuid}/lines",
+    response_model=QuoteOut,
+    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
+)
+async def replace_quote_lines(
+    session: SessionDep,
+    actor: CanWriteQuotes,
+    now: NowDep,
+    quote_id: uuid.UUID,
+    body: QuoteLinesIn,
+    expected_version: ExpectedVersion,
+    response: Response,
+) -> QuoteOut:
+    """Drafts only (409 otherwise); the audit trail keeps every old and new price."""
+    quote = await quotes.replace_lines(
+        session,
+        actor=actor,
+        quote_id=quote_id,
+        lines=_requested(body.lines),
+        expected_version=expected_version,
+        now=now,
+    )
+    return await _quote_out(session, quote, response)
+
+
+@router.post(
+    "/quotes/{quote_id:uuid}/status",
+    response_model=QuoteOut,
+    responses=problem_responses(401, 403, 404, 409, 413, 422),
+)
+async def change_quote_status(
+    session: SessionDep,
+    actor: CanWriteQuotes,
+    now: NowDep,
+    quote_id: uuid.UUID,
+    body: QuoteStatusIn,
+    response: Response,
+) -> QuoteOut:
+    """Sending records a quote_sent activity on the opportunity (the pipeline's order-of-work rules apply)."""
+    quote = await quotes.set_status(session, actor=actor, quote_id=quote_id, status=body.status, now=now)
+    return await _quote_out(session, quote, response)

@@ -1,0 +1,116 @@
+"""/tasks: follow-up work with due times, from stage action packs or entered by hand."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, NowDep, SessionDep, etag_for, require
+from app.api.errors import problem_responses
+from app.api.routes import API_V1
+from app.api.schemas.common import Timestamp
+from app.api.schemas.pipelines import TaskCompleteIn, TaskCreate, TaskOut, TaskPage, TaskUpdate
+from app.domain.models import TaskStatus
+from app.domain.permissions import Permission
+from app.domain.principal import Principal
+from app.services import tasks
+
+router = APIRouter(prefix=f"{API_V1}/tasks", tags=["tasks"])
+
+CanRead = Annotated[Principal, Depends(require(Permission.tasks_read))]
+CanWrite = Annotated[Principal, Depends(require(Permission.tasks_write))]
+_ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
+
+
+def _answer(task: object, response: Response) -> TaskOut:
+    out = TaskOut.model_validate(task)
+    response.headers["ETag"] = etag_for(out.version)
+    return out
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TaskOut,
+    responses=problem_responses(401, 403, 404, 409, 413, 422),
+    dependencies=[Idempotent],
+)
+async def create_task(session: SessionDep, actor: CanWrite, body: TaskCreate, response: Response) -> TaskOut:
+    task = await tasks.create_task(session, actor=actor, data=tasks.NewTask(**body.model_dump()))
+    response.headers["Location"] = f"{API_V1}/tasks/{task.id}"
+    return _answer(task, response)
+
+
+@router.get("", response_model=TaskPage, responses=problem_responses(401, 403, 422))
+async def list_tasks(
+    session: SessionDep,
+    actor: CanRead,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    assignee_id: uuid.UUID | None = None,
+    status_: Annotated[TaskStatus | None, Query(alias="status")] = None,
+    opportunity_id: uuid.UUID | None = None,
+    due_before: Timestamp | None = None,
+) -> TaskPage:
+    """Soonest due first."""
+    page = await tasks.list_tasks(
+        session,
+        actor=actor,
+        limit=limit,
+        cursor=cursor,
+        assignee_id=assignee_id,
+        status=status_,
+        opportunity_id=opportunity_id,
+        due_before=due_before,
+    )
+    return TaskPage(items=[TaskOut.model_validate(t) for t in page.items], next_cursor=page.next_cursor)
+
+
+@router.get(
+    "/{task_id:uuid}",
+    response_model=TaskOut,
+    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
+)
+async def get_task(session: SessionDep, actor: CanRead, task_id: uuid.UUID, response: Response) -> TaskOut:
+    return _answer(await tasks.get_task(session, actor=actor, task_id=task_id), response)
+
+
+@router.patch(
+    "/{task_id:uuid}",
+    response_model=TaskOut,
+    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
+)
+async def update_task(
+    session: SessionDep,
+    actor: CanWrite,
+    task_id: uuid.UUID,
+    body: TaskUpdate,
+    expected_version: ExpectedVersion,
+    response: Response,
+) -> TaskOut:
+    task = await tasks.update_task(
+        session, actor=actor, task_id=task_id, changes=body.changes(), expected_version=expected_version
+    )
+    return _answer(task, response)
+
+
+@router.post(
+    "/{task_id:uuid}/complete",
+    response_model=TaskOut,
+    responses=problem_responses(401, 403, 404, 409, 413, 422),
+)
+async def complete_task(
+    session: SessionDep,
+    actor: CanWrite,
+    now: NowDep,
+    task_id: uuid.UUID,
+    body: TaskCompleteIn,
+    response: Response,
+) -> TaskOut:
+    """Done, optionally naming the activity that did it, or cancelled; 409 when already closed."""
+    task = await tasks.complete_task(
+        session, actor=actor, task_id=task_id, activity_id=body.activity_id, cancel=body.cancel, now=now
+    )
+    return _answer(task, response)

@@ -1,0 +1,432 @@
+"""Pipelines, opportunities, their stage history and tasks as the API reads and writes them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
+
+from app.api.schemas.common import PatchModel, Record, Timestamp
+from app.api.schemas.leads import Money, Notes
+from app.domain.models import OpportunityStatus, TaskStatus
+from app.domain.pipelines import Move, StageKind
+
+PipelineName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=500)]
+LoseReason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+ProductLines = Annotated[
+    list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]],
+    Field(max_length=20),
+]
+LongText = Annotated[str, StringConstraints(max_length=5000)]
+
+_STAGE_EXAMPLE: dict[str, Any] = {
+    "name": "报价谈判",
+    "kind": "open",
+    "probability": 70,
+    "required_fields": ["amount", "expected_close_date"],
+    "required_evidence": [{"kind": "activity", "min_count": 1, "activity_types": ["demo"]}],
+    "max_dwell_hours": 240,
+    "actions": [
+        {"title": "发送案例资料", "due_after_business_hours": 48},
+        {"title": "满意度回访", "due_after_business_hours": 72},
+    ],
+}
+
+
+class StageIn(BaseModel):
+    """A stage as written; send `id` to keep an existing stage (and its opportunities) in place."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_STAGE_EXAMPLE]})
+
+    id: uuid.UUID | None = None
+    name: str = Field(max_length=64)
+    kind: StageKind
+    probability: int
+    required_fields: Annotated[list[str], Field(max_length=20)] = Field(
+        default_factory=list,
+        description="Opportunity fields that must be filled to enter: amount, expected_close_date, "
+        "contact_id, product_lines, description, competitors, decision_process.",
+    )
+    required_evidence: Annotated[list[dict[str, Any]], Field(max_length=20)] = Field(
+        default_factory=list,
+        description="Evidence gathered in the previous stage to enter this one: "
+        "{kind: activity, min_count, activity_types} | {kind: attachment, min_count} | "
+        "{kind: notes, min_chars} | {kind: info_points, min_count}.",
+    )
+    max_dwell_hours: int | None = None
+    actions: Annotated[list[dict[str, Any]], Field(max_length=10)] = Field(
+        default_factory=list, description="Tasks created on entry: {title, due_after_business_hours}."
+    )
+
+    def spec(self) -> dict[str, Any]:
+        """The stage as the domain parses it (without the id)."""
+        return self.model_dump(mode="json", exclude={"id"})
+
+
+class PipelineCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "工程项目流程",
+                    "stages": [
+                        {"name": "初步接触", "kind": "open", "probability": 10},
+                        _STAGE_EXAMPLE,
+                        {"name": "赢单", "kind": "won", "probability": 100},
+                        {"name": "输单", "kind": "lost", "probability": 0},
+                    ],
+                    "ordering_rules": [{"first": "demo", "then": "quote_sent", "mode": "reject"}],
+                    "lose_reasons": ["价格过高", "选择了竞品"],
+                }
+            ]
+        },
+    )
+
+    name: PipelineName
+    stages: Annotated[list[StageIn], Field(min_length=2, max_length=20)]
+    ordering_rules: Annotated[list[dict[str, Any]], Field(max_length=20)] = Field(default_factory=list)
+    lose_reasons: Annotated[list[LoseReason], Field(max_length=30)] | None = None
+    is_default: bool = False
+
+    def stage_dicts(self) -> list[dict[str, Any]]:
+        return [stage.spec() for stage in self.stages]
+
+
+class PipelineUpdate(PatchModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "工程项目流程（2027版）", "is_default": True}]},
+    )
+
+    name: PipelineName | SkipJsonSchema[None] = None
+    stages: Annotated[list[StageIn], Field(min_length=2, max_length=20)] | SkipJsonSchema[None] = None
+    ordering_rules: Annotated[list[dict[str, Any]], Field(max_length=20)] | SkipJsonSchema[None] = None
+    lose_reasons: Annotated[list[LoseReason], Field(max_length=30)] | SkipJsonSchema[None] = None
+    is_default: bool | SkipJsonSchema[None] = None
+
+    def pipeline_changes(self) -> dict[str, Any]:
+        changes = self.changes()
+        if self.stages is not None:
+            changes["stages"] = [{**stage.spec(), "id": stage.id} for stage in self.stages]
+        return changes
+
+
+class StageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    position: int
+    name: str
+    kind: StageKind
+    probability: int
+    required_fields: list[str]
+    required_evidence: list[dict[str, Any]]
+    max_dwell_hours: int | None
+    actions: list[dict[str, Any]]
+
+
+class PipelineOut(Record):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+                    "version": 1,
+                    "created_at": "2026-11-23T02:00:00Z",
+                    "updated_at": "2026-11-23T02:00:00Z",
+                    "name": "B2B 标准流程",
+                    "is_default": True,
+                    "ordering_rules": [{"first": "demo", "then": "quote_sent", "mode": "flag"}],
+                    "lose_reasons": ["价格过高"],
+                    "stages": [
+                        {**_STAGE_EXAMPLE, "id": "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a", "position": 3}
+                    ],
+                }
+            ]
+        },
+    )
+
+    name: str
+    is_default: bool
+    ordering_rules: list[dict[str, Any]]
+    lose_reasons: list[str]
+    stages: list[StageOut]
+
+
+class PipelinePage(BaseModel):
+    items: list[PipelineOut]
+    next_cursor: str | None
+
+
+_OPPORTUNITY_EXAMPLE: dict[str, Any] = {
+    "name": "申华大厦屋面防水工程",
+    "customer_id": "3e4f5a6b-7c8d-4e9f-8a0b-1c2d3e4f5a6b",
+    "contact_id": None,
+    "amount": "860000.00",
+    "currency": "CNY",
+    "expected_close_date": "2027-01-15",
+    "product_lines": ["防水材料"],
+    "description": "屋面及地下室防水，约1.2万平米",
+}
+
+
+class OpportunityCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_OPPORTUNITY_EXAMPLE]})
+
+    name: Title
+    customer_id: uuid.UUID
+    pipeline_id: uuid.UUID | None = Field(
+        default=None, description="Default: the organization's default pipeline."
+    )
+    contact_id: uuid.UUID | None = None
+    owner_id: uuid.UUID | None = None
+    amount: Money | None = None
+    currency: Currency = "CNY"
+    expected_close_date: date | None = None
+    source_lead_id: uuid.UUID | None = None
+    product_lines: ProductLines = Field(default_factory=list)
+    description: LongText | None = None
+    competitors: LongText | None = None
+    decision_process: LongText | None = None
+
+
+class OpportunityUpdate(PatchModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"amount": "920000.00", "competitors": "东方雨虹"}]}
+    )
+    nullable_fields = frozenset(
+        {"contact_id", "amount", "expected_close_date", "description", "competitors", "decision_process"}
+    )
+
+    name: Title | SkipJsonSchema[None] = None
+    contact_id: uuid.UUID | None = None
+    owner_id: uuid.UUID | SkipJsonSchema[None] = None
+    amount: Money | None = None
+    currency: Currency | SkipJsonSchema[None] = None
+    expected_close_date: date | None = None
+    product_lines: ProductLines | SkipJsonSchema[None] = None
+    description: LongText | None = None
+    competitors: LongText | None = None
+    decision_process: LongText | None = None
+
+
+class OpportunityOut(Record):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    **_OPPORTUNITY_EXAMPLE,
+                    "id": "4f5a6b7c-8d9e-4f0a-9b1c-2d3e4f5a6b7c",
+                    "version": 3,
+                    "created_at": "2026-11-23T02:00:00Z",
+                    "updated_at": "2026-11-25T06:30:00Z",
+                    "owner_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                    "pipeline_id": "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+                    "stage_id": "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a",
+                    "stage_entered_at": "2026-11-25T06:30:00Z",
+                    "status": "open",
+                    "source_lead_id": None,
+                    "competitors": None,
+                    "decision_process": None,
+                    "closed_at": None,
+                    "lose_reason": None,
+                }
+            ]
+        },
+    )
+
+    name: str
+    customer_id: uuid.UUID
+    contact_id: uuid.UUID | None
+    owner_id: uuid.UUID | None
+    pipeline_id: uuid.UUID
+    stage_id: uuid.UUID
+    stage_entered_at: datetime
+    status: OpportunityStatus
+    amount: Money | None
+    currency: str
+    expected_close_date: date | None
+    source_lead_id: uuid.UUID | None
+    product_lines: list[str]
+    description: str | None
+    competitors: str | None
+    decision_process: str | None
+    closed_at: datetime | None
+    lose_reason: str | None
+
+
+class OpportunityPage(BaseModel):
+    items: list[OpportunityOut]
+    next_cursor: str | None
+
+
+class StageChangeIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "to_stage_id": "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a",
+                    "note": "客户确认屋面与地下室两个标段，需求清单见附件",
+                    "attachment_ids": [],
+                    "fields": {"amount": "860000.00", "expected_close_date": "2027-01-15"},
+                }
+            ]
+        },
+    )
+
+    to_stage_id: uuid.UUID
+    note: Notes | None = None
+    reason: Reason | None = Field(default=None, description="Required to skip a stage or move back.")
+    attachment_ids: Annotated[list[uuid.UUID], Field(max_length=20)] = Field(default_factory=list)
+    fields: OpportunityUpdate = Field(
+        default_factory=OpportunityUpdate, description="Opportunity fields to set with the move."
+    )
+
+
+class WinIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"note": "合同已签，预付30%"}]})
+
+    note: Notes | None = None
+    attachment_ids: Annotated[list[uuid.UUID], Field(max_length=20)] = Field(default_factory=list)
+    fields: OpportunityUpdate = Field(default_factory=OpportunityUpdate)
+
+
+class LoseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "价格过高"}]})
+
+    reason: LoseReason
+    note: Notes | None = None
+
+
+class ReopenIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "客户重新启动招标"}]}
+    )
+
+    reason: Reason
+
+
+class StageStayOut(BaseModel):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+                    "stage_id": "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a",
+                    "move": "forward",
+                    "is_abnormal": False,
+                    "reason": None,
+                    "entered_at": "2026-11-25T06:30:00Z",
+                    "entered_by_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                    "left_at": None,
+                    "dwell_seconds": None,
+                }
+            ]
+        },
+    )
+
+    id: uuid.UUID
+    stage_id: uuid.UUID
+    move: Move | None = Field(description="How the opportunity came in; null for the stage it started in.")
+    is_abnormal: bool
+    reason: str | None
+    entered_at: datetime
+    entered_by_id: uuid.UUID | None
+    left_at: datetime | None
+    dwell_seconds: int | None
+
+
+class StageHistoryOut(BaseModel):
+    items: list[StageStayOut]
+
+
+class TaskCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"title": "现场勘查", "due_at": "2026-11-26T10:00:00+08:00", "opportunity_id": None}]
+        },
+    )
+
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    due_at: Timestamp
+    notes: Notes | None = None
+    assignee_id: uuid.UUID | None = None
+    opportunity_id: uuid.UUID | None = None
+
+
+class TaskUpdate(PatchModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"due_at": "2026-11-27T10:00:00+08:00"}]}
+    )
+    nullable_fields = frozenset({"notes"})
+
+    title: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+        | SkipJsonSchema[None]
+    ) = None
+    due_at: Timestamp | SkipJsonSchema[None] = None
+    notes: Notes | None = None
+    assignee_id: uuid.UUID | SkipJsonSchema[None] = None
+
+
+class TaskCompleteIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"activity_id": None, "cancel": False}]}
+    )
+
+    activity_id: uuid.UUID | None = Field(default=None, description="The activity that did the task.")
+    cancel: bool = Field(default=False, description="Cancel instead of completing.")
+
+
+class TaskOut(Record):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e",
+                    "version": 1,
+                    "created_at": "2026-11-25T06:30:00Z",
+                    "updated_at": "2026-11-25T06:30:00Z",
+                    "title": "发送案例资料",
+                    "notes": None,
+                    "assignee_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                    "due_at": "2026-11-27T06:30:00Z",
+                    "status": "open",
+                    "opportunity_id": "4f5a6b7c-8d9e-4f0a-9b1c-2d3e4f5a6b7c",
+                    "customer_id": "3e4f5a6b-7c8d-4e9f-8a0b-1c2d3e4f5a6b",
+                    "stage_id": "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a",
+                    "completed_at": None,
+                    "completed_activity_id": None,
+                }
+            ]
+        },
+    )
+
+    title: str
+    notes: str | None
+    assignee_id: uuid.UUID | None
+    due_at: datetime
+    status: TaskStatus
+    opportunity_id: uuid.UUID | None
+    customer_id: uuid.UUID | None
+    stage_id: uuid.UUID | None = Field(description="Set when the task comes from the stage's action pack.")
+    completed_at: datetime | None
+    completed_activity_id: uuid.UUID | None
+
+
+class TaskPage(BaseModel):
+    items: list[TaskOut]
+    next_cursor: str | None

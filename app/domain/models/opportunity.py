@@ -1,0 +1,86 @@
+"""Opportunities, and the history of their stays in pipeline stages that funnel and dwell KPIs read."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, Numeric, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, Entity, str_enum, utcnow
+from app.domain.pipelines import Move
+
+
+class OpportunityStatus(StrEnum):
+    open = "open"
+    won = "won"
+    lost = "lost"
+
+
+class Opportunity(Entity):
+    __tablename__ = "opportunity"
+    __table_args__ = (
+        Index(None, "organization_id", "owner_id", "status"),
+        Index(None, "organization_id", "customer_id"),
+        Index(None, "organization_id", "stage_id"),
+    )
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customer.id"))
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"))
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    pipeline_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pipeline.id"))
+    stage_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pipeline_stage.id"))
+    stage_entered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[OpportunityStatus] = mapped_column(
+        str_enum(OpportunityStatus), default=OpportunityStatus.open
+    )
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    expected_close_date: Mapped[date | None]
+    source_lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("lead.id", ondelete="SET NULL"))
+    product_lines: Mapped[list[str]] = mapped_column(default=list)
+    description: Mapped[str | None] = mapped_column(Text)
+    competitors: Mapped[str | None] = mapped_column(Text)
+    decision_process: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None]
+    lose_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class StageStay(Base):
+    """One row per stay of an opportunity in a stage, written in the transaction that moves it.
+
+    The partial unique index allows one open stay (left_at IS NULL) per opportunity, so two moves
+    racing from the same stage cannot both succeed.
+    """
+
+    __tablename__ = "stage_stay"
+    __table_args__ = (
+        Index(
+            "uq_stage_stay_open",
+            "opportunity_id",
+            unique=True,
+            postgresql_where=text("left_at IS NULL"),
+            sqlite_where=text("left_at IS NULL"),
+        ),
+        Index(None, "organization_id", "stage_id", "entered_at"),
+        Index(None, "organization_id", "opportunity_id", "entered_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    opportunity_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("opportunity.id", ondelete="CASCADE"))
+    pipeline_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pipeline.id", ondelete="CASCADE"))
+    stage_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pipeline_stage.id", ondelete="CASCADE"))
+    # How the opportunity came into this stage; None for the stage it was created in.
+    move: Mapped[Move | None] = mapped_column(str_enum(Move))
+    is_abnormal: Mapped[bool] = mapped_column(default=False)
+    reason: Mapped[str | None] = mapped_column(String(500))
+    entered_at: Mapped[datetime]
+    entered_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    left_at: Mapped[datetime | None]
+    dwell_seconds: Mapped[int | None]

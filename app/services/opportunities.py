@@ -1,0 +1,572 @@
+"""Opportunities: create and edit them, and move them through their pipeline's gated stages.
+
+Every move is checked against the target stage's gate and answers all unmet requirements at once;
+the stage history row, the action-pack tasks, the audit row and the outbox event are written in
+the same transaction as the move.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.errors import Conflict, FieldError, InvalidInput, PermissionDenied
+from app.domain.models import (
+    Activity,
+    Attachment,
+    Contact,
+    Opportunity,
+    OpportunityStatus,
+    PipelineStage,
+    StageStay,
+    Task,
+)
+from app.domain.permissions import Role
+from app.domain.pipelines import (
+    Move,
+    StageEvidence,
+    StageKind,
+    classify_move,
+    task_due_dates,
+    unmet_requirements,
+)
+from app.domain.principal import Principal
+from app.services import audit, customers, outbox, pipelines
+from app.services.common import check_version, get_visible
+from app.services.ownership import resolve_owner
+from app.services.pagination import Page, SortOrder, paginate
+from app.services.policy import policy_for
+from app.services.visibility import visible_to
+
+AUDITED_FIELDS = (
+    "name",
+    "customer_id",
+    "contact_id",
+    "owner_id",
+    "amount",
+    "currency",
+    "expected_close_date",
+    "product_lines",
+    "description",
+    "competitors",
+    "decision_process",
+)
+EDITABLE_FIELDS = frozenset(AUDITED_FIELDS) - {"customer_id"}
+# Moves that skip ahead or go back are abnormal: they need a reason and a supervisor or above.
+ABNORMAL_MOVES = frozenset({Move.skip, Move.backward})
+_OVERRIDE_ROLES = frozenset({Role.supervisor, Role.director, Role.admin})
+
+
+@dataclass(frozen=True)
+class NewOpportunity:
+    name: str
+    customer_id: uuid.UUID
+    pipeline_id: uuid.UUID | None = None
+    contact_id: uuid.UUID | None = None
+    owner_id: uuid.UUID | None = None
+    amount: Decimal | None = None
+    currency: str = "CNY"
+    expected_close_date: date | None = None
+    source_lead_id: uuid.UUID | None = None
+    product_lines: list[str] = field(default_factory=list)
+    description: str | None = None
+    competitors: str | None = None
+    decision_process: str | None = None
+
+
+@dataclass(frozen=True)
+class StageChange:
+    to_stage_id: uuid.UUID
+    note: str | None = None
+    reason: str | None = None
+    attachment_ids: list[uuid.UUID] = field(default_factory=list)
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+def opportunity_visibility(actor: Principal) -> Any:
+    return visible_to(actor, Opportunity.owner_id)
+
+
+async def get_opportunity(
+    session: AsyncSession, *, actor: Principal, opportunity_id: uuid.UUID, for_update: bool = False
+) -> Opportunity:
+    return await get_visible(
+        session,
+        Opportunity,
+        opportunity_id,
+        actor=actor,
+        visible=opportunity_visibility(actor),
+        for_update=for_update,
+    )
+
+
+async def _check_contact(session: AsyncSession, customer_id: uuid.UUID, contact_id: uuid.UUID | None) -> None:
+    if contact_id is None:
+        return
+    found = await session.scalar(
+        select(Contact.id).where(Contact.id == contact_id, Contact.customer_id == customer_id)
+    )
+    if found is None:
+        raise InvalidInput(
+            "The contact is not one of the customer's.",
+            code="opportunity.invalid",
+            errors=[FieldError("contact_id", "not_found", "not a contact of this customer")],
+        )
+
+
+async def create_opportunity(
+    session: AsyncSession, *, actor: Principal, data: NewOpportunity, now: datetime
+) -> Opportunity:
+    customer = await customers.get_customer(session, actor=actor, customer_id=data.customer_id)
+    await _check_contact(session, customer.id, data.contact_id)
+    flow = (
+        await pipelines.get_pipeline(session, actor=actor, pipeline_id=data.pipeline_id)
+        if data.pipeline_id
+        else await pipelines.default_pipeline(session, actor=actor)
+    )
+    first = flow.stages[0]
+    owner_id = await resolve_owner(
+        session, actor, data.owner_id, default=actor.user_id if actor.user_id else customer.owner_id
+    )
+    opportunity = Opportunity(
+        organization_id=actor.organization_id,
+        name=data.name,
+        customer_id=customer.id,
+        contact_id=data.contact_id,
+        owner_id=owner_id,
+        pipeline_id=flow.pipeline.id,
+        stage_id=first.id,
+        stage_entered_at=now,
+        amount=data.amount,
+        currency=data.currency,
+        expected_close_date=data.expected_close_date,
+        source_lead_id=data.source_lead_id,
+        product_lines=list(dict.fromkeys(data.product_lines)),
+        description=data.description,
+        competitors=data.competitors,
+        decision_process=data.decision_process,
+    )
+    session.add(opportunity)
+    await session.flush()
+    session.add(
+        StageStay(
+            organization_id=actor.organization_id,
+            opportunity_id=opportunity.id,
+            pipeline_id=flow.pipeline.id,
+            stage_id=first.id,
+            entered_at=now,
+            entered_by_id=actor.user_id,
+        )
+    )
+    await _create_action_tasks(session, actor, opportunity, first, now)
+    await audit.record_audit(
+        session,
+        actor=actor,
+        action="opportunity.created",
+        entity_type="opportunity",
+        entity_id=opportunity.id,
+        after={**audit.snapshot(opportunity, AUDITED_FIELDS), "stage": first.name},
+    )
+    await outbox.record_event(
+        session,
+        organization_id=actor.organization_id,
+        topic="opportunity.created",
+        payload={"opportunity_id": str(opportunity.id), "stage": first.name, "owner_id": str(owner_id)},
+    )
+    await session.flush()
+    return opportunity
+
+
+async def list_opportunities(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    limit: int,
+    cursor: str | None,
+    status: OpportunityStatus | None = None,
+    owner_id: uuid.UUID | None = None,
+    customer_id: uuid.UUID | None = None,
+    pipeline_id: uuid.UUID | None = None,
+    stage_id: uuid.UUID | None = None,
+) -> Page[Opportunity]:
+    statement = select(Opportunity).where(
+        Opportunity.organization_id == actor.organization_id, opportunity_visibility(actor)
+    )
+    for column, value in (
+        (Opportunity.status, status),
+        (Opportunity.owner_id, owner_id),
+        (Opportunity.customer_id, customer_id),
+        (Opportunity.pipeline_id, pipeline_id),
+        (Opportunity.stage_id, stage_id),
+    ):
+        if value is not None:
+            statement = statement.where(column == value)
+    return await paginate(
+        session,
+        statement,
+        sort_column=Opportunity.created_at,
+        id_column=Opportunity.id,
+        order=SortOrder("created_at", descending=True),
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+async def _apply_fields(
+    session: AsyncSession, actor: Principal, opportunity: Opportunity, changes: dict[str, Any]
+) -> None:
+    unknown = sorted(set(changes) - EDITABLE_FIELDS)
+    if unknown:
+        raise InvalidInput(
+            "Some fields cannot be changed here.",
+            code="opportunity.invalid",
+            errors=[FieldError(name, "unknown", "not an editable opportunity field") for name in unknown],
+        )
+    if "contact_id" in changes:
+        await _check_contact(session, opportunity.customer_id, changes["contact_id"])
+    if "owner_id" in changes:
+        changes = {
+            **changes,
+            "owner_id": await resolve_owner(session, actor, changes["owner_id"], default=None),
+        }
+    for name, value in changes.items():
+        setattr(opportunity, name, value)
+
+
+async def update_opportunity(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    opportunity_id: uuid.UUID,
+    changes: dict[str, Any],
+    expected_version: int | None,
+) -> Opportunity:
+    opportunity = await get_opportunity(session, actor=actor, opportunity_id=opportunity_id, for_update=True)
+    check_version(opportunity, expected_version)
+    before = audit.snapshot(opportunity, AUDITED_FIELDS)
+    await _apply_fields(session, actor, opportunity, changes)
+    await session.flush()
+    old, new = audit.changed_fields(before, audit.snapshot(opportunity, AUDITED_FIELDS))
+    if new:
+        await audit.record_audit(
+            session,
+            actor=actor,
+            action="opportunity.updated",
+            entity_type="opportunity",
+            entity_id=opportunity.id,
+            before=old,
+            after=new,
+        )
+    return opportunity
+
+
+async def _evidence(
+    session: AsyncSession, opportunity: Opportunity, change: StageChange, attachment_count: int
+) -> StageEvidence:
+    """What was gathered while the opportunity sat in its current stage, plus what the change brings."""
+    activities = (
+        await session.scalars(
+            select(Activity).where(
+                Activity.organization_id == opportunity.organization_id,
+                Activity.opportunity_id == opportunity.id,
+                Activity.occurred_at >= opportunity.stage_entered_at,
+            )
+        )
+    ).all()
+    notes = [len(a.notes or "") for a in activities] + [len(change.note or "")]
+    info_points = frozenset(point for a in activities for point in a.info_points)
+    return StageEvidence(
+        activity_types=tuple(a.type for a in activities),
+        info_points=info_points,
+        longest_note_chars=max(notes),
+        attachment_count=attachment_count,
+    )
+
+
+async def _attachments(session: AsyncSession, actor: Principal, ids: list[uuid.UUID]) -> int:
+    if not ids:
+        return 0
+    found = set(
+        await session.scalars(
+            select(Attachment.id).where(
+                Attachment.organization_id == actor.organization_id, Attachment.id.in_(ids)
+            )
+        )
+    )
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise InvalidInput(
+            "Some attachments do not exist.",
+            code="attachment.not_found",
+            errors=[FieldError("attachment_ids", "attachment.not_found", str(i)) for i in missing],
+        )
+    return len(found)
+
+
+async def change_stage(
+    session: AsyncSession, *, actor: Principal, opportunity_id: uuid.UUID, change: StageChange, now: datetime
+) -> Opportunity:
+    """Moves an open opportunity to another stage of its pipeline, if the target's gate is met."""
+    opportunity = await get_opportunity(session, actor=actor, opportunity_id=opportunity_id, for_update=True)
+    if opportunity.status is not OpportunityStatus.open:
+        raise Conflict(
+            f"The opportunity is {opportunity.status.value}; reopen it first.", code="opportunity.closed"
+        )
+    stages = await pipelines.active_stages(session, opportunity.pipeline_id)
+    positions = {stage.id: index for index, stage in enumerate(stages)}
+    if change.to_stage_id not in positions:
+        raise InvalidInput(
+            "The target stage is not in the opportunity's pipeline.",
+            code="opportunity.stage_invalid",
+            errors=[FieldError("to_stage_id", "not_found", "not a stage of this pipeline")],
+        )
+    if change.to_stage_id == opportunity.stage_id:
+        raise Conflict("The opportunity is already in this stage.", code="opportunity.same_stage")
+    current = await session.get_one(PipelineStage, opportunity.stage_id)
+    target = stages[positions[change.to_stage_id]]
+    specs = [pipelines.stage_spec(stage) for stage in stages]
+    from_index = positions.get(current.id)
+    move = classify_move(specs, from_index, positions[target.id]) if from_index is not None else Move.skip
+    if move in ABNORMAL_MOVES:
+        _check_override(actor, change, move)
+    before = {**audit.snapshot(opportunity, AUDITED_FIELDS), "stage": current.name}
+    if change.fields:
+        await _apply_fields(session, actor, opportunity, dict(change.fields))
+    if move is not Move.backward:
+        attachments = await _attachments(session, actor, change.attachment_ids)
+        evidence = await _evidence(session, opportunity, change, attachments)
+        fields = {name: getattr(opportunity, name) for name in AUDITED_FIELDS}
+        unmet = unmet_requirements(specs[positions[target.id]], fields, evidence)
+        if unmet:
+            raise InvalidInput(
+                f"The gate of {target.name!r} is not met: {len(unmet)} requirement(s) missing.",
+                code="opportunity.gate_unmet",
+                errors=[FieldError(u.field, u.code, u.message) for u in unmet],
+            )
+    await _move(session, actor, opportunity, target, move=move, reason=change.reason, now=now)
+    await audit.record_audit(
+        session,
+        actor=actor,
+        action="opportunity.stage_changed",
+        entity_type="opportunity",
+        entity_id=opportunity.id,
+        before=before,
+        after={**audit.snapshot(opportunity, AUDITED_FIELDS), "stage": target.name, "move": move.value},
+    )
+    return opportunity
+
+
+def _check_override(actor: Principal, change: StageChange, move: Move) -> None:
+    if actor.role not in _OVERRIDE_ROLES:
+        raise PermissionDenied(
+            f"A {move.value} move needs a supervisor or above.", code="opportunity.move_not_allowed"
+        )
+    if not (change.reason and change.reason.strip()):
+        raise InvalidInput(
+            f"A {move.value} move needs a reason.",
+            code="opportunity.reason_required",
+            errors=[FieldError("reason", "missing", f"say why the opportunity {move.value}s")],
+        )
+
+
+async def _move(
+    session: AsyncSession,
+    actor: Principal,
+    opportunity: Opportunity,
+    target: PipelineStage,
+    *,
+    move: Move,
+    reason: str | None,
+    now: datetime,
+) -> None:
+    """Closes the current stay and opens the next; the partial unique index refuses a second open
+    stay, so of two moves racing from the same stage only one commits."""
+    stay = await session.scalar(
+        select(StageStay).where(StageStay.opportunity_id == opportunity.id, StageStay.left_at.is_(None))
+    )
+    if stay is not None:
+        stay.left_at = now
+        stay.dwell_seconds = max(int((now - stay.entered_at).total_seconds()), 0)
+    session.add(
+        StageStay(
+            organization_id=opportunity.organization_id,
+            opportunity_id=opportunity.id,
+            pipeline_id=opportunity.pipeline_id,
+            stage_id=target.id,
+            move=move,
+            is_abnormal=move in ABNORMAL_MOVES,
+            reason=reason,
+            entered_at=now,
+            entered_by_id=actor.user_id,
+        )
+    )
+    previous_stage_id = opportunity.stage_id
+    opportunity.stage_id = target.id
+    opportunity.stage_entered_at = now
+    if target.kind is StageKind.won:
+        opportunity.status, opportunity.closed_at = OpportunityStatus.won, now
+    elif target.kind is StageKind.lost:
+        opportunity.status, opportunity.closed_at = OpportunityStatus.lost, now
+    else:
+        opportunity.status, opportunity.closed_at, opportunity.lose_reason = (
+            OpportunityStatus.open,
+            None,
+            None,
+        )
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(
+            "The opportunity was moved at the same time; reload it.", code="opportunity.moved"
+        ) from exc
+    if target.kind is StageKind.open:
+        await _create_action_tasks(session, actor, opportunity, target, now)
+    payload = {
+        "opportunity_id": str(opportunity.id),
+        "from_stage_id": str(previous_stage_id),
+        "to_stage_id": str(target.id),
+        "stage": target.name,
+        "move": move.value,
+        "abnormal": move in ABNORMAL_MOVES,
+    }
+    await outbox.record_event(
+        session,
+        organization_id=opportunity.organization_id,
+        topic="opportunity.stage_changed",
+        payload=payload,
+    )
+    if target.kind is not StageKind.open:
+        await outbox.record_event(
+            session,
+            organization_id=opportunity.organization_id,
+            topic=f"opportunity.{target.kind.value}",
+            payload={
+                **payload,
+                "amount": str(opportunity.amount) if opportunity.amount is not None else None,
+            },
+        )
+
+
+async def _create_action_tasks(
+    session: AsyncSession, actor: Principal, opportunity: Opportunity, stage: PipelineStage, now: datetime
+) -> None:
+    """The stage's standard action pack, due in business time from entering the stage."""
+    spec = pipelines.stage_spec(stage)
+    if not spec.actions:
+        return
+    policy = await policy_for(session, Principal.system(opportunity.organization_id))
+    for action, due_at in task_due_dates(spec, now, policy.working_hours):
+        session.add(
+            Task(
+                organization_id=opportunity.organization_id,
+                title=action.title,
+                assignee_id=opportunity.owner_id,
+                due_at=due_at,
+                opportunity_id=opportunity.id,
+                customer_id=opportunity.customer_id,
+                stage_id=stage.id,
+            )
+        )
+    await session.flush()
+
+
+async def close_opportunity(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    opportunity_id: uuid.UUID,
+    won: bool,
+    note: str | None,
+    lose_reason: str | None,
+    fields: dict[str, Any],
+    attachment_ids: list[uuid.UUID],
+    now: datetime,
+) -> Opportunity:
+    """Win (through the won stage's gate) or lose (with a reason) an open opportunity."""
+    opportunity = await get_opportunity(session, actor=actor, opportunity_id=opportunity_id)
+    flow = await pipelines.get_pipeline(session, actor=actor, pipeline_id=opportunity.pipeline_id)
+    kind = StageKind.won if won else StageKind.lost
+    target = next(stage for stage in flow.stages if stage.kind is kind)
+    if not won:
+        reason = (lose_reason or "").strip()
+        allowed = flow.pipeline.lose_reasons
+        if not reason or (allowed and reason not in allowed):
+            raise InvalidInput(
+                "Say why the opportunity was lost.",
+                code="opportunity.lose_reason_required",
+                errors=[
+                    FieldError(
+                        "reason",
+                        "invalid",
+                        f"one of: {', '.join(allowed)}" if allowed else "a reason is required",
+                    )
+                ],
+            )
+    if not won:
+        # The reason is part of the explanation a lost stage's notes gate asks for.
+        note = " ".join(filter(None, (lose_reason, note)))
+    closed = await change_stage(
+        session,
+        actor=actor,
+        opportunity_id=opportunity_id,
+        change=StageChange(to_stage_id=target.id, note=note, attachment_ids=attachment_ids, fields=fields),
+        now=now,
+    )
+    if not won:
+        closed.lose_reason = lose_reason
+        await session.flush()
+    return closed
+
+
+async def reopen_opportunity(
+    session: AsyncSession, *, actor: Principal, opportunity_id: uuid.UUID, reason: str, now: datetime
+) -> Opportunity:
+    """A won or lost opportunity goes back to the last open stage it was in."""
+    opportunity = await get_opportunity(session, actor=actor, opportunity_id=opportunity_id, for_update=True)
+    if opportunity.status is OpportunityStatus.open:
+        raise Conflict("The opportunity is open.", code="opportunity.open")
+    last_open = await session.scalar(
+        select(PipelineStage)
+        .join(StageStay, StageStay.stage_id == PipelineStage.id)
+        .where(
+            StageStay.opportunity_id == opportunity.id,
+            PipelineStage.kind == StageKind.open,
+            PipelineStage.archived_at.is_(None),
+        )
+        .order_by(StageStay.entered_at.desc())
+        .limit(1)
+    )
+    if last_open is None:
+        last_open = (await pipelines.active_stages(session, opportunity.pipeline_id))[0]
+    before = {"status": opportunity.status.value, "lose_reason": opportunity.lose_reason}
+    await _move(session, actor, opportunity, last_open, move=Move.backward, reason=reason, now=now)
+    await audit.record_audit(
+        session,
+        actor=actor,
+        action="opportunity.reopened",
+        entity_type="opportunity",
+        entity_id=opportunity.id,
+        before=before,
+        after={"status": opportunity.status.value, "stage": last_open.name},
+    )
+    return opportunity
+
+
+async def stage_history(
+    session: AsyncSession, *, actor: Principal, opportunity_id: uuid.UUID
+) -> list[StageStay]:
+    opportunity = await get_opportunity(session, actor=actor, opportunity_id=opportunity_id)
+    rows = await session.scalars(
+        select(StageStay)
+        .where(StageStay.opportunity_id == opportunity.id)
+        .order_by(StageStay.entered_at, StageStay.id)
+    )
+    return list(rows)

@@ -1,0 +1,319 @@
+"""Pipelines: the organization's staged sales flows, seeded from two templates and edited safely.
+
+A stage keeps its id for life. Editing a pipeline sends its full stage list back; stages named by
+id are changed in place, new ones are added, and stages left out are archived — refused while an
+open opportunity sits in one — so no opportunity or stage history ever points at nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.errors import Conflict, FieldError, InvalidInput, NotFound
+from app.domain.models import Opportunity, OpportunityStatus, Pipeline, PipelineStage
+from app.domain.pipelines import (
+    TEMPLATES,
+    StageSpec,
+    parse_ordering_rules,
+    parse_stages,
+    stage_from_dict,
+)
+from app.domain.principal import Principal
+from app.services import audit
+from app.services.common import check_version, get_visible
+from app.services.pagination import Page, SortOrder, paginate
+
+MAX_LOSE_REASONS = 30
+DEFAULT_LOSE_REASONS = ("价格过高", "选择了竞品", "项目取消", "预算不足", "联系不上")
+
+
+@dataclass(frozen=True)
+class PipelineWithStages:
+    pipeline: Pipeline
+    stages: list[PipelineStage]
+
+
+def stage_spec(stage: PipelineStage) -> StageSpec:
+    """The stored stage as the domain reads it (stored stages were validated when written)."""
+    return stage_from_dict(_stage_json(stage))
+
+
+def _stage_json(stage: PipelineStage) -> dict[str, Any]:
+    return {
+        "name": stage.name,
+        "kind": stage.kind.value,
+        "probability": stage.probability,
+        "required_fields": list(stage.required_fields),
+        "required_evidence": list(stage.required_evidence),
+        "max_dwell_hours": stage.max_dwell_hours,
+        "actions": list(stage.actions),
+    }
+
+
+def _stage_values(spec: StageSpec) -> dict[str, Any]:
+    stored = spec.as_dict()
+    return {
+        "name": spec.name,
+        "kind": spec.kind,
+        "probability": spec.probability,
+        "required_fields": list(stored.get("required_fields", [])),
+        "required_evidence": list(stored.get("required_evidence", [])),
+        "max_dwell_hours": spec.max_dwell_hours,
+        "actions": list(stored.get("actions", [])),
+    }
+
+
+def _lose_reasons(raw: Sequence[str]) -> list[str]:
+    reasons = list(dict.fromkeys(r.strip() for r in raw if r.strip()))
+    if len(reasons) > MAX_LOSE_REASONS:
+        raise InvalidInput(
+            f"At most {MAX_LOSE_REASONS} lose reasons.",
+            code="pipeline.invalid",
+            errors=[FieldError("lose_reasons", "too_many", f"at most {MAX_LOSE_REASONS}")],
+        )
+    return reasons
+
+
+async def active_stages(session: AsyncSession, pipeline_id: uuid.UUID) -> list[PipelineStage]:
+    rows = await session.scalars(
+        select(PipelineStage)
+        .where(PipelineStage.pipeline_id == pipeline_id, PipelineStage.archived_at.is_(None))
+        .order_by(PipelineStage.position)
+    )
+    return list(rows)
+
+
+async def _ensure_name_free(
+    session: AsyncSession, actor: Principal, name: str, exclude: uuid.UUID | None = None
+) -> None:
+    statement = select(Pipeline.id).where(
+        Pipeline.organization_id == actor.organization_id, Pipeline.name == name
+    )
+    if exclude is not None:
+        statement = statement.where(Pipeline.id != exclude)
+    if await session.scalar(statement) is not None:
+        raise Conflict(
+            f"A pipeline named {name!r} exists.",
+            code="pipeline.name_taken",
+            errors=[FieldError("name", "unique", "already in use")],
+        )
+
+
+async def _make_default(session: AsyncSession, actor: Principal, pipeline: Pipeline) -> None:
+    await session.execute(
+        update(Pipeline)
+        .where(
+            Pipeline.organization_id == actor.organization_id,
+            Pipeline.id != pipeline.id,
+            Pipeline.is_default.is_(True),
+        )
+        .values(is_default=False, version=Pipeline.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    pipeline.is_default = True
+
+
+async def create_pipeline(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    name: str,
+    stages: Sequence[Mapping[str, Any]],
+    ordering_rules: Sequence[Mapping[str, Any]] = (),
+    lose_reasons: Sequence[str] = DEFAULT_LOSE_REASONS,
+    is_default: bool = False,
+) -> PipelineWithStages:
+    specs = parse_stages(stages)
+    rules = parse_ordering_rules(ordering_rules)
+    await _ensure_name_free(session, actor, name)
+    pipeline = Pipeline(
+        organization_id=actor.organization_id,
+        name=name,
+        ordering_rules=[rule.as_dict() for rule in rules],
+        lose_reasons=_lose_reasons(lose_reasons),
+    )
+    session.add(pipeline)
+    await session.flush()
+    if is_default or not await _has_default(session, actor.organization_id):
+        await _make_default(session, actor, pipeline)
+    created = [
+        PipelineStage(
+            organization_id=actor.organization_id,
+            pipeline_id=pipeline.id,
+            position=index,
+            **_stage_values(spec),
+        )
+        for index, spec in enumerate(specs)
+    ]
+    session.add_all(created)
+    await session.flush()
+    await audit.record_audit(
+        session,
+        actor=actor,
+        action="pipeline.created",
+        entity_type="pipeline",
+        entity_id=pipeline.id,
+        after={"name": name, "stages": [s.name for s in specs]},
+    )
+    return PipelineWithStages(pipeline, created)
+
+
+async def _has_default(session: AsyncSession, organization_id: uuid.UUID) -> bool:
+    found = await session.scalar(
+        select(Pipeline.id).where(Pipeline.organization_id == organization_id, Pipeline.is_default.is_(True))
+    )
+    return found is not None
+
+
+async def seed_templates(session: AsyncSession, *, organization_id: uuid.UUID) -> None:
+    """Every new organization starts with the two standard flows; the first is the default."""
+    actor = Principal.system(organization_id)
+    for index, (name, stages) in enumerate(TEMPLATES.items()):
+        await create_pipeline(
+            session,
+            actor=actor,
+            name=name,
+            stages=[stage.as_dict() for stage in stages],
+            is_default=index == 0,
+        )
+
+
+async def get_pipeline(
+    session: AsyncSession, *, actor: Principal, pipeline_id: uuid.UUID
+) -> PipelineWithStages:
+    pipeline = await get_visible(session, Pipeline, pipeline_id, actor=actor)
+    return PipelineWithStages(pipeline, await active_stages(session, pipeline.id))
+
+
+async def default_pipeline(session: AsyncSession, *, actor: Principal) -> PipelineWithStages:
+    pipeline = await session.scalar(
+        select(Pipeline).where(
+            Pipeline.organization_id == actor.organization_id, Pipeline.is_default.is_(True)
+        )
+    )
+    if pipeline is None:
+        raise NotFound("The organization has no default pipeline; name one.", code="pipeline.not_found")
+    return PipelineWithStages(pipeline, await active_stages(session, pipeline.id))
+
+
+async def list_pipelines(
+    session: AsyncSession, *, actor: Principal, limit: int, cursor: str | None
+) -> tuple[Page[Pipeline], dict[uuid.UUID, list[PipelineStage]]]:
+    page = await paginate(
+        session,
+        select(Pipeline).where(Pipeline.organization_id == actor.organization_id),
+        sort_column=Pipeline.created_at,
+        id_column=Pipeline.id,
+        order=SortOrder("created_at", descending=False),
+        limit=limit,
+        cursor=cursor,
+    )
+    stages = {pipeline.id: await active_stages(session, pipeline.id) for pipeline in page.items}
+    return page, stages
+
+
+async def update_pipeline(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    pipeline_id: uuid.UUID,
+    changes: Mapping[str, Any],
+    expected_version: int | None,
+    now: datetime,
+) -> PipelineWithStages:
+    pipeline = await get_visible(session, Pipeline, pipeline_id, actor=actor, for_update=True)
+    check_version(pipeline, expected_version)
+    before = {"name": pipeline.name, "stages": [s.name for s in await active_stages(session, pipeline.id)]}
+    if "name" in changes and changes["name"] != pipeline.name:
+        await _ensure_name_free(session, actor, changes["name"], exclude=pipeline.id)
+        pipeline.name = changes["name"]
+    if "ordering_rules" in changes:
+        rules = parse_ordering_rules(changes["ordering_rules"])
+        pipeline.ordering_rules = [rule.as_dict() for rule in rules]
+    if "lose_reasons" in changes:
+        pipeline.lose_reasons = _lose_reasons(changes["lose_reasons"])
+    if changes.get("is_default"):
+        await _make_default(session, actor, pipeline)
+    if "stages" in changes:
+        await _replace_stages(session, actor, pipeline, changes["stages"], now)
+    pipeline.updated_at = now  # the stages changed even when no pipeline column did
+    await session.flush()
+    stages = await active_stages(session, pipeline.id)
+    await audit.record_audit(
+        session,
+        actor=actor,
+        action="pipeline.updated",
+        entity_type="pipeline",
+        entity_id=pipeline.id,
+        before=before,
+        after={"name": pipeline.name, "stages": [s.name for s in stages]},
+    )
+    return PipelineWithStages(pipeline, stages)
+
+
+async def _replace_stages(
+    session: AsyncSession,
+    actor: Principal,
+    pipeline: Pipeline,
+    raw: Sequence[Mapping[str, Any]],
+    now: datetime,
+) -> None:
+    specs = parse_stages([{k: v for k, v in stage.items() if k != "id"} for stage in raw])
+    current = {stage.id: stage for stage in await active_stages(session, pipeline.id)}
+    kept_ids = [stage.get("id") for stage in raw]
+    unknown = [
+        FieldError(f"stages[{index}].id", "not_found", "not a stage of this pipeline")
+        for index, stage_id in enumerate(kept_ids)
+        if stage_id is not None and stage_id not in current
+    ]
+    if unknown:
+        raise InvalidInput(
+            "Some stage ids are not in this pipeline.", code="pipeline.invalid", errors=unknown
+        )
+    removed = [stage for stage_id, stage in current.items() if stage_id not in set(kept_ids)]
+    if removed:
+        in_use = dict(
+            (
+                await session.execute(
+                    select(Opportunity.stage_id, func.count())
+                    .where(
+                        Opportunity.stage_id.in_([s.id for s in removed]),
+                        Opportunity.status == OpportunityStatus.open,
+                    )
+                    .group_by(Opportunity.stage_id)
+                )
+            ).all()
+        )
+        if in_use:
+            raise Conflict(
+                "Stages with open opportunities cannot be removed; move the opportunities first.",
+                code="pipeline.stage_in_use",
+                errors=[
+                    FieldError("stages", "in_use", f"{stage.name}: {in_use[stage.id]} open opportunities")
+                    for stage in removed
+                    if stage.id in in_use
+                ],
+            )
+        for stage in removed:
+            stage.archived_at = now
+    for index, (stage_id, spec) in enumerate(zip(kept_ids, specs, strict=True)):
+        values = _stage_values(spec)
+        if stage_id is None:
+            session.add(
+                PipelineStage(
+                    organization_id=actor.organization_id, pipeline_id=pipeline.id, position=index, **values
+                )
+            )
+            continue
+        stage = current[stage_id]
+        stage.position = index
+        for name, value in values.items():
+            setattr(stage, name, value)
+    await session.flush()

@@ -1,0 +1,398 @@
+"""Products and quotes: the price list, and the prices reps offer, every change of which is audited.
+
+A quote line's unit price is compared with the prices other reps quoted the same customer for the
+same product recently; beyond the organization's limit the quote carries `price_alerts` and a
+`quote.price_spread` event goes to the rep's supervisors.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.activities import ActivityType
+from app.domain.errors import Conflict, FieldError, InvalidInput
+from app.domain.models import Opportunity, Product, Quote, QuoteLine
+from app.domain.principal import Principal
+from app.domain.quotes import (
+    LineInput,
+    PeerPrice,
+    PricedLine,
+    QuoteStatus,
+    check_editable,
+    check_transition,
+    price_lines,
+    price_spread_alerts,
+)
+from app.services import activities, audit, opportunities, outbox
+from app.services.common import check_version, get_visible
+from app.services.lead_ownership import supervisors_of
+from app.services.pagination import Page, SortOrder, paginate
+from app.services.policy import policy_for
+
+PRODUCT_FIELDS = ("sku", "name", "product_line", "unit", "list_price", "currency", "is_active")
+# Quotes to the same customer within this window are the peers a new price is compared with.
+PEER_WINDOW = timedelta(days=180)
+
+
+@dataclass(frozen=True)
+class NewProduct:
+    sku: str
+    name: str
+    list_price: Decimal
+    product_line: str | None = None
+    unit: str | None = None
+    currency: str = "CNY"
+    is_active: bool = True
+
+
+@dataclass(frozen=True)
+class RequestedLine:
+    product_id: uuid.UUID
+    unit_price: Decimal
+    quantity: Decimal
+
+
+async def create_product(session: AsyncSession, *, actor: Principal, data: NewProduct) -> Product:
+    product = Product(organization_id=actor.organization_id, **data.__dict__)
+    try:
+        async with session.begin_nested():
+            session.add(product)
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(
+            f"A product with SKU {data.sku!r} exists.",
+            code="product.sku_taken",
+            errors=[FieldError("sku", "unique", "already in use")],
+        ) from exc
+    await audit.record_audit(
+        session,
+        actor=actor,
+        action="product.created",
+        entity_type="product",
+        entity_id=product.id,
+        after=audit.snapshot(product, PRODUCT_FIELDS),
+    )
+    return product
+
+
+async def get_product(session: AsyncSession, *, actor: Principal, product_id: uuid.UUID) -> Product:
+    return await get_visible(session, Product, product_id, actor=actor)
+
+
+async def list_products(
+    session: AsyncSession, *, actor: Principal, limit: int, cursor: str | None, active: bool | None = None
+) -> Page[Product]:
+    statement = select(Product).where(Product.organization_id == actor.organization_id)
+    if active is not None:
+        statement = statement.where(Product.is_active.is_(active))
+    return await paginate(
+        session,
+        statement,
+        sort_column=Product.created_at,
+        id_column=Product.id,
+        order=SortOrder("created_at", descending=False),
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+async def update_product(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    product_id: uuid.UUID,
+    changes: dict[str, Any],
+    expected_version: int | None,
+) -> Product:
+    product = await get_visible(session, Product, product_id, actor=actor, for_update=True)
+    check_version(product, expected_version)
+    before = audit.snapshot(product, PRODUCT_FIELDS)
+    for name, value in changes.items():
+        setattr(product, name, value)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(
+            f"A product with SKU {changes.get('sku')!r} exists.",
+            code="product.sku_taken",
+            errors=[FieldError("sku", "unique", "already in use")],
+        ) from exc
+    old, new = audit.changed_fields(before, audit.snapshot(product, PRODUCT_FIELDS))
+    if new:
+        await audit.record_audit(
+            session,
+            actor=actor,
+            action="product.updated",
+            entity_type="product",
+            entity_id=product.id,
+            before=old,
+            after=new,
+        )
+    return product
+
+
+async def _priced(
+    session: AsyncSession, actor: Principal, requested: list[RequestedLine]
+) -> tuple[list[PricedLine], Any]:
+    ids = {line.product_id for line in requested}
+    products = {
+        p.id: p
+        for p in await session.scalars(
+            select(Product).where(Product.organization_id == actor.organization_id, Product.id.in_(ids))
+        )
+    }
+    errors = [
+        FieldError(f"lines[{index}].product_id", "not_found", "no such product")
+        for index, line in enumerate(requested)
+        if line.product_id not in products
+    ] + [
+        FieldError(f"lines[{index}].product_id", "inactive", "the product is no longer sold")
+        for index, line in enumerate(requested)
+        if line.product_id in products and not products[line.product_id].is_active
+    ]
+    if errors:
+        raise InvalidInput("Some quote lines name unknown products.", code="quote.invalid", errors=errors)
+    return price_lines(
+        [
+            LineInput(
+                product_id=line.product_id,
+                list_price=products[line.product_id].list_price,
+                unit_price=line.unit_price,
+                quantity=line.quantity,
+            )
+            for line in requested
+        ]
+    )
+
+
+def _line_prices(lines: list[QuoteLine] | list[PricedLine]) -> list[dict[str, str]]:
+    return [
+        {
+            "product_id": str(line.product_id),
+            "unit_price": str(line.unit_price),
+            "quantity": str(line.quantity),
+        }
+        for line in lines
+    ]
+
+
+async def _peer_prices(
+    session: AsyncSession, quote: Quote, product_ids: set[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, list[PeerPrice]]:
+    rows = await session.execute(
+        select(QuoteLine.product_id, Quote.id, Quote.owner_id, QuoteLine.unit_price)
+        .join(Quote, Quote.id == QuoteLine.quote_id)
+        .where(
+            Quote.organization_id == quote.organization_id,
+            Quote.customer_id == quote.customer_id,
+            Quote.id != quote.id,
+            Quote.owner_id != quote.owner_id,
+            Quote.created_at >= now - PEER_WINDOW,
+            QuoteLine.product_id.in_(product_ids),
+        )
+    )
+    peers: dict[uuid.UUID, list[PeerPrice]] = defaultdict(list)
+    for product_id, quote_id, rep_id, unit_price in rows:
+        if rep_id is not None:
+            peers[product_id].append(PeerPrice(quote_id=quote_id, rep_id=rep_id, unit_price=unit_price))
+    return peers
+
+
+async def _write_lines(
+    session: AsyncSession, quote: Quote, lines: list[PricedLine], totals: Any, now: datetime
+) -> None:
+    await session.execute(delete(QuoteLine).where(QuoteLine.quote_id == quote.id))
+    session.add_all(
+        QuoteLine(
+            organization_id=quote.organization_id,
+            quote_id=quote.id,
+            position=index,
+            product_id=line.product_id,
+            list_price=line.list_price,
+            unit_price=line.unit_price,
+            quantity=line.quantity,
+            discount=line.discount,
+            amount=line.amount,
+        )
+        for index, line in enumerate(lines)
+    )
+    quote.list_total, quote.total, quote.discount_total = (
+        totals.list_total,
+        totals.total,
+        totals.discount_total,
+    )
+    limit = (await policy_for(session, Principal.system(quote.organization_id))).price_spread_limit
+    peers = await _peer_prices(session, quote, {line.product_id for line in lines}, now)
+    alerts = price_spread_alerts(lines, peers, limit)
+    quote.price_alerts = [alert.as_dict() for alert in alerts]
+    await session.flush()
+    if alerts:
+        supervisors = (
+            await supervisors_of(session, quote.organization_id, quote.owner_id) if quote.owner_id else []
+        )
+        await outbox.record_event(
+            session,
+            organization_id=quote.organization_id,
+            topic="quote.price_spread",
+            payload={
+                "quote_id": str(quote.id),
+                "opportunity_id": str(quote.opportunity_id),
+                "customer_id": str(quote.customer_id),
+                "alerts": quote.price_alerts,
+                "notify_user_ids": [str(s) for s in supervisors],
+            },
+        )
+
+
+async def create_quote(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    opportunity_id: uuid.UUID,
+    lines: list[RequestedLine],
+    now: datetime,
+) -> Quote:
+    opportunity = await opportunities.get_opportunity(session, actor=actor, opportunity_id=opportunity_id)
+    priced, totals = await _priced(session, actor, lines)
+    quote = Quote(
+        organization_id=actor.organization_id,
+        opportunity_id=opportunity.id,
+        customer_id=opportunity.customer_id,
+        owner_id=actor.user_id or opportunity.owner_id,
+        currency=opportunity.currency,
+        list_total=totals.list_total,
+        total=totals.total,
+        discount_total=totals.discount_total,
+    )
+    session.add(quote)
+    await session.flush()
+    await _write_lines(session, quote, priced, totals, now)
+    await audit.record_audit(
+        session,
+        actor=actor,
+        action="quote.created",
+        entity_type="quote",
+        entity_id=quote.id,
+        after={"lines": _line_prices(priced), "total": str(totals.total)},
+    )
+    return quote
+
+
+def quote_visibility(actor: Principal) -> Any:
+    return Quote.opportunity_id.in_(
+        select(Opportunity.id).where(
+            Opportunity.organization_id == actor.organization_id, opportunities.opportunity_visibility(actor)
+        )
+    )
+
+
+async def get_quote(
+    session: AsyncSession, *, actor: Principal, quote_id: uuid.UUID, for_update: bool = False
+) -> Quote:
+    return await get_visible(
+        session, Quote, quote_id, actor=actor, visible=quote_visibility(actor), for_update=for_update
+    )
+
+
+async def quote_lines(session: AsyncSession, quote_id: uuid.UUID) -> list[QuoteLine]:
+    rows = await session.scalars(
+        select(QuoteLine).where(QuoteLine.quote_id == quote_id).order_by(QuoteLine.position)
+    )
+    return list(rows)
+
+
+async def list_quotes(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    limit: int,
+    cursor: str | None,
+    opportunity_id: uuid.UUID | None,
+) -> Page[Quote]:
+    statement = select(Quote).where(Quote.organization_id == actor.organization_id, quote_visibility(actor))
+    if opportunity_id is not None:
+        statement = statement.where(Quote.opportunity_id == opportunity_id)
+    return await paginate(
+        session,
+        statement,
+        sort_column=Quote.created_at,
+        id_column=Quote.id,
+        order=SortOrder("created_at", descending=True),
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+async def replace_lines(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    quote_id: uuid.UUID,
+    lines: list[RequestedLine],
+    expected_version: int | None,
+    now: datetime,
+) -> Quote:
+    """A draft's lines, replaced; the audit row keeps every old and new price."""
+    quote = await get_quote(session, actor=actor, quote_id=quote_id, for_update=True)
+    check_version(quote, expected_version)
+    check_editable(quote.status)
+    before = _line_prices(await quote_lines(session, quote.id))
+    priced, totals = await _priced(session, actor, lines)
+    await _write_lines(session, quote, priced, totals, now)
+    quote.updated_at = now
+    await session.flush()
+    await audit.record_audit(
+        session,
+        actor=actor,
+        action="quote.prices_changed",
+        entity_type="quote",
+        entity_id=quote.id,
+        before={"lines": before},
+        after={"lines": _line_prices(priced), "total": str(totals.total)},
+    )
+    return quote
+
+
+async def set_status(
+    session: AsyncSession, *, actor: Principal, quote_id: uuid.UUID, status: QuoteStatus, now: datetime
+) -> Quote:
+    """Sending a quote records a quote_sent activity on the opportunity, where the pipeline's
+    order-of-work rules (no quote before a demo) apply to it."""
+    quote = await get_quote(session, actor=actor, quote_id=quote_id, for_update=True)
+    check_transition(quote.status, status)
+    before = {"status": quote.status.value}
+    quote.status = status
+    if status is QuoteStatus.sent:
+        quote.sent_at = now
+        await activities.record_activity(
+            session,
+            actor=actor,
+            data=activities.NewActivity(
+                type=ActivityType.quote_sent,
+                occurred_at=now,
+                opportunity_id=quote.opportunity_id,
+                notes=f"报价 {quote.total} {quote.currency}",
+            ),
+            now=now,
+        )
+    await session.flush()
+    await audit.record_audit(
+        session,
+        actor=actor,
+        action=f"quote.{status.value}",
+        entity_type="quote",
+        entity_id=quote.id,
+        before=before,
+        after={"status": status.value},
+    )
+    return quote
