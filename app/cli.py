@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -161,9 +161,22 @@ def import_customers(
     _import_file(ImportKind.customers, file, as_user, mapping)
 
 
+@import_cli.command("opportunities")
+def import_opportunities(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    as_user: Annotated[str, typer.Option("--as", help="Username the import runs as (owner of the job)")],
+    mapping: Annotated[
+        Path,
+        typer.Option(exists=True, dir_okay=False, help="Mapping file (JSON): docs/mappings/maven-crm.json"),
+    ],
+) -> None:
+    """Import historical opportunities; owners, customers and products must exist (matched by name)."""
+    _import_file(ImportKind.opportunities, file, as_user, mapping.read_text(encoding="utf-8"))
+
+
 def _import_file(kind: ImportKind, file: Path, as_user: str, mapping: str | None) -> None:
     settings = get_settings()
-    column_mapping: dict[str, str] = json.loads(mapping) if mapping else {}
+    column_mapping: dict[str, Any] = json.loads(mapping) if mapping else {}
     content = file.read_bytes()
 
     async def main() -> dict[str, object]:

@@ -7,23 +7,17 @@ job killed mid-way resumes after the last committed row and never imports a row 
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 from typing import Any, Generic, NamedTuple, TypeVar
 
-import asyncpg  # type: ignore[import-untyped]
 import structlog
-from sqlalchemy import ColumnElement, String, any_, insert, literal, or_, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import InstrumentedAttribute
 
-from app.db import Base
 from app.domain.customer_tier import format_customer_code, tier_for_annual_purchase
 from app.domain.dedup import normalise_company
 from app.domain.errors import FieldError, InvalidInput
@@ -43,15 +37,20 @@ from app.domain.models import (
     ImportRowError,
     ImportStatus,
     Lead,
+    Opportunity,
     User,
 )
+from app.domain.opportunity_import import OPPORTUNITY_FIELDS, parse_mapping
+from app.domain.opportunity_import import REQUIRED_COLUMNS as OPPORTUNITY_REQUIRED_COLUMNS
 from app.domain.policy import OrganizationPolicy
 from app.domain.principal import Principal
 from app.services import outbox, sequences
 from app.services.common import get_visible
 from app.services.customers import CODE_SEQUENCE
+from app.services.import_rows import ChunkOutcome, ParsedChunk, among, audit_rows, insert_rows, random_ids
 from app.services.jobs import JobQueue, JobRequest, enqueue_after_commit
 from app.services.leads import LeadKeys, lead_keys
+from app.services.opportunity_import import parse_opportunities, write_opportunities
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.policy import policy_for
 from app.services.spreadsheets import check_filename, read_rows
@@ -66,8 +65,16 @@ CHUNK_SIZE = 1000
 MAX_ROWS = 100_000
 MAX_CHUNK_ATTEMPTS = 3
 K = TypeVar("K")
-FIELDS_BY_KIND = {ImportKind.leads: LEAD_FIELDS, ImportKind.customers: CUSTOMER_FIELDS}
-TARGET_TABLES = {ImportKind.leads: Lead.__tablename__, ImportKind.customers: Customer.__tablename__}
+FIELDS_BY_KIND = {
+    ImportKind.leads: LEAD_FIELDS,
+    ImportKind.customers: CUSTOMER_FIELDS,
+    ImportKind.opportunities: OPPORTUNITY_FIELDS,
+}
+TARGET_TABLES = {
+    ImportKind.leads: Lead.__tablename__,
+    ImportKind.customers: Customer.__tablename__,
+    ImportKind.opportunities: Opportunity.__tablename__,
+}
 
 
 def run_import_job(job_id: uuid.UUID) -> JobRequest:
@@ -81,12 +88,15 @@ async def start_import(
     kind: ImportKind,
     filename: str,
     content: bytes,
-    column_mapping: dict[str, str],
+    column_mapping: dict[str, Any],
     storage: FileStorage,
 ) -> ImportJob:
+    """`column_mapping`: header -> field for leads and customers; for opportunities the whole
+    mapping file (docs/imports.md)."""
     check_filename(filename)
-    unknown = unknown_mapping_targets(column_mapping, FIELDS_BY_KIND[kind])
-    if unknown:
+    if kind is ImportKind.opportunities:
+        parse_mapping(column_mapping)
+    elif unknown := unknown_mapping_targets(column_mapping, FIELDS_BY_KIND[kind]):
         raise InvalidInput(
             "The column mapping names unknown fields.",
             code="import.mapping_invalid",
@@ -135,107 +145,7 @@ async def list_row_errors(
     )
 
 
-@dataclass
-class ParsedChunk(Generic[K]):
-    """A chunk after the checks that need no database: each valid row with its de-duplication
-    key(s), and the errors of the others, by row number."""
-
-    last_row: int
-    valid: list[tuple[int, dict[str, Any], K]] = field(default_factory=list)
-    errors: list[tuple[int, FieldError]] = field(default_factory=list)
-
-
-@dataclass
-class ChunkOutcome:
-    created: int = 0
-    duplicates: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, job: ImportJob, parsed: ParsedChunk[Any]) -> ChunkOutcome:
-        outcome = cls()
-        for row, error in parsed.errors:
-            outcome.fail(job, row, error)
-        return outcome
-
-    def fail(self, job: ImportJob, row: int, error: FieldError) -> None:
-        self.errors.append(
-            {
-                "id": uuid.uuid4(),
-                "organization_id": job.organization_id,
-                "import_job_id": job.id,
-                "row_number": row,
-                "field": error.field,
-                "code": error.code,
-                "message": error.message[:500],
-            }
-        )
-
-
-async def _insert_rows(session: AsyncSession, model: type[Base], rows: list[dict[str, Any]]) -> None:
-    """INSERT rows that all name the same columns; on PostgreSQL by COPY.
-
-    For a chunk of 1000 leads an executemany INSERT took 0.25 s (0.095 s of it CPU here), a binary
-    COPY 0.15 s (0.06 s). The values are converted by the columns' own bind processors, as the
-    INSERT would convert them, and a unique violation is raised as the IntegrityError it raises.
-    """
-    if session.get_bind().dialect.name != "postgresql":
-        await session.execute(insert(model), rows)
-        return
-    connection = await session.connection()
-    dialect, table = connection.dialect, model.__table__
-    columns = [(name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in rows[0]]
-    records = [
-        [row[name] if process is None else process(row[name]) for name, process in columns] for row in rows
-    ]
-    driver: Any = (await connection.get_raw_connection()).driver_connection
-    try:
-        await driver.copy_records_to_table(
-            model.__tablename__, records=records, columns=[name for name, _ in columns]
-        )
-    except asyncpg.IntegrityConstraintViolationError as exc:
-        raise IntegrityError(f"COPY {model.__tablename__}", None, exc) from exc
-
-
-def _random_ids(count: int) -> list[uuid.UUID]:
-    """`count` version-4 UUIDs, as uuid.uuid4() makes them but from one read of the OS's randomness
-    instead of one each: every read lets the parsing thread take the GIL for up to 5 ms."""
-    randomness = os.urandom(16 * count)
-    return [uuid.UUID(bytes=randomness[at : at + 16], version=4) for at in range(0, 16 * count, 16)]
-
-
-def _among(
-    session: AsyncSession, column: InstrumentedAttribute[str | None], values: set[str]
-) -> ColumnElement[bool]:
-    """`column IN values`, on PostgreSQL as one array parameter (`= ANY($1)`): a parameter per value
-    costs more CPU to render and bind than the database takes to find the rows."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(literal(sorted(values), ARRAY(String)))
-    return column.in_(values)
-
-
-def _audit_rows(
-    actor: Principal, entity_type: str, ids: list[uuid.UUID], job: ImportJob, now: datetime
-) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": event_id,
-            "organization_id": actor.organization_id,
-            "occurred_at": now,
-            "actor_type": actor.actor_type,
-            "actor_id": actor.actor_id,
-            "action": f"{entity_type}.created",
-            "entity_type": entity_type,
-            "entity_id": entity_id,
-            "before": None,
-            "after": {"import_job_id": str(job.id)},
-            "request_id": None,
-        }
-        for event_id, entity_id in zip(_random_ids(len(ids)), ids, strict=True)
-    ]
-
-
-def _parse_leads(rows: list[tuple[int, dict[str, Any]]]) -> ParsedChunk[LeadKeys]:
+def _parse_leads(rows: list[tuple[int, dict[str, Any]]], _options: dict[str, Any]) -> ParsedChunk[LeadKeys]:
     parsed = ParsedChunk[LeadKeys](last_row=rows[-1][0])
     for number, raw in rows:
         row = parse_row(raw, default_source=LeadSource.import_)
@@ -273,7 +183,7 @@ async def _import_leads(
         existing = await session.execute(
             select(Lead.id, Lead.phone_key, Lead.email_key).where(
                 Lead.organization_id == actor.organization_id,
-                or_(_among(session, Lead.phone_key, phones), _among(session, Lead.email_key, emails)),
+                or_(among(session, Lead.phone_key, phones), among(session, Lead.email_key, emails)),
             )
         )
         for lead_id, phone_key, email_key in existing:
@@ -320,18 +230,18 @@ async def _import_leads(
             "tags": values.get("tags", []),
             "custom_fields": {},
         }
-        for lead_id, (values, keys) in zip(_random_ids(len(accepted)), accepted, strict=True)
+        for lead_id, (values, keys) in zip(random_ids(len(accepted)), accepted, strict=True)
     ]
     if new_leads:
-        await _insert_rows(session, Lead, new_leads)
-        await _insert_rows(
-            session, AuditEvent, _audit_rows(actor, "lead", [r["id"] for r in new_leads], job, now)
+        await insert_rows(session, Lead, new_leads)
+        await insert_rows(
+            session, AuditEvent, audit_rows(actor, "lead", [r["id"] for r in new_leads], job, now)
         )
     outcome.created = len(new_leads)
     return outcome
 
 
-def _parse_customers(rows: list[tuple[int, dict[str, Any]]]) -> ParsedChunk[str]:
+def _parse_customers(rows: list[tuple[int, dict[str, Any]]], _options: dict[str, Any]) -> ParsedChunk[str]:
     parsed = ParsedChunk[str](last_row=rows[-1][0])
     for number, raw in rows:
         row = parse_row(raw, default_source=None)
@@ -357,7 +267,7 @@ async def _import_customers(
     if names:
         existing = await session.execute(
             select(Customer.code, Customer.name_key).where(
-                Customer.organization_id == actor.organization_id, _among(session, Customer.name_key, names)
+                Customer.organization_id == actor.organization_id, among(session, Customer.name_key, names)
             )
         )
         seen = {name_key: f"customer {code}" for code, name_key in existing}
@@ -400,12 +310,12 @@ async def _import_customers(
                 "custom_fields": {},
             }
             for offset, (customer_id, (values, name_key)) in enumerate(
-                zip(_random_ids(len(accepted)), accepted, strict=True)
+                zip(random_ids(len(accepted)), accepted, strict=True)
             )
         ]
-        await _insert_rows(session, Customer, new_customers)
-        await _insert_rows(
-            session, AuditEvent, _audit_rows(actor, "customer", [c["id"] for c in new_customers], job, now)
+        await insert_rows(session, Customer, new_customers)
+        await insert_rows(
+            session, AuditEvent, audit_rows(actor, "customer", [c["id"] for c in new_customers], job, now)
         )
     outcome.created = len(accepted)
     return outcome
@@ -413,7 +323,7 @@ async def _import_customers(
 
 class _Importer(NamedTuple, Generic[K]):
     # Pure, run in a worker thread while the previous chunk is written.
-    parse: Callable[[list[tuple[int, dict[str, Any]]]], ParsedChunk[K]]
+    parse: Callable[[list[tuple[int, dict[str, Any]]], dict[str, Any]], ParsedChunk[K]]
     write: Callable[
         [AsyncSession, Principal, ImportJob, ParsedChunk[K], OrganizationPolicy, datetime],
         Awaitable[ChunkOutcome],
@@ -423,6 +333,7 @@ class _Importer(NamedTuple, Generic[K]):
 _IMPORTERS: dict[ImportKind, _Importer[Any]] = {
     ImportKind.leads: _Importer(_parse_leads, _import_leads),
     ImportKind.customers: _Importer(_parse_customers, _import_customers),
+    ImportKind.opportunities: _Importer(parse_opportunities, write_opportunities),
 }
 
 
@@ -445,6 +356,25 @@ def _chunks(
         if not chunk:
             return
         yield chunk
+
+
+def _columns(kind: ImportKind, header: list[Any], mapping: dict[str, Any]) -> dict[int, str]:
+    """Which column index feeds which field; InvalidInput when a needed column is missing."""
+    if kind is ImportKind.opportunities:
+        by_header = parse_mapping(mapping).columns
+        columns = {
+            index: by_header[str(h).strip()] for index, h in enumerate(header) if str(h).strip() in by_header
+        }
+        missing = [f for f in OPPORTUNITY_REQUIRED_COLUMNS if f not in columns.values()]
+        if missing:
+            raise InvalidInput(f"The file has no column mapped to {', '.join(missing)}.")
+        return columns
+    columns = resolve_columns(header, mapping, FIELDS_BY_KIND[kind])
+    if "name" not in columns.values():
+        raise InvalidInput(
+            "No column holds the name (姓名 / name / 公司名称 ...); map one with column_mapping."
+        )
+    return columns
 
 
 async def _parse_ahead(
@@ -507,17 +437,16 @@ async def run_import(
             header = next(rows, None)
             if header is None:
                 raise InvalidInput("The file is empty.")
-            columns = resolve_columns(list(header), mapping, FIELDS_BY_KIND[kind])
-            if "name" not in columns.values():
-                raise InvalidInput(
-                    "No column holds the name (姓名 / name / 公司名称 ...); map one with column_mapping."
-                )
+            columns = _columns(kind, list(header), mapping)
             async with session_scope(sessionmaker, queue) as session:
                 job = await session.get_one(ImportJob, job_id, with_for_update=True)
                 job.total_rows = total
                 start = job.processed_rows
             analyze_after = CHUNK_SIZE
-            async for parsed in _parse_ahead(_chunks(rows, columns, start), _IMPORTERS[kind].parse):
+            importer = _IMPORTERS[kind]
+            async for parsed in _parse_ahead(
+                _chunks(rows, columns, start), lambda chunk: importer.parse(chunk, mapping)
+            ):
                 await _commit_chunk(sessionmaker, queue, job_id=job_id, kind=kind, parsed=parsed, clock=clock)
                 if on_progress is not None:
                     on_progress(parsed.last_row, total)
@@ -566,7 +495,7 @@ async def _commit_chunk(
                 policy = await policy_for(session, actor)
                 outcome = await _IMPORTERS[kind].write(session, actor, job, parsed, policy, clock())
                 if outcome.errors:
-                    await _insert_rows(session, ImportRowError, outcome.errors)
+                    await insert_rows(session, ImportRowError, outcome.errors)
                 job.processed_rows = parsed.last_row
                 job.created_count += outcome.created
                 job.duplicate_count += outcome.duplicates

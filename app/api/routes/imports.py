@@ -1,10 +1,10 @@
-"""CSV/XLSX imports of leads and customers (run as jobs), and their progress."""
+"""CSV/XLSX imports of leads, customers and opportunities (run as jobs), and their progress."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Response, UploadFile, status
 
@@ -22,6 +22,7 @@ router = APIRouter(prefix=API_V1, tags=["imports"])
 
 CanImportLeads = Annotated[Principal, Depends(require(Permission.leads_write))]
 CanImportCustomers = Annotated[Principal, Depends(require(Permission.customers_write))]
+CanImportOpportunities = Annotated[Principal, Depends(require(Permission.opportunities_write))]
 CanReadLeads = Annotated[Principal, Depends(require(Permission.leads_read))]
 UploadedFile = Annotated[
     UploadFile, File(description="CSV (UTF-8 or GBK) or XLSX, at most 20 MB / 100k rows.")
@@ -35,6 +36,24 @@ MappingField = Annotated[
     ),
 ]
 INLINE_ERRORS = 200
+
+
+def _mapping_file(raw: str) -> dict[str, Any]:
+    try:
+        mapping = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            "mapping is not JSON.",
+            code="import.mapping_invalid",
+            errors=[FieldError("mapping", "json_invalid", str(exc))],
+        ) from exc
+    if not isinstance(mapping, dict):
+        raise InvalidInput(
+            "mapping must be a JSON object.",
+            code="import.mapping_invalid",
+            errors=[FieldError("mapping", "type", "an object")],
+        )
+    return mapping
 
 
 def _mapping(raw: str | None) -> dict[str, str]:
@@ -74,7 +93,7 @@ async def _start(
     actor: Principal,
     kind: ImportKind,
     file: UploadFile,
-    mapping: str | None,
+    mapping: dict[str, Any],
 ) -> ImportJobOut:
     job = await imports.start_import(
         session,
@@ -82,7 +101,7 @@ async def _start(
         kind=kind,
         filename=file.filename or "upload",
         content=await file.read(),
-        column_mapping=_mapping(mapping),
+        column_mapping=mapping,
         storage=runtime.storage,
     )
     return ImportJobOut.model_validate(job)
@@ -106,7 +125,7 @@ async def import_leads(
     response: Response,
     column_mapping: MappingField = None,
 ) -> ImportJobOut:
-    job = await _start(session, runtime, actor, ImportKind.leads, file, column_mapping)
+    job = await _start(session, runtime, actor, ImportKind.leads, file, _mapping(column_mapping))
     response.headers["Location"] = f"{API_V1}/import-jobs/{job.id}"
     return job
 
@@ -126,7 +145,36 @@ async def import_customers(
     response: Response,
     column_mapping: MappingField = None,
 ) -> ImportJobOut:
-    job = await _start(session, runtime, actor, ImportKind.customers, file, column_mapping)
+    job = await _start(session, runtime, actor, ImportKind.customers, file, _mapping(column_mapping))
+    response.headers["Location"] = f"{API_V1}/import-jobs/{job.id}"
+    return job
+
+
+@router.post(
+    "/opportunities/import",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ImportJobOut,
+    responses=_START_RESPONSES,
+    dependencies=[Idempotent],
+)
+async def import_opportunities(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    actor: CanImportOpportunities,
+    file: UploadedFile,
+    response: Response,
+    mapping: Annotated[
+        str,
+        Form(
+            max_length=20_000,
+            description="The mapping file as JSON: columns, pipeline, stages, date_format, products, "
+            "missing_customer, currency, name_template (docs/imports.md; docs/mappings/maven-crm.json).",
+        ),
+    ],
+) -> ImportJobOut:
+    """Historical deals with their stage, dates and outcome; owners, customers and products are
+    matched by name, and every row is either created or reported with its row number."""
+    job = await _start(session, runtime, actor, ImportKind.opportunities, file, _mapping_file(mapping))
     response.headers["Location"] = f"{API_V1}/import-jobs/{job.id}"
     return job
 

@@ -16,6 +16,7 @@ from app.db import Base, Entity, str_enum
 class ImportKind(StrEnum):
     leads = "leads"
     customers = "customers"
+    opportunities = "opportunities"
 
 
 class ImportStatus(StrEnum):

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, Text, text
+from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, Entity, str_enum, utcnow
@@ -26,10 +26,13 @@ class Opportunity(Entity):
         Index(None, "organization_id", "owner_id", "status"),
         Index(None, "organization_id", "customer_id"),
         Index(None, "organization_id", "stage_id"),
+        # The id an imported deal had in its source system: a second import of it is a duplicate.
+        UniqueConstraint("organization_id", "external_id"),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
+    external_id: Mapped[str | None] = mapped_column(String(64))
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customer.id"))
     contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"))
     owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))

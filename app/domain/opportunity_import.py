@@ -1,0 +1,238 @@
+"""Opportunity import: a mapping file says how another system's export becomes our opportunities.
+
+The mapping is data, not code: which column holds which field, how the source's deal stages map
+onto a pipeline's stages, the date format, spelling fixes for product names, and what to do with a
+row that names no customer. docs/imports.md documents the format; docs/mappings/ holds examples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from app.domain.errors import FieldError, InvalidInput
+
+OPPORTUNITY_FIELDS = (
+    "external_id",
+    "name",
+    "owner",
+    "customer",
+    "product",
+    "stage",
+    "engaged_on",
+    "closed_on",
+    "amount",
+    "expected_close_date",
+)
+REQUIRED_COLUMNS = ("owner", "stage")
+_MAPPING_KEYS = frozenset(
+    {
+        "columns",
+        "pipeline",
+        "stages",
+        "date_format",
+        "products",
+        "missing_customer",
+        "currency",
+        "name_template",
+    }
+)
+DEFAULT_NAME_TEMPLATE = "{customer} {product}"
+
+
+@dataclass(frozen=True)
+class OpportunityMapping:
+    columns: dict[str, str]  # source header -> field
+    pipeline: str | None  # a pipeline's name; None: the organization's default
+    stages: dict[str, str]  # source stage -> our stage name
+    date_format: str
+    products: dict[str, str] = field(default_factory=dict)  # source spelling -> product name
+    # None: a row without a customer is reported; else the name of the customer such rows go to.
+    missing_customer: str | None = None
+    currency: str = "CNY"
+    name_template: str = DEFAULT_NAME_TEMPLATE
+
+
+def _string_map(raw: Any, where: str, errors: list[FieldError]) -> dict[str, str]:
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
+    ):
+        errors.append(FieldError(where, "type", "an object of strings"))
+        return {}
+    return {k.strip(): v.strip() for k, v in raw.items()}
+
+
+def parse_mapping(raw: Any) -> OpportunityMapping:
+    """Validates a mapping file; every problem is reported at once (422 naming `mapping.<key>`)."""
+    errors: list[FieldError] = []
+    if not isinstance(raw, dict):
+        raise InvalidInput(
+            "The mapping must be a JSON object.",
+            code="import.mapping_invalid",
+            errors=[FieldError("mapping", "type", "an object")],
+        )
+    errors += [
+        FieldError(f"mapping.{key}", "unknown", "not a mapping key")
+        for key in sorted(set(raw) - _MAPPING_KEYS)
+    ]
+    columns = _string_map(raw.get("columns", {}), "mapping.columns", errors)
+    for header, target in columns.items():
+        if target not in OPPORTUNITY_FIELDS:
+            errors.append(
+                FieldError(
+                    f"mapping.columns.{header}", "field.unknown", f"one of {', '.join(OPPORTUNITY_FIELDS)}"
+                )
+            )
+    for needed in REQUIRED_COLUMNS:
+        if needed not in columns.values():
+            errors.append(FieldError("mapping.columns", "missing", f"map a column to {needed}"))
+    stages = _string_map(raw.get("stages", {}), "mapping.stages", errors)
+    if not stages:
+        errors.append(FieldError("mapping.stages", "missing", "map each source stage to a stage name"))
+    date_format = raw.get("date_format", "%Y-%m-%d")
+    if not isinstance(date_format, str) or "%" not in date_format:
+        errors.append(FieldError("mapping.date_format", "invalid", "a strptime format such as %m/%d/%Y"))
+    missing_customer = raw.get("missing_customer", "error")
+    if not (isinstance(missing_customer, str) and missing_customer.strip()):
+        errors.append(FieldError("mapping.missing_customer", "invalid", '"error" or a customer name'))
+    currency = raw.get("currency", "CNY")
+    if not (isinstance(currency, str) and len(currency) == 3 and currency.isalpha() and currency.isupper()):
+        errors.append(FieldError("mapping.currency", "invalid", "a three-letter code such as CNY"))
+    template = raw.get("name_template", DEFAULT_NAME_TEMPLATE)
+    if not isinstance(template, str) or not template.strip():
+        errors.append(FieldError("mapping.name_template", "invalid", "text with {field} placeholders"))
+    pipeline = raw.get("pipeline")
+    if pipeline is not None and not (isinstance(pipeline, str) and pipeline.strip()):
+        errors.append(FieldError("mapping.pipeline", "invalid", "a pipeline's name"))
+    products = _string_map(raw.get("products", {}), "mapping.products", errors)
+    if errors:
+        raise InvalidInput("The import mapping cannot be used.", code="import.mapping_invalid", errors=errors)
+    return OpportunityMapping(
+        columns=columns,
+        pipeline=pipeline.strip() if pipeline else None,
+        stages=stages,
+        date_format=date_format,
+        products=products,
+        missing_customer=None if missing_customer.strip() == "error" else missing_customer.strip(),
+        currency=currency,
+        name_template=template,
+    )
+
+
+@dataclass(frozen=True)
+class OpportunityRow:
+    external_id: str | None
+    name: str
+    owner: str
+    customer: str
+    product: str | None
+    source_stage: str
+    stage: str
+    engaged_on: date | None
+    closed_on: date | None
+    amount: Decimal | None
+    expected_close_date: date | None
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return text or None
+
+
+def _date(value: Any, name: str, date_format: str, errors: list[FieldError]) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        return datetime.strptime(text, date_format).date()
+    except ValueError:
+        errors.append(FieldError(name, "date.invalid", f"{text!r} does not match {date_format}"))
+        return None
+
+
+def _amount(value: Any, errors: list[FieldError]) -> Decimal | None:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        amount = Decimal(text.replace(",", ""))
+    except InvalidOperation:
+        errors.append(FieldError("amount", "number.invalid", f"{text!r} is not a number"))
+        return None
+    if not amount.is_finite() or amount < 0 or amount >= Decimal("1e16"):
+        errors.append(FieldError("amount", "value.out_of_range", "0 or more, below 10^16"))
+        return None
+    return amount.quantize(Decimal("0.01"))
+
+
+def parse_row(
+    values: dict[str, Any], mapping: OpportunityMapping
+) -> tuple[OpportunityRow | None, list[FieldError]]:
+    """One source row, by field name, as an opportunity to create; or the reasons it cannot be."""
+    errors: list[FieldError] = []
+    owner = _text(values.get("owner"))
+    if owner is None:
+        errors.append(FieldError("owner", "missing", "the owner's name is empty"))
+    source_stage = _text(values.get("stage"))
+    stage = mapping.stages.get(source_stage) if source_stage else None
+    if source_stage is None:
+        errors.append(FieldError("stage", "missing", "the stage is empty"))
+    elif stage is None:
+        errors.append(
+            FieldError("stage", "stage.unmapped", f"{source_stage!r} is not in the mapping's stages")
+        )
+    customer = _text(values.get("customer")) or mapping.missing_customer
+    if customer is None:
+        errors.append(FieldError("customer", "missing", "the row names no customer"))
+    product = _text(values.get("product"))
+    if product is not None:
+        product = mapping.products.get(product, product)
+    engaged_on = _date(values.get("engaged_on"), "engaged_on", mapping.date_format, errors)
+    closed_on = _date(values.get("closed_on"), "closed_on", mapping.date_format, errors)
+    expected = _date(values.get("expected_close_date"), "expected_close_date", mapping.date_format, errors)
+    if engaged_on and closed_on and closed_on < engaged_on:
+        errors.append(FieldError("closed_on", "date.order", "closes before it was engaged"))
+    amount = _amount(values.get("amount"), errors)
+    if errors or owner is None or stage is None or source_stage is None or customer is None:
+        return None, errors
+    external_id = _text(values.get("external_id"))
+    placeholders = {
+        "customer": customer,
+        "product": product or "",
+        "external_id": external_id or "",
+        "owner": owner,
+    }
+    name = _text(values.get("name")) or mapping.name_template.format_map(_Blank(placeholders)).strip()
+    return (
+        OpportunityRow(
+            external_id=external_id[:64] if external_id else None,
+            name=(name or external_id or customer)[:200],
+            owner=owner,
+            customer=customer,
+            product=product,
+            source_stage=source_stage,
+            stage=stage,
+            engaged_on=engaged_on,
+            closed_on=closed_on,
+            amount=amount,
+            expected_close_date=expected or closed_on,
+        ),
+        [],
+    )
+
+
+class _Blank(dict[str, str]):
+    """A template placeholder the row does not have renders empty instead of failing."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
