@@ -11,10 +11,15 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "en": ("Welcome to {organization_name}", "Your account {username} was created with the role {role}."),
     },
     "user.handed_over": {
-        "zh": ("{from_name} 的客户已移交给您", "线索 {lead_count} 条、客户 {customer_count} 个已移交给您。"),
+        "zh": (
+            "{from_name} 的客户已移交给您",
+            "线索 {lead_count} 条、客户 {customer_count} 个、商机 {opportunity_count} 个、"
+            "待办 {task_count} 项已移交给您。",
+        ),
         "en": (
             "{from_name}'s accounts were handed to you",
-            "{lead_count} leads and {customer_count} customers are now yours.",
+            "{lead_count} leads, {customer_count} customers, {opportunity_count} opportunities and "
+            "{task_count} tasks are now yours.",
         ),
     },
     "lead.assigned": {

@@ -12,7 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import FieldError, InvalidInput
 from app.domain.leads import OPEN_STATUSES
-from app.domain.models import AuditEvent, Customer, Lead, User
+from app.domain.models import (
+    AuditEvent,
+    Customer,
+    Lead,
+    Opportunity,
+    OpportunityStatus,
+    Task,
+    TaskStatus,
+    User,
+)
 from app.domain.principal import Principal
 from app.observability import current_request_id
 from app.services import audit, outbox
@@ -36,12 +45,12 @@ async def _move(
     from_user: uuid.UUID,
     to_user: uuid.UUID,
     extra: Any = None,
+    owner_field: str = "owner_id",
     now: datetime,
 ) -> int:
     """Locks the rows, moves them with one UPDATE, and writes one audit row per record."""
-    statement = select(model.id).where(
-        model.organization_id == actor.organization_id, model.owner_id == from_user
-    )
+    owner = getattr(model, owner_field)
+    statement = select(model.id).where(model.organization_id == actor.organization_id, owner == from_user)
     if extra is not None:
         statement = statement.where(extra)
     ids = list((await session.scalars(statement.with_for_update())).all())
@@ -50,7 +59,7 @@ async def _move(
     await session.execute(
         update(model)
         .where(model.organization_id == actor.organization_id, model.id.in_(ids))
-        .values(owner_id=to_user, version=model.version + 1, updated_at=now)
+        .values({owner_field: to_user, "version": model.version + 1, "updated_at": now})
         .execution_options(synchronize_session=False)
     )
     await session.execute(
@@ -65,8 +74,8 @@ async def _move(
                 "action": f"{entity_type}.owner_changed",
                 "entity_type": entity_type,
                 "entity_id": entity_id,
-                "before": {"owner_id": str(from_user)},
-                "after": {"owner_id": str(to_user), "reason": "handover"},
+                "before": {owner_field: str(from_user)},
+                "after": {owner_field: str(to_user), "reason": "handover"},
                 "request_id": current_request_id(),
             }
             for entity_id in ids
@@ -121,6 +130,28 @@ async def hand_over(
             to_user=receiver.id,
             now=now,
         ),
+        # Won and lost deals stay with who closed them, for output-per-rep history.
+        "opportunities": await _move(
+            session,
+            actor=actor,
+            model=Opportunity,
+            entity_type="opportunity",
+            from_user=leaving.id,
+            to_user=receiver.id,
+            extra=Opportunity.status == OpportunityStatus.open,
+            now=now,
+        ),
+        "tasks": await _move(
+            session,
+            actor=actor,
+            model=Task,
+            entity_type="task",
+            from_user=leaving.id,
+            to_user=receiver.id,
+            extra=Task.status == TaskStatus.open,
+            owner_field="assignee_id",
+            now=now,
+        ),
     }
     if deactivate and leaving.is_active:
         leaving.is_active = False
@@ -145,6 +176,8 @@ async def hand_over(
             "from_name": leaving.display_name,
             "lead_count": counts["leads"],
             "customer_count": counts["customers"],
+            "opportunity_count": counts["opportunities"],
+            "task_count": counts["tasks"],
             "notify_user_ids": [str(receiver.id)],
         },
     )

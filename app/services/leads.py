@@ -17,10 +17,10 @@ from app.domain.custom_fields import validate_custom_fields
 from app.domain.dedup import find_similar_companies, normalise_company, normalise_contact
 from app.domain.errors import Conflict, FieldError, InvalidInput
 from app.domain.leads import LeadSource, LeadStatus, ensure_open
-from app.domain.models import Activity, Contact, Customer, Lead
+from app.domain.models import Activity, Contact, Customer, Lead, Opportunity
 from app.domain.permissions import Role
 from app.domain.principal import Principal
-from app.services import assignment, audit, customers, outbox
+from app.services import assignment, audit, customers, opportunities, outbox
 from app.services.common import check_version, get_visible, insert_unless_conflict, like_pattern
 from app.services.ownership import resolve_owner
 from app.services.pagination import Page, SortOrder, paginate
@@ -383,6 +383,14 @@ class Conversion:
     customer: Customer
     contact: Contact
     customer_created: bool
+    opportunity: Opportunity | None = None
+
+
+@dataclass(frozen=True)
+class NewDeal:
+    name: str
+    amount: Decimal | None = None
+    pipeline_id: uuid.UUID | None = None
 
 
 async def convert_lead(
@@ -393,8 +401,10 @@ async def convert_lead(
     customer_id: uuid.UUID | None,
     customer_name: str | None,
     now: datetime,
+    opportunity: NewDeal | None = None,
 ) -> Conversion:
-    """Creates (or links) the customer and a contact from the lead, in the request's transaction."""
+    """Creates (or links) the customer, a contact and optionally an opportunity from the lead, in
+    the request's transaction."""
     lead = await get_lead(session, actor=actor, lead_id=lead_id, for_update=True)
     ensure_open(lead.status, action="converted")
     if customer_id is not None:
@@ -436,7 +446,24 @@ async def convert_lead(
         topic="lead.converted",
         payload={"lead_id": str(lead.id), "customer_id": str(customer.id)},
     )
-    return Conversion(lead, customer, contact, created)
+    deal = None
+    if opportunity is not None:
+        deal = await opportunities.create_opportunity(
+            session,
+            actor=actor,
+            data=opportunities.NewOpportunity(
+                name=opportunity.name,
+                customer_id=customer.id,
+                contact_id=contact.id,
+                pipeline_id=opportunity.pipeline_id,
+                amount=opportunity.amount,
+                source_lead_id=lead.id,
+                product_lines=[lead.product_line] if lead.product_line else [],
+                owner_id=lead.owner_id if lead.owner_id != actor.user_id else None,
+            ),
+            now=now,
+        )
+    return Conversion(lead, customer, contact, created, deal)
 
 
 async def disqualify_lead(

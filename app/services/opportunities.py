@@ -90,6 +90,11 @@ class StageChange:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
+def _money(amount: Decimal | None) -> Decimal | None:
+    """As stored (two decimals), so the answer to a write reads like every later read."""
+    return None if amount is None else amount.quantize(Decimal("0.01"))
+
+
 def opportunity_visibility(actor: Principal) -> Any:
     return visible_to(actor, Opportunity.owner_id)
 
@@ -144,7 +149,7 @@ async def create_opportunity(
         pipeline_id=flow.pipeline.id,
         stage_id=first.id,
         stage_entered_at=now,
-        amount=data.amount,
+        amount=_money(data.amount),
         currency=data.currency,
         expected_close_date=data.expected_close_date,
         source_lead_id=data.source_lead_id,
@@ -236,6 +241,8 @@ async def _apply_fields(
             **changes,
             "owner_id": await resolve_owner(session, actor, changes["owner_id"], default=None),
         }
+    if "amount" in changes:
+        changes = {**changes, "amount": _money(changes["amount"])}
     for name, value in changes.items():
         setattr(opportunity, name, value)
 

@@ -23,6 +23,7 @@ from app.domain.errors import Conflict, FieldError, InvalidInput
 from app.domain.models import Opportunity, Product, Quote, QuoteLine
 from app.domain.principal import Principal
 from app.domain.quotes import (
+    UNIT_PRICE,
     LineInput,
     PeerPrice,
     PricedLine,
@@ -61,8 +62,15 @@ class RequestedLine:
     quantity: Decimal
 
 
+def _list_price(price: Decimal) -> Decimal:
+    """As stored (four decimals), so the answer to a write reads like every later read."""
+    return price.quantize(UNIT_PRICE)
+
+
 async def create_product(session: AsyncSession, *, actor: Principal, data: NewProduct) -> Product:
-    product = Product(organization_id=actor.organization_id, **data.__dict__)
+    product = Product(
+        organization_id=actor.organization_id, **{**data.__dict__, "list_price": _list_price(data.list_price)}
+    )
     try:
         async with session.begin_nested():
             session.add(product)
@@ -116,6 +124,8 @@ async def update_product(
     product = await get_visible(session, Product, product_id, actor=actor, for_update=True)
     check_version(product, expected_version)
     before = audit.snapshot(product, PRODUCT_FIELDS)
+    if "list_price" in changes:
+        changes = {**changes, "list_price": _list_price(changes["list_price"])}
     for name, value in changes.items():
         setattr(product, name, value)
     try:

@@ -240,8 +240,32 @@ async def test_handover_moves_everything_and_counts_prove_nothing_is_lost(client
         "/api/v1/leads", json={"name": "closed", "source": "referral", "phone": "13900139000"}, headers=auth
     )
     await client.post(f"/api/v1/leads/{closed.json()['id']}/disqualify", json={"reason": "x"}, headers=auth)
-    for i in range(2):
-        await client.post("/api/v1/customers", json={"name": f"客户{i}"}, headers=auth)
+    customer_ids = [
+        (await client.post("/api/v1/customers", json={"name": f"客户{i}"}, headers=auth)).json()["id"]
+        for i in range(2)
+    ]
+    deals = [
+        (
+            await client.post(
+                "/api/v1/opportunities",
+                json={"name": f"项目{i}", "customer_id": customer_ids[0]},
+                headers=auth,
+            )
+        ).json()["id"]
+        for i in range(2)
+    ]
+    lost = await client.post(
+        f"/api/v1/opportunities/{deals[1]}/lose",
+        json={"reason": "价格过高", "note": "客户选择了报价更低的本地品牌，差价约百分之十五"},
+        headers=auth,
+    )
+    assert lost.status_code == 200, lost.text
+    task = await client.post(
+        "/api/v1/tasks",
+        json={"title": "回访", "due_at": "2026-11-30T10:00:00+08:00", "opportunity_id": deals[0]},
+        headers=auth,
+    )
+    assert task.status_code == 201, task.text
 
     async def owned(owner: str) -> tuple[int, int]:
         leads = await client.get(
@@ -264,7 +288,13 @@ async def test_handover_moves_everything_and_counts_prove_nothing_is_lost(client
         headers=tenant.headers,
     )
     assert result.status_code == 200, result.text
-    assert result.json()["counts"] == {"leads": 3, "customers": 2}
+    assert result.json()["counts"] == {"leads": 3, "customers": 2, "opportunities": 1, "tasks": 1}
+    receiver_deals = await client.get(
+        "/api/v1/opportunities", params={"owner_id": receiver["id"]}, headers=tenant.headers
+    )
+    assert [d["id"] for d in receiver_deals.json()["items"]] == [deals[0]]  # the lost deal stays as history
+    moved_task = await client.get(f"/api/v1/tasks/{task.json()['id']}", headers=tenant.headers)
+    assert moved_task.json()["assignee_id"] == receiver["id"]
     assert await owned(leaving["id"]) == (1, 0)  # the disqualified lead stays as history
     assert await owned(receiver["id"]) == (3, 2)
     assert (await client.get("/api/v1/users/me", headers=auth)).status_code == 401

@@ -203,6 +203,48 @@ async def test_convert_creates_customer_and_contact_in_one_go(client, make_tenan
     assert len(contacts.json()["items"]) == 2
 
 
+async def test_convert_can_open_an_opportunity_in_the_same_transaction(client, make_tenant):
+    tenant = await make_tenant()
+    lead = await client.post(
+        "/api/v1/leads", json=_lead(phone="13800138000", product_line="防水材料"), headers=tenant.headers
+    )
+    converted = await client.post(
+        f"/api/v1/leads/{lead.json()['id']}/convert",
+        json={
+            "customer_name": "申华建材",
+            "opportunity_name": "屋面防水工程",
+            "opportunity_amount": "860000",
+        },
+        headers=tenant.headers,
+    )
+    assert converted.status_code == 200, converted.text
+    deal = converted.json()["opportunity"]
+    assert deal["name"] == "屋面防水工程"
+    assert deal["amount"] == "860000.00"
+    assert deal["customer_id"] == converted.json()["customer"]["id"]
+    assert deal["contact_id"] == converted.json()["contact"]["id"]
+    assert deal["source_lead_id"] == lead.json()["id"]
+    assert deal["product_lines"] == ["防水材料"]
+    pipelines = await client.get("/api/v1/pipelines", headers=tenant.headers)
+    default = next(p for p in pipelines.json()["items"] if p["is_default"])
+    assert deal["pipeline_id"] == default["id"]
+    assert deal["stage_id"] == default["stages"][0]["id"]
+
+    bad_pipeline = await client.post(
+        "/api/v1/leads",
+        json=_lead(phone="13900139000"),
+        headers=tenant.headers,
+    )
+    refused = await client.post(
+        f"/api/v1/leads/{bad_pipeline.json()['id']}/convert",
+        json={"opportunity_name": "x", "pipeline_id": "00000000-0000-4000-8000-000000000000"},
+        headers=tenant.headers,
+    )
+    assert refused.status_code == 404
+    still_open = await client.get(f"/api/v1/leads/{bad_pipeline.json()['id']}", headers=tenant.headers)
+    assert still_open.json()["status"] != "converted"  # nothing half-written
+
+
 async def test_disqualify_needs_a_reason_and_closes_the_lead(client, make_tenant):
     tenant = await make_tenant()
     lead = await client.post("/api/v1/leads", json=_lead(phone="13800138000"), headers=tenant.headers)

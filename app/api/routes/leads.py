@@ -13,6 +13,7 @@ from app.api.routes import API_V1
 from app.api.schemas.common import Timestamp
 from app.api.schemas.customers import ContactOut, CustomerOut, LeadConversionOut
 from app.api.schemas.leads import LeadConvert, LeadCreate, LeadDisqualify, LeadOut, LeadPage, LeadUpdate
+from app.api.schemas.pipelines import OpportunityOut
 from app.domain.leads import LeadSource, LeadStatus
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
@@ -153,6 +154,11 @@ async def convert_lead(
         lead_id=lead_id,
         customer_id=body.customer_id,
         customer_name=body.customer_name,
+        opportunity=(
+            leads.NewDeal(body.opportunity_name, body.opportunity_amount, body.pipeline_id)
+            if body.opportunity_name
+            else None
+        ),
         now=now,
     )
     return LeadConversionOut(
@@ -160,6 +166,7 @@ async def convert_lead(
         customer=CustomerOut.model_validate(conversion.customer),
         contact=ContactOut.model_validate(conversion.contact),
         customer_created=conversion.customer_created,
+        opportunity=OpportunityOut.model_validate(conversion.opportunity) if conversion.opportunity else None,
     )
 
 

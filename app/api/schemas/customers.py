@@ -22,6 +22,7 @@ from app.api.schemas.leads import (
     ShortText,
     Tags,
 )
+from app.api.schemas.pipelines import OpportunityOut
 from app.domain.customer_tier import Tier
 
 Latitude = Annotated[StrictFloat | StrictInt, Field(ge=-90, le=90)]
@@ -209,3 +210,4 @@ class LeadConversionOut(BaseModel):
     customer: CustomerOut
     contact: ContactOut
     customer_created: bool
+    opportunity: OpportunityOut | None = Field(description="When opportunity_name was given.")

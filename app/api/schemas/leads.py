@@ -175,7 +175,12 @@ class LeadPage(BaseModel):
 
 class LeadConvert(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"customer_name": "上海申华建材有限公司"}]}
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"customer_name": "上海申华建材有限公司", "opportunity_name": "申华大厦屋面防水工程"}
+            ]
+        },
     )
 
     customer_id: uuid.UUID | None = Field(
@@ -184,6 +189,11 @@ class LeadConvert(BaseModel):
     customer_name: Company | None = Field(
         default=None, description="Name of the new customer; default: company."
     )
+    opportunity_name: Company | None = Field(
+        default=None, description="Also open an opportunity with this name, in the same transaction."
+    )
+    opportunity_amount: Money | None = None
+    pipeline_id: uuid.UUID | None = Field(default=None, description="Default: the default pipeline.")
 
 
 class LeadDisqualify(BaseModel):
