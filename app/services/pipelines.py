@@ -278,31 +278,30 @@ async def _replace_stages(
             "Some stage ids are not in this pipeline.", code="pipeline.invalid", errors=unknown
         )
     removed = [stage for stage_id, stage in current.items() if stage_id not in set(kept_ids)]
-    if removed:
-        in_use = dict(
-            (
-                await session.execute(
-                    select(Opportunity.stage_id, func.count())
-                    .where(
-                        Opportunity.stage_id.in_([s.id for s in removed]),
-                        Opportunity.status == OpportunityStatus.open,
-                    )
-                    .group_by(Opportunity.stage_id)
-                )
-            ).all()
+    # A stage that turns from open into won or lost (or back) would leave its deals with a status
+    # that contradicts their stage, so it may only change kind while empty.
+    rekinded = [
+        current[stage_id]
+        for stage_id, spec in zip(kept_ids, specs, strict=True)
+        if stage_id is not None and current[stage_id].kind is not spec.kind
+    ]
+    problems = [
+        FieldError(
+            "stages", "in_use", f"{stage.name}: {count} open opportunities; move them before removing it"
         )
-        if in_use:
-            raise Conflict(
-                "Stages with open opportunities cannot be removed; move the opportunities first.",
-                code="pipeline.stage_in_use",
-                errors=[
-                    FieldError("stages", "in_use", f"{stage.name}: {in_use[stage.id]} open opportunities")
-                    for stage in removed
-                    if stage.id in in_use
-                ],
-            )
-        for stage in removed:
-            stage.archived_at = now
+        for stage, count in await _occupied(session, removed, only_open=True)
+    ] + [
+        FieldError("stages", "in_use", f"{stage.name}: {count} opportunities; its kind cannot change")
+        for stage, count in await _occupied(session, rekinded, only_open=False)
+    ]
+    if problems:
+        raise Conflict(
+            "Stages holding opportunities cannot be removed or change kind.",
+            code="pipeline.stage_in_use",
+            errors=problems,
+        )
+    for stage in removed:
+        stage.archived_at = now
     for index, (stage_id, spec) in enumerate(zip(kept_ids, specs, strict=True)):
         values = _stage_values(spec)
         if stage_id is None:
@@ -317,3 +316,18 @@ async def _replace_stages(
         for name, value in values.items():
             setattr(stage, name, value)
     await session.flush()
+
+
+async def _occupied(
+    session: AsyncSession, stages: list[PipelineStage], *, only_open: bool
+) -> list[tuple[PipelineStage, int]]:
+    """The stages that hold opportunities (open ones only, if asked), with how many."""
+    if not stages:
+        return []
+    statement = select(Opportunity.stage_id, func.count()).where(
+        Opportunity.stage_id.in_([s.id for s in stages])
+    )
+    if only_open:
+        statement = statement.where(Opportunity.status == OpportunityStatus.open)
+    counts = dict((await session.execute(statement.group_by(Opportunity.stage_id))).all())
+    return [(stage, counts[stage.id]) for stage in stages if stage.id in counts]
