@@ -33,6 +33,18 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "The lead {lead_name} ({company}) went back to the pool. Why: {reason}",
         ),
     },
+    "quote.price_spread": {
+        "zh": (
+            "报价价差预警：{customer_name}",
+            "{rep_name} 给 {customer_name} 的报价与其他销售近期报价相差最多 {max_spread}"
+            "（{alert_count} 个产品）。",
+        ),
+        "en": (
+            "Price spread on a quote to {customer_name}",
+            "{rep_name}'s quote to {customer_name} differs from other reps' recent quotes by up to "
+            "{max_spread} ({alert_count} products).",
+        ),
+    },
     "team.member_added": {
         "zh": ("您已加入团队 {team_name}", "您已被加入团队 {team_name}。"),
         "en": ("You joined {team_name}", "You were added to the team {team_name}."),

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.activities import ActivityType
 from app.domain.errors import Conflict, FieldError, InvalidInput
-from app.domain.models import Opportunity, Product, Quote, QuoteLine
+from app.domain.models import Customer, Opportunity, Product, Quote, QuoteLine, User
 from app.domain.principal import Principal
 from app.domain.quotes import (
     UNIT_PRICE,
@@ -250,6 +250,8 @@ async def _write_lines(
         supervisors = (
             await supervisors_of(session, quote.organization_id, quote.owner_id) if quote.owner_id else []
         )
+        customer = await session.get_one(Customer, quote.customer_id)
+        rep = await session.get(User, quote.owner_id) if quote.owner_id else None
         await outbox.record_event(
             session,
             organization_id=quote.organization_id,
@@ -259,6 +261,10 @@ async def _write_lines(
                 "opportunity_id": str(quote.opportunity_id),
                 "customer_id": str(quote.customer_id),
                 "alerts": quote.price_alerts,
+                "customer_name": customer.name,
+                "rep_name": rep.display_name if rep else "",
+                "max_spread": f"{max(alert.spread for alert in alerts):.0%}",
+                "alert_count": len(alerts),
                 "notify_user_ids": [str(s) for s in supervisors],
             },
         )
