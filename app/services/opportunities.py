@@ -21,6 +21,7 @@ from app.domain.errors import Conflict, FieldError, InvalidInput, PermissionDeni
 from app.domain.models import (
     Activity,
     Attachment,
+    AttachmentParent,
     Contact,
     Opportunity,
     OpportunityStatus,
@@ -297,20 +298,25 @@ async def _evidence(
     )
 
 
-async def _attachments(session: AsyncSession, actor: Principal, ids: list[uuid.UUID]) -> int:
+async def _attachments(session: AsyncSession, opportunity: Opportunity, ids: list[uuid.UUID]) -> int:
+    """How many of the attachments sent with a move count as evidence: those filed on the deal's
+    customer. Another customer's file is refused rather than silently ignored."""
     if not ids:
         return 0
     found = set(
         await session.scalars(
             select(Attachment.id).where(
-                Attachment.organization_id == actor.organization_id, Attachment.id.in_(ids)
+                Attachment.organization_id == opportunity.organization_id,
+                Attachment.parent_type == AttachmentParent.customer,
+                Attachment.parent_id == opportunity.customer_id,
+                Attachment.id.in_(ids),
             )
         )
     )
     missing = [i for i in ids if i not in found]
     if missing:
         raise InvalidInput(
-            "Some attachments do not exist.",
+            "Some attachments are not filed on this opportunity's customer.",
             code="attachment.not_found",
             errors=[FieldError("attachment_ids", "attachment.not_found", str(i)) for i in missing],
         )
@@ -347,7 +353,7 @@ async def change_stage(
     if change.fields:
         await _apply_fields(session, actor, opportunity, dict(change.fields))
     if move is not Move.backward:
-        attachments = await _attachments(session, actor, change.attachment_ids)
+        attachments = await _attachments(session, opportunity, change.attachment_ids)
         evidence = await _evidence(session, opportunity, change, attachments)
         fields = {name: getattr(opportunity, name) for name in AUDITED_FIELDS}
         unmet = unmet_requirements(specs[positions[target.id]], fields, evidence)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.errors import Conflict, FieldError, InvalidInput, NotFound
 from app.domain.models import Opportunity, OpportunityStatus, Pipeline, PipelineStage
 from app.domain.pipelines import (
+    DEFAULT_ORDERING_RULES,
     TEMPLATES,
     StageSpec,
     parse_ordering_rules,
@@ -181,6 +182,7 @@ async def seed_templates(session: AsyncSession, *, organization_id: uuid.UUID) -
             actor=actor,
             name=name,
             stages=[stage.as_dict() for stage in stages],
+            ordering_rules=[rule.as_dict() for rule in DEFAULT_ORDERING_RULES],
             is_default=index == 0,
         )
 
@@ -273,9 +275,16 @@ async def _replace_stages(
         for index, stage_id in enumerate(kept_ids)
         if stage_id is not None and stage_id not in current
     ]
-    if unknown:
+    repeated = [
+        FieldError(f"stages[{index}].id", "value.duplicate", "the same stage is listed twice")
+        for index, stage_id in enumerate(kept_ids)
+        if stage_id is not None and stage_id in kept_ids[:index]
+    ]
+    if unknown or repeated:
         raise InvalidInput(
-            "Some stage ids are not in this pipeline.", code="pipeline.invalid", errors=unknown
+            "Some stage ids are not in this pipeline or are listed twice.",
+            code="pipeline.invalid",
+            errors=unknown + repeated,
         )
     removed = [stage for stage_id, stage in current.items() if stage_id not in set(kept_ids)]
     # A stage that turns from open into won or lost (or back) would leave its deals with a status
