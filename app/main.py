@@ -32,6 +32,7 @@ from app.api.routes import (
     organization,
     pipelines,
     quotes,
+    sla,
     tasks,
     teams,
     users,
@@ -49,6 +50,7 @@ from app.workers.queue import ArqQueue, InlineQueue
 INLINE_SCHEDULE = (
     ("sweep_outbox", 60.0),
     ("assign_waiting_leads", 60.0),
+    ("fire_sla_timers", 60.0),
     ("recycle_leads", 300.0),
     ("purge_idempotency_records", 3600.0),
 )
@@ -134,6 +136,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         opportunities,
         tasks,
         quotes,
+        sla,
         audit_events,
         operations,
     ):

@@ -45,6 +45,24 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "{max_spread} ({alert_count} products).",
         ),
     },
+    "sla.warned": {
+        "zh": ("即将超时：{subject_name}", "{policy_name}将于 {due_at} 到期，请尽快跟进。"),
+        "en": ("Due soon: {subject_name}", "{policy_name} is due at {due_at}; follow up now."),
+    },
+    "sla.breached": {
+        "zh": ("已超时：{subject_name}", "{policy_name}已于 {due_at} 超时（负责人：{owner_name}）。"),
+        "en": ("Overdue: {subject_name}", "{policy_name} was due at {due_at} (owner: {owner_name})."),
+    },
+    "sla.escalated": {
+        "zh": (
+            "超时升级（第 {level} 级）：{subject_name}",
+            "{policy_name}自 {due_at} 起超时未处理（负责人：{owner_name}）。",
+        ),
+        "en": (
+            "Escalated (level {level}): {subject_name}",
+            "{policy_name} has been overdue since {due_at} (owner: {owner_name}).",
+        ),
+    },
     "team.member_added": {
         "zh": ("您已加入团队 {team_name}", "您已被加入团队 {team_name}。"),
         "en": ("You joined {team_name}", "You were added to the team {team_name}."),

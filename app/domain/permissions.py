@@ -48,6 +48,8 @@ class Permission(StrEnum):
     products_write = "products:write"
     quotes_read = "quotes:read"
     quotes_write = "quotes:write"
+    sla_read = "sla:read"
+    sla_write = "sla:write"
 
 
 _EVERYONE = {
@@ -72,10 +74,11 @@ _SALES_WORK = {
     Permission.products_read,
     Permission.quotes_read,
     Permission.quotes_write,
+    Permission.sla_read,
 }
 
 # The shape of the sales process and the price list are management's.
-_SALES_SETUP = {Permission.pipelines_write, Permission.products_write}
+_SALES_SETUP = {Permission.pipelines_write, Permission.products_write, Permission.sla_write}
 
 _ROUTING = {Permission.assignment_rules_read, Permission.assignment_rules_write, Permission.leads_assign}
 

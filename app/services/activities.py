@@ -18,7 +18,8 @@ from app.domain.leads import status_after_contact
 from app.domain.models import Activity, Attachment, Customer, Lead, Opportunity, Pipeline
 from app.domain.pipelines import OrderingMode, ordering_violations, parse_ordering_rules
 from app.domain.principal import Principal
-from app.services import audit, customers, leads, opportunities
+from app.domain.sla import SlaKind, TimerState
+from app.services import audit, customers, leads, opportunities, sla
 from app.services.common import get_visible
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.policy import policy_for
@@ -182,6 +183,8 @@ async def record_activity(
         _touch_lead(lead, activity)
     if customer is not None:
         customer.last_follow_up_at = max(filter(None, (customer.last_follow_up_at, activity.occurred_at)))
+    if activity.is_effective:
+        await _meet_timers(session, lead, customer, now)
     await session.flush()
     await audit.record_audit(
         session,
@@ -215,6 +218,32 @@ async def _ordering_warnings(
             errors=[FieldError("type", "out_of_order", message) for message in refused],
         )
     return messages
+
+
+async def _meet_timers(
+    session: AsyncSession, lead: Lead | None, customer: Customer | None, now: datetime
+) -> None:
+    """An effective follow-up answers the lead's first-response clock, and restarts the
+    customer's follow-up clock."""
+    if lead is not None:
+        await sla.stop_timers(
+            session,
+            organization_id=lead.organization_id,
+            kind=SlaKind.first_response,
+            subject_id=lead.id,
+            outcome=TimerState.met,
+            now=now,
+        )
+    if customer is not None:
+        await sla.stop_timers(
+            session,
+            organization_id=customer.organization_id,
+            kind=SlaKind.follow_up,
+            subject_id=customer.id,
+            outcome=TimerState.met,
+            now=now,
+        )
+        await sla.start_follow_up(session, customer, now)
 
 
 def _touch_lead(lead: Lead, activity: Activity) -> None:

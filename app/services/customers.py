@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import session_now
 from app.domain.custom_fields import validate_custom_fields
 from app.domain.customer_tier import Tier, format_customer_code, tier_for_annual_purchase
 from app.domain.dedup import normalise_company, normalise_contact
@@ -19,7 +20,7 @@ from app.domain.geo import GeoPoint
 from app.domain.models import Contact, Customer
 from app.domain.policy import OrganizationPolicy
 from app.domain.principal import Principal
-from app.services import audit, sequences
+from app.services import audit, sequences, sla
 from app.services.common import check_version, get_visible, like_pattern
 from app.services.ownership import resolve_owner
 from app.services.pagination import Page, SortOrder, paginate
@@ -110,6 +111,7 @@ async def create_customer(session: AsyncSession, *, actor: Principal, data: NewC
         entity_id=customer.id,
         after=audit.snapshot(customer, ("code", *AUDITED_FIELDS)),
     )
+    await sla.start_follow_up(session, customer, session_now(session))
     return customer
 
 

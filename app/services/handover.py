@@ -18,11 +18,13 @@ from app.domain.models import (
     Lead,
     Opportunity,
     OpportunityStatus,
+    SlaTimer,
     Task,
     TaskStatus,
     User,
 )
 from app.domain.principal import Principal
+from app.domain.sla import ACTIVE_STATES
 from app.observability import current_request_id
 from app.services import audit, outbox
 from app.services.common import get_visible
@@ -150,6 +152,16 @@ async def hand_over(
             to_user=receiver.id,
             extra=Task.status == TaskStatus.open,
             owner_field="assignee_id",
+            now=now,
+        ),
+        "timers": await _move(
+            session,
+            actor=actor,
+            model=SlaTimer,
+            entity_type="sla_timer",
+            from_user=leaving.id,
+            to_user=receiver.id,
+            extra=SlaTimer.state.in_(ACTIVE_STATES),
             now=now,
         ),
     }

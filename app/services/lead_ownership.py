@@ -10,33 +10,43 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.leads import LeadStatus
-from app.domain.models import AssignmentKind, Lead, LeadAssignment, Team, TeamMember
+from app.domain.models import AssignmentKind, Lead, LeadAssignment
 from app.domain.principal import Principal
-from app.services import audit, outbox
+from app.domain.sla import SlaKind, TimerState
+from app.services import audit, outbox, sla
+from app.services.ownership import supervisors_of
 
 OWNERSHIP_FIELDS = ("owner_id", "status", "assignment_rule_id", "assignment_strategy", "assignment_reason")
 
 
-async def supervisors_of(
-    session: AsyncSession, organization_id: uuid.UUID, user_id: uuid.UUID
-) -> list[uuid.UUID]:
-    rows = await session.scalars(
-        select(Team.supervisor_id)
-        .join(
-            TeamMember, (TeamMember.team_id == Team.id) & (TeamMember.organization_id == Team.organization_id)
-        )
-        .where(
-            Team.organization_id == organization_id,
-            TeamMember.user_id == user_id,
-            Team.supervisor_id.is_not(None),
-            Team.supervisor_id != user_id,
-        )
+async def _cancel_first_response(session: AsyncSession, lead: Lead, now: datetime) -> None:
+    await sla.stop_timers(
+        session,
+        organization_id=lead.organization_id,
+        kind=SlaKind.first_response,
+        subject_id=lead.id,
+        outcome=TimerState.cancelled,
+        now=now,
     )
-    return sorted({s for s in rows if s is not None}, key=str)
+
+
+async def _restart_first_response(session: AsyncSession, lead: Lead, now: datetime) -> None:
+    """The first-response clock runs for the current owner, from the moment they got the lead."""
+    await _cancel_first_response(session, lead, now)
+    if lead.last_effective_follow_up_at is None:
+        await sla.start_timers(
+            session,
+            organization_id=lead.organization_id,
+            kind=SlaKind.first_response,
+            subject_type="lead",
+            subject_id=lead.id,
+            owner_id=lead.owner_id,
+            fields={"source": lead.source.value},
+            now=now,
+        )
 
 
 def _ids(*ids: uuid.UUID | None) -> list[str]:
@@ -69,6 +79,7 @@ async def give_to(
     await _record(
         session, lead, kind=kind, actor=actor, now=now, previous=previous, before=before, reason=reason
     )
+    await _restart_first_response(session, lead, now)
     await outbox.record_event(
         session,
         organization_id=lead.organization_id,
@@ -110,6 +121,7 @@ async def put_in_pool(
     lead.assignment_rule_id = None
     lead.assignment_strategy = None
     lead.assignment_reason = reason[:500] if kind is AssignmentKind.fallback else None
+    await _cancel_first_response(session, lead, now)
     await _record(
         session, lead, kind=kind, actor=actor, now=now, previous=previous, before=before, reason=reason
     )

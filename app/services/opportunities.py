@@ -39,7 +39,8 @@ from app.domain.pipelines import (
     unmet_requirements,
 )
 from app.domain.principal import Principal
-from app.services import audit, customers, outbox, pipelines
+from app.domain.sla import SlaKind, TimerState
+from app.services import audit, customers, outbox, pipelines, sla
 from app.services.common import check_version, get_visible
 from app.services.ownership import resolve_owner
 from app.services.pagination import Page, SortOrder, paginate
@@ -172,6 +173,7 @@ async def create_opportunity(
         )
     )
     await _create_action_tasks(session, actor, opportunity, first, now)
+    await _start_stage_clock(session, opportunity, first, now)
     await audit.record_audit(
         session,
         actor=actor,
@@ -440,8 +442,17 @@ async def _move(
         raise Conflict(
             "The opportunity was moved at the same time; reload it.", code="opportunity.moved"
         ) from exc
+    await sla.stop_timers(
+        session,
+        organization_id=opportunity.organization_id,
+        kind=SlaKind.stage_dwell,
+        subject_id=opportunity.id,
+        outcome=TimerState.met,
+        now=now,
+    )
     if target.kind is StageKind.open:
         await _create_action_tasks(session, actor, opportunity, target, now)
+        await _start_stage_clock(session, opportunity, target, now)
     payload = {
         "opportunity_id": str(opportunity.id),
         "from_stage_id": str(previous_stage_id),
@@ -466,6 +477,23 @@ async def _move(
                 "amount": str(opportunity.amount) if opportunity.amount is not None else None,
             },
         )
+
+
+async def _start_stage_clock(
+    session: AsyncSession, opportunity: Opportunity, stage: PipelineStage, now: datetime
+) -> None:
+    """Stage-dwell policies time the stay; a policy without a target uses the stage's maximum."""
+    await sla.start_timers(
+        session,
+        organization_id=opportunity.organization_id,
+        kind=SlaKind.stage_dwell,
+        subject_type="opportunity",
+        subject_id=opportunity.id,
+        owner_id=opportunity.owner_id,
+        fields={"stage_id": str(stage.id)},
+        now=now,
+        default_target_minutes=stage.max_dwell_hours * 60 if stage.max_dwell_hours else None,
+    )
 
 
 async def _create_action_tasks(

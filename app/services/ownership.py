@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import FieldError, InvalidInput, PermissionDenied
-from app.domain.models import User
+from app.domain.models import Team, TeamMember, User
 from app.domain.permissions import Role
 from app.domain.principal import Principal
 from app.services.visibility import visible_to
@@ -40,3 +40,21 @@ async def resolve_owner(
             errors=[FieldError("owner_id", "owner.invalid", "unknown, inactive or outside your teams")],
         )
     return owner.id
+
+
+async def supervisors_of(
+    session: AsyncSession, organization_id: uuid.UUID, user_id: uuid.UUID
+) -> list[uuid.UUID]:
+    rows = await session.scalars(
+        select(Team.supervisor_id)
+        .join(
+            TeamMember, (TeamMember.team_id == Team.id) & (TeamMember.organization_id == Team.organization_id)
+        )
+        .where(
+            Team.organization_id == organization_id,
+            TeamMember.user_id == user_id,
+            Team.supervisor_id.is_not(None),
+            Team.supervisor_id != user_id,
+        )
+    )
+    return sorted({s for s in rows if s is not None}, key=str)

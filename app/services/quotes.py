@@ -35,7 +35,7 @@ from app.domain.quotes import (
 )
 from app.services import activities, audit, opportunities, outbox
 from app.services.common import check_version, get_visible
-from app.services.lead_ownership import supervisors_of
+from app.services.ownership import supervisors_of
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.policy import policy_for
 

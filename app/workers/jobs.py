@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.metrics import JOBS
-from app.services import assignment, idempotency, imports, lead_pool, outbox
+from app.services import assignment, idempotency, imports, lead_pool, outbox, sla
 from app.services.jobs import JobQueue
 from app.services.unit_of_work import session_scope
 
@@ -96,6 +96,21 @@ async def recycle_leads(ctx: JobContext) -> int:
     return total
 
 
+async def fire_sla_timers(ctx: JobContext, timer_id: str | None = None) -> int:
+    """Deferred per timer at its next instant, and every minute over all timers as the backstop."""
+    sessionmaker, queue, clock = _deps(ctx)
+    total = 0
+    while True:
+        async with session_scope(sessionmaker, queue) as session:
+            fired = await sla.fire_due_timers(
+                session, now=clock(), timer_id=uuid.UUID(timer_id) if timer_id else None
+            )
+        total += fired
+        if timer_id is not None or fired < sla.FIRE_BATCH:
+            JOBS.labels("fire_sla_timers", "ok").inc()
+            return total
+
+
 JOB_FUNCTIONS: dict[str, Callable[..., Awaitable[Any]]] = {
     "dispatch_outbox": dispatch_outbox,
     "sweep_outbox": sweep_outbox,
@@ -103,4 +118,5 @@ JOB_FUNCTIONS: dict[str, Callable[..., Awaitable[Any]]] = {
     "run_import": run_import,
     "assign_waiting_leads": assign_waiting_leads,
     "recycle_leads": recycle_leads,
+    "fire_sla_timers": fire_sla_timers,
 }

@@ -72,6 +72,10 @@ class InlineQueue:
         self._rerun: set[str | None] = set()
 
     async def enqueue(self, job: JobRequest) -> None:
+        if job.defer_until is not None and job.defer_until > self._clock():
+            # Held for hours or days, a deferred job would outlive this process anyway; every job
+            # that is deferred is also reached by a periodic sweep, which runs it within a minute.
+            return
         if job.batch_seconds is not None:
             # One run of a batched job at a time: a request made while it runs asks for one more
             # run, which sees whatever the running one may have missed.
@@ -91,10 +95,6 @@ class InlineQueue:
             task.add_done_callback(self._anonymous.discard)
 
     async def _run(self, job: JobRequest) -> None:
-        if job.defer_until is not None:
-            delay = (job.defer_until - self._clock()).total_seconds()
-            if delay > 0:
-                await asyncio.sleep(delay)
         while True:
             self._rerun.discard(job.job_id)
             try:
@@ -109,7 +109,7 @@ class InlineQueue:
         return True
 
     async def drain(self) -> None:
-        """Wait until every job that is due has run (deferred ones included); used by tests and shutdown."""
+        """Wait until every job enqueued so far has run; used by tests and shutdown."""
         while self._tasks or self._anonymous:
             await asyncio.gather(*self._tasks.values(), *self._anonymous, return_exceptions=True)
 

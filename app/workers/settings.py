@@ -14,6 +14,7 @@ from app.services.storage import LocalFileStorage
 from app.workers.jobs import (
     assign_waiting_leads,
     dispatch_outbox,
+    fire_sla_timers,
     purge_idempotency_records,
     recycle_leads,
     run_import,
@@ -50,10 +51,12 @@ class WorkerSettings:
         run_import,
         assign_waiting_leads,
         recycle_leads,
+        fire_sla_timers,
     ]
     cron_jobs: ClassVar[list[Any]] = [
         cron(sweep_outbox, second=0, unique=True),
         cron(assign_waiting_leads, second=20, unique=True),
+        cron(fire_sla_timers, second=30, unique=True),
         cron(recycle_leads, minute=set(range(0, 60, 5)), second=40, unique=True),
         cron(purge_idempotency_records, minute=17, second=30, unique=True),
     ]

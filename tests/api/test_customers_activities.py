@@ -288,7 +288,13 @@ async def test_handover_moves_everything_and_counts_prove_nothing_is_lost(client
         headers=tenant.headers,
     )
     assert result.status_code == 200, result.text
-    assert result.json()["counts"] == {"leads": 3, "customers": 2, "opportunities": 1, "tasks": 1}
+    assert result.json()["counts"] == {
+        "leads": 3,
+        "customers": 2,
+        "opportunities": 1,
+        "tasks": 1,
+        "timers": 0,
+    }
     receiver_deals = await client.get(
         "/api/v1/opportunities", params={"owner_id": receiver["id"]}, headers=tenant.headers
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +20,16 @@ from app.services.unit_of_work import session_scope
 from app.services.users import NewUser, create_user
 
 ROOT = Path(__file__).resolve().parents[2]
-MAVEN = ROOT.parent / "shared" / "datasets" / "maven-crm"
+# The shared data set lives beside the checkout (../shared); a clone elsewhere on the same machine
+# finds it at its absolute place, or wherever CRM_DATASETS points.
+_CANDIDATES = [
+    Path(os.environ.get("CRM_DATASETS", "/nonexistent")),
+    ROOT.parent / "shared" / "datasets",
+    Path("/work/shared/datasets"),
+]
+MAVEN = next(
+    (c / "maven-crm" for c in _CANDIDATES if (c / "maven-crm").is_dir()), _CANDIDATES[1] / "maven-crm"
+)
 MAPPING = json.loads((ROOT / "docs" / "mappings" / "maven-crm.json").read_text(encoding="utf-8"))
 CSV_MIME = "text/csv"
 

@@ -24,6 +24,7 @@ class HandoverCounts(BaseModel):
     customers: int
     opportunities: int = Field(description="Open opportunities moved; won and lost stay as history.")
     tasks: int = Field(description="Open tasks moved.")
+    timers: int = Field(description="Running SLA timers moved.")
 
 
 class HandoverOut(BaseModel):
@@ -33,7 +34,7 @@ class HandoverOut(BaseModel):
                 {
                     "from_user_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
                     "to_user_id": "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
-                    "counts": {"leads": 42, "customers": 17, "opportunities": 9, "tasks": 14},
+                    "counts": {"leads": 42, "customers": 17, "opportunities": 9, "tasks": 14, "timers": 5},
                     "deactivated": True,
                 }
             ]

@@ -17,6 +17,7 @@ from app.domain.models.outbox_event import OutboxEvent, OutboxStatus
 from app.domain.models.pipeline import Pipeline, PipelineStage
 from app.domain.models.product import Product, Quote, QuoteLine
 from app.domain.models.sequence import SequenceCounter
+from app.domain.models.sla import SlaEvent, SlaPolicy, SlaTimer
 from app.domain.models.task import Task, TaskStatus
 from app.domain.models.team import Team, TeamMember
 from app.domain.models.user import User
@@ -51,6 +52,9 @@ __all__ = [
     "Quote",
     "QuoteLine",
     "SequenceCounter",
+    "SlaEvent",
+    "SlaPolicy",
+    "SlaTimer",
     "StageStay",
     "Task",
     "TaskStatus",

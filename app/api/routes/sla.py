@@ -1,0 +1,156 @@
+"""/sla-policies and /sla-timers: how long work may wait, and the clocks that watch it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, NowDep, SessionDep, etag_for, require
+from app.api.errors import problem_responses
+from app.api.routes import API_V1
+from app.api.schemas.sla import (
+    SlaPolicyCreate,
+    SlaPolicyOut,
+    SlaPolicyPage,
+    SlaPolicyUpdate,
+    SlaTimerOut,
+    SlaTimerPage,
+)
+from app.domain.permissions import Permission
+from app.domain.principal import Principal
+from app.domain.sla import ACTIVE_STATES, TimerState, rag_status
+from app.services import sla
+
+router = APIRouter(prefix=API_V1, tags=["sla"])
+
+CanRead = Annotated[Principal, Depends(require(Permission.sla_read))]
+CanWrite = Annotated[Principal, Depends(require(Permission.sla_write))]
+_ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
+YELLOW_AFTER = timedelta(days=1)
+RED_AFTER = timedelta(days=3)
+
+
+def _policy(policy: object, response: Response) -> SlaPolicyOut:
+    out = SlaPolicyOut.model_validate(policy)
+    response.headers["ETag"] = etag_for(out.version)
+    return out
+
+
+@router.post(
+    "/sla-policies",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SlaPolicyOut,
+    responses=problem_responses(401, 403, 409, 413, 422),
+    dependencies=[Idempotent],
+)
+async def create_sla_policy(
+    session: SessionDep, actor: CanWrite, body: SlaPolicyCreate, response: Response
+) -> SlaPolicyOut:
+    """Timers start for records that change after this; business minutes follow the organization's
+    working hours."""
+    policy = await sla.create_policy(
+        session,
+        actor=actor,
+        name=body.name,
+        kind=body.kind,
+        target_minutes=body.target_minutes,
+        rules=body.rules,
+        enabled=body.enabled,
+    )
+    response.headers["Location"] = f"{API_V1}/sla-policies/{policy.id}"
+    return _policy(policy, response)
+
+
+@router.get("/sla-policies", response_model=SlaPolicyPage, responses=problem_responses(401, 403, 422))
+async def list_sla_policies(
+    session: SessionDep, actor: CanRead, limit: Limit = 50, cursor: Cursor = None
+) -> SlaPolicyPage:
+    page = await sla.list_policies(session, actor=actor, limit=limit, cursor=cursor)
+    return SlaPolicyPage(
+        items=[SlaPolicyOut.model_validate(p) for p in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get(
+    "/sla-policies/{policy_id:uuid}",
+    response_model=SlaPolicyOut,
+    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
+)
+async def get_sla_policy(
+    session: SessionDep, actor: CanRead, policy_id: uuid.UUID, response: Response
+) -> SlaPolicyOut:
+    return _policy(await sla.get_policy(session, actor=actor, policy_id=policy_id), response)
+
+
+@router.patch(
+    "/sla-policies/{policy_id:uuid}",
+    response_model=SlaPolicyOut,
+    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
+)
+async def update_sla_policy(
+    session: SessionDep,
+    actor: CanWrite,
+    policy_id: uuid.UUID,
+    body: SlaPolicyUpdate,
+    expected_version: ExpectedVersion,
+    response: Response,
+) -> SlaPolicyOut:
+    """Running timers keep their schedule; changes apply to timers started afterwards."""
+    policy = await sla.update_policy(
+        session, actor=actor, policy_id=policy_id, changes=body.changes(), expected_version=expected_version
+    )
+    return _policy(policy, response)
+
+
+@router.get("/sla-timers", response_model=SlaTimerPage, responses=problem_responses(401, 403, 422))
+async def list_sla_timers(
+    session: SessionDep,
+    actor: CanRead,
+    now: NowDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    state: TimerState | None = None,
+    subject_id: uuid.UUID | None = None,
+    owner_id: uuid.UUID | None = None,
+    active: Annotated[
+        bool, Query(description="Only timers that can still warn, breach or escalate.")
+    ] = False,
+) -> SlaTimerPage:
+    """Soonest due first, with each timer's red/yellow/green status now."""
+    page = await sla.list_timers(
+        session,
+        actor=actor,
+        limit=limit,
+        cursor=cursor,
+        state=state,
+        subject_id=subject_id,
+        owner_id=owner_id,
+        active=active,
+    )
+    items = [
+        SlaTimerOut(
+            id=t.id,
+            policy_id=t.policy_id,
+            kind=t.kind,
+            subject_type=t.subject_type,
+            subject_id=t.subject_id,
+            owner_id=t.owner_id,
+            state=t.state,
+            level=t.level,
+            started_at=t.started_at,
+            warn_at=t.warn_at,
+            due_at=t.due_at,
+            stopped_at=t.stopped_at,
+            rag=rag_status(
+                t.due_at if t.state in ACTIVE_STATES else None,
+                now,
+                yellow_after=YELLOW_AFTER,
+                red_after=RED_AFTER,
+            ),
+        )
+        for t in page.items
+    ]
+    return SlaTimerPage(items=items, next_cursor=page.next_cursor)

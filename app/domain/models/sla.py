@@ -1,0 +1,86 @@
+"""SLA policies, the timers they start, and the append-only record of each timer's transitions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, Entity, str_enum
+from app.domain.sla import SlaKind, TimerState
+
+# The partial indexes' predicate: timers that can still warn, breach or escalate.
+ACTIVE_TIMER = text("state IN ('running', 'warned', 'breached', 'escalated')")
+
+
+class SlaPolicy(Entity):
+    __tablename__ = "sla_policy"
+    __table_args__ = (UniqueConstraint("organization_id", "name"), Index(None, "organization_id", "kind"))
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[SlaKind] = mapped_column(str_enum(SlaKind))
+    enabled: Mapped[bool] = mapped_column(default=True)
+    # Business minutes; None for stage_dwell means "the stage's max_dwell_hours".
+    target_minutes: Mapped[int | None]
+    rules: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class SlaTimer(Entity):
+    """One SLA clock on one record. Its whole schedule is fixed at start; `next_fire_at` is when
+    it next needs looking at (indexed for the sweep)."""
+
+    __tablename__ = "sla_timer"
+    __table_args__ = (
+        # One live timer per policy and record: starting it twice is a no-op.
+        Index(
+            "uq_sla_timer_active",
+            "policy_id",
+            "subject_id",
+            unique=True,
+            postgresql_where=ACTIVE_TIMER,
+            sqlite_where=ACTIVE_TIMER,
+        ),
+        Index(
+            "ix_sla_timer_next_fire_at",
+            "next_fire_at",
+            postgresql_where=ACTIVE_TIMER,
+            sqlite_where=ACTIVE_TIMER,
+        ),
+        Index(None, "organization_id", "subject_type", "subject_id"),
+        Index(None, "organization_id", "owner_id", "state"),
+    )
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    policy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sla_policy.id", ondelete="CASCADE"))
+    kind: Mapped[SlaKind] = mapped_column(str_enum(SlaKind))
+    subject_type: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[uuid.UUID]
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    state: Mapped[TimerState] = mapped_column(str_enum(TimerState), default=TimerState.running)
+    level: Mapped[int] = mapped_column(default=0)
+    started_at: Mapped[datetime]
+    warn_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    escalate_at: Mapped[list[str]] = mapped_column(default=list)  # ISO instants, one per step
+    next_fire_at: Mapped[datetime | None]
+    stopped_at: Mapped[datetime | None]
+
+
+class SlaEvent(Base):
+    """Append-only. The unique key makes each warning, breach and escalation level happen once,
+    whichever worker or retry gets there; its notification is written in the same transaction."""
+
+    __tablename__ = "sla_event"
+    __table_args__ = (UniqueConstraint("timer_id", "state", "level"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    timer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sla_timer.id", ondelete="CASCADE"))
+    state: Mapped[TimerState] = mapped_column(str_enum(TimerState))
+    level: Mapped[int]
+    due_at: Mapped[datetime]  # when the transition was due
+    occurred_at: Mapped[datetime]  # when a worker carried it out

@@ -1,0 +1,210 @@
+"""Service-level agreements: how long work may wait, in business time, and what happens when it waits
+longer — a warning, a breach, escalations — each exactly once.
+
+Pure: a timer's whole schedule (warn, due, each escalation) is computed when it starts, so deciding
+what is due at an instant needs no calendar and a sweep over many timers is a comparison of
+instants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from app.domain.errors import FieldError, InvalidInput
+
+
+class SlaKind(StrEnum):
+    first_response = "first_response"  # lead assigned -> first effective follow-up
+    stage_dwell = "stage_dwell"  # opportunity enters a stage -> leaves it
+    follow_up = "follow_up"  # customer without effective follow-up for N hours
+
+
+class TimerState(StrEnum):
+    running = "running"
+    warned = "warned"
+    breached = "breached"
+    escalated = "escalated"
+    met = "met"
+    cancelled = "cancelled"
+
+
+ACTIVE_STATES = frozenset({TimerState.running, TimerState.warned, TimerState.breached, TimerState.escalated})
+
+
+class NotifyRole(StrEnum):
+    owner = "owner"
+    supervisor = "supervisor"
+    director = "director"
+
+
+class RagStatus(StrEnum):
+    green = "green"
+    yellow = "yellow"
+    red = "red"
+
+
+MAX_TARGET_MINUTES = 60 * 24 * 365
+MAX_STEPS = 5
+_POLICY_KEYS = frozenset({"warn_percent", "steps", "sources", "tiers"})
+
+
+@dataclass(frozen=True)
+class EscalationStep:
+    after_minutes: int  # business minutes past due
+    notify: tuple[NotifyRole, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"after_minutes": self.after_minutes, "notify": [role.value for role in self.notify]}
+
+
+@dataclass(frozen=True)
+class PolicyRules:
+    """What a policy says beyond its kind and target."""
+
+    warn_percent: int = 80
+    steps: tuple[EscalationStep, ...] = ()
+    sources: frozenset[str] = frozenset()  # first_response: only leads from these sources (empty: all)
+    tiers: frozenset[str] = frozenset()  # follow_up: only customers of these tiers (empty: all)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "warn_percent": self.warn_percent,
+            "steps": [step.as_dict() for step in self.steps],
+            "sources": sorted(self.sources),
+            "tiers": sorted(self.tiers),
+        }
+
+    def applies_to(self, fields: Mapping[str, Any]) -> bool:
+        if self.sources and fields.get("source") not in self.sources:
+            return False
+        return not (self.tiers and fields.get("tier") not in self.tiers)
+
+
+def _whole(value: Any, low: int, high: int, path: str, errors: list[FieldError]) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        errors.append(FieldError(path, "value.out_of_range", f"a whole number from {low} to {high}"))
+        return None
+    return value
+
+
+def _names(raw: Any, path: str, errors: list[FieldError]) -> frozenset[str]:
+    if not isinstance(raw, list) or not all(isinstance(item, str) and item for item in raw):
+        errors.append(FieldError(path, "type", "a list of names"))
+        return frozenset()
+    return frozenset(raw)
+
+
+def parse_rules(raw: Mapping[str, Any]) -> PolicyRules:
+    """Validates a policy's rules from JSON, reporting every problem at once."""
+    errors = [FieldError(key, "unknown", "not a policy field") for key in sorted(set(raw) - _POLICY_KEYS)]
+    warn = _whole(raw.get("warn_percent", 80), 1, 99, "warn_percent", errors)
+    steps: list[EscalationStep] = []
+    raw_steps = raw.get("steps", [])
+    if not isinstance(raw_steps, list) or len(raw_steps) > MAX_STEPS:
+        errors.append(FieldError("steps", "type", f"a list of at most {MAX_STEPS} steps"))
+        raw_steps = []
+    previous = -1
+    for index, step in enumerate(raw_steps):
+        path = f"steps[{index}]"
+        if not isinstance(step, dict) or set(step) - {"after_minutes", "notify"}:
+            errors.append(FieldError(path, "type", "{after_minutes, notify}"))
+            continue
+        after = _whole(step.get("after_minutes"), 0, MAX_TARGET_MINUTES, f"{path}.after_minutes", errors)
+        roles = step.get("notify", [])
+        known = {role.value for role in NotifyRole}
+        if not isinstance(roles, list) or not roles or not all(r in known for r in roles):
+            errors.append(
+                FieldError(f"{path}.notify", "invalid", f"one or more of {', '.join(sorted(known))}")
+            )
+            continue
+        if after is not None and after <= previous:
+            errors.append(
+                FieldError(f"{path}.after_minutes", "order", "each step comes later than the one before")
+            )
+        if after is not None:
+            previous = after
+            steps.append(EscalationStep(after, tuple(NotifyRole(r) for r in dict.fromkeys(roles))))
+    sources = _names(raw.get("sources", []), "sources", errors)
+    tiers = _names(raw.get("tiers", []), "tiers", errors)
+    if errors or warn is None:
+        raise InvalidInput("The SLA policy cannot be used.", code="sla_policy.invalid", errors=errors)
+    return PolicyRules(warn_percent=warn, steps=tuple(steps), sources=sources, tiers=tiers)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    warn_at: datetime
+    due_at: datetime
+    escalate_at: tuple[datetime, ...]
+
+
+def schedule(
+    rules: PolicyRules,
+    started_at: datetime,
+    target_minutes: int,
+    add_business_minutes: Callable[[datetime, int], datetime],
+) -> Schedule:
+    due_at = add_business_minutes(started_at, target_minutes)
+    return Schedule(
+        warn_at=add_business_minutes(started_at, target_minutes * rules.warn_percent // 100),
+        due_at=due_at,
+        escalate_at=tuple(add_business_minutes(due_at, step.after_minutes) for step in rules.steps),
+    )
+
+
+@dataclass(frozen=True)
+class Transition:
+    state: TimerState  # warned, breached or escalated
+    level: int  # 0 for warned and breached; n for the n-th escalation
+    at: datetime
+
+
+def due_transitions(state: TimerState, level: int, plan: Schedule, now: datetime) -> list[Transition]:
+    """What has come due by `now` and not happened yet, in order. A timer found late by a sweep
+    catches up: a warning that was missed still happens before the breach, once."""
+    if state not in ACTIVE_STATES:
+        return []
+    due: list[Transition] = []
+    if state is TimerState.running and now >= plan.warn_at:
+        due.append(Transition(TimerState.warned, 0, plan.warn_at))
+    if state in (TimerState.running, TimerState.warned) and now >= plan.due_at:
+        due.append(Transition(TimerState.breached, 0, plan.due_at))
+    for index, at in enumerate(plan.escalate_at, start=1):
+        if index > level and now >= at:
+            due.append(Transition(TimerState.escalated, index, at))
+    return due
+
+
+def next_fire_at(state: TimerState, level: int, plan: Schedule) -> datetime | None:
+    """When the timer next needs looking at, or None when nothing more can happen to it."""
+    if state not in ACTIVE_STATES:
+        return None
+    if state is TimerState.running:
+        return plan.warn_at
+    if state is TimerState.warned:
+        return plan.due_at
+    pending = plan.escalate_at[level:]
+    return pending[0] if pending else None
+
+
+def rag_status(
+    due_at: datetime | None, now: datetime, *, yellow_after: timedelta, red_after: timedelta
+) -> RagStatus:
+    """Green on plan; yellow when late by `yellow_after` up to `red_after`; red beyond."""
+    if due_at is None or now - due_at < yellow_after:
+        return RagStatus.green
+    return RagStatus.red if now - due_at > red_after else RagStatus.yellow
+
+
+def step_roles(rules: PolicyRules, transition: Transition) -> Sequence[NotifyRole]:
+    """Who hears of a transition: the owner of a warning, the owner and supervisors of a breach,
+    and whom the escalation step names."""
+    if transition.state is TimerState.warned:
+        return (NotifyRole.owner,)
+    if transition.state is TimerState.breached:
+        return (NotifyRole.owner, NotifyRole.supervisor)
+    return rules.steps[transition.level - 1].notify

@@ -1,0 +1,425 @@
+"""SLA timers: started, met and cancelled by the use cases that change leads, opportunities and
+activities (in their transaction), and fired by a deferred job at their next instant with a
+per-minute sweep as the backstop.
+
+Exactly once: every transition is an INSERT into sla_event under a unique key (timer, state,
+level); only the run whose INSERT succeeded writes the notification, in the same transaction. Two
+workers, a retry or a worker killed mid-run cannot warn or escalate twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.business_time import add_business_minutes
+from app.domain.errors import Conflict, FieldError, InvalidInput
+from app.domain.models import Customer, Lead, Opportunity, SlaEvent, SlaPolicy, SlaTimer, User
+from app.domain.permissions import Role
+from app.domain.principal import Principal
+from app.domain.sla import (
+    ACTIVE_STATES,
+    NotifyRole,
+    Schedule,
+    SlaKind,
+    TimerState,
+    Transition,
+    due_transitions,
+    next_fire_at,
+    parse_rules,
+    schedule,
+    step_roles,
+)
+from app.services import audit, outbox
+from app.services.common import check_version, get_visible, insert_unless_conflict
+from app.services.jobs import JobRequest, enqueue_after_commit
+from app.services.ownership import supervisors_of
+from app.services.pagination import Page, SortOrder, paginate
+from app.services.policy import policy_for
+from app.services.visibility import visible_to
+
+FIRE_JOB = "fire_sla_timers"
+FIRE_BATCH = 500
+
+
+def fire_job(timer: SlaTimer) -> JobRequest | None:
+    """The deferred job that looks at the timer when its next instant comes (id fixed by both, so
+    a timer re-scheduled to the same instant is enqueued once)."""
+    if timer.next_fire_at is None:
+        return None
+    return JobRequest(
+        FIRE_JOB,
+        args=(str(timer.id),),
+        job_id=f"sla:{timer.id}:{int(timer.next_fire_at.timestamp())}",
+        defer_until=timer.next_fire_at,
+    )
+
+
+# --- policies -----------------------------------------------------------------------------------
+
+
+async def create_policy(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    name: str,
+    kind: SlaKind,
+    target_minutes: int | None,
+    rules: Mapping[str, Any],
+    enabled: bool = True,
+) -> SlaPolicy:
+    parsed = parse_rules(rules)
+    _check_target(kind, target_minutes)
+    await _ensure_name_free(session, actor, name)
+    policy = SlaPolicy(
+        organization_id=actor.organization_id,
+        name=name,
+        kind=kind,
+        enabled=enabled,
+        target_minutes=target_minutes,
+        rules=parsed.as_dict(),
+    )
+    session.add(policy)
+    await session.flush()
+    await audit.record_audit(
+        session,
+        actor=actor,
+        action="sla_policy.created",
+        entity_type="sla_policy",
+        entity_id=policy.id,
+        after={"name": name, "kind": kind.value, "target_minutes": target_minutes, "rules": policy.rules},
+    )
+    return policy
+
+
+def _check_target(kind: SlaKind, target_minutes: int | None) -> None:
+    if target_minutes is None and kind is not SlaKind.stage_dwell:
+        raise InvalidInput(
+            "Only a stage-dwell policy may leave the target to the stage.",
+            code="sla_policy.target_required",
+            errors=[FieldError("target_minutes", "missing", "give the target in business minutes")],
+        )
+
+
+async def _ensure_name_free(
+    session: AsyncSession, actor: Principal, name: str, exclude: uuid.UUID | None = None
+) -> None:
+    statement = select(SlaPolicy.id).where(
+        SlaPolicy.organization_id == actor.organization_id, SlaPolicy.name == name
+    )
+    if exclude is not None:
+        statement = statement.where(SlaPolicy.id != exclude)
+    if await session.scalar(statement) is not None:
+        raise Conflict(
+            f"An SLA policy named {name!r} exists.",
+            code="sla_policy.name_taken",
+            errors=[FieldError("name", "unique", "already in use")],
+        )
+
+
+async def get_policy(session: AsyncSession, *, actor: Principal, policy_id: uuid.UUID) -> SlaPolicy:
+    return await get_visible(session, SlaPolicy, policy_id, actor=actor)
+
+
+async def list_policies(
+    session: AsyncSession, *, actor: Principal, limit: int, cursor: str | None
+) -> Page[SlaPolicy]:
+    return await paginate(
+        session,
+        select(SlaPolicy).where(SlaPolicy.organization_id == actor.organization_id),
+        sort_column=SlaPolicy.created_at,
+        id_column=SlaPolicy.id,
+        order=SortOrder("created_at", descending=False),
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+async def update_policy(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    policy_id: uuid.UUID,
+    changes: dict[str, Any],
+    expected_version: int | None,
+) -> SlaPolicy:
+    """Running timers keep the schedule they started with; the change applies to new timers."""
+    policy = await get_visible(session, SlaPolicy, policy_id, actor=actor, for_update=True)
+    check_version(policy, expected_version)
+    before = {"name": policy.name, "enabled": policy.enabled, "target_minutes": policy.target_minutes}
+    if "name" in changes and changes["name"] != policy.name:
+        await _ensure_name_free(session, actor, changes["name"], exclude=policy.id)
+        policy.name = changes["name"]
+    if "rules" in changes:
+        policy.rules = parse_rules(changes["rules"]).as_dict()
+    if "target_minutes" in changes:
+        _check_target(policy.kind, changes["target_minutes"])
+        policy.target_minutes = changes["target_minutes"]
+    if "enabled" in changes:
+        policy.enabled = changes["enabled"]
+    await session.flush()
+    await audit.record_audit(
+        session,
+        actor=actor,
+        action="sla_policy.updated",
+        entity_type="sla_policy",
+        entity_id=policy.id,
+        before=before,
+        after={"name": policy.name, "enabled": policy.enabled, "target_minutes": policy.target_minutes},
+    )
+    return policy
+
+
+# --- timers -------------------------------------------------------------------------------------
+
+
+async def start_timers(
+    session: AsyncSession,
+    *,
+    organization_id: uuid.UUID,
+    kind: SlaKind,
+    subject_type: str,
+    subject_id: uuid.UUID,
+    owner_id: uuid.UUID | None,
+    fields: Mapping[str, Any],
+    now: datetime,
+    default_target_minutes: int | None = None,
+) -> None:
+    """Starts a timer for each enabled policy of this kind that applies; a live timer of the same
+    policy on the same record is left as it is (the unique index decides)."""
+    policies = (
+        await session.scalars(
+            select(SlaPolicy).where(
+                SlaPolicy.organization_id == organization_id,
+                SlaPolicy.kind == kind,
+                SlaPolicy.enabled.is_(True),
+            )
+        )
+    ).all()
+    if not policies:
+        return
+    hours = (await policy_for(session, Principal.system(organization_id))).working_hours
+    for policy in policies:
+        rules = parse_rules(policy.rules)
+        target = policy.target_minutes or default_target_minutes
+        if target is None or not rules.applies_to(fields):
+            continue
+        plan = schedule(
+            rules, now, target, lambda instant, minutes: add_business_minutes(hours, instant, minutes)
+        )
+        timer_id = uuid.uuid4()
+        created = await session.scalar(
+            insert_unless_conflict(session, SlaTimer)
+            .values(
+                id=timer_id,
+                organization_id=organization_id,
+                policy_id=policy.id,
+                kind=kind,
+                subject_type=subject_type,
+                subject_id=subject_id,
+                owner_id=owner_id,
+                state=TimerState.running,
+                level=0,
+                started_at=now,
+                warn_at=plan.warn_at,
+                due_at=plan.due_at,
+                escalate_at=[at.isoformat() for at in plan.escalate_at],
+                next_fire_at=plan.warn_at,
+                created_at=now,
+                updated_at=now,
+                version=1,
+            )
+            .returning(SlaTimer)
+        )
+        if created is not None and (job := fire_job(created)) is not None:
+            enqueue_after_commit(session, job)
+
+
+async def start_follow_up(session: AsyncSession, customer: Customer, now: datetime) -> None:
+    await start_timers(
+        session,
+        organization_id=customer.organization_id,
+        kind=SlaKind.follow_up,
+        subject_type="customer",
+        subject_id=customer.id,
+        owner_id=customer.owner_id,
+        fields={"tier": customer.tier.value if customer.tier else None},
+        now=now,
+    )
+
+
+async def stop_timers(
+    session: AsyncSession,
+    *,
+    organization_id: uuid.UUID,
+    kind: SlaKind,
+    subject_id: uuid.UUID,
+    outcome: TimerState,
+    now: datetime,
+) -> int:
+    """Met or cancelled: the record's live timers of this kind stop; returns how many."""
+    result = await session.execute(
+        update(SlaTimer)
+        .where(
+            SlaTimer.organization_id == organization_id,
+            SlaTimer.kind == kind,
+            SlaTimer.subject_id == subject_id,
+            SlaTimer.state.in_(ACTIVE_STATES),
+        )
+        .values(
+            state=outcome, stopped_at=now, next_fire_at=None, updated_at=now, version=SlaTimer.version + 1
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _plan(timer: SlaTimer) -> Schedule:
+    return Schedule(
+        warn_at=timer.warn_at,
+        due_at=timer.due_at,
+        escalate_at=tuple(datetime.fromisoformat(at) for at in timer.escalate_at),
+    )
+
+
+async def fire_due_timers(
+    session: AsyncSession, *, now: datetime, timer_id: uuid.UUID | None = None, limit: int = FIRE_BATCH
+) -> int:
+    """Carries out what has come due on live timers (one, or a batch of the earliest); returns how
+    many transitions this run carried out. Timers another run holds are skipped."""
+    statement = (
+        select(SlaTimer)
+        .where(SlaTimer.state.in_(ACTIVE_STATES), SlaTimer.next_fire_at <= now)
+        .order_by(SlaTimer.next_fire_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    if timer_id is not None:
+        statement = statement.where(SlaTimer.id == timer_id)
+    timers = (await session.scalars(statement)).all()
+    policies: dict[uuid.UUID, SlaPolicy] = {}
+    carried_out = 0
+    for timer in timers:
+        if timer.policy_id not in policies:
+            policies[timer.policy_id] = await session.get_one(SlaPolicy, timer.policy_id)
+        policy = policies[timer.policy_id]
+        plan = _plan(timer)
+        for transition in due_transitions(timer.state, timer.level, plan, now):
+            if await _record_transition(session, timer, policy, transition, now):
+                carried_out += 1
+            timer.state = transition.state
+            timer.level = max(timer.level, transition.level)
+        timer.next_fire_at = next_fire_at(timer.state, timer.level, plan)
+        timer.updated_at = now
+        if (job := fire_job(timer)) is not None:
+            enqueue_after_commit(session, job)
+    await session.flush()
+    return carried_out
+
+
+async def _record_transition(
+    session: AsyncSession, timer: SlaTimer, policy: SlaPolicy, transition: Transition, now: datetime
+) -> bool:
+    inserted = await session.scalar(
+        insert_unless_conflict(session, SlaEvent)
+        .values(
+            id=uuid.uuid4(),
+            organization_id=timer.organization_id,
+            timer_id=timer.id,
+            state=transition.state,
+            level=transition.level,
+            due_at=transition.at,
+            occurred_at=now,
+        )
+        .returning(SlaEvent.id)
+    )
+    if inserted is None:
+        return False  # another run already carried it out (and notified)
+    rules = parse_rules(policy.rules)
+    recipients = await _recipients(session, timer, step_roles(rules, transition))
+    await outbox.record_event(
+        session,
+        organization_id=timer.organization_id,
+        topic=f"sla.{transition.state.value}",
+        payload={
+            "timer_id": str(timer.id),
+            "policy_name": policy.name,
+            "kind": timer.kind.value,
+            "subject_type": timer.subject_type,
+            "subject_id": str(timer.subject_id),
+            "level": transition.level,
+            "due_at": timer.due_at.isoformat(),
+            "subject_name": await _subject_name(session, timer),
+            "owner_name": owner.display_name if (owner := await _owner(session, timer)) else "",
+            "notify_user_ids": [str(u) for u in recipients],
+        },
+    )
+    return True
+
+
+_SUBJECTS: dict[str, Any] = {"lead": Lead, "opportunity": Opportunity, "customer": Customer}
+
+
+async def _subject_name(session: AsyncSession, timer: SlaTimer) -> str:
+    subject = await session.get(_SUBJECTS[timer.subject_type], timer.subject_id)
+    return str(subject.name) if subject is not None else str(timer.subject_id)
+
+
+async def _owner(session: AsyncSession, timer: SlaTimer) -> User | None:
+    return await session.get(User, timer.owner_id) if timer.owner_id else None
+
+
+async def _recipients(session: AsyncSession, timer: SlaTimer, roles: Any) -> list[uuid.UUID]:
+    found: list[uuid.UUID] = []
+    if NotifyRole.owner in roles and timer.owner_id is not None:
+        found.append(timer.owner_id)
+    if NotifyRole.supervisor in roles and timer.owner_id is not None:
+        found += await supervisors_of(session, timer.organization_id, timer.owner_id)
+    if NotifyRole.director in roles:
+        found += await session.scalars(
+            select(User.id).where(
+                User.organization_id == timer.organization_id,
+                User.role == Role.director,
+                User.is_active.is_(True),
+            )
+        )
+    return list(dict.fromkeys(found))
+
+
+async def list_timers(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    limit: int,
+    cursor: str | None,
+    state: TimerState | None = None,
+    subject_id: uuid.UUID | None = None,
+    owner_id: uuid.UUID | None = None,
+    active: bool = False,
+) -> Page[SlaTimer]:
+    statement = select(SlaTimer).where(
+        SlaTimer.organization_id == actor.organization_id, visible_to(actor, SlaTimer.owner_id)
+    )
+    if state is not None:
+        statement = statement.where(SlaTimer.state == state)
+    if subject_id is not None:
+        statement = statement.where(SlaTimer.subject_id == subject_id)
+    if owner_id is not None:
+        statement = statement.where(SlaTimer.owner_id == owner_id)
+    if active:
+        statement = statement.where(SlaTimer.state.in_(ACTIVE_STATES))
+    return await paginate(
+        session,
+        statement,
+        sort_column=SlaTimer.due_at,
+        id_column=SlaTimer.id,
+        order=SortOrder("due_at", descending=False),
+        limit=limit,
+        cursor=cursor,
+    )

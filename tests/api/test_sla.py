@@ -1,0 +1,263 @@
+"""SLA timers through the API and the jobs, with a controllable clock: breaches land on the right
+business minute, each warning and escalation happens once, meeting the target stops the clock."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from app.domain.models import Notification, SlaEvent
+from app.services import sla
+from app.services.unit_of_work import session_scope
+from app.workers.jobs import fire_sla_timers
+from tests.conftest import sign_in
+
+_phones = itertools.count(13700000000)
+# Friday 2026-11-27 17:50 in Shanghai (09:50 UTC): ten business minutes before the weekend.
+FRIDAY_1750 = datetime(2026, 11, 27, 9, 50, tzinfo=UTC)
+
+
+async def _first_response_policy(client, tenant, **rules: object) -> dict:
+    response = await client.post(
+        "/api/v1/sla-policies",
+        json={
+            "name": "线索30分钟首响",
+            "kind": "first_response",
+            "target_minutes": 30,
+            "rules": {"steps": [{"after_minutes": 60, "notify": ["director"]}], **rules},
+        },
+        headers=tenant.headers,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def _supervised_rep(client, tenant, make_user) -> tuple[dict, str, dict]:
+    rep, rep_token = await make_user(tenant, "rep")
+    supervisor, _ = await make_user(tenant, "supervisor")
+    team = await client.post(
+        "/api/v1/teams",
+        json={"name": f"华东{next(_phones)}", "supervisor_id": supervisor["id"], "member_ids": [rep["id"]]},
+        headers=tenant.headers,
+    )
+    assert team.status_code == 201, team.text
+    return rep, rep_token, supervisor
+
+
+async def _lead_for(client, app, tenant, rep: dict) -> dict:
+    created = await client.post(
+        "/api/v1/leads",
+        json={"name": "王磊", "source": "web_form", "phone": str(next(_phones))},
+        headers=tenant.headers,
+    )
+    assert created.status_code == 201, created.text
+    assigned = await client.post(
+        f"/api/v1/leads/{created.json()['id']}/assign",
+        json={"user_id": rep["id"], "reason": "区域负责人"},
+        headers=tenant.headers,
+    )
+    assert assigned.status_code == 200, assigned.text
+    await app.state.runtime.queue.drain()
+    return assigned.json()
+
+
+async def _fire(app) -> None:
+    runtime = app.state.runtime
+    await fire_sla_timers(
+        {"sessionmaker": runtime.sessionmaker, "queue": runtime.queue, "clock": runtime.clock}
+    )
+    await runtime.queue.drain()
+
+
+async def _timer(client, tenant, lead_id: str) -> dict:
+    timers = await client.get("/api/v1/sla-timers", params={"subject_id": lead_id}, headers=tenant.headers)
+    assert timers.status_code == 200, timers.text
+    (timer,) = timers.json()["items"]
+    return timer
+
+
+async def _titles(client, user: dict) -> list[str]:
+    """The user's lead and SLA notification topics, newest first (signed in now: the clock moves)."""
+    token = await sign_in(client, user["username"])
+    inbox = await client.get("/api/v1/notifications", headers={"Authorization": f"Bearer {token}"})
+    return [n["topic"] for n in inbox.json()["items"] if n["topic"].startswith(("sla.", "lead."))]
+
+
+async def _at(client, tenant, when: datetime, clock) -> None:
+    clock.now = when
+    tenant.token = await sign_in(client, tenant.admin_username)
+
+
+async def test_a_30_minute_first_response_breaches_on_the_next_business_morning_and_tells_the_supervisor(
+    client, app, make_tenant, make_user, clock
+):
+    clock.now = FRIDAY_1750
+    tenant = await make_tenant()
+    await _first_response_policy(client, tenant)
+    rep, _, supervisor = await _supervised_rep(client, tenant, make_user)
+    lead = await _lead_for(client, app, tenant, rep)
+
+    timer = await _timer(client, tenant, lead["id"])
+    # 10 minutes on Friday, 20 on Monday morning: due Monday 09:20 Shanghai (01:20 UTC); warned at
+    # 80 % = 24 business minutes, Monday 09:14.
+    assert timer["due_at"] == "2026-11-30T01:20:00Z"
+    assert timer["warn_at"] == "2026-11-30T01:14:00Z"
+    assert timer["state"] == "running"
+
+    await _at(client, tenant, datetime(2026, 11, 28, 12, 0, tzinfo=UTC), clock)  # the weekend: nothing is due
+    await _fire(app)
+    assert (await _timer(client, tenant, lead["id"]))["state"] == "running"
+
+    await _at(client, tenant, datetime(2026, 11, 30, 1, 19, 59, tzinfo=UTC), clock)
+    await _fire(app)
+    assert (await _timer(client, tenant, lead["id"]))["state"] == "warned"
+    assert await _titles(client, supervisor) == []
+
+    await _at(client, tenant, datetime(2026, 11, 30, 1, 20, tzinfo=UTC), clock)
+    await _fire(app)
+    breached = await _timer(client, tenant, lead["id"])
+    assert breached["state"] == "breached"
+    assert await _titles(client, rep) == ["sla.breached", "sla.warned", "lead.assigned"]
+    assert await _titles(client, supervisor) == ["sla.breached"]
+
+
+async def test_each_transition_happens_once_however_often_and_concurrently_the_timers_are_fired(
+    client, app, make_tenant, make_user, clock
+):
+    clock.now = FRIDAY_1750
+    tenant = await make_tenant()
+    await _first_response_policy(client, tenant)
+    director, _ = await make_user(tenant, "director")
+    rep, _, supervisor = await _supervised_rep(client, tenant, make_user)
+    lead = await _lead_for(client, app, tenant, rep)
+
+    await _at(
+        client, tenant, datetime(2026, 11, 30, 3, 0, tzinfo=UTC), clock
+    )  # past due and the 60-minute step
+    runtime = app.state.runtime
+
+    async def fire_once() -> int:
+        async with session_scope(runtime.sessionmaker, runtime.queue) as session:
+            return await sla.fire_due_timers(session, now=clock.now)
+
+    fired = await asyncio.gather(*(fire_once() for _ in range(4)))
+    await _fire(app)
+    assert sum(fired) == 3  # warned, breached, escalated level 1 — once each, whoever got there
+    async with runtime.sessionmaker() as session:
+        events = (
+            await session.execute(select(SlaEvent.state, SlaEvent.level).order_by(SlaEvent.due_at))
+        ).all()
+        notifications = await session.scalar(select(func.count()).select_from(Notification))
+    assert [(state.value, level) for state, level in events] == [
+        ("warned", 0),
+        ("breached", 0),
+        ("escalated", 1),
+    ]
+    timer = await _timer(client, tenant, lead["id"])
+    assert (timer["state"], timer["level"]) == ("escalated", 1)
+    assert await _titles(client, director) == ["sla.escalated"]
+    assert await _titles(client, supervisor) == ["sla.breached"]
+    await _fire(app)  # nothing left to do: no more notifications
+    async with runtime.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Notification)) == notifications
+
+
+async def test_an_effective_follow_up_meets_the_first_response_clock(
+    client, app, make_tenant, make_user, clock
+):
+    clock.now = FRIDAY_1750
+    tenant = await make_tenant()
+    await _first_response_policy(client, tenant)
+    rep, rep_token, _ = await _supervised_rep(client, tenant, make_user)
+    lead = await _lead_for(client, app, tenant, rep)
+
+    clock.advance(minutes=5)
+    call = await client.post(
+        "/api/v1/activities",
+        json={
+            "type": "call",
+            "occurred_at": clock.now.isoformat(),
+            "lead_id": lead["id"],
+            "call_outcome": "connected",
+            "duration_seconds": 180,
+        },
+        headers={"Authorization": f"Bearer {rep_token}"},
+    )
+    assert call.status_code == 201, call.text
+    timer = await _timer(client, tenant, lead["id"])
+    assert (timer["state"], timer["stopped_at"]) == ("met", clock.now.isoformat().replace("+00:00", "Z"))
+    await _at(client, tenant, datetime(2026, 12, 7, 3, 0, tzinfo=UTC), clock)
+    await _fire(app)
+    assert (await _timer(client, tenant, lead["id"]))["state"] == "met"
+
+
+async def test_policies_only_time_the_sources_they_name_and_refuse_bad_rules(
+    client, app, make_tenant, make_user, clock
+):
+    clock.now = FRIDAY_1750
+    tenant = await make_tenant()
+    await _first_response_policy(client, tenant, sources=["phone_400"])
+    rep, _, _ = await _supervised_rep(client, tenant, make_user)
+    lead = await _lead_for(client, app, tenant, rep)  # a web_form lead
+    timers = await client.get("/api/v1/sla-timers", params={"subject_id": lead["id"]}, headers=tenant.headers)
+    assert timers.json()["items"] == []
+
+    bad = await client.post(
+        "/api/v1/sla-policies",
+        json={
+            "name": "坏规则",
+            "kind": "first_response",
+            "target_minutes": 30,
+            "rules": {"warn_percent": 100, "steps": [{"after_minutes": 60, "notify": ["boss"]}], "colour": 1},
+        },
+        headers=tenant.headers,
+    )
+    assert bad.status_code == 422
+    assert {e["field"] for e in bad.json()["errors"]} == {"colour", "warn_percent", "steps[0].notify"}
+    no_target = await client.post(
+        "/api/v1/sla-policies",
+        json={"name": "无目标", "kind": "follow_up"},
+        headers=tenant.headers,
+    )
+    assert no_target.status_code == 422
+    assert no_target.json()["errors"][0]["field"] == "target_minutes"
+
+
+async def test_timers_turn_yellow_after_a_day_late_and_red_after_three(
+    client, app, make_tenant, make_user, clock
+):
+    clock.now = FRIDAY_1750
+    tenant = await make_tenant()
+    await _first_response_policy(client, tenant)
+    rep, _, _ = await _supervised_rep(client, tenant, make_user)
+    lead = await _lead_for(client, app, tenant, rep)
+    due = datetime(2026, 11, 30, 1, 20, tzinfo=UTC)
+    for late, colour in (
+        (timedelta(hours=-1), "green"),
+        (timedelta(hours=23), "green"),
+        (timedelta(days=1), "yellow"),
+        (timedelta(days=3), "yellow"),
+        (timedelta(days=3, minutes=1), "red"),
+    ):
+        await _at(client, tenant, due + late, clock)
+        assert (await _timer(client, tenant, lead["id"]))["rag"] == colour, late
+
+
+async def test_a_handover_moves_running_timers_to_the_receiver(client, app, make_tenant, make_user, clock):
+    clock.now = FRIDAY_1750
+    tenant = await make_tenant()
+    await _first_response_policy(client, tenant)
+    rep, _, _ = await _supervised_rep(client, tenant, make_user)
+    receiver, _ = await make_user(tenant, "rep")
+    lead = await _lead_for(client, app, tenant, rep)
+
+    handed = await client.post(
+        f"/api/v1/users/{rep['id']}/handover", json={"to_user_id": receiver["id"]}, headers=tenant.headers
+    )
+    assert handed.status_code == 200, handed.text
+    assert handed.json()["counts"]["timers"] == 1
+    timer = await _timer(client, tenant, lead["id"])
+    assert (timer["owner_id"], timer["state"]) == (receiver["id"], "running")
