@@ -6,10 +6,18 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import time
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from app.domain.activities import FollowUpRule
 from app.domain.business_time import WorkingHours
+from app.domain.calendars import (
+    BusinessCalendar,
+    Interval,
+    china_calendar,
+    china_supported_years,
+    parse_calendar,
+)
 from app.domain.custom_fields import FieldDefinition, definitions_from_settings
 from app.domain.customer_tier import TierThresholds
 from app.domain.leads import LeadStatus
@@ -52,6 +60,12 @@ class OrganizationPolicy:
     assignment: AssignmentPolicy = field(default_factory=AssignmentPolicy)
     lead_pool: PoolPolicy = field(default_factory=PoolPolicy)
     working_hours: WorkingHours = field(default_factory=WorkingHours)
+    # What SLA timers count: working hours, plus holidays and make-up days where configured.
+    business_calendar: BusinessCalendar = field(
+        default_factory=lambda: BusinessCalendar(
+            "Asia/Shanghai", {d: (Interval(time(9), time(18)),) for d in range(1, 6)}
+        )
+    )
     # A quote price farther than this share from another rep's recent price to the customer alerts.
     price_spread_limit: Decimal = DEFAULT_SPREAD_LIMIT
 
@@ -95,10 +109,31 @@ def _working_hours(settings: dict[str, Any], timezone: str) -> WorkingHours:
     )
 
 
+def business_calendar(settings: dict[str, Any], timezone: str, hours: WorkingHours) -> BusinessCalendar:
+    """The organization's business calendar: `business_calendar` from its settings when given;
+    else its working hours, with China's public holidays and make-up days (all years the installed
+    holiday data covers) when `public_holidays` is "CN"."""
+    if "business_calendar" in settings:
+        return parse_calendar({"timezone": timezone, **settings["business_calendar"]})
+    week = {day: (Interval(hours.start, hours.end),) for day in hours.weekdays}
+    region = settings.get("public_holidays")
+    if region is None:
+        return BusinessCalendar(timezone, week)
+    if region != "CN":
+        raise ValueError('public_holidays is "CN" or absent')
+    return _china(timezone, tuple(sorted(week.items())))
+
+
+@cache
+def _china(timezone: str, week: tuple[tuple[int, tuple[Interval, ...]], ...]) -> BusinessCalendar:
+    return china_calendar(china_supported_years(), timezone=timezone, week=dict(week))
+
+
 def policy_from_settings(settings: dict[str, Any], timezone: str = "Asia/Shanghai") -> OrganizationPolicy:
     tiers = settings.get("tier_thresholds", {})
     follow_up = settings.get("follow_up", {})
     default = OrganizationPolicy()
+    hours = _working_hours(settings, timezone)
     return OrganizationPolicy(
         tier_thresholds=TierThresholds(
             a_min=Decimal(str(tiers.get("a_min", default.tier_thresholds.a_min))),
@@ -118,7 +153,8 @@ def policy_from_settings(settings: dict[str, Any], timezone: str = "Asia/Shangha
         lead_fields=tuple(definitions_from_settings(settings, "lead")),
         assignment=_assignment_policy(settings),
         lead_pool=_pool_policy(settings),
-        working_hours=_working_hours(settings, timezone),
+        working_hours=hours,
+        business_calendar=business_calendar(settings, timezone, hours),
         price_spread_limit=(
             parse_spread_limit(settings["price_spread_limit"])
             if settings.get("price_spread_limit") is not None

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.business_time import add_business_minutes
+from app.domain.calendars import add_business_minutes
 from app.domain.errors import Conflict, FieldError, InvalidInput
 from app.domain.models import Customer, Lead, Opportunity, SlaEvent, SlaPolicy, SlaTimer, User
 from app.domain.permissions import Role
@@ -203,14 +203,14 @@ async def start_timers(
     ).all()
     if not policies:
         return
-    hours = (await policy_for(session, Principal.system(organization_id))).working_hours
+    calendar = (await policy_for(session, Principal.system(organization_id))).business_calendar
     for policy in policies:
         rules = parse_rules(policy.rules)
         target = policy.target_minutes or default_target_minutes
         if target is None or not rules.applies_to(fields):
             continue
         plan = schedule(
-            rules, now, target, lambda instant, minutes: add_business_minutes(hours, instant, minutes)
+            rules, now, target, lambda instant, minutes: add_business_minutes(calendar, instant, minutes)
         )
         timer_id = uuid.uuid4()
         created = await session.scalar(

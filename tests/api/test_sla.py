@@ -261,3 +261,24 @@ async def test_a_handover_moves_running_timers_to_the_receiver(client, app, make
     assert handed.json()["counts"]["timers"] == 1
     timer = await _timer(client, tenant, lead["id"])
     assert (timer["owner_id"], timer["state"]) == (receiver["id"], "running")
+
+
+async def test_with_chinese_public_holidays_the_clock_skips_golden_week(
+    client, app, make_tenant, make_user, clock
+):
+    clock.now = datetime(2026, 9, 30, 9, 50, tzinfo=UTC)  # Wednesday 17:50 in Shanghai, eve of 国庆
+    tenant = await make_tenant()
+    settings = await client.patch(
+        "/api/v1/organization", json={"settings": {"public_holidays": "CN"}}, headers=tenant.headers
+    )
+    assert settings.status_code == 200, settings.text
+    await _first_response_policy(client, tenant)
+    rep, _, _ = await _supervised_rep(client, tenant, make_user)
+    lead = await _lead_for(client, app, tenant, rep)
+    # 10 minutes on 30 September; 1-7 October are public holidays; 20 more minutes on Thursday 8th.
+    assert (await _timer(client, tenant, lead["id"]))["due_at"] == "2026-10-08T01:20:00Z"
+
+    wrong = await client.patch(
+        "/api/v1/organization", json={"settings": {"public_holidays": "US"}}, headers=tenant.headers
+    )
+    assert wrong.status_code == 422
