@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     # Seconds an idle arq worker waits between polls of the queue: the floor of a job's start delay.
     worker_poll_delay: float = Field(default=0.1, gt=0, le=5)
+    # Lets webhooks point at private and loopback addresses (a test receiver, an intranet ERP).
+    webhook_allow_private: bool = False
     log_json: bool = True
     log_level: str = "INFO"
 

@@ -36,11 +36,13 @@ from app.api.routes import (
     tasks,
     teams,
     users,
+    webhooks,
 )
 from app.api.runtime import Runtime
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker, utcnow
 from app.observability import configure_logging
+from app.services.channel_delivery import ChannelClient
 from app.services.jobs import JobQueue
 from app.services.storage import LocalFileStorage
 from app.workers.jobs import JobContext
@@ -51,6 +53,7 @@ INLINE_SCHEDULE = (
     ("sweep_outbox", 60.0),
     ("assign_waiting_leads", 60.0),
     ("fire_sla_timers", 60.0),
+    ("deliver_webhooks", 60.0),
     ("recycle_leads", 300.0),
     ("purge_idempotency_records", 3600.0),
 )
@@ -66,6 +69,7 @@ def _lifespan(settings: Settings, clock: Callable[[], datetime]) -> Any:
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
         sessionmaker = create_sessionmaker(engine, clock)
         storage = LocalFileStorage(settings.storage_dir)
+        channels = ChannelClient(allow_private=settings.webhook_allow_private)
         queue: JobQueue
         periodic: list[asyncio.Task[None]] = []
         if settings.redis_url:
@@ -73,7 +77,13 @@ def _lifespan(settings: Settings, clock: Callable[[], datetime]) -> Any:
         else:
 
             def context(q: InlineQueue) -> JobContext:
-                return {"sessionmaker": sessionmaker, "queue": q, "clock": clock, "storage": storage}
+                return {
+                    "sessionmaker": sessionmaker,
+                    "queue": q,
+                    "clock": clock,
+                    "storage": storage,
+                    "channels": channels,
+                }
 
             inline = InlineQueue(context, clock)
             periodic = [asyncio.create_task(inline.run_periodically(f, s)) for f, s in INLINE_SCHEDULE]
@@ -93,6 +103,7 @@ def _lifespan(settings: Settings, clock: Callable[[], datetime]) -> Any:
             for task in periodic:
                 task.cancel()
             await queue.close()
+            await channels.aclose()
             await engine.dispose()
 
     return lifespan
@@ -137,6 +148,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         tasks,
         quotes,
         sla,
+        webhooks,
         audit_events,
         operations,
     ):

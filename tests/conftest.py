@@ -118,6 +118,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         storage_dir=tmp_path / "files",
         log_json=True,
         log_level="WARNING",
+        # Webhook tests deliver to a receiver on 127.0.0.1.
+        webhook_allow_private=True,
     )
 
 

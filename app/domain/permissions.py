@@ -50,6 +50,7 @@ class Permission(StrEnum):
     quotes_write = "quotes:write"
     sla_read = "sla:read"
     sla_write = "sla:write"
+    webhooks_manage = "webhooks:manage"
 
 
 _EVERYONE = {
@@ -78,7 +79,12 @@ _SALES_WORK = {
 }
 
 # The shape of the sales process and the price list are management's.
-_SALES_SETUP = {Permission.pipelines_write, Permission.products_write, Permission.sla_write}
+_SALES_SETUP = {
+    Permission.pipelines_write,
+    Permission.products_write,
+    Permission.sla_write,
+    Permission.webhooks_manage,
+}
 
 _ROUTING = {Permission.assignment_rules_read, Permission.assignment_rules_write, Permission.leads_assign}
 

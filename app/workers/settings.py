@@ -10,9 +10,11 @@ from arq.connections import RedisSettings
 from app.config import get_settings
 from app.db import create_engine, create_sessionmaker, utcnow
 from app.observability import configure_logging
+from app.services.channel_delivery import ChannelClient
 from app.services.storage import LocalFileStorage
 from app.workers.jobs import (
     assign_waiting_leads,
+    deliver_webhooks,
     dispatch_outbox,
     fire_sla_timers,
     purge_idempotency_records,
@@ -32,9 +34,11 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["queue"] = ArqQueue(ctx["redis"])
     ctx["clock"] = utcnow
     ctx["storage"] = LocalFileStorage(settings.storage_dir)
+    ctx["channels"] = ChannelClient(allow_private=settings.webhook_allow_private)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    await ctx["channels"].aclose()
     await ctx["engine"].dispose()
 
 
@@ -52,11 +56,13 @@ class WorkerSettings:
         assign_waiting_leads,
         recycle_leads,
         fire_sla_timers,
+        deliver_webhooks,
     ]
     cron_jobs: ClassVar[list[Any]] = [
         cron(sweep_outbox, second=0, unique=True),
         cron(assign_waiting_leads, second=20, unique=True),
         cron(fire_sla_timers, second=30, unique=True),
+        cron(deliver_webhooks, second=45, unique=True),
         cron(recycle_leads, minute=set(range(0, 60, 5)), second=40, unique=True),
         cron(purge_idempotency_records, minute=17, second=30, unique=True),
     ]

@@ -21,6 +21,7 @@ from app.domain.models.sla import SlaEvent, SlaPolicy, SlaTimer
 from app.domain.models.task import Task, TaskStatus
 from app.domain.models.team import Team, TeamMember
 from app.domain.models.user import User
+from app.domain.models.webhook import DeliveryStatus, WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "Activity",
@@ -32,6 +33,7 @@ __all__ = [
     "AuditEvent",
     "Contact",
     "Customer",
+    "DeliveryStatus",
     "IdempotencyRecord",
     "ImportJob",
     "ImportKind",
@@ -61,4 +63,6 @@ __all__ = [
     "Team",
     "TeamMember",
     "User",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]

@@ -1,0 +1,153 @@
+"""/webhooks: integrators' subscriptions to events, signed per Standard Webhooks, and their deliveries."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response, status
+
+from app.api.deps import (
+    Cursor,
+    ExpectedVersion,
+    Idempotent,
+    Limit,
+    NowDep,
+    RuntimeDep,
+    SessionDep,
+    etag_for,
+    require,
+)
+from app.api.errors import problem_responses
+from app.api.routes import API_V1
+from app.api.schemas.webhooks import (
+    DeliveryOut,
+    DeliveryPage,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookOut,
+    WebhookPage,
+    WebhookUpdate,
+)
+from app.domain.permissions import Permission
+from app.domain.principal import Principal
+from app.services import webhooks
+
+router = APIRouter(prefix=f"{API_V1}/webhooks", tags=["webhooks"])
+
+CanManage = Annotated[Principal, Depends(require(Permission.webhooks_manage))]
+_ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=WebhookCreated,
+    responses=problem_responses(401, 403, 413, 422),
+    dependencies=[Idempotent],
+)
+async def create_webhook(
+    session: SessionDep, runtime: RuntimeDep, actor: CanManage, body: WebhookCreate, response: Response
+) -> WebhookCreated:
+    """The signing secret is in this answer only. A URL whose host resolves to a private, loopback or
+    link-local address answers 422 webhook.destination_refused."""
+    subscription = await webhooks.create_subscription(
+        session,
+        actor=actor,
+        url=str(body.url),
+        event_types=body.event_types,
+        allow_private=runtime.settings.webhook_allow_private,
+    )
+    response.headers["ETag"] = etag_for(subscription.version)
+    response.headers["Location"] = f"{API_V1}/webhooks/{subscription.id}"
+    return WebhookCreated.model_validate(subscription)
+
+
+@router.get("", response_model=WebhookPage, responses=problem_responses(401, 403, 422))
+async def list_webhooks(
+    session: SessionDep, actor: CanManage, limit: Limit = 50, cursor: Cursor = None
+) -> WebhookPage:
+    page = await webhooks.list_subscriptions(session, actor=actor, limit=limit, cursor=cursor)
+    return WebhookPage(items=[WebhookOut.model_validate(s) for s in page.items], next_cursor=page.next_cursor)
+
+
+@router.get(
+    "/{webhook_id:uuid}",
+    response_model=WebhookOut,
+    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
+)
+async def get_webhook(
+    session: SessionDep, actor: CanManage, webhook_id: uuid.UUID, response: Response
+) -> WebhookOut:
+    subscription = await webhooks.get_subscription(session, actor=actor, subscription_id=webhook_id)
+    response.headers["ETag"] = etag_for(subscription.version)
+    return WebhookOut.model_validate(subscription)
+
+
+@router.patch(
+    "/{webhook_id:uuid}",
+    response_model=WebhookOut,
+    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 412, 413, 422)},
+)
+async def update_webhook(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    actor: CanManage,
+    webhook_id: uuid.UUID,
+    body: WebhookUpdate,
+    expected_version: ExpectedVersion,
+    response: Response,
+) -> WebhookOut:
+    """`is_active: true` re-enables a subscription a 410 disabled."""
+    subscription = await webhooks.update_subscription(
+        session,
+        actor=actor,
+        subscription_id=webhook_id,
+        changes=body.webhook_changes(),
+        expected_version=expected_version,
+        allow_private=runtime.settings.webhook_allow_private,
+    )
+    response.headers["ETag"] = etag_for(subscription.version)
+    return WebhookOut.model_validate(subscription)
+
+
+@router.delete(
+    "/{webhook_id:uuid}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def delete_webhook(session: SessionDep, actor: CanManage, webhook_id: uuid.UUID) -> None:
+    await webhooks.delete_subscription(session, actor=actor, subscription_id=webhook_id)
+
+
+@router.get(
+    "/{webhook_id:uuid}/deliveries",
+    response_model=DeliveryPage,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def list_webhook_deliveries(
+    session: SessionDep, actor: CanManage, webhook_id: uuid.UUID, limit: Limit = 50, cursor: Cursor = None
+) -> DeliveryPage:
+    """Newest first: status, attempts, the receiver's last answer and how long it took."""
+    page = await webhooks.list_deliveries(
+        session, actor=actor, subscription_id=webhook_id, limit=limit, cursor=cursor
+    )
+    return DeliveryPage(
+        items=[DeliveryOut.model_validate(d) for d in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.post(
+    "/{webhook_id:uuid}/deliveries/{delivery_id:uuid}/replay",
+    response_model=DeliveryOut,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def replay_webhook_delivery(
+    session: SessionDep, actor: CanManage, now: NowDep, webhook_id: uuid.UUID, delivery_id: uuid.UUID
+) -> DeliveryOut:
+    """Sends the delivery again with the same webhook-id; 409 while the subscription is disabled."""
+    delivery = await webhooks.replay_delivery(
+        session, actor=actor, subscription_id=webhook_id, delivery_id=delivery_id, now=now
+    )
+    return DeliveryOut.model_validate(delivery)
