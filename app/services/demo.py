@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.models import Organization, User
 from app.domain.permissions import Role
 from app.domain.principal import Principal
+from app.domain.sla import SlaKind
+from app.services import sla
 from app.services.organizations import create_organization
 from app.services.teams import NewTeam, create_team
 from app.services.users import NewUser, create_user
@@ -76,3 +78,13 @@ async def _create(session: AsyncSession, *, timezone: str) -> None:
                 member_ids=tuple(rep.id for rep in reps),
             ),
         )
+    # The promise of the product on day one: a new lead is answered within 30 working minutes, or
+    # the supervisor hears of it; the director after two more hours.
+    await sla.create_policy(
+        session,
+        actor=actor,
+        name="新线索30分钟首响",
+        kind=SlaKind.first_response,
+        target_minutes=30,
+        rules={"steps": [{"after_minutes": 120, "notify": ["director"]}]},
+    )

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import httpx
+from sqlalchemy import func, select
 
+from app.db import create_sessionmaker
+from app.domain.models import Organization, Pipeline, SlaPolicy
 from app.main import create_app
+from app.services import demo
+from app.services.unit_of_work import session_scope
+from tests.conftest import NullQueue
 
 
 async def test_healthz_and_readyz_answer_ok(client):
@@ -45,3 +51,19 @@ async def test_metrics_count_requests_by_route_template(client, make_tenant):
     text = (await client.get("/metrics")).text
     assert 'crm_http_requests_total{method="GET",route="/api/v1/users/{user_id}",status="404"}' in text
     assert "crm_http_request_duration_seconds_bucket" in text
+
+
+async def test_the_demo_distributor_is_seeded_once_with_pipelines_and_a_first_response_sla(engine):
+    sessionmaker = create_sessionmaker(engine)
+    for _ in range(2):
+        async with session_scope(sessionmaker, NullQueue()) as session:
+            logins = await demo.seed_demo(session, timezone="Asia/Shanghai")
+    async with sessionmaker() as session:
+        organizations = await session.scalar(select(func.count()).select_from(Organization))
+        pipelines = await session.scalar(select(func.count()).select_from(Pipeline))
+        policy = await session.scalar(select(SlaPolicy))
+    assert organizations == 1
+    assert pipelines == 2
+    assert policy is not None
+    assert (policy.kind.value, policy.target_minutes) == ("first_response", 30)
+    assert {login.username for login in logins} >= {"demo.admin", "demo.director", "demo.rep1"}
