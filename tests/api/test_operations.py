@@ -1,4 +1,4 @@
-"""Liveness, readiness and metrics endpoints."""
+"""Operations: liveness, readiness, metrics, and the demo tenant a fresh install starts with."""
 
 from __future__ import annotations
 
