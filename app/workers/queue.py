@@ -118,7 +118,12 @@ class InlineQueue:
             await asyncio.sleep(every_seconds)
             await self.enqueue(JobRequest(function, job_id=f"cron:{function}"))
 
-    async def close(self) -> None:
-        for task in [*self._tasks.values(), *self._anonymous]:
+    async def close(self, grace_seconds: float = 10) -> None:
+        """Lets running jobs finish (a job cancelled inside its transaction could leave SQLite
+        locked for the next process), then cancels what is still running after the grace time."""
+        running = [*self._tasks.values(), *self._anonymous]
+        if running:
+            await asyncio.wait(running, timeout=grace_seconds)
+        for task in running:
             task.cancel()
-        await asyncio.gather(*self._tasks.values(), *self._anonymous, return_exceptions=True)
+        await asyncio.gather(*running, return_exceptions=True)
