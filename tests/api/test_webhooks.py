@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from pytest_httpserver import HTTPServer
 from standardwebhooks import Webhook
@@ -97,7 +97,10 @@ async def test_a_failing_receiver_is_retried_later_and_a_replay_sends_again(
 
     (delivery,) = await _deliveries(client, tenant, webhook["id"])
     assert (delivery["status"], delivery["attempts"], delivery["last_status_code"]) == ("pending", 1, 503)
-    assert delivery["next_attempt_at"] > clock.now.isoformat().replace("+00:00", "Z")
+    # Full jitter: the retry waits anywhere from 0 to 30 s after the first attempt.
+    retry_at = datetime.fromisoformat(delivery["next_attempt_at"])
+    assert clock.now <= retry_at <= clock.now + timedelta(seconds=30)
+    assert len(httpserver.log) == 1  # not re-sent in the same run
     assert delivery["response_excerpt"] == "oops"
 
     httpserver.expect_request("/flaky", method="POST").respond_with_data("", status=200)
