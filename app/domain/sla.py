@@ -21,6 +21,7 @@ class SlaKind(StrEnum):
     first_response = "first_response"  # lead assigned -> first effective follow-up
     stage_dwell = "stage_dwell"  # opportunity enters a stage -> leaves it
     follow_up = "follow_up"  # customer without effective follow-up for N hours
+    handover_response = "handover_response"  # marketing hands a lead to sales -> sales follows up
 
 
 class TimerState(StrEnum):
@@ -41,6 +42,17 @@ class NotifyRole(StrEnum):
     director = "director"
 
 
+class EscalationAction(StrEnum):
+    """What an escalation step does to a lead besides telling people."""
+
+    reassign_to_supervisor = "reassign_to_supervisor"
+    release_to_pool = "release_to_pool"
+
+
+# Kinds whose subject is a lead, the only record an escalation may take from its owner.
+LEAD_KINDS = frozenset({SlaKind.first_response, SlaKind.handover_response})
+
+
 class RagStatus(StrEnum):
     green = "green"
     yellow = "yellow"
@@ -56,9 +68,13 @@ _POLICY_KEYS = frozenset({"warn_percent", "steps", "sources", "tiers"})
 class EscalationStep:
     after_minutes: int  # business minutes past due
     notify: tuple[NotifyRole, ...]
+    action: EscalationAction | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"after_minutes": self.after_minutes, "notify": [role.value for role in self.notify]}
+        step: dict[str, Any] = {"after_minutes": self.after_minutes, "notify": [r.value for r in self.notify]}
+        if self.action is not None:
+            step["action"] = self.action.value
+        return step
 
 
 @dataclass(frozen=True)
@@ -98,8 +114,9 @@ def _names(raw: Any, path: str, errors: list[FieldError]) -> frozenset[str]:
     return frozenset(raw)
 
 
-def parse_rules(raw: Mapping[str, Any]) -> PolicyRules:
-    """Validates a policy's rules from JSON, reporting every problem at once."""
+def parse_rules(raw: Mapping[str, Any], kind: SlaKind | None = None) -> PolicyRules:
+    """Validates a policy's rules from JSON, reporting every problem at once. With `kind`, also
+    that escalation actions are only asked of policies that time leads."""
     errors = [FieldError(key, "unknown", "not a policy field") for key in sorted(set(raw) - _POLICY_KEYS)]
     warn = _whole(raw.get("warn_percent", 80), 1, 99, "warn_percent", errors)
     steps: list[EscalationStep] = []
@@ -110,9 +127,10 @@ def parse_rules(raw: Mapping[str, Any]) -> PolicyRules:
     previous = -1
     for index, step in enumerate(raw_steps):
         path = f"steps[{index}]"
-        if not isinstance(step, dict) or set(step) - {"after_minutes", "notify"}:
-            errors.append(FieldError(path, "type", "{after_minutes, notify}"))
+        if not isinstance(step, dict) or set(step) - {"after_minutes", "notify", "action"}:
+            errors.append(FieldError(path, "type", "{after_minutes, notify, action}"))
             continue
+        action = _action(step.get("action"), kind, f"{path}.action", errors)
         after = _whole(step.get("after_minutes"), 0, MAX_TARGET_MINUTES, f"{path}.after_minutes", errors)
         roles = step.get("notify", [])
         known = {role.value for role in NotifyRole}
@@ -127,12 +145,25 @@ def parse_rules(raw: Mapping[str, Any]) -> PolicyRules:
             )
         if after is not None:
             previous = after
-            steps.append(EscalationStep(after, tuple(NotifyRole(r) for r in dict.fromkeys(roles))))
+            steps.append(EscalationStep(after, tuple(NotifyRole(r) for r in dict.fromkeys(roles)), action))
     sources = _names(raw.get("sources", []), "sources", errors)
     tiers = _names(raw.get("tiers", []), "tiers", errors)
     if errors or warn is None:
         raise InvalidInput("The SLA policy cannot be used.", code="sla_policy.invalid", errors=errors)
     return PolicyRules(warn_percent=warn, steps=tuple(steps), sources=sources, tiers=tiers)
+
+
+def _action(raw: Any, kind: SlaKind | None, path: str, errors: list[FieldError]) -> EscalationAction | None:
+    if raw is None:
+        return None
+    known = {action.value for action in EscalationAction}
+    if raw not in known:
+        errors.append(FieldError(path, "invalid", f"one of {', '.join(sorted(known))}"))
+        return None
+    if kind is not None and kind not in LEAD_KINDS:
+        errors.append(FieldError(path, "not_allowed", "only policies that time leads may move them"))
+        return None
+    return EscalationAction(raw)
 
 
 @dataclass(frozen=True)
@@ -200,6 +231,11 @@ def rag_status(
     return RagStatus.red if now - due_at > red_after else RagStatus.yellow
 
 
+def step_of(rules: PolicyRules, transition: Transition) -> EscalationStep:
+    """The escalation step an `escalated` transition carries out."""
+    return rules.steps[transition.level - 1]
+
+
 def step_roles(rules: PolicyRules, transition: Transition) -> Sequence[NotifyRole]:
     """Who hears of a transition: the owner of a warning, the owner and supervisors of a breach,
     and whom the escalation step names."""
@@ -207,4 +243,4 @@ def step_roles(rules: PolicyRules, transition: Transition) -> Sequence[NotifyRol
         return (NotifyRole.owner,)
     if transition.state is TimerState.breached:
         return (NotifyRole.owner, NotifyRole.supervisor)
-    return rules.steps[transition.level - 1].notify
+    return step_of(rules, transition).notify

@@ -223,17 +223,18 @@ async def _ordering_warnings(
 async def _meet_timers(
     session: AsyncSession, lead: Lead | None, customer: Customer | None, now: datetime
 ) -> None:
-    """An effective follow-up answers the lead's first-response clock, and restarts the
-    customer's follow-up clock."""
+    """An effective follow-up answers the lead's first-response and handover clocks, and restarts
+    the customer's follow-up clock."""
     if lead is not None:
-        await sla.stop_timers(
-            session,
-            organization_id=lead.organization_id,
-            kind=SlaKind.first_response,
-            subject_id=lead.id,
-            outcome=TimerState.met,
-            now=now,
-        )
+        for kind in (SlaKind.first_response, SlaKind.handover_response):
+            await sla.stop_timers(
+                session,
+                organization_id=lead.organization_id,
+                kind=kind,
+                subject_id=lead.id,
+                outcome=TimerState.met,
+                now=now,
+            )
     if customer is not None:
         await sla.stop_timers(
             session,

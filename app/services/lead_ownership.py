@@ -80,6 +80,7 @@ async def give_to(
         session, lead, kind=kind, actor=actor, now=now, previous=previous, before=before, reason=reason
     )
     await _restart_first_response(session, lead, now)
+    await sla.follow_owner(session, lead=lead, now=now)
     await outbox.record_event(
         session,
         organization_id=lead.organization_id,
@@ -122,6 +123,7 @@ async def put_in_pool(
     lead.assignment_strategy = None
     lead.assignment_reason = reason[:500] if kind is AssignmentKind.fallback else None
     await _cancel_first_response(session, lead, now)
+    await sla.follow_owner(session, lead=lead, now=now)
     await _record(
         session, lead, kind=kind, actor=actor, now=now, previous=previous, before=before, reason=reason
     )

@@ -20,7 +20,7 @@ from app.domain.leads import LeadSource, LeadStatus, ensure_open
 from app.domain.models import Activity, Contact, Customer, Lead, Opportunity
 from app.domain.permissions import Role
 from app.domain.principal import Principal
-from app.services import assignment, audit, customers, opportunities, outbox
+from app.services import assignment, audit, customers, opportunities, outbox, sla
 from app.services.common import check_version, get_visible, insert_unless_conflict, like_pattern
 from app.services.ownership import resolve_owner
 from app.services.pagination import Page, SortOrder, paginate
@@ -271,6 +271,8 @@ async def create_lead(
             "owner_id": str(owner_id) if owner_id else None,
         },
     )
+    if actor.role is Role.marketing:
+        await sla.start_handover_response(session, lead, now)
     if owner_id is None:
         assignment.request_assignment(session, lead)
     return CreatedLead(lead, False)

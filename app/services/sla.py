@@ -2,16 +2,15 @@
 activities (in their transaction), and fired by a deferred job at their next instant with a
 per-minute sweep as the backstop.
 
-Exactly once: every transition is an INSERT into sla_event under a unique key (timer, state,
-level); only the run whose INSERT succeeded writes the notification, in the same transaction. Two
-workers, a retry or a worker killed mid-run cannot warn or escalate twice.
+The sweep that warns, breaches and escalates them is app/services/sla_sweep.py.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -19,45 +18,31 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.calendars import add_business_minutes
 from app.domain.errors import Conflict, FieldError, InvalidInput
-from app.domain.models import Customer, Lead, Opportunity, SlaEvent, SlaPolicy, SlaTimer, User
-from app.domain.permissions import Role
+from app.domain.models import Customer, Lead, SlaPolicy, SlaTimer
 from app.domain.principal import Principal
 from app.domain.sla import (
     ACTIVE_STATES,
-    NotifyRole,
-    Schedule,
     SlaKind,
     TimerState,
-    Transition,
-    due_transitions,
-    next_fire_at,
     parse_rules,
     schedule,
-    step_roles,
 )
-from app.services import audit, outbox
+from app.services import audit
 from app.services.common import check_version, get_visible, insert_unless_conflict
 from app.services.jobs import JobRequest, enqueue_after_commit
-from app.services.ownership import supervisors_of
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.policy import policy_for
 from app.services.visibility import visible_to
 
 FIRE_JOB = "fire_sla_timers"
-FIRE_BATCH = 500
 
 
-def fire_job(timer: SlaTimer) -> JobRequest | None:
-    """The deferred job that looks at the timer when its next instant comes (id fixed by both, so
-    a timer re-scheduled to the same instant is enqueued once)."""
-    if timer.next_fire_at is None:
-        return None
-    return JobRequest(
-        FIRE_JOB,
-        args=(str(timer.id),),
-        job_id=f"sla:{timer.id}:{int(timer.next_fire_at.timestamp())}",
-        defer_until=timer.next_fire_at,
-    )
+def fire_job(at: datetime) -> JobRequest:
+    """The job that runs the sweep (app/services/sla_sweep.py) when `at` comes, rounded up to the
+    second: the job id is that second, so the timers due within one second share one job however
+    many transactions ask for it."""
+    second = math.ceil(at.timestamp())
+    return JobRequest(FIRE_JOB, job_id=f"sla:{second}", defer_until=datetime.fromtimestamp(second, UTC))
 
 
 # --- policies -----------------------------------------------------------------------------------
@@ -73,7 +58,7 @@ async def create_policy(
     rules: Mapping[str, Any],
     enabled: bool = True,
 ) -> SlaPolicy:
-    parsed = parse_rules(rules)
+    parsed = parse_rules(rules, kind)
     _check_target(kind, target_minutes)
     await _ensure_name_free(session, actor, name)
     policy = SlaPolicy(
@@ -156,7 +141,7 @@ async def update_policy(
         await _ensure_name_free(session, actor, changes["name"], exclude=policy.id)
         policy.name = changes["name"]
     if "rules" in changes:
-        policy.rules = parse_rules(changes["rules"]).as_dict()
+        policy.rules = parse_rules(changes["rules"], policy.kind).as_dict()
     if "target_minutes" in changes:
         _check_target(policy.kind, changes["target_minutes"])
         policy.target_minutes = changes["target_minutes"]
@@ -236,8 +221,8 @@ async def start_timers(
             )
             .returning(SlaTimer)
         )
-        if created is not None and (job := fire_job(created)) is not None:
-            enqueue_after_commit(session, job)
+        if created is not None:
+            enqueue_after_commit(session, fire_job(plan.warn_at))
 
 
 async def start_follow_up(session: AsyncSession, customer: Customer, now: datetime) -> None:
@@ -250,6 +235,37 @@ async def start_follow_up(session: AsyncSession, customer: Customer, now: dateti
         owner_id=customer.owner_id,
         fields={"tier": customer.tier.value if customer.tier else None},
         now=now,
+    )
+
+
+async def start_handover_response(session: AsyncSession, lead: Lead, now: datetime) -> None:
+    """Marketing hands a lead to sales when it enters it: sales as a whole owes the follow-up
+    from that moment, through assignment queues and the pool, to whoever owns the lead then."""
+    await start_timers(
+        session,
+        organization_id=lead.organization_id,
+        kind=SlaKind.handover_response,
+        subject_type="lead",
+        subject_id=lead.id,
+        owner_id=lead.owner_id,
+        fields={"source": lead.source.value},
+        now=now,
+    )
+
+
+async def follow_owner(session: AsyncSession, *, lead: Lead, now: datetime) -> None:
+    """A lead's handover clock keeps running when the lead changes hands; its notices go to the
+    lead's owner of the moment (nobody's while it is in the pool)."""
+    await session.execute(
+        update(SlaTimer)
+        .where(
+            SlaTimer.organization_id == lead.organization_id,
+            SlaTimer.kind == SlaKind.handover_response,
+            SlaTimer.subject_id == lead.id,
+            SlaTimer.state.in_(ACTIVE_STATES),
+        )
+        .values(owner_id=lead.owner_id, updated_at=now, version=SlaTimer.version + 1)
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -277,119 +293,6 @@ async def stop_timers(
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def _plan(timer: SlaTimer) -> Schedule:
-    return Schedule(
-        warn_at=timer.warn_at,
-        due_at=timer.due_at,
-        escalate_at=tuple(datetime.fromisoformat(at) for at in timer.escalate_at),
-    )
-
-
-async def fire_due_timers(
-    session: AsyncSession, *, now: datetime, timer_id: uuid.UUID | None = None, limit: int = FIRE_BATCH
-) -> int:
-    """Carries out what has come due on live timers (one, or a batch of the earliest); returns how
-    many transitions this run carried out. Timers another run holds are skipped."""
-    statement = (
-        select(SlaTimer)
-        .where(SlaTimer.state.in_(ACTIVE_STATES), SlaTimer.next_fire_at <= now)
-        .order_by(SlaTimer.next_fire_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    )
-    if timer_id is not None:
-        statement = statement.where(SlaTimer.id == timer_id)
-    timers = (await session.scalars(statement)).all()
-    policies: dict[uuid.UUID, SlaPolicy] = {}
-    carried_out = 0
-    for timer in timers:
-        if timer.policy_id not in policies:
-            policies[timer.policy_id] = await session.get_one(SlaPolicy, timer.policy_id)
-        policy = policies[timer.policy_id]
-        plan = _plan(timer)
-        for transition in due_transitions(timer.state, timer.level, plan, now):
-            if await _record_transition(session, timer, policy, transition, now):
-                carried_out += 1
-            timer.state = transition.state
-            timer.level = max(timer.level, transition.level)
-        timer.next_fire_at = next_fire_at(timer.state, timer.level, plan)
-        timer.updated_at = now
-        if (job := fire_job(timer)) is not None:
-            enqueue_after_commit(session, job)
-    await session.flush()
-    return carried_out
-
-
-async def _record_transition(
-    session: AsyncSession, timer: SlaTimer, policy: SlaPolicy, transition: Transition, now: datetime
-) -> bool:
-    inserted = await session.scalar(
-        insert_unless_conflict(session, SlaEvent)
-        .values(
-            id=uuid.uuid4(),
-            organization_id=timer.organization_id,
-            timer_id=timer.id,
-            state=transition.state,
-            level=transition.level,
-            due_at=transition.at,
-            occurred_at=now,
-        )
-        .returning(SlaEvent.id)
-    )
-    if inserted is None:
-        return False  # another run already carried it out (and notified)
-    rules = parse_rules(policy.rules)
-    recipients = await _recipients(session, timer, step_roles(rules, transition))
-    await outbox.record_event(
-        session,
-        organization_id=timer.organization_id,
-        topic=f"sla.{transition.state.value}",
-        payload={
-            "timer_id": str(timer.id),
-            "policy_name": policy.name,
-            "kind": timer.kind.value,
-            "subject_type": timer.subject_type,
-            "subject_id": str(timer.subject_id),
-            "level": transition.level,
-            "due_at": timer.due_at.isoformat(),
-            "subject_name": await _subject_name(session, timer),
-            "owner_name": owner.display_name if (owner := await _owner(session, timer)) else "",
-            "notify_user_ids": [str(u) for u in recipients],
-        },
-    )
-    return True
-
-
-_SUBJECTS: dict[str, Any] = {"lead": Lead, "opportunity": Opportunity, "customer": Customer}
-
-
-async def _subject_name(session: AsyncSession, timer: SlaTimer) -> str:
-    subject = await session.get(_SUBJECTS[timer.subject_type], timer.subject_id)
-    return str(subject.name) if subject is not None else str(timer.subject_id)
-
-
-async def _owner(session: AsyncSession, timer: SlaTimer) -> User | None:
-    return await session.get(User, timer.owner_id) if timer.owner_id else None
-
-
-async def _recipients(session: AsyncSession, timer: SlaTimer, roles: Any) -> list[uuid.UUID]:
-    found: list[uuid.UUID] = []
-    if NotifyRole.owner in roles and timer.owner_id is not None:
-        found.append(timer.owner_id)
-    if NotifyRole.supervisor in roles and timer.owner_id is not None:
-        found += await supervisors_of(session, timer.organization_id, timer.owner_id)
-    if NotifyRole.director in roles:
-        found += await session.scalars(
-            select(User.id).where(
-                User.organization_id == timer.organization_id,
-                User.role == Role.director,
-                User.is_active.is_(True),
-            )
-        )
-    return list(dict.fromkeys(found))
 
 
 async def list_timers(

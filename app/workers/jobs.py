@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.metrics import JOBS
-from app.services import assignment, idempotency, imports, lead_pool, outbox, sla, webhooks
+from app.services import assignment, idempotency, imports, lead_pool, outbox, sla_sweep, webhooks
 from app.services.jobs import JobQueue
 from app.services.unit_of_work import session_scope
 
@@ -96,19 +96,23 @@ async def recycle_leads(ctx: JobContext) -> int:
     return total
 
 
-async def fire_sla_timers(ctx: JobContext, timer_id: str | None = None) -> int:
-    """Deferred per timer at its next instant, and every minute over all timers as the backstop."""
+async def fire_sla_timers(ctx: JobContext) -> int:
+    """Deferred to the second timers come due, and every minute as the backstop: carries out
+    everything due, batch after batch, then makes sure the next minute's seconds have their jobs."""
     sessionmaker, queue, clock = _deps(ctx)
     total = 0
     while True:
         async with session_scope(sessionmaker, queue) as session:
-            fired = await sla.fire_due_timers(
-                session, now=clock(), timer_id=uuid.UUID(timer_id) if timer_id else None
-            )
-        total += fired
-        if timer_id is not None or fired < sla.FIRE_BATCH:
-            JOBS.labels("fire_sla_timers", "ok").inc()
-            return total
+            swept = await sla_sweep.fire_due_timers(session, now=clock())
+        total += swept.transitions
+        if swept.timers < sla_sweep.SWEEP_BATCH:
+            break
+    async with session_scope(sessionmaker, queue) as session:
+        upcoming = await sla_sweep.upcoming_fire_jobs(session, now=clock())
+    for job in upcoming:
+        await queue.enqueue(job)
+    JOBS.labels("fire_sla_timers", "ok").inc()
+    return total
 
 
 async def deliver_webhooks(ctx: JobContext) -> int:

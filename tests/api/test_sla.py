@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
 from app.domain.models import Notification, SlaEvent
-from app.services import sla
+from app.services import sla_sweep
 from app.services.unit_of_work import session_scope
 from app.workers.jobs import fire_sla_timers
 from tests.conftest import sign_in
@@ -141,7 +142,7 @@ async def test_each_transition_happens_once_however_often_and_concurrently_the_t
 
     async def fire_once() -> int:
         async with session_scope(runtime.sessionmaker, runtime.queue) as session:
-            return await sla.fire_due_timers(session, now=clock.now)
+            return (await sla_sweep.fire_due_timers(session, now=clock.now)).transitions
 
     fired = await asyncio.gather(*(fire_once() for _ in range(4)))
     await _fire(app)
@@ -282,3 +283,186 @@ async def test_with_chinese_public_holidays_the_clock_skips_golden_week(
         "/api/v1/organization", json={"settings": {"public_holidays": "US"}}, headers=tenant.headers
     )
     assert wrong.status_code == 422
+
+
+async def test_one_sweep_serves_many_timers_batch_after_batch_and_notifies_each_owner_once(
+    client, app, make_tenant, make_user, clock
+):
+    clock.now = FRIDAY_1750
+    tenant = await make_tenant()
+    await _first_response_policy(client, tenant)
+    rep, _, supervisor = await _supervised_rep(client, tenant, make_user)
+    other, _ = await make_user(tenant, "rep")
+    leads = [await _lead_for(client, app, tenant, rep if n % 2 else other) for n in range(7)]
+
+    await _at(client, tenant, datetime(2026, 11, 30, 1, 30, tzinfo=UTC), clock)  # past due, before the step
+    runtime = app.state.runtime
+    swept = []
+    while not swept or swept[-1].timers:
+        async with session_scope(runtime.sessionmaker, runtime.queue) as session:
+            swept.append(await sla_sweep.fire_due_timers(session, now=clock.now, limit=3))
+    await runtime.queue.drain()
+    assert [s.timers for s in swept] == [3, 3, 1, 0]
+    assert sum(s.transitions for s in swept) == 14  # a warning and a breach for each of the 7
+    assert {(await _timer(client, tenant, lead["id"]))["state"] for lead in leads} == {"breached"}
+    # Notified in one go, so compared as counts.
+    assert Counter(await _titles(client, rep)) == {"sla.breached": 3, "sla.warned": 3, "lead.assigned": 3}
+    assert Counter(await _titles(client, other)) == {"sla.breached": 4, "sla.warned": 4, "lead.assigned": 4}
+    assert await _titles(client, supervisor) == ["sla.breached"] * 3  # only their team's rep
+
+
+async def test_an_escalation_step_can_release_the_lead_to_the_pool(
+    client, app, make_tenant, make_user, clock
+):
+    clock.now = FRIDAY_1750
+    tenant = await make_tenant()
+    await _first_response_policy(
+        client, tenant, steps=[{"after_minutes": 60, "notify": ["supervisor"], "action": "release_to_pool"}]
+    )
+    rep, _, supervisor = await _supervised_rep(client, tenant, make_user)
+    lead = await _lead_for(client, app, tenant, rep)
+
+    await _at(client, tenant, datetime(2026, 11, 30, 2, 19, tzinfo=UTC), clock)  # 59 minutes past due
+    await _fire(app)
+    still = await client.get(f"/api/v1/leads/{lead['id']}", headers=tenant.headers)
+    assert (still.json()["status"], still.json()["owner_id"]) == ("assigned", rep["id"])
+
+    await _at(client, tenant, datetime(2026, 11, 30, 2, 20, tzinfo=UTC), clock)
+    await _fire(app)
+    released = await client.get(f"/api/v1/leads/{lead['id']}", headers=tenant.headers)
+    assert (released.json()["status"], released.json()["owner_id"]) == ("pooled", None)
+    assert "escalation level 1" in released.json()["release_reason"]
+    rep_token = await sign_in(client, rep["username"])  # signed in now: the clock moved
+    pool = await client.get("/api/v1/lead-pool", headers={"Authorization": f"Bearer {rep_token}"})
+    assert lead["id"] in [item["id"] for item in pool.json()["items"]]
+    assert "lead.released" in await _titles(client, supervisor)
+    timer = (
+        await client.get("/api/v1/sla-timers", params={"subject_id": lead["id"]}, headers=tenant.headers)
+    ).json()["items"][0]
+    assert timer["state"] == "cancelled"  # the pool has no owner to time
+
+
+async def test_an_escalation_step_can_give_the_lead_to_the_supervisor(
+    client, app, make_tenant, make_user, clock
+):
+    clock.now = FRIDAY_1750
+    tenant = await make_tenant()
+    await _first_response_policy(
+        client, tenant, steps=[{"after_minutes": 0, "notify": ["owner"], "action": "reassign_to_supervisor"}]
+    )
+    rep, _, supervisor = await _supervised_rep(client, tenant, make_user)
+    lead = await _lead_for(client, app, tenant, rep)
+
+    await _at(client, tenant, datetime(2026, 11, 30, 1, 20, tzinfo=UTC), clock)
+    await _fire(app)
+    moved = await client.get(f"/api/v1/leads/{lead['id']}", headers=tenant.headers)
+    assert moved.json()["owner_id"] == supervisor["id"]
+    assert "escalation level 1" in moved.json()["assignment_reason"]
+    assert await _titles(client, supervisor) == ["lead.assigned", "sla.breached"]
+    history = await client.get(
+        "/api/v1/sla-timers", params={"subject_id": lead["id"]}, headers=tenant.headers
+    )
+    # The old owner's clock was cancelled by the reassignment; the supervisor's starts afresh.
+    assert sorted(t["state"] for t in history.json()["items"]) == ["cancelled", "running"]
+
+
+async def test_escalation_actions_are_refused_on_policies_that_do_not_time_leads(client, make_tenant):
+    tenant = await make_tenant()
+    refused = await client.post(
+        "/api/v1/sla-policies",
+        json={
+            "name": "A类客户48小时",
+            "kind": "follow_up",
+            "target_minutes": 48 * 60,
+            "rules": {
+                "tiers": ["A"],
+                "steps": [{"after_minutes": 0, "notify": ["supervisor"], "action": "release_to_pool"}],
+            },
+        },
+        headers=tenant.headers,
+    )
+    assert refused.status_code == 422
+    assert [e["field"] for e in refused.json()["errors"]] == ["steps[0].action"]
+    unknown = await client.post(
+        "/api/v1/sla-policies",
+        json={
+            "name": "首响",
+            "kind": "first_response",
+            "target_minutes": 30,
+            "rules": {"steps": [{"after_minutes": 0, "notify": ["owner"], "action": "fire_the_rep"}]},
+        },
+        headers=tenant.headers,
+    )
+    assert unknown.status_code == 422
+    assert [e["field"] for e in unknown.json()["errors"]] == ["steps[0].action"]
+
+
+async def test_a_lead_marketing_hands_over_is_timed_from_the_handover_until_sales_follows_up(
+    client, app, make_tenant, make_user, clock
+):
+    clock.now = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai
+    tenant = await make_tenant()
+    policy = await client.post(
+        "/api/v1/sla-policies",
+        json={
+            "name": "市场线索48小时跟进",
+            "kind": "handover_response",
+            "target_minutes": 48 * 60,
+            "rules": {"sources": ["exhibition"]},
+        },
+        headers=tenant.headers,
+    )
+    assert policy.status_code == 201, policy.text
+    _, marketing_token = await make_user(tenant, "marketing")
+    rep, rep_token, _ = await _supervised_rep(client, tenant, make_user)
+    as_marketing = {"Authorization": f"Bearer {marketing_token}"}
+
+    handed = await client.post(
+        "/api/v1/leads",
+        json={"name": "展会留资 张工", "source": "exhibition", "phone": str(next(_phones))},
+        headers=as_marketing,
+    )
+    assert handed.status_code == 201, handed.text
+    not_timed = await client.post(
+        "/api/v1/leads",
+        json={"name": "官网留资", "source": "web_form", "phone": str(next(_phones))},
+        headers=as_marketing,
+    )
+    assert (
+        await client.get(
+            "/api/v1/sla-timers", params={"subject_id": not_timed.json()["id"]}, headers=tenant.headers
+        )
+    ).json()["items"] == []
+    lead_id = handed.json()["id"]
+    timer = await _timer(client, tenant, lead_id)
+    # 48 business hours of 9 a day from Monday 09:00: 5 full days and 3 hours — Monday next week, 12:00.
+    assert (timer["kind"], timer["owner_id"], timer["due_at"]) == (
+        "handover_response",
+        None,
+        "2026-12-07T04:00:00Z",
+    )
+
+    clock.advance(minutes=90)
+    assigned = await client.post(
+        f"/api/v1/leads/{lead_id}/assign",
+        json={"user_id": rep["id"], "reason": "展会华东"},
+        headers=tenant.headers,
+    )
+    assert assigned.status_code == 200, assigned.text
+    moved = await _timer(client, tenant, lead_id)
+    assert (moved["id"], moved["owner_id"], moved["due_at"]) == (timer["id"], rep["id"], timer["due_at"])
+
+    clock.advance(minutes=30)
+    call = await client.post(
+        "/api/v1/activities",
+        json={
+            "type": "call",
+            "occurred_at": clock.now.isoformat(),
+            "lead_id": lead_id,
+            "call_outcome": "connected",
+            "duration_seconds": 240,
+        },
+        headers={"Authorization": f"Bearer {rep_token}"},
+    )
+    assert call.status_code == 201, call.text
+    assert (await _timer(client, tenant, lead_id))["state"] == "met"
