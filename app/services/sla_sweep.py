@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.domain.models import (
     AssignmentKind,
@@ -55,20 +56,17 @@ from app.domain.sla import (
     step_of,
     step_roles,
 )
-from app.services import lead_ownership
-from app.services.common import insert_unless_conflict
+from app.services import bulk, lead_ownership
 from app.services.jobs import JobRequest, enqueue_after_commit
 from app.services.outbox import dispatch_job
 from app.services.ownership import supervisors_of
 from app.services.sla import fire_job
 
-SWEEP_BATCH = 2000
+SWEEP_BATCH = 5000
 # The cron sweep enqueues the jobs for timers due within this window (it runs once a minute).
 LOOKAHEAD = timedelta(seconds=90)
-# Rows per INSERT/IN list: below PostgreSQL's 32,767 bind parameters for any table here.
+# Ids per IN list: below the 32,767 bind parameters PostgreSQL takes.
 CHUNK = 2000
-
-_SUBJECT_MODELS: dict[str, Any] = {"lead": Lead, "opportunity": Opportunity, "customer": Customer}
 
 
 @dataclass(frozen=True)
@@ -77,18 +75,28 @@ class SweepResult:
     transitions: int  # warnings, breaches and escalations this run carried out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class _DueTimer:
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    policy_id: uuid.UUID
+    kind: str
+    subject_type: str
+    subject_id: uuid.UUID
+    subject_name: str
+    owner_id: uuid.UUID | None
+    owner_name: str
+    state: TimerState
+    level: int
+    due_at: datetime
+    plan: Schedule
+    transitions: list[Transition]
+
+
+@dataclass(frozen=True, slots=True)
 class _Carried:
-    timer: Any
+    timer: _DueTimer
     transition: Transition
-
-
-def _plan(timer: Any) -> Schedule:
-    return Schedule(
-        warn_at=timer.warn_at,
-        due_at=timer.due_at,
-        escalate_at=tuple(datetime.fromisoformat(at) for at in timer.escalate_at),
-    )
 
 
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -96,34 +104,16 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield items[start : start + CHUNK]
 
 
+def _table(model: Any) -> Table:
+    return cast(Table, model.__table__)
+
+
 async def fire_due_timers(session: AsyncSession, *, now: datetime, limit: int = SWEEP_BATCH) -> SweepResult:
     """Carries out what has come due by `now` on one batch of the earliest due live timers."""
-    timers = (
-        await session.execute(
-            select(
-                SlaTimer.id,
-                SlaTimer.organization_id,
-                SlaTimer.policy_id,
-                SlaTimer.kind,
-                SlaTimer.subject_type,
-                SlaTimer.subject_id,
-                SlaTimer.owner_id,
-                SlaTimer.state,
-                SlaTimer.level,
-                SlaTimer.warn_at,
-                SlaTimer.due_at,
-                SlaTimer.escalate_at,
-            )
-            .where(SlaTimer.state.in_(ACTIVE_STATES), SlaTimer.next_fire_at <= now)
-            .order_by(SlaTimer.next_fire_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-    ).all()
+    timers = await _lock_due(session, now, limit)
     if not timers:
         return SweepResult(0, 0)
-    due = [(timer, transition) for timer in timers for transition in due_transitions(*_state(timer, now))]
-    carried = await _record_transitions(session, due, now)
+    carried = await _record_transitions(session, timers, now)
     await _advance(session, timers, now)
     if carried:
         policies = await _policies(session, {c.timer.policy_id for c in carried})
@@ -133,36 +123,89 @@ async def fire_due_timers(session: AsyncSession, *, now: datetime, limit: int = 
     return SweepResult(len(timers), len(carried))
 
 
-def _state(timer: Any, now: datetime) -> tuple[TimerState, int, Schedule, datetime]:
-    return timer.state, timer.level, _plan(timer), now
+async def _lock_due(session: AsyncSession, now: datetime, limit: int) -> list[_DueTimer]:
+    """Locks the earliest due live timers no other run holds, with the names their notices need."""
+    owner = aliased(User)
+    rows = await session.execute(
+        select(
+            SlaTimer.id,
+            SlaTimer.organization_id,
+            SlaTimer.policy_id,
+            SlaTimer.kind,
+            SlaTimer.subject_type,
+            SlaTimer.subject_id,
+            func.coalesce(Lead.name, Opportunity.name, Customer.name),
+            SlaTimer.owner_id,
+            func.coalesce(owner.display_name, ""),
+            SlaTimer.state,
+            SlaTimer.level,
+            SlaTimer.warn_at,
+            SlaTimer.due_at,
+            SlaTimer.escalate_at,
+        )
+        .outerjoin(Lead, (SlaTimer.subject_type == "lead") & (Lead.id == SlaTimer.subject_id))
+        .outerjoin(
+            Opportunity, (SlaTimer.subject_type == "opportunity") & (Opportunity.id == SlaTimer.subject_id)
+        )
+        .outerjoin(Customer, (SlaTimer.subject_type == "customer") & (Customer.id == SlaTimer.subject_id))
+        .outerjoin(owner, owner.id == SlaTimer.owner_id)
+        .where(SlaTimer.state.in_(ACTIVE_STATES), SlaTimer.next_fire_at <= now)
+        .order_by(SlaTimer.next_fire_at)
+        .limit(limit)
+        .with_for_update(of=SlaTimer, skip_locked=True)
+    )
+    timers = []
+    for row in rows.all():
+        timer_id, organization_id, policy_id, kind, subject_type, subject_id, subject_name = row[:7]
+        owner_id, owner_name, state, level, warn_at, due_at, escalate_at = row[7:]
+        plan = Schedule(warn_at, due_at, tuple(datetime.fromisoformat(at) for at in escalate_at))
+        timers.append(
+            _DueTimer(
+                id=timer_id,
+                organization_id=organization_id,
+                policy_id=policy_id,
+                kind=kind.value,
+                subject_type=subject_type,
+                subject_id=subject_id,
+                subject_name=subject_name or str(subject_id),
+                owner_id=owner_id,
+                owner_name=owner_name,
+                state=state,
+                level=level,
+                due_at=due_at,
+                plan=plan,
+                transitions=due_transitions(state, level, plan, now),
+            )
+        )
+    return timers
 
 
 async def _record_transitions(
-    session: AsyncSession, due: Sequence[tuple[Any, Transition]], now: datetime
+    session: AsyncSession, timers: Sequence[_DueTimer], now: datetime
 ) -> list[_Carried]:
     """Inserts each due transition once; returns those this run inserted."""
-    by_key = {(timer.id, t.state, t.level): (timer, t) for timer, t in due}
-    carried: list[_Carried] = []
-    rows = [
-        {
-            "id": uuid.uuid4(),
-            "organization_id": timer.organization_id,
-            "timer_id": timer.id,
-            "state": transition.state,
-            "level": transition.level,
-            "due_at": transition.at,
-            "occurred_at": now,
-        }
-        for timer, transition in by_key.values()
-    ]
-    # executemany: compiled once, sent in batches by SQLAlchemy's insertmanyvalues.
-    inserted = await session.execute(
-        insert_unless_conflict(session, SlaEvent).returning(
-            SlaEvent.timer_id, SlaEvent.state, SlaEvent.level
-        ),
-        rows,
+    by_key = {(timer.id, t.state, t.level): (timer, t) for timer in timers for t in timer.transitions}
+    events = _table(SlaEvent)
+    inserted = await bulk.insert_rows(
+        session,
+        events,
+        [
+            {
+                "id": uuid.uuid4(),
+                "organization_id": timer.organization_id,
+                "timer_id": timer.id,
+                "state": transition.state,
+                "level": transition.level,
+                "due_at": transition.at,
+                "occurred_at": now,
+            }
+            for timer, transition in by_key.values()
+        ],
+        returning=(events.c.timer_id, events.c.state, events.c.level),
+        skip_conflicts=True,
     )
-    for timer_id, state, level in inserted.all():
+    carried = []
+    for timer_id, state, level in inserted:
         timer, transition = by_key[timer_id, TimerState(state), level]
         carried.append(_Carried(timer, transition))
     return carried
@@ -183,13 +226,8 @@ async def _notify(
 ) -> None:
     """One outbox event per transition carried out, with its recipients by role."""
     owner_ids = {c.timer.owner_id for c in carried if c.timer.owner_id is not None}
-    owner_names = await _names(session, User, owner_ids, User.display_name)
     supervisors = await _supervisors(session, owner_ids)
     directors = await _directors(session, {c.timer.organization_id for c in carried})
-    subject_names: dict[uuid.UUID, str] = {}
-    for subject_type, model in _SUBJECT_MODELS.items():
-        ids = {c.timer.subject_id for c in carried if c.timer.subject_type == subject_type}
-        subject_names |= await _names(session, model, ids, model.name)
     events = []
     for item in carried:
         timer, transition = item.timer, item.transition
@@ -212,32 +250,25 @@ async def _notify(
                 "payload": {
                     "timer_id": str(timer.id),
                     "policy_name": policy_name,
-                    "kind": timer.kind.value,
+                    "kind": timer.kind,
                     "subject_type": timer.subject_type,
                     "subject_id": str(timer.subject_id),
                     "level": transition.level,
                     "due_at": timer.due_at.isoformat(),
-                    "subject_name": subject_names.get(timer.subject_id, str(timer.subject_id)),
-                    "owner_name": owner_names.get(timer.owner_id, "") if timer.owner_id else "",
+                    "subject_name": timer.subject_name,
+                    "owner_name": timer.owner_name,
                     "notify_user_ids": [str(u) for u in dict.fromkeys(recipients)],
                 },
             }
         )
-    await session.execute(insert(OutboxEvent), events)
+    await bulk.insert_rows(session, _table(OutboxEvent), events)
     enqueue_after_commit(session, dispatch_job())
 
 
-async def _names(session: AsyncSession, model: Any, ids: set[uuid.UUID], column: Any) -> dict[uuid.UUID, str]:
-    found: dict[uuid.UUID, str] = {}
-    for chunk in _chunks(list(ids)):
-        rows = await session.execute(select(model.id, column).where(model.id.in_(chunk)))
-        found |= {row_id: str(name) for row_id, name in rows.all()}
-    return found
-
-
 async def _supervisors(session: AsyncSession, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """Each owner's supervisors: a batch's few distinct reps, not its thousands of timers."""
     found: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
-    for chunk in _chunks(list(user_ids)):
+    for chunk in _chunks(sorted(user_ids, key=str)):
         rows = await session.execute(
             select(TeamMember.user_id, Team.supervisor_id)
             .join(
@@ -316,37 +347,17 @@ async def _take_actions(
             )
 
 
-async def _advance(session: AsyncSession, timers: Sequence[Any], now: datetime) -> None:
+async def _advance(session: AsyncSession, timers: Sequence[_DueTimer], now: datetime) -> None:
     """Moves each locked timer to the state its due transitions leave it in, whichever run inserted
     them (the state follows sla_event)."""
-    table = cast(Table, SlaTimer.__table__)
-    params = []
+    rows = []
     for timer in timers:
-        plan = _plan(timer)
         state, level = timer.state, timer.level
-        for transition in due_transitions(state, level, plan, now):
+        for transition in timer.transitions:
             state, level = transition.state, max(level, transition.level)
-        params.append(
-            {
-                "timer_key": timer.id,
-                "new_state": state,
-                "new_level": level,
-                "new_next": next_fire_at(state, level, plan),
-            }
-        )
-    statement = (
-        update(table)
-        .where(table.c.id == bindparam("timer_key"))
-        .values(
-            state=bindparam("new_state"),
-            level=bindparam("new_level"),
-            next_fire_at=bindparam("new_next"),
-            updated_at=now,
-            version=table.c.version + 1,
-        )
-    )
-    for chunk in _chunks(params):
-        await session.execute(statement, list(chunk))
+        next_at = next_fire_at(state, level, timer.plan)
+        rows.append({"id": timer.id, "state": state, "level": level, "next_fire_at": next_at})
+    await bulk.update_rows(session, _table(SlaTimer), rows, key="id", same_for_all={"updated_at": now})
 
 
 async def upcoming_fire_jobs(session: AsyncSession, *, now: datetime) -> list[JobRequest]:
