@@ -29,7 +29,7 @@ from app.domain.models import (
     User,
     WebhookSubscription,
 )
-from app.domain.notifications import render_message
+from app.domain.notifications import MESSAGE_TOPICS, render_message
 from app.services.channel_delivery import ChannelClient, DeliveryResult
 from app.services.common import insert_unless_conflict
 from app.services.jobs import JobQueue, JobRequest, enqueue_after_commit
@@ -54,6 +54,8 @@ def deliver_job() -> JobRequest:
 
 
 def _wants(destination: Destination, topic: str) -> bool:
+    if isinstance(destination, NotificationChannel) and topic not in MESSAGE_TOPICS:
+        return False  # a "*" channel posts what has a message; the rest is for integrators
     return ALL_EVENTS in destination.event_types or topic in destination.event_types
 
 
@@ -191,7 +193,7 @@ async def _prepare(session: AsyncSession, delivery: Delivery) -> Send:
     kind, config = channel.kind, dict(channel.config)
     organization = await session.get_one(Organization, delivery.organization_id)
     message = render_message(event_type, payload, locale=organization.locale, audience=audience_of(kind))
-    if message is None:  # a "*" channel and an event type that has no text
+    if message is None:  # the topic lost its text since the delivery was written
         return _skip(f"no message exists for {event_type}")
     if kind is ChannelKind.wecom_robot:
         return lambda client, now: client.send_wecom_robot(client.wecom_base_url, config["key"], message)
