@@ -37,8 +37,12 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     # Seconds an idle arq worker waits between polls of the queue: the floor of a job's start delay.
     worker_poll_delay: float = Field(default=0.1, gt=0, le=5)
-    # Lets webhooks point at private and loopback addresses (a test receiver, an intranet ERP).
+    # Lets webhooks point at private and loopback addresses (a test receiver, an intranet ERP); the
+    # WeCom and DingTalk base URLs below pass the same check.
     webhook_allow_private: bool = False
+    # Where WeCom and DingTalk are called: a private WeCom deployment (私有化部署) or a test's fake server.
+    wecom_base_url: str = "https://qyapi.weixin.qq.com"
+    dingtalk_base_url: str = "https://oapi.dingtalk.com"
     log_json: bool = True
     log_level: str = "INFO"
 

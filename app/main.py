@@ -26,6 +26,7 @@ from app.api.routes import (
     imports,
     lead_pool,
     leads,
+    notification_channels,
     notifications,
     operations,
     opportunities,
@@ -53,7 +54,7 @@ INLINE_SCHEDULE = (
     ("sweep_outbox", 60.0),
     ("assign_waiting_leads", 60.0),
     ("fire_sla_timers", 60.0),
-    ("deliver_webhooks", 60.0),
+    ("send_deliveries", 60.0),
     ("recycle_leads", 300.0),
     ("purge_idempotency_records", 3600.0),
 )
@@ -69,7 +70,11 @@ def _lifespan(settings: Settings, clock: Callable[[], datetime]) -> Any:
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
         sessionmaker = create_sessionmaker(engine, clock)
         storage = LocalFileStorage(settings.storage_dir)
-        channels = ChannelClient(allow_private=settings.webhook_allow_private)
+        channels = ChannelClient(
+            allow_private=settings.webhook_allow_private,
+            wecom_base_url=settings.wecom_base_url,
+            dingtalk_base_url=settings.dingtalk_base_url,
+        )
         queue: JobQueue
         periodic: list[asyncio.Task[None]] = []
         if settings.redis_url:
@@ -149,6 +154,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         quotes,
         sla,
         webhooks,
+        notification_channels,
         audit_events,
         operations,
     ):

@@ -1,5 +1,6 @@
-"""Rules for delivering events to chat channels and webhooks: signatures, payloads, retry timing,
-outcome classification and which destinations a webhook may point at. Pure, so tests read them directly.
+"""Rules for delivering events to chat channels and webhooks: channel kinds and their secrets,
+signatures, payloads, retry timing, outcome classification and which destinations a webhook may point
+at. Pure, so tests read them directly.
 """
 
 from __future__ import annotations
@@ -9,14 +10,64 @@ import hashlib
 import hmac
 import ipaddress
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 from urllib.parse import quote_plus, urlsplit
 
 from app.domain.errors import FieldError, InvalidInput
-from app.domain.notifications import RenderedMessage
+from app.domain.notifications import MESSAGE_TOPICS, Audience, RenderedMessage
+
+# --- Channel kinds ------------------------------------------------------------------------------
+
+ALL_EVENTS = "*"
+
+
+class ChannelKind(StrEnum):
+    wecom_robot = "wecom_robot"  # a WeCom group robot (群机器人): config {key}
+    wecom_app = "wecom_app"  # a WeCom application (自建应用) messaging people: {corp_id, secret, agent_id}
+    dingtalk_robot = "dingtalk_robot"  # a DingTalk group robot: {access_token, secret (加签, optional)}
+
+
+# Configuration fields that let whoever knows them post as the channel: written, never read back.
+SECRET_FIELDS: dict[ChannelKind, frozenset[str]] = {
+    ChannelKind.wecom_robot: frozenset({"key"}),
+    ChannelKind.wecom_app: frozenset({"secret"}),
+    ChannelKind.dingtalk_robot: frozenset({"access_token", "secret"}),
+}
+# The shortest secret whose last four characters may be shown: of a shorter one they give too much away.
+_HINTABLE_SECRET_LENGTH = 16
+
+
+def audience_of(kind: ChannelKind) -> Audience:
+    """Robots post to a group chat; a WeCom application message reaches each recipient alone."""
+    return Audience.person if kind is ChannelKind.wecom_app else Audience.group
+
+
+def public_config(kind: ChannelKind, config: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in config.items() if name not in SECRET_FIELDS[kind]}
+
+
+def secret_hints(kind: ChannelKind, config: Mapping[str, Any]) -> dict[str, str]:
+    """Enough of each secret that is set to tell which one it is ("…3f9a"), too little to use it."""
+    return {
+        name: "…" + value[-4:] if len(value) >= _HINTABLE_SECRET_LENGTH else "…"
+        for name in sorted(SECRET_FIELDS[kind])
+        if isinstance(value := config.get(name), str) and value
+    }
+
+
+def check_channel_event_types(event_types: Sequence[str]) -> None:
+    """A channel posts a human message, so it subscribes only to topics that have one (or "*")."""
+    unknown = [t for t in event_types if t != ALL_EVENTS and t not in MESSAGE_TOPICS]
+    if unknown:
+        raise InvalidInput(
+            f"No message exists for {', '.join(unknown)}; known: {', '.join(sorted(MESSAGE_TOPICS))}.",
+            code="notification_channel.unknown_event_type",
+            errors=[FieldError("event_types", "unknown_event_type", f"{t} has no message") for t in unknown],
+        )
+
 
 # WeCom documents these limits in bytes of UTF-8, not characters: a Chinese character counts three.
 WECOM_ROBOT_MARKDOWN_MAX_BYTES = 4096
@@ -160,6 +211,7 @@ class Outcome(StrEnum):
     gone = "gone"  # the receiver asked never to be called again: disable the subscription
     retry = "retry"  # worth trying again later
     failed = "failed"  # will not get better by retrying: dead-letter now
+    skipped = "skipped"  # nothing to send (no recipient can be reached): logged, not retried
 
 
 _RETRY_STATUSES = frozenset({408, 425, 429})

@@ -1,10 +1,18 @@
-"""Texts of in-app notifications per event topic and language; pure, so tests read them directly."""
+"""Texts of notifications per event topic, language and audience; pure, so tests read them directly."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
+
+class Audience(StrEnum):
+    person = "person"  # the in-app inbox and WeCom application messages: the text may say "you"
+    group = "group"  # a WeCom or DingTalk group chat: everyone reads it, so it names people instead
+
+
+# (title, body) per topic and language, for a person. Placeholders are payload keys of the event.
 _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
     "user.created": {
         "zh": ("欢迎加入 {organization_name}", "您的账号 {username} 已创建，角色：{role}。"),
@@ -21,6 +29,14 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "{lead_count} leads, {customer_count} customers, {opportunity_count} opportunities and "
             "{task_count} tasks are now yours.",
         ),
+    },
+    "lead.created": {
+        "zh": ("新线索：{lead_name}", "新线索 {lead_name}（{company}）已录入，来源：{source}。"),
+        "en": ("New lead: {lead_name}", "A new lead {lead_name} ({company}) came in from {source}."),
+    },
+    "lead.converted": {
+        "zh": ("线索已转化：{lead_name}", "线索 {lead_name} 已转化为客户 {customer_name}。"),
+        "en": ("Lead converted: {lead_name}", "The lead {lead_name} became the customer {customer_name}."),
     },
     "lead.assigned": {
         "zh": ("新线索：{lead_name}", "线索 {lead_name}（{company}）已分配给您。原因：{reason}"),
@@ -67,7 +83,90 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "zh": ("您已加入团队 {team_name}", "您已被加入团队 {team_name}。"),
         "en": ("You joined {team_name}", "You were added to the team {team_name}."),
     },
+    "opportunity.created": {
+        "zh": ("新商机：{opportunity_name}", "商机 {opportunity_name} 已创建，当前阶段：{stage}。"),
+        "en": (
+            "New opportunity: {opportunity_name}",
+            "{opportunity_name} opened at the stage {stage}.",
+        ),
+    },
+    "opportunity.stage_changed": {
+        "zh": ("商机推进：{opportunity_name}", "商机 {opportunity_name} 已进入阶段：{stage}。"),
+        "en": (
+            "Opportunity moved: {opportunity_name}",
+            "{opportunity_name} moved to the stage {stage}.",
+        ),
+    },
+    "opportunity.won": {
+        "zh": ("赢单：{opportunity_name}", "商机 {opportunity_name} 已赢单，金额：{amount}。"),
+        "en": ("Won: {opportunity_name}", "The opportunity {opportunity_name} was won; amount: {amount}."),
+    },
+    "opportunity.lost": {
+        "zh": ("输单：{opportunity_name}", "商机 {opportunity_name} 已输单（阶段：{stage}）。"),
+        "en": ("Lost: {opportunity_name}", "The opportunity {opportunity_name} was lost ({stage})."),
+    },
+    "import.finished": {
+        "zh": (
+            "导入完成：{filename}",
+            "文件 {filename} 导入结束（{status}）：新建 {created} 条，"
+            "重复 {duplicates} 条，错误 {errors} 条。",
+        ),
+        "en": (
+            "Import finished: {filename}",
+            "{filename} finished ({status}): {created} created, {duplicates} duplicates, {errors} errors.",
+        ),
+    },
 }
+
+# Where the person's text says "you", a group chat reads who is meant instead.
+_GROUP_TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
+    "user.created": {
+        "zh": ("新成员：{username}", "{username} 已加入 {organization_name}，角色：{role}。"),
+        "en": ("New member: {username}", "{username} joined {organization_name} as {role}."),
+    },
+    "user.handed_over": {
+        "zh": (
+            "{from_name} 的客户已移交给 {to_name}",
+            "线索 {lead_count} 条、客户 {customer_count} 个、商机 {opportunity_count} 个、"
+            "待办 {task_count} 项已移交给 {to_name}。",
+        ),
+        "en": (
+            "{from_name}'s accounts were handed to {to_name}",
+            "{lead_count} leads, {customer_count} customers, {opportunity_count} opportunities and "
+            "{task_count} tasks now belong to {to_name}.",
+        ),
+    },
+    "lead.assigned": {
+        "zh": (
+            "线索已分配：{lead_name}",
+            "线索 {lead_name}（{company}）已分配给 {owner_name}。原因：{reason}",
+        ),
+        "en": (
+            "Lead assigned: {lead_name}",
+            "The lead {lead_name} ({company}) went to {owner_name}. Why: {reason}",
+        ),
+    },
+    "sla.warned": {
+        "zh": ("即将超时：{subject_name}", "{policy_name}将于 {due_at} 到期（负责人：{owner_name}）。"),
+        "en": ("Due soon: {subject_name}", "{policy_name} is due at {due_at} (owner: {owner_name})."),
+    },
+    "team.member_added": {
+        "zh": ("团队 {team_name} 有新成员", "{member_names} 已加入团队 {team_name}。"),
+        "en": ("New in {team_name}", "{member_names} joined the team {team_name}."),
+    },
+}
+
+MESSAGE_TOPICS: frozenset[str] = frozenset(_TEMPLATES)
+"""Event topics that carry a human message: what a WeCom or DingTalk channel may subscribe to."""
+
+# Shown for a placeholder the event lacks (an event recorded before its payload gained the field):
+# a gap in a message is better than a message that never goes out.
+MISSING_FIELD = "—"
+
+
+class _Fields(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return MISSING_FIELD
 
 
 @dataclass(frozen=True)
@@ -80,13 +179,16 @@ def language_of(locale: str) -> str:
     return "zh" if locale.lower().startswith("zh") else "en"
 
 
-def render_message(topic: str, payload: dict[str, Any], *, locale: str) -> RenderedMessage | None:
-    """The message for an event, or None when the topic has no in-app text."""
-    templates = _TEMPLATES.get(topic)
+def render_message(
+    topic: str, payload: dict[str, Any], *, locale: str, audience: Audience = Audience.person
+) -> RenderedMessage | None:
+    """The message for an event, or None when the topic has no text."""
+    templates = (_GROUP_TEMPLATES.get(topic) if audience is Audience.group else None) or _TEMPLATES.get(topic)
     if templates is None:
         return None
     title, body = templates[language_of(locale)]
-    return RenderedMessage(title=title.format_map(payload), body=body.format_map(payload))
+    fields = _Fields(payload)
+    return RenderedMessage(title=title.format_map(fields), body=body.format_map(fields))
 
 
 def backoff_seconds(attempt: int) -> int:

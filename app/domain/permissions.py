@@ -51,6 +51,7 @@ class Permission(StrEnum):
     sla_read = "sla:read"
     sla_write = "sla:write"
     webhooks_manage = "webhooks:manage"
+    notification_channels_manage = "notification_channels:manage"
 
 
 _EVERYONE = {
@@ -84,6 +85,7 @@ _SALES_SETUP = {
     Permission.products_write,
     Permission.sla_write,
     Permission.webhooks_manage,
+    Permission.notification_channels_manage,
 }
 
 _ROUTING = {Permission.assignment_rules_read, Permission.assignment_rules_write, Permission.leads_assign}

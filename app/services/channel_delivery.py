@@ -116,11 +116,15 @@ class ChannelClient:
         self,
         *,
         allow_private: bool = False,
+        wecom_base_url: str = WECOM_BASE_URL,
+        dingtalk_base_url: str = DINGTALK_BASE_URL,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
         timeout_seconds: float = TIMEOUT_SECONDS,
     ) -> None:
         self.allow_private = allow_private
+        self.wecom_base_url = wecom_base_url
+        self.dingtalk_base_url = dingtalk_base_url
         self._timeout_seconds = timeout_seconds
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_seconds),
@@ -171,6 +175,18 @@ class ChannelClient:
         error = _redact(f"{type(exc).__name__}: {exc}", secrets)
         return DeliveryResult(Outcome.retry, None, "", _elapsed_ms(started), error)
 
+    async def _refusal(self, url: str, started: float, secrets: Sequence[str]) -> DeliveryResult | None:
+        """Why `url` must not be called now (SSRF check on what its host resolves to), or None."""
+        try:
+            await check_url(url, allow_private=self.allow_private)
+        except InvalidInput as exc:
+            return DeliveryResult(
+                Outcome.failed, None, "", _elapsed_ms(started), _redact(exc.detail, secrets)
+            )
+        except OSError as exc:  # the name does not resolve now; DNS trouble usually passes
+            return self._network_failure(exc, started, secrets)
+        return None
+
     # --- WeCom and DingTalk ---------------------------------------------------------------------
 
     @staticmethod
@@ -203,6 +219,10 @@ class ChannelClient:
         self, url: str, body: dict[str, Any], secrets: Sequence[str]
     ) -> DeliveryResult:
         started = time.perf_counter()
+        # The base URL is the operator's, not a tenant's, but it passes the webhooks' check all the same:
+        # a typo in it must not turn the worker against the internal network.
+        if (refused := await self._refusal(url, started, secrets)) is not None:
+            return refused
         try:
             answer = await self._exchange("POST", url, json_body=body)
         except (httpx.HTTPError, OSError, TimeoutError) as exc:
@@ -240,6 +260,8 @@ class ChannelClient:
             return DeliveryResult(Outcome.failed, None, "", 0, exc.detail)
         body = wecom_app_payload(message, agent_id, to_user)
         base = base_url.rstrip("/")
+        if (refused := await self._refusal(base, started, [secret])) is not None:
+            return refused
         stale: str | None = None
         result: DeliveryResult | None = None
         for _ in range(2):
@@ -333,12 +355,8 @@ class ChannelClient:
                 _elapsed_ms(started),
                 f"invalid signing secret: {type(exc).__name__}",
             )
-        try:
-            await check_url(url, allow_private=self.allow_private)
-        except InvalidInput as exc:
-            return DeliveryResult(Outcome.failed, None, "", _elapsed_ms(started), exc.detail)
-        except OSError as exc:  # the name does not resolve now; DNS trouble usually passes
-            return self._network_failure(exc, started, [])
+        if (refused := await self._refusal(url, started, [])) is not None:
+            return refused
 
         body = json.dumps(
             {"type": event_type, "timestamp": timestamp.isoformat().replace("+00:00", "Z"), "data": payload},

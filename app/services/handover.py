@@ -186,6 +186,7 @@ async def hand_over(
             "from_user_id": str(leaving.id),
             "to_user_id": str(receiver.id),
             "from_name": leaving.display_name,
+            "to_name": receiver.display_name,
             "lead_count": counts["leads"],
             "customer_count": counts["customers"],
             "opportunity_count": counts["opportunities"],

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.leads import LeadStatus
-from app.domain.models import AssignmentKind, Lead, LeadAssignment
+from app.domain.models import AssignmentKind, Lead, LeadAssignment, User
 from app.domain.principal import Principal
 from app.domain.sla import SlaKind, TimerState
 from app.services import audit, outbox, sla
@@ -81,6 +81,7 @@ async def give_to(
     )
     await _restart_first_response(session, lead, now)
     await sla.follow_owner(session, lead=lead, now=now)
+    owner = await session.get(User, owner_id)  # named in group chats, which cannot say "you"
     await outbox.record_event(
         session,
         organization_id=lead.organization_id,
@@ -90,6 +91,7 @@ async def give_to(
             "lead_name": lead.name,
             "company": lead.company or "",
             "owner_id": str(owner_id),
+            "owner_name": owner.display_name if owner else "",
             "previous_owner_id": str(previous) if previous else None,
             "kind": kind.value,
             "rule_id": str(rule_id) if rule_id else None,

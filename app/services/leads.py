@@ -267,6 +267,8 @@ async def create_lead(
         topic="lead.created",
         payload={
             "lead_id": str(lead.id),
+            "lead_name": lead.name,
+            "company": lead.company or "",
             "source": lead.source.value,
             "owner_id": str(owner_id) if owner_id else None,
         },
@@ -446,7 +448,12 @@ async def convert_lead(
         session,
         organization_id=actor.organization_id,
         topic="lead.converted",
-        payload={"lead_id": str(lead.id), "customer_id": str(customer.id)},
+        payload={
+            "lead_id": str(lead.id),
+            "lead_name": lead.name,
+            "customer_id": str(customer.id),
+            "customer_name": customer.name,
+        },
     )
     deal = None
     if opportunity is not None:

@@ -186,7 +186,12 @@ async def create_opportunity(
         session,
         organization_id=actor.organization_id,
         topic="opportunity.created",
-        payload={"opportunity_id": str(opportunity.id), "stage": first.name, "owner_id": str(owner_id)},
+        payload={
+            "opportunity_id": str(opportunity.id),
+            "opportunity_name": opportunity.name,
+            "stage": first.name,
+            "owner_id": str(owner_id),
+        },
     )
     await session.flush()
     return opportunity
@@ -455,6 +460,7 @@ async def _move(
         await _start_stage_clock(session, opportunity, target, now)
     payload = {
         "opportunity_id": str(opportunity.id),
+        "opportunity_name": opportunity.name,
         "from_stage_id": str(previous_stage_id),
         "to_stage_id": str(target.id),
         "stage": target.name,

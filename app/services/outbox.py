@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.models import Notification, Organization, OutboxEvent, OutboxStatus
 from app.domain.notifications import backoff_seconds, render_message
-from app.services import webhooks
+from app.services import deliveries
 from app.services.jobs import JobRequest, enqueue_after_commit
 
 log = structlog.get_logger(__name__)
@@ -60,11 +60,11 @@ async def dispatch_due_events(session: AsyncSession, *, now: datetime, limit: in
             .with_for_update(skip_locked=True)
         )
     ).all()
-    await webhooks.fan_out(session, events)
+    await deliveries.fan_out(session, events)
     delivered = 0
     for event in events:
         if not event.payload.get("notify_user_ids"):
-            _mark_delivered(event, now)  # no in-app recipients; webhooks were fanned out above
+            _mark_delivered(event, now)  # no in-app recipients; webhooks and channels were fanned out above
             delivered += 1
             continue
         try:

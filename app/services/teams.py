@@ -100,6 +100,7 @@ async def _set_members(
         session.add(TeamMember(organization_id=actor.organization_id, team_id=team.id, user_id=user_id))
     await session.flush()
     if added:
+        names = await session.scalars(select(User.display_name).where(User.id.in_(added)).order_by(User.id))
         await outbox.record_event(
             session,
             organization_id=actor.organization_id,
@@ -108,6 +109,7 @@ async def _set_members(
                 "team_id": str(team.id),
                 "team_name": team.name,
                 "user_ids": sorted(str(u) for u in added),
+                "member_names": ", ".join(names.all()),
                 "notify_user_ids": sorted(str(u) for u in added),
             },
         )

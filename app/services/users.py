@@ -29,6 +29,7 @@ AUDITED_FIELDS = (
     "is_active",
     "is_available",
     "unavailable_until",
+    "wecom_userid",
 )
 SORTABLE = {"created_at": User.created_at, "username": User.username, "display_name": User.display_name}
 
@@ -41,6 +42,7 @@ class NewUser:
     role: Role
     email: str | None = None
     phone: str | None = None
+    wecom_userid: str | None = None
     id: uuid.UUID | None = None
 
 
@@ -62,6 +64,7 @@ async def create_user(session: AsyncSession, *, actor: Principal, data: NewUser)
         display_name=data.display_name,
         email=data.email,
         phone=data.phone,
+        wecom_userid=data.wecom_userid,
         role=data.role,
         password_hash=hash_password(data.password),
     )

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.metrics import JOBS
-from app.services import assignment, idempotency, imports, lead_pool, outbox, sla_sweep, webhooks
+from app.services import assignment, deliveries, idempotency, imports, lead_pool, outbox, sla_sweep
 from app.services.jobs import JobQueue
 from app.services.unit_of_work import session_scope
 
@@ -115,15 +115,15 @@ async def fire_sla_timers(ctx: JobContext) -> int:
     return total
 
 
-async def deliver_webhooks(ctx: JobContext) -> int:
-    """After events fan out, and every minute for retries that have come due."""
+async def send_deliveries(ctx: JobContext) -> int:
+    """Webhook and channel deliveries: after events fan out, and every minute for retries come due."""
     sessionmaker, queue, clock = _deps(ctx)
     total = 0
     while True:
-        sent = await webhooks.deliver_due(sessionmaker, queue, ctx["channels"], clock)
+        sent = await deliveries.deliver_due(sessionmaker, queue, ctx["channels"], clock)
         total += sent
-        if sent < webhooks.DELIVERY_BATCH:
-            JOBS.labels("deliver_webhooks", "ok").inc()
+        if sent < deliveries.DELIVERY_BATCH:
+            JOBS.labels("send_deliveries", "ok").inc()
             return total
 
 
@@ -135,5 +135,5 @@ JOB_FUNCTIONS: dict[str, Callable[..., Awaitable[Any]]] = {
     "assign_waiting_leads": assign_waiting_leads,
     "recycle_leads": recycle_leads,
     "fire_sla_timers": fire_sla_timers,
-    "deliver_webhooks": deliver_webhooks,
+    "send_deliveries": send_deliveries,
 }

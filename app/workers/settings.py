@@ -14,12 +14,12 @@ from app.services.channel_delivery import ChannelClient
 from app.services.storage import LocalFileStorage
 from app.workers.jobs import (
     assign_waiting_leads,
-    deliver_webhooks,
     dispatch_outbox,
     fire_sla_timers,
     purge_idempotency_records,
     recycle_leads,
     run_import,
+    send_deliveries,
     sweep_outbox,
 )
 from app.workers.queue import ArqQueue
@@ -34,7 +34,11 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["queue"] = ArqQueue(ctx["redis"])
     ctx["clock"] = utcnow
     ctx["storage"] = LocalFileStorage(settings.storage_dir)
-    ctx["channels"] = ChannelClient(allow_private=settings.webhook_allow_private)
+    ctx["channels"] = ChannelClient(
+        allow_private=settings.webhook_allow_private,
+        wecom_base_url=settings.wecom_base_url,
+        dingtalk_base_url=settings.dingtalk_base_url,
+    )
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
@@ -56,13 +60,13 @@ class WorkerSettings:
         assign_waiting_leads,
         recycle_leads,
         fire_sla_timers,
-        deliver_webhooks,
+        send_deliveries,
     ]
     cron_jobs: ClassVar[list[Any]] = [
         cron(sweep_outbox, second=0, unique=True),
         cron(assign_waiting_leads, second=20, unique=True),
         cron(fire_sla_timers, second=30, unique=True),
-        cron(deliver_webhooks, second=45, unique=True),
+        cron(send_deliveries, second=45, unique=True),
         cron(recycle_leads, minute=set(range(0, 60, 5)), second=40, unique=True),
         cron(purge_idempotency_records, minute=17, second=30, unique=True),
     ]

@@ -20,9 +20,8 @@ from app.api.deps import (
 )
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
+from app.api.schemas.deliveries import DeliveryOut, DeliveryPage
 from app.api.schemas.webhooks import (
-    DeliveryOut,
-    DeliveryPage,
     WebhookCreate,
     WebhookCreated,
     WebhookOut,

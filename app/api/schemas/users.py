@@ -20,6 +20,11 @@ Username = Annotated[
 ]
 DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
+# WeCom's own rule for a member's account (账号): 1-64 letters, digits, "_", "-", "." or "@".
+WecomUserid = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+]
+_WECOM_USERID_DESCRIPTION = "The user's account (userid) in the organization's WeCom: where app messages go."
 Phone = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=3, max_length=32, pattern=r"^[0-9+() -]+$")
 ]
@@ -38,6 +43,7 @@ _USER_EXAMPLE: dict[str, Any] = {
     "is_available": True,
     "unavailable_until": None,
     "last_login_at": None,
+    "wecom_userid": "WangFang",
 }
 
 
@@ -58,11 +64,12 @@ class UserCreate(BaseModel):
     role: Role
     email: EmailStr | None = None
     phone: Phone | None = None
+    wecom_userid: WecomUserid | None = Field(default=None, description=_WECOM_USERID_DESCRIPTION)
 
 
 class UserUpdate(PatchModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"role": "supervisor", "is_available": False}]})
-    nullable_fields = frozenset({"email", "phone", "unavailable_until"})
+    nullable_fields = frozenset({"email", "phone", "unavailable_until", "wecom_userid"})
 
     display_name: DisplayName | SkipJsonSchema[None] = None
     password: Password | SkipJsonSchema[None] = None
@@ -76,6 +83,7 @@ class UserUpdate(PatchModel):
     unavailable_until: Timestamp | None = Field(
         default=None, description="Leave or off shift: automatic assignment skips the user before this."
     )
+    wecom_userid: WecomUserid | None = Field(default=None, description=_WECOM_USERID_DESCRIPTION)
 
 
 class UserOut(Record):
@@ -90,6 +98,7 @@ class UserOut(Record):
     is_available: bool
     unavailable_until: datetime | None
     last_login_at: datetime | None
+    wecom_userid: str | None = Field(description=_WECOM_USERID_DESCRIPTION)
 
 
 class UserPage(BaseModel):

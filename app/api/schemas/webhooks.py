@@ -1,16 +1,13 @@
-"""Webhook subscriptions and their delivery log as the API reads and writes them."""
+"""Webhook subscriptions as the API reads and writes them; their delivery log is in deliveries.py."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.common import PatchModel, Record
-from app.domain.models import DeliveryStatus
 
 EventType = Annotated[str, StringConstraints(pattern=r"^(\*|[a-z_]+\.[a-z_]+)$", max_length=64)]
 EventTypes = Annotated[list[EventType], Field(min_length=1, max_length=50)]
@@ -82,46 +79,4 @@ class WebhookCreated(WebhookOut):
 
 class WebhookPage(BaseModel):
     items: list[WebhookOut]
-    next_cursor: str | None
-
-
-class DeliveryOut(BaseModel):
-    model_config = ConfigDict(
-        from_attributes=True,
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
-                    "event_id": "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f",
-                    "event_type": "lead.assigned",
-                    "status": "delivered",
-                    "attempts": 1,
-                    "next_attempt_at": "2026-11-23T02:00:00Z",
-                    "created_at": "2026-11-23T02:00:00Z",
-                    "delivered_at": "2026-11-23T02:00:01Z",
-                    "last_status_code": 204,
-                    "last_error": None,
-                    "response_excerpt": "",
-                    "duration_ms": 38,
-                }
-            ]
-        },
-    )
-
-    id: uuid.UUID
-    event_id: uuid.UUID = Field(description="Sent as webhook-id; the same on retries and replays.")
-    event_type: str
-    status: DeliveryStatus
-    attempts: int
-    next_attempt_at: datetime
-    created_at: datetime
-    delivered_at: datetime | None
-    last_status_code: int | None
-    last_error: str | None
-    response_excerpt: str | None
-    duration_ms: int | None
-
-
-class DeliveryPage(BaseModel):
-    items: list[DeliveryOut]
     next_cursor: str | None

@@ -6,11 +6,13 @@ from app.domain.models.assignment import AssignmentKind, AssignmentRule, LeadAss
 from app.domain.models.attachment import Attachment, AttachmentParent
 from app.domain.models.audit_event import AuditEvent
 from app.domain.models.customer import Contact, Customer
+from app.domain.models.delivery import Delivery, DeliveryStatus
 from app.domain.models.idempotency_record import IdempotencyRecord
 from app.domain.models.import_job import ImportJob, ImportKind, ImportRowError, ImportStatus
 from app.domain.models.lead import Lead
 from app.domain.models.login_failure import LoginFailure
 from app.domain.models.notification import Notification
+from app.domain.models.notification_channel import NotificationChannel
 from app.domain.models.opportunity import Opportunity, OpportunityStatus, StageStay
 from app.domain.models.organization import Organization
 from app.domain.models.outbox_event import OutboxEvent, OutboxStatus
@@ -21,7 +23,7 @@ from app.domain.models.sla import SlaEvent, SlaPolicy, SlaTimer
 from app.domain.models.task import Task, TaskStatus
 from app.domain.models.team import Team, TeamMember
 from app.domain.models.user import User
-from app.domain.models.webhook import DeliveryStatus, WebhookDelivery, WebhookSubscription
+from app.domain.models.webhook import WebhookSubscription
 
 __all__ = [
     "Activity",
@@ -33,6 +35,7 @@ __all__ = [
     "AuditEvent",
     "Contact",
     "Customer",
+    "Delivery",
     "DeliveryStatus",
     "IdempotencyRecord",
     "ImportJob",
@@ -43,6 +46,7 @@ __all__ = [
     "LeadAssignment",
     "LoginFailure",
     "Notification",
+    "NotificationChannel",
     "Opportunity",
     "OpportunityStatus",
     "Organization",
@@ -63,6 +67,5 @@ __all__ = [
     "Team",
     "TeamMember",
     "User",
-    "WebhookDelivery",
     "WebhookSubscription",
 ]

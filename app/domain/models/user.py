@@ -32,3 +32,5 @@ class User(Entity):
     unavailable_until: Mapped[datetime | None]
     password_hash: Mapped[str] = mapped_column(String(255))
     last_login_at: Mapped[datetime | None]
+    # The user's id in the organization's WeCom (企业微信 userid): where WeCom application messages go.
+    wecom_userid: Mapped[str | None] = mapped_column(String(64))
