@@ -15,14 +15,18 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
     String,
     and_,
     case,
+    cast,
     func,
-    literal,
+    literal_column,
+    null,
     or_,
     select,
+    true,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -131,74 +135,100 @@ def _task_subject_type() -> ColumnElement[Any]:
     )
 
 
-def _plans(organization_id: uuid.UUID) -> Any:
-    """Per record (subject_type, subject_id): the earliest due_at of its open tasks and live timers."""
-    task_due = select(
-        _task_subject_type().label("subject_type"),
-        func.coalesce(Task.opportunity_id, Task.customer_id).label("subject_id"),
-        Task.due_at.label("due_at"),
+def _subject_entries(actor: Principal, filters: BoardFilters) -> list[Select[Any]]:
+    """One row (is_subject 1, no due time) per visible open record the filters keep."""
+    kinds: dict[SubjectType, tuple[Any, ColumnElement[bool]]] = {
+        SubjectType.lead: (Lead, Lead.status.in_(BOARD_LEAD_STATUSES)),
+        SubjectType.opportunity: (Opportunity, Opportunity.status == OpportunityStatus.open),
+        SubjectType.customer: (Customer, true()),  # kept below only while followed
+    }
+    entries = []
+    for kind, (model, is_open) in kinds.items():
+        if filters.subject_type not in (None, kind):
+            continue
+        statement = select(
+            literal_column(f"'{kind.value}'", String).label("subject_type"),
+            model.id.label("subject_id"),
+            model.name.label("name"),
+            model.owner_id.label("owner_id"),
+            literal_column("1", Integer).label("is_subject"),
+            cast(null(), Task.due_at.type).label("due_at"),
+        ).where(model.organization_id == actor.organization_id, is_open, visible_to(actor, model.owner_id))
+        if filters.owner_id is not None:
+            statement = statement.where(model.owner_id == filters.owner_id)
+        if filters.team_id is not None:
+            statement = statement.where(
+                model.owner_id.in_(
+                    select(TeamMember.user_id).where(
+                        TeamMember.organization_id == actor.organization_id,
+                        TeamMember.team_id == filters.team_id,
+                    )
+                )
+            )
+        entries.append(statement)
+    return entries
+
+
+def _due_entries(organization_id: uuid.UUID) -> list[Select[Any]]:
+    """One row (is_subject 0) per open task and live SLA timer, with its due time."""
+    no_name, no_owner = cast(null(), String), cast(null(), Task.assignee_id.type)
+    return [
+        select(
+            _task_subject_type().label("subject_type"),
+            func.coalesce(Task.opportunity_id, Task.customer_id).label("subject_id"),
+            no_name.label("name"),
+            no_owner.label("owner_id"),
+            literal_column("0", Integer).label("is_subject"),
+            Task.due_at.label("due_at"),
+        ).where(
+            Task.organization_id == organization_id,
+            Task.status == TaskStatus.open,
+            or_(Task.opportunity_id.is_not(None), Task.customer_id.is_not(None)),
+        ),
+        select(
+            SlaTimer.subject_type,
+            SlaTimer.subject_id,
+            no_name.label("name"),
+            no_owner.label("owner_id"),
+            literal_column("0", Integer).label("is_subject"),
+            SlaTimer.due_at,
+        ).where(SlaTimer.organization_id == organization_id, SlaTimer.state.in_(ACTIVE_STATES)),
+    ]
+
+
+def _plans(actor: Principal, filters: BoardFilters) -> Any:
+    """Each record on the board with its plan: the earliest due time of its open tasks and live
+    timers (None when it has none).
+
+    Records and due times meet in a window over their UNION ALL rather than in a join: the sort it
+    needs costs the same whatever the planner guesses of the row counts, where a join of the
+    records with an aggregated plan ran as a nested loop over the whole plan for every record on
+    tables without statistics (seconds instead of milliseconds at 20,000 records)."""
+    entries = union_all(*_subject_entries(actor, filters), *_due_entries(actor.organization_id)).subquery(
+        "entry"
+    )
+    planned = select(
+        entries.c.subject_type,
+        entries.c.subject_id,
+        entries.c.name,
+        entries.c.owner_id,
+        entries.c.is_subject,
+        func.min(entries.c.due_at)
+        .over(partition_by=(entries.c.subject_type, entries.c.subject_id))
+        .label("plan_due_at"),
+    ).subquery("planned")
+    return select(
+        planned.c.subject_type,
+        planned.c.subject_id,
+        planned.c.name,
+        planned.c.owner_id,
+        planned.c.plan_due_at,
     ).where(
-        Task.organization_id == organization_id,
-        Task.status == TaskStatus.open,
-        or_(Task.opportunity_id.is_not(None), Task.customer_id.is_not(None)),
-    )
-    timer_due = select(SlaTimer.subject_type, SlaTimer.subject_id, SlaTimer.due_at).where(
-        SlaTimer.organization_id == organization_id, SlaTimer.state.in_(ACTIVE_STATES)
-    )
-    due = union_all(task_due, timer_due).subquery("due")
-    return (
-        select(due.c.subject_type, due.c.subject_id, func.min(due.c.due_at).label("plan_due_at"))
-        .group_by(due.c.subject_type, due.c.subject_id)
-        .cte("plan")
-    )
-
-
-def _subject_rows(
-    actor: Principal,
-    plan: Any,
-    kind: SubjectType,
-    model: Any,
-    *where: ColumnElement[bool],
-    followed_only: bool,
-) -> Select[Any]:
-    on_plan = and_(plan.c.subject_type == kind.value, plan.c.subject_id == model.id)
-    statement = select(
-        literal(kind.value, String).label("subject_type"),
-        model.id.label("subject_id"),
-        model.name.label("name"),
-        model.owner_id.label("owner_id"),
-        plan.c.plan_due_at,
-    )
-    statement = statement.join(plan, on_plan) if followed_only else statement.outerjoin(plan, on_plan)
-    return statement.where(
-        model.organization_id == actor.organization_id, visible_to(actor, model.owner_id), *where
-    )
-
-
-def _subjects(actor: Principal, plan: Any, subject_type: SubjectType | None) -> Any:
-    """Every visible open record with its plan (None when it has none), as one UNION ALL."""
-    chosen: list[Select[Any]] = []
-    if subject_type in (None, SubjectType.lead):
-        chosen.append(
-            _subject_rows(
-                actor, plan, SubjectType.lead, Lead, Lead.status.in_(BOARD_LEAD_STATUSES), followed_only=False
-            )
-        )
-    if subject_type in (None, SubjectType.opportunity):
-        chosen.append(
-            _subject_rows(
-                actor,
-                plan,
-                SubjectType.opportunity,
-                Opportunity,
-                Opportunity.status == OpportunityStatus.open,
-                followed_only=False,
-            )
-        )
-    if subject_type in (None, SubjectType.customer):
+        # Due times of records not on the board (closed, hidden, filtered out) have no record row.
+        planned.c.is_subject == 1,
         # A customer is on the board only while followed: something is planned for it.
-        chosen.append(_subject_rows(actor, plan, SubjectType.customer, Customer, followed_only=True))
-    return union_all(*chosen).subquery("board")
+        or_(planned.c.subject_type != SubjectType.customer.value, planned.c.plan_due_at.is_not(None)),
+    )
 
 
 def _rag_column(plan_due_at: Any, thresholds: RagThresholds, now: datetime) -> ColumnElement[Any]:
@@ -213,24 +243,13 @@ def _rag_column(plan_due_at: Any, thresholds: RagThresholds, now: datetime) -> C
 
 
 def _rated_board(actor: Principal, filters: BoardFilters, thresholds: RagThresholds, now: datetime) -> Any:
-    """The filtered board with each row's colour, as a subquery."""
-    board = _subjects(actor, _plans(actor.organization_id), filters.subject_type)
-    rated = select(*board.c, _rag_column(board.c.plan_due_at, thresholds, now).label("rag"))
-    if filters.owner_id is not None:
-        rated = rated.where(board.c.owner_id == filters.owner_id)
-    if filters.team_id is not None:
-        rated = rated.where(
-            board.c.owner_id.in_(
-                select(TeamMember.user_id).where(
-                    TeamMember.organization_id == actor.organization_id,
-                    TeamMember.team_id == filters.team_id,
-                )
-            )
-        )
-    subquery = rated.subquery("rated")
+    """(subject_type, subject_id, name, owner_id, plan_due_at, rag) of each record the filters
+    keep, as a subquery."""
+    plan = _plans(actor, filters).subquery("plan")
+    rated = select(*plan.c, _rag_column(plan.c.plan_due_at, thresholds, now).label("rag")).subquery("rated")
     if not filters.rags:
-        return subquery
-    return select(*subquery.c).where(subquery.c.rag.in_([r.value for r in filters.rags])).subquery("chosen")
+        return rated
+    return select(*rated.c).where(rated.c.rag.in_([r.value for r in filters.rags])).subquery("chosen")
 
 
 def _after_cursor(rows: Any, cursor: str) -> ColumnElement[bool]:
@@ -262,14 +281,14 @@ async def list_board(
     """Worst first: the longest overdue plan first, records without a plan last."""
     thresholds = (await policy_for(session, actor)).rag_thresholds
     rows = _rated_board(actor, filters, thresholds, now)
-    statement: Select[Any] = select(*rows.c, User.display_name.label("owner_name")).outerjoin(
-        User, User.id == rows.c.owner_id
+    statement = (
+        select(*rows.c, User.display_name.label("owner_name"))
+        .select_from(rows.outerjoin(User, User.id == rows.c.owner_id))
+        .order_by(rows.c.plan_due_at.asc().nulls_last(), rows.c.subject_id.asc())
+        .limit(limit + 1)
     )
     if cursor is not None:
         statement = statement.where(_after_cursor(rows, cursor))
-    statement = statement.order_by(rows.c.plan_due_at.asc().nulls_last(), rows.c.subject_id.asc()).limit(
-        limit + 1
-    )
     found = (await session.execute(statement)).all()
     next_cursor = None
     if len(found) > limit:
@@ -301,10 +320,13 @@ async def summarize_board(
     """Counts per colour, overall and per owner (the owners with the most red first)."""
     thresholds = (await policy_for(session, actor)).rag_thresholds
     rows = _rated_board(actor, filters, thresholds, now)
-    statement = (
-        select(rows.c.owner_id, User.display_name, rows.c.rag, func.count().label("records"))
-        .outerjoin(User, User.id == rows.c.owner_id)
-        .group_by(rows.c.owner_id, User.display_name, rows.c.rag)
+    counted = (
+        select(rows.c.owner_id, rows.c.rag, func.count().label("records"))
+        .group_by(rows.c.owner_id, rows.c.rag)
+        .subquery("counted")
+    )
+    statement = select(counted.c.owner_id, User.display_name, counted.c.rag, counted.c.records).select_from(
+        counted.outerjoin(User, User.id == counted.c.owner_id)
     )
     totals = RagCounts()
     per_owner: dict[uuid.UUID | None, OwnerCounts] = {}
