@@ -2,8 +2,8 @@
 says it is due, how late it runs and its red/yellow/green status, for supervisors' lists and counts.
 
 A record's plan is the earliest due_at of its open tasks and live SLA timers. The whole board is one
-set-based query (timers and tasks folded per record with MIN, joined to the records), so its cost is
-a few index scans whatever the number of records, never a query per record.
+set-based query (records, tasks and timers in one UNION ALL, folded per record with MIN), never a
+query or a Python loop per record; a page then looks up its rows' next task and timer at once.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    Uuid,
     and_,
     case,
     cast,
@@ -31,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import UTCDateTime
 from app.domain.leads import OPEN_STATUSES, LeadStatus
 from app.domain.models import (
     Customer,
@@ -152,7 +154,7 @@ def _subject_entries(actor: Principal, filters: BoardFilters) -> list[Select[Any
             model.name.label("name"),
             model.owner_id.label("owner_id"),
             literal_column("1", Integer).label("is_subject"),
-            cast(null(), Task.due_at.type).label("due_at"),
+            cast(null(), UTCDateTime).label("due_at"),
         ).where(model.organization_id == actor.organization_id, is_open, visible_to(actor, model.owner_id))
         if filters.owner_id is not None:
             statement = statement.where(model.owner_id == filters.owner_id)
@@ -171,7 +173,7 @@ def _subject_entries(actor: Principal, filters: BoardFilters) -> list[Select[Any
 
 def _due_entries(organization_id: uuid.UUID) -> list[Select[Any]]:
     """One row (is_subject 0) per open task and live SLA timer, with its due time."""
-    no_name, no_owner = cast(null(), String), cast(null(), Task.assignee_id.type)
+    no_name, no_owner = cast(null(), String), cast(null(), Uuid)
     return [
         select(
             _task_subject_type().label("subject_type"),

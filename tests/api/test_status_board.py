@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from app.domain.models import Task
 from tests.conftest import sign_in
 
 BOARD = "/api/v1/status-board"
@@ -422,3 +423,32 @@ async def test_bad_filters_and_cursors_answer_422_problems(client, make_tenant):
     assert summary.status_code == 422
     unauthenticated = await client.get(SUMMARY)
     assert unauthenticated.status_code == 401
+
+
+async def test_a_customer_with_an_open_task_of_its_own_is_followed(
+    client, app, make_tenant, make_user, clock
+):
+    tenant = await make_tenant()
+    rep, _ = await make_user(tenant, "rep")
+    customer = await _customer(client, tenant.headers, "华东建工", rep)
+    assert customer["id"] not in {r["subject_id"] for r in await _board(client, tenant.headers)}
+    # No route makes a task on a customer alone yet (imports and rules may): written as they would.
+    task_id = uuid.uuid4()
+    async with app.state.runtime.sessionmaker.begin() as session:
+        session.add(
+            Task(
+                id=task_id,
+                organization_id=tenant.organization_id,
+                title="季度回访",
+                assignee_id=uuid.UUID(rep["id"]),
+                due_at=clock.now - timedelta(days=2),
+                customer_id=uuid.UUID(customer["id"]),
+            )
+        )
+    row = await _row(client, tenant.headers, customer["id"])
+    assert (row["subject_type"], row["rag"], row["late_by_seconds"]) == ("customer", "yellow", 2 * 86400)
+    assert row["next_task"] == {
+        "id": str(task_id),
+        "title": "季度回访",
+        "due_at": _z(clock.now - timedelta(days=2)),
+    }
