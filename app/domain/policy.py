@@ -22,6 +22,7 @@ from app.domain.custom_fields import FieldDefinition, definitions_from_settings
 from app.domain.customer_tier import TierThresholds
 from app.domain.leads import LeadStatus
 from app.domain.quotes import DEFAULT_SPREAD_LIMIT, parse_spread_limit
+from app.domain.sla import RagThresholds, parse_rag_thresholds
 
 DEFAULT_OPEN_STATUSES = frozenset({LeadStatus.assigned, LeadStatus.contacted, LeadStatus.qualified})
 
@@ -68,6 +69,8 @@ class OrganizationPolicy:
     )
     # A quote price farther than this share from another rep's recent price to the customer alerts.
     price_spread_limit: Decimal = DEFAULT_SPREAD_LIMIT
+    # How late a plan (next task, SLA timer) may run before the status board shows yellow, then red.
+    rag_thresholds: RagThresholds = field(default_factory=RagThresholds)
 
 
 def _non_negative_int(value: Any, name: str) -> int:
@@ -160,4 +163,5 @@ def policy_from_settings(settings: dict[str, Any], timezone: str = "Asia/Shangha
             if settings.get("price_spread_limit") is not None
             else default.price_spread_limit
         ),
+        rag_thresholds=parse_rag_thresholds(settings),
     )

@@ -59,6 +59,14 @@ class RagStatus(StrEnum):
     red = "red"
 
 
+class SubjectType(StrEnum):
+    """What an SLA timer or a status-board row is about."""
+
+    lead = "lead"
+    opportunity = "opportunity"
+    customer = "customer"
+
+
 MAX_TARGET_MINUTES = 60 * 24 * 365
 MAX_STEPS = 5
 _POLICY_KEYS = frozenset({"warn_percent", "steps", "sources", "tiers"})
@@ -222,13 +230,61 @@ def next_fire_at(state: TimerState, level: int, plan: Schedule) -> datetime | No
     return pending[0] if pending else None
 
 
-def rag_status(
-    due_at: datetime | None, now: datetime, *, yellow_after: timedelta, red_after: timedelta
-) -> RagStatus:
-    """Green on plan; yellow when late by `yellow_after` up to `red_after`; red beyond."""
-    if due_at is None or now - due_at < yellow_after:
+@dataclass(frozen=True)
+class RagThresholds:
+    """How late a plan may run before it shows yellow, and red: yellow from `yellow_after` late
+    (inclusive), red when later than `red_after`. The organization's settings
+    `rag_yellow_after_hours` (default 24) and `rag_red_after_hours` (default 72) set them."""
+
+    yellow_after: timedelta = timedelta(hours=24)
+    red_after: timedelta = timedelta(hours=72)
+
+    def cutoffs(self, now: datetime) -> tuple[datetime, datetime]:
+        """(yellow_due_by, red_due_before): a plan due at or before the first is at least yellow,
+        one due before the second is red. The status board compares plans with these in SQL, so
+        both evaluations share one definition."""
+        return now - self.yellow_after, now - self.red_after
+
+
+def rag_status(due_at: datetime | None, now: datetime, thresholds: RagThresholds) -> RagStatus:
+    """Green on plan or without one; yellow late by `yellow_after` up to `red_after`; red beyond."""
+    yellow_due_by, red_due_before = thresholds.cutoffs(now)
+    if due_at is None or due_at > yellow_due_by:
         return RagStatus.green
-    return RagStatus.red if now - due_at > red_after else RagStatus.yellow
+    return RagStatus.red if due_at < red_due_before else RagStatus.yellow
+
+
+MAX_RAG_HOURS = 24 * 365
+
+
+def parse_rag_thresholds(settings: Mapping[str, Any]) -> RagThresholds:
+    """The organization settings `rag_yellow_after_hours` and `rag_red_after_hours`: whole hours
+    from 0 to a year, red no sooner than yellow; every problem reported at once."""
+    default = RagThresholds()
+    errors: list[FieldError] = []
+    yellow = _whole(
+        settings.get("rag_yellow_after_hours", default.yellow_after // timedelta(hours=1)),
+        0,
+        MAX_RAG_HOURS,
+        "rag_yellow_after_hours",
+        errors,
+    )
+    red = _whole(
+        settings.get("rag_red_after_hours", default.red_after // timedelta(hours=1)),
+        0,
+        MAX_RAG_HOURS,
+        "rag_red_after_hours",
+        errors,
+    )
+    if yellow is not None and red is not None and red < yellow:
+        errors.append(FieldError("rag_red_after_hours", "order", "at least rag_yellow_after_hours"))
+    if errors or yellow is None or red is None:
+        raise InvalidInput(
+            "The red/yellow/green thresholds cannot be used.",
+            code="organization.settings_invalid",
+            errors=errors,
+        )
+    return RagThresholds(yellow_after=timedelta(hours=yellow), red_after=timedelta(hours=red))
 
 
 def step_of(rules: PolicyRules, transition: Transition) -> EscalationStep:

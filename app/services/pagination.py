@@ -50,21 +50,27 @@ def encode_cursor(order: SortOrder, value: Any, row_id: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, order: SortOrder) -> tuple[Any, uuid.UUID]:
-    invalid = InvalidInput(
+def invalid_cursor() -> InvalidInput:
+    return InvalidInput(
         "The cursor is not valid for this list and sort order.",
         errors=[FieldError("cursor", "cursor.invalid", "use next_cursor from the previous page unchanged")],
     )
+
+
+def decode_cursor(cursor: str, order: SortOrder) -> tuple[Any, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         name, descending, value, row_id = json.loads(raw)
         if isinstance(value, dict):
             value = datetime.fromisoformat(value["dt"])
+            # Cursors carry UTC instants; a hand-made naive one would fail in the database layer.
+            if value.tzinfo is None:
+                raise ValueError("naive instant")
         parsed_id = uuid.UUID(row_id)
     except (ValueError, TypeError, KeyError) as exc:
-        raise invalid from exc
+        raise invalid_cursor() from exc
     if name != order.name or descending != order.descending:
-        raise invalid
+        raise invalid_cursor()
     return value, parsed_id
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,9 +23,11 @@ from app.domain.models import Customer, Lead, SlaPolicy, SlaTimer
 from app.domain.principal import Principal
 from app.domain.sla import (
     ACTIVE_STATES,
+    RagStatus,
     SlaKind,
     TimerState,
     parse_rules,
+    rag_status,
     schedule,
 )
 from app.services import audit
@@ -295,17 +298,24 @@ async def stop_timers(
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+@dataclass(frozen=True)
+class RatedTimer:
+    timer: SlaTimer
+    rag: RagStatus  # by the organization's thresholds; a stopped timer is green
+
+
 async def list_timers(
     session: AsyncSession,
     *,
     actor: Principal,
+    now: datetime,
     limit: int,
     cursor: str | None,
     state: TimerState | None = None,
     subject_id: uuid.UUID | None = None,
     owner_id: uuid.UUID | None = None,
     active: bool = False,
-) -> Page[SlaTimer]:
+) -> Page[RatedTimer]:
     statement = select(SlaTimer).where(
         SlaTimer.organization_id == actor.organization_id, visible_to(actor, SlaTimer.owner_id)
     )
@@ -317,7 +327,7 @@ async def list_timers(
         statement = statement.where(SlaTimer.owner_id == owner_id)
     if active:
         statement = statement.where(SlaTimer.state.in_(ACTIVE_STATES))
-    return await paginate(
+    page = await paginate(
         session,
         statement,
         sort_column=SlaTimer.due_at,
@@ -325,4 +335,12 @@ async def list_timers(
         order=SortOrder("due_at", descending=False),
         limit=limit,
         cursor=cursor,
+    )
+    thresholds = (await policy_for(session, actor)).rag_thresholds
+    return Page(
+        items=[
+            RatedTimer(t, rag_status(t.due_at if t.state in ACTIVE_STATES else None, now, thresholds))
+            for t in page.items
+        ],
+        next_cursor=page.next_cursor,
     )

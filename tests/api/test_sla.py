@@ -247,6 +247,38 @@ async def test_timers_turn_yellow_after_a_day_late_and_red_after_three(
         assert (await _timer(client, tenant, lead["id"]))["rag"] == colour, late
 
 
+async def test_timer_colours_follow_the_organizations_thresholds(client, app, make_tenant, make_user, clock):
+    clock.now = FRIDAY_1750
+    tenant = await make_tenant()
+    configured = await client.patch(
+        "/api/v1/organization",
+        json={"settings": {"rag_yellow_after_hours": 2, "rag_red_after_hours": 8}},
+        headers=tenant.headers,
+    )
+    assert configured.status_code == 200, configured.text
+    await _first_response_policy(client, tenant)
+    rep, _, _ = await _supervised_rep(client, tenant, make_user)
+    lead = await _lead_for(client, app, tenant, rep)
+    due = datetime(2026, 11, 30, 1, 20, tzinfo=UTC)
+    for late, colour in (
+        (timedelta(hours=2) - timedelta(seconds=1), "green"),
+        (timedelta(hours=2), "yellow"),
+        (timedelta(hours=8), "yellow"),
+        (timedelta(hours=8, seconds=1), "red"),
+    ):
+        await _at(client, tenant, due + late, clock)
+        assert (await _timer(client, tenant, lead["id"]))["rag"] == colour, late
+
+    unordered = await client.patch(
+        "/api/v1/organization",
+        json={"settings": {"rag_yellow_after_hours": 8, "rag_red_after_hours": 2}},
+        headers=tenant.headers,
+    )
+    assert unordered.status_code == 422
+    assert unordered.headers["content-type"] == "application/problem+json"
+    assert [(e["field"], e["code"]) for e in unordered.json()["errors"]] == [("rag_red_after_hours", "order")]
+
+
 async def test_a_handover_moves_running_timers_to_the_receiver(client, app, make_tenant, make_user, clock):
     clock.now = FRIDAY_1750
     tenant = await make_tenant()

@@ -1,4 +1,5 @@
-"""Pure rules: geo distance, follow-up effectiveness, tiers, codes, custom fields, import rows, cursors."""
+"""Pure rules: geo distance, follow-up effectiveness, tiers, codes, custom fields, import rows, cursors,
+red/yellow/green thresholds."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from app.domain.geo import GeoPoint, distance_m, is_geo_mismatch
 from app.domain.import_mapping import LEAD_FIELDS, parse_row, resolve_columns
 from app.domain.leads import LeadSource
 from app.domain.permissions import API_KEY_SCOPES, Permission, Role, role_allows
+from app.domain.policy import policy_from_settings
+from app.domain.sla import RagStatus, RagThresholds, parse_rag_thresholds, rag_status
 from app.services.pagination import SortOrder, decode_cursor, encode_cursor
 
 latitudes = st.floats(min_value=-90, max_value=90, allow_nan=False)
@@ -168,3 +171,34 @@ def test_cursor_round_trip_and_mismatch():
         decode_cursor(encode_cursor(order, moment, row_id), SortOrder(name="created_at", descending=False))
     with pytest.raises(InvalidInput):
         decode_cursor("not-a-cursor", order)
+    with pytest.raises(InvalidInput):  # hand-made, without an offset
+        decode_cursor(encode_cursor(order, moment.replace(tzinfo=None), row_id), order)
+
+
+@pytest.mark.parametrize(
+    ("late", "colour"),
+    [
+        (timedelta(hours=-5), RagStatus.green),
+        (timedelta(hours=24) - timedelta(seconds=1), RagStatus.green),
+        (timedelta(hours=24), RagStatus.yellow),
+        (timedelta(hours=72), RagStatus.yellow),
+        (timedelta(hours=72, seconds=1), RagStatus.red),
+    ],
+)
+def test_rag_boundaries_by_default(late, colour):
+    now = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+    assert rag_status(now - late, now, RagThresholds()) is colour
+    assert rag_status(None, now, RagThresholds()) is RagStatus.green
+
+
+def test_rag_thresholds_come_from_settings_and_bad_ones_are_all_reported():
+    assert policy_from_settings({}).rag_thresholds == RagThresholds(timedelta(hours=24), timedelta(hours=72))
+    assert parse_rag_thresholds({"rag_yellow_after_hours": 4, "rag_red_after_hours": 8}) == RagThresholds(
+        timedelta(hours=4), timedelta(hours=8)
+    )
+    with pytest.raises(InvalidInput) as refused:
+        parse_rag_thresholds({"rag_yellow_after_hours": -1, "rag_red_after_hours": "72"})
+    assert {e.field for e in refused.value.errors} == {"rag_yellow_after_hours", "rag_red_after_hours"}
+    with pytest.raises(InvalidInput) as unordered:
+        parse_rag_thresholds({"rag_yellow_after_hours": 48, "rag_red_after_hours": 24})
+    assert [(e.field, e.code) for e in unordered.value.errors] == [("rag_red_after_hours", "order")]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
@@ -21,7 +20,7 @@ from app.api.schemas.sla import (
 )
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
-from app.domain.sla import ACTIVE_STATES, TimerState, rag_status
+from app.domain.sla import TimerState
 from app.services import sla
 
 router = APIRouter(prefix=API_V1, tags=["sla"])
@@ -29,8 +28,6 @@ router = APIRouter(prefix=API_V1, tags=["sla"])
 CanRead = Annotated[Principal, Depends(require(Permission.sla_read))]
 CanWrite = Annotated[Principal, Depends(require(Permission.sla_write))]
 _ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
-YELLOW_AFTER = timedelta(days=1)
-RED_AFTER = timedelta(days=3)
 
 
 def _policy(policy: object, response: Response) -> SlaPolicyOut:
@@ -119,10 +116,12 @@ async def list_sla_timers(
         bool, Query(description="Only timers that can still warn, breach or escalate.")
     ] = False,
 ) -> SlaTimerPage:
-    """Soonest due first, with each timer's red/yellow/green status now."""
+    """Soonest due first, with each timer's red/yellow/green status now by the organization's
+    thresholds (settings `rag_yellow_after_hours`, `rag_red_after_hours`)."""
     page = await sla.list_timers(
         session,
         actor=actor,
+        now=now,
         limit=limit,
         cursor=cursor,
         state=state,
@@ -132,24 +131,19 @@ async def list_sla_timers(
     )
     items = [
         SlaTimerOut(
-            id=t.id,
-            policy_id=t.policy_id,
-            kind=t.kind,
-            subject_type=t.subject_type,
-            subject_id=t.subject_id,
-            owner_id=t.owner_id,
-            state=t.state,
-            level=t.level,
-            started_at=t.started_at,
-            warn_at=t.warn_at,
-            due_at=t.due_at,
-            stopped_at=t.stopped_at,
-            rag=rag_status(
-                t.due_at if t.state in ACTIVE_STATES else None,
-                now,
-                yellow_after=YELLOW_AFTER,
-                red_after=RED_AFTER,
-            ),
+            id=t.timer.id,
+            policy_id=t.timer.policy_id,
+            kind=t.timer.kind,
+            subject_type=t.timer.subject_type,
+            subject_id=t.timer.subject_id,
+            owner_id=t.timer.owner_id,
+            state=t.timer.state,
+            level=t.timer.level,
+            started_at=t.timer.started_at,
+            warn_at=t.timer.warn_at,
+            due_at=t.timer.due_at,
+            stopped_at=t.timer.stopped_at,
+            rag=t.rag,
         )
         for t in page.items
     ]

@@ -129,7 +129,10 @@ class SlaTimerOut(BaseModel):
     warn_at: datetime
     due_at: datetime
     stopped_at: datetime | None
-    rag: RagStatus = Field(description="green on plan, yellow 1-3 days late, red more than 3 days late.")
+    rag: RagStatus = Field(
+        description="Now, by the organization's thresholds: green on plan (or stopped), yellow late by "
+        "rag_yellow_after_hours (default 24) up to rag_red_after_hours (default 72), red later."
+    )
 
 
 class SlaTimerPage(BaseModel):
