@@ -498,3 +498,124 @@ async def test_a_lead_marketing_hands_over_is_timed_from_the_handover_until_sale
     )
     assert call.status_code == 201, call.text
     assert (await _timer(client, tenant, lead_id))["state"] == "met"
+
+
+async def test_a_deal_that_stays_in_a_stage_past_its_maximum_breaches_and_moving_on_meets_the_clock(
+    client, app, make_tenant, make_user, clock
+):
+    clock.now = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
+    tenant = await make_tenant()
+    rep, _, supervisor = await _supervised_rep(client, tenant, make_user)
+    stages = [
+        {"name": "触达", "kind": "open", "probability": 10, "max_dwell_hours": 9},
+        {"name": "需求确认", "kind": "open", "probability": 30},
+        {"name": "赢单", "kind": "won", "probability": 100},
+        {"name": "输单", "kind": "lost", "probability": 0},
+    ]
+    pipeline = await client.post(
+        "/api/v1/pipelines", json={"name": "B2B", "stages": stages}, headers=tenant.headers
+    )
+    assert pipeline.status_code == 201, pipeline.text
+    policy = await client.post(
+        "/api/v1/sla-policies",
+        json={
+            "name": "阶段停留",
+            "kind": "stage_dwell",
+            "rules": {"steps": [{"after_minutes": 0, "notify": ["supervisor"]}]},
+        },
+        headers=tenant.headers,
+    )
+    assert policy.status_code == 201, policy.text
+    customer = await client.post(
+        "/api/v1/customers", json={"name": "申华建材", "owner_id": rep["id"]}, headers=tenant.headers
+    )
+    deal = await client.post(
+        "/api/v1/opportunities",
+        json={
+            "name": "申华仓库防水",
+            "customer_id": customer.json()["id"],
+            "pipeline_id": pipeline.json()["id"],
+            "owner_id": rep["id"],
+        },
+        headers=tenant.headers,
+    )
+    assert deal.status_code == 201, deal.text
+    # No target on the policy: the stage's nine hours, in business time — 8 on Monday, 1 on Tuesday.
+    timer = await _timer(client, tenant, deal.json()["id"])
+    assert (timer["kind"], timer["due_at"]) == ("stage_dwell", "2026-12-01T02:00:00Z")
+
+    await _at(client, tenant, datetime(2026, 12, 1, 1, 59, tzinfo=UTC), clock)
+    await _fire(app)
+    assert (await _timer(client, tenant, deal.json()["id"]))["state"] == "warned"
+    await _at(client, tenant, datetime(2026, 12, 1, 2, 0, tzinfo=UTC), clock)
+    await _fire(app)
+    assert (await _timer(client, tenant, deal.json()["id"]))["state"] == "escalated"
+    assert Counter(await _titles(client, supervisor)) == {"sla.breached": 1, "sla.escalated": 1}
+
+    moved = await client.post(
+        f"/api/v1/opportunities/{deal.json()['id']}/stage-changes",
+        json={"to_stage_id": pipeline.json()["stages"][1]["id"], "note": "需求清单已确认"},
+        headers=tenant.headers,
+    )
+    assert moved.status_code == 200, moved.text
+    # The next stage has no maximum and the policy no target: nothing times it.
+    assert (await _timer(client, tenant, deal.json()["id"]))["state"] == "met"
+
+
+async def test_an_a_tier_customer_left_without_follow_up_alerts_the_rep_and_the_supervisor(
+    client, app, make_tenant, make_user, clock
+):
+    clock.now = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
+    tenant = await make_tenant()
+    rep, rep_token, supervisor = await _supervised_rep(client, tenant, make_user)
+    policy = await client.post(
+        "/api/v1/sla-policies",
+        json={
+            "name": "A类客户48小时回访",
+            "kind": "follow_up",
+            "target_minutes": 48 * 60,
+            "rules": {"tiers": ["A"]},
+        },
+        headers=tenant.headers,
+    )
+    assert policy.status_code == 201, policy.text
+    a_tier = await client.post(
+        "/api/v1/customers",
+        json={"name": "华东地产集团", "owner_id": rep["id"], "annual_purchase": "900000.00"},
+        headers=tenant.headers,
+    )
+    c_tier = await client.post(
+        "/api/v1/customers", json={"name": "小五金店", "owner_id": rep["id"]}, headers=tenant.headers
+    )
+    assert (a_tier.json()["tier"], c_tier.json()["tier"]) == ("A", "C")
+    empty = await client.get(
+        "/api/v1/sla-timers", params={"subject_id": c_tier.json()["id"]}, headers=tenant.headers
+    )
+    assert empty.json()["items"] == []
+    # 48 business hours of 9 a day from Monday 10:00: five days and three hours — Monday 13:00.
+    timer = await _timer(client, tenant, a_tier.json()["id"])
+    assert (timer["kind"], timer["due_at"]) == ("follow_up", "2026-12-07T05:00:00Z")
+
+    await _at(client, tenant, datetime(2026, 12, 7, 5, 0, tzinfo=UTC), clock)
+    await _fire(app)
+    assert Counter(await _titles(client, rep))["sla.breached"] == 1
+    assert await _titles(client, supervisor) == ["sla.breached"]
+
+    rep_token = await sign_in(client, rep["username"])
+    visit = await client.post(
+        "/api/v1/activities",
+        json={
+            "type": "call",
+            "occurred_at": clock.now.isoformat(),
+            "customer_id": a_tier.json()["id"],
+            "call_outcome": "connected",
+            "duration_seconds": 300,
+        },
+        headers={"Authorization": f"Bearer {rep_token}"},
+    )
+    assert visit.status_code == 201, visit.text
+    timers = await client.get(
+        "/api/v1/sla-timers", params={"subject_id": a_tier.json()["id"]}, headers=tenant.headers
+    )
+    # The follow-up met the breached clock and started the next 48 hours.
+    assert sorted(t["state"] for t in timers.json()["items"]) == ["met", "running"]
