@@ -38,15 +38,22 @@ def calendar_of(record: BusinessCalendarRecord) -> BusinessCalendar:
 def _validated(fields: dict[str, Any], public_holidays: str | None) -> dict[str, Any]:
     """The calendar fields normalised (sorted, days off dropped), or InvalidInput listing every problem."""
     calendar = parse_calendar({name: fields[name] for name in CALENDAR_FIELDS if name in fields})
+    if not calendar.week:
+        # SLA timers could never come due on it.
+        raise _invalid("week", "calendar.no_working_time", "name at least one weekday with working hours")
     try:
         with_public_holidays(calendar, public_holidays)
     except ValueError as exc:
-        raise InvalidInput(
-            "The business calendar is not valid.",
-            code="calendar.invalid",
-            errors=[FieldError("public_holidays", "calendar.public_holidays", str(exc))],
-        ) from exc
+        raise _invalid("public_holidays", "calendar.public_holidays", str(exc)) from exc
     return calendar_as_dict(calendar)
+
+
+def _invalid(field: str, code: str, message: str) -> InvalidInput:
+    return InvalidInput(
+        "The business calendar is not valid.",
+        code="calendar.invalid",
+        errors=[FieldError(field, code, message)],
+    )
 
 
 def _snapshot(record: BusinessCalendarRecord) -> dict[str, Any]:
@@ -73,13 +80,19 @@ async def _check_name_free(
         raise error
 
 
-async def _unset_default(session: AsyncSession, *, actor: Principal, keep: uuid.UUID | None) -> None:
-    """Clears the organization's current default. The organization row is locked first so that two
-    requests making different calendars the default run one after the other; the partial unique
-    index (one default per organization) stays the last line."""
+async def _lock_default(session: AsyncSession, *, actor: Principal) -> None:
+    """Serialises changes of the organization's default calendar on its organization row, taken before
+    any calendar row so that two such requests cannot deadlock; the partial unique index (one default
+    per organization) stays the last line. NO KEY UPDATE leaves inserts referencing the row free."""
     await session.scalar(
-        select(Organization.id).where(Organization.id == actor.organization_id).with_for_update()
+        select(Organization.id)
+        .where(Organization.id == actor.organization_id)
+        .with_for_update(key_share=True)
     )
+
+
+async def _unset_default(session: AsyncSession, *, actor: Principal, keep: uuid.UUID | None) -> None:
+    """Clears the organization's current default; call `_lock_default` first."""
     current = await session.scalars(
         select(BusinessCalendarRecord).where(
             BusinessCalendarRecord.organization_id == actor.organization_id,
@@ -100,6 +113,7 @@ async def create_calendar(
     await _check_name_free(session, actor=actor, name=fields["name"])
     is_default = bool(fields.get("is_default"))
     if is_default:
+        await _lock_default(session, actor=actor)
         await _unset_default(session, actor=actor, keep=None)
     record = BusinessCalendarRecord(
         organization_id=actor.organization_id,
@@ -150,6 +164,8 @@ async def update_calendar(
     expected_version: int | None,
 ) -> BusinessCalendarRecord:
     """Calendar fields left out keep their value; the merged calendar is validated as a whole."""
+    if changes.get("is_default"):
+        await _lock_default(session, actor=actor)
     record = await get_calendar(session, actor=actor, calendar_id=calendar_id, for_update=True)
     check_version(record, expected_version)
     before = _snapshot(record)

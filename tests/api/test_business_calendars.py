@@ -3,6 +3,7 @@ the default drives SLA timers (with China's public holidays when asked), and rol
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from tests.api.test_sla import _first_response_policy, _lead_for, _supervised_rep, _timer
@@ -115,6 +116,9 @@ async def test_every_problem_of_a_calendar_is_listed_in_one_answer(client, make_
         ("workdays.2026-10-10[0]", "calendar.interval"),
     }
 
+    no_work = await client.post(URL, json=_calendar(week={"6": []}), headers=tenant.headers)
+    assert no_work.status_code == 422
+    assert [e["code"] for e in no_work.json()["errors"]] == ["calendar.no_working_time"]
     unknown_region = await client.post(URL, json=_calendar(public_holidays="US"), headers=tenant.headers)
     assert unknown_region.status_code == 422
     assert (await client.get(URL, headers=tenant.headers)).json()["items"] == []
@@ -218,3 +222,19 @@ async def test_reps_read_but_cannot_write_and_other_tenants_see_nothing(client, 
     )
     assert due.status_code == 404
     assert (await client.get(URL, headers=other.headers)).json()["items"] == []
+
+
+async def test_concurrent_requests_for_the_default_leave_exactly_one(client, make_tenant):
+    tenant = await make_tenant()
+    existing = await _create(client, tenant, "总部", is_default=True)
+    responses = await asyncio.gather(
+        *(
+            client.post(URL, json=_calendar(f"分公司{n}", is_default=True), headers=tenant.headers)
+            for n in range(4)
+        ),
+        client.patch(f"{URL}/{existing['id']}", json={"is_default": True}, headers=tenant.headers),
+    )
+    assert [r.status_code for r in responses] == [201, 201, 201, 201, 200]
+    listed = (await client.get(URL, headers=tenant.headers)).json()["items"]
+    assert len(listed) == 5
+    assert sum(c["is_default"] for c in listed) == 1
