@@ -96,7 +96,7 @@ async def _unset_default(session: AsyncSession, *, actor: Principal, keep: uuid.
     current = await session.scalars(
         select(BusinessCalendarRecord).where(
             BusinessCalendarRecord.organization_id == actor.organization_id,
-            BusinessCalendarRecord.is_default.is_(True),
+            BusinessCalendarRecord.is_default,  # as the partial index reads it
         )
     )
     for record in current:
@@ -236,7 +236,7 @@ async def default_calendar(session: AsyncSession, organization_id: uuid.UUID) ->
     record = await session.scalar(
         select(BusinessCalendarRecord).where(
             BusinessCalendarRecord.organization_id == organization_id,
-            BusinessCalendarRecord.is_default.is_(True),
+            BusinessCalendarRecord.is_default,  # as the partial index reads it
         )
     )
     return None if record is None else calendar_of(record)
