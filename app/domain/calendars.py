@@ -27,6 +27,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -390,6 +391,29 @@ def china_calendar(
     holidays = frozenset(day for day in chinese_calendar.holidays if day.year in wanted)
     workdays = {day: ordinary for day in chinese_calendar.workdays if day.year in wanted}
     return BusinessCalendar(timezone, chosen_week, holidays, workdays)
+
+
+PUBLIC_HOLIDAY_REGIONS = frozenset({"CN"})
+
+
+def with_public_holidays(calendar: BusinessCalendar, region: str | None) -> BusinessCalendar:
+    """The calendar plus a region's statutory holidays and make-up days (all years the installed data
+    covers); the calendar's own dates win where they disagree. ValueError for an unknown region."""
+    if region is None:
+        return calendar
+    if region not in PUBLIC_HOLIDAY_REGIONS:
+        raise ValueError('public_holidays is "CN" or absent')
+    return _with_china(calendar)
+
+
+@lru_cache(maxsize=64)
+def _with_china(calendar: BusinessCalendar) -> BusinessCalendar:
+    china = china_calendar(china_supported_years(), timezone=calendar.timezone, week=calendar.week)
+    # An own make-up day overrides a statutory holiday and an own holiday a statutory make-up day.
+    holidays = (china.holidays - calendar.workdays.keys()) | calendar.holidays
+    workdays = {day: intervals for day, intervals in china.workdays.items() if day not in calendar.holidays}
+    workdays.update(calendar.workdays)
+    return BusinessCalendar(calendar.timezone, calendar.week, holidays, workdays)
 
 
 # ---------------------------------------------------------------------------------------------------

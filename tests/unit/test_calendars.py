@@ -620,3 +620,39 @@ def test_parse_calendar_requires_the_zone_and_the_week() -> None:
     with pytest.raises(InvalidInput) as caught:
         parse_calendar(["not", "an", "object"])  # type: ignore[arg-type]
     assert [(error.field, error.code) for error in caught.value.errors] == [("", "calendar.type")]
+
+
+# ---------------------------------------------------------------------------------------------------
+# with_public_holidays
+
+
+def _nine_to_six(**dates: object) -> calendars.BusinessCalendar:
+    return calendars.parse_calendar(
+        {"timezone": "Asia/Shanghai", "week": {str(d): [["09:00", "18:00"]] for d in range(1, 6)}, **dates}
+    )
+
+
+def test_without_a_region_the_calendar_is_unchanged():
+    calendar = _nine_to_six()
+    assert calendars.with_public_holidays(calendar, None) is calendar
+
+
+def test_china_adds_golden_week_and_its_make_up_saturday_on_the_calendars_own_hours():
+    merged = calendars.with_public_holidays(_nine_to_six(), "CN")
+    assert date(2026, 10, 1) in merged.holidays
+    assert merged.workdays[date(2026, 10, 10)] == (calendars.Interval(time(9), time(18)),)
+    assert merged.week == _nine_to_six().week
+
+
+def test_the_calendars_own_dates_win_over_the_statutory_ones():
+    own = _nine_to_six(holidays=["2026-10-10"], workdays={"2026-10-07": [["09:00", "12:00"]]})
+    merged = calendars.with_public_holidays(own, "CN")
+    assert date(2026, 10, 10) in merged.holidays  # a statutory make-up day the company takes off
+    assert date(2026, 10, 10) not in merged.workdays
+    assert date(2026, 10, 7) not in merged.holidays  # a statutory holiday the company works
+    assert merged.workdays[date(2026, 10, 7)] == (calendars.Interval(time(9), time(12)),)
+
+
+def test_an_unknown_region_is_refused():
+    with pytest.raises(ValueError, match="public_holidays"):
+        calendars.with_public_holidays(_nine_to_six(), "US")

@@ -5,6 +5,7 @@ from app.domain.models.api_key import ApiKey
 from app.domain.models.assignment import AssignmentKind, AssignmentRule, LeadAssignment
 from app.domain.models.attachment import Attachment, AttachmentParent
 from app.domain.models.audit_event import AuditEvent
+from app.domain.models.business_calendar import BusinessCalendarRecord
 from app.domain.models.customer import Contact, Customer
 from app.domain.models.delivery import Delivery, DeliveryStatus
 from app.domain.models.idempotency_record import IdempotencyRecord
@@ -33,6 +34,7 @@ __all__ = [
     "Attachment",
     "AttachmentParent",
     "AuditEvent",
+    "BusinessCalendarRecord",
     "Contact",
     "Customer",
     "Delivery",
