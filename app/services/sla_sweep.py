@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import String, Table, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from app.db import UTCDateTime
 from app.domain.models import (
     AssignmentKind,
     Customer,
@@ -56,6 +57,7 @@ from app.domain.sla import (
     step_of,
     step_roles,
 )
+from app.portable_sql import instant_text, json_object, json_value, random_uuid, uuid_text
 from app.services import bulk, lead_ownership
 from app.services.jobs import JobRequest, enqueue_after_commit
 from app.services.outbox import dispatch_job
@@ -80,15 +82,11 @@ class _DueTimer:
     id: uuid.UUID
     organization_id: uuid.UUID
     policy_id: uuid.UUID
-    kind: str
     subject_type: str
     subject_id: uuid.UUID
-    subject_name: str
     owner_id: uuid.UUID | None
-    owner_name: str
     state: TimerState
     level: int
-    due_at: datetime
     plan: Schedule
     transitions: list[Transition]
 
@@ -113,66 +111,52 @@ async def fire_due_timers(session: AsyncSession, *, now: datetime, limit: int = 
     timers = await _lock_due(session, now, limit)
     if not timers:
         return SweepResult(0, 0)
-    carried = await _record_transitions(session, timers, now)
+    policies = await _policies(session, {timer.policy_id for timer in timers})
+    recipients = await _Recipients.load(session, timers)
+    carried = await _record_transitions(session, timers, policies, recipients, now)
     await _advance(session, timers, now)
     if carried:
-        policies = await _policies(session, {c.timer.policy_id for c in carried})
-        await _notify(session, carried, policies, now)
+        await _notify(session, [timer.id for timer in timers], now)
         # After the timers advanced: an action that moves the lead stops its clocks.
         await _take_actions(session, carried, policies, now)
     return SweepResult(len(timers), len(carried))
 
 
 async def _lock_due(session: AsyncSession, now: datetime, limit: int) -> list[_DueTimer]:
-    """Locks the earliest due live timers no other run holds, with the names their notices need."""
-    owner = aliased(User)
+    """Locks the earliest due live timers no other run holds."""
     rows = await session.execute(
         select(
             SlaTimer.id,
             SlaTimer.organization_id,
             SlaTimer.policy_id,
-            SlaTimer.kind,
             SlaTimer.subject_type,
             SlaTimer.subject_id,
-            func.coalesce(Lead.name, Opportunity.name, Customer.name),
             SlaTimer.owner_id,
-            func.coalesce(owner.display_name, ""),
             SlaTimer.state,
             SlaTimer.level,
             SlaTimer.warn_at,
             SlaTimer.due_at,
             SlaTimer.escalate_at,
         )
-        .outerjoin(Lead, (SlaTimer.subject_type == "lead") & (Lead.id == SlaTimer.subject_id))
-        .outerjoin(
-            Opportunity, (SlaTimer.subject_type == "opportunity") & (Opportunity.id == SlaTimer.subject_id)
-        )
-        .outerjoin(Customer, (SlaTimer.subject_type == "customer") & (Customer.id == SlaTimer.subject_id))
-        .outerjoin(owner, owner.id == SlaTimer.owner_id)
         .where(SlaTimer.state.in_(ACTIVE_STATES), SlaTimer.next_fire_at <= now)
         .order_by(SlaTimer.next_fire_at)
         .limit(limit)
-        .with_for_update(of=SlaTimer, skip_locked=True)
+        .with_for_update(skip_locked=True)
     )
     timers = []
-    for row in rows.all():
-        timer_id, organization_id, policy_id, kind, subject_type, subject_id, subject_name = row[:7]
-        owner_id, owner_name, state, level, warn_at, due_at, escalate_at = row[7:]
+    for timer_id, organization_id, policy_id, subject_type, subject_id, owner_id, *schedule in rows.all():
+        state, level, warn_at, due_at, escalate_at = schedule
         plan = Schedule(warn_at, due_at, tuple(datetime.fromisoformat(at) for at in escalate_at))
         timers.append(
             _DueTimer(
                 id=timer_id,
                 organization_id=organization_id,
                 policy_id=policy_id,
-                kind=kind.value,
                 subject_type=subject_type,
                 subject_id=subject_id,
-                subject_name=subject_name or str(subject_id),
                 owner_id=owner_id,
-                owner_name=owner_name,
                 state=state,
                 level=level,
-                due_at=due_at,
                 plan=plan,
                 transitions=due_transitions(state, level, plan, now),
             )
@@ -180,27 +164,73 @@ async def _lock_due(session: AsyncSession, now: datetime, limit: int) -> list[_D
     return timers
 
 
+async def _policies(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, tuple[str, PolicyRules]]:
+    rows = await session.execute(
+        select(SlaPolicy.id, SlaPolicy.name, SlaPolicy.rules).where(SlaPolicy.id.in_(ids))
+    )
+    return {policy_id: (name, parse_rules(rules)) for policy_id, name, rules in rows.all()}
+
+
+@dataclass(frozen=True)
+class _Recipients:
+    """Who hears of a transition, by the roles its policy step names: read once per batch for the
+    batch's few distinct reps and organizations, not per timer."""
+
+    supervisors: dict[uuid.UUID, list[uuid.UUID]]
+    directors: dict[uuid.UUID, list[uuid.UUID]]
+
+    @classmethod
+    async def load(cls, session: AsyncSession, timers: Sequence[_DueTimer]) -> _Recipients:
+        owner_ids = {timer.owner_id for timer in timers if timer.owner_id is not None}
+        return cls(
+            supervisors=await _supervisors(session, owner_ids),
+            directors=await _directors(session, {timer.organization_id for timer in timers}),
+        )
+
+    def of(self, timer: _DueTimer, roles: Sequence[NotifyRole]) -> list[str]:
+        found: list[uuid.UUID] = []
+        if NotifyRole.owner in roles and timer.owner_id is not None:
+            found.append(timer.owner_id)
+        if NotifyRole.supervisor in roles and timer.owner_id is not None:
+            found += self.supervisors.get(timer.owner_id, [])
+        if NotifyRole.director in roles:
+            found += self.directors.get(timer.organization_id, [])
+        return [str(user_id) for user_id in dict.fromkeys(found)]
+
+
 async def _record_transitions(
-    session: AsyncSession, timers: Sequence[_DueTimer], now: datetime
+    session: AsyncSession,
+    timers: Sequence[_DueTimer],
+    policies: dict[uuid.UUID, tuple[str, PolicyRules]],
+    recipients: _Recipients,
+    now: datetime,
 ) -> list[_Carried]:
-    """Inserts each due transition once; returns those this run inserted."""
+    """Inserts each due transition once, with who is to hear of it; returns those this run
+    inserted."""
     by_key = {(timer.id, t.state, t.level): (timer, t) for timer in timers for t in timer.transitions}
+    # Thousands of timers share a few (policy, step, owner) combinations and so their recipients.
+    heard_by: dict[tuple[uuid.UUID, TimerState, int, uuid.UUID | None], list[str]] = {}
+    rows = []
+    for timer, transition in by_key.values():
+        audience = (timer.policy_id, transition.state, transition.level, timer.owner_id)
+        if audience not in heard_by:
+            heard_by[audience] = recipients.of(timer, step_roles(policies[timer.policy_id][1], transition))
+        rows.append(
+            {
+                "timer_id": timer.id,
+                "state": transition.state,
+                "level": transition.level,
+                "organization_id": timer.organization_id,
+                "due_at": transition.at,
+                "occurred_at": now,
+                "notify_user_ids": heard_by[audience],
+            }
+        )
     events = _table(SlaEvent)
     inserted = await bulk.insert_rows(
         session,
         events,
-        [
-            {
-                "id": uuid.uuid4(),
-                "organization_id": timer.organization_id,
-                "timer_id": timer.id,
-                "state": transition.state,
-                "level": transition.level,
-                "due_at": transition.at,
-                "occurred_at": now,
-            }
-            for timer, transition in by_key.values()
-        ],
+        rows,
         returning=(events.c.timer_id, events.c.state, events.c.level),
         skip_conflicts=True,
     )
@@ -211,62 +241,53 @@ async def _record_transitions(
     return carried
 
 
-async def _policies(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, tuple[str, PolicyRules]]:
-    rows = await session.execute(
-        select(SlaPolicy.id, SlaPolicy.name, SlaPolicy.rules).where(SlaPolicy.id.in_(ids))
+async def _notify(session: AsyncSession, timer_ids: Sequence[uuid.UUID], now: datetime) -> None:
+    """One outbox event per transition this run carried out, built by the database from the
+    event, its timer, policy, subject and owner: no payload travels through Python.
+
+    The run's events are those of its locked timers stamped with its `now`: no other run can
+    write events for a timer this one holds, and an earlier run at the same instant left nothing
+    due on it."""
+    owner = aliased(User)
+    subject_name = func.coalesce(Lead.name, Opportunity.name, Customer.name, uuid_text(SlaTimer.subject_id))
+    payload = json_object(
+        timer_id=uuid_text(SlaEvent.timer_id),
+        policy_name=SlaPolicy.name,
+        kind=SlaTimer.kind,
+        subject_type=SlaTimer.subject_type,
+        subject_id=uuid_text(SlaTimer.subject_id),
+        level=SlaEvent.level,
+        due_at=instant_text(SlaTimer.due_at),
+        subject_name=subject_name,
+        owner_name=func.coalesce(owner.display_name, ""),
+        notify_user_ids=json_value(SlaEvent.notify_user_ids),
     )
-    return {policy_id: (name, parse_rules(rules)) for policy_id, name, rules in rows.all()}
-
-
-async def _notify(
-    session: AsyncSession,
-    carried: Sequence[_Carried],
-    policies: dict[uuid.UUID, tuple[str, PolicyRules]],
-    now: datetime,
-) -> None:
-    """One outbox event per transition carried out, with its recipients by role."""
-    owner_ids = {c.timer.owner_id for c in carried if c.timer.owner_id is not None}
-    supervisors = await _supervisors(session, owner_ids)
-    directors = await _directors(session, {c.timer.organization_id for c in carried})
-    events = []
-    for item in carried:
-        timer, transition = item.timer, item.transition
-        policy_name, rules = policies[timer.policy_id]
-        roles = step_roles(rules, transition)
-        recipients: list[uuid.UUID] = []
-        if NotifyRole.owner in roles and timer.owner_id is not None:
-            recipients.append(timer.owner_id)
-        if NotifyRole.supervisor in roles and timer.owner_id is not None:
-            recipients += supervisors.get(timer.owner_id, [])
-        if NotifyRole.director in roles:
-            recipients += directors.get(timer.organization_id, [])
-        events.append(
-            {
-                "id": uuid.uuid4(),
-                "organization_id": timer.organization_id,
-                "topic": f"sla.{transition.state.value}",
-                "created_at": now,
-                "next_attempt_at": now,
-                "payload": {
-                    "timer_id": str(timer.id),
-                    "policy_name": policy_name,
-                    "kind": timer.kind,
-                    "subject_type": timer.subject_type,
-                    "subject_id": str(timer.subject_id),
-                    "level": transition.level,
-                    "due_at": timer.due_at.isoformat(),
-                    "subject_name": timer.subject_name,
-                    "owner_name": timer.owner_name,
-                    "notify_user_ids": [str(u) for u in dict.fromkeys(recipients)],
-                },
-            }
+    events = (
+        select(
+            random_uuid(),
+            SlaEvent.organization_id,
+            literal("sla.", String) + SlaEvent.state,
+            payload,
+            literal(now, UTCDateTime()),
+            literal(now, UTCDateTime()),
         )
-    await bulk.insert_rows(session, _table(OutboxEvent), events)
+        .join(SlaTimer, SlaTimer.id == SlaEvent.timer_id)
+        .join(SlaPolicy, SlaPolicy.id == SlaTimer.policy_id)
+        .outerjoin(Lead, (SlaTimer.subject_type == "lead") & (Lead.id == SlaTimer.subject_id))
+        .outerjoin(
+            Opportunity, (SlaTimer.subject_type == "opportunity") & (Opportunity.id == SlaTimer.subject_id)
+        )
+        .outerjoin(Customer, (SlaTimer.subject_type == "customer") & (Customer.id == SlaTimer.subject_id))
+        .outerjoin(owner, owner.id == SlaTimer.owner_id)
+        .where(SlaEvent.timer_id.in_(timer_ids), SlaEvent.occurred_at == now)
+    )
+    columns = ["id", "organization_id", "topic", "payload", "created_at", "next_attempt_at"]
+    await session.execute(insert(OutboxEvent).from_select(columns, events))
     enqueue_after_commit(session, dispatch_job())
 
 
 async def _supervisors(session: AsyncSession, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
-    """Each owner's supervisors: a batch's few distinct reps, not its thousands of timers."""
+    """Each owner's supervisors."""
     found: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
     for chunk in _chunks(sorted(user_ids, key=str)):
         rows = await session.execute(

@@ -125,6 +125,35 @@ async def test_a_30_minute_first_response_breaches_on_the_next_business_morning_
     assert await _titles(client, supervisor) == ["sla.breached"]
 
 
+async def test_the_breach_notice_names_the_lead_the_rep_the_policy_and_the_due_instant(
+    client, app, make_tenant, make_user, clock
+):
+    clock.now = FRIDAY_1750
+    tenant = await make_tenant()
+    await _first_response_policy(client, tenant)
+    rep, _, supervisor = await _supervised_rep(client, tenant, make_user)
+    lead = await _lead_for(client, app, tenant, rep)
+
+    await _at(client, tenant, datetime(2026, 11, 30, 1, 25, tzinfo=UTC), clock)
+    await _fire(app)
+
+    timer = await _timer(client, tenant, lead["id"])
+    token = await sign_in(client, supervisor["username"])
+    inbox = await client.get("/api/v1/notifications", headers={"Authorization": f"Bearer {token}"})
+    (notice,) = [n for n in inbox.json()["items"] if n["topic"] == "sla.breached"]
+    assert notice["data"] == {
+        "timer_id": timer["id"],
+        "policy_name": "线索30分钟首响",
+        "kind": "first_response",
+        "subject_type": "lead",
+        "subject_id": lead["id"],
+        "level": 0,
+        "due_at": "2026-11-30T01:20:00+00:00",
+        "subject_name": "王磊",
+        "owner_name": rep["display_name"],
+    }
+
+
 async def test_each_transition_happens_once_however_often_and_concurrently_the_timers_are_fired(
     client, app, make_tenant, make_user, clock
 ):

@@ -71,16 +71,18 @@ class SlaTimer(Entity):
 
 
 class SlaEvent(Base):
-    """Append-only. The unique key makes each warning, breach and escalation level happen once,
-    whichever worker or retry gets there; its notification is written in the same transaction."""
+    """Append-only. The key (timer, state, level) makes each warning, breach and escalation level
+    happen once, whichever worker or retry gets there; its notification is written in the same
+    transaction, to the users named here."""
 
     __tablename__ = "sla_event"
-    __table_args__ = (UniqueConstraint("timer_id", "state", "level"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    timer_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("sla_timer.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[TimerState] = mapped_column(str_enum(TimerState), primary_key=True)
+    level: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
-    timer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sla_timer.id", ondelete="CASCADE"))
-    state: Mapped[TimerState] = mapped_column(str_enum(TimerState))
-    level: Mapped[int]
     due_at: Mapped[datetime]  # when the transition was due
     occurred_at: Mapped[datetime]  # when a worker carried it out
+    notify_user_ids: Mapped[list[str]] = mapped_column(default=list)
