@@ -2,9 +2,11 @@
 a batch of thousands of timers at a time, set-based.
 
 Per batch: one locking SELECT of the due timers (SKIP LOCKED, so concurrent runs share the work),
-one INSERT of their transitions into sla_event (ON CONFLICT DO NOTHING RETURNING: what comes back
-is what this run carried out, and only that is notified), a handful of grouped look-ups for the
-notifications' names and recipients, one INSERT of the outbox events and one UPDATE of the timers.
+two grouped look-ups for the recipients (the batch's reps' supervisors, its directors), one INSERT
+of the transitions into sla_event with who is to hear of each (ON CONFLICT DO NOTHING RETURNING:
+what comes back is what this run carried out), one UPDATE of the timers, and one INSERT ... SELECT
+in which the database builds the outbox events from the transitions this run recorded.
+
 Exactly once holds because the sla_event key (timer, state, level) is unique: a second worker, a
 retry or a run after a worker killed mid-batch (whose transaction rolled back) inserts nothing new.
 
