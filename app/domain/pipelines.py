@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from app.domain.activities import ActivityType, InfoPoint
-from app.domain.business_time import WorkingHours, add_business_minutes
+from app.domain.calendars import BusinessCalendar, add_business_minutes
 from app.domain.errors import FieldError, InvalidInput
 
 
@@ -689,11 +689,12 @@ def ordering_violations(
 
 
 def task_due_dates(
-    stage: StageSpec, entered_at: datetime, hours: WorkingHours
+    stage: StageSpec, entered_at: datetime, calendar: BusinessCalendar
 ) -> list[tuple[ActionSpec, datetime]]:
-    """Each action of the stage with its due instant, counted in the organization's working hours."""
+    """Each action of the stage with its due instant, counted on the organization's business
+    calendar (nights, weekends and, where configured, public holidays do not count)."""
     return [
-        (action, add_business_minutes(hours, entered_at, action.due_after_business_hours * 60))
+        (action, add_business_minutes(calendar, entered_at, action.due_after_business_hours * 60))
         for action in stage.actions
     ]
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.business_time import add_business_minutes
+from app.domain.calendars import add_business_minutes
 from app.domain.errors import Conflict, PermissionDenied
 from app.domain.leads import CLOSED_STATUSES, LeadStatus, ensure_open
 from app.domain.models import AssignmentKind, Lead, LeadAssignment, Organization, User
@@ -184,7 +184,7 @@ def _is_due(lead: Lead, policy: OrganizationPolicy, now: datetime) -> str | None
     followed_up = lead.last_effective_follow_up_at
     if followed_up is None or followed_up < lead.assigned_at:
         deadline = add_business_minutes(
-            policy.working_hours, lead.assigned_at, limits.first_follow_up_business_hours * 60
+            policy.business_calendar, lead.assigned_at, limits.first_follow_up_business_hours * 60
         )
         if now >= deadline:
             return f"no effective follow-up within {limits.first_follow_up_business_hours} business hours"

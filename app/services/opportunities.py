@@ -510,7 +510,7 @@ async def _create_action_tasks(
     if not spec.actions:
         return
     policy = await policy_for(session, Principal.system(opportunity.organization_id))
-    for action, due_at in task_due_dates(spec, now, policy.working_hours):
+    for action, due_at in task_due_dates(spec, now, policy.business_calendar):
         session.add(
             Task(
                 organization_id=opportunity.organization_id,

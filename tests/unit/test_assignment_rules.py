@@ -20,8 +20,9 @@ from app.domain.assignment import (
     judge,
     parse_conditions,
 )
-from app.domain.business_time import WorkingHours, add_business_minutes
+from app.domain.calendars import add_business_minutes
 from app.domain.errors import InvalidInput
+from app.domain.policy import policy_from_settings
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 LEAD = {
@@ -173,7 +174,8 @@ def test_nobody_eligible_gives_no_choice():
     assert choice.user_id is None
 
 
-SHANGHAI_HOURS = WorkingHours(timezone="Asia/Shanghai")
+# What an organization without calendar settings counts: Monday to Friday, 09:00-18:00 Shanghai.
+DEFAULT_CALENDAR = policy_from_settings({}).business_calendar
 
 
 @pytest.mark.parametrize(
@@ -192,4 +194,4 @@ SHANGHAI_HOURS = WorkingHours(timezone="Asia/Shanghai")
     ],
 )
 def test_business_minutes_skip_nights_and_weekends(start, minutes, expected):
-    assert add_business_minutes(SHANGHAI_HOURS, start, minutes) == expected
+    assert add_business_minutes(DEFAULT_CALENDAR, start, minutes) == expected

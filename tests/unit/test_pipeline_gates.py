@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from app.domain.activities import ActivityType
-from app.domain.business_time import WorkingHours
 from app.domain.errors import InvalidInput
 from app.domain.pipelines import (
     B2B_TEMPLATE,
@@ -34,6 +33,7 @@ from app.domain.pipelines import (
     task_due_dates,
     unmet_requirements,
 )
+from app.domain.policy import policy_from_settings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 FILLED = {
@@ -427,7 +427,7 @@ def test_task_due_dates_skip_the_weekend() -> None:
         actions=(ActionSpec("电话确认报价", 2), ActionSpec("发送案例资料", 48)),
     )
 
-    due = task_due_dates(stage, friday_five_pm, WorkingHours(timezone="Asia/Shanghai"))
+    due = task_due_dates(stage, friday_five_pm, policy_from_settings({}).business_calendar)
 
     assert due == [
         (ActionSpec("电话确认报价", 2), datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)),
@@ -435,6 +435,18 @@ def test_task_due_dates_skip_the_weekend() -> None:
         (ActionSpec("发送案例资料", 48), datetime(2026, 11, 30, 11, 0, tzinfo=SHANGHAI)),
     ]
     assert due[0][1] == datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+
+
+def test_task_due_dates_skip_public_holidays_when_the_calendar_has_them() -> None:
+    before_national_day = datetime(2026, 9, 30, 17, 0, tzinfo=SHANGHAI)
+    stage = StageSpec("报价谈判", StageKind.open, 70, actions=(ActionSpec("电话确认报价", 2),))
+
+    due = task_due_dates(
+        stage, before_national_day, policy_from_settings({"public_holidays": "CN"}).business_calendar
+    )
+
+    # One hour on 30 September, then 1-7 October are holidays: 10:00 on Thursday 8 October.
+    assert due == [(ActionSpec("电话确认报价", 2), datetime(2026, 10, 8, 10, 0, tzinfo=SHANGHAI))]
 
 
 def test_templates_round_trip_through_parse_stages() -> None:
