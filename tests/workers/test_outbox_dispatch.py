@@ -103,6 +103,43 @@ async def test_dispatch_is_idempotent_and_retries_failed_deliveries(engine, cloc
     assert failed.attempts == 2
 
 
+async def test_an_event_whose_recipients_cannot_be_read_is_retried_alone(clock, make_tenant, app):
+    tenant = await make_tenant()
+    runtime = app.state.runtime
+    await runtime.queue.drain()
+    queue = NullQueue()
+    async with session_scope(runtime.sessionmaker, queue) as session:
+        garbled = await outbox.record_event(
+            session,
+            organization_id=tenant.organization_id,
+            topic="team.member_added",
+            payload={"team_id": "t", "team_name": "East", "notify_user_ids": ["not-a-user-id"]},
+        )
+        good = [
+            await outbox.record_event(
+                session,
+                organization_id=tenant.organization_id,
+                topic="team.member_added",
+                payload={"team_id": "t", "team_name": f"East {n}", "notify_user_ids": [str(tenant.admin_id)]},
+            )
+            for n in range(3)
+        ]
+    context = {"sessionmaker": runtime.sessionmaker, "queue": queue, "clock": clock}
+
+    assert await dispatch_outbox(context) == 3
+
+    async with runtime.sessionmaker() as session:
+        titles = (
+            await session.scalars(
+                select(Notification.event_id).where(Notification.event_id.in_([e.id for e in good]))
+            )
+        ).all()
+        failed = await session.get_one(OutboxEvent, garbled.id)
+    assert sorted(map(str, titles)) == sorted(str(e.id) for e in good)
+    assert (failed.status, failed.attempts) == (OutboxStatus.pending, 1)
+    assert "badly formed hexadecimal UUID string" in (failed.last_error or "")
+
+
 async def test_sweep_enqueues_events_whose_job_was_lost(clock, make_tenant, app):
     tenant = await make_tenant()
     runtime = app.state.runtime

@@ -1,0 +1,150 @@
+"""Outbox dispatch after a storm: N pending SLA events delivered as in-app notifications.
+
+Run: .venv/bin/python -m bench.outbox_dispatch --events 50000
+
+Set-up (not timed): a fresh PostgreSQL database with the demo distributor and N pending
+`sla.breached` outbox events, each naming the lead's rep and the rep's supervisor — what a sweep
+over that many due timers leaves behind. Timed: the `dispatch_outbox` arq job, from start until
+nothing is pending. Checked afterwards: two notifications per event, none twice, no event pending.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import time
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+
+from app.services.demo import DEMO_SLUG
+from bench.common import CRM, REDIS_URL, bench_env, recreate_database
+
+DATABASE = "crm_bench_outbox"
+NOW = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
+
+
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+async def _load(dsn: str, events: int) -> None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        organization_id = await connection.fetchval("SELECT id FROM organization WHERE slug = $1", DEMO_SLUG)
+        pairs = await connection.fetch(
+            """SELECT m.user_id, t.supervisor_id FROM team_member m JOIN team t ON t.id = m.team_id
+               WHERE t.organization_id = $1 AND t.supervisor_id IS NOT NULL""",
+            organization_id,
+        )
+        rows = []
+        for n in range(events):
+            rep, supervisor = pairs[n % len(pairs)]
+            payload = {
+                "timer_id": str(uuid.uuid4()),
+                "policy_name": "线索30分钟首响",
+                "kind": "first_response",
+                "subject_type": "lead",
+                "subject_id": str(uuid.uuid4()),
+                "level": 0,
+                "due_at": NOW.isoformat(),
+                "subject_name": f"线索{n}",
+                "owner_name": "销售",
+                "notify_user_ids": [str(rep), str(supervisor)],
+            }
+            rows.append(
+                (uuid.uuid4(), organization_id, "sla.breached", json.dumps(payload), NOW, "pending", 0, NOW)
+            )
+        await connection.copy_records_to_table(
+            "outbox_event",
+            records=rows,
+            columns=[
+                "id",
+                "organization_id",
+                "topic",
+                "payload",
+                "created_at",
+                "status",
+                "attempts",
+                "next_attempt_at",
+            ],
+        )
+        await connection.execute("ANALYZE")
+    finally:
+        await connection.close()
+
+
+async def _dispatch(database_url: str) -> dict[str, float]:
+    os.environ.update(bench_env(database_url))
+    from app.db import create_engine, create_sessionmaker
+    from app.workers.jobs import dispatch_outbox
+    from app.workers.queue import ArqQueue
+
+    engine = create_engine(database_url, pool_size=2)
+    queue = await ArqQueue.connect(REDIS_URL)
+    try:
+        context = {"sessionmaker": create_sessionmaker(engine), "queue": queue, "clock": lambda: NOW}
+        begin = time.perf_counter()
+        delivered = 0
+        while True:  # one job delivers until a batch comes back short; a failure ends it early
+            done = await dispatch_outbox(context)  # type: ignore[arg-type]
+            delivered += done
+            if done == 0:
+                break
+        return {"delivered": delivered, "seconds": time.perf_counter() - begin}
+    finally:
+        await queue.close()
+        await engine.dispose()
+
+
+async def _check(dsn: str) -> dict[str, object]:
+    connection = await asyncpg.connect(dsn)
+    try:
+        return {
+            "notifications": await connection.fetchval(
+                "SELECT count(*) FROM notification WHERE topic = 'sla.breached'"
+            ),
+            "notifications_distinct": await connection.fetchval(
+                "SELECT count(DISTINCT (event_id, user_id)) FROM notification WHERE topic = 'sla.breached'"
+            ),
+            "still_pending": await connection.fetchval(
+                "SELECT count(*) FROM outbox_event WHERE status = 'pending'"
+            ),
+        }
+    finally:
+        await connection.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=50_000)
+    args = parser.parse_args()
+
+    url = asyncio.run(recreate_database(DATABASE))
+    env = bench_env(url)
+    subprocess.run([CRM, "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run([CRM, "seed-demo"], env=env, check=True, capture_output=True)
+    asyncio.run(_dispatch(url))  # the demo's own events (welcome messages) first, untimed
+    asyncio.run(_load(_dsn(url), args.events))
+    run = asyncio.run(_dispatch(url))
+    checked = asyncio.run(_check(_dsn(url)))
+    print(
+        json.dumps(
+            {
+                "events": args.events,
+                "seconds": round(run["seconds"], 2),
+                "events_per_second": round(args.events / run["seconds"], 1),
+                **run,
+                **checked,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
