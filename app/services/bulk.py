@@ -8,12 +8,17 @@ in-process and local, the executemany is cheap and is what runs.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, bindparam, insert, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def table_of(model: Any) -> Table:
+    """The Table behind a mapped class, as these functions take it."""
+    return cast(Table, model.__table__)
 
 
 def _arrays(

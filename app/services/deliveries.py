@@ -30,8 +30,8 @@ from app.domain.models import (
     WebhookSubscription,
 )
 from app.domain.notifications import MESSAGE_TOPICS, render_message
+from app.services import bulk
 from app.services.channel_delivery import ChannelClient, DeliveryResult
-from app.services.common import insert_unless_conflict
 from app.services.jobs import JobQueue, JobRequest, enqueue_after_commit
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.unit_of_work import session_scope
@@ -74,37 +74,37 @@ async def fan_out(session: AsyncSession, events: Sequence[OutboxEvent]) -> int:
         *await _active(session, WebhookSubscription, organizations),
         *await _active(session, NotificationChannel, organizations),
     ]
-    created = 0
+    rows = []
     for event in events:
         for destination in destinations:
             if destination.organization_id != event.organization_id or not _wants(destination, event.topic):
                 continue
             # Webhooks get the business data only; a WeCom application message goes to the event's
             # notify_user_ids, so a channel keeps them.
-            payload = (
-                {k: v for k, v in event.payload.items() if k != "notify_user_ids"}
-                if isinstance(destination, WebhookSubscription)
-                else event.payload
+            webhook = isinstance(destination, WebhookSubscription)
+            rows.append(
+                {
+                    "id": uuid.uuid4(),
+                    "organization_id": event.organization_id,
+                    "subscription_id": destination.id if webhook else None,
+                    "channel_id": None if webhook else destination.id,
+                    "event_id": event.id,
+                    "event_type": event.topic,
+                    "payload": (
+                        {k: v for k, v in event.payload.items() if k != "notify_user_ids"}
+                        if webhook
+                        else event.payload
+                    ),
+                    "status": DeliveryStatus.pending,
+                    "attempts": 0,
+                    "next_attempt_at": event.created_at,
+                    "created_at": event.created_at,
+                }
             )
-            inserted = await session.scalar(
-                insert_unless_conflict(session, Delivery)
-                .values(
-                    {
-                        _destination_column(destination).key: destination.id,
-                        "id": uuid.uuid4(),
-                        "organization_id": event.organization_id,
-                        "event_id": event.id,
-                        "event_type": event.topic,
-                        "payload": payload,
-                        "status": DeliveryStatus.pending,
-                        "attempts": 0,
-                        "next_attempt_at": event.created_at,
-                        "created_at": event.created_at,
-                    }
-                )
-                .returning(Delivery.id)
-            )
-            created += inserted is not None
+    deliveries = bulk.table_of(Delivery)
+    created = len(
+        await bulk.insert_rows(session, deliveries, rows, returning=(deliveries.c.id,), skip_conflicts=True)
+    )
     if created:
         enqueue_after_commit(session, deliver_job())
     return created

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import structlog
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -122,7 +122,7 @@ def _fail(event: OutboxEvent, now: datetime, error: Exception) -> None:
 
 
 async def _insert_notifications(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    await bulk.insert_rows(session, cast(Table, Notification.__table__), rows, skip_conflicts=True)
+    await bulk.insert_rows(session, bulk.table_of(Notification), rows, skip_conflicts=True)
 
 
 def _notifications(event: OutboxEvent, locale: str, now: datetime) -> list[dict[str, Any]]:

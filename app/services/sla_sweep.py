@@ -23,9 +23,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import String, Table, func, insert, literal, select
+from sqlalchemy import String, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -102,10 +102,6 @@ class _Carried:
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), CHUNK):
         yield items[start : start + CHUNK]
-
-
-def _table(model: Any) -> Table:
-    return cast(Table, model.__table__)
 
 
 async def fire_due_timers(session: AsyncSession, *, now: datetime, limit: int = SWEEP_BATCH) -> SweepResult:
@@ -228,7 +224,7 @@ async def _record_transitions(
                 "notify_user_ids": heard_by[audience],
             }
         )
-    events = _table(SlaEvent)
+    events = bulk.table_of(SlaEvent)
     inserted = await bulk.insert_rows(
         session,
         events,
@@ -380,7 +376,7 @@ async def _advance(session: AsyncSession, timers: Sequence[_DueTimer], now: date
             state, level = transition.state, max(level, transition.level)
         next_at = next_fire_at(state, level, timer.plan)
         rows.append({"id": timer.id, "state": state, "level": level, "next_fire_at": next_at})
-    await bulk.update_rows(session, _table(SlaTimer), rows, key="id", same_for_all={"updated_at": now})
+    await bulk.update_rows(session, bulk.table_of(SlaTimer), rows, key="id", same_for_all={"updated_at": now})
 
 
 async def upcoming_fire_jobs(session: AsyncSession, *, now: datetime) -> list[JobRequest]:
