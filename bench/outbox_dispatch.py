@@ -1,11 +1,13 @@
 """Outbox dispatch after a storm: N pending SLA events delivered as in-app notifications.
 
-Run: .venv/bin/python -m bench.outbox_dispatch --events 50000
+Run: .venv/bin/python -m bench.outbox_dispatch --events 50000 [--webhooks 2]
 
 Set-up (not timed): a fresh PostgreSQL database with the demo distributor and N pending
 `sla.breached` outbox events, each naming the lead's rep and the rep's supervisor — what a sweep
-over that many due timers leaves behind. Timed: the `dispatch_outbox` arq job, from start until
-nothing is pending. Checked afterwards: two notifications per event, none twice, no event pending.
+over that many due timers leaves behind; with `--webhooks N`, N webhook subscriptions to `sla.breached`
+as well, so each event also fans out to N deliveries (written, not sent). Timed: the `dispatch_outbox` arq job, from start until
+nothing is pending. Checked afterwards: two notifications and N deliveries per event, none twice,
+no event pending.
 """
 
 from __future__ import annotations
@@ -30,6 +32,22 @@ NOW = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
 
 def _dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+async def _subscribe(dsn: str, webhooks: int) -> None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        organization_id = await connection.fetchval("SELECT id FROM organization WHERE slug = $1", DEMO_SLUG)
+        await connection.executemany(
+            """INSERT INTO webhook_subscription (id, organization_id, url, event_types, secret, is_active,
+               created_at, updated_at, version) VALUES ($1, $2, $3, '["sla.breached"]', $4, true, $5, $5, 1)""",
+            [
+                (uuid.uuid4(), organization_id, f"https://erp{n}.example.com/hooks", "whsec_" + "A" * 32, NOW)
+                for n in range(webhooks)
+            ],
+        )
+    finally:
+        await connection.close()
 
 
 async def _load(dsn: str, events: int) -> None:
@@ -111,6 +129,10 @@ async def _check(dsn: str) -> dict[str, object]:
             "notifications_distinct": await connection.fetchval(
                 "SELECT count(DISTINCT (event_id, user_id)) FROM notification WHERE topic = 'sla.breached'"
             ),
+            "deliveries": await connection.fetchval("SELECT count(*) FROM delivery"),
+            "deliveries_distinct": await connection.fetchval(
+                "SELECT count(DISTINCT (subscription_id, event_id)) FROM delivery"
+            ),
             "still_pending": await connection.fetchval(
                 "SELECT count(*) FROM outbox_event WHERE status = 'pending'"
             ),
@@ -122,6 +144,7 @@ async def _check(dsn: str) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--webhooks", type=int, default=0)
     args = parser.parse_args()
 
     url = asyncio.run(recreate_database(DATABASE))
@@ -129,6 +152,7 @@ def main() -> None:
     subprocess.run([CRM, "db", "upgrade"], env=env, check=True, capture_output=True)
     subprocess.run([CRM, "seed-demo"], env=env, check=True, capture_output=True)
     asyncio.run(_dispatch(url))  # the demo's own events (welcome messages) first, untimed
+    asyncio.run(_subscribe(_dsn(url), args.webhooks))
     asyncio.run(_load(_dsn(url), args.events))
     run = asyncio.run(_dispatch(url))
     checked = asyncio.run(_check(_dsn(url)))
@@ -136,6 +160,7 @@ def main() -> None:
         json.dumps(
             {
                 "events": args.events,
+                "webhooks": args.webhooks,
                 "seconds": round(run["seconds"], 2),
                 "events_per_second": round(args.events / run["seconds"], 1),
                 **run,
