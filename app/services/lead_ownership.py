@@ -37,16 +37,7 @@ async def _restart_first_response(session: AsyncSession, lead: Lead, now: dateti
     """The first-response clock runs for the current owner, from the moment they got the lead."""
     await _cancel_first_response(session, lead, now)
     if lead.last_effective_follow_up_at is None:
-        await sla.start_timers(
-            session,
-            organization_id=lead.organization_id,
-            kind=SlaKind.first_response,
-            subject_type="lead",
-            subject_id=lead.id,
-            owner_id=lead.owner_id,
-            fields={"source": lead.source.value},
-            now=now,
-        )
+        await sla.start_lead_timers(session, lead, SlaKind.first_response, now)
 
 
 def _ids(*ids: uuid.UUID | None) -> list[str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
+from collections.abc import Collection
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +14,9 @@ from app.domain.models import Team, TeamMember, User
 from app.domain.permissions import Role
 from app.domain.principal import Principal
 from app.services.visibility import visible_to
+
+# Ids per IN list: below the 32,767 bind parameters PostgreSQL takes.
+_IDS_PER_QUERY = 2000
 
 
 async def resolve_owner(
@@ -45,16 +50,31 @@ async def resolve_owner(
 async def supervisors_of(
     session: AsyncSession, organization_id: uuid.UUID, user_id: uuid.UUID
 ) -> list[uuid.UUID]:
-    rows = await session.scalars(
-        select(Team.supervisor_id)
-        .join(
-            TeamMember, (TeamMember.team_id == Team.id) & (TeamMember.organization_id == Team.organization_id)
+    return (await supervisors_of_users(session, {user_id}, organization_id=organization_id)).get(user_id, [])
+
+
+async def supervisors_of_users(
+    session: AsyncSession, user_ids: Collection[uuid.UUID], *, organization_id: uuid.UUID | None = None
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """Each user's supervisors (the supervisors of the teams they are in, not themselves), for
+    many users with one query per 2,000 (a sweep's batch spans organizations: no filter then)."""
+    found: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
+    ordered = sorted(user_ids, key=str)
+    for start in range(0, len(ordered), _IDS_PER_QUERY):
+        statement = (
+            select(TeamMember.user_id, Team.supervisor_id)
+            .join(
+                Team, (Team.id == TeamMember.team_id) & (Team.organization_id == TeamMember.organization_id)
+            )
+            .where(
+                TeamMember.user_id.in_(ordered[start : start + _IDS_PER_QUERY]),
+                Team.supervisor_id.is_not(None),
+                Team.supervisor_id != TeamMember.user_id,
+            )
         )
-        .where(
-            Team.organization_id == organization_id,
-            TeamMember.user_id == user_id,
-            Team.supervisor_id.is_not(None),
-            Team.supervisor_id != user_id,
-        )
-    )
-    return sorted({s for s in rows if s is not None}, key=str)
+        if organization_id is not None:
+            statement = statement.where(Team.organization_id == organization_id)
+        for user_id, supervisor_id in (await session.execute(statement)).all():
+            if supervisor_id is not None:
+                found[user_id].add(supervisor_id)
+    return {user_id: sorted(ids, key=str) for user_id, ids in found.items()}

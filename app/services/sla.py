@@ -241,19 +241,24 @@ async def start_follow_up(session: AsyncSession, customer: Customer, now: dateti
     )
 
 
-async def start_handover_response(session: AsyncSession, lead: Lead, now: datetime) -> None:
-    """Marketing hands a lead to sales when it enters it: sales as a whole owes the follow-up
-    from that moment, through assignment queues and the pool, to whoever owns the lead then."""
+async def start_lead_timers(session: AsyncSession, lead: Lead, kind: SlaKind, now: datetime) -> None:
+    """Starts the lead's timers of this kind for its current owner; policies choose by source."""
     await start_timers(
         session,
         organization_id=lead.organization_id,
-        kind=SlaKind.handover_response,
+        kind=kind,
         subject_type="lead",
         subject_id=lead.id,
         owner_id=lead.owner_id,
         fields={"source": lead.source.value},
         now=now,
     )
+
+
+async def start_handover_response(session: AsyncSession, lead: Lead, now: datetime) -> None:
+    """Marketing hands a lead to sales when it enters it: sales as a whole owes the follow-up
+    from that moment, through assignment queues and the pool, to whoever owns the lead then."""
+    await start_lead_timers(session, lead, SlaKind.handover_response, now)
 
 
 async def follow_owner(session: AsyncSession, *, lead: Lead, now: datetime) -> None:

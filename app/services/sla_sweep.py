@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import String, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,8 +38,6 @@ from app.domain.models import (
     SlaEvent,
     SlaPolicy,
     SlaTimer,
-    Team,
-    TeamMember,
     User,
 )
 from app.domain.permissions import Role
@@ -63,14 +60,12 @@ from app.portable_sql import instant_text, json_object, json_value, random_uuid,
 from app.services import bulk, lead_ownership
 from app.services.jobs import JobRequest, enqueue_after_commit
 from app.services.outbox import dispatch_job
-from app.services.ownership import supervisors_of
+from app.services.ownership import supervisors_of, supervisors_of_users
 from app.services.sla import fire_job
 
 SWEEP_BATCH = 5000
 # The cron sweep enqueues the jobs for timers due within this window (it runs once a minute).
 LOOKAHEAD = timedelta(seconds=90)
-# Ids per IN list: below the 32,767 bind parameters PostgreSQL takes.
-CHUNK = 2000
 
 
 @dataclass(frozen=True)
@@ -97,11 +92,6 @@ class _DueTimer:
 class _Carried:
     timer: _DueTimer
     transition: Transition
-
-
-def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), CHUNK):
-        yield items[start : start + CHUNK]
 
 
 async def fire_due_timers(session: AsyncSession, *, now: datetime, limit: int = SWEEP_BATCH) -> SweepResult:
@@ -181,7 +171,7 @@ class _Recipients:
     async def load(cls, session: AsyncSession, timers: Sequence[_DueTimer]) -> _Recipients:
         owner_ids = {timer.owner_id for timer in timers if timer.owner_id is not None}
         return cls(
-            supervisors=await _supervisors(session, owner_ids),
+            supervisors=await supervisors_of_users(session, owner_ids),
             directors=await _directors(session, {timer.organization_id for timer in timers}),
         )
 
@@ -282,23 +272,6 @@ async def _notify(session: AsyncSession, timer_ids: Sequence[uuid.UUID], now: da
     columns = ["id", "organization_id", "topic", "payload", "created_at", "next_attempt_at"]
     await session.execute(insert(OutboxEvent).from_select(columns, events))
     enqueue_after_commit(session, dispatch_job())
-
-
-async def _supervisors(session: AsyncSession, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
-    """Each owner's supervisors."""
-    found: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
-    for chunk in _chunks(sorted(user_ids, key=str)):
-        rows = await session.execute(
-            select(TeamMember.user_id, Team.supervisor_id)
-            .join(
-                Team, (Team.id == TeamMember.team_id) & (Team.organization_id == TeamMember.organization_id)
-            )
-            .where(TeamMember.user_id.in_(chunk), Team.supervisor_id.is_not(None))
-        )
-        for user_id, supervisor_id in rows.all():
-            if supervisor_id is not None and supervisor_id != user_id:
-                found[user_id].add(supervisor_id)
-    return {user_id: sorted(ids, key=str) for user_id, ids in found.items()}
 
 
 async def _directors(
