@@ -42,6 +42,19 @@ def bench_env(database_url: str, **extra: str) -> dict[str, str]:
     }
 
 
+def asyncpg_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+def demo_database(name: str) -> str:
+    """Fresh database at head with the demo distributor seeded; returns its URL."""
+    url = asyncio.run(recreate_database(name))
+    env = bench_env(url)
+    subprocess.run([CRM, "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run([CRM, "seed-demo"], env=env, check=True, capture_output=True)
+    return url
+
+
 def prepare(name: str, *, admin: str, password: str) -> tuple[str, dict[str, str]]:
     """Fresh database at head with one organization; returns its URL and the environment to run crm in."""
     url = asyncio.run(recreate_database(name))

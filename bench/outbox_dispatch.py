@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import time
 import uuid
 from datetime import UTC, datetime
@@ -24,14 +23,10 @@ from datetime import UTC, datetime
 import asyncpg
 
 from app.services.demo import DEMO_SLUG
-from bench.common import CRM, REDIS_URL, bench_env, recreate_database
+from bench.common import REDIS_URL, asyncpg_dsn, bench_env, demo_database
 
 DATABASE = "crm_bench_outbox"
 NOW = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
-
-
-def _dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
 
 
 async def _subscribe(dsn: str, webhooks: int) -> None:
@@ -109,7 +104,7 @@ async def _dispatch(database_url: str) -> dict[str, float]:
         begin = time.perf_counter()
         delivered = 0
         while True:  # one job delivers until a batch comes back short; a failure ends it early
-            done = await dispatch_outbox(context)  # type: ignore[arg-type]
+            done = await dispatch_outbox(context)
             delivered += done
             if done == 0:
                 break
@@ -147,15 +142,12 @@ def main() -> None:
     parser.add_argument("--webhooks", type=int, default=0)
     args = parser.parse_args()
 
-    url = asyncio.run(recreate_database(DATABASE))
-    env = bench_env(url)
-    subprocess.run([CRM, "db", "upgrade"], env=env, check=True, capture_output=True)
-    subprocess.run([CRM, "seed-demo"], env=env, check=True, capture_output=True)
+    url = demo_database(DATABASE)
     asyncio.run(_dispatch(url))  # the demo's own events (welcome messages) first, untimed
-    asyncio.run(_subscribe(_dsn(url), args.webhooks))
-    asyncio.run(_load(_dsn(url), args.events))
+    asyncio.run(_subscribe(asyncpg_dsn(url), args.webhooks))
+    asyncio.run(_load(asyncpg_dsn(url), args.events))
     run = asyncio.run(_dispatch(url))
-    checked = asyncio.run(_check(_dsn(url)))
+    checked = asyncio.run(_check(asyncpg_dsn(url)))
     print(
         json.dumps(
             {

@@ -19,7 +19,6 @@ import json
 import multiprocessing
 import random
 import resource
-import subprocess
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -27,14 +26,10 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from app.services.demo import DEMO_SLUG
-from bench.common import CRM, REDIS_URL, bench_env, recreate_database
+from bench.common import REDIS_URL, asyncpg_dsn, bench_env, demo_database
 
 DATABASE = "crm_bench_sla"
 NOW = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)  # a Monday, 14:00 in Shanghai
-
-
-def _dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
 
 
 def _schedule(n: int, due: int, rng: random.Random) -> tuple[str, datetime, datetime, datetime]:
@@ -200,19 +195,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
 
-    url = asyncio.run(recreate_database(DATABASE))
-    env = bench_env(url)
-    subprocess.run([CRM, "db", "upgrade"], env=env, check=True, capture_output=True)
-    subprocess.run([CRM, "seed-demo"], env=env, check=True, capture_output=True)
+    url = demo_database(DATABASE)
     load_started = time.perf_counter()
-    loaded = asyncio.run(_load(_dsn(url), args.timers, args.due))
+    loaded = asyncio.run(_load(asyncpg_dsn(url), args.timers, args.due))
     load_seconds = time.perf_counter() - load_started
 
     started = time.time() + 1.0
     context = multiprocessing.get_context("spawn")
     with context.Pool(args.workers) as pool:
         runs = pool.starmap(_sweep, [(url, started)] * args.workers)
-    checked = asyncio.run(_check(_dsn(url)))
+    checked = asyncio.run(_check(asyncpg_dsn(url)))
     print(
         json.dumps(
             {
