@@ -21,19 +21,21 @@ _phones = itertools.count(13700000000)
 FRIDAY_1750 = datetime(2026, 11, 27, 9, 50, tzinfo=UTC)
 
 
-async def _first_response_policy(client, tenant, **rules: object) -> dict:
-    response = await client.post(
-        "/api/v1/sla-policies",
-        json={
-            "name": "线索30分钟首响",
-            "kind": "first_response",
-            "target_minutes": 30,
-            "rules": {"steps": [{"after_minutes": 60, "notify": ["director"]}], **rules},
-        },
-        headers=tenant.headers,
-    )
+async def _policy(client, tenant, **body: object) -> dict:
+    response = await client.post("/api/v1/sla-policies", json=body, headers=tenant.headers)
     assert response.status_code == 201, response.text
     return response.json()
+
+
+async def _first_response_policy(client, tenant, **rules: object) -> dict:
+    return await _policy(
+        client,
+        tenant,
+        name="线索30分钟首响",
+        kind="first_response",
+        target_minutes=30,
+        rules={"steps": [{"after_minutes": 60, "notify": ["director"]}], **rules},
+    )
 
 
 async def _supervised_rep(client, tenant, make_user) -> tuple[dict, str, dict]:
@@ -463,17 +465,14 @@ async def test_a_lead_marketing_hands_over_is_timed_from_the_handover_until_sale
 ):
     clock.now = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai
     tenant = await make_tenant()
-    policy = await client.post(
-        "/api/v1/sla-policies",
-        json={
-            "name": "市场线索48小时跟进",
-            "kind": "handover_response",
-            "target_minutes": 48 * 60,
-            "rules": {"sources": ["exhibition"]},
-        },
-        headers=tenant.headers,
+    await _policy(
+        client,
+        tenant,
+        name="市场线索48小时跟进",
+        kind="handover_response",
+        target_minutes=48 * 60,
+        rules={"sources": ["exhibition"]},
     )
-    assert policy.status_code == 201, policy.text
     _, marketing_token = await make_user(tenant, "marketing")
     rep, rep_token, _ = await _supervised_rep(client, tenant, make_user)
     as_marketing = {"Authorization": f"Bearer {marketing_token}"}
@@ -545,16 +544,13 @@ async def test_a_deal_that_stays_in_a_stage_past_its_maximum_breaches_and_moving
         "/api/v1/pipelines", json={"name": "B2B", "stages": stages}, headers=tenant.headers
     )
     assert pipeline.status_code == 201, pipeline.text
-    policy = await client.post(
-        "/api/v1/sla-policies",
-        json={
-            "name": "阶段停留",
-            "kind": "stage_dwell",
-            "rules": {"steps": [{"after_minutes": 0, "notify": ["supervisor"]}]},
-        },
-        headers=tenant.headers,
+    await _policy(
+        client,
+        tenant,
+        name="阶段停留",
+        kind="stage_dwell",
+        rules={"steps": [{"after_minutes": 0, "notify": ["supervisor"]}]},
     )
-    assert policy.status_code == 201, policy.text
     customer = await client.post(
         "/api/v1/customers", json={"name": "申华建材", "owner_id": rep["id"]}, headers=tenant.headers
     )
@@ -597,17 +593,14 @@ async def test_an_a_tier_customer_left_without_follow_up_alerts_the_rep_and_the_
     clock.now = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
     tenant = await make_tenant()
     rep, rep_token, supervisor = await _supervised_rep(client, tenant, make_user)
-    policy = await client.post(
-        "/api/v1/sla-policies",
-        json={
-            "name": "A类客户48小时回访",
-            "kind": "follow_up",
-            "target_minutes": 48 * 60,
-            "rules": {"tiers": ["A"]},
-        },
-        headers=tenant.headers,
+    await _policy(
+        client,
+        tenant,
+        name="A类客户48小时回访",
+        kind="follow_up",
+        target_minutes=48 * 60,
+        rules={"tiers": ["A"]},
     )
-    assert policy.status_code == 201, policy.text
     a_tier = await client.post(
         "/api/v1/customers",
         json={"name": "华东地产集团", "owner_id": rep["id"], "annual_purchase": "900000.00"},

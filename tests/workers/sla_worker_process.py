@@ -15,13 +15,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from arq.connections import RedisSettings
-from arq.worker import Worker
 from sqlalchemy import event
 
 from app.db import create_engine, create_sessionmaker
 from app.workers.queue import ArqQueue
-from app.workers.settings import WorkerSettings
+from tests.workers.burst import burst_worker
 
 
 def main() -> None:
@@ -35,25 +33,19 @@ def main() -> None:
             Path(marker).touch()
             time.sleep(600)  # blocks the whole process, mid-transaction, until it is killed
 
-    async def startup(ctx: dict[str, Any]) -> None:
-        ctx.update(
-            sessionmaker=create_sessionmaker(engine),
-            queue=await ArqQueue.connect(redis_url),
-            clock=lambda: frozen,
-        )
-
     async def work() -> None:
-        # Built inside the running loop: arq's Worker binds itself to the loop it is created in.
-        worker = Worker(
-            functions=WorkerSettings.functions,
-            redis_settings=RedisSettings.from_dsn(redis_url),
-            burst=True,
+        context = {
+            "sessionmaker": create_sessionmaker(engine),
+            "queue": await ArqQueue.connect(redis_url),
+            "clock": lambda: frozen,
+        }
+        worker = burst_worker(
+            redis_url,
+            context,
             poll_delay=0.05,
             # arq lets another worker retry a job this long (+1 s) after it started: the survivors
             # then re-run the killed worker's job, as they would in production after job_timeout.
             job_timeout=5,
-            on_startup=startup,
-            handle_signals=False,
         )
         await worker.main()
 

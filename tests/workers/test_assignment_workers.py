@@ -6,8 +6,6 @@ import asyncio
 from collections import Counter
 
 from arq import ArqRedis
-from arq.connections import RedisSettings
-from arq.worker import Worker
 from sqlalchemy import func, select
 
 from app.db import create_sessionmaker
@@ -21,7 +19,7 @@ from app.services.organizations import create_organization
 from app.services.unit_of_work import session_scope
 from app.services.users import NewUser, create_user
 from app.workers.queue import ArqQueue
-from app.workers.settings import WorkerSettings
+from tests.workers.burst import burst_worker
 
 REPS = 7
 WORKERS = 4
@@ -72,35 +70,15 @@ async def test_four_workers_share_round_robin_fairly_and_assign_each_lead_once(e
     for n in range(4 * WORKERS):
         await queue.redis.enqueue_job("assign_waiting_leads", _job_id=f"compete:{n}")
 
-    async def startup(ctx):
-        ctx.update(sessionmaker=sessionmaker, queue=queue, clock=clock)
-
-    workers = [
-        Worker(
-            functions=WorkerSettings.functions,
-            redis_settings=RedisSettings.from_dsn(redis_url),
-            burst=True,
-            poll_delay=0,
-            max_jobs=10,
-            on_startup=startup,
-            handle_signals=False,
-        )
-        for _ in range(WORKERS)
-    ]
+    context = {"sessionmaker": sessionmaker, "queue": queue, "clock": clock}
+    workers = [burst_worker(redis_url, context, poll_delay=0, max_jobs=10) for _ in range(WORKERS)]
     await asyncio.gather(*(worker.main() for worker in workers))
     for worker in workers:
         await worker.close()
     # More runs (arq retries, the scheduled sweep) must change nothing.
     for n in range(20):
         await queue.redis.enqueue_job("assign_waiting_leads", _job_id=f"again:{n}")
-    rerun = Worker(
-        functions=WorkerSettings.functions,
-        redis_settings=RedisSettings.from_dsn(redis_url),
-        burst=True,
-        poll_delay=0,
-        on_startup=startup,
-        handle_signals=False,
-    )
+    rerun = burst_worker(redis_url, context, poll_delay=0)
     await rerun.main()
     await rerun.close()
     await queue.close()

@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from arq import ArqRedis
-from arq.connections import RedisSettings
-from arq.worker import Worker
 from sqlalchemy import func, select
 
 from app.db import create_sessionmaker
@@ -28,7 +26,7 @@ from app.services.organizations import create_organization
 from app.services.unit_of_work import session_scope
 from app.services.users import NewUser, create_user
 from app.workers.queue import ArqQueue
-from app.workers.settings import WorkerSettings
+from tests.workers.burst import burst_worker
 
 LEADS = 30
 # Friday 17:50 in Shanghai: 30 business minutes run out on Monday at 09:20, the step an hour later.
@@ -141,24 +139,11 @@ async def test_transitions_happen_once_when_a_worker_is_killed_mid_sweep(
         == 0
     )
 
-    async def startup(ctx):
-        ctx.update(sessionmaker=sessionmaker, queue=queue, clock=clock)
-
+    context = {"sessionmaker": sessionmaker, "queue": queue, "clock": clock}
     # Two survivors, each with competing runs, then a retry of everything: still once each.
     for n in range(4):
         await queue.redis.enqueue_job("fire_sla_timers", _job_id=f"survivor:{n}")
-    survivors = [
-        Worker(
-            functions=WorkerSettings.functions,
-            redis_settings=RedisSettings.from_dsn(redis_url),
-            burst=True,
-            poll_delay=0.05,
-            max_jobs=4,
-            on_startup=startup,
-            handle_signals=False,
-        )
-        for _ in range(2)
-    ]
+    survivors = [burst_worker(redis_url, context, poll_delay=0.05, max_jobs=4) for _ in range(2)]
     await asyncio.gather(*(worker.main() for worker in survivors))
     await queue.redis.enqueue_job("fire_sla_timers", _job_id="retry")
     await survivors[0].main()
