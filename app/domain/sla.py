@@ -34,6 +34,7 @@ class TimerState(StrEnum):
 
 
 ACTIVE_STATES = frozenset({TimerState.running, TimerState.warned, TimerState.breached, TimerState.escalated})
+STOPPED_STATES = frozenset(TimerState) - ACTIVE_STATES
 
 
 class NotifyRole(StrEnum):
