@@ -36,7 +36,7 @@ def _arrays(
     return casts, params
 
 
-def _with_defaults(table: Table, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def _with_defaults(table: Table, rows: Sequence[Mapping[str, Any]]) -> Sequence[Mapping[str, Any]]:
     """The rows with the columns' Python-side defaults filled in, as an ORM insert would."""
     defaults: dict[str, Any] = {}
     for column in table.columns:
@@ -44,6 +44,8 @@ def _with_defaults(table: Table, rows: Sequence[Mapping[str, Any]]) -> list[dict
         if column.name in rows[0] or default is None or not hasattr(default, "arg"):
             continue
         defaults[column.name] = default
+    if not defaults:
+        return rows
     return [
         {
             **row,

@@ -112,22 +112,24 @@ async def fire_due_timers(session: AsyncSession, *, now: datetime, limit: int = 
 
 async def _lock_due(session: AsyncSession, now: datetime, limit: int) -> list[_DueTimer]:
     """Locks the earliest due live timers no other run holds."""
+    # The table's columns, not the mapped class's: thousands of plain rows skip the ORM's loading.
+    timer = bulk.table_of(SlaTimer).c
     rows = await session.execute(
         select(
-            SlaTimer.id,
-            SlaTimer.organization_id,
-            SlaTimer.policy_id,
-            SlaTimer.subject_type,
-            SlaTimer.subject_id,
-            SlaTimer.owner_id,
-            SlaTimer.state,
-            SlaTimer.level,
-            SlaTimer.warn_at,
-            SlaTimer.due_at,
-            SlaTimer.escalate_at,
+            timer.id,
+            timer.organization_id,
+            timer.policy_id,
+            timer.subject_type,
+            timer.subject_id,
+            timer.owner_id,
+            timer.state,
+            timer.level,
+            timer.warn_at,
+            timer.due_at,
+            timer.escalate_at,
         )
-        .where(SlaTimer.state.in_(ACTIVE_STATES), SlaTimer.next_fire_at <= now)
-        .order_by(SlaTimer.next_fire_at)
+        .where(timer.state.in_(ACTIVE_STATES), timer.next_fire_at <= now)
+        .order_by(timer.next_fire_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
