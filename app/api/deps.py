@@ -25,7 +25,9 @@ from app.services.pagination import MAX_LIMIT
 _bearer = HTTPBearer(auto_error=False, description="A JWT from POST /api/v1/auth/token, or an API key.")
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies are `async def` even without I/O: FastAPI runs a plain `def` in a worker thread,
+# a thread hop and a GIL hand-off on every request.
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -33,7 +35,7 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_session(request: Request) -> AsyncSession:
+async def get_session(request: Request) -> AsyncSession:
     unit: RequestUnitOfWork = request.state.unit_of_work
     return unit.session
 
@@ -41,7 +43,7 @@ def get_session(request: Request) -> AsyncSession:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
-def get_now(runtime: RuntimeDep) -> datetime:
+async def get_now(runtime: RuntimeDep) -> datetime:
     return runtime.clock()
 
 
@@ -84,7 +86,7 @@ def etag_for(version: int) -> str:
     return f'"{version}"'
 
 
-def get_expected_version(
+async def get_expected_version(
     if_match: Annotated[
         str | None,
         Header(

@@ -34,7 +34,7 @@ CanRead = Annotated[Principal, Depends(require(Permission.sla_read))]
 _HOUR = timedelta(hours=1)
 
 
-def board_filters(
+async def board_filters(
     rag: Annotated[
         list[RagStatus] | None, Query(description="Only these colours; repeat for several.")
     ] = None,
