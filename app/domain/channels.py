@@ -244,6 +244,15 @@ WECOM_DINGTALK_RETRY_ERRCODES = frozenset(
 )
 # The access token expired or is not valid; the client fetches a new one and tries once more.
 WECOM_TOKEN_ERRCODES = frozenset({42001, 40014})
+# The robot is gone — removed from its group, or its key or token never existed: the chat apps'
+# 410. Every later message would fail the same way, so the channel is disabled.
+ROBOT_GONE_ERRCODES = frozenset(
+    {
+        93000,  # WeCom: invalid webhook url
+        300001,  # DingTalk: token is not exist
+        300005,  # DingTalk: token is not exist
+    }
+)
 
 
 def classify_errcode(errcode: int) -> Outcome:
@@ -253,6 +262,8 @@ def classify_errcode(errcode: int) -> Outcome:
     # would have said so), so it is retried later.
     if errcode in WECOM_DINGTALK_RETRY_ERRCODES or errcode in WECOM_TOKEN_ERRCODES:
         return Outcome.retry
+    if errcode in ROBOT_GONE_ERRCODES:
+        return Outcome.gone
     return Outcome.failed
 
 

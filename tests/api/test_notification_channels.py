@@ -304,6 +304,40 @@ async def test_a_receiver_answering_410_disables_the_channel(
     assert replay.json()["code"] == "notification_channel.disabled"
 
 
+@pytest.mark.parametrize(
+    ("kind", "config", "path", "answer"),
+    [
+        ("wecom_robot", {"key": ROBOT_KEY}, "/wecom/cgi-bin/webhook/send", (93000, "invalid webhook url")),
+        (
+            "dingtalk_robot",
+            {"access_token": DINGTALK_TOKEN, "secret": DINGTALK_SECRET},
+            "/dingtalk/robot/send",
+            (300005, "token is not exist"),
+        ),
+    ],
+)
+async def test_a_removed_robot_disables_its_channel_after_one_attempt(
+    client, app, make_tenant, httpserver: HTTPServer, kind, config, path, answer
+):
+    tenant = await make_tenant()
+    errcode, errmsg = answer
+    httpserver.expect_request(path).respond_with_json({"errcode": errcode, "errmsg": errmsg})
+    channel = await _create_channel(client, tenant, kind, config, ["lead.created"])
+
+    await _new_lead(client, app, tenant)
+    await _new_lead(client, app, tenant, name="周芷若")
+
+    (delivery,) = await _deliveries(client, tenant, channel["id"])
+    assert (delivery["status"], delivery["attempts"]) == ("gone", 1)
+    assert delivery["last_error"] == f"errcode {errcode}: {errmsg}"
+    after = (
+        await client.get(f"/api/v1/notification-channels/{channel['id']}", headers=tenant.headers)
+    ).json()
+    assert after["is_active"] is False
+    assert f"errcode {errcode}" in after["disabled_reason"]
+    assert len(httpserver.log) == 1
+
+
 @pytest.mark.parametrize("allow_private", [False])
 async def test_a_private_address_is_refused_unless_private_destinations_are_allowed(
     client, app, make_tenant, httpserver: HTTPServer

@@ -229,10 +229,11 @@ def test_classify_response(status, outcome):
         (130101, Outcome.retry),
         (42001, Outcome.retry),
         (40014, Outcome.retry),
-        (93000, Outcome.failed),
+        (93000, Outcome.gone),
+        (300001, Outcome.gone),
+        (300005, Outcome.gone),
         (40001, Outcome.failed),
         (310000, Outcome.failed),
-        (300001, Outcome.failed),
     ],
 )
 def test_classify_errcode(errcode, outcome):
