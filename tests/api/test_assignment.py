@@ -15,13 +15,10 @@ from app.domain.principal import Principal
 from app.services import assignment, leads
 from app.services.unit_of_work import session_scope
 from app.workers.jobs import recycle_leads
+from tests.api.helpers import bearer
 from tests.conftest import sign_in
 
 _phones = itertools.count(13800000000)
-
-
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def _lead(**fields: object) -> dict[str, object]:
@@ -221,14 +218,14 @@ async def test_manual_assignment_needs_a_reason_is_audited_and_notifies_the_new_
     )
     lead = await _new_lead(client, app, tenant)  # no rules: in the pool
     url = f"/api/v1/leads/{lead['id']}/assign"
-    no_reason = await client.post(url, json={"user_id": rep["id"]}, headers=_auth(supervisor_token))
+    no_reason = await client.post(url, json={"user_id": rep["id"]}, headers=bearer(supervisor_token))
     assert no_reason.status_code == 422
     outside = await client.post(
-        url, json={"user_id": outsider["id"], "reason": "客户指定"}, headers=_auth(supervisor_token)
+        url, json={"user_id": outsider["id"], "reason": "客户指定"}, headers=bearer(supervisor_token)
     )
     assert outside.status_code == 422
     assigned = await client.post(
-        url, json={"user_id": rep["id"], "reason": "客户指定对接人"}, headers=_auth(supervisor_token)
+        url, json={"user_id": rep["id"], "reason": "客户指定对接人"}, headers=bearer(supervisor_token)
     )
     assert assigned.status_code == 200, assigned.text
     assert assigned.json()["owner_id"] == rep["id"]
@@ -240,7 +237,7 @@ async def test_manual_assignment_needs_a_reason_is_audited_and_notifies_the_new_
     manual = next(e for e in audit.json()["items"] if e["action"] == "lead.assigned")
     assert manual["actor_id"] == supervisor["id"]
     assert manual["after"]["owner_id"] == rep["id"]
-    inbox = await client.get("/api/v1/notifications", headers=_auth(rep_token))
+    inbox = await client.get("/api/v1/notifications", headers=bearer(rep_token))
     topics = [n["topic"] for n in inbox.json()["items"]]
     assert "lead.assigned" in topics
 
@@ -250,11 +247,11 @@ async def test_twenty_concurrent_claims_give_one_owner(client, app, make_tenant,
     lead = await _new_lead(client, app, tenant)
     assert lead["status"] == "pooled"
     reps = [await make_user(tenant, "rep") for _ in range(20)]
-    pool = await client.get("/api/v1/lead-pool", headers=_auth(reps[0][1]))
+    pool = await client.get("/api/v1/lead-pool", headers=bearer(reps[0][1]))
     assert [item["id"] for item in pool.json()["items"]] == [lead["id"]]
 
     answers = await asyncio.gather(
-        *(client.post(f"/api/v1/leads/{lead['id']}/claim", headers=_auth(token)) for _, token in reps)
+        *(client.post(f"/api/v1/leads/{lead['id']}/claim", headers=bearer(token)) for _, token in reps)
     )
     statuses = sorted(a.status_code for a in answers)
     assert statuses == [200] + [409] * 19
@@ -262,7 +259,7 @@ async def test_twenty_concurrent_claims_give_one_owner(client, app, make_tenant,
     assert {a.json()["code"] for a in answers if a.status_code == 409} == {"lead.not_in_pool"}
     final = await client.get(f"/api/v1/leads/{lead['id']}", headers=tenant.headers)
     assert final.json()["owner_id"] == winner["owner_id"]
-    assert (await client.get("/api/v1/lead-pool", headers=_auth(reps[0][1]))).json()["items"] == []
+    assert (await client.get("/api/v1/lead-pool", headers=bearer(reps[0][1]))).json()["items"] == []
 
 
 async def test_release_blocks_reclaim_for_k_days_and_claims_are_limited_per_day(
@@ -275,18 +272,18 @@ async def test_release_blocks_reclaim_for_k_days_and_claims_are_limited_per_day(
     first = await _new_lead(client, app, tenant)
     second = await _new_lead(client, app, tenant)
 
-    claimed = await client.post(f"/api/v1/leads/{first['id']}/claim", headers=_auth(token))
+    claimed = await client.post(f"/api/v1/leads/{first['id']}/claim", headers=bearer(token))
     assert claimed.status_code == 200
-    limit = await client.post(f"/api/v1/leads/{second['id']}/claim", headers=_auth(token))
+    limit = await client.post(f"/api/v1/leads/{second['id']}/claim", headers=bearer(token))
     assert limit.status_code == 409
     assert limit.json()["code"] == "lead.claim_limit"
 
     not_mine = await client.post(
-        f"/api/v1/leads/{first['id']}/release", json={"reason": "无需求"}, headers=_auth(other_token)
+        f"/api/v1/leads/{first['id']}/release", json={"reason": "无需求"}, headers=bearer(other_token)
     )
     assert not_mine.status_code == 404
     released = await client.post(
-        f"/api/v1/leads/{first['id']}/release", json={"reason": "客户暂无需求"}, headers=_auth(token)
+        f"/api/v1/leads/{first['id']}/release", json={"reason": "客户暂无需求"}, headers=bearer(token)
     )
     assert released.status_code == 200
     assert released.json()["status"] == "pooled"
@@ -295,12 +292,12 @@ async def test_release_blocks_reclaim_for_k_days_and_claims_are_limited_per_day(
 
     clock.advance(days=1)
     token = await sign_in(client, rep["username"])
-    blocked = await client.post(f"/api/v1/leads/{first['id']}/claim", headers=_auth(token))
+    blocked = await client.post(f"/api/v1/leads/{first['id']}/claim", headers=bearer(token))
     assert blocked.status_code == 409
     assert blocked.json()["code"] == "lead.reclaim_blocked"
     clock.advance(days=7)
     token = await sign_in(client, rep["username"])
-    again = await client.post(f"/api/v1/leads/{first['id']}/claim", headers=_auth(token))
+    again = await client.post(f"/api/v1/leads/{first['id']}/claim", headers=bearer(token))
     assert again.status_code == 200
     assert other["id"] != again.json()["owner_id"]
 
@@ -328,7 +325,7 @@ async def test_recycle_releases_unworked_leads_after_the_configured_business_hou
             "call_outcome": "connected",
             "occurred_at": clock.now.isoformat(),
         },
-        headers=_auth(rep_token),
+        headers=bearer(rep_token),
     )
     assert call.status_code == 201, call.text
     runtime = app.state.runtime
@@ -345,7 +342,7 @@ async def test_recycle_releases_unworked_leads_after_the_configured_business_hou
     assert "4 business hours" in after.json()["release_reason"]
     await runtime.queue.drain()
     for token in (rep_token, supervisor_token):
-        inbox = await client.get("/api/v1/notifications", headers=_auth(token))
+        inbox = await client.get("/api/v1/notifications", headers=bearer(token))
         assert "lead.released" in [n["topic"] for n in inbox.json()["items"]]
 
     clock.advance(days=10)

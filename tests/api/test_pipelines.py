@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from tests.api.helpers import bearer, ok
+
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 64
 PROJECT = "项目型销售"
 B2B = "B2B 标准流程"
@@ -25,15 +27,6 @@ _skus = itertools.count(1)
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def _ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json()
 
 
 def _at(text: str) -> datetime:
@@ -71,7 +64,7 @@ def _stage_id(pipeline: dict[str, Any], name: str) -> str:
 
 
 async def _pipelines(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, dict[str, Any]]:
-    listed = _ok(await client.get("/api/v1/pipelines", headers=headers))
+    listed = ok(await client.get("/api/v1/pipelines", headers=headers))
     return {p["name"]: p for p in listed["items"]}
 
 
@@ -83,11 +76,11 @@ async def _plain_pipeline(
         "stages": _plain_stages(*(open_names or ("线索", "拜访", "方案", "谈判"))),
         **fields,
     }
-    return _ok(await client.post("/api/v1/pipelines", json=body, headers=headers), 201)
+    return ok(await client.post("/api/v1/pipelines", json=body, headers=headers), 201)
 
 
 async def _settings(client: httpx.AsyncClient, tenant: Any, settings: dict[str, Any]) -> None:
-    _ok(await client.patch("/api/v1/organization", json={"settings": settings}, headers=tenant.headers))
+    ok(await client.patch("/api/v1/organization", json={"settings": settings}, headers=tenant.headers))
 
 
 async def _team(
@@ -98,27 +91,25 @@ async def _team(
         "supervisor_id": supervisor["id"],
         "member_ids": [m["id"] for m in members],
     }
-    _ok(await client.post("/api/v1/teams", json=body, headers=tenant.headers), 201)
+    ok(await client.post("/api/v1/teams", json=body, headers=tenant.headers), 201)
 
 
 async def _customer(
     client: httpx.AsyncClient, headers: dict[str, str], name: str = "申华建材"
 ) -> dict[str, Any]:
-    return _ok(await client.post("/api/v1/customers", json={"name": name}, headers=headers), 201)
+    return ok(await client.post("/api/v1/customers", json={"name": name}, headers=headers), 201)
 
 
 async def _contact(client: httpx.AsyncClient, headers: dict[str, str], customer_id: str) -> dict[str, Any]:
     body = {"name": "李娜", "title": "采购经理", "phone": "13912345678"}
-    return _ok(
-        await client.post(f"/api/v1/customers/{customer_id}/contacts", json=body, headers=headers), 201
-    )
+    return ok(await client.post(f"/api/v1/customers/{customer_id}/contacts", json=body, headers=headers), 201)
 
 
 async def _opportunity(
     client: httpx.AsyncClient, headers: dict[str, str], customer_id: str, pipeline_id: str, **fields: Any
 ) -> dict[str, Any]:
     body = {"name": "申华大厦屋面防水工程", "customer_id": customer_id, "pipeline_id": pipeline_id, **fields}
-    return _ok(await client.post("/api/v1/opportunities", json=body, headers=headers), 201)
+    return ok(await client.post("/api/v1/opportunities", json=body, headers=headers), 201)
 
 
 async def _move(
@@ -150,13 +141,13 @@ async def _attachment(client: httpx.AsyncClient, headers: dict[str, str], custom
         data={"parent_type": "customer", "parent_id": customer_id},
         headers=headers,
     )
-    return str(_ok(uploaded, 201)["id"])
+    return str(ok(uploaded, 201)["id"])
 
 
 async def _history(
     client: httpx.AsyncClient, headers: dict[str, str], opportunity_id: str
 ) -> list[dict[str, Any]]:
-    return _ok(await client.get(f"/api/v1/opportunities/{opportunity_id}/stage-history", headers=headers))[
+    return ok(await client.get(f"/api/v1/opportunities/{opportunity_id}/stage-history", headers=headers))[
         "items"
     ]
 
@@ -164,7 +155,7 @@ async def _history(
 async def _get_opportunity(
     client: httpx.AsyncClient, headers: dict[str, str], opportunity_id: str
 ) -> dict[str, Any]:
-    return _ok(await client.get(f"/api/v1/opportunities/{opportunity_id}", headers=headers))
+    return ok(await client.get(f"/api/v1/opportunities/{opportunity_id}", headers=headers))
 
 
 @dataclass
@@ -204,7 +195,7 @@ async def _to_needs_confirmed(
         note=_note(30),
         fields={"contact_id": deal.contact["id"]},
     )
-    _ok(moved)
+    ok(moved)
 
 
 async def _to_solution_demo(
@@ -212,9 +203,9 @@ async def _to_solution_demo(
 ) -> None:
     clock.advance(minutes=1)
     points = {"needs": "屋面防水 3000㎡", "budget": "约60万", "timeline": "明年3月开工"}
-    _ok(await _activity(client, headers, deal.id, "meeting", clock.now, info_points=points), 201)
+    ok(await _activity(client, headers, deal.id, "meeting", clock.now, info_points=points), 201)
     clock.advance(minutes=1)
-    _ok(await _move(client, headers, deal.id, deal.stage("方案演示"), fields={"product_lines": ["防水材料"]}))
+    ok(await _move(client, headers, deal.id, deal.stage("方案演示"), fields={"product_lines": ["防水材料"]}))
 
 
 def _negotiation_fields() -> dict[str, Any]:
@@ -223,9 +214,9 @@ def _negotiation_fields() -> dict[str, Any]:
 
 async def _to_negotiation(client: httpx.AsyncClient, headers: dict[str, str], deal: Deal, clock: Any) -> None:
     clock.advance(minutes=1)
-    _ok(await _activity(client, headers, deal.id, "demo", clock.now), 201)
+    ok(await _activity(client, headers, deal.id, "demo", clock.now), 201)
     clock.advance(minutes=1)
-    _ok(await _move(client, headers, deal.id, deal.stage("报价谈判"), fields=_negotiation_fields()))
+    ok(await _move(client, headers, deal.id, deal.stage("报价谈判"), fields=_negotiation_fields()))
 
 
 async def _product(client: httpx.AsyncClient, headers: dict[str, str], list_price: str) -> dict[str, Any]:
@@ -235,7 +226,7 @@ async def _product(client: httpx.AsyncClient, headers: dict[str, str], list_pric
         "list_price": list_price,
         "unit": "㎡",
     }
-    return _ok(await client.post("/api/v1/products", json=body, headers=headers), 201)
+    return ok(await client.post("/api/v1/products", json=body, headers=headers), 201)
 
 
 async def _quote(
@@ -270,8 +261,8 @@ async def _two_reps_quote_one_customer(client: httpx.AsyncClient, tenant: Any, m
     deal_a = await _opportunity(client, tenant.headers, customer["id"], pipeline_id, owner_id=rep_a["id"])
     deal_b = await _opportunity(client, tenant.headers, customer["id"], pipeline_id, owner_id=rep_b["id"])
     product = await _product(client, tenant.headers, "120.0000")
-    first = _ok(await _quote(client, _auth(token_a), deal_a["id"], (product["id"], "100", "10")), 201)
-    second = _ok(await _quote(client, _auth(token_b), deal_b["id"], (product["id"], "129", "10")), 201)
+    first = ok(await _quote(client, bearer(token_a), deal_a["id"], (product["id"], "100", "10")), 201)
+    second = ok(await _quote(client, bearer(token_b), deal_b["id"], (product["id"], "129", "10")), 201)
     return SpreadCase(rep_a, token_a, supervisor_token, product, first, second)
 
 
@@ -313,7 +304,7 @@ async def test_a_new_organization_lists_both_template_pipelines_with_project_sal
     assert pipelines[B2B]["lose_reasons"] == DEFAULT_LOSE_REASONS
 
     customer = await _customer(client, tenant.headers)
-    without_pipeline = _ok(
+    without_pipeline = ok(
         await client.post(
             "/api/v1/opportunities",
             json={"name": "默认流程商机", "customer_id": customer["id"]},
@@ -329,11 +320,11 @@ async def test_a_new_organization_lists_both_template_pipelines_with_project_sal
 async def test_a_rep_reads_pipelines_but_cannot_create_one(client, make_tenant, make_user):
     tenant = await make_tenant()
     _, rep_token = await make_user(tenant, "rep")
-    assert set(await _pipelines(client, _auth(rep_token))) == {PROJECT, B2B}
+    assert set(await _pipelines(client, bearer(rep_token))) == {PROJECT, B2B}
     attempt = await client.post(
         "/api/v1/pipelines",
         json={"name": "自建流程", "stages": _plain_stages("线索")},
-        headers=_auth(rep_token),
+        headers=bearer(rep_token),
     )
     assert attempt.status_code == 403
 
@@ -346,7 +337,7 @@ async def test_making_another_pipeline_the_default_moves_the_flag(client, make_t
         f"/api/v1/pipelines/{b2b['id']}", json={"is_default": True}, headers=tenant.headers
     )
 
-    assert _ok(patched)["is_default"] is True
+    assert ok(patched)["is_default"] is True
     pipelines = await _pipelines(client, tenant.headers)
     assert {name: p["is_default"] for name, p in pipelines.items()} == {PROJECT: False, B2B: True}
     customer = await _customer(client, tenant.headers)
@@ -355,7 +346,7 @@ async def test_making_another_pipeline_the_default_moves_the_flag(client, make_t
         json={"name": "新默认", "customer_id": customer["id"]},
         headers=tenant.headers,
     )
-    assert _ok(created, 201)["pipeline_id"] == b2b["id"]
+    assert ok(created, 201)["pipeline_id"] == b2b["id"]
 
 
 # --- gates ---------------------------------------------------------------------------------------
@@ -416,7 +407,7 @@ async def test_a_move_with_the_contact_and_a_long_enough_note_enters_the_stage(c
         fields={"contact_id": deal.contact["id"]},
     )
 
-    body = _ok(moved)
+    body = ok(moved)
     assert body["stage_id"] == deal.stage("需求确认")
     assert body["contact_id"] == deal.contact["id"]
     assert _at(body["stage_entered_at"]) == clock.now
@@ -428,17 +419,17 @@ async def test_notes_written_on_an_activity_in_the_stage_meet_the_notes_gate(cli
     deal = await _b2b_deal(client, tenant.headers)
     clock.advance(minutes=1)
     short_call = await _activity(client, tenant.headers, deal.id, "call", clock.now, notes=_note(12))
-    _ok(short_call, 201)
+    ok(short_call, 201)
     still_short = await _move(
         client, tenant.headers, deal.id, deal.stage("需求确认"), fields={"contact_id": deal.contact["id"]}
     )
     assert _errors(still_short) == [("evidence[0]", "stage.evidence_notes")]
 
-    _ok(await _activity(client, tenant.headers, deal.id, "call", clock.now, notes=_note(40)), 201)
+    ok(await _activity(client, tenant.headers, deal.id, "call", clock.now, notes=_note(40)), 201)
     moved = await _move(
         client, tenant.headers, deal.id, deal.stage("需求确认"), fields={"contact_id": deal.contact["id"]}
     )
-    assert _ok(moved)["stage_id"] == deal.stage("需求确认")
+    assert ok(moved)["stage_id"] == deal.stage("需求确认")
 
 
 async def test_info_points_evidence_counts_distinct_points_gathered_in_the_stage(client, make_tenant, clock):
@@ -447,7 +438,7 @@ async def test_info_points_evidence_counts_distinct_points_gathered_in_the_stage
     await _to_needs_confirmed(client, tenant.headers, deal, clock)
     clock.advance(minutes=1)
     two_points = {"needs": "屋面防水", "budget": "约60万"}
-    _ok(await _activity(client, tenant.headers, deal.id, "call", clock.now, info_points=two_points), 201)
+    ok(await _activity(client, tenant.headers, deal.id, "call", clock.now, info_points=two_points), 201)
     target = deal.stage("方案演示")
 
     refused = await _move(client, tenant.headers, deal.id, target, fields={"product_lines": ["防水材料"]})
@@ -463,9 +454,9 @@ async def test_info_points_evidence_counts_distinct_points_gathered_in_the_stage
     ]
     # The same point twice is still one point; a new one makes three.
     again = {"budget": "60万以内", "timeline": "明年3月"}
-    _ok(await _activity(client, tenant.headers, deal.id, "call", clock.now, info_points=again), 201)
+    ok(await _activity(client, tenant.headers, deal.id, "call", clock.now, info_points=again), 201)
     moved = await _move(client, tenant.headers, deal.id, target, fields={"product_lines": ["防水材料"]})
-    assert _ok(moved)["stage_id"] == target
+    assert ok(moved)["stage_id"] == target
 
 
 async def test_activity_evidence_needs_an_activity_of_the_named_type(client, make_tenant, clock):
@@ -474,7 +465,7 @@ async def test_activity_evidence_needs_an_activity_of_the_named_type(client, mak
     await _to_needs_confirmed(client, tenant.headers, deal, clock)
     await _to_solution_demo(client, tenant.headers, deal, clock)
     clock.advance(minutes=1)
-    _ok(await _activity(client, tenant.headers, deal.id, "call", clock.now), 201)
+    ok(await _activity(client, tenant.headers, deal.id, "call", clock.now), 201)
     target = deal.stage("报价谈判")
 
     refused = await _move(client, tenant.headers, deal.id, target, fields=_negotiation_fields())
@@ -487,9 +478,9 @@ async def test_activity_evidence_needs_an_activity_of_the_named_type(client, mak
             "message": "needs 1 activity of type demo in this stage; found 0",
         }
     ]
-    _ok(await _activity(client, tenant.headers, deal.id, "demo", clock.now), 201)
+    ok(await _activity(client, tenant.headers, deal.id, "demo", clock.now), 201)
     assert (
-        _ok(await _move(client, tenant.headers, deal.id, target, fields=_negotiation_fields()))["stage_id"]
+        ok(await _move(client, tenant.headers, deal.id, target, fields=_negotiation_fields()))["stage_id"]
         == target
     )
 
@@ -499,7 +490,7 @@ async def test_evidence_gathered_before_entering_the_current_stage_does_not_coun
     deal = await _b2b_deal(client, tenant.headers)
     await _to_needs_confirmed(client, tenant.headers, deal, clock)
     clock.advance(minutes=1)
-    _ok(await _activity(client, tenant.headers, deal.id, "demo", clock.now), 201)  # too early: in 需求确认
+    ok(await _activity(client, tenant.headers, deal.id, "demo", clock.now), 201)  # too early: in 需求确认
     await _to_solution_demo(client, tenant.headers, deal, clock)
 
     refused = await _move(
@@ -571,10 +562,10 @@ async def test_stage_history_has_a_row_per_stay_with_the_exact_dwell_of_each_lef
     opportunity = await _opportunity(client, tenant.headers, customer["id"], pipeline["id"])
     clock.advance(hours=2, minutes=30, seconds=15)
     first_move = clock.now
-    _ok(await _move(client, tenant.headers, opportunity["id"], _stage_id(pipeline, "拜访")))
+    ok(await _move(client, tenant.headers, opportunity["id"], _stage_id(pipeline, "拜访")))
     clock.advance(hours=3, minutes=7, seconds=9)
     second_move = clock.now
-    _ok(await _move(client, tenant.headers, opportunity["id"], _stage_id(pipeline, "方案")))
+    ok(await _move(client, tenant.headers, opportunity["id"], _stage_id(pipeline, "方案")))
 
     stays = await _history(client, tenant.headers, opportunity["id"])
 
@@ -606,7 +597,7 @@ async def test_moving_to_the_stage_the_opportunity_is_in_answers_409(client, mak
 async def test_a_rep_skipping_a_stage_is_refused_with_403_even_with_a_reason(client, make_tenant, make_user):
     tenant = await make_tenant()
     _, rep_token = await make_user(tenant, "rep")
-    rep = _auth(rep_token)
+    rep = bearer(rep_token)
     pipeline = await _plain_pipeline(client, tenant.headers)
     customer = await _customer(client, rep)
     opportunity = await _opportunity(client, rep, customer["id"], pipeline["id"])
@@ -627,21 +618,21 @@ async def test_a_supervisor_skip_needs_a_reason_and_is_recorded_as_an_abnormal_s
     supervisor, supervisor_token = await make_user(tenant, "supervisor")
     await _team(client, tenant, supervisor, rep)
     pipeline = await _plain_pipeline(client, tenant.headers)
-    customer = await _customer(client, _auth(rep_token))
-    opportunity = await _opportunity(client, _auth(rep_token), customer["id"], pipeline["id"])
+    customer = await _customer(client, bearer(rep_token))
+    opportunity = await _opportunity(client, bearer(rep_token), customer["id"], pipeline["id"])
     target = _stage_id(pipeline, "谈判")
     clock.advance(minutes=10)
 
-    no_reason = await _move(client, _auth(supervisor_token), opportunity["id"], target)
+    no_reason = await _move(client, bearer(supervisor_token), opportunity["id"], target)
     assert no_reason.status_code == 422
     assert no_reason.json()["code"] == "opportunity.reason_required"
     assert _errors(no_reason) == [("reason", "missing")]
 
     skipped = await _move(
-        client, _auth(supervisor_token), opportunity["id"], target, reason="客户已内定，直接谈判"
+        client, bearer(supervisor_token), opportunity["id"], target, reason="客户已内定，直接谈判"
     )
-    assert _ok(skipped)["stage_id"] == target
-    stays = await _history(client, _auth(rep_token), opportunity["id"])
+    assert ok(skipped)["stage_id"] == target
+    stays = await _history(client, bearer(rep_token), opportunity["id"])
     assert len(stays) == 2
     assert stays[-1]["stage_id"] == target
     assert stays[-1]["move"] == "skip"
@@ -658,22 +649,22 @@ async def test_moving_back_needs_a_supervisor_and_is_recorded_as_an_abnormal_bac
     supervisor, supervisor_token = await make_user(tenant, "supervisor")
     await _team(client, tenant, supervisor, rep)
     pipeline = await _plain_pipeline(client, tenant.headers)
-    customer = await _customer(client, _auth(rep_token))
-    opportunity = await _opportunity(client, _auth(rep_token), customer["id"], pipeline["id"])
+    customer = await _customer(client, bearer(rep_token))
+    opportunity = await _opportunity(client, bearer(rep_token), customer["id"], pipeline["id"])
     clock.advance(minutes=10)
-    _ok(await _move(client, _auth(rep_token), opportunity["id"], _stage_id(pipeline, "拜访")))
+    ok(await _move(client, bearer(rep_token), opportunity["id"], _stage_id(pipeline, "拜访")))
     back = _stage_id(pipeline, "线索")
     clock.advance(minutes=10)
 
-    by_rep = await _move(client, _auth(rep_token), opportunity["id"], back, reason="客户换了对接人")
+    by_rep = await _move(client, bearer(rep_token), opportunity["id"], back, reason="客户换了对接人")
     assert by_rep.status_code == 403
     assert by_rep.json()["code"] == "opportunity.move_not_allowed"
-    without_reason = await _move(client, _auth(supervisor_token), opportunity["id"], back, reason="  ")
+    without_reason = await _move(client, bearer(supervisor_token), opportunity["id"], back, reason="  ")
     assert without_reason.status_code == 422
-    moved = await _move(client, _auth(supervisor_token), opportunity["id"], back, reason="客户换了对接人")
+    moved = await _move(client, bearer(supervisor_token), opportunity["id"], back, reason="客户换了对接人")
 
-    assert _ok(moved)["stage_id"] == back
-    stays = await _history(client, _auth(rep_token), opportunity["id"])
+    assert ok(moved)["stage_id"] == back
+    stays = await _history(client, bearer(rep_token), opportunity["id"])
     assert [(s["move"], s["is_abnormal"]) for s in stays] == [
         (None, False),
         ("forward", False),
@@ -715,10 +706,10 @@ async def test_a_reject_ordering_rule_refuses_a_quote_sent_before_a_demo_and_acc
     ]
 
     demo = await _activity(client, tenant.headers, opportunity["id"], "demo", clock.now)
-    assert _ok(demo, 201)["warnings"] == []
+    assert ok(demo, 201)["warnings"] == []
     clock.advance(minutes=1)
     after = await _activity(client, tenant.headers, opportunity["id"], "quote_sent", clock.now)
-    assert _ok(after, 201)["warnings"] == []
+    assert ok(after, 201)["warnings"] == []
 
 
 async def test_patching_a_pipeline_to_reject_applies_to_its_open_opportunities(client, make_tenant, clock):
@@ -728,13 +719,13 @@ async def test_patching_a_pipeline_to_reject_applies_to_its_open_opportunities(c
     patched = await client.patch(
         f"/api/v1/pipelines/{deal.pipeline['id']}", json={"ordering_rules": [rule]}, headers=tenant.headers
     )
-    assert _ok(patched)["ordering_rules"] == [rule]
+    assert ok(patched)["ordering_rules"] == [rule]
 
     refused = await _activity(client, tenant.headers, deal.id, "quote_sent", clock.now)
     assert refused.status_code == 422
     assert refused.json()["code"] == "activity.out_of_order"
     call = await _activity(client, tenant.headers, deal.id, "call", clock.now)
-    assert _ok(call, 201)["warnings"] == []
+    assert ok(call, 201)["warnings"] == []
 
 
 async def test_invalid_ordering_rules_answer_422_naming_each_problem(client, make_tenant):
@@ -775,12 +766,12 @@ async def test_entering_quote_negotiation_gives_the_owner_tasks_due_in_business_
     await _to_needs_confirmed(client, tenant.headers, deal, clock)
     await _to_solution_demo(client, tenant.headers, deal, clock)
     clock.now = FRIDAY_AFTERNOON - timedelta(hours=1)
-    _ok(await _activity(client, tenant.headers, deal.id, "demo", clock.now), 201)
+    ok(await _activity(client, tenant.headers, deal.id, "demo", clock.now), 201)
     clock.now = FRIDAY_AFTERNOON
-    _ok(await _move(client, tenant.headers, deal.id, deal.stage("报价谈判"), fields=_negotiation_fields()))
+    ok(await _move(client, tenant.headers, deal.id, deal.stage("报价谈判"), fields=_negotiation_fields()))
 
-    listed = _ok(
-        await client.get("/api/v1/tasks", params={"opportunity_id": deal.id}, headers=_auth(rep_token))
+    listed = ok(
+        await client.get("/api/v1/tasks", params={"opportunity_id": deal.id}, headers=bearer(rep_token))
     )
 
     tasks = listed["items"]
@@ -800,7 +791,7 @@ async def test_an_action_task_completes_once_and_a_second_completion_answers_409
     tenant = await make_tenant()
     stages = _plain_stages("线索", "方案")
     stages[1]["actions"] = [{"title": "发送方案", "due_after_business_hours": 4}]
-    pipeline = _ok(
+    pipeline = ok(
         await client.post(
             "/api/v1/pipelines", json={"name": "带任务流程", "stages": stages}, headers=tenant.headers
         ),
@@ -808,8 +799,8 @@ async def test_an_action_task_completes_once_and_a_second_completion_answers_409
     )
     customer = await _customer(client, tenant.headers)
     opportunity = await _opportunity(client, tenant.headers, customer["id"], pipeline["id"])
-    _ok(await _move(client, tenant.headers, opportunity["id"], _stage_id(pipeline, "方案")))
-    tasks = _ok(
+    ok(await _move(client, tenant.headers, opportunity["id"], _stage_id(pipeline, "方案")))
+    tasks = ok(
         await client.get(
             "/api/v1/tasks", params={"opportunity_id": opportunity["id"]}, headers=tenant.headers
         )
@@ -822,7 +813,7 @@ async def test_an_action_task_completes_once_and_a_second_completion_answers_409
     done = await client.post(f"/api/v1/tasks/{tasks[0]['id']}/complete", json={}, headers=tenant.headers)
     again = await client.post(f"/api/v1/tasks/{tasks[0]['id']}/complete", json={}, headers=tenant.headers)
 
-    assert _ok(done)["status"] == "done"
+    assert ok(done)["status"] == "done"
     assert _at(done.json()["completed_at"]) == clock.now
     assert again.status_code == 409
     assert again.json()["code"] == "task.closed"
@@ -863,7 +854,7 @@ async def test_winning_a_b2b_deal_needs_the_won_stage_attachment_then_closes_it_
 
     contract = await _attachment(client, tenant.headers, deal.customer["id"])
     clock.advance(minutes=30)
-    won = _ok(
+    won = ok(
         await client.post(
             url, json={"note": "合同已签", "attachment_ids": [contract]}, headers=tenant.headers
         )
@@ -918,7 +909,7 @@ async def test_losing_needs_a_reason_from_the_pipelines_list(client, make_tenant
     assert (await _get_opportunity(client, tenant.headers, deal.id))["status"] == "open"
 
     clock.advance(minutes=5)
-    lost = _ok(
+    lost = ok(
         await client.post(
             url, json={"reason": "价格过高", "note": "对方报价低于我方15%"}, headers=tenant.headers
         )
@@ -954,7 +945,7 @@ async def test_a_pipeline_without_lose_reasons_accepts_any_reason(client, make_t
         f"/api/v1/opportunities/{opportunity['id']}/lose", json={"reason": "客户搬迁"}, headers=tenant.headers
     )
 
-    assert _ok(lost)["lose_reason"] == "客户搬迁"
+    assert ok(lost)["lose_reason"] == "客户搬迁"
 
 
 async def test_reopening_returns_to_the_last_open_stage_as_an_abnormal_backward_move(
@@ -966,12 +957,12 @@ async def test_reopening_returns_to_the_last_open_stage_as_an_abnormal_backward_
     opportunity = await _opportunity(client, tenant.headers, customer["id"], pipeline["id"])
     url = f"/api/v1/opportunities/{opportunity['id']}"
     clock.advance(minutes=5)
-    _ok(await _move(client, tenant.headers, opportunity["id"], _stage_id(pipeline, "拜访")))
+    ok(await _move(client, tenant.headers, opportunity["id"], _stage_id(pipeline, "拜访")))
     clock.advance(minutes=5)
-    _ok(await client.post(f"{url}/lose", json={"reason": "预算不足"}, headers=tenant.headers))
+    ok(await client.post(f"{url}/lose", json={"reason": "预算不足"}, headers=tenant.headers))
     clock.advance(minutes=5)
 
-    reopened = _ok(
+    reopened = ok(
         await client.post(f"{url}/reopen", json={"reason": "客户重新启动招标"}, headers=tenant.headers)
     )
 
@@ -999,7 +990,7 @@ async def test_a_closed_opportunity_cannot_change_stage_until_reopened(client, m
     pipeline = await _plain_pipeline(client, tenant.headers)
     customer = await _customer(client, tenant.headers)
     opportunity = await _opportunity(client, tenant.headers, customer["id"], pipeline["id"])
-    _ok(
+    ok(
         await client.post(
             f"/api/v1/opportunities/{opportunity['id']}/lose",
             json={"reason": "预算不足"},
@@ -1033,7 +1024,7 @@ async def test_leaving_out_a_stage_that_holds_an_open_opportunity_answers_409_an
     assert refused.json()["code"] == "pipeline.stage_in_use"
     assert _errors(refused) == [("stages", "in_use")]
     assert refused.json()["errors"][0]["message"].startswith("线索: 1 open opportunities")
-    after = _ok(await client.get(url, headers=tenant.headers))
+    after = ok(await client.get(url, headers=tenant.headers))
     assert after["name"] == "直销流程"
     assert after["version"] == pipeline["version"]
     assert [(s["id"], s["name"]) for s in after["stages"]] == [
@@ -1050,7 +1041,7 @@ async def test_renaming_a_stage_by_its_id_keeps_the_opportunities_in_it(client, 
     stages[0]["name"] = "初次接洽"
     stages[0]["probability"] = 5
 
-    renamed = _ok(
+    renamed = ok(
         await client.patch(
             f"/api/v1/pipelines/{pipeline['id']}", json={"stages": stages}, headers=tenant.headers
         )
@@ -1059,12 +1050,12 @@ async def test_renaming_a_stage_by_its_id_keeps_the_opportunities_in_it(client, 
     first = renamed["stages"][0]
     assert (first["id"], first["name"], first["probability"]) == (stages[0]["id"], "初次接洽", 5)
     assert (await _get_opportunity(client, tenant.headers, opportunity["id"]))["stage_id"] == first["id"]
-    in_stage = _ok(
+    in_stage = ok(
         await client.get("/api/v1/opportunities", params={"stage_id": first["id"]}, headers=tenant.headers)
     )
     assert [o["id"] for o in in_stage["items"]] == [opportunity["id"]]
     moved = await _move(client, tenant.headers, opportunity["id"], _stage_id(pipeline, "拜访"))
-    assert _ok(moved)["stage_id"] == _stage_id(pipeline, "拜访")
+    assert ok(moved)["stage_id"] == _stage_id(pipeline, "拜访")
 
 
 async def test_removing_an_empty_stage_archives_it_and_its_history_rows_still_read(
@@ -1076,9 +1067,9 @@ async def test_removing_an_empty_stage_archives_it_and_its_history_rows_still_re
     opportunity = await _opportunity(client, tenant.headers, customer["id"], pipeline["id"])
     first = _stage_id(pipeline, "线索")
     clock.advance(minutes=20)
-    _ok(await _move(client, tenant.headers, opportunity["id"], _stage_id(pipeline, "拜访")))
+    ok(await _move(client, tenant.headers, opportunity["id"], _stage_id(pipeline, "拜访")))
 
-    patched = _ok(
+    patched = ok(
         await client.patch(
             f"/api/v1/pipelines/{pipeline['id']}",
             json={"stages": _kept(pipeline, without=("线索",))},
@@ -1088,7 +1079,7 @@ async def test_removing_an_empty_stage_archives_it_and_its_history_rows_still_re
 
     assert [s["name"] for s in patched["stages"]] == ["拜访", "方案", "谈判", "赢单", "输单"]
     assert [s["position"] for s in patched["stages"]] == [0, 1, 2, 3, 4]
-    fetched = _ok(await client.get(f"/api/v1/pipelines/{pipeline['id']}", headers=tenant.headers))
+    fetched = ok(await client.get(f"/api/v1/pipelines/{pipeline['id']}", headers=tenant.headers))
     assert first not in [s["id"] for s in fetched["stages"]]
     stays = await _history(client, tenant.headers, opportunity["id"])
     assert [(s["stage_id"], s["dwell_seconds"]) for s in stays] == [
@@ -1179,7 +1170,7 @@ async def test_turning_a_stage_that_holds_a_deal_into_a_lost_stage_answers_409(c
     pipeline = await _plain_pipeline(client, tenant.headers)
     customer = await _customer(client, tenant.headers)
     opportunity = await _opportunity(client, tenant.headers, customer["id"], pipeline["id"])
-    _ok(await _move(client, tenant.headers, opportunity["id"], _stage_id(pipeline, "拜访")))
+    ok(await _move(client, tenant.headers, opportunity["id"], _stage_id(pipeline, "拜访")))
     stages = _kept(pipeline)
     visit = stages.pop(1)
     stages.append({**visit, "kind": "lost", "probability": 0})  # open stages first, then the closed ones
@@ -1192,7 +1183,7 @@ async def test_turning_a_stage_that_holds_a_deal_into_a_lost_stage_answers_409(c
     assert refused.json()["code"] == "pipeline.stage_in_use"
     assert _errors(refused) == [("stages", "in_use")]
     assert refused.json()["errors"][0]["message"].startswith("拜访: 1 opportunities")
-    after = _ok(await client.get(f"/api/v1/pipelines/{pipeline['id']}", headers=tenant.headers))
+    after = ok(await client.get(f"/api/v1/pipelines/{pipeline['id']}", headers=tenant.headers))
     assert [(s["name"], s["kind"]) for s in after["stages"]][:2] == [("线索", "open"), ("拜访", "open")]
 
 
@@ -1228,7 +1219,7 @@ async def test_two_concurrent_moves_from_the_same_stage_give_one_success_and_one
 async def test_a_duplicate_sku_answers_409_within_the_organization_only(client, make_tenant):
     tenant = await make_tenant()
     body = {"sku": "FS-SBS-4MM", "name": "SBS改性沥青防水卷材 4mm", "list_price": "42.5"}
-    created = _ok(await client.post("/api/v1/products", json=body, headers=tenant.headers), 201)
+    created = ok(await client.post("/api/v1/products", json=body, headers=tenant.headers), 201)
     assert (created["sku"], created["list_price"], created["is_active"]) == ("FS-SBS-4MM", "42.5000", True)
 
     duplicate = await client.post("/api/v1/products", json={**body, "name": "另一个"}, headers=tenant.headers)
@@ -1259,7 +1250,7 @@ async def test_quote_totals_are_exact_decimals_rounded_half_up_to_the_fen(client
         (sealant["id"], "2.675", "1"),  # 2.68 half-up, where round(2.675, 2) gives 2.67
     )
 
-    quote = _ok(created, 201)
+    quote = ok(created, 201)
     expected_lines = [
         {
             "list_price": "25.0000",
@@ -1288,7 +1279,7 @@ async def test_quote_totals_are_exact_decimals_rounded_half_up_to_the_fen(client
     assert (quote["total"], quote["list_total"], quote["discount_total"]) == ("69.61", "86.63", "17.02")
     assert quote["status"] == "draft"
     assert quote["price_alerts"] == []
-    fetched = _ok(await client.get(f"/api/v1/quotes/{quote['id']}", headers=tenant.headers))
+    fetched = ok(await client.get(f"/api/v1/quotes/{quote['id']}", headers=tenant.headers))
     assert [{k: line[k] for k in keys} for line in fetched["lines"]] == expected_lines
     assert (fetched["total"], fetched["list_total"], fetched["discount_total"]) == ("69.61", "86.63", "17.02")
 
@@ -1301,7 +1292,7 @@ async def test_replacing_a_drafts_lines_is_audited_with_the_old_and_new_prices(c
     )
     membrane = await _product(client, tenant.headers, "25.0000")
     created = await _quote(client, tenant.headers, opportunity["id"], (membrane["id"], "19.99", "3.333"))
-    quote = _ok(created, 201)
+    quote = ok(created, 201)
 
     replaced = await client.put(
         f"/api/v1/quotes/{quote['id']}/lines",
@@ -1309,8 +1300,8 @@ async def test_replacing_a_drafts_lines_is_audited_with_the_old_and_new_prices(c
         headers={**tenant.headers, "If-Match": created.headers["ETag"]},
     )
 
-    assert _ok(replaced)["total"] == "61.66"  # 18.5 x 3.333 = 61.6605
-    trail = _ok(
+    assert ok(replaced)["total"] == "61.66"  # 18.5 x 3.333 = 61.6605
+    trail = ok(
         await client.get(
             "/api/v1/audit-events",
             params={"entity_type": "quote", "entity_id": quote["id"], "action": "quote.prices_changed"},
@@ -1337,12 +1328,12 @@ async def test_a_sent_quote_cannot_change_its_lines_and_leaves_a_quote_sent_acti
         client, tenant.headers, customer["id"], (await _pipelines(client, tenant.headers))[PROJECT]["id"]
     )
     membrane = await _product(client, tenant.headers, "25.0000")
-    quote = _ok(
+    quote = ok(
         await _quote(client, tenant.headers, opportunity["id"], (membrane["id"], "19.99", "3.333")), 201
     )
     clock.advance(minutes=3)
 
-    sent = _ok(
+    sent = ok(
         await client.post(
             f"/api/v1/quotes/{quote['id']}/status", json={"status": "sent"}, headers=tenant.headers
         )
@@ -1357,8 +1348,8 @@ async def test_a_sent_quote_cannot_change_its_lines_and_leaves_a_quote_sent_acti
 
     assert locked.status_code == 409
     assert locked.json()["code"] == "quote.not_editable"
-    assert _ok(await client.get(f"/api/v1/quotes/{quote['id']}", headers=tenant.headers))["total"] == "66.63"
-    activities = _ok(
+    assert ok(await client.get(f"/api/v1/quotes/{quote['id']}", headers=tenant.headers))["total"] == "66.63"
+    activities = ok(
         await client.get(
             "/api/v1/activities",
             params={"customer_id": customer["id"], "type": "quote_sent"},
@@ -1406,13 +1397,13 @@ async def test_a_price_spread_alert_reaches_the_reps_supervisor_only(client, app
     case = await _two_reps_quote_one_customer(client, tenant, make_user)
     await app.state.runtime.queue.drain()
 
-    inbox = _ok(await client.get("/api/v1/notifications", headers=_auth(case.supervisor_token)))["items"]
+    inbox = ok(await client.get("/api/v1/notifications", headers=bearer(case.supervisor_token)))["items"]
     alerts = [n for n in inbox if n["topic"] == "quote.price_spread"]
     assert len(alerts) == 1
     assert alerts[0]["data"]["quote_id"] == case.second["id"]
     assert alerts[0]["title"] == "报价价差预警：申华建材"
     assert "29%" in alerts[0]["body"]
-    peer_inbox = _ok(await client.get("/api/v1/notifications", headers=_auth(case.rep_a_token)))["items"]
+    peer_inbox = ok(await client.get("/api/v1/notifications", headers=bearer(case.rep_a_token)))["items"]
     assert "quote.price_spread" not in [n["topic"] for n in peer_inbox]
 
 
@@ -1429,19 +1420,19 @@ async def test_a_rep_cannot_see_another_reps_opportunity_but_their_supervisor_ca
     _, outsider_supervisor_token = await make_user(tenant, "supervisor")
     await _team(client, tenant, supervisor, owner)
     pipeline = (await _pipelines(client, tenant.headers))[B2B]
-    customer = await _customer(client, _auth(owner_token))
-    opportunity = await _opportunity(client, _auth(owner_token), customer["id"], pipeline["id"])
+    customer = await _customer(client, bearer(owner_token))
+    opportunity = await _opportunity(client, bearer(owner_token), customer["id"], pipeline["id"])
     url = f"/api/v1/opportunities/{opportunity['id']}"
 
     for token in (other_token, outsider_supervisor_token):
-        assert (await client.get(url, headers=_auth(token))).status_code == 404
-        assert (await client.get(f"{url}/stage-history", headers=_auth(token))).status_code == 404
-        listed = _ok(await client.get("/api/v1/opportunities", headers=_auth(token)))
+        assert (await client.get(url, headers=bearer(token))).status_code == 404
+        assert (await client.get(f"{url}/stage-history", headers=bearer(token))).status_code == 404
+        listed = ok(await client.get("/api/v1/opportunities", headers=bearer(token)))
         assert listed["items"] == []
-    moved = await _move(client, _auth(other_token), opportunity["id"], _stage_id(pipeline, "需求确认"))
+    moved = await _move(client, bearer(other_token), opportunity["id"], _stage_id(pipeline, "需求确认"))
     assert moved.status_code == 404
 
-    assert _ok(await client.get(url, headers=_auth(supervisor_token)))["owner_id"] == owner["id"]
-    team_view = _ok(await client.get("/api/v1/opportunities", headers=_auth(supervisor_token)))
+    assert ok(await client.get(url, headers=bearer(supervisor_token)))["owner_id"] == owner["id"]
+    team_view = ok(await client.get("/api/v1/opportunities", headers=bearer(supervisor_token)))
     assert [o["id"] for o in team_view["items"]] == [opportunity["id"]]
     assert supervisor["id"] != owner["id"]

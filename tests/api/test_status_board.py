@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from app.domain.models import Task
+from tests.api.helpers import bearer, ok
 from tests.conftest import sign_in
 
 BOARD = "/api/v1/status-board"
@@ -23,22 +24,13 @@ COLOURS = ("green", "yellow", "red")
 _numbers = itertools.count(13800000000)
 
 
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def _ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json()
-
-
 def _z(instant: datetime) -> str:
     return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 async def _as(client: httpx.AsyncClient, user: dict[str, Any]) -> dict[str, str]:
     """Signed in now: tokens are issued on the test clock, which the tests move."""
-    return _auth(await sign_in(client, str(user["username"])))
+    return bearer(await sign_in(client, str(user["username"])))
 
 
 async def _admin(client: httpx.AsyncClient, tenant: Any) -> dict[str, str]:
@@ -51,7 +43,7 @@ async def _board(client: httpx.AsyncClient, headers: dict[str, str], **params: A
     rows: list[dict[str, Any]] = []
     cursor = None
     while True:
-        page = _ok(
+        page = ok(
             await client.get(
                 BOARD, params={**params, **({"cursor": cursor} if cursor else {})}, headers=headers
             )
@@ -75,7 +67,7 @@ async def _pipeline(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
         {"name": "赢单", "kind": "won", "probability": 100},
         {"name": "输单", "kind": "lost", "probability": 0},
     ]
-    created = _ok(
+    created = ok(
         await client.post("/api/v1/pipelines", json={"name": "直销", "stages": stages}, headers=headers), 201
     )
     return str(created["id"])
@@ -85,7 +77,7 @@ async def _customer(
     client: httpx.AsyncClient, headers: dict[str, str], name: str, owner: dict[str, Any]
 ) -> dict:
     body = {"name": name, "owner_id": owner["id"]}
-    return _ok(await client.post("/api/v1/customers", json=body, headers=headers), 201)
+    return ok(await client.post("/api/v1/customers", json=body, headers=headers), 201)
 
 
 async def _deal(
@@ -93,7 +85,7 @@ async def _deal(
 ) -> dict[str, Any]:
     customer = await _customer(client, headers, f"{name}客户", owner)
     body = {"name": name, "customer_id": customer["id"], "pipeline_id": pipeline_id, "owner_id": owner["id"]}
-    return _ok(await client.post("/api/v1/opportunities", json=body, headers=headers), 201)
+    return ok(await client.post("/api/v1/opportunities", json=body, headers=headers), 201)
 
 
 async def _task(
@@ -104,11 +96,11 @@ async def _task(
     title: str = "回访",
 ) -> dict[str, Any]:
     body = {"title": title, "due_at": due_at.isoformat(), "opportunity_id": deal["id"]}
-    return _ok(await client.post("/api/v1/tasks", json=body, headers=headers), 201)
+    return ok(await client.post("/api/v1/tasks", json=body, headers=headers), 201)
 
 
 async def _settings(client: httpx.AsyncClient, tenant: Any, **settings: Any) -> None:
-    _ok(
+    ok(
         await client.patch(
             "/api/v1/organization", json={"settings": settings}, headers=await _admin(client, tenant)
         )
@@ -123,18 +115,18 @@ async def _team(
         "supervisor_id": supervisor["id"],
         "member_ids": [m["id"] for m in members],
     }
-    return str(_ok(await client.post("/api/v1/teams", json=body, headers=tenant.headers), 201)["id"])
+    return str(ok(await client.post("/api/v1/teams", json=body, headers=tenant.headers), 201)["id"])
 
 
 async def _policy(client: httpx.AsyncClient, tenant: Any, name: str, kind: str, target_minutes: int) -> None:
     body = {"name": name, "kind": kind, "target_minutes": target_minutes}
-    _ok(await client.post("/api/v1/sla-policies", json=body, headers=tenant.headers), 201)
+    ok(await client.post("/api/v1/sla-policies", json=body, headers=tenant.headers), 201)
 
 
 async def _assigned_lead(
     client: httpx.AsyncClient, app: Any, tenant: Any, rep: dict[str, Any], name: str
 ) -> dict:
-    created = _ok(
+    created = ok(
         await client.post(
             "/api/v1/leads",
             json={"name": name, "source": "web_form", "phone": str(next(_numbers))},
@@ -142,7 +134,7 @@ async def _assigned_lead(
         ),
         201,
     )
-    assigned = _ok(
+    assigned = ok(
         await client.post(
             f"/api/v1/leads/{created['id']}/assign",
             json={"user_id": rep["id"], "reason": "区域负责人"},
@@ -211,7 +203,7 @@ async def test_the_organizations_thresholds_decide_the_colours(client, make_tena
     clock.now = due + timedelta(hours=12, seconds=1)
     headers = await _admin(client, tenant)
     assert (await _row(client, headers, deal["id"]))["rag"] == "red"
-    summary = _ok(await client.get(SUMMARY, headers=headers))
+    summary = ok(await client.get(SUMMARY, headers=headers))
     assert summary["thresholds"] == {"yellow_after_hours": 4, "red_after_hours": 12}
     assert summary["as_of"] == _z(clock.now)
 
@@ -237,7 +229,7 @@ async def test_open_leads_opportunities_and_followed_customers_each_carry_their_
     planned = await _deal(client, tenant.headers, pipeline_id, rep, "有计划商机")
     lost = await _deal(client, tenant.headers, pipeline_id, rep, "已输商机")
     await _task(client, tenant.headers, lost, clock.now)
-    _ok(
+    ok(
         await client.post(
             f"/api/v1/opportunities/{lost['id']}/lose", json={"reason": "预算不足"}, headers=tenant.headers
         )
@@ -248,7 +240,7 @@ async def test_open_leads_opportunities_and_followed_customers_each_carry_their_
     await _policy(client, tenant, "阶段停留", "stage_dwell", 60 * 9 * 10)
     lead = await _assigned_lead(client, app, tenant, rep, "王磊")
     pooled = await _assigned_lead(client, app, tenant, rep, "李娜")
-    _ok(
+    ok(
         await client.post(
             f"/api/v1/leads/{pooled['id']}/release", json={"reason": "暂无需求"}, headers=tenant.headers
         )
@@ -259,7 +251,7 @@ async def test_open_leads_opportunities_and_followed_customers_each_carry_their_
     await _task(client, tenant.headers, planned, clock.now + timedelta(hours=3), "后到期")
     early = await _task(client, tenant.headers, planned, clock.now + timedelta(hours=2), "先到期")
 
-    timers = _ok(await client.get("/api/v1/sla-timers", params={"active": True}, headers=tenant.headers))[
+    timers = ok(await client.get("/api/v1/sla-timers", params={"active": True}, headers=tenant.headers))[
         "items"
     ]
     timer_of = {t["subject_id"]: t for t in timers}
@@ -329,7 +321,7 @@ async def test_reps_see_their_own_rows_and_supervisors_their_teams(client, make_
     assert ids(await _board(client, supervisor, team_id=west_team)) == set()
     assert ids(await _board(client, supervisor, owner_id=west_rep["id"])) == set()
     assert (
-        _ok(await client.get(SUMMARY, params={"team_id": west_team}, headers=supervisor))["counts"]["total"]
+        ok(await client.get(SUMMARY, params={"team_id": west_team}, headers=supervisor))["counts"]["total"]
         == 0
     )
     admin = await _admin(client, tenant)
@@ -337,7 +329,7 @@ async def test_reps_see_their_own_rows_and_supervisors_their_teams(client, make_
     assert ids(await _board(client, admin, team_id=east_team)) == {east_deal["id"]}
 
     _, marketing_token = await make_user(tenant, "marketing")
-    denied = await client.get(BOARD, headers=_auth(marketing_token))
+    denied = await client.get(BOARD, headers=bearer(marketing_token))
     assert denied.status_code == 403
     assert denied.headers["content-type"] == "application/problem+json"
 
@@ -383,7 +375,7 @@ async def test_filters_order_pages_and_summary_agree(client, make_tenant, make_u
 
     for params in ({}, {"owner_id": wang["id"]}, {"rag": ["green", "red"]}, {"subject_type": "opportunity"}):
         rows = await _board(client, headers, **params)
-        summary = _ok(await client.get(SUMMARY, params=params, headers=headers))
+        summary = ok(await client.get(SUMMARY, params=params, headers=headers))
         colours = Counter(r["rag"] for r in rows)
         assert summary["counts"] == {
             "green": colours["green"],
@@ -393,7 +385,7 @@ async def test_filters_order_pages_and_summary_agree(client, make_tenant, make_u
         }, params
         from_summary = {(o["owner"]["id"], c): o[c] for o in summary["owners"] for c in COLOURS if o[c]}
         assert from_summary == Counter((r["owner"]["id"], r["rag"]) for r in rows), params
-    summary = _ok(await client.get(SUMMARY, headers=headers))
+    summary = ok(await client.get(SUMMARY, headers=headers))
     assert [(o["owner"]["display_name"], o["red"], o["yellow"], o["green"]) for o in summary["owners"]] == [
         ("李强", 1, 1, 2),
         ("王芳", 1, 1, 2),
