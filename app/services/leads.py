@@ -9,7 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.activities import ActivityType
@@ -44,7 +44,7 @@ AUDITED_FIELDS = (
     "custom_fields",
 )
 SORTABLE = {"created_at": Lead.created_at, "updated_at": Lead.updated_at}
-# Fuzzy company matching compares against at most this many leads sharing the name's first characters.
+# Fuzzy company matching compares against at most this many leads, the names sorting nearest.
 FUZZY_CANDIDATE_LIMIT = 200
 
 
@@ -128,14 +128,29 @@ async def _possible_duplicates(
 ) -> list[dict[str, Any]]:
     if not company_key:
         return []
-    # Blocking on the first three characters keeps the candidate set small and index-friendly;
-    # a misspelt first character is missed, which a trigram index (pg_trgm) would catch later.
-    prefix = like_pattern(company_key[:3])[1:]
-    rows = await session.execute(
-        select(Lead.id, Lead.company_key)
-        .where(Lead.organization_id == organization_id, Lead.company_key.like(prefix, escape="\\"))
-        .limit(FUZZY_CANDIDATE_LIMIT)
+    # Candidates are the names sorting next to this one among those sharing its first three
+    # characters: they share the longest beginnings with it, and near-duplicates mostly differ
+    # late (a suffix, a typo). Each half is one range scan of the (organization, company_key)
+    # index, however many leads the tenant has. A misspelt first character is missed, which a
+    # trigram index (pg_trgm) would catch later.
+    block = (
+        Lead.organization_id == organization_id,
+        Lead.company_key.like(like_pattern(company_key[:3])[1:], escape="\\"),
     )
+    half = FUZZY_CANDIDATE_LIMIT // 2
+    following = (
+        select(Lead.id, Lead.company_key)
+        .where(*block, Lead.company_key >= company_key)
+        .order_by(Lead.company_key)
+        .limit(half)
+    )
+    preceding = (
+        select(Lead.id, Lead.company_key)
+        .where(*block, Lead.company_key < company_key)
+        .order_by(Lead.company_key.desc())
+        .limit(half)
+    )
+    rows = await session.execute(union_all(following.subquery().select(), preceding.subquery().select()))
     candidates = [(row_id, key) for row_id, key in rows if key]
     matches = find_similar_companies(company_key, candidates, threshold=threshold, limit=5)
     return [{"lead_id": str(m.key), "company_key": m.name, "score": round(m.score, 1)} for m in matches]

@@ -82,6 +82,31 @@ async def test_similar_company_is_reported_as_possible_duplicate(client, make_te
     assert different.json()["possible_duplicates"] == []
 
 
+async def test_a_near_duplicate_is_found_among_hundreds_of_names_with_the_same_beginning(client, make_tenant):
+    """More leads share the name's first characters than the look-up compares against: it must
+    compare against the names nearest to the new one, not whichever it happens to read first."""
+    tenant = await make_tenant()
+    for n in range(250):
+        filler = await client.post(
+            "/api/v1/leads",
+            json=_lead(phone=f"139{n:08d}", company=f"上海申通物流{n:03d}有限公司"),
+            headers=tenant.headers,
+        )
+        assert filler.status_code == 201, filler.text
+    first = await client.post(
+        "/api/v1/leads",
+        json=_lead(phone="13800138000", company="上海申华建材有限公司"),
+        headers=tenant.headers,
+    )
+    similar = await client.post(
+        "/api/v1/leads",
+        json=_lead(phone="13700137000", company="上海申华建材股份有限公司"),
+        headers=tenant.headers,
+    )
+    assert similar.status_code == 201, similar.text
+    assert [d["lead_id"] for d in similar.json()["possible_duplicates"]] == [first.json()["id"]]
+
+
 async def test_merge_appends_the_new_information_to_the_existing_lead(client, make_tenant):
     tenant = await make_tenant()
     created = await client.post("/api/v1/leads", json=_lead(phone="13800138000"), headers=tenant.headers)

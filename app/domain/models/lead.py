@@ -37,7 +37,11 @@ class Lead(Entity):
     wechat: Mapped[str | None] = mapped_column(String(64))
     phone_key: Mapped[str | None] = mapped_column(String(20))
     email_key: Mapped[str | None] = mapped_column(String(254))
-    company_key: Mapped[str | None] = mapped_column(String(200))
+    # Byte order ("C") on PostgreSQL, as SQLite compares: a machine key, whose index then serves
+    # prefix LIKE and nearest-name ranges (the fuzzy duplicate look-up).
+    company_key: Mapped[str | None] = mapped_column(
+        String(200).with_variant(String(200, collation="C"), "postgresql")
+    )
     source: Mapped[LeadSource] = mapped_column(str_enum(LeadSource))
     region: Mapped[str | None] = mapped_column(String(64))
     product_line: Mapped[str | None] = mapped_column(String(64))
