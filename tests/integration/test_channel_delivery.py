@@ -233,7 +233,8 @@ async def test_dingtalk_rate_limit_is_retried(client, receiver, base_url):
     [
         ({"errcode": 0, "errmsg": "ok"}, Outcome.delivered),
         ({"errcode": 45009, "errmsg": "api freq out of limit"}, Outcome.retry),
-        ({"errcode": 93000, "errmsg": "invalid webhook url"}, Outcome.failed),
+        ({"errcode": 93000, "errmsg": "invalid webhook url"}, Outcome.gone),
+        ({"errcode": 40008, "errmsg": "invalid message type"}, Outcome.failed),
         ({"ok": True}, Outcome.failed),
     ],
 )
