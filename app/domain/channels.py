@@ -246,11 +246,12 @@ WECOM_DINGTALK_RETRY_ERRCODES = frozenset(
 WECOM_TOKEN_ERRCODES = frozenset({42001, 40014})
 # The robot is gone — removed from its group, or its key or token never existed: the chat apps'
 # 410. Every later message would fail the same way, so the channel is disabled.
+# (DingTalk's 300005, also "token is not exist", has been seen coming and going for robots that
+# still work, so it only fails the delivery.)
 ROBOT_GONE_ERRCODES = frozenset(
     {
         93000,  # WeCom: invalid webhook url
         300001,  # DingTalk: token is not exist
-        300005,  # DingTalk: token is not exist
     }
 )
 

@@ -91,6 +91,21 @@ def normalise_company(name: str) -> str:
     return text
 
 
+def prefix_range(prefix: str) -> tuple[str, str | None]:
+    """(low, high): the strings starting with `prefix` are those >= low and < high (None: no
+    upper bound) in code-point order, which is UTF-8 byte order, as SQLite and a "C" collation
+    compare. Bounds an index range scan where a LIKE prefix may not."""
+    stem = prefix
+    while stem:
+        following = ord(stem[-1]) + 1
+        if 0xD800 <= following <= 0xDFFF:  # surrogates are not characters
+            following = 0xE000
+        if following <= 0x10FFFF:
+            return prefix, stem[:-1] + chr(following)
+        stem = stem[:-1]  # the last code point has no successor: carry to the one before
+    return prefix, None
+
+
 def normalise_contact(phone: str | None, email: str | None) -> tuple[str | None, str | None]:
     """(E.164 phone, normalised e-mail), or InvalidInput naming every field that cannot be read."""
     errors = []

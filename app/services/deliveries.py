@@ -268,7 +268,8 @@ async def _record(
             else await session.get_one(NotificationChannel, delivery.channel_id, with_for_update=True)
         )
         destination.is_active = False
-        answer = "410 Gone" if result.status_code == 410 else result.error
+        # WeCom's errmsg runs to ~140 characters (hint, caller IP, help link); the reason holds 200.
+        answer = "410 Gone" if result.status_code == 410 else (result.error or "")[:120]
         destination.disabled_reason = f"the receiver answered {answer} at {now.isoformat()}"
     elif result.outcome is Outcome.retry and delivery.attempts < MAX_ATTEMPTS:
         delivery.next_attempt_at = now + retry_delay(delivery.attempts, rng=_random)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.activities import ActivityType
 from app.domain.custom_fields import validate_custom_fields
-from app.domain.dedup import find_similar_companies, normalise_company, normalise_contact
+from app.domain.dedup import find_similar_companies, normalise_company, normalise_contact, prefix_range
 from app.domain.errors import Conflict, FieldError, InvalidInput
 from app.domain.leads import LeadSource, LeadStatus, ensure_open
 from app.domain.models import Activity, Contact, Customer, Lead, Opportunity
@@ -130,13 +130,14 @@ async def _possible_duplicates(
         return []
     # Candidates are the names sorting next to this one among those sharing its first three
     # characters: they share the longest beginnings with it, and near-duplicates mostly differ
-    # late (a suffix, a typo). Each half is one range scan of the (organization, company_key)
-    # index, however many leads the tenant has. A misspelt first character is missed, which a
+    # late (a suffix, a typo). With both ends of the block bound, each half is one range scan of
+    # the (organization, company_key) index, however many leads the tenant has (byte order:
+    # SQLite's, and collation "C" on PostgreSQL). A misspelt first character is missed, which a
     # trigram index (pg_trgm) would catch later.
-    block = (
-        Lead.organization_id == organization_id,
-        Lead.company_key.like(like_pattern(company_key[:3])[1:], escape="\\"),
-    )
+    low, high = prefix_range(company_key[:3])
+    block = [Lead.organization_id == organization_id, Lead.company_key >= low]
+    if high is not None:
+        block.append(Lead.company_key < high)
     half = FUZZY_CANDIDATE_LIMIT // 2
     following = (
         select(Lead.id, Lead.company_key)

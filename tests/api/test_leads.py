@@ -82,29 +82,29 @@ async def test_similar_company_is_reported_as_possible_duplicate(client, make_te
     assert different.json()["possible_duplicates"] == []
 
 
-async def test_a_near_duplicate_is_found_among_hundreds_of_names_with_the_same_beginning(client, make_tenant):
+async def test_near_duplicates_are_found_among_hundreds_of_names_with_the_same_beginning(client, make_tenant):
     """More leads share the name's first characters than the look-up compares against: it must
-    compare against the names nearest to the new one, not whichever it happens to read first."""
+    compare against the names sorting nearest to the new one, on either side, not whichever it
+    happens to read first."""
     tenant = await make_tenant()
-    for n in range(250):
-        filler = await client.post(
-            "/api/v1/leads",
-            json=_lead(phone=f"139{n:08d}", company=f"上海申通物流{n:03d}有限公司"),
-            headers=tenant.headers,
+
+    async def lead(phone: str, company: str) -> dict:
+        created = await client.post(
+            "/api/v1/leads", json=_lead(phone=phone, company=company), headers=tenant.headers
         )
-        assert filler.status_code == 201, filler.text
-    first = await client.post(
-        "/api/v1/leads",
-        json=_lead(phone="13800138000", company="上海申华建材有限公司"),
-        headers=tenant.headers,
-    )
-    similar = await client.post(
-        "/api/v1/leads",
-        json=_lead(phone="13700137000", company="上海申华建材股份有限公司"),
-        headers=tenant.headers,
-    )
-    assert similar.status_code == 201, similar.text
-    assert [d["lead_id"] for d in similar.json()["possible_duplicates"]] == [first.json()["id"]]
+        assert created.status_code == 201, created.text
+        return created.json()
+
+    for n in range(150):  # names sorting before 上海申华… and after it
+        await lead(f"139{n:08d}", f"上海申一物流{n:03d}有限公司")
+        await lead(f"137{n:08d}", f"上海申通物流{n:03d}有限公司")
+    first = await lead("13800138000", "上海申华建材有限公司")
+
+    after_it = await lead("13600136000", "上海申华建材厂")
+    before_it = await lead("13500135000", "上海申华建有限公司")
+
+    assert [d["lead_id"] for d in after_it["possible_duplicates"]] == [first["id"]]
+    assert [d["lead_id"] for d in before_it["possible_duplicates"]] == [first["id"]]
 
 
 async def test_merge_appends_the_new_information_to_the_existing_lead(client, make_tenant):

@@ -231,7 +231,7 @@ def test_classify_response(status, outcome):
         (40014, Outcome.retry),
         (93000, Outcome.gone),
         (300001, Outcome.gone),
-        (300005, Outcome.gone),
+        (300005, Outcome.failed),
         (40001, Outcome.failed),
         (310000, Outcome.failed),
     ],

@@ -12,6 +12,7 @@ from app.domain.dedup import (
     normalise_company,
     normalise_email,
     normalise_phone,
+    prefix_range,
 )
 
 
@@ -106,3 +107,24 @@ def test_find_similar_companies_orders_by_score_and_applies_threshold():
     assert matches[0].score == 100
     assert find_similar_companies("", candidates, threshold=90, limit=5) == []
     assert find_similar_companies("上海申华建材", [], threshold=90, limit=5) == []
+
+
+@given(prefix=st.text(min_size=1, max_size=4), rest=st.text(max_size=6), other=st.text(max_size=10))
+def test_prefix_range_holds_exactly_the_strings_with_that_prefix(prefix, rest, other):
+    low, high = prefix_range(prefix)
+
+    def inside(text: str) -> bool:
+        # UTF-8 bytes compare as SQLite and a "C" collation do.
+        encoded = text.encode("utf-8", "surrogatepass")
+        above = encoded >= low.encode("utf-8", "surrogatepass")
+        return above and (high is None or encoded < high.encode("utf-8", "surrogatepass"))
+
+    assert inside(prefix + rest)
+    assert inside(other) is other.startswith(prefix)
+
+
+def test_prefix_range_skips_surrogates_and_stops_at_the_last_code_point():
+    assert prefix_range("上海申") == ("上海申", "上海甴")
+    assert prefix_range("a\ud7ff") == ("a\ud7ff", "a\ue000")
+    assert prefix_range("a\U0010ffff") == ("a\U0010ffff", "b")
+    assert prefix_range("\U0010ffff") == ("\U0010ffff", None)
