@@ -49,7 +49,7 @@ async def _measure(requests: int) -> dict[str, float]:
             ).json()["access_token"]
             headers = {"Authorization": f"Bearer {token}"}
 
-            async def get(path: str, expected: int) -> Callable[[int], Awaitable[httpx.Response]]:
+            def get(path: str, expected: int) -> Callable[[int], Awaitable[httpx.Response]]:
                 async def call(_: int) -> httpx.Response:
                     response = await client.get(path, headers=headers)
                     assert response.status_code == expected, response.text
@@ -69,12 +69,10 @@ async def _measure(requests: int) -> dict[str, float]:
                 return response
 
             return {
-                "GET unknown path (404)": await _cpu_ms_per_request(await get("/nowhere", 404), requests),
-                "GET /api/v1/users/me": await _cpu_ms_per_request(
-                    await get("/api/v1/users/me", 200), requests
-                ),
+                "GET unknown path (404)": await _cpu_ms_per_request(get("/nowhere", 404), requests),
+                "GET /api/v1/users/me": await _cpu_ms_per_request(get("/api/v1/users/me", 200), requests),
                 "GET /api/v1/leads?limit=1": await _cpu_ms_per_request(
-                    await get("/api/v1/leads?limit=1", 200), requests
+                    get("/api/v1/leads?limit=1", 200), requests
                 ),
                 "POST /api/v1/leads": await _cpu_ms_per_request(post_lead, requests),
             }

@@ -340,6 +340,7 @@ async def test_a_removed_robot_disables_its_channel_after_one_attempt(
     ).json()
     assert after["is_active"] is False
     assert after["disabled_reason"].startswith(f"the receiver answered errcode {errcode}: {errmsg[:20]}")
+    assert len(after["disabled_reason"]) <= 200  # the column's size, which SQLite does not enforce
     assert len(httpserver.log) == 1
 
 

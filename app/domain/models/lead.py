@@ -38,7 +38,7 @@ class Lead(Entity):
     phone_key: Mapped[str | None] = mapped_column(String(20))
     email_key: Mapped[str | None] = mapped_column(String(254))
     # Byte order ("C") on PostgreSQL, as SQLite compares: a machine key, whose index then serves
-    # prefix LIKE and nearest-name ranges (the fuzzy duplicate look-up).
+    # the fuzzy duplicate look-up's prefix block and nearest-name ranges.
     company_key: Mapped[str | None] = mapped_column(
         String(200).with_variant(String(200, collation="C"), "postgresql")
     )
