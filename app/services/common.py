@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any, TypeVar
 
@@ -60,8 +61,17 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def insert_unless_conflict(session: AsyncSession, model: Any) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING for the session's dialect (PostgreSQL or SQLite)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql_insert(model).on_conflict_do_nothing()
-    return sqlite_insert(model).on_conflict_do_nothing()
+def insert_unless_conflict(session: AsyncSession, model: Any, *, returning: bool = False) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING [RETURNING the entity] for the session's dialect.
+
+    Built once per dialect and model: pass the row as execution parameters rather than through
+    `.values()`, and the statement's cache key is computed once, not on every insert.
+    """
+    return _insert_unless_conflict(session.get_bind().dialect.name, model, returning)
+
+
+@functools.cache
+def _insert_unless_conflict(dialect: str, model: Any, returning: bool) -> Any:
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(model).on_conflict_do_nothing()
+    return statement.returning(model) if returning else statement

@@ -9,7 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import or_, select, union_all
+from sqlalchemy import bindparam, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.activities import ActivityType
@@ -24,7 +24,7 @@ from app.services import assignment, audit, customers, opportunities, outbox, sl
 from app.services.common import check_version, get_visible, insert_unless_conflict, like_pattern
 from app.services.ownership import resolve_owner
 from app.services.pagination import Page, SortOrder, paginate
-from app.services.policy import policy_for
+from app.services.policy import rules_for
 from app.services.visibility import visible_to
 
 AUDITED_FIELDS = (
@@ -123,6 +123,31 @@ async def find_exact_duplicate(
     return existing, matched
 
 
+def _fuzzy_candidates(bounded_above: bool) -> Any:
+    """The names sorting next to `:key` on both sides, within the block [`:low`, `:high`)."""
+    block = [Lead.organization_id == bindparam("organization_id"), Lead.company_key >= bindparam("low")]
+    if bounded_above:
+        block.append(Lead.company_key < bindparam("high"))
+    half = FUZZY_CANDIDATE_LIMIT // 2
+    following = (
+        select(Lead.id, Lead.company_key)
+        .where(*block, Lead.company_key >= bindparam("key"))
+        .order_by(Lead.company_key)
+        .limit(half)
+    )
+    preceding = (
+        select(Lead.id, Lead.company_key)
+        .where(*block, Lead.company_key < bindparam("key"))
+        .order_by(Lead.company_key.desc())
+        .limit(half)
+    )
+    return union_all(following.subquery().select(), preceding.subquery().select())
+
+
+# Built once (one per shape of the block): each lead's creation only binds the values.
+_FUZZY_CANDIDATES = {bounded: _fuzzy_candidates(bounded) for bounded in (False, True)}
+
+
 async def _possible_duplicates(
     session: AsyncSession, organization_id: uuid.UUID, company_key: str | None, threshold: float
 ) -> list[dict[str, Any]]:
@@ -135,23 +160,8 @@ async def _possible_duplicates(
     # SQLite's, and collation "C" on PostgreSQL). A misspelt first character is missed, which a
     # trigram index (pg_trgm) would catch later.
     low, high = prefix_range(company_key[:3])
-    block = [Lead.organization_id == organization_id, Lead.company_key >= low]
-    if high is not None:
-        block.append(Lead.company_key < high)
-    half = FUZZY_CANDIDATE_LIMIT // 2
-    following = (
-        select(Lead.id, Lead.company_key)
-        .where(*block, Lead.company_key >= company_key)
-        .order_by(Lead.company_key)
-        .limit(half)
-    )
-    preceding = (
-        select(Lead.id, Lead.company_key)
-        .where(*block, Lead.company_key < company_key)
-        .order_by(Lead.company_key.desc())
-        .limit(half)
-    )
-    rows = await session.execute(union_all(following.subquery().select(), preceding.subquery().select()))
+    parameters = {"organization_id": organization_id, "low": low, "high": high, "key": company_key}
+    rows = await session.execute(_FUZZY_CANDIDATES[high is not None], parameters)
     candidates = [(row_id, key) for row_id, key in rows if key]
     matches = find_similar_companies(company_key, candidates, threshold=threshold, limit=5)
     return [{"lead_id": str(m.key), "company_key": m.name, "score": round(m.score, 1)} for m in matches]
@@ -222,7 +232,7 @@ async def create_lead(
 ) -> CreatedLead:
     _require_contact_route(data)
     keys = lead_keys(data.phone, data.email, data.company)
-    policy = await policy_for(session, actor)
+    policy = await rules_for(session, actor.organization_id)
     custom_fields = validate_custom_fields(data.custom_fields, list(policy.lead_fields))
 
     # A rep who captures a lead works it; leads from marketing, integrations and managers wait
@@ -258,7 +268,7 @@ async def create_lead(
     }
     # The unique keys on phone and e-mail decide, in one statement: no check-then-insert race and
     # no savepoint. Nothing returned means an existing lead holds this phone or e-mail.
-    lead = await session.scalar(insert_unless_conflict(session, Lead).values(**values).returning(Lead))
+    lead = await session.scalar(insert_unless_conflict(session, Lead, returning=True), values)
     if lead is None:
         duplicate = await find_exact_duplicate(session, actor.organization_id, keys)
         if duplicate is None:
@@ -376,7 +386,7 @@ async def update_lead(
         changes = {**changes, "phone": keys.phone, "email": keys.email}
         lead.phone_key, lead.email_key, lead.company_key = keys.phone, keys.email, keys.company
     if "custom_fields" in changes:
-        policy = await policy_for(session, actor)
+        policy = await rules_for(session, actor.organization_id)
         changes["custom_fields"] = validate_custom_fields(changes["custom_fields"], list(policy.lead_fields))
     if "tags" in changes:
         changes["tags"] = sorted(set(changes["tags"]))
