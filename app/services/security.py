@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -58,6 +59,17 @@ def read_access_token(token: str, *, secret: str, now: datetime) -> TokenClaims:
     Expiry is checked against the injected clock rather than PyJWT's wall clock, so time is
     controllable in tests and consistent with every other time rule.
     """
+    claims, expires_at = _verified_claims(token, secret)
+    if expires_at <= now.timestamp():
+        raise NotAuthenticated("The access token has expired.", code="auth.token_expired")
+    return claims
+
+
+# A client sends the same token with every request until it expires: its signature is checked once
+# per process. Only valid tokens are kept (an exception is not cached), and the expiry is checked on
+# every call, so caching changes nothing a client can see.
+@functools.lru_cache(maxsize=4096)
+def _verified_claims(token: str, secret: str) -> tuple[TokenClaims, int]:
     try:
         payload = jwt.decode(
             token,
@@ -65,17 +77,16 @@ def read_access_token(token: str, *, secret: str, now: datetime) -> TokenClaims:
             algorithms=[JWT_ALGORITHM],
             options={"require": ["exp", "sub", "org", "role"], "verify_exp": False, "verify_iat": False},
         )
-        expires_at = int(payload["exp"])
-        claims = TokenClaims(
-            user_id=uuid.UUID(payload["sub"]),
-            organization_id=uuid.UUID(payload["org"]),
-            role=Role(payload["role"]),
+        return (
+            TokenClaims(
+                user_id=uuid.UUID(payload["sub"]),
+                organization_id=uuid.UUID(payload["org"]),
+                role=Role(payload["role"]),
+            ),
+            int(payload["exp"]),
         )
     except (jwt.InvalidTokenError, ValueError, KeyError, TypeError) as exc:
         raise NotAuthenticated("The access token is invalid.", code="auth.token_invalid") from exc
-    if expires_at <= now.timestamp():
-        raise NotAuthenticated("The access token has expired.", code="auth.token_expired")
-    return claims
 
 
 @dataclass(frozen=True)
