@@ -34,7 +34,7 @@ def _phone(n: int) -> str:
     return f"139{n:08d}"
 
 
-async def _drive_api(seconds: float, connections: int, token: str, start: int) -> dict[str, object]:
+async def drive_api(seconds: float, connections: int, token: str, start: int) -> dict[str, object]:
     """Closed loop: each connection posts a lead, waits for the answer, and posts the next."""
     counter = itertools.count(start)
     latencies: list[float] = []
@@ -70,7 +70,53 @@ async def _drive_api(seconds: float, connections: int, token: str, start: int) -
     }
 
 
-async def _drive_raw(
+async def insert_lead_rows(
+    connection: asyncpg.Connection,
+    organization_id: uuid.UUID,
+    *,
+    name: str,
+    company: str,
+    phone: str,
+    possible_duplicates: str = "[]",
+) -> tuple[uuid.UUID, datetime]:
+    """The rows a created lead writes (the lead, its audit event, its outbox event), in one transaction."""
+    now = datetime.now(UTC)
+    lead_id = uuid.uuid4()
+    async with connection.transaction():
+        await connection.execute(
+            """INSERT INTO lead (id, organization_id, created_at, updated_at, version, name, company,
+               phone, phone_key, company_key, source, status, possible_duplicates, tags, custom_fields)
+               VALUES ($1, $2, $3, $3, 1, $4, $5, $6, $6, $7, 'web_form', 'new', $8, '[]', '{}')""",
+            lead_id,
+            organization_id,
+            now,
+            name,
+            company,
+            phone,
+            company,
+            possible_duplicates,
+        )
+        await connection.execute(
+            """INSERT INTO audit_event (id, organization_id, occurred_at, actor_type, action,
+               entity_type, entity_id, after) VALUES ($1, $2, $3, 'user', 'lead.created', 'lead', $4, $5)""",
+            uuid.uuid4(),
+            organization_id,
+            now,
+            lead_id,
+            json.dumps({"name": name}),
+        )
+        await connection.execute(
+            """INSERT INTO outbox_event (id, organization_id, topic, payload, created_at, status,
+               attempts, next_attempt_at) VALUES ($1, $2, 'lead.created', $3, $4, 'pending', 0, $4)""",
+            uuid.uuid4(),
+            organization_id,
+            json.dumps({"lead_id": str(lead_id)}),
+            now,
+        )
+    return lead_id, now
+
+
+async def drive_raw(
     dsn: str, seconds: float, connections: int, organization_id: uuid.UUID, start: int
 ) -> dict[str, float]:
     pool = await asyncpg.create_pool(dsn, min_size=connections, max_size=connections)
@@ -83,39 +129,13 @@ async def _drive_raw(
         async with pool.acquire() as connection:
             while time.perf_counter() < deadline:
                 n = next(counter)
-                now = datetime.now(UTC)
-                lead_id = uuid.uuid4()
-                phone = "+86" + _phone(n)
-                async with connection.transaction():
-                    await connection.execute(
-                        """INSERT INTO lead (id, organization_id, created_at, updated_at, version, name, company,
-                           phone, phone_key, company_key, source, status, possible_duplicates, tags, custom_fields)
-                           VALUES ($1, $2, $3, $3, 1, $4, $5, $6, $6, $7, 'web_form', 'new', '[]', '[]', '{}')""",
-                        lead_id,
-                        organization_id,
-                        now,
-                        f"客户{n}",
-                        f"建材公司{n}",
-                        phone,
-                        f"建材公司{n}",
-                    )
-                    await connection.execute(
-                        """INSERT INTO audit_event (id, organization_id, occurred_at, actor_type, action,
-                           entity_type, entity_id, after) VALUES ($1, $2, $3, 'user', 'lead.created', 'lead', $4, $5)""",
-                        uuid.uuid4(),
-                        organization_id,
-                        now,
-                        lead_id,
-                        json.dumps({"name": f"客户{n}"}),
-                    )
-                    await connection.execute(
-                        """INSERT INTO outbox_event (id, organization_id, topic, payload, created_at, status,
-                           attempts, next_attempt_at) VALUES ($1, $2, 'lead.created', $3, $4, 'pending', 0, $4)""",
-                        uuid.uuid4(),
-                        organization_id,
-                        json.dumps({"lead_id": str(lead_id)}),
-                        now,
-                    )
+                await insert_lead_rows(
+                    connection,
+                    organization_id,
+                    name=f"客户{n}",
+                    company=f"建材公司{n}",
+                    phone="+86" + _phone(n),
+                )
                 done += 1
 
     began = time.perf_counter()
@@ -185,11 +205,11 @@ def main() -> None:
             f"http://127.0.0.1:{PORT}/api/v1/auth/token",
             data={"username": "bench-admin", "password": PASSWORD},
         ).json()["access_token"]
-        asyncio.run(_drive_api(2, args.connections, token, start=90_000_000))  # warm-up
+        asyncio.run(drive_api(2, args.connections, token, start=90_000_000))  # warm-up
         if shutil.which("wrk"):
             api = _drive_wrk(args.seconds, args.connections, token)
         else:
-            api = asyncio.run(_drive_api(args.seconds, args.connections, token, start=0))
+            api = asyncio.run(drive_api(args.seconds, args.connections, token, start=0))
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -203,7 +223,7 @@ def main() -> None:
         return uuid.UUID(str(value))
 
     raw = asyncio.run(
-        _drive_raw(dsn, args.seconds, args.connections, asyncio.run(organization()), start=50_000_000)
+        drive_raw(dsn, args.seconds, args.connections, asyncio.run(organization()), start=50_000_000)
     )
     result = {
         "api": api,
