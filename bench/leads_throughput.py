@@ -24,7 +24,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from bench.common import CRM, json_post, prepare, read_response
+from bench.common import CRM, cpu_seconds, json_post, prepare, read_response
 
 PASSWORD = "bench-password-1"
 PORT = 8089
@@ -206,10 +206,16 @@ def main() -> None:
             data={"username": "bench-admin", "password": PASSWORD},
         ).json()["access_token"]
         asyncio.run(drive_api(2, args.connections, token, start=90_000_000))  # warm-up
+        api_cpu, database_cpu = cpu_seconds(process_group=server.pid), cpu_seconds(command="postgres")
         if shutil.which("wrk"):
             api = _drive_wrk(args.seconds, args.connections, token)
         else:
             api = asyncio.run(drive_api(args.seconds, args.connections, token, start=0))
+        requests = int(api["requests"])  # type: ignore[call-overload]
+        api["api_cpu_ms_per_request"] = (cpu_seconds(process_group=server.pid) - api_cpu) / requests * 1000
+        api["postgres_cpu_ms_per_request"] = (
+            (cpu_seconds(command="postgres") - database_cpu) / requests * 1000
+        )
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -222,8 +228,12 @@ def main() -> None:
         await connection.close()
         return uuid.UUID(str(value))
 
-    raw = asyncio.run(
-        drive_raw(dsn, args.seconds, args.connections, asyncio.run(organization()), start=50_000_000)
+    organization_id = asyncio.run(organization())
+    client_cpu, database_cpu = time.process_time(), cpu_seconds(command="postgres")
+    raw = asyncio.run(drive_raw(dsn, args.seconds, args.connections, organization_id, start=50_000_000))
+    raw["client_cpu_ms_per_insert"] = (time.process_time() - client_cpu) / raw["inserts"] * 1000
+    raw["postgres_cpu_ms_per_insert"] = (
+        (cpu_seconds(command="postgres") - database_cpu) / raw["inserts"] * 1000
     )
     result = {
         "api": api,
