@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     db_pool_size: int = Field(default=10, ge=1)
+    # A pooled PostgreSQL connection idle for longer is checked alive before use (app/db.py).
+    db_ping_after_idle_seconds: float = Field(default=5.0, ge=0)
     # Seconds an idle arq worker waits between polls of the queue: the floor of a job's start delay.
     worker_poll_delay: float = Field(default=0.1, gt=0, le=5)
     # Lets webhooks point at private and loopback addresses (a test receiver, an intranet ERP); the

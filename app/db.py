@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator, Uuid, event
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -86,12 +88,46 @@ class Entity(Base):
     __mapper_args__ = {"version_id_col": version}
 
 
-def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(
+    database_url: str, *, pool_size: int = 10, ping_after_idle_seconds: float = 5.0
+) -> AsyncEngine:
     if database_url.startswith("sqlite"):
         engine = create_async_engine(database_url, connect_args={"timeout": 30})
         _serialise_sqlite_writers(engine)
         return engine
-    return create_async_engine(database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_async_engine(database_url, pool_size=pool_size, max_overflow=pool_size)
+    _ping_connections_idle_for(engine, ping_after_idle_seconds)
+    return engine
+
+
+_IDLE_SINCE = "idle_since"
+
+
+def _ping_connections_idle_for(engine: AsyncEngine, seconds: float) -> None:
+    """Checks that a pooled connection is alive before use when it has sat idle for `seconds`.
+
+    `pool_pre_ping` checks on every checkout, and on asyncpg a check is three round trips (BEGIN,
+    a ping, ROLLBACK): about a third of PostgreSQL's CPU for a created lead (bench/RESULTS.md).
+    What kills a pooled connection mostly strikes idle ones (a database restart at a quiet hour, an
+    idle timeout in a firewall or pgbouncer), and one used a moment ago is most likely alive. One
+    that died in between fails its request with 503 and retry advice (app/api/errors.py), and the
+    pool then replaces every connection older than the failure.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _mark_idle(dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < seconds:
+            return  # just connected, or used a moment ago
+        try:
+            dbapi_connection.ping()
+        except Exception as error:
+            # The pool discards this connection and checks out another, up to three times.
+            raise DisconnectionError(f"the idle connection is dead: {error!r}") from error
 
 
 def _serialise_sqlite_writers(engine: AsyncEngine) -> None:

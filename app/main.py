@@ -69,7 +69,11 @@ def _operation_id(route: APIRoute) -> str:
 def _lifespan(settings: Settings, clock: Callable[[], datetime]) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        engine = create_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            ping_after_idle_seconds=settings.db_ping_after_idle_seconds,
+        )
         sessionmaker = create_sessionmaker(engine, clock)
         storage = LocalFileStorage(settings.storage_dir)
         channels = ChannelClient(
@@ -124,7 +128,9 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         version="1.0.0",
         description=(
             "Leads, customers, pipelines, SLAs, assignment and KPIs for B2B sales teams. "
-            "Errors are RFC 9457 application/problem+json."
+            "Errors are RFC 9457 application/problem+json. Any operation may answer 503 "
+            "`database.connection_lost` with Retry-After when its database connection was lost; "
+            "retry it (with the same Idempotency-Key for a POST)."
         ),
         lifespan=_lifespan(settings, clock),
         generate_unique_id_function=_operation_id,

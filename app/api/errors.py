@@ -171,8 +171,23 @@ async def _on_integrity_error(request: Request, exc: Exception) -> Response:
     )
 
 
+def connection_lost_problem(instance: str | None = None) -> JSONResponse:
+    """A pooled database connection died under the request; the pool replaces it, so a retry works."""
+    return problem_response(
+        503,
+        "The connection to the database was lost; nothing was saved. Retry the request.",
+        code="database.connection_lost",
+        headers={"Retry-After": "1"},
+        instance=instance,
+    )
+
+
 async def _on_database_error(request: Request, exc: Exception) -> Response:
-    """PostgreSQL refuses NUL characters in text; that is bad input, not a server fault."""
+    """A lost connection is the server's trouble (503, retry); PostgreSQL refusing NUL characters
+    in text is bad input (422)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        log.warning("db.connection_lost", error=str(exc.orig)[:500])
+        return connection_lost_problem(request.url.path)
     message = str(getattr(exc, "orig", exc))
     if "0x00" in message or "CharacterNotInRepertoire" in type(getattr(exc, "orig", exc)).__name__:
         return problem_response(

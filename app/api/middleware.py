@@ -8,10 +8,11 @@ import uuid
 from typing import Any
 
 import structlog
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import problem_response
@@ -27,6 +28,12 @@ log = structlog.get_logger("app.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 # Headers a replayed answer must carry again; the rest belong to the moment.
 _REPLAYED_HEADERS = {"content-type", "location", "etag"}
+
+
+def _commit_conflict() -> Response:
+    return problem_response(
+        409, "The change conflicts with a concurrent change; reload and retry.", code="conflict.commit"
+    )
 
 
 def _runtime(scope: Scope) -> Runtime:
@@ -144,15 +151,15 @@ class RequestUnitOfWork:
             self._session = self._runtime.sessionmaker()
         return self._session
 
-    async def finish(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> bool:
-        """Commit on success, roll back otherwise; False when the commit itself hit a conflict."""
+    async def finish(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> Response | None:
+        """Commit on success, roll back otherwise; the problem to answer instead when the commit fails."""
         if self._session is None:
-            return True
+            return None
         session = self._session
         try:
             if status >= 400:
                 await rollback(session)
-                return True
+                return None
             if self.idempotency_record is not None:
                 kept = {
                     k.decode("latin-1"): v.decode("latin-1")
@@ -161,11 +168,26 @@ class RequestUnitOfWork:
                 }
                 idempotency.complete(self.idempotency_record, StoredResponse(status, kept, body))
             await commit(session, self._runtime.queue)
-            return True
-        except (IntegrityError, StaleDataError, OperationalError) as exc:
+            return None
+        except DBAPIError as exc:
+            await rollback(session)
+            if exc.connection_invalidated:
+                log.warning("db.connection_lost_at_commit", error=str(exc.orig)[:500])
+                return problem_response(
+                    503,
+                    "The connection to the database was lost while saving, so the change may or may "
+                    "not be saved: read it back, or retry with the same Idempotency-Key.",
+                    code="database.connection_lost",
+                    headers={"Retry-After": "1"},
+                )
+            if not isinstance(exc, IntegrityError | OperationalError):
+                raise
+            log.info("db.commit_conflict", error=str(exc)[:500])
+            return _commit_conflict()
+        except StaleDataError as exc:
             await rollback(session)
             log.info("db.commit_conflict", error=str(exc)[:500])
-            return False
+            return _commit_conflict()
         finally:
             await session.close()
 
@@ -205,14 +227,9 @@ class UnitOfWorkMiddleware:
                 return
             finished = True
             body = b"".join(chunks)
-            committed = await unit.finish(start["status"], start.get("headers", []), body)
-            if not committed:
-                response = problem_response(
-                    409,
-                    "The change conflicts with a concurrent change; reload and retry.",
-                    code="conflict.commit",
-                )
-                await response(scope, receive, send)
+            problem = await unit.finish(start["status"], start.get("headers", []), body)
+            if problem is not None:
+                await problem(scope, receive, send)
                 return
             await send(start)
             await send({"type": "http.response.body", "body": body})

@@ -28,7 +28,11 @@ from app.workers.queue import ArqQueue
 async def startup(ctx: dict[str, Any]) -> None:
     settings = get_settings()
     configure_logging(json=settings.log_json, level=settings.log_level)
-    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    engine = create_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        ping_after_idle_seconds=settings.db_ping_after_idle_seconds,
+    )
     ctx["engine"] = engine
     ctx["sessionmaker"] = create_sessionmaker(engine)
     ctx["queue"] = ArqQueue(ctx["redis"])

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
 
 from app.db import create_sessionmaker
 from app.domain.models import Organization, Pipeline, SlaPolicy
 from app.main import create_app
 from app.services import demo
+from app.services.organizations import create_organization
 from app.services.unit_of_work import session_scope
-from tests.conftest import NullQueue
+from tests.conftest import PASSWORD, NullQueue, sign_in
 
 
 async def test_healthz_and_readyz_answer_ok(client):
@@ -31,6 +35,50 @@ async def test_readyz_is_503_when_the_database_is_unreachable(settings, clock, t
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == "ready.database"
+
+
+@pytest.mark.parametrize("ping_after_idle_seconds", [0.0, 3600.0])
+async def test_a_pooled_connection_the_database_killed(settings, clock, engine, ping_after_idle_seconds):
+    """Checked before use once idle long enough, a dead connection is replaced unseen; used again
+    within that time, it fails one request with 503 and retry advice, and the next one works."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a pool of server connections is PostgreSQL's")
+    configured = settings.model_copy(update={"db_ping_after_idle_seconds": ping_after_idle_seconds})
+    application = create_app(configured, clock=clock)
+    async with application.router.lifespan_context(application):
+        runtime = application.state.runtime
+        async with session_scope(runtime.sessionmaker, runtime.queue) as session:
+            await create_organization(
+                session,
+                name="Acme",
+                admin_username="ops-admin",
+                admin_password=PASSWORD,
+                timezone="Asia/Shanghai",
+            )
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            headers = {"Authorization": f"Bearer {await sign_in(client, 'ops-admin')}"}
+            assert (await client.get("/api/v1/users/me", headers=headers)).status_code == 200
+            await runtime.queue.drain()  # no job holds a connection: the next request takes a pooled one
+            async with engine.connect() as connection:  # the test's own pool: not the app's
+                killed = await connection.scalar(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+            assert killed >= 1
+            await asyncio.sleep(0.2)
+            first = await client.get("/api/v1/users/me", headers=headers)
+            second = await client.get("/api/v1/users/me", headers=headers)
+    if ping_after_idle_seconds == 0:
+        assert first.status_code == 200
+    else:
+        assert first.status_code == 503, first.text
+        assert first.headers["content-type"] == "application/problem+json"
+        assert first.headers["retry-after"] == "1"
+        assert first.json()["code"] == "database.connection_lost"
+    assert second.status_code == 200, second.text
 
 
 async def test_readyz_is_503_when_redis_is_unreachable_but_the_api_still_starts(settings, clock):
