@@ -13,7 +13,7 @@ from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator, Uuid, event
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -125,9 +125,10 @@ def _ping_connections_idle_for(engine: AsyncEngine, seconds: float) -> None:
             return  # just connected, or used a moment ago
         try:
             dbapi_connection.ping()
-        except Exception as error:
-            # The pool discards this connection and checks out another, up to three times.
-            raise DisconnectionError(f"the idle connection is dead: {error!r}") from error
+        except (engine.dialect.loaded_dbapi.Error, OSError) as error:
+            # As pool_pre_ping does: the pool replaces every connection as old as this one (the
+            # database likely restarted) and checks out a fresh one.
+            raise InvalidatePoolError(f"the idle connection is dead: {error!r}") from error
 
 
 def _serialise_sqlite_writers(engine: AsyncEngine) -> None:

@@ -172,10 +172,11 @@ async def _on_integrity_error(request: Request, exc: Exception) -> Response:
 
 
 def connection_lost_problem(instance: str | None = None) -> JSONResponse:
-    """A pooled database connection died under the request; the pool replaces it, so a retry works."""
+    """A pooled database connection died under the request; the pool replaces it, so a retry works.
+    The request's transaction is rolled back; a route that committed on its own may have saved."""
     return problem_response(
         503,
-        "The connection to the database was lost; nothing was saved. Retry the request.",
+        "The connection to the database was lost; retry the request (a POST with the same Idempotency-Key).",
         code="database.connection_lost",
         headers={"Retry-After": "1"},
         instance=instance,

@@ -73,5 +73,8 @@ def insert_unless_conflict(session: AsyncSession, model: Any, *, returning: bool
 @functools.cache
 def _insert_unless_conflict(dialect: str, model: Any, returning: bool) -> Any:
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(model).on_conflict_do_nothing()
+    # With the row as parameters the ORM inserts in "bulk" mode, which would leave out the columns
+    # whose value is None: one statement (and one prepared statement) per combination of empty
+    # fields, and a column default instead of NULL. render_nulls keeps one statement that says NULL.
+    statement = insert(model).on_conflict_do_nothing().execution_options(render_nulls=True)
     return statement.returning(model) if returning else statement

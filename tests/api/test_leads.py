@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import event
 
 
 def _lead(**fields: object) -> dict[str, object]:
@@ -34,6 +35,33 @@ async def test_the_same_phone_in_another_format_is_a_409_naming_the_existing_lea
     assert problem["code"] == "lead.duplicate"
     assert problem["existing_id"] == created.json()["id"]
     assert problem["errors"] == [{"field": "phone", "code": "duplicate", "message": created.json()["id"]}]
+
+
+async def test_leads_with_different_empty_fields_share_one_insert_statement(app, client, make_tenant):
+    """One statement for every lead: PostgreSQL prepares and plans it once per connection, instead of
+    once for each combination of fields a form left empty."""
+    tenant = await make_tenant()
+    statements: list[str] = []
+
+    def record(connection, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.startswith("INSERT INTO lead "):
+            statements.append(statement)
+
+    engine = app.state.runtime.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        for fields in (
+            {"phone": "13800138000", "company": "华东建材"},
+            {"email": "li@example.com", "region": "华东"},
+        ):
+            created = await client.post("/api/v1/leads", json=_lead(**fields), headers=tenant.headers)
+            assert created.status_code == 201, created.text
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert len(statements) == 2
+    assert len(set(statements)) == 1
+    assert created.json()["company"] is None
+    assert created.json()["phone"] is None
 
 
 async def test_email_duplicates_ignore_case(client, make_tenant):
