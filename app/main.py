@@ -128,9 +128,10 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         version="1.0.0",
         description=(
             "Leads, customers, pipelines, SLAs, assignment and KPIs for B2B sales teams. "
-            "Errors are RFC 9457 application/problem+json. Any operation may answer 503 "
-            "`database.connection_lost` with Retry-After when its database connection was lost; "
-            "retry it (with the same Idempotency-Key for a POST)."
+            "Errors are RFC 9457 application/problem+json. Any operation may answer 503 with "
+            "Retry-After, `database.unavailable` when the database cannot be reached or "
+            "`database.connection_lost` when its connection was lost; retry it (with the same "
+            "Idempotency-Key for a POST)."
         ),
         lifespan=_lifespan(settings, clock),
         generate_unique_id_function=_operation_id,

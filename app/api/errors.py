@@ -183,6 +183,19 @@ def connection_lost_problem(instance: str | None = None) -> JSONResponse:
     )
 
 
+async def _on_unreachable(request: Request, exc: Exception) -> Response:
+    """A connection refused or reset inside a request: the database (or Redis) is down or
+    restarting. Outbound HTTP (webhooks, WeCom) runs in jobs, not here, and raises httpx's errors."""
+    log.warning("db.unreachable", error=repr(exc)[:500])
+    return problem_response(
+        503,
+        "The database cannot be reached at the moment; retry shortly.",
+        code="database.unavailable",
+        headers={"Retry-After": "5"},
+        instance=request.url.path,
+    )
+
+
 async def _on_database_error(request: Request, exc: Exception) -> Response:
     """A lost connection is the server's trouble (503, retry); PostgreSQL refusing NUL characters
     in text is bad input (422)."""
@@ -222,6 +235,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(IntegrityError, _on_integrity_error)
     app.add_exception_handler(DBAPIError, _on_database_error)
+    app.add_exception_handler(ConnectionError, _on_unreachable)
     app.add_exception_handler(StaleDataError, _on_stale_data)
     app.add_exception_handler(ReplayStoredResponse, _on_replay)
 

@@ -81,6 +81,19 @@ async def test_a_pooled_connection_the_database_killed(settings, clock, engine, 
     assert second.status_code == 200, second.text
 
 
+async def test_a_request_while_the_database_is_unreachable_is_a_503_problem(settings, clock):
+    broken = settings.model_copy(update={"database_url": "postgresql+asyncpg://postgres@127.0.0.1:1/none"})
+    application = create_app(broken, clock=clock)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.post("/api/v1/auth/token", data={"username": "a", "password": "b"})
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "5"
+    assert response.json()["code"] == "database.unavailable"
+
+
 async def test_readyz_is_503_when_redis_is_unreachable_but_the_api_still_starts(settings, clock):
     broken = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
     application = create_app(broken, clock=clock)
