@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from app.db import create_sessionmaker
 from app.domain.models import Organization, Pipeline, SlaPolicy
@@ -79,6 +79,38 @@ async def test_a_pooled_connection_the_database_killed(settings, clock, engine, 
         assert first.headers["retry-after"] == "1"
         assert first.json()["code"] == "database.connection_lost"
     assert second.status_code == 200, second.text
+
+
+async def test_a_connection_lost_at_commit_is_a_503_and_the_same_key_then_creates_the_lead_once(
+    app, client, make_tenant, engine
+):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a pool of server connections is PostgreSQL's")
+    tenant = await make_tenant()
+    await app.state.runtime.queue.drain()  # no job commits meanwhile: the next commit is the request's
+    app_engine = app.state.runtime.engine.sync_engine
+    cut: list[bool] = []
+
+    def cut_the_connection_before_commit(connection):  # type: ignore[no-untyped-def]
+        if not cut:
+            cut.append(True)
+            connection.connection.driver_connection.terminate()
+
+    lead = {"name": "王芳", "source": "phone_400", "phone": "13900139000"}
+    headers = {**tenant.headers, "Idempotency-Key": "lost-commit-1"}
+    event.listen(app_engine, "commit", cut_the_connection_before_commit)
+    try:
+        lost = await client.post("/api/v1/leads", json=lead, headers=headers)
+    finally:
+        event.remove(app_engine, "commit", cut_the_connection_before_commit)
+    assert lost.status_code == 503, lost.text
+    assert lost.json()["code"] == "database.connection_lost"
+    assert "may or may not be saved" in lost.json()["detail"]
+    assert lost.headers["retry-after"] == "1"
+    retried = await client.post("/api/v1/leads", json=lead, headers=headers)
+    assert retried.status_code == 201, retried.text
+    listed = await client.get("/api/v1/leads", params={"q": "13900139000"}, headers=tenant.headers)
+    assert [item["id"] for item in listed.json()["items"]] == [retried.json()["id"]]
 
 
 async def test_a_request_while_the_database_is_unreachable_is_a_503_problem(settings, clock):
