@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import event, func, select, text
 
+from app.config import Settings
 from app.db import create_sessionmaker
 from app.domain.models import Organization, Pipeline, SlaPolicy
 from app.main import create_app
 from app.services import demo
 from app.services.organizations import create_organization
 from app.services.unit_of_work import session_scope
-from tests.conftest import PASSWORD, NullQueue, sign_in
+from tests.conftest import PASSWORD, Clock, NullQueue, sign_in
+
+UNREACHABLE_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:1/none"
+
+
+@asynccontextmanager
+async def serving(settings: Settings, clock: Clock) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """An app of its own (started, with a client) for a test that needs other settings."""
+    application = create_app(settings, clock=clock)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield application, client
 
 
 async def test_healthz_and_readyz_answer_ok(client):
@@ -25,13 +41,10 @@ async def test_healthz_and_readyz_answer_ok(client):
 
 
 async def test_readyz_is_503_when_the_database_is_unreachable(settings, clock, tmp_path):
-    broken = settings.model_copy(update={"database_url": "postgresql+asyncpg://postgres@127.0.0.1:1/none"})
-    application = create_app(broken, clock=clock)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            response = await client.get("/readyz")
-            assert (await client.get("/healthz")).status_code == 200
+    broken = settings.model_copy(update={"database_url": UNREACHABLE_DATABASE})
+    async with serving(broken, clock) as (_, client):
+        response = await client.get("/readyz")
+        assert (await client.get("/healthz")).status_code == 200
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == "ready.database"
@@ -44,8 +57,7 @@ async def test_a_pooled_connection_the_database_killed(settings, clock, engine, 
     if engine.dialect.name != "postgresql":
         pytest.skip("a pool of server connections is PostgreSQL's")
     configured = settings.model_copy(update={"db_ping_after_idle_seconds": ping_after_idle_seconds})
-    application = create_app(configured, clock=clock)
-    async with application.router.lifespan_context(application):
+    async with serving(configured, clock) as (application, client):
         runtime = application.state.runtime
         async with session_scope(runtime.sessionmaker, runtime.queue) as session:
             await create_organization(
@@ -55,22 +67,20 @@ async def test_a_pooled_connection_the_database_killed(settings, clock, engine, 
                 admin_password=PASSWORD,
                 timezone="Asia/Shanghai",
             )
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            headers = {"Authorization": f"Bearer {await sign_in(client, 'ops-admin')}"}
-            assert (await client.get("/api/v1/users/me", headers=headers)).status_code == 200
-            await runtime.queue.drain()  # no job holds a connection: the next request takes a pooled one
-            async with engine.connect() as connection:  # the test's own pool: not the app's
-                killed = await connection.scalar(
-                    text(
-                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    )
+        headers = {"Authorization": f"Bearer {await sign_in(client, 'ops-admin')}"}
+        assert (await client.get("/api/v1/users/me", headers=headers)).status_code == 200
+        await runtime.queue.drain()  # no job holds a connection: the next request takes a pooled one
+        async with engine.connect() as connection:  # the test's own pool: not the app's
+            killed = await connection.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 )
-            assert killed >= 1
-            await asyncio.sleep(0.2)
-            first = await client.get("/api/v1/users/me", headers=headers)
-            second = await client.get("/api/v1/users/me", headers=headers)
+            )
+        assert killed >= 1
+        await asyncio.sleep(0.2)
+        first = await client.get("/api/v1/users/me", headers=headers)
+        second = await client.get("/api/v1/users/me", headers=headers)
     if ping_after_idle_seconds == 0:
         assert first.status_code == 200
     else:
@@ -114,12 +124,9 @@ async def test_a_connection_lost_at_commit_is_a_503_and_the_same_key_then_create
 
 
 async def test_a_request_while_the_database_is_unreachable_is_a_503_problem(settings, clock):
-    broken = settings.model_copy(update={"database_url": "postgresql+asyncpg://postgres@127.0.0.1:1/none"})
-    application = create_app(broken, clock=clock)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            response = await client.post("/api/v1/auth/token", data={"username": "a", "password": "b"})
+    broken = settings.model_copy(update={"database_url": UNREACHABLE_DATABASE})
+    async with serving(broken, clock) as (_, client):
+        response = await client.post("/api/v1/auth/token", data={"username": "a", "password": "b"})
     assert response.status_code == 503, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["retry-after"] == "5"
@@ -128,12 +135,9 @@ async def test_a_request_while_the_database_is_unreachable_is_a_503_problem(sett
 
 async def test_readyz_is_503_when_redis_is_unreachable_but_the_api_still_starts(settings, clock):
     broken = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
-    application = create_app(broken, clock=clock)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            response = await client.get("/readyz")
-            assert (await client.get("/healthz")).status_code == 200
+    async with serving(broken, clock) as (_, client):
+        response = await client.get("/readyz")
+        assert (await client.get("/healthz")).status_code == 200
     assert response.status_code == 503
     assert response.json()["code"] == "ready.redis"
 
