@@ -171,15 +171,15 @@ async def _on_integrity_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def connection_lost_problem(instance: str | None = None) -> JSONResponse:
+def connection_lost_problem(
+    detail: str = "The connection to the database was lost; retry the request (a POST with the same "
+    "Idempotency-Key).",
+    instance: str | None = None,
+) -> JSONResponse:
     """A pooled database connection died under the request; the pool replaces it, so a retry works.
     The request's transaction is rolled back; a route that committed on its own may have saved."""
     return problem_response(
-        503,
-        "The connection to the database was lost; retry the request (a POST with the same Idempotency-Key).",
-        code="database.connection_lost",
-        headers={"Retry-After": "1"},
-        instance=instance,
+        503, detail, code="database.connection_lost", headers={"Retry-After": "1"}, instance=instance
     )
 
 
@@ -201,7 +201,7 @@ async def _on_database_error(request: Request, exc: Exception) -> Response:
     in text is bad input (422)."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         log.warning("db.connection_lost", error=str(exc.orig)[:500])
-        return connection_lost_problem(request.url.path)
+        return connection_lost_problem(instance=request.url.path)
     message = str(getattr(exc, "orig", exc))
     if "0x00" in message or "CharacterNotInRepertoire" in type(getattr(exc, "orig", exc)).__name__:
         return problem_response(

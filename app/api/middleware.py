@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.errors import problem_response
+from app.api.errors import connection_lost_problem, problem_response
 from app.api.runtime import Runtime
 from app.config import Settings
 from app.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -173,12 +173,9 @@ class RequestUnitOfWork:
             await rollback(session)
             if exc.connection_invalidated:
                 log.warning("db.connection_lost_at_commit", error=str(exc.orig)[:500])
-                return problem_response(
-                    503,
+                return connection_lost_problem(
                     "The connection to the database was lost while saving, so the change may or may "
-                    "not be saved: read it back, or retry with the same Idempotency-Key.",
-                    code="database.connection_lost",
-                    headers={"Retry-After": "1"},
+                    "not be saved: read it back, or retry with the same Idempotency-Key."
                 )
             if not isinstance(exc, IntegrityError | OperationalError):
                 raise

@@ -24,7 +24,7 @@ from app.services.security import (
 # Touching last_used_at on every call would turn every read into a write.
 API_KEY_TOUCH_INTERVAL = timedelta(minutes=1)
 # Every authenticated request runs this: built once (its cache key is memoized on the object), and
-# reading three columns instead of loading a User entity.
+# reading two columns instead of loading a User entity.
 _TOKEN_USER = select(User.role, User.is_active).where(
     User.id == bindparam("user_id"), User.organization_id == bindparam("organization_id")
 )
