@@ -169,21 +169,26 @@ async def sign_in(client: httpx.AsyncClient, username: str, password: str = PASS
     return str(response.json()["access_token"])
 
 
+async def new_tenant(app: object, client: httpx.AsyncClient, name: str = "Acme Building Materials") -> Tenant:
+    """An organization with a signed-in admin, created in `app`'s database."""
+    runtime = app.state.runtime  # type: ignore[attr-defined]
+    username = f"admin-{uuid.uuid4().hex[:8]}"
+    async with session_scope(runtime.sessionmaker, runtime.queue) as db_session:
+        created = await create_organization(
+            db_session,
+            name=name,
+            admin_username=username,
+            admin_password=PASSWORD,
+            timezone="Asia/Shanghai",
+        )
+    token = await sign_in(client, username)
+    return Tenant(created.organization.id, created.admin.id, username, token)
+
+
 @pytest.fixture
 def make_tenant(app: object, client: httpx.AsyncClient):  # type: ignore[no-untyped-def]
     async def make(name: str = "Acme Building Materials") -> Tenant:
-        runtime = app.state.runtime  # type: ignore[attr-defined]
-        username = f"admin-{uuid.uuid4().hex[:8]}"
-        async with session_scope(runtime.sessionmaker, runtime.queue) as db_session:
-            created = await create_organization(
-                db_session,
-                name=name,
-                admin_username=username,
-                admin_password=PASSWORD,
-                timezone="Asia/Shanghai",
-            )
-        token = await sign_in(client, username)
-        return Tenant(created.organization.id, created.admin.id, username, token)
+        return await new_tenant(app, client, name)
 
     return make
 

@@ -16,9 +16,8 @@ from app.db import create_sessionmaker
 from app.domain.models import Organization, Pipeline, SlaPolicy
 from app.main import create_app
 from app.services import demo
-from app.services.organizations import create_organization
 from app.services.unit_of_work import session_scope
-from tests.conftest import PASSWORD, Clock, NullQueue, sign_in
+from tests.conftest import Clock, NullQueue, new_tenant
 
 UNREACHABLE_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:1/none"
 
@@ -58,18 +57,11 @@ async def test_a_pooled_connection_the_database_killed(settings, clock, engine, 
         pytest.skip("a pool of server connections is PostgreSQL's")
     configured = settings.model_copy(update={"db_ping_after_idle_seconds": ping_after_idle_seconds})
     async with serving(configured, clock) as (application, client):
-        runtime = application.state.runtime
-        async with session_scope(runtime.sessionmaker, runtime.queue) as session:
-            await create_organization(
-                session,
-                name="Acme",
-                admin_username="ops-admin",
-                admin_password=PASSWORD,
-                timezone="Asia/Shanghai",
-            )
-        headers = {"Authorization": f"Bearer {await sign_in(client, 'ops-admin')}"}
+        headers = (await new_tenant(application, client)).headers
         assert (await client.get("/api/v1/users/me", headers=headers)).status_code == 200
-        await runtime.queue.drain()  # no job holds a connection: the next request takes a pooled one
+        await (
+            application.state.runtime.queue.drain()
+        )  # no job holds a connection: the next request takes a pooled one
         async with engine.connect() as connection:  # the test's own pool: not the app's
             killed = await connection.scalar(
                 text(
