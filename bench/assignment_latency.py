@@ -25,7 +25,7 @@ import redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench.common import CRM, REDIS_URL, json_post, prepare, read_response
+from bench.common import CRM, REDIS_URL, json_post, prepare, read_response, wait_until_serving
 
 PASSWORD = "bench-password-1"
 PORT = 8091
@@ -36,17 +36,6 @@ def _start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
-
-
-def _wait_ready() -> None:
-    for _ in range(150):
-        try:
-            if httpx.get(f"http://127.0.0.1:{PORT}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("the API did not become ready")
 
 
 def _set_up_rule(client: httpx.Client) -> None:
@@ -207,7 +196,7 @@ def main() -> None:
     processes = [_start([CRM, "serve", "--port", str(PORT), "--workers", str(args.api_workers)], env)]
     processes += [_start([CRM, "worker"], env) for _ in range(args.job_workers)]
     try:
-        _wait_ready()
+        wait_until_serving(f"http://127.0.0.1:{PORT}/readyz")
         token = httpx.post(
             f"http://127.0.0.1:{PORT}/api/v1/auth/token",
             data={"username": "bench-admin", "password": PASSWORD},

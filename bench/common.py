@@ -8,8 +8,12 @@ import os
 import re
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 
+import asyncpg
+import httpx
 from sqlalchemy.ext.asyncio import create_async_engine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,3 +123,23 @@ def cpu_seconds(process_group: int | None = None, command: str | None = None) ->
         if group_matches or (command is not None and command in cmdline):
             ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_serving(url: str, attempts: int = 150) -> None:
+    """Polls `url` every 0.2 s until it answers 200; a server that never does fails the bench."""
+    for _ in range(attempts):
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer 200")
+
+
+async def first_organization_id(dsn: str) -> uuid.UUID:
+    """The organization `prepare` created (the only one in its database)."""
+    connection = await asyncpg.connect(dsn)
+    value = await connection.fetchval("SELECT id FROM organization LIMIT 1")
+    await connection.close()
+    return uuid.UUID(str(value))

@@ -18,22 +18,11 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 
-import asyncpg
-import httpx
-
-from bench.common import ROOT, asyncpg_dsn, prepare
+from bench.common import ROOT, asyncpg_dsn, first_organization_id, prepare, wait_until_serving
 from bench.leads_throughput import PORT, drive_api, drive_raw
 
 VARIANTS = ("", "user", "user,fuzzy")
-
-
-async def _organization(dsn: str) -> uuid.UUID:
-    connection = await asyncpg.connect(dsn)
-    value = await connection.fetchval("SELECT id FROM organization LIMIT 1")
-    await connection.close()
-    return uuid.UUID(str(value))
 
 
 def _serve_and_drive(env: dict[str, str], seconds: float, connections: int, start: int) -> dict[str, object]:
@@ -46,12 +35,7 @@ def _serve_and_drive(env: dict[str, str], seconds: float, connections: int, star
         start_new_session=True,
     )
     try:
-        for _ in range(100):
-            try:
-                httpx.get(f"http://127.0.0.1:{PORT}/docs", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        wait_until_serving(f"http://127.0.0.1:{PORT}/docs")
         time.sleep(1)  # the second process
         asyncio.run(drive_api(2, connections, "unused", start=start + 5_000_000))  # warm-up
         return asyncio.run(drive_api(seconds, connections, "unused", start=start))
@@ -68,7 +52,7 @@ def main() -> None:
 
     url, env = prepare("crm_bench_floor", admin="bench-admin", password="bench-password-1")
     dsn = asyncpg_dsn(url)
-    organization_id = asyncio.run(_organization(dsn))
+    organization_id = asyncio.run(first_organization_id(dsn))
     env.update(BENCH_FLOOR_DSN=dsn, BENCH_FLOOR_ORGANIZATION=str(organization_id))
     floors = {}
     for number, reads in enumerate(VARIANTS):

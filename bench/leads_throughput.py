@@ -24,7 +24,16 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from bench.common import CRM, cpu_seconds, json_post, prepare, read_response
+from bench.common import (
+    CRM,
+    asyncpg_dsn,
+    cpu_seconds,
+    first_organization_id,
+    json_post,
+    prepare,
+    read_response,
+    wait_until_serving,
+)
 
 PASSWORD = "bench-password-1"
 PORT = 8089
@@ -205,13 +214,7 @@ def main() -> None:
         start_new_session=True,
     )
     try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"http://127.0.0.1:{PORT}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        wait_until_serving(f"http://127.0.0.1:{PORT}/readyz")
         token = httpx.post(
             f"http://127.0.0.1:{PORT}/api/v1/auth/token",
             data={"username": "bench-admin", "password": PASSWORD},
@@ -231,17 +234,9 @@ def main() -> None:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
 
-    dsn = url.replace("postgresql+asyncpg", "postgresql")
-
-    async def organization() -> uuid.UUID:
-        connection = await asyncpg.connect(dsn)
-        value = await connection.fetchval("SELECT id FROM organization LIMIT 1")
-        await connection.close()
-        return uuid.UUID(str(value))
-
-    raw = asyncio.run(
-        drive_raw(dsn, args.seconds, args.connections, asyncio.run(organization()), start=50_000_000)
-    )
+    dsn = asyncpg_dsn(url)
+    organization_id = asyncio.run(first_organization_id(dsn))
+    raw = asyncio.run(drive_raw(dsn, args.seconds, args.connections, organization_id, start=50_000_000))
     result = {
         "api": api,
         "raw_asyncpg": raw,
