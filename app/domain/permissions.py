@@ -126,3 +126,14 @@ API_KEY_SCOPES: frozenset[Permission] = frozenset(
 
 def role_allows(role: Role, permission: Permission) -> bool:
     return permission in ROLE_PERMISSIONS[role]
+
+
+# Who may take whom out of the organization: an admin anyone, a director only the ranks below.
+_RANK: dict[Role, int] = {Role.admin: 3, Role.director: 2, Role.supervisor: 1, Role.rep: 0, Role.marketing: 0}
+
+
+def may_deactivate(actor_role: Role | None, target_role: Role) -> bool:
+    """The one rank rule for every path that deactivates a user or takes away the admin role."""
+    if actor_role is None:
+        return False
+    return actor_role is Role.admin or _RANK[actor_role] > _RANK[target_role]

@@ -28,6 +28,7 @@ from app.domain.sla import ACTIVE_STATES
 from app.observability import current_request_id
 from app.services import audit, outbox
 from app.services.common import get_visible
+from app.services.users import guard_removal
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,8 @@ async def hand_over(
             errors=[FieldError("to_user_id", "same_user", "must differ from the leaving user")],
         )
     leaving = await get_visible(session, User, from_user_id, actor=actor, for_update=True)
+    if deactivate and leaving.is_active:
+        await guard_removal(session, actor=actor, user=leaving)
     receiver = await session.scalar(
         select(User).where(User.id == to_user_id, User.organization_id == actor.organization_id)
     )

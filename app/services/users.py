@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import Conflict, FieldError, InvalidInput, PermissionDenied
 from app.domain.models import Organization, User
-from app.domain.permissions import Role
+from app.domain.permissions import Role, may_deactivate
 from app.domain.principal import Principal
 from app.services import audit, outbox
 from app.services.auth import normalise_username
@@ -141,12 +141,9 @@ async def update_user(
 ) -> User:
     user = await get_visible(session, User, user_id, actor=actor, for_update=True)
     check_version(user, expected_version)
-    if user.id == actor.user_id and (
-        changes.get("is_active") is False or changes.get("role", user.role) != user.role
-    ):
-        raise InvalidInput(
-            "You cannot deactivate yourself or change your own role.", code="user.self_lockout"
-        )
+    deactivating = changes.get("is_active") is False and user.is_active
+    if deactivating or changes.get("role", user.role) != user.role:
+        await guard_removal(session, actor=actor, user=user)
     before = audit.snapshot(user, AUDITED_FIELDS)
     password = changes.pop("password", None)
     for name, value in changes.items():
@@ -168,6 +165,34 @@ async def update_user(
             after=new,
         )
     return user
+
+
+async def guard_removal(session: AsyncSession, *, actor: Principal, user: User) -> None:
+    """Refuses to deactivate `user` (or change their role) unless the actor outranks them, and never
+    leaves the organization without an active admin. Every path that deactivates calls this."""
+    if user.id == actor.user_id:
+        raise InvalidInput(
+            "You cannot deactivate yourself or change your own role.", code="user.self_lockout"
+        )
+    if not may_deactivate(actor.role, Role(user.role)):
+        raise PermissionDenied(
+            f"A {actor.role or 'key'} cannot deactivate or change the role of a {user.role}.",
+            code="user.outranked",
+        )
+    if user.role == Role.admin and user.is_active:
+        # The active admins' rows are locked so that two admins removing each other at once
+        # cannot both see the other as the one who remains.
+        admins = await session.scalars(
+            select(User.id)
+            .where(User.organization_id == actor.organization_id, User.role == Role.admin, User.is_active)
+            .order_by(User.id)
+            .with_for_update()
+        )
+        if set(admins.all()) <= {user.id}:
+            raise Conflict(
+                "The organization's last active admin cannot be deactivated or lose the admin role.",
+                code="user.last_admin",
+            )
 
 
 async def get_current_user(session: AsyncSession, *, actor: Principal) -> User:
