@@ -259,15 +259,26 @@ def serve(
 
 
 @cli.command("worker")
-def worker() -> None:
+def worker(
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 0 if this host's worker wrote its heartbeat lately, else 1")
+    ] = False,
+) -> None:
     """Run an arq worker (needs CRM_REDIS_URL)."""
-    from arq.worker import run_worker
+    from arq.connections import RedisSettings
+    from arq.worker import async_check_health, run_worker
 
-    from app.workers.settings import WorkerSettings
+    from app.workers.settings import WorkerSettings, health_check_key
 
-    if not get_settings().redis_url:
+    redis_url = get_settings().redis_url
+    if not redis_url:
         console.print("[red]CRM_REDIS_URL is not set: without Redis the API runs jobs in-process[/red]")
         raise typer.Exit(2)
+    if check:
+        # Plain settings: the check must fail fast while Redis is down, not retry like the worker.
+        raise typer.Exit(
+            asyncio.run(async_check_health(RedisSettings.from_dsn(redis_url), health_check_key()))
+        )
     run_worker(WorkerSettings)  # type: ignore[arg-type]
 
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import socket
 from typing import Any, ClassVar
 
 from arq import cron
 from arq.connections import RedisSettings
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.config import get_settings
 from app.db import create_engine, create_sessionmaker, utcnow
@@ -50,9 +56,30 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     await ctx["engine"].dispose()
 
 
-def redis_settings() -> RedisSettings:
-    settings = get_settings()
-    return RedisSettings.from_dsn(settings.redis_url or "redis://127.0.0.1:6379/0")
+def redis_settings(redis_url: str | None = None) -> RedisSettings:
+    """The worker's Redis connection, made to ride out a Redis restart or outage.
+
+    arq gives up on the first connection error of its poll loop and the worker exits; here every
+    Redis command is retried with backoff (0.1 s doubling to 5 s) for as long as Redis is away, so
+    the worker, its cron schedule and its running jobs carry on when Redis is back. A worker
+    starting while Redis is down waits 30 s before it gives up (and the deployment restarts it).
+    """
+    url = redis_url or get_settings().redis_url or "redis://127.0.0.1:6379/0"
+    return dataclasses.replace(
+        RedisSettings.from_dsn(url),
+        retry=Retry(ExponentialBackoff(cap=5, base=0.1), retries=-1),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError, OSError],
+        conn_retries=30,
+    )
+
+
+def health_check_key() -> str:
+    """This host's heartbeat key: with one worker per container, a dead worker is not hidden by a
+    live one elsewhere (arq's default key is one per queue)."""
+    return f"arq:queue:health-check:{socket.gethostname()}"
+
+
+HEALTH_CHECK_INTERVAL_SECONDS = 30
 
 
 class WorkerSettings:
@@ -77,6 +104,8 @@ class WorkerSettings:
     on_startup = startup
     on_shutdown = shutdown
     redis_settings = redis_settings()
+    health_check_key = health_check_key()
+    health_check_interval = HEALTH_CHECK_INTERVAL_SECONDS
     # Jobs are idempotent and retried by the sweeps, so a job cut short by a restart is re-run.
     max_tries = 5
     poll_delay = get_settings().worker_poll_delay
