@@ -6,9 +6,11 @@ import secrets
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Environment(StrEnum):
@@ -47,12 +49,43 @@ class Settings(BaseSettings):
     dingtalk_base_url: str = "https://oapi.dingtalk.com"
     log_json: bool = True
     log_level: str = "INFO"
+    # Browser origins (the manager's SPA, the WeCom H5 app) allowed to call the API, exactly as the
+    # browser sends them: comma-separated `https://host[:port]`; none by default.
+    cors_origins: Annotated[list[str], NoDecode] = []
+    # /docs, /redoc and /openapi.json: on by default, off by default in production.
+    public_docs: bool | None = None
+    # /metrics asks for `Authorization: Bearer <token>` when set; in production it is off without one.
+    metrics_token: str | None = None
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _exact_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            parts = urlsplit(origin)
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.netloc
+                or origin != f"{parts.scheme}://{parts.netloc}"
+            ):
+                raise ValueError(f"{origin!r} is not an origin like https://app.example.com (no path, no *)")
+        return origins
 
     @model_validator(mode="after")
     def _require_secret_in_production(self) -> Settings:
         if self.env is Environment.production and len(self.jwt_secret) < 32:
             raise ValueError("CRM_JWT_SECRET of at least 32 characters is required when CRM_ENV=production")
         return self
+
+    @property
+    def serves_docs(self) -> bool:
+        return self.public_docs if self.public_docs is not None else self.env is not Environment.production
 
     @property
     def is_sqlite(self) -> bool:

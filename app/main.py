@@ -9,11 +9,17 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from app.api.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
-from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware, UnitOfWorkMiddleware
+from app.api.middleware import (
+    BodyLimitMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+    UnitOfWorkMiddleware,
+)
 from app.api.routes import (
     activities,
     api_keys,
@@ -42,7 +48,7 @@ from app.api.routes import (
     webhooks,
 )
 from app.api.runtime import Runtime
-from app.config import Settings, get_settings
+from app.config import Environment, Settings, get_settings
 from app.db import create_engine, create_sessionmaker, utcnow
 from app.observability import configure_logging
 from app.services.channel_delivery import ChannelClient
@@ -135,12 +141,35 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         ),
         lifespan=_lifespan(settings, clock),
         generate_unique_id_function=_operation_id,
+        docs_url="/docs" if settings.serves_docs else None,
+        redoc_url="/redoc" if settings.serves_docs else None,
+        openapi_url="/openapi.json" if settings.serves_docs else None,
     )
     install_error_handlers(app)
-    # Outermost first: context and metrics see everything, the unit of work wraps the routes.
+    # Added innermost first: context and metrics see everything, the unit of work wraps the routes.
     app.add_middleware(UnitOfWorkMiddleware)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.env is Environment.production)
+    if settings.cors_origins:
+        # Outermost, so a preflight is answered before anything else and every answer (errors
+        # too) carries the CORS headers. Tokens travel in Authorization, so no credentials.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=False,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "If-None-Match",
+                "Idempotency-Key",
+                "X-Request-ID",
+            ],
+            expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID", "Idempotent-Replayed"],
+            max_age=600,
+        )
 
     for module in (
         auth,

@@ -8,12 +8,14 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -133,6 +135,16 @@ async def app(settings: Settings, clock: Clock, engine: AsyncEngine) -> AsyncIte
     application = create_app(settings, clock=clock)
     async with application.router.lifespan_context(application):
         yield application
+
+
+@asynccontextmanager
+async def serving(settings: Settings, clock: Clock) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """An app of its own (started, with a client) for a test that needs other settings."""
+    application = create_app(settings, clock=clock)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            yield application, http
 
 
 @pytest.fixture

@@ -95,6 +95,38 @@ class RequestContextMiddleware:
             structlog.contextvars.clear_contextvars()
 
 
+_HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
+class SecurityHeadersMiddleware:
+    """Headers every answer carries: no MIME sniffing, no referrer, and `Cache-Control: no-store`
+    unless a route chose its own (the API's answers hold personal data and tokens); HSTS when the
+    service runs in production (behind TLS)."""
+
+    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
+        self.app = app
+        self.hsts = hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                headers += [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+                if b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                if self.hsts:
+                    headers.append(_HSTS)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def _limit_for(path: str, settings: Settings) -> int:
     """Uploads may be larger than JSON bodies; everything else keeps the small default."""
     if path.endswith("/import"):
