@@ -92,10 +92,14 @@ def create_engine(
     database_url: str, *, pool_size: int = 10, ping_after_idle_seconds: float = 5.0
 ) -> AsyncEngine:
     if database_url.startswith("sqlite"):
-        engine = create_async_engine(database_url, connect_args={"timeout": 30})
+        engine = create_async_engine(database_url, connect_args={"timeout": 30}, hide_parameters=True)
         _serialise_sqlite_writers(engine)
         return engine
-    engine = create_async_engine(database_url, pool_size=pool_size, max_overflow=pool_size)
+    # hide_parameters: an error's text (logged) shows the SQL but never the values, which are
+    # customers' names and phone numbers.
+    engine = create_async_engine(
+        database_url, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True
+    )
     _ping_connections_idle_for(engine, ping_after_idle_seconds)
     return engine
 

@@ -16,6 +16,7 @@ from fastapi.routing import APIRoute
 from app.api.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
 from app.api.middleware import (
     BodyLimitMiddleware,
+    RefuseNulMiddleware,
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
     UnitOfWorkMiddleware,
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     install_error_handlers(app)
     # Added innermost first: context and metrics see everything, the unit of work wraps the routes.
     app.add_middleware(UnitOfWorkMiddleware)
+    app.add_middleware(RefuseNulMiddleware)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.env is Environment.production)
