@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.errors import NotAuthenticated, RateLimited
+from app.domain.errors import NotAuthenticated, PermissionDenied, RateLimited
 from app.domain.models import ApiKey, LoginFailure, User
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
@@ -24,8 +25,8 @@ from app.services.security import (
 # Touching last_used_at on every call would turn every read into a write.
 API_KEY_TOUCH_INTERVAL = timedelta(minutes=1)
 # Every authenticated request runs this: built once (its cache key is memoized on the object), and
-# reading two columns instead of loading a User entity.
-_TOKEN_USER = select(User.role, User.is_active).where(
+# reading three columns instead of loading a User entity.
+_TOKEN_USER = select(User.role, User.is_active, User.token_version).where(
     User.id == bindparam("user_id"), User.organization_id == bindparam("organization_id")
 )
 
@@ -98,7 +99,12 @@ async def sign_in(
     )
     await session.execute(delete(LoginFailure).where(LoginFailure.username == normalise_username(username)))
     token = issue_access_token(
-        TokenClaims(user_id=user.id, organization_id=user.organization_id, role=user.role),
+        TokenClaims(
+            user_id=user.id,
+            organization_id=user.organization_id,
+            role=user.role,
+            token_version=user.token_version,
+        ),
         secret=secret,
         now=now,
         ttl=ttl,
@@ -120,8 +126,30 @@ async def principal_from_token(session: AsyncSession, token: str, *, secret: str
         raise NotAuthenticated(
             "The user of this token no longer exists or is inactive.", code="auth.user_inactive"
         )
+    if user.token_version != claims.token_version:
+        raise NotAuthenticated(
+            "This token was revoked (password changed or signed out everywhere); sign in again.",
+            code="auth.token_revoked",
+        )
     # The role is read from the database, so a role change applies to tokens already issued.
     return Principal.for_user(claims.organization_id, claims.user_id, user.role)
+
+
+async def sign_out_everywhere(session: AsyncSession, *, actor: Principal) -> None:
+    """Revokes every access token the signed-in user holds, this request's included."""
+    if actor.user_id is None:
+        raise PermissionDenied("An API key is not signed in; revoke the key instead.", code="auth.not_a_user")
+    await revoke_tokens(session, user_id=actor.user_id)
+
+
+async def revoke_tokens(session: AsyncSession, *, user_id: uuid.UUID) -> None:
+    # A plain UPDATE outside the version check: revoking tokens is not an edit of the user record.
+    await session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(token_version=User.token_version + 1)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def _principal_from_api_key(

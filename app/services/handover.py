@@ -171,6 +171,7 @@ async def hand_over(
     if deactivate and leaving.is_active:
         leaving.is_active = False
         leaving.is_available = False
+        leaving.token_version += 1
         await session.flush()
         await audit.record_audit(
             session,

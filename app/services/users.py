@@ -150,6 +150,9 @@ async def update_user(
         setattr(user, name, value)
     if password is not None:
         user.password_hash = hash_password(password)
+    if password is not None or deactivating:
+        # Tokens issued before stop working: a changed password locks out whoever learnt the old one.
+        user.token_version += 1
     await session.flush()
     old, new = audit.changed_fields(before, audit.snapshot(user, AUDITED_FIELDS))
     if password is not None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Response, status
 
-from app.api.deps import NowDep, RuntimeDep, SessionDep
+from app.api.deps import CurrentPrincipal, NowDep, RuntimeDep, SessionDep
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.auth import TokenOut
@@ -52,3 +52,15 @@ async def issue_token(
             await auth.record_login_failure(own_session, username=username, now=now)
         raise
     return TokenOut(access_token=token.token, expires_in=token.expires_in)
+
+
+@router.post(
+    "/logout-all",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(401, 403),
+    summary="Revoke every access token of the signed-in user (a lost phone, a shared password)",
+)
+async def sign_out_everywhere(session: SessionDep, actor: CurrentPrincipal) -> Response:
+    await auth.sign_out_everywhere(session, actor=actor)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
