@@ -231,11 +231,18 @@ class RefuseNulMiddleware:
             await self.app(scope, receive, send)
             return
         messages: list[Message] = []
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                break
+        try:
+            while True:
+                message = await receive()
+                messages.append(message)
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    break
+        except HTTPException as exc:
+            # BodyLimitMiddleware's 413 for a streamed body, raised here rather than inside FastAPI.
+            await problem_response(exc.status_code, str(exc.detail), code="request.too_large")(
+                scope, receive, send
+            )
+            return
         body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
         field = self._nul_field(body, is_json)
         if field is not None:
