@@ -20,7 +20,7 @@ from app.domain.pipelines import OrderingMode, ordering_violations, parse_orderi
 from app.domain.principal import Principal
 from app.domain.sla import SlaKind, TimerState
 from app.services import audit, customers, leads, opportunities, sla
-from app.services.common import get_visible
+from app.services.common import get_visible, refuse_taken_id
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.policy import policy_for
 from app.services.visibility import visible_to
@@ -143,6 +143,7 @@ async def record_activity(
     effective = is_effective_follow_up(
         data.type, list(data.info_points), data.call_outcome, policy.follow_up_rule
     )
+    await refuse_taken_id(session, Activity, data.id, actor=actor, entity="activity")
     activity = Activity(
         id=data.id or uuid.uuid4(),
         organization_id=actor.organization_id,

@@ -21,7 +21,13 @@ from app.domain.models import Activity, Contact, Customer, Lead, Opportunity
 from app.domain.permissions import Role
 from app.domain.principal import Principal
 from app.services import assignment, audit, customers, opportunities, outbox, sla
-from app.services.common import check_version, get_visible, insert_unless_conflict, like_pattern
+from app.services.common import (
+    check_version,
+    get_visible,
+    insert_unless_conflict,
+    like_pattern,
+    refuse_taken_id,
+)
 from app.services.ownership import resolve_owner
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.policy import rules_for
@@ -272,7 +278,9 @@ async def create_lead(
     if lead is None:
         duplicate = await find_exact_duplicate(session, actor.organization_id, keys)
         if duplicate is None:
-            raise Conflict(f"A lead with id {values['id']} exists.", code="lead.id_taken")
+            # Only the id can have collided: refused without saying where it is taken.
+            await refuse_taken_id(session, Lead, data.id, actor=actor, entity="lead")
+            raise Conflict("The lead conflicts with a concurrent change; retry.", code="lead.id_taken")
         existing, matched = duplicate
         if on_duplicate is OnDuplicate.merge:
             return CreatedLead(
