@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from enum import StrEnum
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -33,8 +34,14 @@ class Settings(BaseSettings):
     max_import_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     storage_dir: Path = Path("var/files")
+    # Failed sign-ins per (login name, client address), and per client address over all names,
+    # within one window; past either, that client waits for the window's end (429).
     login_failure_limit: int = Field(default=10, ge=1)
+    login_client_failure_limit: int = Field(default=30, ge=1)
     login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
+    # Reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client; without
+    # them the socket's peer address is the client, and X-Forwarded-For is ignored.
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = []
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     db_pool_size: int = Field(default=10, ge=1)
     # A pooled PostgreSQL connection idle for longer is checked alive before use (app/db.py).
@@ -57,9 +64,9 @@ class Settings(BaseSettings):
     # /metrics asks for `Authorization: Bearer <token>` when set; in production it is off without one.
     metrics_token: str | None = None
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value

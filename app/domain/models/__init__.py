@@ -11,7 +11,7 @@ from app.domain.models.delivery import Delivery, DeliveryStatus
 from app.domain.models.idempotency_record import IdempotencyRecord
 from app.domain.models.import_job import ImportJob, ImportKind, ImportRowError, ImportStatus
 from app.domain.models.lead import Lead
-from app.domain.models.login_failure import LoginFailure
+from app.domain.models.login_throttle import LoginThrottle
 from app.domain.models.notification import Notification
 from app.domain.models.notification_channel import NotificationChannel
 from app.domain.models.opportunity import Opportunity, OpportunityStatus, StageStay
@@ -46,7 +46,7 @@ __all__ = [
     "ImportStatus",
     "Lead",
     "LeadAssignment",
-    "LoginFailure",
+    "LoginThrottle",
     "Notification",
     "NotificationChannel",
     "Opportunity",
