@@ -49,14 +49,11 @@ from app.api.routes import (
     webhooks,
 )
 from app.api.runtime import Runtime
+from app.bootstrap import build_infrastructure
 from app.config import Environment, Settings, get_settings
-from app.db import create_engine, create_sessionmaker, utcnow
+from app.db import utcnow
 from app.observability import configure_logging
-from app.services.channel_delivery import ChannelClient
-from app.services.jobs import JobQueue
-from app.services.storage import LocalFileStorage
-from app.workers.jobs import JobContext
-from app.workers.queue import ArqQueue, InlineQueue
+from app.workers.queue import InlineQueue
 
 # (job, seconds) the in-process runner repeats; the arq worker has the same in its cron list.
 INLINE_SCHEDULE = (
@@ -76,44 +73,19 @@ def _operation_id(route: APIRoute) -> str:
 def _lifespan(settings: Settings, clock: Callable[[], datetime]) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(
-            settings.database_url,
-            pool_size=settings.db_pool_size,
-            ping_after_idle_seconds=settings.db_ping_after_idle_seconds,
-        )
-        sessionmaker = create_sessionmaker(engine, clock)
-        storage = LocalFileStorage(settings.storage_dir)
-        channels = ChannelClient(
-            allow_private=settings.webhook_allow_private,
-            wecom_base_url=settings.wecom_base_url,
-            dingtalk_base_url=settings.dingtalk_base_url,
-        )
-        queue: JobQueue
+        infrastructure = build_infrastructure(settings, clock=clock)
+        queue = await infrastructure.queue()
         periodic: list[asyncio.Task[None]] = []
-        if settings.redis_url:
-            queue = await ArqQueue.connect(settings.redis_url)
-        else:
-
-            def context(q: InlineQueue) -> JobContext:
-                return {
-                    "sessionmaker": sessionmaker,
-                    "queue": q,
-                    "clock": clock,
-                    "storage": storage,
-                    "channels": channels,
-                }
-
-            inline = InlineQueue(context, clock)
-            periodic = [asyncio.create_task(inline.run_periodically(f, s)) for f, s in INLINE_SCHEDULE]
-            queue = inline
+        if isinstance(queue, InlineQueue):
+            periodic = [asyncio.create_task(queue.run_periodically(f, s)) for f, s in INLINE_SCHEDULE]
         app.state.runtime = Runtime(
             settings=settings,
-            engine=engine,
-            sessionmaker=sessionmaker,
+            engine=infrastructure.engine,
+            sessionmaker=infrastructure.sessionmaker,
             queue=queue,
             clock=clock,
             jwt_secret=settings.resolved_jwt_secret(),
-            storage=storage,
+            storage=infrastructure.storage,
         )
         try:
             yield
@@ -121,8 +93,7 @@ def _lifespan(settings: Settings, clock: Callable[[], datetime]) -> Any:
             for task in periodic:
                 task.cancel()
             await queue.close()
-            await channels.aclose()
-            await engine.dispose()
+            await infrastructure.aclose()
 
     return lifespan
 
