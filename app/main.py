@@ -44,6 +44,7 @@ from app.api.routes import (
 from app.api.runtime import Runtime
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker, utcnow
+from app.encryption import use_keys
 from app.observability import configure_logging
 from app.services.channel_delivery import ChannelClient
 from app.services.jobs import JobQueue
@@ -69,6 +70,7 @@ def _operation_id(route: APIRoute) -> str:
 def _lifespan(settings: Settings, clock: Callable[[], datetime]) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        use_keys(settings.resolved_secrets_keys())
         engine = create_engine(
             settings.database_url,
             pool_size=settings.db_pool_size,

@@ -15,6 +15,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.config import get_settings
 from app.db import create_engine, create_sessionmaker, utcnow
+from app.encryption import use_keys
 from app.observability import configure_logging
 from app.services.channel_delivery import ChannelClient
 from app.services.storage import LocalFileStorage
@@ -34,6 +35,7 @@ from app.workers.queue import ArqQueue
 async def startup(ctx: dict[str, Any]) -> None:
     settings = get_settings()
     configure_logging(json=settings.log_json, level=settings.log_level)
+    use_keys(settings.resolved_secrets_keys())
     engine = create_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
