@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker, utcnow
+from app.encryption import use_keys
 from app.services.channel_delivery import ChannelClient
 from app.services.jobs import JobQueue
 from app.services.storage import LocalFileStorage
@@ -49,6 +50,8 @@ class Infrastructure:
 
 
 def build_infrastructure(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Infrastructure:
+    # The keys that encrypt secrets at rest (webhook and channel secrets) come from these settings.
+    use_keys(settings.resolved_secrets_keys())
     if settings.is_sqlite:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(

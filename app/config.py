@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from enum import StrEnum
 from functools import lru_cache
@@ -10,8 +11,11 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
+from cryptography.fernet import Fernet
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.encryption import parse_keys
 
 
 class Environment(StrEnum):
@@ -27,6 +31,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./var/crm.db"
     redis_url: str | None = None
     jwt_secret: str = ""
+    # Comma-separated Fernet keys: the first encrypts stored secrets, all decrypt (app/encryption.py).
+    secrets_key: str = ""
     jwt_ttl_seconds: int = Field(default=8 * 3600, ge=60, le=30 * 24 * 3600)
     default_timezone: str = "Asia/Shanghai"
     var_dir: Path = Path("var")
@@ -88,6 +94,10 @@ class Settings(BaseSettings):
     def _require_secret_in_production(self) -> Settings:
         if self.env is Environment.production and len(self.jwt_secret) < 32:
             raise ValueError("CRM_JWT_SECRET of at least 32 characters is required when CRM_ENV=production")
+        keys = parse_keys(self.secrets_key)
+        if self.env is Environment.production and not keys:
+            # A key generated on one machine would leave the others unable to read the secrets.
+            raise ValueError("CRM_SECRETS_KEY is required when CRM_ENV=production")
         return self
 
     @property
@@ -110,6 +120,20 @@ class Settings(BaseSettings):
         secret_file.write_text(secret)
         secret_file.chmod(0o600)
         return secret
+
+    def resolved_secrets_keys(self) -> list[str]:
+        """The configured keys, or one generated once into var/ for development machines."""
+        if keys := parse_keys(self.secrets_key):
+            return keys
+        key_file = self.var_dir / "secrets_key"
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            # Exclusive: the API and a worker starting together must not write two different keys.
+            with os.fdopen(os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+                handle.write(Fernet.generate_key().decode())
+        except FileExistsError:
+            pass
+        return parse_keys(key_file.read_text())
 
 
 @lru_cache

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
@@ -167,3 +168,10 @@ async def guard_idempotency(
 
 
 Idempotent = Depends(guard_idempotency)
+
+
+def replay_without_secret(request: Request, redacted: BaseModel) -> None:
+    """An Idempotency-Key replays `redacted` instead of this answer, which shows a secret once: the
+    stored answer sits in the database for a day, where no secret may be kept in the clear."""
+    unit: RequestUnitOfWork = request.state.unit_of_work
+    unit.replay_body = redacted.model_dump_json().encode()

@@ -274,6 +274,8 @@ class RequestUnitOfWork:
         self._runtime = runtime
         self._session: AsyncSession | None = None
         self.idempotency_record: Any = None
+        # What an Idempotency-Key replays when the answer itself must not be stored (a secret).
+        self.replay_body: bytes | None = None
 
     @property
     def session(self) -> AsyncSession:
@@ -296,7 +298,8 @@ class RequestUnitOfWork:
                     for k, v in headers
                     if k.decode("latin-1").lower() in _REPLAYED_HEADERS
                 }
-                idempotency.complete(self.idempotency_record, StoredResponse(status, kept, body))
+                stored = body if self.replay_body is None else self.replay_body
+                idempotency.complete(self.idempotency_record, StoredResponse(status, kept, stored))
             await commit(session, self._runtime.queue)
             return None
         except DBAPIError as exc:

@@ -327,13 +327,14 @@ class ChannelClient:
     async def send_webhook(
         self,
         url: str,
-        secret: str,
+        secrets: Sequence[str],
         event_id: str,
         event_type: str,
         payload: Mapping[str, Any],
         now: datetime,
     ) -> DeliveryResult:
-        """POST a Standard Webhooks message signed with `secret` ("whsec_" + base64, as the spec has it).
+        """POST a Standard Webhooks message signed with each of `secrets` ("whsec_" + base64, as the spec
+        has it): during a rotation the header carries both signatures, and the receiver accepts either.
 
         `event_id` goes out as webhook-id and must stay the same across retries: receivers use it to
         drop duplicates. The destination is checked against SSRF on every send, because where a name
@@ -346,7 +347,7 @@ class ChannelClient:
         # header and the signature share one whole-second timestamp.
         timestamp = datetime.fromtimestamp(math.floor(now.timestamp()), UTC)
         try:
-            signer = Webhook(secret)
+            signers = [Webhook(secret) for secret in secrets]
         except Exception as exc:  # the library raises binascii.Error or its own error for a bad secret
             return DeliveryResult(
                 Outcome.failed,
@@ -367,7 +368,7 @@ class ChannelClient:
             "content-type": "application/json",
             "webhook-id": event_id,
             "webhook-timestamp": str(int(timestamp.timestamp())),
-            "webhook-signature": signer.sign(event_id, timestamp, body),
+            "webhook-signature": " ".join(signer.sign(event_id, timestamp, body) for signer in signers),
         }
         try:
             answer = await self._exchange("POST", url, content=body.encode("utf-8"), headers=headers)

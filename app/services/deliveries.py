@@ -172,7 +172,7 @@ async def deliver_due(
         for delivery in due:
             delivery.attempts += 1
             delivery.next_attempt_at = now + LEASE
-            leased.append((delivery.id, await _prepare(session, delivery)))
+            leased.append((delivery.id, await _prepare(session, delivery, now)))
     for delivery_id, send in leased:
         result = await send(client, clock())
         async with session_scope(sessionmaker, queue) as session:
@@ -180,13 +180,13 @@ async def deliver_due(
     return len(leased)
 
 
-async def _prepare(session: AsyncSession, delivery: Delivery) -> Send:
+async def _prepare(session: AsyncSession, delivery: Delivery, now: datetime) -> Send:
     """What sending this delivery takes, read while its lease is taken: the send runs after commit."""
     event_id, event_type, payload = str(delivery.event_id), delivery.event_type, dict(delivery.payload)
     if delivery.subscription_id is not None:
         subscription = await session.get_one(WebhookSubscription, delivery.subscription_id)
-        url, secret = subscription.url, subscription.secret
-        return lambda client, now: client.send_webhook(url, secret, event_id, event_type, payload, now)
+        url, secrets = subscription.url, signing_secrets(subscription, now)
+        return lambda client, now: client.send_webhook(url, secrets, event_id, event_type, payload, now)
 
     assert delivery.channel_id is not None
     channel = await session.get_one(NotificationChannel, delivery.channel_id)
@@ -216,6 +216,14 @@ async def _prepare(session: AsyncSession, delivery: Delivery) -> Send:
         recipients,
         message,
     )
+
+
+def signing_secrets(subscription: WebhookSubscription, now: datetime) -> list[str]:
+    """The current secret, and the one a rotation replaced while its overlap lasts."""
+    expires_at = subscription.previous_secret_expires_at
+    if subscription.previous_secret is None or expires_at is None or expires_at <= now:
+        return [subscription.secret]
+    return [subscription.secret, subscription.previous_secret]
 
 
 async def _wecom_userids(session: AsyncSession, organization_id: uuid.UUID, user_ids: list[str]) -> list[str]:

@@ -431,7 +431,7 @@ async def run_import(
         )
     try:
         with storage.local_path(storage_key) as path:
-            total, rows = read_rows(path, filename)
+            total, rows = read_rows(path, filename, max_rows=MAX_ROWS)
             if total > MAX_ROWS:
                 raise InvalidInput(f"The file has {total} rows; at most {MAX_ROWS} can be imported at once.")
             header = next(rows, None)

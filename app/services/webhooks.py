@@ -8,7 +8,7 @@ import base64
 import os
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -58,6 +58,36 @@ async def create_subscription(
         entity_type="webhook",
         entity_id=subscription.id,
         after={"url": url, "event_types": subscription.event_types},
+    )
+    return subscription
+
+
+async def rotate_secret(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    subscription_id: uuid.UUID,
+    overlap: timedelta,
+    now: datetime,
+) -> WebhookSubscription:
+    """A new secret, answered once; the one it replaces still signs until `now + overlap`, so the
+    receiver can switch without refusing a message. Rotating again replaces that earlier secret."""
+    subscription = await get_subscription(
+        session, actor=actor, subscription_id=subscription_id, for_update=True
+    )
+    has_overlap = overlap > timedelta(0)
+    subscription.previous_secret = subscription.secret if has_overlap else None
+    subscription.previous_secret_expires_at = now + overlap if has_overlap else None
+    subscription.secret = new_secret()
+    await session.flush()
+    expires_at = subscription.previous_secret_expires_at
+    await audit.record_audit(
+        session,
+        actor=actor,
+        action="webhook.secret_rotated",
+        entity_type="webhook",
+        entity_id=subscription.id,
+        after={"previous_secret_expires_at": expires_at.isoformat() if expires_at else None},
     )
     return subscription
 

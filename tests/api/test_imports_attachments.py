@@ -6,11 +6,13 @@ import io
 import uuid
 
 import openpyxl
+import pytest
 from sqlalchemy import func, select
 
 from app.domain.models import ImportJob, ImportStatus, Lead
 from app.services import imports
 from tests.conftest import NullQueue
+from tests.workbooks import BOMBS
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 64
 
@@ -150,6 +152,38 @@ async def test_import_without_a_name_column_fails_with_a_reason(client, make_ten
     )
     assert bad_mapping.status_code == 422
     assert bad_mapping.json()["errors"][0]["message"] == "salary"
+
+
+@pytest.fixture(scope="module")
+def bombs(tmp_path_factory) -> dict[str, bytes]:
+    folder = tmp_path_factory.mktemp("bombs")
+    return {name: build(folder / f"{name}.xlsx").read_bytes() for name, (build, _) in BOMBS.items()}
+
+
+@pytest.mark.parametrize("bomb", sorted(BOMBS))
+async def test_a_workbook_that_expands_beyond_the_bounds_fails_the_job_with_the_reason(
+    client, make_tenant, app, bombs, bomb
+):
+    tenant = await make_tenant()
+    job = await _import(client, tenant, app, bombs[bomb], f"{bomb}.xlsx")
+    assert job["status"] == "failed"
+    assert BOMBS[bomb][1] in job["failure"]
+    assert (job["processed_rows"], job["created_count"]) == (0, 0)
+    leads = await client.get("/api/v1/leads", headers=tenant.headers)
+    assert leads.json()["items"] == []
+
+
+async def test_legacy_workbook_formats_are_refused_at_upload(client, make_tenant):
+    tenant = await make_tenant()
+    for filename in ("old.xls", "calc.ods"):
+        refused = await client.post(
+            "/api/v1/leads/import",
+            files={"file": (filename, b"\xd0\xcf\x11\xe0", "application/vnd.ms-excel")},
+            headers=tenant.headers,
+        )
+        assert refused.status_code == 422
+        assert refused.json()["code"] == "import.file_type"
+        assert ".xlsx" in refused.json()["detail"]
 
 
 async def test_a_resumed_import_never_imports_a_row_twice(app, make_tenant, clock, client, monkeypatch):

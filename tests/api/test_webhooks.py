@@ -123,3 +123,88 @@ async def test_destinations_on_metadata_or_link_local_addresses_are_refused(clie
         )
         assert refused.status_code == 422, url
         assert refused.json()["code"] == "webhook.destination_refused"
+
+
+async def test_an_idempotent_replay_of_the_creation_does_not_show_the_secret_again(
+    client, make_tenant, httpserver: HTTPServer
+):
+    tenant = await make_tenant()
+    headers = {**tenant.headers, "Idempotency-Key": "create-erp-hook"}
+    body = {"url": httpserver.url_for("/hooks/crm"), "event_types": ["*"]}
+
+    first = await client.post("/api/v1/webhooks", json=body, headers=headers)
+    replayed = await client.post("/api/v1/webhooks", json=body, headers=headers)
+
+    assert first.status_code == replayed.status_code == 201
+    assert first.json()["secret"].startswith("whsec_")
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert replayed.json() == {**first.json(), "secret": None}
+
+
+def _signatures(request) -> set[str]:
+    return set(request.headers["webhook-signature"].split(" "))
+
+
+def _signature_with(secret: str, request) -> str:
+    sent_at = datetime.fromtimestamp(int(request.headers["webhook-timestamp"]), UTC)
+    return Webhook(secret).sign(request.headers["webhook-id"], sent_at, request.get_data().decode())
+
+
+async def test_a_rotated_secret_signs_next_to_the_replaced_one_until_the_overlap_ends(
+    client, app, make_tenant, clock, httpserver: HTTPServer
+):
+    tenant = await make_tenant()
+    httpserver.expect_request("/hooks/crm", method="POST").respond_with_data("", status=204)
+    webhook = await _subscribe(client, tenant, httpserver.url_for("/hooks/crm"), ["lead.created"])
+
+    rotated = await client.post(
+        f"/api/v1/webhooks/{webhook['id']}/rotate-secret",
+        json={"overlap_seconds": 3600},
+        headers=tenant.headers,
+    )
+
+    assert rotated.status_code == 200, rotated.text
+    new = rotated.json()
+    assert new["secret"].startswith("whsec_")
+    assert new["secret"] != webhook["secret"]
+    assert datetime.fromisoformat(new["previous_secret_expires_at"]) == clock.now + timedelta(hours=1)
+    assert rotated.headers["ETag"] == f'"{new["version"]}"'
+    read = (await client.get(f"/api/v1/webhooks/{webhook['id']}", headers=tenant.headers)).json()
+    assert "secret" not in read
+    assert read["previous_secret_expires_at"] == new["previous_secret_expires_at"]
+
+    await _new_lead(client, app, tenant)
+    clock.advance(hours=1)
+    await _new_lead(client, app, tenant)
+
+    during, after = (request for request, _ in httpserver.log)
+    assert _signatures(during) == {
+        _signature_with(new["secret"], during),
+        _signature_with(webhook["secret"], during),
+    }
+    assert _signatures(after) == {_signature_with(new["secret"], after)}
+
+
+async def test_a_rotation_without_overlap_stops_the_old_secret_at_once(
+    client, app, make_tenant, httpserver: HTTPServer
+):
+    tenant = await make_tenant()
+    httpserver.expect_request("/hooks/crm", method="POST").respond_with_data("", status=204)
+    webhook = await _subscribe(client, tenant, httpserver.url_for("/hooks/crm"), ["lead.created"])
+    rotate = f"/api/v1/webhooks/{webhook['id']}/rotate-secret"
+    headers = {**tenant.headers, "Idempotency-Key": "leaked-secret"}
+
+    rotated = await client.post(rotate, json={"overlap_seconds": 0}, headers=headers)
+    replayed = await client.post(rotate, json={"overlap_seconds": 0}, headers=headers)
+
+    assert rotated.json()["previous_secret_expires_at"] is None
+    assert replayed.json() == {**rotated.json(), "secret": None}  # rotated once, shown once
+    await _new_lead(client, app, tenant)
+    ((request, _),) = httpserver.log
+    assert _signatures(request) == {_signature_with(rotated.json()["secret"], request)}
+    too_long = await client.post(rotate, json={"overlap_seconds": 8 * 86400}, headers=tenant.headers)
+    assert too_long.status_code == 422
+    unknown = await client.post(
+        "/api/v1/webhooks/0b6c1d8e-52a4-4a9e-9a51-7f4d1c2e3b4a/rotate-secret", headers=tenant.headers
+    )
+    assert unknown.status_code == 404

@@ -77,7 +77,7 @@ async def test_webhook_signature_verifies_at_the_receiver_and_carries_the_payloa
     now = datetime.now(UTC)
 
     result = await client.send_webhook(
-        f"{base_url}/hooks/crm", SECRET, event_id, "lead.assigned", payload, now
+        f"{base_url}/hooks/crm", [SECRET], event_id, "lead.assigned", payload, now
     )
 
     assert result.outcome is Outcome.delivered
@@ -97,13 +97,29 @@ async def test_webhook_signature_verifies_at_the_receiver_and_carries_the_payloa
         Webhook(other_secret).verify(request.get_data(), headers)
 
 
+async def test_webhook_during_a_secret_rotation_verifies_with_either_secret(client, receiver, base_url):
+    received: list[Request] = []
+    receiver.expect_request("/h").respond_with_handler(lambda r: received.append(r) or Response(status=204))
+    previous = "whsec_" + base64.b64encode(b"the secret before the rotation!!").decode()
+
+    result = await client.send_webhook(
+        f"{base_url}/h", [SECRET, previous], "evt_1", "t", {"n": 1}, datetime.now(UTC)
+    )
+
+    assert result.outcome is Outcome.delivered
+    [request] = received
+    assert len(request.headers["webhook-signature"].split(" ")) == 2
+    for secret in (SECRET, previous):
+        assert Webhook(secret).verify(request.get_data(), dict(request.headers))["data"] == {"n": 1}
+
+
 async def test_webhook_timestamp_of_a_non_utc_clock_still_verifies(client, receiver, base_url):
     # standardwebhooks replaces the tzinfo instead of converting; a Shanghai time must not shift by 8 h.
     received: list[Request] = []
     receiver.expect_request("/h").respond_with_handler(lambda r: received.append(r) or Response(status=200))
     now = datetime.now(timezone(timedelta(hours=8)))
 
-    result = await client.send_webhook(f"{base_url}/h", SECRET, "evt_1", "t", {}, now)
+    result = await client.send_webhook(f"{base_url}/h", [SECRET], "evt_1", "t", {}, now)
 
     assert result.outcome is Outcome.delivered
     [request] = received
@@ -123,7 +139,7 @@ async def test_webhook_timestamp_of_a_non_utc_clock_still_verifies(client, recei
 async def test_webhook_status_decides_the_outcome(client, receiver, base_url, status, outcome):
     receiver.expect_request("/h").respond_with_data("receiver says no", status=status)
 
-    result = await client.send_webhook(f"{base_url}/h", SECRET, "evt_1", "t", {}, datetime.now(UTC))
+    result = await client.send_webhook(f"{base_url}/h", [SECRET], "evt_1", "t", {}, datetime.now(UTC))
 
     assert result.outcome is outcome
     assert result.status_code == status
@@ -137,7 +153,7 @@ async def test_webhook_redirect_is_not_followed(client, receiver, base_url):
     )
     receiver.expect_request("/elsewhere").respond_with_data("reached")
 
-    result = await client.send_webhook(f"{base_url}/h", SECRET, "evt_1", "t", {}, datetime.now(UTC))
+    result = await client.send_webhook(f"{base_url}/h", [SECRET], "evt_1", "t", {}, datetime.now(UTC))
 
     assert result.outcome is Outcome.failed
     assert result.status_code == 307
@@ -147,7 +163,7 @@ async def test_webhook_redirect_is_not_followed(client, receiver, base_url):
 async def test_webhook_to_a_loopback_receiver_is_refused_without_allow_private(receiver, base_url):
     receiver.expect_request("/h").respond_with_data("", status=204)
     async with ChannelClient(allow_private=False) as strict:
-        result = await strict.send_webhook(f"{base_url}/h", SECRET, "evt_1", "t", {}, datetime.now(UTC))
+        result = await strict.send_webhook(f"{base_url}/h", [SECRET], "evt_1", "t", {}, datetime.now(UTC))
 
     assert result.outcome is Outcome.failed
     assert result.status_code is None
@@ -158,7 +174,7 @@ async def test_webhook_to_a_loopback_receiver_is_refused_without_allow_private(r
 async def test_webhook_answer_excerpt_is_the_first_500_characters(client, receiver, base_url):
     receiver.expect_request("/h").respond_with_data("错" * 5000, status=500)
 
-    result = await client.send_webhook(f"{base_url}/h", SECRET, "evt_1", "t", {}, datetime.now(UTC))
+    result = await client.send_webhook(f"{base_url}/h", [SECRET], "evt_1", "t", {}, datetime.now(UTC))
 
     assert result.response_excerpt == "错" * 500
     assert result.duration_ms >= 0
@@ -169,7 +185,7 @@ async def test_webhook_to_a_closed_port_is_retried(client):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     result = await client.send_webhook(
-        f"http://127.0.0.1:{port}/h", SECRET, "evt_1", "t", {}, datetime.now(UTC)
+        f"http://127.0.0.1:{port}/h", [SECRET], "evt_1", "t", {}, datetime.now(UTC)
     )
 
     assert result.outcome is Outcome.retry

@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from cryptography.fernet import Fernet
 from sqlalchemy import inspect
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.db import Base
+from app.db import Base, JSONType, UTCDateTime
+from app.encryption import KeyRing, use_keys
 from tests.conftest import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_URL = os.environ.get(
     "CRM_TEST_POSTGRES_ADMIN_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
-MIGRATION_DB = "crm_migration_test"
+# Overridable so engineers sharing one PostgreSQL server do not drop each other's database.
+MIGRATION_DB = os.environ.get("CRM_TEST_MIGRATION_DB", "crm_migration_test")
 
 
 def _config(url: str) -> Config:
@@ -101,3 +109,86 @@ def test_upgrade_downgrade_upgrade_and_no_drift(migration_url: str) -> None:
     command.check(config)
     if migration_url.startswith("postgresql"):
         assert asyncio.run(_collations(migration_url)) == _model_collations()
+
+
+_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+_CONFIG = {"access_token": "dingtalk-token-0123456789abcdef", "secret": "SEC0123456789abcdef"}
+
+
+def _table(table_name: str, **columns: Any) -> sa.TableClause:
+    """The table as revision 0013 has it, with the columns given as name=type (None: a string)."""
+    stamps = {"created_at": UTCDateTime(), "updated_at": UTCDateTime()}
+    common = {"id": sa.Uuid(), "version": sa.Integer(), **stamps}
+    return sa.table(table_name, *(sa.column(n, t) for n, t in {**common, **columns}.items()))
+
+
+async def _insert_plain_secrets(url: str) -> None:
+    """A webhook and a DingTalk channel as revision 0013 stored them: secrets in the clear."""
+    now, organization_id = datetime.now(UTC), uuid.uuid4()
+    common = {"version": 1, "created_at": now, "updated_at": now}
+    tenant_flags = {"organization_id": sa.Uuid(), "event_types": JSONType, "is_active": sa.Boolean()}
+    for_every_event = {"organization_id": organization_id, "event_types": ["*"], "is_active": True, **common}
+    organization = _table(
+        "organization", name=None, slug=None, timezone=None, currency=None, locale=None, settings=JSONType
+    )
+    webhook = _table("webhook_subscription", **tenant_flags, url=None, secret=None)
+    channel = _table("notification_channel", **tenant_flags, name=None, kind=None, config=JSONType)
+    engine = create_async_engine(url)
+    async with engine.begin() as connection:
+        await connection.execute(
+            sa.insert(organization).values(
+                id=organization_id,
+                name="Acme",
+                slug="acme",
+                timezone="Asia/Shanghai",
+                currency="CNY",
+                locale="zh-CN",
+                settings={},
+                **common,
+            )
+        )
+        await connection.execute(
+            sa.insert(webhook).values(
+                id=uuid.uuid4(), url="https://erp.example.com/hooks", secret=_SECRET, **for_every_event
+            )
+        )
+        await connection.execute(
+            sa.insert(channel).values(
+                id=uuid.uuid4(), name="华东群", kind="dingtalk_robot", config=_CONFIG, **for_every_event
+            )
+        )
+    await engine.dispose()
+
+
+async def _stored_secrets(url: str) -> tuple[str, str]:
+    """The secret and the config as the database holds them, read without the models' types."""
+    engine = create_async_engine(url)
+    async with engine.connect() as connection:
+        (secret,) = (await connection.exec_driver_sql("SELECT secret FROM webhook_subscription")).one()
+        (config,) = (await connection.exec_driver_sql("SELECT config FROM notification_channel")).one()
+    await engine.dispose()
+    return str(secret), config if isinstance(config, str) else json.dumps(config)
+
+
+def test_the_upgrade_encrypts_the_secrets_already_stored_and_the_downgrade_restores_them(
+    migration_url: str,
+) -> None:
+    key = Fernet.generate_key().decode()
+    use_keys([key])
+    config = _config(migration_url)
+    command.upgrade(config, "0013")
+    asyncio.run(_insert_plain_secrets(migration_url))
+
+    command.upgrade(config, "0016")
+
+    secret, channel_config = asyncio.run(_stored_secrets(migration_url))
+    assert _SECRET not in secret
+    assert not any(value in channel_config for value in _CONFIG.values())
+    ring = KeyRing([key])
+    assert ring.decrypt(secret) == _SECRET
+    assert json.loads(ring.decrypt(channel_config)) == _CONFIG
+
+    command.downgrade(config, "0013")
+
+    secret, channel_config = asyncio.run(_stored_secrets(migration_url))
+    assert (secret, json.loads(channel_config)) == (_SECRET, _CONFIG)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 
 from app.api.deps import (
     Cursor,
@@ -16,6 +17,7 @@ from app.api.deps import (
     RuntimeDep,
     SessionDep,
     etag_for,
+    replay_without_secret,
     require,
 )
 from app.api.errors import problem_responses
@@ -26,8 +28,10 @@ from app.api.schemas.webhooks import (
     WebhookCreated,
     WebhookOut,
     WebhookPage,
+    WebhookSecretRotation,
     WebhookUpdate,
 )
+from app.domain.models import WebhookSubscription
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
 from app.services import webhooks
@@ -46,10 +50,16 @@ _ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": 
     dependencies=[Idempotent],
 )
 async def create_webhook(
-    session: SessionDep, runtime: RuntimeDep, actor: CanManage, body: WebhookCreate, response: Response
+    session: SessionDep,
+    runtime: RuntimeDep,
+    actor: CanManage,
+    body: WebhookCreate,
+    request: Request,
+    response: Response,
 ) -> WebhookCreated:
-    """The signing secret is in this answer only. A URL whose host resolves to a private, loopback or
-    link-local address answers 422 webhook.destination_refused."""
+    """The signing secret is in this answer only (a replay for the same Idempotency-Key has `secret:
+    null`). A URL whose host resolves to a private, loopback or link-local address answers 422
+    webhook.destination_refused."""
     subscription = await webhooks.create_subscription(
         session,
         actor=actor,
@@ -59,7 +69,13 @@ async def create_webhook(
     )
     response.headers["ETag"] = etag_for(subscription.version)
     response.headers["Location"] = f"{API_V1}/webhooks/{subscription.id}"
-    return WebhookCreated.model_validate(subscription)
+    return _with_secret_once(request, subscription)
+
+
+def _with_secret_once(request: Request, subscription: WebhookSubscription) -> WebhookCreated:
+    answer = WebhookCreated.model_validate(subscription)
+    replay_without_secret(request, answer.model_copy(update={"secret": None}))
+    return answer
 
 
 @router.get("", response_model=WebhookPage, responses=problem_responses(401, 403, 422))
@@ -118,6 +134,35 @@ async def update_webhook(
 )
 async def delete_webhook(session: SessionDep, actor: CanManage, webhook_id: uuid.UUID) -> None:
     await webhooks.delete_subscription(session, actor=actor, subscription_id=webhook_id)
+
+
+@router.post(
+    "/{webhook_id:uuid}/rotate-secret",
+    response_model=WebhookCreated,
+    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 413, 422)},
+    dependencies=[Idempotent],
+)
+async def rotate_webhook_secret(
+    session: SessionDep,
+    actor: CanManage,
+    now: NowDep,
+    webhook_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    body: WebhookSecretRotation | None = None,
+) -> WebhookCreated:
+    """A new signing secret, in this answer only. The replaced one goes on signing deliveries next to
+    it until `previous_secret_expires_at` (default 24 h), so the receiver can switch without refusing
+    a message; rotating again replaces that earlier secret."""
+    subscription = await webhooks.rotate_secret(
+        session,
+        actor=actor,
+        subscription_id=webhook_id,
+        overlap=timedelta(seconds=(body or WebhookSecretRotation()).overlap_seconds),
+        now=now,
+    )
+    response.headers["ETag"] = etag_for(subscription.version)
+    return _with_secret_once(request, subscription)
 
 
 @router.get(

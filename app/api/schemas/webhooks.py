@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
@@ -9,6 +10,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.common import PatchModel, Record
 
+MAX_OVERLAP_SECONDS = 7 * 24 * 3600
 EventType = Annotated[str, StringConstraints(pattern=r"^(\*|[a-z_]+\.[a-z_]+)$", max_length=64)]
 EventTypes = Annotated[list[EventType], Field(min_length=1, max_length=50)]
 Url = Annotated[AnyHttpUrl, Field(description="https; the host must not resolve to a private address.")]
@@ -54,6 +56,7 @@ _WEBHOOK_EXAMPLE: dict[str, Any] = {
     "event_types": ["lead.assigned", "opportunity.won"],
     "is_active": True,
     "disabled_reason": None,
+    "previous_secret_expires_at": None,
 }
 
 
@@ -64,6 +67,9 @@ class WebhookOut(Record):
     event_types: list[str]
     is_active: bool
     disabled_reason: str | None = Field(description="Why it was disabled, e.g. the receiver answered 410.")
+    previous_secret_expires_at: datetime | None = Field(
+        description="After a secret rotation: until when the replaced secret still signs deliveries."
+    )
 
 
 class WebhookCreated(WebhookOut):
@@ -74,7 +80,26 @@ class WebhookCreated(WebhookOut):
         },
     )
 
-    secret: str = Field(description="Standard Webhooks signing secret; shown only in this answer.")
+    secret: str | None = Field(
+        description=(
+            "Standard Webhooks signing secret, shown only in this answer: null when the answer is "
+            "replayed for the same Idempotency-Key (the secret is not stored where it could be read)."
+        )
+    )
+
+
+class WebhookSecretRotation(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"overlap_seconds": 86400}]})
+
+    overlap_seconds: int = Field(
+        default=24 * 3600,
+        ge=0,
+        le=MAX_OVERLAP_SECONDS,
+        description=(
+            "How long the replaced secret goes on signing deliveries next to the new one (both "
+            "signatures in webhook-signature), for the receiver to switch; 0 stops it at once (a leak)."
+        ),
+    )
 
 
 class WebhookPage(BaseModel):

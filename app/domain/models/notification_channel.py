@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Entity, str_enum
 from app.domain.channels import ChannelKind
+from app.encryption import EncryptedJSON
 
 
 class NotificationChannel(Entity):
@@ -21,7 +22,8 @@ class NotificationChannel(Entity):
     kind: Mapped[ChannelKind] = mapped_column(str_enum(ChannelKind))
     # Event types it posts; ["*"] for all that have a message.
     event_types: Mapped[list[str]] = mapped_column(default=list)
-    # Keys, tokens and ids per kind (domain.channels.ChannelKind); the secret ones are never answered.
-    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Keys, tokens and ids per kind (domain.channels.ChannelKind); the secret ones are never answered,
+    # and the whole object is stored encrypted.
+    config: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON(), default=dict)
     is_active: Mapped[bool] = mapped_column(default=True)
     disabled_reason: Mapped[str | None] = mapped_column(String(200))

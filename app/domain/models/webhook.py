@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Entity
+from app.encryption import EncryptedText
 
 
 class WebhookSubscription(Entity):
@@ -18,6 +20,10 @@ class WebhookSubscription(Entity):
     url: Mapped[str] = mapped_column(String(2000))
     # Event types it receives; ["*"] for all.
     event_types: Mapped[list[str]] = mapped_column(default=list)
-    secret: Mapped[str] = mapped_column(String(100))
+    secret: Mapped[str] = mapped_column(EncryptedText())
+    # The secret a rotation replaced: deliveries are signed with it too until it expires, so the
+    # receiver can switch secrets without refusing a message (Standard Webhooks, key rotation).
+    previous_secret: Mapped[str | None] = mapped_column(EncryptedText())
+    previous_secret_expires_at: Mapped[datetime | None]
     is_active: Mapped[bool] = mapped_column(default=True)
     disabled_reason: Mapped[str | None] = mapped_column(String(200))

@@ -1,0 +1,59 @@
+"""Secrets at rest: after webhooks and notification channels are created, no table of the database
+holds a signing secret, key or token in the clear (issue 18, defect 11)."""
+
+from __future__ import annotations
+
+from pytest_httpserver import HTTPServer
+from sqlalchemy import text
+
+from app.db import Base
+from tests.api.test_notification_channels import DINGTALK_SECRET, DINGTALK_TOKEN, ROBOT_KEY, WECOM_APP
+
+
+def _text(value: object) -> str:
+    return bytes(value).decode("utf-8", "replace") if isinstance(value, bytes | memoryview) else str(value)
+
+
+async def _dump(engine) -> str:
+    """Every row of every table as the database returns it, without the models' column types."""
+    rows: list[str] = []
+    async with engine.connect() as connection:
+        for table in Base.metadata.sorted_tables:
+            for row in await connection.execute(text(f'SELECT * FROM "{table.name}"')):
+                rows.extend(
+                    bytes(value).decode("utf-8", "replace")
+                    if isinstance(value, bytes | memoryview)
+                    else str(value)
+                    for value in row
+                )
+    return "\n".join(rows)
+
+
+async def test_a_database_dump_shows_no_secret(client, app, make_tenant, httpserver: HTTPServer):
+    tenant = await make_tenant()
+    url = httpserver.url_for("/hooks/crm")
+    webhook = await client.post(
+        "/api/v1/webhooks",
+        json={"url": url, "event_types": ["*"]},
+        headers={**tenant.headers, "Idempotency-Key": "erp-hook"},
+    )
+    assert webhook.status_code == 201, webhook.text
+    for kind, config in (
+        ("wecom_robot", {"key": ROBOT_KEY}),
+        ("wecom_app", WECOM_APP),
+        ("dingtalk_robot", {"access_token": DINGTALK_TOKEN, "secret": DINGTALK_SECRET}),
+    ):
+        channel = await client.post(
+            "/api/v1/notification-channels",
+            json={"name": kind, "kind": kind, "config": config, "event_types": ["*"]},
+            headers=tenant.headers,
+        )
+        assert channel.status_code == 201, channel.text
+
+    dump = await _dump(app.state.runtime.engine)
+
+    secrets = [webhook.json()["secret"], ROBOT_KEY, WECOM_APP["secret"], DINGTALK_TOKEN, DINGTALK_SECRET]
+    assert url in dump  # the dump is real
+    assert [secret for secret in secrets if secret in dump] == []
+    read_back = await client.get(f"/api/v1/webhooks/{webhook.json()['id']}", headers=tenant.headers)
+    assert read_back.status_code == 200

@@ -1,0 +1,98 @@
+"""Reading an import file keeps the process's memory flat whatever a crafted XLSX expands to."""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from app.domain.errors import InvalidInput
+from app.services import spreadsheets
+from tests.workbooks import BOMBS, SHEET, huge_cell, with_sheet
+
+# Measured in a process of its own: ru_maxrss is the peak of the whole process, so the pytest
+# process's history would hide the growth. The address-space cap stops an unbounded reader at about
+# a gigabyte instead of letting it take the shared machine's memory.
+_READ_IN_A_FRESH_PROCESS = """
+import json, resource, sys
+from pathlib import Path
+from app.services import spreadsheets
+from app.domain.errors import InvalidInput
+
+def vm_kb(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1])
+
+resource.setrlimit(resource.RLIMIT_AS, ((vm_kb("VmSize:") + 1024 * 1024) * 1024,) * 2)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+error = None
+try:
+    total, rows = spreadsheets.read_rows(Path(sys.argv[1]), "bomb.xlsx", max_rows=100_000)
+    for _ in rows:
+        pass
+except InvalidInput as invalid:
+    error = invalid.detail
+growth_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(json.dumps({"growth_mb": growth_kb / 1024, "error": error}))
+"""
+MAX_GROWTH_MB = 32
+
+
+@pytest.mark.parametrize("bomb", sorted(BOMBS))
+def test_a_crafted_workbook_is_refused_without_the_memory_it_asks_for(bomb: str, tmp_path: Path) -> None:
+    build, message = BOMBS[bomb]
+    path = build(tmp_path / f"{bomb}.xlsx")
+    assert path.stat().st_size < 1024 * 1024
+    finished = subprocess.run(
+        [sys.executable, "-c", _READ_IN_A_FRESH_PROCESS, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=Path(__file__).parents[2],
+    )
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    result = json.loads(finished.stdout)
+    assert message in (result["error"] or ""), result
+    assert result["growth_mb"] < MAX_GROWTH_MB, result
+
+
+def _patched_sheet_size(path: Path, declared: int) -> bytes:
+    """The file with the worksheet's declared size replaced in its local and central headers."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(SHEET)
+    struct.pack_into("<I", data, info.header_offset + 22, declared)
+    central = data.find(b"PK\x01\x02")
+    while central >= 0:
+        name_length = struct.unpack_from("<H", data, central + 28)[0]
+        if data[central + 46 : central + 46 + name_length] == SHEET.encode():
+            struct.pack_into("<I", data, central + 24, declared)
+        central = data.find(b"PK\x01\x02", central + 4)
+    return bytes(data)
+
+
+def test_a_part_that_lies_about_its_size_is_refused_not_inflated(tmp_path: Path) -> None:
+    honest = huge_cell(tmp_path / "honest.xlsx", megabytes=1)
+    lying = tmp_path / "lying.xlsx"
+    lying.write_bytes(_patched_sheet_size(honest, 100))
+    with pytest.raises(InvalidInput, match="cannot be read") as refused:
+        spreadsheets.check_workbook(lying, max_rows=100)
+    assert refused.value.code == "import.file_unreadable"
+
+
+def test_markup_that_could_hide_a_cell_boundary_is_refused(tmp_path: Path) -> None:
+    sheet = (
+        b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+        b'<row r="1"><c r="A1" t="inlineStr"><is><t>a<!-- <c r="B1"> -->b</t></is></c></row>'
+        b"</sheetData></worksheet>"
+    )
+    path = with_sheet(tmp_path / "comment.xlsx", sheet)
+    with pytest.raises(InvalidInput, match="comment, CDATA"):
+        spreadsheets.check_workbook(path, max_rows=100)

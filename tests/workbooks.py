@@ -1,0 +1,96 @@
+"""Crafted XLSX files: a few hundred kilobytes that expand into a cell, a row count or a grid that
+would take calamine hundreds of megabytes (issue 18, defect 3)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import openpyxl
+
+SHEET = "xl/worksheets/sheet1.xml"
+SHARED_STRINGS = "xl/sharedStrings.xml"
+_MAIN = b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+_HEADER_ROW = b'<row r="1"><c r="A1" t="inlineStr"><is><t>name</t></is></c></row>'
+_END = b"</sheetData></worksheet>"
+
+
+def _write(path: Path, parts: dict[str, Callable[[], Iterable[bytes]]]) -> Path:
+    """An openpyxl workbook with `parts` replaced or added, each written as a stream."""
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["name"])
+    base = io.BytesIO()
+    workbook.save(base)
+    with zipfile.ZipFile(base) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            if info.filename not in parts:
+                target.writestr(info, source.read(info))
+        for name, chunks in parts.items():
+            with target.open(name, "w", force_zip64=True) as stream:
+                for chunk in chunks():
+                    stream.write(chunk)
+    return path
+
+
+def _repeated(block: bytes, times: int) -> Iterator[bytes]:
+    for _ in range(times):
+        yield block
+
+
+def huge_cell(path: Path, megabytes: int = 128) -> Path:
+    """One inline-string cell of `megabytes` MB (the issue's 402 KB file held a 400 MB one)."""
+
+    def sheet() -> Iterator[bytes]:
+        yield _MAIN + _HEADER_ROW + b'<row r="2"><c r="A2" t="inlineStr"><is><t>'
+        yield from _repeated(b"x" * 2**20, megabytes)
+        yield b"</t></is></c></row>" + _END
+
+    return _write(path, {SHEET: sheet})
+
+
+def huge_shared_string(path: Path, megabytes: int = 300) -> Path:
+    """A shared string larger than a whole workbook may expand to."""
+
+    def strings() -> Iterator[bytes]:
+        yield b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>'
+        yield from _repeated(b"y" * 2**20, megabytes)
+        yield b"</t></si></sst>"
+
+    def sheet() -> Iterator[bytes]:
+        yield _MAIN + _HEADER_ROW + b'<row r="2"><c r="A2" t="s"><v>0</v></c></row>' + _END
+
+    return _write(path, {SHEET: sheet, SHARED_STRINGS: strings})
+
+
+def many_rows(path: Path, rows: int = 2_000_000) -> Path:
+    """Rows without an `r` attribute, as some exporters write them (the issue's 687 KB file)."""
+
+    def sheet() -> Iterator[bytes]:
+        yield _MAIN + _HEADER_ROW
+        yield from _repeated(b"<row><c><v>1</v></c></row>" * 1000, rows // 1000)
+        yield _END
+
+    return _write(path, {SHEET: sheet})
+
+
+def with_sheet(path: Path, sheet: bytes) -> Path:
+    return _write(path, {SHEET: lambda: [sheet]})
+
+
+def far_cell(path: Path) -> Path:
+    """A1 and GR100000: calamine fills the 200 x 100,000 grid between them."""
+
+    def sheet() -> Iterator[bytes]:
+        yield _MAIN + _HEADER_ROW + b'<row r="100000"><c r="GR100000"><v>1</v></c></row>' + _END
+
+    return _write(path, {SHEET: sheet})
+
+
+BOMBS = {
+    "huge_cell": (huge_cell, "holds more than"),
+    "huge_shared_string": (huge_shared_string, "expands to"),
+    "many_rows": (many_rows, "more than 100000 rows"),
+    "far_cell": (far_cell, "columns by"),
+}
