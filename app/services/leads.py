@@ -21,7 +21,13 @@ from app.domain.models import Activity, Contact, Customer, Lead, Opportunity
 from app.domain.permissions import Role
 from app.domain.principal import Principal
 from app.services import assignment, audit, customers, opportunities, outbox, sla
-from app.services.common import check_version, get_visible, insert_unless_conflict, like_pattern
+from app.services.common import (
+    check_version,
+    get_visible,
+    insert_unless_conflict,
+    like_pattern,
+    plan_for_these_values,
+)
 from app.services.ownership import resolve_owner
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.policy import rules_for
@@ -344,6 +350,7 @@ async def list_leads(
     if updated_since is not None:
         statement = statement.where(Lead.updated_at >= updated_since)
     if q:
+        await plan_for_these_values(session)
         pattern = like_pattern(q)
         statement = statement.where(
             Lead.name.ilike(pattern, escape="\\")
