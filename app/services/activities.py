@@ -263,20 +263,33 @@ def _touch_lead(lead: Lead, activity: Activity) -> None:
 
 
 def activity_visibility(actor: Principal) -> Any:
-    """Own activities, and those on leads and customers the actor may see."""
+    """Own activities, and those on leads and customers the actor may see.
+
+    The lead and the customer are looked up per activity by key, so a list read in its index order
+    stops after a page. As `lead_id IN (visible leads)` PostgreSQL hashed every visible lead first,
+    and for a rep those include the whole pool (150,000 leads at a million: 0.75 s a page).
+    """
     if actor.sees_whole_organization:
         return true()
-    visible_leads = select(Lead.id).where(
-        Lead.organization_id == actor.organization_id, leads.lead_visibility(actor)
+    on_visible_lead = (
+        select(Lead.id)
+        .where(
+            Lead.id == Activity.lead_id,
+            Lead.organization_id == actor.organization_id,
+            leads.lead_visibility(actor),
+        )
+        .exists()
     )
-    visible_customers = select(Customer.id).where(
-        Customer.organization_id == actor.organization_id, visible_to(actor, Customer.owner_id)
+    on_visible_customer = (
+        select(Customer.id)
+        .where(
+            Customer.id == Activity.customer_id,
+            Customer.organization_id == actor.organization_id,
+            visible_to(actor, Customer.owner_id),
+        )
+        .exists()
     )
-    return or_(
-        visible_to(actor, Activity.owner_id),
-        Activity.lead_id.in_(visible_leads),
-        Activity.customer_id.in_(visible_customers),
-    )
+    return or_(visible_to(actor, Activity.owner_id), on_visible_lead, on_visible_customer)
 
 
 async def get_activity(session: AsyncSession, *, actor: Principal, activity_id: uuid.UUID) -> Activity:

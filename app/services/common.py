@@ -6,7 +6,7 @@ import functools
 import uuid
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,6 +53,18 @@ def check_version(entity: Any, expected_version: int | None) -> None:
             f"The record is at version {entity.version}, not {expected_version}; reload it and retry.",
             code="version.mismatch",
         )
+
+
+async def plan_for_these_values(session: AsyncSession) -> None:
+    """Plans the transaction's statements for the values they are run with, never a cached generic plan.
+
+    Whether a search string is rare (read the trigram index, sort the few matches) or common (walk
+    the list's order, filter) only shows in the value. A prepared statement switches to a generic
+    plan after five runs, and that plan, blind to the value, walked the list order for rare strings
+    too: 2 s on a million leads against 2 ms (bench/RESULTS.md, issue 23).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
 def like_pattern(text: str) -> str:

@@ -21,7 +21,13 @@ from app.domain.models import Contact, Customer
 from app.domain.policy import OrganizationPolicy
 from app.domain.principal import Principal
 from app.services import audit, sequences, sla
-from app.services.common import check_version, get_visible, like_pattern, refuse_taken_id
+from app.services.common import (
+    check_version,
+    get_visible,
+    like_pattern,
+    plan_for_these_values,
+    refuse_taken_id,
+)
 from app.services.ownership import resolve_owner
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.policy import policy_for
@@ -158,6 +164,7 @@ async def list_customers(
     if updated_since is not None:
         statement = statement.where(Customer.updated_at >= updated_since)
     if q:
+        await plan_for_these_values(session)
         pattern = like_pattern(q)
         statement = statement.where(
             Customer.name.ilike(pattern, escape="\\") | Customer.code.ilike(pattern, escape="\\")

@@ -26,6 +26,7 @@ from app.services.common import (
     get_visible,
     insert_unless_conflict,
     like_pattern,
+    plan_for_these_values,
     refuse_taken_id,
 )
 from app.services.ownership import resolve_owner
@@ -352,6 +353,7 @@ async def list_leads(
     if updated_since is not None:
         statement = statement.where(Lead.updated_at >= updated_since)
     if q:
+        await plan_for_these_values(session)
         pattern = like_pattern(q)
         statement = statement.where(
             Lead.name.ilike(pattern, escape="\\")

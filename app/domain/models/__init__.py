@@ -20,7 +20,7 @@ from app.domain.models.outbox_event import OutboxEvent, OutboxStatus
 from app.domain.models.pipeline import Pipeline, PipelineStage
 from app.domain.models.product import Product, Quote, QuoteLine
 from app.domain.models.sequence import SequenceCounter
-from app.domain.models.sla import SlaEvent, SlaPolicy, SlaTimer
+from app.domain.models.sla import SlaEvent, SlaPolicy, SlaTimer, is_live
 from app.domain.models.task import Task, TaskStatus
 from app.domain.models.team import Team, TeamMember
 from app.domain.models.user import User
@@ -70,4 +70,5 @@ __all__ = [
     "TeamMember",
     "User",
     "WebhookSubscription",
+    "is_live",
 ]
