@@ -10,11 +10,15 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from app.domain.activities import ActivityType
 from app.domain.errors import FieldError, InvalidInput
 
 DEFAULT_PERIOD_DAYS = 30
+DEFAULT_FORECAST_DAYS = 90
+DEFAULT_STALE_DAYS = 7
 MAX_PERIOD_DAYS = 3 * 366
 MAX_GROUP_BY = 2
 
@@ -23,6 +27,27 @@ class KpiName(StrEnum):
     rep_performance = "rep-performance"
     sales_cycle = "sales-cycle"
     funnel = "funnel"
+    stage_dwell = "stage-dwell"
+    pipeline = "pipeline"
+    forecast = "forecast"
+    lead_response = "lead-response"
+    lead_utilization = "lead-utilization"
+    follow_up = "follow-up"
+    stale = "stale"
+    contact_heatmap = "contact-heatmap"
+    time_to_first_deal = "time-to-first-deal"
+    pei = "pei"
+    handover = "handover"
+    daily_brief = "daily-brief"
+
+
+class Filter(StrEnum):
+    team_id = "team_id"
+    user_id = "user_id"
+    region = "region"
+    industry = "industry"
+    source = "source"
+    pipeline_id = "pipeline_id"
 
 
 class Dimension(StrEnum):
@@ -54,17 +79,36 @@ class KpiFilters:
     sources: tuple[str, ...] = ()
     pipeline_ids: tuple[uuid.UUID, ...] = ()
 
+    def given(self) -> set[Filter]:
+        return {
+            name
+            for name, values in (
+                (Filter.team_id, self.team_ids),
+                (Filter.user_id, self.user_ids),
+                (Filter.region, self.regions),
+                (Filter.industry, self.industries),
+                (Filter.source, self.sources),
+                (Filter.pipeline_id, self.pipeline_ids),
+            )
+            if values
+        }
+
 
 @dataclass(frozen=True)
 class KpiQuery:
     """A KPI request after parsing: the half-open period [start, end) in UTC, the time zone that
-    decides days, weeks and months, the grouping and the filters."""
+    decides days, weeks and months, the grouping and the filters. A snapshot KPI (pipeline,
+    stale) describes `now` and has start == end == now."""
 
     start: datetime
     end: datetime
     timezone: str
+    now: datetime
     group_by: tuple[Dimension, ...] = ()
     filters: KpiFilters = field(default_factory=KpiFilters)
+    stale_after_days: int = DEFAULT_STALE_DAYS
+    limit: int = 50
+    cursor: str | None = None
 
 
 def zone(name: str, field_name: str = "tz") -> ZoneInfo:
@@ -98,12 +142,17 @@ def parse_bound(text: str, tz: ZoneInfo, *, field_name: str, is_end: bool) -> da
 
 
 def period(
-    start_text: str | None, end_text: str | None, tz: ZoneInfo, now: datetime
+    start_text: str | None, end_text: str | None, tz: ZoneInfo, now: datetime, *, ahead: bool = False
 ) -> tuple[datetime, datetime]:
-    """The default period is the last 30 days: from the start of the day 30 days ago to now."""
-    end = parse_bound(end_text, tz, field_name="to", is_end=True) if end_text else now
+    """The default period is the last 30 days: from the start of the day 30 days ago to now. Ahead
+    (a forecast): from the start of today to the end of the 90th day after it."""
+    today = datetime.combine(now.astimezone(tz).date(), time(0), tz)
+    default_end = today + timedelta(days=DEFAULT_FORECAST_DAYS + 1) if ahead else now
+    end = parse_bound(end_text, tz, field_name="to", is_end=True) if end_text else default_end
     if start_text:
         start = parse_bound(start_text, tz, field_name="from", is_end=False)
+    elif ahead:
+        start = today
     else:
         local_end = end.astimezone(tz)
         start = datetime.combine(local_end.date() - timedelta(days=DEFAULT_PERIOD_DAYS), time(0), tz)
@@ -190,3 +239,48 @@ def utc_offsets(tz: ZoneInfo, start: datetime, end: datetime) -> list[tuple[date
             entries.append((changed_at, offset_at(changed_at)))
         cursor = following
     return entries
+
+
+ACTION_PACK = "action_pack"
+
+
+@dataclass(frozen=True)
+class PeiRequirements:
+    """What each rep must do per week for the process-execution index (settings `pei`):
+    `activities` {activity type: count per week}, and with `action_pack_tasks` the stage action
+    pack's tasks assigned to the rep and due that week."""
+
+    activities: tuple[tuple[str, int], ...] = ()
+    action_pack_tasks: bool = False
+
+
+def parse_pei(settings: dict[str, Any]) -> PeiRequirements:
+    """Raises ValueError on a setting it cannot read (the organization's PATCH answers 422)."""
+    raw = settings.get("pei", {})
+    if not isinstance(raw, dict) or set(raw) - {"activities", "action_pack_tasks"}:
+        raise ValueError("pei takes activities and action_pack_tasks")
+    activities = raw.get("activities", {})
+    if not isinstance(activities, dict):
+        raise ValueError("pei.activities is an object of activity type: weekly count")
+    required = []
+    for kind, count in sorted(activities.items()):
+        ActivityType(kind)  # ValueError for an unknown type
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1000:
+            raise ValueError(f"pei.activities.{kind} must be a whole number from 1 to 1000")
+        required.append((kind, count))
+    action_pack = raw.get("action_pack_tasks", False)
+    if not isinstance(action_pack, bool):
+        raise ValueError("pei.action_pack_tasks must be true or false")
+    return PeiRequirements(tuple(required), action_pack)
+
+
+def pei_weeks(start: datetime, end: datetime, tz: ZoneInfo) -> list[date]:
+    """The local ISO weeks (their Mondays) that begin in [start, end): PEI counts whole weeks."""
+    first = start.astimezone(tz).date()
+    monday = first + timedelta(days=(7 - first.weekday()) % 7)
+    weeks = []
+    while datetime.combine(monday, time(0), tz) < end:
+        if datetime.combine(monday, time(0), tz) >= start:
+            weeks.append(monday)
+        monday += timedelta(days=7)
+    return weeks

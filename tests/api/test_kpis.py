@@ -13,6 +13,10 @@ The organization is in Asia/Shanghai (UTC+8). November 2026 there runs from 2026
 | D5   | B     | c1         | 11-10 first, 11-11 second, 11-12 won, reopened 11-13 | open       |
 | D6   | C     | c2         | 10-01 first, 10-31 lost                            | lost (Oct)   |
 | D7   | C     | c2         | 11-20 first, 12-01 02:00 won (11-30 18:00 UTC)     | won 20000    |
+| D8   | A     | c1         | 11-21 first                                        | open 40000   |
+
+D5 is expected to close on 2026-12-15, D8 on 2027-01-10. The test clock stands at
+2026-11-23T02:00Z (10:00 in Shanghai).
 
 A and B are in team 华东一组 (supervisor S), C in team +西部 (a name a spreadsheet would run).
 """
@@ -23,7 +27,7 @@ import csv
 import io
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -55,7 +59,9 @@ class History:
     stages: dict[str, PipelineStage]
 
 
-async def _insert_deal(session, org_id, *, owner, customer, pipeline_id, stays, status, amount=None):
+async def _insert_deal(
+    session, org_id, *, owner, customer, pipeline_id, stays, status, amount=None, expected_close_date=None
+):
     """An opportunity and its stage stays as the stage-change service writes them."""
     last_stage, last_at = stays[-1]
     deal = Opportunity(
@@ -69,6 +75,7 @@ async def _insert_deal(session, org_id, *, owner, customer, pipeline_id, stays, 
         status=status,
         amount=Decimal(amount) if amount is not None else None,
         closed_at=last_at if status is not OpportunityStatus.open else None,
+        expected_close_date=expected_close_date,
     )
     session.add(deal)
     await session.flush()
@@ -194,6 +201,7 @@ async def history(app, client, make_tenant, make_user) -> History:
                 customer=c1.id,
                 status=OpportunityStatus.won,
                 amount="80000",
+                expected_close_date=date(2026, 12, 15),
                 stays=[(first, local(11, 10)), (second, local(11, 11)), (won, local(11, 12))],
                 **common,
             ),
@@ -214,6 +222,17 @@ async def history(app, client, make_tenant, make_user) -> History:
                 status=OpportunityStatus.won,
                 amount="20000",
                 stays=[(first, local(11, 20)), (won, local(12, 1, 2))],
+                **common,
+            ),
+            "D8": await _insert_deal(
+                session,
+                org_id,
+                owner=uid["A"],
+                customer=c1.id,
+                status=OpportunityStatus.open,
+                amount="40000",
+                expected_close_date=date(2027, 1, 10),
+                stays=[(first, local(11, 21))],
                 **common,
             ),
         }
@@ -371,19 +390,95 @@ async def test_sales_cycle_measures_from_first_stage_entry_to_won(client, histor
 
 
 async def test_funnel_counts_stage_entries_and_moves_on(client, history):
-    """First stage: D2, D5, D7 entered in November and all moved on. Second: D2 (then lost) and D5
+    """First stage: D2, D5, D7, D8 entered in November; all but D8 moved on. Second: D2 (then lost) and D5
     (twice, counted once; won after its first entry). Won: D1, D3, D4, D5 (D7 is December)."""
     rows = ok(await _kpi(client, history.tenant.headers, "funnel", **NOVEMBER))["rows"]
     stages = history.stages
     assert [(r["stage"]["id"], r["entered"], r["converted_to_next"], r["conversion_rate"]) for r in rows] == [
-        (str(stages["first"].id), 3, 3, 1.0),
+        (str(stages["first"].id), 4, 3, 0.75),
         (str(stages["second"].id), 2, 1, 0.5),
         (str(stages["won"].id), 4, 0, 0.0),
     ]
     east = ok(
         await _kpi(client, history.tenant.headers, "funnel", team_id=history.teams["east"]["id"], **NOVEMBER)
     )["rows"]
-    assert [r["entered"] for r in east] == [2, 2, 3]  # D2 and D5; D2 and D5; D1, D3 and D5
+    assert [r["entered"] for r in east] == [3, 2, 3]  # D2, D5, D8; D2, D5; D1, D3, D5
+
+
+async def test_stage_dwell_reads_the_stays_that_ended_in_the_period(client, history):
+    """First stage: D2 24 h, D3 480 h, D4 2,183.5 h, D5 24 h. Second: D1 432 h, D2 24 h, D5 24 h.
+    Won and lost stages are not dwelt in; D6 left in October, D7 in December."""
+    rows = ok(await _kpi(client, history.tenant.headers, "stage-dwell", **NOVEMBER))["rows"]
+    stages = history.stages
+    assert rows == [
+        {
+            "stage": {"id": str(stages["first"].id), "name": stages["first"].name},
+            "position": stages["first"].position,
+            "left_count": 4,
+            "avg_hours": 677.88,
+            "median_hours": 252.0,  # halfway between 24 and 480
+            "p90_hours": 1672.45,  # rank 2.7: 480 + 0.7 x 1,703.5
+        },
+        {
+            "stage": {"id": str(stages["second"].id), "name": stages["second"].name},
+            "position": stages["second"].position,
+            "left_count": 3,
+            "avg_hours": 160.0,
+            "median_hours": 24.0,
+            "p90_hours": 350.4,
+        },
+    ]
+    industry = ok(await _kpi(client, history.tenant.headers, "stage-dwell", group_by="industry", **NOVEMBER))[
+        "rows"
+    ]
+    assert [(r["industry"]["name"], r["stage"]["name"], r["left_count"]) for r in industry] == [
+        ("医疗", stages["first"].name, 2),  # D2, D4 (华南医疗)
+        ("医疗", stages["second"].name, 1),
+        ("建材", stages["first"].name, 2),  # D3, D5
+        ("建材", stages["second"].name, 2),  # D1, D5
+    ]
+
+
+async def test_pipeline_and_forecast_weigh_open_deals_by_stage_probability(client, history):
+    """Open now: D5 (reopened into the second stage, engaged 11-10 00:00 local, 13 days 10 hours
+    ago) and D8 (first stage, engaged 11-21, 2 days 10 hours ago)."""
+    first, second = history.stages["first"], history.stages["second"]
+    rows = ok(await _kpi(client, history.tenant.headers, "pipeline"))["rows"]
+    assert rows == [
+        {
+            "stage": {"id": str(first.id), "name": first.name},
+            "position": first.position,
+            "open_count": 1,
+            "amount": "40000.00",
+            "weighted_amount": f"{40000 * first.probability / 100:.2f}",
+            "avg_age_days": round(2 + 10 / 24, 2),
+        },
+        {
+            "stage": {"id": str(second.id), "name": second.name},
+            "position": second.position,
+            "open_count": 1,
+            "amount": "80000.00",
+            "weighted_amount": f"{80000 * second.probability / 100:.2f}",
+            "avg_age_days": round(13 + 10 / 24, 2),
+        },
+    ]
+    snapshot = await _kpi(client, history.tenant.headers, "pipeline", **NOVEMBER)
+    assert snapshot.status_code == 422
+    assert snapshot.json()["errors"][0]["code"] == "period.not_applicable"
+
+    ahead = ok(await _kpi(client, history.tenant.headers, "forecast", group_by="user"))
+    assert ahead["params"]["from"] == "2026-11-23T00:00:00+08:00"  # today, 90 days ahead
+    assert [
+        (r["close_month"]["name"], r["user"]["name"], r["open_count"], r["weighted_amount"])
+        for r in ahead["rows"]
+    ] == [
+        ("2026-12", "销售B", 1, f"{80000 * second.probability / 100:.2f}"),
+        ("2027-01", "销售A", 1, f"{40000 * first.probability / 100:.2f}"),
+    ]
+    december = ok(
+        await _kpi(client, history.tenant.headers, "forecast", **{"from": "2026-12-01", "to": "2026-12-31"})
+    )
+    assert [(r["close_month"]["id"], r["amount"]) for r in december["rows"]] == [("2026-12-01", "80000.00")]
 
 
 # --- visibility and scopes -------------------------------------------------------------------------

@@ -7,24 +7,38 @@ import hashlib
 import io
 import json
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from app.api.deps import NowDep, SessionDep, require
+from app.api.deps import Cursor, Limit, NowDep, SessionDep, require
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.kpis import (
+    ContactHeatmapReport,
+    DailyBriefReport,
     DimensionValue,
+    FollowUpReport,
+    ForecastReport,
     FunnelReport,
+    HandoverReport,
     KpiParams,
     KpiReport,
     KpiRow,
+    LeadResponseReport,
+    LeadUtilizationReport,
+    PeiReport,
+    PipelineReport,
     RepPerformanceReport,
     SalesCycleReport,
+    StageDwellReport,
+    StaleReport,
+    TimeToFirstDealReport,
 )
 from app.domain.errors import FieldError, InvalidInput
-from app.domain.kpis import KpiFilters, KpiName
+from app.domain.kpis import DEFAULT_STALE_DAYS, KpiFilters, KpiName
 from app.domain.leads import LeadSource
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
@@ -49,7 +63,6 @@ _HEADERS = {
 
 
 async def kpi_request(
-    request: Request,
     from_: Annotated[
         str | None,
         Query(
@@ -93,13 +106,6 @@ async def kpi_request(
     source: Annotated[list[LeadSource] | None, Query(max_length=50)] = None,
     pipeline_id: Annotated[list[uuid.UUID] | None, Query(max_length=50)] = None,
 ) -> KpiRequest:
-    unknown = sorted(set(request.query_params) - _COMMON_PARAMETERS)
-    if unknown:
-        raise InvalidInput(
-            "Unknown parameters: " + ", ".join(unknown) + ".",
-            code="kpi.parameter_unknown",
-            errors=[FieldError(name, "parameter.unknown", "not a KPI parameter") for name in unknown],
-        )
     return KpiRequest(
         start=from_,
         end=to,
@@ -146,6 +152,8 @@ def _wants_csv(accept: str) -> bool:
 
 
 def _cell(value: Any) -> Any:
+    if isinstance(value, list | dict):
+        value = json.dumps(value, ensure_ascii=False)
     if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
         return "'" + value
     return value
@@ -155,12 +163,18 @@ def _csv(report: type[KpiReport[Any]], result: KpiResult, rows: list[dict[str, A
     """The rows flattened (a dimension as <name>_id and <name>_name), UTF-8 with a byte order mark
     so Excel reads Chinese names right."""
     row_model: type[KpiRow] = report.model_fields["rows"].annotation.__args__[0]  # type: ignore[union-attr]
-    own = [name for name in row_model.model_fields if name not in KpiRow.model_fields]
-    fields = [d.value for d in result.query.group_by] + own
+    grouped = [d.value for d in result.query.group_by]
+    own = [
+        name
+        for name, info in row_model.model_fields.items()
+        if name not in grouped and (name not in KpiRow.model_fields or info.is_required())
+    ]
+    fields = grouped + own
     dimensions = {
         name
         for name in fields
-        if name in KpiRow.model_fields or row_model.model_fields[name].annotation is DimensionValue
+        if name in grouped
+        or row_model.model_fields[name].annotation in (DimensionValue, DimensionValue | None)
     }
     header: list[str] = []
     for name in fields:
@@ -205,6 +219,7 @@ def _answer(
         generated_at=now,
         definition_url=DEFINITIONS_URL + name.value,
         rows=result.rows,
+        **result.extras,
     )
     as_csv = _wants_csv(request.headers.get("accept", ""))
     # The digest leaves out generated_at: the same figures are the same answer.
@@ -215,7 +230,9 @@ def _answer(
         return Response(status_code=304, headers=headers)
     if as_csv:
         return Response(
-            _csv(report, result, result.rows), media_type=f"{CSV_MEDIA_TYPE}; charset=utf-8", headers=headers
+            _csv(report, result, figures["rows"]),
+            media_type=f"{CSV_MEDIA_TYPE}; charset=utf-8",
+            headers=headers,
         )
     return Response(
         body.model_dump_json(by_alias=True, exclude_unset=True),
@@ -224,25 +241,74 @@ def _answer(
     )
 
 
-def _route(name: KpiName, report: type[KpiReport[Any]], summary: str) -> None:
+@dataclass(frozen=True)
+class KpiOptions:
+    stale_after_days: int = DEFAULT_STALE_DAYS
+    limit: int = 50
+    cursor: str | None = None
+
+
+_Days = Annotated[
+    int, Query(ge=1, le=365, description="Not followed up for this many days: stale.", examples=[7])
+]
+
+
+async def no_options() -> KpiOptions:
+    return KpiOptions()
+
+
+async def follow_up_options(days: _Days = DEFAULT_STALE_DAYS) -> KpiOptions:
+    return KpiOptions(stale_after_days=days)
+
+
+async def stale_options(
+    days: _Days = DEFAULT_STALE_DAYS, limit: Limit = 50, cursor: Cursor = None
+) -> KpiOptions:
+    return KpiOptions(stale_after_days=days, limit=limit, cursor=cursor)
+
+
+def _route(
+    name: KpiName,
+    report: type[KpiReport[Any]],
+    summary: str,
+    options: Callable[..., Awaitable[KpiOptions]] = no_options,
+) -> None:
+    spec = CATALOG[name]
+    allowed = _COMMON_PARAMETERS | spec.options
+    snapshot = " A snapshot of now: `from` and `to` answer 422." if spec.snapshot else ""
+
     async def endpoint(
         request: Request,
         session: SessionDep,
         actor: CanRead,
         now: NowDep,
         params: RequestDep,
+        extra: KpiOptions,
         if_none_match: IfNoneMatch = None,
     ) -> Response:
-        result = await compute_kpi(session, actor=actor, name=name, request=params, now=now)
+        unknown = sorted(set(request.query_params) - allowed)
+        if unknown:
+            raise InvalidInput(
+                "Unknown parameters: " + ", ".join(unknown) + ".",
+                code="kpi.parameter_unknown",
+                errors=[FieldError(p, "parameter.unknown", f"not a parameter of {name}") for p in unknown],
+            )
+        kpi_request = replace(
+            params, stale_after_days=extra.stale_after_days, limit=extra.limit, cursor=extra.cursor
+        )
+        result = await compute_kpi(session, actor=actor, name=name, request=kpi_request, now=now)
         return _answer(report, name, result, request, now, if_none_match)
 
+    # Each KPI's own parameters (stale's days and paging) appear in its operation only.
+    endpoint.__annotations__["extra"] = Annotated[KpiOptions, Depends(options)]
     router.add_api_route(
         f"/{name.value}",
         endpoint,
         methods=["GET"],
         name="get_kpi_" + name.value.replace("-", "_"),
         summary=summary,
-        description=f"Definition: docs/kpis.md#{name.value}. `Accept: text/csv`: the same rows as CSV.",
+        description=f"Definition: docs/kpis.md#{name.value}. `Accept: text/csv`: the same rows as CSV."
+        + snapshot,
         response_model=report,
         responses={
             200: {"headers": _HEADERS, "content": {CSV_MEDIA_TYPE: {"schema": {"type": "string"}}}},
@@ -255,6 +321,18 @@ def _route(name: KpiName, report: type[KpiReport[Any]], summary: str) -> None:
 _route(KpiName.rep_performance, RepPerformanceReport, "Won and lost deals, win rate and output per rep")
 _route(KpiName.sales_cycle, SalesCycleReport, "Days from first stage entry to a won close")
 _route(KpiName.funnel, FunnelReport, "Opportunities entering each stage and moving on")
+_route(KpiName.stage_dwell, StageDwellReport, "Hours spent in each stage")
+_route(KpiName.pipeline, PipelineReport, "Open opportunities per stage now, weighted by probability")
+_route(KpiName.forecast, ForecastReport, "Open opportunities by expected close month")
+_route(KpiName.lead_response, LeadResponseReport, "First-response time, 24-hour reach and SLA")
+_route(KpiName.lead_utilization, LeadUtilizationReport, "Leads with an effective follow-up / leads received")
+_route(KpiName.follow_up, FollowUpReport, "Leads and customers followed up within N days", follow_up_options)
+_route(KpiName.stale, StaleReport, "Leads and customers not followed up for N days", stale_options)
+_route(KpiName.contact_heatmap, ContactHeatmapReport, "Connect rate of calls by weekday and hour")
+_route(KpiName.time_to_first_deal, TimeToFirstDealReport, "Days from a rep's start to the first won deal")
+_route(KpiName.handover, HandoverReport, "Marketing to sales: hand-off SLA, follow-up, effective leads")
+_route(KpiName.daily_brief, DailyBriefReport, "What a manager reads at 8 am, each figure with its drill-down")
+_route(KpiName.pei, PeiReport, "Process-execution index per rep and week, per required action")
 assert set(CATALOG) == set(KpiName)
 
 

@@ -1,14 +1,18 @@
-"""Opportunity KPIs: rep-performance and sales-cycle (deals closed in the period) and the funnel
-(stage entries in the period). Definitions: docs/kpis.md."""
+"""Opportunity KPIs: rep-performance and sales-cycle (deals closed in the period), the funnel
+(stage entries), stage-dwell (stays ended), and pipeline and forecast (open deals now).
+Definitions: docs/kpis.md."""
 
 from __future__ import annotations
 
+from datetime import time, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import UTCDateTime
 from app.domain.kpis import Dimension, KpiQuery, ratio
 from app.domain.models import (
     Customer,
@@ -208,6 +212,142 @@ async def funnel(session: AsyncSession, *, actor: Principal, query: KpiQuery) ->
             "entered": row.entered,
             "converted_to_next": row.converted,
             "conversion_rate": ratio(row.converted, row.entered),
+        }
+        for row in await session.execute(statement)
+    ]
+
+
+def _hours(value: Any) -> float | None:
+    return None if value is None else round(float(value), 2)
+
+
+async def stage_dwell(session: AsyncSession, *, actor: Principal, query: KpiQuery) -> list[dict[str, Any]]:
+    """Per open stage: stays that ended (the opportunity left the stage) in the period, and the
+    hours they lasted."""
+    dialect = _dialect(session)
+    statement = (
+        select(StageStay.id)
+        .join(Opportunity, Opportunity.id == StageStay.opportunity_id)
+        .join(PipelineStage, PipelineStage.id == StageStay.stage_id)
+        .where(
+            StageStay.organization_id == actor.organization_id,
+            in_period(StageStay.left_at, query),
+            PipelineStage.kind == StageKind.open,
+            *scoped(actor, OPPORTUNITY_FACTS, query),
+        )
+    )
+    statement, grouping = group_columns(statement, OPPORTUNITY_FACTS, query, StageStay.left_at, dialect)
+    stays = statement.with_only_columns(
+        *grouping.columns,
+        PipelineStage.pipeline_id.label("stage_pipeline_id"),
+        PipelineStage.position.label("stage_position"),
+        PipelineStage.id.label("stage_id"),
+        PipelineStage.name.label("stage_name"),
+        (StageStay.dwell_seconds / 3600.0).label("value"),
+    ).subquery("left_stay")
+    spread = spread_columns(stays, dialect)
+    order = [*grouping.labels(), "stage_pipeline_id", "stage_position"]
+    spread = spread.order_by(*[c for name in order for c in spread.selected_columns if c.name == name])
+    return [
+        {
+            **dimension_values(row, grouping),
+            "stage": {"id": str(row.stage_id), "name": row.stage_name},
+            "position": row.stage_position,
+            "left_count": row.n,
+            "avg_hours": _hours(row.mean),
+            "median_hours": _hours(row.median),
+            "p90_hours": _hours(row.p90),
+        }
+        for row in await session.execute(spread)
+    ]
+
+
+def _weighted(amount: Any, probability: Any) -> Any:
+    return func.coalesce(amount, 0) * probability / 100.0
+
+
+async def pipeline(session: AsyncSession, *, actor: Principal, query: KpiQuery) -> list[dict[str, Any]]:
+    """Open opportunities now, per stage: how many, their amount, the amount weighted by the
+    stage's probability, and their average age since engaged."""
+    dialect = _dialect(session)
+    now = literal(query.now, UTCDateTime)
+    statement = (
+        select(Opportunity.id)
+        .join(PipelineStage, PipelineStage.id == Opportunity.stage_id)
+        .where(Opportunity.status == OpportunityStatus.open, *scoped(actor, OPPORTUNITY_FACTS, query))
+    )
+    # A snapshot: no period dimension to place it in.
+    statement, grouping = group_columns(statement, OPPORTUNITY_FACTS, query, None, dialect)
+    stage_keys = [PipelineStage.pipeline_id, PipelineStage.position, PipelineStage.id, PipelineStage.name]
+    statement = (
+        statement.with_only_columns(
+            *grouping.columns,
+            *stage_keys,
+            func.count().label("open_count"),
+            func.coalesce(func.sum(Opportunity.amount), 0).label("amount"),
+            func.sum(_weighted(Opportunity.amount, PipelineStage.probability)).label("weighted"),
+            func.avg(seconds_between(engaged_at(), now) / _SECONDS_PER_DAY).label("age"),
+        )
+        .group_by(*grouping.keys, *stage_keys)
+        .order_by(*grouping.keys, PipelineStage.pipeline_id, PipelineStage.position)
+    )
+    return [
+        {
+            **dimension_values(row, grouping),
+            "stage": {"id": str(row.id), "name": row.name},
+            "position": row.position,
+            "open_count": row.open_count,
+            "amount": _money(row.amount),
+            "weighted_amount": _money(row.weighted),
+            "avg_age_days": _days(row.age),
+        }
+        for row in await session.execute(statement)
+    ]
+
+
+def _month_of(day: Any, dialect: str) -> Any:
+    return func.to_char(day, "YYYY-MM") if dialect == "postgresql" else func.strftime("%Y-%m", day)
+
+
+async def forecast(session: AsyncSession, *, actor: Principal, query: KpiQuery) -> list[dict[str, Any]]:
+    """Open opportunities by expected close month in the period: count, amount, and the amount
+    weighted by the stage's probability (the win probability once it is stored)."""
+    dialect = _dialect(session)
+    tz = ZoneInfo(query.timezone)
+    first_day, after_last = query.start.astimezone(tz).date(), query.end.astimezone(tz).date()
+    if query.end.astimezone(tz).time() != time(0):
+        after_last += timedelta(days=1)  # the period ends within that day: the day is in
+    statement = (
+        select(Opportunity.id)
+        .join(PipelineStage, PipelineStage.id == Opportunity.stage_id)
+        .where(
+            Opportunity.status == OpportunityStatus.open,
+            Opportunity.expected_close_date >= first_day,
+            Opportunity.expected_close_date < after_last,
+            *scoped(actor, OPPORTUNITY_FACTS, query),
+        )
+    )
+    # Always per close month; no other period dimension.
+    statement, grouping = group_columns(statement, OPPORTUNITY_FACTS, query, None, dialect)
+    month = _month_of(Opportunity.expected_close_date, dialect)
+    statement = (
+        statement.with_only_columns(
+            *grouping.columns,
+            month.label("close_month"),
+            func.count().label("open_count"),
+            func.coalesce(func.sum(Opportunity.amount), 0).label("amount"),
+            func.sum(_weighted(Opportunity.amount, PipelineStage.probability)).label("weighted"),
+        )
+        .group_by(*grouping.keys, month)
+        .order_by(month, *grouping.keys)
+    )
+    return [
+        {
+            **dimension_values(row, grouping),
+            "close_month": {"id": f"{row.close_month}-01", "name": row.close_month},
+            "open_count": row.open_count,
+            "amount": _money(row.amount),
+            "weighted_amount": _money(row.weighted),
         }
         for row in await session.execute(statement)
     ]

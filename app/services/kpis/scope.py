@@ -19,6 +19,15 @@ from app.domain.principal import Principal
 from app.services.visibility import visible_to
 
 
+@dataclass(frozen=True)
+class Listing:
+    """A KPI answering a page of records (stale) rather than grouped figures: the page, and the
+    envelope's extra members (totals, next_cursor)."""
+
+    rows: list[dict[str, Any]]
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
 async def check_filters(session: AsyncSession, actor: Principal, filters: KpiFilters) -> None:
     """A filter naming a team or person outside what the caller sees is refused (403), rather
     than answered with figures that silently leave those records out."""
@@ -160,7 +169,7 @@ def _dimension(
         )
         return facts.owner_id, name
     if dimension is Dimension.team:
-        return TEAM_ID, TEAM_NAME
+        return _TEAM.c.id, _TEAM.c.name
     if dimension is Dimension.pipeline:
         name = (
             select(Pipeline.name)
@@ -196,28 +205,42 @@ def team_join(owner_id: Any) -> tuple[Any, Any]:
     )
 
 
-TEAM_ID = _TEAM.c.id
-TEAM_NAME = _TEAM.c.name
+def local_time(timestamp: Any, query: KpiQuery, dialect: str) -> Any:
+    """The instant as wall-clock time in the query's time zone."""
+    if dialect == "postgresql":
+        return func.timezone(query.timezone, timestamp)
+    # SQLite has no time zone data: shift by the zone's offset(s) over the period.
+    offsets = utc_offsets(ZoneInfo(query.timezone), query.start, query.end)
+    shifted = [func.datetime(timestamp, f"{seconds:+d} seconds") for _, seconds in offsets]
+    changes = list(zip(offsets[1:], shifted[1:], strict=True))
+    if not changes:
+        return shifted[0]
+    return case(*[(timestamp >= since, expr) for (since, _), expr in reversed(changes)], else_=shifted[0])
 
 
 def local_period(timestamp: Any, dimension: Dimension, query: KpiQuery, dialect: str) -> Any:
     """The first day of the local day, ISO week (Monday) or month the instant falls in, as
     'YYYY-MM-DD' text, in the query's time zone."""
+    local = local_time(timestamp, query, dialect)
     if dialect == "postgresql":
-        wall_clock = func.timezone(query.timezone, timestamp)
-        return func.to_char(func.date_trunc(dimension.value, wall_clock), "YYYY-MM-DD")
-    # SQLite has no time zone data: shift by the zone's offset(s) over the period.
-    offsets = utc_offsets(ZoneInfo(query.timezone), query.start, query.end)
-    shifted = [func.datetime(timestamp, f"{seconds:+d} seconds") for _, seconds in offsets]
-    changes = list(zip(offsets[1:], shifted[1:], strict=True))
-    local: Any = shifted[0]
-    if changes:
-        local = case(*[(timestamp >= since, expr) for (since, _), expr in reversed(changes)], else_=local)
+        return func.to_char(func.date_trunc(dimension.value, local), "YYYY-MM-DD")
     if dimension is Dimension.day:
         return func.date(local)
     if dimension is Dimension.week:
         return func.date(local, "weekday 0", "-6 days")
     return func.strftime("%Y-%m-01", local)
+
+
+def local_weekday_and_hour(timestamp: Any, query: KpiQuery, dialect: str) -> tuple[Any, Any]:
+    """ISO weekday (1 Monday .. 7 Sunday) and hour (0..23) of the instant in the query's zone."""
+    local = local_time(timestamp, query, dialect)
+    if dialect == "postgresql":
+        return (
+            cast(func.extract("isodow", local), Integer),
+            cast(func.extract("hour", local), Integer),
+        )
+    sunday_first = cast(func.strftime("%w", local), Integer)
+    return (sunday_first + 6) % 7 + 1, cast(func.strftime("%H", local), Integer)
 
 
 def period_name(dimension: Dimension, first_day: str) -> str:
