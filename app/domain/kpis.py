@@ -39,6 +39,7 @@ class KpiName(StrEnum):
     pei = "pei"
     handover = "handover"
     daily_brief = "daily-brief"
+    status_board = "status-board"
 
 
 class Filter(StrEnum):

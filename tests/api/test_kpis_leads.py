@@ -581,3 +581,20 @@ async def test_daily_brief_answers_the_managers_morning_in_one_call(app, client,
     mine = ok(await _kpi(client, leads.tokens["B"], "daily-brief"))
     assert [r["user"]["name"] for r in mine["rows"]] == ["销售B"]
     assert mine["new_leads_yesterday"]["count"] == 0
+
+
+async def test_status_board_counts_per_owner_the_most_red_first(client, leads):
+    """Worked leads L1-L4 are on the board; L3's first-response timer, breached on 11-05, is red."""
+    rows = ok(await _kpi(client, leads.tenant.headers, "status-board"))["rows"]
+    assert [(r["user"]["name"], r["green"], r["yellow"], r["red"], r["total"]) for r in rows] == [
+        ("销售C", 0, 0, 1, 1),
+        ("销售A", 2, 0, 0, 2),
+        ("销售B", 1, 0, 0, 1),
+    ]
+    two_teams = await _kpi(
+        client,
+        leads.tenant.headers,
+        "status-board",
+        team_id=[leads.teams["east"]["id"], leads.teams["west"]["id"]],
+    )
+    assert two_teams.status_code == 422

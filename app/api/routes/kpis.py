@@ -35,6 +35,7 @@ from app.api.schemas.kpis import (
     SalesCycleReport,
     StageDwellReport,
     StaleReport,
+    StatusBoardReport,
     TimeToFirstDealReport,
 )
 from app.domain.errors import FieldError, InvalidInput
@@ -332,6 +333,7 @@ _route(KpiName.contact_heatmap, ContactHeatmapReport, "Connect rate of calls by 
 _route(KpiName.time_to_first_deal, TimeToFirstDealReport, "Days from a rep's start to the first won deal")
 _route(KpiName.handover, HandoverReport, "Marketing to sales: hand-off SLA, follow-up, effective leads")
 _route(KpiName.daily_brief, DailyBriefReport, "What a manager reads at 8 am, each figure with its drill-down")
+_route(KpiName.status_board, StatusBoardReport, "Green, yellow and red records per owner, the most red first")
 _route(KpiName.pei, PeiReport, "Process-execution index per rep and week, per required action")
 assert set(CATALOG) == set(KpiName)
 

@@ -553,3 +553,19 @@ class DailyBriefReport(KpiReport[DailyBriefRow]):
     sla_breaches_today: DrillDown = Field(description="Timers due today, up to now, not met in time.")
     red_items: DrillDown = Field(description="Records red on the status board.")
     conversion_trend: list[ConversionWeek] = Field(description="The last four whole weeks, oldest first.")
+
+
+class StatusBoardRow(KpiRow):
+    user: DimensionValue | None = Field(description="The owner; null for records waiting for one.")
+    green: int
+    yellow: int
+    red: int
+    total: int
+
+
+class StatusBoardReport(KpiReport[StatusBoardRow]):
+    model_config = ConfigDict(
+        json_schema_extra=_report_example(
+            "status-board", {"user": _USER, "green": 12, "yellow": 3, "red": 2, "total": 17}
+        )
+    )

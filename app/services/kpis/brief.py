@@ -1,5 +1,6 @@
-"""The daily brief: what a manager reads at 8 am, in one call, each figure with the link that
-drills into it. It composes the other KPIs' queries. Definition: docs/kpis.md#daily-brief."""
+"""The daily brief (what a manager reads at 8 am, in one call, each figure with the link that
+drills into it, composed of the other KPIs' queries) and the status board's counts as a KPI.
+Definitions: docs/kpis.md#daily-brief, #status-board."""
 
 from __future__ import annotations
 
@@ -44,15 +45,25 @@ def _filters(query: KpiQuery) -> dict[str, Any]:
     }
 
 
-async def daily_brief(session: AsyncSession, *, actor: Principal, query: KpiQuery) -> Listing:
-    # The status board it counts red items on takes one team and one person.
+def _one_of_each(query: KpiQuery) -> None:
+    """The status board takes one team and one person."""
     for name, values in (("team_id", query.filters.team_ids), ("user_id", query.filters.user_ids)):
         if len(values) > 1:
             raise InvalidInput(
-                f"The daily brief takes one {name}.",
+                f"Give {name} once here.",
                 code="kpi.parameter_invalid",
                 errors=[FieldError(name, "filter.repeated", "give it once")],
             )
+
+
+def _board_filters(query: KpiQuery) -> BoardFilters:
+    return BoardFilters(
+        owner_id=next(iter(query.filters.user_ids), None), team_id=next(iter(query.filters.team_ids), None)
+    )
+
+
+async def daily_brief(session: AsyncSession, *, actor: Principal, query: KpiQuery) -> Listing:
+    _one_of_each(query)
     tz = ZoneInfo(query.timezone)
     today = datetime.combine(query.now.astimezone(tz).date(), time(0), tz)
     yesterday = today - timedelta(days=1)
@@ -89,15 +100,7 @@ async def daily_brief(session: AsyncSession, *, actor: Principal, query: KpiQuer
             ),
         )
     )
-    board = await summarize_board(
-        session,
-        actor=actor,
-        now=query.now,
-        filters=BoardFilters(
-            owner_id=next(iter(query.filters.user_ids), None),
-            team_id=next(iter(query.filters.team_ids), None),
-        ),
-    )
+    board = await summarize_board(session, actor=actor, now=query.now, filters=_board_filters(query))
 
     # The last four whole weeks, Monday to Sunday, before this one.
     this_monday = today - timedelta(days=today.weekday())
@@ -156,3 +159,19 @@ async def daily_brief(session: AsyncSession, *, actor: Principal, query: KpiQuer
             "conversion_trend": trend,
         },
     )
+
+
+async def status_board(session: AsyncSession, *, actor: Principal, query: KpiQuery) -> list[dict[str, Any]]:
+    """The status board's counts per owner (app/services/status_board.py decides the colours)."""
+    _one_of_each(query)
+    summary = await summarize_board(session, actor=actor, now=query.now, filters=_board_filters(query))
+    return [
+        {
+            "user": {"id": str(o.owner.id), "name": o.owner.display_name} if o.owner else None,
+            "green": o.counts.green,
+            "yellow": o.counts.yellow,
+            "red": o.counts.red,
+            "total": o.counts.total,
+        }
+        for o in summary.owners
+    ]

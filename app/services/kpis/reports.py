@@ -82,6 +82,8 @@ CATALOG: dict[KpiName, KpiSpec] = {
     KpiName.pei: KpiSpec(pei.pei, frozenset(), _PEOPLE_FILTERS),
     # Rows: the reps with stale records; the rest of the brief is in the envelope.
     KpiName.daily_brief: KpiSpec(brief.daily_brief, frozenset(), _PEOPLE_FILTERS, snapshot=True),
+    # Always per owner.
+    KpiName.status_board: KpiSpec(brief.status_board, frozenset(), _PEOPLE_FILTERS, snapshot=True),
 }
 
 
