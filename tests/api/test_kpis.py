@@ -15,6 +15,8 @@ The organization is in Asia/Shanghai (UTC+8). November 2026 there runs from 2026
 | D7   | C     | c2         | 11-20 first, 12-01 02:00 won (11-30 18:00 UTC)     | won 20000    |
 | D8   | A     | c1         | 11-21 first                                        | open 40000   |
 
+D1's product line is 防水卷材, D3's 防水卷材 and 涂料; the others have none.
+
 D5 is expected to close on 2026-12-15, D8 on 2027-01-10. The test clock stands at
 2026-11-23T02:00Z (10:00 in Shanghai).
 
@@ -60,7 +62,17 @@ class History:
 
 
 async def _insert_deal(
-    session, org_id, *, owner, customer, pipeline_id, stays, status, amount=None, expected_close_date=None
+    session,
+    org_id,
+    *,
+    owner,
+    customer,
+    pipeline_id,
+    stays,
+    status,
+    amount=None,
+    expected_close_date=None,
+    product_lines=(),
 ):
     """An opportunity and its stage stays as the stage-change service writes them."""
     last_stage, last_at = stays[-1]
@@ -76,6 +88,7 @@ async def _insert_deal(
         amount=Decimal(amount) if amount is not None else None,
         closed_at=last_at if status is not OpportunityStatus.open else None,
         expected_close_date=expected_close_date,
+        product_lines=list(product_lines),
     )
     session.add(deal)
     await session.flush()
@@ -162,6 +175,7 @@ async def history(app, client, make_tenant, make_user) -> History:
                 customer=c1.id,
                 status=OpportunityStatus.won,
                 amount="100000",
+                product_lines=["防水卷材"],
                 stays=[(first, local(10, 2)), (second, local(10, 15)), (won, local(11, 2))],
                 **common,
             ),
@@ -181,6 +195,7 @@ async def history(app, client, make_tenant, make_user) -> History:
                 customer=c1.id,
                 status=OpportunityStatus.won,
                 amount="50000",
+                product_lines=["防水卷材", "涂料"],
                 stays=[(first, local(10, 20)), (won, local(11, 9))],
                 **common,
             ),
@@ -313,6 +328,26 @@ async def test_rep_performance_per_team_and_per_user(client, history):
         "销售C": (1, 0, "30000.00"),
     }
     assert users["销售A"]["user"]["id"] == history.users["A"]["id"]
+
+
+async def test_a_deal_counts_once_per_product_line(client, history):
+    rows = ok(await _kpi(client, history.tenant.headers, "rep-performance", group_by="product", **NOVEMBER))[
+        "rows"
+    ]
+    assert {
+        (r["product"] or {}).get("name"): (r["won_count"], r["lost_count"], r["won_amount"]) for r in rows
+    } == {
+        "防水卷材": (2, 0, "150000.00"),  # D1, D3
+        "涂料": (1, 0, "50000.00"),  # D3
+        None: (1, 1, "30000.00"),  # D4 won, D2 lost: no product line
+    }
+    funnel = ok(await _kpi(client, history.tenant.headers, "funnel", group_by="product", **NOVEMBER))["rows"]
+    won = str(history.stages["won"].id)
+    assert {(r["product"] or {}).get("name"): r["entered"] for r in funnel if r["stage"]["id"] == won} == {
+        "防水卷材": 2,
+        "涂料": 1,
+        None: 2,  # D4, D5
+    }
 
 
 async def test_another_time_zone_moves_the_boundary_deals(client, history):

@@ -93,8 +93,8 @@ async def kpi_request(
         str | None,
         Query(
             max_length=64,
-            description="Up to two of user, team, region, industry, source, pipeline and one of "
-            "day, week, month, comma-separated.",
+            description="Up to two of user, team, region, industry, source, pipeline, product (the "
+            "deal KPIs) and at most one of day, week, month, comma-separated; each KPI lists its own.",
             examples=["team,month"],
         ),
     ] = None,

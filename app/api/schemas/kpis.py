@@ -45,6 +45,7 @@ class KpiRow(BaseModel):
     industry: DimensionValue | None = None
     source: DimensionValue | None = None
     pipeline: DimensionValue | None = None
+    product: DimensionValue | None = None
     day: DimensionValue | None = None
     week: DimensionValue | None = None
     month: DimensionValue | None = None

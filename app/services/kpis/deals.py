@@ -51,6 +51,7 @@ OPPORTUNITY_FACTS = Facts(
     source=Lead.source,
     pipeline_id=Opportunity.pipeline_id,
     stage_id=Opportunity.stage_id,
+    product_lines=Opportunity.product_lines,
     joins={
         Dimension.team: team_join(Opportunity.owner_id),
         Dimension.region: _CUSTOMER,

@@ -33,7 +33,15 @@ Compute = Callable[..., Awaitable[list[dict[str, Any]] | Listing]]
 _PERIODS = frozenset({Dimension.day, Dimension.week, Dimension.month})
 _PEOPLE = frozenset({Dimension.user, Dimension.team})
 _DEAL_DIMENSIONS = (
-    _PEOPLE | _PERIODS | {Dimension.region, Dimension.industry, Dimension.source, Dimension.pipeline}
+    _PEOPLE
+    | _PERIODS
+    | {
+        Dimension.region,
+        Dimension.industry,
+        Dimension.source,
+        Dimension.pipeline,
+        Dimension.product,
+    }
 )
 _LEAD_DIMENSIONS = _PEOPLE | _PERIODS | {Dimension.region, Dimension.industry, Dimension.source}
 _ALL_FILTERS = frozenset(Filter)

@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Float, Integer, Select, and_, case, cast, func, literal, select
+from sqlalchemy import ColumnElement, Float, Integer, Select, and_, case, cast, func, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import FieldError, PermissionDenied
@@ -83,6 +83,7 @@ class Facts:
     source: Any
     pipeline_id: Any = None
     stage_id: Any = None
+    product_lines: Any = None  # a JSON list of names
     joins: dict[Dimension, tuple[Any, Any]] = field(default_factory=dict)
     region_filter: Any = None  # f(regions) -> condition; default: region IN regions
     industry_filter: Any = None
@@ -145,12 +146,28 @@ def group_columns(
     """Adds the joins the requested dimensions need; the columns to select and group by."""
     columns: list[Any] = []
     for dimension in query.group_by:
+        if dimension is Dimension.product:
+            product, statement = _product_lines(statement, facts, dialect)
+            columns += [product.label("product_id"), product.label("product_name")]
+            continue
         if dimension in facts.joins:
             target, onclause = facts.joins[dimension]
             statement = statement.outerjoin(target, onclause)
         identifier, name = _dimension(dimension, facts, query, timestamp, dialect)
         columns += [identifier.label(f"{dimension}_id"), name.label(f"{dimension}_name")]
     return statement, Grouping(query.group_by, columns, [c.element for c in columns])
+
+
+def _product_lines(statement: Select[Any], facts: Facts, dialect: str) -> tuple[Any, Select[Any]]:
+    """One row per product line of the record (a deal with two counts in both rows; none: a
+    row with product null), joined laterally from its JSON list."""
+    if dialect == "postgresql":
+        lines = (
+            func.jsonb_array_elements_text(facts.product_lines).table_valued("value").lateral("kpi_product")
+        )
+    else:
+        lines = func.json_each(facts.product_lines).table_valued("value").alias("kpi_product")
+    return lines.c.value, statement.outerjoin(lines, true())
 
 
 _TEAM = Team.__table__.alias("kpi_team")
