@@ -35,5 +35,7 @@ async def refuse_unknown_query_parameters(request: Request) -> None:
         raise InvalidInput(
             f"Unknown query parameter(s): {', '.join(unknown)}.",
             code="request.unknown_parameter",
-            errors=[FieldError(name, "parameter.unknown", "not a parameter of this operation") for name in unknown],
+            errors=[
+                FieldError(name, "parameter.unknown", "not a parameter of this operation") for name in unknown
+            ],
         )
