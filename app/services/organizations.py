@@ -12,6 +12,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import DomainError, FieldError, InvalidInput
+from app.domain.merge_patch import merge_patch
 from app.domain.models import Organization, Team, User
 from app.domain.permissions import Role
 from app.domain.policy import policy_from_settings
@@ -126,6 +127,9 @@ async def update_organization(
     if "timezone" in changes:
         validate_timezone(changes["timezone"])
     if "settings" in changes:
+        # A merge patch: a client changes the keys it names and keeps the rest (setting the RAG
+        # thresholds once erased the lead-pool limits); a null returns a key to its default.
+        changes["settings"] = merge_patch(organization.settings, changes["settings"])
         validate_settings(changes["settings"])
         await _check_setting_references(session, actor, changes["settings"])
     before = audit.snapshot(organization, AUDITED_FIELDS)

@@ -156,3 +156,22 @@ async def test_claiming_a_lead_the_rep_cannot_see_is_404_but_one_just_claimed_is
     assert (
         await client.post(f"/api/v1/leads/{owned['id']}/claim", headers=bearer(rep_token))
     ).status_code == 404
+
+
+async def test_organization_settings_are_a_merge_patch_not_a_replacement(client, make_tenant):
+    tenant = await make_tenant()
+
+    async def patch(settings: dict) -> dict:
+        answer = await client.patch(
+            "/api/v1/organization", json={"settings": settings}, headers=tenant.headers
+        )
+        return ok(answer)["settings"]
+
+    await patch({"lead_pool": {"idle_days": 9, "max_open_leads": 40}})
+    after_rag = await patch({"rag_yellow_after_hours": 4, "rag_red_after_hours": 24})
+    assert after_rag["lead_pool"] == {"idle_days": 9, "max_open_leads": 40}
+    assert (after_rag["rag_yellow_after_hours"], after_rag["rag_red_after_hours"]) == (4, 24)
+    after_null = await patch({"lead_pool": {"idle_days": None}, "rag_red_after_hours": None})
+    assert after_null["lead_pool"] == {"max_open_leads": 40}
+    assert "rag_red_after_hours" not in after_null
+    assert after_null["rag_yellow_after_hours"] == 4

@@ -44,4 +44,14 @@ class OrganizationUpdate(PatchModel):
     timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] | SkipJsonSchema[None] = None
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | SkipJsonSchema[None] = None
     locale: Annotated[str, StringConstraints(pattern=r"^(zh|en)(-[A-Z]{2})?$")] | SkipJsonSchema[None] = None
-    settings: Annotated[dict[str, Any], Field(max_length=100)] | SkipJsonSchema[None] = None
+    settings: (
+        Annotated[
+            dict[str, Any],
+            Field(
+                max_length=100,
+                description="A JSON Merge Patch (RFC 7396) of the settings: the keys named change, "
+                "a null returns a key to its default, every other key stays as it is.",
+            ),
+        ]
+        | SkipJsonSchema[None]
+    ) = None
