@@ -29,7 +29,7 @@ import csv
 import io
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -679,3 +679,43 @@ async def test_default_period_is_the_last_30_days(client, history, clock):
     assert body["params"]["to"] == "2026-11-30T04:00:00Z"
     # From 31 October: D1 and D3 won, D6 (31 October 00:00) and D2 lost; D4 closes after now.
     assert (body["rows"][0]["won_count"], body["rows"][0]["lost_count"]) == (2, 2)
+
+
+async def test_local_days_follow_daylight_saving_on_both_databases(app, client, make_tenant):
+    """New York leaves daylight saving time on 2026-11-01 at 06:00 UTC. 2026-10-31T04:30Z is
+    00:30 on 31 October there (UTC-4); 2026-11-02T04:30Z is 23:30 on 1 November (UTC-5). SQLite,
+    without time zone data, must shift each by the offset in force, as PostgreSQL does."""
+    tenant = await make_tenant()
+    runtime = app.state.runtime
+    org_id = tenant.organization_id
+    async with session_scope(runtime.sessionmaker, runtime.queue) as session:
+        flow = await pipelines.default_pipeline(session, actor=Principal.system(org_id))
+        won = next(s for s in flow.stages if s.kind is StageKind.won)
+        customer = Customer(organization_id=org_id, code="NY", name="Hudson", name_key="hudson")
+        session.add(customer)
+        await session.flush()
+        for closed_at in (
+            datetime(2026, 10, 31, 4, 30, tzinfo=UTC),
+            datetime(2026, 11, 2, 4, 30, tzinfo=UTC),
+        ):
+            await _insert_deal(
+                session,
+                org_id,
+                owner=tenant.admin_id,
+                customer=customer.id,
+                pipeline_id=flow.pipeline.id,
+                status=OpportunityStatus.won,
+                amount="1",
+                stays=[(flow.stages[0], closed_at - timedelta(days=3)), (won, closed_at)],
+            )
+    rows = ok(
+        await _kpi(
+            client,
+            tenant.headers,
+            "rep-performance",
+            group_by="day",
+            tz="America/New_York",
+            **{"from": "2026-10-01", "to": "2026-11-30"},
+        )
+    )["rows"]
+    assert [(r["day"]["id"], r["won_count"]) for r in rows] == [("2026-10-31", 1), ("2026-11-01", 1)]
