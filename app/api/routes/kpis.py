@@ -51,9 +51,6 @@ CanRead = Annotated[Principal, Depends(require(Permission.kpi_read))]
 DEFINITIONS_URL = "https://docs.salescrm.dev/kpis#"
 CSV_MEDIA_TYPE = "text/csv"
 CACHE_CONTROL = "private, max-age=60"
-_COMMON_PARAMETERS = frozenset(
-    {"from", "to", "tz", "group_by", "team_id", "user_id", "region", "industry", "source", "pipeline_id"}
-)
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _Text = Query(max_length=64)
@@ -275,7 +272,6 @@ def _route(
     options: Callable[..., Awaitable[KpiOptions]] = no_options,
 ) -> None:
     spec = CATALOG[name]
-    allowed = _COMMON_PARAMETERS | spec.options
     snapshot = " A snapshot of now: `from` and `to` answer 422." if spec.snapshot else ""
 
     async def endpoint(
@@ -287,13 +283,6 @@ def _route(
         extra: KpiOptions,
         if_none_match: IfNoneMatch = None,
     ) -> Response:
-        unknown = sorted(set(request.query_params) - allowed)
-        if unknown:
-            raise InvalidInput(
-                "Unknown parameters: " + ", ".join(unknown) + ".",
-                code="kpi.parameter_unknown",
-                errors=[FieldError(p, "parameter.unknown", f"not a parameter of {name}") for p in unknown],
-            )
         kpi_request = replace(
             params, stale_after_days=extra.stale_after_days, limit=extra.limit, cursor=extra.cursor
         )

@@ -57,7 +57,6 @@ class KpiSpec:
     # A snapshot describes now (what is open or stale); `from` and `to` do not apply.
     snapshot: bool = False
     ahead: bool = False  # the default period looks forward (a forecast)
-    options: frozenset[str] = field(default_factory=frozenset)
 
 
 CATALOG: dict[KpiName, KpiSpec] = {
@@ -72,16 +71,8 @@ CATALOG: dict[KpiName, KpiSpec] = {
     KpiName.lead_response: KpiSpec(leads.lead_response, _LEAD_DIMENSIONS, _LEAD_FILTERS),
     KpiName.lead_utilization: KpiSpec(leads.lead_utilization, _LEAD_DIMENSIONS, _LEAD_FILTERS),
     KpiName.handover: KpiSpec(leads.handover, _LEAD_DIMENSIONS, _LEAD_FILTERS),
-    KpiName.follow_up: KpiSpec(
-        leads.follow_up, _PEOPLE, _PEOPLE_FILTERS, snapshot=True, options=frozenset({"days"})
-    ),
-    KpiName.stale: KpiSpec(
-        leads.stale,
-        frozenset(),
-        _PEOPLE_FILTERS,
-        snapshot=True,
-        options=frozenset({"days", "limit", "cursor"}),
-    ),
+    KpiName.follow_up: KpiSpec(leads.follow_up, _PEOPLE, _PEOPLE_FILTERS, snapshot=True),
+    KpiName.stale: KpiSpec(leads.stale, frozenset(), _PEOPLE_FILTERS, snapshot=True),
     # Always per local weekday and hour.
     KpiName.contact_heatmap: KpiSpec(activities.contact_heatmap, _PEOPLE, _PEOPLE_FILTERS),
     # Always per rep.
