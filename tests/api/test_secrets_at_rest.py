@@ -57,9 +57,17 @@ async def test_a_database_dump_shows_no_secret(client, app, make_tenant, httpser
         )
         assert channel.status_code == 201, channel.text
 
+    api_key = await client.post(
+        "/api/v1/api-keys",
+        json={"name": "ERP", "scopes": ["leads:read"]},
+        headers={**tenant.headers, "Idempotency-Key": "erp-key"},
+    )
+    assert api_key.status_code == 201, api_key.text
+
     dump = await _dump(app.state.runtime.engine)
 
-    secrets = [webhook.json()["secret"], ROBOT_KEY, WECOM_APP["secret"], DINGTALK_TOKEN, DINGTALK_SECRET]
+    secrets = [webhook.json()["secret"], api_key.json()["secret"], ROBOT_KEY, WECOM_APP["secret"]]
+    secrets += [DINGTALK_TOKEN, DINGTALK_SECRET]
     assert url in dump  # the dump is real
     assert [secret for secret in secrets if secret in dump] == []
     read_back = await client.get(f"/api/v1/webhooks/{webhook.json()['id']}", headers=tenant.headers)
