@@ -16,16 +16,15 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.bootstrap import build_infrastructure
 from app.config import get_settings
-from app.db import create_engine, create_sessionmaker, utcnow
+from app.db import utcnow
 from app.domain.models import ImportJob, ImportKind, User
 from app.domain.principal import Principal
 from app.services import demo, imports, organizations, stored_secrets
-from app.services.jobs import JobQueue, JobRequest
-from app.services.storage import LocalFileStorage
+from app.services.jobs import JobRequest
 from app.services.unit_of_work import session_scope
-from app.workers.jobs import JobContext
-from app.workers.queue import ArqQueue, InlineQueue
+from app.workers.queue import InlineQueue
 
 cli = typer.Typer(help="Sales-management backend", no_args_is_help=True)
 db_cli = typer.Typer(help="Database schema", no_args_is_help=True)
@@ -41,34 +40,17 @@ def _run_in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Runs one use case in one transaction, then the jobs it asked for (inline unless Redis is set)."""
 
     async def main() -> T:
-        settings = get_settings()
-        if settings.is_sqlite:
-            settings.var_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(settings.database_url)
-        sessionmaker = create_sessionmaker(engine)
-        queue: JobQueue
-        if settings.redis_url:
-            queue = await ArqQueue.connect(settings.redis_url)
-        else:
-
-            def context(q: InlineQueue) -> JobContext:
-                return {
-                    "sessionmaker": sessionmaker,
-                    "queue": q,
-                    "clock": utcnow,
-                    "storage": LocalFileStorage(settings.storage_dir),
-                }
-
-            queue = InlineQueue(context, utcnow)
+        infrastructure = build_infrastructure(get_settings())
+        queue = await infrastructure.queue()
         try:
-            async with session_scope(sessionmaker, queue) as session:
+            async with session_scope(infrastructure.sessionmaker, queue) as session:
                 result = await work(session)
             if isinstance(queue, InlineQueue):
                 await queue.drain()
             return result
         finally:
             await queue.close()
-            await engine.dispose()
+            await infrastructure.aclose()
 
     return asyncio.run(main())
 
@@ -190,9 +172,8 @@ def _import_file(kind: ImportKind, file: Path, as_user: str, mapping: str | None
     content = file.read_bytes()
 
     async def main() -> dict[str, object]:
-        engine = create_engine(settings.database_url)
-        sessionmaker = create_sessionmaker(engine)
-        storage = LocalFileStorage(settings.storage_dir)
+        infrastructure = build_infrastructure(settings)
+        sessionmaker, storage = infrastructure.sessionmaker, infrastructure.storage
         queue = _DiscardingQueue()
         try:
             async with session_scope(sessionmaker, queue) as session:
@@ -231,7 +212,7 @@ def _import_file(kind: ImportKind, file: Path, as_user: str, mapping: str | None
                     "failure": finished.failure,
                 }
         finally:
-            await engine.dispose()
+            await infrastructure.aclose()
 
     typer.echo(json.dumps(asyncio.run(main()), ensure_ascii=False))
 

@@ -6,11 +6,14 @@ import os
 import secrets
 from enum import StrEnum
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.encryption import parse_keys
 
@@ -37,8 +40,14 @@ class Settings(BaseSettings):
     max_import_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     storage_dir: Path = Path("var/files")
+    # Failed sign-ins per (login name, client address), and per client address over all names,
+    # within one window; past either, that client waits for the window's end (429).
     login_failure_limit: int = Field(default=10, ge=1)
+    login_client_failure_limit: int = Field(default=30, ge=1)
     login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
+    # Reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client; without
+    # them the socket's peer address is the client, and X-Forwarded-For is ignored.
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = []
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     db_pool_size: int = Field(default=10, ge=1)
     # A pooled PostgreSQL connection idle for longer is checked alive before use (app/db.py).
@@ -53,6 +62,33 @@ class Settings(BaseSettings):
     dingtalk_base_url: str = "https://oapi.dingtalk.com"
     log_json: bool = True
     log_level: str = "INFO"
+    # Browser origins (the manager's SPA, the WeCom H5 app) allowed to call the API, exactly as the
+    # browser sends them: comma-separated `https://host[:port]`; none by default.
+    cors_origins: Annotated[list[str], NoDecode] = []
+    # /docs, /redoc and /openapi.json: on by default, off by default in production.
+    public_docs: bool | None = None
+    # /metrics asks for `Authorization: Bearer <token>` when set; in production it is off without one.
+    metrics_token: str | None = None
+
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _exact_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            parts = urlsplit(origin)
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.netloc
+                or origin != f"{parts.scheme}://{parts.netloc}"
+            ):
+                raise ValueError(f"{origin!r} is not an origin like https://app.example.com (no path, no *)")
+        return origins
 
     @model_validator(mode="after")
     def _require_secret_in_production(self) -> Settings:
@@ -63,6 +99,10 @@ class Settings(BaseSettings):
             # A key generated on one machine would leave the others unable to read the secrets.
             raise ValueError("CRM_SECRETS_KEY is required when CRM_ENV=production")
         return self
+
+    @property
+    def serves_docs(self) -> bool:
+        return self.public_docs if self.public_docs is not None else self.env is not Environment.production
 
     @property
     def is_sqlite(self) -> bool:

@@ -9,11 +9,18 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from app.api.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
-from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware, UnitOfWorkMiddleware
+from app.api.middleware import (
+    BodyLimitMiddleware,
+    RefuseNulMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+    UnitOfWorkMiddleware,
+)
 from app.api.routes import (
     activities,
     api_keys,
@@ -42,15 +49,11 @@ from app.api.routes import (
     webhooks,
 )
 from app.api.runtime import Runtime
-from app.config import Settings, get_settings
-from app.db import create_engine, create_sessionmaker, utcnow
-from app.encryption import use_keys
+from app.bootstrap import build_infrastructure
+from app.config import Environment, Settings, get_settings
+from app.db import utcnow
 from app.observability import configure_logging
-from app.services.channel_delivery import ChannelClient
-from app.services.jobs import JobQueue
-from app.services.storage import LocalFileStorage
-from app.workers.jobs import JobContext
-from app.workers.queue import ArqQueue, InlineQueue
+from app.workers.queue import InlineQueue
 
 # (job, seconds) the in-process runner repeats; the arq worker has the same in its cron list.
 INLINE_SCHEDULE = (
@@ -70,45 +73,19 @@ def _operation_id(route: APIRoute) -> str:
 def _lifespan(settings: Settings, clock: Callable[[], datetime]) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        use_keys(settings.resolved_secrets_keys())
-        engine = create_engine(
-            settings.database_url,
-            pool_size=settings.db_pool_size,
-            ping_after_idle_seconds=settings.db_ping_after_idle_seconds,
-        )
-        sessionmaker = create_sessionmaker(engine, clock)
-        storage = LocalFileStorage(settings.storage_dir)
-        channels = ChannelClient(
-            allow_private=settings.webhook_allow_private,
-            wecom_base_url=settings.wecom_base_url,
-            dingtalk_base_url=settings.dingtalk_base_url,
-        )
-        queue: JobQueue
+        infrastructure = build_infrastructure(settings, clock=clock)
+        queue = await infrastructure.queue()
         periodic: list[asyncio.Task[None]] = []
-        if settings.redis_url:
-            queue = await ArqQueue.connect(settings.redis_url)
-        else:
-
-            def context(q: InlineQueue) -> JobContext:
-                return {
-                    "sessionmaker": sessionmaker,
-                    "queue": q,
-                    "clock": clock,
-                    "storage": storage,
-                    "channels": channels,
-                }
-
-            inline = InlineQueue(context, clock)
-            periodic = [asyncio.create_task(inline.run_periodically(f, s)) for f, s in INLINE_SCHEDULE]
-            queue = inline
+        if isinstance(queue, InlineQueue):
+            periodic = [asyncio.create_task(queue.run_periodically(f, s)) for f, s in INLINE_SCHEDULE]
         app.state.runtime = Runtime(
             settings=settings,
-            engine=engine,
-            sessionmaker=sessionmaker,
+            engine=infrastructure.engine,
+            sessionmaker=infrastructure.sessionmaker,
             queue=queue,
             clock=clock,
             jwt_secret=settings.resolved_jwt_secret(),
-            storage=storage,
+            storage=infrastructure.storage,
         )
         try:
             yield
@@ -116,8 +93,7 @@ def _lifespan(settings: Settings, clock: Callable[[], datetime]) -> Any:
             for task in periodic:
                 task.cancel()
             await queue.close()
-            await channels.aclose()
-            await engine.dispose()
+            await infrastructure.aclose()
 
     return lifespan
 
@@ -137,12 +113,36 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         ),
         lifespan=_lifespan(settings, clock),
         generate_unique_id_function=_operation_id,
+        docs_url="/docs" if settings.serves_docs else None,
+        redoc_url="/redoc" if settings.serves_docs else None,
+        openapi_url="/openapi.json" if settings.serves_docs else None,
     )
     install_error_handlers(app)
-    # Outermost first: context and metrics see everything, the unit of work wraps the routes.
+    # Added innermost first: context and metrics see everything, the unit of work wraps the routes.
     app.add_middleware(UnitOfWorkMiddleware)
+    app.add_middleware(RefuseNulMiddleware)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.env is Environment.production)
+    if settings.cors_origins:
+        # Outermost, so a preflight is answered before anything else and every answer (errors
+        # too) carries the CORS headers. Tokens travel in Authorization, so no credentials.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=False,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "If-None-Match",
+                "Idempotency-Key",
+                "X-Request-ID",
+            ],
+            expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID", "Idempotent-Replayed"],
+            max_age=600,
+        )
 
     for module in (
         auth,

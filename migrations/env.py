@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from alembic import context
 from sqlalchemy import Connection, pool
@@ -21,11 +22,19 @@ def _url() -> str:
 
 
 def _configure(connection: Connection) -> None:
+    dialect = connection.dialect.name
+
+    def include_object(item: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        # An index declared for one dialect (`Index.ddl_if`, the trigram indexes) exists only there.
+        condition = getattr(item, "_ddl_if", None)
+        return condition is None or condition.dialect in (None, dialect)
+
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=dialect == "sqlite",
         compare_type=True,
+        include_object=include_object,
     )
 
 

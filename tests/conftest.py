@@ -6,14 +6,17 @@ Under CI (CI=true) a missing PostgreSQL or Redis fails the run instead of skippi
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -29,6 +32,24 @@ POSTGRES_URL = os.environ.get("CRM_TEST_POSTGRES_URL", "postgresql+asyncpg://pos
 REDIS_URL = os.environ.get("CRM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PASSWORD = "correct-horse-battery"
+
+
+# What must never reach a log line: the tests' password, and a mainland mobile number (bare or
+# +86), as stored on leads, customers and users. Ids and request ids are hex runs, never matched.
+_PERSONAL_DATA = re.compile(rf"{re.escape(PASSWORD)}|(?:\+86|(?<![0-9A-Za-z-]))1[3-9]\d{{9}}(?![0-9A-Za-z-])")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Every test's captured logs are searched for personal data: a passing test whose error paths
+    logged a phone or a password fails."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when != "teardown" and report.passed:
+        leaked = _PERSONAL_DATA.search(report.capstderr + report.caplog)
+        if leaked is not None:
+            report.outcome = "failed"
+            report.longrepr = f"the logs show personal data: {leaked.group()!r}\n{report.capstderr[-2000:]}"
 
 
 def unavailable(what: str, error: Exception) -> None:
@@ -133,6 +154,16 @@ async def app(settings: Settings, clock: Clock, engine: AsyncEngine) -> AsyncIte
     application = create_app(settings, clock=clock)
     async with application.router.lifespan_context(application):
         yield application
+
+
+@asynccontextmanager
+async def serving(settings: Settings, clock: Clock) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """An app of its own (started, with a client) for a test that needs other settings."""
+    application = create_app(settings, clock=clock)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            yield application, http
 
 
 @pytest.fixture

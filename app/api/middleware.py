@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -18,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.api.errors import connection_lost_problem, problem_response
 from app.api.runtime import Runtime
 from app.config import Settings
+from app.domain.errors import FieldError
 from app.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from app.services import idempotency
 from app.services.idempotency import StoredResponse
@@ -95,6 +97,38 @@ class RequestContextMiddleware:
             structlog.contextvars.clear_contextvars()
 
 
+_HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
+class SecurityHeadersMiddleware:
+    """Headers every answer carries: no MIME sniffing, no referrer, and `Cache-Control: no-store`
+    unless a route chose its own (the API's answers hold personal data and tokens); HSTS when the
+    service runs in production (behind TLS)."""
+
+    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
+        self.app = app
+        self.hsts = hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                headers += [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+                if b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                if self.hsts:
+                    headers.append(_HSTS)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def _limit_for(path: str, settings: Settings) -> int:
     """Uploads may be larger than JSON bodies; everything else keeps the small default."""
     if path.endswith("/import"):
@@ -135,6 +169,102 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+_FORM_NUL = re.compile(rb"(?:^|&)([^=&]*)=[^&]*%00", re.IGNORECASE)
+
+
+def _nul_path(value: Any, path: str = "") -> str | None:
+    """Where in a decoded JSON value a NUL character sits (`tags.0`, `settings.a`), if anywhere."""
+    if isinstance(value, str):
+        return path or "body" if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in key:
+                return where
+            found = _nul_path(item, where)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_path(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+    return None
+
+
+def _nul_problem(field: str, where: str) -> Response:
+    return problem_response(
+        422,
+        "Text may not contain NUL (\\u0000) characters.",
+        code="request.nul_character",
+        errors=[FieldError(field, "nul_character", f"the {where} contains a NUL (\\u0000) character")],
+    )
+
+
+class RefuseNulMiddleware:
+    """422 for a NUL character in a JSON body, a form field or a query parameter.
+
+    PostgreSQL cannot store NUL in text or JSON and SQLite can, so the same input failed late (a 500
+    or a database error) on one dialect and was stored on the other; refused here, it is refused the
+    same way everywhere and names its field. File uploads (multipart) are left to their readers.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        query = _FORM_NUL.search(scope.get("query_string", b""))
+        if query is not None:
+            await _nul_problem(query.group(1).decode("latin-1") or "query", "query parameter")(
+                scope, receive, send
+            )
+            return
+        content_type = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
+        is_json = content_type == b"application/json" or content_type.endswith(b"+json")
+        if not is_json and content_type != b"application/x-www-form-urlencoded":
+            await self.app(scope, receive, send)
+            return
+        messages: list[Message] = []
+        try:
+            while True:
+                message = await receive()
+                messages.append(message)
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    break
+        except HTTPException as exc:
+            # BodyLimitMiddleware's 413 for a streamed body, raised here rather than inside FastAPI.
+            await problem_response(exc.status_code, str(exc.detail), code="request.too_large")(
+                scope, receive, send
+            )
+            return
+        body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
+        field = self._nul_field(body, is_json)
+        if field is not None:
+            await _nul_problem(field, "field")(scope, receive, send)
+            return
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    def _nul_field(body: bytes, is_json: bool) -> str | None:
+        if not is_json:
+            match = _FORM_NUL.search(body)
+            return match.group(1).decode("latin-1") or "body" if match is not None else None
+        if _NUL_ESCAPE.search(body) is None:
+            return None  # the common case: no escape that could decode to NUL, no parsing here
+        try:
+            return _nul_path(json.loads(body))
+        except ValueError:
+            return None  # malformed JSON is the route's 422 to give
 
 
 class RequestUnitOfWork:

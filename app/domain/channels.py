@@ -285,11 +285,13 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | No
 
 
 def _refusal(raw: str, *, allow_private: bool) -> str | None:
-    """Why a webhook must not connect to this address, or None."""
+    """Why a webhook must not connect to this address, or None. The reason names the kind of
+    address, never the address: a refusal must not tell a client what a host name resolves to
+    inside the network."""
     try:
         address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(raw.split("%")[0])
     except ValueError:
-        return f"{raw} is not an IP address"
+        return "the host resolves to something that is not an IP address"
     if isinstance(address, ipaddress.IPv6Address):
         embedded = _embedded_ipv4(address)
         if embedded is not None:
@@ -297,22 +299,22 @@ def _refusal(raw: str, *, allow_private: bool) -> str | None:
     # Never needed by a test set-up, and the link-local range holds the cloud metadata service
     # (169.254.169.254), the classic SSRF prize: refused even when private addresses are allowed.
     if address.is_unspecified:
-        return f"{address} is unspecified"
+        return "the host resolves to an unspecified address"
     if address.is_link_local:
-        return f"{address} is link-local"
+        return "the host resolves to a link-local address"
     if address.is_multicast:
-        return f"{address} is multicast"
+        return "the host resolves to a multicast address"
     if address.is_loopback:
         # Checked before reserved: ::1 lies inside the reserved ::/8.
-        return None if allow_private else f"{address} is loopback"
+        return None if allow_private else "the host resolves to a loopback address"
     if address.is_reserved:
-        return f"{address} is reserved"
+        return "the host resolves to a reserved address"
     if allow_private:
         return None
     if address.is_private or (isinstance(address, ipaddress.IPv6Address) and address.is_site_local):
-        return f"{address} is private"
+        return "the host resolves to a private address"
     if not address.is_global:
-        return f"{address} is not globally reachable"
+        return "the host resolves to an address that is not globally reachable"
     return None
 
 

@@ -20,7 +20,7 @@ from app.domain.pipelines import OrderingMode, ordering_violations, parse_orderi
 from app.domain.principal import Principal
 from app.domain.sla import SlaKind, TimerState
 from app.services import audit, customers, leads, opportunities, sla
-from app.services.common import get_visible
+from app.services.common import get_visible, refuse_taken_id
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.policy import policy_for
 from app.services.visibility import visible_to
@@ -143,6 +143,7 @@ async def record_activity(
     effective = is_effective_follow_up(
         data.type, list(data.info_points), data.call_outcome, policy.follow_up_rule
     )
+    await refuse_taken_id(session, Activity, data.id, actor=actor, entity="activity")
     activity = Activity(
         id=data.id or uuid.uuid4(),
         organization_id=actor.organization_id,
@@ -262,20 +263,33 @@ def _touch_lead(lead: Lead, activity: Activity) -> None:
 
 
 def activity_visibility(actor: Principal) -> Any:
-    """Own activities, and those on leads and customers the actor may see."""
+    """Own activities, and those on leads and customers the actor may see.
+
+    The lead and the customer are looked up per activity by key, so a list read in its index order
+    stops after a page. As `lead_id IN (visible leads)` PostgreSQL hashed every visible lead first,
+    and for a rep those include the whole pool (150,000 leads at a million: 0.75 s a page).
+    """
     if actor.sees_whole_organization:
         return true()
-    visible_leads = select(Lead.id).where(
-        Lead.organization_id == actor.organization_id, leads.lead_visibility(actor)
+    on_visible_lead = (
+        select(Lead.id)
+        .where(
+            Lead.id == Activity.lead_id,
+            Lead.organization_id == actor.organization_id,
+            leads.lead_visibility(actor),
+        )
+        .exists()
     )
-    visible_customers = select(Customer.id).where(
-        Customer.organization_id == actor.organization_id, visible_to(actor, Customer.owner_id)
+    on_visible_customer = (
+        select(Customer.id)
+        .where(
+            Customer.id == Activity.customer_id,
+            Customer.organization_id == actor.organization_id,
+            visible_to(actor, Customer.owner_id),
+        )
+        .exists()
     )
-    return or_(
-        visible_to(actor, Activity.owner_id),
-        Activity.lead_id.in_(visible_leads),
-        Activity.customer_id.in_(visible_customers),
-    )
+    return or_(visible_to(actor, Activity.owner_id), on_visible_lead, on_visible_customer)
 
 
 async def get_activity(session: AsyncSession, *, actor: Principal, activity_id: uuid.UUID) -> Activity:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import session_now
@@ -58,6 +60,39 @@ async def record_audit(
     )
     session.add(event)
     return event
+
+
+async def record_audits(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    action: str,
+    entity_type: str,
+    changes: Sequence[tuple[uuid.UUID, dict[str, Any] | None, dict[str, Any] | None]],
+) -> None:
+    """One audit row per (entity id, before, after), in one statement: for changes made set-based."""
+    if not changes:
+        return
+    now, request_id = session_now(session), current_request_id()
+    await session.execute(
+        insert(AuditEvent),
+        [
+            {
+                "id": uuid.uuid4(),
+                "organization_id": actor.organization_id,
+                "occurred_at": now,
+                "actor_type": actor.actor_type,
+                "actor_id": actor.actor_id,
+                "action": action,
+                "entity_type": entity_type,
+                "entity_id": entity_id,
+                "before": _jsonable(before) if before is not None else None,
+                "after": _jsonable(after) if after is not None else None,
+                "request_id": request_id,
+            }
+            for entity_id, before, after in changes
+        ],
+    )
 
 
 def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

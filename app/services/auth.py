@@ -1,15 +1,19 @@
-"""Sign-in with a password, throttled per login name, and turning a bearer token into a principal."""
+"""Sign-in with a password (throttled per login name and client address), and bearer tokens as principals."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, case, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.errors import NotAuthenticated, RateLimited
-from app.domain.models import ApiKey, LoginFailure, User
+from app.domain.errors import NotAuthenticated, PermissionDenied, RateLimited
+from app.domain.models import ApiKey, LoginThrottle, User
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
 from app.services.security import (
@@ -24,8 +28,8 @@ from app.services.security import (
 # Touching last_used_at on every call would turn every read into a write.
 API_KEY_TOUCH_INTERVAL = timedelta(minutes=1)
 # Every authenticated request runs this: built once (its cache key is memoized on the object), and
-# reading two columns instead of loading a User entity.
-_TOKEN_USER = select(User.role, User.is_active).where(
+# reading three columns instead of loading a User entity.
+_TOKEN_USER = select(User.role, User.is_active, User.token_version).where(
     User.id == bindparam("user_id"), User.organization_id == bindparam("organization_id")
 )
 
@@ -33,6 +37,7 @@ _TOKEN_USER = select(User.role, User.is_active).where(
 @dataclass(frozen=True)
 class LoginPolicy:
     failure_limit: int
+    client_failure_limit: int
     window: timedelta
 
 
@@ -50,28 +55,50 @@ def normalise_username(username: str) -> str:
     return username.strip().lower()
 
 
-async def ensure_login_allowed(
-    session: AsyncSession, *, username: str, policy: LoginPolicy, now: datetime
+def _throttle_keys(username: str, client: str) -> tuple[str, str]:
+    return f"user:{normalise_username(username)[:64]}|client:{client[:64]}", f"client:{client[:64]}"
+
+
+def _count_failure(session: AsyncSession, key: str, now: datetime, window: timedelta) -> Any:
+    """One atomic statement: +1 in the key's current window, or 1 in a new one; answers the count
+    and the window's start. The row lock of the upsert orders concurrent attempts, so each sees a
+    different count and no more than the limit get through."""
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    expired = LoginThrottle.window_started_at <= now - window
+    statement = (
+        insert(LoginThrottle)
+        .values(key=key, window_started_at=now, failures=1)
+        .on_conflict_do_update(
+            index_elements=[LoginThrottle.key],
+            set_={
+                "failures": case((expired, 1), else_=LoginThrottle.failures + 1),
+                "window_started_at": case((expired, now), else_=LoginThrottle.window_started_at),
+            },
+        )
+        .returning(LoginThrottle.failures, LoginThrottle.window_started_at)
+    )
+    return session.execute(statement)
+
+
+async def count_sign_in_attempt(
+    session: AsyncSession, *, username: str, client: str, policy: LoginPolicy, now: datetime
 ) -> None:
-    since = now - policy.window
-    count, oldest = (
-        await session.execute(
-            select(func.count(), func.min(LoginFailure.failed_at)).where(
-                LoginFailure.username == normalise_username(username), LoginFailure.failed_at > since
+    """Counted as a failure before the password is checked, in a transaction of its own that the
+    caller commits first: concurrent guesses cannot all pass the check. A successful sign-in takes
+    it back (`sign_in`); a refused attempt raises, and its rollback leaves the counts as they were.
+    The right password from a client that has not failed is never refused: no count is per name
+    alone."""
+    pair_key, client_key = _throttle_keys(username, client)
+    for key, limit, whose in (
+        (pair_key, policy.failure_limit, "for this user"),
+        (client_key, policy.client_failure_limit, "from this address"),
+    ):
+        failures, started = (await _count_failure(session, key, now, policy.window)).one()
+        if failures > limit:
+            retry_after = max(1, int((started + policy.window - now).total_seconds()) + 1)
+            raise RateLimited(
+                f"Too many failed sign-ins {whose}; try again later.", retry_after_seconds=retry_after
             )
-        )
-    ).one()
-    if count >= policy.failure_limit:
-        retry_after = max(1, int((oldest + policy.window - now).total_seconds()) + 1)
-        raise RateLimited(
-            "Too many failed sign-ins for this user; try again later.", retry_after_seconds=retry_after
-        )
-
-
-async def record_login_failure(session: AsyncSession, *, username: str, now: datetime) -> None:
-    """Called in its own transaction: the failure must outlive the request's rollback."""
-    session.add(LoginFailure(username=normalise_username(username)[:64], failed_at=now))
-    await session.flush()
 
 
 async def sign_in(
@@ -79,12 +106,12 @@ async def sign_in(
     *,
     username: str,
     password: str,
-    policy: LoginPolicy,
+    client: str,
     secret: str,
     ttl: timedelta,
     now: datetime,
 ) -> AccessToken:
-    await ensure_login_allowed(session, username=username, policy=policy, now=now)
+    """Checks the password; the attempt was counted by `count_sign_in_attempt` beforehand."""
     user = await session.scalar(select(User).where(User.username == normalise_username(username)))
     password_ok = verify_password(password, user.password_hash if user else None)
     if user is None or not password_ok or not user.is_active:
@@ -96,9 +123,21 @@ async def sign_in(
         .values(last_login_at=now)
         .execution_options(synchronize_session=False)
     )
-    await session.execute(delete(LoginFailure).where(LoginFailure.username == normalise_username(username)))
+    # This client's failures for this name are forgiven, and the attempt is no failure after all.
+    pair_key, client_key = _throttle_keys(username, client)
+    await session.execute(delete(LoginThrottle).where(LoginThrottle.key == pair_key))
+    await session.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.key == client_key, LoginThrottle.failures > 0)
+        .values(failures=LoginThrottle.failures - 1)
+    )
     token = issue_access_token(
-        TokenClaims(user_id=user.id, organization_id=user.organization_id, role=user.role),
+        TokenClaims(
+            user_id=user.id,
+            organization_id=user.organization_id,
+            role=user.role,
+            token_version=user.token_version,
+        ),
         secret=secret,
         now=now,
         ttl=ttl,
@@ -120,8 +159,30 @@ async def principal_from_token(session: AsyncSession, token: str, *, secret: str
         raise NotAuthenticated(
             "The user of this token no longer exists or is inactive.", code="auth.user_inactive"
         )
+    if user.token_version != claims.token_version:
+        raise NotAuthenticated(
+            "This token was revoked (password changed or signed out everywhere); sign in again.",
+            code="auth.token_revoked",
+        )
     # The role is read from the database, so a role change applies to tokens already issued.
     return Principal.for_user(claims.organization_id, claims.user_id, user.role)
+
+
+async def sign_out_everywhere(session: AsyncSession, *, actor: Principal) -> None:
+    """Revokes every access token the signed-in user holds, this request's included."""
+    if actor.user_id is None:
+        raise PermissionDenied("An API key is not signed in; revoke the key instead.", code="auth.not_a_user")
+    await revoke_tokens(session, user_id=actor.user_id)
+
+
+async def revoke_tokens(session: AsyncSession, *, user_id: uuid.UUID) -> None:
+    # A plain UPDATE outside the version check: revoking tokens is not an edit of the user record.
+    await session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(token_version=User.token_version + 1)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def _principal_from_api_key(

@@ -6,12 +6,12 @@ import functools
 import uuid
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.errors import NotFound, PreconditionFailed
+from app.domain.errors import Conflict, FieldError, InvalidInput, NotFound, PreconditionFailed
 from app.domain.principal import Principal
 
 E = TypeVar("E")
@@ -55,6 +55,18 @@ def check_version(entity: Any, expected_version: int | None) -> None:
         )
 
 
+async def plan_for_these_values(session: AsyncSession) -> None:
+    """Plans the transaction's statements for the values they are run with, never a cached generic plan.
+
+    Whether a search string is rare (read the trigram index, sort the few matches) or common (walk
+    the list's order, filter) only shows in the value. A prepared statement switches to a generic
+    plan after five runs, and that plan, blind to the value, walked the list order for rare strings
+    too: 2 s on a million leads against 2 ms (bench/RESULTS.md, issue 23).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
 def like_pattern(text: str) -> str:
     """A LIKE pattern matching `text` anywhere, with the wildcards in `text` taken literally."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -78,3 +90,23 @@ def _insert_unless_conflict(dialect: str, model: Any, returning: bool) -> Any:
     # fields, and a column default instead of NULL. render_nulls keeps one statement that says NULL.
     statement = insert(model).on_conflict_do_nothing().execution_options(render_nulls=True)
     return statement.returning(model) if returning else statement
+
+
+async def refuse_taken_id(
+    session: AsyncSession, model: Any, record_id: uuid.UUID | None, *, actor: Principal, entity: str
+) -> None:
+    """A client may choose a new record's id (an offline app, a migration). Ids are keys across
+    every organization, so an id another organization holds is refused as unusable, never as
+    existing: the answer must not confirm that a record exists elsewhere."""
+    if record_id is None:
+        return
+    holder = await session.scalar(select(model.organization_id).where(model.id == record_id))
+    if holder is None:
+        return
+    if holder == actor.organization_id:
+        raise Conflict(f"A {entity} with id {record_id} exists.", code=f"{entity}.id_taken")
+    raise InvalidInput(
+        "This id cannot be used; leave it out or choose another random UUID.",
+        code="request.id_unusable",
+        errors=[FieldError("id", "unusable", "choose another random UUID")],
+    )

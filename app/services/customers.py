@@ -21,7 +21,13 @@ from app.domain.models import Contact, Customer
 from app.domain.policy import OrganizationPolicy
 from app.domain.principal import Principal
 from app.services import audit, sequences, sla
-from app.services.common import check_version, get_visible, like_pattern
+from app.services.common import (
+    check_version,
+    get_visible,
+    like_pattern,
+    plan_for_these_values,
+    refuse_taken_id,
+)
 from app.services.ownership import resolve_owner
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.policy import policy_for
@@ -83,6 +89,7 @@ async def create_customer(session: AsyncSession, *, actor: Principal, data: NewC
     _check_coordinates(data.latitude, data.longitude)
     custom_fields = validate_custom_fields(data.custom_fields, list(policy.customer_fields))
     owner_id = await resolve_owner(session, actor, data.owner_id, default=actor.user_id)
+    await refuse_taken_id(session, Customer, data.id, actor=actor, entity="customer")
     sequence = await sequences.next_value(session, organization_id=actor.organization_id, name=CODE_SEQUENCE)
     customer = Customer(
         id=data.id or uuid.uuid4(),
@@ -157,6 +164,7 @@ async def list_customers(
     if updated_since is not None:
         statement = statement.where(Customer.updated_at >= updated_since)
     if q:
+        await plan_for_these_values(session)
         pattern = like_pattern(q)
         statement = statement.where(
             Customer.name.ilike(pattern, escape="\\") | Customer.code.ilike(pattern, escape="\\")
@@ -230,6 +238,7 @@ async def add_contact(
     session: AsyncSession, *, actor: Principal, customer_id: uuid.UUID, data: NewContact
 ) -> Contact:
     customer = await get_customer(session, actor=actor, customer_id=customer_id)
+    await refuse_taken_id(session, Contact, data.id, actor=actor, entity="contact")
     phone, email = normalise_contact(data.phone, data.email)
     contact = Contact(
         id=data.id or uuid.uuid4(),

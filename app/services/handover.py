@@ -7,15 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import FieldError, InvalidInput
 from app.domain.leads import OPEN_STATUSES
 from app.domain.models import (
-    AuditEvent,
     Customer,
-    Lead,
     Opportunity,
     OpportunityStatus,
     SlaTimer,
@@ -25,8 +23,7 @@ from app.domain.models import (
 )
 from app.domain.principal import Principal
 from app.domain.sla import ACTIVE_STATES
-from app.observability import current_request_id
-from app.services import audit, outbox
+from app.services import audit, lead_ownership, outbox
 from app.services.common import get_visible
 from app.services.users import guard_removal
 
@@ -65,22 +62,13 @@ async def _move(
         .values({owner_field: to_user, "version": model.version + 1, "updated_at": now})
         .execution_options(synchronize_session=False)
     )
-    await session.execute(
-        insert(AuditEvent),
-        [
-            {
-                "id": uuid.uuid4(),
-                "organization_id": actor.organization_id,
-                "occurred_at": now,
-                "actor_type": actor.actor_type,
-                "actor_id": actor.actor_id,
-                "action": f"{entity_type}.owner_changed",
-                "entity_type": entity_type,
-                "entity_id": entity_id,
-                "before": {owner_field: str(from_user)},
-                "after": {owner_field: str(to_user), "reason": "handover"},
-                "request_id": current_request_id(),
-            }
+    await audit.record_audits(
+        session,
+        actor=actor,
+        action=f"{entity_type}.owner_changed",
+        entity_type=entity_type,
+        changes=[
+            (entity_id, {owner_field: str(from_user)}, {owner_field: str(to_user), "reason": "handover"})
             for entity_id in ids
         ],
     )
@@ -115,16 +103,16 @@ async def hand_over(
             errors=[FieldError("to_user_id", "user.invalid", "unknown or inactive")],
         )
     counts = {
-        # Closed leads keep their owner: they are history of who worked them, not open work.
-        "leads": await _move(
+        # Closed leads keep their owner: they are history of who worked them, not open work. Leads
+        # change hands through their ownership module, like every other change of a lead's owner.
+        "leads": await lead_ownership.transfer_many(
             session,
             actor=actor,
-            model=Lead,
-            entity_type="lead",
-            from_user=leaving.id,
-            to_user=receiver.id,
-            extra=Lead.status.in_(OPEN_STATUSES),
+            from_user_id=leaving.id,
+            to_user_id=receiver.id,
+            statuses=sorted(OPEN_STATUSES),
             now=now,
+            reason=f"handover from {leaving.display_name}",
         ),
         "customers": await _move(
             session,
@@ -171,6 +159,7 @@ async def hand_over(
     if deactivate and leaving.is_active:
         leaving.is_active = False
         leaving.is_available = False
+        leaving.token_version += 1
         await session.flush()
         await audit.record_audit(
             session,

@@ -9,7 +9,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.calendars import add_business_minutes
-from app.domain.errors import Conflict, PermissionDenied
+from app.domain.errors import Conflict, NotFound, PermissionDenied
 from app.domain.leads import CLOSED_STATUSES, LeadStatus, ensure_open
 from app.domain.models import AssignmentKind, Lead, LeadAssignment, Organization, User
 from app.domain.permissions import Role
@@ -22,6 +22,7 @@ from app.services.leads import get_lead, lead_visibility
 from app.services.ownership import resolve_owner
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.policy import policy_for
+from app.services.visibility import visible_to
 
 RECYCLE_BATCH = 500
 WORKED_STATUSES = (LeadStatus.assigned, LeadStatus.contacted, LeadStatus.qualified)
@@ -83,15 +84,39 @@ async def _open_lead_count(session: AsyncSession, actor: Principal, policy: Orga
     return count or 0
 
 
+# How long a lead claimed from the pool still answers "someone claimed it" to another rep.
+_RECENT_CLAIM = timedelta(hours=1)
+
+
+async def _may_know_of(session: AsyncSession, actor: Principal, lead: Lead, now: datetime) -> bool:
+    """A lead outside the pool is the actor's to know of when they may see it, or when it was
+    claimed from the pool a moment ago (they saw it there); otherwise it is as if it did not exist."""
+    visible = await session.scalar(
+        select(Lead.id).where(Lead.id == lead.id, visible_to(actor, Lead.owner_id))
+    )
+    if visible is not None:
+        return True
+    claimed = await session.scalar(
+        select(func.count()).where(
+            LeadAssignment.organization_id == actor.organization_id,
+            LeadAssignment.lead_id == lead.id,
+            LeadAssignment.kind == AssignmentKind.claim,
+            LeadAssignment.occurred_at >= now - _RECENT_CLAIM,
+        )
+    )
+    return bool(claimed)
+
+
 async def claim_lead(session: AsyncSession, *, actor: Principal, lead_id: uuid.UUID, now: datetime) -> Lead:
     """A rep takes a lead from the pool. The lead's row lock makes one claim win; the claimer's
     row lock makes their daily and open-lead limits hold under concurrent claims."""
     if actor.user_id is None:
         raise PermissionDenied("Only a user can claim a lead.", code="lead.claim_user_only")
     await session.scalar(select(User.id).where(User.id == actor.user_id).with_for_update())
-    # Any lead of the organization: a lead someone just claimed answers 409, not 404.
     lead = await get_visible(session, Lead, lead_id, actor=actor, for_update=True)
     if lead.status is not LeadStatus.pooled:
+        if not await _may_know_of(session, actor, lead, now):
+            raise NotFound(f"Lead {lead.id} was not found.", code="lead.not_found")
         raise Conflict("The lead is not in the pool; someone may have claimed it.", code="lead.not_in_pool")
     policy = await policy_for(session, actor)
     limits = policy.lead_pool

@@ -21,7 +21,14 @@ from app.domain.models import Activity, Contact, Customer, Lead, Opportunity
 from app.domain.permissions import Role
 from app.domain.principal import Principal
 from app.services import assignment, audit, customers, opportunities, outbox, sla
-from app.services.common import check_version, get_visible, insert_unless_conflict, like_pattern
+from app.services.common import (
+    check_version,
+    get_visible,
+    insert_unless_conflict,
+    like_pattern,
+    plan_for_these_values,
+    refuse_taken_id,
+)
 from app.services.ownership import resolve_owner
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.policy import rules_for
@@ -272,7 +279,9 @@ async def create_lead(
     if lead is None:
         duplicate = await find_exact_duplicate(session, actor.organization_id, keys)
         if duplicate is None:
-            raise Conflict(f"A lead with id {values['id']} exists.", code="lead.id_taken")
+            # Only the id can have collided: refused without saying where it is taken.
+            await refuse_taken_id(session, Lead, data.id, actor=actor, entity="lead")
+            raise Conflict("The lead conflicts with a concurrent change; retry.", code="lead.id_taken")
         existing, matched = duplicate
         if on_duplicate is OnDuplicate.merge:
             return CreatedLead(
@@ -344,6 +353,7 @@ async def list_leads(
     if updated_since is not None:
         statement = statement.where(Lead.updated_at >= updated_since)
     if q:
+        await plan_for_these_values(session)
         pattern = like_pattern(q)
         statement = statement.where(
             Lead.name.ilike(pattern, escape="\\")

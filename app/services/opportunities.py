@@ -23,6 +23,7 @@ from app.domain.models import (
     Attachment,
     AttachmentParent,
     Contact,
+    Lead,
     Opportunity,
     OpportunityStatus,
     PipelineStage,
@@ -128,11 +129,32 @@ async def _check_contact(session: AsyncSession, customer_id: uuid.UUID, contact_
         )
 
 
+async def _check_source_lead(session: AsyncSession, actor: Principal, lead_id: uuid.UUID | None) -> None:
+    """The lead a deal came from is one of the organization's that the actor may see; another
+    tenant's (or a hidden) id is refused without saying whether it exists."""
+    if lead_id is None:
+        return
+    found = await session.scalar(
+        select(Lead.id).where(
+            Lead.id == lead_id,
+            Lead.organization_id == actor.organization_id,
+            visible_to(actor, Lead.owner_id),
+        )
+    )
+    if found is None:
+        raise InvalidInput(
+            "The source lead is not one of your leads.",
+            code="opportunity.invalid",
+            errors=[FieldError("source_lead_id", "not_found", "no such lead among those you can see")],
+        )
+
+
 async def create_opportunity(
     session: AsyncSession, *, actor: Principal, data: NewOpportunity, now: datetime
 ) -> Opportunity:
     customer = await customers.get_customer(session, actor=actor, customer_id=data.customer_id)
     await _check_contact(session, customer.id, data.contact_id)
+    await _check_source_lead(session, actor, data.source_lead_id)
     flow = (
         await pipelines.get_pipeline(session, actor=actor, pipeline_id=data.pipeline_id)
         if data.pipeline_id

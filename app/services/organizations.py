@@ -12,7 +12,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import DomainError, FieldError, InvalidInput
-from app.domain.models import Organization, User
+from app.domain.models import Organization, Team, User
 from app.domain.permissions import Role
 from app.domain.policy import policy_from_settings
 from app.domain.principal import Principal
@@ -100,6 +100,24 @@ async def get_organization(session: AsyncSession, *, actor: Principal) -> Organi
     return await session.get_one(Organization, actor.organization_id)
 
 
+async def _check_setting_references(
+    session: AsyncSession, actor: Principal, settings: dict[str, Any]
+) -> None:
+    """Ids in settings name records of this organization; another tenant's id is refused."""
+    team_id = policy_from_settings(settings).assignment.fallback_team_id
+    if team_id is None:
+        return
+    found = await session.scalar(
+        select(Team.id).where(Team.id == team_id, Team.organization_id == actor.organization_id)
+    )
+    if found is None:
+        raise InvalidInput(
+            "The fallback team is not a team of this organization.",
+            code="organization.settings_invalid",
+            errors=[FieldError("settings.assignment.fallback_team_id", "not_found", "no such team")],
+        )
+
+
 async def update_organization(
     session: AsyncSession, *, actor: Principal, changes: dict[str, Any], expected_version: int | None
 ) -> Organization:
@@ -109,6 +127,7 @@ async def update_organization(
         validate_timezone(changes["timezone"])
     if "settings" in changes:
         validate_settings(changes["settings"])
+        await _check_setting_references(session, actor, changes["settings"])
     before = audit.snapshot(organization, AUDITED_FIELDS)
     for name, value in changes.items():
         setattr(organization, name, value)

@@ -47,6 +47,19 @@ async def record_event(
     return event
 
 
+async def record_events(
+    session: AsyncSession, *, organization_id: uuid.UUID, topic: str, payloads: Sequence[dict[str, Any]]
+) -> None:
+    """Many events of one topic, from a change made set-based; one dispatch run delivers them."""
+    if not payloads:
+        return
+    session.add_all(
+        OutboxEvent(id=uuid.uuid4(), organization_id=organization_id, topic=topic, payload=payload)
+        for payload in payloads
+    )
+    enqueue_after_commit(session, dispatch_job())
+
+
 async def dispatch_due_events(session: AsyncSession, *, now: datetime, limit: int = BATCH_SIZE) -> int:
     """Deliver pending events whose time has come; returns how many were delivered.
 

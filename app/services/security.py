@@ -39,6 +39,8 @@ class TokenClaims:
     user_id: uuid.UUID
     organization_id: uuid.UUID
     role: Role
+    # The user's token_version when the token was issued; tokens from before versions count as 0.
+    token_version: int = 0
 
 
 def issue_access_token(claims: TokenClaims, *, secret: str, now: datetime, ttl: timedelta) -> str:
@@ -46,6 +48,7 @@ def issue_access_token(claims: TokenClaims, *, secret: str, now: datetime, ttl: 
         "sub": str(claims.user_id),
         "org": str(claims.organization_id),
         "role": claims.role.value,
+        "tv": claims.token_version,
         "iat": int(now.timestamp()),
         "exp": int((now + ttl).timestamp()),
         "jti": uuid.uuid4().hex,
@@ -82,6 +85,7 @@ def _verified_claims(token: str, secret: str) -> tuple[TokenClaims, int]:
                 user_id=uuid.UUID(payload["sub"]),
                 organization_id=uuid.UUID(payload["org"]),
                 role=Role(payload["role"]),
+                token_version=int(payload.get("tv", 0)),
             ),
             int(payload["exp"]),
         )

@@ -14,7 +14,7 @@ from app.domain.errors import Conflict, FieldError, InvalidInput
 from app.domain.models import Team, TeamMember, User
 from app.domain.principal import Principal
 from app.services import audit, outbox
-from app.services.common import check_version, get_visible
+from app.services.common import check_version, get_visible, refuse_taken_id
 from app.services.pagination import Page, SortOrder, paginate
 
 AUDITED_FIELDS = ("name", "region", "supervisor_id")
@@ -121,8 +121,7 @@ async def create_team(session: AsyncSession, *, actor: Principal, data: NewTeam)
     await _require_users(session, actor, set(data.member_ids), "member_ids")
     if data.supervisor_id is not None:
         await _require_users(session, actor, {data.supervisor_id}, "supervisor_id")
-    if data.id is not None and await session.get(Team, data.id) is not None:
-        raise Conflict(f"A team with id {data.id} exists.", code="team.id_taken")
+    await refuse_taken_id(session, Team, data.id, actor=actor, entity="team")
     team = Team(
         id=data.id or uuid.uuid4(),
         organization_id=actor.organization_id,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, true, tuple_
+from sqlalchemy import select, true, tuple_, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.models import Activity, AuditEvent, Lead
@@ -42,14 +42,29 @@ async def customer_timeline(
     def before_cursor(time_column: Any, id_column: Any) -> Any:
         return tuple_(time_column, id_column) < tuple_(*after) if after else true()
 
-    merged_lead_ids = select(Lead.id).where(Lead.organization_id == org, Lead.customer_id == customer.id)
+    def newest_activity_ids(on_record: Any) -> Any:
+        return (
+            select(Activity.id)
+            .where(
+                Activity.organization_id == org, on_record, before_cursor(Activity.occurred_at, Activity.id)
+            )
+            .order_by(Activity.occurred_at.desc(), Activity.id.desc())
+            .limit(limit + 1)
+            .subquery()
+        )
+
+    # The customer's own activities and its merged leads' are read apart, each from its index, and
+    # united: one OR over both columns defeated both indexes (0.6 s, or 6.7 s with a plain
+    # organization-and-time index, on a customer of a million-lead tenant).
+    on_customer = newest_activity_ids(Activity.customer_id == customer.id)
+    on_merged_leads = newest_activity_ids(
+        Activity.lead_id.in_(
+            select(Lead.id).where(Lead.organization_id == org, Lead.customer_id == customer.id)
+        )
+    )
     activities = await session.scalars(
         select(Activity)
-        .where(
-            Activity.organization_id == org,
-            (Activity.customer_id == customer.id) | Activity.lead_id.in_(merged_lead_ids),
-            before_cursor(Activity.occurred_at, Activity.id),
-        )
+        .where(Activity.id.in_(union(select(on_customer.c.id), select(on_merged_leads.c.id))))
         .order_by(Activity.occurred_at.desc(), Activity.id.desc())
         .limit(limit + 1)
     )

@@ -15,7 +15,7 @@ from app.domain.permissions import Role, may_deactivate
 from app.domain.principal import Principal
 from app.services import audit, outbox
 from app.services.auth import normalise_username
-from app.services.common import check_version, get_visible, like_pattern
+from app.services.common import check_version, get_visible, like_pattern, refuse_taken_id
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.security import hash_password
 from app.services.visibility import visible_to
@@ -55,8 +55,7 @@ async def create_user(session: AsyncSession, *, actor: Principal, data: NewUser)
             code="user.username_taken",
             errors=[FieldError("username", "unique", "already in use")],
         )
-    if data.id is not None and await session.get(User, data.id) is not None:
-        raise Conflict(f"A user with id {data.id} exists.", code="user.id_taken")
+    await refuse_taken_id(session, User, data.id, actor=actor, entity="user")
     user = User(
         id=data.id or uuid.uuid4(),
         organization_id=actor.organization_id,
@@ -150,6 +149,9 @@ async def update_user(
         setattr(user, name, value)
     if password is not None:
         user.password_hash = hash_password(password)
+    if password is not None or deactivating:
+        # Tokens issued before stop working: a changed password locks out whoever learnt the old one.
+        user.token_version += 1
     await session.flush()
     old, new = audit.changed_fields(before, audit.snapshot(user, AUDITED_FIELDS))
     if password is not None:

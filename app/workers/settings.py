@@ -13,12 +13,9 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from app.bootstrap import build_infrastructure
 from app.config import get_settings
-from app.db import create_engine, create_sessionmaker, utcnow
-from app.encryption import use_keys
 from app.observability import configure_logging
-from app.services.channel_delivery import ChannelClient
-from app.services.storage import LocalFileStorage
 from app.workers.jobs import (
     assign_waiting_leads,
     dispatch_outbox,
@@ -35,27 +32,13 @@ from app.workers.queue import ArqQueue
 async def startup(ctx: dict[str, Any]) -> None:
     settings = get_settings()
     configure_logging(json=settings.log_json, level=settings.log_level)
-    use_keys(settings.resolved_secrets_keys())
-    engine = create_engine(
-        settings.database_url,
-        pool_size=settings.db_pool_size,
-        ping_after_idle_seconds=settings.db_ping_after_idle_seconds,
-    )
-    ctx["engine"] = engine
-    ctx["sessionmaker"] = create_sessionmaker(engine)
-    ctx["queue"] = ArqQueue(ctx["redis"])
-    ctx["clock"] = utcnow
-    ctx["storage"] = LocalFileStorage(settings.storage_dir)
-    ctx["channels"] = ChannelClient(
-        allow_private=settings.webhook_allow_private,
-        wecom_base_url=settings.wecom_base_url,
-        dingtalk_base_url=settings.dingtalk_base_url,
-    )
+    infrastructure = build_infrastructure(settings)
+    ctx["infrastructure"] = infrastructure
+    ctx.update(infrastructure.job_context(ArqQueue(ctx["redis"])))
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    await ctx["channels"].aclose()
-    await ctx["engine"].dispose()
+    await ctx["infrastructure"].aclose()
 
 
 def redis_settings(redis_url: str | None = None) -> RedisSettings:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 from datetime import timedelta
 
+import httpx
 import jwt
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, new_tenant, serving
 
 
 async def test_password_sign_in_returns_a_bearer_token_that_identifies_the_user(client, make_tenant):
@@ -86,27 +89,88 @@ async def test_token_of_a_deactivated_user_stops_working(client, make_tenant, ma
     assert response.json()["code"] == "auth.user_inactive"
 
 
-async def test_ten_failed_sign_ins_lock_the_username_for_the_window(client, make_tenant, clock, settings):
-    tenant = await make_tenant()
-    for _ in range(10):
-        failed = await client.post(
-            "/api/v1/auth/token", data={"username": tenant.admin_username, "password": "x"}
-        )
-        assert failed.status_code == 401
-    clock.advance(minutes=5)
-    locked = await client.post(
-        "/api/v1/auth/token", data={"username": tenant.admin_username, "password": PASSWORD}
+def _from(app, address: str) -> httpx.AsyncClient:
+    """A client whose requests come from `address` (the socket's peer the API sees)."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=(address, 4000)), base_url="http://test"
     )
+
+
+async def _sign_in(http: httpx.AsyncClient, username: str, password: str, **headers: str) -> httpx.Response:
+    return await http.post(
+        "/api/v1/auth/token", data={"username": username, "password": password}, headers=headers
+    )
+
+
+async def test_ten_failures_from_one_address_lock_that_address_out_of_that_user_only(
+    app, client, make_tenant, clock, settings
+):
+    tenant = await make_tenant()
+    async with _from(app, "198.51.100.7") as guesser, _from(app, "203.0.113.20") as owner:
+        for _ in range(10):
+            assert (await _sign_in(guesser, tenant.admin_username, "x")).status_code == 401
+        clock.advance(minutes=5)
+        locked = await _sign_in(guesser, tenant.admin_username, PASSWORD)
+        # The user at their own desk was never failing: the right password works there.
+        at_desk = await _sign_in(owner, tenant.admin_username, PASSWORD)
+        other_user = await _sign_in(guesser, "someone-else", "x")
+        clock.advance(seconds=settings.login_failure_window_seconds - 5 * 60 + 1)
+        unlocked = await _sign_in(guesser, tenant.admin_username, PASSWORD)
+
     assert locked.status_code == 429
     assert locked.json()["code"] == "rate_limited"
     assert int(locked.headers["retry-after"]) == 10 * 60 + 1
-    other_user = await client.post("/api/v1/auth/token", data={"username": "someone-else", "password": "x"})
+    assert at_desk.status_code == 200
     assert other_user.status_code == 401
-    clock.advance(seconds=settings.login_failure_window_seconds - 5 * 60 + 1)
-    unlocked = await client.post(
-        "/api/v1/auth/token", data={"username": tenant.admin_username, "password": PASSWORD}
-    )
     assert unlocked.status_code == 200
+
+
+async def test_concurrent_guesses_check_no_more_passwords_than_the_limit(app, make_tenant):
+    tenant = await make_tenant()
+    async with _from(app, "198.51.100.8") as guesser:
+        answers = await asyncio.gather(
+            *(_sign_in(guesser, tenant.admin_username, f"guess-{n}") for n in range(40))
+        )
+
+    statuses = [a.status_code for a in answers]
+    assert statuses.count(401) == 10, statuses
+    assert statuses.count(429) == 30
+
+
+async def test_one_address_spraying_many_names_is_stopped_at_its_own_limit(app, make_tenant, settings):
+    async with _from(app, "198.51.100.9") as sprayer, _from(app, "203.0.113.21") as colleague:
+        tried = [(await _sign_in(sprayer, f"user-{n}", "Password1")).status_code for n in range(35)]
+        tenant = await make_tenant()
+        elsewhere = await _sign_in(colleague, tenant.admin_username, PASSWORD)
+
+    assert tried == [401] * settings.login_client_failure_limit + [429] * (
+        35 - settings.login_client_failure_limit
+    )
+    assert elsewhere.status_code == 200
+
+
+async def test_x_forwarded_for_names_the_client_only_behind_a_trusted_proxy(settings, clock):
+    proxied = settings.model_copy(update={"trusted_proxies": [ipaddress.ip_network("127.0.0.0/8")]})
+    async with serving(proxied, clock) as (application, http):
+        tenant = await new_tenant(application, http)
+        for _ in range(10):
+            await _sign_in(http, tenant.admin_username, "x", **{"X-Forwarded-For": "9.9.9.9, 198.51.100.10"})
+        behind_proxy = await _sign_in(
+            http, tenant.admin_username, PASSWORD, **{"X-Forwarded-For": "198.51.100.10"}
+        )
+        another_client = await _sign_in(
+            http, tenant.admin_username, PASSWORD, **{"X-Forwarded-For": "203.0.113.22"}
+        )
+    assert behind_proxy.status_code == 429
+    assert another_client.status_code == 200
+
+    async with serving(settings, clock) as (application, http):
+        tenant = await new_tenant(application, http)
+        for n in range(10):
+            await _sign_in(http, tenant.admin_username, "x", **{"X-Forwarded-For": f"198.51.100.{n}"})
+        # No trusted proxy: the header is the client's to forge, so all ten came from one peer.
+        forged = await _sign_in(http, tenant.admin_username, PASSWORD, **{"X-Forwarded-For": "203.0.113.23"})
+    assert forged.status_code == 429
 
 
 async def test_api_key_authenticates_with_its_scopes_only_and_stops_when_revoked(client, make_tenant, clock):

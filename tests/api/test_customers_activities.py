@@ -5,6 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from sqlalchemy import select
+
+from app.domain.models import AssignmentKind, LeadAssignment, OutboxEvent
+
 
 async def test_codes_are_unique_and_sequential_under_concurrency(client, make_tenant):
     tenant = await make_tenant()
@@ -225,7 +229,9 @@ async def test_timeline_lists_activities_ownership_changes_and_merged_leads_newe
     assert kinds[4:] == ["activity.call"]
 
 
-async def test_handover_moves_everything_and_counts_prove_nothing_is_lost(client, make_tenant, make_user):
+async def test_handover_moves_everything_and_counts_prove_nothing_is_lost(
+    client, app, make_tenant, make_user
+):
     tenant = await make_tenant()
     leaving, leaving_token = await make_user(tenant, "rep")
     receiver, receiver_token = await make_user(tenant, "rep")
@@ -304,11 +310,28 @@ async def test_handover_moves_everything_and_counts_prove_nothing_is_lost(client
     assert await owned(leaving["id"]) == (1, 0)  # the disqualified lead stays as history
     assert await owned(receiver["id"]) == (3, 2)
     assert (await client.get("/api/v1/users/me", headers=auth)).status_code == 401
+    # Leads change hands as every lead does (the ownership module): audited as assigned, with a
+    # history row and a lead.assigned event each, the events notifying nobody (one handover notice).
     audit = await client.get(
-        "/api/v1/audit-events", params={"action": "lead.owner_changed", "limit": 200}, headers=tenant.headers
+        "/api/v1/audit-events", params={"action": "lead.assigned", "limit": 200}, headers=tenant.headers
     )
-    assert len(audit.json()["items"]) == 3
-    assert all(e["after"]["reason"] == "handover" for e in audit.json()["items"])
+    handed = [e for e in audit.json()["items"] if e["after"]["kind"] == "handover"]
+    assert len(handed) == 3
+    assert {e["after"]["owner_id"] for e in handed} == {receiver["id"]}
+    async with app.state.runtime.sessionmaker() as session:
+        history = (
+            await session.scalars(
+                select(LeadAssignment).where(LeadAssignment.kind == AssignmentKind.handover)
+            )
+        ).all()
+        events = (
+            await session.scalars(select(OutboxEvent).where(OutboxEvent.topic == "lead.assigned"))
+        ).all()
+    assert {(str(h.previous_user_id), str(h.user_id)) for h in history} == {(leaving["id"], receiver["id"])}
+    assert len(history) == 3
+    handover_events = [e.payload for e in events if e.payload["kind"] == "handover"]
+    assert sorted(p["lead_id"] for p in handover_events) == sorted(str(h.lead_id) for h in history)
+    assert all(p["notify_user_ids"] == [] and p["owner_id"] == receiver["id"] for p in handover_events)
     receiver_view = await client.get(
         "/api/v1/customers", headers={"Authorization": f"Bearer {receiver_token}"}
     )

@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
-import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import event, func, select, text
 
-from app.config import Settings
 from app.db import create_sessionmaker
 from app.domain.models import Organization, Pipeline, SlaPolicy
-from app.main import create_app
 from app.services import demo
 from app.services.unit_of_work import session_scope
-from tests.conftest import Clock, NullQueue, new_tenant
+from tests.conftest import NullQueue, new_tenant, serving
 
 UNREACHABLE_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:1/none"
-
-
-@asynccontextmanager
-async def serving(settings: Settings, clock: Clock) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """An app of its own (started, with a client) for a test that needs other settings."""
-    application = create_app(settings, clock=clock)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield application, client
 
 
 async def test_healthz_and_readyz_answer_ok(client):

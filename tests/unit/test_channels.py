@@ -278,6 +278,10 @@ def test_internal_addresses_are_refused(address):
         check_destination("https://hooks.example.com/x", [address], allow_private=False)
     assert caught.value.code == "webhook.destination_refused"
     assert [e.field for e in caught.value.errors] == ["url"]
+    # The kind of address is named, never the address the host name resolved to.
+    shown = caught.value.detail + " ".join(e.message for e in caught.value.errors)
+    assert address.split("%")[0] not in shown
+    assert "address" in caught.value.errors[0].message
 
 
 @pytest.mark.parametrize("address", ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8"])

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import hmac
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 
 from app.api.deps import RuntimeDep
 from app.api.errors import problem_response, problem_responses
+from app.config import Environment
 from app.metrics import render_metrics
 
 router = APIRouter(tags=["operations"])
@@ -57,8 +59,17 @@ async def readyz(runtime: RuntimeDep) -> Readiness | Response:
     "/metrics",
     response_class=Response,
     responses={
-        200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text"}
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text"},
+        **problem_responses(401, 404),
     },
 )
-async def metrics() -> Response:
+async def metrics(runtime: RuntimeDep, authorization: Annotated[str | None, Header()] = None) -> Response:
+    settings = runtime.settings
+    token = settings.metrics_token
+    if token is None and settings.env is Environment.production:
+        return problem_response(404, "Metrics are off: set CRM_METRICS_TOKEN.", code="route.not_found")
+    if token is not None and not hmac.compare_digest(
+        (authorization or "").encode(), f"Bearer {token}".encode()
+    ):
+        return problem_response(401, "The metrics token is missing or wrong.", code="auth.metrics_token")
     return Response(render_metrics(), media_type="text/plain; version=0.0.4; charset=utf-8")

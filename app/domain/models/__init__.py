@@ -11,7 +11,7 @@ from app.domain.models.delivery import Delivery, DeliveryStatus
 from app.domain.models.idempotency_record import IdempotencyRecord
 from app.domain.models.import_job import ImportJob, ImportKind, ImportRowError, ImportStatus
 from app.domain.models.lead import Lead
-from app.domain.models.login_failure import LoginFailure
+from app.domain.models.login_throttle import LoginThrottle
 from app.domain.models.notification import Notification
 from app.domain.models.notification_channel import NotificationChannel
 from app.domain.models.opportunity import Opportunity, OpportunityStatus, StageStay
@@ -20,7 +20,7 @@ from app.domain.models.outbox_event import OutboxEvent, OutboxStatus
 from app.domain.models.pipeline import Pipeline, PipelineStage
 from app.domain.models.product import Product, Quote, QuoteLine
 from app.domain.models.sequence import SequenceCounter
-from app.domain.models.sla import SlaEvent, SlaPolicy, SlaTimer
+from app.domain.models.sla import SlaEvent, SlaPolicy, SlaTimer, is_live
 from app.domain.models.task import Task, TaskStatus
 from app.domain.models.team import Team, TeamMember
 from app.domain.models.user import User
@@ -46,7 +46,7 @@ __all__ = [
     "ImportStatus",
     "Lead",
     "LeadAssignment",
-    "LoginFailure",
+    "LoginThrottle",
     "Notification",
     "NotificationChannel",
     "Opportunity",
@@ -70,4 +70,5 @@ __all__ = [
     "TeamMember",
     "User",
     "WebhookSubscription",
+    "is_live",
 ]

@@ -22,6 +22,8 @@ class Activity(Entity):
         Index(None, "organization_id", "customer_id", "occurred_at"),
         Index(None, "organization_id", "owner_id", "occurred_at"),
         Index(None, "organization_id", "opportunity_id", "occurred_at"),
+        # The organization's newest activities (the list's default order).
+        Index(None, "organization_id", "occurred_at"),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))

@@ -44,6 +44,7 @@ class AssignmentKind(StrEnum):
     claim = "claim"
     release = "release"
     recycle = "recycle"
+    handover = "handover"
 
 
 class LeadAssignment(Base):

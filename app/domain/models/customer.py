@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Entity, str_enum
+from app.db import Entity, str_enum, trigram_index
 from app.domain.customer_tier import Tier
 
 
@@ -21,6 +21,9 @@ class Customer(Entity):
         Index(None, "organization_id", "owner_id"),
         Index(None, "organization_id", "name_key"),
         Index(None, "organization_id", "updated_at"),
+        Index(None, "organization_id", "created_at"),
+        trigram_index("customer", "name"),
+        trigram_index("customer", "code"),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Entity, str_enum
+from app.db import Entity, str_enum, trigram_index
 from app.domain.leads import LeadSource, LeadStatus
 
 
@@ -25,6 +25,11 @@ class Lead(Entity):
         Index(None, "organization_id", "created_at"),
         Index(None, "organization_id", "updated_at"),
         Index(None, "organization_id", "status", "pooled_at"),
+        # A customer's merged leads (its timeline).
+        Index(None, "organization_id", "customer_id"),
+        trigram_index("lead", "name"),
+        trigram_index("lead", "company"),
+        trigram_index("lead", "phone"),
         # The assignment sweeper looks across tenants for leads still waiting.
         Index(None, "status", "created_at"),
     )

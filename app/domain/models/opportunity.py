@@ -26,6 +26,7 @@ class Opportunity(Entity):
         Index(None, "organization_id", "owner_id", "status"),
         Index(None, "organization_id", "customer_id"),
         Index(None, "organization_id", "stage_id"),
+        Index(None, "organization_id", "created_at"),
         # The id an imported deal had in its source system: a second import of it is a duplicate.
         UniqueConstraint("organization_id", "external_id"),
     )

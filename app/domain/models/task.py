@@ -23,6 +23,7 @@ class Task(Entity):
     __table_args__ = (
         Index(None, "organization_id", "assignee_id", "status", "due_at"),
         Index(None, "organization_id", "opportunity_id"),
+        Index(None, "organization_id", "due_at"),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))

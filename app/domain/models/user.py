@@ -31,6 +31,9 @@ class User(Entity):
     # Leave or off shift: no automatic assignment before this instant.
     unavailable_until: Mapped[datetime | None]
     password_hash: Mapped[str] = mapped_column(String(255))
+    # Carried in every access token and compared on use: raising it (password change, deactivation,
+    # sign-out everywhere) revokes every token issued before.
+    token_version: Mapped[int] = mapped_column(default=0)
     last_login_at: Mapped[datetime | None]
     # The user's id in the organization's WeCom (企业微信 userid): where WeCom application messages go.
     wecom_userid: Mapped[str | None] = mapped_column(String(64))

@@ -1,0 +1,73 @@
+"""The one composition root: the database, file storage, outbound channels and the job context,
+built alike for the API's lifespan, the arq worker's start-up and the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.db import create_engine, create_sessionmaker, utcnow
+from app.encryption import use_keys
+from app.services.channel_delivery import ChannelClient
+from app.services.jobs import JobQueue
+from app.services.storage import LocalFileStorage
+from app.workers.jobs import JobContext
+from app.workers.queue import ArqQueue, InlineQueue
+
+
+@dataclass
+class Infrastructure:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    storage: LocalFileStorage
+    channels: ChannelClient
+    clock: Callable[[], datetime]
+
+    def job_context(self, queue: JobQueue) -> JobContext:
+        """What every job function reads from its context; the one place it is assembled."""
+        return {
+            "sessionmaker": self.sessionmaker,
+            "queue": queue,
+            "clock": self.clock,
+            "storage": self.storage,
+            "channels": self.channels,
+        }
+
+    async def queue(self) -> JobQueue:
+        """arq on Redis when configured, else the in-process runner over the same job context."""
+        if self.settings.redis_url:
+            return await ArqQueue.connect(self.settings.redis_url)
+        return InlineQueue(self.job_context, self.clock)
+
+    async def aclose(self) -> None:
+        await self.channels.aclose()
+        await self.engine.dispose()
+
+
+def build_infrastructure(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Infrastructure:
+    # The keys that encrypt secrets at rest (webhook and channel secrets) come from these settings.
+    use_keys(settings.resolved_secrets_keys())
+    if settings.is_sqlite:
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        ping_after_idle_seconds=settings.db_ping_after_idle_seconds,
+    )
+    return Infrastructure(
+        settings=settings,
+        engine=engine,
+        sessionmaker=create_sessionmaker(engine, clock),
+        storage=LocalFileStorage(settings.storage_dir),
+        channels=ChannelClient(
+            allow_private=settings.webhook_allow_private,
+            wecom_base_url=settings.wecom_base_url,
+            dingtalk_base_url=settings.dingtalk_base_url,
+        ),
+        clock=clock,
+    )
