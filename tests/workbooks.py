@@ -88,9 +88,20 @@ def far_cell(path: Path) -> Path:
     return _write(path, {SHEET: sheet})
 
 
+def far_row_first(path: Path) -> Path:
+    """Row 100000 before row 2, and the far column in the later row: the grid is the same."""
+
+    def sheet() -> Iterator[bytes]:
+        yield _MAIN + b'<row r="100000"><c r="A100000"><v>1</v></c></row>'
+        yield b'<row r="2"><c r="GR2"><v>1</v></c></row>' + _END
+
+    return _write(path, {SHEET: sheet})
+
+
 BOMBS = {
     "huge_cell": (huge_cell, "holds more than"),
     "huge_shared_string": (huge_shared_string, "expands to"),
     "many_rows": (many_rows, "more than 100000 rows"),
     "far_cell": (far_cell, "columns by"),
+    "far_row_first": (far_row_first, "columns by"),
 }

@@ -127,8 +127,9 @@ def _column_number(letters: bytes) -> int:
     return number
 
 
-# Where a row, a cell or a shared string starts (any namespace prefix, attributes in any order), and
-# where a sheet's data or the shared-string table ends.
+# Where a row, a cell or a shared string starts (any namespace prefix, attributes in any order; a
+# cell's column letters and a row's number when it names them), and where a sheet's data or the
+# shared-string table ends.
 _BOUNDARY = re.compile(
     rb"<(?:[A-Za-z_][\w.-]*:)?(?:"
     rb"(row)(?=[\s/>])(?:[^>]*?\sr=\"(\d+)\")?"
@@ -157,6 +158,7 @@ class _PartScanner:
         self._item_start = -1  # where the current cell or shared string began; -1 outside one
         self._row = 0
         self._column = 0
+        self._max_row = 0
         self._max_column = 0
 
     def feed(self, chunk: bytes) -> None:
@@ -181,39 +183,37 @@ class _PartScanner:
         self._end_item(self._offset + len(self._carry))
 
     def _scan(self, buffer: bytes, end: int) -> None:
-        # The per-cell loop of an import's largest file: locals, no calls unless a bound is near.
-        offset, item_start, row, column, max_column = (
-            self._offset,
-            self._item_start,
-            self._row,
-            self._column,
-            self._max_column,
-        )
+        # Once per boundary of an import's largest file: locals, and no call unless a bound is near.
+        offset, item_start, column = self._offset, self._item_start, self._column
+        max_column = self._max_column
         for match in _BOUNDARY.finditer(buffer, 0, end):
             position = offset + match.start()
             if item_start >= 0 and position - item_start > MAX_CELL_BYTES:
-                self._row = row
                 raise self._cell_too_large()
             item_start = -1
-            is_row, row_number, is_cell, column_letters, is_shared_string = match.groups()
-            if is_cell is not None:
+            row, row_number, cell, column_letters, shared_string = match.groups()
+            if cell is not None:
                 column = _column_number(column_letters) if column_letters else column + 1
                 item_start = position
                 if column > max_column:
-                    max_column = column
-                    self._check_grid(row, max_column)
-            elif is_shared_string is not None:
+                    self._max_column = max_column = column
+                    self._check_grid()
+            elif shared_string is not None:
                 item_start = position
-            elif is_row is not None:
-                row = int(row_number) if row_number else row + 1
+            elif row is not None:
+                self._next_row(row_number)
                 column = 0
-                if row > self._max_rows + 1:  # the header row is not imported
-                    raise _too_large(
-                        f"The sheet has more than {self._max_rows} rows; at most {self._max_rows} can "
-                        "be imported at once."
-                    )
-                self._check_grid(row, max_column)
-        self._item_start, self._row, self._column, self._max_column = item_start, row, column, max_column
+                self._check_grid()
+        self._item_start, self._column = item_start, column
+
+    def _next_row(self, number: bytes) -> None:
+        self._row = int(number) if number else self._row + 1
+        self._max_row = max(self._max_row, self._row)
+        if self._max_row > self._max_rows + 1:  # the header row is not imported
+            raise _too_large(
+                f"The sheet has more than {self._max_rows} rows; at most {self._max_rows} can be "
+                "imported at once."
+            )
 
     def _end_item(self, position: int) -> None:
         if self._item_start >= 0 and position - self._item_start > MAX_CELL_BYTES:
@@ -227,10 +227,10 @@ class _PartScanner:
             "at 32,767 characters."
         )
 
-    def _check_grid(self, row: int, max_column: int) -> None:
-        if row * max_column > MAX_CELLS:
+    def _check_grid(self) -> None:
+        if self._max_row * self._max_column > MAX_CELLS:
             raise _too_large(
-                f"The sheet spans {max_column} columns by {row}+ rows from A1; at most "
+                f"The sheet spans {self._max_column} columns by {self._max_row}+ rows from A1; at most "
                 f"{MAX_CELLS} cells can be imported at once (delete empty columns and rows far from the "
                 "data)."
             )
