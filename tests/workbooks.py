@@ -98,10 +98,21 @@ def far_row_first(path: Path) -> Path:
     return _write(path, {SHEET: sheet})
 
 
+def far_cell_in_row_one(path: Path) -> Path:
+    """A cell naming GR100000 inside row 1: calamine places it by its own reference."""
+
+    def sheet() -> Iterator[bytes]:
+        yield _MAIN + b'<row r="1"><c r="A1" t="inlineStr"><is><t>name</t></is></c>'
+        yield b'<c r="GR100000"><v>1</v></c></row>' + _END
+
+    return _write(path, {SHEET: sheet})
+
+
 BOMBS = {
     "huge_cell": (huge_cell, "holds more than"),
     "huge_shared_string": (huge_shared_string, "expands to"),
     "many_rows": (many_rows, "more than 100000 rows"),
     "far_cell": (far_cell, "columns by"),
     "far_row_first": (far_row_first, "columns by"),
+    "far_cell_in_row_one": (far_cell_in_row_one, "columns by"),
 }

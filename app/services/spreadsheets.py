@@ -128,12 +128,13 @@ def _column_number(letters: bytes) -> int:
 
 
 # Where a row, a cell or a shared string starts (any namespace prefix, attributes in any order; a
-# cell's column letters and a row's number when it names them), and where a sheet's data or the
+# row's number and a cell's column letters and row number when they name them: calamine places a
+# cell by its own reference, whatever row element holds it), and where a sheet's data or the
 # shared-string table ends.
 _BOUNDARY = re.compile(
     rb"<(?:[A-Za-z_][\w.-]*:)?(?:"
     rb"(row)(?=[\s/>])(?:[^>]*?\sr=\"(\d+)\")?"
-    rb"|(c)(?=[\s/>])(?:[^>]*?\sr=\"([A-Z]+))?"
+    rb"|(c)(?=[\s/>])(?:[^>]*?\sr=\"([A-Z]+)(\d*))?"
     rb"|(si)(?=[\s/>])"
     rb"|/(?:[A-Za-z_][\w.-]*:)?(?:sheetData|sst)>)"
 )
@@ -185,35 +186,39 @@ class _PartScanner:
     def _scan(self, buffer: bytes, end: int) -> None:
         # Once per boundary of an import's largest file: locals, and no call unless a bound is near.
         offset, item_start, column = self._offset, self._item_start, self._column
-        max_column = self._max_column
+        max_row, max_column = self._max_row, self._max_column
         for match in _BOUNDARY.finditer(buffer, 0, end):
             position = offset + match.start()
             if item_start >= 0 and position - item_start > MAX_CELL_BYTES:
                 raise self._cell_too_large()
             item_start = -1
-            row, row_number, cell, column_letters, shared_string = match.groups()
+            row, row_number, cell, column_letters, cell_row, shared_string = match.groups()
             if cell is not None:
                 column = _column_number(column_letters) if column_letters else column + 1
                 item_start = position
                 if column > max_column:
                     self._max_column = max_column = column
                     self._check_grid()
+                if cell_row and int(cell_row) > max_row:
+                    self._reach_row(int(cell_row))
+                    max_row = self._max_row
             elif shared_string is not None:
                 item_start = position
             elif row is not None:
-                self._next_row(row_number)
+                self._row = int(row_number) if row_number else self._row + 1
+                self._reach_row(self._row)
+                max_row = self._max_row
                 column = 0
-                self._check_grid()
         self._item_start, self._column = item_start, column
 
-    def _next_row(self, number: bytes) -> None:
-        self._row = int(number) if number else self._row + 1
-        self._max_row = max(self._max_row, self._row)
+    def _reach_row(self, number: int) -> None:
+        self._max_row = max(self._max_row, number)
         if self._max_row > self._max_rows + 1:  # the header row is not imported
             raise _too_large(
                 f"The sheet has more than {self._max_rows} rows; at most {self._max_rows} can be "
                 "imported at once."
             )
+        self._check_grid()
 
     def _end_item(self, position: int) -> None:
         if self._item_start >= 0 and position - self._item_start > MAX_CELL_BYTES:
