@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
@@ -21,6 +21,7 @@ from app.api.middleware import (
     SecurityHeadersMiddleware,
     UnitOfWorkMiddleware,
 )
+from app.api.query_parameters import refuse_unknown_query_parameters
 from app.api.routes import (
     activities,
     api_keys,
@@ -32,6 +33,7 @@ from app.api.routes import (
     customers,
     handover,
     imports,
+    kpis,
     lead_pool,
     leads,
     notification_channels,
@@ -113,6 +115,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         ),
         lifespan=_lifespan(settings, clock),
         generate_unique_id_function=_operation_id,
+        dependencies=[Depends(refuse_unknown_query_parameters)],
         docs_url="/docs" if settings.serves_docs else None,
         redoc_url="/redoc" if settings.serves_docs else None,
         openapi_url="/openapi.json" if settings.serves_docs else None,
@@ -166,6 +169,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         sla,
         business_calendars,
         status_board,
+        kpis,
         webhooks,
         notification_channels,
         audit_events,

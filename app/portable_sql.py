@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import JSON, String, Uuid
+from sqlalchemy import JSON, Float, String, Uuid
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -122,3 +122,22 @@ def _json_value_postgresql(element: json_value, compiler: SQLCompiler, **kw: Any
 @compiles(json_value, "sqlite")
 def _json_value_sqlite(element: json_value, compiler: SQLCompiler, **kw: Any) -> str:
     return f"json({_argument(element, compiler, **kw)})"
+
+
+class seconds_between(FunctionElement[float]):
+    """Seconds from the first instant to the second, as a float: what KPIs measure durations in."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(seconds_between, "postgresql")
+def _seconds_between_postgresql(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
+    start, end = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"EXTRACT(EPOCH FROM ({end} - {start}))"
+
+
+@compiles(seconds_between, "sqlite")
+def _seconds_between_sqlite(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
+    start, end = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"((julianday({end}) - julianday({start})) * 86400.0)"

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import delete, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 import app.domain.models
 from app.config import Environment, Settings
@@ -28,8 +28,32 @@ from app.services.jobs import JobRequest
 from app.services.organizations import create_organization
 from app.services.unit_of_work import session_scope
 
-POSTGRES_URL = os.environ.get("CRM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("CRM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Under pytest-xdist each worker ("gw0", "gw1", ...) has a database and a Redis database of its own.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+ADMIN_URL = os.environ.get(
+    "CRM_TEST_POSTGRES_ADMIN_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def worker_database(name: str) -> str:
+    """A database name of this test worker's own."""
+    return f"{name}_{WORKER}" if WORKER else name
+
+
+def _worker_url(url: str) -> str:
+    base, name = url.rsplit("/", 1)
+    return f"{base}/{worker_database(name)}"
+
+
+def _worker_redis(url: str) -> str:
+    base, database = url.rsplit("/", 1)
+    return f"{base}/{int(database) - int(WORKER[2:])}" if WORKER else url
+
+
+POSTGRES_URL = _worker_url(
+    os.environ.get("CRM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+)
+REDIS_URL = _worker_redis(os.environ.get("CRM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PASSWORD = "correct-horse-battery"
 
@@ -94,11 +118,28 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
+async def _create_worker_database() -> None:
+    """A worker's database is made on first use; without xdist the configured one is used as is."""
+    admin = create_async_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = POSTGRES_URL.rsplit("/", 1)[1]
+    try:
+        async with admin.connect() as connection:
+            exists = await connection.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            )
+            if not exists:
+                await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.dispose()
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 async def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
     url = sqlite_url if request.param == "sqlite" else POSTGRES_URL
     engine = create_engine(url)
     try:
+        if WORKER and engine.dialect.name == "postgresql":
+            await _create_worker_database()
         async with engine.begin() as connection:
             if engine.dialect.name == "postgresql":
                 # A schema an older checkout left (a constraint this one no longer knows) goes too.

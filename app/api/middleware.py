@@ -43,8 +43,8 @@ def _runtime(scope: Scope) -> Runtime:
     return runtime
 
 
-class RequestContextMiddleware:
-    """Request id (echoed and logged), access log, Prometheus metrics, and a problem for any crash."""
+class HttpMiddleware:
+    """An ASGI middleware for HTTP requests; other scopes (lifespan) pass through untouched."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -53,6 +53,16 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class RequestContextMiddleware(HttpMiddleware):
+    """Request id (echoed and logged), access log, Prometheus metrics, and a problem for any crash."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
         offered = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
@@ -100,19 +110,16 @@ class RequestContextMiddleware:
 _HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 
-class SecurityHeadersMiddleware:
+class SecurityHeadersMiddleware(HttpMiddleware):
     """Headers every answer carries: no MIME sniffing, no referrer, and `Cache-Control: no-store`
     unless a route chose its own (the API's answers hold personal data and tokens); HSTS when the
     service runs in production (behind TLS)."""
 
     def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
-        self.app = app
+        super().__init__(app)
         self.hsts = hsts
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -138,16 +145,10 @@ def _limit_for(path: str, settings: Settings) -> int:
     return settings.max_request_bytes
 
 
-class BodyLimitMiddleware:
+class BodyLimitMiddleware(HttpMiddleware):
     """413 for bodies over the limit, whether announced by Content-Length or streamed."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = _limit_for(scope["path"], _runtime(scope).settings)
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > limit:
@@ -204,7 +205,7 @@ def _nul_problem(field: str, where: str) -> Response:
     )
 
 
-class RefuseNulMiddleware:
+class RefuseNulMiddleware(HttpMiddleware):
     """422 for a NUL character in a JSON body, a form field or a query parameter.
 
     PostgreSQL cannot store NUL in text or JSON and SQLite can, so the same input failed late (a 500
@@ -212,13 +213,7 @@ class RefuseNulMiddleware:
     same way everywhere and names its field. File uploads (multipart) are left to their readers.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         query = _FORM_NUL.search(scope.get("query_string", b""))
         if query is not None:
             await _nul_problem(query.group(1).decode("latin-1") or "query", "query parameter")(
@@ -327,17 +322,11 @@ class RequestUnitOfWork:
             await self._session.close()
 
 
-class UnitOfWorkMiddleware:
+class UnitOfWorkMiddleware(HttpMiddleware):
     """Holds the response until the transaction has committed, so a client never sees an
     answer for a change that was then lost, and an Idempotency-Key stores the exact answer."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         unit = RequestUnitOfWork(_runtime(scope))
         scope.setdefault("state", {})["unit_of_work"] = unit
         start: Message | None = None

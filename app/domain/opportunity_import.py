@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.domain.errors import FieldError, InvalidInput
 
@@ -37,6 +38,7 @@ _MAPPING_KEYS = frozenset(
         "missing_customer",
         "currency",
         "name_template",
+        "timezone",
     }
 )
 DEFAULT_NAME_TEMPLATE = "{customer} {product}"
@@ -53,6 +55,8 @@ class OpportunityMapping:
     missing_customer: str | None = None
     currency: str = "CNY"
     name_template: str = DEFAULT_NAME_TEMPLATE
+    # The zone the source's dates are days in; None: the organization's.
+    timezone: str | None = None
 
 
 def _string_map(raw: Any, where: str, errors: list[FieldError]) -> dict[str, str]:
@@ -107,6 +111,11 @@ def parse_mapping(raw: Any) -> OpportunityMapping:
     if pipeline is not None and not (isinstance(pipeline, str) and pipeline.strip()):
         errors.append(FieldError("mapping.pipeline", "invalid", "a pipeline's name"))
     products = _string_map(raw.get("products", {}), "mapping.products", errors)
+    timezone = raw.get("timezone")
+    if timezone is not None and not _is_zone(timezone):
+        errors.append(
+            FieldError("mapping.timezone", "timezone.unknown", "an IANA name such as America/New_York")
+        )
     if errors:
         raise InvalidInput("The import mapping cannot be used.", code="import.mapping_invalid", errors=errors)
     return OpportunityMapping(
@@ -118,7 +127,18 @@ def parse_mapping(raw: Any) -> OpportunityMapping:
         missing_customer=None if missing_customer.strip() == "error" else missing_customer.strip(),
         currency=currency,
         name_template=template,
+        timezone=timezone,
     )
+
+
+def _is_zone(name: Any) -> bool:
+    if not isinstance(name, str) or not name.strip():
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 @dataclass(frozen=True)

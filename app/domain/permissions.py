@@ -52,6 +52,7 @@ class Permission(StrEnum):
     sla_write = "sla:write"
     webhooks_manage = "webhooks:manage"
     notification_channels_manage = "notification_channels:manage"
+    kpi_read = "kpi:read"
 
 
 _EVERYONE = {
@@ -77,6 +78,8 @@ _SALES_WORK = {
     Permission.quotes_read,
     Permission.quotes_write,
     Permission.sla_read,
+    # Each role reads KPIs over the records it sees (app/services/kpis/scope.py).
+    Permission.kpi_read,
 }
 
 # The shape of the sales process and the price list are management's.

@@ -20,6 +20,7 @@ from app.domain.calendars import (
 )
 from app.domain.custom_fields import FieldDefinition, definitions_from_settings
 from app.domain.customer_tier import TierThresholds
+from app.domain.kpis import PeiRequirements, parse_pei
 from app.domain.leads import LeadStatus
 from app.domain.quotes import DEFAULT_SPREAD_LIMIT, parse_spread_limit
 from app.domain.sla import RagThresholds, parse_rag_thresholds
@@ -71,6 +72,8 @@ class OrganizationPolicy:
     price_spread_limit: Decimal = DEFAULT_SPREAD_LIMIT
     # How late a plan (next task, SLA timer) may run before the status board shows yellow, then red.
     rag_thresholds: RagThresholds = field(default_factory=RagThresholds)
+    # Required actions per rep and week: the process-execution index's denominator.
+    pei: PeiRequirements = field(default_factory=PeiRequirements)
 
 
 def _non_negative_int(value: Any, name: str) -> int:
@@ -164,4 +167,5 @@ def policy_from_settings(settings: dict[str, Any], timezone: str = "Asia/Shangha
             else default.price_spread_limit
         ),
         rag_thresholds=parse_rag_thresholds(settings),
+        pei=parse_pei(settings),
     )

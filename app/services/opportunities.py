@@ -13,7 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +29,7 @@ from app.domain.models import (
     PipelineStage,
     StageStay,
     Task,
+    TeamMember,
 )
 from app.domain.permissions import Role
 from app.domain.pipelines import (
@@ -230,6 +231,10 @@ async def list_opportunities(
     customer_id: uuid.UUID | None = None,
     pipeline_id: uuid.UUID | None = None,
     stage_id: uuid.UUID | None = None,
+    external_id: str | None = None,
+    team_id: uuid.UUID | None = None,
+    closed_from: datetime | None = None,
+    closed_to: datetime | None = None,
 ) -> Page[Opportunity]:
     statement = select(Opportunity).where(
         Opportunity.organization_id == actor.organization_id, opportunity_visibility(actor)
@@ -240,9 +245,23 @@ async def list_opportunities(
         (Opportunity.customer_id, customer_id),
         (Opportunity.pipeline_id, pipeline_id),
         (Opportunity.stage_id, stage_id),
+        (Opportunity.external_id, external_id),
     ):
         if value is not None:
             statement = statement.where(column == value)
+    if team_id is not None:
+        statement = statement.where(
+            Opportunity.owner_id.in_(
+                select(TeamMember.user_id).where(
+                    TeamMember.organization_id == actor.organization_id, TeamMember.team_id == team_id
+                )
+            )
+        )
+    # Half-open, as the KPIs' periods: closed_to is the first instant not included.
+    if closed_from is not None:
+        statement = statement.where(Opportunity.closed_at >= closed_from)
+    if closed_to is not None:
+        statement = statement.where(Opportunity.closed_at < closed_to)
     return await paginate(
         session,
         statement,
@@ -252,6 +271,23 @@ async def list_opportunities(
         limit=limit,
         cursor=cursor,
     )
+
+
+async def engaged_times(
+    session: AsyncSession, *, actor: Principal, opportunity_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, datetime]:
+    """Each opportunity's first stage entry (for an import, its engage date), for one page at once."""
+    if not opportunity_ids:
+        return {}
+    rows = await session.execute(
+        select(StageStay.opportunity_id, func.min(StageStay.entered_at))
+        .where(
+            StageStay.organization_id == actor.organization_id,
+            StageStay.opportunity_id.in_(opportunity_ids),
+        )
+        .group_by(StageStay.opportunity_id)
+    )
+    return dict(rows.all())
 
 
 async def _apply_fields(

@@ -59,7 +59,7 @@ def parse_opportunities(
 
 
 def _instant(day: date | None, timezone: str, fallback: datetime) -> datetime:
-    """A source date as the start of that day in the organization's time zone."""
+    """A source date as the start of that day in the mapping's (or organization's) time zone."""
     return datetime.combine(day, time(0), ZoneInfo(timezone)) if day else fallback
 
 
@@ -173,7 +173,8 @@ async def write_opportunities(
 
     opportunity_rows: list[dict[str, Any]] = []
     stay_rows: list[dict[str, Any]] = []
-    timezone = policy.working_hours.timezone
+    # A close on 3/1/2017 is that day where the source was kept, not the day before in UTC.
+    timezone = mapping.timezone or policy.working_hours.timezone
     ids = random_ids(len(accepted))
     for index, (row, owner_id, customer_id, product) in enumerate(accepted):
         opportunity_id = ids[index]

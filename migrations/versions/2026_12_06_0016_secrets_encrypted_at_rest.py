@@ -6,7 +6,7 @@ The rows already there are encrypted here, and stored Idempotency-Key answers th
 the clear.
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-06 20:30:00.000000
 """
 
@@ -20,7 +20,7 @@ import app.db
 import app.encryption
 
 revision: str = "0016"
-down_revision: str | None = "0014"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

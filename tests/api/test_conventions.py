@@ -236,3 +236,21 @@ async def test_cursor_from_another_sort_or_garbage_is_a_422(client, make_tenant)
     assert garbage.status_code == 422
     too_many = await client.get("/api/v1/users", params={"limit": 201}, headers=tenant.headers)
     assert too_many.status_code == 422
+
+
+async def test_an_unknown_query_parameter_is_422_naming_it_not_silently_ignored(client, make_tenant):
+    tenant = await make_tenant()
+
+    refused = await client.get(
+        "/api/v1/activities",
+        params={"opportunity_id": "x", "limit": 5, "colour": "red"},
+        headers=tenant.headers,
+    )
+
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "request.unknown_parameter"
+    assert [e["field"] for e in refused.json()["errors"]] == ["colour", "opportunity_id"]
+    # Declared parameters, aliased ones included, pass.
+    assert (
+        await client.get("/api/v1/activities", params={"type": "call", "limit": 5}, headers=tenant.headers)
+    ).status_code == 200

@@ -193,7 +193,13 @@ async def test_a_mapping_that_cannot_be_used_is_refused_with_every_problem(clien
         files={"file": ("deals.csv", b"a,b\n1,2\n", CSV_MIME)},
         data={
             "mapping": json.dumps(
-                {"columns": {"a": "colour"}, "stages": {}, "date_format": "MDY", "extra": 1}
+                {
+                    "columns": {"a": "colour"},
+                    "stages": {},
+                    "date_format": "MDY",
+                    "extra": 1,
+                    "timezone": "Mars/Olympus",
+                }
             )
         },
         headers=tenant.headers,
@@ -206,4 +212,55 @@ async def test_a_mapping_that_cannot_be_used_is_refused_with_every_problem(clien
         "mapping.columns",
         "mapping.stages",
         "mapping.date_format",
+        "mapping.timezone",
     } <= fields
+
+
+async def test_dates_are_days_in_the_mappings_time_zone_and_the_facts_are_listed(client, app, make_tenant):
+    """A close on 3/1/2017 read in New York is 1 March there (05:00 UTC), not the day before."""
+    tenant = await _maven_organization(client, app, make_tenant)
+    rows = (
+        "opportunity_id,sales_agent,product,account,deal_stage,engage_date,close_date,close_value\n"
+        "1C1I7A6R,Moses Frase,GTX Plus Basic,Cancity,Won,10/20/2016,3/1/2017,1054\n"
+        "HAXMC4IX,Moses Frase,MG Advanced,Cancity,Engaging,2/28/2017,,\n"
+    )
+    job = await _job(
+        client,
+        app,
+        tenant,
+        "/api/v1/opportunities/import",
+        "deals.csv",
+        rows.encode(),
+        {"mapping": json.dumps({**MAPPING, "timezone": "America/New_York"})},
+    )
+    assert (job["created_count"], job["error_count"]) == (2, 0)
+
+    found = await client.get(
+        "/api/v1/opportunities", params={"external_id": "1C1I7A6R"}, headers=tenant.headers
+    )
+    (deal,) = found.json()["items"]
+    assert deal["external_id"] == "1C1I7A6R"
+    assert deal["closed_at"] == "2017-03-01T05:00:00Z"
+    assert deal["engaged_at"] == "2016-10-20T04:00:00Z"  # daylight saving time in October
+
+    async def listed(**params: str) -> set[str]:
+        answer = await client.get("/api/v1/opportunities", params=params, headers=tenant.headers)
+        assert answer.status_code == 200, answer.text
+        return {item["external_id"] for item in answer.json()["items"]}
+
+    march_first = {"closed_from": "2017-03-01T00:00:00-05:00", "closed_to": "2017-03-02T00:00:00-05:00"}
+    assert await listed(**march_first) == {"1C1I7A6R"}
+    assert await listed(closed_to="2017-03-01T00:00:00-05:00") == set()
+    assert await listed(status="open") == {"HAXMC4IX"}
+    owner = deal["owner_id"]
+    team = await client.post(
+        "/api/v1/teams", json={"name": "Central", "member_ids": [owner]}, headers=tenant.headers
+    )
+    assert await listed(team_id=team.json()["id"], owner_id=owner) == {"1C1I7A6R", "HAXMC4IX"}
+
+    kpi = await client.get(
+        "/api/v1/kpis/rep-performance",
+        params={"from": "2017-03-01", "to": "2017-03-01", "tz": "America/New_York"},
+        headers=tenant.headers,
+    )
+    assert (kpi.json()["rows"][0]["won_count"], kpi.json()["rows"][0]["won_amount"]) == (1, "1054.00")

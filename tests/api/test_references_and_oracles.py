@@ -10,13 +10,9 @@ import pytest
 from tests.api.helpers import bearer, ok
 
 
-async def _lead(client, headers, phone: str) -> dict:
-    return ok(
-        await client.post(
-            "/api/v1/leads", json={"name": "Zhao", "phone": phone, "source": "api"}, headers=headers
-        ),
-        201,
-    )
+async def _lead(client, headers, phone: str, **fields) -> dict:
+    body = {"name": "Zhao", "phone": phone, "source": "api", **fields}
+    return ok(await client.post("/api/v1/leads", json=body, headers=headers), 201)
 
 
 async def _customer(client, headers) -> dict:
@@ -43,14 +39,7 @@ async def test_a_rep_cannot_name_a_colleagues_lead_as_the_source(client, make_te
     tenant = await make_tenant()
     colleague, _ = await make_user(tenant, "rep")
     _, rep_token = await make_user(tenant, "rep")
-    lead = ok(
-        await client.post(
-            "/api/v1/leads",
-            json={"name": "Qian", "phone": "13822223333", "source": "api", "owner_id": colleague["id"]},
-            headers=tenant.headers,
-        ),
-        201,
-    )
+    lead = await _lead(client, tenant.headers, "13822223333", owner_id=colleague["id"])
     customer = await _customer(client, bearer(rep_token))
 
     refused = await client.post(
@@ -145,14 +134,7 @@ async def test_claiming_a_lead_the_rep_cannot_see_is_404_but_one_just_claimed_is
     tenant = await make_tenant()
     colleague, colleague_token = await make_user(tenant, "rep")
     _, rep_token = await make_user(tenant, "rep")
-    owned = ok(
-        await client.post(
-            "/api/v1/leads",
-            json={"name": "Zhou", "phone": "13833334444", "source": "api", "owner_id": colleague["id"]},
-            headers=tenant.headers,
-        ),
-        201,
-    )
+    owned = await _lead(client, tenant.headers, "13833334444", owner_id=colleague["id"])
 
     hidden = await client.post(f"/api/v1/leads/{owned['id']}/claim", headers=bearer(rep_token))
 

@@ -27,7 +27,7 @@ from app.services.jobs import JobRequest
 from app.services.organizations import create_organization
 from app.services.security import TokenClaims, issue_access_token
 from app.services.unit_of_work import session_scope
-from tests.conftest import IN_CI
+from tests.conftest import ADMIN_URL, IN_CI, worker_database
 
 SECRET = "contract-secret-" + "x" * 40
 MAX_EXAMPLES = int(os.environ.get("CRM_CONTRACT_EXAMPLES", "25"))
@@ -70,10 +70,7 @@ async def _prepare(url: str) -> str:
     )
 
 
-ADMIN_URL = os.environ.get(
-    "CRM_TEST_POSTGRES_ADMIN_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-)
-CONTRACT_DB = "crm_contract_test"
+CONTRACT_DB = worker_database("crm_contract_test")
 
 
 async def _contract_postgres() -> str:

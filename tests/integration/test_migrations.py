@@ -21,14 +21,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db import Base, JSONType, UTCDateTime
 from app.encryption import KeyRing, use_keys
-from tests.conftest import unavailable
+from tests.conftest import ADMIN_URL, unavailable, worker_database
 
 ROOT = Path(__file__).resolve().parents[2]
-ADMIN_URL = os.environ.get(
-    "CRM_TEST_POSTGRES_ADMIN_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-)
 # Overridable so engineers sharing one PostgreSQL server do not drop each other's database.
-MIGRATION_DB = os.environ.get("CRM_TEST_MIGRATION_DB", "crm_migration_test")
+MIGRATION_DB = worker_database(os.environ.get("CRM_TEST_MIGRATION_DB", "crm_migration_test"))
 
 
 def _config(url: str) -> Config:

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, NowDep, SessionDep, etag_for, require
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
+from app.api.routes.opportunities import opportunities_out
 from app.api.schemas.common import Timestamp
 from app.api.schemas.customers import ContactOut, CustomerOut, LeadConversionOut
 from app.api.schemas.leads import LeadConvert, LeadCreate, LeadDisqualify, LeadOut, LeadPage, LeadUpdate
-from app.api.schemas.pipelines import OpportunityOut
 from app.domain.leads import LeadSource, LeadStatus
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
@@ -166,7 +166,9 @@ async def convert_lead(
         customer=CustomerOut.model_validate(conversion.customer),
         contact=ContactOut.model_validate(conversion.contact),
         customer_created=conversion.customer_created,
-        opportunity=OpportunityOut.model_validate(conversion.opportunity) if conversion.opportunity else None,
+        opportunity=(await opportunities_out(session, actor, [conversion.opportunity]))[0]
+        if conversion.opportunity
+        else None,
     )
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, NowDep, SessionDep, etag_for, require
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
+from app.api.schemas.common import Timestamp
 from app.api.schemas.pipelines import (
     LoseIn,
     OpportunityCreate,
@@ -22,7 +25,7 @@ from app.api.schemas.pipelines import (
     StageStayOut,
     WinIn,
 )
-from app.domain.models import OpportunityStatus
+from app.domain.models import Opportunity, OpportunityStatus
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
 from app.services import opportunities
@@ -38,8 +41,19 @@ _GATE_422 = {
 }
 
 
-def _answer(opportunity: object, response: Response) -> OpportunityOut:
-    out = OpportunityOut.model_validate(opportunity)
+async def opportunities_out(
+    session: AsyncSession, actor: Principal, records: Sequence[Opportunity]
+) -> list[OpportunityOut]:
+    engaged = await opportunities.engaged_times(session, actor=actor, opportunity_ids=[o.id for o in records])
+    return [
+        OpportunityOut.model_validate(o).model_copy(update={"engaged_at": engaged.get(o.id)}) for o in records
+    ]
+
+
+async def _answer(
+    session: AsyncSession, actor: Principal, opportunity: Opportunity, response: Response
+) -> OpportunityOut:
+    (out,) = await opportunities_out(session, actor, [opportunity])
     response.headers["ETag"] = etag_for(out.version)
     return out
 
@@ -59,7 +73,7 @@ async def create_opportunity(
         session, actor=actor, data=opportunities.NewOpportunity(**body.model_dump()), now=now
     )
     response.headers["Location"] = f"{API_V1}/opportunities/{opportunity.id}"
-    return _answer(opportunity, response)
+    return await _answer(session, actor, opportunity, response)
 
 
 @router.get("", response_model=OpportunityPage, responses=problem_responses(401, 403, 422))
@@ -73,6 +87,12 @@ async def list_opportunities(
     customer_id: uuid.UUID | None = None,
     pipeline_id: uuid.UUID | None = None,
     stage_id: uuid.UUID | None = None,
+    external_id: Annotated[
+        str | None, Query(max_length=64, description="The id in the system it was imported from.")
+    ] = None,
+    team_id: Annotated[uuid.UUID | None, Query(description="Owned by the team's members.")] = None,
+    closed_from: Annotated[Timestamp | None, Query(description="Closed at or after this instant.")] = None,
+    closed_to: Annotated[Timestamp | None, Query(description="Closed before this instant.")] = None,
 ) -> OpportunityPage:
     """Newest first; a rep sees their own, a supervisor their teams'."""
     page = await opportunities.list_opportunities(
@@ -85,9 +105,13 @@ async def list_opportunities(
         customer_id=customer_id,
         pipeline_id=pipeline_id,
         stage_id=stage_id,
+        external_id=external_id,
+        team_id=team_id,
+        closed_from=closed_from,
+        closed_to=closed_to,
     )
     return OpportunityPage(
-        items=[OpportunityOut.model_validate(o) for o in page.items], next_cursor=page.next_cursor
+        items=await opportunities_out(session, actor, page.items), next_cursor=page.next_cursor
     )
 
 
@@ -100,7 +124,7 @@ async def get_opportunity(
     session: SessionDep, actor: CanRead, opportunity_id: uuid.UUID, response: Response
 ) -> OpportunityOut:
     opportunity = await opportunities.get_opportunity(session, actor=actor, opportunity_id=opportunity_id)
-    return _answer(opportunity, response)
+    return await _answer(session, actor, opportunity, response)
 
 
 @router.patch(
@@ -124,7 +148,7 @@ async def update_opportunity(
         changes=body.changes(),
         expected_version=expected_version,
     )
-    return _answer(opportunity, response)
+    return await _answer(session, actor, opportunity, response)
 
 
 @router.post(
@@ -155,7 +179,7 @@ async def change_opportunity_stage(
         ),
         now=now,
     )
-    return _answer(opportunity, response)
+    return await _answer(session, actor, opportunity, response)
 
 
 @router.post(
@@ -183,7 +207,7 @@ async def win_opportunity(
         attachment_ids=body.attachment_ids,
         now=now,
     )
-    return _answer(opportunity, response)
+    return await _answer(session, actor, opportunity, response)
 
 
 @router.post(
@@ -211,7 +235,7 @@ async def lose_opportunity(
         attachment_ids=[],
         now=now,
     )
-    return _answer(opportunity, response)
+    return await _answer(session, actor, opportunity, response)
 
 
 @router.post(
@@ -231,7 +255,7 @@ async def reopen_opportunity(
     opportunity = await opportunities.reopen_opportunity(
         session, actor=actor, opportunity_id=opportunity_id, reason=body.reason, now=now
     )
-    return _answer(opportunity, response)
+    return await _answer(session, actor, opportunity, response)
 
 
 @router.get(

@@ -239,12 +239,18 @@ class OpportunityOut(Record):
                     "decision_process": None,
                     "closed_at": None,
                     "lose_reason": None,
+                    "external_id": None,
+                    "engaged_at": "2026-11-23T02:00:00Z",
                 }
             ]
         },
     )
 
     name: str
+    external_id: str | None = Field(description="The deal's id in the system it was imported from.")
+    engaged_at: datetime | None = Field(
+        default=None, description="The first stage entry; for an imported deal, its engage date."
+    )
     customer_id: uuid.UUID
     contact_id: uuid.UUID | None
     owner_id: uuid.UUID | None

@@ -27,6 +27,8 @@ class Opportunity(Entity):
         Index(None, "organization_id", "customer_id"),
         Index(None, "organization_id", "stage_id"),
         Index(None, "organization_id", "created_at"),
+        # KPIs over deals closed in a period (rep-performance, sales-cycle).
+        Index(None, "organization_id", "closed_at"),
         # The id an imported deal had in its source system: a second import of it is a duplicate.
         UniqueConstraint("organization_id", "external_id"),
     )
@@ -73,6 +75,9 @@ class StageStay(Base):
         ),
         Index(None, "organization_id", "stage_id", "entered_at"),
         Index(None, "organization_id", "opportunity_id", "entered_at"),
+        # KPIs over a period: stages entered (funnel) and stays ended (stage-dwell).
+        Index(None, "organization_id", "entered_at"),
+        Index(None, "organization_id", "left_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

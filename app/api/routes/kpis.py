@@ -1,0 +1,347 @@
+"""/kpis/{name}: management figures as JSON or CSV, one route (and one row schema) per KPI."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+
+from app.api.deps import Cursor, Limit, NowDep, SessionDep, require
+from app.api.errors import problem_responses
+from app.api.routes import API_V1
+from app.api.schemas.kpis import (
+    ContactHeatmapReport,
+    DailyBriefReport,
+    DimensionValue,
+    FollowUpReport,
+    ForecastReport,
+    FunnelReport,
+    HandoverReport,
+    KpiParams,
+    KpiReport,
+    KpiRow,
+    LeadResponseReport,
+    LeadUtilizationReport,
+    PeiReport,
+    PipelineReport,
+    RepPerformanceReport,
+    SalesCycleReport,
+    StageDwellReport,
+    StaleReport,
+    StatusBoardReport,
+    TimeToFirstDealReport,
+)
+from app.domain.errors import FieldError, InvalidInput
+from app.domain.kpis import DEFAULT_STALE_DAYS, KpiFilters, KpiName
+from app.domain.leads import LeadSource
+from app.domain.permissions import Permission
+from app.domain.principal import Principal
+from app.services.kpis.reports import CATALOG, KpiRequest, KpiResult, compute_kpi
+
+router = APIRouter(prefix=f"{API_V1}/kpis", tags=["kpis"])
+
+CanRead = Annotated[Principal, Depends(require(Permission.kpi_read))]
+DEFINITIONS_URL = "https://docs.salescrm.dev/kpis#"
+CSV_MEDIA_TYPE = "text/csv"
+CACHE_CONTROL = "private, max-age=60"
+_COMMON_PARAMETERS = frozenset(
+    {"from", "to", "tz", "group_by", "team_id", "user_id", "region", "industry", "source", "pipeline_id"}
+)
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_Text = Query(max_length=64)
+_HEADERS = {
+    "ETag": {"description": "A digest of the answer, for If-None-Match.", "schema": {"type": "string"}},
+    "Cache-Control": {"description": "private, max-age=60", "schema": {"type": "string"}},
+}
+
+
+async def kpi_request(
+    from_: Annotated[
+        str | None,
+        Query(
+            alias="from",
+            max_length=40,
+            description="A date (that whole day in tz) or a date-time; default 30 days before to.",
+            examples=["2026-10-01"],
+        ),
+    ] = None,
+    to: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description="A date (up to the end of that day in tz) or a date-time; default now.",
+            examples=["2026-10-31"],
+        ),
+    ] = None,
+    tz: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="IANA time zone; default the organization's.",
+            examples=["Asia/Shanghai"],
+        ),
+    ] = None,
+    group_by: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="Up to two of user, team, region, industry, source, pipeline, product (the "
+            "deal KPIs) and at most one of day, week, month, comma-separated; each KPI lists its own.",
+            examples=["team,month"],
+        ),
+    ] = None,
+    team_id: Annotated[
+        list[uuid.UUID] | None, Query(max_length=50, description="Repeat for several (OR).")
+    ] = None,
+    user_id: Annotated[list[uuid.UUID] | None, Query(max_length=50)] = None,
+    region: Annotated[list[Annotated[str, _Text]] | None, Query(max_length=50)] = None,
+    industry: Annotated[list[Annotated[str, _Text]] | None, Query(max_length=50)] = None,
+    source: Annotated[list[LeadSource] | None, Query(max_length=50)] = None,
+    pipeline_id: Annotated[list[uuid.UUID] | None, Query(max_length=50)] = None,
+) -> KpiRequest:
+    return KpiRequest(
+        start=from_,
+        end=to,
+        timezone=tz,
+        group_by=group_by,
+        filters=KpiFilters(
+            team_ids=tuple(team_id or ()),
+            user_ids=tuple(user_id or ()),
+            regions=tuple(region or ()),
+            industries=tuple(industry or ()),
+            sources=tuple(s.value for s in source or ()),
+            pipeline_ids=tuple(pipeline_id or ()),
+        ),
+    )
+
+
+RequestDep = Annotated[KpiRequest, Depends(kpi_request)]
+IfNoneMatch = Annotated[
+    str | None, Header(max_length=512, description="An ETag of an earlier answer: 304 if unchanged.")
+]
+
+
+def _params(result: KpiResult) -> KpiParams:
+    query, f = result.query, result.query.filters
+    return KpiParams(
+        from_=query.start,
+        to=query.end,
+        tz=query.timezone,
+        group_by=[d.value for d in query.group_by],
+        team_id=[str(v) for v in f.team_ids],
+        user_id=[str(v) for v in f.user_ids],
+        region=list(f.regions),
+        industry=list(f.industries),
+        source=list(f.sources),
+        pipeline_id=[str(v) for v in f.pipeline_ids],
+    )
+
+
+def _wants_csv(accept: str) -> bool:
+    media = [part.split(";")[0].strip().lower() for part in accept.split(",")]
+    return CSV_MEDIA_TYPE in media and (
+        "application/json" not in media or media.index(CSV_MEDIA_TYPE) < media.index("application/json")
+    )
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, list | dict):
+        value = json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _csv(report: type[KpiReport[Any]], result: KpiResult, rows: list[dict[str, Any]]) -> bytes:
+    """The rows flattened (a dimension as <name>_id and <name>_name), UTF-8 with a byte order mark
+    so Excel reads Chinese names right."""
+    row_model: type[KpiRow] = report.model_fields["rows"].annotation.__args__[0]  # type: ignore[union-attr]
+    grouped = [d.value for d in result.query.group_by]
+    own = [
+        name
+        for name, info in row_model.model_fields.items()
+        if name not in grouped and (name not in KpiRow.model_fields or info.is_required())
+    ]
+    fields = grouped + own
+    dimensions = {
+        name
+        for name in fields
+        if name in grouped
+        or row_model.model_fields[name].annotation in (DimensionValue, DimensionValue | None)
+    }
+    header: list[str] = []
+    for name in fields:
+        header += [f"{name}_id", f"{name}_name"] if name in dimensions else [name]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        cells: list[Any] = []
+        for name in fields:
+            value = row.get(name)
+            if name in dimensions:
+                cells += [value["id"], value["name"]] if value else ["", ""]
+            else:
+                cells.append(value)
+        writer.writerow([_cell(c) for c in cells])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if if_none_match is None:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in tags or etag in tags
+
+
+def _answer(
+    report: type[KpiReport[Any]],
+    name: KpiName,
+    result: KpiResult,
+    request: Request,
+    now: Any,
+    if_none_match: str | None,
+) -> Response:
+    body = report(
+        kpi=name.value,
+        params=_params(result),
+        generated_at=now,
+        definition_url=DEFINITIONS_URL + name.value,
+        rows=result.rows,
+        **result.extras,
+    )
+    as_csv = _wants_csv(request.headers.get("accept", ""))
+    # The digest leaves out generated_at: the same figures are the same answer.
+    figures = body.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude={"generated_at"})
+    etag = _etag(json.dumps([as_csv, figures], sort_keys=True).encode())
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept, Authorization"}
+    if _matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    if as_csv:
+        return Response(
+            _csv(report, result, figures["rows"]),
+            media_type=f"{CSV_MEDIA_TYPE}; charset=utf-8",
+            headers=headers,
+        )
+    return Response(
+        body.model_dump_json(by_alias=True, exclude_unset=True),
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+@dataclass(frozen=True)
+class KpiOptions:
+    stale_after_days: int = DEFAULT_STALE_DAYS
+    limit: int = 50
+    cursor: str | None = None
+
+
+_Days = Annotated[
+    int, Query(ge=1, le=365, description="Not followed up for this many days: stale.", examples=[7])
+]
+
+
+async def no_options() -> KpiOptions:
+    return KpiOptions()
+
+
+async def follow_up_options(days: _Days = DEFAULT_STALE_DAYS) -> KpiOptions:
+    return KpiOptions(stale_after_days=days)
+
+
+async def stale_options(
+    days: _Days = DEFAULT_STALE_DAYS, limit: Limit = 50, cursor: Cursor = None
+) -> KpiOptions:
+    return KpiOptions(stale_after_days=days, limit=limit, cursor=cursor)
+
+
+def _route(
+    name: KpiName,
+    report: type[KpiReport[Any]],
+    summary: str,
+    options: Callable[..., Awaitable[KpiOptions]] = no_options,
+) -> None:
+    spec = CATALOG[name]
+    allowed = _COMMON_PARAMETERS | spec.options
+    snapshot = " A snapshot of now: `from` and `to` answer 422." if spec.snapshot else ""
+
+    async def endpoint(
+        request: Request,
+        session: SessionDep,
+        actor: CanRead,
+        now: NowDep,
+        params: RequestDep,
+        extra: KpiOptions,
+        if_none_match: IfNoneMatch = None,
+    ) -> Response:
+        unknown = sorted(set(request.query_params) - allowed)
+        if unknown:
+            raise InvalidInput(
+                "Unknown parameters: " + ", ".join(unknown) + ".",
+                code="kpi.parameter_unknown",
+                errors=[FieldError(p, "parameter.unknown", f"not a parameter of {name}") for p in unknown],
+            )
+        kpi_request = replace(
+            params, stale_after_days=extra.stale_after_days, limit=extra.limit, cursor=extra.cursor
+        )
+        result = await compute_kpi(session, actor=actor, name=name, request=kpi_request, now=now)
+        return _answer(report, name, result, request, now, if_none_match)
+
+    # Each KPI's own parameters (stale's days and paging) appear in its operation only.
+    endpoint.__annotations__["extra"] = Annotated[KpiOptions, Depends(options)]
+    router.add_api_route(
+        f"/{name.value}",
+        endpoint,
+        methods=["GET"],
+        name="get_kpi_" + name.value.replace("-", "_"),
+        summary=summary,
+        description=f"Definition: docs/kpis.md#{name.value}. `Accept: text/csv`: the same rows as CSV."
+        + snapshot,
+        response_model=report,
+        responses={
+            200: {"headers": _HEADERS, "content": {CSV_MEDIA_TYPE: {"schema": {"type": "string"}}}},
+            304: {"description": "Not Modified: If-None-Match names the current ETag."},
+            **problem_responses(401, 403, 422),
+        },
+    )
+
+
+_route(KpiName.rep_performance, RepPerformanceReport, "Won and lost deals, win rate and output per rep")
+_route(KpiName.sales_cycle, SalesCycleReport, "Days from first stage entry to a won close")
+_route(KpiName.funnel, FunnelReport, "Opportunities entering each stage and moving on")
+_route(KpiName.stage_dwell, StageDwellReport, "Hours spent in each stage")
+_route(KpiName.pipeline, PipelineReport, "Open opportunities per stage now, weighted by probability")
+_route(KpiName.forecast, ForecastReport, "Open opportunities by expected close month")
+_route(KpiName.lead_response, LeadResponseReport, "First-response time, 24-hour reach and SLA")
+_route(KpiName.lead_utilization, LeadUtilizationReport, "Leads with an effective follow-up / leads received")
+_route(KpiName.follow_up, FollowUpReport, "Leads and customers followed up within N days", follow_up_options)
+_route(KpiName.stale, StaleReport, "Leads and customers not followed up for N days", stale_options)
+_route(KpiName.contact_heatmap, ContactHeatmapReport, "Connect rate of calls by weekday and hour")
+_route(KpiName.time_to_first_deal, TimeToFirstDealReport, "Days from a rep's start to the first won deal")
+_route(KpiName.handover, HandoverReport, "Marketing to sales: hand-off SLA, follow-up, effective leads")
+_route(KpiName.daily_brief, DailyBriefReport, "What a manager reads at 8 am, each figure with its drill-down")
+_route(KpiName.status_board, StatusBoardReport, "Green, yellow and red records per owner, the most red first")
+_route(KpiName.pei, PeiReport, "Process-execution index per rep and week, per required action")
+assert set(CATALOG) == set(KpiName)
+
+
+@router.get("/{name}", response_model=None, responses=problem_responses(401, 422), include_in_schema=False)
+async def get_unknown_kpi(name: str, actor: CanRead) -> None:
+    raise InvalidInput(
+        f"There is no KPI {name!r}.",
+        code="kpi.unknown",
+        errors=[FieldError("name", "kpi.unknown", "one of " + ", ".join(KpiName))],
+    )

@@ -1,0 +1,1 @@
+"""KPI queries, one module per family of KPIs; definitions in docs/kpis.md."""
