@@ -21,7 +21,7 @@ from app.config import get_settings
 from app.db import utcnow
 from app.domain.models import ImportJob, ImportKind, User
 from app.domain.principal import Principal
-from app.services import demo, imports, organizations
+from app.services import demo, imports, organizations, stored_secrets
 from app.services.jobs import JobRequest
 from app.services.unit_of_work import session_scope
 from app.workers.queue import InlineQueue
@@ -29,6 +29,8 @@ from app.workers.queue import InlineQueue
 cli = typer.Typer(help="Sales-management backend", no_args_is_help=True)
 db_cli = typer.Typer(help="Database schema", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
+secrets_cli = typer.Typer(help="Secrets stored encrypted (CRM_SECRETS_KEY)", no_args_is_help=True)
+cli.add_typer(secrets_cli, name="secrets")
 console = Console(stderr=True)
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +70,14 @@ def db_upgrade(revision: str = "head") -> None:
     config.set_main_option("sqlalchemy.url", settings.database_url)
     command.upgrade(config, revision)
     console.print(f"[green]database at {revision}[/green]")
+
+
+@secrets_cli.command("reencrypt")
+def secrets_reencrypt() -> None:
+    """Encrypt every stored secret again with the first key of CRM_SECRETS_KEY (after a new key was put
+    first); afterwards the other keys can be removed."""
+    count = _run_in_transaction(stored_secrets.reencrypt_all)
+    console.print(f"[green]{count} stored secrets encrypted with the first key[/green]")
 
 
 @cli.command("create-org")

@@ -88,9 +88,55 @@ def far_cell(path: Path) -> Path:
     return _write(path, {SHEET: sheet})
 
 
+def far_row_first(path: Path) -> Path:
+    """Row 100000 before row 2, and the far column in the later row: the grid is the same."""
+
+    def sheet() -> Iterator[bytes]:
+        yield _MAIN + b'<row r="100000"><c r="A100000"><v>1</v></c></row>'
+        yield b'<row r="2"><c r="GR2"><v>1</v></c></row>' + _END
+
+    return _write(path, {SHEET: sheet})
+
+
+def far_cell_in_row_one(path: Path) -> Path:
+    """A cell naming GR100000 inside row 1: calamine places it by its own reference."""
+
+    def sheet() -> Iterator[bytes]:
+        yield _MAIN + b'<row r="1"><c r="A1" t="inlineStr"><is><t>name</t></is></c>'
+        yield b'<c r="GR100000"><v>1</v></c></row>' + _END
+
+    return _write(path, {SHEET: sheet})
+
+
+def empty_shared_strings(path: Path, count: int = 12_000_000) -> Path:
+    """Shared strings with nothing in them: each still costs calamine an object (156 MB of XML)."""
+
+    def strings() -> Iterator[bytes]:
+        yield b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        yield from _repeated(b"<si><t/></si>" * 1000, count // 1000)
+        yield b"</sst>"
+
+    return _write(path, {SHARED_STRINGS: strings})
+
+
+def merged_ranges(path: Path, count: int = 8_000_000) -> Path:
+    """Merged ranges after the data: calamine loads each (192 MB of XML)."""
+
+    def sheet() -> Iterator[bytes]:
+        yield _MAIN + _HEADER_ROW + b"</sheetData><mergeCells>"
+        yield from _repeated(b'<mergeCell ref="A1:B2"/>' * 1000, count // 1000)
+        yield b"</mergeCells></worksheet>"
+
+    return _write(path, {SHEET: sheet})
+
+
 BOMBS = {
     "huge_cell": (huge_cell, "holds more than"),
     "huge_shared_string": (huge_shared_string, "expands to"),
     "many_rows": (many_rows, "more than 100000 rows"),
     "far_cell": (far_cell, "columns by"),
+    "far_row_first": (far_row_first, "columns by"),
+    "far_cell_in_row_one": (far_cell_in_row_one, "columns by"),
+    "empty_shared_strings": (empty_shared_strings, "shared strings or merged ranges"),
+    "merged_ranges": (merged_ranges, "shared strings or merged ranges"),
 }

@@ -127,13 +127,16 @@ def _column_number(letters: bytes) -> int:
     return number
 
 
-# Where a row, a cell or a shared string starts (any namespace prefix, attributes in any order), and
-# where a sheet's data or the shared-string table ends.
+# Where a row, a cell or a shared string starts (any namespace prefix, attributes in any order; a
+# row's number and a cell's column letters and row number when they name them: calamine places a
+# cell by its own reference, whatever row element holds it), and where a sheet's data or the
+# shared-string table ends.
 _BOUNDARY = re.compile(
     rb"<(?:[A-Za-z_][\w.-]*:)?(?:"
     rb"(row)(?=[\s/>])(?:[^>]*?\sr=\"(\d+)\")?"
-    rb"|(c)(?=[\s/>])(?:[^>]*?\sr=\"([A-Z]+))?"
+    rb"|(c)(?=[\s/>])(?:[^>]*?\sr=\"([A-Z]+)(\d*))?"
     rb"|(si)(?=[\s/>])"
+    rb"|(mergeCell)(?=[\s/>])"
     rb"|/(?:[A-Za-z_][\w.-]*:)?(?:sheetData|sst)>)"
 )
 
@@ -157,7 +160,11 @@ class _PartScanner:
         self._item_start = -1  # where the current cell or shared string began; -1 outside one
         self._row = 0
         self._column = 0
+        self._max_row = 0
         self._max_column = 0
+        # Shared strings and merged ranges: calamine keeps one object for each, however small the
+        # XML (12 million empty <si/> in a 300 KB file took 265 MB).
+        self._records = 0
 
     def feed(self, chunk: bytes) -> None:
         if b"<" not in chunk:
@@ -181,39 +188,52 @@ class _PartScanner:
         self._end_item(self._offset + len(self._carry))
 
     def _scan(self, buffer: bytes, end: int) -> None:
-        # The per-cell loop of an import's largest file: locals, no calls unless a bound is near.
-        offset, item_start, row, column, max_column = (
-            self._offset,
-            self._item_start,
-            self._row,
-            self._column,
-            self._max_column,
-        )
+        # Once per boundary of an import's largest file: locals, and no call unless a bound is near.
+        offset, item_start, column = self._offset, self._item_start, self._column
+        max_row, max_column = self._max_row, self._max_column
         for match in _BOUNDARY.finditer(buffer, 0, end):
             position = offset + match.start()
             if item_start >= 0 and position - item_start > MAX_CELL_BYTES:
-                self._row = row
                 raise self._cell_too_large()
             item_start = -1
-            is_row, row_number, is_cell, column_letters, is_shared_string = match.groups()
-            if is_cell is not None:
+            row, row_number, cell, column_letters, cell_row, shared_string, merged = match.groups()
+            if cell is not None:
                 column = _column_number(column_letters) if column_letters else column + 1
                 item_start = position
                 if column > max_column:
-                    max_column = column
-                    self._check_grid(row, max_column)
-            elif is_shared_string is not None:
+                    self._max_column = max_column = column
+                    self._check_grid()
+                if cell_row and int(cell_row) > max_row:
+                    self._reach_row(int(cell_row))
+                    max_row = self._max_row
+            elif shared_string is not None:
                 item_start = position
-            elif is_row is not None:
-                row = int(row_number) if row_number else row + 1
+                self._count_record()
+            elif merged is not None:
+                self._count_record()
+            elif row is not None:
+                self._row = int(row_number) if row_number else self._row + 1
+                self._reach_row(self._row)
+                max_row = self._max_row
                 column = 0
-                if row > self._max_rows + 1:  # the header row is not imported
-                    raise _too_large(
-                        f"The sheet has more than {self._max_rows} rows; at most {self._max_rows} can "
-                        "be imported at once."
-                    )
-                self._check_grid(row, max_column)
-        self._item_start, self._row, self._column, self._max_column = item_start, row, column, max_column
+        self._item_start, self._column = item_start, column
+
+    def _reach_row(self, number: int) -> None:
+        self._max_row = max(self._max_row, number)
+        if self._max_row > self._max_rows + 1:  # the header row is not imported
+            raise _too_large(
+                f"The sheet has more than {self._max_rows} rows; at most {self._max_rows} can be "
+                "imported at once."
+            )
+        self._check_grid()
+
+    def _count_record(self) -> None:
+        self._records += 1
+        if self._records > MAX_CELLS:
+            raise _too_large(
+                f"The workbook part {self._member} holds more than {MAX_CELLS} shared strings or merged "
+                "ranges; at most as many as a sheet may have cells can be imported."
+            )
 
     def _end_item(self, position: int) -> None:
         if self._item_start >= 0 and position - self._item_start > MAX_CELL_BYTES:
@@ -227,10 +247,10 @@ class _PartScanner:
             "at 32,767 characters."
         )
 
-    def _check_grid(self, row: int, max_column: int) -> None:
-        if row * max_column > MAX_CELLS:
+    def _check_grid(self) -> None:
+        if self._max_row * self._max_column > MAX_CELLS:
             raise _too_large(
-                f"The sheet spans {max_column} columns by {row}+ rows from A1; at most "
+                f"The sheet spans {self._max_column} columns by {self._max_row}+ rows from A1; at most "
                 f"{MAX_CELLS} cells can be imported at once (delete empty columns and rows far from the "
                 "data)."
             )

@@ -1,8 +1,9 @@
 """webhook signing secrets and notification-channel configs encrypted at rest with CRM_SECRETS_KEY;
 webhook secret rotation (previous_secret signs until previous_secret_expires_at)
 
-The rows already there are encrypted here, and stored Idempotency-Key answers that showed a webhook
-secret are stored without it, so after the upgrade no secret is left in the clear.
+The rows already there are encrypted here, and stored Idempotency-Key answers that showed a secret
+(a webhook's or an API key's) are stored with `secret: null`, so after the upgrade no secret is left in
+the clear.
 
 Revision ID: 0016
 Revises: 0015
@@ -40,11 +41,11 @@ def _json_text(value: object) -> str:
     return json.dumps(parsed, ensure_ascii=False, separators=(",", ":"))
 
 
-def _without_webhook_secrets() -> None:
+def _without_shown_secrets() -> None:
     bind = op.get_bind()
     rows = bind.execute(sa.text("SELECT id, response_body FROM idempotency_record")).all()
     for row_id, body in rows:
-        if body is None or b"whsec_" not in bytes(body):
+        if body is None or b'"secret"' not in bytes(body):
             continue
         answer = json.loads(bytes(body))
         if isinstance(answer, dict) and "secret" in answer:
@@ -74,7 +75,7 @@ def upgrade() -> None:
             **({"postgresql_using": "config::text"} if postgresql else {}),
         )
     _rewrite("notification_channel", "config", lambda value: ring.encrypt(_json_text(value)))
-    _without_webhook_secrets()
+    _without_shown_secrets()
 
 
 def downgrade() -> None:

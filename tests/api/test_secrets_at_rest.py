@@ -3,10 +3,17 @@ holds a signing secret, key or token in the clear (issue 18, defect 11)."""
 
 from __future__ import annotations
 
+import uuid
+
+import pytest
+from cryptography.fernet import Fernet
 from pytest_httpserver import HTTPServer
 from sqlalchemy import text
 
 from app.db import Base
+from app.domain.models import NotificationChannel
+from app.encryption import SecretsKeyError, use_keys
+from app.services import stored_secrets
 from tests.api.test_notification_channels import DINGTALK_SECRET, DINGTALK_TOKEN, ROBOT_KEY, WECOM_APP
 
 
@@ -50,10 +57,46 @@ async def test_a_database_dump_shows_no_secret(client, app, make_tenant, httpser
         )
         assert channel.status_code == 201, channel.text
 
+    api_key = await client.post(
+        "/api/v1/api-keys",
+        json={"name": "ERP", "scopes": ["leads:read"]},
+        headers={**tenant.headers, "Idempotency-Key": "erp-key"},
+    )
+    assert api_key.status_code == 201, api_key.text
+
     dump = await _dump(app.state.runtime.engine)
 
-    secrets = [webhook.json()["secret"], ROBOT_KEY, WECOM_APP["secret"], DINGTALK_TOKEN, DINGTALK_SECRET]
+    secrets = [webhook.json()["secret"], api_key.json()["secret"], ROBOT_KEY, WECOM_APP["secret"]]
+    secrets += [DINGTALK_TOKEN, DINGTALK_SECRET]
     assert url in dump  # the dump is real
     assert [secret for secret in secrets if secret in dump] == []
     read_back = await client.get(f"/api/v1/webhooks/{webhook.json()['id']}", headers=tenant.headers)
     assert read_back.status_code == 200
+
+
+async def test_after_a_new_key_and_a_reencryption_the_old_key_can_be_dropped(
+    client, app, make_tenant, settings
+):
+    tenant = await make_tenant()
+    created = await client.post(
+        "/api/v1/notification-channels",
+        json={"name": "华东群", "kind": "wecom_robot", "config": {"key": ROBOT_KEY}, "event_types": ["*"]},
+        headers=tenant.headers,
+    )
+    assert created.status_code == 201, created.text
+    channel_url = f"/api/v1/notification-channels/{created.json()['id']}"
+    (old_key,) = settings.resolved_secrets_keys()
+    new_key = Fernet.generate_key().decode()
+
+    use_keys([new_key, old_key])  # CRM_SECRETS_KEY=new,old and a restart
+    async with app.state.runtime.sessionmaker.begin() as session:
+        assert await stored_secrets.reencrypt_all(session) == 1
+    use_keys([new_key])  # CRM_SECRETS_KEY=new
+
+    read = await client.get(channel_url, headers=tenant.headers)
+    assert read.status_code == 200, read.text
+    assert read.json()["secret_hints"] == {"key": "…" + ROBOT_KEY[-4:]}
+    use_keys([old_key])
+    with pytest.raises(SecretsKeyError):
+        async with app.state.runtime.sessionmaker() as session:
+            await session.get(NotificationChannel, uuid.UUID(created.json()["id"]))

@@ -130,6 +130,13 @@ async def _insert_plain_secrets(url: str) -> None:
     )
     webhook = _table("webhook_subscription", **tenant_flags, url=None, secret=None)
     channel = _table("notification_channel", **tenant_flags, name=None, kind=None, config=JSONType)
+    replay = sa.table(
+        "idempotency_record",
+        *(sa.column(n, t) for n, t in {"id": sa.Uuid(), "organization_id": sa.Uuid()}.items()),
+        *(sa.column(n) for n in ("principal", "key", "request_fingerprint", "response_status")),
+        *(sa.column(n, UTCDateTime()) for n in ("created_at", "expires_at")),
+        sa.column("response_body", sa.LargeBinary()),
+    )
     engine = create_async_engine(url)
     async with engine.begin() as connection:
         await connection.execute(
@@ -154,17 +161,32 @@ async def _insert_plain_secrets(url: str) -> None:
                 id=uuid.uuid4(), name="华东群", kind="dingtalk_robot", config=_CONFIG, **for_every_event
             )
         )
+        await connection.execute(
+            sa.insert(replay).values(
+                id=uuid.uuid4(),
+                organization_id=organization_id,
+                principal="user:1",
+                key="create-hook",
+                request_fingerprint="0" * 64,
+                created_at=now,
+                expires_at=now,
+                response_status=201,
+                response_body=json.dumps({"id": "1", "secret": _SECRET}).encode(),
+            )
+        )
     await engine.dispose()
 
 
-async def _stored_secrets(url: str) -> tuple[str, str]:
-    """The secret and the config as the database holds them, read without the models' types."""
+async def _stored_secrets(url: str) -> tuple[str, str, bytes]:
+    """The secret, the config and the stored answer as the database holds them, read without the
+    models' types."""
     engine = create_async_engine(url)
     async with engine.connect() as connection:
         (secret,) = (await connection.exec_driver_sql("SELECT secret FROM webhook_subscription")).one()
         (config,) = (await connection.exec_driver_sql("SELECT config FROM notification_channel")).one()
+        (answer,) = (await connection.exec_driver_sql("SELECT response_body FROM idempotency_record")).one()
     await engine.dispose()
-    return str(secret), config if isinstance(config, str) else json.dumps(config)
+    return str(secret), config if isinstance(config, str) else json.dumps(config), bytes(answer)
 
 
 def test_the_upgrade_encrypts_the_secrets_already_stored_and_the_downgrade_restores_them(
@@ -178,14 +200,15 @@ def test_the_upgrade_encrypts_the_secrets_already_stored_and_the_downgrade_resto
 
     command.upgrade(config, "0016")
 
-    secret, channel_config = asyncio.run(_stored_secrets(migration_url))
+    secret, channel_config, answer = asyncio.run(_stored_secrets(migration_url))
     assert _SECRET not in secret
     assert not any(value in channel_config for value in _CONFIG.values())
+    assert json.loads(answer) == {"id": "1", "secret": None}
     ring = KeyRing([key])
     assert ring.decrypt(secret) == _SECRET
     assert json.loads(ring.decrypt(channel_config)) == _CONFIG
 
     command.downgrade(config, "0013")
 
-    secret, channel_config = asyncio.run(_stored_secrets(migration_url))
+    secret, channel_config, _ = asyncio.run(_stored_secrets(migration_url))
     assert (secret, json.loads(channel_config)) == (_SECRET, _CONFIG)

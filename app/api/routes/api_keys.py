@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 
-from app.api.deps import Cursor, Idempotent, Limit, NowDep, SessionDep, require
+from app.api.deps import Cursor, Idempotent, Limit, NowDep, SessionDep, replay_without_secret, require
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyPage
@@ -28,15 +28,23 @@ CanManage = Annotated[Principal, Depends(require(Permission.api_keys_manage))]
     dependencies=[Idempotent],
 )
 async def create_api_key(
-    session: SessionDep, actor: CanManage, now: NowDep, body: ApiKeyCreate, response: Response
+    session: SessionDep,
+    actor: CanManage,
+    now: NowDep,
+    body: ApiKeyCreate,
+    request: Request,
+    response: Response,
 ) -> ApiKeyCreated:
+    """The key is in this answer only (a replay for the same Idempotency-Key has `secret: null`)."""
     created = await api_keys.create_api_key(
         session, actor=actor, name=body.name, scopes=body.scopes, expires_at=body.expires_at, now=now
     )
     response.headers["Location"] = f"/api/v1/api-keys/{created.api_key.id}"
-    return ApiKeyCreated.model_validate(
+    answer = ApiKeyCreated.model_validate(
         {**ApiKeyOut.model_validate(created.api_key).model_dump(), "secret": created.secret}
     )
+    replay_without_secret(request, answer.model_copy(update={"secret": None}))
+    return answer
 
 
 @router.get("", response_model=ApiKeyPage, responses=problem_responses(401, 403, 422))

@@ -55,7 +55,10 @@ class ApiKeyCreated(ApiKeyOut):
         json_schema_extra={"examples": [{**_KEY_EXAMPLE, "secret": "crm_a1b2c3d4e5f6_Zm9vYmFy..."}]}
     )
 
-    secret: str = Field(description="Shown only in this answer; store it now.")
+    secret: str | None = Field(
+        description="Shown only in this answer; store it now. null when the answer is replayed for the "
+        "same Idempotency-Key (the key is not stored where it could be read)."
+    )
 
 
 class ApiKeyPage(BaseModel):
