@@ -1,5 +1,5 @@
 """Indexes for every screen at a million leads: activity, customer, opportunity and task in list
-order, a customer's merged leads, a rep's leads by status in list order, and trigram search over
+order, a customer's merged leads, leads by status (and a rep's) in list order, and trigram search over
 lead and customer names (PostgreSQL)
 
 On PostgreSQL the indexes are built CONCURRENTLY, outside a transaction: building them on a
@@ -25,6 +25,7 @@ INDEXES = [
     ('ix_opportunity_organization_id_created_at', 'opportunity', ['organization_id', 'created_at']),
     ('ix_task_organization_id_due_at', 'task', ['organization_id', 'due_at']),
     ('ix_lead_organization_id_customer_id', 'lead', ['organization_id', 'customer_id']),
+    ('ix_lead_organization_id_status_created_at', 'lead', ['organization_id', 'status', 'created_at']),
     (
         'ix_lead_organization_id_owner_id_status_created_at',
         'lead',
