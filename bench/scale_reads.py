@@ -58,9 +58,10 @@ def _keyset(table: str, where: str, sort: str, descending: bool = True) -> str:
     return f"SELECT id FROM {table} WHERE organization_id = $1 AND {where} ORDER BY {sort} {direction}, id {direction} LIMIT {PAGE}"
 
 
+# Scalar subqueries, looked up per row: as EXISTS, PostgreSQL hashes every visible lead first.
 REP_ACTIVITY = (
-    "(a.owner_id = $2 OR EXISTS (SELECT 1 FROM lead l WHERE l.id = a.lead_id AND (l.owner_id = $2 OR "
-    "l.status = 'pooled')) OR EXISTS (SELECT 1 FROM customer c WHERE c.id = a.customer_id AND c.owner_id = $2))"
+    "(a.owner_id = $2 OR (SELECT l.owner_id = $2 OR l.status = 'pooled' FROM lead l WHERE l.id = a.lead_id)"
+    " OR (SELECT c.owner_id = $2 FROM customer c WHERE c.id = a.customer_id))"
 )
 
 
