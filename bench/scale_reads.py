@@ -395,7 +395,7 @@ async def _measure(
     return result
 
 
-async def _run(dsn: str, runs: int, only: str | None) -> list[dict[str, Any]]:
+async def _run(dsn: str, runs: int, only: str | None, port: int) -> list[dict[str, Any]]:
     connection = await asyncpg.connect(dsn, statement_cache_size=0)
     org = await connection.fetchval("SELECT id FROM organization LIMIT 1")
     users = {
@@ -404,7 +404,7 @@ async def _run(dsn: str, runs: int, only: str | None) -> list[dict[str, Any]]:
     }
     cases = [c for c in await _cases(connection, org, users["rep"]) if only is None or only in c.name]
     results = []
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORT}", timeout=120) as client:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
         tokens = {}
         for role in users:
             response = await client.post(
@@ -431,19 +431,20 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--only", help="run the cases whose name contains this")
     parser.add_argument("--out", help="also write the results to this JSON file")
+    parser.add_argument("--port", type=int, default=PORT)
     args = parser.parse_args()
     url = ADMIN_URL.rsplit("/", 1)[0] + f"/{args.database}"
     env = bench_env(url, CRM_REDIS_URL=REDIS_URL)
     server = subprocess.Popen(
-        [CRM, "serve", "--port", str(PORT)],
+        [CRM, "serve", "--port", str(args.port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
-        wait_until_serving(f"http://127.0.0.1:{PORT}/readyz")
-        results = asyncio.run(_run(asyncpg_dsn(url), args.runs, args.only))
+        wait_until_serving(f"http://127.0.0.1:{args.port}/readyz")
+        results = asyncio.run(_run(asyncpg_dsn(url), args.runs, args.only, args.port))
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
