@@ -147,9 +147,11 @@ async def _cases(connection: asyncpg.Connection, org: uuid.UUID, rep: uuid.UUID)
         (SELECT id, occurred_at AS t FROM activity WHERE organization_id = $1 AND customer_id = $3
          ORDER BY occurred_at DESC, id DESC LIMIT {PAGE + 1})
         UNION
-        (SELECT a.id, a.occurred_at FROM activity a WHERE a.organization_id = $1 AND a.lead_id IN
-            (SELECT id FROM lead WHERE organization_id = $1 AND customer_id = $3)
-         ORDER BY a.occurred_at DESC, a.id DESC LIMIT {PAGE + 1})
+        (SELECT n.id, n.occurred_at FROM lead l CROSS JOIN LATERAL (
+            SELECT a.id, a.occurred_at FROM activity a WHERE a.organization_id = $1 AND a.lead_id = l.id
+            ORDER BY a.occurred_at DESC, a.id DESC LIMIT {PAGE + 1}) n
+         WHERE l.organization_id = $1 AND l.customer_id = $3
+         ORDER BY n.occurred_at DESC, n.id DESC LIMIT {PAGE + 1})
         UNION ALL
         (SELECT id, occurred_at FROM audit_event WHERE organization_id = $1 AND entity_type = 'customer'
             AND entity_id = $3 ORDER BY occurred_at DESC, id DESC LIMIT {PAGE + 1})
