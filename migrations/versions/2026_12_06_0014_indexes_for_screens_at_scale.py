@@ -1,6 +1,5 @@
 """Indexes for every screen at a million leads: activity, customer, opportunity and task in list
-order, a customer's merged leads, leads by status (and a rep's) in list order, and trigram search over
-lead and customer names (PostgreSQL)
+order, a customer's merged leads, and trigram search over lead and customer names (PostgreSQL)
 
 On PostgreSQL the indexes are built CONCURRENTLY, outside a transaction: building them on a
 large tenant takes minutes, and a plain CREATE INDEX would block writes to the table meanwhile.
@@ -25,30 +24,19 @@ INDEXES = [
     ('ix_opportunity_organization_id_created_at', 'opportunity', ['organization_id', 'created_at']),
     ('ix_task_organization_id_due_at', 'task', ['organization_id', 'due_at']),
     ('ix_lead_organization_id_customer_id', 'lead', ['organization_id', 'customer_id']),
-    ('ix_lead_organization_id_status_created_at', 'lead', ['organization_id', 'status', 'created_at']),
-    (
-        'ix_lead_organization_id_owner_id_status_created_at',
-        'lead',
-        ['organization_id', 'owner_id', 'status', 'created_at'],
-    ),
 ]
-# Superseded by the lead index above, which appends created_at.
-REPLACED = ('ix_lead_organization_id_owner_id_status', 'lead', ['organization_id', 'owner_id', 'status'])
 TRIGRAM_INDEXES = [('lead', 'name'), ('lead', 'company'), ('lead', 'phone'), ('customer', 'name'), ('customer', 'code')]
 
 
 def upgrade() -> None:
-    replaced_name, replaced_table, _columns = REPLACED
     if op.get_bind().dialect.name != 'postgresql':
         for name, table, columns in INDEXES:
             op.create_index(name, table, columns)
-        op.drop_index(replaced_name, table_name=replaced_table)
         return
     op.execute('CREATE EXTENSION IF NOT EXISTS pg_trgm')
     with op.get_context().autocommit_block():
         for name, table, columns in INDEXES:
             op.create_index(name, table, columns, postgresql_concurrently=True)
-        op.drop_index(replaced_name, table_name=replaced_table, postgresql_concurrently=True)
         for table, column in TRIGRAM_INDEXES:
             op.create_index(
                 f'ix_{table}_{column}_trgm',
@@ -64,6 +52,5 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == 'postgresql':
         for table, column in TRIGRAM_INDEXES:
             op.drop_index(f'ix_{table}_{column}_trgm', table_name=table)
-    op.create_index(REPLACED[0], REPLACED[1], REPLACED[2])
     for name, table, _columns in INDEXES:
         op.drop_index(name, table_name=table)
