@@ -342,7 +342,14 @@ async def list_leads(
     updated_since: datetime | None = None,
 ) -> Page[Lead]:
     order = SortOrder.parse(sort, SORTABLE)
-    statement = select(Lead).where(Lead.organization_id == actor.organization_id, lead_visibility(actor))
+    status = (filters or {}).get("status")
+    # Filtered to another status, the pool's share of visibility selects nothing; left in, its OR
+    # keeps the planner off the owner-and-status index (0.55 s for a rep's contacted leads at a
+    # million leads).
+    visible = (
+        lead_visibility(actor) if status in (None, LeadStatus.pooled) else visible_to(actor, Lead.owner_id)
+    )
+    statement = select(Lead).where(Lead.organization_id == actor.organization_id, visible)
     for name, value in (filters or {}).items():
         if value is not None:
             statement = statement.where(getattr(Lead, name) == value)

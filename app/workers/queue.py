@@ -14,7 +14,7 @@ from arq import ArqRedis
 
 from app.metrics import JOBS
 from app.services.jobs import JobRequest
-from app.workers.jobs import JOB_FUNCTIONS, JobContext
+from app.workers.jobs import JOB_FUNCTIONS, JobContext, Pacing
 
 log = structlog.get_logger(__name__)
 
@@ -63,9 +63,13 @@ class InlineQueue:
     """
 
     def __init__(
-        self, context_factory: Callable[[InlineQueue], JobContext], clock: Callable[[], datetime]
+        self,
+        context_factory: Callable[[InlineQueue], JobContext],
+        clock: Callable[[], datetime],
+        pacing: Pacing | None = None,
     ) -> None:
-        self._context = context_factory(self)
+        # Paced by default: the process running these jobs is serving requests too.
+        self._context = {**context_factory(self), "pacing": pacing or Pacing()}
         self._clock = clock
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._anonymous: set[asyncio.Task[Any]] = set()

@@ -1,7 +1,7 @@
 """Indexes for KPIs over a period: deals by close time, stage stays by entry and by exit
 
 Revision ID: 0015
-Revises: 0014
+Revises: 0014a
 Create Date: 2026-12-06 20:45:00.000000
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = '0015'
-down_revision: str | None = '0014'
+down_revision: str | None = '0014a'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

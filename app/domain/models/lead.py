@@ -20,11 +20,15 @@ class Lead(Entity):
         # The database decides duplicate races: one lead per phone and per e-mail in a tenant.
         UniqueConstraint("organization_id", "phone_key"),
         UniqueConstraint("organization_id", "email_key"),
-        Index(None, "organization_id", "owner_id", "status"),
+        # Also a rep's leads in one status, newest first.
+        Index(None, "organization_id", "owner_id", "status", "created_at"),
         Index(None, "organization_id", "company_key"),
         Index(None, "organization_id", "created_at"),
         Index(None, "organization_id", "updated_at"),
         Index(None, "organization_id", "status", "pooled_at"),
+        # Leads in one status, newest first: the newest leads are mostly not yet worked, so a walk
+        # of the list order filtered to "contacted" passes every recent lead first.
+        Index(None, "organization_id", "status", "created_at"),
         # A customer's merged leads (its timeline).
         Index(None, "organization_id", "customer_id"),
         trigram_index("lead", "name"),

@@ -1,0 +1,192 @@
+"""Plan regression on PostgreSQL: every list, search and timeline query, as the app issues it, reads the
+big tables through an index, under the generic plan a prepared statement switches to after five runs.
+
+A mid-size tenant (bench/scale_data.py, preset ci: 50,000 leads, 150,000 activities) is seeded in
+set-based SQL and analysed; each service call's statements are captured with their parameters and
+explained as `EXPLAIN EXECUTE` of a prepared statement with `plan_cache_mode = force_generic_plan`
+(the search statements set force_custom_plan themselves, as they do in production). A sequential
+scan of a big table fails the test: a later change cannot silently lose an index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from app.db import create_sessionmaker
+from app.domain.activities import ActivityType
+from app.domain.leads import LeadStatus
+from app.domain.permissions import Role
+from app.domain.principal import Principal
+from app.services import activities, customers, leads, opportunities, status_board, tasks, timeline
+from app.services.organizations import create_organization
+from app.services.pagination import SortOrder, encode_cursor
+from bench.scale_data import PRESETS, seed
+
+BIG_TABLES = {"lead", "customer", "activity", "opportunity", "task", "sla_timer", "stage_stay", "audit_event"}
+NOW = datetime(2026, 12, 1, 4, 0, tzinfo=UTC)
+# A board folds every open task of the records it shows into their plans; for a rep with thousands
+# of records one pass over the task table is the cheaper plan (its timers come by index).
+SCANS_ALLOWED = {"status board, rep": {"task"}}
+
+Call = Callable[[AsyncSession, Principal], Awaitable[Any]]
+
+
+@pytest.fixture
+async def seeded(engine: AsyncEngine) -> dict[str, Any]:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("query plans are PostgreSQL's")
+    async with create_sessionmaker(engine)() as session:
+        created = await create_organization(
+            session,
+            name="Plans",
+            admin_username="plans.admin",
+            admin_password="x" * 12,
+            timezone="Asia/Shanghai",
+        )
+        organization_id = created.organization.id
+        await session.commit()
+    async with engine.begin() as connection:
+        await seed(
+            connection, organization_id=organization_id, sizes=PRESETS["ci"], now=NOW, password_hash="-"
+        )
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        # As autovacuum would have: statistics, and the GIN pending lists merged (which the planner
+        # otherwise prices as a scan of their own).
+        await connection.exec_driver_sql("VACUUM ANALYZE")
+        found = (
+            await connection.execute(
+                text(
+                    """SELECT (SELECT id FROM "user" WHERE username = 'scale.director') AS director,
+                              (SELECT id FROM "user" WHERE username = 'scale.rep1') AS rep,
+                              (SELECT customer_id FROM activity WHERE customer_id IS NOT NULL
+                               GROUP BY 1 ORDER BY count(*) DESC LIMIT 1) AS big_customer"""
+                )
+            )
+        ).one()
+    return {
+        "director": Principal.for_user(organization_id, found.director, Role.director),
+        "rep": Principal.for_user(organization_id, found.rep, Role.rep),
+        "big_customer": found.big_customer,
+        "deep_lead_cursor": await _deep_lead_cursor(engine),
+    }
+
+
+async def _deep_lead_cursor(engine: AsyncEngine) -> str:
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                text("SELECT created_at, id FROM lead ORDER BY created_at DESC, id DESC OFFSET 5000 LIMIT 1")
+            )
+        ).one()
+    return encode_cursor(SortOrder("created_at", descending=True), row.created_at, row.id)
+
+
+def _calls(seeded: dict[str, Any]) -> dict[str, tuple[str, Call]]:
+    """(who, call) per case: each as the API's route would make it."""
+    page = {"limit": 50, "cursor": None}
+    return {
+        "leads": ("director", lambda s, a: leads.list_leads(s, actor=a, **page)),
+        "leads, rep": ("rep", lambda s, a: leads.list_leads(s, actor=a, **page)),
+        "leads by status": (
+            "rep",
+            lambda s, a: leads.list_leads(s, actor=a, **page, filters={"status": LeadStatus.contacted}),
+        ),
+        "leads, deep page": (
+            "director",
+            lambda s, a: leads.list_leads(s, actor=a, limit=50, cursor=seeded["deep_lead_cursor"]),
+        ),
+        "lead search": ("director", lambda s, a: leads.list_leads(s, actor=a, **page, q="3000123")),
+        "lead search, rep": ("rep", lambda s, a: leads.list_leads(s, actor=a, **page, q="建材公司12")),
+        "customers": ("director", lambda s, a: customers.list_customers(s, actor=a, **page)),
+        "customers, rep": ("rep", lambda s, a: customers.list_customers(s, actor=a, **page)),
+        "customer search": (
+            "director",
+            lambda s, a: customers.list_customers(s, actor=a, **page, q="建材1234"),
+        ),
+        "opportunities": ("director", lambda s, a: opportunities.list_opportunities(s, actor=a, **page)),
+        "opportunities, rep": ("rep", lambda s, a: opportunities.list_opportunities(s, actor=a, **page)),
+        "activities": ("director", lambda s, a: activities.list_activities(s, actor=a, **page)),
+        "activities, rep": ("rep", lambda s, a: activities.list_activities(s, actor=a, **page)),
+        "activities by type": (
+            "director",
+            lambda s, a: activities.list_activities(s, actor=a, **page, filters={"type": ActivityType.visit}),
+        ),
+        "tasks": ("director", lambda s, a: tasks.list_tasks(s, actor=a, **page)),
+        "tasks, rep": ("rep", lambda s, a: tasks.list_tasks(s, actor=a, **page)),
+        "timeline": (
+            "director",
+            lambda s, a: timeline.customer_timeline(s, actor=a, customer_id=seeded["big_customer"], **page),
+        ),
+        "status board, rep": (
+            "rep",
+            lambda s, a: status_board.list_board(
+                s, actor=a, now=NOW, filters=status_board.BoardFilters(), **page
+            ),
+        ),
+    }
+
+
+def _seq_scans(plan: dict[str, Any]) -> set[str]:
+    found = {plan["Relation Name"]} if plan.get("Node Type") == "Seq Scan" else set()
+    for child in plan.get("Plans", []):
+        found |= _seq_scans(child)
+    return found & BIG_TABLES
+
+
+async def _generic_plan(connection: AsyncConnection, statement: str, parameters: Any) -> dict[str, Any]:
+    raw = (await connection.get_raw_connection()).driver_connection
+    assert raw is not None
+    values = list(parameters or ())
+    await raw.execute(f"PREPARE plan_probe AS {statement}")
+    try:
+        # EXECUTE takes its arguments as SQL text, which the prepared statement's types then parse.
+        arguments = [
+            await raw.fetchval("SELECT quote_nullable($1::text)", None if v is None else str(v))
+            for v in values
+        ]
+        call = f"EXECUTE plan_probe({', '.join(arguments)})" if values else "EXECUTE plan_probe"
+        explained = await raw.fetchval(f"EXPLAIN (FORMAT JSON) {call}")
+    finally:
+        await raw.execute("DEALLOCATE plan_probe")
+    # SQLAlchemy's asyncpg connection decodes json results already.
+    plan: dict[str, Any] = explained[0]["Plan"]
+    return plan
+
+
+async def test_lists_searches_and_timeline_read_big_tables_through_indexes(
+    engine: AsyncEngine, seeded: dict[str, Any]
+) -> None:
+    failures = {}
+    for case, (who, call) in _calls(seeded).items():
+        captured: list[tuple[str, Any]] = []
+
+        def capture(
+            _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
+        ) -> None:
+            if statement.lstrip().upper().startswith("SELECT"):
+                captured.append((statement, parameters))  # noqa: B023 (read in this iteration only)
+
+        async with create_sessionmaker(engine)() as session:
+            connection = await session.connection()
+            # What a prepared statement runs after its fifth execution, at worst.
+            await connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+            event.listen(engine.sync_engine, "before_cursor_execute", capture)
+            try:
+                await call(session, seeded[who])
+            finally:
+                event.remove(engine.sync_engine, "before_cursor_execute", capture)
+            assert captured, case
+            for statement, parameters in captured:
+                plan = await _generic_plan(connection, statement, parameters)
+                scanned = _seq_scans(plan) - SCANS_ALLOWED.get(case, set())
+                if scanned:
+                    failures[f"{case}: {statement[:120]}"] = sorted(scanned)
+            await session.rollback()
+    assert failures == {}
