@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Entity, str_enum
@@ -33,7 +33,7 @@ class User(Entity):
     password_hash: Mapped[str] = mapped_column(String(255))
     # Carried in every access token and compared on use: raising it (password change, deactivation,
     # sign-out everywhere) revokes every token issued before.
-    token_version: Mapped[int] = mapped_column(default=0)
+    token_version: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     last_login_at: Mapped[datetime | None]
     # The user's id in the organization's WeCom (企业微信 userid): where WeCom application messages go.
     wecom_userid: Mapped[str | None] = mapped_column(String(64))
