@@ -65,7 +65,11 @@ def read_rows(path: Path, filename: str, *, max_rows: int) -> tuple[int, Iterato
     if filename.lower().endswith(CSV_SUFFIXES):
         encoding = _csv_encoding(path)
         with path.open(encoding=encoding, newline="", errors="replace") as handle:
-            total = max(sum(1 for _ in csv.reader(handle)) - 1, 0)
+            try:
+                total = max(sum(1 for _ in csv.reader(handle)) - 1, 0)
+            except csv.Error as exc:  # a field over the reader's limit (131,072 characters)
+                raise _too_large(f"A field of the CSV is over 128 KB of text: {exc}") from exc
+        # The streaming pass reads the same text, so it meets no field the count did not.
         return total, _stream_csv(path, encoding)
     check_workbook(path, max_rows=max_rows)
     try:

@@ -96,3 +96,14 @@ def test_markup_that_could_hide_a_cell_boundary_is_refused(tmp_path: Path) -> No
     path = with_sheet(tmp_path / "comment.xlsx", sheet)
     with pytest.raises(InvalidInput, match="comment, CDATA"):
         spreadsheets.check_workbook(path, max_rows=100)
+
+
+def test_a_csv_field_past_the_readers_limit_is_refused_as_too_large(tmp_path: Path) -> None:
+    path = tmp_path / "leads.csv"
+    path.write_text("name,notes\n王工," + "备" * 200_000 + "\n", encoding="utf-8")
+
+    with pytest.raises(InvalidInput) as refused:
+        spreadsheets.read_rows(path, "leads.csv", max_rows=100_000)
+
+    assert refused.value.code == "import.file_too_large"
+    assert "128" in refused.value.detail
