@@ -60,24 +60,7 @@ _HEADERS = {
 }
 
 
-async def kpi_request(
-    from_: Annotated[
-        str | None,
-        Query(
-            alias="from",
-            max_length=40,
-            description="A date (that whole day in tz) or a date-time; default 30 days before to.",
-            examples=["2026-10-01"],
-        ),
-    ] = None,
-    to: Annotated[
-        str | None,
-        Query(
-            max_length=40,
-            description="A date (up to the end of that day in tz) or a date-time; default now.",
-            examples=["2026-10-31"],
-        ),
-    ] = None,
+async def kpi_scope(
     tz: Annotated[
         str | None,
         Query(
@@ -104,9 +87,10 @@ async def kpi_request(
     source: Annotated[list[LeadSource] | None, Query(max_length=50)] = None,
     pipeline_id: Annotated[list[uuid.UUID] | None, Query(max_length=50)] = None,
 ) -> KpiRequest:
+    """What every KPI takes: the zone, the grouping and the filters."""
     return KpiRequest(
-        start=from_,
-        end=to,
+        start=None,
+        end=None,
         timezone=tz,
         group_by=group_by,
         filters=KpiFilters(
@@ -120,7 +104,30 @@ async def kpi_request(
     )
 
 
-RequestDep = Annotated[KpiRequest, Depends(kpi_request)]
+async def kpi_request(
+    scope: Annotated[KpiRequest, Depends(kpi_scope)],
+    from_: Annotated[
+        str | None,
+        Query(
+            alias="from",
+            max_length=40,
+            description="A date (that whole day in tz) or a date-time; default 30 days before to.",
+            examples=["2026-10-01"],
+        ),
+    ] = None,
+    to: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description="A date (up to the end of that day in tz) or a date-time; default now.",
+            examples=["2026-10-31"],
+        ),
+    ] = None,
+) -> KpiRequest:
+    """A KPI over a period: the scope and the period's bounds."""
+    return replace(scope, start=from_, end=to)
+
+
 IfNoneMatch = Annotated[
     str | None, Header(max_length=512, description="An ETag of an earlier answer: 304 if unchanged.")
 ]
@@ -272,14 +279,14 @@ def _route(
     options: Callable[..., Awaitable[KpiOptions]] = no_options,
 ) -> None:
     spec = CATALOG[name]
-    snapshot = " A snapshot of now: `from` and `to` answer 422." if spec.snapshot else ""
+    snapshot = " A snapshot of now: it takes no `from` or `to`." if spec.snapshot else ""
 
     async def endpoint(
         request: Request,
         session: SessionDep,
         actor: CanRead,
         now: NowDep,
-        params: RequestDep,
+        params: KpiRequest,
         extra: KpiOptions,
         if_none_match: IfNoneMatch = None,
     ) -> Response:
@@ -289,7 +296,10 @@ def _route(
         result = await compute_kpi(session, actor=actor, name=name, request=kpi_request, now=now)
         return _answer(report, name, result, request, now, if_none_match)
 
-    # Each KPI's own parameters (stale's days and paging) appear in its operation only.
+    # Each KPI's own parameters (stale's days and paging) appear in its operation only, and a
+    # snapshot of now has no from and to: unknown parameters there, like any other.
+    takes = kpi_scope if spec.snapshot else kpi_request
+    endpoint.__annotations__["params"] = Annotated[KpiRequest, Depends(takes)]
     endpoint.__annotations__["extra"] = Annotated[KpiOptions, Depends(options)]
     router.add_api_route(
         f"/{name.value}",
