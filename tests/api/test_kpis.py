@@ -519,6 +519,29 @@ async def test_pipeline_and_forecast_weigh_open_deals_by_stage_probability(clien
     assert [(r["close_month"]["id"], r["amount"]) for r in december["rows"]] == [("2026-12-01", "80000.00")]
 
 
+async def test_the_pipeline_dimension_and_filter_name_the_deals_pipeline(client, history):
+    """Every deal of the fixture runs on the default pipeline: grouped by pipeline the open deals
+    carry its id and name; filtered to it they stay, filtered to the other seeded pipeline they go."""
+    first, second = history.stages["first"], history.stages["second"]
+    flows = ok(await client.get("/api/v1/pipelines", headers=history.tenant.headers))["items"]
+    used = next(f for f in flows if f["id"] == str(first.pipeline_id))
+    other = next(f for f in flows if f["id"] != str(first.pipeline_id))
+
+    grouped = ok(await _kpi(client, history.tenant.headers, "pipeline", group_by="pipeline"))["rows"]
+    only_used = ok(await _kpi(client, history.tenant.headers, "pipeline", pipeline_id=used["id"]))["rows"]
+    only_other = ok(await _kpi(client, history.tenant.headers, "pipeline", pipeline_id=other["id"]))["rows"]
+
+    assert [(r["pipeline"], r["stage"]["id"], r["open_count"]) for r in grouped] == [
+        ({"id": used["id"], "name": used["name"]}, str(first.id), 1),
+        ({"id": used["id"], "name": used["name"]}, str(second.id), 1),
+    ]
+    assert [(r["stage"]["id"], r["open_count"]) for r in only_used] == [
+        (str(first.id), 1),
+        (str(second.id), 1),
+    ]
+    assert only_other == []
+
+
 # --- visibility and scopes -------------------------------------------------------------------------
 
 
