@@ -257,9 +257,9 @@ def worker(
 ) -> None:
     """Run an arq worker (needs CRM_REDIS_URL)."""
     from arq.connections import RedisSettings
-    from arq.worker import async_check_health, run_worker
+    from arq.worker import async_check_health, get_kwargs
 
-    from app.workers.settings import WorkerSettings, health_check_key
+    from app.workers.settings import ResilientWorker, WorkerSettings, health_check_key
 
     redis_url = get_settings().redis_url
     if not redis_url:
@@ -270,7 +270,8 @@ def worker(
         raise typer.Exit(
             asyncio.run(async_check_health(RedisSettings.from_dsn(redis_url), health_check_key()))
         )
-    run_worker(WorkerSettings)  # type: ignore[arg-type]
+    options: dict[str, Any] = dict(get_kwargs(WorkerSettings))  # type: ignore[arg-type]
+    ResilientWorker(**options).run()
 
 
 @cli.command("openapi")

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import socket
 from typing import Any, ClassVar
 
+import structlog
 from arq import cron
 from arq.connections import RedisSettings
+from arq.worker import Worker
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import WatchError
 
 from app.bootstrap import build_infrastructure
 from app.config import get_settings
@@ -56,6 +60,27 @@ def redis_settings(redis_url: str | None = None) -> RedisSettings:
         retry_on_error=[RedisConnectionError, RedisTimeoutError, OSError],
         conn_retries=30,
     )
+
+
+class ResilientWorker(Worker):
+    """An arq worker whose poll loop survives a Redis restart.
+
+    The connection retries above cover single commands; a restart in the middle of the poll's
+    WATCH (arq's check that no other worker took a job) raises WatchError, which no retry may
+    repeat, and arq's loop would end with it. Here that poll is given up and the next one, a
+    moment later, starts clean; jobs the lost poll would have started are still queued.
+    """
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await super()._poll_iteration()
+        except (WatchError, RedisConnectionError, RedisTimeoutError, OSError) as error:
+            _log.warning("worker.poll_interrupted", error=repr(error)[:200])
+            await asyncio.sleep(POLL_RETRY_SECONDS)
+
+
+_log = structlog.get_logger(__name__)
+POLL_RETRY_SECONDS = 0.5
 
 
 def health_check_key() -> str:

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from arq.worker import Worker
 from sqlalchemy import func, select
 
 from app.db import create_sessionmaker
@@ -26,7 +25,7 @@ from app.services.organizations import create_organization
 from app.services.unit_of_work import session_scope
 from app.services.users import NewUser, create_user
 from app.workers.queue import ArqQueue
-from app.workers.settings import WorkerSettings, redis_settings
+from app.workers.settings import ResilientWorker, WorkerSettings, redis_settings
 from tests.conftest import IN_CI
 
 LEADS_PER_ROUND = 20
@@ -147,8 +146,8 @@ async def test_a_worker_keeps_assigning_after_its_redis_restarts(engine, clock, 
     async def startup(ctx: dict[str, Any]) -> None:
         ctx.update(sessionmaker=sessionmaker, queue=ArqQueue(ctx["redis"]), clock=clock)
 
-    # The production connection settings; only the job context is the test's.
-    worker = Worker(
+    # The production worker class and connection settings; only the job context is the test's.
+    worker = ResilientWorker(
         functions=WorkerSettings.functions,
         redis_settings=redis_settings(own_redis.url),
         on_startup=startup,
