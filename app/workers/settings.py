@@ -1,4 +1,4 @@
-"""arq worker: `arq app.workers.settings.WorkerSettings` (or `crm worker`)."""
+"""arq worker settings; `crm worker` runs them in ResilientWorker, which survives Redis restarts."""
 
 from __future__ import annotations
 
