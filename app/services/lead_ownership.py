@@ -79,20 +79,50 @@ async def give_to(
         session,
         organization_id=lead.organization_id,
         topic="lead.assigned",
-        payload={
-            "lead_id": str(lead.id),
-            "lead_name": lead.name,
-            "company": lead.company or "",
-            "owner_id": str(owner_id),
-            "owner_name": owner.display_name if owner else "",
-            "previous_owner_id": str(previous) if previous else None,
-            "kind": kind.value,
-            "rule_id": str(rule_id) if rule_id else None,
-            "strategy": strategy,
-            "reason": reason,
-            "notify_user_ids": _ids(owner_id),
-        },
+        payload=_assigned_payload(
+            lead.id,
+            lead.name,
+            lead.company,
+            owner=owner,
+            owner_id=owner_id,
+            previous=previous,
+            kind=kind,
+            rule_id=rule_id,
+            strategy=strategy,
+            reason=reason,
+            notify=_ids(owner_id),
+        ),
     )
+
+
+def _assigned_payload(
+    lead_id: uuid.UUID,
+    lead_name: str,
+    company: str | None,
+    *,
+    owner: User | None,
+    owner_id: uuid.UUID,
+    previous: uuid.UUID | None,
+    kind: AssignmentKind,
+    rule_id: uuid.UUID | None,
+    strategy: str | None,
+    reason: str,
+    notify: list[str],
+) -> dict[str, Any]:
+    """The `lead.assigned` event as webhooks and notifications read it, whoever moved the lead."""
+    return {
+        "lead_id": str(lead_id),
+        "lead_name": lead_name,
+        "company": company or "",
+        "owner_id": str(owner_id),
+        "owner_name": owner.display_name if owner else "",
+        "previous_owner_id": str(previous) if previous else None,
+        "kind": kind.value,
+        "rule_id": str(rule_id) if rule_id else None,
+        "strategy": strategy,
+        "reason": reason,
+        "notify_user_ids": notify,
+    }
 
 
 async def put_in_pool(
@@ -194,7 +224,7 @@ async def transfer_many(
     notify nobody: the receiver gets one handover notice, not one per lead."""
     locked = (
         await session.execute(
-            select(Lead.id, Lead.name, Lead.company, Lead.status)
+            select(Lead.id, Lead.name, Lead.company)
             .where(
                 Lead.organization_id == actor.organization_id,
                 Lead.owner_id == from_user_id,
@@ -255,19 +285,19 @@ async def transfer_many(
         organization_id=actor.organization_id,
         topic="lead.assigned",
         payloads=[
-            {
-                "lead_id": str(row.id),
-                "lead_name": row.name,
-                "company": row.company or "",
-                "owner_id": str(to_user_id),
-                "owner_name": receiver.display_name if receiver else "",
-                "previous_owner_id": str(from_user_id),
-                "kind": AssignmentKind.handover.value,
-                "rule_id": None,
-                "strategy": None,
-                "reason": reason,
-                "notify_user_ids": [],
-            }
+            _assigned_payload(
+                row.id,
+                row.name,
+                row.company,
+                owner=receiver,
+                owner_id=to_user_id,
+                previous=from_user_id,
+                kind=AssignmentKind.handover,
+                rule_id=None,
+                strategy=None,
+                reason=reason,
+                notify=[],
+            )
             for row in locked
         ],
     )
