@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import bindparam, case, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import NotAuthenticated, PermissionDenied, RateLimited
 from app.domain.models import ApiKey, LoginThrottle, User
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
+from app.services.common import dialect_insert
 from app.services.security import (
     TokenClaims,
     api_key_secret_matches,
@@ -59,14 +56,15 @@ def _throttle_keys(username: str, client: str) -> tuple[str, str]:
     return f"user:{normalise_username(username)[:64]}|client:{client[:64]}", f"client:{client[:64]}"
 
 
-def _count_failure(session: AsyncSession, key: str, now: datetime, window: timedelta) -> Any:
+async def _count_failure(
+    session: AsyncSession, key: str, now: datetime, window: timedelta
+) -> tuple[int, datetime]:
     """One atomic statement: +1 in the key's current window, or 1 in a new one; answers the count
     and the window's start. The row lock of the upsert orders concurrent attempts, so each sees a
     different count and no more than the limit get through."""
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     expired = LoginThrottle.window_started_at <= now - window
     statement = (
-        insert(LoginThrottle)
+        dialect_insert(session)(LoginThrottle)
         .values(key=key, window_started_at=now, failures=1)
         .on_conflict_do_update(
             index_elements=[LoginThrottle.key],
@@ -77,7 +75,8 @@ def _count_failure(session: AsyncSession, key: str, now: datetime, window: timed
         )
         .returning(LoginThrottle.failures, LoginThrottle.window_started_at)
     )
-    return session.execute(statement)
+    failures, started = (await session.execute(statement)).one()
+    return failures, started
 
 
 async def count_sign_in_attempt(
@@ -93,7 +92,7 @@ async def count_sign_in_attempt(
         (pair_key, policy.failure_limit, "for this user"),
         (client_key, policy.client_failure_limit, "from this address"),
     ):
-        failures, started = (await _count_failure(session, key, now, policy.window)).one()
+        failures, started = await _count_failure(session, key, now, policy.window)
         if failures > limit:
             retry_after = max(1, int((started + policy.window - now).total_seconds()) + 1)
             raise RateLimited(
@@ -172,14 +171,10 @@ async def sign_out_everywhere(session: AsyncSession, *, actor: Principal) -> Non
     """Revokes every access token the signed-in user holds, this request's included."""
     if actor.user_id is None:
         raise PermissionDenied("An API key is not signed in; revoke the key instead.", code="auth.not_a_user")
-    await revoke_tokens(session, user_id=actor.user_id)
-
-
-async def revoke_tokens(session: AsyncSession, *, user_id: uuid.UUID) -> None:
     # A plain UPDATE outside the version check: revoking tokens is not an edit of the user record.
     await session.execute(
         update(User)
-        .where(User.id == user_id)
+        .where(User.id == actor.user_id)
         .values(token_version=User.token_version + 1)
         .execution_options(synchronize_session=False)
     )

@@ -82,9 +82,18 @@ def insert_unless_conflict(session: AsyncSession, model: Any, *, returning: bool
     return _insert_unless_conflict(session.get_bind().dialect.name, model, returning)
 
 
+def dialect_insert(session: AsyncSession) -> Any:
+    """The session dialect's INSERT construct, the one that knows ON CONFLICT."""
+    return _dialect_insert(session.get_bind().dialect.name)
+
+
+def _dialect_insert(dialect: str) -> Any:
+    return postgresql_insert if dialect == "postgresql" else sqlite_insert
+
+
 @functools.cache
 def _insert_unless_conflict(dialect: str, model: Any, returning: bool) -> Any:
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    insert = _dialect_insert(dialect)
     # With the row as parameters the ORM inserts in "bulk" mode, which would leave out the columns
     # whose value is None: one statement (and one prepared statement) per combination of empty
     # fields, and a column default instead of NULL. render_nulls keeps one statement that says NULL.
