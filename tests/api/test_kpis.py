@@ -31,24 +31,20 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 
+from app.domain.errors import InvalidInput
+from app.domain.kpis import KpiFilters, KpiName
 from app.domain.models import Customer, Opportunity, OpportunityStatus, PipelineStage, StageStay
 from app.domain.pipelines import Move, StageKind
 from app.domain.principal import Principal
 from app.services import opportunities, pipelines
+from app.services.kpis.reports import KpiRequest, compute_kpi
 from app.services.unit_of_work import session_scope
 from tests.api.helpers import bearer, ok
+from tests.api.kpi_helpers import NOVEMBER, kpi, local
 from tests.conftest import sign_in
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-NOVEMBER = {"from": "2026-11-01", "to": "2026-11-30"}
-
-
-def local(month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(2026, month, day, hour, minute, tzinfo=SHANGHAI)
 
 
 @dataclass
@@ -262,11 +258,6 @@ async def history(app, client, make_tenant, make_user) -> History:
     return History(tenant, users, tokens, {"east": east, "west": west}, deals, stages)
 
 
-async def _kpi(client, token_or_headers, name: str, **params):
-    headers = token_or_headers if isinstance(token_or_headers, dict) else bearer(token_or_headers)
-    return await client.get(f"/api/v1/kpis/{name}", params=params, headers=headers)
-
-
 def _by(rows: list[dict], dimension: str) -> dict[str, dict]:
     return {(row[dimension] or {}).get("name", ""): row for row in rows}
 
@@ -277,7 +268,7 @@ def _by(rows: list[dict], dimension: str) -> dict[str, dict]:
 async def test_rep_performance_counts_deals_closed_in_the_local_period(client, history):
     """D1, D3, D4 won and D2 lost in November (Shanghai); D5 was won but is reopened, D6 closed in
     October, D7 on 1 December local time."""
-    body = ok(await _kpi(client, history.tenant.headers, "rep-performance", **NOVEMBER))
+    body = ok(await kpi(client, history.tenant.headers, "rep-performance", **NOVEMBER))
     assert body["kpi"] == "rep-performance"
     assert body["definition_url"].endswith("#rep-performance")
     assert body["params"]["from"] == "2026-11-01T00:00:00+08:00"
@@ -298,9 +289,7 @@ async def test_rep_performance_counts_deals_closed_in_the_local_period(client, h
 
 async def test_rep_performance_per_team_and_per_user(client, history):
     teams = _by(
-        ok(await _kpi(client, history.tenant.headers, "rep-performance", group_by="team", **NOVEMBER))[
-            "rows"
-        ],
+        ok(await kpi(client, history.tenant.headers, "rep-performance", group_by="team", **NOVEMBER))["rows"],
         "team",
     )
     assert set(teams) == {"华东一组", "+西部"}
@@ -317,9 +306,7 @@ async def test_rep_performance_per_team_and_per_user(client, history):
     )
 
     users = _by(
-        ok(await _kpi(client, history.tenant.headers, "rep-performance", group_by="user", **NOVEMBER))[
-            "rows"
-        ],
+        ok(await kpi(client, history.tenant.headers, "rep-performance", group_by="user", **NOVEMBER))["rows"],
         "user",
     )
     assert {name: (r["won_count"], r["lost_count"], r["won_amount"]) for name, r in users.items()} == {
@@ -331,7 +318,7 @@ async def test_rep_performance_per_team_and_per_user(client, history):
 
 
 async def test_a_deal_counts_once_per_product_line(client, history):
-    rows = ok(await _kpi(client, history.tenant.headers, "rep-performance", group_by="product", **NOVEMBER))[
+    rows = ok(await kpi(client, history.tenant.headers, "rep-performance", group_by="product", **NOVEMBER))[
         "rows"
     ]
     assert {
@@ -341,7 +328,7 @@ async def test_a_deal_counts_once_per_product_line(client, history):
         "涂料": (1, 0, "50000.00"),  # D3
         None: (1, 1, "30000.00"),  # D4 won, D2 lost: no product line
     }
-    funnel = ok(await _kpi(client, history.tenant.headers, "funnel", group_by="product", **NOVEMBER))["rows"]
+    funnel = ok(await kpi(client, history.tenant.headers, "funnel", group_by="product", **NOVEMBER))["rows"]
     won = str(history.stages["won"].id)
     assert {(r["product"] or {}).get("name"): r["entered"] for r in funnel if r["stage"]["id"] == won} == {
         "防水卷材": 2,
@@ -353,13 +340,13 @@ async def test_a_deal_counts_once_per_product_line(client, history):
 async def test_another_time_zone_moves_the_boundary_deals(client, history):
     """In UTC, November ends at 2026-12-01T00:00Z: D7 (2026-11-30T18:00Z) is in, and D4
     (2026-11-30T15:30Z) stays in."""
-    body = ok(await _kpi(client, history.tenant.headers, "rep-performance", tz="UTC", **NOVEMBER))
+    body = ok(await kpi(client, history.tenant.headers, "rep-performance", tz="UTC", **NOVEMBER))
     assert body["params"]["to"] == "2026-12-01T00:00:00Z"
     assert (body["rows"][0]["won_count"], body["rows"][0]["won_amount"]) == (4, "200000.00")
 
 
 async def test_rep_performance_by_local_day_and_filters(client, history):
-    rows = ok(await _kpi(client, history.tenant.headers, "rep-performance", group_by="day", **NOVEMBER))[
+    rows = ok(await kpi(client, history.tenant.headers, "rep-performance", group_by="day", **NOVEMBER))[
         "rows"
     ]
     assert [(r["day"]["id"], r["won_count"], r["lost_count"]) for r in rows] == [
@@ -369,14 +356,14 @@ async def test_rep_performance_by_local_day_and_filters(client, history):
         ("2026-11-30", 1, 0),  # 23:30 in Shanghai, 15:30 UTC
     ]
     month = ok(
-        await _kpi(client, history.tenant.headers, "rep-performance", group_by="team,month", **NOVEMBER)
+        await kpi(client, history.tenant.headers, "rep-performance", group_by="team,month", **NOVEMBER)
     )
     assert {(r["team"]["name"], r["month"]["name"], r["won_count"]) for r in month["rows"]} == {
         ("华东一组", "2026-11", 2),
         ("+西部", "2026-11", 1),
     }
     regions = ok(
-        await _kpi(
+        await kpi(
             client,
             history.tenant.headers,
             "rep-performance",
@@ -387,7 +374,7 @@ async def test_rep_performance_by_local_day_and_filters(client, history):
     )["rows"]
     assert [(r["industry"]["name"], r["won_count"], r["lost_count"]) for r in regions] == [("医疗", 1, 1)]
     two_users = ok(
-        await _kpi(
+        await kpi(
             client,
             history.tenant.headers,
             "rep-performance",
@@ -403,7 +390,7 @@ async def test_rep_performance_by_local_day_and_filters(client, history):
 
 async def test_sales_cycle_measures_from_first_stage_entry_to_won(client, history):
     """D1 31 days, D3 20 days, D4 90 days 23.5 hours; percentiles interpolate (p90 at rank 1.8)."""
-    rows = ok(await _kpi(client, history.tenant.headers, "sales-cycle", **NOVEMBER))["rows"]
+    rows = ok(await kpi(client, history.tenant.headers, "sales-cycle", **NOVEMBER))["rows"]
     d4 = 90 + 23.5 / 24
     assert rows == [
         {
@@ -414,7 +401,7 @@ async def test_sales_cycle_measures_from_first_stage_entry_to_won(client, histor
         }
     ]
     per_user = _by(
-        ok(await _kpi(client, history.tenant.headers, "sales-cycle", group_by="user", **NOVEMBER))["rows"],
+        ok(await kpi(client, history.tenant.headers, "sales-cycle", group_by="user", **NOVEMBER))["rows"],
         "user",
     )
     assert {name: r["avg_days"] for name, r in per_user.items()} == {
@@ -427,7 +414,7 @@ async def test_sales_cycle_measures_from_first_stage_entry_to_won(client, histor
 async def test_funnel_counts_stage_entries_and_moves_on(client, history):
     """First stage: D2, D5, D7, D8 entered in November; all but D8 moved on. Second: D2 (then lost) and D5
     (twice, counted once; won after its first entry). Won: D1, D3, D4, D5 (D7 is December)."""
-    rows = ok(await _kpi(client, history.tenant.headers, "funnel", **NOVEMBER))["rows"]
+    rows = ok(await kpi(client, history.tenant.headers, "funnel", **NOVEMBER))["rows"]
     stages = history.stages
     assert [(r["stage"]["id"], r["entered"], r["converted_to_next"], r["conversion_rate"]) for r in rows] == [
         (str(stages["first"].id), 4, 3, 0.75),
@@ -435,7 +422,7 @@ async def test_funnel_counts_stage_entries_and_moves_on(client, history):
         (str(stages["won"].id), 4, 0, 0.0),
     ]
     east = ok(
-        await _kpi(client, history.tenant.headers, "funnel", team_id=history.teams["east"]["id"], **NOVEMBER)
+        await kpi(client, history.tenant.headers, "funnel", team_id=history.teams["east"]["id"], **NOVEMBER)
     )["rows"]
     assert [r["entered"] for r in east] == [3, 2, 3]  # D2, D5, D8; D2, D5; D1, D3, D5
 
@@ -443,7 +430,7 @@ async def test_funnel_counts_stage_entries_and_moves_on(client, history):
 async def test_stage_dwell_reads_the_stays_that_ended_in_the_period(client, history):
     """First stage: D2 24 h, D3 480 h, D4 2,183.5 h, D5 24 h. Second: D1 432 h, D2 24 h, D5 24 h.
     Won and lost stages are not dwelt in; D6 left in October, D7 in December."""
-    rows = ok(await _kpi(client, history.tenant.headers, "stage-dwell", **NOVEMBER))["rows"]
+    rows = ok(await kpi(client, history.tenant.headers, "stage-dwell", **NOVEMBER))["rows"]
     stages = history.stages
     assert rows == [
         {
@@ -463,7 +450,7 @@ async def test_stage_dwell_reads_the_stays_that_ended_in_the_period(client, hist
             "p90_hours": 350.4,
         },
     ]
-    industry = ok(await _kpi(client, history.tenant.headers, "stage-dwell", group_by="industry", **NOVEMBER))[
+    industry = ok(await kpi(client, history.tenant.headers, "stage-dwell", group_by="industry", **NOVEMBER))[
         "rows"
     ]
     assert [(r["industry"]["name"], r["stage"]["name"], r["left_count"]) for r in industry] == [
@@ -478,7 +465,7 @@ async def test_pipeline_and_forecast_weigh_open_deals_by_stage_probability(clien
     """Open now: D5 (reopened into the second stage, engaged 11-10 00:00 local, 13 days 10 hours
     ago) and D8 (first stage, engaged 11-21, 2 days 10 hours ago)."""
     first, second = history.stages["first"], history.stages["second"]
-    rows = ok(await _kpi(client, history.tenant.headers, "pipeline"))["rows"]
+    rows = ok(await kpi(client, history.tenant.headers, "pipeline"))["rows"]
     assert rows == [
         {
             "stage": {"id": str(first.id), "name": first.name},
@@ -497,14 +484,14 @@ async def test_pipeline_and_forecast_weigh_open_deals_by_stage_probability(clien
             "avg_age_days": round(13 + 10 / 24, 2),
         },
     ]
-    snapshot = await _kpi(client, history.tenant.headers, "pipeline", **NOVEMBER)
+    snapshot = await kpi(client, history.tenant.headers, "pipeline", **NOVEMBER)
     assert snapshot.status_code == 422
     assert {(e["field"], e["code"]) for e in snapshot.json()["errors"]} == {
         ("from", "parameter.unknown"),
         ("to", "parameter.unknown"),
     }
 
-    ahead = ok(await _kpi(client, history.tenant.headers, "forecast", group_by="user"))
+    ahead = ok(await kpi(client, history.tenant.headers, "forecast", group_by="user"))
     assert ahead["params"]["from"] == "2026-11-23T00:00:00+08:00"  # today, 90 days ahead
     assert [
         (r["close_month"]["name"], r["user"]["name"], r["open_count"], r["weighted_amount"])
@@ -514,9 +501,26 @@ async def test_pipeline_and_forecast_weigh_open_deals_by_stage_probability(clien
         ("2027-01", "销售A", 1, f"{40000 * first.probability / 100:.2f}"),
     ]
     december = ok(
-        await _kpi(client, history.tenant.headers, "forecast", **{"from": "2026-12-01", "to": "2026-12-31"})
+        await kpi(client, history.tenant.headers, "forecast", **{"from": "2026-12-01", "to": "2026-12-31"})
     )
     assert [(r["close_month"]["id"], r["amount"]) for r in december["rows"]] == [("2026-12-01", "80000.00")]
+
+
+async def test_a_snapshot_kpi_called_with_a_period_by_a_service_caller_is_refused(session, make_tenant):
+    """The route gives snapshots no from/to; a job or the CLI calling the use case gets the same no."""
+    tenant = await make_tenant()
+    request = KpiRequest(start="2026-11-01", end=None, timezone=None, group_by=None, filters=KpiFilters())
+
+    with pytest.raises(InvalidInput) as refused:
+        await compute_kpi(
+            session,
+            actor=Principal.system(tenant.organization_id),
+            name=KpiName.pipeline,
+            request=request,
+            now=datetime(2026, 11, 23, tzinfo=UTC),
+        )
+
+    assert [(e.field, e.code) for e in refused.value.errors] == [("from", "period.not_applicable")]
 
 
 async def test_the_pipeline_dimension_and_filter_name_the_deals_pipeline(client, history):
@@ -527,9 +531,9 @@ async def test_the_pipeline_dimension_and_filter_name_the_deals_pipeline(client,
     used = next(f for f in flows if f["id"] == str(first.pipeline_id))
     other = next(f for f in flows if f["id"] != str(first.pipeline_id))
 
-    grouped = ok(await _kpi(client, history.tenant.headers, "pipeline", group_by="pipeline"))["rows"]
-    only_used = ok(await _kpi(client, history.tenant.headers, "pipeline", pipeline_id=used["id"]))["rows"]
-    only_other = ok(await _kpi(client, history.tenant.headers, "pipeline", pipeline_id=other["id"]))["rows"]
+    grouped = ok(await kpi(client, history.tenant.headers, "pipeline", group_by="pipeline"))["rows"]
+    only_used = ok(await kpi(client, history.tenant.headers, "pipeline", pipeline_id=used["id"]))["rows"]
+    only_other = ok(await kpi(client, history.tenant.headers, "pipeline", pipeline_id=other["id"]))["rows"]
 
     assert [(r["pipeline"], r["stage"]["id"], r["open_count"]) for r in grouped] == [
         ({"id": used["id"], "name": used["name"]}, str(first.id), 1),
@@ -546,11 +550,11 @@ async def test_the_pipeline_dimension_and_filter_name_the_deals_pipeline(client,
 
 
 async def test_a_rep_sees_own_figures_and_a_supervisor_the_team(client, history):
-    mine = ok(await _kpi(client, history.tokens["A"], "rep-performance", **NOVEMBER))["rows"]
+    mine = ok(await kpi(client, history.tokens["A"], "rep-performance", **NOVEMBER))["rows"]
     assert (mine[0]["won_count"], mine[0]["lost_count"]) == (1, 1)
-    team = ok(await _kpi(client, history.tokens["S"], "rep-performance", **NOVEMBER))["rows"]
+    team = ok(await kpi(client, history.tokens["S"], "rep-performance", **NOVEMBER))["rows"]
     assert (team[0]["won_count"], team[0]["lost_count"], team[0]["active_reps"]) == (2, 1, 2)
-    everyone = ok(await _kpi(client, history.tokens["D"], "rep-performance", **NOVEMBER))["rows"]
+    everyone = ok(await kpi(client, history.tokens["D"], "rep-performance", **NOVEMBER))["rows"]
     assert everyone[0]["won_count"] == 3
 
 
@@ -561,11 +565,11 @@ async def test_a_filter_outside_the_callers_visibility_is_refused(client, histor
         (history.tokens["S"], {"team_id": history.teams["west"]["id"]}),
         (history.tokens["S"], {"user_id": history.users["C"]["id"]}),
     ):
-        refused = await _kpi(client, token, "rep-performance", **params, **NOVEMBER)
+        refused = await kpi(client, token, "rep-performance", **params, **NOVEMBER)
         assert refused.status_code == 403, params
         assert refused.headers["content-type"] == "application/problem+json"
         assert refused.json()["code"] == "kpi.not_visible"
-    allowed = await _kpi(
+    allowed = await kpi(
         client, history.tokens["S"], "rep-performance", team_id=history.teams["east"]["id"], **NOVEMBER
     )
     assert allowed.status_code == 200
@@ -583,9 +587,9 @@ async def test_api_keys_need_the_kpi_read_scope(client, history):
         )
         return bearer(created["secret"])
 
-    with_scope = await _kpi(client, await key(["kpi:read"]), "rep-performance", **NOVEMBER)
+    with_scope = await kpi(client, await key(["kpi:read"]), "rep-performance", **NOVEMBER)
     assert ok(with_scope)["rows"][0]["won_count"] == 3
-    without = await _kpi(client, await key(["leads:read"]), "rep-performance", **NOVEMBER)
+    without = await kpi(client, await key(["leads:read"]), "rep-performance", **NOVEMBER)
     assert without.status_code == 403
 
 
@@ -609,7 +613,7 @@ async def test_api_keys_need_the_kpi_read_scope(client, history):
 )
 async def test_bad_parameters_answer_422_naming_them(client, make_tenant, path, params, field, code):
     tenant = await make_tenant()
-    answer = await _kpi(client, tenant.headers, path, **params)
+    answer = await kpi(client, tenant.headers, path, **params)
     assert answer.status_code == 422, answer.text
     assert answer.headers["content-type"] == "application/problem+json"
     assert (field, code) in {(e["field"], e["code"]) for e in answer.json()["errors"]}
@@ -617,7 +621,7 @@ async def test_bad_parameters_answer_422_naming_them(client, make_tenant, path, 
 
 async def test_an_empty_period_is_one_row_of_zeros_without_ratios(client, make_tenant):
     tenant = await make_tenant()
-    performance = ok(await _kpi(client, tenant.headers, "rep-performance", **NOVEMBER))["rows"]
+    performance = ok(await kpi(client, tenant.headers, "rep-performance", **NOVEMBER))["rows"]
     assert performance == [
         {
             "won_count": 0,
@@ -629,9 +633,9 @@ async def test_an_empty_period_is_one_row_of_zeros_without_ratios(client, make_t
             "output_per_rep": None,
         }
     ]
-    cycle = ok(await _kpi(client, tenant.headers, "sales-cycle", **NOVEMBER))["rows"]
+    cycle = ok(await kpi(client, tenant.headers, "sales-cycle", **NOVEMBER))["rows"]
     assert cycle == [{"won_count": 0, "avg_days": None, "median_days": None, "p90_days": None}]
-    assert ok(await _kpi(client, tenant.headers, "funnel", **NOVEMBER))["rows"] == []
+    assert ok(await kpi(client, tenant.headers, "funnel", **NOVEMBER))["rows"] == []
 
 
 # --- CSV and caching -------------------------------------------------------------------------------
@@ -665,7 +669,7 @@ async def test_csv_has_a_bom_flat_dimensions_and_escaped_formulas(client, histor
 
 
 async def test_etag_answers_304_until_the_figures_change(client, app, history):
-    first = await _kpi(client, history.tenant.headers, "rep-performance", **NOVEMBER)
+    first = await kpi(client, history.tenant.headers, "rep-performance", **NOVEMBER)
     assert first.headers["cache-control"] == "private, max-age=60"
     etag = first.headers["etag"]
     again = await client.get(
@@ -700,7 +704,7 @@ async def test_etag_answers_304_until_the_figures_change(client, app, history):
 async def test_default_period_is_the_last_30_days(client, history, clock):
     clock.now = local(11, 30, 12).astimezone(UTC)
     token = await sign_in(client, history.tenant.admin_username)
-    body = ok(await _kpi(client, token, "rep-performance"))
+    body = ok(await kpi(client, token, "rep-performance"))
     assert body["params"]["from"] == "2026-10-31T00:00:00+08:00"
     assert body["params"]["to"] == "2026-11-30T04:00:00Z"
     # From 31 October: D1 and D3 won, D6 (31 October 00:00) and D2 lost; D4 closes after now.
@@ -735,7 +739,7 @@ async def test_local_days_follow_daylight_saving_on_both_databases(app, client, 
                 stays=[(flow.stages[0], closed_at - timedelta(days=3)), (won, closed_at)],
             )
     rows = ok(
-        await _kpi(
+        await kpi(
             client,
             tenant.headers,
             "rep-performance",

@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import update
@@ -45,14 +44,8 @@ from app.domain.principal import Principal
 from app.domain.sla import SlaKind, TimerState
 from app.services import pipelines
 from app.services.unit_of_work import session_scope
-from tests.api.helpers import bearer, ok
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-NOVEMBER = {"from": "2026-11-01", "to": "2026-11-30"}
-
-
-def local(month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(2026, month, day, hour, minute, tzinfo=SHANGHAI)
+from tests.api.helpers import ok
+from tests.api.kpi_helpers import NOVEMBER, kpi, local
 
 
 @dataclass
@@ -253,14 +246,9 @@ async def leads(app, client, make_tenant, make_user) -> Leads:
     return Leads(tenant, users, tokens, teams, ids)
 
 
-async def _kpi(client, who, name: str, **params):
-    headers = who if isinstance(who, dict) else bearer(who)
-    return await client.get(f"/api/v1/kpis/{name}", params=params, headers=headers)
-
-
 async def test_lead_response_from_creation_to_first_response(client, leads):
     """L1 30 min, L2 1,560 min (26 h), L5 240 min; L3 unanswered; L4 came in October."""
-    rows = ok(await _kpi(client, leads.tenant.headers, "lead-response", **NOVEMBER))["rows"]
+    rows = ok(await kpi(client, leads.tenant.headers, "lead-response", **NOVEMBER))["rows"]
     assert rows == [
         {
             "received": 4,
@@ -276,23 +264,23 @@ async def test_lead_response_from_creation_to_first_response(client, leads):
     ]
     per_user = {
         r["user"]["name"]: (r["received"], r["responded"], r["median_minutes"])
-        for r in ok(await _kpi(client, leads.tenant.headers, "lead-response", group_by="user", **NOVEMBER))[
+        for r in ok(await kpi(client, leads.tenant.headers, "lead-response", group_by="user", **NOVEMBER))[
             "rows"
         ]
     }
     # L2, reassigned twice, counts once: for B, who owns it now.
     assert per_user == {"销售A": (1, 1, 30.0), "销售B": (2, 2, 900.0), "销售C": (1, 0, None)}
     by_source = ok(
-        await _kpi(client, leads.tenant.headers, "lead-response", source=["phone_400"], **NOVEMBER)
+        await kpi(client, leads.tenant.headers, "lead-response", source=["phone_400"], **NOVEMBER)
     )["rows"]
     assert (by_source[0]["received"], by_source[0]["responded"]) == (1, 0)
-    refused = await _kpi(client, leads.tenant.headers, "lead-response", pipeline_id=str(uuid.uuid4()))
+    refused = await kpi(client, leads.tenant.headers, "lead-response", pipeline_id=str(uuid.uuid4()))
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["code"] == "filter.unsupported"
 
 
 async def test_lead_utilization_counts_effective_follow_ups(client, leads):
-    rows = ok(await _kpi(client, leads.tenant.headers, "lead-utilization", group_by="team", **NOVEMBER))[
+    rows = ok(await kpi(client, leads.tenant.headers, "lead-utilization", group_by="team", **NOVEMBER))[
         "rows"
     ]
     assert {
@@ -307,7 +295,7 @@ async def test_lead_utilization_counts_effective_follow_ups(client, leads):
 async def test_follow_up_and_stale_are_snapshots_of_now(client, leads):
     """Worked leads L1-L4 (L5 is converted) and customers K1-K3; followed within 7 days: L1, L4,
     K1, K3. Stale: K2 (created 10-01), L2 (11-04 12:00), L3 (assigned 11-05 08:00)."""
-    rows = ok(await _kpi(client, leads.tenant.headers, "follow-up"))["rows"]
+    rows = ok(await kpi(client, leads.tenant.headers, "follow-up"))["rows"]
     assert rows == [
         {
             "days": 7,
@@ -320,25 +308,25 @@ async def test_follow_up_and_stale_are_snapshots_of_now(client, leads):
             "follow_up_rate": 0.5714,
         }
     ]
-    per_user = ok(await _kpi(client, leads.tenant.headers, "follow-up", group_by="user"))["rows"]
+    per_user = ok(await kpi(client, leads.tenant.headers, "follow-up", group_by="user"))["rows"]
     assert {r["user"]["name"]: (r["active"], r["followed"]) for r in per_user} == {
         "销售A": (4, 4),
         "销售B": (1, 0),
         "销售C": (2, 0),
     }
-    longer = ok(await _kpi(client, leads.tenant.headers, "follow-up", days=30))["rows"][0]
+    longer = ok(await kpi(client, leads.tenant.headers, "follow-up", days=30))["rows"][0]
     assert (longer["followed"], longer["active"]) == (6, 7)  # all but K2
 
-    first = ok(await _kpi(client, leads.tenant.headers, "stale", limit=2))
+    first = ok(await kpi(client, leads.tenant.headers, "stale", limit=2))
     assert (first["stale_leads"], first["stale_customers"], first["stale_total"]) == (2, 1, 3)
     assert [(r["name"], r["owner"]["name"], r["days_since"]) for r in first["rows"]] == [
         ("=客户二", "销售C", 53),
         ("线索L2", "销售B", 18),  # 18 days 22 hours
     ]
-    rest = ok(await _kpi(client, leads.tenant.headers, "stale", limit=2, cursor=first["next_cursor"]))
+    rest = ok(await kpi(client, leads.tenant.headers, "stale", limit=2, cursor=first["next_cursor"]))
     assert [(r["name"], r["days_since"], r["subject_type"]) for r in rest["rows"]] == [("线索L3", 18, "lead")]
     assert rest["next_cursor"] is None
-    mine = ok(await _kpi(client, leads.tokens["B"], "stale"))
+    mine = ok(await kpi(client, leads.tokens["B"], "stale"))
     assert [r["name"] for r in mine["rows"]] == ["线索L2"]
     assert mine["stale_total"] == 1
 
@@ -346,12 +334,12 @@ async def test_follow_up_and_stale_are_snapshots_of_now(client, leads):
     lines = as_csv.content.decode("utf-8-sig").splitlines()
     assert lines[0] == "subject_type,subject_id,name,owner_id,owner_name,last_follow_up_or_since,days_since"
     assert lines[1].split(",")[2] == "'=客户二"
-    refused = await _kpi(client, leads.tenant.headers, "stale", group_by="user")
+    refused = await kpi(client, leads.tenant.headers, "stale", group_by="user")
     assert refused.status_code == 422
 
 
 async def test_contact_heatmap_by_local_weekday_and_hour(app, client, leads):
-    rows = ok(await _kpi(client, leads.tenant.headers, "contact-heatmap", **NOVEMBER))["rows"]
+    rows = ok(await kpi(client, leads.tenant.headers, "contact-heatmap", **NOVEMBER))["rows"]
     assert [(r["weekday"], r["hour"], r["calls"], r["connected"], r["connect_rate"]) for r in rows] == [
         (1, 9, 2, 1, 0.5),
         (3, 23, 1, 1, 1.0),
@@ -370,23 +358,23 @@ async def test_contact_heatmap_by_local_weekday_and_hour(app, client, leads):
                 call_outcome=CallOutcome.connected,
             )
         )
-    later = ok(await _kpi(client, leads.tenant.headers, "contact-heatmap", **NOVEMBER))["rows"]
+    later = ok(await kpi(client, leads.tenant.headers, "contact-heatmap", **NOVEMBER))["rows"]
     assert (later[0]["calls"], later[0]["connected"], later[0]["connect_rate"]) == (3, 2, 0.6667)
-    utc = ok(await _kpi(client, leads.tenant.headers, "contact-heatmap", tz="UTC", **NOVEMBER))["rows"]
+    utc = ok(await kpi(client, leads.tenant.headers, "contact-heatmap", tz="UTC", **NOVEMBER))["rows"]
     # C's call is on Thursday in UTC.
     assert [(r["weekday"], r["hour"], r["calls"]) for r in utc] == [(1, 1, 3), (3, 15, 1), (4, 16, 1)]
 
 
 async def test_time_to_first_deal_per_rep_who_started_in_the_period(client, leads):
     rows = ok(
-        await _kpi(
+        await kpi(
             client, leads.tenant.headers, "time-to-first-deal", **{"from": "2026-10-01", "to": "2026-10-31"}
         )
     )["rows"]
     assert [(r["user"]["name"], r["days_to_first_deal"]) for r in rows] == [("销售A", 32.0), ("销售B", None)]
     assert rows[0]["first_won_at"] == "2026-11-01T16:00:00Z"
     mine = ok(
-        await _kpi(
+        await kpi(
             client, leads.tokens["B"], "time-to-first-deal", **{"from": "2026-10-01", "to": "2026-10-31"}
         )
     )
@@ -431,7 +419,7 @@ async def test_pei_credits_each_required_action_per_rep_and_week(app, client, le
                     completed_at=completed,
                 )
             )
-    body = ok(await _kpi(client, leads.tenant.headers, "pei", **{"from": "2026-11-02", "to": "2026-11-15"}))
+    body = ok(await kpi(client, leads.tenant.headers, "pei", **{"from": "2026-11-02", "to": "2026-11-15"}))
     got = [(r["user"]["name"], r["week"]["name"], r["required"], r["done"], r["pei"]) for r in body["rows"]]
     assert got == [
         ("销售A", "2026-W45", 5, 4, 0.8),
@@ -446,7 +434,7 @@ async def test_pei_credits_each_required_action_per_rep_and_week(app, client, le
         {"action": "visit", "required": 1, "done": 1, "credited": 1},
         {"action": "action_pack", "required": 2, "done": 1, "credited": 1},
     ]
-    mine = ok(await _kpi(client, leads.tokens["C"], "pei", **{"from": "2026-11-02", "to": "2026-11-08"}))
+    mine = ok(await kpi(client, leads.tokens["C"], "pei", **{"from": "2026-11-02", "to": "2026-11-08"}))
     assert [(r["user"]["name"], r["done"]) for r in mine["rows"]] == [("销售C", 1)]
 
 
@@ -479,7 +467,7 @@ async def test_handover_per_source_with_the_collaboration_score(app, client, lea
                     stopped_at=stopped,
                 )
             )
-    rows = ok(await _kpi(client, leads.tenant.headers, "handover", group_by="source", **NOVEMBER))["rows"]
+    rows = ok(await kpi(client, leads.tenant.headers, "handover", group_by="source", **NOVEMBER))["rows"]
     assert rows == [
         {
             "source": {"id": "phone_400", "name": "phone_400"},
@@ -552,7 +540,7 @@ async def test_daily_brief_answers_the_managers_morning_in_one_call(app, client,
                     due_at=due,
                 )
             )
-    brief = ok(await _kpi(client, leads.tenant.headers, "daily-brief"))
+    brief = ok(await kpi(client, leads.tenant.headers, "daily-brief"))
     assert brief["as_of"] == "2026-11-23T02:00:00Z"
     assert brief["new_leads_yesterday"]["count"] == 1
     assert brief["new_leads_yesterday"]["drill_down"].startswith(
@@ -578,20 +566,20 @@ async def test_daily_brief_answers_the_managers_morning_in_one_call(app, client,
     followed = await client.get(brief["conversion_trend"][1]["drill_down"], headers=leads.tenant.headers)
     assert followed.status_code == 200
 
-    mine = ok(await _kpi(client, leads.tokens["B"], "daily-brief"))
+    mine = ok(await kpi(client, leads.tokens["B"], "daily-brief"))
     assert [r["user"]["name"] for r in mine["rows"]] == ["销售B"]
     assert mine["new_leads_yesterday"]["count"] == 0
 
 
 async def test_status_board_counts_per_owner_the_most_red_first(client, leads):
     """Worked leads L1-L4 are on the board; L3's first-response timer, breached on 11-05, is red."""
-    rows = ok(await _kpi(client, leads.tenant.headers, "status-board"))["rows"]
+    rows = ok(await kpi(client, leads.tenant.headers, "status-board"))["rows"]
     assert [(r["user"]["name"], r["green"], r["yellow"], r["red"], r["total"]) for r in rows] == [
         ("销售C", 0, 0, 1, 1),
         ("销售A", 2, 0, 0, 2),
         ("销售B", 1, 0, 0, 1),
     ]
-    two_teams = await _kpi(
+    two_teams = await kpi(
         client,
         leads.tenant.headers,
         "status-board",

@@ -174,35 +174,22 @@ _TEAM = Team.__table__.alias("kpi_team")
 _MEMBER = TeamMember.__table__.alias("kpi_member")
 
 
+def _name_of(entity: Any, name: Any, key: Any) -> Any:
+    """The name of the record `key` points at, looked up per group row."""
+    return select(name).where(entity.id == key).correlate_except(entity).scalar_subquery()
+
+
 def _dimension(
     dimension: Dimension, facts: Facts, query: KpiQuery, timestamp: Any, dialect: str
 ) -> tuple[Any, Any]:
     if dimension is Dimension.user:
-        name = (
-            select(User.display_name)
-            .where(User.id == facts.owner_id)
-            .correlate_except(User)
-            .scalar_subquery()
-        )
-        return facts.owner_id, name
+        return facts.owner_id, _name_of(User, User.display_name, facts.owner_id)
     if dimension is Dimension.team:
         return _TEAM.c.id, _TEAM.c.name
     if dimension is Dimension.pipeline:
-        name = (
-            select(Pipeline.name)
-            .where(Pipeline.id == facts.pipeline_id)
-            .correlate_except(Pipeline)
-            .scalar_subquery()
-        )
-        return facts.pipeline_id, name
+        return facts.pipeline_id, _name_of(Pipeline, Pipeline.name, facts.pipeline_id)
     if dimension is Dimension.stage:
-        name = (
-            select(PipelineStage.name)
-            .where(PipelineStage.id == facts.stage_id)
-            .correlate_except(PipelineStage)
-            .scalar_subquery()
-        )
-        return facts.stage_id, name
+        return facts.stage_id, _name_of(PipelineStage, PipelineStage.name, facts.stage_id)
     if dimension.is_period:
         bucket = local_period(timestamp, dimension, query, dialect)
         return bucket, bucket
