@@ -62,6 +62,10 @@ def redis_settings(redis_url: str | None = None) -> RedisSettings:
     )
 
 
+_log = structlog.get_logger(__name__)
+POLL_RETRY_SECONDS = 0.5
+
+
 class ResilientWorker(Worker):
     """An arq worker whose poll loop survives a Redis restart.
 
@@ -77,10 +81,6 @@ class ResilientWorker(Worker):
         except (WatchError, RedisConnectionError, RedisTimeoutError, OSError) as error:
             _log.warning("worker.poll_interrupted", error=repr(error)[:200])
             await asyncio.sleep(POLL_RETRY_SECONDS)
-
-
-_log = structlog.get_logger(__name__)
-POLL_RETRY_SECONDS = 0.5
 
 
 def health_check_key() -> str:
