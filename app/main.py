@@ -55,17 +55,8 @@ from app.bootstrap import build_infrastructure
 from app.config import Environment, Settings, get_settings
 from app.db import utcnow
 from app.observability import configure_logging
+from app.workers.jobs import JOB_REGISTRY
 from app.workers.queue import InlineQueue
-
-# (job, seconds) the in-process runner repeats; the arq worker has the same in its cron list.
-INLINE_SCHEDULE = (
-    ("sweep_outbox", 60.0),
-    ("assign_waiting_leads", 60.0),
-    ("fire_sla_timers", 60.0),
-    ("send_deliveries", 60.0),
-    ("recycle_leads", 300.0),
-    ("purge_idempotency_records", 3600.0),
-)
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -79,7 +70,11 @@ def _lifespan(settings: Settings, clock: Callable[[], datetime]) -> Any:
         queue = await infrastructure.queue()
         periodic: list[asyncio.Task[None]] = []
         if isinstance(queue, InlineQueue):
-            periodic = [asyncio.create_task(queue.run_periodically(f, s)) for f, s in INLINE_SCHEDULE]
+            periodic = [
+                asyncio.create_task(queue.run_periodically(job.name, job.schedule.period_seconds))
+                for job in JOB_REGISTRY
+                if job.schedule is not None
+            ]
         app.state.runtime = Runtime(
             settings=settings,
             engine=infrastructure.engine,

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote_plus, urlsplit
 
 from app.domain.errors import FieldError, InvalidInput
+from app.domain.events import event_topics
 from app.domain.notifications import MESSAGE_TOPICS, Audience, RenderedMessage
 
 # --- Channel kinds ------------------------------------------------------------------------------
@@ -60,12 +61,24 @@ def secret_hints(kind: ChannelKind, config: Mapping[str, Any]) -> dict[str, str]
 
 def check_channel_event_types(event_types: Sequence[str]) -> None:
     """A channel posts a human message, so it subscribes only to topics that have one (or "*")."""
-    unknown = [t for t in event_types if t != ALL_EVENTS and t not in MESSAGE_TOPICS]
+    _refuse_unknown(
+        event_types, MESSAGE_TOPICS, code="notification_channel.unknown_event_type", why="has no message"
+    )
+
+
+def check_webhook_event_types(event_types: Sequence[str]) -> None:
+    _refuse_unknown(
+        event_types, frozenset(event_topics()), code="webhook.unknown_event_type", why="is not an event type"
+    )
+
+
+def _refuse_unknown(event_types: Sequence[str], known: frozenset[str], *, code: str, why: str) -> None:
+    unknown = [t for t in event_types if t != ALL_EVENTS and t not in known]
     if unknown:
         raise InvalidInput(
-            f"No message exists for {', '.join(unknown)}; known: {', '.join(sorted(MESSAGE_TOPICS))}.",
-            code="notification_channel.unknown_event_type",
-            errors=[FieldError("event_types", "unknown_event_type", f"{t} has no message") for t in unknown],
+            f"No such event type: {', '.join(unknown)}; known: {', '.join(sorted(known))}.",
+            code=code,
+            errors=[FieldError("event_types", "unknown_event_type", f"{t} {why}") for t in unknown],
         )
 
 

@@ -37,10 +37,9 @@ from app.domain.models import AssignmentKind, AssignmentRule, Lead, LeadAssignme
 from app.domain.policy import OrganizationPolicy
 from app.domain.principal import Principal
 from app.services import lead_ownership
-from app.services.jobs import JobRequest, enqueue_after_commit
+from app.services.jobs import JobName, JobRequest, enqueue_after_commit
 from app.services.policy import policy_for
 
-ASSIGN_JOB = "assign_waiting_leads"
 ASSIGN_BATCH = 100
 # Leads created within this window share one assignment run on the arq queue (see JobRequest):
 # at 100 leads/s a run assigns about five leads and reads the rules and loads once for them.
@@ -52,7 +51,10 @@ NEW_LEAD_KINDS = (AssignmentKind.rule, AssignmentKind.fallback, AssignmentKind.m
 def request_assignment(session: AsyncSession, lead: Lead) -> None:
     """Asks for the lead to be assigned once the current transaction commits."""
     enqueue_after_commit(
-        session, JobRequest(ASSIGN_JOB, job_id=f"assign:{lead.id}", batch_seconds=ASSIGN_WINDOW_SECONDS)
+        session,
+        JobRequest(
+            JobName.assign_waiting_leads, job_id=f"assign:{lead.id}", batch_seconds=ASSIGN_WINDOW_SECONDS
+        ),
     )
 
 

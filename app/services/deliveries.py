@@ -32,13 +32,12 @@ from app.domain.models import (
 from app.domain.notifications import MESSAGE_TOPICS, render_message
 from app.services import bulk
 from app.services.channel_delivery import ChannelClient, DeliveryResult
-from app.services.jobs import JobQueue, JobRequest, enqueue_after_commit
+from app.services.jobs import JobName, JobQueue, JobRequest, enqueue_after_commit
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.unit_of_work import session_scope
 
 log = structlog.get_logger(__name__)
 
-DELIVER_JOB = "send_deliveries"
 DELIVERY_BATCH = 20
 # A leased delivery is invisible to other runs this long; a run killed mid-send leaves it to the next.
 LEASE = timedelta(minutes=5)
@@ -50,7 +49,7 @@ Send = Callable[[ChannelClient, datetime], Awaitable[DeliveryResult]]
 
 
 def deliver_job() -> JobRequest:
-    return JobRequest(DELIVER_JOB, job_id="deliveries", batch_seconds=0.2)
+    return JobRequest(JobName.send_deliveries, job_id="deliveries", batch_seconds=0.2)
 
 
 def _wants(destination: Destination, topic: str) -> bool:

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import FieldError, InvalidInput
+from app.domain.events import UserHandedOver
 from app.domain.leads import OPEN_STATUSES
 from app.domain.models import (
     Customer,
@@ -170,20 +171,19 @@ async def hand_over(
             before={"is_active": True},
             after={"is_active": False, "reason": "handover"},
         )
-    await outbox.record_event(
+    outbox.record(
         session,
         organization_id=actor.organization_id,
-        topic="user.handed_over",
-        payload={
-            "from_user_id": str(leaving.id),
-            "to_user_id": str(receiver.id),
-            "from_name": leaving.display_name,
-            "to_name": receiver.display_name,
-            "lead_count": counts["leads"],
-            "customer_count": counts["customers"],
-            "opportunity_count": counts["opportunities"],
-            "task_count": counts["tasks"],
-            "notify_user_ids": [str(receiver.id)],
-        },
+        event=UserHandedOver(
+            from_user_id=leaving.id,
+            to_user_id=receiver.id,
+            from_name=leaving.display_name,
+            to_name=receiver.display_name,
+            lead_count=counts["leads"],
+            customer_count=counts["customers"],
+            opportunity_count=counts["opportunities"],
+            task_count=counts["tasks"],
+            notify_user_ids=(receiver.id,),
+        ),
     )
     return HandoverResult(leaving.id, receiver.id, counts, deactivate)

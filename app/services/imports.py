@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.domain.customer_tier import format_customer_code, tier_for_annual_purchase
 from app.domain.dedup import normalise_company
 from app.domain.errors import FieldError, InvalidInput
+from app.domain.events import ImportFinished
 from app.domain.import_mapping import (
     CUSTOMER_FIELDS,
     LEAD_FIELDS,
@@ -48,7 +49,7 @@ from app.services import outbox, sequences
 from app.services.common import get_visible
 from app.services.customers import CODE_SEQUENCE
 from app.services.import_rows import ChunkOutcome, ParsedChunk, among, audit_rows, insert_rows, random_ids
-from app.services.jobs import JobQueue, JobRequest, enqueue_after_commit
+from app.services.jobs import JobName, JobQueue, JobRequest, enqueue_after_commit
 from app.services.leads import LeadKeys, lead_keys
 from app.services.opportunity_import import parse_opportunities, write_opportunities
 from app.services.pagination import Page, SortOrder, paginate
@@ -60,7 +61,6 @@ from app.services.visibility import visible_to
 
 log = structlog.get_logger(__name__)
 
-RUN_IMPORT_JOB = "run_import"
 CHUNK_SIZE = 1000
 MAX_ROWS = 100_000
 MAX_CHUNK_ATTEMPTS = 3
@@ -78,7 +78,7 @@ TARGET_TABLES = {
 
 
 def run_import_job(job_id: uuid.UUID) -> JobRequest:
-    return JobRequest(RUN_IMPORT_JOB, args=(str(job_id),), job_id=f"import:{job_id}")
+    return JobRequest(JobName.run_import, args=(str(job_id),), job_id=f"import:{job_id}")
 
 
 async def start_import(
@@ -523,18 +523,17 @@ async def _finish(
         job.status = status
         job.finished_at = now
         job.failure = failure
-        await outbox.record_event(
+        outbox.record(
             session,
             organization_id=job.organization_id,
-            topic="import.finished",
-            payload={
-                "import_job_id": str(job.id),
-                "filename": job.filename,
-                "status": status.value,
-                "created": job.created_count,
-                "duplicates": job.duplicate_count,
-                "errors": job.error_count,
-                "notify_user_ids": [str(job.created_by_id)] if job.created_by_id else [],
-            },
+            event=ImportFinished(
+                import_job_id=job.id,
+                filename=job.filename,
+                status=status,
+                created=job.created_count,
+                duplicates=job.duplicate_count,
+                errors=job.error_count,
+                notify_user_ids=(job.created_by_id,) if job.created_by_id else (),
+            ),
         )
     return status

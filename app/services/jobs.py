@@ -4,11 +4,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 _PENDING_JOBS = "jobs_after_commit"
+
+
+class JobName(StrEnum):
+    """Every job a use case may ask for; app/workers/jobs.py has one function per name (the arq
+    job's name is its function's name)."""
+
+    dispatch_outbox = "dispatch_outbox"
+    sweep_outbox = "sweep_outbox"
+    purge_idempotency_records = "purge_idempotency_records"
+    run_import = "run_import"
+    assign_waiting_leads = "assign_waiting_leads"
+    recycle_leads = "recycle_leads"
+    fire_sla_timers = "fire_sla_timers"
+    send_deliveries = "send_deliveries"
 
 
 @dataclass(frozen=True)
@@ -17,7 +32,7 @@ class JobRequest:
     one run that starts when the window closes (the job must handle everything due, not one item).
     A queue that can batch this way does; the in-process runner runs each request."""
 
-    function: str
+    function: JobName
     args: tuple[Any, ...] = field(default=())
     job_id: str | None = None
     defer_until: datetime | None = None

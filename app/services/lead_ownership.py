@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.events import LeadAssigned, LeadReleased
 from app.domain.leads import LeadStatus
 from app.domain.models import AssignmentKind, Lead, LeadAssignment, User
 from app.domain.principal import Principal
@@ -40,10 +41,6 @@ async def _restart_first_response(session: AsyncSession, lead: Lead, now: dateti
     await _cancel_first_response(session, lead, now)
     if lead.last_effective_follow_up_at is None:
         await sla.start_lead_timers(session, lead, SlaKind.first_response, now)
-
-
-def _ids(*ids: uuid.UUID | None) -> list[str]:
-    return list(dict.fromkeys(str(i) for i in ids if i is not None))
 
 
 async def give_to(
@@ -75,54 +72,23 @@ async def give_to(
     await _restart_first_response(session, lead, now)
     await sla.follow_owner(session, lead=lead, now=now)
     owner = await session.get(User, owner_id)  # named in group chats, which cannot say "you"
-    await outbox.record_event(
+    outbox.record(
         session,
         organization_id=lead.organization_id,
-        topic="lead.assigned",
-        payload=_assigned_payload(
-            lead.id,
-            lead.name,
-            lead.company,
-            owner=owner,
+        event=LeadAssigned(
+            lead_id=lead.id,
+            lead_name=lead.name,
+            company=lead.company or "",
             owner_id=owner_id,
-            previous=previous,
+            owner_name=owner.display_name if owner else "",
+            previous_owner_id=previous,
             kind=kind,
             rule_id=rule_id,
             strategy=strategy,
             reason=reason,
-            notify=_ids(owner_id),
+            notify_user_ids=(owner_id,),
         ),
     )
-
-
-def _assigned_payload(
-    lead_id: uuid.UUID,
-    lead_name: str,
-    company: str | None,
-    *,
-    owner: User | None,
-    owner_id: uuid.UUID,
-    previous: uuid.UUID | None,
-    kind: AssignmentKind,
-    rule_id: uuid.UUID | None,
-    strategy: str | None,
-    reason: str,
-    notify: list[str],
-) -> dict[str, Any]:
-    """The `lead.assigned` event as webhooks and notifications read it, whoever moved the lead."""
-    return {
-        "lead_id": str(lead_id),
-        "lead_name": lead_name,
-        "company": company or "",
-        "owner_id": str(owner_id),
-        "owner_name": owner.display_name if owner else "",
-        "previous_owner_id": str(previous) if previous else None,
-        "kind": kind.value,
-        "rule_id": str(rule_id) if rule_id else None,
-        "strategy": strategy,
-        "reason": reason,
-        "notify_user_ids": notify,
-    }
 
 
 async def put_in_pool(
@@ -155,19 +121,18 @@ async def put_in_pool(
     if previous is None:
         return
     supervisors = await supervisors_of(session, lead.organization_id, previous) if notify_supervisors else []
-    await outbox.record_event(
+    outbox.record(
         session,
         organization_id=lead.organization_id,
-        topic="lead.released",
-        payload={
-            "lead_id": str(lead.id),
-            "lead_name": lead.name,
-            "company": lead.company or "",
-            "previous_owner_id": str(previous),
-            "kind": kind.value,
-            "reason": reason,
-            "notify_user_ids": _ids(previous, *supervisors),
-        },
+        event=LeadReleased(
+            lead_id=lead.id,
+            lead_name=lead.name,
+            company=lead.company or "",
+            previous_owner_id=previous,
+            kind=kind,
+            reason=reason,
+            notify_user_ids=tuple(dict.fromkeys((previous, *supervisors))),
+        ),
     )
 
 
@@ -280,23 +245,21 @@ async def transfer_many(
         ],
     )
     receiver = await session.get(User, to_user_id)
-    await outbox.record_events(
+    outbox.record_many(
         session,
         organization_id=actor.organization_id,
-        topic="lead.assigned",
-        payloads=[
-            _assigned_payload(
-                row.id,
-                row.name,
-                row.company,
-                owner=receiver,
+        events=[
+            LeadAssigned(
+                lead_id=row.id,
+                lead_name=row.name,
+                company=row.company or "",
                 owner_id=to_user_id,
-                previous=from_user_id,
+                owner_name=receiver.display_name if receiver else "",
+                previous_owner_id=from_user_id,
                 kind=AssignmentKind.handover,
                 rule_id=None,
                 strategy=None,
                 reason=reason,
-                notify=[],
             )
             for row in locked
         ],

@@ -16,6 +16,7 @@ from app.domain.activities import ActivityType
 from app.domain.custom_fields import validate_custom_fields
 from app.domain.dedup import find_similar_companies, normalise_company, normalise_contact, prefix_range
 from app.domain.errors import Conflict, FieldError, InvalidInput
+from app.domain.events import LeadConverted, LeadCreated
 from app.domain.leads import LeadSource, LeadStatus, ensure_open
 from app.domain.models import Activity, Contact, Customer, Lead, Opportunity
 from app.domain.permissions import Role
@@ -296,17 +297,16 @@ async def create_lead(
         entity_id=lead.id,
         after=audit.snapshot(lead, AUDITED_FIELDS),
     )
-    await outbox.record_event(
+    outbox.record(
         session,
         organization_id=actor.organization_id,
-        topic="lead.created",
-        payload={
-            "lead_id": str(lead.id),
-            "lead_name": lead.name,
-            "company": lead.company or "",
-            "source": lead.source.value,
-            "owner_id": str(owner_id) if owner_id else None,
-        },
+        event=LeadCreated(
+            lead_id=lead.id,
+            lead_name=lead.name,
+            company=lead.company or "",
+            source=lead.source,
+            owner_id=owner_id,
+        ),
     )
     if actor.role is Role.marketing:
         await sla.start_handover_response(session, lead, now)
@@ -487,16 +487,12 @@ async def convert_lead(
         before=before,
         after=audit.snapshot(lead, ("status", "customer_id")),
     )
-    await outbox.record_event(
+    outbox.record(
         session,
         organization_id=actor.organization_id,
-        topic="lead.converted",
-        payload={
-            "lead_id": str(lead.id),
-            "lead_name": lead.name,
-            "customer_id": str(customer.id),
-            "customer_name": customer.name,
-        },
+        event=LeadConverted(
+            lead_id=lead.id, lead_name=lead.name, customer_id=customer.id, customer_name=customer.name
+        ),
     )
     deal = None
     if opportunity is not None:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import Conflict, FieldError, InvalidInput, PermissionDenied
+from app.domain.events import OpportunityCreated, OpportunityLost, OpportunityStageChanged, OpportunityWon
 from app.domain.models import (
     Activity,
     Attachment,
@@ -205,16 +206,15 @@ async def create_opportunity(
         entity_id=opportunity.id,
         after={**audit.snapshot(opportunity, AUDITED_FIELDS), "stage": first.name},
     )
-    await outbox.record_event(
+    outbox.record(
         session,
         organization_id=actor.organization_id,
-        topic="opportunity.created",
-        payload={
-            "opportunity_id": str(opportunity.id),
-            "opportunity_name": opportunity.name,
-            "stage": first.name,
-            "owner_id": str(owner_id),
-        },
+        event=OpportunityCreated(
+            opportunity_id=opportunity.id,
+            opportunity_name=opportunity.name,
+            stage=first.name,
+            owner_id=owner_id,
+        ),
     )
     await session.flush()
     return opportunity
@@ -516,30 +516,22 @@ async def _move(
     if target.kind is StageKind.open:
         await _create_action_tasks(session, actor, opportunity, target, now)
         await _start_stage_clock(session, opportunity, target, now)
-    payload = {
-        "opportunity_id": str(opportunity.id),
-        "opportunity_name": opportunity.name,
-        "from_stage_id": str(previous_stage_id),
-        "to_stage_id": str(target.id),
-        "stage": target.name,
-        "move": move.value,
-        "abnormal": move in ABNORMAL_MOVES,
-    }
-    await outbox.record_event(
-        session,
-        organization_id=opportunity.organization_id,
-        topic="opportunity.stage_changed",
-        payload=payload,
+    changed = OpportunityStageChanged(
+        opportunity_id=opportunity.id,
+        opportunity_name=opportunity.name,
+        from_stage_id=previous_stage_id,
+        to_stage_id=target.id,
+        stage=target.name,
+        move=move,
+        abnormal=move in ABNORMAL_MOVES,
     )
-    if target.kind is not StageKind.open:
-        await outbox.record_event(
+    outbox.record(session, organization_id=opportunity.organization_id, event=changed)
+    closed = {StageKind.won: OpportunityWon, StageKind.lost: OpportunityLost}.get(target.kind)
+    if closed is not None:
+        outbox.record(
             session,
             organization_id=opportunity.organization_id,
-            topic=f"opportunity.{target.kind.value}",
-            payload={
-                **payload,
-                "amount": str(opportunity.amount) if opportunity.amount is not None else None,
-            },
+            event=closed.of(changed, opportunity.amount),
         )
 
 

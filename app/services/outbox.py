@@ -8,18 +8,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import Selectable, insert, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.events import Event
 from app.domain.models import Notification, Organization, OutboxEvent, OutboxStatus
 from app.domain.notifications import backoff_seconds, render_message
 from app.services import bulk, deliveries
-from app.services.jobs import JobRequest, enqueue_after_commit
+from app.services.jobs import JobName, JobRequest, enqueue_after_commit
 
 log = structlog.get_logger(__name__)
 
-DISPATCH_JOB = "dispatch_outbox"
 MAX_ATTEMPTS = 12
 BATCH_SIZE = 500
 # A dispatch run delivers every due event, so events committed within this window share one run:
@@ -30,33 +30,41 @@ DISPATCH_WINDOW_SECONDS = 0.1
 
 def dispatch_job(event_id: uuid.UUID | None = None) -> JobRequest:
     return JobRequest(
-        DISPATCH_JOB,
+        JobName.dispatch_outbox,
         job_id=f"outbox:{event_id}" if event_id else None,
         batch_seconds=DISPATCH_WINDOW_SECONDS if event_id else None,
     )
 
 
-async def record_event(
-    session: AsyncSession, *, organization_id: uuid.UUID, topic: str, payload: dict[str, Any]
-) -> OutboxEvent:
-    """`payload["notify_user_ids"]` names the users who get an in-app notification."""
+def record(session: AsyncSession, *, organization_id: uuid.UUID, event: Event) -> OutboxEvent:
+    """The event goes out after the transaction commits, and only if it does."""
     # The id is given here rather than at flush, so the event waits for the transaction's one flush.
-    event = OutboxEvent(id=uuid.uuid4(), organization_id=organization_id, topic=topic, payload=payload)
-    session.add(event)
-    enqueue_after_commit(session, dispatch_job(event.id))
-    return event
+    row = OutboxEvent(
+        id=uuid.uuid4(), organization_id=organization_id, topic=event.topic, payload=event.payload()
+    )
+    session.add(row)
+    enqueue_after_commit(session, dispatch_job(row.id))
+    return row
 
 
-async def record_events(
-    session: AsyncSession, *, organization_id: uuid.UUID, topic: str, payloads: Sequence[dict[str, Any]]
-) -> None:
-    """Many events of one topic, from a change made set-based; one dispatch run delivers them."""
-    if not payloads:
+def record_many(session: AsyncSession, *, organization_id: uuid.UUID, events: Sequence[Event]) -> None:
+    """Many events, from a change made set-based; one dispatch run delivers them."""
+    if not events:
         return
     session.add_all(
-        OutboxEvent(id=uuid.uuid4(), organization_id=organization_id, topic=topic, payload=payload)
-        for payload in payloads
+        OutboxEvent(
+            id=uuid.uuid4(), organization_id=organization_id, topic=event.topic, payload=event.payload()
+        )
+        for event in events
     )
+    enqueue_after_commit(session, dispatch_job())
+
+
+async def record_selected(session: AsyncSession, events: Selectable) -> None:
+    """Events computed by the database, for changes made set-based in SQL (the SLA sweep): `events`
+    selects (id, organization_id, topic, payload, created_at, next_attempt_at), one row an event."""
+    columns = ["id", "organization_id", "topic", "payload", "created_at", "next_attempt_at"]
+    await session.execute(insert(OutboxEvent).from_select(columns, events))
     enqueue_after_commit(session, dispatch_job())
 
 

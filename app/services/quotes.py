@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.activities import ActivityType
 from app.domain.errors import Conflict, FieldError, InvalidInput
+from app.domain.events import QuotePriceSpread
 from app.domain.models import Customer, Opportunity, Product, Quote, QuoteLine, User
 from app.domain.principal import Principal
 from app.domain.quotes import (
@@ -252,21 +253,20 @@ async def _write_lines(
         )
         customer = await session.get_one(Customer, quote.customer_id)
         rep = await session.get(User, quote.owner_id) if quote.owner_id else None
-        await outbox.record_event(
+        outbox.record(
             session,
             organization_id=quote.organization_id,
-            topic="quote.price_spread",
-            payload={
-                "quote_id": str(quote.id),
-                "opportunity_id": str(quote.opportunity_id),
-                "customer_id": str(quote.customer_id),
-                "alerts": quote.price_alerts,
-                "customer_name": customer.name,
-                "rep_name": rep.display_name if rep else "",
-                "max_spread": f"{max(alert.spread for alert in alerts):.0%}",
-                "alert_count": len(alerts),
-                "notify_user_ids": [str(s) for s in supervisors],
-            },
+            event=QuotePriceSpread(
+                quote_id=quote.id,
+                opportunity_id=quote.opportunity_id,
+                customer_id=quote.customer_id,
+                alerts=quote.price_alerts,
+                customer_name=customer.name,
+                rep_name=rep.display_name if rep else "",
+                max_spread=f"{max(alert.spread for alert in alerts):.0%}",
+                alert_count=len(alerts),
+                notify_user_ids=tuple(supervisors),
+            ),
         )
 
 

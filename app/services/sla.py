@@ -33,12 +33,10 @@ from app.domain.sla import (
 )
 from app.services import audit
 from app.services.common import check_version, get_visible, insert_unless_conflict
-from app.services.jobs import JobRequest, enqueue_after_commit
+from app.services.jobs import JobName, JobRequest, enqueue_after_commit
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.policy import policy_for
 from app.services.visibility import visible_to
-
-FIRE_JOB = "fire_sla_timers"
 
 
 def fire_job(at: datetime) -> JobRequest:
@@ -46,7 +44,9 @@ def fire_job(at: datetime) -> JobRequest:
     second: the job id is that second, so the timers due within one second share one job however
     many transactions ask for it."""
     second = math.ceil(at.timestamp())
-    return JobRequest(FIRE_JOB, job_id=f"sla:{second}", defer_until=datetime.fromtimestamp(second, UTC))
+    return JobRequest(
+        JobName.fire_sla_timers, job_id=f"sla:{second}", defer_until=datetime.fromtimestamp(second, UTC)
+    )
 
 
 # --- policies -----------------------------------------------------------------------------------

@@ -23,8 +23,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import String, func, insert, literal, select
+from sqlalchemy import ColumnExpressionArgument, String, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -34,7 +35,6 @@ from app.domain.models import (
     Customer,
     Lead,
     Opportunity,
-    OutboxEvent,
     SlaEvent,
     SlaPolicy,
     SlaTimer,
@@ -57,9 +57,8 @@ from app.domain.sla import (
     step_roles,
 )
 from app.portable_sql import instant_text, json_object, json_value, random_uuid, uuid_text
-from app.services import bulk, lead_ownership
-from app.services.jobs import JobRequest, enqueue_after_commit
-from app.services.outbox import dispatch_job
+from app.services import bulk, lead_ownership, outbox
+from app.services.jobs import JobRequest
 from app.services.ownership import supervisors_of, supervisors_of_users
 from app.services.sla import fire_job
 
@@ -239,25 +238,12 @@ async def _notify(session: AsyncSession, timer_ids: Sequence[uuid.UUID], now: da
     write events for a timer this one holds, and an earlier run at the same instant left nothing
     due on it."""
     owner = aliased(User)
-    subject_name = func.coalesce(Lead.name, Opportunity.name, Customer.name, uuid_text(SlaTimer.subject_id))
-    payload = json_object(
-        timer_id=uuid_text(SlaEvent.timer_id),
-        policy_name=SlaPolicy.name,
-        kind=SlaTimer.kind,
-        subject_type=SlaTimer.subject_type,
-        subject_id=uuid_text(SlaTimer.subject_id),
-        level=SlaEvent.level,
-        due_at=instant_text(SlaTimer.due_at),
-        subject_name=subject_name,
-        owner_name=func.coalesce(owner.display_name, ""),
-        notify_user_ids=json_value(SlaEvent.notify_user_ids),
-    )
     events = (
         select(
             random_uuid(),
             SlaEvent.organization_id,
             literal("sla.", String) + SlaEvent.state,
-            payload,
+            json_object(**transition_payload(owner)),
             literal(now, UTCDateTime()),
             literal(now, UTCDateTime()),
         )
@@ -271,9 +257,26 @@ async def _notify(session: AsyncSession, timer_ids: Sequence[uuid.UUID], now: da
         .outerjoin(owner, owner.id == SlaTimer.owner_id)
         .where(SlaEvent.timer_id.in_(timer_ids), SlaEvent.occurred_at == now)
     )
-    columns = ["id", "organization_id", "topic", "payload", "created_at", "next_attempt_at"]
-    await session.execute(insert(OutboxEvent).from_select(columns, events))
-    enqueue_after_commit(session, dispatch_job())
+    await outbox.record_selected(session, events)
+
+
+def transition_payload(owner: type[User]) -> dict[str, ColumnExpressionArgument[Any]]:
+    """The payload of the sla.warned, sla.breached and sla.escalated events, as SQL expressions
+    over the event, its timer, policy and subject, and the timer's owner (`owner`)."""
+    return {
+        "timer_id": uuid_text(SlaEvent.timer_id),
+        "policy_name": SlaPolicy.name,
+        "kind": SlaTimer.kind,
+        "subject_type": SlaTimer.subject_type,
+        "subject_id": uuid_text(SlaTimer.subject_id),
+        "level": SlaEvent.level,
+        "due_at": instant_text(SlaTimer.due_at),
+        "subject_name": func.coalesce(
+            Lead.name, Opportunity.name, Customer.name, uuid_text(SlaTimer.subject_id)
+        ),
+        "owner_name": func.coalesce(owner.display_name, ""),
+        "notify_user_ids": json_value(SlaEvent.notify_user_ids),
+    }
 
 
 async def _directors(

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import flag_modified
 
 from app.domain.errors import Conflict, FieldError, InvalidInput
+from app.domain.events import TeamMemberAdded
 from app.domain.models import Team, TeamMember, User
 from app.domain.principal import Principal
 from app.services import audit, outbox
@@ -101,17 +102,17 @@ async def _set_members(
     await session.flush()
     if added:
         names = await session.scalars(select(User.display_name).where(User.id.in_(added)).order_by(User.id))
-        await outbox.record_event(
+        members = tuple(sorted(added, key=str))
+        outbox.record(
             session,
             organization_id=actor.organization_id,
-            topic="team.member_added",
-            payload={
-                "team_id": str(team.id),
-                "team_name": team.name,
-                "user_ids": sorted(str(u) for u in added),
-                "member_names": ", ".join(names.all()),
-                "notify_user_ids": sorted(str(u) for u in added),
-            },
+            event=TeamMemberAdded(
+                team_id=team.id,
+                team_name=team.name,
+                user_ids=members,
+                member_names=", ".join(names.all()),
+                notify_user_ids=members,
+            ),
         )
     return added
 

@@ -10,6 +10,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import Conflict, FieldError, InvalidInput, PermissionDenied
+from app.domain.events import UserCreated
 from app.domain.models import Organization, User
 from app.domain.permissions import Role, may_deactivate
 from app.domain.principal import Principal
@@ -78,17 +79,16 @@ async def create_user(session: AsyncSession, *, actor: Principal, data: NewUser)
         after=audit.snapshot(user, AUDITED_FIELDS),
     )
     organization = await session.get_one(Organization, actor.organization_id)
-    await outbox.record_event(
+    outbox.record(
         session,
         organization_id=actor.organization_id,
-        topic="user.created",
-        payload={
-            "user_id": str(user.id),
-            "username": user.username,
-            "role": user.role.value if isinstance(user.role, Role) else user.role,
-            "organization_name": organization.name,
-            "notify_user_ids": [str(user.id)],
-        },
+        event=UserCreated(
+            user_id=user.id,
+            username=user.username,
+            role=user.role,
+            organization_name=organization.name,
+            notify_user_ids=(user.id,),
+        ),
     )
     return user
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.channels import check_webhook_event_types
 from app.domain.errors import FieldError, InvalidInput
 from app.domain.models import Delivery, WebhookSubscription
 from app.domain.principal import Principal
@@ -42,6 +43,7 @@ async def create_subscription(
     session: AsyncSession, *, actor: Principal, url: str, event_types: Sequence[str], allow_private: bool
 ) -> WebhookSubscription:
     """The secret is answered once, here; the URL must pass the SSRF check now and at each send."""
+    check_webhook_event_types(event_types)
     await _check(url, allow_private)
     subscription = WebhookSubscription(
         organization_id=actor.organization_id,
@@ -127,6 +129,8 @@ async def update_subscription(
         session, actor=actor, subscription_id=subscription_id, for_update=True
     )
     check_version(subscription, expected_version)
+    if "event_types" in changes:
+        check_webhook_event_types(changes["event_types"])
     if "url" in changes:
         await _check(changes["url"], allow_private)
     before = {

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from arq.typing import WorkerCoroutine
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.metrics import JOBS
 from app.services import assignment, deliveries, idempotency, imports, lead_pool, outbox, sla_sweep
-from app.services.jobs import JobQueue
+from app.services.jobs import JobName, JobQueue
 from app.services.unit_of_work import session_scope
 
 JobContext = dict[str, Any]
@@ -165,13 +166,45 @@ async def send_deliveries(ctx: JobContext) -> int:
             return total
 
 
-JOB_FUNCTIONS: dict[str, Callable[..., Awaitable[Any]]] = {
-    "dispatch_outbox": dispatch_outbox,
-    "sweep_outbox": sweep_outbox,
-    "purge_idempotency_records": purge_idempotency_records,
-    "run_import": run_import,
-    "assign_waiting_leads": assign_waiting_leads,
-    "recycle_leads": recycle_leads,
-    "fire_sla_timers": fire_sla_timers,
-    "send_deliveries": send_deliveries,
-}
+@dataclass(frozen=True)
+class Schedule:
+    """Run at `second` past the minute, in each of `minutes` (every minute when None)."""
+
+    second: int
+    minutes: frozenset[int] | None = None
+
+    @property
+    def period_seconds(self) -> float:
+        """How often the in-process runner repeats it (it keeps the rate, not the clock time)."""
+        return 60.0 if self.minutes is None else 3600.0 / len(self.minutes)
+
+    @property
+    def cron_minutes(self) -> set[int] | None:
+        return set(self.minutes) if self.minutes is not None else None
+
+
+@dataclass(frozen=True)
+class Job:
+    run: WorkerCoroutine
+    schedule: Schedule | None = None  # the backstop run; every job is also enqueued on demand
+
+    @property
+    def name(self) -> JobName:
+        # arq names a job by its function; a function without a JobName fails here, at import.
+        return JobName(self.run.__qualname__)
+
+
+JOB_REGISTRY: tuple[Job, ...] = (
+    Job(dispatch_outbox),
+    Job(sweep_outbox, Schedule(second=0)),
+    Job(assign_waiting_leads, Schedule(second=20)),
+    Job(fire_sla_timers, Schedule(second=30)),
+    Job(send_deliveries, Schedule(second=45)),
+    Job(recycle_leads, Schedule(second=40, minutes=frozenset(range(0, 60, 5)))),
+    Job(purge_idempotency_records, Schedule(second=30, minutes=frozenset({17}))),
+    Job(run_import),
+)
+"""The job registry: the arq worker's functions and cron list, the in-process runner's functions
+and schedule all derive from it."""
+
+JOB_FUNCTIONS: dict[JobName, Callable[..., Awaitable[Any]]] = {job.name: job.run for job in JOB_REGISTRY}

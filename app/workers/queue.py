@@ -13,7 +13,7 @@ import structlog
 from arq import ArqRedis
 
 from app.metrics import JOBS
-from app.services.jobs import JobRequest
+from app.services.jobs import JobName, JobRequest
 from app.workers.jobs import JOB_FUNCTIONS, JobContext, Pacing
 
 log = structlog.get_logger(__name__)
@@ -117,7 +117,7 @@ class InlineQueue:
         while self._tasks or self._anonymous:
             await asyncio.gather(*self._tasks.values(), *self._anonymous, return_exceptions=True)
 
-    async def run_periodically(self, function: str, every_seconds: float) -> None:
+    async def run_periodically(self, function: JobName, every_seconds: float) -> None:
         while True:
             await asyncio.sleep(every_seconds)
             await self.enqueue(JobRequest(function, job_id=f"cron:{function}"))

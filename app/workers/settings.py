@@ -20,16 +20,7 @@ from redis.exceptions import WatchError
 from app.bootstrap import build_infrastructure
 from app.config import get_settings
 from app.observability import configure_logging
-from app.workers.jobs import (
-    assign_waiting_leads,
-    dispatch_outbox,
-    fire_sla_timers,
-    purge_idempotency_records,
-    recycle_leads,
-    run_import,
-    send_deliveries,
-    sweep_outbox,
-)
+from app.workers.jobs import JOB_REGISTRY
 from app.workers.queue import ArqQueue
 
 
@@ -93,23 +84,11 @@ HEALTH_CHECK_INTERVAL_SECONDS = 30
 
 
 class WorkerSettings:
-    functions: ClassVar[list[Any]] = [
-        dispatch_outbox,
-        sweep_outbox,
-        purge_idempotency_records,
-        run_import,
-        assign_waiting_leads,
-        recycle_leads,
-        fire_sla_timers,
-        send_deliveries,
-    ]
+    functions: ClassVar[list[Any]] = [job.run for job in JOB_REGISTRY]
     cron_jobs: ClassVar[list[Any]] = [
-        cron(sweep_outbox, second=0, unique=True),
-        cron(assign_waiting_leads, second=20, unique=True),
-        cron(fire_sla_timers, second=30, unique=True),
-        cron(send_deliveries, second=45, unique=True),
-        cron(recycle_leads, minute=set(range(0, 60, 5)), second=40, unique=True),
-        cron(purge_idempotency_records, minute=17, second=30, unique=True),
+        cron(job.run, second=job.schedule.second, minute=job.schedule.cron_minutes, unique=True)
+        for job in JOB_REGISTRY
+        if job.schedule is not None
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -208,3 +208,20 @@ async def test_a_rotation_without_overlap_stops_the_old_secret_at_once(
         "/api/v1/webhooks/0b6c1d8e-52a4-4a9e-9a51-7f4d1c2e3b4a/rotate-secret", headers=tenant.headers
     )
     assert unknown.status_code == 404
+
+
+async def test_a_subscription_to_an_event_type_that_does_not_exist_is_refused(
+    client, make_tenant, httpserver: HTTPServer
+):
+    tenant = await make_tenant()
+    refused = await client.post(
+        "/api/v1/webhooks",
+        json={"url": httpserver.url_for("/hooks"), "event_types": ["lead.assigned", "lead.asigned"]},
+        headers=tenant.headers,
+    )
+
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "webhook.unknown_event_type"
+    assert [e["field"] for e in refused.json()["errors"]] == ["event_types"]
+    listed = await client.get("/api/v1/webhooks", headers=tenant.headers)
+    assert listed.json()["items"] == []

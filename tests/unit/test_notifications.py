@@ -17,7 +17,7 @@ from app.domain.channels import (
 from app.domain.errors import InvalidInput
 from app.domain.notifications import MESSAGE_TOPICS, MISSING_FIELD, Audience, render_message
 
-# The payload fields each service records with its event (app/services/*.py, outbox.record_event).
+# Sample values of the payload fields of each event (app/domain/events.py).
 PAYLOADS: dict[str, dict[str, object]] = {
     "user.created": {"username": "wang.fang", "role": "rep", "organization_name": "Acme"},
     "user.handed_over": {

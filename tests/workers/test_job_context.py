@@ -6,7 +6,8 @@ from __future__ import annotations
 import uuid
 
 from app.bootstrap import build_infrastructure
-from app.workers.jobs import JOB_FUNCTIONS
+from app.services.jobs import JobName
+from app.workers.jobs import JOB_FUNCTIONS, JOB_REGISTRY
 from app.workers.settings import WorkerSettings
 
 
@@ -23,5 +24,14 @@ async def test_every_job_runs_with_the_composition_roots_context(settings, engin
         await infrastructure.aclose()
 
 
-def test_the_worker_serves_every_job_the_queue_may_ask_for():
-    assert {job.__name__ for job in WorkerSettings.functions} == set(JOB_FUNCTIONS)
+def test_the_worker_serves_every_job_a_use_case_may_ask_for():
+    assert {job.__name__ for job in WorkerSettings.functions} == set(JobName)
+    assert set(JOB_FUNCTIONS) == set(JobName)
+
+
+def test_the_worker_and_the_in_process_runner_repeat_the_same_jobs():
+    assert {job.name for job in WorkerSettings.cron_jobs} == {
+        f"cron:{job.name}" for job in JOB_REGISTRY if job.schedule is not None
+    }
+    recycle = next(job for job in WorkerSettings.cron_jobs if job.name == "cron:recycle_leads")
+    assert recycle.minute == set(range(0, 60, 5))

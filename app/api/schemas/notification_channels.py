@@ -8,9 +8,12 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.common import PatchModel, Record
-from app.api.schemas.webhooks import EventTypes
+from app.api.schemas.webhooks import EventTypes, listing
 from app.domain.channels import ChannelKind, public_config, secret_hints
 from app.domain.models import NotificationChannel
+from app.domain.notifications import MESSAGE_TOPICS
+
+MessageEventTypes = Annotated[EventTypes, listing(sorted(MESSAGE_TOPICS))]
 
 ChannelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 # Keys, tokens and secrets go into URLs and signatures as they are: printable ASCII, no spaces.
@@ -53,7 +56,9 @@ class _ChannelCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: ChannelName = Field(description="For people reading the list, e.g. the group's name.")
-    event_types: EventTypes = Field(description='Event types to post, or ["*"] for all that have a message.')
+    event_types: MessageEventTypes = Field(
+        description='Event types to post, or ["*"] for all that have a message.'
+    )
 
 
 class WecomRobotChannelCreate(_ChannelCreate):
@@ -126,7 +131,7 @@ class NotificationChannelUpdate(PatchModel):
     )
 
     name: ChannelName | SkipJsonSchema[None] = None
-    event_types: EventTypes | SkipJsonSchema[None] = None
+    event_types: MessageEventTypes | SkipJsonSchema[None] = None
     is_active: bool | SkipJsonSchema[None] = None
     config: ChannelConfig | SkipJsonSchema[None] = Field(
         default=None,

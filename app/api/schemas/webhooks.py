@@ -2,17 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
-from pydantic.json_schema import SkipJsonSchema
+from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 
 from app.api.schemas.common import PatchModel, Record
+from app.domain.channels import ALL_EVENTS
+from app.domain.events import event_topics
 
 MAX_OVERLAP_SECONDS = 7 * 24 * 3600
-EventType = Annotated[str, StringConstraints(pattern=r"^(\*|[a-z_]+\.[a-z_]+)$", max_length=64)]
-EventTypes = Annotated[list[EventType], Field(min_length=1, max_length=50)]
+
+
+MAX_EVENT_TYPES = 50
+
+
+def listing(topics: Iterable[str]) -> WithJsonSchema:
+    """The schema of a list of event topics, or ["*"]: an unknown topic is a 422 from the service,
+    so the contract lists the known ones."""
+    return WithJsonSchema(
+        {
+            "type": "array",
+            "items": {"type": "string", "enum": [ALL_EVENTS, *topics]},
+            "minItems": 1,
+            "maxItems": MAX_EVENT_TYPES,
+        }
+    )
+
+
+EventTypes = Annotated[
+    list[Annotated[str, StringConstraints(max_length=64)]],
+    Field(min_length=1, max_length=MAX_EVENT_TYPES),
+    listing(event_topics()),
+]
 Url = Annotated[AnyHttpUrl, Field(description="https; the host must not resolve to a private address.")]
 
 

@@ -1,0 +1,226 @@
+"""Every event the product announces, one frozen dataclass per topic.
+
+An event is recorded in the outbox in the transaction that causes it (services/outbox.py) and
+delivered after commit: in-app notifications to `notify_user_ids`, WeCom and DingTalk messages,
+and webhooks, whose body's `data` is the event's payload without `notify_user_ids`. The topics
+registered here are the whole list: webhook and channel subscriptions accept only these (plus "*"),
+notification texts exist only for these, and docs/webhooks.md lists them (a test checks each).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any, ClassVar
+
+_REGISTRY: dict[str, type[Event]] = {}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    topic: ClassVar[str]
+    notify_user_ids: tuple[uuid.UUID, ...] = ()
+    """Who gets an in-app notification (and a WeCom application message) about it."""
+
+    def __init_subclass__(cls, *, topic: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if topic is None:  # an abstract base that shares fields between topics
+            return
+        if topic in _REGISTRY:
+            raise TypeError(f"two events claim the topic {topic}")
+        cls.topic = topic
+        _REGISTRY[topic] = cls
+
+    def payload(self) -> dict[str, Any]:
+        """The event as stored in the outbox: JSON values only."""
+        return {field.name: _json(getattr(self, field.name)) for field in dataclasses.fields(self)}
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, uuid.UUID | Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [_json(item) for item in value]
+    return value
+
+
+def event_topics() -> tuple[str, ...]:
+    return tuple(sorted(_REGISTRY))
+
+
+def event_type(topic: str) -> type[Event] | None:
+    return _REGISTRY.get(topic)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserCreated(Event, topic="user.created"):
+    user_id: uuid.UUID
+    username: str
+    role: str
+    organization_name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserHandedOver(Event, topic="user.handed_over"):
+    from_user_id: uuid.UUID
+    to_user_id: uuid.UUID
+    from_name: str
+    to_name: str
+    lead_count: int
+    customer_count: int
+    opportunity_count: int
+    task_count: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class TeamMemberAdded(Event, topic="team.member_added"):
+    team_id: uuid.UUID
+    team_name: str
+    user_ids: tuple[uuid.UUID, ...]
+    member_names: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadCreated(Event, topic="lead.created"):
+    lead_id: uuid.UUID
+    lead_name: str
+    company: str
+    source: str
+    owner_id: uuid.UUID | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadAssigned(Event, topic="lead.assigned"):
+    lead_id: uuid.UUID
+    lead_name: str
+    company: str
+    owner_id: uuid.UUID
+    owner_name: str  # named in group chats, which cannot say "you"
+    previous_owner_id: uuid.UUID | None
+    kind: str
+    rule_id: uuid.UUID | None
+    strategy: str | None
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadReleased(Event, topic="lead.released"):
+    lead_id: uuid.UUID
+    lead_name: str
+    company: str
+    previous_owner_id: uuid.UUID
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadConverted(Event, topic="lead.converted"):
+    lead_id: uuid.UUID
+    lead_name: str
+    customer_id: uuid.UUID
+    customer_name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpportunityCreated(Event, topic="opportunity.created"):
+    opportunity_id: uuid.UUID
+    opportunity_name: str
+    stage: str
+    owner_id: uuid.UUID | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpportunityStageChanged(Event, topic="opportunity.stage_changed"):
+    opportunity_id: uuid.UUID
+    opportunity_name: str
+    from_stage_id: uuid.UUID
+    to_stage_id: uuid.UUID
+    stage: str
+    move: str
+    abnormal: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class _OpportunityClosed(OpportunityStageChanged):
+    """Announced besides the stage change that closes the deal."""
+
+    amount: Decimal | None
+
+    @classmethod
+    def of(cls, change: OpportunityStageChanged, amount: Decimal | None) -> _OpportunityClosed:
+        shared = {field.name: getattr(change, field.name) for field in dataclasses.fields(change)}
+        return cls(**shared, amount=amount)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpportunityWon(_OpportunityClosed, topic="opportunity.won"):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpportunityLost(_OpportunityClosed, topic="opportunity.lost"):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuotePriceSpread(Event, topic="quote.price_spread"):
+    quote_id: uuid.UUID
+    opportunity_id: uuid.UUID
+    customer_id: uuid.UUID
+    alerts: list[dict[str, Any]]
+    customer_name: str
+    rep_name: str
+    max_spread: str  # a percentage, as the message shows it
+    alert_count: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class _SlaTransition(Event):
+    """Written by the SLA sweep in one INSERT ... SELECT (services/sla_sweep.py builds the same
+    keys in SQL; a test holds the two together)."""
+
+    timer_id: uuid.UUID
+    policy_name: str
+    kind: str
+    subject_type: str
+    subject_id: uuid.UUID
+    level: int
+    due_at: datetime
+    subject_name: str
+    owner_name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlaWarned(_SlaTransition, topic="sla.warned"):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlaBreached(_SlaTransition, topic="sla.breached"):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlaEscalated(_SlaTransition, topic="sla.escalated"):
+    pass
+
+
+SLA_TRANSITION_FIELDS: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(_SlaTransition))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImportFinished(Event, topic="import.finished"):
+    import_job_id: uuid.UUID
+    filename: str
+    status: str
+    created: int
+    duplicates: int
+    errors: int
