@@ -15,9 +15,9 @@ success, which shows the refusal came from the foreign id and not from a body go
 The refusals are the product's: 422 naming the field where the id links a record to the one being
 written (owners, assignees, members, contacts, products, attachments, stages, a source lead, the
 fallback team); 404 naming the id where the request is about or under that record (an activity's
-lead, customer or opportunity, an opportunity's customer and pipeline, a task's or quote's
-opportunity, an attachment's parent, the activity completing a task), as the record's own GET
-answers. Neither tells whether the id exists in another organization.
+lead, customer or opportunity, an opportunity's or a converted lead's customer and pipeline, a
+task's or quote's opportunity, an attachment's parent, the activity completing a task), as the
+record's own GET answers. Neither tells whether the id exists in another organization.
 """
 
 from __future__ import annotations
