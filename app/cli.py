@@ -209,6 +209,7 @@ def _import_file(kind: ImportKind, file: Path, as_user: str, mapping: str | None
                     "created": finished.created_count,
                     "duplicates": finished.duplicate_count,
                     "errors": finished.error_count,
+                    "warnings": finished.warning_count,
                     "failure": finished.failure,
                 }
         finally:

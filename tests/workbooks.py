@@ -76,7 +76,11 @@ def many_rows(path: Path, rows: int = 2_000_000) -> Path:
 
 
 def with_sheet(path: Path, sheet: bytes) -> Path:
-    return _write(path, {SHEET: lambda: [sheet]})
+    return with_parts(path, {SHEET: sheet})
+
+
+def with_parts(path: Path, parts: dict[str, bytes]) -> Path:
+    return _write(path, {name: (lambda data=data: [data]) for name, data in parts.items()})
 
 
 def far_cell(path: Path) -> Path:

@@ -8,6 +8,7 @@ from typing import Any
 
 from app.domain.customer_tier import Tier
 from app.domain.errors import FieldError
+from app.domain.formulas import check_text, saved_result
 from app.domain.leads import LeadSource
 
 LEAD_FIELDS = (
@@ -56,6 +57,9 @@ _HEADER_ALIASES = {
     "tier": ("tier", "level", "客户等级", "等级"),
 }
 _ALIAS_TO_FIELD = {alias: field for field, aliases in _HEADER_ALIASES.items() for alias in aliases}
+# Text fields whose text is not what is stored: the dedup rules normalise contact details, and the
+# source becomes one of the choices; a formula there is refused as invalid.
+_NORMALISED_FIELDS = frozenset({"phone", "email", "source"})
 
 _SOURCES = {source.value: source for source in LeadSource}
 _SOURCE_ALIASES = {
@@ -108,6 +112,8 @@ def _text(value: Any) -> str | None:
 class ParsedRow:
     values: dict[str, Any]
     errors: list[FieldError]
+    # What the row imports as it is but should be told about: formulas (app/domain/formulas.py).
+    warnings: list[FieldError]
 
 
 def _decimal(field: str, raw: str, errors: list[FieldError]) -> Decimal | None:
@@ -133,8 +139,9 @@ def parse_row(raw: dict[str, Any], *, default_source: LeadSource | None) -> Pars
     """Text, numbers and enums of one row; contact details are normalised later by the dedup rules."""
     values: dict[str, Any] = {}
     errors: list[FieldError] = []
+    warnings: list[FieldError] = []
     for field, cell in raw.items():
-        text = _text(cell)
+        text = _text(saved_result(field, cell, warnings))
         if text is None:
             continue
         if field in ("budget", "annual_purchase"):
@@ -153,8 +160,11 @@ def parse_row(raw: dict[str, Any], *, default_source: LeadSource | None) -> Pars
             values[field] = sorted({t.strip()[:32] for t in text.replace("，", ",").split(",") if t.strip()})[
                 :20
             ]
+            check_text(field, values[field], warnings)
         else:
             values[field] = text[:5000] if field == "notes" else text[:200]
+            if field not in _NORMALISED_FIELDS:
+                check_text(field, [values[field]], warnings)
     if default_source is not None:  # leads have a source; customers do not
         source = parse_source(values.get("source"), default_source)
         if source is None:
@@ -163,4 +173,6 @@ def parse_row(raw: dict[str, Any], *, default_source: LeadSource | None) -> Pars
             values["source"] = source
     if not values.get("name"):
         errors.append(FieldError("name", "missing", "a name is required"))
-    return ParsedRow(values={k: v for k, v in values.items() if v is not None}, errors=errors)
+    return ParsedRow(
+        values={k: v for k, v in values.items() if v is not None}, errors=errors, warnings=warnings
+    )

@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.domain.errors import FieldError, InvalidInput
+from app.domain.formulas import check_text, saved_result
 
 OPPORTUNITY_FIELDS = (
     "external_id",
@@ -196,10 +197,13 @@ def _amount(value: Any, errors: list[FieldError]) -> Decimal | None:
 
 
 def parse_row(
-    values: dict[str, Any], mapping: OpportunityMapping
-) -> tuple[OpportunityRow | None, list[FieldError]]:
-    """One source row, by field name, as an opportunity to create; or the reasons it cannot be."""
+    cells: dict[str, Any], mapping: OpportunityMapping
+) -> tuple[OpportunityRow | None, list[FieldError], list[FieldError]]:
+    """One source row, by field name, as an opportunity to create, or the reasons it cannot be; and
+    the warnings about what it imports as it is (formulas)."""
     errors: list[FieldError] = []
+    warnings: list[FieldError] = []
+    values = {name: saved_result(name, cell, warnings) for name, cell in cells.items()}
     owner = _text(values.get("owner"))
     if owner is None:
         errors.append(FieldError("owner", "missing", "the owner's name is empty"))
@@ -224,7 +228,7 @@ def parse_row(
         errors.append(FieldError("closed_on", "date.order", "closes before it was engaged"))
     amount = _amount(values.get("amount"), errors)
     if errors or owner is None or stage is None or source_stage is None or customer is None:
-        return None, errors
+        return None, errors, warnings
     external_id = _text(values.get("external_id"))
     placeholders = {
         "customer": customer,
@@ -233,22 +237,23 @@ def parse_row(
         "owner": owner,
     }
     name = _text(values.get("name")) or mapping.name_template.format_map(_Blank(placeholders)).strip()
-    return (
-        OpportunityRow(
-            external_id=external_id[:64] if external_id else None,
-            name=(name or external_id or customer)[:200],
-            owner=owner,
-            customer=customer,
-            product=product,
-            source_stage=source_stage,
-            stage=stage,
-            engaged_on=engaged_on,
-            closed_on=closed_on,
-            amount=amount,
-            expected_close_date=expected or closed_on,
-        ),
-        [],
+    row = OpportunityRow(
+        external_id=external_id[:64] if external_id else None,
+        name=(name or external_id or customer)[:200],
+        owner=owner,
+        customer=customer,
+        product=product,
+        source_stage=source_stage,
+        stage=stage,
+        engaged_on=engaged_on,
+        closed_on=closed_on,
+        amount=amount,
+        expected_close_date=expected or closed_on,
     )
+    # The owner, customer, product and stage are names looked up, not stored; these two are kept.
+    check_text("external_id", [row.external_id] if row.external_id else [], warnings)
+    check_text("name", [row.name], warnings)
+    return row, [], warnings
 
 
 class _Blank(dict[str, str]):

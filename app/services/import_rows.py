@@ -26,11 +26,12 @@ K = TypeVar("K")
 @dataclass
 class ParsedChunk(Generic[K]):
     """A chunk after the checks that need no database: each valid row with its de-duplication
-    key(s), and the errors of the others, by row number."""
+    key(s), the errors of the others, and the warnings of any row, by row number."""
 
     last_row: int
     valid: list[tuple[int, dict[str, Any], K]] = field(default_factory=list)
     errors: list[tuple[int, FieldError]] = field(default_factory=list)
+    warnings: dict[int, list[FieldError]] = field(default_factory=dict)
 
 
 @dataclass
@@ -38,6 +39,7 @@ class ChunkOutcome:
     created: int = 0
     duplicates: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def of(cls, job: ImportJob, parsed: ParsedChunk[Any]) -> ChunkOutcome:
@@ -47,17 +49,29 @@ class ChunkOutcome:
         return outcome
 
     def fail(self, job: ImportJob, row: int, error: FieldError) -> None:
-        self.errors.append(
-            {
-                "id": uuid.uuid4(),
-                "organization_id": job.organization_id,
-                "import_job_id": job.id,
-                "row_number": row,
-                "field": error.field,
-                "code": error.code,
-                "message": error.message[:500],
-            }
-        )
+        self.errors.append(_report(job, row, error, is_warning=False))
+
+    def record_created(self, job: ImportJob, parsed: ParsedChunk[Any], rows: list[int]) -> None:
+        """Counts the rows created, with their warnings: a warning tells what a stored row holds."""
+        self.created = len(rows)
+        self.warnings += [
+            _report(job, row, warning, is_warning=True)
+            for row in rows
+            for warning in parsed.warnings.get(row, ())
+        ]
+
+
+def _report(job: ImportJob, row: int, problem: FieldError, *, is_warning: bool) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "organization_id": job.organization_id,
+        "import_job_id": job.id,
+        "row_number": row,
+        "field": problem.field,
+        "code": problem.code,
+        "message": problem.message[:500],
+        "is_warning": is_warning,
+    }
 
 
 async def insert_rows(session: AsyncSession, model: type[Base], rows: list[dict[str, Any]]) -> None:

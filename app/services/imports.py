@@ -128,14 +128,23 @@ async def get_import_job(session: AsyncSession, *, actor: Principal, job_id: uui
     )
 
 
-async def list_row_errors(
-    session: AsyncSession, *, actor: Principal, job_id: uuid.UUID, limit: int, cursor: str | None
+async def list_row_report(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    job_id: uuid.UUID,
+    warnings: bool,
+    limit: int,
+    cursor: str | None,
 ) -> Page[ImportRowError]:
+    """A job's row errors (rows not imported, duplicates), or its warnings (about rows imported)."""
     job = await get_import_job(session, actor=actor, job_id=job_id)
     return await paginate(
         session,
         select(ImportRowError).where(
-            ImportRowError.organization_id == actor.organization_id, ImportRowError.import_job_id == job.id
+            ImportRowError.organization_id == actor.organization_id,
+            ImportRowError.import_job_id == job.id,
+            ImportRowError.is_warning == warnings,
         ),
         sort_column=ImportRowError.row_number,
         id_column=ImportRowError.id,
@@ -149,6 +158,8 @@ def _parse_leads(rows: list[tuple[int, dict[str, Any]]], _options: dict[str, Any
     parsed = ParsedChunk[LeadKeys](last_row=rows[-1][0])
     for number, raw in rows:
         row = parse_row(raw, default_source=LeadSource.import_)
+        if row.warnings:
+            parsed.warnings[number] = row.warnings
         errors = list(row.errors)
         values = row.values
         keys = None
@@ -203,7 +214,7 @@ async def _import_leads(
             continue
         for identity in identities:
             seen[identity] = f"row {number}"
-        accepted.append((values, keys))
+        accepted.append((number, values, keys))
     new_leads = [
         {
             "id": lead_id,
@@ -230,14 +241,14 @@ async def _import_leads(
             "tags": values.get("tags", []),
             "custom_fields": {},
         }
-        for lead_id, (values, keys) in zip(random_ids(len(accepted)), accepted, strict=True)
+        for lead_id, (_, values, keys) in zip(random_ids(len(accepted)), accepted, strict=True)
     ]
     if new_leads:
         await insert_rows(session, Lead, new_leads)
         await insert_rows(
             session, AuditEvent, audit_rows(actor, "lead", [r["id"] for r in new_leads], job, now)
         )
-    outcome.created = len(new_leads)
+    outcome.record_created(job, parsed, [number for number, _, _ in accepted])
     return outcome
 
 
@@ -245,6 +256,8 @@ def _parse_customers(rows: list[tuple[int, dict[str, Any]]], _options: dict[str,
     parsed = ParsedChunk[str](last_row=rows[-1][0])
     for number, raw in rows:
         row = parse_row(raw, default_source=None)
+        if row.warnings:
+            parsed.warnings[number] = row.warnings
         if row.errors:
             parsed.errors.extend((number, error) for error in row.errors)
             continue
@@ -278,7 +291,7 @@ async def _import_customers(
             outcome.fail(job, number, FieldError("name", "duplicate", f"duplicate of {seen[name_key]}"))
             continue
         seen[name_key] = f"row {number}"
-        accepted.append((values, name_key))
+        accepted.append((number, values, name_key))
     if accepted:
         last = await sequences.reserve(
             session, organization_id=actor.organization_id, name=CODE_SEQUENCE, count=len(accepted)
@@ -309,7 +322,7 @@ async def _import_customers(
                 "tags": values.get("tags", []),
                 "custom_fields": {},
             }
-            for offset, (customer_id, (values, name_key)) in enumerate(
+            for offset, (customer_id, (_, values, name_key)) in enumerate(
                 zip(random_ids(len(accepted)), accepted, strict=True)
             )
         ]
@@ -317,7 +330,7 @@ async def _import_customers(
         await insert_rows(
             session, AuditEvent, audit_rows(actor, "customer", [c["id"] for c in new_customers], job, now)
         )
-    outcome.created = len(accepted)
+    outcome.record_created(job, parsed, [number for number, _, _ in accepted])
     return outcome
 
 
@@ -494,12 +507,13 @@ async def _commit_chunk(
                 actor = await _actor_of(session, job)
                 policy = await policy_for(session, actor)
                 outcome = await _IMPORTERS[kind].write(session, actor, job, parsed, policy, clock())
-                if outcome.errors:
-                    await insert_rows(session, ImportRowError, outcome.errors)
+                if outcome.errors or outcome.warnings:
+                    await insert_rows(session, ImportRowError, outcome.errors + outcome.warnings)
                 job.processed_rows = parsed.last_row
                 job.created_count += outcome.created
                 job.duplicate_count += outcome.duplicates
                 job.error_count += len(outcome.errors) - outcome.duplicates
+                job.warning_count += len(outcome.warnings)
             return
         except IntegrityError:
             # A lead with one of these phones was created through the API meanwhile; re-reading

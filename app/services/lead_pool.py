@@ -191,7 +191,7 @@ async def assign_manually(
         for_update=True,
     )
     ensure_open(lead.status, action="assigned")
-    owner_id = await resolve_owner(session, actor, user_id, default=None)
+    owner_id = await resolve_owner(session, actor, user_id, default=None, field="user_id")
     if owner_id is None or owner_id == lead.owner_id:
         raise Conflict("The lead already belongs to this user.", code="lead.same_owner")
     await lead_ownership.give_to(

@@ -50,7 +50,9 @@ def parse_opportunities(
     mapping = parse_mapping(options)
     parsed = ParsedChunk[OpportunityRow](last_row=rows[-1][0])
     for number, raw in rows:
-        row, errors = parse_row(raw, mapping)
+        row, errors, warnings = parse_row(raw, mapping)
+        if warnings:
+            parsed.warnings[number] = warnings
         if row is None:
             parsed.errors.extend((number, error) for error in errors)
         else:
@@ -141,7 +143,7 @@ async def write_opportunities(
         if external_id
     }
 
-    accepted: list[tuple[OpportunityRow, uuid.UUID, uuid.UUID, Product | None]] = []
+    accepted: list[tuple[int, OpportunityRow, uuid.UUID, uuid.UUID, Product | None]] = []
     for number, _, row in parsed.valid:
         errors = []
         stage = stages.get(row.stage)
@@ -169,14 +171,14 @@ async def write_opportunities(
             continue
         if row.external_id:
             seen[row.external_id] = f"row {number}"
-        accepted.append((row, owner_id, customer_id, product))
+        accepted.append((number, row, owner_id, customer_id, product))
 
     opportunity_rows: list[dict[str, Any]] = []
     stay_rows: list[dict[str, Any]] = []
     # A close on 3/1/2017 is that day where the source was kept, not the day before in UTC.
     timezone = mapping.timezone or policy.working_hours.timezone
     ids = random_ids(len(accepted))
-    for index, (row, owner_id, customer_id, product) in enumerate(accepted):
+    for index, (_, row, owner_id, customer_id, product) in enumerate(accepted):
         opportunity_id = ids[index]
         stage = stages[row.stage]
         engaged_at = _instant(row.engaged_on, timezone, now)
@@ -221,7 +223,7 @@ async def write_opportunities(
             AuditEvent,
             audit_rows(actor, "opportunity", [r["id"] for r in opportunity_rows], job, now),
         )
-    outcome.created = len(opportunity_rows)
+    outcome.record_created(job, parsed, [number for number, *_ in accepted])
     return outcome
 
 

@@ -20,9 +20,14 @@ _IDS_PER_QUERY = 2000
 
 
 async def resolve_owner(
-    session: AsyncSession, actor: Principal, requested: uuid.UUID | None, *, default: uuid.UUID | None
+    session: AsyncSession,
+    actor: Principal,
+    requested: uuid.UUID | None,
+    *,
+    default: uuid.UUID | None,
+    field: str = "owner_id",
 ) -> uuid.UUID | None:
-    """The owner a new or changed record gets.
+    """The owner a new or changed record gets; `field` is the request's name for it.
 
     Reps own what they create and cannot give records away; supervisors assign within their
     teams; directors, admins and API keys assign to any active user of the organization.
@@ -42,7 +47,7 @@ async def resolve_owner(
         raise InvalidInput(
             "The owner must be an active user you may assign to.",
             code="owner.invalid",
-            errors=[FieldError("owner_id", "owner.invalid", "unknown, inactive or outside your teams")],
+            errors=[FieldError(field, "owner.invalid", "unknown, inactive or outside your teams")],
         )
     return owner.id
 

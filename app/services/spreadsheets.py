@@ -1,19 +1,26 @@
-"""Streaming rows out of CSV and XLSX files, header first, within bounds a crafted file cannot pass."""
+"""Spreadsheet files: rows streamed out of CSV and XLSX uploads, header first, within bounds a crafted
+file cannot pass (a workbook's formula cells marked); CSV written so a spreadsheet runs no cell."""
 
 from __future__ import annotations
 
 import csv
+import io
+import json
+import posixpath
 import re
 import zipfile
 import zlib
-from collections.abc import Iterator
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 from python_calamine import CalamineWorkbook
 
 from app.domain.errors import FieldError, InvalidInput
+from app.domain.formulas import FormulaCell, spreadsheet_cell
 
 CSV_SUFFIXES = (".csv",)
 # Only Office Open XML workbooks: their size and shape can be checked before calamine reads them. A
@@ -32,6 +39,12 @@ MAX_UNCOMPRESSED_BYTES = 256 * 1024 * 1024
 MAX_CELLS = 3_000_000
 # Half the cell bound: a stretch of a part without markup never spans two whole chunks.
 _CHUNK_BYTES = MAX_CELL_BYTES // 2
+# A formula cell's place, packed as row << _ROW_SHIFT | column (both from 1): the grid bound keeps a
+# column below 2**22, and 8 bytes a cell keep even a sheet of formulas within 24 MB.
+_ROW_SHIFT = 24
+# The package and workbook relationships and the workbook part name the first sheet; they are a few
+# kilobytes, and what lies past this is not read.
+_RELATIONSHIP_PART_BYTES = 1024 * 1024
 
 
 def check_filename(filename: str) -> None:
@@ -71,12 +84,51 @@ def read_rows(path: Path, filename: str, *, max_rows: int) -> tuple[int, Iterato
                 raise _too_large(f"A field of the CSV is over 128 KB of text: {exc}") from exc
         # The streaming pass reads the same text, so it meets no field the count did not.
         return total, _stream_csv(path, encoding)
-    check_workbook(path, max_rows=max_rows)
+    formulas = check_workbook(path, max_rows=max_rows)
     try:
         sheet = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0)
     except Exception as exc:  # calamine raises its own types for corrupt files
         raise InvalidInput(f"The workbook cannot be read: {exc}", code="import.file_unreadable") from exc
-    return max(sheet.height - 1, 0), sheet.iter_rows()
+    rows = sheet.iter_rows()
+    if formulas and sheet.start is not None:
+        rows = _mark_formulas(rows, formulas, first_column=sheet.start[1] + 1)
+    return max(sheet.height - 1, 0), rows
+
+
+def _mark_formulas(
+    rows: Iterator[list[Any]], formulas: Sequence[int], *, first_column: int
+) -> Iterator[list[Any]]:
+    """The rows, each formula cell of a data row as a FormulaCell holding its saved result.
+
+    calamine yields rows from the sheet's first row and cells from its first filled column.
+    """
+    places = iter(formulas)
+    place = next(places, None)
+    for number, row in enumerate(rows, start=1):
+        while place is not None and place >> _ROW_SHIFT <= number:
+            index = (place & ((1 << _ROW_SHIFT) - 1)) - first_column
+            if number > 1 and 0 <= index < len(row):  # row 1 is the header
+                row[index] = FormulaCell(row[index] if row[index] != "" else None)
+            place = next(places, None)
+        yield row
+
+
+def write_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """A CSV file for spreadsheets, the one way every export writes one: UTF-8 with a byte order mark
+    (so Excel reads Chinese names right), lists and objects as JSON, and no cell that a spreadsheet
+    would run as a formula (app/domain/formulas.py)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([_csv_cell(value) for value in row])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, list | dict):
+        value = json.dumps(value, ensure_ascii=False)
+    return spreadsheet_cell(value)
 
 
 def _stream_csv(path: Path, encoding: str) -> Iterator[list[Any]]:
@@ -88,8 +140,9 @@ def _too_large(detail: str) -> InvalidInput:
     return InvalidInput(detail, code="import.file_too_large")
 
 
-def check_workbook(path: Path, *, max_rows: int) -> None:
-    """InvalidInput unless the workbook stays within the bounds above, read without holding it.
+def check_workbook(path: Path, *, max_rows: int) -> Sequence[int]:
+    """InvalidInput unless the workbook stays within the bounds above, read without holding it; else
+    the places of the first sheet's formula cells, in row order (see _ROW_SHIFT).
 
     The declared sizes are checked first; every member is then inflated in chunks and scanned as a
     stream. zipfile stops a member at its declared size and checks its CRC, so a member that lies
@@ -104,8 +157,13 @@ def check_workbook(path: Path, *, max_rows: int) -> None:
                     f"The workbook expands to {declared // 2**20} MB; at most "
                     f"{MAX_UNCOMPRESSED_BYTES // 2**20} MB can be imported. Split it into smaller files."
                 )
+            first_sheet = _first_sheet(archive)
+            formulas: array[int] = array("Q")
             for member in members:
-                scanner = _PartScanner(member.filename, max_rows) if _is_xml(member.filename) else None
+                scanner = None
+                if _is_xml(member.filename):
+                    marks = formulas if member.filename == first_sheet else None
+                    scanner = _PartScanner(member.filename, max_rows, formulas=marks)
                 with archive.open(member) as stream:
                     while chunk := stream.read(_CHUNK_BYTES):
                         if scanner is not None:
@@ -117,6 +175,57 @@ def check_workbook(path: Path, *, max_rows: int) -> None:
     # EOFError for a truncated one.
     except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError) as exc:
         raise InvalidInput(f"The workbook cannot be read: {exc}", code="import.file_unreadable") from exc
+    # Spreadsheet programs write rows in order; only a crafted part needs the sort.
+    return formulas if all(a <= b for a, b in pairwise(formulas)) else sorted(formulas)
+
+
+_RELATIONSHIP = re.compile(rb"<(?:[\w.-]+:)?Relationship\s([^>]*)>")
+_SHEET = re.compile(rb"<(?:[\w.-]+:)?sheet\s([^>]*)>")
+_ATTRIBUTE = re.compile(rb'([\w.:-]+)\s*=\s*"([^"]*)"')
+
+
+def _first_sheet(archive: zipfile.ZipFile) -> str | None:
+    """The part calamine reads as the first sheet: the workbook part's first sheet, found through
+    the package's relationships and then the workbook's. None if they do not name one."""
+    workbook = _target(
+        archive, "_rels/.rels", "", lambda rel: rel.get(b"Type", b"").endswith(b"/officeDocument")
+    )
+    if workbook is None:
+        return None
+    sheet = _SHEET.search(_head(archive, workbook))
+    if sheet is None:
+        return None
+    # The relationship id is the sheet's one namespaced `id` attribute (r:id); sheetId is its number.
+    relationship = next((v for k, v in _ATTRIBUTE.findall(sheet.group(1)) if k.endswith(b":id")), None)
+    folder, name = posixpath.split(workbook)
+    return _target(
+        archive,
+        posixpath.join(folder, "_rels", name + ".rels"),
+        folder,
+        lambda rel: rel.get(b"Id") == relationship,
+    )
+
+
+def _target(
+    archive: zipfile.ZipFile, part: str, folder: str, wanted: Callable[[dict[bytes, bytes]], bool]
+) -> str | None:
+    """The part named by the first relationship of `part` that `wanted` picks."""
+    for match in _RELATIONSHIP.finditer(_head(archive, part)):
+        relationship = dict(_ATTRIBUTE.findall(match.group(1)))
+        if wanted(relationship):
+            target = relationship.get(b"Target", b"").decode("utf-8", "replace")
+            return (
+                target[1:] if target.startswith("/") else posixpath.normpath(posixpath.join(folder, target))
+            )
+    return None
+
+
+def _head(archive: zipfile.ZipFile, part: str) -> bytes:
+    try:
+        with archive.open(part) as stream:
+            return stream.read(_RELATIONSHIP_PART_BYTES)
+    except KeyError:
+        return b""
 
 
 def _is_xml(name: str) -> bool:
@@ -131,16 +240,17 @@ def _column_number(letters: bytes) -> int:
     return number
 
 
-# Where a row, a cell or a shared string starts (any namespace prefix, attributes in any order; a
-# row's number and a cell's column letters and row number when they name them: calamine places a
-# cell by its own reference, whatever row element holds it), and where a sheet's data or the
-# shared-string table ends.
+# Where a row, a cell, a shared string, a merged range or a cell's formula starts (any namespace
+# prefix, attributes in any order; a row's number and a cell's column letters and row number when
+# they name them: calamine places a cell by its own reference, whatever row element holds it), and
+# where a sheet's data or the shared-string table ends.
 _BOUNDARY = re.compile(
     rb"<(?:[A-Za-z_][\w.-]*:)?(?:"
     rb"(row)(?=[\s/>])(?:[^>]*?\sr=\"(\d+)\")?"
     rb"|(c)(?=[\s/>])(?:[^>]*?\sr=\"([A-Z]+)(\d*))?"
     rb"|(si)(?=[\s/>])"
     rb"|(mergeCell)(?=[\s/>])"
+    rb"|(f)(?=[\s/>])"
     rb"|/(?:[A-Za-z_][\w.-]*:)?(?:sheetData|sst)>)"
 )
 
@@ -148,7 +258,8 @@ _BOUNDARY = re.compile(
 class _PartScanner:
     """Bounds what calamine would build from one XML part, scanning bytes rather than parsing: the
     bytes of each cell or shared string (rich-text runs together), the grid from A1 to a worksheet's
-    last row and column, and the longest stretch without markup.
+    last row and column, and the longest stretch without markup. Given `formulas`, it appends the
+    place of each cell that holds a formula.
 
     A byte scan costs one regular-expression match per cell, expat with Python callbacks five. It
     can trust what it sees because `<` never appears in XML text or attribute values; it refuses
@@ -156,14 +267,16 @@ class _PartScanner:
     which no spreadsheet program writes into a workbook's parts.
     """
 
-    def __init__(self, member: str, max_rows: int) -> None:
+    def __init__(self, member: str, max_rows: int, *, formulas: array[int] | None = None) -> None:
         self._member = member
         self._max_rows = max_rows
+        self._formulas = formulas
         self._carry = b""  # the unfinished tag at the end of the last chunk
         self._offset = 0  # of the first byte of _carry in the part
         self._item_start = -1  # where the current cell or shared string began; -1 outside one
         self._row = 0
         self._column = 0
+        self._cell_row = 0  # the current cell's row: its own reference's, else its row element's
         self._max_row = 0
         self._max_column = 0
         # Shared strings and merged ranges: calamine keeps one object for each, however small the
@@ -193,22 +306,30 @@ class _PartScanner:
 
     def _scan(self, buffer: bytes, end: int) -> None:
         # Once per boundary of an import's largest file: locals, and no call unless a bound is near.
-        offset, item_start, column = self._offset, self._item_start, self._column
+        offset, item_start, column, cell_row = self._offset, self._item_start, self._column, self._cell_row
         max_row, max_column = self._max_row, self._max_column
         for match in _BOUNDARY.finditer(buffer, 0, end):
             position = offset + match.start()
             if item_start >= 0 and position - item_start > MAX_CELL_BYTES:
                 raise self._cell_too_large()
+            row, row_number, cell, column_letters, cell_row_number, shared_string, merged, formula = (
+                match.groups()
+            )
+            if formula is not None:
+                # Part of the cell it is in: the cell's bytes go on counting.
+                if item_start >= 0 and self._formulas is not None:
+                    self._formulas.append(cell_row << _ROW_SHIFT | column)
+                continue
             item_start = -1
-            row, row_number, cell, column_letters, cell_row, shared_string, merged = match.groups()
             if cell is not None:
                 column = _column_number(column_letters) if column_letters else column + 1
+                cell_row = int(cell_row_number) if cell_row_number else self._row
                 item_start = position
                 if column > max_column:
                     self._max_column = max_column = column
                     self._check_grid()
-                if cell_row and int(cell_row) > max_row:
-                    self._reach_row(int(cell_row))
+                if cell_row > max_row:
+                    self._reach_row(cell_row)
                     max_row = self._max_row
             elif shared_string is not None:
                 item_start = position
@@ -220,7 +341,7 @@ class _PartScanner:
                 self._reach_row(self._row)
                 max_row = self._max_row
                 column = 0
-        self._item_start, self._column = item_start, column
+        self._item_start, self._column, self._cell_row = item_start, column, cell_row
 
     def _reach_row(self, number: int) -> None:
         self._max_row = max(self._max_row, number)

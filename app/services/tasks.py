@@ -50,7 +50,9 @@ async def create_task(session: AsyncSession, *, actor: Principal, data: NewTask)
             session, actor=actor, opportunity_id=data.opportunity_id
         )
         customer_id = opportunity.customer_id
-    assignee_id = await resolve_owner(session, actor, data.assignee_id, default=actor.user_id)
+    assignee_id = await resolve_owner(
+        session, actor, data.assignee_id, default=actor.user_id, field="assignee_id"
+    )
     task = Task(
         organization_id=actor.organization_id,
         title=data.title,
@@ -120,7 +122,9 @@ async def update_task(
     if "assignee_id" in changes:
         changes = {
             **changes,
-            "assignee_id": await resolve_owner(session, actor, changes["assignee_id"], default=None),
+            "assignee_id": await resolve_owner(
+                session, actor, changes["assignee_id"], default=None, field="assignee_id"
+            ),
         }
     for name, value in changes.items():
         setattr(task, name, value)

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from app.domain.errors import InvalidInput
+from app.domain.formulas import FormulaCell
 from app.services import spreadsheets
-from tests.workbooks import BOMBS, SHEET, huge_cell, with_sheet
+from tests.workbooks import BOMBS, SHEET, huge_cell, with_parts, with_sheet
 
 # Measured in a process of its own: ru_maxrss is the peak of the whole process, so the pytest
 # process's history would hide the growth. The address-space cap stops an unbounded reader at about
@@ -23,6 +24,7 @@ import json, resource, sys
 from pathlib import Path
 from app.services import spreadsheets
 from app.domain.errors import InvalidInput
+from app.domain.formulas import FormulaCell
 
 def vm_kb(field):
     for line in open("/proc/self/status"):
@@ -107,3 +109,61 @@ def test_a_csv_field_past_the_readers_limit_is_refused_as_too_large(tmp_path: Pa
 
     assert refused.value.code == "import.file_too_large"
     assert "128" in refused.value.detail
+
+
+_MAIN = '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+
+
+def _rows(path: Path) -> list[list[object]]:
+    return list(spreadsheets.read_rows(path, path.name, max_rows=100)[1])
+
+
+def test_formula_cells_of_the_data_rows_come_with_their_saved_result(tmp_path: Path) -> None:
+    # From column B, as calamine yields cells from the first filled column; a shared formula's
+    # later cells name only their group; a formula in the header is only a header.
+    sheet = (
+        _MAIN + '<row r="1"><c r="B1" t="str"><f>"na"&amp;"me"</f><v>name</v></c>'
+        '<c r="C1" t="inlineStr"><is><t>budget</t></is></c></row>'
+        '<row r="2"><c r="B2" t="inlineStr"><is><t>张伟</t></is></c>'
+        '<c r="C2"><f t="shared" ref="C2:C3" si="0">1+1</f><v>2</v></c></row>'
+        '<row r="3"><c r="B3" t="inlineStr"><is><t>=1+1</t></is></c>'
+        '<c r="C3"><f t="shared" si="0"/></c></row>'
+        "</sheetData></worksheet>"
+    )
+    path = with_sheet(tmp_path / "formulas.xlsx", sheet.encode())
+
+    assert _rows(path) == [["name", "budget"], ["张伟", FormulaCell(2.0)], ["=1+1", FormulaCell(None)]]
+
+
+def test_the_first_sheet_is_found_through_the_workbook_not_by_its_file_name(tmp_path: Path) -> None:
+    workbook = (
+        '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+        'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>'
+        '<sheet name="线索" sheetId="2" r:id="rId9"/><sheet name="Sheet" sheetId="1" r:id="rId1"/>'
+        "</sheets></workbook>"
+    )
+    relationships = (
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" Target="/xl/worksheets/sheet1.xml" Type="http://schemas.openxmlformats.org/'
+        'officeDocument/2006/relationships/worksheet"/>'
+        '<Relationship Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" '
+        'Target="worksheets/leads.xml" Id="rId9"/>'
+        '<Relationship Id="rId2" Target="styles.xml" Type="http://schemas.openxmlformats.org/officeDocument/'
+        '2006/relationships/styles"/></Relationships>'
+    )
+    # Formulas where the first sheet has none, and none where it has one.
+    other = _MAIN + '<row r="2"><c r="A2"><v>1</v></c></row><row r="3"><c r="A3"><f>1+2</f><v>3</v></c></row>'
+    first = _MAIN + '<row r="1"><c r="A1" t="inlineStr"><is><t>name</t></is></c></row>'
+    first += '<row r="2"><c r="A2" t="str"><f>"王"&amp;"芳"</f><v>王芳</v></c></row>'
+    first += '<row r="3"><c r="A3"><v>3</v></c></row>'
+    path = with_parts(
+        tmp_path / "second.xlsx",
+        {
+            "xl/workbook.xml": workbook.encode(),
+            "xl/_rels/workbook.xml.rels": relationships.encode(),
+            SHEET: (other + "</sheetData></worksheet>").encode(),
+            "xl/worksheets/leads.xml": (first + "</sheetData></worksheet>").encode(),
+        },
+    )
+
+    assert _rows(path) == [["name"], [FormulaCell("王芳")], [3.0]]

@@ -35,7 +35,7 @@ MappingField = Annotated[
         "and English headers need no mapping.",
     ),
 ]
-INLINE_ERRORS = 200
+INLINE_REPORT = 200  # errors, and warnings, shown with the job
 
 
 def _mapping_file(raw: str) -> dict[str, Any]:
@@ -79,11 +79,16 @@ def _mapping(raw: str | None) -> dict[str, str]:
 
 
 async def _job_out(session: SessionDep, actor: Principal, job: ImportJob) -> ImportJobOut:
-    errors = await imports.list_row_errors(
-        session, actor=actor, job_id=job.id, limit=INLINE_ERRORS, cursor=None
-    )
+    inline = {
+        name: await imports.list_row_report(
+            session, actor=actor, job_id=job.id, warnings=warnings, limit=INLINE_REPORT, cursor=None
+        )
+        for name, warnings in (("errors", False), ("warnings", True))
+    }
     return ImportJobOut.model_validate(job).model_copy(
-        update={"errors": [ImportRowErrorOut.model_validate(e) for e in errors.items]}
+        update={
+            name: [ImportRowErrorOut.model_validate(e) for e in page.items] for name, page in inline.items()
+        }
     )
 
 
@@ -183,9 +188,27 @@ async def import_opportunities(
     "/import-jobs/{job_id:uuid}", response_model=ImportJobOut, responses=problem_responses(401, 403, 404, 422)
 )
 async def get_import_job(session: SessionDep, actor: CanReadLeads, job_id: uuid.UUID) -> ImportJobOut:
-    """Progress and counts, with the first 200 row errors; page through all of them at /errors."""
+    """Progress and counts, with the first 200 row errors and the first 200 warnings; page through
+    all of them at /errors and /warnings."""
     job = await imports.get_import_job(session, actor=actor, job_id=job_id)
     return await _job_out(session, actor, job)
+
+
+async def _row_report(
+    session: SessionDep,
+    actor: Principal,
+    job_id: uuid.UUID,
+    *,
+    warnings: bool,
+    limit: int,
+    cursor: str | None,
+) -> ImportRowErrorPage:
+    page = await imports.list_row_report(
+        session, actor=actor, job_id=job_id, warnings=warnings, limit=limit, cursor=cursor
+    )
+    return ImportRowErrorPage(
+        items=[ImportRowErrorOut.model_validate(e) for e in page.items], next_cursor=page.next_cursor
+    )
 
 
 @router.get(
@@ -196,7 +219,19 @@ async def get_import_job(session: SessionDep, actor: CanReadLeads, job_id: uuid.
 async def list_import_errors(
     session: SessionDep, actor: CanReadLeads, job_id: uuid.UUID, limit: Limit = 50, cursor: Cursor = None
 ) -> ImportRowErrorPage:
-    page = await imports.list_row_errors(session, actor=actor, job_id=job_id, limit=limit, cursor=cursor)
-    return ImportRowErrorPage(
-        items=[ImportRowErrorOut.model_validate(e) for e in page.items], next_cursor=page.next_cursor
-    )
+    """Rows not imported, with the reason, and duplicates, by row number."""
+    return await _row_report(session, actor, job_id, warnings=False, limit=limit, cursor=cursor)
+
+
+@router.get(
+    "/import-jobs/{job_id:uuid}/warnings",
+    response_model=ImportRowErrorPage,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def list_import_warnings(
+    session: SessionDep, actor: CanReadLeads, job_id: uuid.UUID, limit: Limit = 50, cursor: Cursor = None
+) -> ImportRowErrorPage:
+    """Cells of imported rows to look at, by row number: a formula stored as text
+    (`import.formula_stored_as_text`), a workbook formula whose saved result was imported
+    (`import.formula_result_imported`)."""
+    return await _row_report(session, actor, job_id, warnings=True, limit=limit, cursor=cursor)

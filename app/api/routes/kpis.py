@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -44,6 +42,7 @@ from app.domain.leads import LeadSource
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
 from app.services.kpis.reports import CATALOG, KpiRequest, KpiResult, compute_kpi
+from app.services.spreadsheets import write_csv
 
 router = APIRouter(prefix=f"{API_V1}/kpis", tags=["kpis"])
 
@@ -51,8 +50,6 @@ CanRead = Annotated[Principal, Depends(require(Permission.kpi_read))]
 DEFINITIONS_URL = "https://docs.salescrm.dev/kpis#"
 CSV_MEDIA_TYPE = "text/csv"
 CACHE_CONTROL = "private, max-age=60"
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _Text = Query(max_length=64)
 _HEADERS = {
     "ETag": {"description": "A digest of the answer, for If-None-Match.", "schema": {"type": "string"}},
@@ -156,17 +153,8 @@ def _wants_csv(accept: str) -> bool:
     )
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, list | dict):
-        value = json.dumps(value, ensure_ascii=False)
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
 def _csv(report: type[KpiReport[Any]], result: KpiResult, rows: list[dict[str, Any]]) -> bytes:
-    """The rows flattened (a dimension as <name>_id and <name>_name), UTF-8 with a byte order mark
-    so Excel reads Chinese names right."""
+    """The rows flattened (a dimension as <name>_id and <name>_name)."""
     row_model: type[KpiRow] = report.model_fields["rows"].annotation.__args__[0]  # type: ignore[union-attr]
     grouped = [d.value for d in result.query.group_by]
     own = [
@@ -184,9 +172,7 @@ def _csv(report: type[KpiReport[Any]], result: KpiResult, rows: list[dict[str, A
     header: list[str] = []
     for name in fields:
         header += [f"{name}_id", f"{name}_name"] if name in dimensions else [name]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
+    lines: list[list[Any]] = []
     for row in rows:
         cells: list[Any] = []
         for name in fields:
@@ -195,8 +181,8 @@ def _csv(report: type[KpiReport[Any]], result: KpiResult, rows: list[dict[str, A
                 cells += [value["id"], value["name"]] if value else ["", ""]
             else:
                 cells.append(value)
-        writer.writerow([_cell(c) for c in cells])
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+        lines.append(cells)
+    return write_csv(header, lines)
 
 
 def _etag(body: bytes) -> str:

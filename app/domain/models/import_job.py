@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, Entity, str_enum
@@ -43,12 +43,17 @@ class ImportJob(Entity):
     created_count: Mapped[int] = mapped_column(default=0)
     duplicate_count: Mapped[int] = mapped_column(default=0)
     error_count: Mapped[int] = mapped_column(default=0)
+    # Cells of created rows the job reports on (a formula stored as text): not errors.
+    warning_count: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     failure: Mapped[str | None] = mapped_column(Text)
 
 
 class ImportRowError(Base):
+    """One line of a job's row report: an error (the row was not imported, or was a duplicate), or
+    a warning about a row that was."""
+
     __tablename__ = "import_row_error"
     __table_args__ = (Index(None, "import_job_id", "row_number"),)
 
@@ -59,3 +64,4 @@ class ImportRowError(Base):
     field: Mapped[str | None] = mapped_column(String(64))
     code: Mapped[str] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(String(500))
+    is_warning: Mapped[bool] = mapped_column(default=False, server_default=false())
