@@ -51,6 +51,7 @@ from app.api.routes import (
     webhooks,
 )
 from app.api.runtime import Runtime
+from app.api.webhook_contract import add_webhooks
 from app.bootstrap import build_infrastructure
 from app.config import Environment, Settings, get_settings
 from app.db import utcnow
@@ -189,6 +190,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                     content = response.get("content", {})
                     if status[0] in "45" and "application/json" in content:
                         content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+        add_webhooks(schema)
         app.openapi_schema = schema
     return app.openapi_schema
 

@@ -60,8 +60,14 @@ def event_type(topic: str) -> type[Event] | None:
     return _REGISTRY.get(topic)
 
 
+def registered_events() -> tuple[type[Event], ...]:
+    return tuple(_REGISTRY[topic] for topic in event_topics())
+
+
 @dataclass(frozen=True, kw_only=True)
 class UserCreated(Event, topic="user.created"):
+    """An account was created."""
+
     user_id: uuid.UUID
     username: str
     role: str
@@ -70,6 +76,8 @@ class UserCreated(Event, topic="user.created"):
 
 @dataclass(frozen=True, kw_only=True)
 class UserHandedOver(Event, topic="user.handed_over"):
+    """A leaving rep's records moved to a colleague."""
+
     from_user_id: uuid.UUID
     to_user_id: uuid.UUID
     from_name: str
@@ -82,6 +90,8 @@ class UserHandedOver(Event, topic="user.handed_over"):
 
 @dataclass(frozen=True, kw_only=True)
 class TeamMemberAdded(Event, topic="team.member_added"):
+    """People joined a team."""
+
     team_id: uuid.UUID
     team_name: str
     user_ids: tuple[uuid.UUID, ...]
@@ -90,6 +100,9 @@ class TeamMemberAdded(Event, topic="team.member_added"):
 
 @dataclass(frozen=True, kw_only=True)
 class LeadCreated(Event, topic="lead.created"):
+    """A lead was recorded by a form, the API or by hand. Imported leads announce nothing; the
+    import.finished event sums them up."""
+
     lead_id: uuid.UUID
     lead_name: str
     company: str
@@ -99,6 +112,8 @@ class LeadCreated(Event, topic="lead.created"):
 
 @dataclass(frozen=True, kw_only=True)
 class LeadAssigned(Event, topic="lead.assigned"):
+    """A lead got an owner: by a rule, a pool claim, by hand or in a handover."""
+
     lead_id: uuid.UUID
     lead_name: str
     company: str
@@ -113,6 +128,8 @@ class LeadAssigned(Event, topic="lead.assigned"):
 
 @dataclass(frozen=True, kw_only=True)
 class LeadReleased(Event, topic="lead.released"):
+    """A lead went back to the pool or lost its owner."""
+
     lead_id: uuid.UUID
     lead_name: str
     company: str
@@ -123,6 +140,8 @@ class LeadReleased(Event, topic="lead.released"):
 
 @dataclass(frozen=True, kw_only=True)
 class LeadConverted(Event, topic="lead.converted"):
+    """A lead became a customer."""
+
     lead_id: uuid.UUID
     lead_name: str
     customer_id: uuid.UUID
@@ -131,6 +150,8 @@ class LeadConverted(Event, topic="lead.converted"):
 
 @dataclass(frozen=True, kw_only=True)
 class OpportunityCreated(Event, topic="opportunity.created"):
+    """A deal was opened."""
+
     opportunity_id: uuid.UUID
     opportunity_name: str
     stage: str
@@ -139,6 +160,8 @@ class OpportunityCreated(Event, topic="opportunity.created"):
 
 @dataclass(frozen=True, kw_only=True)
 class OpportunityStageChanged(Event, topic="opportunity.stage_changed"):
+    """A deal moved stage (`abnormal`: it skipped a stage or went back)."""
+
     opportunity_id: uuid.UUID
     opportunity_name: str
     from_stage_id: uuid.UUID
@@ -150,28 +173,36 @@ class OpportunityStageChanged(Event, topic="opportunity.stage_changed"):
 
 @dataclass(frozen=True, kw_only=True)
 class _OpportunityClosed(OpportunityStageChanged):
-    """Announced besides the stage change that closes the deal."""
+    """Announced besides the stage change that closes the deal, with what an ERP books it by."""
 
     amount: Decimal | None
+    currency: str
+    customer_id: uuid.UUID
+    customer_name: str
+    owner_id: uuid.UUID | None
+    owner_name: str
+    closed_at: datetime
 
     @classmethod
-    def of(cls, change: OpportunityStageChanged, amount: Decimal | None) -> _OpportunityClosed:
+    def of(cls, change: OpportunityStageChanged, **closing: Any) -> _OpportunityClosed:
         shared = {field.name: getattr(change, field.name) for field in dataclasses.fields(change)}
-        return cls(**shared, amount=amount)
+        return cls(**shared, **closing)
 
 
 @dataclass(frozen=True, kw_only=True)
 class OpportunityWon(_OpportunityClosed, topic="opportunity.won"):
-    pass
+    """A deal reached a won stage (announced besides opportunity.stage_changed)."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class OpportunityLost(_OpportunityClosed, topic="opportunity.lost"):
-    pass
+    """A deal reached a lost stage (announced besides opportunity.stage_changed)."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class QuotePriceSpread(Event, topic="quote.price_spread"):
+    """A quote's prices differ from peers' beyond the organization's limit."""
+
     quote_id: uuid.UUID
     opportunity_id: uuid.UUID
     customer_id: uuid.UUID
@@ -200,17 +231,17 @@ class _SlaTransition(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class SlaWarned(_SlaTransition, topic="sla.warned"):
-    pass
+    """An SLA timer nears its deadline."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class SlaBreached(_SlaTransition, topic="sla.breached"):
-    pass
+    """An SLA timer passed its deadline."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class SlaEscalated(_SlaTransition, topic="sla.escalated"):
-    pass
+    """A breach was escalated one level up."""
 
 
 SLA_TRANSITION_FIELDS: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(_SlaTransition))
@@ -218,6 +249,8 @@ SLA_TRANSITION_FIELDS: tuple[str, ...] = tuple(field.name for field in dataclass
 
 @dataclass(frozen=True, kw_only=True)
 class ImportFinished(Event, topic="import.finished"):
+    """An import job ended."""
+
     import_job_id: uuid.UUID
     filename: str
     status: str

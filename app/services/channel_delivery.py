@@ -75,6 +75,25 @@ async def check_url(url: str, *, allow_private: bool) -> None:
 
 
 @dataclass(frozen=True)
+class WebhookMessage:
+    """One event as a webhook receiver gets it (the schema is in openapi.json's `webhooks`)."""
+
+    event_id: str
+    event_type: str
+    occurred_at: datetime
+    sequence: int
+    data: Mapping[str, Any]
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "type": self.event_type,
+            "timestamp": self.occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "sequence": self.sequence,
+            "data": self.data,
+        }
+
+
+@dataclass(frozen=True)
 class _Answer:
     status: int
     body: bytes
@@ -325,18 +344,12 @@ class ChannelClient:
     # --- Standard Webhooks ----------------------------------------------------------------------
 
     async def send_webhook(
-        self,
-        url: str,
-        secrets: Sequence[str],
-        event_id: str,
-        event_type: str,
-        payload: Mapping[str, Any],
-        now: datetime,
+        self, url: str, secrets: Sequence[str], message: WebhookMessage, now: datetime
     ) -> DeliveryResult:
         """POST a Standard Webhooks message signed with each of `secrets` ("whsec_" + base64, as the spec
         has it): during a rotation the header carries both signatures, and the receiver accepts either.
 
-        `event_id` goes out as webhook-id and must stay the same across retries: receivers use it to
+        The event id goes out as webhook-id and stays the same across retries: receivers use it to
         drop duplicates. The destination is checked against SSRF on every send, because where a name
         points can change after the subscription was saved.
         """
@@ -359,16 +372,14 @@ class ChannelClient:
         if (refused := await self._refusal(url, started, [])) is not None:
             return refused
 
-        body = json.dumps(
-            {"type": event_type, "timestamp": timestamp.isoformat().replace("+00:00", "Z"), "data": payload},
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+        body = json.dumps(message.body(), ensure_ascii=False, separators=(",", ":"))
         headers = {
             "content-type": "application/json",
-            "webhook-id": event_id,
+            "webhook-id": message.event_id,
             "webhook-timestamp": str(int(timestamp.timestamp())),
-            "webhook-signature": " ".join(signer.sign(event_id, timestamp, body) for signer in signers),
+            "webhook-signature": " ".join(
+                signer.sign(message.event_id, timestamp, body) for signer in signers
+            ),
         }
         try:
             answer = await self._exchange("POST", url, content=body.encode("utf-8"), headers=headers)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.domain.channels import ALL_EVENTS, MAX_ATTEMPTS, ChannelKind, Outcome, audience_of, retry_delay
@@ -31,7 +32,7 @@ from app.domain.models import (
 )
 from app.domain.notifications import MESSAGE_TOPICS, render_message
 from app.services import bulk
-from app.services.channel_delivery import ChannelClient, DeliveryResult
+from app.services.channel_delivery import ChannelClient, DeliveryResult, WebhookMessage
 from app.services.jobs import JobName, JobQueue, JobRequest, enqueue_after_commit
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.unit_of_work import session_scope
@@ -94,12 +95,14 @@ async def fan_out(session: AsyncSession, events: Sequence[OutboxEvent]) -> int:
                         if webhook
                         else event.payload
                     ),
+                    "sequence": None,
                     "status": DeliveryStatus.pending,
                     "attempts": 0,
                     "next_attempt_at": event.created_at,
                     "created_at": event.created_at,
                 }
             )
+    await _number_webhook_messages(session, rows)
     deliveries = bulk.table_of(Delivery)
     created = len(
         await bulk.insert_rows(session, deliveries, rows, returning=(deliveries.c.id,), skip_conflicts=True)
@@ -107,6 +110,26 @@ async def fan_out(session: AsyncSession, events: Sequence[OutboxEvent]) -> int:
     if created:
         enqueue_after_commit(session, deliver_job())
     return created
+
+
+async def _number_webhook_messages(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Each subscription's messages get consecutive numbers, taken from its counter by one atomic
+    UPDATE, so concurrent dispatchers never hand out a number twice. A delivery that already
+    existed (an event dispatched again) is not inserted, and leaves a gap in the numbers."""
+    by_subscription: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        if row["subscription_id"] is not None:
+            by_subscription[row["subscription_id"]].append(row)
+    for subscription_id, messages in by_subscription.items():
+        last = await session.scalar(
+            update(WebhookSubscription)
+            .where(WebhookSubscription.id == subscription_id)
+            .values(last_sequence=WebhookSubscription.last_sequence + len(messages))
+            .returning(WebhookSubscription.last_sequence)
+        )
+        first = int(last or 0) - len(messages) + 1
+        for number, row in enumerate(messages, start=first):
+            row["sequence"] = number
 
 
 async def _active(session: AsyncSession, model: type[_D], organizations: set[uuid.UUID]) -> Sequence[_D]:
@@ -185,7 +208,8 @@ async def _prepare(session: AsyncSession, delivery: Delivery, now: datetime) -> 
     if delivery.subscription_id is not None:
         subscription = await session.get_one(WebhookSubscription, delivery.subscription_id)
         url, secrets = subscription.url, signing_secrets(subscription, now)
-        return lambda client, now: client.send_webhook(url, secrets, event_id, event_type, payload, now)
+        outgoing = WebhookMessage(event_id, event_type, delivery.created_at, delivery.sequence or 0, payload)
+        return lambda client, now: client.send_webhook(url, secrets, outgoing, now)
 
     assert delivery.channel_id is not None
     channel = await session.get_one(NotificationChannel, delivery.channel_id)

@@ -24,6 +24,7 @@ from app.domain.models import (
     Attachment,
     AttachmentParent,
     Contact,
+    Customer,
     Lead,
     Opportunity,
     OpportunityStatus,
@@ -31,6 +32,7 @@ from app.domain.models import (
     StageStay,
     Task,
     TeamMember,
+    User,
 )
 from app.domain.permissions import Role
 from app.domain.pipelines import (
@@ -528,10 +530,21 @@ async def _move(
     outbox.record(session, organization_id=opportunity.organization_id, event=changed)
     closed = {StageKind.won: OpportunityWon, StageKind.lost: OpportunityLost}.get(target.kind)
     if closed is not None:
+        customer = await session.get_one(Customer, opportunity.customer_id)
+        owner = await session.get(User, opportunity.owner_id) if opportunity.owner_id else None
         outbox.record(
             session,
             organization_id=opportunity.organization_id,
-            event=closed.of(changed, opportunity.amount),
+            event=closed.of(
+                changed,
+                amount=opportunity.amount,
+                currency=opportunity.currency,
+                customer_id=customer.id,
+                customer_name=customer.name,
+                owner_id=opportunity.owner_id,
+                owner_name=owner.display_name if owner else "",
+                closed_at=now,
+            ),
         )
 
 

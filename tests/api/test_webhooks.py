@@ -7,6 +7,7 @@ import itertools
 import json
 from datetime import UTC, datetime, timedelta
 
+import jsonschema_rs
 from pytest_httpserver import HTTPServer
 from standardwebhooks import Webhook
 
@@ -225,3 +226,37 @@ async def test_a_subscription_to_an_event_type_that_does_not_exist_is_refused(
     assert [e["field"] for e in refused.json()["errors"]] == ["event_types"]
     listed = await client.get("/api/v1/webhooks", headers=tenant.headers)
     assert listed.json()["items"] == []
+
+
+async def test_messages_match_the_documented_schema_carry_the_event_time_and_are_numbered(
+    client, app, make_tenant, clock, httpserver: HTTPServer
+):
+    clock.now = datetime.now(UTC) - timedelta(seconds=90)
+    tenant = await make_tenant()
+    httpserver.expect_request("/hooks/all", method="POST").respond_with_data("", status=204)
+    webhook = await _subscribe(client, tenant, httpserver.url_for("/hooks/all"), ["*"])
+    first = await client.post(
+        "/api/v1/leads",
+        json={"name": "赵敏", "source": "web_form", "phone": str(next(_phones))},
+        headers=tenant.headers,
+    )
+    happened_at = clock.now
+    clock.advance(seconds=60)  # the messages go out a minute after the first event
+    await _new_lead(client, app, tenant)
+    documented = app.openapi()
+
+    bodies = []
+    for request, _ in httpserver.log:
+        body = Webhook(webhook["secret"]).verify(request.get_data(), dict(request.headers))
+        schema = documented["webhooks"][body["type"]]["post"]["requestBody"]["content"]["application/json"]
+        message = documented["components"]["schemas"][schema["schema"]["$ref"].rsplit("/", 1)[1]]
+        jsonschema_rs.validator_for(message, validate_formats=True).validate(body)
+        bodies.append(body)
+
+    (announced,) = [
+        b for b in bodies if b["type"] == "lead.created" and b["data"]["lead_id"] == first.json()["id"]
+    ]
+    assert datetime.fromisoformat(announced["timestamp"]) == happened_at
+    assert sorted(b["sequence"] for b in bodies) == list(range(1, len(bodies) + 1))
+    deliveries = await _deliveries(client, tenant, webhook["id"])
+    assert sorted(d["sequence"] for d in deliveries) == list(range(1, len(bodies) + 1))

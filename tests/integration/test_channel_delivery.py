@@ -21,7 +21,7 @@ from werkzeug import Request, Response
 from app.domain.channels import Outcome
 from app.domain.errors import InvalidInput
 from app.domain.notifications import RenderedMessage
-from app.services.channel_delivery import ChannelClient, check_url, resolve_host
+from app.services.channel_delivery import ChannelClient, WebhookMessage, check_url, resolve_host
 
 SECRET = "whsec_" + base64.b64encode(b"a 32-byte secret for the tests!!").decode()
 MESSAGE = RenderedMessage(title="新线索：张三", body="线索 张三（华东贸易）已分配给您。")
@@ -57,6 +57,10 @@ async def client() -> AsyncIterator[ChannelClient]:
     await channel_client.aclose()
 
 
+def _message(data: dict | None = None) -> WebhookMessage:
+    return WebhookMessage("evt_1", "t", datetime.now(UTC), 1, data or {})
+
+
 def json_response(body: object, status: int = 200) -> Response:
     return Response(json.dumps(body), status=status, content_type="application/json")
 
@@ -75,10 +79,10 @@ async def test_webhook_signature_verifies_at_the_receiver_and_carries_the_payloa
     event_id = str(uuid.uuid4())
     payload = {"lead_id": "L-1", "name": "张三", "amount": "12000.00"}
     now = datetime.now(UTC)
+    occurred_at = datetime(2026, 12, 6, 1, 2, 3, 456789, tzinfo=UTC)
+    message = WebhookMessage(event_id, "lead.assigned", occurred_at, 7, payload)
 
-    result = await client.send_webhook(
-        f"{base_url}/hooks/crm", [SECRET], event_id, "lead.assigned", payload, now
-    )
+    result = await client.send_webhook(f"{base_url}/hooks/crm", [SECRET], message, now)
 
     assert result.outcome is Outcome.delivered
     assert result.status_code == 204
@@ -91,7 +95,9 @@ async def test_webhook_signature_verifies_at_the_receiver_and_carries_the_payloa
     verified = Webhook(SECRET).verify(request.get_data(), headers)
     assert verified["type"] == "lead.assigned"
     assert verified["data"] == payload
-    assert datetime.fromisoformat(verified["timestamp"]) == now.replace(microsecond=0)
+    # The body's timestamp is the event's time; the header's, this attempt's.
+    assert verified["timestamp"] == "2026-12-06T01:02:03.456789Z"
+    assert verified["sequence"] == 7
     other_secret = "whsec_" + base64.b64encode(b"another secret of thirty-two b!!").decode()
     with pytest.raises(WebhookVerificationError):
         Webhook(other_secret).verify(request.get_data(), headers)
@@ -103,7 +109,7 @@ async def test_webhook_during_a_secret_rotation_verifies_with_either_secret(clie
     previous = "whsec_" + base64.b64encode(b"the secret before the rotation!!").decode()
 
     result = await client.send_webhook(
-        f"{base_url}/h", [SECRET, previous], "evt_1", "t", {"n": 1}, datetime.now(UTC)
+        f"{base_url}/h", [SECRET, previous], _message(data={"n": 1}), datetime.now(UTC)
     )
 
     assert result.outcome is Outcome.delivered
@@ -119,7 +125,7 @@ async def test_webhook_timestamp_of_a_non_utc_clock_still_verifies(client, recei
     receiver.expect_request("/h").respond_with_handler(lambda r: received.append(r) or Response(status=200))
     now = datetime.now(timezone(timedelta(hours=8)))
 
-    result = await client.send_webhook(f"{base_url}/h", [SECRET], "evt_1", "t", {}, now)
+    result = await client.send_webhook(f"{base_url}/h", [SECRET], _message(), now)
 
     assert result.outcome is Outcome.delivered
     [request] = received
@@ -139,7 +145,7 @@ async def test_webhook_timestamp_of_a_non_utc_clock_still_verifies(client, recei
 async def test_webhook_status_decides_the_outcome(client, receiver, base_url, status, outcome):
     receiver.expect_request("/h").respond_with_data("receiver says no", status=status)
 
-    result = await client.send_webhook(f"{base_url}/h", [SECRET], "evt_1", "t", {}, datetime.now(UTC))
+    result = await client.send_webhook(f"{base_url}/h", [SECRET], _message(), datetime.now(UTC))
 
     assert result.outcome is outcome
     assert result.status_code == status
@@ -153,7 +159,7 @@ async def test_webhook_redirect_is_not_followed(client, receiver, base_url):
     )
     receiver.expect_request("/elsewhere").respond_with_data("reached")
 
-    result = await client.send_webhook(f"{base_url}/h", [SECRET], "evt_1", "t", {}, datetime.now(UTC))
+    result = await client.send_webhook(f"{base_url}/h", [SECRET], _message(), datetime.now(UTC))
 
     assert result.outcome is Outcome.failed
     assert result.status_code == 307
@@ -163,7 +169,7 @@ async def test_webhook_redirect_is_not_followed(client, receiver, base_url):
 async def test_webhook_to_a_loopback_receiver_is_refused_without_allow_private(receiver, base_url):
     receiver.expect_request("/h").respond_with_data("", status=204)
     async with ChannelClient(allow_private=False) as strict:
-        result = await strict.send_webhook(f"{base_url}/h", [SECRET], "evt_1", "t", {}, datetime.now(UTC))
+        result = await strict.send_webhook(f"{base_url}/h", [SECRET], _message(), datetime.now(UTC))
 
     assert result.outcome is Outcome.failed
     assert result.status_code is None
@@ -174,7 +180,7 @@ async def test_webhook_to_a_loopback_receiver_is_refused_without_allow_private(r
 async def test_webhook_answer_excerpt_is_the_first_500_characters(client, receiver, base_url):
     receiver.expect_request("/h").respond_with_data("错" * 5000, status=500)
 
-    result = await client.send_webhook(f"{base_url}/h", [SECRET], "evt_1", "t", {}, datetime.now(UTC))
+    result = await client.send_webhook(f"{base_url}/h", [SECRET], _message(), datetime.now(UTC))
 
     assert result.response_excerpt == "错" * 500
     assert result.duration_ms >= 0
@@ -184,9 +190,7 @@ async def test_webhook_to_a_closed_port_is_retried(client):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    result = await client.send_webhook(
-        f"http://127.0.0.1:{port}/h", [SECRET], "evt_1", "t", {}, datetime.now(UTC)
-    )
+    result = await client.send_webhook(f"http://127.0.0.1:{port}/h", [SECRET], _message(), datetime.now(UTC))
 
     assert result.outcome is Outcome.retry
     assert result.status_code is None

@@ -76,7 +76,7 @@ def test_a_payload_is_json_with_ids_as_strings():
     assert payload["notify_user_ids"] == [str(owner_id)]
 
 
-def test_a_won_deal_carries_its_stage_change_and_amount():
+def test_a_won_deal_carries_its_stage_change_and_what_an_erp_books_it_by():
     change = OpportunityStageChanged(
         opportunity_id=uuid.uuid4(),
         opportunity_name="Tower B",
@@ -86,11 +86,30 @@ def test_a_won_deal_carries_its_stage_change_and_amount():
         move="forward",
         abnormal=False,
     )
+    customer_id = uuid.uuid4()
 
-    won = OpportunityWon.of(change, Decimal("120000.00"))
+    won = OpportunityWon.of(
+        change,
+        amount=Decimal("120000.00"),
+        currency="CNY",
+        customer_id=customer_id,
+        customer_name="华东建材",
+        owner_id=None,
+        owner_name="",
+        closed_at=datetime(2026, 12, 7, 1, 0, tzinfo=UTC),
+    )
 
     assert won.topic == "opportunity.won"
-    assert won.payload() == {**change.payload(), "amount": "120000.00"}
+    assert won.payload() == {
+        **change.payload(),
+        "amount": "120000.00",
+        "currency": "CNY",
+        "customer_id": str(customer_id),
+        "customer_name": "华东建材",
+        "owner_id": None,
+        "owner_name": "",
+        "closed_at": "2026-12-07T01:00:00+00:00",
+    }
 
 
 def test_a_topic_cannot_be_claimed_twice():

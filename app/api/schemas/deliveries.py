@@ -19,6 +19,7 @@ class DeliveryOut(BaseModel):
                     "id": "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
                     "event_id": "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f",
                     "event_type": "lead.assigned",
+                    "sequence": 17,
                     "status": "delivered",
                     "attempts": 1,
                     "next_attempt_at": "2026-11-23T02:00:00Z",
@@ -38,6 +39,10 @@ class DeliveryOut(BaseModel):
         description="The event's id; sent to webhooks as webhook-id, the same on retries and replays."
     )
     event_type: str
+    sequence: int | None = Field(
+        description="Webhooks: the message's number in its subscription (`sequence` in the body); "
+        "null for channels."
+    )
     status: DeliveryStatus
     attempts: int
     next_attempt_at: datetime

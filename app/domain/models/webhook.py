@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Entity
@@ -26,4 +26,6 @@ class WebhookSubscription(Entity):
     previous_secret: Mapped[str | None] = mapped_column(EncryptedText())
     previous_secret_expires_at: Mapped[datetime | None]
     is_active: Mapped[bool] = mapped_column(default=True)
+    # The sequence number of the last message given to this subscription (messages carry theirs).
+    last_sequence: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     disabled_reason: Mapped[str | None] = mapped_column(String(200))
