@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from functools import cache
+from typing import Any, get_type_hints
+from zoneinfo import ZoneInfo
+
+from app.domain.events import event_type
 
 
 class Audience(StrEnum):
@@ -180,15 +185,46 @@ def language_of(locale: str) -> str:
 
 
 def render_message(
-    topic: str, payload: dict[str, Any], *, locale: str, audience: Audience = Audience.person
+    topic: str,
+    payload: dict[str, Any],
+    *,
+    locale: str,
+    timezone: str,
+    audience: Audience = Audience.person,
 ) -> RenderedMessage | None:
-    """The message for an event, or None when the topic has no text."""
+    """The message for an event, or None when the topic has no text. Times read as the
+    organization's clock shows them (`12月7日 09:30`), not as stored (UTC, ISO 8601)."""
     templates = (_GROUP_TEMPLATES.get(topic) if audience is Audience.group else None) or _TEMPLATES.get(topic)
     if templates is None:
         return None
-    title, body = templates[language_of(locale)]
+    language = language_of(locale)
+    title, body = templates[language]
     fields = _Fields(payload)
+    for name in _time_fields(topic):
+        if isinstance(payload.get(name), str):
+            fields[name] = _local_time(payload[name], ZoneInfo(timezone), language)
     return RenderedMessage(title=title.format_map(fields), body=body.format_map(fields))
+
+
+@cache
+def _time_fields(topic: str) -> tuple[str, ...]:
+    event = event_type(topic)
+    if event is None:
+        return ()
+    return tuple(name for name, kind in get_type_hints(event).items() if kind is datetime)
+
+
+def _local_time(text: str, zone: ZoneInfo, language: str) -> str:
+    try:
+        instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    if instant.tzinfo is None:
+        return text
+    local = instant.astimezone(zone)
+    if language == "zh":
+        return f"{local.month}月{local.day}日 {local:%H:%M}"
+    return f"{local:%b} {local.day}, {local:%H:%M}"
 
 
 def backoff_seconds(attempt: int) -> int:

@@ -215,7 +215,13 @@ async def _prepare(session: AsyncSession, delivery: Delivery, now: datetime) -> 
     channel = await session.get_one(NotificationChannel, delivery.channel_id)
     kind, config = channel.kind, dict(channel.config)
     organization = await session.get_one(Organization, delivery.organization_id)
-    message = render_message(event_type, payload, locale=organization.locale, audience=audience_of(kind))
+    message = render_message(
+        event_type,
+        payload,
+        locale=organization.locale,
+        timezone=organization.timezone,
+        audience=audience_of(kind),
+    )
     if message is None:  # the topic lost its text since the delivery was written
         return _skip(f"no message exists for {event_type}")
     if kind is ChannelKind.wecom_robot:

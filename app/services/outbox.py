@@ -89,19 +89,18 @@ async def dispatch_due_events(session: AsyncSession, *, now: datetime, limit: in
     if not events:
         return 0
     await deliveries.fan_out(session, events)
-    locales = dict(
-        (
-            await session.execute(
-                select(Organization.id, Organization.locale).where(
-                    Organization.id.in_({event.organization_id for event in events})
-                )
+    readers = {
+        organization_id: (locale, timezone)
+        for organization_id, locale, timezone in await session.execute(
+            select(Organization.id, Organization.locale, Organization.timezone).where(
+                Organization.id.in_({event.organization_id for event in events})
             )
-        ).all()
-    )
+        )
+    }
     rows: dict[uuid.UUID, list[dict[str, Any]]] = {}
     for event in events:
         try:
-            rows[event.id] = _notifications(event, locales[event.organization_id], now)
+            rows[event.id] = _notifications(event, *readers[event.organization_id], now)
         except Exception as exc:  # a payload its template or recipients cannot be read from
             _fail(event, now, exc)
     renderable = [event for event in events if event.id in rows]
@@ -146,10 +145,12 @@ async def _insert_notifications(session: AsyncSession, rows: list[dict[str, Any]
     await bulk.insert_rows(session, bulk.table_of(Notification), rows, skip_conflicts=True)
 
 
-def _notifications(event: OutboxEvent, locale: str, now: datetime) -> list[dict[str, Any]]:
+def _notifications(event: OutboxEvent, locale: str, timezone: str, now: datetime) -> list[dict[str, Any]]:
     """The in-app notification rows of an event: one per user it names, if its topic has a text."""
     recipients = dict.fromkeys(uuid.UUID(str(u)) for u in event.payload.get("notify_user_ids", []))
-    message = render_message(event.topic, event.payload, locale=locale) if recipients else None
+    message = (
+        render_message(event.topic, event.payload, locale=locale, timezone=timezone) if recipients else None
+    )
     if message is None:
         return []
     data = {k: v for k, v in event.payload.items() if k != "notify_user_ids"}

@@ -38,7 +38,7 @@ def test_every_placeholder_of_a_message_is_a_field_of_its_event(topic):
     fields = {field.name: "x" for field in dataclasses.fields(event_type(topic))}  # type: ignore[arg-type]
     for locale in ("zh-CN", "en"):
         for audience in Audience:
-            message = render_message(topic, fields, locale=locale, audience=audience)
+            message = render_message(topic, fields, locale=locale, timezone="UTC", audience=audience)
             assert message is not None
             assert MISSING_FIELD not in message.title + message.body, (topic, locale, audience)
 

@@ -76,6 +76,7 @@ PAYLOADS: dict[str, dict[str, object]] = {
     },
 }
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+SHANGHAI = "Asia/Shanghai"
 
 
 def test_the_sample_payloads_cover_exactly_the_subscribable_topics():
@@ -85,8 +86,8 @@ def test_the_sample_payloads_cover_exactly_the_subscribable_topics():
 @pytest.mark.parametrize("topic", sorted(MESSAGE_TOPICS))
 @pytest.mark.parametrize("audience", list(Audience))
 def test_every_subscribable_topic_renders_in_chinese_and_english(topic, audience):
-    chinese = render_message(topic, PAYLOADS[topic], locale="zh-CN", audience=audience)
-    english = render_message(topic, PAYLOADS[topic], locale="en", audience=audience)
+    chinese = render_message(topic, PAYLOADS[topic], locale="zh-CN", timezone=SHANGHAI, audience=audience)
+    english = render_message(topic, PAYLOADS[topic], locale="en", timezone=SHANGHAI, audience=audience)
 
     assert chinese is not None
     assert english is not None
@@ -100,22 +101,28 @@ def test_every_subscribable_topic_renders_in_chinese_and_english(topic, audience
 
 def test_a_group_chat_is_never_told_you():
     for topic in sorted(MESSAGE_TOPICS):
-        message = render_message(topic, PAYLOADS[topic], locale="zh-CN", audience=Audience.group)
+        message = render_message(
+            topic, PAYLOADS[topic], locale="zh-CN", timezone=SHANGHAI, audience=Audience.group
+        )
         assert message is not None
         assert "您" not in message.title + message.body, topic
-        english = render_message(topic, PAYLOADS[topic], locale="en", audience=Audience.group)
+        english = render_message(
+            topic, PAYLOADS[topic], locale="en", timezone=SHANGHAI, audience=Audience.group
+        )
         assert english is not None
         assert not re.search(r"\b(you|your)\b", english.title + english.body, re.IGNORECASE), topic
 
 
 def test_a_field_an_older_event_lacks_leaves_a_gap_rather_than_failing():
-    message = render_message("lead.assigned", {"lead_name": "Zhao Min"}, locale="en", audience=Audience.group)
+    message = render_message(
+        "lead.assigned", {"lead_name": "Zhao Min"}, locale="en", timezone=SHANGHAI, audience=Audience.group
+    )
     assert message is not None
     assert f"went to {MISSING_FIELD}" in message.body
 
 
 def test_an_event_without_a_message_renders_nothing():
-    assert render_message("import.started", {}, locale="zh-CN") is None
+    assert render_message("import.started", {}, locale="zh-CN", timezone=SHANGHAI) is None
 
 
 def test_robots_post_to_groups_and_the_wecom_app_to_people():
@@ -142,3 +149,14 @@ def test_a_channel_subscribes_only_to_topics_with_a_message():
         "lead.creatd has no message",
         "webhook.ping has no message",
     ]
+
+
+@pytest.mark.parametrize(("locale", "shown"), [("zh-CN", "12月7日 09:30"), ("en", "Dec 7, 09:30")])
+def test_a_time_reads_as_the_organizations_clock_shows_it(locale, shown):
+    payload = {**PAYLOADS["sla.breached"], "due_at": "2026-12-07T01:30:00+00:00"}
+
+    message = render_message("sla.breached", payload, locale=locale, timezone=SHANGHAI)
+
+    assert message is not None
+    assert shown in message.body
+    assert "2026-12-07T01:30" not in message.body
