@@ -1,41 +1,68 @@
 """Unknown query parameters answer 422 naming them: a misspelt or unsupported filter must not be
-silently ignored (a list would answer every record instead of the filtered few)."""
+silently ignored (a list would answer every record instead of the filtered few). So does a
+parameter given twice that takes one value: the last one would win, unannounced; a filter that
+takes several (`?status=new&status=assigned`, meaning either) says so in its schema."""
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
+
 from fastapi import Request
+from fastapi._compat import field_annotation_is_sequence
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from app.domain.errors import FieldError, InvalidInput
 
-_KNOWN: dict[int, frozenset[str]] = {}
+
+@dataclass(frozen=True)
+class _Declared:
+    names: frozenset[str]
+    repeatable: frozenset[str]
 
 
-def _declared(dependant: Dependant) -> frozenset[str]:
+_DECLARED: dict[int, _Declared] = {}
+
+
+def _declared(dependant: Dependant) -> _Declared:
     """The query parameters a route declares, its dependencies' included."""
     names: set[str] = set()
+    repeatable: set[str] = set()
     pending = [dependant]
     while pending:
         current = pending.pop()
-        names.update(field.alias for field in current.query_params)
+        for field in current.query_params:
+            names.add(field.alias)
+            if field_annotation_is_sequence(field.field_info.annotation):
+                repeatable.add(field.alias)
         pending.extend(current.dependencies)
-    return frozenset(names)
+    return _Declared(frozenset(names), frozenset(repeatable))
 
 
 async def refuse_unknown_query_parameters(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
-    known = _KNOWN.get(id(route))
-    if known is None:
-        known = _KNOWN[id(route)] = _declared(route.dependant)
-    unknown = sorted(set(request.query_params) - known)
+    declared = _DECLARED.get(id(route))
+    if declared is None:
+        declared = _DECLARED[id(route)] = _declared(route.dependant)
+    given = Counter(name for name, _ in request.query_params.multi_items())
+    unknown = sorted(set(given) - declared.names)
+    repeated = sorted(name for name, count in given.items() if count > 1 and name not in declared.repeatable)
     if unknown:
         raise InvalidInput(
             f"Unknown query parameter(s): {', '.join(unknown)}.",
             code="request.unknown_parameter",
             errors=[
                 FieldError(name, "parameter.unknown", "not a parameter of this operation") for name in unknown
+            ],
+        )
+    if repeated:
+        raise InvalidInput(
+            f"Query parameter(s) given more than once that take one value: {', '.join(repeated)}.",
+            code="request.repeated_parameter",
+            errors=[
+                FieldError(name, "parameter.repeated", "takes one value; give it once") for name in repeated
             ],
         )

@@ -20,7 +20,7 @@ from app.domain.pipelines import OrderingMode, ordering_violations, parse_orderi
 from app.domain.principal import Principal
 from app.domain.sla import SlaKind, TimerState
 from app.services import audit, customers, leads, opportunities, sla
-from app.services.common import get_visible, refuse_taken_id
+from app.services.common import get_visible, matches, refuse_taken_id
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.policy import policy_for
 from app.services.visibility import visible_to
@@ -307,7 +307,7 @@ async def list_activities(
     )
     for name, value in (filters or {}).items():
         if value is not None:
-            statement = statement.where(getattr(Activity, name) == value)
+            statement = statement.where(matches(getattr(Activity, name), value))
     if occurred_from is not None:
         statement = statement.where(Activity.occurred_at >= occurred_from)
     if occurred_to is not None:

@@ -67,6 +67,15 @@ async def plan_for_these_values(session: AsyncSession) -> None:
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
+def matches(column: Any, value: Any) -> ColumnElement[bool]:
+    """A list filter's condition: equal to the value, or to any of several (a query parameter
+    given more than once). One value stays an equality, which the planner matches to indexes."""
+    if isinstance(value, list | tuple | set | frozenset):
+        values = list(dict.fromkeys(value))
+        return column == values[0] if len(values) == 1 else column.in_(values)  # type: ignore[no-any-return]
+    return column == value  # type: ignore[no-any-return]
+
+
 def like_pattern(text: str) -> str:
     """A LIKE pattern matching `text` anywhere, with the wildcards in `text` taken literally."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -25,6 +26,7 @@ from app.services.common import (
     check_version,
     get_visible,
     like_pattern,
+    matches,
     plan_for_these_values,
     refuse_taken_id,
 )
@@ -143,7 +145,7 @@ async def list_customers(
     cursor: str | None,
     sort: str = "-created_at",
     owner_id: uuid.UUID | None = None,
-    tier: Tier | None = None,
+    tier: Sequence[Tier] | None = None,
     region: str | None = None,
     industry: str | None = None,
     q: str | None = None,
@@ -160,7 +162,7 @@ async def list_customers(
         (Customer.industry, industry),
     ):
         if value is not None:
-            statement = statement.where(column == value)
+            statement = statement.where(matches(column, value))
     if updated_since is not None:
         statement = statement.where(Customer.updated_at >= updated_since)
     if q:

@@ -27,6 +27,7 @@ from app.services.common import (
     get_visible,
     insert_unless_conflict,
     like_pattern,
+    matches,
     plan_for_these_values,
     refuse_taken_id,
 )
@@ -342,17 +343,19 @@ async def list_leads(
     updated_since: datetime | None = None,
 ) -> Page[Lead]:
     order = SortOrder.parse(sort, SORTABLE)
-    status = (filters or {}).get("status")
+    statuses = (filters or {}).get("status")
     # Filtered to another status, the pool's share of visibility selects nothing; left in, its OR
     # keeps the planner off the owner-and-status index (0.55 s for a rep's contacted leads at a
     # million leads).
     visible = (
-        lead_visibility(actor) if status in (None, LeadStatus.pooled) else visible_to(actor, Lead.owner_id)
+        lead_visibility(actor)
+        if statuses is None or LeadStatus.pooled in statuses
+        else visible_to(actor, Lead.owner_id)
     )
     statement = select(Lead).where(Lead.organization_id == actor.organization_id, visible)
     for name, value in (filters or {}).items():
         if value is not None:
-            statement = statement.where(getattr(Lead, name) == value)
+            statement = statement.where(matches(getattr(Lead, name), value))
     if created_from is not None:
         statement = statement.where(Lead.created_at >= created_from)
     if created_to is not None:

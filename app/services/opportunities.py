@@ -8,6 +8,7 @@ the same transaction as the move.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -46,7 +47,7 @@ from app.domain.pipelines import (
 from app.domain.principal import Principal
 from app.domain.sla import SlaKind, TimerState
 from app.services import audit, customers, outbox, pipelines, sla
-from app.services.common import check_version, get_visible
+from app.services.common import check_version, get_visible, matches
 from app.services.ownership import resolve_owner
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.policy import policy_for
@@ -228,7 +229,7 @@ async def list_opportunities(
     actor: Principal,
     limit: int,
     cursor: str | None,
-    status: OpportunityStatus | None = None,
+    status: Sequence[OpportunityStatus] | None = None,
     owner_id: uuid.UUID | None = None,
     customer_id: uuid.UUID | None = None,
     pipeline_id: uuid.UUID | None = None,
@@ -250,7 +251,7 @@ async def list_opportunities(
         (Opportunity.external_id, external_id),
     ):
         if value is not None:
-            statement = statement.where(column == value)
+            statement = statement.where(matches(column, value))
     if team_id is not None:
         statement = statement.where(
             Opportunity.owner_id.in_(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,7 +15,7 @@ from app.domain.errors import Conflict, FieldError, InvalidInput
 from app.domain.models import Task, TaskStatus
 from app.domain.principal import Principal
 from app.services import activities, audit, opportunities
-from app.services.common import check_version, get_visible
+from app.services.common import check_version, get_visible, matches
 from app.services.ownership import resolve_owner
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.visibility import visible_to
@@ -82,7 +83,7 @@ async def list_tasks(
     limit: int,
     cursor: str | None,
     assignee_id: uuid.UUID | None = None,
-    status: TaskStatus | None = None,
+    status: Sequence[TaskStatus] | None = None,
     opportunity_id: uuid.UUID | None = None,
     due_before: datetime | None = None,
 ) -> Page[Task]:
@@ -90,7 +91,7 @@ async def list_tasks(
     if assignee_id is not None:
         statement = statement.where(Task.assignee_id == assignee_id)
     if status is not None:
-        statement = statement.where(Task.status == status)
+        statement = statement.where(matches(Task.status, status))
     if opportunity_id is not None:
         statement = statement.where(Task.opportunity_id == opportunity_id)
     if due_before is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from app.domain.permissions import Role, may_deactivate
 from app.domain.principal import Principal
 from app.services import audit, outbox
 from app.services.auth import normalise_username
-from app.services.common import check_version, get_visible, like_pattern, refuse_taken_id
+from app.services.common import check_version, get_visible, like_pattern, matches, refuse_taken_id
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.security import hash_password
 from app.services.visibility import visible_to
@@ -104,14 +105,14 @@ async def list_users(
     limit: int,
     cursor: str | None,
     sort: str = "created_at",
-    role: Role | None = None,
+    role: Sequence[Role] | None = None,
     is_active: bool | None = None,
     q: str | None = None,
 ) -> Page[User]:
     order = SortOrder.parse(sort, SORTABLE)
     statement = select(User).where(User.organization_id == actor.organization_id, visible_to(actor, User.id))
     if role is not None:
-        statement = statement.where(User.role == role)
+        statement = statement.where(matches(User.role, role))
     if is_active is not None:
         statement = statement.where(User.is_active == is_active)
     if q:

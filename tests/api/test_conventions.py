@@ -254,3 +254,48 @@ async def test_an_unknown_query_parameter_is_422_naming_it_not_silently_ignored(
     assert (
         await client.get("/api/v1/activities", params={"type": "call", "limit": 5}, headers=tenant.headers)
     ).status_code == 200
+
+
+async def test_a_repeated_filter_means_either_value(client, make_tenant):
+    tenant = await make_tenant()
+    made = {}
+    for n, name in enumerate(("new one", "disqualified one", "another new one")):
+        created = await client.post(
+            "/api/v1/leads",
+            json={"name": name, "source": "web_form", "phone": f"1390000{n:04d}"},
+            headers=tenant.headers,
+        )
+        assert created.status_code == 201, created.text
+        made[name] = created.json()["id"]
+    disqualified = await client.post(
+        f"/api/v1/leads/{made['disqualified one']}/disqualify",
+        json={"reason": "spam"},
+        headers=tenant.headers,
+    )
+    assert disqualified.status_code == 200, disqualified.text
+
+    waiting = (await client.get(f"/api/v1/leads/{made['new one']}", headers=tenant.headers)).json()["status"]
+
+    either = await client.get(
+        "/api/v1/leads", params=[("status", waiting), ("status", "disqualified")], headers=tenant.headers
+    )
+    one = await client.get("/api/v1/leads", params={"status": "disqualified"}, headers=tenant.headers)
+
+    assert either.status_code == 200, either.text
+    assert {lead["status"] for lead in either.json()["items"]} == {waiting, "disqualified"}
+    assert len(either.json()["items"]) == 3
+    assert [lead["id"] for lead in one.json()["items"]] == [made["disqualified one"]]
+
+
+async def test_a_parameter_that_takes_one_value_given_twice_is_422_not_the_last_one(client, make_tenant):
+    tenant = await make_tenant()
+
+    refused = await client.get(
+        "/api/v1/leads",
+        params=[("limit", "5"), ("limit", "500"), ("q", "a"), ("q", "b")],
+        headers=tenant.headers,
+    )
+
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "request.repeated_parameter"
+    assert [e["field"] for e in refused.json()["errors"]] == ["limit", "q"]

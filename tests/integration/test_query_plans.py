@@ -96,7 +96,7 @@ def _calls(seeded: dict[str, Any]) -> dict[str, tuple[str, Call]]:
         "leads, rep": ("rep", lambda s, a: leads.list_leads(s, actor=a, **page)),
         "leads by status": (
             "rep",
-            lambda s, a: leads.list_leads(s, actor=a, **page, filters={"status": LeadStatus.contacted}),
+            lambda s, a: leads.list_leads(s, actor=a, **page, filters={"status": [LeadStatus.contacted]}),
         ),
         "leads, deep page": (
             "director",

@@ -96,7 +96,7 @@ async def list_activities(
     lead_id: uuid.UUID | None = None,
     customer_id: uuid.UUID | None = None,
     owner_id: uuid.UUID | None = None,
-    type_: Annotated[ActivityType | None, Query(alias="type")] = None,
+    type_: Annotated[list[ActivityType] | None, Query(alias="type", max_length=20)] = None,
     occurred_from: Timestamp | None = None,
     occurred_to: Timestamp | None = None,
 ) -> ActivityPage:

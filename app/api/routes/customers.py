@@ -61,7 +61,7 @@ async def list_customers(
     cursor: Cursor = None,
     sort: Annotated[str, Query(pattern=r"^-?(created_at|updated_at|code)$")] = "-created_at",
     owner_id: uuid.UUID | None = None,
-    tier: Tier | None = None,
+    tier: Annotated[list[Tier] | None, Query(max_length=20)] = None,
     region: ShortFilter = None,
     industry: ShortFilter = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,

@@ -82,7 +82,7 @@ async def list_opportunities(
     actor: CanRead,
     limit: Limit = 50,
     cursor: Cursor = None,
-    status_: Annotated[OpportunityStatus | None, Query(alias="status")] = None,
+    status_: Annotated[list[OpportunityStatus] | None, Query(alias="status", max_length=20)] = None,
     owner_id: uuid.UUID | None = None,
     customer_id: uuid.UUID | None = None,
     pipeline_id: uuid.UUID | None = None,

@@ -50,7 +50,7 @@ async def list_tasks(
     limit: Limit = 50,
     cursor: Cursor = None,
     assignee_id: uuid.UUID | None = None,
-    status_: Annotated[TaskStatus | None, Query(alias="status")] = None,
+    status_: Annotated[list[TaskStatus] | None, Query(alias="status", max_length=20)] = None,
     opportunity_id: uuid.UUID | None = None,
     due_before: Timestamp | None = None,
 ) -> TaskPage:

@@ -52,7 +52,7 @@ async def list_users(
     limit: Limit = 50,
     cursor: Cursor = None,
     sort: Annotated[str, Query(pattern=r"^-?(created_at|username|display_name)$")] = "created_at",
-    role: Role | None = None,
+    role: Annotated[list[Role] | None, Query(max_length=20)] = None,
     is_active: bool | None = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
 ) -> UserPage:
