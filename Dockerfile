@@ -9,7 +9,9 @@ RUN /opt/venv/bin/pip install .
 
 FROM python:3.11-slim
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 CRM_VAR_DIR=/data/var CRM_STORAGE_DIR=/data/files
-RUN useradd --create-home --uid 10001 crm && mkdir -p /data && chown crm /data
+# The volumes mounted at /data/files and /data/var start as copies of these directories, owner
+# included: the non-root user can write them.
+RUN useradd --create-home --uid 10001 crm && mkdir -p /data/files /data/var && chown -R crm /data
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /srv
 COPY alembic.ini ./

@@ -53,6 +53,20 @@ def _worker_redis(url: str) -> str:
 POSTGRES_URL = _worker_url(
     os.environ.get("CRM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 )
+
+
+def _refuse_a_database_that_may_hold_data(url: str) -> None:
+    # The tests drop the schema of the database they are given: a name without "test" in it may be
+    # somebody's real data (CRM_TEST_POSTGRES_URL pointed at the wrong database).
+    name = url.rsplit("/", 1)[1]
+    if "test" not in name.lower():
+        raise pytest.UsageError(
+            f"CRM_TEST_POSTGRES_URL names the database {name!r}; the tests wipe the database they use, "
+            "so they run only on one whose name contains 'test'."
+        )
+
+
+_refuse_a_database_that_may_hold_data(POSTGRES_URL)
 REDIS_URL = _worker_redis(os.environ.get("CRM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PASSWORD = "correct-horse-battery"
