@@ -60,6 +60,7 @@ from app.workers.queue import InlineQueue
 # (job, seconds) the in-process runner repeats; the arq worker has the same in its cron list.
 INLINE_SCHEDULE = (
     ("sweep_outbox", 60.0),
+    ("resume_imports", 60.0),
     ("assign_waiting_leads", 60.0),
     ("fire_sla_timers", 60.0),
     ("send_deliveries", 60.0),

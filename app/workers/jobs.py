@@ -93,6 +93,18 @@ async def run_import(ctx: JobContext, job_id: str) -> str:
     return status.value
 
 
+async def resume_imports(ctx: JobContext) -> int:
+    """Cron backstop: imports whose run was lost (Redis down at upload, restarted without its data,
+    or the in-process runner's process gone) are run anyway."""
+    sessionmaker, queue, _clock = _deps(ctx)
+    async with session_scope(sessionmaker, queue) as session:
+        waiting = await imports.waiting_import_jobs(session)
+    for job in waiting:
+        await queue.enqueue(job)
+    JOBS.labels("resume_imports", "ok" if waiting else "noop").inc()
+    return len(waiting)
+
+
 async def assign_waiting_leads(ctx: JobContext) -> int:
     """Assigns every lead waiting for assignment, a batch per transaction. Enqueued after a lead
     is created (one run serves the leads of a short window) and on a schedule, as the backstop for
@@ -170,6 +182,7 @@ JOB_FUNCTIONS: dict[str, Callable[..., Awaitable[Any]]] = {
     "sweep_outbox": sweep_outbox,
     "purge_idempotency_records": purge_idempotency_records,
     "run_import": run_import,
+    "resume_imports": resume_imports,
     "assign_waiting_leads": assign_waiting_leads,
     "recycle_leads": recycle_leads,
     "fire_sla_timers": fire_sla_timers,
