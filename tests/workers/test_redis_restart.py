@@ -10,7 +10,7 @@ import socket
 import subprocess
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,7 @@ from app.services.unit_of_work import session_scope
 from app.services.users import NewUser, create_user
 from app.workers.queue import ArqQueue
 from app.workers.settings import ResilientWorker, WorkerSettings, redis_settings
-from tests.conftest import IN_CI, PASSWORD, Clock, Tenant, new_tenant, serving, sign_in
+from tests.conftest import IN_CI, PASSWORD, Clock, Tenant, eventually, new_tenant, serving, sign_in
 
 LEADS_PER_ROUND = 20
 
@@ -98,19 +98,6 @@ def own_redis() -> Iterator[OwnRedis]:
     server.start()
     yield server
     server.stop()
-
-
-async def eventually(condition: Callable[[], Any], seconds: float = 15) -> None:
-    """Polls `condition` (a coroutine function or a plain one) until it holds; fails at the deadline."""
-    deadline = time.monotonic() + seconds
-    while True:
-        outcome = condition()
-        if asyncio.iscoroutine(outcome):
-            outcome = await outcome
-        if outcome:
-            return
-        assert time.monotonic() < deadline, f"not within {seconds} s: {condition.__doc__ or condition}"
-        await asyncio.sleep(0.05)
 
 
 @contextlib.asynccontextmanager
