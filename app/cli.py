@@ -232,6 +232,13 @@ class _DiscardingQueue:
         return None
 
 
+# uvicorn kills an API process that has not answered its supervisor's ping within 5 s. On a host
+# short of CPU (a throttled container, a machine under load) a process starting up or merely
+# starved misses that, is killed with its requests and replaced by one that starts up as slowly:
+# the soak saw the second process replaced five times in its first minute. A hung one still is.
+API_PROCESS_HEALTHCHECK_SECONDS = 30
+
+
 @cli.command("serve")
 def serve(
     host: str = "127.0.0.1",
@@ -247,7 +254,15 @@ def serve(
             "[red]several API processes need PostgreSQL and Redis (CRM_DATABASE_URL, CRM_REDIS_URL)[/red]"
         )
         raise typer.Exit(2)
-    uvicorn.run("app.main:app", host=host, port=port, workers=workers, log_config=None, access_log=False)
+    uvicorn.run(
+        "app.main:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        timeout_worker_healthcheck=API_PROCESS_HEALTHCHECK_SECONDS,
+    )
 
 
 @cli.command("worker")

@@ -25,33 +25,26 @@ import redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench.common import CRM, REDIS_URL, json_post, prepare, read_response, wait_until_serving
+from bench.common import (
+    CRM,
+    REDIS_URL,
+    create_reps,
+    descendants,
+    json_post,
+    percentile,
+    prepare,
+    read_response,
+    start_detached,
+    wait_until_serving,
+)
 
 PASSWORD = "bench-password-1"
 PORT = 8091
 REPS = 7
 
 
-def _start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-
-
 def _set_up_rule(client: httpx.Client) -> None:
-    user_ids = []
-    for n in range(REPS):
-        response = client.post(
-            "/api/v1/users",
-            json={
-                "username": f"bench-rep-{n}",
-                "display_name": f"销售{n}",
-                "password": PASSWORD,
-                "role": "rep",
-            },
-        )
-        response.raise_for_status()
-        user_ids.append(response.json()["id"])
+    user_ids = create_reps(client, REPS, PASSWORD)
     client.post(
         "/api/v1/assignment-rules",
         json={
@@ -152,7 +145,7 @@ def _cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time of these processes and their children, from /proc."""
     ticks = 0
     for pid in pids:
-        for member in [pid, *_children(pid)]:
+        for member in [pid, *descendants(pid)]:
             try:
                 with open(f"/proc/{member}/stat") as stat:
                     fields = stat.read().rsplit(")", 1)[1].split()
@@ -162,21 +155,11 @@ def _cpu_seconds(pids: list[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _children(pid: int) -> list[int]:
-    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-    return [int(child) for child in found] + [grand for child in found for grand in _children(int(child))]
-
-
 def _pids_of(name: str) -> list[int]:
     return [
         int(pid)
         for pid in subprocess.run(["pgrep", "-x", name], capture_output=True, text=True).stdout.split()
     ]
-
-
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(int(len(ordered) * share), len(ordered) - 1)]
 
 
 def main() -> None:
@@ -193,8 +176,8 @@ def main() -> None:
     database_url, env = prepare("crm_bench_assign", admin="bench-admin", password=PASSWORD)
     if args.poll_delay is not None:
         env["CRM_WORKER_POLL_DELAY"] = str(args.poll_delay)
-    processes = [_start([CRM, "serve", "--port", str(PORT), "--workers", str(args.api_workers)], env)]
-    processes += [_start([CRM, "worker"], env) for _ in range(args.job_workers)]
+    processes = [start_detached([CRM, "serve", "--port", str(PORT), "--workers", str(args.api_workers)], env)]
+    processes += [start_detached([CRM, "worker"], env) for _ in range(args.job_workers)]
     try:
         wait_until_serving(f"http://127.0.0.1:{PORT}/readyz")
         token = httpx.post(
@@ -243,12 +226,12 @@ def main() -> None:
                 "leads_created": len(answered),
                 "post_errors": errors,
                 "post_p50_ms": round(statistics.median(response_ms), 1),
-                "post_p95_ms": round(_percentile(response_ms, 0.95), 1),
+                "post_p95_ms": round(percentile(response_ms, 0.95), 1),
                 "assigned_measured": len(latencies),
                 "still_unassigned": waiting,
-                "assign_p50_ms": round(_percentile(latencies, 0.50), 1),
-                "assign_p95_ms": round(_percentile(latencies, 0.95), 1),
-                "assign_p99_ms": round(_percentile(latencies, 0.99), 1),
+                "assign_p50_ms": round(percentile(latencies, 0.50), 1),
+                "assign_p95_ms": round(percentile(latencies, 0.95), 1),
+                "assign_p99_ms": round(percentile(latencies, 0.99), 1),
                 "assign_max_ms": round(max(latencies), 1),
                 "cpu_ms_per_lead": cpu_ms_per_lead,
                 "cpus": os.cpu_count(),

@@ -82,6 +82,24 @@ def prepare(name: str, *, admin: str, password: str) -> tuple[str, dict[str, str
     return url, env
 
 
+def create_reps(client: httpx.Client, count: int, password: str) -> list[str]:
+    """`count` reps created through the API (`bench-rep-0` ...) by the client's admin; their ids."""
+    user_ids = []
+    for n in range(count):
+        response = client.post(
+            "/api/v1/users",
+            json={
+                "username": f"bench-rep-{n}",
+                "display_name": f"销售{n}",
+                "password": password,
+                "role": "rep",
+            },
+        )
+        response.raise_for_status()
+        user_ids.append(response.json()["id"])
+    return user_ids
+
+
 def json_post(port: int, path: str, token: str, payload: dict[str, object]) -> bytes:
     """An HTTP/1.1 POST with a JSON body, as bytes, for `read_response` on a kept-alive connection.
 
@@ -94,6 +112,11 @@ def json_post(port: int, path: str, token: str, payload: dict[str, object]) -> b
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body
+
+
+def get_request(port: int, path: str, token: str) -> bytes:
+    """An HTTP/1.1 GET, as bytes, for `read_response` on a kept-alive connection (see json_post)."""
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
 
 
 async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
@@ -143,3 +166,23 @@ async def first_organization_id(dsn: str) -> uuid.UUID:
     value = await connection.fetchval("SELECT id FROM organization LIMIT 1")
     await connection.close()
     return uuid.UUID(str(value))
+
+
+def start_detached(
+    command: list[str], env: dict[str, str], log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """A process in a session of its own (stop it with os.killpg), its output appended to `log`
+    or discarded."""
+    output = log.open("ab") if log else subprocess.DEVNULL
+    return subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def descendants(pid: int) -> list[int]:
+    """The children of `pid`, their children, and so on."""
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(child) for child in found] + [grand for child in found for grand in descendants(int(child))]
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(int(len(ordered) * share), len(ordered) - 1)]

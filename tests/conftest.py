@@ -5,14 +5,17 @@ Under CI (CI=true) a missing PostgreSQL or Redis fails the run instead of skippi
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -95,6 +98,19 @@ def unavailable(what: str, error: Exception) -> None:
     if IN_CI:
         pytest.fail(message + " (required under CI)")
     pytest.skip(message)
+
+
+async def eventually(condition: Callable[[], Any], seconds: float = 15) -> None:
+    """Polls `condition` (a coroutine function or a plain one) until it holds; fails at the deadline."""
+    deadline = time.monotonic() + seconds
+    while True:
+        outcome = condition()
+        if asyncio.iscoroutine(outcome):
+            outcome = await outcome
+        if outcome:
+            return
+        assert time.monotonic() < deadline, f"not within {seconds} s: {condition.__doc__ or condition}"
+        await asyncio.sleep(0.05)
 
 
 class Clock:

@@ -121,6 +121,19 @@ async def start_import(
     return job
 
 
+async def waiting_import_jobs(session: AsyncSession, *, limit: int = 100) -> list[JobRequest]:
+    """The runs of imports that never started: their job was lost with Redis or with the process of
+    the in-process runner. Asking again is harmless: the job id is the import's, and a run that
+    finds its import started or finished does nothing twice."""
+    waiting = await session.scalars(
+        select(ImportJob.id)
+        .where(ImportJob.status == ImportStatus.queued)
+        .order_by(ImportJob.created_at)
+        .limit(limit)
+    )
+    return [run_import_job(job_id) for job_id in waiting]
+
+
 async def get_import_job(session: AsyncSession, *, actor: Principal, job_id: uuid.UUID) -> ImportJob:
     # Row errors quote phone numbers and names, so a job is seen like a record its creator owns.
     return await get_visible(

@@ -20,6 +20,7 @@ class JobName(StrEnum):
     sweep_outbox = "sweep_outbox"
     purge_idempotency_records = "purge_idempotency_records"
     run_import = "run_import"
+    resume_imports = "resume_imports"
     assign_waiting_leads = "assign_waiting_leads"
     recycle_leads = "recycle_leads"
     fire_sla_timers = "fire_sla_timers"

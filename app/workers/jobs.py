@@ -94,6 +94,18 @@ async def run_import(ctx: JobContext, job_id: str) -> str:
     return status.value
 
 
+async def resume_imports(ctx: JobContext) -> int:
+    """Cron backstop: imports whose run was lost (Redis down at upload, restarted without its data,
+    or the in-process runner's process gone) are run anyway."""
+    sessionmaker, queue, _clock = _deps(ctx)
+    async with session_scope(sessionmaker, queue) as session:
+        waiting = await imports.waiting_import_jobs(session)
+    for job in waiting:
+        await queue.enqueue(job)
+    JOBS.labels("resume_imports", "ok" if waiting else "noop").inc()
+    return len(waiting)
+
+
 async def assign_waiting_leads(ctx: JobContext) -> int:
     """Assigns every lead waiting for assignment, a batch per transaction. Enqueued after a lead
     is created (one run serves the leads of a short window) and on a schedule, as the backstop for
@@ -197,6 +209,7 @@ class Job:
 JOB_REGISTRY: tuple[Job, ...] = (
     Job(dispatch_outbox),
     Job(sweep_outbox, Schedule(second=0)),
+    Job(resume_imports, Schedule(second=10)),
     Job(assign_waiting_leads, Schedule(second=20)),
     Job(fire_sla_timers, Schedule(second=30)),
     Job(send_deliveries, Schedule(second=45)),

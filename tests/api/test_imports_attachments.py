@@ -9,8 +9,12 @@ import openpyxl
 import pytest
 from sqlalchemy import func, select
 
-from app.domain.models import ImportJob, ImportStatus, Lead
+from app.domain.models import ImportJob, ImportKind, ImportStatus, Lead
+from app.domain.permissions import Role
+from app.domain.principal import Principal
 from app.services import imports
+from app.services.unit_of_work import session_scope
+from app.workers.jobs import resume_imports
 from tests.conftest import NullQueue
 from tests.workbooks import BOMBS
 
@@ -223,6 +227,30 @@ async def test_a_resumed_import_never_imports_a_row_twice(app, make_tenant, cloc
         runtime.sessionmaker, NullQueue(), job_id=job_id, clock=clock, storage=runtime.storage
     )
     assert again is ImportStatus.completed
+
+
+async def test_an_import_whose_run_was_lost_is_run_by_the_sweep(app, make_tenant, client):
+    tenant = await make_tenant()
+    runtime = app.state.runtime
+    lost = NullQueue()  # the run goes nowhere, as with Redis down or the process gone
+    async with session_scope(runtime.sessionmaker, lost) as session:
+        job = await imports.start_import(
+            session,
+            actor=Principal.for_user(tenant.organization_id, tenant.admin_id, Role.admin),
+            kind=ImportKind.leads,
+            filename="lost.csv",
+            content="name,phone\n陈晨,13800138000\n".encode(),
+            column_mapping={},
+            storage=runtime.storage,
+        )
+    assert [request.function for request in lost.jobs] == ["run_import"]
+
+    context = {"sessionmaker": runtime.sessionmaker, "queue": runtime.queue, "clock": runtime.clock}
+    assert await resume_imports(context) == 1
+    await runtime.queue.drain()
+    ran = await client.get(f"/api/v1/import-jobs/{job.id}", headers=tenant.headers)
+    assert (ran.json()["status"], ran.json()["created_count"]) == ("completed", 1)
+    assert await resume_imports(context) == 0
 
 
 async def test_attachments_are_checked_by_content_and_served_only_to_who_sees_the_parent(

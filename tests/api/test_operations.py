@@ -1,9 +1,12 @@
-"""Operations: liveness, readiness, metrics, and the demo tenant a fresh install starts with."""
+"""Operations: liveness, readiness, metrics, database connections lost (one, or all under load), and
+the demo tenant a fresh install starts with."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 
+import httpx
 import pytest
 from sqlalchemy import event, func, select, text
 
@@ -11,7 +14,7 @@ from app.db import create_sessionmaker
 from app.domain.models import Organization, Pipeline, SlaPolicy
 from app.services import demo
 from app.services.unit_of_work import session_scope
-from tests.conftest import NullQueue, new_tenant, serving
+from tests.conftest import NullQueue, eventually, new_tenant, serving
 
 UNREACHABLE_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:1/none"
 
@@ -140,3 +143,75 @@ async def test_the_demo_distributor_is_seeded_once_with_pipelines_and_a_first_re
     assert policy is not None
     assert (policy.kind.value, policy.target_minutes) == ("first_response", 30)
     assert {login.username for login in logins} >= {"demo.admin", "demo.director", "demo.rep1"}
+
+
+async def _terminate_the_apps_connections(engine) -> int:
+    async with engine.connect() as connection:  # the test's own pool: not the app's
+        return int(
+            await connection.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        )
+
+
+async def test_connections_terminated_under_load_answer_503s_and_the_api_recovers_without_a_restart(
+    app, client, make_tenant, engine
+):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a pool of server connections is PostgreSQL's")
+    tenant = await make_tenant()
+    answers: list[tuple[int | None, httpx.Response]] = []  # (the lead's number for a POST, answer)
+    numbers = itertools.count()
+
+    async def post_lead(n: int) -> httpx.Response:
+        lead = {"name": f"负载 {n}", "source": "api", "phone": f"139{n:08d}"}
+        headers = {**tenant.headers, "Idempotency-Key": f"load-{n}"}
+        return await client.post("/api/v1/leads", json=lead, headers=headers)
+
+    async def client_loop(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            n = next(numbers)
+            answers.append((n, await post_lead(n)))
+            listed = await client.get("/api/v1/leads", params={"limit": 20}, headers=tenant.headers)
+            answers.append((None, listed))
+
+    async def more_answers(count: int) -> None:
+        total = len(answers) + count
+        await eventually(lambda: len(answers) >= total)
+
+    stop = asyncio.Event()
+    loops = [asyncio.create_task(client_loop(stop)) for _ in range(8)]
+    for _ in range(3):  # three times every connection killed, each under full load
+        await more_answers(40)
+        assert await _terminate_the_apps_connections(engine) >= 1
+    await more_answers(80)
+    stop.set()
+    await asyncio.gather(*loops)
+
+    refused = [answer for _, answer in answers if answer.status_code == 503]
+    assert {answer.status_code for _, answer in answers} <= {200, 201, 503}
+    assert refused, "no request met a killed connection"
+    for answer in refused:
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["code"] in {"database.connection_lost", "database.unavailable"}
+        assert int(answer.headers["retry-after"]) >= 1
+
+    # Every refused POST, retried with its key, creates its lead or replays the one it saved.
+    posted = {n: answer for n, answer in answers if n is not None}
+    for n, answer in posted.items():
+        if answer.status_code == 503:
+            posted[n] = await post_lead(n)
+            assert posted[n].status_code == 201, posted[n].text
+    listed: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get("/api/v1/leads", params=params, headers=tenant.headers)).json()
+        listed += [lead["id"] for lead in page["items"]]
+        if not (cursor := page["next_cursor"]):
+            break
+    assert sorted(listed) == sorted(answer.json()["id"] for answer in posted.values())
+    assert (await client.get("/readyz")).status_code == 200

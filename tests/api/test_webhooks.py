@@ -1,15 +1,20 @@
 """Webhooks end to end: an event reaches a real local receiver signed per Standard Webhooks, and
-the delivery log, 410, retries, replay and the SSRF refusal behave as an integrator expects."""
+the delivery log, 410, retries (a receiver down, then up), replay and the SSRF refusal behave as
+an integrator expects."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import socket
 from datetime import UTC, datetime, timedelta
 
 import jsonschema_rs
 from pytest_httpserver import HTTPServer
 from standardwebhooks import Webhook
+from werkzeug import Request, Response
+
+from app.services.jobs import JobName, JobRequest
 
 _phones = itertools.count(13600000000)
 
@@ -260,3 +265,65 @@ async def test_messages_match_the_documented_schema_carry_the_event_time_and_are
     assert sorted(b["sequence"] for b in bodies) == list(range(1, len(bodies) + 1))
     deliveries = await _deliveries(client, tenant, webhook["id"])
     assert sorted(d["sequence"] for d in deliveries) == list(range(1, len(bodies) + 1))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _minute_sweep(app, clock, minutes: float) -> None:
+    """Time passes; the in-process runner's sweep sends the deliveries whose retry came due."""
+    clock.advance(minutes=minutes)
+    await app.state.runtime.queue.enqueue(JobRequest(JobName.send_deliveries, job_id="cron:send_deliveries"))
+    await app.state.runtime.queue.drain()
+
+
+async def test_events_recorded_while_the_receiver_is_down_each_reach_it_once_it_is_up(
+    client, app, make_tenant, clock
+):
+    """The receiver is down for two attempts, then answers 503 to the first request of each event
+    (say, it stored the event but failed to answer): every event arrives, and every attempt of
+    one event carries its one webhook-id, so the receiver can drop the repeats."""
+    tenant = await make_tenant()
+    receiver = HTTPServer(host="127.0.0.1", port=_free_port())  # not started: nothing listens yet
+    webhook = await _subscribe(client, tenant, receiver.url_for("/hooks/crm"), ["lead.created"])
+    leads = [await _new_lead(client, app, tenant) for _ in range(3)]
+    (attempted,) = {(d["status"], d["attempts"]) for d in await _deliveries(client, tenant, webhook["id"])}
+    assert attempted == ("pending", 1)
+    await _minute_sweep(app, clock, minutes=0.5)  # the first retry, within 30 s: still down
+    (attempted,) = {(d["status"], d["attempts"]) for d in await _deliveries(client, tenant, webhook["id"])}
+    assert attempted == ("pending", 2)
+
+    seen: list[Request] = []
+
+    def stored_but_answered_late(request: Request) -> Response:
+        seen.append(request)
+        repeated = sum(r.headers["webhook-id"] == request.headers["webhook-id"] for r in seen) > 1
+        return Response(status=204 if repeated else 503)
+
+    receiver.expect_request("/hooks/crm", method="POST").respond_with_handler(stored_but_answered_late)
+    receiver.start()
+    try:
+        await _minute_sweep(app, clock, minutes=1)  # the second retry, within a minute: 503
+        await _minute_sweep(app, clock, minutes=2)  # the third, within two: 204
+    finally:
+        receiver.stop()
+
+    by_event: dict[str, list[Request]] = {}
+    for request in seen:
+        by_event.setdefault(request.headers["webhook-id"], []).append(request)
+    logged = await _deliveries(client, tenant, webhook["id"])
+    assert sorted(by_event) == sorted(d["event_id"] for d in logged)
+    assert sorted(json.loads(r[0].get_data())["data"]["lead_id"] for r in by_event.values()) == sorted(
+        lead["id"] for lead in leads
+    )
+    for attempts in by_event.values():
+        assert len(attempts) == 2
+        first, again = (json.loads(request.get_data()) for request in attempts)
+        # A retry is the same message: its event's time and its number in the subscription included.
+        assert first == again
+        for request in attempts:
+            assert _signature_with(webhook["secret"], request) in _signatures(request)
+    assert {(d["status"], d["attempts"], d["last_status_code"]) for d in logged} == {("delivered", 4, 204)}

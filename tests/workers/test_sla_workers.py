@@ -5,9 +5,6 @@ once."""
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
-import sys
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +24,7 @@ from app.services.unit_of_work import session_scope
 from app.services.users import NewUser, create_user
 from app.workers.queue import ArqQueue
 from tests.workers.burst import burst_worker
+from tests.workers.frozen_worker_process import kill_once_frozen
 
 LEADS = 30
 # Friday 17:50 in Shanghai: 30 business minutes run out on Monday at 09:20, the step an hour later.
@@ -34,7 +32,6 @@ LEADS = 30
 # must be due, or burst workers wait for them.
 FRIDAY_1750 = datetime(2025, 11, 28, 9, 50, tzinfo=UTC)
 MONDAY_1100 = datetime(2025, 12, 1, 3, 0, tzinfo=UTC)
-ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _timed_leads(sessionmaker, queue, clock) -> tuple[object, tuple[object, object]]:
@@ -108,28 +105,7 @@ async def test_transitions_happen_once_when_a_worker_is_killed_mid_sweep(
     clock.now = MONDAY_1100  # warning, breach and the director's step are all due
 
     await queue.redis.enqueue_job("fire_sla_timers", _job_id="doomed")
-    marker, log = tmp_path / "frozen", tmp_path / "worker.log"
-    doomed = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.workers.sla_worker_process",
-        database_url,
-        redis_url,
-        clock.now.isoformat(),
-        str(marker),
-        cwd=ROOT,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        for _ in range(600):
-            if marker.exists() or doomed.returncode is not None:
-                break
-            await asyncio.sleep(0.1)
-        assert marker.exists(), f"the worker never reached the middle of its sweep:\n{log.read_text()}"
-    finally:
-        doomed.send_signal(signal.SIGKILL)
-        await doomed.wait()
+    await kill_once_frozen(database_url, redis_url, clock.now, tmp_path)
     # Killed after writing its transitions and events, before committing them: nothing of it stays.
     assert await _count(sessionmaker, select(func.count()).select_from(SlaEvent)) == 0
     assert (

@@ -1,14 +1,17 @@
-"""An arq worker in a process of its own, for the test that kills one mid-run.
+"""An arq worker in a process of its own, for the tests that kill one mid-job.
 
-Usage: python -m tests.workers.sla_worker_process DATABASE_URL REDIS_URL NOW MARKER
+Usage: python -m tests.workers.frozen_worker_process DATABASE_URL REDIS_URL NOW MARKER
 
-Its clock stands at NOW. When its SLA sweep has written a batch's transitions and outbox events
-but not yet committed, it touches MARKER and freezes, so the test can SIGKILL it mid-transaction.
+Its clock stands at NOW. When a job of its has written its first outbox event (an SLA sweep its
+transitions, an assignment run its first lead) but not yet committed, it touches MARKER and
+freezes, so the test can SIGKILL it mid-transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
 import sys
 import time
 from datetime import datetime
@@ -20,6 +23,34 @@ from sqlalchemy import event
 from app.db import create_engine, create_sessionmaker
 from app.workers.queue import ArqQueue
 from tests.workers.burst import burst_worker
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def kill_once_frozen(database_url: str, redis_url: str, now: datetime, folder: Path) -> None:
+    """Starts this worker, waits (up to a minute) until it froze mid-job, and SIGKILLs it."""
+    marker, log = folder / "frozen", folder / "worker.log"
+    doomed = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.workers.frozen_worker_process",
+        database_url,
+        redis_url,
+        now.isoformat(),
+        str(marker),
+        cwd=ROOT,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        for _ in range(600):  # a minute at most
+            if marker.exists() or doomed.returncode is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert marker.exists(), f"the worker never reached the middle of its job:\n{log.read_text()}"
+    finally:
+        doomed.send_signal(signal.SIGKILL)
+        await doomed.wait()
 
 
 def main() -> None:
