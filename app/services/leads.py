@@ -242,13 +242,34 @@ async def create_lead(
     keys = lead_keys(data.phone, data.email, data.company)
     policy = await rules_for(session, actor.organization_id)
     custom_fields = validate_custom_fields(data.custom_fields, list(policy.lead_fields))
-
     # A rep who captures a lead works it; leads from marketing, integrations and managers wait
     # for assignment.
     owner_id = await resolve_owner(
         session, actor, data.owner_id, default=actor.user_id if actor.role is Role.rep else None
     )
-    values = {
+    possible_duplicates = await _possible_duplicates(
+        session, actor.organization_id, keys.company, policy.company_match_threshold
+    )
+    values = _lead_values(actor, data, keys, owner_id, custom_fields, possible_duplicates, now)
+    # The unique keys on phone and e-mail decide, in one statement: no check-then-insert race and
+    # no savepoint. Nothing returned means an existing lead holds this phone or e-mail.
+    lead = await session.scalar(insert_unless_conflict(session, Lead, returning=True), values)
+    if lead is None:
+        return await _settle_conflict(session, actor, data, keys, now, on_duplicate)
+    await _announce_new_lead(session, actor, lead, now)
+    return CreatedLead(lead, False)
+
+
+def _lead_values(
+    actor: Principal,
+    data: NewLead,
+    keys: LeadKeys,
+    owner_id: uuid.UUID | None,
+    custom_fields: dict[str, Any],
+    possible_duplicates: list[dict[str, Any]],
+    now: datetime,
+) -> dict[str, Any]:
+    return {
         "id": data.id or uuid.uuid4(),
         "organization_id": actor.organization_id,
         "name": data.name,
@@ -270,25 +291,34 @@ async def create_lead(
         "assigned_at": now if owner_id else None,
         "tags": sorted(set(data.tags)),
         "custom_fields": custom_fields,
-        "possible_duplicates": await _possible_duplicates(
-            session, actor.organization_id, keys.company, policy.company_match_threshold
-        ),
+        "possible_duplicates": possible_duplicates,
     }
-    # The unique keys on phone and e-mail decide, in one statement: no check-then-insert race and
-    # no savepoint. Nothing returned means an existing lead holds this phone or e-mail.
-    lead = await session.scalar(insert_unless_conflict(session, Lead, returning=True), values)
-    if lead is None:
-        duplicate = await find_exact_duplicate(session, actor.organization_id, keys)
-        if duplicate is None:
-            # Only the id can have collided: refused without saying where it is taken.
-            await refuse_taken_id(session, Lead, data.id, actor=actor, entity="lead")
-            raise Conflict("The lead conflicts with a concurrent change; retry.", code="lead.id_taken")
-        existing, matched = duplicate
-        if on_duplicate is OnDuplicate.merge:
-            return CreatedLead(
-                await _merge_into(session, actor=actor, existing=existing, data=data, now=now), True
-            )
-        raise DuplicateLead(existing.id, matched)
+
+
+async def _settle_conflict(
+    session: AsyncSession,
+    actor: Principal,
+    data: NewLead,
+    keys: LeadKeys,
+    now: datetime,
+    on_duplicate: OnDuplicate,
+) -> CreatedLead:
+    """The insert met an existing lead: merged into it when asked, else refused naming it."""
+    duplicate = await find_exact_duplicate(session, actor.organization_id, keys)
+    if duplicate is None:
+        # Only the id can have collided: refused without saying where it is taken.
+        await refuse_taken_id(session, Lead, data.id, actor=actor, entity="lead")
+        raise Conflict("The lead conflicts with a concurrent change; retry.", code="lead.id_taken")
+    existing, matched = duplicate
+    if on_duplicate is OnDuplicate.merge:
+        return CreatedLead(
+            await _merge_into(session, actor=actor, existing=existing, data=data, now=now), True
+        )
+    raise DuplicateLead(existing.id, matched)
+
+
+async def _announce_new_lead(session: AsyncSession, actor: Principal, lead: Lead, now: datetime) -> None:
+    """Audit and event; then the handover clock for marketing's leads, assignment for unowned ones."""
     await audit.record_audit(
         session,
         actor=actor,
@@ -305,14 +335,13 @@ async def create_lead(
             lead_name=lead.name,
             company=lead.company or "",
             source=lead.source,
-            owner_id=owner_id,
+            owner_id=lead.owner_id,
         ),
     )
     if actor.role is Role.marketing:
         await sla.start_handover_response(session, lead, now)
-    if owner_id is None:
+    if lead.owner_id is None:
         assignment.request_assignment(session, lead)
-    return CreatedLead(lead, False)
 
 
 def lead_visibility(actor: Principal) -> Any:
