@@ -485,23 +485,39 @@ async def convert_lead(
     ensure_open(lead.status, action="converted")
     if customer_id is not None:
         customer = await customers.get_customer(session, actor=actor, customer_id=customer_id)
-        created = False
     else:
-        name = customer_name or lead.company or lead.name
-        customer = await customers.create_customer(
-            session,
-            actor=actor,
-            data=customers.NewCustomer(
-                name=name, industry=lead.industry, region=lead.region, owner_id=lead.owner_id or actor.user_id
-            ),
-        )
-        created = True
+        customer = await _customer_from(session, actor, lead, customer_name)
     contact = await customers.add_contact(
         session,
         actor=actor,
         customer_id=customer.id,
         data=customers.NewContact(name=lead.name, phone=lead.phone, email=lead.email, wechat_id=lead.wechat),
     )
+    await _mark_converted(session, actor, lead, customer, now)
+    deal = None
+    if opportunity is not None:
+        deal = await _open_deal(session, actor, lead, customer, contact, opportunity, now)
+    return Conversion(lead, customer, contact, customer_id is None, deal)
+
+
+async def _customer_from(
+    session: AsyncSession, actor: Principal, lead: Lead, customer_name: str | None
+) -> Customer:
+    return await customers.create_customer(
+        session,
+        actor=actor,
+        data=customers.NewCustomer(
+            name=customer_name or lead.company or lead.name,
+            industry=lead.industry,
+            region=lead.region,
+            owner_id=lead.owner_id or actor.user_id,
+        ),
+    )
+
+
+async def _mark_converted(
+    session: AsyncSession, actor: Principal, lead: Lead, customer: Customer, now: datetime
+) -> None:
     before = audit.snapshot(lead, ("status", "customer_id"))
     lead.status = LeadStatus.converted
     lead.customer_id = customer.id
@@ -523,24 +539,32 @@ async def convert_lead(
             lead_id=lead.id, lead_name=lead.name, customer_id=customer.id, customer_name=customer.name
         ),
     )
-    deal = None
-    if opportunity is not None:
-        deal = await opportunities.create_opportunity(
-            session,
-            actor=actor,
-            data=opportunities.NewOpportunity(
-                name=opportunity.name,
-                customer_id=customer.id,
-                contact_id=contact.id,
-                pipeline_id=opportunity.pipeline_id,
-                amount=opportunity.amount,
-                source_lead_id=lead.id,
-                product_lines=[lead.product_line] if lead.product_line else [],
-                owner_id=lead.owner_id if lead.owner_id != actor.user_id else None,
-            ),
-            now=now,
-        )
-    return Conversion(lead, customer, contact, created, deal)
+
+
+async def _open_deal(
+    session: AsyncSession,
+    actor: Principal,
+    lead: Lead,
+    customer: Customer,
+    contact: Contact,
+    deal: NewDeal,
+    now: datetime,
+) -> Opportunity:
+    return await opportunities.create_opportunity(
+        session,
+        actor=actor,
+        data=opportunities.NewOpportunity(
+            name=deal.name,
+            customer_id=customer.id,
+            contact_id=contact.id,
+            pipeline_id=deal.pipeline_id,
+            amount=deal.amount,
+            source_lead_id=lead.id,
+            product_lines=[lead.product_line] if lead.product_line else [],
+            owner_id=lead.owner_id if lead.owner_id != actor.user_id else None,
+        ),
+        now=now,
+    )
 
 
 async def disqualify_lead(
