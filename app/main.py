@@ -96,6 +96,37 @@ def _lifespan(settings: Settings, clock: Callable[[], datetime]) -> Any:
     return lifespan
 
 
+# The routers in the order their operations appear in the contract.
+_ROUTE_MODULES = (
+    auth,
+    users,
+    handover,
+    teams,
+    api_keys,
+    organization,
+    notifications,
+    leads,
+    lead_pool,
+    assignment_rules,
+    imports,
+    customers,
+    activities,
+    attachments,
+    pipelines,
+    opportunities,
+    tasks,
+    quotes,
+    sla,
+    business_calendars,
+    status_board,
+    kpis,
+    webhooks,
+    notification_channels,
+    audit_events,
+    operations,
+)
+
+
 def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime] = utcnow) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(json=settings.log_json, level=settings.log_level)
@@ -117,6 +148,14 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         openapi_url="/openapi.json" if settings.serves_docs else None,
     )
     install_error_handlers(app)
+    _add_middleware(app, settings)
+    for module in _ROUTE_MODULES:
+        app.include_router(module.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
     # Added innermost first: context and metrics see everything, the unit of work wraps the routes.
     app.add_middleware(UnitOfWorkMiddleware)
     app.add_middleware(RefuseNulMiddleware)
@@ -142,38 +181,6 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
             expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID", "Idempotent-Replayed"],
             max_age=600,
         )
-
-    for module in (
-        auth,
-        users,
-        handover,
-        teams,
-        api_keys,
-        organization,
-        notifications,
-        leads,
-        lead_pool,
-        assignment_rules,
-        imports,
-        customers,
-        activities,
-        attachments,
-        pipelines,
-        opportunities,
-        tasks,
-        quotes,
-        sla,
-        business_calendars,
-        status_board,
-        kpis,
-        webhooks,
-        notification_channels,
-        audit_events,
-        operations,
-    ):
-        app.include_router(module.router)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
-    return app
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -259,69 +259,84 @@ def parse_calendar(raw: Mapping[str, Any]) -> BusinessCalendar:
     for key in raw:
         if key not in {"timezone", "week", "holidays", "workdays"}:
             errors.append(FieldError(str(key), "calendar.unknown_field", "not a calendar field"))
-
     timezone = raw.get("timezone")
-    if timezone is None:
-        errors.append(FieldError("timezone", "calendar.required", "the calendar's IANA time zone"))
-    else:
-        problem = _zone_problem(timezone)
-        if problem:
-            errors.append(FieldError("timezone", "timezone.unknown", problem))
-
-    week: dict[int, tuple[Interval, ...]] = {}
-    raw_week = raw.get("week")
-    if raw_week is None:
-        errors.append(FieldError("week", "calendar.required", 'working intervals per weekday, "1" = Monday'))
-    elif not isinstance(raw_week, Mapping):
-        errors.append(FieldError("week", "calendar.type", 'an object keyed "1" (Monday) to "7" (Sunday)'))
-    else:
-        for key, value in raw_week.items():
-            weekday = _parse_weekday(key)
-            if weekday is None:
-                errors.append(FieldError(f"week.{key}", "calendar.weekday", '"1" (Monday) to "7" (Sunday)'))
-                continue
-            if weekday in week:
-                errors.append(FieldError(f"week.{key}", "calendar.duplicate", "the weekday is listed twice"))
-                continue
-            intervals = _parse_intervals(value, f"week.{key}", errors)
-            if intervals is not None:
-                week[weekday] = intervals
-
-    holidays: set[date] = set()
-    raw_holidays = raw.get("holidays", [])
-    if not isinstance(raw_holidays, list | tuple):
-        errors.append(FieldError("holidays", "calendar.type", 'a list of dates as "YYYY-MM-DD"'))
-    else:
-        for index, text in enumerate(raw_holidays):
-            day = _parse_date(text)
-            if day is None:
-                errors.append(FieldError(f"holidays[{index}]", "calendar.date", 'a date as "YYYY-MM-DD"'))
-            else:
-                holidays.add(day)
-
-    workdays: dict[date, tuple[Interval, ...]] = {}
-    raw_workdays = raw.get("workdays", {})
-    if not isinstance(raw_workdays, Mapping):
-        errors.append(FieldError("workdays", "calendar.type", 'an object keyed by dates as "YYYY-MM-DD"'))
-    else:
-        for key, value in raw_workdays.items():
-            path = f"workdays.{key}"
-            day = _parse_date(key)
-            if day is None:
-                errors.append(FieldError(path, "calendar.date", 'a date as "YYYY-MM-DD"'))
-                continue
-            if day in holidays:
-                errors.append(FieldError(path, "calendar.date_conflict", "the date is also a holiday"))
-            intervals = _parse_intervals(value, path, errors)
-            if intervals == ():
-                message = "a make-up working day needs working intervals; a day off belongs in holidays"
-                errors.append(FieldError(path, "calendar.workday_empty", message))
-            elif intervals is not None:
-                workdays[day] = intervals
-
+    _check_timezone(timezone, errors)
+    week = _parse_week(raw.get("week"), errors)
+    holidays = _parse_holidays(raw.get("holidays", []), errors)
+    workdays = _parse_workdays(raw.get("workdays", {}), holidays, errors)
     if errors:
         raise InvalidInput("The business calendar is not valid.", code="calendar.invalid", errors=errors)
     return BusinessCalendar(str(timezone), week, frozenset(holidays), workdays)
+
+
+def _check_timezone(timezone: Any, errors: list[FieldError]) -> None:
+    if timezone is None:
+        errors.append(FieldError("timezone", "calendar.required", "the calendar's IANA time zone"))
+        return
+    problem = _zone_problem(timezone)
+    if problem:
+        errors.append(FieldError("timezone", "timezone.unknown", problem))
+
+
+def _parse_week(raw_week: Any, errors: list[FieldError]) -> dict[int, tuple[Interval, ...]]:
+    week: dict[int, tuple[Interval, ...]] = {}
+    if raw_week is None:
+        errors.append(FieldError("week", "calendar.required", 'working intervals per weekday, "1" = Monday'))
+        return week
+    if not isinstance(raw_week, Mapping):
+        errors.append(FieldError("week", "calendar.type", 'an object keyed "1" (Monday) to "7" (Sunday)'))
+        return week
+    for key, value in raw_week.items():
+        weekday = _parse_weekday(key)
+        if weekday is None:
+            errors.append(FieldError(f"week.{key}", "calendar.weekday", '"1" (Monday) to "7" (Sunday)'))
+            continue
+        if weekday in week:
+            errors.append(FieldError(f"week.{key}", "calendar.duplicate", "the weekday is listed twice"))
+            continue
+        intervals = _parse_intervals(value, f"week.{key}", errors)
+        if intervals is not None:
+            week[weekday] = intervals
+    return week
+
+
+def _parse_holidays(raw_holidays: Any, errors: list[FieldError]) -> set[date]:
+    holidays: set[date] = set()
+    if not isinstance(raw_holidays, list | tuple):
+        errors.append(FieldError("holidays", "calendar.type", 'a list of dates as "YYYY-MM-DD"'))
+        return holidays
+    for index, text in enumerate(raw_holidays):
+        day = _parse_date(text)
+        if day is None:
+            errors.append(FieldError(f"holidays[{index}]", "calendar.date", 'a date as "YYYY-MM-DD"'))
+        else:
+            holidays.add(day)
+    return holidays
+
+
+def _parse_workdays(
+    raw_workdays: Any, holidays: set[date], errors: list[FieldError]
+) -> dict[date, tuple[Interval, ...]]:
+    """Make-up working days (调休): dates that are not holidays, each with working intervals."""
+    workdays: dict[date, tuple[Interval, ...]] = {}
+    if not isinstance(raw_workdays, Mapping):
+        errors.append(FieldError("workdays", "calendar.type", 'an object keyed by dates as "YYYY-MM-DD"'))
+        return workdays
+    for key, value in raw_workdays.items():
+        path = f"workdays.{key}"
+        day = _parse_date(key)
+        if day is None:
+            errors.append(FieldError(path, "calendar.date", 'a date as "YYYY-MM-DD"'))
+            continue
+        if day in holidays:
+            errors.append(FieldError(path, "calendar.date_conflict", "the date is also a holiday"))
+        intervals = _parse_intervals(value, path, errors)
+        if intervals == ():
+            message = "a make-up working day needs working intervals; a day off belongs in holidays"
+            errors.append(FieldError(path, "calendar.workday_empty", message))
+        elif intervals is not None:
+            workdays[day] = intervals
+    return workdays
 
 
 def _intervals_as_list(intervals: tuple[Interval, ...]) -> list[list[str]]:

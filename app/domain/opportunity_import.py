@@ -7,6 +7,7 @@ row that names no customer. docs/imports.md documents the format; docs/mappings/
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -69,20 +70,56 @@ def _string_map(raw: Any, where: str, errors: list[FieldError]) -> dict[str, str
     return {k.strip(): v.strip() for k, v in raw.items()}
 
 
-def parse_mapping(raw: Any) -> OpportunityMapping:
-    """Validates a mapping file; every problem is reported at once (422 naming `mapping.<key>`)."""
-    errors: list[FieldError] = []
-    if not isinstance(raw, dict):
-        raise InvalidInput(
-            "The mapping must be a JSON object.",
-            code="import.mapping_invalid",
-            errors=[FieldError("mapping", "type", "an object")],
-        )
-    errors += [
-        FieldError(f"mapping.{key}", "unknown", "not a mapping key")
-        for key in sorted(set(raw) - _MAPPING_KEYS)
-    ]
-    columns = _string_map(raw.get("columns", {}), "mapping.columns", errors)
+@dataclass(frozen=True)
+class _Option:
+    """A single-valued mapping key: its default, and what a usable value is."""
+
+    default: Any
+    is_usable: Callable[[Any], bool]
+    code: str
+    expected: str
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+_OPTIONS = {
+    "date_format": _Option(
+        "%Y-%m-%d",
+        lambda value: isinstance(value, str) and "%" in value,
+        "invalid",
+        "a strptime format such as %m/%d/%Y",
+    ),
+    "missing_customer": _Option("error", _is_text, "invalid", '"error" or a customer name'),
+    "currency": _Option(
+        "CNY",
+        lambda value: isinstance(value, str) and len(value) == 3 and value.isalpha() and value.isupper(),
+        "invalid",
+        "a three-letter code such as CNY",
+    ),
+    "name_template": _Option(DEFAULT_NAME_TEMPLATE, _is_text, "invalid", "text with {field} placeholders"),
+    "pipeline": _Option(None, lambda value: value is None or _is_text(value), "invalid", "a pipeline's name"),
+    "timezone": _Option(
+        None,
+        lambda value: value is None or _is_zone(value),
+        "timezone.unknown",
+        "an IANA name such as America/New_York",
+    ),
+}
+
+
+def _option(raw: dict[str, Any], key: str, errors: list[FieldError]) -> Any:
+    option = _OPTIONS[key]
+    value = raw.get(key, option.default)
+    if not option.is_usable(value):
+        errors.append(FieldError(f"mapping.{key}", option.code, option.expected))
+    return value
+
+
+def _columns(raw: Any, errors: list[FieldError]) -> dict[str, str]:
+    """Source header -> field: known fields only, and the required ones all mapped."""
+    columns = _string_map(raw, "mapping.columns", errors)
     for header, target in columns.items():
         if target not in OPPORTUNITY_FIELDS:
             errors.append(
@@ -93,30 +130,32 @@ def parse_mapping(raw: Any) -> OpportunityMapping:
     for needed in REQUIRED_COLUMNS:
         if needed not in columns.values():
             errors.append(FieldError("mapping.columns", "missing", f"map a column to {needed}"))
+    return columns
+
+
+def parse_mapping(raw: Any) -> OpportunityMapping:
+    """Validates a mapping file; every problem is reported at once (422 naming `mapping.<key>`)."""
+    if not isinstance(raw, dict):
+        raise InvalidInput(
+            "The mapping must be a JSON object.",
+            code="import.mapping_invalid",
+            errors=[FieldError("mapping", "type", "an object")],
+        )
+    errors = [
+        FieldError(f"mapping.{key}", "unknown", "not a mapping key")
+        for key in sorted(set(raw) - _MAPPING_KEYS)
+    ]
+    columns = _columns(raw.get("columns", {}), errors)
     stages = _string_map(raw.get("stages", {}), "mapping.stages", errors)
     if not stages:
         errors.append(FieldError("mapping.stages", "missing", "map each source stage to a stage name"))
-    date_format = raw.get("date_format", "%Y-%m-%d")
-    if not isinstance(date_format, str) or "%" not in date_format:
-        errors.append(FieldError("mapping.date_format", "invalid", "a strptime format such as %m/%d/%Y"))
-    missing_customer = raw.get("missing_customer", "error")
-    if not (isinstance(missing_customer, str) and missing_customer.strip()):
-        errors.append(FieldError("mapping.missing_customer", "invalid", '"error" or a customer name'))
-    currency = raw.get("currency", "CNY")
-    if not (isinstance(currency, str) and len(currency) == 3 and currency.isalpha() and currency.isupper()):
-        errors.append(FieldError("mapping.currency", "invalid", "a three-letter code such as CNY"))
-    template = raw.get("name_template", DEFAULT_NAME_TEMPLATE)
-    if not isinstance(template, str) or not template.strip():
-        errors.append(FieldError("mapping.name_template", "invalid", "text with {field} placeholders"))
-    pipeline = raw.get("pipeline")
-    if pipeline is not None and not (isinstance(pipeline, str) and pipeline.strip()):
-        errors.append(FieldError("mapping.pipeline", "invalid", "a pipeline's name"))
+    date_format = _option(raw, "date_format", errors)
+    missing_customer = _option(raw, "missing_customer", errors)
+    currency = _option(raw, "currency", errors)
+    template = _option(raw, "name_template", errors)
+    pipeline = _option(raw, "pipeline", errors)
     products = _string_map(raw.get("products", {}), "mapping.products", errors)
-    timezone = raw.get("timezone")
-    if timezone is not None and not _is_zone(timezone):
-        errors.append(
-            FieldError("mapping.timezone", "timezone.unknown", "an IANA name such as America/New_York")
-        )
+    timezone = _option(raw, "timezone", errors)
     if errors:
         raise InvalidInput("The import mapping cannot be used.", code="import.mapping_invalid", errors=errors)
     return OpportunityMapping(

@@ -148,53 +148,57 @@ def price_lines(lines: Sequence[LineInput]) -> tuple[list[PricedLine], QuoteTota
     list_amounts: list[Decimal] = []
     with localcontext(_ARITHMETIC):
         for index, line in enumerate(lines):
-            where = f"lines[{index}]"
-            list_price = _price(line.list_price, f"{where}.list_price", errors)
-            unit_price = _price(line.unit_price, f"{where}.unit_price", errors)
-            quantity = _quantity(line.quantity, f"{where}.quantity", errors)
-            if list_price is None or unit_price is None or quantity is None:
-                continue
-            discount = _discount(list_price, unit_price)
-            if discount < _DISCOUNT_FLOOR:
-                errors.append(
-                    FieldError(
-                        f"{where}.unit_price",
-                        "value.out_of_range",
-                        "must be at most 100,000 times the list price",
-                    )
-                )
-                continue
-            amount = _quantize(unit_price * quantity, MONEY)
-            list_amount = _quantize(list_price * quantity, MONEY)
-            if max(amount, list_amount) >= _AMOUNT_LIMIT:
-                errors.append(
-                    FieldError(
-                        where, "value.out_of_range", f"the line must come to less than {_AMOUNT_LIMIT:f}"
-                    )
-                )
-                continue
-            priced.append(PricedLine(line.product_id, list_price, unit_price, quantity, discount, amount))
-            list_amounts.append(list_amount)
-
+            result = _price_line(line, f"lines[{index}]", errors)
+            if result is not None:
+                priced.append(result[0])
+                list_amounts.append(result[1])
         if errors:
             raise InvalidInput("The quote lines are not valid.", code="quote.invalid", errors=errors)
-
-        total = sum((line.amount for line in priced), Decimal("0.00"))
-        # Summed from per-line rounded amounts, like the total, so a quote priced at list shows no discount
-        # at all instead of a stray fen left over from rounding the two sums differently.
-        list_total = sum(list_amounts, Decimal("0.00"))
-        if max(total, list_total) >= _AMOUNT_LIMIT:
-            raise InvalidInput(
-                "The quote lines are not valid.",
-                code="quote.invalid",
-                errors=[
-                    FieldError(
-                        "lines", "value.out_of_range", f"the quote must come to less than {_AMOUNT_LIMIT:f}"
-                    )
-                ],
-            )
-        totals = QuoteTotals(list_total=list_total, total=total, discount_total=list_total - total)
+        totals = _totals(priced, list_amounts)
     return priced, totals
+
+
+def _price_line(line: LineInput, where: str, errors: list[FieldError]) -> tuple[PricedLine, Decimal] | None:
+    """The priced line and its amount at list price, or None with its problems added to `errors`."""
+    list_price = _price(line.list_price, f"{where}.list_price", errors)
+    unit_price = _price(line.unit_price, f"{where}.unit_price", errors)
+    quantity = _quantity(line.quantity, f"{where}.quantity", errors)
+    if list_price is None or unit_price is None or quantity is None:
+        return None
+    discount = _discount(list_price, unit_price)
+    if discount < _DISCOUNT_FLOOR:
+        errors.append(
+            FieldError(
+                f"{where}.unit_price", "value.out_of_range", "must be at most 100,000 times the list price"
+            )
+        )
+        return None
+    amount = _quantize(unit_price * quantity, MONEY)
+    list_amount = _quantize(list_price * quantity, MONEY)
+    if max(amount, list_amount) >= _AMOUNT_LIMIT:
+        errors.append(
+            FieldError(where, "value.out_of_range", f"the line must come to less than {_AMOUNT_LIMIT:f}")
+        )
+        return None
+    return PricedLine(line.product_id, list_price, unit_price, quantity, discount, amount), list_amount
+
+
+def _totals(priced: list[PricedLine], list_amounts: list[Decimal]) -> QuoteTotals:
+    total = sum((line.amount for line in priced), Decimal("0.00"))
+    # Summed from per-line rounded amounts, like the total, so a quote priced at list shows no discount
+    # at all instead of a stray fen left over from rounding the two sums differently.
+    list_total = sum(list_amounts, Decimal("0.00"))
+    if max(total, list_total) >= _AMOUNT_LIMIT:
+        raise InvalidInput(
+            "The quote lines are not valid.",
+            code="quote.invalid",
+            errors=[
+                FieldError(
+                    "lines", "value.out_of_range", f"the quote must come to less than {_AMOUNT_LIMIT:f}"
+                )
+            ],
+        )
+    return QuoteTotals(list_total=list_total, total=total, discount_total=list_total - total)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from app.domain.geo import GeoPoint, distance_m
 from app.domain.leads import status_after_contact
 from app.domain.models import Activity, Attachment, Customer, Lead, Opportunity, Pipeline
 from app.domain.pipelines import OrderingMode, ordering_violations, parse_ordering_rules
+from app.domain.policy import OrganizationPolicy
 from app.domain.principal import Principal
 from app.domain.sla import SlaKind, TimerState
 from app.services import audit, customers, leads, opportunities, sla
@@ -105,6 +106,17 @@ async def _check_attachments(
     return [str(a) for a in attachment_ids]
 
 
+@dataclass(frozen=True)
+class _Subjects:
+    """The records an activity is about; the lead and the customer locked, as the activity
+    changes them."""
+
+    lead: Lead | None
+    customer: Customer | None
+    opportunity: Opportunity | None
+    warnings: list[str]
+
+
 async def record_activity(
     session: AsyncSession, *, actor: Principal, data: NewActivity, now: datetime
 ) -> RecordedActivity:
@@ -114,8 +126,40 @@ async def record_activity(
             return RecordedActivity(existing, created=False)
     _validate_shape(data, now)
     policy = await policy_for(session, actor)
-    lead: Lead | None = None
-    customer: Customer | None = None
+    subjects = await _resolve_subjects(session, actor, data)
+    attachment_ids = await _check_attachments(session, actor, data.attachment_ids)
+    await refuse_taken_id(session, Activity, data.id, actor=actor, entity="activity")
+    recorded = await _insert_once(
+        session, actor, _new_activity(actor, data, subjects, attachment_ids, policy)
+    )
+    if not recorded.created:
+        return recorded
+    activity = recorded.activity
+    if subjects.lead is not None:
+        _touch_lead(subjects.lead, activity)
+    if subjects.customer is not None:
+        customer = subjects.customer
+        customer.last_follow_up_at = max(filter(None, (customer.last_follow_up_at, activity.occurred_at)))
+    if activity.is_effective:
+        await _meet_timers(session, subjects.lead, subjects.customer, now)
+    await session.flush()
+    await audit.record_audit(
+        session,
+        actor=actor,
+        action="activity.created",
+        entity_type="activity",
+        entity_id=activity.id,
+        after=audit.snapshot(
+            activity, ("type", "occurred_at", "lead_id", "customer_id", "opportunity_id", "is_effective")
+        ),
+    )
+    return recorded
+
+
+async def _resolve_subjects(session: AsyncSession, actor: Principal, data: NewActivity) -> _Subjects:
+    """The lead, the opportunity (with the order-of-work warnings it gives) and the customer: the
+    one given, else the lead's or the opportunity's."""
+    lead = None
     if data.lead_id is not None:
         lead = await leads.get_lead(session, actor=actor, lead_id=data.lead_id, for_update=True)
     opportunity = None
@@ -130,21 +174,27 @@ async def record_activity(
         or (lead.customer_id if lead else None)
         or (opportunity.customer_id if opportunity else None)
     )
+    customer = None
     if customer_id is not None:
         customer = await customers.get_customer(
             session, actor=actor, customer_id=customer_id, for_update=True
         )
-    attachment_ids = await _check_attachments(session, actor, data.attachment_ids)
+    return _Subjects(lead, customer, opportunity, warnings)
 
+
+def _new_activity(
+    actor: Principal,
+    data: NewActivity,
+    subjects: _Subjects,
+    attachment_ids: list[str],
+    policy: OrganizationPolicy,
+) -> Activity:
+    lead, customer, opportunity = subjects.lead, subjects.customer, subjects.opportunity
     distance = None
     if data.geo is not None and customer is not None and customer.latitude is not None:
         assert customer.longitude is not None
         distance = distance_m(data.geo.latitude, data.geo.longitude, customer.latitude, customer.longitude)
-    effective = is_effective_follow_up(
-        data.type, list(data.info_points), data.call_outcome, policy.follow_up_rule
-    )
-    await refuse_taken_id(session, Activity, data.id, actor=actor, entity="activity")
-    activity = Activity(
+    return Activity(
         id=data.id or uuid.uuid4(),
         organization_id=actor.organization_id,
         type=data.type,
@@ -153,7 +203,7 @@ async def record_activity(
         lead_id=lead.id if lead else None,
         customer_id=customer.id if customer else None,
         opportunity_id=opportunity.id if opportunity else None,
-        warnings=warnings,
+        warnings=subjects.warnings,
         notes=data.notes,
         info_points=dict(data.info_points),
         call_outcome=data.call_outcome,
@@ -163,40 +213,27 @@ async def record_activity(
         accuracy_m=data.geo.accuracy_m if data.geo else None,
         distance_m=distance,
         has_geo_mismatch=distance is not None and distance > policy.geo_mismatch_m,
-        is_effective=effective,
+        is_effective=is_effective_follow_up(
+            data.type, list(data.info_points), data.call_outcome, policy.follow_up_rule
+        ),
         attachment_ids=attachment_ids,
         client_id=data.client_id,
     )
+
+
+async def _insert_once(session: AsyncSession, actor: Principal, activity: Activity) -> RecordedActivity:
     try:
         async with session.begin_nested():
             session.add(activity)
             await session.flush()
     except IntegrityError:
         # The same offline entry arrived twice at once; the unique client_id kept one.
-        if data.client_id is None:
+        if activity.client_id is None:
             raise
-        existing = await _by_client_id(session, actor, data.client_id)
+        existing = await _by_client_id(session, actor, activity.client_id)
         if existing is None:
             raise
         return RecordedActivity(existing, created=False)
-
-    if lead is not None:
-        _touch_lead(lead, activity)
-    if customer is not None:
-        customer.last_follow_up_at = max(filter(None, (customer.last_follow_up_at, activity.occurred_at)))
-    if activity.is_effective:
-        await _meet_timers(session, lead, customer, now)
-    await session.flush()
-    await audit.record_audit(
-        session,
-        actor=actor,
-        action="activity.created",
-        entity_type="activity",
-        entity_id=activity.id,
-        after=audit.snapshot(
-            activity, ("type", "occurred_at", "lead_id", "customer_id", "opportunity_id", "is_effective")
-        ),
-    )
     return RecordedActivity(activity, created=True)
 
 

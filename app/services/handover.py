@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,43 +38,78 @@ class HandoverResult:
     deactivated: bool
 
 
-async def _move(
-    session: AsyncSession,
-    *,
-    actor: Principal,
-    model: Any,
-    entity_type: str,
-    from_user: uuid.UUID,
-    to_user: uuid.UUID,
-    extra: Any = None,
-    owner_field: str = "owner_id",
-    now: datetime,
+@dataclass(frozen=True)
+class _Reassign:
+    """Moves one kind of record the leaving user holds: those still work (`only`) change owner."""
+
+    model: Any
+    entity_type: str
+    only: Any = None
+    owner_field: str = "owner_id"
+
+    async def __call__(
+        self, session: AsyncSession, actor: Principal, leaving: User, receiver: User, now: datetime
+    ) -> int:
+        """Locks the rows, moves them with one UPDATE, and writes one audit row per record."""
+        model, owner_field = self.model, self.owner_field
+        statement = select(model.id).where(
+            model.organization_id == actor.organization_id, getattr(model, owner_field) == leaving.id
+        )
+        if self.only is not None:
+            statement = statement.where(self.only)
+        ids = list((await session.scalars(statement.with_for_update())).all())
+        if not ids:
+            return 0
+        await session.execute(
+            update(model)
+            .where(model.organization_id == actor.organization_id, model.id.in_(ids))
+            .values({owner_field: receiver.id, "version": model.version + 1, "updated_at": now})
+            .execution_options(synchronize_session=False)
+        )
+        await audit.record_audits(
+            session,
+            actor=actor,
+            action=f"{self.entity_type}.owner_changed",
+            entity_type=self.entity_type,
+            changes=[
+                (
+                    entity_id,
+                    {owner_field: str(leaving.id)},
+                    {owner_field: str(receiver.id), "reason": "handover"},
+                )
+                for entity_id in ids
+            ],
+        )
+        return len(ids)
+
+
+async def _transfer_open_leads(
+    session: AsyncSession, actor: Principal, leaving: User, receiver: User, now: datetime
 ) -> int:
-    """Locks the rows, moves them with one UPDATE, and writes one audit row per record."""
-    owner = getattr(model, owner_field)
-    statement = select(model.id).where(model.organization_id == actor.organization_id, owner == from_user)
-    if extra is not None:
-        statement = statement.where(extra)
-    ids = list((await session.scalars(statement.with_for_update())).all())
-    if not ids:
-        return 0
-    await session.execute(
-        update(model)
-        .where(model.organization_id == actor.organization_id, model.id.in_(ids))
-        .values({owner_field: to_user, "version": model.version + 1, "updated_at": now})
-        .execution_options(synchronize_session=False)
-    )
-    await audit.record_audits(
+    # Closed leads keep their owner: they are history of who worked them, not open work. Leads
+    # change hands through their ownership module, like every other change of a lead's owner.
+    return await lead_ownership.transfer_many(
         session,
         actor=actor,
-        action=f"{entity_type}.owner_changed",
-        entity_type=entity_type,
-        changes=[
-            (entity_id, {owner_field: str(from_user)}, {owner_field: str(to_user), "reason": "handover"})
-            for entity_id in ids
-        ],
+        from_user_id=leaving.id,
+        to_user_id=receiver.id,
+        statuses=sorted(OPEN_STATUSES),
+        now=now,
+        reason=f"handover from {leaving.display_name}",
     )
-    return len(ids)
+
+
+_Move = Callable[[AsyncSession, Principal, User, User, datetime], Awaitable[int]]
+
+# What a handover moves, in this order, under the name its count is reported by. Won and lost deals
+# stay with who closed them, for output-per-rep history.
+_MOVES: dict[str, _Move] = {
+    "leads": _transfer_open_leads,
+    "customers": _Reassign(Customer, "customer"),
+    "opportunities": _Reassign(Opportunity, "opportunity", only=Opportunity.status == OpportunityStatus.open),
+    "tasks": _Reassign(Task, "task", only=Task.status == TaskStatus.open, owner_field="assignee_id"),
+    "timers": _Reassign(SlaTimer, "sla_timer", only=SlaTimer.state.in_(ACTIVE_STATES)),
+}
 
 
 async def hand_over(
@@ -94,6 +130,15 @@ async def hand_over(
     leaving = await get_visible(session, User, from_user_id, actor=actor, for_update=True)
     if deactivate and leaving.is_active:
         await guard_removal(session, actor=actor, user=leaving)
+    receiver = await _active_receiver(session, actor, to_user_id)
+    counts = {kind: await move(session, actor, leaving, receiver, now) for kind, move in _MOVES.items()}
+    if deactivate and leaving.is_active:
+        await _deactivate(session, actor, leaving)
+    _announce(session, actor, leaving, receiver, counts)
+    return HandoverResult(leaving.id, receiver.id, counts, deactivate)
+
+
+async def _active_receiver(session: AsyncSession, actor: Principal, to_user_id: uuid.UUID) -> User:
     receiver = await session.scalar(
         select(User).where(User.id == to_user_id, User.organization_id == actor.organization_id)
     )
@@ -103,74 +148,28 @@ async def hand_over(
             code="handover.receiver_invalid",
             errors=[FieldError("to_user_id", "user.invalid", "unknown or inactive")],
         )
-    counts = {
-        # Closed leads keep their owner: they are history of who worked them, not open work. Leads
-        # change hands through their ownership module, like every other change of a lead's owner.
-        "leads": await lead_ownership.transfer_many(
-            session,
-            actor=actor,
-            from_user_id=leaving.id,
-            to_user_id=receiver.id,
-            statuses=sorted(OPEN_STATUSES),
-            now=now,
-            reason=f"handover from {leaving.display_name}",
-        ),
-        "customers": await _move(
-            session,
-            actor=actor,
-            model=Customer,
-            entity_type="customer",
-            from_user=leaving.id,
-            to_user=receiver.id,
-            now=now,
-        ),
-        # Won and lost deals stay with who closed them, for output-per-rep history.
-        "opportunities": await _move(
-            session,
-            actor=actor,
-            model=Opportunity,
-            entity_type="opportunity",
-            from_user=leaving.id,
-            to_user=receiver.id,
-            extra=Opportunity.status == OpportunityStatus.open,
-            now=now,
-        ),
-        "tasks": await _move(
-            session,
-            actor=actor,
-            model=Task,
-            entity_type="task",
-            from_user=leaving.id,
-            to_user=receiver.id,
-            extra=Task.status == TaskStatus.open,
-            owner_field="assignee_id",
-            now=now,
-        ),
-        "timers": await _move(
-            session,
-            actor=actor,
-            model=SlaTimer,
-            entity_type="sla_timer",
-            from_user=leaving.id,
-            to_user=receiver.id,
-            extra=SlaTimer.state.in_(ACTIVE_STATES),
-            now=now,
-        ),
-    }
-    if deactivate and leaving.is_active:
-        leaving.is_active = False
-        leaving.is_available = False
-        leaving.token_version += 1
-        await session.flush()
-        await audit.record_audit(
-            session,
-            actor=actor,
-            action="user.deactivated",
-            entity_type="user",
-            entity_id=leaving.id,
-            before={"is_active": True},
-            after={"is_active": False, "reason": "handover"},
-        )
+    return receiver
+
+
+async def _deactivate(session: AsyncSession, actor: Principal, leaving: User) -> None:
+    leaving.is_active = False
+    leaving.is_available = False
+    leaving.token_version += 1
+    await session.flush()
+    await audit.record_audit(
+        session,
+        actor=actor,
+        action="user.deactivated",
+        entity_type="user",
+        entity_id=leaving.id,
+        before={"is_active": True},
+        after={"is_active": False, "reason": "handover"},
+    )
+
+
+def _announce(
+    session: AsyncSession, actor: Principal, leaving: User, receiver: User, counts: dict[str, int]
+) -> None:
     outbox.record(
         session,
         organization_id=actor.organization_id,
@@ -186,4 +185,3 @@ async def hand_over(
             notify_user_ids=(receiver.id,),
         ),
     )
-    return HandoverResult(leaving.id, receiver.id, counts, deactivate)

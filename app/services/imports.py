@@ -229,31 +229,7 @@ async def _import_leads(
             seen[identity] = f"row {number}"
         accepted.append((number, values, keys))
     new_leads = [
-        {
-            "id": lead_id,
-            "organization_id": actor.organization_id,
-            "created_at": now,
-            "updated_at": now,
-            "version": 1,
-            "name": values["name"][:100],
-            "company": values.get("company"),
-            "phone": keys.phone,
-            "email": keys.email,
-            "wechat": values.get("wechat", "")[:64] or None,
-            "phone_key": keys.phone,
-            "email_key": keys.email,
-            "company_key": keys.company,
-            "source": values["source"],
-            "region": values.get("region", "")[:64] or None,
-            "product_line": values.get("product_line", "")[:64] or None,
-            "industry": values.get("industry", "")[:64] or None,
-            "budget": values.get("budget"),
-            "notes": values.get("notes"),
-            "status": LeadStatus.new,
-            "possible_duplicates": [],
-            "tags": values.get("tags", []),
-            "custom_fields": {},
-        }
+        _lead_row(actor, lead_id, values, keys, now)
         for lead_id, (_, values, keys) in zip(random_ids(len(accepted)), accepted, strict=True)
     ]
     if new_leads:
@@ -263,6 +239,36 @@ async def _import_leads(
         )
     outcome.record_created(job, parsed, [number for number, _, _ in accepted])
     return outcome
+
+
+def _lead_row(
+    actor: Principal, lead_id: uuid.UUID, values: dict[str, Any], keys: LeadKeys, now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": lead_id,
+        "organization_id": actor.organization_id,
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+        "name": values["name"][:100],
+        "company": values.get("company"),
+        "phone": keys.phone,
+        "email": keys.email,
+        "wechat": values.get("wechat", "")[:64] or None,
+        "phone_key": keys.phone,
+        "email_key": keys.email,
+        "company_key": keys.company,
+        "source": values["source"],
+        "region": values.get("region", "")[:64] or None,
+        "product_line": values.get("product_line", "")[:64] or None,
+        "industry": values.get("industry", "")[:64] or None,
+        "budget": values.get("budget"),
+        "notes": values.get("notes"),
+        "status": LeadStatus.new,
+        "possible_duplicates": [],
+        "tags": values.get("tags", []),
+        "custom_fields": {},
+    }
 
 
 def _parse_customers(rows: list[tuple[int, dict[str, Any]]], _options: dict[str, Any]) -> ParsedChunk[str]:
@@ -311,30 +317,9 @@ async def _import_customers(
         )
         first = last - len(accepted) + 1
         new_customers = [
-            {
-                "id": customer_id,
-                "organization_id": actor.organization_id,
-                "created_at": now,
-                "updated_at": now,
-                "version": 1,
-                "code": format_customer_code(first + offset),
-                "name": values["name"],
-                "name_key": name_key,
-                "industry": values.get("industry", "")[:64] or None,
-                "region": values.get("region", "")[:64] or None,
-                "address": values.get("address"),
-                "latitude": values.get("latitude"),
-                "longitude": values.get("longitude"),
-                "annual_purchase": values.get("annual_purchase"),
-                "tier": (
-                    tier_for_annual_purchase(values["annual_purchase"], policy.tier_thresholds)
-                    if values.get("annual_purchase") is not None
-                    else values.get("tier", "C")
-                ),
-                "owner_id": actor.user_id,
-                "tags": values.get("tags", []),
-                "custom_fields": {},
-            }
+            _customer_row(
+                actor, customer_id, format_customer_code(first + offset), values, name_key, policy, now
+            )
             for offset, (customer_id, (_, values, name_key)) in enumerate(
                 zip(random_ids(len(accepted)), accepted, strict=True)
             )
@@ -345,6 +330,41 @@ async def _import_customers(
         )
     outcome.record_created(job, parsed, [number for number, _, _ in accepted])
     return outcome
+
+
+def _customer_row(
+    actor: Principal,
+    customer_id: uuid.UUID,
+    code: str,
+    values: dict[str, Any],
+    name_key: str,
+    policy: OrganizationPolicy,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "id": customer_id,
+        "organization_id": actor.organization_id,
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+        "code": code,
+        "name": values["name"],
+        "name_key": name_key,
+        "industry": values.get("industry", "")[:64] or None,
+        "region": values.get("region", "")[:64] or None,
+        "address": values.get("address"),
+        "latitude": values.get("latitude"),
+        "longitude": values.get("longitude"),
+        "annual_purchase": values.get("annual_purchase"),
+        "tier": (
+            tier_for_annual_purchase(values["annual_purchase"], policy.tier_thresholds)
+            if values.get("annual_purchase") is not None
+            else values.get("tier", "C")
+        ),
+        "owner_id": actor.user_id,
+        "tags": values.get("tags", []),
+        "custom_fields": {},
+    }
 
 
 class _Importer(NamedTuple, Generic[K]):

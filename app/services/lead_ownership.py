@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.events import LeadAssigned, LeadReleased
@@ -173,6 +174,17 @@ async def _record(
     )
 
 
+@dataclass(frozen=True)
+class _Handover:
+    """One handover of leads, as each of its writes records it."""
+
+    actor: Principal
+    from_user_id: uuid.UUID
+    to_user_id: uuid.UUID
+    now: datetime
+    reason: str
+
+
 async def transfer_many(
     session: AsyncSession,
     *,
@@ -200,23 +212,35 @@ async def transfer_many(
     ).all()
     if not locked:
         return 0
+    handover = _Handover(actor, from_user_id, to_user_id, now, reason[:500])
     moved = [row.id for row in locked]
-    reason = reason[:500]
-    for chunk in _chunks(moved):
+    await _set_owner(session, handover, moved)
+    await _record_handovers(session, handover, moved)
+    await _announce_handovers(session, handover, locked)
+    return len(moved)
+
+
+async def _set_owner(session: AsyncSession, handover: _Handover, lead_ids: list[uuid.UUID]) -> None:
+    for chunk in _chunks(lead_ids):
         await session.execute(
             update(Lead)
-            .where(Lead.organization_id == actor.organization_id, Lead.id.in_(chunk))
+            .where(Lead.organization_id == handover.actor.organization_id, Lead.id.in_(chunk))
             .values(
-                owner_id=to_user_id,
-                assigned_at=now,
+                owner_id=handover.to_user_id,
+                assigned_at=handover.now,
                 assignment_rule_id=None,
                 assignment_strategy=None,
-                assignment_reason=reason,
+                assignment_reason=handover.reason,
                 version=Lead.version + 1,
-                updated_at=now,
+                updated_at=handover.now,
             )
             .execution_options(synchronize_session=False)
         )
+
+
+async def _record_handovers(session: AsyncSession, handover: _Handover, lead_ids: list[uuid.UUID]) -> None:
+    """One assignment history row and one audit row per lead."""
+    actor = handover.actor
     await session.execute(
         insert(LeadAssignment),
         [
@@ -224,14 +248,14 @@ async def transfer_many(
                 "id": uuid.uuid4(),
                 "organization_id": actor.organization_id,
                 "lead_id": lead_id,
-                "occurred_at": now,
+                "occurred_at": handover.now,
                 "kind": AssignmentKind.handover,
-                "user_id": to_user_id,
-                "previous_user_id": from_user_id,
-                "reason": reason,
+                "user_id": handover.to_user_id,
+                "previous_user_id": handover.from_user_id,
+                "reason": handover.reason,
                 "actor_id": actor.actor_id,
             }
-            for lead_id in moved
+            for lead_id in lead_ids
         ],
     )
     await audit.record_audits(
@@ -240,31 +264,39 @@ async def transfer_many(
         action="lead.assigned",
         entity_type="lead",
         changes=[
-            (lead_id, {"owner_id": from_user_id}, {"owner_id": to_user_id, "kind": AssignmentKind.handover})
-            for lead_id in moved
+            (
+                lead_id,
+                {"owner_id": handover.from_user_id},
+                {"owner_id": handover.to_user_id, "kind": AssignmentKind.handover},
+            )
+            for lead_id in lead_ids
         ],
     )
-    receiver = await session.get(User, to_user_id)
+
+
+async def _announce_handovers(
+    session: AsyncSession, handover: _Handover, leads: Sequence[Row[uuid.UUID, str, str | None]]
+) -> None:
+    receiver = await session.get(User, handover.to_user_id)
     outbox.record_many(
         session,
-        organization_id=actor.organization_id,
+        organization_id=handover.actor.organization_id,
         events=[
             LeadAssigned(
-                lead_id=row.id,
-                lead_name=row.name,
-                company=row.company or "",
-                owner_id=to_user_id,
+                lead_id=lead.id,
+                lead_name=lead.name,
+                company=lead.company or "",
+                owner_id=handover.to_user_id,
                 owner_name=receiver.display_name if receiver else "",
-                previous_owner_id=from_user_id,
+                previous_owner_id=handover.from_user_id,
                 kind=AssignmentKind.handover,
                 rule_id=None,
                 strategy=None,
-                reason=reason,
+                reason=handover.reason,
             )
-            for row in locked
+            for lead in leads
         ],
     )
-    return len(moved)
 
 
 def _chunks(ids: list[uuid.UUID], size: int = 1000) -> list[list[uuid.UUID]]:

@@ -243,13 +243,34 @@ async def create_lead(
     keys = lead_keys(data.phone, data.email, data.company)
     policy = await rules_for(session, actor.organization_id)
     custom_fields = validate_custom_fields(data.custom_fields, list(policy.lead_fields))
-
     # A rep who captures a lead works it; leads from marketing, integrations and managers wait
     # for assignment.
     owner_id = await resolve_owner(
         session, actor, data.owner_id, default=actor.user_id if actor.role is Role.rep else None
     )
-    values = {
+    possible_duplicates = await _possible_duplicates(
+        session, actor.organization_id, keys.company, policy.company_match_threshold
+    )
+    values = _lead_values(actor, data, keys, owner_id, custom_fields, possible_duplicates, now)
+    # The unique keys on phone and e-mail decide, in one statement: no check-then-insert race and
+    # no savepoint. Nothing returned means an existing lead holds this phone or e-mail.
+    lead = await session.scalar(insert_unless_conflict(session, Lead, returning=True), values)
+    if lead is None:
+        return await _settle_conflict(session, actor, data, keys, now, on_duplicate)
+    await _announce_new_lead(session, actor, lead, now)
+    return CreatedLead(lead, False)
+
+
+def _lead_values(
+    actor: Principal,
+    data: NewLead,
+    keys: LeadKeys,
+    owner_id: uuid.UUID | None,
+    custom_fields: dict[str, Any],
+    possible_duplicates: list[dict[str, Any]],
+    now: datetime,
+) -> dict[str, Any]:
+    return {
         "id": data.id or uuid.uuid4(),
         "organization_id": actor.organization_id,
         "name": data.name,
@@ -271,25 +292,34 @@ async def create_lead(
         "assigned_at": now if owner_id else None,
         "tags": sorted(set(data.tags)),
         "custom_fields": custom_fields,
-        "possible_duplicates": await _possible_duplicates(
-            session, actor.organization_id, keys.company, policy.company_match_threshold
-        ),
+        "possible_duplicates": possible_duplicates,
     }
-    # The unique keys on phone and e-mail decide, in one statement: no check-then-insert race and
-    # no savepoint. Nothing returned means an existing lead holds this phone or e-mail.
-    lead = await session.scalar(insert_unless_conflict(session, Lead, returning=True), values)
-    if lead is None:
-        duplicate = await find_exact_duplicate(session, actor.organization_id, keys)
-        if duplicate is None:
-            # Only the id can have collided: refused without saying where it is taken.
-            await refuse_taken_id(session, Lead, data.id, actor=actor, entity="lead")
-            raise Conflict("The lead conflicts with a concurrent change; retry.", code="lead.id_taken")
-        existing, matched = duplicate
-        if on_duplicate is OnDuplicate.merge:
-            return CreatedLead(
-                await _merge_into(session, actor=actor, existing=existing, data=data, now=now), True
-            )
-        raise DuplicateLead(existing.id, matched)
+
+
+async def _settle_conflict(
+    session: AsyncSession,
+    actor: Principal,
+    data: NewLead,
+    keys: LeadKeys,
+    now: datetime,
+    on_duplicate: OnDuplicate,
+) -> CreatedLead:
+    """The insert met an existing lead: merged into it when asked, else refused naming it."""
+    duplicate = await find_exact_duplicate(session, actor.organization_id, keys)
+    if duplicate is None:
+        # Only the id can have collided: refused without saying where it is taken.
+        await refuse_taken_id(session, Lead, data.id, actor=actor, entity="lead")
+        raise Conflict("The lead conflicts with a concurrent change; retry.", code="lead.id_taken")
+    existing, matched = duplicate
+    if on_duplicate is OnDuplicate.merge:
+        return CreatedLead(
+            await _merge_into(session, actor=actor, existing=existing, data=data, now=now), True
+        )
+    raise DuplicateLead(existing.id, matched)
+
+
+async def _announce_new_lead(session: AsyncSession, actor: Principal, lead: Lead, now: datetime) -> None:
+    """Audit and event; then the handover clock for marketing's leads, assignment for unowned ones."""
     await audit.record_audit(
         session,
         actor=actor,
@@ -306,14 +336,13 @@ async def create_lead(
             lead_name=lead.name,
             company=lead.company or "",
             source=lead.source,
-            owner_id=owner_id,
+            owner_id=lead.owner_id,
         ),
     )
     if actor.role is Role.marketing:
         await sla.start_handover_response(session, lead, now)
-    if owner_id is None:
+    if lead.owner_id is None:
         assignment.request_assignment(session, lead)
-    return CreatedLead(lead, False)
 
 
 def lead_visibility(actor: Principal) -> Any:
@@ -459,23 +488,39 @@ async def convert_lead(
     ensure_open(lead.status, action="converted")
     if customer_id is not None:
         customer = await customers.get_customer(session, actor=actor, customer_id=customer_id)
-        created = False
     else:
-        name = customer_name or lead.company or lead.name
-        customer = await customers.create_customer(
-            session,
-            actor=actor,
-            data=customers.NewCustomer(
-                name=name, industry=lead.industry, region=lead.region, owner_id=lead.owner_id or actor.user_id
-            ),
-        )
-        created = True
+        customer = await _customer_from(session, actor, lead, customer_name)
     contact = await customers.add_contact(
         session,
         actor=actor,
         customer_id=customer.id,
         data=customers.NewContact(name=lead.name, phone=lead.phone, email=lead.email, wechat_id=lead.wechat),
     )
+    await _mark_converted(session, actor, lead, customer, now)
+    deal = None
+    if opportunity is not None:
+        deal = await _open_deal(session, actor, lead, customer, contact, opportunity, now)
+    return Conversion(lead, customer, contact, customer_id is None, deal)
+
+
+async def _customer_from(
+    session: AsyncSession, actor: Principal, lead: Lead, customer_name: str | None
+) -> Customer:
+    return await customers.create_customer(
+        session,
+        actor=actor,
+        data=customers.NewCustomer(
+            name=customer_name or lead.company or lead.name,
+            industry=lead.industry,
+            region=lead.region,
+            owner_id=lead.owner_id or actor.user_id,
+        ),
+    )
+
+
+async def _mark_converted(
+    session: AsyncSession, actor: Principal, lead: Lead, customer: Customer, now: datetime
+) -> None:
     before = audit.snapshot(lead, ("status", "customer_id"))
     lead.status = LeadStatus.converted
     lead.customer_id = customer.id
@@ -497,24 +542,32 @@ async def convert_lead(
             lead_id=lead.id, lead_name=lead.name, customer_id=customer.id, customer_name=customer.name
         ),
     )
-    deal = None
-    if opportunity is not None:
-        deal = await opportunities.create_opportunity(
-            session,
-            actor=actor,
-            data=opportunities.NewOpportunity(
-                name=opportunity.name,
-                customer_id=customer.id,
-                contact_id=contact.id,
-                pipeline_id=opportunity.pipeline_id,
-                amount=opportunity.amount,
-                source_lead_id=lead.id,
-                product_lines=[lead.product_line] if lead.product_line else [],
-                owner_id=lead.owner_id if lead.owner_id != actor.user_id else None,
-            ),
-            now=now,
-        )
-    return Conversion(lead, customer, contact, created, deal)
+
+
+async def _open_deal(
+    session: AsyncSession,
+    actor: Principal,
+    lead: Lead,
+    customer: Customer,
+    contact: Contact,
+    deal: NewDeal,
+    now: datetime,
+) -> Opportunity:
+    return await opportunities.create_opportunity(
+        session,
+        actor=actor,
+        data=opportunities.NewOpportunity(
+            name=deal.name,
+            customer_id=customer.id,
+            contact_id=contact.id,
+            pipeline_id=deal.pipeline_id,
+            amount=deal.amount,
+            source_lead_id=lead.id,
+            product_lines=[lead.product_line] if lead.product_line else [],
+            owner_id=lead.owner_id if lead.owner_id != actor.user_id else None,
+        ),
+        now=now,
+    )
 
 
 async def disqualify_lead(

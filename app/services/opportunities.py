@@ -169,36 +169,10 @@ async def create_opportunity(
     owner_id = await resolve_owner(
         session, actor, data.owner_id, default=actor.user_id if actor.user_id else customer.owner_id
     )
-    opportunity = Opportunity(
-        organization_id=actor.organization_id,
-        name=data.name,
-        customer_id=customer.id,
-        contact_id=data.contact_id,
-        owner_id=owner_id,
-        pipeline_id=flow.pipeline.id,
-        stage_id=first.id,
-        stage_entered_at=now,
-        amount=_money(data.amount),
-        currency=data.currency,
-        expected_close_date=data.expected_close_date,
-        source_lead_id=data.source_lead_id,
-        product_lines=list(dict.fromkeys(data.product_lines)),
-        description=data.description,
-        competitors=data.competitors,
-        decision_process=data.decision_process,
-    )
+    opportunity = _new_opportunity(actor, data, owner_id, first, now)
     session.add(opportunity)
     await session.flush()
-    session.add(
-        StageStay(
-            organization_id=actor.organization_id,
-            opportunity_id=opportunity.id,
-            pipeline_id=flow.pipeline.id,
-            stage_id=first.id,
-            entered_at=now,
-            entered_by_id=actor.user_id,
-        )
-    )
+    session.add(_stay_in(opportunity, first, actor, now))
     await _create_action_tasks(session, actor, opportunity, first, now)
     await _start_stage_clock(session, opportunity, first, now)
     await audit.record_audit(
@@ -221,6 +195,52 @@ async def create_opportunity(
     )
     await session.flush()
     return opportunity
+
+
+def _new_opportunity(
+    actor: Principal, data: NewOpportunity, owner_id: uuid.UUID | None, first: PipelineStage, now: datetime
+) -> Opportunity:
+    return Opportunity(
+        organization_id=actor.organization_id,
+        name=data.name,
+        customer_id=data.customer_id,
+        contact_id=data.contact_id,
+        owner_id=owner_id,
+        pipeline_id=first.pipeline_id,
+        stage_id=first.id,
+        stage_entered_at=now,
+        amount=_money(data.amount),
+        currency=data.currency,
+        expected_close_date=data.expected_close_date,
+        source_lead_id=data.source_lead_id,
+        product_lines=list(dict.fromkeys(data.product_lines)),
+        description=data.description,
+        competitors=data.competitors,
+        decision_process=data.decision_process,
+    )
+
+
+def _stay_in(
+    opportunity: Opportunity,
+    stage: PipelineStage,
+    actor: Principal,
+    now: datetime,
+    *,
+    move: Move | None = None,
+    reason: str | None = None,
+) -> StageStay:
+    """The opportunity's open stay in `stage`, from now; a created deal's first has no move."""
+    return StageStay(
+        organization_id=opportunity.organization_id,
+        opportunity_id=opportunity.id,
+        pipeline_id=opportunity.pipeline_id,
+        stage_id=stage.id,
+        move=move,
+        is_abnormal=move in ABNORMAL_MOVES,
+        reason=reason,
+        entered_at=now,
+        entered_by_id=actor.user_id,
+    )
 
 
 async def list_opportunities(
@@ -475,32 +495,9 @@ async def _move(
     if stay is not None:
         stay.left_at = now
         stay.dwell_seconds = max(int((now - stay.entered_at).total_seconds()), 0)
-    session.add(
-        StageStay(
-            organization_id=opportunity.organization_id,
-            opportunity_id=opportunity.id,
-            pipeline_id=opportunity.pipeline_id,
-            stage_id=target.id,
-            move=move,
-            is_abnormal=move in ABNORMAL_MOVES,
-            reason=reason,
-            entered_at=now,
-            entered_by_id=actor.user_id,
-        )
-    )
+    session.add(_stay_in(opportunity, target, actor, now, move=move, reason=reason))
     previous_stage_id = opportunity.stage_id
-    opportunity.stage_id = target.id
-    opportunity.stage_entered_at = now
-    if target.kind is StageKind.won:
-        opportunity.status, opportunity.closed_at = OpportunityStatus.won, now
-    elif target.kind is StageKind.lost:
-        opportunity.status, opportunity.closed_at = OpportunityStatus.lost, now
-    else:
-        opportunity.status, opportunity.closed_at, opportunity.lose_reason = (
-            OpportunityStatus.open,
-            None,
-            None,
-        )
+    _enter(opportunity, target, now)
     try:
         async with session.begin_nested():
             await session.flush()
@@ -519,6 +516,34 @@ async def _move(
     if target.kind is StageKind.open:
         await _create_action_tasks(session, actor, opportunity, target, now)
         await _start_stage_clock(session, opportunity, target, now)
+    await _announce_move(session, opportunity, previous_stage_id, target, move, now)
+
+
+def _enter(opportunity: Opportunity, target: PipelineStage, now: datetime) -> None:
+    """The stage, and the status its kind gives: a won or lost stage closes the deal, an open one
+    reopens it."""
+    opportunity.stage_id = target.id
+    opportunity.stage_entered_at = now
+    if target.kind is StageKind.won:
+        opportunity.status, opportunity.closed_at = OpportunityStatus.won, now
+    elif target.kind is StageKind.lost:
+        opportunity.status, opportunity.closed_at = OpportunityStatus.lost, now
+    else:
+        opportunity.status, opportunity.closed_at, opportunity.lose_reason = (
+            OpportunityStatus.open,
+            None,
+            None,
+        )
+
+
+async def _announce_move(
+    session: AsyncSession,
+    opportunity: Opportunity,
+    previous_stage_id: uuid.UUID,
+    target: PipelineStage,
+    move: Move,
+    now: datetime,
+) -> None:
     changed = OpportunityStageChanged(
         opportunity_id=opportunity.id,
         opportunity_name=opportunity.name,

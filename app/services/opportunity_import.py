@@ -9,6 +9,7 @@ or lost stage — because the source says no more about the stages in between.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,6 +26,7 @@ from app.domain.models import (
     Opportunity,
     OpportunityStatus,
     Pipeline,
+    PipelineStage,
     Product,
     StageStay,
     User,
@@ -103,6 +105,29 @@ async def _customer_ids(
     return found
 
 
+@dataclass
+class _References:
+    """What a chunk's rows name, looked up once for the whole chunk."""
+
+    flow: PipelineWithStages
+    stages: dict[str, PipelineStage]
+    user_ids: dict[str, uuid.UUID]
+    products: dict[str, Product]
+    customer_ids: dict[str, uuid.UUID]
+    # Where each external id was first seen: an existing opportunity, or an earlier row.
+    seen: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Accepted:
+    number: int  # the row's line in the file
+    row: OpportunityRow
+    stage: PipelineStage
+    owner_id: uuid.UUID
+    customer_id: uuid.UUID
+    product: Product | None
+
+
 async def write_opportunities(
     session: AsyncSession,
     actor: Principal,
@@ -115,10 +140,39 @@ async def write_opportunities(
     if not parsed.valid:
         return outcome
     mapping = parse_mapping(job.column_mapping)
+    references = await _resolve_references(session, actor, mapping, parsed)
+    accepted = _accept_rows(job, parsed, references, outcome)
+    # A close on 3/1/2017 is that day where the source was kept, not the day before in UTC.
+    timezone = mapping.timezone or policy.working_hours.timezone
+    opportunity_rows: list[dict[str, Any]] = []
+    stay_rows: list[dict[str, Any]] = []
+    for opportunity_id, deal in zip(random_ids(len(accepted)), accepted, strict=True):
+        engaged_at = _instant(deal.row.engaged_on, timezone, now)
+        is_closed = deal.stage.kind is not StageKind.open
+        closed_at = _instant(deal.row.closed_on, timezone, now) if is_closed else None
+        opportunity_rows.append(
+            _opportunity_values(
+                actor, mapping, references.flow, deal, opportunity_id, now, engaged_at, closed_at
+            )
+        )
+        stay_rows.extend(_stays(actor, references.flow, deal.stage, opportunity_id, engaged_at, closed_at))
+    if opportunity_rows:
+        await insert_rows(session, Opportunity, opportunity_rows)
+        await insert_rows(session, StageStay, stay_rows)
+        await insert_rows(
+            session,
+            AuditEvent,
+            audit_rows(actor, "opportunity", [r["id"] for r in opportunity_rows], job, now),
+        )
+    outcome.record_created(job, parsed, [deal.number for deal in accepted])
+    return outcome
+
+
+async def _resolve_references(
+    session: AsyncSession, actor: Principal, mapping: OpportunityMapping, parsed: ParsedChunk[OpportunityRow]
+) -> _References:
     flow = await _pipeline(session, actor, mapping)
-    stages = {stage.name: stage for stage in flow.stages}
-    first_stage = flow.stages[0]
-    users = {
+    user_ids = {
         name.casefold(): user_id
         for user_id, name in await session.execute(
             select(User.id, User.display_name).where(User.organization_id == actor.organization_id)
@@ -132,99 +186,125 @@ async def write_opportunities(
     }
     customer_ids = await _customer_ids(session, actor, mapping, {row.customer for _, _, row in parsed.valid})
     external_ids = {row.external_id for _, _, row in parsed.valid if row.external_id}
-    seen: dict[str, str] = {
-        external_id: "an existing opportunity"
-        for external_id in await session.scalars(
-            select(Opportunity.external_id).where(
-                Opportunity.organization_id == actor.organization_id,
-                among(session, Opportunity.external_id, external_ids),
-            )
+    existing = await session.scalars(
+        select(Opportunity.external_id).where(
+            Opportunity.organization_id == actor.organization_id,
+            among(session, Opportunity.external_id, external_ids),
         )
-        if external_id
-    }
+    )
+    return _References(
+        flow=flow,
+        stages={stage.name: stage for stage in flow.stages},
+        user_ids=user_ids,
+        products=products,
+        customer_ids=customer_ids,
+        seen={external_id: "an existing opportunity" for external_id in existing if external_id},
+    )
 
-    accepted: list[tuple[int, OpportunityRow, uuid.UUID, uuid.UUID, Product | None]] = []
+
+def _accept_rows(
+    job: ImportJob, parsed: ParsedChunk[OpportunityRow], references: _References, outcome: ChunkOutcome
+) -> list[_Accepted]:
+    """The rows whose references all resolve and whose external id is new; the others' errors go
+    to the outcome."""
+    accepted = []
     for number, _, row in parsed.valid:
-        errors = []
-        stage = stages.get(row.stage)
-        if stage is None:
-            errors.append(
-                FieldError("stage", "stage.unknown", f"{flow.pipeline.name} has no stage {row.stage!r}")
-            )
-        owner_id = users.get(row.owner.casefold())
-        if owner_id is None:
-            errors.append(FieldError("owner", "user.unknown", f"no user is named {row.owner!r}"))
-        customer_id = customer_ids.get(normalise_company(row.customer))
-        if customer_id is None:
-            errors.append(
-                FieldError("customer", "customer.unknown", f"no customer is named {row.customer!r}")
-            )
-        product = products.get(row.product.casefold()) if row.product else None
-        if row.product and product is None:
-            errors.append(FieldError("product", "product.unknown", f"no product is named {row.product!r}"))
-        if row.external_id and row.external_id in seen:
+        deal, errors = _resolve_row(number, row, references)
+        if row.external_id and row.external_id in references.seen:
             outcome.duplicates += 1
-            errors.append(FieldError("external_id", "duplicate", f"duplicate of {seen[row.external_id]}"))
-        if errors or owner_id is None or customer_id is None:
+            errors.append(
+                FieldError("external_id", "duplicate", f"duplicate of {references.seen[row.external_id]}")
+            )
+        if errors or deal is None:
             for error in errors:
                 outcome.fail(job, number, error)
             continue
         if row.external_id:
-            seen[row.external_id] = f"row {number}"
-        accepted.append((number, row, owner_id, customer_id, product))
+            references.seen[row.external_id] = f"row {number}"
+        accepted.append(deal)
+    return accepted
 
-    opportunity_rows: list[dict[str, Any]] = []
-    stay_rows: list[dict[str, Any]] = []
-    # A close on 3/1/2017 is that day where the source was kept, not the day before in UTC.
-    timezone = mapping.timezone or policy.working_hours.timezone
-    ids = random_ids(len(accepted))
-    for index, (_, row, owner_id, customer_id, product) in enumerate(accepted):
-        opportunity_id = ids[index]
-        stage = stages[row.stage]
-        engaged_at = _instant(row.engaged_on, timezone, now)
-        closed_at = _instant(row.closed_on, timezone, now) if stage.kind is not StageKind.open else None
-        opportunity_rows.append(
-            {
-                "id": opportunity_id,
-                "organization_id": actor.organization_id,
-                "created_at": now,
-                "updated_at": now,
-                "version": 1,
-                "name": row.name,
-                "external_id": row.external_id,
-                "customer_id": customer_id,
-                "contact_id": None,
-                "owner_id": owner_id,
-                "pipeline_id": flow.pipeline.id,
-                "stage_id": stage.id,
-                "stage_entered_at": closed_at or engaged_at,
-                "status": _STATUS_BY_KIND[stage.kind],
-                "amount": row.amount,
-                "currency": mapping.currency,
-                "expected_close_date": row.expected_close_date,
-                "source_lead_id": None,
-                "product_lines": [product.product_line or product.name] if product else [],
-                "description": f"imported: {row.source_stage}" + (f", {product.name}" if product else ""),
-                "competitors": None,
-                "decision_process": None,
-                "closed_at": closed_at,
-                "lose_reason": None,
-            }
+
+def _resolve_row(
+    number: int, row: OpportunityRow, references: _References
+) -> tuple[_Accepted | None, list[FieldError]]:
+    errors = []
+    stage = references.stages.get(row.stage)
+    if stage is None:
+        errors.append(
+            FieldError(
+                "stage", "stage.unknown", f"{references.flow.pipeline.name} has no stage {row.stage!r}"
+            )
         )
-        first = first_stage if closed_at is not None else stage
-        stay_rows.append(_stay(actor, opportunity_id, flow, first.id, None, engaged_at, closed_at))
-        if closed_at is not None:
-            stay_rows.append(_stay(actor, opportunity_id, flow, stage.id, Move.close, closed_at, None))
-    if opportunity_rows:
-        await insert_rows(session, Opportunity, opportunity_rows)
-        await insert_rows(session, StageStay, stay_rows)
-        await insert_rows(
-            session,
-            AuditEvent,
-            audit_rows(actor, "opportunity", [r["id"] for r in opportunity_rows], job, now),
-        )
-    outcome.record_created(job, parsed, [number for number, *_ in accepted])
-    return outcome
+    owner_id = references.user_ids.get(row.owner.casefold())
+    if owner_id is None:
+        errors.append(FieldError("owner", "user.unknown", f"no user is named {row.owner!r}"))
+    customer_id = references.customer_ids.get(normalise_company(row.customer))
+    if customer_id is None:
+        errors.append(FieldError("customer", "customer.unknown", f"no customer is named {row.customer!r}"))
+    product = references.products.get(row.product.casefold()) if row.product else None
+    if row.product and product is None:
+        errors.append(FieldError("product", "product.unknown", f"no product is named {row.product!r}"))
+    if stage is None or owner_id is None or customer_id is None or errors:
+        return None, errors
+    return _Accepted(number, row, stage, owner_id, customer_id, product), errors
+
+
+def _opportunity_values(
+    actor: Principal,
+    mapping: OpportunityMapping,
+    flow: PipelineWithStages,
+    deal: _Accepted,
+    opportunity_id: uuid.UUID,
+    now: datetime,
+    engaged_at: datetime,
+    closed_at: datetime | None,
+) -> dict[str, Any]:
+    row, product = deal.row, deal.product
+    return {
+        "id": opportunity_id,
+        "organization_id": actor.organization_id,
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+        "name": row.name,
+        "external_id": row.external_id,
+        "customer_id": deal.customer_id,
+        "contact_id": None,
+        "owner_id": deal.owner_id,
+        "pipeline_id": flow.pipeline.id,
+        "stage_id": deal.stage.id,
+        "stage_entered_at": closed_at or engaged_at,
+        "status": _STATUS_BY_KIND[deal.stage.kind],
+        "amount": row.amount,
+        "currency": mapping.currency,
+        "expected_close_date": row.expected_close_date,
+        "source_lead_id": None,
+        "product_lines": [product.product_line or product.name] if product else [],
+        "description": f"imported: {row.source_stage}" + (f", {product.name}" if product else ""),
+        "competitors": None,
+        "decision_process": None,
+        "closed_at": closed_at,
+        "lose_reason": None,
+    }
+
+
+def _stays(
+    actor: Principal,
+    flow: PipelineWithStages,
+    stage: PipelineStage,
+    opportunity_id: uuid.UUID,
+    engaged_at: datetime,
+    closed_at: datetime | None,
+) -> list[dict[str, Any]]:
+    """An open deal stays in its stage since it engaged; a closed one in the first stage until it
+    closed, then in its won or lost stage."""
+    if closed_at is None:
+        return [_stay(actor, opportunity_id, flow, stage.id, None, engaged_at, None)]
+    return [
+        _stay(actor, opportunity_id, flow, flow.stages[0].id, None, engaged_at, closed_at),
+        _stay(actor, opportunity_id, flow, stage.id, Move.close, closed_at, None),
+    ]
 
 
 def _stay(

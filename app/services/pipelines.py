@@ -270,22 +270,7 @@ async def _replace_stages(
     specs = parse_stages([{k: v for k, v in stage.items() if k != "id"} for stage in raw])
     current = {stage.id: stage for stage in await active_stages(session, pipeline.id)}
     kept_ids = [stage.get("id") for stage in raw]
-    unknown = [
-        FieldError(f"stages[{index}].id", "not_found", "not a stage of this pipeline")
-        for index, stage_id in enumerate(kept_ids)
-        if stage_id is not None and stage_id not in current
-    ]
-    repeated = [
-        FieldError(f"stages[{index}].id", "value.duplicate", "the same stage is listed twice")
-        for index, stage_id in enumerate(kept_ids)
-        if stage_id is not None and stage_id in kept_ids[:index]
-    ]
-    if unknown or repeated:
-        raise InvalidInput(
-            "Some stage ids are not in this pipeline or are listed twice.",
-            code="pipeline.invalid",
-            errors=unknown + repeated,
-        )
+    _check_kept_ids(kept_ids, current)
     removed = [stage for stage_id, stage in current.items() if stage_id not in set(kept_ids)]
     # A stage that turns from open into won or lost (or back) would leave its deals with a status
     # that contradicts their stage, so it may only change kind while empty.
@@ -294,21 +279,7 @@ async def _replace_stages(
         for stage_id, spec in zip(kept_ids, specs, strict=True)
         if stage_id is not None and current[stage_id].kind is not spec.kind
     ]
-    problems = [
-        FieldError(
-            "stages", "in_use", f"{stage.name}: {count} open opportunities; move them before removing it"
-        )
-        for stage, count in await _occupied(session, removed, only_open=True)
-    ] + [
-        FieldError("stages", "in_use", f"{stage.name}: {count} opportunities; its kind cannot change")
-        for stage, count in await _occupied(session, rekinded, only_open=False)
-    ]
-    if problems:
-        raise Conflict(
-            "Stages holding opportunities cannot be removed or change kind.",
-            code="pipeline.stage_in_use",
-            errors=problems,
-        )
+    await _refuse_occupied(session, removed=removed, rekinded=rekinded)
     for stage in removed:
         stage.archived_at = now
     for index, (stage_id, spec) in enumerate(zip(kept_ids, specs, strict=True)):
@@ -325,6 +296,46 @@ async def _replace_stages(
         for name, value in values.items():
             setattr(stage, name, value)
     await session.flush()
+
+
+def _check_kept_ids(kept_ids: list[Any], current: Mapping[Any, PipelineStage]) -> None:
+    """A stage given with an id keeps that stage: one of this pipeline's, listed once."""
+    unknown = [
+        FieldError(f"stages[{index}].id", "not_found", "not a stage of this pipeline")
+        for index, stage_id in enumerate(kept_ids)
+        if stage_id is not None and stage_id not in current
+    ]
+    repeated = [
+        FieldError(f"stages[{index}].id", "value.duplicate", "the same stage is listed twice")
+        for index, stage_id in enumerate(kept_ids)
+        if stage_id is not None and stage_id in kept_ids[:index]
+    ]
+    if unknown or repeated:
+        raise InvalidInput(
+            "Some stage ids are not in this pipeline or are listed twice.",
+            code="pipeline.invalid",
+            errors=unknown + repeated,
+        )
+
+
+async def _refuse_occupied(
+    session: AsyncSession, *, removed: list[PipelineStage], rekinded: list[PipelineStage]
+) -> None:
+    problems = [
+        FieldError(
+            "stages", "in_use", f"{stage.name}: {count} open opportunities; move them before removing it"
+        )
+        for stage, count in await _occupied(session, removed, only_open=True)
+    ] + [
+        FieldError("stages", "in_use", f"{stage.name}: {count} opportunities; its kind cannot change")
+        for stage, count in await _occupied(session, rekinded, only_open=False)
+    ]
+    if problems:
+        raise Conflict(
+            "Stages holding opportunities cannot be removed or change kind.",
+            code="pipeline.stage_in_use",
+            errors=problems,
+        )
 
 
 async def _occupied(

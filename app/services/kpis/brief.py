@@ -19,7 +19,7 @@ from app.domain.models import Lead, SlaTimer
 from app.domain.principal import Principal
 from app.domain.sla import TimerState
 from app.services.kpis import deals, leads
-from app.services.kpis.scope import Facts, Listing, in_period, scoped
+from app.services.kpis.scope import Facts, Listing, in_period, period_name, scoped
 from app.services.status_board import BoardFilters, summarize_board
 
 API = "/api/v1"
@@ -68,14 +68,45 @@ async def daily_brief(session: AsyncSession, *, actor: Principal, query: KpiQuer
     today = datetime.combine(query.now.astimezone(tz).date(), time(0), tz)
     yesterday = today - timedelta(days=1)
     people = _filters(query)
-
-    new_leads = await session.scalar(
-        select(func.count()).where(
-            *scoped(actor, leads.LEAD_FACTS, query),
-            in_period(Lead.created_at, replace(query, start=yesterday, end=today)),
-        )
+    new_leads = await _new_leads(session, actor, replace(query, start=yesterday, end=today))
+    stale_per_rep = await _stale_per_rep(session, actor, query)
+    breached = await _breaches(session, actor, replace(query, start=today, end=query.now))
+    board = await summarize_board(session, actor=actor, now=query.now, filters=_board_filters(query))
+    trend = await _conversion_trend(session, actor, query, today, people)
+    day = yesterday.date().isoformat()
+    return Listing(
+        stale_per_rep,
+        {
+            "as_of": query.now,
+            "new_leads_yesterday": {
+                "count": new_leads,
+                "drill_down": _link(
+                    "/kpis/lead-response",
+                    **{"from": day, "to": day},
+                    tz=query.timezone,
+                    group_by="user",
+                    **people,
+                ),
+            },
+            "sla_breaches_today": {
+                "count": breached,
+                "drill_down": _link("/sla-timers", state=TimerState.breached.value),
+            },
+            "red_items": {"count": board.counts.red, "drill_down": _link("/status-board", rag="red")},
+            "conversion_trend": trend,
+        },
     )
 
+
+async def _new_leads(session: AsyncSession, actor: Principal, day: KpiQuery) -> int:
+    count = await session.scalar(
+        select(func.count()).where(*scoped(actor, leads.LEAD_FACTS, day), in_period(Lead.created_at, day))
+    )
+    return count or 0
+
+
+async def _stale_per_rep(session: AsyncSession, actor: Principal, query: KpiQuery) -> list[dict[str, Any]]:
+    """Reps with leads or customers not followed up for a week, the most behind first."""
     stale_query = replace(query, group_by=(Dimension.user,), stale_after_days=DEFAULT_STALE_DAYS)
     stale_per_rep = [
         {
@@ -88,21 +119,28 @@ async def daily_brief(session: AsyncSession, *, actor: Principal, query: KpiQuer
         if row["active"] > row["followed"]
     ]
     stale_per_rep.sort(key=lambda r: (-(r["stale_leads"] + r["stale_customers"]), r["user"]["name"]))
+    return stale_per_rep
 
-    # Today's breaches: timers due today (up to now) and not met by their due time.
-    breached = await session.scalar(
+
+async def _breaches(session: AsyncSession, actor: Principal, period: KpiQuery) -> int:
+    """Timers due in the period and not met by their due time."""
+    count = await session.scalar(
         select(func.count()).where(
-            *scoped(actor, TIMER_FACTS, query),
-            in_period(SlaTimer.due_at, replace(query, start=today, end=query.now)),
+            *scoped(actor, TIMER_FACTS, period),
+            in_period(SlaTimer.due_at, period),
             or_(
                 SlaTimer.state.in_((TimerState.breached, TimerState.escalated)),
                 and_(SlaTimer.state == TimerState.met, SlaTimer.stopped_at > SlaTimer.due_at),
             ),
         )
     )
-    board = await summarize_board(session, actor=actor, now=query.now, filters=_board_filters(query))
+    return count or 0
 
-    # The last four whole weeks, Monday to Sunday, before this one.
+
+async def _conversion_trend(
+    session: AsyncSession, actor: Principal, query: KpiQuery, today: datetime, people: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Lead conversion and win rate in the last four whole weeks, Monday to Sunday, before this one."""
     this_monday = today - timedelta(days=today.weekday())
     trend_query = replace(
         query, start=this_monday - timedelta(weeks=TREND_WEEKS), end=this_monday, group_by=(Dimension.week,)
@@ -118,10 +156,9 @@ async def daily_brief(session: AsyncSession, *, actor: Principal, query: KpiQuer
         monday = (this_monday - timedelta(weeks=weeks_back)).date()
         key = monday.isoformat()
         lead_row, deal_row = received.get(key, {}), closed.get(key, {})
-        year, number, _ = monday.isocalendar()
         trend.append(
             {
-                "week": {"id": key, "name": f"{year}-W{number:02d}"},
+                "week": {"id": key, "name": period_name(Dimension.week, key)},
                 "leads_received": lead_row.get("received", 0),
                 "leads_converted": lead_row.get("converted", 0),
                 "lead_conversion_rate": ratio(lead_row.get("converted", 0), lead_row.get("received", 0)),
@@ -136,29 +173,7 @@ async def daily_brief(session: AsyncSession, *, actor: Principal, query: KpiQuer
                 ),
             }
         )
-    day = yesterday.date().isoformat()
-    return Listing(
-        stale_per_rep,
-        {
-            "as_of": query.now,
-            "new_leads_yesterday": {
-                "count": new_leads or 0,
-                "drill_down": _link(
-                    "/kpis/lead-response",
-                    **{"from": day, "to": day},
-                    tz=query.timezone,
-                    group_by="user",
-                    **people,
-                ),
-            },
-            "sla_breaches_today": {
-                "count": breached or 0,
-                "drill_down": _link("/sla-timers", state=TimerState.breached.value),
-            },
-            "red_items": {"count": board.counts.red, "drill_down": _link("/status-board", rag="red")},
-            "conversion_trend": trend,
-        },
-    )
+    return trend
 
 
 async def status_board(session: AsyncSession, *, actor: Principal, query: KpiQuery) -> list[dict[str, Any]]:
