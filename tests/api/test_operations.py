@@ -36,6 +36,16 @@ async def test_readyz_is_503_when_the_database_is_unreachable(settings, clock, t
     assert response.json()["code"] == "ready.database"
 
 
+async def _until_gone(connection, pids: list[int], seconds: float = 10) -> None:  # type: ignore[no-untyped-def]
+    """Termination is a signal: the backends are gone a moment later, not at once."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(CAST(:pids AS int[]))")
+    while await connection.scalar(query, {"pids": pids}):
+        assert asyncio.get_running_loop().time() < deadline, "the terminated backends linger"
+        await asyncio.sleep(0.02)
+        await connection.execute(text("SELECT pg_stat_clear_snapshot()"))  # read the view afresh
+
+
 @pytest.mark.parametrize("ping_after_idle_seconds", [0.0, 3600.0])
 async def test_a_pooled_connection_the_database_killed(settings, clock, engine, ping_after_idle_seconds):
     """Checked before use once idle long enough, a dead connection is replaced unseen; used again
@@ -50,14 +60,19 @@ async def test_a_pooled_connection_the_database_killed(settings, clock, engine, 
             application.state.runtime.queue.drain()
         )  # no job holds a connection: the next request takes a pooled one
         async with engine.connect() as connection:  # the test's own pool: not the app's
-            killed = await connection.scalar(
-                text(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            others = (
+                await connection.scalars(
+                    text(
+                        "SELECT pid FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
                 )
+            ).all()
+            await connection.execute(
+                text("SELECT pg_terminate_backend(pid) FROM unnest(CAST(:pids AS int[])) AS pid"), {"pids": others}
             )
-        assert killed >= 1
-        await asyncio.sleep(0.2)
+            assert others
+            await _until_gone(connection, list(others))
         first = await client.get("/api/v1/users/me", headers=headers)
         second = await client.get("/api/v1/users/me", headers=headers)
     if ping_after_idle_seconds == 0:
