@@ -68,9 +68,8 @@ async def test_a_pooled_connection_the_database_killed(settings, clock, engine, 
                     )
                 )
             ).all()
-            await connection.execute(
-                text("SELECT pg_terminate_backend(pid) FROM unnest(CAST(:pids AS int[])) AS pid"), {"pids": others}
-            )
+            terminate = text("SELECT pg_terminate_backend(pid) FROM unnest(CAST(:pids AS int[])) AS pid")
+            await connection.execute(terminate, {"pids": others})
             assert others
             await _until_gone(connection, list(others))
         first = await client.get("/api/v1/users/me", headers=headers)
