@@ -1,0 +1,97 @@
+"""The contract states what the server enforces (issue 18, defect 12): a request the schema calls
+valid is not refused for its shape, and one it calls invalid is not accepted."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from tests.api.helpers import ok
+
+
+def _operations(app: Any) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method.upper(), path, operation)
+        for path, item in app.openapi()["paths"].items()
+        for method, operation in item.items()
+    ]
+
+
+def _header(app: Any, name: str) -> list[dict[str, Any]]:
+    return [
+        parameter["schema"]
+        for _, _, operation in _operations(app)
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "header" and parameter["name"].lower() == name
+    ]
+
+
+async def test_if_match_takes_exactly_the_etags_the_contract_states(app, client, make_tenant):
+    tenant = await make_tenant()
+    schemas = _header(app, "if-match")
+    assert schemas
+    assert all(s == schemas[0] for s in schemas)
+    pattern = schemas[0]["pattern"]
+    read = await client.get("/api/v1/organization", headers=tenant.headers)
+    version = read.json()["version"]
+    for value in (f'"{version}"', f'W/"{version}"', "*"):
+        assert re.search(pattern, value)
+        response = await client.patch(
+            "/api/v1/organization", json={}, headers={**tenant.headers, "If-Match": value}
+        )
+        assert response.status_code == 200, value
+    for value in (str(version), f"'{version}'", '"abc"', '""', f'"{version}", "1"', '"1" ', "**"):
+        assert not re.search(pattern, value)
+        response = await client.patch(
+            "/api/v1/organization", json={}, headers={**tenant.headers, "If-Match": value}
+        )
+        assert response.status_code == 422, value
+        assert response.json()["errors"][0]["field"] == "If-Match"
+
+
+async def test_idempotency_key_takes_1_to_255_characters_as_the_contract_states(app, client, make_tenant):
+    tenant = await make_tenant()
+    schemas = _header(app, "idempotency-key")
+    assert schemas
+    assert all(s == {**schemas[0], "minLength": 1, "maxLength": 255} for s in schemas)
+    created = await client.post(
+        "/api/v1/customers",
+        json={"name": "申华建材"},
+        headers={**tenant.headers, "Idempotency-Key": "k" * 255},
+    )
+    assert created.status_code == 201
+    for key in ("", "k" * 256):
+        refused = await client.post(
+            "/api/v1/customers", json={"name": "申华建材"}, headers={**tenant.headers, "Idempotency-Key": key}
+        )
+        assert refused.status_code == 422, len(key)
+        assert refused.json()["code"] == "idempotency.key_invalid"
+
+
+async def test_a_cursor_is_base64url_text_and_a_foreign_one_is_named_as_such(app, client, make_tenant):
+    tenant = await make_tenant()
+    for _ in range(3):
+        ok(
+            await client.post(
+                "/api/v1/customers", json={"name": f"客户{uuid.uuid4().hex[:6]}"}, headers=tenant.headers
+            ),
+            201,
+        )
+    page = ok(await client.get("/api/v1/customers", params={"limit": 2}, headers=tenant.headers))
+    cursors = [
+        parameter["schema"]["anyOf"][0]
+        for _, _, operation in _operations(app)
+        for parameter in operation.get("parameters", [])
+        if parameter["name"] == "cursor"
+    ]
+    assert cursors
+    assert all(re.search(c["pattern"], page["next_cursor"]) for c in cursors)
+    outside = await client.get("/api/v1/customers", params={"cursor": "a+b/c="}, headers=tenant.headers)
+    assert outside.status_code == 422
+    assert outside.json()["errors"][0]["field"] == "cursor"
+    unissued = await client.get(
+        "/api/v1/customers", params={"cursor": "bm90LWEtY3Vyc29y"}, headers=tenant.headers
+    )
+    assert unissued.status_code == 422
+    assert unissued.json()["code"] == "request.cursor_invalid"
