@@ -7,6 +7,8 @@ import re
 import uuid
 from typing import Any
 
+import pytest
+
 from tests.api.helpers import ok
 
 
@@ -95,3 +97,84 @@ async def test_a_cursor_is_base64url_text_and_a_foreign_one_is_named_as_such(app
     )
     assert unissued.status_code == 422
     assert unissued.json()["code"] == "request.cursor_invalid"
+
+
+async def _quote_line(client: Any, headers: dict[str, str]) -> Any:
+    """A sender of one quote line with the quantity given."""
+    product = {"sku": uuid.uuid4().hex[:8], "name": "卷材", "list_price": "42.5000"}
+    product_id = ok(await client.post("/api/v1/products", json=product, headers=headers), 201)["id"]
+    customer = ok(await client.post("/api/v1/customers", json={"name": "申华建材"}, headers=headers), 201)
+    deal = {"name": "屋面工程", "customer_id": customer["id"]}
+    opportunity = ok(await client.post("/api/v1/opportunities", json=deal, headers=headers), 201)
+
+    def send(quantity: Any) -> Any:
+        line = {"product_id": product_id, "quantity": quantity, "unit_price": "40"}
+        body = {"opportunity_id": opportunity["id"], "lines": [line]}
+        return client.post("/api/v1/quotes", json=body, headers=headers)
+
+    return send
+
+
+async def _product_price(client: Any, headers: dict[str, str]) -> Any:
+    def send(price: Any) -> Any:
+        body = {"sku": uuid.uuid4().hex[:8], "name": "卷材", "list_price": price}
+        return client.post("/api/v1/products", json=body, headers=headers)
+
+    return send
+
+
+async def _lead_budget(client: Any, headers: dict[str, str]) -> Any:
+    def send(budget: Any) -> Any:
+        body = {
+            "name": "王工",
+            "phone": f"139{uuid.uuid4().int % 10**8:08d}",
+            "source": "api",
+            "budget": budget,
+        }
+        return client.post("/api/v1/leads", json=body, headers=headers)
+
+    return send
+
+
+@pytest.mark.parametrize(
+    ("schema", "field", "sender", "accepted", "refused"),
+    [
+        (
+            "ProductCreate",
+            "list_price",
+            _product_price,
+            ["0", "42.5", "42.5000", "999999999999.9999"],
+            ["42.50001", "-1", "1e3", "01", " 42", "1000000000000", 42.5, 42],
+        ),
+        (
+            "LeadCreate",
+            "budget",
+            _lead_budget,
+            ["0", "250000.00", "999999999999.99"],
+            ["250000.001", "1000000000000", "NaN", 250000],
+        ),
+        (
+            "QuoteLineIn",
+            "quantity",
+            _quote_line,
+            ["0.001", "1", "999999999.999"],
+            ["0", "0.000", "0.0001", "1000000000", 1],
+        ),
+    ],
+)
+async def test_decimals_are_text_with_the_places_the_contract_states(
+    app, client, make_tenant, schema, field, sender, accepted, refused
+):
+    stated = app.openapi()["components"]["schemas"][schema]["properties"][field]
+    pattern = next(s for s in [stated, *stated.get("anyOf", [])] if s.get("type") == "string")["pattern"]
+    assert all(re.search(pattern, value) for value in accepted)
+    assert not any(isinstance(value, str) and re.search(pattern, value) for value in refused)
+    tenant = await make_tenant()
+    send = await sender(client, tenant.headers)
+    for value in accepted:
+        response = await send(value)
+        assert response.status_code == 201, (value, response.text)
+    for value in refused:
+        response = await send(value)
+        assert response.status_code == 422, (value, response.text)
+        assert field in response.json()["errors"][0]["field"], (value, response.text)

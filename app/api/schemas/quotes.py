@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import PatchModel, Record
+from app.api.schemas.common import DecimalText, PatchModel, Record
 from app.api.schemas.pipelines import Currency
 from app.domain.quotes import QuoteStatus
 
@@ -18,8 +18,8 @@ Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_
 ProductName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Unit = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
-Price = Annotated[Decimal, Field(ge=0, le=Decimal("999999999999.9999"), decimal_places=4)]
-Quantity = Annotated[Decimal, Field(gt=0, le=Decimal("999999999.999"), decimal_places=3)]
+Price = Annotated[Decimal, DecimalText(digits=12, places=4, example="42.5000")]
+Quantity = Annotated[Decimal, DecimalText(digits=9, places=3, positive=True, example="120")]
 
 _PRODUCT_EXAMPLE: dict[str, Any] = {
     "sku": "FS-SBS-4MM",
