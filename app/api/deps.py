@@ -6,11 +6,11 @@ import hashlib
 import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, WithJsonSchema
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
@@ -110,6 +110,17 @@ async def get_expected_version(
 
 ExpectedVersion = Annotated[int | None, Depends(get_expected_version)]
 
+
+def _true_or_false(value: Any) -> Any:
+    # Query text is parsed by hand: the lenient reading also takes 1, 0, yes and on, which the
+    # contract's boolean does not allow.
+    if value not in ("true", "false"):
+        raise ValueError('use "true" or "false"')
+    return value == "true"
+
+
+TrueOrFalse = Annotated[bool, BeforeValidator(_true_or_false)]
+"""A boolean in a query string: exactly `true` or `false`."""
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size, at most 200.")]
 Cursor = Annotated[

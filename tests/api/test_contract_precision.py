@@ -20,6 +20,20 @@ def _operations(app: Any) -> list[tuple[str, str, dict[str, Any]]]:
     ]
 
 
+def _resolve(app: Any, schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = app.openapi()["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def _is_boolean(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "boolean" or any(_is_boolean(s) for s in schema.get("anyOf", []))
+
+
+def _url(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", lambda _: str(uuid.uuid4()), path)
+
+
 def _header(app: Any, name: str) -> list[dict[str, Any]]:
     return [
         parameter["schema"]
@@ -27,6 +41,37 @@ def _header(app: Any, name: str) -> list[dict[str, Any]]:
         for parameter in operation.get("parameters", [])
         if parameter["in"] == "header" and parameter["name"].lower() == name
     ]
+
+
+async def test_booleans_are_true_or_false_never_0_or_1(app, client, make_tenant):
+    """In a JSON body and in a query string alike: 0, 1, "yes" and "on" are not booleans."""
+    tenant = await make_tenant()
+    accepted = []
+    for method, path, operation in _operations(app):
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] == "query" and _is_boolean(parameter["schema"]):
+                for spelling in ("1", "0", "yes", "on"):
+                    response = await client.request(
+                        method, _url(path), params={parameter["name"]: spelling}, headers=tenant.headers
+                    )
+                    if response.status_code != 422:
+                        accepted.append(f"{method} {path}?{parameter['name']}={spelling}")
+        content = operation.get("requestBody", {}).get("content", {})
+        if "application/json" not in content:
+            continue
+        properties = _resolve(app, content["application/json"]["schema"]).get("properties", {})
+        for name, schema in properties.items():
+            if not _is_boolean(schema):
+                continue
+            for value in (1, 0, "true"):
+                response = await client.request(
+                    method, _url(path), json={name: value}, headers=tenant.headers
+                )
+                # A field optional in a PATCH is a union with None: its errors name the member, "name.bool".
+                fields = {e["field"].split(".")[0] for e in response.json().get("errors", [])}
+                if response.status_code != 422 or name not in fields:
+                    accepted.append(f"{method} {path} {{{name!r}: {value!r}}}")
+    assert not accepted, "accepted as booleans:\n" + "\n".join(accepted)
 
 
 async def test_if_match_takes_exactly_the_etags_the_contract_states(app, client, make_tenant):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.common import PatchModel, Record
@@ -60,7 +60,7 @@ class RuleCreate(BaseModel):
 
     name: RuleName
     priority: Priority = Field(description="Lower runs first.")
-    enabled: bool = True
+    enabled: StrictBool = True
     conditions: Annotated[list[ConditionIn], Field(max_length=MAX_CONDITIONS)] = Field(
         default_factory=list, description="All must hold; none = matches every lead."
     )
@@ -83,7 +83,7 @@ class RuleUpdate(PatchModel):
 
     name: RuleName | SkipJsonSchema[None] = None
     priority: Priority | SkipJsonSchema[None] = None
-    enabled: bool | SkipJsonSchema[None] = None
+    enabled: StrictBool | SkipJsonSchema[None] = None
     conditions: Annotated[list[ConditionIn], Field(max_length=MAX_CONDITIONS)] | SkipJsonSchema[None] = None
     strategy: Strategy | SkipJsonSchema[None] = None
     user_ids: Ids | SkipJsonSchema[None] = None

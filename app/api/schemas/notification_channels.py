@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.common import PatchModel, Record
@@ -127,7 +127,7 @@ class NotificationChannelUpdate(PatchModel):
 
     name: ChannelName | SkipJsonSchema[None] = None
     event_types: EventTypes | SkipJsonSchema[None] = None
-    is_active: bool | SkipJsonSchema[None] = None
+    is_active: StrictBool | SkipJsonSchema[None] = None
     config: ChannelConfig | SkipJsonSchema[None] = Field(
         default=None,
         description="Replaces the whole configuration, secrets included; of the channel's kind.",

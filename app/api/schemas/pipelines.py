@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.common import PatchModel, Record, Timestamp
@@ -93,7 +93,7 @@ class PipelineCreate(BaseModel):
     stages: Annotated[list[StageIn], Field(min_length=2, max_length=20)]
     ordering_rules: Annotated[list[dict[str, Any]], Field(max_length=20)] = Field(default_factory=list)
     lose_reasons: Annotated[list[LoseReason], Field(max_length=30)] | None = None
-    is_default: bool = False
+    is_default: StrictBool = False
 
     def stage_dicts(self) -> list[dict[str, Any]]:
         return [stage.spec() for stage in self.stages]
@@ -109,7 +109,7 @@ class PipelineUpdate(PatchModel):
     stages: Annotated[list[StageIn], Field(min_length=2, max_length=20)] | SkipJsonSchema[None] = None
     ordering_rules: Annotated[list[dict[str, Any]], Field(max_length=20)] | SkipJsonSchema[None] = None
     lose_reasons: Annotated[list[LoseReason], Field(max_length=30)] | SkipJsonSchema[None] = None
-    is_default: bool | SkipJsonSchema[None] = None
+    is_default: StrictBool | SkipJsonSchema[None] = None
 
     def pipeline_changes(self) -> dict[str, Any]:
         changes = self.changes()
@@ -393,7 +393,7 @@ class TaskCompleteIn(BaseModel):
     )
 
     activity_id: uuid.UUID | None = Field(default=None, description="The activity that did the task.")
-    cancel: bool = Field(default=False, description="Cancel instead of completing.")
+    cancel: StrictBool = Field(default=False, description="Cancel instead of completing.")
 
 
 class TaskOut(Record):

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.common import DecimalText, PatchModel, Record
@@ -41,7 +41,7 @@ class ProductCreate(BaseModel):
     product_line: Short | None = None
     unit: Unit | None = None
     currency: Currency = "CNY"
-    is_active: bool = True
+    is_active: StrictBool = True
 
 
 class ProductUpdate(PatchModel):
@@ -56,7 +56,7 @@ class ProductUpdate(PatchModel):
     product_line: Short | None = None
     unit: Unit | None = None
     currency: Currency | SkipJsonSchema[None] = None
-    is_active: bool | SkipJsonSchema[None] = None
+    is_active: StrictBool | SkipJsonSchema[None] = None
 
 
 class ProductOut(Record):

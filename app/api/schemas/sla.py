@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.common import PatchModel, Record
@@ -48,7 +48,7 @@ class SlaPolicyCreate(BaseModel):
         description="warn_percent (1-99, default 80); steps [{after_minutes past due, notify: owner | "
         "supervisor | director}]; sources (first_response) and tiers (follow_up) it applies to.",
     )
-    enabled: bool = True
+    enabled: StrictBool = True
 
 
 class SlaPolicyUpdate(PatchModel):
@@ -58,7 +58,7 @@ class SlaPolicyUpdate(PatchModel):
     name: PolicyName | SkipJsonSchema[None] = None
     target_minutes: Target | None = None
     rules: dict[str, Any] | SkipJsonSchema[None] = None
-    enabled: bool | SkipJsonSchema[None] = None
+    enabled: StrictBool | SkipJsonSchema[None] = None
 
 
 class SlaPolicyOut(Record):
