@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
@@ -258,7 +259,7 @@ class OpportunityOut(Record):
     stage_id: uuid.UUID
     stage_entered_at: datetime
     status: OpportunityStatus
-    amount: Money | None
+    amount: Decimal | None
     currency: str
     expected_close_date: date | None
     source_lead_id: uuid.UUID | None
