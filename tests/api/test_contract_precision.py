@@ -11,6 +11,8 @@ import pytest
 
 from tests.api.helpers import ok
 
+STALE = '"999999"'
+
 
 def _operations(app: Any) -> list[tuple[str, str, dict[str, Any]]]:
     return [
@@ -223,3 +225,110 @@ async def test_decimals_are_text_with_the_places_the_contract_states(
         response = await send(value)
         assert response.status_code == 422, (value, response.text)
         assert field in response.json()["errors"][0]["field"], (value, response.text)
+
+
+async def _created(client: Any, headers: dict[str, str], path: str, body: dict[str, Any]) -> str:
+    return f"{path}/{ok(await client.post(path, json=body, headers=headers), 201)['id']}"
+
+
+async def _opportunity(client: Any, headers: dict[str, str]) -> str:
+    customer = ok(await client.post("/api/v1/customers", json={"name": "申华建材"}, headers=headers), 201)
+    deal = {"name": "屋面工程", "customer_id": customer["id"]}
+    return await _created(client, headers, "/api/v1/opportunities", deal)
+
+
+async def _quote_lines(client: Any, headers: dict[str, str]) -> str:
+    product = {"sku": uuid.uuid4().hex[:8], "name": "卷材", "list_price": "42.5000"}
+    product_id = ok(await client.post("/api/v1/products", json=product, headers=headers), 201)["id"]
+    opportunity_id = (await _opportunity(client, headers)).rsplit("/", 1)[1]
+    line = {"product_id": product_id, "quantity": "1", "unit_price": "40"}
+    quote = await _created(
+        client, headers, "/api/v1/quotes", {"opportunity_id": opportunity_id, "lines": [line]}
+    )
+    return f"{quote}/lines"
+
+
+async def _assignment_rule(client: Any, headers: dict[str, str]) -> str:
+    team = ok(await client.post("/api/v1/teams", json={"name": _unique("组")}, headers=headers), 201)
+    rule = {"name": _unique("规则"), "priority": 10, "strategy": "round_robin", "team_ids": [team["id"]]}
+    return await _created(client, headers, "/api/v1/assignment-rules", rule)
+
+
+def _unique(text: str) -> str:
+    return f"{text}{uuid.uuid4().hex[:6]}"
+
+
+# (what, where it is created and with what, an edit that is well formed but breaks a rule the
+# server checks against the record or the organization)
+REFUSED_EDITS: list[tuple[str, str | None, Any, dict[str, Any]]] = [
+    ("organization", None, None, {"timezone": "Mars/Olympus"}),
+    ("team", "/api/v1/teams", lambda app: {"name": _unique("组")}, {"member_ids": [str(uuid.uuid4())]}),
+    ("customer", "/api/v1/customers", lambda app: {"name": "申华建材"}, {"latitude": 31.2}),
+    (
+        "lead",
+        "/api/v1/leads",
+        lambda app: {"name": "王工", "phone": "13900000001", "source": "api"},
+        {"email": "no-at-sign"},
+    ),
+    ("opportunity", _opportunity, None, {"owner_id": str(uuid.uuid4())}),
+    (
+        "quote lines",
+        _quote_lines,
+        None,
+        {"lines": [{"product_id": str(uuid.uuid4()), "quantity": "1", "unit_price": "1"}]},
+    ),
+    (
+        "pipeline",
+        "/api/v1/pipelines",
+        lambda app: _example(app, "PipelineCreate", name=_unique("管道")),
+        {"ordering_rules": [{"no_such_key": 1}]},
+    ),
+    (
+        "business calendar",
+        "/api/v1/business-calendars",
+        lambda app: _example(app, "BusinessCalendarCreate", name=_unique("日历"), is_default=False),
+        {"week": {"1": [["18:00", "09:00"]]}},
+    ),
+    (
+        "sla policy",
+        "/api/v1/sla-policies",
+        lambda app: {"name": _unique("首响"), "kind": "first_response", "target_minutes": 30},
+        {"rules": {"no_such_key": 1}},
+    ),
+    (
+        "notification channel",
+        "/api/v1/notification-channels",
+        lambda app: {
+            "kind": "wecom_robot",
+            "name": "群",
+            "config": {"key": "k" * 36},
+            "event_types": ["lead.assigned"],
+        },
+        {"event_types": ["no.such_event"]},
+    ),
+    ("assignment rule", _assignment_rule, None, {"user_ids": [str(uuid.uuid4())]}),
+]
+
+
+def _example(app: Any, schema: str, **overrides: Any) -> dict[str, Any]:
+    return {**app.openapi()["components"]["schemas"][schema]["examples"][0], **overrides}
+
+
+@pytest.mark.parametrize(("what", "create", "body", "edit"), REFUSED_EDITS, ids=[e[0] for e in REFUSED_EDITS])
+async def test_a_refused_edit_is_422_even_under_a_stale_if_match(
+    app, client, make_tenant, what, create, body, edit
+):
+    """Validation comes before preconditions: the client learns what is wrong with its edit, rather
+    than reloading the record only to be refused again."""
+    tenant = await make_tenant()
+    if create is None:
+        path = "/api/v1/organization"
+    elif callable(create):
+        path = await create(client, tenant.headers)
+    else:
+        path = await _created(client, tenant.headers, create, body(app))
+    method = "PUT" if path.endswith("/lines") else "PATCH"
+    response = await client.request(method, path, json=edit, headers={**tenant.headers, "If-Match": STALE})
+    assert response.status_code == 422, response.text
+    fresh = await client.request(method, path, json=edit, headers=tenant.headers)
+    assert fresh.json()["code"] == response.json()["code"]
