@@ -28,8 +28,8 @@ def _resolve(app: Any, schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def _is_boolean(schema: dict[str, Any]) -> bool:
-    return schema.get("type") == "boolean" or any(_is_boolean(s) for s in schema.get("anyOf", []))
+def _is_of(kind: str, schema: dict[str, Any]) -> bool:
+    return schema.get("type") == kind or any(_is_of(kind, s) for s in schema.get("anyOf", []))
 
 
 def _url(path: str) -> str:
@@ -45,13 +45,14 @@ def _header(app: Any, name: str) -> list[dict[str, Any]]:
     ]
 
 
-async def test_booleans_are_true_or_false_never_0_or_1(app, client, make_tenant):
-    """In a JSON body and in a query string alike: 0, 1, "yes" and "on" are not booleans."""
+async def test_booleans_are_true_or_false_and_integers_are_numbers(app, client, make_tenant):
+    """In a JSON body and in a query string alike: 0, 1, "yes" and "on" are not booleans (and in a
+    body, true and "5" are not integers)."""
     tenant = await make_tenant()
     accepted = []
     for method, path, operation in _operations(app):
         for parameter in operation.get("parameters", []):
-            if parameter["in"] == "query" and _is_boolean(parameter["schema"]):
+            if parameter["in"] == "query" and _is_of("boolean", parameter["schema"]):
                 for spelling in ("1", "0", "yes", "on"):
                     response = await client.request(
                         method, _url(path), params={parameter["name"]: spelling}, headers=tenant.headers
@@ -63,9 +64,15 @@ async def test_booleans_are_true_or_false_never_0_or_1(app, client, make_tenant)
             continue
         properties = _resolve(app, content["application/json"]["schema"]).get("properties", {})
         for name, schema in properties.items():
-            if not _is_boolean(schema):
-                continue
-            for value in (1, 0, "true"):
+            # An integer is no boolean either, nor its digits as text.
+            wrong = (
+                (1, 0, "true")
+                if _is_of("boolean", schema)
+                else (True, "5")
+                if _is_of("integer", schema)
+                else ()
+            )
+            for value in wrong:
                 response = await client.request(
                     method, _url(path), json={name: value}, headers=tenant.headers
                 )
@@ -73,7 +80,7 @@ async def test_booleans_are_true_or_false_never_0_or_1(app, client, make_tenant)
                 fields = {e["field"].split(".")[0] for e in response.json().get("errors", [])}
                 if response.status_code != 422 or name not in fields:
                     accepted.append(f"{method} {path} {{{name!r}: {value!r}}}")
-    assert not accepted, "accepted as booleans:\n" + "\n".join(accepted)
+    assert not accepted, "accepted, though the contract refuses them:\n" + "\n".join(accepted)
 
 
 async def test_if_match_takes_exactly_the_etags_the_contract_states(app, client, make_tenant):
@@ -332,3 +339,32 @@ async def test_a_refused_edit_is_422_even_under_a_stale_if_match(
     assert response.status_code == 422, response.text
     fresh = await client.request(method, path, json=edit, headers=tenant.headers)
     assert fresh.json()["code"] == response.json()["code"]
+
+
+async def test_a_whole_number_sent_as_60_0_is_an_integer_and_coordinates_state_their_bounds(
+    app, client, make_tenant
+):
+    """JSON Schema counts 60.0 as an integer; and bounds the server checks appear in the contract."""
+    schemas = app.openapi()["components"]["schemas"]
+    for schema, field, bounds in (
+        ("GeoIn", "lat", (-90, 90)),
+        ("GeoIn", "lng", (-180, 180)),
+        ("GeoIn", "accuracy_m", (0, 100_000)),
+        ("CustomerCreate", "latitude", (-90, 90)),
+    ):
+        stated = schemas[schema]["properties"][field]
+        number = next(s for s in [stated, *stated.get("anyOf", [])] if s.get("type") == "number")
+        assert (number["minimum"], number["maximum"]) == bounds, (schema, field)
+    tenant = await make_tenant()
+    customer = ok(
+        await client.post("/api/v1/customers", json={"name": "申华建材"}, headers=tenant.headers), 201
+    )
+    call = {"type": "call", "occurred_at": "2026-11-23T01:00:00Z", "customer_id": customer["id"]}
+    made = await client.post(
+        "/api/v1/activities", json={**call, "duration_seconds": 60.0}, headers=tenant.headers
+    )
+    assert ok(made, 201)["duration_seconds"] == 60
+    fraction = await client.post(
+        "/api/v1/activities", json={**call, "duration_seconds": 60.5}, headers=tenant.headers
+    )
+    assert fraction.status_code == 422

@@ -36,6 +36,22 @@ Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_8601_only)]
 """An instant in ISO 8601 with its offset; naive or numeric times are refused."""
 
 
+def _json_integer(value: Any) -> Any:
+    # JSON Schema's integer is a number without a fraction, 551.0 included; true and "551" are not
+    # numbers at all, though the lenient int would read them.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("a whole number")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("a whole number")
+        return int(value)
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_json_integer)]
+"""An integer in a JSON body, read as JSON Schema reads one."""
+
+
 @dataclass(frozen=True)
 class DecimalText:
     """`Annotated[Decimal, DecimalText(...)]`: a decimal sent as text, e.g. "1250.50", with at most
