@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StringConstraints
 
-from app.api.schemas.common import Record, Timestamp, WholeNumber
+from app.api.schemas.common import JsonInteger, Record, Timestamp
 from app.api.schemas.customers import Latitude, Longitude
 from app.api.schemas.leads import Notes
 from app.domain.activities import ActivityType, CallOutcome, InfoPoint
@@ -84,7 +84,7 @@ class ActivityCreate(BaseModel):
     notes: Notes | None = None
     info_points: InfoPoints = Field(default_factory=dict)
     call_outcome: CallOutcome | None = None
-    duration_seconds: Annotated[WholeNumber, Field(ge=0, le=24 * 3600)] | None = None
+    duration_seconds: Annotated[int, Field(ge=0, le=24 * 3600), JsonInteger] | None = None
     geo: GeoIn | None = Field(default=None, description="Required for visits.")
     attachment_ids: Annotated[list[uuid.UUID], Field(max_length=20)] = Field(default_factory=list)
     client_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import PatchModel, Record, WholeNumber
+from app.api.schemas.common import JsonInteger, PatchModel, Record
 from app.api.schemas.leads import CustomFields, Money, ShortText, Tags
 from app.domain.assignment import MAX_CONDITIONS, MAX_WEIGHT, Operator, Strategy
 from app.domain.leads import LeadSource
@@ -21,11 +21,11 @@ ConditionValue = (
     | int
     | list[Annotated[str, StringConstraints(max_length=200)] | float | int]
 )
-Priority = Annotated[WholeNumber, Field(ge=0, le=100_000)]
-Cap = Annotated[WholeNumber, Field(ge=1, le=100_000)]
+Priority = Annotated[int, Field(ge=0, le=100_000), JsonInteger]
+Cap = Annotated[int, Field(ge=1, le=100_000), JsonInteger]
 Ids = Annotated[list[uuid.UUID], Field(max_length=200)]
 Weights = Annotated[
-    dict[uuid.UUID, Annotated[WholeNumber, Field(ge=0, le=MAX_WEIGHT)]], Field(max_length=200)
+    dict[uuid.UUID, Annotated[int, Field(ge=0, le=MAX_WEIGHT), JsonInteger]], Field(max_length=200)
 ]
 
 _RULE_EXAMPLE: dict[str, Any] = {

@@ -48,8 +48,9 @@ def _json_integer(value: Any) -> Any:
     return value
 
 
-WholeNumber = Annotated[int, BeforeValidator(_json_integer)]
-"""An integer in a JSON body, read as JSON Schema reads one."""
+JsonInteger = BeforeValidator(_json_integer)
+"""`Annotated[int, Field(ge=0), JsonInteger]`: an integer in a JSON body, read as JSON Schema
+reads one. It comes after the bounds, which then stay in the contract."""
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import PatchModel, Record, WholeNumber
+from app.api.schemas.common import JsonInteger, PatchModel, Record
 from app.api.schemas.webhooks import EventTypes
 from app.domain.channels import ChannelKind, public_config, secret_hints
 from app.domain.models import NotificationChannel
@@ -33,7 +33,9 @@ class WecomAppConfig(BaseModel):
 
     corp_id: CorpId = Field(description="企业ID (CorpID), from My Company in the WeCom admin console.")
     secret: Secret = Field(description="The application's Secret. Write-only.")
-    agent_id: WholeNumber = Field(ge=1, le=2**31 - 1, description="The application's AgentId.")
+    agent_id: Annotated[int, JsonInteger] = Field(
+        ge=1, le=2**31 - 1, description="The application's AgentId."
+    )
 
 
 class DingtalkRobotConfig(BaseModel):

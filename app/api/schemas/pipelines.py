@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import PatchModel, Record, Timestamp, WholeNumber
+from app.api.schemas.common import JsonInteger, PatchModel, Record, Timestamp
 from app.api.schemas.leads import Money, Notes
 from app.domain.models import OpportunityStatus, TaskStatus
 from app.domain.pipelines import Move, StageKind
@@ -48,7 +48,7 @@ class StageIn(BaseModel):
     id: uuid.UUID | None = None
     name: str = Field(max_length=64)
     kind: StageKind
-    probability: WholeNumber
+    probability: Annotated[int, JsonInteger]
     required_fields: Annotated[list[str], Field(max_length=20)] = Field(
         default_factory=list,
         description="Opportunity fields that must be filled to enter: amount, expected_close_date, "
@@ -60,7 +60,7 @@ class StageIn(BaseModel):
         "{kind: activity, min_count, activity_types} | {kind: attachment, min_count} | "
         "{kind: notes, min_chars} | {kind: info_points, min_count}.",
     )
-    max_dwell_hours: WholeNumber | None = None
+    max_dwell_hours: Annotated[int, JsonInteger] | None = None
     actions: Annotated[list[dict[str, Any]], Field(max_length=10)] = Field(
         default_factory=list, description="Tasks created on entry: {title, due_after_business_hours}."
     )

@@ -9,11 +9,11 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import PatchModel, Record, WholeNumber
+from app.api.schemas.common import JsonInteger, PatchModel, Record
 from app.domain.sla import MAX_TARGET_MINUTES, RagStatus, SlaKind, TimerState
 
 PolicyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Target = Annotated[WholeNumber, Field(ge=1, le=MAX_TARGET_MINUTES)]
+Target = Annotated[int, Field(ge=1, le=MAX_TARGET_MINUTES), JsonInteger]
 
 _RULES_EXAMPLE: dict[str, Any] = {
     "warn_percent": 80,

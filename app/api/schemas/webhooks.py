@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import PatchModel, Record, WholeNumber
+from app.api.schemas.common import JsonInteger, PatchModel, Record
 
 MAX_OVERLAP_SECONDS = 7 * 24 * 3600
 EventType = Annotated[str, StringConstraints(pattern=r"^(\*|[a-z_]+\.[a-z_]+)$", max_length=64)]
@@ -91,7 +91,7 @@ class WebhookCreated(WebhookOut):
 class WebhookSecretRotation(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"overlap_seconds": 86400}]})
 
-    overlap_seconds: WholeNumber = Field(
+    overlap_seconds: Annotated[int, JsonInteger] = Field(
         default=24 * 3600,
         ge=0,
         le=MAX_OVERLAP_SECONDS,
