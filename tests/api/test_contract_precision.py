@@ -3,10 +3,12 @@ valid is not refused for its shape, and one it calls invalid is not accepted."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Any
 
+import jsonschema_rs
 import pytest
 
 from tests.api.helpers import ok
@@ -368,3 +370,62 @@ async def test_a_whole_number_sent_as_60_0_is_an_integer_and_coordinates_state_t
         "/api/v1/activities", json={**call, "duration_seconds": 60.5}, headers=tenant.headers
     )
     assert fraction.status_code == 422
+
+
+_AT = {"occurred_at": "2026-11-23T01:00:00Z", "customer_id": "{customer}"}
+_ROBOT = {"kind": "wecom_robot", "name": "群", "config": {"key": "k" * 36}}
+
+# (where, the body's schema in the contract, bodies; the contract's verdict on each must be the server's)
+BETWEEN_FIELDS: list[tuple[str, str, list[dict[str, Any]]]] = [
+    (
+        "/api/v1/leads",
+        "LeadCreate",
+        [{"name": "王工", "source": "api"}, {"name": "王工", "source": "api", "wechat": "wx-wang"}],
+    ),
+    (
+        "/api/v1/sla-policies",
+        "SlaPolicyCreate",
+        [{"name": "首响", "kind": "first_response"}, {"name": "停留", "kind": "stage_dwell"}],
+    ),
+    (
+        "/api/v1/activities",
+        "ActivityCreate",
+        [
+            {"type": "note", "occurred_at": "2026-11-23T01:00:00Z"},
+            {"type": "visit", **_AT},
+            {"type": "note", **_AT, "call_outcome": "connected"},
+            {"type": "call", **_AT, "call_outcome": "connected"},
+        ],
+    ),
+    (
+        "/api/v1/notification-channels",
+        "WecomRobotChannelCreate",
+        [{**_ROBOT, "event_types": ["no.such_event"]}, {**_ROBOT, "event_types": ["lead.created"]}],
+    ),
+    (
+        "/api/v1/api-keys",
+        "ApiKeyCreate",
+        [{"name": "BI", "scopes": ["root:all"]}, {"name": "BI", "scopes": ["kpi:read"]}],
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "schema", "bodies"), BETWEEN_FIELDS, ids=[c[1] for c in BETWEEN_FIELDS])
+async def test_the_contract_refuses_what_the_server_refuses_between_fields(
+    app, client, make_tenant, path, schema, bodies
+):
+    """Rules between fields (one of several given, one only for a kind) and closed lists are in the
+    schema, so a client validating against the contract learns them before the server says 422."""
+    document = app.openapi()
+    contract = jsonschema_rs.Draft202012Validator(
+        {"$ref": f"#/components/schemas/{schema}", "components": document["components"]}
+    )
+    tenant = await make_tenant()
+    customer = ok(
+        await client.post("/api/v1/customers", json={"name": "申华建材"}, headers=tenant.headers), 201
+    )
+    for body in bodies:
+        sent = json.loads(json.dumps(body).replace("{customer}", customer["id"]))
+        response = await client.post(path, json=sent, headers=tenant.headers)
+        assert response.status_code in (201, 422), response.text
+        assert contract.is_valid(sent) == (response.status_code == 201), (sent, response.text)

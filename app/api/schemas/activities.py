@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StringConstraints
 
-from app.api.schemas.common import JsonInteger, Record, Timestamp
+from app.api.schemas.common import JsonInteger, Record, Timestamp, given, unless, when
 from app.api.schemas.customers import Latitude, Longitude
 from app.api.schemas.leads import Notes
 from app.domain.activities import ActivityType, CallOutcome, InfoPoint
@@ -69,7 +69,14 @@ class ActivityCreate(BaseModel):
                     "geo": {"lat": 31.2036, "lng": 121.5912, "accuracy_m": 15},
                     "client_id": "h5-2026-11-23-0001",
                 }
-            ]
+            ],
+            "allOf": [
+                # An activity is about a lead, a customer or a deal.
+                {"anyOf": [given("lead_id"), given("customer_id"), given("opportunity_id")]},
+                # A visit carries its geo check-in; only a call has an outcome.
+                {"anyOf": [unless("type", "visit"), given("geo")]},
+                {"anyOf": [when("type", "call"), {"properties": {"call_outcome": {"type": "null"}}}]},
+            ],
         },
     )
 

@@ -95,6 +95,21 @@ class DecimalText:
         return {"type": "string", "pattern": self.pattern, "examples": [self.example]}
 
 
+def given(field: str) -> dict[str, Any]:
+    """JSON Schema for "`field` is sent, and not null", to state a rule between fields."""
+    return {"required": [field], "properties": {field: {"not": {"type": "null"}}}}
+
+
+def when(field: str, value: str) -> dict[str, Any]:
+    """JSON Schema for "`field` is `value`"."""
+    return {"required": [field], "properties": {field: {"const": value}}}
+
+
+def unless(field: str, value: str) -> dict[str, Any]:
+    """JSON Schema for "`field` is not `value`" (or not sent)."""
+    return {"properties": {field: {"not": {"const": value}}}}
+
+
 class ProblemFieldError(BaseModel):
     field: str = Field(examples=["username"])
     code: str = Field(examples=["unique"])

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import DecimalText, PatchModel, Record
+from app.api.schemas.common import DecimalText, PatchModel, Record, given
 from app.domain.leads import LeadSource, LeadStatus
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -73,7 +73,9 @@ class LeadCreate(BaseModel):
                     "region": "华东",
                     "product_line": "防水材料",
                 }
-            ]
+            ],
+            # A lead is reachable: a phone number, an e-mail address or a WeChat id.
+            "anyOf": [given("phone"), given("email"), given("wechat")],
         },
     )
 

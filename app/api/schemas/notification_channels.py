@@ -4,14 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, WithJsonSchema
 from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.common import JsonInteger, PatchModel, Record
 from app.api.schemas.webhooks import EventTypes
-from app.domain.channels import ChannelKind, public_config, secret_hints
+from app.domain.channels import ALL_EVENTS, ChannelKind, public_config, secret_hints
 from app.domain.models import NotificationChannel
+from app.domain.notifications import MESSAGE_TOPICS
 
+# A channel posts a human message, so it takes only the topics that have one (or "*").
+ChannelEventTypes = Annotated[
+    EventTypes,
+    WithJsonSchema(
+        {
+            "type": "array",
+            "items": {"enum": sorted({ALL_EVENTS, *MESSAGE_TOPICS})},
+            "minItems": 1,
+            "maxItems": 50,
+        }
+    ),
+]
 ChannelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 # Keys, tokens and secrets go into URLs and signatures as they are: printable ASCII, no spaces.
 CorpId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -55,7 +68,9 @@ class _ChannelCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: ChannelName = Field(description="For people reading the list, e.g. the group's name.")
-    event_types: EventTypes = Field(description='Event types to post, or ["*"] for all that have a message.')
+    event_types: ChannelEventTypes = Field(
+        description='Event types to post, or ["*"] for all that have a message.'
+    )
 
 
 class WecomRobotChannelCreate(_ChannelCreate):
@@ -128,7 +143,7 @@ class NotificationChannelUpdate(PatchModel):
     )
 
     name: ChannelName | SkipJsonSchema[None] = None
-    event_types: EventTypes | SkipJsonSchema[None] = None
+    event_types: ChannelEventTypes | SkipJsonSchema[None] = None
     is_active: StrictBool | SkipJsonSchema[None] = None
     config: ChannelConfig | SkipJsonSchema[None] = Field(
         default=None,

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import JsonInteger, PatchModel, Record
+from app.api.schemas.common import JsonInteger, PatchModel, Record, given, when
 from app.domain.sla import MAX_TARGET_MINUTES, RagStatus, SlaKind, TimerState
 
 PolicyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -34,7 +34,9 @@ class SlaPolicyCreate(BaseModel):
                     "target_minutes": 30,
                     "rules": _RULES_EXAMPLE,
                 }
-            ]
+            ],
+            # Only a stage-dwell policy may leave its target to the stages' max_dwell_hours.
+            "anyOf": [when("kind", "stage_dwell"), given("target_minutes")],
         },
     )
 
