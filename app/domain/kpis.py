@@ -81,19 +81,18 @@ class KpiFilters:
     sources: tuple[str, ...] = ()
     pipeline_ids: tuple[uuid.UUID, ...] = ()
 
-    def given(self) -> set[Filter]:
+    def values(self) -> dict[Filter, tuple[Any, ...]]:
         return {
-            name
-            for name, values in (
-                (Filter.team_id, self.team_ids),
-                (Filter.user_id, self.user_ids),
-                (Filter.region, self.regions),
-                (Filter.industry, self.industries),
-                (Filter.source, self.sources),
-                (Filter.pipeline_id, self.pipeline_ids),
-            )
-            if values
+            Filter.team_id: self.team_ids,
+            Filter.user_id: self.user_ids,
+            Filter.region: self.regions,
+            Filter.industry: self.industries,
+            Filter.source: self.sources,
+            Filter.pipeline_id: self.pipeline_ids,
         }
+
+    def given(self) -> set[Filter]:
+        return {name for name, values in self.values().items() if values}
 
 
 @dataclass(frozen=True)

@@ -524,6 +524,25 @@ async def test_a_snapshot_kpi_called_with_a_period_by_a_service_caller_is_refuse
     assert [(e.field, e.code) for e in refused.value.errors] == [("from", "period.not_applicable")]
 
 
+async def test_the_status_board_takes_one_person_from_the_use_case_too(session, make_tenant):
+    """The route lists user_id at most once for the status board; a job calling the use case gets
+    the same no."""
+    tenant = await make_tenant()
+    people = KpiFilters(user_ids=(uuid.uuid4(), uuid.uuid4()))
+    request = KpiRequest(start=None, end=None, timezone=None, group_by=None, filters=people)
+
+    with pytest.raises(InvalidInput) as refused:
+        await compute_kpi(
+            session,
+            actor=Principal.system(tenant.organization_id),
+            name=KpiName.status_board,
+            request=request,
+            now=datetime(2026, 11, 23, tzinfo=UTC),
+        )
+
+    assert [(e.field, e.code) for e in refused.value.errors] == [("user_id", "filter.repeated")]
+
+
 async def test_the_pipeline_dimension_and_filter_name_the_deals_pipeline(client, history):
     """Every deal of the fixture runs on the default pipeline: grouped by pipeline the open deals
     carry its id and name; filtered to it they stay, filtered to the other seeded pipeline they go."""
@@ -642,6 +661,8 @@ async def test_each_kpi_s_operation_lists_the_groupings_and_filters_it_takes(app
             for p in app.openapi()["paths"][f"/api/v1/kpis/{name}"]["get"]["parameters"]
         }
         assert {f.value for f in Filter if f.value in listed} == {f.value for f in spec.filters}, name
+        for f in spec.filters:
+            assert listed[f.value]["anyOf"][0]["maxItems"] == spec.max_filter_values, (name, f)
         if not spec.dimensions:
             assert "group_by" not in listed, name
             continue

@@ -62,16 +62,22 @@ _HEADERS = {
 }
 
 
-_Ids = Annotated[list[uuid.UUID] | None, Query(max_length=50, description="Repeat for several (OR).")]
-_Texts = Annotated[list[Annotated[str, _Text]] | None, Query(max_length=50)]
-_FILTERS: dict[Filter, Any] = {
-    Filter.team_id: _Ids,
-    Filter.user_id: _Ids,
-    Filter.region: _Texts,
-    Filter.industry: _Texts,
-    Filter.source: Annotated[list[LeadSource] | None, Query(max_length=50)],
-    Filter.pipeline_id: _Ids,
+_FILTER_VALUES: dict[Filter, Any] = {
+    Filter.team_id: uuid.UUID,
+    Filter.user_id: uuid.UUID,
+    Filter.region: Annotated[str, _Text],
+    Filter.industry: Annotated[str, _Text],
+    Filter.source: LeadSource,
+    Filter.pipeline_id: uuid.UUID,
 }
+
+
+def _filter(name: Filter, max_values: int) -> Any:
+    values: Any = list[_FILTER_VALUES[name]]  # type: ignore[valid-type]  # a type built at import
+    repeat = "Repeat for several (OR)." if max_values > 1 else "At most once."
+    return Annotated[values | None, Query(max_length=max_values, description=repeat)]
+
+
 _TZ = Annotated[
     str | None,
     Query(
@@ -154,7 +160,9 @@ def scope_of(spec: KpiSpec) -> Callable[..., Awaitable[KpiRequest]]:
             WithJsonSchema({"type": "string", "pattern": group_by_pattern(spec.dimensions)}),
         ]
         parameters.append(_parameter("group_by", group_by))
-    parameters += [_parameter(f.value, _FILTERS[f]) for f in Filter if f in spec.filters]
+    parameters += [
+        _parameter(f.value, _filter(f, spec.max_filter_values)) for f in Filter if f in spec.filters
+    ]
     scope.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     return scope
 
