@@ -6,11 +6,11 @@ import hashlib
 import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator, WithJsonSchema
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
@@ -21,7 +21,7 @@ from app.domain.errors import FieldError, InvalidInput, NotAuthenticated, Permis
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
 from app.services import auth, idempotency
-from app.services.pagination import MAX_LIMIT
+from app.services.pagination import CURSOR_PATTERN, MAX_LIMIT
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT from POST /api/v1/auth/token, or an API key.")
 
@@ -80,7 +80,8 @@ def require(permission: Permission) -> Callable[[Principal], Awaitable[Principal
     return dependency
 
 
-_ETAG = re.compile(r'^(?:W/)?"(\d{1,18})"$')
+# What If-Match accepts, in the contract and here alike: an ETag this API issued, weak or strong, or *.
+_IF_MATCH = re.compile(r'^(?:\*|(?:W/)?"([0-9]{1,18})")$')
 
 
 def etag_for(version: int) -> str:
@@ -90,30 +91,49 @@ def etag_for(version: int) -> str:
 async def get_expected_version(
     if_match: Annotated[
         str | None,
-        Header(
-            description="The ETag of the version you edit; 412 if the record has moved on.",
-            examples=['"3"'],
-            max_length=64,
-        ),
+        Header(description="The ETag of the version you edit; 412 if the record has moved on."),
+        WithJsonSchema({"type": "string", "pattern": _IF_MATCH.pattern, "examples": ['"3"', 'W/"3"', "*"]}),
     ] = None,
 ) -> int | None:
-    if if_match is None or if_match.strip() == "*":
+    if if_match is None:
         return None
-    match = _ETAG.match(if_match.strip())
+    match = _IF_MATCH.fullmatch(if_match)
     if match is None:
         raise InvalidInput(
             'If-Match must be an ETag such as "3".',
             code="request.if_match_invalid",
             errors=[FieldError("If-Match", "format", 'an ETag such as "3"')],
         )
-    return int(match.group(1))
+    version = match.group(1)  # none for *: whichever version the record is at
+    return None if version is None else int(version)
 
 
 ExpectedVersion = Annotated[int | None, Depends(get_expected_version)]
 
+
+def _true_or_false(value: Any) -> Any:
+    # Query text is parsed by hand: the lenient reading also takes 1, 0, yes and on, which the
+    # contract's boolean does not allow.
+    if value not in ("true", "false"):
+        raise ValueError('use "true" or "false"')
+    return value == "true"
+
+
+TrueOrFalse = Annotated[bool, BeforeValidator(_true_or_false)]
+"""A boolean in a query string: exactly `true` or `false`."""
+
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size, at most 200.")]
 Cursor = Annotated[
-    str | None, Query(max_length=512, description="next_cursor of the previous page.", examples=[None])
+    str | None,
+    Query(
+        max_length=512,
+        pattern=CURSOR_PATTERN,
+        description="next_cursor of the previous page, unchanged.",
+        examples=[
+            "WyJjcmVhdGVkX2F0Iix0cnVlLHsiZHQiOiIyMDI2LTExLTIzVDAyOjAwOjAwKzAwOjAwIn0sIjliOGE3YzZkLTVlNGYt"
+            "NGEzYi04YzJkLTFlMGY5YThiN2M2ZCJd"
+        ],
+    ),
 ]
 
 
@@ -143,10 +163,14 @@ async def guard_idempotency(
     principal: CurrentPrincipal,
     idempotency_key: Annotated[
         str | None,
-        Header(
-            description="Replays the first answer for 24 h when a POST is retried with the same key.",
-            max_length=255,
-            examples=["3f1c8a9e-7d2b-4e55-9d61-0c6a7b9e2f10"],
+        Header(description="Replays the first answer for 24 h when a POST is retried with the same key."),
+        WithJsonSchema(
+            {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": idempotency.MAX_KEY_LENGTH,
+                "examples": ["3f1c8a9e-7d2b-4e55-9d61-0c6a7b9e2f10"],
+            }
         ),
     ] = None,
 ) -> None:

@@ -6,6 +6,7 @@ services in app/services/kpis/ compute them in SQL.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -80,19 +81,18 @@ class KpiFilters:
     sources: tuple[str, ...] = ()
     pipeline_ids: tuple[uuid.UUID, ...] = ()
 
-    def given(self) -> set[Filter]:
+    def values(self) -> dict[Filter, tuple[Any, ...]]:
         return {
-            name
-            for name, values in (
-                (Filter.team_id, self.team_ids),
-                (Filter.user_id, self.user_ids),
-                (Filter.region, self.regions),
-                (Filter.industry, self.industries),
-                (Filter.source, self.sources),
-                (Filter.pipeline_id, self.pipeline_ids),
-            )
-            if values
+            Filter.team_id: self.team_ids,
+            Filter.user_id: self.user_ids,
+            Filter.region: self.regions,
+            Filter.industry: self.industries,
+            Filter.source: self.sources,
+            Filter.pipeline_id: self.pipeline_ids,
         }
+
+    def given(self) -> set[Filter]:
+        return {name for name, values in self.values().items() if values}
 
 
 @dataclass(frozen=True)
@@ -123,19 +123,28 @@ def zone(name: str, field_name: str = "tz") -> ZoneInfo:
         ) from exc
 
 
+# The years a period may name (the contract states them), then an RFC 3339 date or date-time;
+# the offset may be left out, and the time is then read in the KPI's zone.
+_BOUND = re.compile(
+    r"(?:19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}"
+    r"(?:[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})?)?"
+)
+
+
 def parse_bound(text: str, tz: ZoneInfo, *, field_name: str, is_end: bool) -> datetime:
     """`from`/`to` as an instant. A bare date is that whole day in `tz`: `from` its first instant,
     `to` the first instant of the next day (the period is half-open, so `to` includes the day).
     A date-time without an offset is read in `tz` too."""
-    value = text.strip()
     try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
+        if _BOUND.fullmatch(text) is None:
+            raise ValueError(text)
+        if len(text) == 10:
+            day = date.fromisoformat(text)
             return datetime.combine(day + timedelta(days=1) if is_end else day, time(0), tz)
-        moment = datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(text.upper())
     except ValueError as exc:
         raise InvalidInput(
-            f"{field_name} must be a date or a date-time.",
+            f"{field_name} must be a date or a date-time of the years 1900 to 2099.",
             code="kpi.period_invalid",
             errors=[FieldError(field_name, "format", "e.g. 2026-11-01 or 2026-11-01T08:00:00+08:00")],
         ) from exc
@@ -149,8 +158,8 @@ def period(
     (a forecast): from the start of today to the end of the 90th day after it."""
     today = datetime.combine(now.astimezone(tz).date(), time(0), tz)
     default_end = today + timedelta(days=DEFAULT_FORECAST_DAYS + 1) if ahead else now
-    end = parse_bound(end_text, tz, field_name="to", is_end=True) if end_text else default_end
-    if start_text:
+    end = default_end if end_text is None else parse_bound(end_text, tz, field_name="to", is_end=True)
+    if start_text is not None:
         start = parse_bound(start_text, tz, field_name="from", is_end=False)
     elif ahead:
         start = today
@@ -172,11 +181,26 @@ def period(
     return start, end
 
 
+def group_by_pattern(allowed: frozenset[Dimension]) -> str:
+    """The `group_by` values `parse_group_by` takes, as the contract states them: empty, or one or
+    two of the allowed dimensions, comma-separated, none twice and at most one a period."""
+    others = "|".join(sorted(d.value for d in allowed if not d.is_period))
+    periods = "|".join(sorted(d.value for d in allowed if d.is_period))
+    forms = []
+    if others:
+        # \1 is the first dimension: the second may not repeat it.
+        then = f"{others}|{periods}" if periods else others
+        forms.append(f"({others})(?:,(?!\\1$)(?:{then}))?")
+    if periods:
+        forms.append(f"(?:{periods})" + (f"(?:,(?:{others}))?" if others else ""))
+    return f"^(?:{'|'.join(forms)})?$"
+
+
 def parse_group_by(text: str | None, allowed: frozenset[Dimension]) -> tuple[Dimension, ...]:
-    """`team,month`: at most two dimensions, at most one of them a period."""
+    """`team,month`: at most two dimensions, none twice, at most one of them a period."""
     if not text:
         return ()
-    names = [part.strip() for part in text.split(",") if part.strip()]
+    names = text.split(",")
     errors = [
         FieldError("group_by", "dimension.unknown", f"{name!r} is not one of {', '.join(Dimension)}")
         for name in names
@@ -184,8 +208,8 @@ def parse_group_by(text: str | None, allowed: frozenset[Dimension]) -> tuple[Dim
     ]
     if errors:
         raise InvalidInput("group_by names an unknown dimension.", code="kpi.group_by_invalid", errors=errors)
-    dimensions = tuple(dict.fromkeys(Dimension(name) for name in names))
-    unsupported = [d for d in dimensions if d not in allowed]
+    dimensions = tuple(Dimension(name) for name in names)
+    unsupported = [d for d in dict.fromkeys(dimensions) if d not in allowed]
     if unsupported:
         raise InvalidInput(
             "This KPI cannot be grouped by " + ", ".join(unsupported) + ".",
@@ -199,9 +223,13 @@ def parse_group_by(text: str | None, allowed: frozenset[Dimension]) -> tuple[Dim
                 for d in unsupported
             ],
         )
-    if len(dimensions) > MAX_GROUP_BY or sum(d.is_period for d in dimensions) > 1:
+    if (
+        len(dimensions) > MAX_GROUP_BY
+        or len(set(dimensions)) < len(dimensions)
+        or sum(d.is_period for d in dimensions) > 1
+    ):
         raise InvalidInput(
-            "group_by takes at most two dimensions, at most one of day, week and month.",
+            "group_by takes at most two different dimensions, at most one of day, week and month.",
             code="kpi.group_by_invalid",
             errors=[FieldError("group_by", "dimension.too_many", "e.g. team,month")],
         )

@@ -151,8 +151,6 @@ async def update_rule(
     expected_version: int | None,
 ) -> AssignmentRule:
     rule = await get_rule(session, actor=actor, rule_id=rule_id, for_update=True)
-    check_version(rule, expected_version)
-    before = audit.snapshot(rule, AUDITED_FIELDS)
     if "name" in changes and changes["name"] != rule.name:
         await _ensure_name_free(session, actor, changes["name"], exclude=rule.id)
     current = {
@@ -161,6 +159,8 @@ async def update_rule(
         "team_ids": [uuid.UUID(t) for t in rule.team_ids],
     }
     values = await _validated(session, actor, {**current, **changes})
+    check_version(rule, expected_version)
+    before = audit.snapshot(rule, AUDITED_FIELDS)
     for name in changes:
         setattr(rule, name, values[name])
     await session.flush()

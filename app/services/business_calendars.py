@@ -167,14 +167,15 @@ async def update_calendar(
     if changes.get("is_default"):
         await _lock_default(session, actor=actor)
     record = await get_calendar(session, actor=actor, calendar_id=calendar_id, for_update=True)
-    check_version(record, expected_version)
-    before = _snapshot(record)
     public_holidays = changes.get("public_holidays", record.public_holidays)
     calendar = _validated(
         {name: changes.get(name, getattr(record, name)) for name in CALENDAR_FIELDS}, public_holidays
     )
     if "name" in changes and changes["name"] != record.name:
         await _check_name_free(session, actor=actor, name=changes["name"], except_id=record.id)
+    check_version(record, expected_version)
+    before = _snapshot(record)
+    if "name" in changes:
         record.name = changes["name"]
     if changes.get("is_default") and not record.is_default:
         await _unset_default(session, actor=actor, keep=record.id)

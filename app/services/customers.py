@@ -191,9 +191,7 @@ async def update_customer(
     expected_version: int | None,
 ) -> Customer:
     customer = await get_customer(session, actor=actor, customer_id=customer_id, for_update=True)
-    check_version(customer, expected_version)
     policy = await policy_for(session, actor)
-    before = audit.snapshot(customer, AUDITED_FIELDS)
     if "owner_id" in changes:
         changes["owner_id"] = await resolve_owner(session, actor, changes["owner_id"], default=None)
     if "custom_fields" in changes:
@@ -202,9 +200,13 @@ async def update_customer(
         )
     if "tags" in changes:
         changes["tags"] = sorted(set(changes["tags"]))
+    _check_coordinates(
+        changes.get("latitude", customer.latitude), changes.get("longitude", customer.longitude)
+    )
+    check_version(customer, expected_version)
+    before = audit.snapshot(customer, AUDITED_FIELDS)
     for name, value in changes.items():
         setattr(customer, name, value)
-    _check_coordinates(customer.latitude, customer.longitude)
     if "name" in changes:
         customer.name_key = normalise_company(customer.name)
     if "annual_purchase" in changes or "tier" in changes:

@@ -420,9 +420,8 @@ async def update_lead(
     now: datetime,
 ) -> Lead:
     lead = await get_lead(session, actor=actor, lead_id=lead_id, for_update=True)
-    check_version(lead, expected_version)
     ensure_open(lead.status, action="edited")
-    before = audit.snapshot(lead, AUDITED_FIELDS)
+    keys = None
     if {"phone", "email", "company"} & changes.keys():
         keys = lead_keys(
             changes.get("phone", lead.phone),
@@ -433,12 +432,15 @@ async def update_lead(
         if duplicate is not None:
             raise DuplicateLead(duplicate[0].id, duplicate[1])
         changes = {**changes, "phone": keys.phone, "email": keys.email}
-        lead.phone_key, lead.email_key, lead.company_key = keys.phone, keys.email, keys.company
     if "custom_fields" in changes:
         policy = await rules_for(session, actor.organization_id)
         changes["custom_fields"] = validate_custom_fields(changes["custom_fields"], list(policy.lead_fields))
     if "tags" in changes:
         changes["tags"] = sorted(set(changes["tags"]))
+    check_version(lead, expected_version)
+    before = audit.snapshot(lead, AUDITED_FIELDS)
+    if keys is not None:
+        lead.phone_key, lead.email_key, lead.company_key = keys.phone, keys.email, keys.company
     for name, value in changes.items():
         setattr(lead, name, value)
     await session.flush()

@@ -94,7 +94,6 @@ async def update_channel(
     """`config` replaces the whole configuration, secrets included (they cannot be read back to resend);
     it must be of the channel's kind, which never changes."""
     channel = await get_channel(session, actor=actor, channel_id=channel_id, for_update=True)
-    check_version(channel, expected_version)
     if "event_types" in changes:
         check_channel_event_types(changes["event_types"])
         changes["event_types"] = list(dict.fromkeys(changes["event_types"]))
@@ -107,6 +106,7 @@ async def update_channel(
                 errors=[FieldError("config", "kind_mismatch", f"expected a {channel.kind.value} config")],
             )
         changes["config"] = new_config
+    check_version(channel, expected_version)
     before = _audited(channel)
     for name, value in changes.items():
         setattr(channel, name, value)

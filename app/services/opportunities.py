@@ -313,9 +313,10 @@ async def engaged_times(
     return dict(rows.all())
 
 
-async def _apply_fields(
+async def _checked_fields(
     session: AsyncSession, actor: Principal, opportunity: Opportunity, changes: dict[str, Any]
-) -> None:
+) -> dict[str, Any]:
+    """The changes as they will be stored, once each is known valid."""
     unknown = sorted(set(changes) - EDITABLE_FIELDS)
     if unknown:
         raise InvalidInput(
@@ -332,8 +333,7 @@ async def _apply_fields(
         }
     if "amount" in changes:
         changes = {**changes, "amount": _money(changes["amount"])}
-    for name, value in changes.items():
-        setattr(opportunity, name, value)
+    return changes
 
 
 async def update_opportunity(
@@ -345,9 +345,11 @@ async def update_opportunity(
     expected_version: int | None,
 ) -> Opportunity:
     opportunity = await get_opportunity(session, actor=actor, opportunity_id=opportunity_id, for_update=True)
+    values = await _checked_fields(session, actor, opportunity, changes)
     check_version(opportunity, expected_version)
     before = audit.snapshot(opportunity, AUDITED_FIELDS)
-    await _apply_fields(session, actor, opportunity, changes)
+    for name, value in values.items():
+        setattr(opportunity, name, value)
     await session.flush()
     old, new = audit.changed_fields(before, audit.snapshot(opportunity, AUDITED_FIELDS))
     if new:
@@ -439,7 +441,8 @@ async def change_stage(
         _check_override(actor, change, move)
     before = {**audit.snapshot(opportunity, AUDITED_FIELDS), "stage": current.name}
     if change.fields:
-        await _apply_fields(session, actor, opportunity, dict(change.fields))
+        for name, value in (await _checked_fields(session, actor, opportunity, dict(change.fields))).items():
+            setattr(opportunity, name, value)
     if move is not Move.backward:
         attachments = await _attachments(session, opportunity, change.attachment_ids)
         evidence = await _evidence(session, opportunity, change, attachments)

@@ -123,7 +123,6 @@ async def update_organization(
     session: AsyncSession, *, actor: Principal, changes: dict[str, Any], expected_version: int | None
 ) -> Organization:
     organization = await session.get_one(Organization, actor.organization_id, with_for_update=True)
-    check_version(organization, expected_version)
     if "timezone" in changes:
         validate_timezone(changes["timezone"])
     if "settings" in changes:
@@ -132,6 +131,7 @@ async def update_organization(
         changes["settings"] = merge_patch(organization.settings, changes["settings"])
         validate_settings(changes["settings"])
         await _check_setting_references(session, actor, changes["settings"])
+    check_version(organization, expected_version)
     before = audit.snapshot(organization, AUDITED_FIELDS)
     for name, value in changes.items():
         setattr(organization, name, value)

@@ -17,6 +17,8 @@ from app.domain.errors import FieldError, InvalidInput
 
 T = TypeVar("T")
 MAX_LIMIT = 200
+# A cursor is unpadded base64url text; which of those a list accepts only its own next_cursor tells.
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ def encode_cursor(order: SortOrder, value: Any, row_id: uuid.UUID) -> str:
 def invalid_cursor() -> InvalidInput:
     return InvalidInput(
         "The cursor is not valid for this list and sort order.",
+        code="request.cursor_invalid",
         errors=[FieldError("cursor", "cursor.invalid", "use next_cursor from the previous page unchanged")],
     )
 

@@ -231,20 +231,24 @@ async def update_pipeline(
     now: datetime,
 ) -> PipelineWithStages:
     pipeline = await get_visible(session, Pipeline, pipeline_id, actor=actor, for_update=True)
-    check_version(pipeline, expected_version)
-    before = {"name": pipeline.name, "stages": [s.name for s in await active_stages(session, pipeline.id)]}
+    current_stages = await active_stages(session, pipeline.id)
     if "name" in changes and changes["name"] != pipeline.name:
         await _ensure_name_free(session, actor, changes["name"], exclude=pipeline.id)
+    rules = parse_ordering_rules(changes["ordering_rules"]) if "ordering_rules" in changes else None
+    lose_reasons = _lose_reasons(changes["lose_reasons"]) if "lose_reasons" in changes else None
+    stage_plan = _plan_stages(current_stages, changes["stages"]) if "stages" in changes else None
+    check_version(pipeline, expected_version)
+    before = {"name": pipeline.name, "stages": [s.name for s in current_stages]}
+    if "name" in changes:
         pipeline.name = changes["name"]
-    if "ordering_rules" in changes:
-        rules = parse_ordering_rules(changes["ordering_rules"])
+    if rules is not None:
         pipeline.ordering_rules = [rule.as_dict() for rule in rules]
-    if "lose_reasons" in changes:
-        pipeline.lose_reasons = _lose_reasons(changes["lose_reasons"])
+    if lose_reasons is not None:
+        pipeline.lose_reasons = lose_reasons
     if changes.get("is_default"):
         await _make_default(session, actor, pipeline)
-    if "stages" in changes:
-        await _replace_stages(session, actor, pipeline, changes["stages"], now)
+    if stage_plan is not None:
+        await _replace_stages(session, actor, pipeline, stage_plan, now)
     pipeline.updated_at = now  # the stages changed even when no pipeline column did
     await session.flush()
     stages = await active_stages(session, pipeline.id)
@@ -260,17 +264,27 @@ async def update_pipeline(
     return PipelineWithStages(pipeline, stages)
 
 
-async def _replace_stages(
-    session: AsyncSession,
-    actor: Principal,
-    pipeline: Pipeline,
-    raw: Sequence[Mapping[str, Any]],
-    now: datetime,
-) -> None:
+@dataclass(frozen=True)
+class _StagePlan:
+    """A pipeline's new stage list, validated: each spec with the id of the stage it keeps, if any."""
+
+    specs: list[StageSpec]
+    kept_ids: list[uuid.UUID | None]
+    current: dict[uuid.UUID, PipelineStage]
+
+
+def _plan_stages(current_stages: list[PipelineStage], raw: Sequence[Mapping[str, Any]]) -> _StagePlan:
     specs = parse_stages([{k: v for k, v in stage.items() if k != "id"} for stage in raw])
-    current = {stage.id: stage for stage in await active_stages(session, pipeline.id)}
+    current = {stage.id: stage for stage in current_stages}
     kept_ids = [stage.get("id") for stage in raw]
     _check_kept_ids(kept_ids, current)
+    return _StagePlan(specs, kept_ids, current)
+
+
+async def _replace_stages(
+    session: AsyncSession, actor: Principal, pipeline: Pipeline, plan: _StagePlan, now: datetime
+) -> None:
+    specs, kept_ids, current = plan.specs, plan.kept_ids, plan.current
     removed = [stage for stage_id, stage in current.items() if stage_id not in set(kept_ids)]
     # A stage that turns from open into won or lost (or back) would leave its deals with a status
     # that contradicts their stage, so it may only change kind while empty.

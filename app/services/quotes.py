@@ -360,10 +360,10 @@ async def replace_lines(
 ) -> Quote:
     """A draft's lines, replaced; the audit row keeps every old and new price."""
     quote = await get_quote(session, actor=actor, quote_id=quote_id, for_update=True)
+    priced, totals = await _priced(session, actor, lines)
     check_version(quote, expected_version)
     check_editable(quote.status)
     before = _line_prices(await quote_lines(session, quote.id))
-    priced, totals = await _priced(session, actor, lines)
     await _write_lines(session, quote, priced, totals, now)
     quote.updated_at = now
     await session.flush()

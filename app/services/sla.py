@@ -139,15 +139,18 @@ async def update_policy(
 ) -> SlaPolicy:
     """Running timers keep the schedule they started with; the change applies to new timers."""
     policy = await get_visible(session, SlaPolicy, policy_id, actor=actor, for_update=True)
-    check_version(policy, expected_version)
-    before = {"name": policy.name, "enabled": policy.enabled, "target_minutes": policy.target_minutes}
     if "name" in changes and changes["name"] != policy.name:
         await _ensure_name_free(session, actor, changes["name"], exclude=policy.id)
-        policy.name = changes["name"]
-    if "rules" in changes:
-        policy.rules = parse_rules(changes["rules"], policy.kind).as_dict()
+    rules = parse_rules(changes["rules"], policy.kind) if "rules" in changes else None
     if "target_minutes" in changes:
         _check_target(policy.kind, changes["target_minutes"])
+    check_version(policy, expected_version)
+    before = {"name": policy.name, "enabled": policy.enabled, "target_minutes": policy.target_minutes}
+    if "name" in changes:
+        policy.name = changes["name"]
+    if rules is not None:
+        policy.rules = rules.as_dict()
+    if "target_minutes" in changes:
         policy.target_minutes = changes["target_minutes"]
     if "enabled" in changes:
         policy.enabled = changes["enabled"]

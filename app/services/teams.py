@@ -184,20 +184,21 @@ async def update_team(
     expected_version: int | None,
 ) -> TeamView:
     team = await get_visible(session, Team, team_id, actor=actor, for_update=True)
-    check_version(team, expected_version)
-    before = {
-        **audit.snapshot(team, AUDITED_FIELDS),
-        "member_ids": [str(m) for m in await member_ids_of(session, team)],
-    }
     if "name" in changes and changes["name"] != team.name:
         await _ensure_name_free(session, actor, changes["name"], exclude=team.id)
     if changes.get("supervisor_id") is not None:
         await _require_users(session, actor, {changes["supervisor_id"]}, "supervisor_id")
     member_ids = changes.pop("member_ids", None)
+    if member_ids is not None:
+        await _require_users(session, actor, set(member_ids), "member_ids")
+    check_version(team, expected_version)
+    before = {
+        **audit.snapshot(team, AUDITED_FIELDS),
+        "member_ids": [str(m) for m in await member_ids_of(session, team)],
+    }
     for name, value in changes.items():
         setattr(team, name, value)
     if member_ids is not None:
-        await _require_users(session, actor, set(member_ids), "member_ids")
         await _set_members(session, actor, team, set(member_ids))
         # Membership lives in its own table; bump the team so its version and ETag move too.
         flag_modified(team, "updated_at")

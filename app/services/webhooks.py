@@ -128,11 +128,11 @@ async def update_subscription(
     subscription = await get_subscription(
         session, actor=actor, subscription_id=subscription_id, for_update=True
     )
-    check_version(subscription, expected_version)
     if "event_types" in changes:
         check_webhook_event_types(changes["event_types"])
     if "url" in changes:
         await _check(changes["url"], allow_private)
+    check_version(subscription, expected_version)
     before = {
         "url": subscription.url,
         "event_types": subscription.event_types,

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -35,12 +36,12 @@ from decimal import Decimal
 import pytest
 
 from app.domain.errors import InvalidInput
-from app.domain.kpis import KpiFilters, KpiName
+from app.domain.kpis import Dimension, Filter, KpiFilters, KpiName
 from app.domain.models import Customer, Opportunity, OpportunityStatus, PipelineStage, StageStay
 from app.domain.pipelines import Move, StageKind
 from app.domain.principal import Principal
 from app.services import opportunities, pipelines
-from app.services.kpis.reports import KpiRequest, compute_kpi
+from app.services.kpis.reports import CATALOG, KpiRequest, compute_kpi
 from app.services.unit_of_work import session_scope
 from tests.api.helpers import bearer, ok
 from tests.api.kpi_helpers import NOVEMBER, kpi, local
@@ -523,6 +524,25 @@ async def test_a_snapshot_kpi_called_with_a_period_by_a_service_caller_is_refuse
     assert [(e.field, e.code) for e in refused.value.errors] == [("from", "period.not_applicable")]
 
 
+async def test_the_status_board_takes_one_person_from_the_use_case_too(session, make_tenant):
+    """The route lists user_id at most once for the status board; a job calling the use case gets
+    the same no."""
+    tenant = await make_tenant()
+    people = KpiFilters(user_ids=(uuid.uuid4(), uuid.uuid4()))
+    request = KpiRequest(start=None, end=None, timezone=None, group_by=None, filters=people)
+
+    with pytest.raises(InvalidInput) as refused:
+        await compute_kpi(
+            session,
+            actor=Principal.system(tenant.organization_id),
+            name=KpiName.status_board,
+            request=request,
+            now=datetime(2026, 11, 23, tzinfo=UTC),
+        )
+
+    assert [(e.field, e.code) for e in refused.value.errors] == [("user_id", "filter.repeated")]
+
+
 async def test_the_pipeline_dimension_and_filter_name_the_deals_pipeline(client, history):
     """Every deal of the fixture runs on the default pipeline: grouped by pipeline the open deals
     carry its id and name; filtered to it they stay, filtered to the other seeded pipeline they go."""
@@ -609,6 +629,18 @@ async def test_api_keys_need_the_kpi_read_scope(client, history):
         ("rep-performance", {"from": "2026-12-01", "to": "2026-11-01"}, "from", "period.order"),
         ("rep-performance", {"from": "yesterday"}, "from", "format"),
         ("rep-performance", {"team_id": "not-a-uuid"}, "team_id.0", "uuid_parsing"),
+        ("rep-performance", {"from": "1899-12-31"}, "from", "format"),
+        ("rep-performance", {"to": "0001-01-05"}, "to", "format"),
+        ("rep-performance", {"to": ""}, "to", "format"),
+        ("rep-performance", {"to": "2026-11-01T08:00"}, "to", "format"),
+        ("rep-performance", {"group_by": "team,team"}, "group_by", "dimension.too_many"),
+        ("rep-performance", {"group_by": "team, month"}, "group_by", "dimension.unknown"),
+        (
+            "lead-response",
+            {"pipeline_id": "6f1d2c3b-4a59-4e8f-9d7c-1b2a3c4d5e6f"},
+            "pipeline_id",
+            "parameter.unknown",
+        ),
     ],
 )
 async def test_bad_parameters_answer_422_naming_them(client, make_tenant, path, params, field, code):
@@ -617,6 +649,27 @@ async def test_bad_parameters_answer_422_naming_them(client, make_tenant, path, 
     assert answer.status_code == 422, answer.text
     assert answer.headers["content-type"] == "application/problem+json"
     assert (field, code) in {(e["field"], e["code"]) for e in answer.json()["errors"]}
+
+
+async def test_each_kpi_s_operation_lists_the_groupings_and_filters_it_takes(app, client, make_tenant):
+    """The contract names only what a KPI takes: a client (or a fuzzer) sticking to it is never told
+    that a listed filter or grouping does not apply here."""
+    tenant = await make_tenant()
+    for name, spec in CATALOG.items():
+        listed = {
+            p["name"]: p["schema"]
+            for p in app.openapi()["paths"][f"/api/v1/kpis/{name}"]["get"]["parameters"]
+        }
+        assert {f.value for f in Filter if f.value in listed} == {f.value for f in spec.filters}, name
+        for f in spec.filters:
+            assert listed[f.value]["anyOf"][0]["maxItems"] == spec.max_filter_values, (name, f)
+        if not spec.dimensions:
+            assert "group_by" not in listed, name
+            continue
+        pattern = re.compile(listed["group_by"]["pattern"])
+        for dimension in Dimension:
+            taken = await kpi(client, tenant.headers, name, group_by=dimension.value)
+            assert (taken.status_code == 200) == bool(pattern.search(dimension.value)), (name, dimension)
 
 
 async def test_an_empty_period_is_one_row_of_zeros_without_ratios(client, make_tenant):

@@ -276,7 +276,7 @@ async def test_lead_response_from_creation_to_first_response(client, leads):
     assert (by_source[0]["received"], by_source[0]["responded"]) == (1, 0)
     refused = await kpi(client, leads.tenant.headers, "lead-response", pipeline_id=str(uuid.uuid4()))
     assert refused.status_code == 422
-    assert refused.json()["errors"][0]["code"] == "filter.unsupported"
+    assert refused.json()["errors"][0]["code"] == "parameter.unknown"
 
 
 async def test_lead_utilization_counts_effective_follow_ups(client, leads):

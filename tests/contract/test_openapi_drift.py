@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from app.cli import render_openapi
 from app.main import create_app
@@ -35,3 +37,22 @@ def test_every_operation_has_a_stable_id_errors_and_a_typed_success() -> None:
                 assert "application/problem+json" in operation["responses"][status].get("content", {}), (
                     f"{method.upper()} {path} {status} is not problem+json"
                 )
+
+
+def _schemas_in(node: Any) -> Iterator[dict[str, Any]]:
+    """Every schema object of the document (a `properties` map holds names, not keywords)."""
+    if isinstance(node, dict):
+        yield node
+        for key, value in node.items():
+            children = value.values() if key == "properties" and isinstance(value, dict) else [value]
+            for child in children:
+                yield from _schemas_in(child)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _schemas_in(item)
+
+
+def test_every_bound_is_stated_with_a_keyword_validators_read() -> None:
+    """A bound pydantic could not place renders as its own ge/le; clients and fuzzers ignore it."""
+    stray = [s for s in _schemas_in(create_app().openapi()) if {"ge", "le", "gt", "lt"} & set(s)]
+    assert stray == []

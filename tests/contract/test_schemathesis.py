@@ -27,7 +27,7 @@ from app.services.jobs import JobRequest
 from app.services.organizations import create_organization
 from app.services.security import TokenClaims, issue_access_token
 from app.services.unit_of_work import session_scope
-from tests.conftest import ADMIN_URL, IN_CI, worker_database
+from tests.conftest import ADMIN_URL, IN_CI, POSTGRES_URL
 
 SECRET = "contract-secret-" + "x" * 40
 MAX_EXAMPLES = int(os.environ.get("CRM_CONTRACT_EXAMPLES", "25"))
@@ -70,7 +70,8 @@ async def _prepare(url: str) -> str:
     )
 
 
-CONTRACT_DB = worker_database("crm_contract_test")
+# Named after the configured test database, so runs from parallel checkouts never share one.
+CONTRACT_DB = POSTGRES_URL.rsplit("/", 1)[1] + "_contract"
 
 
 async def _contract_postgres() -> str:

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from app.domain.errors import InvalidInput
-from app.domain.kpis import Dimension, parse_bound, parse_group_by, parse_pei, pei_weeks, period, utc_offsets
+from app.domain.kpis import (
+    Dimension,
+    group_by_pattern,
+    parse_bound,
+    parse_group_by,
+    parse_pei,
+    pei_weeks,
+    period,
+    utc_offsets,
+)
 
 NEW_YORK = ZoneInfo("America/New_York")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -61,6 +72,29 @@ def test_group_by_is_refused_naming_the_problem(text: str, code: str) -> None:
     with pytest.raises(InvalidInput) as refused:
         parse_group_by(text, frozenset(Dimension) - {Dimension.product})
     assert refused.value.errors[0].code == code
+
+
+@pytest.mark.parametrize(
+    "allowed",
+    [
+        frozenset(Dimension) - {Dimension.stage},
+        frozenset({Dimension.user, Dimension.team}),
+        frozenset({Dimension.day, Dimension.week, Dimension.month}),
+    ],
+)
+def test_the_contract_s_group_by_pattern_takes_what_the_parser_takes(allowed: frozenset[Dimension]) -> None:
+    """The pattern the contract states for a KPI's group_by and the server's parser agree on every
+    value built of one to three dimensions, and on stray commas and spaces."""
+    pattern = re.compile(group_by_pattern(allowed))
+    names = [d.value for d in Dimension]
+    texts = [",".join(combo) for size in (1, 2, 3) for combo in itertools.product(names, repeat=size)]
+    for text in [*texts, "", ",", "team,", " team", "team, month", "Team"]:
+        try:
+            parse_group_by(text, allowed)
+            parsed = True
+        except InvalidInput:
+            parsed = False
+        assert parsed == bool(pattern.fullmatch(text)), text
 
 
 def test_pei_settings_are_read_or_refused() -> None:

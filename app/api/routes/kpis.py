@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -10,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from pydantic import WithJsonSchema
 
 from app.api.deps import Cursor, Limit, NowDep, SessionDep, require
 from app.api.errors import problem_responses
@@ -37,11 +39,11 @@ from app.api.schemas.kpis import (
     TimeToFirstDealReport,
 )
 from app.domain.errors import FieldError, InvalidInput
-from app.domain.kpis import DEFAULT_STALE_DAYS, KpiFilters, KpiName
+from app.domain.kpis import DEFAULT_STALE_DAYS, Filter, KpiFilters, KpiName, group_by_pattern
 from app.domain.leads import LeadSource
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
-from app.services.kpis.reports import CATALOG, KpiRequest, KpiResult, compute_kpi
+from app.services.kpis.reports import CATALOG, KpiRequest, KpiResult, KpiSpec, compute_kpi
 from app.services.spreadsheets import write_csv
 
 router = APIRouter(prefix=f"{API_V1}/kpis", tags=["kpis"])
@@ -57,72 +59,109 @@ _HEADERS = {
 }
 
 
-async def kpi_scope(
-    tz: Annotated[
-        str | None,
-        Query(
-            max_length=64,
-            description="IANA time zone; default the organization's.",
-            examples=["Asia/Shanghai"],
-        ),
-    ] = None,
-    group_by: Annotated[
-        str | None,
-        Query(
-            max_length=64,
-            description="Up to two of user, team, region, industry, source, pipeline, product (the "
-            "deal KPIs) and at most one of day, week, month, comma-separated; each KPI lists its own.",
-            examples=["team,month"],
-        ),
-    ] = None,
-    team_id: Annotated[
-        list[uuid.UUID] | None, Query(max_length=50, description="Repeat for several (OR).")
-    ] = None,
-    user_id: Annotated[list[uuid.UUID] | None, Query(max_length=50)] = None,
-    region: Annotated[list[Annotated[str, _Text]] | None, Query(max_length=50)] = None,
-    industry: Annotated[list[Annotated[str, _Text]] | None, Query(max_length=50)] = None,
-    source: Annotated[list[LeadSource] | None, Query(max_length=50)] = None,
-    pipeline_id: Annotated[list[uuid.UUID] | None, Query(max_length=50)] = None,
-) -> KpiRequest:
-    """What every KPI takes: the zone, the grouping and the filters."""
-    return KpiRequest(
-        start=None,
-        end=None,
-        timezone=tz,
-        group_by=group_by,
-        filters=KpiFilters(
-            team_ids=tuple(team_id or ()),
-            user_ids=tuple(user_id or ()),
-            regions=tuple(region or ()),
-            industries=tuple(industry or ()),
-            sources=tuple(s.value for s in source or ()),
-            pipeline_ids=tuple(pipeline_id or ()),
-        ),
-    )
+_FILTER_VALUES: dict[Filter, Any] = {
+    Filter.team_id: uuid.UUID,
+    Filter.user_id: uuid.UUID,
+    Filter.region: Annotated[str, _Text],
+    Filter.industry: Annotated[str, _Text],
+    Filter.source: LeadSource,
+    Filter.pipeline_id: uuid.UUID,
+}
 
 
-async def kpi_request(
-    scope: Annotated[KpiRequest, Depends(kpi_scope)],
-    from_: Annotated[
+def _filter(name: Filter, max_values: int) -> Any:
+    values: Any = list[_FILTER_VALUES[name]]  # type: ignore[valid-type]  # a type built at import
+    repeat = "Repeat for several (OR)." if max_values > 1 else "At most once."
+    return Annotated[values | None, Query(max_length=max_values, description=repeat)]
+
+
+_TZ = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=64,
+        description="IANA time zone; default the organization's.",
+        examples=["Asia/Shanghai"],
+    ),
+]
+# A bound is a date or an RFC 3339 date-time of the years 1900 to 2099 (the server also takes a
+# date-time without an offset, read in tz).
+_YEARS = "^(?:19|20)[0-9]{2}-"
+
+
+def _bound(description: str, example: str, alias: str | None = None) -> Any:
+    return Annotated[
         str | None,
-        Query(
-            alias="from",
-            max_length=40,
-            description="A date (that whole day in tz) or a date-time; default 30 days before to.",
-            examples=["2026-10-01"],
+        Query(max_length=40, alias=alias, description=description),
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "string", "format": "date", "pattern": _YEARS},
+                    {"type": "string", "format": "date-time", "pattern": _YEARS, "maxLength": 40},
+                ],
+                "examples": [example],
+            }
         ),
-    ] = None,
-    to: Annotated[
-        str | None,
-        Query(
-            max_length=40,
-            description="A date (up to the end of that day in tz) or a date-time; default now.",
-            examples=["2026-10-31"],
-        ),
-    ] = None,
-) -> KpiRequest:
-    """A KPI over a period: the scope and the period's bounds."""
-    return replace(scope, start=from_, end=to)
+    ]
+
+
+def _parameter(name: str, annotation: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+
+
+def scope_of(spec: KpiSpec) -> Callable[..., Awaitable[KpiRequest]]:
+    """A dependency taking what this KPI takes of the zone, the grouping and the filters, and
+    nothing else: the contract lists exactly these, and any other is an unknown parameter."""
+
+    async def scope(**given: Any) -> KpiRequest:
+        return KpiRequest(
+            start=given.get("from_"),
+            end=given.get("to"),
+            timezone=given["tz"],
+            group_by=given.get("group_by"),
+            filters=KpiFilters(
+                team_ids=tuple(given.get("team_id") or ()),
+                user_ids=tuple(given.get("user_id") or ()),
+                regions=tuple(given.get("region") or ()),
+                industries=tuple(given.get("industry") or ()),
+                sources=tuple(s.value for s in given.get("source") or ()),
+                pipeline_ids=tuple(given.get("pipeline_id") or ()),
+            ),
+        )
+
+    parameters = [_parameter("tz", _TZ)]
+    if not spec.snapshot:
+        parameters += [
+            _parameter(
+                "from_",
+                _bound(
+                    "A date (that whole day in tz) or a date-time; default 30 days before to.",
+                    "2026-10-01",
+                    "from",
+                ),
+            ),
+            _parameter(
+                "to",
+                _bound("A date (up to the end of that day in tz) or a date-time; default now.", "2026-10-31"),
+            ),
+        ]
+    if spec.dimensions:
+        dimensions = ", ".join(sorted(spec.dimensions))
+        group_by = Annotated[
+            str | None,
+            Query(
+                max_length=64,
+                description=f"One or two of {dimensions}, comma-separated, at most one of day, week "
+                "and month.",
+            ),
+            WithJsonSchema({"type": "string", "pattern": group_by_pattern(spec.dimensions)}),
+        ]
+        parameters.append(_parameter("group_by", group_by))
+    parameters += [
+        _parameter(f.value, _filter(f, spec.max_filter_values)) for f in Filter if f in spec.filters
+    ]
+    scope.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    return scope
 
 
 IfNoneMatch = Annotated[
@@ -282,10 +321,8 @@ def _route(
         result = await compute_kpi(session, actor=actor, name=name, request=kpi_request, now=now)
         return _answer(report, name, result, request, now, if_none_match)
 
-    # Each KPI's own parameters (stale's days and paging) appear in its operation only, and a
-    # snapshot of now has no from and to: unknown parameters there, like any other.
-    takes = kpi_scope if spec.snapshot else kpi_request
-    endpoint.__annotations__["params"] = Annotated[KpiRequest, Depends(takes)]
+    # Each KPI's own parameters (stale's days and paging) appear in its operation only.
+    endpoint.__annotations__["params"] = Annotated[KpiRequest, Depends(scope_of(spec))]
     endpoint.__annotations__["extra"] = Annotated[KpiOptions, Depends(options)]
     router.add_api_route(
         f"/{name.value}",

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from app.api.deps import Cursor, Idempotent, Limit, NowDep, SessionDep, require
+from app.api.deps import Cursor, Idempotent, Limit, NowDep, SessionDep, TrueOrFalse, require
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.notifications import NotificationOut, NotificationPage
@@ -22,7 +22,11 @@ CanRead = Annotated[Principal, Depends(require(Permission.notifications_read))]
 
 @router.get("", response_model=NotificationPage, responses=problem_responses(401, 403, 422))
 async def list_notifications(
-    session: SessionDep, actor: CanRead, limit: Limit = 50, cursor: Cursor = None, is_read: bool | None = None
+    session: SessionDep,
+    actor: CanRead,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    is_read: TrueOrFalse | None = None,
 ) -> NotificationPage:
     page = await notifications.list_notifications(
         session, actor=actor, limit=limit, cursor=cursor, is_read=is_read

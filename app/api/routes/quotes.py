@@ -7,7 +7,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
-from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, NowDep, SessionDep, etag_for, require
+from app.api.deps import (
+    Cursor,
+    ExpectedVersion,
+    Idempotent,
+    Limit,
+    NowDep,
+    SessionDep,
+    TrueOrFalse,
+    etag_for,
+    require,
+)
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.quotes import (
@@ -65,7 +75,7 @@ async def list_products(
     actor: CanReadProducts,
     limit: Limit = 50,
     cursor: Cursor = None,
-    active: bool | None = None,
+    active: TrueOrFalse | None = None,
 ) -> ProductPage:
     page = await quotes.list_products(session, actor=actor, limit=limit, cursor=cursor, active=active)
     return ProductPage(items=[ProductOut.model_validate(p) for p in page.items], next_cursor=page.next_cursor)

@@ -7,7 +7,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, NowDep, SessionDep, etag_for, require
+from app.api.deps import (
+    Cursor,
+    ExpectedVersion,
+    Idempotent,
+    Limit,
+    NowDep,
+    SessionDep,
+    TrueOrFalse,
+    etag_for,
+    require,
+)
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.sla import (
@@ -113,7 +123,7 @@ async def list_sla_timers(
     subject_id: uuid.UUID | None = None,
     owner_id: uuid.UUID | None = None,
     active: Annotated[
-        bool, Query(description="Only timers that can still warn, breach or escalate.")
+        TrueOrFalse, Query(description="Only timers that can still warn, breach or escalate.")
     ] = False,
 ) -> SlaTimerPage:
     """Soonest due first, with each timer's red/yellow/green status now by the organization's

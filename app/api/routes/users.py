@@ -14,6 +14,7 @@ from app.api.deps import (
     Idempotent,
     Limit,
     SessionDep,
+    TrueOrFalse,
     etag_for,
     require,
 )
@@ -53,7 +54,7 @@ async def list_users(
     cursor: Cursor = None,
     sort: Annotated[str, Query(pattern=r"^-?(created_at|username|display_name)$")] = "created_at",
     role: Annotated[list[Role] | None, Query(max_length=20)] = None,
-    is_active: bool | None = None,
+    is_active: TrueOrFalse | None = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
 ) -> UserPage:
     page = await users.list_users(

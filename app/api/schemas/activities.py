@@ -6,9 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StringConstraints
 
-from app.api.schemas.common import Record, Timestamp
+from app.api.schemas.common import JsonInteger, Record, Timestamp, given, unless, when
 from app.api.schemas.customers import Latitude, Longitude
 from app.api.schemas.leads import Notes
 from app.domain.activities import ActivityType, CallOutcome, InfoPoint
@@ -48,7 +48,7 @@ class GeoIn(BaseModel):
 
     lat: Latitude
     lng: Longitude
-    accuracy_m: Annotated[StrictFloat | StrictInt, Field(ge=0, le=100_000)]
+    accuracy_m: Annotated[StrictFloat, Field(ge=0, le=100_000)]
 
 
 class ActivityCreate(BaseModel):
@@ -69,7 +69,14 @@ class ActivityCreate(BaseModel):
                     "geo": {"lat": 31.2036, "lng": 121.5912, "accuracy_m": 15},
                     "client_id": "h5-2026-11-23-0001",
                 }
-            ]
+            ],
+            "allOf": [
+                # An activity is about a lead, a customer or a deal.
+                {"anyOf": [given("lead_id"), given("customer_id"), given("opportunity_id")]},
+                # A visit carries its geo check-in; only a call has an outcome.
+                {"anyOf": [unless("type", "visit"), given("geo")]},
+                {"anyOf": [when("type", "call"), {"properties": {"call_outcome": {"type": "null"}}}]},
+            ],
         },
     )
 
@@ -84,7 +91,7 @@ class ActivityCreate(BaseModel):
     notes: Notes | None = None
     info_points: InfoPoints = Field(default_factory=dict)
     call_outcome: CallOutcome | None = None
-    duration_seconds: Annotated[StrictInt, Field(ge=0, le=24 * 3600)] | None = None
+    duration_seconds: Annotated[int, Field(ge=0, le=24 * 3600), JsonInteger] | None = None
     geo: GeoIn | None = Field(default=None, description="Required for visits.")
     attachment_ids: Annotated[list[uuid.UUID], Field(max_length=20)] = Field(default_factory=list)
     client_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(

@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 from app.api.schemas.common import Record, Timestamp
+from app.domain.permissions import API_KEY_SCOPES
 
 _KEY_EXAMPLE: dict[str, Any] = {
     "id": "9c8b7a6f-5e4d-4c3b-2a19-0f8e7d6c5b4a",
@@ -32,9 +33,13 @@ class ApiKeyCreate(BaseModel):
     )
 
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    scopes: Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=32)] = Field(
-        default_factory=list
-    )
+    scopes: Annotated[
+        list[Annotated[str, StringConstraints(max_length=64)]],
+        Field(max_length=32),
+        WithJsonSchema(
+            {"type": "array", "items": {"enum": sorted(s.value for s in API_KEY_SCOPES)}, "maxItems": 32}
+        ),
+    ] = Field(default_factory=list)
     expires_at: Timestamp | None = None
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import PatchModel, Record
+from app.api.schemas.common import JsonInteger, PatchModel, Record
 from app.api.schemas.leads import CustomFields, Money, ShortText, Tags
 from app.domain.assignment import MAX_CONDITIONS, MAX_WEIGHT, Operator, Strategy
 from app.domain.leads import LeadSource
@@ -21,10 +21,12 @@ ConditionValue = (
     | int
     | list[Annotated[str, StringConstraints(max_length=200)] | float | int]
 )
-Priority = Annotated[int, Field(ge=0, le=100_000)]
-Cap = Annotated[int, Field(ge=1, le=100_000)]
+Priority = Annotated[int, Field(ge=0, le=100_000), JsonInteger]
+Cap = Annotated[int, Field(ge=1, le=100_000), JsonInteger]
 Ids = Annotated[list[uuid.UUID], Field(max_length=200)]
-Weights = Annotated[dict[uuid.UUID, Annotated[int, Field(ge=0, le=MAX_WEIGHT)]], Field(max_length=200)]
+Weights = Annotated[
+    dict[uuid.UUID, Annotated[int, Field(ge=0, le=MAX_WEIGHT), JsonInteger]], Field(max_length=200)
+]
 
 _RULE_EXAMPLE: dict[str, Any] = {
     "name": "华东防水大客户",
@@ -60,7 +62,7 @@ class RuleCreate(BaseModel):
 
     name: RuleName
     priority: Priority = Field(description="Lower runs first.")
-    enabled: bool = True
+    enabled: StrictBool = True
     conditions: Annotated[list[ConditionIn], Field(max_length=MAX_CONDITIONS)] = Field(
         default_factory=list, description="All must hold; none = matches every lead."
     )
@@ -83,7 +85,7 @@ class RuleUpdate(PatchModel):
 
     name: RuleName | SkipJsonSchema[None] = None
     priority: Priority | SkipJsonSchema[None] = None
-    enabled: bool | SkipJsonSchema[None] = None
+    enabled: StrictBool | SkipJsonSchema[None] = None
     conditions: Annotated[list[ConditionIn], Field(max_length=MAX_CONDITIONS)] | SkipJsonSchema[None] = None
     strategy: Strategy | SkipJsonSchema[None] = None
     user_ids: Ids | SkipJsonSchema[None] = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.common import PatchModel, Record
@@ -35,7 +35,7 @@ PublicHolidays = Annotated[
     Literal["CN"] | None,
     Field(description='"CN" adds China\'s statutory holidays and make-up days (chinesecalendar).'),
 ]
-IsDefault = Annotated[bool, Field(description="The calendar the organization's SLA timers count.")]
+IsDefault = Annotated[StrictBool, Field(description="The calendar the organization's SLA timers count.")]
 
 _LUNCH_WEEK = {str(day): [["09:00", "12:00"], ["13:30", "18:00"]] for day in range(1, 6)}
 _CALENDAR_EXAMPLE: dict[str, Any] = {

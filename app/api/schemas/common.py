@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 
 def _iso_8601_only(value: Any) -> Any:
@@ -20,6 +34,80 @@ def _iso_8601_only(value: Any) -> Any:
 
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_8601_only)]
 """An instant in ISO 8601 with its offset; naive or numeric times are refused."""
+
+
+def _json_integer(value: Any) -> Any:
+    # JSON Schema's integer is a number without a fraction, 551.0 included; true and "551" are not
+    # numbers at all, though the lenient int would read them.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("a whole number")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("a whole number")
+        return int(value)
+    return value
+
+
+JsonInteger = BeforeValidator(_json_integer)
+"""`Annotated[int, Field(ge=0), JsonInteger]`: an integer in a JSON body, read as JSON Schema
+reads one. It comes after the bounds, which then stay in the contract."""
+
+
+@dataclass(frozen=True)
+class DecimalText:
+    """`Annotated[Decimal, DecimalText(...)]`: a decimal sent as text, e.g. "1250.50", with at most
+    `digits` before the point and `places` after, never negative (never zero if `positive`). A JSON
+    number is refused: a binary float carries neither 0.57 exactly nor a count of decimal places,
+    so the contract could not state its bounds."""
+
+    digits: int
+    places: int
+    example: str
+    positive: bool = False
+
+    @property
+    def pattern(self) -> str:
+        nonzero_whole = f"[1-9][0-9]{{0,{self.digits - 1}}}"
+        fraction = f"(?:\\.[0-9]{{1,{self.places}}})?"
+        if not self.positive:
+            return f"^(?:0|{nonzero_whole}){fraction}$"
+        # Not zero: a whole part above zero, or a fraction whose first non-zero digit is at place k.
+        tails = [
+            "0" * k + "[1-9]" + (f"[0-9]{{0,{self.places - k - 1}}}" if k < self.places - 1 else "")
+            for k in range(self.places)
+        ]
+        return f"^(?:{nonzero_whole}{fraction}|0\\.(?:{'|'.join(tails)}))$"
+
+    def _parse(self, value: Any) -> Any:
+        if not isinstance(value, str) or re.fullmatch(self.pattern, value) is None:
+            raise ValueError(
+                f"send a decimal string such as {self.example!r}: at most {self.digits} digits before "
+                f"the point and {self.places} after" + (", above zero" if self.positive else "")
+            )
+        return Decimal(value)
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_before_validator_function(self._parse, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"type": "string", "pattern": self.pattern, "examples": [self.example]}
+
+
+def given(field: str) -> dict[str, Any]:
+    """JSON Schema for "`field` is sent, and not null", to state a rule between fields."""
+    return {"required": [field], "properties": {field: {"not": {"type": "null"}}}}
+
+
+def when(field: str, value: str) -> dict[str, Any]:
+    """JSON Schema for "`field` is `value`"."""
+    return {"required": [field], "properties": {field: {"const": value}}}
+
+
+def unless(field: str, value: str) -> dict[str, Any]:
+    """JSON Schema for "`field` is not `value`" (or not sent)."""
+    return {"properties": {field: {"not": {"const": value}}}}
 
 
 class ProblemFieldError(BaseModel):

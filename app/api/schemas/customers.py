@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.common import PatchModel, Record
@@ -25,8 +25,8 @@ from app.api.schemas.leads import (
 from app.api.schemas.pipelines import OpportunityOut
 from app.domain.customer_tier import Tier
 
-Latitude = Annotated[StrictFloat | StrictInt, Field(ge=-90, le=90)]
-Longitude = Annotated[StrictFloat | StrictInt, Field(ge=-180, le=180)]
+Latitude = Annotated[StrictFloat, Field(ge=-90, le=90)]
+Longitude = Annotated[StrictFloat, Field(ge=-180, le=180)]
 Address = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 _CUSTOMER_EXAMPLE: dict[str, Any] = {

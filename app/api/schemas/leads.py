@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import PatchModel, Record
+from app.api.schemas.common import DecimalText, PatchModel, Record, given
 from app.domain.leads import LeadSource, LeadStatus
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -19,7 +19,7 @@ Company = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, 
 PhoneText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=32)]
 EmailText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)]
 Notes = Annotated[str, StringConstraints(max_length=5000)]
-Money = Annotated[Decimal, Field(ge=0, le=Decimal("999999999999.99"), decimal_places=2)]
+Money = Annotated[Decimal, DecimalText(digits=12, places=2, example="250000.00")]
 Tags = Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=32)]], Field(max_length=20)]
 CustomFields = Annotated[dict[str, Any], Field(max_length=50)]
 
@@ -73,7 +73,9 @@ class LeadCreate(BaseModel):
                     "region": "华东",
                     "product_line": "防水材料",
                 }
-            ]
+            ],
+            # A lead is reachable: a phone number, an e-mail address or a WeChat id.
+            "anyOf": [given("phone"), given("email"), given("wechat")],
         },
     )
 

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, WithJsonSchema
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import PatchModel, Record
-from app.api.schemas.webhooks import EventTypes, listing
-from app.domain.channels import ChannelKind, public_config, secret_hints
+from app.api.schemas.common import JsonInteger, PatchModel, Record
+from app.api.schemas.webhooks import EventTypes
+from app.domain.channels import ALL_EVENTS, ChannelKind, public_config, secret_hints
 from app.domain.models import NotificationChannel
 from app.domain.notifications import MESSAGE_TOPICS
 
-MessageEventTypes = Annotated[EventTypes, listing(sorted(MESSAGE_TOPICS))]
-
+# A channel posts a human message, so it takes only the topics that have one (or "*").
+ChannelEventTypes = Annotated[
+    EventTypes,
+    WithJsonSchema(
+        {
+            "type": "array",
+            "items": {"enum": sorted({ALL_EVENTS, *MESSAGE_TOPICS})},
+            "minItems": 1,
+            "maxItems": 50,
+        }
+    ),
+]
 ChannelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 # Keys, tokens and secrets go into URLs and signatures as they are: printable ASCII, no spaces.
 CorpId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -36,7 +46,9 @@ class WecomAppConfig(BaseModel):
 
     corp_id: CorpId = Field(description="企业ID (CorpID), from My Company in the WeCom admin console.")
     secret: Secret = Field(description="The application's Secret. Write-only.")
-    agent_id: int = Field(ge=1, le=2**31 - 1, description="The application's AgentId.")
+    agent_id: Annotated[int, JsonInteger] = Field(
+        ge=1, le=2**31 - 1, description="The application's AgentId."
+    )
 
 
 class DingtalkRobotConfig(BaseModel):
@@ -56,7 +68,7 @@ class _ChannelCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: ChannelName = Field(description="For people reading the list, e.g. the group's name.")
-    event_types: MessageEventTypes = Field(
+    event_types: ChannelEventTypes = Field(
         description='Event types to post, or ["*"] for all that have a message.'
     )
 
@@ -131,8 +143,8 @@ class NotificationChannelUpdate(PatchModel):
     )
 
     name: ChannelName | SkipJsonSchema[None] = None
-    event_types: MessageEventTypes | SkipJsonSchema[None] = None
-    is_active: bool | SkipJsonSchema[None] = None
+    event_types: ChannelEventTypes | SkipJsonSchema[None] = None
+    is_active: StrictBool | SkipJsonSchema[None] = None
     config: ChannelConfig | SkipJsonSchema[None] = Field(
         default=None,
         description="Replaces the whole configuration, secrets included; of the channel's kind.",

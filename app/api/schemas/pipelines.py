@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import PatchModel, Record, Timestamp
+from app.api.schemas.common import JsonInteger, PatchModel, Record, Timestamp
 from app.api.schemas.leads import Money, Notes
 from app.domain.models import OpportunityStatus, TaskStatus
 from app.domain.pipelines import Move, StageKind
@@ -47,7 +48,7 @@ class StageIn(BaseModel):
     id: uuid.UUID | None = None
     name: str = Field(max_length=64)
     kind: StageKind
-    probability: int
+    probability: Annotated[int, JsonInteger]
     required_fields: Annotated[list[str], Field(max_length=20)] = Field(
         default_factory=list,
         description="Opportunity fields that must be filled to enter: amount, expected_close_date, "
@@ -59,7 +60,7 @@ class StageIn(BaseModel):
         "{kind: activity, min_count, activity_types} | {kind: attachment, min_count} | "
         "{kind: notes, min_chars} | {kind: info_points, min_count}.",
     )
-    max_dwell_hours: int | None = None
+    max_dwell_hours: Annotated[int, JsonInteger] | None = None
     actions: Annotated[list[dict[str, Any]], Field(max_length=10)] = Field(
         default_factory=list, description="Tasks created on entry: {title, due_after_business_hours}."
     )
@@ -93,7 +94,7 @@ class PipelineCreate(BaseModel):
     stages: Annotated[list[StageIn], Field(min_length=2, max_length=20)]
     ordering_rules: Annotated[list[dict[str, Any]], Field(max_length=20)] = Field(default_factory=list)
     lose_reasons: Annotated[list[LoseReason], Field(max_length=30)] | None = None
-    is_default: bool = False
+    is_default: StrictBool = False
 
     def stage_dicts(self) -> list[dict[str, Any]]:
         return [stage.spec() for stage in self.stages]
@@ -109,7 +110,7 @@ class PipelineUpdate(PatchModel):
     stages: Annotated[list[StageIn], Field(min_length=2, max_length=20)] | SkipJsonSchema[None] = None
     ordering_rules: Annotated[list[dict[str, Any]], Field(max_length=20)] | SkipJsonSchema[None] = None
     lose_reasons: Annotated[list[LoseReason], Field(max_length=30)] | SkipJsonSchema[None] = None
-    is_default: bool | SkipJsonSchema[None] = None
+    is_default: StrictBool | SkipJsonSchema[None] = None
 
     def pipeline_changes(self) -> dict[str, Any]:
         changes = self.changes()
@@ -258,7 +259,7 @@ class OpportunityOut(Record):
     stage_id: uuid.UUID
     stage_entered_at: datetime
     status: OpportunityStatus
-    amount: Money | None
+    amount: Decimal | None
     currency: str
     expected_close_date: date | None
     source_lead_id: uuid.UUID | None
@@ -393,7 +394,7 @@ class TaskCompleteIn(BaseModel):
     )
 
     activity_id: uuid.UUID | None = Field(default=None, description="The activity that did the task.")
-    cancel: bool = Field(default=False, description="Cancel instead of completing.")
+    cancel: StrictBool = Field(default=False, description="Cancel instead of completing.")
 
 
 class TaskOut(Record):

@@ -7,10 +7,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import PatchModel, Record
+from app.api.schemas.common import DecimalText, PatchModel, Record
 from app.api.schemas.pipelines import Currency
 from app.domain.quotes import QuoteStatus
 
@@ -18,8 +18,8 @@ Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_
 ProductName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Unit = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
-Price = Annotated[Decimal, Field(ge=0, le=Decimal("999999999999.9999"), decimal_places=4)]
-Quantity = Annotated[Decimal, Field(gt=0, le=Decimal("999999999.999"), decimal_places=3)]
+Price = Annotated[Decimal, DecimalText(digits=12, places=4, example="42.5000")]
+Quantity = Annotated[Decimal, DecimalText(digits=9, places=3, positive=True, example="120")]
 
 _PRODUCT_EXAMPLE: dict[str, Any] = {
     "sku": "FS-SBS-4MM",
@@ -41,7 +41,7 @@ class ProductCreate(BaseModel):
     product_line: Short | None = None
     unit: Unit | None = None
     currency: Currency = "CNY"
-    is_active: bool = True
+    is_active: StrictBool = True
 
 
 class ProductUpdate(PatchModel):
@@ -56,7 +56,7 @@ class ProductUpdate(PatchModel):
     product_line: Short | None = None
     unit: Unit | None = None
     currency: Currency | SkipJsonSchema[None] = None
-    is_active: bool | SkipJsonSchema[None] = None
+    is_active: StrictBool | SkipJsonSchema[None] = None
 
 
 class ProductOut(Record):

@@ -6,14 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import PatchModel, Record
+from app.api.schemas.common import JsonInteger, PatchModel, Record, given, when
 from app.domain.sla import MAX_TARGET_MINUTES, RagStatus, SlaKind, TimerState
 
 PolicyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Target = Annotated[int, Field(ge=1, le=MAX_TARGET_MINUTES)]
+Target = Annotated[int, Field(ge=1, le=MAX_TARGET_MINUTES), JsonInteger]
 
 _RULES_EXAMPLE: dict[str, Any] = {
     "warn_percent": 80,
@@ -34,7 +34,9 @@ class SlaPolicyCreate(BaseModel):
                     "target_minutes": 30,
                     "rules": _RULES_EXAMPLE,
                 }
-            ]
+            ],
+            # Only a stage-dwell policy may leave its target to the stages' max_dwell_hours.
+            "anyOf": [when("kind", "stage_dwell"), given("target_minutes")],
         },
     )
 
@@ -48,7 +50,7 @@ class SlaPolicyCreate(BaseModel):
         description="warn_percent (1-99, default 80); steps [{after_minutes past due, notify: owner | "
         "supervisor | director}]; sources (first_response) and tiers (follow_up) it applies to.",
     )
-    enabled: bool = True
+    enabled: StrictBool = True
 
 
 class SlaPolicyUpdate(PatchModel):
@@ -58,7 +60,7 @@ class SlaPolicyUpdate(PatchModel):
     name: PolicyName | SkipJsonSchema[None] = None
     target_minutes: Target | None = None
     rules: dict[str, Any] | SkipJsonSchema[None] = None
-    enabled: bool | SkipJsonSchema[None] = None
+    enabled: StrictBool | SkipJsonSchema[None] = None
 
 
 class SlaPolicyOut(Record):

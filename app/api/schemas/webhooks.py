@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 
-from app.api.schemas.common import PatchModel, Record
+from app.api.schemas.common import JsonInteger, PatchModel, Record
 from app.domain.channels import ALL_EVENTS
 from app.domain.events import event_topics
 
@@ -62,7 +62,7 @@ class WebhookUpdate(PatchModel):
 
     url: Url | SkipJsonSchema[None] = None
     event_types: EventTypes | SkipJsonSchema[None] = None
-    is_active: bool | SkipJsonSchema[None] = None
+    is_active: StrictBool | SkipJsonSchema[None] = None
 
     def webhook_changes(self) -> dict[str, Any]:
         changes = self.changes()
@@ -115,7 +115,7 @@ class WebhookCreated(WebhookOut):
 class WebhookSecretRotation(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"overlap_seconds": 86400}]})
 
-    overlap_seconds: int = Field(
+    overlap_seconds: Annotated[int, JsonInteger] = Field(
         default=24 * 3600,
         ge=0,
         le=MAX_OVERLAP_SECONDS,

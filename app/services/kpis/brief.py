@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.errors import FieldError, InvalidInput
 from app.domain.kpis import DEFAULT_STALE_DAYS, Dimension, KpiQuery, ratio
 from app.domain.models import Lead, SlaTimer
 from app.domain.principal import Principal
@@ -45,17 +44,6 @@ def _filters(query: KpiQuery) -> dict[str, Any]:
     }
 
 
-def _one_of_each(query: KpiQuery) -> None:
-    """The status board takes one team and one person."""
-    for name, values in (("team_id", query.filters.team_ids), ("user_id", query.filters.user_ids)):
-        if len(values) > 1:
-            raise InvalidInput(
-                f"Give {name} once here.",
-                code="kpi.parameter_invalid",
-                errors=[FieldError(name, "filter.repeated", "give it once")],
-            )
-
-
 def _board_filters(query: KpiQuery) -> BoardFilters:
     return BoardFilters(
         owner_id=next(iter(query.filters.user_ids), None), team_id=next(iter(query.filters.team_ids), None)
@@ -63,7 +51,6 @@ def _board_filters(query: KpiQuery) -> BoardFilters:
 
 
 async def daily_brief(session: AsyncSession, *, actor: Principal, query: KpiQuery) -> Listing:
-    _one_of_each(query)
     tz = ZoneInfo(query.timezone)
     today = datetime.combine(query.now.astimezone(tz).date(), time(0), tz)
     yesterday = today - timedelta(days=1)
@@ -178,7 +165,6 @@ async def _conversion_trend(
 
 async def status_board(session: AsyncSession, *, actor: Principal, query: KpiQuery) -> list[dict[str, Any]]:
     """The status board's counts per owner (app/services/status_board.py decides the colours)."""
-    _one_of_each(query)
     summary = await summarize_board(session, actor=actor, now=query.now, filters=_board_filters(query))
     return [
         {

@@ -56,6 +56,8 @@ class KpiSpec:
     filters: frozenset[Filter] = _ALL_FILTERS
     # A snapshot describes now (what is open or stale); `from` and `to` do not apply.
     snapshot: bool = False
+    # How many values one filter may repeat (alternatives, OR).
+    max_filter_values: int = 50
     ahead: bool = False  # the default period looks forward (a forecast)
 
 
@@ -80,9 +82,14 @@ CATALOG: dict[KpiName, KpiSpec] = {
     # Always per rep and week.
     KpiName.pei: KpiSpec(pei.pei, frozenset(), _PEOPLE_FILTERS),
     # Rows: the reps with stale records; the rest of the brief is in the envelope.
-    KpiName.daily_brief: KpiSpec(brief.daily_brief, frozenset(), _PEOPLE_FILTERS, snapshot=True),
-    # Always per owner.
-    KpiName.status_board: KpiSpec(brief.status_board, frozenset(), _PEOPLE_FILTERS, snapshot=True),
+    # For one team and one person at most.
+    KpiName.daily_brief: KpiSpec(
+        brief.daily_brief, frozenset(), _PEOPLE_FILTERS, snapshot=True, max_filter_values=1
+    ),
+    # Always per owner; for one team and one person at most.
+    KpiName.status_board: KpiSpec(
+        brief.status_board, frozenset(), _PEOPLE_FILTERS, snapshot=True, max_filter_values=1
+    ),
 }
 
 
@@ -120,6 +127,13 @@ async def compute_kpi(
             f"{name} cannot be filtered by " + ", ".join(unsupported) + ".",
             code="kpi.parameter_invalid",
             errors=[FieldError(f, "filter.unsupported", f"{name} does not offer it") for f in unsupported],
+        )
+    repeated = [f for f, values in request.filters.values().items() if len(values) > spec.max_filter_values]
+    if repeated:
+        raise InvalidInput(
+            f"{name} takes at most {spec.max_filter_values} value(s) of " + ", ".join(repeated) + ".",
+            code="kpi.parameter_invalid",
+            errors=[FieldError(f, "filter.repeated", f"at most {spec.max_filter_values}") for f in repeated],
         )
     if spec.snapshot and (request.start or request.end):
         field_name = "from" if request.start else "to"
