@@ -25,6 +25,7 @@ import json
 import os
 import re
 import signal
+import socket
 import statistics
 import subprocess
 import time
@@ -729,6 +730,11 @@ def main() -> None:
     args = parser.parse_args()
     url = ADMIN_URL.rsplit("/", 1)[0] + f"/{args.database}"
     env = bench_env(url, CRM_REDIS_URL=REDIS_URL)
+    # A server left on the port (another database) would answer instead of ours.
+    with socket.socket() as probe:
+        taken = probe.connect_ex(("127.0.0.1", args.port)) == 0
+    if taken:
+        raise SystemExit(f"port {args.port} is taken: stop what serves there or pass --port")
     server = subprocess.Popen(
         [CRM, "serve", "--port", str(args.port)],
         env=env,
