@@ -6,10 +6,14 @@ import asyncio
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -186,3 +190,25 @@ def descendants(pid: int) -> list[int]:
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(int(len(ordered) * share), len(ordered) - 1)]
+
+
+@contextmanager
+def crm_serving(database_url: str, port: int, **extra: str) -> Iterator[None]:
+    """`crm serve` on `port` over `database_url` until the block ends. A port something already
+    answers on is refused: a server left there (on another database) would answer instead."""
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise SystemExit(f"port {port} is taken: stop what serves there or pass --port")
+    server = subprocess.Popen(
+        [CRM, "serve", "--port", str(port)],
+        env=bench_env(database_url, **extra),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}/readyz")
+        yield
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

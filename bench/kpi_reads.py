@@ -24,10 +24,7 @@ import asyncio
 import json
 import os
 import re
-import signal
-import socket
 import statistics
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +36,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 
-from bench.common import ADMIN_URL, CRM, asyncpg_dsn, bench_env, wait_until_serving
+from bench.common import ADMIN_URL, asyncpg_dsn, crm_serving
 from bench.scale_data import PASSWORD, USERNAME_PREFIX
 
 PORT = 8132
@@ -733,25 +730,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=PORT)
     args = parser.parse_args()
     url = ADMIN_URL.rsplit("/", 1)[0] + f"/{args.database}"
-    env = bench_env(url, CRM_REDIS_URL=REDIS_URL)
-    # A server left on the port (another database) would answer instead of ours.
-    with socket.socket() as probe:
-        taken = probe.connect_ex(("127.0.0.1", args.port)) == 0
-    if taken:
-        raise SystemExit(f"port {args.port} is taken: stop what serves there or pass --port")
-    server = subprocess.Popen(
-        [CRM, "serve", "--port", str(args.port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        wait_until_serving(f"http://127.0.0.1:{args.port}/readyz")
+    with crm_serving(url, args.port, CRM_REDIS_URL=REDIS_URL):
         results = asyncio.run(_run(asyncpg_dsn(url), args.runs, args.only, args.port))
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
     if args.out:
         with open(args.out, "w") as out:
             json.dump(

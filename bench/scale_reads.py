@@ -17,9 +17,7 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import statistics
-import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -30,7 +28,7 @@ import asyncpg
 import httpx
 
 from app.services.pagination import SortOrder, decode_cursor, encode_cursor
-from bench.common import ADMIN_URL, CRM, asyncpg_dsn, bench_env, wait_until_serving
+from bench.common import ADMIN_URL, asyncpg_dsn, crm_serving
 from bench.scale_data import PASSWORD, USERNAME_PREFIX
 
 PORT = 8131
@@ -436,20 +434,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=PORT)
     args = parser.parse_args()
     url = ADMIN_URL.rsplit("/", 1)[0] + f"/{args.database}"
-    env = bench_env(url, CRM_REDIS_URL=REDIS_URL)
-    server = subprocess.Popen(
-        [CRM, "serve", "--port", str(args.port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        wait_until_serving(f"http://127.0.0.1:{args.port}/readyz")
+    with crm_serving(url, args.port, CRM_REDIS_URL=REDIS_URL):
         results = asyncio.run(_run(asyncpg_dsn(url), args.runs, args.only, args.port))
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
     if args.out:
         with open(args.out, "w") as out:
             json.dump(
