@@ -124,6 +124,10 @@ async def resilient_worker(settings: Settings, clock: Clock) -> AsyncIterator[as
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await running
+        # A job the cancelled loop was running ends cancelled, and arq's close would re-raise that
+        # CancelledError (a BaseException: it breaks pytest's teardown of every later fixture).
+        await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+        worker.tasks.clear()
         await worker.close()
         await infrastructure.aclose()
 
