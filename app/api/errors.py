@@ -196,12 +196,28 @@ async def _on_unreachable(request: Request, exc: Exception) -> Response:
     )
 
 
+# PostgreSQL gave up one of two transactions that waited on each other (deadlock_detected,
+# serialization_failure): the request did nothing and the same request again succeeds.
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
 async def _on_database_error(request: Request, exc: Exception) -> Response:
     """A lost connection is the server's trouble (503, retry); PostgreSQL refusing NUL characters
-    in text is bad input (422)."""
+    in text is bad input (422); a transaction PostgreSQL chose to abort for a concurrent one is a
+    409 to retry."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         log.warning("db.connection_lost", error=str(exc.orig)[:500])
         return connection_lost_problem(instance=request.url.path)
+    driver_error = getattr(exc, "orig", None)
+    if getattr(driver_error, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+        log.warning("db.transaction_aborted_for_concurrency", error=str(driver_error)[:500])
+        return problem_response(
+            409,
+            "Another request changed the same records at the same moment; retry.",
+            code="conflict.concurrent_update",
+            headers={"Retry-After": "1"},
+            instance=request.url.path,
+        )
     message = str(getattr(exc, "orig", exc))
     if "0x00" in message or "CharacterNotInRepertoire" in type(getattr(exc, "orig", exc)).__name__:
         return problem_response(

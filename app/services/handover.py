@@ -27,7 +27,7 @@ from app.domain.principal import Principal
 from app.domain.sla import ACTIVE_STATES
 from app.services import audit, lead_ownership, outbox
 from app.services.common import get_visible
-from app.services.users import guard_removal
+from app.services.users import guard_removal, lock_active_admins
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,8 @@ async def hand_over(
             code="handover.same_user",
             errors=[FieldError("to_user_id", "same_user", "must differ from the leaving user")],
         )
+    if deactivate:
+        await lock_active_admins(session, actor.organization_id)
     leaving = await get_visible(session, User, from_user_id, actor=actor, for_update=True)
     if deactivate and leaving.is_active:
         await guard_removal(session, actor=actor, user=leaving)

@@ -139,6 +139,8 @@ async def update_user(
     changes: dict[str, Any],
     expected_version: int | None,
 ) -> User:
+    if changes.get("is_active") is False or "role" in changes:
+        await lock_active_admins(session, actor.organization_id)
     user = await get_visible(session, User, user_id, actor=actor, for_update=True)
     check_version(user, expected_version)
     deactivating = changes.get("is_active") is False and user.is_active
@@ -182,20 +184,26 @@ async def guard_removal(session: AsyncSession, *, actor: Principal, user: User) 
             f"A {actor.role or 'key'} cannot deactivate or change the role of a {user.role}.",
             code="user.outranked",
         )
-    if user.role == Role.admin and user.is_active:
-        # The active admins' rows are locked so that two admins removing each other at once
-        # cannot both see the other as the one who remains.
-        admins = await session.scalars(
-            select(User.id)
-            .where(User.organization_id == actor.organization_id, User.role == Role.admin, User.is_active)
-            .order_by(User.id)
-            .with_for_update()
+    removing_an_admin = user.role == Role.admin and user.is_active
+    if removing_an_admin and await lock_active_admins(session, actor.organization_id) <= {user.id}:
+        raise Conflict(
+            "The organization's last active admin cannot be deactivated or lose the admin role.",
+            code="user.last_admin",
         )
-        if set(admins.all()) <= {user.id}:
-            raise Conflict(
-                "The organization's last active admin cannot be deactivated or lose the admin role.",
-                code="user.last_admin",
-            )
+
+
+async def lock_active_admins(session: AsyncSession, organization_id: uuid.UUID) -> set[uuid.UUID]:
+    """Locks the organization's active admins, in id order, so that two admins removing each other
+    at once cannot both see the other as the one who remains. A path that deactivates someone or
+    changes a role takes these locks before the row it changes: taking them after (while holding
+    that row) is how two such requests deadlock, each holding the row the other waits for."""
+    admins = await session.scalars(
+        select(User.id)
+        .where(User.organization_id == organization_id, User.role == Role.admin, User.is_active)
+        .order_by(User.id)
+        .with_for_update()
+    )
+    return set(admins.all())
 
 
 async def get_current_user(session: AsyncSession, *, actor: Principal) -> User:
