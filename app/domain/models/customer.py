@@ -42,6 +42,10 @@ class Customer(Entity):
     tags: Mapped[list[str]] = mapped_column(default=list)
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     last_follow_up_at: Mapped[datetime | None]
+    # Engagement temperature (app/domain/engagement.py): the value at temperature_at; it cools
+    # from there, so a reader decays it to now and an event updates this one row.
+    temperature: Mapped[float | None]
+    temperature_at: Mapped[datetime | None]
 
 
 class Contact(Entity):

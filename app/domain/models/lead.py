@@ -73,6 +73,10 @@ class Lead(Entity):
     previous_owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     release_reason: Mapped[str | None] = mapped_column(String(500))
     score: Mapped[int | None]
+    # Engagement temperature (app/domain/engagement.py): the value at temperature_at; it cools
+    # from there, so a reader decays it to now and an event updates this one row.
+    temperature: Mapped[float | None]
+    temperature_at: Mapped[datetime | None]
     customer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"))
     converted_at: Mapped[datetime | None]
     disqualified_at: Mapped[datetime | None]
