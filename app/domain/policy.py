@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import time, timedelta
 from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from app.domain.activities import FollowUpRule
+from app.domain.activities import EntryRule, FollowUpRule
 from app.domain.business_time import WorkingHours
 from app.domain.calendars import (
     BusinessCalendar,
@@ -74,6 +74,8 @@ class OrganizationPolicy:
     rag_thresholds: RagThresholds = field(default_factory=RagThresholds)
     # Required actions per rep and week: the process-execution index's denominator.
     pei: PeiRequirements = field(default_factory=PeiRequirements)
+    # How far back an activity may be dated, and from when its entry is late.
+    activity_entry: EntryRule = field(default_factory=EntryRule)
 
 
 def _non_negative_int(value: Any, name: str) -> int:
@@ -168,4 +170,24 @@ def policy_from_settings(settings: dict[str, Any], timezone: str = "Asia/Shangha
         ),
         rag_thresholds=parse_rag_thresholds(settings),
         pei=parse_pei(settings),
+        activity_entry=_entry_rule(settings),
+    )
+
+
+def _entry_rule(settings: dict[str, Any]) -> EntryRule:
+    raw = settings.get("activity_entry", {})
+    default = EntryRule()
+    return EntryRule(
+        max_before_record=timedelta(
+            hours=_non_negative_int(
+                raw.get("max_hours_before_record", default.max_before_record.total_seconds() // 3600),
+                "activity_entry.max_hours_before_record",
+            )
+        ),
+        late_after=timedelta(
+            hours=_non_negative_int(
+                raw.get("late_entry_hours", default.late_after.total_seconds() // 3600),
+                "activity_entry.late_entry_hours",
+            )
+        ),
     )

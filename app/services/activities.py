@@ -11,7 +11,13 @@ from sqlalchemy import or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.activities import ActivityType, CallOutcome, check_occurred_at, is_effective_follow_up
+from app.domain.activities import (
+    ActivityType,
+    CallOutcome,
+    check_not_before_record,
+    check_occurred_at,
+    is_effective_follow_up,
+)
 from app.domain.errors import FieldError, InvalidInput
 from app.domain.geo import GeoPoint, distance_m
 from app.domain.leads import status_after_contact
@@ -116,6 +122,9 @@ class _Subjects:
     opportunity: Opportunity | None
     warnings: list[str]
 
+    def records(self) -> list[Lead | Customer | Opportunity]:
+        return [r for r in (self.lead, self.customer, self.opportunity) if r is not None]
+
 
 async def record_activity(
     session: AsyncSession, *, actor: Principal, data: NewActivity, now: datetime
@@ -127,21 +136,25 @@ async def record_activity(
     _validate_shape(data, now)
     policy = await policy_for(session, actor)
     subjects = await _resolve_subjects(session, actor, data)
+    check_not_before_record(
+        data.occurred_at, min(record.created_at for record in subjects.records()), policy.activity_entry
+    )
     attachment_ids = await _check_attachments(session, actor, data.attachment_ids)
     await refuse_taken_id(session, Activity, data.id, actor=actor, entity="activity")
     recorded = await _insert_once(
-        session, actor, _new_activity(actor, data, subjects, attachment_ids, policy)
+        session, actor, _new_activity(actor, data, subjects, attachment_ids, policy, now)
     )
     if not recorded.created:
         return recorded
     activity = recorded.activity
+    answered_at = policy.activity_entry.counted_response_at(activity.occurred_at, now)
     if subjects.lead is not None:
-        _touch_lead(subjects.lead, activity)
+        _touch_lead(subjects.lead, activity, answered_at)
     if subjects.customer is not None:
         customer = subjects.customer
         customer.last_follow_up_at = max(filter(None, (customer.last_follow_up_at, activity.occurred_at)))
     if activity.is_effective:
-        await _meet_timers(session, subjects.lead, subjects.customer, now)
+        await _meet_timers(session, subjects.lead, subjects.customer, answered_at, now)
     await session.flush()
     await audit.record_audit(
         session,
@@ -174,6 +187,7 @@ async def _resolve_subjects(session: AsyncSession, actor: Principal, data: NewAc
         or (lead.customer_id if lead else None)
         or (opportunity.customer_id if opportunity else None)
     )
+    _check_links(data, lead, opportunity)
     customer = None
     if customer_id is not None:
         customer = await customers.get_customer(
@@ -182,12 +196,44 @@ async def _resolve_subjects(session: AsyncSession, actor: Principal, data: NewAc
     return _Subjects(lead, customer, opportunity, warnings)
 
 
+def _check_links(data: NewActivity, lead: Lead | None, opportunity: Opportunity | None) -> None:
+    """The records an activity names must be one customer's: its own, the lead converted into it,
+    its opportunity. Otherwise the activity would count on one account and show on another."""
+    customer_id = data.customer_id
+    errors = []
+    if lead is not None and customer_id is not None and lead.customer_id != customer_id:
+        errors.append(
+            FieldError("lead_id", "other_customer", "the lead was not converted into this customer")
+        )
+    if opportunity is not None and customer_id is not None and opportunity.customer_id != customer_id:
+        errors.append(FieldError("opportunity_id", "other_customer", "the opportunity is another customer's"))
+    if (
+        lead is not None
+        and opportunity is not None
+        and customer_id is None
+        and opportunity.customer_id != lead.customer_id
+        and opportunity.source_lead_id != lead.id
+    ):
+        errors.append(
+            FieldError(
+                "opportunity_id", "other_lead", "the opportunity is neither from this lead nor its customer's"
+            )
+        )
+    if errors:
+        raise InvalidInput(
+            "The activity links records of different customers.",
+            code="activity.inconsistent_links",
+            errors=errors,
+        )
+
+
 def _new_activity(
     actor: Principal,
     data: NewActivity,
     subjects: _Subjects,
     attachment_ids: list[str],
     policy: OrganizationPolicy,
+    now: datetime,
 ) -> Activity:
     lead, customer, opportunity = subjects.lead, subjects.customer, subjects.opportunity
     distance = None
@@ -218,6 +264,7 @@ def _new_activity(
         ),
         attachment_ids=attachment_ids,
         client_id=data.client_id,
+        late_entry=policy.activity_entry.is_late(data.occurred_at, now),
     )
 
 
@@ -259,10 +306,11 @@ async def _ordering_warnings(
 
 
 async def _meet_timers(
-    session: AsyncSession, lead: Lead | None, customer: Customer | None, now: datetime
+    session: AsyncSession, lead: Lead | None, customer: Customer | None, answered_at: datetime, now: datetime
 ) -> None:
     """An effective follow-up answers the lead's first-response and handover clocks, and restarts
-    the customer's follow-up clock."""
+    the customer's follow-up clock: only clocks that were running when it happened (work done
+    before an assignment does not answer it)."""
     if lead is not None:
         for kind in (SlaKind.first_response, SlaKind.handover_response):
             await sla.stop_timers(
@@ -272,6 +320,7 @@ async def _meet_timers(
                 subject_id=lead.id,
                 outcome=TimerState.met,
                 now=now,
+                started_by=answered_at,
             )
     if customer is not None:
         await sla.stop_timers(
@@ -281,16 +330,21 @@ async def _meet_timers(
             subject_id=customer.id,
             outcome=TimerState.met,
             now=now,
+            started_by=answered_at,
         )
+        # Starts the next clock; a clock the activity did not answer keeps running (one live timer).
         await sla.start_follow_up(session, customer, now)
 
 
-def _touch_lead(lead: Lead, activity: Activity) -> None:
-    """First response, follow-up timestamps and the contacted status, kept as columns for KPIs."""
+def _touch_lead(lead: Lead, activity: Activity, answered_at: datetime) -> None:
+    """First response, follow-up timestamps and the contacted status, kept as columns for KPIs.
+    Work before the lead was assigned is kept but is no response to the assignment, so a response
+    time is never negative."""
     if activity.type is ActivityType.note:
         return
-    if lead.first_response_at is None or activity.occurred_at < lead.first_response_at:
-        lead.first_response_at = activity.occurred_at
+    responds = lead.assigned_at is not None and answered_at >= lead.assigned_at
+    if responds and (lead.first_response_at is None or answered_at < lead.first_response_at):
+        lead.first_response_at = answered_at
     lead.last_follow_up_at = max(filter(None, (lead.last_follow_up_at, activity.occurred_at)))
     if activity.is_effective:
         lead.last_effective_follow_up_at = max(

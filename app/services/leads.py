@@ -273,6 +273,10 @@ def _lead_values(
     return {
         "id": data.id or uuid.uuid4(),
         "organization_id": actor.organization_id,
+        # A Core insert is not stamped by the session's clock; the service's clock is the one
+        # sweeps, KPIs and the activity-date rule compare with.
+        "created_at": now,
+        "updated_at": now,
         "name": data.name,
         "company": data.company,
         "phone": keys.phone,

@@ -289,20 +289,22 @@ async def stop_timers(
     subject_id: uuid.UUID,
     outcome: TimerState,
     now: datetime,
+    started_by: datetime | None = None,
 ) -> int:
-    """Met or cancelled: the record's live timers of this kind stop; returns how many."""
+    """Met or cancelled: the record's live timers of this kind stop (with `started_by`, only those
+    started by then); returns how many."""
+    statement = update(SlaTimer).where(
+        SlaTimer.organization_id == organization_id,
+        SlaTimer.kind == kind,
+        SlaTimer.subject_id == subject_id,
+        SlaTimer.state.in_(ACTIVE_STATES),
+    )
+    if started_by is not None:
+        statement = statement.where(SlaTimer.started_at <= started_by)
     result = await session.execute(
-        update(SlaTimer)
-        .where(
-            SlaTimer.organization_id == organization_id,
-            SlaTimer.kind == kind,
-            SlaTimer.subject_id == subject_id,
-            SlaTimer.state.in_(ACTIVE_STATES),
-        )
-        .values(
+        statement.values(
             state=outcome, stopped_at=now, next_fire_at=None, updated_at=now, version=SlaTimer.version + 1
-        )
-        .execution_options(synchronize_session=False)
+        ).execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
 

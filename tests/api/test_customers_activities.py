@@ -94,6 +94,8 @@ async def test_offline_retry_with_the_same_client_id_returns_the_same_activity(c
         json={"name": "王", "source": "phone_400", "phone": "13800138000", "owner_id": str(tenant.admin_id)},
         headers=tenant.headers,
     )
+    # The call was made an hour after the assignment, offline; the phone uploads it three hours later.
+    clock.advance(hours=4)
     body = {
         "type": "call",
         "occurred_at": (clock.now - timedelta(hours=3)).isoformat(),

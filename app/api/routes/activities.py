@@ -48,6 +48,7 @@ def _out(activity: Activity) -> ActivityOut:
         distance_m=activity.distance_m,
         geo_mismatch=activity.has_geo_mismatch,
         is_effective=activity.is_effective,
+        late_entry=activity.late_entry,
         attachment_ids=[uuid.UUID(a) for a in activity.attachment_ids],
         client_id=activity.client_id,
     )

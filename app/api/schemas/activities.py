@@ -38,6 +38,7 @@ _ACTIVITY_EXAMPLE: dict[str, Any] = {
     "distance_m": 21.4,
     "geo_mismatch": False,
     "is_effective": True,
+    "late_entry": False,
     "attachment_ids": [],
     "client_id": "h5-2026-11-23-0001",
 }
@@ -124,6 +125,11 @@ class ActivityOut(Record):
     distance_m: float | None
     geo_mismatch: bool
     is_effective: bool
+    late_entry: bool = Field(
+        description="Entered more than the organization's activity_entry.late_entry_hours after "
+        "occurred_at: kept, but it answers first-response and SLA clocks at its entry time "
+        "(created_at) and activity KPIs leave it out."
+    )
     attachment_ids: list[uuid.UUID]
     client_id: str | None
 

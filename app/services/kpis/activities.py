@@ -29,6 +29,8 @@ ACTIVITY_FACTS = Facts(
     industry=None,
     source=None,
     joins={Dimension.team: team_join(Activity.owner_id)},
+    # A late entry's time is the rep's word, entered days after: it counts on no weekday or week.
+    counts=Activity.late_entry.is_(False),
 )
 
 

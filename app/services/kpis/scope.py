@@ -88,6 +88,8 @@ class Facts:
     region_filter: Any = None  # f(regions) -> condition; default: region IN regions
     industry_filter: Any = None
     source_filter: Any = None
+    # A condition every fact meets to count at all (activities: not entered late).
+    counts: Any = None
 
 
 def scoped(actor: Principal, facts: Facts, query: KpiQuery) -> list[ColumnElement[bool]]:
@@ -97,6 +99,8 @@ def scoped(actor: Principal, facts: Facts, query: KpiQuery) -> list[ColumnElemen
         facts.organization_id == actor.organization_id,
         visible_to(actor, facts.owner_id),
     ]
+    if facts.counts is not None:
+        conditions.append(facts.counts)
     if f.user_ids:
         conditions.append(facts.owner_id.in_(f.user_ids))
     if f.team_ids:
