@@ -21,6 +21,7 @@ from app.domain.calendars import (
 from app.domain.custom_fields import FieldDefinition, definitions_from_settings
 from app.domain.customer_tier import TierThresholds
 from app.domain.kpis import PeiRequirements, parse_pei
+from app.domain.lead_qualification import QualificationCriteria, parse_criteria
 from app.domain.leads import LeadStatus
 from app.domain.quotes import DEFAULT_SPREAD_LIMIT, parse_spread_limit
 from app.domain.sla import RagThresholds, parse_rag_thresholds
@@ -76,6 +77,8 @@ class OrganizationPolicy:
     pei: PeiRequirements = field(default_factory=PeiRequirements)
     # How far back an activity may be dated, and from when its entry is late.
     activity_entry: EntryRule = field(default_factory=EntryRule)
+    # What a lead must show before it may be qualified.
+    lead_qualification: QualificationCriteria = field(default_factory=QualificationCriteria)
 
 
 def _non_negative_int(value: Any, name: str) -> int:
@@ -171,6 +174,9 @@ def policy_from_settings(settings: dict[str, Any], timezone: str = "Asia/Shangha
         rag_thresholds=parse_rag_thresholds(settings),
         pei=parse_pei(settings),
         activity_entry=_entry_rule(settings),
+        lead_qualification=parse_criteria(
+            settings, [definition.key for definition in definitions_from_settings(settings, "lead")]
+        ),
     )
 
 

@@ -8,6 +8,7 @@ Create Date: 2026-12-07 03:20:00.000000
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+import app.db
 from alembic import op
 
 revision: str = '0021'
@@ -20,7 +21,7 @@ def upgrade() -> None:
     for table in ('lead', 'customer'):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column('temperature', sa.Double(), nullable=True))
-            batch_op.add_column(sa.Column('temperature_at', sa.DateTime(timezone=True), nullable=True))
+            batch_op.add_column(sa.Column('temperature_at', app.db.UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:

@@ -121,6 +121,7 @@ get_task                              ok   ok   ok   404  ok   404  403  ok   40
 get_team                              ok   ok   ok   ok   ok   ok   ok   ok   403  404
 get_user                              ok   ok   ok   404  ok   404  404  ok   403  404
 get_webhook                           ok   ok   403  403  403  403  403  403  403  404
+give_lead_feedback                    ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 hand_over_user                        ok   ok   403  403  403  403  403  403  403  ok
 healthz                               ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 import_customers                      ok   ok   ok   ok   ok   ok   403  ok   403  ok
@@ -156,6 +157,7 @@ list_webhooks                         ok   ok   403  403  403  403  403  403  40
 lose_opportunity                      ok   ok   ok   ok   ok   ok   403  ok   403  ok
 mark_notification_read                404  404  404  404  404  404  404  403  403  404
 metrics                               ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
+qualify_lead                          ok   ok   ok   404  ok   404  404  ok   403  404
 readyz                                ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 release_lead                          ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 reopen_opportunity                    ok   ok   ok   ok   ok   ok   403  ok   403  ok

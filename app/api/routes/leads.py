@@ -13,11 +13,19 @@ from app.api.routes import API_V1
 from app.api.routes.opportunities import opportunities_out
 from app.api.schemas.common import Timestamp
 from app.api.schemas.customers import ContactOut, CustomerOut, LeadConversionOut
-from app.api.schemas.leads import LeadConvert, LeadCreate, LeadDisqualify, LeadOut, LeadPage, LeadUpdate
+from app.api.schemas.leads import (
+    LeadConvert,
+    LeadCreate,
+    LeadDisqualify,
+    LeadFeedbackIn,
+    LeadOut,
+    LeadPage,
+    LeadUpdate,
+)
 from app.domain.leads import LeadSource, LeadStatus
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
-from app.services import leads
+from app.services import lead_qualification, leads
 
 router = APIRouter(prefix=f"{API_V1}/leads", tags=["leads"])
 
@@ -170,6 +178,40 @@ async def convert_lead(
         if conversion.opportunity
         else None,
     )
+
+
+@router.post(
+    "/{lead_id:uuid}/qualify",
+    response_model=LeadOut,
+    responses=problem_responses(401, 403, 404, 409, 413, 422),
+    dependencies=[Idempotent],
+)
+async def qualify_lead(session: SessionDep, actor: CanWrite, now: NowDep, lead_id: uuid.UUID) -> LeadOut:
+    """Qualified when the lead meets the organization's criteria (settings `lead_qualification`,
+    by default its budget and a purchase timeframe recorded in an activity); otherwise 422
+    `lead.qualification_incomplete` naming each criterion it misses. Records who qualified it."""
+    lead = await lead_qualification.qualify_lead(session, actor=actor, lead_id=lead_id, now=now)
+    return LeadOut.model_validate(lead)
+
+
+@router.put(
+    "/{lead_id:uuid}/feedback",
+    response_model=LeadOut,
+    responses=problem_responses(401, 403, 404, 413, 422),
+)
+async def give_lead_feedback(
+    session: SessionDep, actor: CanWrite, now: NowDep, lead_id: uuid.UUID, body: LeadFeedbackIn
+) -> LeadOut:
+    """Sales' rating of a lead (quality 1-5, reason codes) for marketing's source-quality figures;
+    the last rating given is the lead's."""
+    lead = await lead_qualification.give_feedback(
+        session,
+        actor=actor,
+        lead_id=lead_id,
+        feedback=lead_qualification.Feedback(body.quality, tuple(body.reason_codes), body.comment),
+        now=now,
+    )
+    return LeadOut.model_validate(lead)
 
 
 @router.post(

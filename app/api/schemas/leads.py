@@ -10,7 +10,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import DecimalText, PatchModel, Record, given
+from app.api.schemas.common import DecimalText, JsonInteger, PatchModel, Record, given
+from app.domain.lead_qualification import FeedbackReason
 from app.domain.leads import LeadSource, LeadStatus
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -48,6 +49,13 @@ _LEAD_EXAMPLE: dict[str, Any] = {
     "customer_id": None,
     "converted_at": None,
     "disqualified_reason": None,
+    "qualified_at": None,
+    "qualified_by_id": None,
+    "feedback_quality": None,
+    "feedback_reasons": [],
+    "feedback_comment": None,
+    "feedback_by_id": None,
+    "feedback_at": None,
     "assignment_rule_id": "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d",
     "assignment_strategy": "round_robin",
     "assignment_reason": "rule '华东防水大客户': round_robin turn 3 of 4",
@@ -155,6 +163,15 @@ class LeadOut(Record):
     customer_id: uuid.UUID | None
     converted_at: datetime | None
     disqualified_reason: str | None
+    qualified_at: datetime | None = Field(description="When POST /leads/{id}/qualify accepted the lead.")
+    qualified_by_id: uuid.UUID | None
+    feedback_quality: int | None = Field(
+        description="Sales' rating of the lead, 1 (useless) to 5 (excellent)."
+    )
+    feedback_reasons: list[FeedbackReason]
+    feedback_comment: str | None
+    feedback_by_id: uuid.UUID | None
+    feedback_at: datetime | None
     assignment_rule_id: uuid.UUID | None = Field(description="The rule that chose the owner, if one did.")
     assignment_strategy: str | None
     assignment_reason: str | None = Field(description="Why this owner, in words a manager reads.")
@@ -202,3 +219,18 @@ class LeadDisqualify(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "无采购预算"}]})
 
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class LeadFeedbackIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"quality": 2, "reason_codes": ["no_budget", "not_decision_maker"], "comment": "只是询价"}
+            ]
+        },
+    )
+
+    quality: Annotated[int, Field(ge=1, le=5, description="1 (useless) to 5 (excellent)."), JsonInteger]
+    reason_codes: Annotated[list[FeedbackReason], Field(max_length=10)] = []
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None

@@ -81,6 +81,14 @@ class Lead(Entity):
     converted_at: Mapped[datetime | None]
     disqualified_at: Mapped[datetime | None]
     disqualified_reason: Mapped[str | None] = mapped_column(String(500))
+    qualified_at: Mapped[datetime | None]
+    qualified_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    # Sales' rating of the lead marketing sent (the source-quality KPI reads it): 1-5 and reasons.
+    feedback_quality: Mapped[int | None]
+    feedback_reasons: Mapped[list[str]] = mapped_column(default=list)
+    feedback_comment: Mapped[str | None] = mapped_column(String(500))
+    feedback_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    feedback_at: Mapped[datetime | None]
     possible_duplicates: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
     tags: Mapped[list[str]] = mapped_column(default=list)
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
