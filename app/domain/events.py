@@ -214,6 +214,36 @@ class QuotePriceSpread(Event, topic="quote.price_spread"):
 
 
 @dataclass(frozen=True, kw_only=True)
+class QuoteApprovalRequested(Event, topic="quote.approval_requested"):
+    """A quote's prices are beyond its author's discount limit or a floor price: it waits for an
+    approver of `approver_role` or above."""
+
+    quote_id: uuid.UUID
+    opportunity_id: uuid.UUID
+    customer_id: uuid.UUID
+    customer_name: str
+    rep_name: str
+    max_discount: str  # a percentage, as the message shows it
+    below_floor: bool
+    approver_role: str
+    total: Decimal
+    currency: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuoteApprovalDecided(Event, topic="quote.approval_decided"):
+    """An approver approved a quote's prices (it may be sent) or rejected them (they must change)."""
+
+    quote_id: uuid.UUID
+    opportunity_id: uuid.UUID
+    customer_id: uuid.UUID
+    customer_name: str
+    decision: str
+    reason: str
+    approver_name: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class _SlaTransition(Event):
     """Written by the SLA sweep in one INSERT ... SELECT (services/sla_sweep.py builds the same
     keys in SQL; a test holds the two together)."""

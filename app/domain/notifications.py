@@ -66,6 +66,28 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "{max_spread} ({alert_count} products).",
         ),
     },
+    "quote.approval_requested": {
+        "zh": (
+            "报价待审批：{customer_name}",
+            "{rep_name} 给 {customer_name} 的报价最大折扣 {max_discount}，超出其权限，"
+            "需{approver_role}或以上审批。",
+        ),
+        "en": (
+            "Quote to approve: {customer_name}",
+            "{rep_name}'s quote to {customer_name} gives up to {max_discount} off list, beyond their "
+            "limit: a {approver_role} or above must approve it.",
+        ),
+    },
+    "quote.approval_decided": {
+        "zh": (
+            "报价审批结果：{customer_name}",
+            "{approver_name} 对给 {customer_name} 的报价：{decision}。理由：{reason}",
+        ),
+        "en": (
+            "Quote {decision}: {customer_name}",
+            "{approver_name} {decision} the prices of the quote to {customer_name}. Why: {reason}",
+        ),
+    },
     "sla.warned": {
         "zh": ("即将超时：{subject_name}", "{policy_name}将于 {due_at} 到期，请尽快跟进。"),
         "en": ("Due soon: {subject_name}", "{policy_name} is due at {due_at}; follow up now."),

@@ -23,6 +23,7 @@ from app.domain.customer_tier import TierThresholds
 from app.domain.kpis import PeiRequirements, parse_pei
 from app.domain.lead_qualification import QualificationCriteria, parse_criteria
 from app.domain.leads import LeadStatus
+from app.domain.quote_approval import DiscountLimits, parse_discount_limits
 from app.domain.quotes import DEFAULT_SPREAD_LIMIT, parse_spread_limit
 from app.domain.sla import RagThresholds, parse_rag_thresholds
 
@@ -79,6 +80,8 @@ class OrganizationPolicy:
     activity_entry: EntryRule = field(default_factory=EntryRule)
     # What a lead must show before it may be qualified.
     lead_qualification: QualificationCriteria = field(default_factory=QualificationCriteria)
+    # How far below list each role may quote before someone above must approve.
+    discount_limits: DiscountLimits = field(default_factory=DiscountLimits)
 
 
 def _non_negative_int(value: Any, name: str) -> int:
@@ -174,6 +177,7 @@ def policy_from_settings(settings: dict[str, Any], timezone: str = "Asia/Shangha
         rag_thresholds=parse_rag_thresholds(settings),
         pei=parse_pei(settings),
         activity_entry=_entry_rule(settings),
+        discount_limits=parse_discount_limits(settings),
         lead_qualification=parse_criteria(
             settings, [definition.key for definition in definitions_from_settings(settings, "lead")]
         ),

@@ -310,6 +310,9 @@ def _bad_limit(message: str) -> InvalidInput:
 
 class QuoteStatus(StrEnum):
     draft = "draft"
+    # Its prices are beyond its author's discount limit or a product's floor: it cannot be sent
+    # until someone with the authority approves them (app/domain/quote_approval.py).
+    pending_approval = "pending_approval"
     sent = "sent"
     accepted = "accepted"
     rejected = "rejected"
@@ -317,6 +320,8 @@ class QuoteStatus(StrEnum):
 
 _TRANSITIONS: dict[QuoteStatus, frozenset[QuoteStatus]] = {
     QuoteStatus.draft: frozenset({QuoteStatus.sent}),
+    # Left only by an approver's decision (services/quotes.decide_approval) or by new lines.
+    QuoteStatus.pending_approval: frozenset(),
     # Back to draft is how a sent quote is revised: the customer asked for changes before deciding.
     QuoteStatus.sent: frozenset({QuoteStatus.accepted, QuoteStatus.rejected, QuoteStatus.draft}),
     # The customer's answer is history; a new offer is a new quote.
@@ -335,8 +340,8 @@ def check_transition(current: QuoteStatus, target: QuoteStatus) -> None:
 
 
 def check_editable(status: QuoteStatus) -> None:
-    """Only drafts change lines: what a customer was sent must stay what they were sent."""
-    if status is not QuoteStatus.draft:
+    """Only unsent quotes change lines: what a customer was sent must stay what they were sent."""
+    if status not in (QuoteStatus.draft, QuoteStatus.pending_approval):
         raise Conflict(
             f"The quote is {status.value}; only a draft's lines can be changed.", code="quote.not_editable"
         )

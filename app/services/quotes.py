@@ -19,10 +19,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.activities import ActivityType
-from app.domain.errors import Conflict, FieldError, InvalidInput
+from app.domain.errors import Conflict, FieldError, InvalidInput, PermissionDenied
 from app.domain.events import QuotePriceSpread
 from app.domain.models import Customer, Opportunity, Product, Quote, QuoteLine, User
+from app.domain.permissions import Role
 from app.domain.principal import Principal
+from app.domain.quote_approval import may_approve
 from app.domain.quotes import (
     UNIT_PRICE,
     LineInput,
@@ -34,13 +36,13 @@ from app.domain.quotes import (
     price_lines,
     price_spread_alerts,
 )
-from app.services import activities, audit, opportunities, outbox
+from app.services import activities, audit, opportunities, outbox, quote_approval
 from app.services.common import check_version, get_visible
 from app.services.ownership import supervisors_of
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.policy import policy_for
 
-PRODUCT_FIELDS = ("sku", "name", "product_line", "unit", "list_price", "currency", "is_active")
+PRODUCT_FIELDS = ("sku", "name", "product_line", "unit", "list_price", "floor_price", "currency", "is_active")
 # Quotes to the same customer within this window are the peers a new price is compared with.
 PEER_WINDOW = timedelta(days=180)
 
@@ -50,6 +52,7 @@ class NewProduct:
     sku: str
     name: str
     list_price: Decimal
+    floor_price: Decimal | None = None
     product_line: str | None = None
     unit: str | None = None
     currency: str = "CNY"
@@ -63,15 +66,18 @@ class RequestedLine:
     quantity: Decimal
 
 
-def _list_price(price: Decimal) -> Decimal:
-    """As stored (four decimals), so the answer to a write reads like every later read."""
-    return price.quantize(UNIT_PRICE)
+def _stored_prices(values: dict[str, Any]) -> dict[str, Any]:
+    """Prices as stored (four decimals), so the answer to a write reads like every later read."""
+    return {
+        name: value.quantize(UNIT_PRICE)
+        if name in ("list_price", "floor_price") and value is not None
+        else value
+        for name, value in values.items()
+    }
 
 
 async def create_product(session: AsyncSession, *, actor: Principal, data: NewProduct) -> Product:
-    product = Product(
-        organization_id=actor.organization_id, **{**data.__dict__, "list_price": _list_price(data.list_price)}
-    )
+    product = Product(organization_id=actor.organization_id, **_stored_prices(data.__dict__))
     try:
         async with session.begin_nested():
             session.add(product)
@@ -125,9 +131,7 @@ async def update_product(
     product = await get_visible(session, Product, product_id, actor=actor, for_update=True)
     check_version(product, expected_version)
     before = audit.snapshot(product, PRODUCT_FIELDS)
-    if "list_price" in changes:
-        changes = {**changes, "list_price": _list_price(changes["list_price"])}
-    for name, value in changes.items():
+    for name, value in _stored_prices(changes).items():
         setattr(product, name, value)
     try:
         async with session.begin_nested():
@@ -293,6 +297,7 @@ async def create_quote(
     session.add(quote)
     await session.flush()
     await _write_lines(session, quote, priced, totals, now)
+    await quote_approval.require_approval(session, actor, quote, priced)
     await audit.record_audit(
         session,
         actor=actor,
@@ -365,6 +370,7 @@ async def replace_lines(
     check_editable(quote.status)
     before = _line_prices(await quote_lines(session, quote.id))
     await _write_lines(session, quote, priced, totals, now)
+    await quote_approval.require_approval(session, actor, quote, priced)
     quote.updated_at = now
     await session.flush()
     await audit.record_audit(
@@ -385,6 +391,8 @@ async def set_status(
     """Sending a quote records a quote_sent activity on the opportunity, where the pipeline's
     order-of-work rules (no quote before a demo) apply to it."""
     quote = await get_quote(session, actor=actor, quote_id=quote_id, for_update=True)
+    if status is QuoteStatus.sent:
+        quote_approval.ensure_sendable(quote)
     check_transition(quote.status, status)
     before = {"status": quote.status.value}
     quote.status = status
@@ -411,4 +419,43 @@ async def set_status(
         before=before,
         after={"status": status.value},
     )
+    return quote
+
+
+async def decide_approval(
+    session: AsyncSession, *, actor: Principal, quote_id: uuid.UUID, approve: bool, reason: str, now: datetime
+) -> Quote:
+    """An approver of the required rank (not the quote's author) approves the prices, so the quote
+    may be sent, or rejects them, so they must change first. The audit row names who decided on
+    which prices."""
+    quote = await get_quote(session, actor=actor, quote_id=quote_id, for_update=True)
+    if quote.status is not QuoteStatus.pending_approval or quote.approval_level is None:
+        raise Conflict("The quote is not waiting for an approval.", code="quote.not_pending_approval")
+    required = Role(quote.approval_level)
+    if not may_approve(actor.role, required) or actor.user_id in (None, quote.owner_id):
+        raise PermissionDenied(
+            f"Only a {required.value} or above, other than its author, decides on this quote.",
+            code="quote.approval_forbidden",
+        )
+    decision = quote_approval.APPROVED if approve else quote_approval.REJECTED
+    quote.status = QuoteStatus.draft
+    quote.approval_decision = decision
+    quote.approval_decided_by_id = actor.user_id
+    quote.approval_decided_at = now
+    quote.approval_reason = reason
+    await session.flush()
+    await audit.record_audit(
+        session,
+        actor=actor,
+        action=f"quote.prices_{decision}",
+        entity_type="quote",
+        entity_id=quote.id,
+        before={"status": QuoteStatus.pending_approval.value, "approval_level": required.value},
+        after={
+            "decision": decision,
+            "reason": reason,
+            "lines": _line_prices(await quote_lines(session, quote.id)),
+        },
+    )
+    await quote_approval.announce_decision(session, quote, actor)
     return quote

@@ -77,6 +77,7 @@ create_task                           ok   ok   ok   ok   ok   ok   403  ok   40
 create_team                           ok   ok   403  403  403  403  403  403  403  ok
 create_user                           ok   403  403  403  403  403  403  403  403  ok
 create_webhook                        ok   ok   403  403  403  403  403  403  403  ok
+decide_quote_approval                 ok   ok   ok   ok   ok   ok   403  ok   403  ok
 delete_assignment_rule                ok   ok   403  403  403  403  403  403  403  404
 delete_business_calendar              ok   ok   403  403  403  403  403  403  403  404
 delete_notification_channel           ok   ok   403  403  403  403  403  403  403  404

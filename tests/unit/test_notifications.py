@@ -44,6 +44,18 @@ PAYLOADS: dict[str, dict[str, object]] = {
         "max_spread": "12%",
         "alert_count": 2,
     },
+    "quote.approval_requested": {
+        "customer_name": "Huadong",
+        "rep_name": "Li Lei",
+        "max_discount": "25%",
+        "approver_role": "director",
+    },
+    "quote.approval_decided": {
+        "customer_name": "Huadong",
+        "approver_name": "Wang Fang",
+        "decision": "rejected",
+        "reason": "below cost",
+    },
     "sla.warned": {
         "subject_name": "Zhao Min",
         "policy_name": "First response",

@@ -25,6 +25,7 @@ from app.api.schemas.quotes import (
     ProductOut,
     ProductPage,
     ProductUpdate,
+    QuoteApprovalIn,
     QuoteCreate,
     QuoteLineIn,
     QuoteLineOut,
@@ -130,6 +131,11 @@ async def _quote_out(session: SessionDep, quote: Quote, response: Response | Non
         lines=[QuoteLineOut.model_validate(line) for line in lines],
         price_alerts=quote.price_alerts,
         sent_at=quote.sent_at,
+        approval_level=quote.approval_level,
+        approval_decision=quote.approval_decision,
+        approval_decided_by_id=quote.approval_decided_by_id,
+        approval_decided_at=quote.approval_decided_at,
+        approval_reason=quote.approval_reason,
     )
     if response is not None:
         response.headers["ETag"] = etag_for(out.version)
@@ -225,6 +231,36 @@ async def change_quote_status(
     body: QuoteStatusIn,
     response: Response,
 ) -> QuoteOut:
-    """Sending records a quote_sent activity on the opportunity (the pipeline's order-of-work rules apply)."""
+    """Sending records a quote_sent activity on the opportunity (the pipeline's order-of-work rules apply).
+    A quote whose prices wait for approval (409 `quote.approval_pending`) or were rejected (409
+    `quote.approval_rejected`) cannot be sent."""
     quote = await quotes.set_status(session, actor=actor, quote_id=quote_id, status=body.status, now=now)
+    return await _quote_out(session, quote, response)
+
+
+@router.post(
+    "/quotes/{quote_id:uuid}/approval",
+    response_model=QuoteOut,
+    responses=problem_responses(401, 403, 404, 409, 413, 422),
+)
+async def decide_quote_approval(
+    session: SessionDep,
+    actor: CanWriteQuotes,
+    now: NowDep,
+    quote_id: uuid.UUID,
+    body: QuoteApprovalIn,
+    response: Response,
+) -> QuoteOut:
+    """The approver's decision on prices beyond their author's discount limit or a floor price
+    (`approval_level` names who may decide: that role or above, not the author). Approved, the
+    quote may be sent; rejected, its prices must change first. The owner is notified and the audit
+    trail keeps who decided on which prices."""
+    quote = await quotes.decide_approval(
+        session,
+        actor=actor,
+        quote_id=quote_id,
+        approve=body.decision == "approved",
+        reason=body.reason,
+        now=now,
+    )
     return await _quote_out(session, quote, response)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.common import DecimalText, PatchModel, Record
 from app.api.schemas.pipelines import Currency
+from app.domain.permissions import Role
 from app.domain.quotes import QuoteStatus
+
+ApprovalDecision = Literal["approved", "rejected"]
 
 Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 ProductName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -27,6 +30,7 @@ _PRODUCT_EXAMPLE: dict[str, Any] = {
     "product_line": "防水材料",
     "unit": "㎡",
     "list_price": "42.5000",
+    "floor_price": "36.0000",
     "currency": "CNY",
     "is_active": True,
 }
@@ -38,6 +42,9 @@ class ProductCreate(BaseModel):
     sku: Sku
     name: ProductName
     list_price: Price
+    floor_price: Price | None = Field(
+        default=None, description="Below this unit price a quote needs a director's approval."
+    )
     product_line: Short | None = None
     unit: Unit | None = None
     currency: Currency = "CNY"
@@ -48,11 +55,12 @@ class ProductUpdate(PatchModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"list_price": "44.0000", "is_active": True}]}
     )
-    nullable_fields = frozenset({"product_line", "unit"})
+    nullable_fields = frozenset({"product_line", "unit", "floor_price"})
 
     sku: Sku | SkipJsonSchema[None] = None
     name: ProductName | SkipJsonSchema[None] = None
     list_price: Price | SkipJsonSchema[None] = None
+    floor_price: Price | None = None
     product_line: Short | None = None
     unit: Unit | None = None
     currency: Currency | SkipJsonSchema[None] = None
@@ -80,6 +88,7 @@ class ProductOut(Record):
     product_line: str | None
     unit: str | None
     list_price: Decimal
+    floor_price: Decimal | None
     currency: str
     is_active: bool
 
@@ -166,6 +175,11 @@ class QuoteOut(Record):
                     ],
                     "price_alerts": [],
                     "sent_at": None,
+                    "approval_level": None,
+                    "approval_decision": None,
+                    "approval_decided_by_id": None,
+                    "approval_decided_at": None,
+                    "approval_reason": None,
                 }
             ]
         }
@@ -185,8 +199,26 @@ class QuoteOut(Record):
         "the same customer for the same product."
     )
     sent_at: datetime | None
+    approval_level: Role | None = Field(
+        description="The role whose approval these prices need (they go beyond the author's discount "
+        "limit or a product's floor price); null: none needed."
+    )
+    approval_decision: ApprovalDecision | None
+    approval_decided_by_id: uuid.UUID | None
+    approval_decided_at: datetime | None
+    approval_reason: str | None
 
 
 class QuotePage(BaseModel):
     items: list[QuoteOut]
     next_cursor: str | None
+
+
+class QuoteApprovalIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"decision": "approved", "reason": "年度框架客户，同意特价"}]},
+    )
+
+    decision: ApprovalDecision
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]

@@ -24,6 +24,8 @@ class Product(Entity):
     product_line: Mapped[str | None] = mapped_column(String(64))
     unit: Mapped[str | None] = mapped_column(String(16))
     list_price: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+    # Below this unit price a quote needs a director's approval (app/domain/quote_approval.py).
+    floor_price: Mapped[Decimal | None] = mapped_column(Numeric(18, 4))
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
     is_active: Mapped[bool] = mapped_column(default=True)
 
@@ -47,6 +49,14 @@ class Quote(Entity):
     discount_total: Mapped[Decimal] = mapped_column(Numeric(18, 2))
     price_alerts: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
     sent_at: Mapped[datetime | None]
+    # The role whose approval the current prices need (None: none needed), and its decision.
+    approval_level: Mapped[str | None] = mapped_column(String(16))
+    approval_decision: Mapped[str | None] = mapped_column(String(16))
+    approval_decided_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("user.id", ondelete="SET NULL")
+    )
+    approval_decided_at: Mapped[datetime | None]
+    approval_reason: Mapped[str | None] = mapped_column(String(500))
 
 
 class QuoteLine(Base):
