@@ -20,7 +20,9 @@ from app.domain.calendars import (
 )
 from app.domain.custom_fields import FieldDefinition, definitions_from_settings
 from app.domain.customer_tier import TierThresholds
+from app.domain.engagement import TemperaturePolicy, parse_temperature_policy
 from app.domain.kpis import PeiRequirements, parse_pei
+from app.domain.lead_intent import IntentPolicy, parse_intent_policy
 from app.domain.leads import LeadStatus
 from app.domain.quotes import DEFAULT_SPREAD_LIMIT, parse_spread_limit
 from app.domain.sla import RagThresholds, parse_rag_thresholds
@@ -74,6 +76,9 @@ class OrganizationPolicy:
     rag_thresholds: RagThresholds = field(default_factory=RagThresholds)
     # Required actions per rep and week: the process-execution index's denominator.
     pei: PeiRequirements = field(default_factory=PeiRequirements)
+    # Scores (docs/scoring.md): engagement temperature's decay and weights, the lead intent score's.
+    temperature: TemperaturePolicy = field(default_factory=TemperaturePolicy)
+    lead_intent: IntentPolicy = field(default_factory=IntentPolicy)
 
 
 def _non_negative_int(value: Any, name: str) -> int:
@@ -168,4 +173,14 @@ def policy_from_settings(settings: dict[str, Any], timezone: str = "Asia/Shangha
         ),
         rag_thresholds=parse_rag_thresholds(settings),
         pei=parse_pei(settings),
+        temperature=parse_temperature_policy(_scoring(settings)),
+        lead_intent=parse_intent_policy(_scoring(settings)),
     )
+
+
+def _scoring(settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings `scoring`: one object, a key per score (each score's parser reads its own)."""
+    scoring = settings.get("scoring", {})
+    if not isinstance(scoring, dict):
+        raise ValueError("scoring is an object with a key per score")
+    return scoring
