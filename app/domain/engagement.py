@@ -64,6 +64,10 @@ DEFAULT_WEIGHTS: Mapping[EngagementType, float] = {
     EngagementType.form_submit: 10.0,
     EngagementType.meeting_attended: 15.0,
 }
+# An engagement events request carries at most this many.
+MAX_BATCH = 1000
+# How an event names whom it belongs to (exactly one), in the order they are looked for.
+REFERENCES = ("lead_id", "contact_id", "customer_id", "customer_code", "phone", "email")
 DEFAULT_HALF_LIFE_DAYS = 14.0
 MAX_HALF_LIFE_DAYS = 3650.0
 MAX_WEIGHT = 1000.0

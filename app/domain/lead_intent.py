@@ -145,7 +145,7 @@ def _readings(inputs: IntentInputs, policy: IntentPolicy) -> dict[Signal, _Readi
         Signal.source_quality: _Reading(
             quality,
             quality,
-            f"Source {inputs.source!r} earns {quality:g} of this weight"
+            f"Source '{inputs.source}' earns {quality:g} of this weight"
             + (" (neutral: not rated)." if inputs.source not in policy.source_quality else "."),
         ),
     }
