@@ -277,7 +277,8 @@ async def test_sort_by_score_puts_whom_to_follow_up_first(
     assert [lead["id"] for lead in listed["items"]] == [hot["id"], warm["id"], cold["id"]]
     assert [lead["id"] for lead in ascending["items"]] == [cold["id"], warm["id"], hot["id"]]
     scores = [lead["score"] for lead in listed["items"]]
-    assert scores == sorted(scores, reverse=True) and scores[0] > scores[1] > scores[2]
+    assert scores == sorted(scores, reverse=True)
+    assert scores[0] > scores[1] > scores[2]
     # Page by page, the cursor keeps the order.
     seen, cursor = [], None
     while True:

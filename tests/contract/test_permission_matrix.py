@@ -158,6 +158,7 @@ mark_notification_read                404  404  404  404  404  404  404  403  40
 metrics                               ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 readyz                                ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 release_lead                          ok   ok   ok   ok   ok   ok   ok   ok   403  ok
+record_engagement_events              ok   ok   403  403  403  403  403  ok   403  ok
 reopen_opportunity                    ok   ok   ok   ok   ok   ok   403  ok   403  ok
 replace_quote_lines                   ok   ok   ok   ok   ok   ok   403  ok   403  ok
 replay_notification_channel_delivery  404  404  403  403  403  403  403  403  403  404
