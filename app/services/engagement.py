@@ -85,14 +85,7 @@ async def record_engagement_events(
 ) -> list[RecordedEngagement]:
     """Every event matched first: one that matches nothing refuses the whole batch (422 naming each
     index), so nothing is half-recorded. A repeated event id is accepted and not counted again."""
-    for index, event in enumerate(events):
-        try:
-            check_occurred_at(event.occurred_at, now)
-        except InvalidInput as invalid:
-            invalid.errors = [
-                FieldError(f"events[{index}].occurred_at", e.code, e.message) for e in invalid.errors
-            ]
-            raise
+    _refuse_future_events(events, now)
     targets = await _resolve(session, actor.organization_id, events)
     policy = await rules_for(session, actor.organization_id)
     first_of_id = {event.event_id: index for index, event in reversed(list(enumerate(events)))}
@@ -105,6 +98,21 @@ async def record_engagement_events(
         )
         for index, event in enumerate(events)
     ]
+
+
+def _refuse_future_events(events: Sequence[NewEngagementEvent], now: datetime) -> None:
+    errors = []
+    for index, event in enumerate(events):
+        try:
+            check_occurred_at(event.occurred_at, now)
+        except InvalidInput as invalid:
+            errors += [FieldError(f"events[{index}].occurred_at", e.code, e.message) for e in invalid.errors]
+    if errors:
+        raise InvalidInput(
+            "Engagement events cannot happen in the future; none was recorded.",
+            code="engagement.occurred_in_future",
+            errors=errors,
+        )
 
 
 async def _insert_new(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -288,3 +289,18 @@ async def test_sort_by_score_puts_whom_to_follow_up_first(
         if not (cursor := page["next_cursor"]):
             break
     assert seen == [hot["id"], warm["id"], cold["id"]]
+
+
+async def test_an_event_from_the_future_is_refused(
+    client: httpx.AsyncClient, tenant: Tenant, clock: Clock
+) -> None:
+    lead = await _lead(client, tenant)
+    an_hour_ahead = (clock.now + timedelta(hours=1)).isoformat()
+    batch = {"events": [_event("e-1", clock, lead_id=lead["id"]), _event("e-2", clock, lead_id=lead["id"])]}
+    batch["events"][1]["occurred_at"] = an_hour_ahead
+
+    refused = await client.post(EVENTS, json=batch, headers=tenant.headers)
+
+    assert refused.status_code == 422, refused.text
+    assert [e["field"] for e in refused.json()["errors"]] == ["events[1].occurred_at"]
+    assert (await _get(client, tenant, f"/api/v1/leads/{lead['id']}"))["temperature"] == 0.0
