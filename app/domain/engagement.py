@@ -7,8 +7,11 @@ instant's value follows by decay alone: T(t) = T(at) * 2 ** -((t - at) / half_li
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -36,3 +39,90 @@ def decay_factor(elapsed: timedelta, half_life: timedelta) -> float:
 def stored_temperature(value: float | None, at: datetime | None) -> Temperature | None:
     """The temperature a row holds, or None for one that never had an engagement."""
     return None if value is None or at is None else Temperature(value, at)
+
+
+class EngagementType(StrEnum):
+    email_open = "email_open"
+    link_click = "link_click"
+    doc_view = "doc_view"
+    video_view = "video_view"
+    trial_login = "trial_login"
+    meeting_attended = "meeting_attended"
+    wechat_reply = "wechat_reply"
+    form_submit = "form_submit"
+
+
+# What one engagement of each type adds (docs/scoring.md#engagement-temperature): passive signals
+# (an opened e-mail) count least, the customer spending time with us (a trial, a meeting) most.
+DEFAULT_WEIGHTS: Mapping[EngagementType, float] = {
+    EngagementType.email_open: 1.0,
+    EngagementType.link_click: 3.0,
+    EngagementType.doc_view: 5.0,
+    EngagementType.video_view: 5.0,
+    EngagementType.wechat_reply: 6.0,
+    EngagementType.trial_login: 8.0,
+    EngagementType.form_submit: 10.0,
+    EngagementType.meeting_attended: 15.0,
+}
+# An engagement events request carries at most this many.
+MAX_BATCH = 1000
+# How an event names whom it belongs to (exactly one), in the order they are looked for.
+REFERENCES = ("lead_id", "contact_id", "customer_id", "customer_code", "phone", "email")
+DEFAULT_HALF_LIFE_DAYS = 14.0
+MAX_HALF_LIFE_DAYS = 3650.0
+MAX_WEIGHT = 1000.0
+
+
+@dataclass(frozen=True)
+class TemperaturePolicy:
+    """Settings `scoring.temperature`: `half_life_days` and `weights` per engagement type."""
+
+    half_life_days: float = DEFAULT_HALF_LIFE_DAYS
+    weights: Mapping[EngagementType, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+
+    @property
+    def half_life(self) -> timedelta:
+        return timedelta(days=self.half_life_days)
+
+
+@dataclass(frozen=True)
+class TemperatureReading:
+    """Stored temperatures read as of one instant, rounded as the API shows them."""
+
+    now: datetime
+    half_life: timedelta
+
+    def of(self, value: float | None, at: datetime | None) -> float:
+        stored = stored_temperature(value, at)
+        return 0.0 if stored is None else round(stored.as_of(self.now, self.half_life), 1)
+
+
+def bounded_number(value: Any, name: str, low: float, high: float) -> float:
+    """A JSON number within [low, high], else ValueError naming the setting."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ValueError(f"{name} must be a number from {low:g} to {high:g}")
+    return float(value)
+
+
+def parse_temperature_policy(scoring: dict[str, Any]) -> TemperaturePolicy:
+    """`scoring.temperature` over the defaults; ValueError on a value it cannot read (a 422)."""
+    raw = scoring.get("temperature", {})
+    if not isinstance(raw, dict) or set(raw) - {"half_life_days", "weights"}:
+        raise ValueError("scoring.temperature takes half_life_days and weights")
+    half_life = bounded_number(
+        raw.get("half_life_days", DEFAULT_HALF_LIFE_DAYS),
+        "scoring.temperature.half_life_days",
+        0.1,
+        MAX_HALF_LIFE_DAYS,
+    )
+    weights = raw.get("weights", {})
+    if not isinstance(weights, dict):
+        raise ValueError("scoring.temperature.weights is an object of engagement type: weight")
+    merged = dict(DEFAULT_WEIGHTS)
+    for kind, weight in weights.items():
+        if kind not in EngagementType.__members__:
+            raise ValueError(f"scoring.temperature.weights: unknown engagement type {kind!r}")
+        merged[EngagementType(kind)] = bounded_number(
+            weight, f"scoring.temperature.weights.{kind}", 0, MAX_WEIGHT
+        )
+    return TemperaturePolicy(half_life_days=half_life, weights=merged)

@@ -53,6 +53,8 @@ class Permission(StrEnum):
     webhooks_manage = "webhooks:manage"
     notification_channels_manage = "notification_channels:manage"
     kpi_read = "kpi:read"
+    # Reporting what leads and customers did (e-mail opens, trial logins): integrations' work.
+    engagement_write = "engagement:write"
 
 
 _EVERYONE = {
@@ -100,7 +102,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         | _SALES_WORK
         | _ROUTING
         | _SALES_SETUP
-        | {Permission.teams_write, Permission.audit_read, Permission.users_handover, Permission.leads_claim}
+        | {
+            Permission.teams_write,
+            Permission.audit_read,
+            Permission.users_handover,
+            Permission.leads_claim,
+            Permission.engagement_write,
+        }
     ),
     # Supervisors route their team's leads by hand and read the rules; directors write the rules.
     Role.supervisor: frozenset(
@@ -122,6 +130,7 @@ API_KEY_SCOPES: frozenset[Permission] = frozenset(
         Permission.audit_read,
         Permission.assignment_rules_read,
         Permission.leads_assign,
+        Permission.engagement_write,
         *_SALES_WORK,
     }
 )

@@ -20,7 +20,9 @@ from app.domain.calendars import (
 )
 from app.domain.custom_fields import FieldDefinition, definitions_from_settings
 from app.domain.customer_tier import TierThresholds
+from app.domain.engagement import TemperaturePolicy, parse_temperature_policy
 from app.domain.kpis import PeiRequirements, parse_pei
+from app.domain.lead_intent import IntentPolicy, parse_intent_policy
 from app.domain.lead_qualification import QualificationCriteria, parse_criteria
 from app.domain.leads import LeadStatus
 from app.domain.quote_approval import DiscountLimits, parse_discount_limits
@@ -82,6 +84,9 @@ class OrganizationPolicy:
     lead_qualification: QualificationCriteria = field(default_factory=QualificationCriteria)
     # How far below list each role may quote before someone above must approve.
     discount_limits: DiscountLimits = field(default_factory=DiscountLimits)
+    # Scores (docs/scoring.md): engagement temperature's decay and weights, the lead intent score's.
+    temperature: TemperaturePolicy = field(default_factory=TemperaturePolicy)
+    lead_intent: IntentPolicy = field(default_factory=IntentPolicy)
 
 
 def _non_negative_int(value: Any, name: str) -> int:
@@ -181,6 +186,8 @@ def policy_from_settings(settings: dict[str, Any], timezone: str = "Asia/Shangha
         lead_qualification=parse_criteria(
             settings, [definition.key for definition in definitions_from_settings(settings, "lead")]
         ),
+        temperature=parse_temperature_policy(_scoring(settings)),
+        lead_intent=parse_intent_policy(_scoring(settings)),
     )
 
 
@@ -201,3 +208,11 @@ def _entry_rule(settings: dict[str, Any]) -> EntryRule:
             )
         ),
     )
+
+
+def _scoring(settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings `scoring`: one object, a key per score (each score's parser reads its own)."""
+    scoring = settings.get("scoring", {})
+    if not isinstance(scoring, dict):
+        raise ValueError("scoring is an object with a key per score")
+    return scoring

@@ -28,6 +28,7 @@ from app.domain.principal import Principal
 from app.domain.sla import SlaKind, TimerState
 from app.services import audit, customers, leads, opportunities, sla
 from app.services.common import get_visible, matches, refuse_taken_id
+from app.services.lead_intent import rescore_leads
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.policy import policy_for
 from app.services.visibility import visible_to
@@ -150,6 +151,7 @@ async def record_activity(
     answered_at = policy.activity_entry.counted_response_at(activity.occurred_at, now)
     if subjects.lead is not None:
         _touch_lead(subjects.lead, activity, answered_at)
+        await rescore_leads(session, [subjects.lead], policy=policy, now=now)
     if subjects.customer is not None:
         customer = subjects.customer
         customer.last_follow_up_at = max(filter(None, (customer.last_follow_up_at, activity.occurred_at)))

@@ -50,6 +50,7 @@ from app.services.common import get_visible
 from app.services.customers import CODE_SEQUENCE
 from app.services.import_rows import ChunkOutcome, ParsedChunk, among, audit_rows, insert_rows, random_ids
 from app.services.jobs import JobName, JobQueue, JobRequest, enqueue_after_commit
+from app.services.lead_intent import score_of_new_lead
 from app.services.leads import LeadKeys, lead_keys
 from app.services.opportunity_import import parse_opportunities, write_opportunities
 from app.services.pagination import Page, SortOrder, paginate
@@ -230,6 +231,7 @@ async def _import_leads(
         accepted.append((number, values, keys))
     new_leads = [
         _lead_row(actor, lead_id, values, keys, now)
+        | score_of_new_lead(policy, values["source"], values.get("budget"), now)
         for lead_id, (_, values, keys) in zip(random_ids(len(accepted)), accepted, strict=True)
     ]
     if new_leads:

@@ -31,6 +31,7 @@ from app.services.common import (
     plan_for_these_values,
     refuse_taken_id,
 )
+from app.services.lead_intent import rescore_leads, score_of_new_lead
 from app.services.ownership import resolve_owner
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.policy import rules_for
@@ -52,7 +53,9 @@ AUDITED_FIELDS = (
     "tags",
     "custom_fields",
 )
-SORTABLE = {"created_at": Lead.created_at, "updated_at": Lead.updated_at}
+SORTABLE = {"created_at": Lead.created_at, "updated_at": Lead.updated_at, "score": Lead.score}
+# Lead fields the intent score reads: an edit of one rescores the lead.
+SCORED_FIELDS = frozenset({"budget", "source"})
 # Fuzzy company matching compares against at most this many leads, the names sorting nearest.
 FUZZY_CANDIDATE_LIMIT = 200
 
@@ -251,7 +254,10 @@ async def create_lead(
     possible_duplicates = await _possible_duplicates(
         session, actor.organization_id, keys.company, policy.company_match_threshold
     )
-    values = _lead_values(actor, data, keys, owner_id, custom_fields, possible_duplicates, now)
+    values = {
+        **_lead_values(actor, data, keys, owner_id, custom_fields, possible_duplicates, now),
+        **score_of_new_lead(policy, data.source, data.budget, now),
+    }
     # The unique keys on phone and e-mail decide, in one statement: no check-then-insert race and
     # no savepoint. Nothing returned means an existing lead holds this phone or e-mail.
     lead = await session.scalar(insert_unless_conflict(session, Lead, returning=True), values)
@@ -447,6 +453,8 @@ async def update_lead(
         lead.phone_key, lead.email_key, lead.company_key = keys.phone, keys.email, keys.company
     for name, value in changes.items():
         setattr(lead, name, value)
+    if SCORED_FIELDS & changes.keys():
+        await rescore_leads(session, [lead], policy=await rules_for(session, actor.organization_id), now=now)
     await session.flush()
     old, new = audit.changed_fields(before, audit.snapshot(lead, AUDITED_FIELDS))
     if new:

@@ -161,6 +161,7 @@ metrics                               ok   ok   ok   ok   ok   ok   ok   ok   ok
 qualify_lead                          ok   ok   ok   404  ok   404  404  ok   403  404
 readyz                                ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 release_lead                          ok   ok   ok   ok   ok   ok   ok   ok   403  ok
+record_engagement_events              ok   ok   403  403  403  403  403  ok   403  ok
 reopen_opportunity                    ok   ok   ok   ok   ok   ok   403  ok   403  ok
 replace_quote_lines                   ok   ok   ok   ok   ok   ok   403  ok   403  ok
 replay_notification_channel_delivery  404  404  403  403  403  403  403  403  403  404

@@ -102,6 +102,8 @@ def _calls(seeded: dict[str, Any]) -> dict[str, tuple[str, Call]]:
             "director",
             lambda s, a: leads.list_leads(s, actor=a, limit=50, cursor=seeded["deep_lead_cursor"]),
         ),
+        "leads by score": ("director", lambda s, a: leads.list_leads(s, actor=a, **page, sort="-score")),
+        "leads by score, rep": ("rep", lambda s, a: leads.list_leads(s, actor=a, **page, sort="-score")),
         "lead search": ("director", lambda s, a: leads.list_leads(s, actor=a, **page, q="3000123")),
         "lead search, rep": ("rep", lambda s, a: leads.list_leads(s, actor=a, **page, q="建材公司12")),
         "customers": ("director", lambda s, a: customers.list_customers(s, actor=a, **page)),

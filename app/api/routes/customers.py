@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, SessionDep, etag_for, require
+from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, NowDep, SessionDep, etag_for, require
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.common import Timestamp
@@ -23,9 +26,10 @@ from app.api.schemas.customers import (
     TimelinePage,
 )
 from app.domain.customer_tier import Tier
+from app.domain.models import Customer
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
-from app.services import customers, timeline
+from app.services import customers, engagement, timeline
 
 router = APIRouter(prefix=f"{API_V1}/customers", tags=["customers"])
 
@@ -33,6 +37,14 @@ CanRead = Annotated[Principal, Depends(require(Permission.customers_read))]
 CanWrite = Annotated[Principal, Depends(require(Permission.customers_write))]
 ShortFilter = Annotated[str | None, Query(min_length=1, max_length=64)]
 _ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
+
+
+async def customers_out(
+    session: AsyncSession, actor: Principal, now: datetime, records: Sequence[Customer]
+) -> list[CustomerOut]:
+    """Customers as the API shows them: the temperature cooled to now."""
+    reading = await engagement.temperature_reading(session, actor.organization_id, now)
+    return [CustomerOut.model_validate(customer, context=reading) for customer in records]
 
 
 @router.post(
@@ -43,20 +55,21 @@ _ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": 
     dependencies=[Idempotent],
 )
 async def create_customer(
-    session: SessionDep, actor: CanWrite, body: CustomerCreate, response: Response
+    session: SessionDep, actor: CanWrite, now: NowDep, body: CustomerCreate, response: Response
 ) -> CustomerOut:
     customer = await customers.create_customer(
         session, actor=actor, data=customers.NewCustomer(**body.model_dump())
     )
     response.headers["ETag"] = etag_for(customer.version)
     response.headers["Location"] = f"{API_V1}/customers/{customer.id}"
-    return CustomerOut.model_validate(customer)
+    return (await customers_out(session, actor, now, [customer]))[0]
 
 
 @router.get("", response_model=CustomerPage, responses=problem_responses(401, 403, 422))
 async def list_customers(
     session: SessionDep,
     actor: CanRead,
+    now: NowDep,
     limit: Limit = 50,
     cursor: Cursor = None,
     sort: Annotated[str, Query(pattern=r"^-?(created_at|updated_at|code)$")] = "-created_at",
@@ -81,7 +94,7 @@ async def list_customers(
         updated_since=updated_since,
     )
     return CustomerPage(
-        items=[CustomerOut.model_validate(c) for c in page.items], next_cursor=page.next_cursor
+        items=await customers_out(session, actor, now, page.items), next_cursor=page.next_cursor
     )
 
 
@@ -91,11 +104,11 @@ async def list_customers(
     responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
 )
 async def get_customer(
-    session: SessionDep, actor: CanRead, customer_id: uuid.UUID, response: Response
+    session: SessionDep, actor: CanRead, now: NowDep, customer_id: uuid.UUID, response: Response
 ) -> CustomerOut:
     customer = await customers.get_customer(session, actor=actor, customer_id=customer_id)
     response.headers["ETag"] = etag_for(customer.version)
-    return CustomerOut.model_validate(customer)
+    return (await customers_out(session, actor, now, [customer]))[0]
 
 
 @router.patch(
@@ -106,6 +119,7 @@ async def get_customer(
 async def update_customer(
     session: SessionDep,
     actor: CanWrite,
+    now: NowDep,
     customer_id: uuid.UUID,
     body: CustomerUpdate,
     expected_version: ExpectedVersion,
@@ -119,7 +133,7 @@ async def update_customer(
         expected_version=expected_version,
     )
     response.headers["ETag"] = etag_for(customer.version)
-    return CustomerOut.model_validate(customer)
+    return (await customers_out(session, actor, now, [customer]))[0]
 
 
 @router.get(

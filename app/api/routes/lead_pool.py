@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from app.api.deps import Cursor, Idempotent, Limit, NowDep, SessionDep, require
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
+from app.api.routes.leads import lead_out, leads_out
 from app.api.schemas.assignment import AssignIn, ReleaseIn
 from app.api.schemas.leads import LeadOut, LeadPage
 from app.domain.permissions import Permission
@@ -29,6 +30,7 @@ ShortFilter = Annotated[str | None, Query(min_length=1, max_length=64)]
 async def list_lead_pool(
     session: SessionDep,
     actor: CanRead,
+    now: NowDep,
     limit: Limit = 50,
     cursor: Cursor = None,
     region: ShortFilter = None,
@@ -39,7 +41,7 @@ async def list_lead_pool(
     page = await lead_pool.list_pool(
         session, actor=actor, limit=limit, cursor=cursor, region=region, product_line=product_line, q=q
     )
-    return LeadPage(items=[LeadOut.model_validate(lead) for lead in page.items], next_cursor=page.next_cursor)
+    return LeadPage(items=await leads_out(session, actor, now, page.items), next_cursor=page.next_cursor)
 
 
 @router.post(
@@ -52,7 +54,7 @@ async def claim_lead(session: SessionDep, actor: CanClaim, now: NowDep, lead_id:
     """Takes a pooled lead. 409 when someone claimed it first, when you released it recently, or
     at your daily claim limit or open-lead cap (`code` says which)."""
     lead = await lead_pool.claim_lead(session, actor=actor, lead_id=lead_id, now=now)
-    return LeadOut.model_validate(lead)
+    return await lead_out(session, actor, now, lead)
 
 
 @router.post(
@@ -66,7 +68,7 @@ async def release_lead(
 ) -> LeadOut:
     """Gives a lead back to the pool with a reason; the owner may not claim it back for a while."""
     lead = await lead_pool.release_lead(session, actor=actor, lead_id=lead_id, reason=body.reason, now=now)
-    return LeadOut.model_validate(lead)
+    return await lead_out(session, actor, now, lead)
 
 
 @router.post(
@@ -82,4 +84,4 @@ async def assign_lead(
     lead = await lead_pool.assign_manually(
         session, actor=actor, lead_id=lead_id, user_id=body.user_id, reason=body.reason, now=now
     )
-    return LeadOut.model_validate(lead)
+    return await lead_out(session, actor, now, lead)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, NowDep, SessionDep, etag_for, require
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
+from app.api.routes.customers import customers_out
 from app.api.routes.opportunities import opportunities_out
 from app.api.schemas.common import Timestamp
-from app.api.schemas.customers import ContactOut, CustomerOut, LeadConversionOut
+from app.api.schemas.customers import ContactOut, LeadConversionOut
 from app.api.schemas.leads import (
     LeadConvert,
     LeadCreate,
@@ -23,9 +27,10 @@ from app.api.schemas.leads import (
     LeadUpdate,
 )
 from app.domain.leads import LeadSource, LeadStatus
+from app.domain.models import Lead
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
-from app.services import lead_qualification, leads
+from app.services import engagement, lead_qualification, leads
 
 router = APIRouter(prefix=f"{API_V1}/leads", tags=["leads"])
 
@@ -33,6 +38,18 @@ CanRead = Annotated[Principal, Depends(require(Permission.leads_read))]
 CanWrite = Annotated[Principal, Depends(require(Permission.leads_write))]
 ShortFilter = Annotated[str | None, Query(min_length=1, max_length=64)]
 _ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
+
+
+async def leads_out(
+    session: AsyncSession, actor: Principal, now: datetime, records: Sequence[Lead]
+) -> list[LeadOut]:
+    """Leads as the API shows them: the temperature cooled to now."""
+    reading = await engagement.temperature_reading(session, actor.organization_id, now)
+    return [LeadOut.model_validate(lead, context=reading) for lead in records]
+
+
+async def lead_out(session: AsyncSession, actor: Principal, now: datetime, lead: Lead) -> LeadOut:
+    return (await leads_out(session, actor, now, [lead]))[0]
 
 
 @router.post(
@@ -65,16 +82,23 @@ async def create_lead(
         response.status_code = status.HTTP_200_OK
     response.headers["ETag"] = etag_for(created.lead.version)
     response.headers["Location"] = f"{API_V1}/leads/{created.lead.id}"
-    return LeadOut.model_validate(created.lead)
+    return await lead_out(session, actor, now, created.lead)
 
 
 @router.get("", response_model=LeadPage, responses=problem_responses(401, 403, 422))
 async def list_leads(
     session: SessionDep,
     actor: CanRead,
+    now: NowDep,
     limit: Limit = 50,
     cursor: Cursor = None,
-    sort: Annotated[str, Query(pattern=r"^-?(created_at|updated_at)$")] = "-created_at",
+    sort: Annotated[
+        str,
+        Query(
+            pattern=r"^-?(created_at|updated_at|score)$",
+            description="-score: the highest intent score first (whom to follow up first).",
+        ),
+    ] = "-created_at",
     owner_id: uuid.UUID | None = None,
     status_: Annotated[list[LeadStatus] | None, Query(alias="status", max_length=20)] = None,
     source: Annotated[list[LeadSource] | None, Query(max_length=20)] = None,
@@ -107,7 +131,7 @@ async def list_leads(
         created_to=created_to,
         updated_since=updated_since,
     )
-    return LeadPage(items=[LeadOut.model_validate(lead) for lead in page.items], next_cursor=page.next_cursor)
+    return LeadPage(items=await leads_out(session, actor, now, page.items), next_cursor=page.next_cursor)
 
 
 @router.get(
@@ -115,10 +139,12 @@ async def list_leads(
     response_model=LeadOut,
     responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
 )
-async def get_lead(session: SessionDep, actor: CanRead, lead_id: uuid.UUID, response: Response) -> LeadOut:
+async def get_lead(
+    session: SessionDep, actor: CanRead, now: NowDep, lead_id: uuid.UUID, response: Response
+) -> LeadOut:
     lead = await leads.get_lead(session, actor=actor, lead_id=lead_id)
     response.headers["ETag"] = etag_for(lead.version)
-    return LeadOut.model_validate(lead)
+    return await lead_out(session, actor, now, lead)
 
 
 @router.patch(
@@ -144,7 +170,7 @@ async def update_lead(
         now=now,
     )
     response.headers["ETag"] = etag_for(lead.version)
-    return LeadOut.model_validate(lead)
+    return await lead_out(session, actor, now, lead)
 
 
 @router.post(
@@ -170,8 +196,8 @@ async def convert_lead(
         now=now,
     )
     return LeadConversionOut(
-        lead=LeadOut.model_validate(conversion.lead),
-        customer=CustomerOut.model_validate(conversion.customer),
+        lead=await lead_out(session, actor, now, conversion.lead),
+        customer=(await customers_out(session, actor, now, [conversion.customer]))[0],
         contact=ContactOut.model_validate(conversion.contact),
         customer_created=conversion.customer_created,
         opportunity=(await opportunities_out(session, actor, [conversion.opportunity]))[0]
@@ -224,4 +250,4 @@ async def disqualify_lead(
     session: SessionDep, actor: CanWrite, now: NowDep, lead_id: uuid.UUID, body: LeadDisqualify
 ) -> LeadOut:
     lead = await leads.disqualify_lead(session, actor=actor, lead_id=lead_id, reason=body.reason, now=now)
-    return LeadOut.model_validate(lead)
+    return await lead_out(session, actor, now, lead)

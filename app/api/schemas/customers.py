@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.common import PatchModel, Record
+from app.api.schemas.engagement import Engaged
 from app.api.schemas.leads import (
     Company,
     CustomFields,
@@ -47,6 +48,8 @@ _CUSTOMER_EXAMPLE: dict[str, Any] = {
     "tags": ["重点客户"],
     "custom_fields": {},
     "last_follow_up_at": None,
+    "last_engaged_at": "2026-11-22T07:30:00Z",
+    "temperature": 18.4,
 }
 _CONTACT_EXAMPLE: dict[str, Any] = {
     "id": "8e9f0a1b-2c3d-4e5f-8a7b-6c5d4e3f2a1b",
@@ -104,7 +107,7 @@ class CustomerUpdate(PatchModel):
     custom_fields: CustomFields | SkipJsonSchema[None] = None
 
 
-class CustomerOut(Record):
+class CustomerOut(Record, Engaged):
     model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_CUSTOMER_EXAMPLE]})
 
     code: str

@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.common import DecimalText, JsonInteger, PatchModel, Record, given
+from app.api.schemas.engagement import Engaged
+from app.domain.lead_intent import Signal
 from app.domain.lead_qualification import FeedbackReason
 from app.domain.leads import LeadSource, LeadStatus
 
@@ -45,7 +47,54 @@ _LEAD_EXAMPLE: dict[str, Any] = {
     "assigned_at": "2026-11-23T02:00:00Z",
     "first_response_at": None,
     "last_follow_up_at": None,
-    "score": None,
+    "score": 53,
+    "score_breakdown": [
+        {
+            "signal": "contact_frequency",
+            "value": 3,
+            "weight": 25.0,
+            "points": 15,
+            "reason": "3 activities in the last 30 days; 5 or more score in full.",
+        },
+        {
+            "signal": "temperature",
+            "value": 12.0,
+            "weight": 25.0,
+            "points": 10,
+            "reason": "Engagement temperature 12.0; 30 or more scores in full.",
+        },
+        {
+            "signal": "meeting_attendance",
+            "value": 1,
+            "weight": 20.0,
+            "points": 10,
+            "reason": "1 meeting attended; 2 or more score in full.",
+        },
+        {
+            "signal": "budget_known",
+            "value": True,
+            "weight": 10.0,
+            "points": 10,
+            "reason": "The budget is known.",
+        },
+        {
+            "signal": "timeframe_known",
+            "value": False,
+            "weight": 10.0,
+            "points": 0,
+            "reason": "The purchase timeframe is not known yet.",
+        },
+        {
+            "signal": "source_quality",
+            "value": 0.8,
+            "weight": 10.0,
+            "points": 8,
+            "reason": "Source 'exhibition' earns 0.8 of this weight.",
+        },
+    ],
+    "scored_at": "2026-11-23T02:00:00Z",
+    "last_engaged_at": "2026-11-22T07:30:00Z",
+    "temperature": 12.0,
     "customer_id": None,
     "converted_at": None,
     "disqualified_reason": None,
@@ -140,7 +189,18 @@ class PossibleDuplicate(BaseModel):
     score: float
 
 
-class LeadOut(Record):
+class ScoreSignal(BaseModel):
+    """One signal of the intent score: its value, its weight (the points it earns in full), the
+    points it earned and why."""
+
+    signal: Signal
+    value: bool | int | float
+    weight: float = Field(description="Points this signal earns in full; the weights sum to 100.")
+    points: int
+    reason: str
+
+
+class LeadOut(Record, Engaged):
     model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_LEAD_EXAMPLE]})
 
     name: str
@@ -159,7 +219,17 @@ class LeadOut(Record):
     assigned_at: datetime | None
     first_response_at: datetime | None
     last_follow_up_at: datetime | None
-    score: int | None
+    score: int = Field(
+        ge=0,
+        le=100,
+        description="Intent score 0-100: how ready the lead is to buy, from weighted signals (contact "
+        "frequency, temperature, meetings, budget and timeframe known, source quality; "
+        "docs/scoring.md#lead-intent-score). Recomputed when an input changes (an activity, an "
+        "engagement event, a budget edit), as of scored_at; score_breakdown's points sum to it. "
+        "Sort a list by it with sort=-score.",
+    )
+    score_breakdown: list[ScoreSignal]
+    scored_at: datetime | None = Field(description="When the score was last computed.")
     customer_id: uuid.UUID | None
     converted_at: datetime | None
     disqualified_reason: str | None

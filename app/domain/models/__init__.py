@@ -8,6 +8,7 @@ from app.domain.models.audit_event import AuditEvent
 from app.domain.models.business_calendar import BusinessCalendarRecord
 from app.domain.models.customer import Contact, Customer
 from app.domain.models.delivery import Delivery, DeliveryStatus
+from app.domain.models.engagement_event import EngagementEvent
 from app.domain.models.idempotency_record import IdempotencyRecord
 from app.domain.models.import_job import ImportJob, ImportKind, ImportRowError, ImportStatus
 from app.domain.models.lead import Lead
@@ -39,6 +40,7 @@ __all__ = [
     "Customer",
     "Delivery",
     "DeliveryStatus",
+    "EngagementEvent",
     "IdempotencyRecord",
     "ImportJob",
     "ImportKind",

@@ -50,7 +50,12 @@ class Customer(Entity):
 
 class Contact(Entity):
     __tablename__ = "contact"
-    __table_args__ = (Index(None, "organization_id", "customer_id"),)
+    __table_args__ = (
+        Index(None, "organization_id", "customer_id"),
+        # Engagement events find their contact by phone or e-mail (stored normalised).
+        Index(None, "organization_id", "phone"),
+        Index(None, "organization_id", "email"),
+    )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))

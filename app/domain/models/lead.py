@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Entity, str_enum, trigram_index
@@ -29,6 +29,8 @@ class Lead(Entity):
         # Leads in one status, newest first: the newest leads are mostly not yet worked, so a walk
         # of the list order filtered to "contacted" passes every recent lead first.
         Index(None, "organization_id", "status", "created_at"),
+        # The list by intent score (sort=-score): whom to follow up first.
+        Index(None, "organization_id", "score", "id"),
         # A customer's merged leads (its timeline).
         Index(None, "organization_id", "customer_id"),
         trigram_index("lead", "name"),
@@ -72,7 +74,11 @@ class Lead(Entity):
     pooled_at: Mapped[datetime | None]
     previous_owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     release_reason: Mapped[str | None] = mapped_column(String(500))
-    score: Mapped[int | None]
+    # Intent score 0-100 (app/domain/lead_intent.py) and its breakdown, as of scored_at: recomputed
+    # in the transaction that changes one of its inputs.
+    score: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    score_breakdown: Mapped[list[dict[str, Any]]] = mapped_column(default=list, server_default=text("'[]'"))
+    scored_at: Mapped[datetime | None]
     # Engagement temperature (app/domain/engagement.py): the value at temperature_at; it cools
     # from there, so a reader decays it to now and an event updates this one row.
     temperature: Mapped[float | None]
