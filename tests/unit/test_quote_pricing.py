@@ -536,14 +536,18 @@ def test_refused_transitions_name_both_statuses(current, target):
 
 
 def test_refused_transitions_cover_the_rest_of_the_grid():
-    assert len(REFUSED) == 12
+    # 5 x 5 pairs less the 4 allowed; pending_approval is left only by an approver's decision.
+    assert len(REFUSED) == 21
+    assert (QuoteStatus.pending_approval, QuoteStatus.sent) in REFUSED
+    assert (QuoteStatus.draft, QuoteStatus.pending_approval) in REFUSED
     assert (QuoteStatus.accepted, QuoteStatus.draft) in REFUSED
     assert (QuoteStatus.draft, QuoteStatus.accepted) in REFUSED
     assert (QuoteStatus.draft, QuoteStatus.draft) in REFUSED
 
 
-def test_only_drafts_are_editable():
+def test_only_unsent_quotes_are_editable():
     assert check_editable(QuoteStatus.draft) is None
+    assert check_editable(QuoteStatus.pending_approval) is None
     for status in (QuoteStatus.sent, QuoteStatus.accepted, QuoteStatus.rejected):
         with pytest.raises(Conflict) as exc:
             check_editable(status)
@@ -552,4 +556,10 @@ def test_only_drafts_are_editable():
 
 
 def test_quote_status_values():
-    assert [status.value for status in QuoteStatus] == ["draft", "sent", "accepted", "rejected"]
+    assert [status.value for status in QuoteStatus] == [
+        "draft",
+        "pending_approval",
+        "sent",
+        "accepted",
+        "rejected",
+    ]
