@@ -19,6 +19,7 @@ from app.domain.calendars import (
     parse_calendar,
 )
 from app.domain.custom_fields import FieldDefinition, definitions_from_settings
+from app.domain.customer_health import HealthPolicy, parse_health_policy
 from app.domain.customer_tier import TierThresholds
 from app.domain.kpis import PeiRequirements, parse_pei
 from app.domain.leads import LeadStatus
@@ -74,6 +75,8 @@ class OrganizationPolicy:
     rag_thresholds: RagThresholds = field(default_factory=RagThresholds)
     # Required actions per rep and week: the process-execution index's denominator.
     pei: PeiRequirements = field(default_factory=PeiRequirements)
+    # Customer health's factor weights, per-tier expectations and bands (`scoring.health`).
+    health: HealthPolicy = field(default_factory=HealthPolicy)
 
 
 def _non_negative_int(value: Any, name: str) -> int:
@@ -168,4 +171,5 @@ def policy_from_settings(settings: dict[str, Any], timezone: str = "Asia/Shangha
         ),
         rag_thresholds=parse_rag_thresholds(settings),
         pei=parse_pei(settings),
+        health=parse_health_policy(settings),
     )

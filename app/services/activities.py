@@ -20,7 +20,7 @@ from app.domain.pipelines import OrderingMode, ordering_violations, parse_orderi
 from app.domain.policy import OrganizationPolicy
 from app.domain.principal import Principal
 from app.domain.sla import SlaKind, TimerState
-from app.services import audit, customers, leads, opportunities, sla
+from app.services import audit, customer_health, customers, leads, opportunities, sla
 from app.services.common import get_visible, matches, refuse_taken_id
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.policy import policy_for
@@ -50,6 +50,7 @@ class NewActivity:
     geo: CheckIn | None = None
     attachment_ids: list[uuid.UUID] = field(default_factory=list)
     client_id: str | None = None
+    satisfaction: int | None = None
     id: uuid.UUID | None = None
 
 
@@ -143,6 +144,12 @@ async def record_activity(
     if activity.is_effective:
         await _meet_timers(session, subjects.lead, subjects.customer, now)
     await session.flush()
+    if subjects.customer is not None:
+        # In this transaction, on the customer it already holds: the next read shows the new
+        # health, and no job can be lost between the activity and its effect.
+        await customer_health.refresh_customers(
+            session, organization_id=actor.organization_id, customer_ids=[subjects.customer.id], now=now
+        )
     await audit.record_audit(
         session,
         actor=actor,
@@ -218,6 +225,7 @@ def _new_activity(
         ),
         attachment_ids=attachment_ids,
         client_id=data.client_id,
+        satisfaction=data.satisfaction,
     )
 
 

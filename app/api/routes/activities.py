@@ -50,6 +50,7 @@ def _out(activity: Activity) -> ActivityOut:
         is_effective=activity.is_effective,
         attachment_ids=[uuid.UUID(a) for a in activity.attachment_ids],
         client_id=activity.client_id,
+        satisfaction=activity.satisfaction,
     )
 
 

@@ -49,3 +49,5 @@ class Activity(Entity):
     is_effective: Mapped[bool] = mapped_column(default=False)
     attachment_ids: Mapped[list[str]] = mapped_column(default=list)
     client_id: Mapped[str | None] = mapped_column(String(64))
+    # A satisfaction survey's answer (1-5) taken during the activity; customer health averages it.
+    satisfaction: Mapped[int | None]
