@@ -245,7 +245,7 @@ def parse_health_policy(settings: Mapping[str, Any]) -> HealthPolicy:
         weights=weights,
         follow_up_days=reader.per_key(raw, "follow_up_days", Tier, default.follow_up_days, minimum=0.01),
         won_expected={
-            tier: Decimal(str(amount))
+            tier: Decimal(str(amount)).normalize()
             for tier, amount in reader.per_key(
                 raw, "won_expected", Tier, default.won_expected, minimum=0.01
             ).items()

@@ -206,7 +206,7 @@ async def _open_breaches(
     rows = await session.execute(
         select(on_records.c.customer_id, func.count()).group_by(on_records.c.customer_id)
     )
-    return dict(rows.tuples().all())
+    return {customer_id: count for customer_id, count in rows.all()}  # noqa: C416 (Row, not tuple)
 
 
 @dataclass(frozen=True)
