@@ -8,7 +8,7 @@ computed on the organization's current day; an activity, a won deal or an SLA br
 one customer whose facts changed.
 
 Falling into red is decided by one conditional UPDATE (`health_band` becomes red only where it was
-not red), so of two runs scoring the same customer at once only one announces it, and it is
+green or yellow), so of two runs scoring the same customer at once only one announces it, and it is
 announced again only after the band recovered and fell again.
 """
 
@@ -226,6 +226,8 @@ async def refresh_customers(
         .with_for_update()
     )
     subjects = (await session.execute(statement)).all()
+    if not subjects:  # gone since the request (deleted, or the organization with them)
+        return HealthRun(0, 0)
     return await _score_and_store(
         session, organization_id, subjects, await _rules(session, organization_id), now
     )
@@ -260,21 +262,26 @@ async def _score_and_store(
         return HealthRun(0, 0)
     facts = await health_facts(session, organization_id, subjects, now)
     scores = {customer_id: score_health(fact, rules.policy, now) for customer_id, fact in facts.items()}
-    newly_red = await _mark_red(session, [i for i, s in scores.items() if s.band is HealthBand.red], now)
+    newly_red = await _mark_red(session, [i for i, s in scores.items() if s.band is HealthBand.red])
     await _store_scores(session, scores, now)
     await _snapshot(session, list(scores), rules.day(now), now)
     await _announce_red(session, organization_id, [s for s in subjects if s.id in newly_red], scores)
     return HealthRun(len(scores), len(newly_red))
 
 
-async def _mark_red(session: AsyncSession, red_ids: list[uuid.UUID], now: datetime) -> set[uuid.UUID]:
-    """Sets the band red where it was not; returns those customers (whom this run tells)."""
+async def _mark_red(session: AsyncSession, red_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Sets the band red where it was green or yellow; returns those customers (whom this run
+    tells). A customer scored for the first time has no band to fall from: it is not announced, or
+    the first night after an upgrade would send one message per red customer of the base."""
     if not red_ids:
         return set()
     customer = bulk.table_of(Customer)
     crossed = await session.execute(
         update(customer)
-        .where(customer.c.id.in_(red_ids), customer.c.health_band.is_distinct_from(HealthBand.red.value))
+        .where(
+            customer.c.id.in_(red_ids),
+            customer.c.health_band.in_([HealthBand.green.value, HealthBand.yellow.value]),
+        )
         .values(health_band=HealthBand.red.value, updated_at=customer.c.updated_at)
         .returning(customer.c.id)
     )
