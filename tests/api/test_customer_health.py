@@ -14,7 +14,7 @@ from sqlalchemy import update
 from app.domain.models import Customer
 from app.services.jobs import JobName, JobRequest
 from app.services.unit_of_work import session_scope
-from app.workers.jobs import recompute_customer_health, refresh_customer_health
+from app.workers.jobs import fire_sla_timers, recompute_customer_health, refresh_customer_health
 from tests.api.helpers import bearer, ok
 from tests.conftest import sign_in
 
@@ -323,3 +323,34 @@ async def test_a_rep_reads_the_health_of_their_own_customers_only(client, make_t
     assert (
         await client.get(f"/api/v1/customers/{customer['id']}/health", headers=elsewhere.headers)
     ).status_code == 404
+
+
+async def test_an_sla_breach_on_the_customer_rescores_it_through_the_refresh_job(
+    client, app, make_tenant, clock
+):
+    tenant = await make_tenant()
+    policy = {"name": "客户1小时回访", "kind": "follow_up", "target_minutes": 60}
+    ok(await client.post("/api/v1/sla-policies", json=policy, headers=tenant.headers), 201)
+    customer = await _customer(client, tenant.headers)  # Monday 10:00 in Shanghai: due at 11:00
+    assert (
+        ok(await client.get(f"/api/v1/customers/{customer['id']}", headers=tenant.headers))["health_score"]
+        is None
+    )
+
+    clock.advance(hours=2)
+    assert await fire_sla_timers(_context(app)) == 2  # warned and breached at once
+    await app.state.runtime.queue.drain()  # the refresh the sweep asked for, after its commit
+
+    stored = ok(await client.get(f"/api/v1/customers/{customer['id']}", headers=tenant.headers))
+    # One open breach of the three that take every point: 10 x 2/3 = 6.67 -> 7, plus the neutral
+    # satisfaction's 5.
+    assert (stored["health_score"], stored["health_band"]) == (12, "red")
+    breaches = next(
+        f
+        for f in (await _health(client, tenant.headers, customer["id"]))["factors"]
+        if f["factor"] == "sla_breaches"
+    )
+    assert (breaches["contribution"], breaches["reason"]) == (
+        7,
+        "1 open SLA breaches on the customer's records; 3 take every point.",
+    )
