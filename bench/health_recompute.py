@@ -14,6 +14,8 @@ of customers. Then, with the organization's default health settings:
 
 Run (PostgreSQL at 127.0.0.1:5432, database recreated):
     .venv/bin/python -m bench.health_recompute --database crm_health_bench_test
+Again on the data seeded by an earlier run (its scores, snapshots and outbox cleared first):
+    .venv/bin/python -m bench.health_recompute --database crm_health_bench_test --reuse
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from app.services.jobs import JobRequest
 from app.services.organizations import create_organization
 from app.services.security import hash_password
 from app.workers.jobs import recompute_customer_health
-from bench.common import CRM, bench_env, recreate_database
+from bench.common import ADMIN_URL, CRM, bench_env, recreate_database
 from bench.scale_data import PASSWORD, PRESETS, USERNAME_PREFIX, seed
 
 CUSTOMERS = 100_000
@@ -217,10 +219,34 @@ async def _disagreements(engine: AsyncEngine) -> tuple[int, int, list[Any]]:
     return differing[0], differing[1], list(bands)
 
 
-async def _run(url: str) -> None:
+async def _reuse(engine: AsyncEngine) -> tuple[uuid.UUID, datetime]:
+    """The seeded organization and the instant it was seeded at, with no health computed yet."""
+    async with engine.begin() as connection:
+        organization_id, seeded_at = (
+            await connection.execute(
+                text("SELECT id, created_at FROM organization WHERE name = 'Health Materials'")
+            )
+        ).one()
+        for statement in (
+            "UPDATE customer SET health_score = NULL, health_band = NULL, health_computed_at = NULL",
+            "DELETE FROM customer_health_snapshot",
+            "DELETE FROM outbox_event",
+            "DROP TABLE IF EXISTS bench_job_score",
+        ):
+            await connection.exec_driver_sql(statement)
+    await _vacuum(engine)
+    # _seed was given an instant a moment before the organization was created; a second later
+    # is as good a "now" for the comparison, which runs both computations at the same instant.
+    return organization_id, seeded_at.replace(microsecond=0) + timedelta(seconds=1)
+
+
+async def _run(url: str, reuse: bool) -> None:
     engine = create_engine(url)
-    now = datetime.now(UTC).replace(microsecond=0)
-    organization_id = await _seed(engine, now)
+    if reuse:
+        organization_id, now = await _reuse(engine)
+    else:
+        now = datetime.now(UTC).replace(microsecond=0)
+        organization_id = await _seed(engine, now)
     seconds, scored, jobs = await _night(engine, lambda: now)
     print(f"night 1 (first scoring): {scored} customers in {seconds:.2f} s", flush=True)
     await _vacuum(engine)
@@ -243,9 +269,14 @@ def main() -> None:
     parser.add_argument(
         "--database", default="crm_health_bench_test", help="PostgreSQL database to (re)create"
     )
-    url = asyncio.run(recreate_database(parser.parse_args().database))
-    subprocess.run([CRM, "db", "upgrade"], env=bench_env(url), check=True, capture_output=True)
-    asyncio.run(_run(url))
+    parser.add_argument("--reuse", action="store_true", help="keep the data an earlier run seeded")
+    args = parser.parse_args()
+    if args.reuse:
+        url = ADMIN_URL.rsplit("/", 1)[0] + f"/{args.database}"
+    else:
+        url = asyncio.run(recreate_database(args.database))
+        subprocess.run([CRM, "db", "upgrade"], env=bench_env(url), check=True, capture_output=True)
+    asyncio.run(_run(url, args.reuse))
 
 
 if __name__ == "__main__":

@@ -15,14 +15,25 @@ announced again only after the band recovered and fell again.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, case, func, literal, select, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Subquery,
+    bindparam,
+    case,
+    func,
+    literal,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -101,80 +112,91 @@ _SUBJECT_COLUMNS = (
 )
 
 
-async def health_facts(
-    session: AsyncSession, organization_id: uuid.UUID, subjects: Sequence[Any], now: datetime
-) -> dict[uuid.UUID, HealthFacts]:
-    """Each customer's facts as of `now`, from one grouped query per kind of fact."""
-    ids = [subject.id for subject in subjects]
-    activity = await _activity_facts(session, organization_id, ids, now)
-    won = await _won_amounts(session, organization_id, ids, now)
-    breaches = await _open_breaches(session, organization_id, ids)
-    facts = {}
-    for subject in subjects:
-        last_effective, recent, previous, satisfaction = activity.get(subject.id, (None, 0, 0, None))
-        facts[subject.id] = HealthFacts(
-            tier=Tier(subject.tier),
-            last_effective_follow_up_at=last_effective,
-            activities_last_30_days=recent,
-            activities_previous_60_days=previous,
-            won_amount_12_months=won.get(subject.id, Decimal(0)),
-            open_breaches=breaches.get(subject.id, 0),
-            satisfaction=None if satisfaction is None else float(satisfaction),
-            temperature=stored_temperature(subject.temperature, subject.temperature_at),
+def facts_statement(
+    organization_id: uuid.UUID,
+    now: datetime,
+    *,
+    ids: Sequence[uuid.UUID] | None = None,
+    due_before: datetime | None = None,
+) -> Select[Any]:
+    """Each customer with its facts as of `now`: the customers `ids`, or every customer of the
+    organization not scored since `due_before`. One statement: three grouped aggregates (over the
+    whole organization's rows when no ids are given: one pass each, as a hand-written report would
+    read them) joined to the customers."""
+    activity = _activity_facts(organization_id, now, ids)
+    won = _won_amounts(organization_id, now, ids)
+    breaches = _open_breaches(organization_id, ids)
+    statement = (
+        select(
+            *_SUBJECT_COLUMNS,
+            activity.c.last_effective,
+            activity.c.recent,
+            activity.c.previous,
+            activity.c.satisfaction,
+            won.c.amount,
+            breaches.c.open_breaches,
         )
-    return facts
+        .outerjoin(activity, activity.c.customer_id == Customer.id)
+        .outerjoin(won, won.c.customer_id == Customer.id)
+        .outerjoin(breaches, breaches.c.customer_id == Customer.id)
+        .where(Customer.organization_id == organization_id)
+    )
+    if ids is not None:
+        statement = statement.where(Customer.id.in_(ids))
+    if due_before is not None:
+        statement = statement.where(_due(due_before))
+    return statement
 
 
-async def _activity_facts(
-    session: AsyncSession, organization_id: uuid.UUID, ids: list[uuid.UUID], now: datetime
-) -> dict[uuid.UUID, tuple[Any, ...]]:
+def _due(due_before: datetime) -> ColumnElement[bool]:
+    return Customer.health_computed_at.is_(None) | (Customer.health_computed_at < due_before)
+
+
+def facts_of(row: Any) -> HealthFacts:
+    return HealthFacts(
+        tier=Tier(row.tier),
+        last_effective_follow_up_at=row.last_effective,
+        activities_last_30_days=row.recent or 0,
+        activities_previous_60_days=row.previous or 0,
+        won_amount_12_months=Decimal(row.amount or 0),
+        open_breaches=row.open_breaches or 0,
+        satisfaction=None if row.satisfaction is None else float(row.satisfaction),
+        temperature=stored_temperature(row.temperature, row.temperature_at),
+    )
+
+
+def _activity_facts(organization_id: uuid.UUID, now: datetime, ids: Sequence[uuid.UUID] | None) -> Subquery:
     # A note is written at the desk: it is no sign of the customer's activity (as it is no
     # effective follow-up).
     counted = Activity.type != ActivityType.note.value
     recent_from = now - timedelta(days=RECENT_DAYS)
     previous_from = recent_from - timedelta(days=PREVIOUS_DAYS)
-    rows = await session.execute(
-        select(
-            Activity.customer_id,
-            func.max(case((Activity.is_effective, Activity.occurred_at))),
-            func.count(case((counted & (Activity.occurred_at >= recent_from), 1))),
-            func.count(
-                case(
-                    (
-                        counted
-                        & (Activity.occurred_at >= previous_from)
-                        & (Activity.occurred_at < recent_from),
-                        1,
-                    )
-                )
-            ),
-            func.avg(case((Activity.occurred_at >= now - timedelta(days=YEAR_DAYS), Activity.satisfaction))),
-        )
-        .where(Activity.organization_id == organization_id, Activity.customer_id.in_(ids))
-        .group_by(Activity.customer_id)
+    in_previous = counted & (Activity.occurred_at >= previous_from) & (Activity.occurred_at < recent_from)
+    satisfaction = case((Activity.occurred_at >= now - timedelta(days=YEAR_DAYS), Activity.satisfaction))
+    statement = select(
+        Activity.customer_id,
+        func.max(case((Activity.is_effective, Activity.occurred_at))).label("last_effective"),
+        func.count(case((counted & (Activity.occurred_at >= recent_from), 1))).label("recent"),
+        func.count(case((in_previous, 1))).label("previous"),
+        func.avg(satisfaction).label("satisfaction"),
+    ).where(Activity.organization_id == organization_id, Activity.customer_id.is_not(None))
+    if ids is not None:
+        statement = statement.where(Activity.customer_id.in_(ids))
+    return statement.group_by(Activity.customer_id).subquery("activity_facts")
+
+
+def _won_amounts(organization_id: uuid.UUID, now: datetime, ids: Sequence[uuid.UUID] | None) -> Subquery:
+    statement = select(Opportunity.customer_id, func.sum(Opportunity.amount).label("amount")).where(
+        Opportunity.organization_id == organization_id,
+        Opportunity.status == OpportunityStatus.won.value,
+        Opportunity.closed_at >= now - timedelta(days=YEAR_DAYS),
     )
-    return {customer_id: tuple(facts) for customer_id, *facts in rows.all()}
+    if ids is not None:
+        statement = statement.where(Opportunity.customer_id.in_(ids))
+    return statement.group_by(Opportunity.customer_id).subquery("won_facts")
 
 
-async def _won_amounts(
-    session: AsyncSession, organization_id: uuid.UUID, ids: list[uuid.UUID], now: datetime
-) -> dict[uuid.UUID, Decimal]:
-    rows = await session.execute(
-        select(Opportunity.customer_id, func.coalesce(func.sum(Opportunity.amount), 0))
-        .where(
-            Opportunity.organization_id == organization_id,
-            Opportunity.customer_id.in_(ids),
-            Opportunity.status == OpportunityStatus.won.value,
-            Opportunity.closed_at >= now - timedelta(days=YEAR_DAYS),
-        )
-        .group_by(Opportunity.customer_id)
-    )
-    return {customer_id: Decimal(amount or 0) for customer_id, amount in rows.all()}
-
-
-async def _open_breaches(
-    session: AsyncSession, organization_id: uuid.UUID, ids: list[uuid.UUID]
-) -> dict[uuid.UUID, int]:
+def _open_breaches(organization_id: uuid.UUID, ids: Sequence[uuid.UUID] | None) -> Subquery:
     """Breached timers still running on the customer, its leads and its opportunities."""
     # The states as literals, so the planner matches the partial index over live timers.
     open_breach = SlaTimer.state.in_(
@@ -188,25 +210,27 @@ async def _open_breaches(
             & open_breach
         )
 
+    def of(customer_id: Any) -> Any:
+        return customer_id.in_(ids) if ids is not None else customer_id.is_not(None)
+
     on_records = union_all(
-        select(SlaTimer.subject_id.label("customer_id")).where(
-            breached("customer"), SlaTimer.subject_id.in_(ids)
-        ),
+        select(SlaTimer.subject_id.label("customer_id")).where(breached("customer"), of(SlaTimer.subject_id)),
         select(Lead.customer_id)
         .join(SlaTimer, SlaTimer.subject_id == Lead.id)
-        .where(breached("lead"), Lead.organization_id == organization_id, Lead.customer_id.in_(ids)),
+        .where(breached("lead"), Lead.organization_id == organization_id, of(Lead.customer_id)),
         select(Opportunity.customer_id)
         .join(SlaTimer, SlaTimer.subject_id == Opportunity.id)
         .where(
             breached("opportunity"),
             Opportunity.organization_id == organization_id,
-            Opportunity.customer_id.in_(ids),
+            of(Opportunity.customer_id),
         ),
     ).subquery()
-    rows = await session.execute(
-        select(on_records.c.customer_id, func.count()).group_by(on_records.c.customer_id)
+    return (
+        select(on_records.c.customer_id, func.count().label("open_breaches"))
+        .group_by(on_records.c.customer_id)
+        .subquery("breach_facts")
     )
-    return {customer_id: count for customer_id, count in rows.all()}  # noqa: C416 (Row, not tuple)
 
 
 @dataclass(frozen=True)
@@ -219,36 +243,67 @@ async def refresh_customers(
     session: AsyncSession, *, organization_id: uuid.UUID, customer_ids: Collection[uuid.UUID], now: datetime
 ) -> HealthRun:
     """Scores these customers now (their facts changed), waiting for any lock on them."""
-    statement = (
-        select(*_SUBJECT_COLUMNS)
+    locked = await session.scalars(
+        select(Customer.id)
         .where(Customer.organization_id == organization_id, Customer.id.in_(list(customer_ids)))
         .order_by(Customer.id)
         .with_for_update()
     )
-    subjects = (await session.execute(statement)).all()
-    if not subjects:  # gone since the request (deleted, or the organization with them)
+    ids = list(locked.all())
+    if not ids:  # gone since the request (deleted, or the organization with them)
         return HealthRun(0, 0)
-    return await _score_and_store(
-        session, organization_id, subjects, await _rules(session, organization_id), now
-    )
+    rows = (await session.execute(facts_statement(organization_id, now, ids=ids))).all()
+    return await _score_and_store(session, organization_id, rows, await _rules(session, organization_id), now)
 
 
-async def recompute_stale(
-    session: AsyncSession, *, organization_id: uuid.UUID, now: datetime, limit: int = HEALTH_BATCH
+async def due_day_start(session: AsyncSession, organization_id: uuid.UUID, now: datetime) -> datetime:
+    """When the organization's current day began: customers scored before then are due."""
+    return (await _rules(session, organization_id)).day_started_at(now)
+
+
+async def due_facts(
+    session: AsyncSession, organization_id: uuid.UUID, *, due_before: datetime, now: datetime, batch: int
+) -> AsyncIterator[Sequence[Any]]:
+    """The due customers with their facts (facts_statement), a batch at a time, for store_due to
+    write each in a transaction of its own while this session reads on (PostgreSQL: one streamed
+    statement, nothing locked). On SQLite every transaction here begins as the one writer, so all
+    is read first and this session's transaction ended before the batches are written."""
+    statement = facts_statement(organization_id, now, due_before=due_before)
+    if session.get_bind().dialect.name == "sqlite":
+        rows = (await session.execute(statement)).all()
+        await session.rollback()
+        for start in range(0, len(rows), batch):
+            yield rows[start : start + batch]
+        return
+    async for partition in (await session.stream(statement)).partitions(batch):
+        yield partition
+
+
+async def store_due(
+    session: AsyncSession,
+    *,
+    organization_id: uuid.UUID,
+    rows: Sequence[Any],
+    due_before: datetime,
+    now: datetime,
 ) -> HealthRun:
-    """Scores one batch of the customers not yet scored on the organization's current day.
-    Customers another transaction holds are skipped: that one is changing, and so scoring, them,
-    and a later run takes whichever it did not."""
-    rules = await _rules(session, organization_id)
-    stale = (Customer.health_computed_at < rules.day_started_at(now)) | Customer.health_computed_at.is_(None)
-    statement = (
-        select(*_SUBJECT_COLUMNS)
-        .where(Customer.organization_id == organization_id, stale)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    """Scores and stores a batch of the nightly run's customers, from facts read earlier in the run
+    (facts_statement with `due_before`). Only those still due are written, locked first: a customer
+    an activity rescored meanwhile keeps that fresher score, and one another transaction holds is
+    left to the next run."""
+    still_due = set(
+        (
+            await session.scalars(
+                select(Customer.id)
+                .where(Customer.id.in_([row.id for row in rows]), _due(due_before))
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
     )
-    subjects = (await session.execute(statement)).all()
-    return await _score_and_store(session, organization_id, subjects, rules, now)
+    rules = await _rules(session, organization_id)
+    return await _score_and_store(
+        session, organization_id, [r for r in rows if r.id in still_due], rules, now
+    )
 
 
 async def _score_and_store(
@@ -260,8 +315,7 @@ async def _score_and_store(
 ) -> HealthRun:
     if not subjects:
         return HealthRun(0, 0)
-    facts = await health_facts(session, organization_id, subjects, now)
-    scores = {customer_id: score_health(fact, rules.policy, now) for customer_id, fact in facts.items()}
+    scores = {subject.id: score_health(facts_of(subject), rules.policy, now) for subject in subjects}
     newly_red = await _mark_red(session, [i for i, s in scores.items() if s.band is HealthBand.red])
     await _store_scores(session, scores, now)
     await _snapshot(session, list(scores), rules.day(now), now)
@@ -414,8 +468,8 @@ async def customer_health(
 ) -> HealthReport:
     """The customer's health computed now, with what it is computed from (nothing is stored)."""
     customer = await customers.get_customer(session, actor=actor, customer_id=customer_id)
-    subject = (await session.execute(select(*_SUBJECT_COLUMNS).where(Customer.id == customer.id))).one()
-    facts = (await health_facts(session, customer.organization_id, [subject], now))[customer.id]
+    row = (await session.execute(facts_statement(customer.organization_id, now, ids=[customer.id]))).one()
+    facts = facts_of(row)
     policy = (await _rules(session, customer.organization_id)).policy
     return HealthReport(customer, facts, score_health(facts, policy, now), policy, now)
 

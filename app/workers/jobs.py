@@ -188,26 +188,34 @@ async def send_deliveries(ctx: JobContext) -> int:
 
 
 async def recompute_customer_health(ctx: JobContext) -> int:
-    """Hourly: every customer not yet scored on its organization's current day is scored, a batch
-    per transaction. So the whole base is scored once a night, in the first run after each
-    organization's local midnight; the other runs of the day find nothing, and a run missed
-    (worker down, process restarted) is made up by the next."""
+    """Hourly: every customer not yet scored on its organization's current day is scored. So the
+    whole base is scored once a night, in the first run after each organization's local midnight;
+    the other runs of the day find nothing, and a run missed (worker down, process restarted) is
+    made up by the next.
+
+    Per organization, one statement reads every due customer's facts (streamed on PostgreSQL, in a
+    read transaction that locks nothing) and each batch of 5,000 is written in a short transaction
+    of its own, so a rep's activity never waits long for the nightly run."""
     sessionmaker, queue, clock = _deps(ctx)
     async with session_scope(sessionmaker, queue) as session:
         organization_ids = await customer_health.organizations_with_customers(session)
     batch = _batch_size(ctx, customer_health.HEALTH_BATCH)
     total = 0
     for organization_id in organization_ids:
-        while True:
-            started = time.monotonic()
-            async with session_scope(sessionmaker, queue) as session:
-                run = await customer_health.recompute_stale(
-                    session, organization_id=organization_id, now=clock(), limit=batch
-                )
-            total += run.customers
-            if run.customers < batch:
-                break
-            await _rest_after(ctx, started)
+        now = clock()
+        async with sessionmaker() as reader:
+            due_before = await customer_health.due_day_start(reader, organization_id, now)
+            batches = customer_health.due_facts(
+                reader, organization_id, due_before=due_before, now=now, batch=batch
+            )
+            async for rows in batches:
+                started = time.monotonic()
+                async with session_scope(sessionmaker, queue) as session:
+                    run = await customer_health.store_due(
+                        session, organization_id=organization_id, rows=rows, due_before=due_before, now=now
+                    )
+                total += run.customers
+                await _rest_after(ctx, started)
     JOBS.labels("recompute_customer_health", "ok" if total else "noop").inc()
     return total
 
