@@ -26,10 +26,6 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('health_score', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('health_band', BAND, nullable=True))
         batch_op.add_column(sa.Column('health_computed_at', app.db.UTCDateTime(timezone=True), nullable=True))
-        batch_op.create_index(
-            batch_op.f('ix_customer_organization_id_health_computed_at'), ['organization_id', 'health_computed_at']
-        )
-        batch_op.create_index(batch_op.f('ix_customer_organization_id_health_score'), ['organization_id', 'health_score'])
     with op.batch_alter_table('activity', schema=None) as batch_op:
         batch_op.add_column(sa.Column('satisfaction', sa.Integer(), nullable=True))
     op.create_table('customer_health_snapshot',
@@ -52,8 +48,6 @@ def downgrade() -> None:
     with op.batch_alter_table('activity', schema=None) as batch_op:
         batch_op.drop_column('satisfaction')
     with op.batch_alter_table('customer', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_customer_organization_id_health_score'))
-        batch_op.drop_index(batch_op.f('ix_customer_organization_id_health_computed_at'))
         batch_op.drop_column('health_computed_at')
         batch_op.drop_column('health_band')
         batch_op.drop_column('health_score')

@@ -23,9 +23,6 @@ class Customer(Entity):
         Index(None, "organization_id", "name_key"),
         Index(None, "organization_id", "updated_at"),
         Index(None, "organization_id", "created_at"),
-        # The health recompute finds the customers not yet computed today; lists sort by score.
-        Index(None, "organization_id", "health_computed_at"),
-        Index(None, "organization_id", "health_score"),
         trigram_index("customer", "name"),
         trigram_index("customer", "code"),
     )
@@ -52,6 +49,9 @@ class Customer(Entity):
     temperature_at: Mapped[datetime | None]
     # Customer health (app/domain/customer_health.py) as last computed. A derived value: writing it
     # leaves `version` and `updated_at` alone, so a nightly recompute invalidates no client's ETag.
+    # Not indexed: the nightly run reads every customer of the organization anyway, and an indexed
+    # column would keep PostgreSQL from updating the row in place (HOT), so each night would write
+    # into all of the customer's indexes, the two trigram ones included.
     health_score: Mapped[int | None]
     health_band: Mapped[HealthBand | None] = mapped_column(str_enum(HealthBand))
     health_computed_at: Mapped[datetime | None]
