@@ -200,6 +200,19 @@ class OpportunityLost(_OpportunityClosed, topic="opportunity.lost"):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CustomerHealthRed(Event, topic="customer.health_red"):
+    """A customer's health fell into the red band; told again only after it recovered to yellow
+    or green and fell again."""
+
+    customer_id: uuid.UUID
+    customer_name: str
+    customer_code: str
+    owner_id: uuid.UUID | None
+    owner_name: str
+    score: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class QuotePriceSpread(Event, topic="quote.price_spread"):
     """A quote's prices differ from peers' beyond the organization's limit."""
 

@@ -54,6 +54,17 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "The lead {lead_name} ({company}) went back to the pool. Why: {reason}",
         ),
     },
+    "customer.health_red": {
+        "zh": (
+            "客户健康度转红：{customer_name}",
+            "客户 {customer_name}（{customer_code}）的健康度降至 {score} 分，进入红色区间，请尽快跟进。",
+        ),
+        "en": (
+            "Customer health red: {customer_name}",
+            "{customer_name} ({customer_code}) fell to a health score of {score}, in the red band; "
+            "follow up soon.",
+        ),
+    },
     "quote.price_spread": {
         "zh": (
             "报价价差预警：{customer_name}",
@@ -171,6 +182,18 @@ _GROUP_TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "en": (
             "Lead assigned: {lead_name}",
             "The lead {lead_name} ({company}) went to {owner_name}. Why: {reason}",
+        ),
+    },
+    "customer.health_red": {
+        "zh": (
+            "客户健康度转红：{customer_name}",
+            "客户 {customer_name}（{customer_code}）的健康度降至 {score} 分，进入红色区间"
+            "（负责人：{owner_name}）。",
+        ),
+        "en": (
+            "Customer health red: {customer_name}",
+            "{customer_name} ({customer_code}) fell to a health score of {score}, in the red band "
+            "(owner: {owner_name}).",
         ),
     },
     "sla.warned": {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import time, timedelta
 from decimal import Decimal
 from functools import cache
@@ -19,6 +19,7 @@ from app.domain.calendars import (
     parse_calendar,
 )
 from app.domain.custom_fields import FieldDefinition, definitions_from_settings
+from app.domain.customer_health import HealthPolicy, parse_health_policy
 from app.domain.customer_tier import TierThresholds
 from app.domain.engagement import TemperaturePolicy, parse_temperature_policy
 from app.domain.kpis import PeiRequirements, parse_pei
@@ -87,6 +88,8 @@ class OrganizationPolicy:
     # Scores (docs/scoring.md): engagement temperature's decay and weights, the lead intent score's.
     temperature: TemperaturePolicy = field(default_factory=TemperaturePolicy)
     lead_intent: IntentPolicy = field(default_factory=IntentPolicy)
+    # Customer health's factor weights, per-tier expectations and bands (`scoring.health`).
+    health: HealthPolicy = field(default_factory=HealthPolicy)
 
 
 def _non_negative_int(value: Any, name: str) -> int:
@@ -153,6 +156,7 @@ def policy_from_settings(settings: dict[str, Any], timezone: str = "Asia/Shangha
     follow_up = settings.get("follow_up", {})
     default = OrganizationPolicy()
     hours = _working_hours(settings, timezone)
+    temperature = parse_temperature_policy(_scoring(settings))
     return OrganizationPolicy(
         tier_thresholds=TierThresholds(
             a_min=Decimal(str(tiers.get("a_min", default.tier_thresholds.a_min))),
@@ -186,8 +190,9 @@ def policy_from_settings(settings: dict[str, Any], timezone: str = "Asia/Shangha
         lead_qualification=parse_criteria(
             settings, [definition.key for definition in definitions_from_settings(settings, "lead")]
         ),
-        temperature=parse_temperature_policy(_scoring(settings)),
+        temperature=temperature,
         lead_intent=parse_intent_policy(_scoring(settings)),
+        health=replace(parse_health_policy(settings), temperature_half_life=temperature.half_life),
     )
 
 

@@ -26,7 +26,7 @@ from app.domain.pipelines import OrderingMode, ordering_violations, parse_orderi
 from app.domain.policy import OrganizationPolicy
 from app.domain.principal import Principal
 from app.domain.sla import SlaKind, TimerState
-from app.services import audit, customers, leads, opportunities, sla
+from app.services import audit, customer_health, customers, leads, opportunities, sla
 from app.services.common import get_visible, matches, refuse_taken_id
 from app.services.lead_intent import rescore_leads
 from app.services.pagination import Page, SortOrder, paginate
@@ -57,6 +57,7 @@ class NewActivity:
     geo: CheckIn | None = None
     attachment_ids: list[uuid.UUID] = field(default_factory=list)
     client_id: str | None = None
+    satisfaction: int | None = None
     id: uuid.UUID | None = None
 
 
@@ -158,6 +159,12 @@ async def record_activity(
     if activity.is_effective:
         await _meet_timers(session, subjects.lead, subjects.customer, answered_at, now)
     await session.flush()
+    if subjects.customer is not None:
+        # In this transaction, on the customer it already holds: the next read shows the new
+        # health, and no job can be lost between the activity and its effect.
+        await customer_health.refresh_customers(
+            session, organization_id=actor.organization_id, customer_ids=[subjects.customer.id], now=now
+        )
     await audit.record_audit(
         session,
         actor=actor,
@@ -267,6 +274,7 @@ def _new_activity(
         attachment_ids=attachment_ids,
         client_id=data.client_id,
         late_entry=policy.activity_entry.is_late(data.occurred_at, now),
+        satisfaction=data.satisfaction,
     )
 
 

@@ -103,17 +103,21 @@ async def update_rows(
     *,
     key: str,
     same_for_all: Mapping[str, Any],
+    derived: bool = False,
 ) -> None:
     """UPDATEs each row identified by `rows[i][key]` with its own values, plus `same_for_all`, and
-    counts up `version`."""
+    counts up `version`; with `derived` (values computed from others, which no client edits)
+    `version` and `updated_at` stay as they are."""
     if not rows:
         return
     if not _is_postgresql(session):
         own: dict[str, Any] = {name: bindparam(f"new_{name}") for name in rows[0] if name != key}
+        # `updated_at` set to itself: else its column's onupdate would move it.
+        versioned = {"updated_at": table.c.updated_at} if derived else {"version": table.c.version + 1}
         statement = (
             update(table)
             .where(table.c[key] == bindparam(f"new_{key}"))
-            .values(**own, **same_for_all, version=table.c.version + 1)
+            .values(**own, **same_for_all, **versioned)
         )
         await session.execute(statement, [{f"new_{k}": v for k, v in row.items()} for row in rows])
         return
@@ -127,7 +131,9 @@ async def update_rows(
     for name, value in same_for_all.items():
         process = table.c[name].type.bind_processor(dialect)
         params[f"same_{name}"] = process(value) if process else value
-    sets = f"{', '.join(assignments)}, version = {target}.version + 1"
+    if not derived:
+        assignments.append(f"version = {target}.version + 1")
+    sets = ", ".join(assignments)
     source = f"unnest({', '.join(casts)}) AS v({', '.join(names)})"
     join = f"{target}.{quote(key)} = v.{quote(key)}"
     sql = f"UPDATE {target} SET {sets} FROM {source} WHERE {join}"  # noqa: S608

@@ -25,6 +25,8 @@ class JobName(StrEnum):
     recycle_leads = "recycle_leads"
     fire_sla_timers = "fire_sla_timers"
     send_deliveries = "send_deliveries"
+    recompute_customer_health = "recompute_customer_health"
+    refresh_customer_health = "refresh_customer_health"
 
 
 @dataclass(frozen=True)

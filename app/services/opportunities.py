@@ -46,7 +46,7 @@ from app.domain.pipelines import (
 )
 from app.domain.principal import Principal
 from app.domain.sla import SlaKind, TimerState
-from app.services import audit, customers, outbox, pipelines, sla
+from app.services import audit, customer_health, customers, outbox, pipelines, sla
 from app.services.common import check_version, get_visible, matches
 from app.services.ownership import resolve_owner
 from app.services.pagination import Page, SortOrder, paginate
@@ -520,6 +520,15 @@ async def _move(
         await _create_action_tasks(session, actor, opportunity, target, now)
         await _start_stage_clock(session, opportunity, target, now)
     await _announce_move(session, opportunity, previous_stage_id, target, move, now)
+    if target.kind is StageKind.won:
+        # The won amount is one of the customer's health factors.
+        await session.flush()
+        await customer_health.refresh_customers(
+            session,
+            organization_id=opportunity.organization_id,
+            customer_ids=[opportunity.customer_id],
+            now=now,
+        )
 
 
 def _enter(opportunity: Opportunity, target: PipelineStage, now: datetime) -> None:

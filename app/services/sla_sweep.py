@@ -57,7 +57,7 @@ from app.domain.sla import (
     step_roles,
 )
 from app.portable_sql import instant_text, json_object, json_value, random_uuid, uuid_text
-from app.services import bulk, lead_ownership, outbox
+from app.services import bulk, customer_health, lead_ownership, outbox
 from app.services.jobs import JobRequest
 from app.services.ownership import supervisors_of, supervisors_of_users
 from app.services.sla import fire_job
@@ -104,6 +104,9 @@ async def fire_due_timers(session: AsyncSession, *, now: datetime, limit: int = 
     await _advance(session, timers, now)
     if carried:
         await _notify(session, [timer.id for timer in timers], now)
+        await customer_health.request_refresh_after_breaches(
+            session, {item.timer.id for item in carried if item.transition.state is TimerState.breached}
+        )
         # After the timers advanced: an action that moves the lead stops its clocks.
         await _take_actions(session, carried, policies, now)
     return SweepResult(len(timers), len(carried))

@@ -14,7 +14,16 @@ from arq.typing import WorkerCoroutine
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.metrics import JOBS
-from app.services import assignment, deliveries, idempotency, imports, lead_pool, outbox, sla_sweep
+from app.services import (
+    assignment,
+    customer_health,
+    deliveries,
+    idempotency,
+    imports,
+    lead_pool,
+    outbox,
+    sla_sweep,
+)
 from app.services.jobs import JobName, JobQueue
 from app.services.unit_of_work import session_scope
 
@@ -178,6 +187,53 @@ async def send_deliveries(ctx: JobContext) -> int:
             return total
 
 
+async def recompute_customer_health(ctx: JobContext) -> int:
+    """Hourly: every customer not yet scored on its organization's current day is scored. So the
+    whole base is scored once a night, in the first run after each organization's local midnight;
+    the other runs of the day find nothing, and a run missed (worker down, process restarted) is
+    made up by the next.
+
+    Per organization, one statement reads every due customer's facts (streamed on PostgreSQL, in a
+    read transaction that locks nothing) and each batch of 5,000 is written in a short transaction
+    of its own, so a rep's activity never waits long for the nightly run."""
+    sessionmaker, queue, clock = _deps(ctx)
+    async with session_scope(sessionmaker, queue) as session:
+        organization_ids = await customer_health.organizations_with_customers(session)
+    batch = _batch_size(ctx, customer_health.HEALTH_BATCH)
+    total = 0
+    for organization_id in organization_ids:
+        now = clock()
+        async with sessionmaker() as reader:
+            due_before = await customer_health.due_day_start(reader, organization_id, now)
+            batches = customer_health.due_facts(
+                reader, organization_id, due_before=due_before, now=now, batch=batch
+            )
+            async for rows in batches:
+                started = time.monotonic()
+                async with session_scope(sessionmaker, queue) as session:
+                    run = await customer_health.store_due(
+                        session, organization_id=organization_id, rows=rows, due_before=due_before, now=now
+                    )
+                total += run.customers
+                await _rest_after(ctx, started)
+    JOBS.labels("recompute_customer_health", "ok" if total else "noop").inc()
+    return total
+
+
+async def refresh_customer_health(ctx: JobContext, organization_id: str, customer_ids: list[str]) -> int:
+    """On demand: the customers whose facts changed outside their own transaction (an SLA breach)."""
+    sessionmaker, queue, clock = _deps(ctx)
+    async with session_scope(sessionmaker, queue) as session:
+        run = await customer_health.refresh_customers(
+            session,
+            organization_id=uuid.UUID(organization_id),
+            customer_ids=[uuid.UUID(i) for i in customer_ids],
+            now=clock(),
+        )
+    JOBS.labels("refresh_customer_health", "ok").inc()
+    return run.customers
+
+
 @dataclass(frozen=True)
 class Schedule:
     """Run at `second` past the minute, in each of `minutes` (every minute when None)."""
@@ -215,6 +271,8 @@ JOB_REGISTRY: tuple[Job, ...] = (
     Job(send_deliveries, Schedule(second=45)),
     Job(recycle_leads, Schedule(second=40, minutes=frozenset(range(0, 60, 5)))),
     Job(purge_idempotency_records, Schedule(second=30, minutes=frozenset({17}))),
+    Job(recompute_customer_health, Schedule(second=50, minutes=frozenset({5}))),
+    Job(refresh_customer_health),
     Job(run_import),
 )
 """The job registry: the arq worker's functions and cron list, the in-process runner's functions

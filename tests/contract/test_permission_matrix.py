@@ -90,6 +90,8 @@ get_assignment_rule                   ok   ok   ok   ok   403  403  403  ok   40
 get_business_calendar                 ok   ok   ok   ok   ok   ok   403  ok   403  404
 get_current_user                      ok   ok   ok   ok   ok   ok   ok   403  403  ok
 get_customer                          ok   ok   ok   404  ok   404  403  ok   403  404
+get_customer_health                   ok   ok   ok   404  ok   404  403  ok   403  404
+get_customer_health_history           ok   ok   ok   404  ok   404  403  ok   403  404
 get_customer_timeline                 ok   ok   ok   404  ok   404  403  ok   403  404
 get_import_job                        ok   ok   404  404  404  404  404  ok   403  404
 get_kpi_contact_heatmap               ok   ok   ok   ok   ok   ok   403  ok   403  ok

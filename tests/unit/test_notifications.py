@@ -38,6 +38,12 @@ PAYLOADS: dict[str, dict[str, object]] = {
         "reason": "rule",
     },
     "lead.released": {"lead_name": "Zhao Min", "company": "Huadong", "reason": "idle 3 days"},
+    "customer.health_red": {
+        "customer_name": "Huadong",
+        "customer_code": "C000123",
+        "score": 42,
+        "owner_name": "Li Lei",
+    },
     "quote.price_spread": {
         "customer_name": "Huadong",
         "rep_name": "Li Lei",

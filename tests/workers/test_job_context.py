@@ -17,7 +17,10 @@ async def test_every_job_runs_with_the_composition_roots_context(settings, engin
     context = infrastructure.job_context(queue)
     try:
         for name, job in JOB_FUNCTIONS.items():
-            arguments = (str(uuid.uuid4()),) if name == "run_import" else ()
+            arguments = {
+                "run_import": (str(uuid.uuid4()),),
+                "refresh_customer_health": (str(uuid.uuid4()), [str(uuid.uuid4())]),
+            }.get(name, ())
             await job(context, *arguments)
     finally:
         await queue.close()

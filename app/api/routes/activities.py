@@ -51,6 +51,7 @@ def _out(activity: Activity) -> ActivityOut:
         late_entry=activity.late_entry,
         attachment_ids=[uuid.UUID(a) for a in activity.attachment_ids],
         client_id=activity.client_id,
+        satisfaction=activity.satisfaction,
     )
 
 

@@ -41,6 +41,7 @@ _ACTIVITY_EXAMPLE: dict[str, Any] = {
     "late_entry": False,
     "attachment_ids": [],
     "client_id": "h5-2026-11-23-0001",
+    "satisfaction": 4,
 }
 
 
@@ -99,6 +100,11 @@ class ActivityCreate(BaseModel):
         default=None,
         description="Set by offline clients: a retry with the same client_id returns the same activity.",
     )
+    satisfaction: Annotated[int, Field(ge=1, le=5), JsonInteger] | None = Field(
+        default=None,
+        description="The customer's answer to a satisfaction survey (1 = very unhappy, 5 = very happy), "
+        "taken during this activity; customer health averages the last 12 months.",
+    )
 
 
 class GeoOut(BaseModel):
@@ -132,6 +138,7 @@ class ActivityOut(Record):
     )
     attachment_ids: list[uuid.UUID]
     client_id: str | None
+    satisfaction: int | None
 
 
 class ActivityPage(BaseModel):

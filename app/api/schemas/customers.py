@@ -24,6 +24,7 @@ from app.api.schemas.leads import (
     Tags,
 )
 from app.api.schemas.pipelines import OpportunityOut
+from app.domain.customer_health import HealthBand
 from app.domain.customer_tier import Tier
 
 Latitude = Annotated[StrictFloat, Field(ge=-90, le=90)]
@@ -50,6 +51,9 @@ _CUSTOMER_EXAMPLE: dict[str, Any] = {
     "last_follow_up_at": None,
     "last_engaged_at": "2026-11-22T07:30:00Z",
     "temperature": 18.4,
+    "health_score": 74,
+    "health_band": "green",
+    "health_computed_at": "2026-11-22T16:05:50Z",
 }
 _CONTACT_EXAMPLE: dict[str, Any] = {
     "id": "8e9f0a1b-2c3d-4e5f-8a7b-6c5d4e3f2a1b",
@@ -123,6 +127,13 @@ class CustomerOut(Record, Engaged):
     tags: list[str]
     custom_fields: dict[str, Any]
     last_follow_up_at: datetime | None
+    health_score: int | None = Field(
+        description="Customer health 0-100 as last recomputed (nightly, and when an activity, a won "
+        "deal or an SLA breach changes it); null until first computed. GET /customers/{id}/health "
+        "explains it."
+    )
+    health_band: HealthBand | None
+    health_computed_at: datetime | None
 
 
 class CustomerPage(BaseModel):

@@ -52,3 +52,5 @@ class Activity(Entity):
     # Entered long after occurred_at (the organization's activity_entry.late_entry_hours): kept,
     # but it answers clocks at its entry time and activity KPIs leave it out (docs/kpis.md).
     late_entry: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # A satisfaction survey's answer (1-5) taken during the activity; customer health averages it.
+    satisfaction: Mapped[int | None]

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Entity, str_enum, trigram_index
+from app.db import Base, Entity, str_enum, trigram_index, utcnow
+from app.domain.customer_health import HealthBand
 from app.domain.customer_tier import Tier
 
 
@@ -46,6 +47,34 @@ class Customer(Entity):
     # from there, so a reader decays it to now and an event updates this one row.
     temperature: Mapped[float | None]
     temperature_at: Mapped[datetime | None]
+    # Customer health (app/domain/customer_health.py) as last computed. A derived value: writing it
+    # leaves `version` and `updated_at` alone, so a nightly recompute invalidates no client's ETag.
+    # Not indexed: the nightly run reads every customer of the organization anyway, and an indexed
+    # column would keep PostgreSQL from updating the row in place (HOT), so each night would write
+    # into all of the customer's indexes, the two trigram ones included.
+    health_score: Mapped[int | None]
+    health_band: Mapped[HealthBand | None] = mapped_column(str_enum(HealthBand))
+    health_computed_at: Mapped[datetime | None]
+
+
+class CustomerHealthSnapshot(Base):
+    """The health a customer had on one day of the organization's calendar: the day's last
+    recompute (one row per customer and local day), so the trend stays when the score moves on."""
+
+    __tablename__ = "customer_health_snapshot"
+    __table_args__ = (
+        UniqueConstraint(
+            "organization_id", "customer_id", "snapshot_on", name="uq_customer_health_snapshot_day"
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
+    snapshot_on: Mapped[date]
+    score: Mapped[int]
+    band: Mapped[HealthBand] = mapped_column(str_enum(HealthBand))
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Contact(Entity):
