@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.activities import ActivityType
 from app.domain.errors import Conflict, FieldError, InvalidInput, PermissionDenied
 from app.domain.events import QuotePriceSpread
-from app.domain.models import Customer, Opportunity, Product, Quote, QuoteLine, User
+from app.domain.models import AuditEvent, Customer, Opportunity, Product, Quote, QuoteLine, User
 from app.domain.permissions import Role
 from app.domain.principal import Principal
 from app.domain.quote_approval import may_approve
@@ -459,3 +459,26 @@ async def decide_approval(
     )
     await quote_approval.announce_decision(session, quote, actor)
     return quote
+
+
+# The audit rows that record a quote's prices: as written, as changed, as decided on.
+PRICE_ACTIONS = ("quote.created", "quote.prices_changed", "quote.prices_approved", "quote.prices_rejected")
+MAX_PRICE_HISTORY = 500
+
+
+async def price_history(session: AsyncSession, *, actor: Principal, quote_id: uuid.UUID) -> list[AuditEvent]:
+    """Who set or approved which prices on a quote, oldest first: readable by whoever may read the
+    quote (a rep their own), where the audit log as a whole is a manager's."""
+    quote = await get_quote(session, actor=actor, quote_id=quote_id)
+    rows = await session.scalars(
+        select(AuditEvent)
+        .where(
+            AuditEvent.organization_id == actor.organization_id,
+            AuditEvent.entity_type == "quote",
+            AuditEvent.entity_id == quote.id,
+            AuditEvent.action.in_(PRICE_ACTIONS),
+        )
+        .order_by(AuditEvent.occurred_at, AuditEvent.id)
+        .limit(MAX_PRICE_HISTORY)
+    )
+    return list(rows)

@@ -131,9 +131,10 @@ async def test_the_supervisor_approves_a_15_percent_discount_and_the_rep_sends_i
     assert decided[0]["after"]["lines"][0]["unit_price"] == "85.0000"
 
 
-async def test_rejected_prices_must_change_before_the_quote_goes_out(client, make_tenant, make_user):
+async def test_rejected_prices_must_change_before_the_quote_goes_out(client, make_tenant, make_user, clock):
     desk = await _desk(client, make_tenant, make_user)
     quote = ok(await _quote(client, desk.rep_headers, desk.deal_id, (desk.product_id, "85", "10")), 201)
+    clock.advance(minutes=5)
 
     rejected = ok(await _decide(client, desk.supervisor_headers, quote["id"], "rejected", "低于成本"))
     refused = await _send(client, desk.rep_headers, quote["id"])
@@ -145,6 +146,7 @@ async def test_rejected_prices_must_change_before_the_quote_goes_out(client, mak
     assert again.status_code == 409
     assert again.json()["code"] == "quote.not_pending_approval"
 
+    clock.advance(minutes=5)
     revised = ok(
         await client.put(
             f"/api/v1/quotes/{quote['id']}/lines",
@@ -158,6 +160,19 @@ async def test_rejected_prices_must_change_before_the_quote_goes_out(client, mak
         None,
     )
     assert ok(await _send(client, desk.rep_headers, quote["id"]))["status"] == "sent"
+
+    history = ok(await client.get(f"/api/v1/quotes/{quote['id']}/price-history", headers=desk.rep_headers))
+    assert [(row["action"], row["actor_id"]) for row in history["items"]] == [
+        ("quote.created", desk.rep["id"]),
+        ("quote.prices_rejected", desk.supervisor["id"]),
+        ("quote.prices_changed", desk.rep["id"]),
+    ]
+    assert [row["after"]["lines"][0]["unit_price"] for row in history["items"]] == [
+        "85.0000",
+        "85.0000",
+        "92.0000",
+    ]
+    assert (await client.get("/api/v1/audit-events", headers=desk.rep_headers)).status_code == 403
 
 
 async def test_below_the_floor_price_a_director_must_approve(client, make_tenant, make_user):

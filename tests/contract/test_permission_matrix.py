@@ -118,6 +118,7 @@ get_organization                      ok   ok   ok   ok   ok   ok   ok   ok   ok
 get_pipeline                          ok   ok   ok   ok   ok   ok   403  ok   403  404
 get_product                           ok   ok   ok   ok   ok   ok   403  ok   403  404
 get_quote                             ok   ok   ok   404  ok   404  403  ok   403  404
+get_quote_price_history               ok   ok   ok   404  ok   404  403  ok   403  404
 get_sla_policy                        ok   ok   ok   ok   ok   ok   403  ok   403  404
 get_status_board_summary              ok   ok   ok   ok   ok   ok   403  ok   403  ok
 get_task                              ok   ok   ok   404  ok   404  403  ok   403  404
@@ -162,8 +163,8 @@ mark_notification_read                404  404  404  404  404  404  404  403  40
 metrics                               ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 qualify_lead                          ok   ok   ok   404  ok   404  404  ok   403  404
 readyz                                ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
-release_lead                          ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 record_engagement_events              ok   ok   403  403  403  403  403  ok   403  ok
+release_lead                          ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 reopen_opportunity                    ok   ok   ok   ok   ok   ok   403  ok   403  ok
 replace_quote_lines                   ok   ok   ok   ok   ok   ok   403  ok   403  ok
 replay_notification_channel_delivery  404  404  403  403  403  403  403  403  403  404

@@ -20,6 +20,7 @@ from app.api.deps import (
 )
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
+from app.api.schemas.audit_events import AuditEventOut
 from app.api.schemas.quotes import (
     ProductCreate,
     ProductOut,
@@ -32,6 +33,7 @@ from app.api.schemas.quotes import (
     QuoteLinesIn,
     QuoteOut,
     QuotePage,
+    QuotePriceHistory,
     QuoteStatusIn,
 )
 from app.domain.models import Quote
@@ -190,6 +192,21 @@ async def get_quote(
     return await _quote_out(
         session, await quotes.get_quote(session, actor=actor, quote_id=quote_id), response
     )
+
+
+@router.get(
+    "/quotes/{quote_id:uuid}/price-history",
+    response_model=QuotePriceHistory,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def get_quote_price_history(
+    session: SessionDep, actor: CanReadQuotes, quote_id: uuid.UUID
+) -> QuotePriceHistory:
+    """Every price the quote had, who set it and who approved or rejected it, oldest first (the
+    audit rows `quote.created`, `quote.prices_changed`, `quote.prices_approved`,
+    `quote.prices_rejected`); a rep reads their own quotes' history."""
+    rows = await quotes.price_history(session, actor=actor, quote_id=quote_id)
+    return QuotePriceHistory(items=[AuditEventOut.model_validate(row) for row in rows])
 
 
 @router.put(

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
+from app.api.schemas.audit_events import AuditEventOut
 from app.api.schemas.common import DecimalText, PatchModel, Record
 from app.api.schemas.pipelines import Currency
 from app.domain.permissions import Role
@@ -222,3 +223,9 @@ class QuoteApprovalIn(BaseModel):
 
     decision: ApprovalDecision
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class QuotePriceHistory(BaseModel):
+    items: list[AuditEventOut] = Field(
+        description="Oldest first; `after.lines` holds the unit prices, `actor_id` who set or decided them."
+    )
