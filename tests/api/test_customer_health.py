@@ -84,9 +84,13 @@ async def _win(client: httpx.AsyncClient, headers: dict[str, str], customer_id: 
 async def test_each_factor_contributes_its_hand_computed_points_and_they_add_up_to_the_score(
     client, app, make_tenant, clock
 ):
+    now = clock.now
+    # The customer has been on the books since before the oldest call logged on it below.
+    clock.now = now - timedelta(days=71)
     tenant = await make_tenant()
     customer = await _customer(client, tenant.headers, annual_purchase="620000")  # tier A
-    now = clock.now
+    clock.now = now
+    tenant.token = await sign_in(client, tenant.admin_username)
     # Temperature 8 two weeks ago, half-life 14 days: 4 now, of the 10 that take every point.
     await _set_temperature(app, customer["id"], 8.0, now - timedelta(days=14))
     # The 60 days before the last 30: eight calls nobody answered (4 per 30 days).

@@ -217,7 +217,7 @@ async def qualify_lead(session: SessionDep, actor: CanWrite, now: NowDep, lead_i
     by default its budget and a purchase timeframe recorded in an activity); otherwise 422
     `lead.qualification_incomplete` naming each criterion it misses. Records who qualified it."""
     lead = await lead_qualification.qualify_lead(session, actor=actor, lead_id=lead_id, now=now)
-    return LeadOut.model_validate(lead)
+    return await lead_out(session, actor, now, lead)
 
 
 @router.put(
@@ -237,7 +237,7 @@ async def give_lead_feedback(
         feedback=lead_qualification.Feedback(body.quality, tuple(body.reason_codes), body.comment),
         now=now,
     )
-    return LeadOut.model_validate(lead)
+    return await lead_out(session, actor, now, lead)
 
 
 @router.post(
