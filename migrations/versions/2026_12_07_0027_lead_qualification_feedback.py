@@ -23,7 +23,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('qualified_at', app.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('qualified_by_id', sa.Uuid(), nullable=True))
         batch_op.add_column(sa.Column('feedback_quality', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('feedback_reasons', app.db.JSONType, nullable=False, server_default='[]'))
+        batch_op.add_column(sa.Column('feedback_reasons', app.db.JSONType, server_default=sa.text("'[]'"), nullable=False))
         batch_op.add_column(sa.Column('feedback_comment', sa.String(length=500), nullable=True))
         batch_op.add_column(sa.Column('feedback_by_id', sa.Uuid(), nullable=True))
         batch_op.add_column(sa.Column('feedback_at', app.db.UTCDateTime(timezone=True), nullable=True))

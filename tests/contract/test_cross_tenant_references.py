@@ -86,8 +86,31 @@ _TASK = {"title": "回访", "due_at": "2026-11-30T10:00:00+08:00"}
 _LINE = {"quantity": "10", "unit_price": "40.0000"}
 _ACTIVITY = {"type": "note", "occurred_at": "2026-11-23T01:00:00Z", "notes": "现场"}
 _RULE = {"name": Unique("规则 "), "priority": 10, "strategy": "round_robin"}
+_ENGAGEMENT = {"type": "email_open", "occurred_at": "2026-11-23T01:00:00Z", "event_id": Unique("evt-")}
 
 REFERENCES: dict[tuple[str, str], Case | NotAReference] = {
+    ("record_engagement_events", "lead_id"): Case(
+        "POST", "/api/v1/engagement-events", {**_ENGAGEMENT, "lead_id": Ref("lead")}
+    ),
+    ("record_engagement_events", "events[].lead_id"): Case(
+        "POST", "/api/v1/engagement-events", {"events": [{**_ENGAGEMENT, "lead_id": Ref("lead")}]}
+    ),
+    ("record_engagement_events", "contact_id"): Case(
+        "POST", "/api/v1/engagement-events", {**_ENGAGEMENT, "contact_id": Ref("contact")}
+    ),
+    ("record_engagement_events", "events[].contact_id"): Case(
+        "POST", "/api/v1/engagement-events", {"events": [{**_ENGAGEMENT, "contact_id": Ref("contact")}]}
+    ),
+    ("record_engagement_events", "customer_id"): Case(
+        "POST", "/api/v1/engagement-events", {**_ENGAGEMENT, "customer_id": Ref("customer")}
+    ),
+    ("record_engagement_events", "events[].customer_id"): Case(
+        "POST", "/api/v1/engagement-events", {"events": [{**_ENGAGEMENT, "customer_id": Ref("customer")}]}
+    ),
+    ("record_engagement_events", "event_id"): NotAReference("the sender's own key that de-duplicates events"),
+    ("record_engagement_events", "events[].event_id"): NotAReference(
+        "the sender's own key that de-duplicates events"
+    ),
     ("hand_over_user", "to_user_id"): Case(
         "POST", "/api/v1/users/{fresh_user}/handover", {"to_user_id": REF_USER}
     ),

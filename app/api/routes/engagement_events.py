@@ -17,6 +17,7 @@ from app.api.schemas.engagement import (
     EngagementOutcome,
     EngagementResult,
 )
+from app.domain.errors import FieldError, InvalidInput
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
 from app.services import engagement
@@ -39,11 +40,25 @@ async def record_engagement_events(
     a contact or a customer: by id, by customer code, or by phone or e-mail (a lead's first, else a
     contact's). An event that matches nothing refuses the whole batch (422, `errors` naming each
     `events[i]`), and nothing is recorded. A repeated `event_id` is accepted and not counted again;
-    each result says `created` or `duplicate`. Scope `engagement:write`."""
+    each result says `created` or `duplicate`. A single event sent as itself has its errors named by
+    its own fields (`lead_id`). Scope `engagement:write`."""
+    batch = isinstance(body, EngagementBatchIn)
     events = body.events if isinstance(body, EngagementBatchIn) else [body]
-    recorded = await engagement.record_engagement_events(
-        session, actor=actor, events=[_new_event(event) for event in events], now=now
-    )
+    try:
+        recorded = await engagement.record_engagement_events(
+            session, actor=actor, events=[_new_event(event) for event in events], now=now
+        )
+    except InvalidInput as refused:
+        if batch:
+            raise
+        # A single event was sent as itself, not as a batch: its fields are named as it sent them.
+        raise InvalidInput(
+            refused.detail,
+            code=refused.code,
+            errors=[
+                FieldError(e.field.removeprefix("events[0]."), e.code, e.message) for e in refused.errors
+            ],
+        ) from None
     results = [
         EngagementResult(
             index=index,

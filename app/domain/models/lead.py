@@ -91,7 +91,7 @@ class Lead(Entity):
     qualified_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     # Sales' rating of the lead marketing sent (the source-quality KPI reads it): 1-5 and reasons.
     feedback_quality: Mapped[int | None]
-    feedback_reasons: Mapped[list[str]] = mapped_column(default=list)
+    feedback_reasons: Mapped[list[str]] = mapped_column(default=list, server_default=text("'[]'"))
     feedback_comment: Mapped[str | None] = mapped_column(String(500))
     feedback_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     feedback_at: Mapped[datetime | None]
