@@ -49,6 +49,7 @@ from app.api.routes import (
     teams,
     users,
     webhooks,
+    win_probability,
 )
 from app.api.runtime import Runtime
 from app.api.webhook_contract import add_webhooks
@@ -114,6 +115,7 @@ _ROUTE_MODULES = (
     attachments,
     pipelines,
     opportunities,
+    win_probability,
     tasks,
     quotes,
     sla,

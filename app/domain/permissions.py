@@ -53,6 +53,8 @@ class Permission(StrEnum):
     webhooks_manage = "webhooks:manage"
     notification_channels_manage = "notification_channels:manage"
     kpi_read = "kpi:read"
+    # Retraining the win-probability model: the admin's alone (it re-scores every open deal).
+    scoring_manage = "scoring:manage"
 
 
 _EVERYONE = {

@@ -20,7 +20,7 @@ from app.domain.pipelines import OrderingMode, ordering_violations, parse_orderi
 from app.domain.policy import OrganizationPolicy
 from app.domain.principal import Principal
 from app.domain.sla import SlaKind, TimerState
-from app.services import audit, customers, leads, opportunities, sla
+from app.services import audit, customers, leads, opportunities, sla, win_probability
 from app.services.common import get_visible, matches, refuse_taken_id
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.policy import policy_for
@@ -143,6 +143,8 @@ async def record_activity(
     if activity.is_effective:
         await _meet_timers(session, subjects.lead, subjects.customer, now)
     await session.flush()
+    if subjects.opportunity is not None:
+        await win_probability.refresh_deal(session, subjects.opportunity, now)
     await audit.record_audit(
         session,
         actor=actor,

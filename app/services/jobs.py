@@ -25,6 +25,8 @@ class JobName(StrEnum):
     recycle_leads = "recycle_leads"
     fire_sla_timers = "fire_sla_timers"
     send_deliveries = "send_deliveries"
+    retrain_win_model = "retrain_win_model"
+    retrain_win_models = "retrain_win_models"
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,23 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from arq.typing import WorkerCoroutine
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.metrics import JOBS
-from app.services import assignment, deliveries, idempotency, imports, lead_pool, outbox, sla_sweep
+from app.services import (
+    assignment,
+    deliveries,
+    idempotency,
+    imports,
+    lead_pool,
+    outbox,
+    sla_sweep,
+    win_probability,
+)
 from app.services.jobs import JobName, JobQueue
 from app.services.unit_of_work import session_scope
 
@@ -178,6 +187,35 @@ async def send_deliveries(ctx: JobContext) -> int:
             return total
 
 
+async def retrain_win_model(ctx: JobContext, organization_id: str, cut_on: str | None = None) -> int:
+    """On demand (POST /scoring/models/retrain): trains a new model version and re-scores the
+    organization's open deals in one transaction; run twice, it stores one more version."""
+    sessionmaker, queue, clock = _deps(ctx)
+    async with session_scope(sessionmaker, queue) as session:
+        model = await win_probability.train_win_model(
+            session,
+            organization_id=uuid.UUID(organization_id),
+            now=clock(),
+            cut_on=date.fromisoformat(cut_on) if cut_on else None,
+        )
+    JOBS.labels("retrain_win_model", "ok" if model.model else "noop").inc()
+    return model.number
+
+
+async def retrain_win_models(ctx: JobContext) -> int:
+    """Hourly: the organizations in their night whose model is a day old are retrained, each in
+    its own transaction."""
+    sessionmaker, queue, clock = _deps(ctx)
+    async with session_scope(sessionmaker, queue) as session:
+        due = await win_probability.organizations_due_for_retrain(session, clock())
+    for organization_id in due:
+        started = time.monotonic()
+        await retrain_win_model(ctx, str(organization_id))
+        await _rest_after(ctx, started)
+    JOBS.labels("retrain_win_models", "ok" if due else "noop").inc()
+    return len(due)
+
+
 @dataclass(frozen=True)
 class Schedule:
     """Run at `second` past the minute, in each of `minutes` (every minute when None)."""
@@ -216,6 +254,8 @@ JOB_REGISTRY: tuple[Job, ...] = (
     Job(recycle_leads, Schedule(second=40, minutes=frozenset(range(0, 60, 5)))),
     Job(purge_idempotency_records, Schedule(second=30, minutes=frozenset({17}))),
     Job(run_import),
+    Job(retrain_win_model),
+    Job(retrain_win_models, Schedule(second=50, minutes=frozenset({23}))),
 )
 """The job registry: the arq worker's functions and cron list, the in-process runner's functions
 and schedule all derive from it."""
