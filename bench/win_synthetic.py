@@ -83,7 +83,7 @@ def true_logit(skill: float, industry: str, amount: int, silent_days: float | No
 
 
 def generate(
-    deals: int, *, seed: int = 17, owners: int = 12, customers_count: int = 60, days: int = 720
+    deals: int, *, seed: int = 17, owners: int = 8, customers_count: int = 60, days: int = 720
 ) -> SyntheticHistory:
     rng = random.Random(seed)
     skills = {f"Synthetic Rep {n:02d}": rng.gauss(0.0, 0.9) for n in range(owners)}

@@ -94,9 +94,14 @@ def _snapshot_statement(organization_id: uuid.UUID, at: _AsOf, through: Any = No
         )
 
     stays = aliased(StageStay)
-    opened_at = select(func.min(stays.entered_at)).where(stays.opportunity_id == opportunity_id)
+    # organization_id first in every lookup: the (organization_id, opportunity_id, …) indexes serve them.
+    opened_at = select(func.min(stays.entered_at)).where(
+        stays.organization_id == organization_id, stays.opportunity_id == opportunity_id
+    )
     previous_dwell = select(stays.dwell_seconds).where(
-        stays.opportunity_id == opportunity_id, stays.left_at == at.entered_at
+        stays.organization_id == organization_id,
+        stays.opportunity_id == opportunity_id,
+        stays.left_at == at.entered_at,
     )
     last_effective = select(func.max(Activity.occurred_at)).where(
         Activity.organization_id == organization_id,
@@ -227,7 +232,11 @@ async def training_rows(session: AsyncSession, organization_id: uuid.UUID) -> li
     )
     through = (
         last_open,
-        and_(last_open.opportunity_id == Opportunity.id, last_open.left_at == Opportunity.closed_at),
+        and_(
+            last_open.organization_id == organization_id,
+            last_open.opportunity_id == Opportunity.id,
+            last_open.left_at == Opportunity.closed_at,
+        ),
     )
     statement = (
         _snapshot_statement(organization_id, at, through)
