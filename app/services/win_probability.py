@@ -39,6 +39,7 @@ from app.domain.models import (
 )
 from app.domain.principal import Principal
 from app.domain.win_probability import (
+    FEATURE_NAMES,
     MIN_CLOSED_DEALS,
     DealSnapshot,
     Prediction,
@@ -53,7 +54,7 @@ from app.services.jobs import JobName, JobRequest, enqueue_after_commit
 _DAY = 86400.0
 # The share of closed deals, newest, kept out of training to judge the models when no cut is given.
 HOLDOUT_SHARE = 0.2
-TOP_FACTORS = 5
+TOP_FACTORS = len(FEATURE_NAMES)  # every factor: there are few, and a client shows the first
 # The nightly retrain runs in this local hour of the organization, once a day at most.
 NIGHTLY_HOURS = range(1, 5)
 _RETRAIN_AGE = timedelta(hours=20)

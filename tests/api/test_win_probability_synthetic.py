@@ -43,7 +43,9 @@ async def test_the_model_finds_most_of_the_signal_a_known_process_put_in(client,
     assert current["rows"]["holdout"] == holdout
     assert current["rows"]["train"] + holdout == DEALS
     chosen, baseline = current["chosen_metrics"], current["baseline_metrics"]
-    print(f"optimum {optimum:.4f} chosen {current['kind']} {chosen['auc']:.4f} baseline {baseline['auc']:.4f}")
+    print(
+        f"optimum {optimum:.4f} chosen {current['kind']} {chosen['auc']:.4f} baseline {baseline['auc']:.4f}"
+    )
     assert current["kind"] == "logistic_regression"
     assert chosen["auc"] >= 0.95 * optimum
     assert chosen["auc"] > baseline["auc"]

@@ -73,8 +73,8 @@ class WinProbabilityOut(BaseModel):
     intercept: float | None = Field(
         description="The model's log-odds before any factor; null without a model."
     )
-    factors_up: list[FactorOut] = Field(description="Up to five, strongest first.")
-    factors_down: list[FactorOut] = Field(description="Up to five, strongest first.")
+    factors_up: list[FactorOut] = Field(description="Every factor raising it, strongest first.")
+    factors_down: list[FactorOut] = Field(description="Every factor lowering it, strongest first.")
     model: ModelRefOut | None = Field(description="The model version; null before any training.")
     as_of: datetime
 
