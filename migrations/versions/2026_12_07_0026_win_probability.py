@@ -41,7 +41,7 @@ def upgrade() -> None:
         sa.UniqueConstraint('organization_id', 'number', name=op.f('uq_win_model_organization_id_number')),
     )
     with op.batch_alter_table('opportunity', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('win_probability', sa.Float(), server_default=sa.text('0'), nullable=False))
+        batch_op.add_column(sa.Column('win_probability', sa.Double(), server_default=sa.text('0'), nullable=False))
         batch_op.add_column(sa.Column('manual_win_probability', sa.Integer(), nullable=True))
         batch_op.create_index(
             batch_op.f('ix_opportunity_organization_id_win_probability_id'),
