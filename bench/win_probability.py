@@ -200,7 +200,7 @@ async def main(url: str, synthetic_deals: int, skip_maven: bool) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--database", default="crm_winprob_test_bench", help="recreated; its name must contain 'test'"
+        "--database", default="crm_bench_win_probability_test", help="recreated; its name must contain 'test'"
     )
     parser.add_argument("--synthetic-deals", type=int, default=20_000)
     parser.add_argument("--skip-maven", action="store_true")
