@@ -140,6 +140,7 @@ async def _train(app: Any, organization_id: uuid.UUID, cut: date) -> tuple[dict[
         model = await win_probability.train_win_model(
             session, organization_id=organization_id, now=datetime.now(ZoneInfo("UTC")), cut_on=cut
         )
+        assert model is not None
         result = {"kind": model.chosen, "signal": model.signal, **model.metrics}
     return result, time.perf_counter() - started
 

@@ -283,16 +283,14 @@ def _judgeable(rows: Sequence[LabelledSnapshot], cut: datetime) -> str | None:
 
 async def train_win_model(
     session: AsyncSession, *, organization_id: uuid.UUID, now: datetime, cut_on: date | None = None
-) -> WinModel:
-    """Trains and stores a new model version, then re-scores the open deals with it."""
+) -> WinModel | None:
+    """Trains and stores a new model version, then re-scores the open deals with it; None when
+    the organization is gone (a request that outlived it)."""
+    zone = await session.scalar(select(Organization.timezone).where(Organization.id == organization_id))
+    if zone is None:
+        return None
     rows = await training_rows(session, organization_id)
-    cut = (
-        datetime.combine(cut_on, time(0), await _timezone(session, organization_id))
-        if cut_on
-        else default_cut(rows)
-        if rows
-        else now
-    )
+    cut = datetime.combine(cut_on, time(0), ZoneInfo(zone)) if cut_on else default_cut(rows) if rows else now
     number = (
         await session.scalar(
             select(func.coalesce(func.max(WinModel.number), 0)).where(
@@ -321,12 +319,6 @@ async def train_win_model(
     await session.flush()
     await refresh_open_deals(session, organization_id=organization_id, now=now, model=record)
     return record
-
-
-async def _timezone(session: AsyncSession, organization_id: uuid.UUID) -> ZoneInfo:
-    return ZoneInfo(
-        await session.scalar(select(Organization.timezone).where(Organization.id == organization_id)) or "UTC"
-    )
 
 
 def automatic_probability(

@@ -198,8 +198,8 @@ async def retrain_win_model(ctx: JobContext, organization_id: str, cut_on: str |
             now=clock(),
             cut_on=date.fromisoformat(cut_on) if cut_on else None,
         )
-    JOBS.labels("retrain_win_model", "ok" if model.model else "noop").inc()
-    return model.number
+    JOBS.labels("retrain_win_model", "ok" if model and model.model else "noop").inc()
+    return model.number if model else 0
 
 
 async def retrain_win_models(ctx: JobContext) -> int:
