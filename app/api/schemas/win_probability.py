@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.domain.win_probability import ProbabilitySource
 
@@ -79,10 +79,17 @@ class WinProbabilityOut(BaseModel):
     as_of: datetime
 
 
+def _date_text(value: Any) -> Any:
+    """A day as JSON Schema's `date` format: text. Pydantic would read 0 as 1970-01-01."""
+    if not isinstance(value, str):
+        raise ValueError("a date as text, YYYY-MM-DD")
+    return value
+
+
 class RetrainIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"cut_date": "2017-08-01"}]})
 
-    cut_date: date | None = Field(
+    cut_date: Annotated[date, BeforeValidator(_date_text)] | None = Field(
         default=None,
         description="Judge on deals closed on or after this day (the organization's time zone), train "
         "on those before. Default: the newest 20 % of closed deals are the holdout.",
