@@ -188,9 +188,14 @@ def fit_logistic(
     design, target = _design(rows, layout), np.asarray(outcomes, dtype=int)
     if c is None:
         fitted: Any = LogisticRegressionCV(
-            Cs=_CANDIDATE_C, cv=TimeSeriesSplit(n_splits=4), scoring="neg_log_loss", max_iter=2000
+            Cs=_CANDIDATE_C,
+            cv=TimeSeriesSplit(n_splits=4),
+            scoring="neg_log_loss",
+            max_iter=2000,
+            l1_ratios=(0.0,),  # plain L2
+            use_legacy_attributes=False,
         ).fit(design, target)
-        c = float(fitted.C_[0])
+        c = float(np.ravel(fitted.C_)[0])
     else:
         fitted = LogisticRegression(C=c, max_iter=2000).fit(design, target)
     return _with_weights(layout, fitted), c
