@@ -4,11 +4,18 @@ the list sorted by win probability."""
 
 from __future__ import annotations
 
+import json
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
+from app.domain.permissions import Role
+from app.domain.principal import Principal
+from app.services import win_probability
+from app.services.unit_of_work import session_scope
+from app.services.users import NewUser, create_user
 from bench.win_synthetic import generate, put_into_product
 from tests.api.helpers import bearer, ok
 
@@ -228,3 +235,61 @@ async def test_only_an_admin_retrains_and_a_rep_reads_only_their_own_deals(clien
         refused = await client.post(f"{V1}/scoring/models/retrain", json={}, headers=bearer(token))
         assert refused.status_code == 403
     assert (await client.post(f"{V1}/scoring/models/retrain", headers=tenant.headers)).status_code == 202
+
+
+async def test_an_imported_deals_close_value_and_dates_do_not_reach_its_training_snapshot(
+    client, app, make_tenant
+):
+    """Maven's lost deals carry close_value 0: the training row of such a deal has no amount, is read
+    at its engage date (age 0, nothing after), and its outcome travels apart."""
+    tenant = await make_tenant()
+    runtime = app.state.runtime
+    async with session_scope(runtime.sessionmaker, runtime.queue) as session:
+        await create_user(
+            session,
+            actor=Principal.system(tenant.organization_id),
+            data=NewUser(username="moses", display_name="Moses Frase", password="x" * 12, role=Role.rep),
+        )
+    ok(
+        await client.post(
+            f"{V1}/customers", json={"name": "Cancity", "industry": "retail"}, headers=tenant.headers
+        ),
+        201,
+    )
+    rows = (
+        "id,owner,account,stage,engaged,closed,value\n"
+        "L1,Moses Frase,Cancity,Lost,2017-01-02,2017-03-01,0\n"
+        "W1,Moses Frase,Cancity,Won,2017-01-05,2017-04-01,1054\n"
+    )
+    mapping = {
+        "columns": {
+            "id": "external_id",
+            "owner": "owner",
+            "account": "customer",
+            "stage": "stage",
+            "engaged": "engaged_on",
+            "closed": "closed_on",
+            "value": "amount",
+        },
+        "pipeline": "B2B 标准流程",
+        "stages": {"Won": "赢单", "Lost": "输单"},
+        "timezone": "UTC",
+    }
+    started = await client.post(
+        f"{V1}/opportunities/import",
+        files={"file": ("deals.csv", rows.encode(), "text/csv")},
+        data={"mapping": json.dumps(mapping)},
+        headers=tenant.headers,
+    )
+    assert started.status_code == 202, started.text
+    await runtime.queue.drain()
+    async with runtime.sessionmaker() as session:
+        training = await win_probability.training_rows(session, tenant.organization_id)
+    by_outcome = {row.won: row for row in training}
+    lost, won = by_outcome[False], by_outcome[True]
+    assert (lost.snapshot.amount, won.snapshot.amount) == (None, None)
+    assert lost.snapshot.stage == won.snapshot.stage == "触达"  # where they engaged, not 输单 / 赢单
+    assert (lost.snapshot.deal_age_days, lost.snapshot.days_in_stage) == (0.0, 0.0)
+    # The earlier close (1 March) is in the owner's record only for deals engaged after it.
+    assert (won.snapshot.owner_closed_before, lost.snapshot.owner_closed_before) == (0, 0)
+    assert lost.closed_at == datetime(2017, 3, 1, tzinfo=UTC)
