@@ -51,6 +51,7 @@ from app.api.routes import (
     teams,
     users,
     webhooks,
+    win_probability,
 )
 from app.api.runtime import Runtime
 from app.api.webhook_contract import add_webhooks
@@ -118,6 +119,7 @@ _ROUTE_MODULES = (
     attachments,
     pipelines,
     opportunities,
+    win_probability,
     tasks,
     quotes,
     sla,

@@ -41,6 +41,7 @@ _MAPPING_KEYS = frozenset(
         "currency",
         "name_template",
         "timezone",
+        "amount_known_before_close",
     }
 )
 DEFAULT_NAME_TEMPLATE = "{customer} {product}"
@@ -59,6 +60,9 @@ class OpportunityMapping:
     name_template: str = DEFAULT_NAME_TEMPLATE
     # The zone the source's dates are days in; None: the organization's.
     timezone: str | None = None
+    # False (the default): a closed deal's amount is its close value, unknown before the close (as
+    # Maven's close_value, 0 on every lost deal), so win-probability training never reads it.
+    amount_known_before_close: bool = False
 
 
 def _string_map(raw: Any, where: str, errors: list[FieldError]) -> dict[str, str]:
@@ -99,6 +103,9 @@ _OPTIONS = {
         "a three-letter code such as CNY",
     ),
     "name_template": _Option(DEFAULT_NAME_TEMPLATE, _is_text, "invalid", "text with {field} placeholders"),
+    "amount_known_before_close": _Option(
+        False, lambda value: isinstance(value, bool), "invalid", "true or false"
+    ),
     "pipeline": _Option(None, lambda value: value is None or _is_text(value), "invalid", "a pipeline's name"),
     "timezone": _Option(
         None,
@@ -156,6 +163,7 @@ def parse_mapping(raw: Any) -> OpportunityMapping:
     pipeline = _option(raw, "pipeline", errors)
     products = _string_map(raw.get("products", {}), "mapping.products", errors)
     timezone = _option(raw, "timezone", errors)
+    amount_known = _option(raw, "amount_known_before_close", errors)
     if errors:
         raise InvalidInput("The import mapping cannot be used.", code="import.mapping_invalid", errors=errors)
     return OpportunityMapping(
@@ -168,6 +176,7 @@ def parse_mapping(raw: Any) -> OpportunityMapping:
         currency=currency,
         name_template=template,
         timezone=timezone,
+        amount_known_before_close=amount_known,
     )
 
 

@@ -55,6 +55,8 @@ class Permission(StrEnum):
     kpi_read = "kpi:read"
     # Reporting what leads and customers did (e-mail opens, trial logins): integrations' work.
     engagement_write = "engagement:write"
+    # Retraining the win-probability model: the admin's alone (it re-scores every open deal).
+    scoring_manage = "scoring:manage"
 
 
 _EVERYONE = {

@@ -26,7 +26,7 @@ from app.domain.pipelines import OrderingMode, ordering_violations, parse_orderi
 from app.domain.policy import OrganizationPolicy
 from app.domain.principal import Principal
 from app.domain.sla import SlaKind, TimerState
-from app.services import audit, customer_health, customers, leads, opportunities, sla
+from app.services import audit, customer_health, customers, leads, opportunities, sla, win_probability
 from app.services.common import get_visible, matches, refuse_taken_id
 from app.services.lead_intent import rescore_leads
 from app.services.pagination import Page, SortOrder, paginate
@@ -165,6 +165,8 @@ async def record_activity(
         await customer_health.refresh_customers(
             session, organization_id=actor.organization_id, customer_ids=[subjects.customer.id], now=now
         )
+    if subjects.opportunity is not None:
+        await win_probability.refresh_deal(session, subjects.opportunity, now)
     await audit.record_audit(
         session,
         actor=actor,

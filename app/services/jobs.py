@@ -27,6 +27,8 @@ class JobName(StrEnum):
     send_deliveries = "send_deliveries"
     recompute_customer_health = "recompute_customer_health"
     refresh_customer_health = "refresh_customer_health"
+    retrain_win_model = "retrain_win_model"
+    retrain_win_models = "retrain_win_models"
 
 
 @dataclass(frozen=True)

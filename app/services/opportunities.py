@@ -46,7 +46,7 @@ from app.domain.pipelines import (
 )
 from app.domain.principal import Principal
 from app.domain.sla import SlaKind, TimerState
-from app.services import audit, customer_health, customers, outbox, pipelines, sla
+from app.services import audit, customer_health, customers, outbox, pipelines, sla, win_probability
 from app.services.common import check_version, get_visible, matches
 from app.services.ownership import resolve_owner
 from app.services.pagination import Page, SortOrder, paginate
@@ -65,11 +65,13 @@ AUDITED_FIELDS = (
     "description",
     "competitors",
     "decision_process",
+    "manual_win_probability",
 )
 EDITABLE_FIELDS = frozenset(AUDITED_FIELDS) - {"customer_id"}
 # Moves that skip ahead or go back are abnormal: they need a reason and a supervisor or above.
 ABNORMAL_MOVES = frozenset({Move.skip, Move.backward})
 _OVERRIDE_ROLES = frozenset({Role.supervisor, Role.director, Role.admin})
+SORTABLE = {"created_at": Opportunity.created_at, "win_probability": Opportunity.win_probability}
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,7 @@ def _new_opportunity(
         pipeline_id=first.pipeline_id,
         stage_id=first.id,
         stage_entered_at=now,
+        win_probability=float(first.probability),
         amount=_money(data.amount),
         currency=data.currency,
         expected_close_date=data.expected_close_date,
@@ -240,6 +243,7 @@ def _stay_in(
         reason=reason,
         entered_at=now,
         entered_by_id=actor.user_id,
+        amount=opportunity.amount,
     )
 
 
@@ -258,7 +262,9 @@ async def list_opportunities(
     team_id: uuid.UUID | None = None,
     closed_from: datetime | None = None,
     closed_to: datetime | None = None,
+    sort: str = "-created_at",
 ) -> Page[Opportunity]:
+    order = SortOrder.parse(sort, SORTABLE)
     statement = select(Opportunity).where(
         Opportunity.organization_id == actor.organization_id, opportunity_visibility(actor)
     )
@@ -288,9 +294,9 @@ async def list_opportunities(
     return await paginate(
         session,
         statement,
-        sort_column=Opportunity.created_at,
+        sort_column=SORTABLE[order.name],
         id_column=Opportunity.id,
-        order=SortOrder("created_at", descending=True),
+        order=order,
         limit=limit,
         cursor=cursor,
     )
@@ -519,6 +525,7 @@ async def _move(
     if target.kind is StageKind.open:
         await _create_action_tasks(session, actor, opportunity, target, now)
         await _start_stage_clock(session, opportunity, target, now)
+    await win_probability.refresh_deal(session, opportunity, now)
     await _announce_move(session, opportunity, previous_stage_id, target, move, now)
     if target.kind is StageKind.won:
         # The won amount is one of the customer's health factors.

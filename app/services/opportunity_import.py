@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -155,7 +156,7 @@ async def write_opportunities(
                 actor, mapping, references.flow, deal, opportunity_id, now, engaged_at, closed_at
             )
         )
-        stay_rows.extend(_stays(actor, references.flow, deal.stage, opportunity_id, engaged_at, closed_at))
+        stay_rows.extend(_stays(actor, mapping, references.flow, deal, opportunity_id, engaged_at, closed_at))
     if opportunity_rows:
         await insert_rows(session, Opportunity, opportunity_rows)
         await insert_rows(session, StageStay, stay_rows)
@@ -286,24 +287,32 @@ def _opportunity_values(
         "decision_process": None,
         "closed_at": closed_at,
         "lose_reason": None,
+        # The stage's probability until a model scores it (won 100, lost 0).
+        "win_probability": float(deal.stage.probability),
+        "manual_win_probability": None,
     }
 
 
 def _stays(
     actor: Principal,
+    mapping: OpportunityMapping,
     flow: PipelineWithStages,
-    stage: PipelineStage,
+    deal: _Accepted,
     opportunity_id: uuid.UUID,
     engaged_at: datetime,
     closed_at: datetime | None,
 ) -> list[dict[str, Any]]:
     """An open deal stays in its stage since it engaged; a closed one in the first stage until it
-    closed, then in its won or lost stage."""
+    closed, then in its won or lost stage. A closed deal's amount is known from its close only,
+    unless the mapping says the source's amount was known all along: exports often give the close
+    value (Maven's is 0 on every lost deal), which no one knew before."""
+    amount = deal.row.amount
     if closed_at is None:
-        return [_stay(actor, opportunity_id, flow, stage.id, None, engaged_at, None)]
+        return [_stay(actor, opportunity_id, flow, deal.stage.id, None, engaged_at, None, amount)]
+    before_close = amount if mapping.amount_known_before_close else None
     return [
-        _stay(actor, opportunity_id, flow, flow.stages[0].id, None, engaged_at, closed_at),
-        _stay(actor, opportunity_id, flow, stage.id, Move.close, closed_at, None),
+        _stay(actor, opportunity_id, flow, flow.stages[0].id, None, engaged_at, closed_at, before_close),
+        _stay(actor, opportunity_id, flow, deal.stage.id, Move.close, closed_at, None, amount),
     ]
 
 
@@ -315,6 +324,7 @@ def _stay(
     move: Move | None,
     entered_at: datetime,
     left_at: datetime | None,
+    amount: Decimal | None,
 ) -> dict[str, Any]:
     return {
         "id": uuid.uuid4(),
@@ -329,4 +339,5 @@ def _stay(
         "entered_by_id": None,
         "left_at": left_at,
         "dwell_seconds": max(int((left_at - entered_at).total_seconds()), 0) if left_at else None,
+        "amount": amount,
     }

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from arq.typing import WorkerCoroutine
@@ -23,6 +23,7 @@ from app.services import (
     lead_pool,
     outbox,
     sla_sweep,
+    win_probability,
 )
 from app.services.jobs import JobName, JobQueue
 from app.services.unit_of_work import session_scope
@@ -234,6 +235,35 @@ async def refresh_customer_health(ctx: JobContext, organization_id: str, custome
     return run.customers
 
 
+async def retrain_win_model(ctx: JobContext, organization_id: str, cut_on: str | None = None) -> int:
+    """On demand (POST /scoring/models/retrain): trains a new model version and re-scores the
+    organization's open deals in one transaction; run twice, it stores one more version."""
+    sessionmaker, queue, clock = _deps(ctx)
+    async with session_scope(sessionmaker, queue) as session:
+        model = await win_probability.train_win_model(
+            session,
+            organization_id=uuid.UUID(organization_id),
+            now=clock(),
+            cut_on=date.fromisoformat(cut_on) if cut_on else None,
+        )
+    JOBS.labels("retrain_win_model", "ok" if model and model.model else "noop").inc()
+    return model.number if model else 0
+
+
+async def retrain_win_models(ctx: JobContext) -> int:
+    """Hourly: the organizations in their night whose model is a day old are retrained, each in
+    its own transaction."""
+    sessionmaker, queue, clock = _deps(ctx)
+    async with session_scope(sessionmaker, queue) as session:
+        due = await win_probability.organizations_due_for_retrain(session, clock())
+    for organization_id in due:
+        started = time.monotonic()
+        await retrain_win_model(ctx, str(organization_id))
+        await _rest_after(ctx, started)
+    JOBS.labels("retrain_win_models", "ok" if due else "noop").inc()
+    return len(due)
+
+
 @dataclass(frozen=True)
 class Schedule:
     """Run at `second` past the minute, in each of `minutes` (every minute when None)."""
@@ -274,6 +304,8 @@ JOB_REGISTRY: tuple[Job, ...] = (
     Job(recompute_customer_health, Schedule(second=50, minutes=frozenset({5}))),
     Job(refresh_customer_health),
     Job(run_import),
+    Job(retrain_win_model),
+    Job(retrain_win_models, Schedule(second=50, minutes=frozenset({23}))),
 )
 """The job registry: the arq worker's functions and cron list, the in-process runner's functions
 and schedule all derive from it."""

@@ -9,6 +9,8 @@ is hidden); other bodies are refused by validation, which comes before the recor
 those operations the matrix checks permission, and visibility is checked by their own tests.
 Deleting and revoking calls get a fresh record each.
 
+`get_current_win_model` answers 404 to everyone allowed: the world trains no model.
+
 Outcomes: `ok` let through (any answer but 401, 403 and 404), `403` refused by permission, `404`
 the record is hidden (another team's, another rep's, another organization's), `401` not signed in.
 """
@@ -89,6 +91,7 @@ get_activity                          ok   ok   ok   404  ok   404  403  ok   40
 get_assignment_rule                   ok   ok   ok   ok   403  403  403  ok   403  404
 get_business_calendar                 ok   ok   ok   ok   ok   ok   403  ok   403  404
 get_current_user                      ok   ok   ok   ok   ok   ok   ok   403  403  ok
+get_current_win_model                 404  404  404  404  404  404  403  404  403  404
 get_customer                          ok   ok   ok   404  ok   404  403  ok   403  404
 get_customer_health                   ok   ok   ok   404  ok   404  403  ok   403  404
 get_customer_health_history           ok   ok   ok   404  ok   404  403  ok   403  404
@@ -126,6 +129,7 @@ get_team                              ok   ok   ok   ok   ok   ok   ok   ok   40
 get_user                              ok   ok   ok   404  ok   404  404  ok   403  404
 get_webhook                           ok   ok   403  403  403  403  403  403  403  404
 give_lead_feedback                    ok   ok   ok   ok   ok   ok   ok   ok   403  ok
+get_win_probability                   ok   ok   ok   404  ok   404  403  ok   403  404
 hand_over_user                        ok   ok   403  403  403  403  403  403  403  ok
 healthz                               ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 import_customers                      ok   ok   ok   ok   ok   ok   403  ok   403  ok
@@ -169,6 +173,7 @@ reopen_opportunity                    ok   ok   ok   ok   ok   ok   403  ok   40
 replace_quote_lines                   ok   ok   ok   ok   ok   ok   403  ok   403  ok
 replay_notification_channel_delivery  404  404  403  403  403  403  403  403  403  404
 replay_webhook_delivery               404  404  403  403  403  403  403  403  403  404
+retrain_win_model                     ok   403  403  403  403  403  403  403  403  ok
 revoke_api_key                        ok   403  403  403  403  403  403  403  403  404
 rotate_webhook_secret                 ok   ok   403  403  403  403  403  403  403  ok
 sign_out_everywhere                   ok   ok   ok   ok   ok   ok   ok   403  403  ok

@@ -114,6 +114,14 @@ def _calls(seeded: dict[str, Any]) -> dict[str, tuple[str, Call]]:
         ),
         "opportunities": ("director", lambda s, a: opportunities.list_opportunities(s, actor=a, **page)),
         "opportunities, rep": ("rep", lambda s, a: opportunities.list_opportunities(s, actor=a, **page)),
+        "opportunities by win probability": (
+            "director",
+            lambda s, a: opportunities.list_opportunities(s, actor=a, **page, sort="-win_probability"),
+        ),
+        "opportunities by win probability, rep": (
+            "rep",
+            lambda s, a: opportunities.list_opportunities(s, actor=a, **page, sort="-win_probability"),
+        ),
         "activities": ("director", lambda s, a: activities.list_activities(s, actor=a, **page)),
         "activities, rep": ("rep", lambda s, a: activities.list_activities(s, actor=a, **page)),
         "activities by type": (

@@ -93,8 +93,15 @@ async def list_opportunities(
     team_id: Annotated[uuid.UUID | None, Query(description="Owned by the team's members.")] = None,
     closed_from: Annotated[Timestamp | None, Query(description="Closed at or after this instant.")] = None,
     closed_to: Annotated[Timestamp | None, Query(description="Closed before this instant.")] = None,
+    sort: Annotated[
+        str,
+        Query(
+            pattern=r"^-?(created_at|win_probability)$",
+            description="-win_probability: the likeliest to win first (whom to follow up first).",
+        ),
+    ] = "-created_at",
 ) -> OpportunityPage:
-    """Newest first; a rep sees their own, a supervisor their teams'."""
+    """Newest first unless sorted otherwise; a rep sees their own, a supervisor their teams'."""
     page = await opportunities.list_opportunities(
         session,
         actor=actor,
@@ -109,6 +116,7 @@ async def list_opportunities(
         team_id=team_id,
         closed_from=closed_from,
         closed_to=closed_to,
+        sort=sort,
     )
     return OpportunityPage(
         items=await opportunities_out(session, actor, page.items), next_cursor=page.next_cursor

@@ -199,12 +199,23 @@ class OpportunityCreate(BaseModel):
     decision_process: LongText | None = None
 
 
+ManualProbability = Annotated[int, Field(ge=0, le=100), JsonInteger]
+
+
 class OpportunityUpdate(PatchModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"amount": "920000.00", "competitors": "东方雨虹"}]}
     )
     nullable_fields = frozenset(
-        {"contact_id", "amount", "expected_close_date", "description", "competitors", "decision_process"}
+        {
+            "contact_id",
+            "amount",
+            "expected_close_date",
+            "description",
+            "competitors",
+            "decision_process",
+            "manual_win_probability",
+        }
     )
 
     name: Title | SkipJsonSchema[None] = None
@@ -217,6 +228,11 @@ class OpportunityUpdate(PatchModel):
     description: LongText | None = None
     competitors: LongText | None = None
     decision_process: LongText | None = None
+    manual_win_probability: ManualProbability | None = Field(
+        default=None,
+        description="The rep's own estimate in percent; kept apart from the automatic one, which "
+        "never overwrites it. null clears it.",
+    )
 
 
 class OpportunityOut(Record):
@@ -242,6 +258,8 @@ class OpportunityOut(Record):
                     "lose_reason": None,
                     "external_id": None,
                     "engaged_at": "2026-11-23T02:00:00Z",
+                    "win_probability": 42.5,
+                    "manual_win_probability": None,
                 }
             ]
         },
@@ -269,6 +287,12 @@ class OpportunityOut(Record):
     decision_process: str | None
     closed_at: datetime | None
     lose_reason: str | None
+    win_probability: float = Field(
+        description="The automatic estimate in percent: the model's, else the stage's (won 100, "
+        "lost 0). Refreshed on stage changes, closes, new activities and retraining; "
+        "GET /opportunities/{id}/win-probability explains it as of now."
+    )
+    manual_win_probability: int | None = Field(description="The rep's own estimate in percent, if set.")
 
 
 class OpportunityPage(BaseModel):

@@ -26,6 +26,7 @@ from app.domain.models.task import Task, TaskStatus
 from app.domain.models.team import Team, TeamMember
 from app.domain.models.user import User
 from app.domain.models.webhook import WebhookSubscription
+from app.domain.models.win_model import WinModel
 
 __all__ = [
     "Activity",
@@ -73,5 +74,6 @@ __all__ = [
     "TeamMember",
     "User",
     "WebhookSubscription",
+    "WinModel",
     "is_live",
 ]

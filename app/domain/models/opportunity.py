@@ -31,6 +31,8 @@ class Opportunity(Entity):
         Index(None, "organization_id", "closed_at"),
         # The id an imported deal had in its source system: a second import of it is a duplicate.
         UniqueConstraint("organization_id", "external_id"),
+        # "Whom to follow up first": GET /opportunities?sort=-win_probability.
+        Index(None, "organization_id", "win_probability", "id"),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
@@ -55,6 +57,12 @@ class Opportunity(Entity):
     decision_process: Mapped[str | None] = mapped_column(Text)
     closed_at: Mapped[datetime | None]
     lose_reason: Mapped[str | None] = mapped_column(String(200))
+    # Percent, 0-100: the automatic estimate (the model's, else the stage's; 100 won, 0 lost),
+    # refreshed by app/services/win_probability.py without touching version or updated_at. Never
+    # null, so it sorts alike on both databases.
+    win_probability: Mapped[float] = mapped_column(default=0.0, server_default=text("0"))
+    # What a rep set by hand, kept apart: no refresh overwrites it.
+    manual_win_probability: Mapped[int | None]
 
 
 class StageStay(Base):
@@ -93,3 +101,6 @@ class StageStay(Base):
     entered_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     left_at: Mapped[datetime | None]
     dwell_seconds: Mapped[int | None]
+    # The deal's amount when it entered the stage: what was known then, for win-probability
+    # training (an imported closed deal's first stay has none; its source amount is the close value).
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
