@@ -223,6 +223,14 @@ async def put_into_product(
     actor = Principal.system(organization_id)
     async with session_scope(sessionmaker, queue) as session:
         await _people_and_pipeline(session, actor, history)
+    # The calls are history, logged on deals imported today and up to months before their engage
+    # date: an organization loading its past allows that, as this one does for a year.
+    allowed = await client.patch(
+        "/api/v1/organization",
+        json={"settings": {"activity_entry": {"max_hours_before_record": 24 * 366}}},
+        headers=headers,
+    )
+    assert allowed.status_code == 200, allowed.text
     await _import_deals(client, headers, history, drain)
     async with session_scope(sessionmaker, queue) as session:
         ids = dict(

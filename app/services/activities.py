@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, true
+from sqlalchemy import func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,7 +21,7 @@ from app.domain.activities import (
 from app.domain.errors import FieldError, InvalidInput
 from app.domain.geo import GeoPoint, distance_m
 from app.domain.leads import status_after_contact
-from app.domain.models import Activity, Attachment, Customer, Lead, Opportunity, Pipeline
+from app.domain.models import Activity, Attachment, Customer, Lead, Opportunity, Pipeline, StageStay
 from app.domain.pipelines import OrderingMode, ordering_violations, parse_ordering_rules
 from app.domain.policy import OrganizationPolicy
 from app.domain.principal import Principal
@@ -138,9 +138,7 @@ async def record_activity(
     _validate_shape(data, now)
     policy = await policy_for(session, actor)
     subjects = await _resolve_subjects(session, actor, data)
-    check_not_before_record(
-        data.occurred_at, min(record.created_at for record in subjects.records()), policy.activity_entry
-    )
+    check_not_before_record(data.occurred_at, await _records_began(session, subjects), policy.activity_entry)
     attachment_ids = await _check_attachments(session, actor, data.attachment_ids)
     await refuse_taken_id(session, Activity, data.id, actor=actor, entity="activity")
     recorded = await _insert_once(
@@ -205,6 +203,22 @@ async def _resolve_subjects(session: AsyncSession, actor: Principal, data: NewAc
             session, actor=actor, customer_id=customer_id, for_update=True
         )
     return _Subjects(lead, customer, opportunity, warnings)
+
+
+async def _records_began(session: AsyncSession, subjects: _Subjects) -> datetime:
+    """When the earliest record the activity is logged on began: created here, or for a deal
+    imported with its history, when it entered its first stage (its engage date)."""
+    began = [record.created_at for record in subjects.records()]
+    if subjects.opportunity is not None:
+        first_stage = await session.scalar(
+            select(func.min(StageStay.entered_at)).where(
+                StageStay.organization_id == subjects.opportunity.organization_id,
+                StageStay.opportunity_id == subjects.opportunity.id,
+            )
+        )
+        if first_stage is not None:
+            began.append(first_stage)
+    return min(began)
 
 
 def _check_links(data: NewActivity, lead: Lead | None, opportunity: Opportunity | None) -> None:
