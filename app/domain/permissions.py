@@ -32,6 +32,7 @@ class Permission(StrEnum):
     leads_write = "leads:write"
     customers_read = "customers:read"
     customers_write = "customers:write"
+    customers_merge = "customers:merge"
     activities_read = "activities:read"
     activities_write = "activities:write"
     assignment_rules_read = "assignment_rules:read"
@@ -100,13 +101,24 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         | _SALES_WORK
         | _ROUTING
         | _SALES_SETUP
-        | {Permission.teams_write, Permission.audit_read, Permission.users_handover, Permission.leads_claim}
+        | {
+            Permission.teams_write,
+            Permission.audit_read,
+            Permission.users_handover,
+            Permission.leads_claim,
+            Permission.customers_merge,
+        }
     ),
     # Supervisors route their team's leads by hand and read the rules; directors write the rules.
     Role.supervisor: frozenset(
         _EVERYONE
         | _SALES_WORK
-        | {Permission.assignment_rules_read, Permission.leads_assign, Permission.leads_claim}
+        | {
+            Permission.assignment_rules_read,
+            Permission.leads_assign,
+            Permission.leads_claim,
+            Permission.customers_merge,
+        }
     ),
     Role.rep: frozenset(_EVERYONE | _SALES_WORK | {Permission.leads_claim}),
     # Marketing brings leads in and hands them to sales; customers are sales' records.

@@ -6,7 +6,7 @@ from app.domain.models.assignment import AssignmentKind, AssignmentRule, LeadAss
 from app.domain.models.attachment import Attachment, AttachmentParent
 from app.domain.models.audit_event import AuditEvent
 from app.domain.models.business_calendar import BusinessCalendarRecord
-from app.domain.models.customer import Contact, Customer
+from app.domain.models.customer import Contact, Customer, CustomerMerge
 from app.domain.models.delivery import Delivery, DeliveryStatus
 from app.domain.models.idempotency_record import IdempotencyRecord
 from app.domain.models.import_job import ImportJob, ImportKind, ImportRowError, ImportStatus
@@ -37,6 +37,7 @@ __all__ = [
     "BusinessCalendarRecord",
     "Contact",
     "Customer",
+    "CustomerMerge",
     "Delivery",
     "DeliveryStatus",
     "IdempotencyRecord",
