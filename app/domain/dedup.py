@@ -178,7 +178,8 @@ def customer_keys(
             "Some identifying details are not valid.", code="customer.invalid_keys", errors=errors
         )
     return CustomerKeys(
-        name=normalise_company(name) or None if name else None,
+        # A name of punctuation only normalises to "": equal to another such name, still a key.
+        name=normalise_company(name) if name is not None else None,
         uscc=uscc_key,
         phone=phone_key,
         email=email_key,

@@ -109,7 +109,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.customers_merge,
         }
     ),
-    # Supervisors route their team's leads by hand and read the rules; directors write the rules.
+    # Supervisors route their team's leads by hand, merge their team's duplicate customers and read
+    # the rules; directors write the rules.
     Role.supervisor: frozenset(
         _EVERYONE
         | _SALES_WORK

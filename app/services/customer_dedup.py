@@ -79,7 +79,7 @@ async def find_exact_matches(
     conditions = []
     for field in _KEY_ORDER:
         value = getattr(keys, field)
-        if not value:
+        if value is None:
             continue
         conditions.append(own[field] == value)
         if field in by_contact:
@@ -99,7 +99,7 @@ async def find_exact_matches(
 async def _matched_field(session: AsyncSession, customer: Customer, keys: CustomerKeys) -> str:
     own = {"uscc": customer.uscc, "name": customer.name_key, "phone": customer.phone, "email": customer.email}
     for field in _KEY_ORDER:
-        if getattr(keys, field) and own[field] == getattr(keys, field):
+        if getattr(keys, field) is not None and own[field] == getattr(keys, field):
             return field
     # Only a contact's phone or e-mail can have matched.
     phone_holder = await session.scalar(

@@ -143,7 +143,7 @@ async def create_customer(session: AsyncSession, *, actor: Principal, data: NewC
 def _customer_values(data: NewCustomer, keys: CustomerKeys, policy: OrganizationPolicy) -> dict[str, Any]:
     return {
         "name": data.name,
-        "name_key": keys.name or "",
+        "name_key": keys.name,
         "uscc": keys.uscc,
         "phone": keys.phone,
         "email": keys.email,
@@ -299,7 +299,7 @@ async def _with_checked_keys(
         **{field: getattr(keys, field) for field in {"uscc", "phone", "email"} & changed},
     }
     if "name" in changed:
-        normalised["name_key"] = keys.name or ""
+        normalised["name_key"] = keys.name
     return normalised
 
 
