@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import PatchModel, Record
+from app.api.schemas.common import PatchModel, Record, given
 from app.api.schemas.leads import (
     Company,
     CustomFields,
@@ -264,7 +264,11 @@ class LeadConversionOut(BaseModel):
 class DuplicateCheck(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"name": "申华建材", "phone": "021-5080 1234"}]},
+        json_schema_extra={
+            "examples": [{"name": "申华建材", "phone": "021-5080 1234"}],
+            # Something to compare: at least one of the keys.
+            "anyOf": [given("name"), given("uscc"), given("phone"), given("email")],
+        },
     )
 
     name: Company | None = None
