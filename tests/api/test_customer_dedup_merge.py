@@ -422,6 +422,10 @@ async def test_a_merge_moves_ten_kinds_of_records_to_the_survivor_and_keeps_ever
     assert [(e.payload["duplicate_code"], e.payload["customer_id"]) for e in events] == [
         (duplicate["code"], survivor["id"])
     ]
+    # New records sent to the old id land on the survivor.
+    deal = {"name": "二期", "customer_id": duplicate["id"]}
+    opened = ok(await client.post("/api/v1/opportunities", json=deal, headers=scene["rep"]), 201)
+    assert opened["customer_id"] == survivor["id"]
 
 
 async def test_an_undo_moves_back_exactly_what_the_merge_moved(app, client, make_tenant, make_user):
