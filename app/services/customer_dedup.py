@@ -52,7 +52,6 @@ class DuplicateCustomer(Conflict):
                 f"{owner}); ask them or your supervisor."
             )
         super().__init__(detail, errors=[FieldError(match.matched_field, "duplicate", detail)])
-        self.match = match
         self.extensions = {
             key: str(value)
             for key, value in (

@@ -132,9 +132,10 @@ async def _lock_live_pair(
 async def _stop_clashing_timers(
     session: AsyncSession,
     organization_id: uuid.UUID,
+    *,
     survivor_id: uuid.UUID,
-    now: datetime,
     duplicate_id: uuid.UUID,
+    now: datetime,
 ) -> list[dict[str, Any]]:
     """The duplicate's live timers of a policy the survivor already runs are cancelled (one live
     timer per policy and record); the states they had are kept for an undo."""
@@ -182,7 +183,9 @@ async def merge_customers(
             errors=[FieldError("duplicate_id", "same", "name another customer")],
         )
     survivor, duplicate = await _lock_live_pair(session, actor, survivor_id, duplicate_id)
-    stopped = await _stop_clashing_timers(session, actor.organization_id, survivor.id, now, duplicate.id)
+    stopped = await _stop_clashing_timers(
+        session, actor.organization_id, survivor_id=survivor.id, duplicate_id=duplicate.id, now=now
+    )
     moved = {
         follower.kind: [
             str(record_id)
