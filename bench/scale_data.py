@@ -165,12 +165,13 @@ _STEPS: list[tuple[str, str]] = [
         ) c JOIN _rep r ON r.n = c.rep_n;
         CREATE UNIQUE INDEX ON _cust (n);
         INSERT INTO customer (id, organization_id, code, name, name_key, industry, region, annual_purchase,
-                              tier, owner_id, tags, custom_fields, created_at, updated_at, version)
+                              tier, owner_id, tags, custom_fields, possible_duplicates, created_at,
+                              updated_at, version)
         SELECT c.id, p.org, 'C' || lpad(c.n::text, 6, '0'), c.name, c.name, c.industry, c.region,
                c.annual_purchase,
                CASE WHEN c.annual_purchase >= 1000000 THEN 'A' WHEN c.annual_purchase >= 200000 THEN 'B'
                     ELSE 'C' END,
-               c.owner_id, '[]', '{}', c.created_at, c.created_at, 1
+               c.owner_id, '[]', '{}', '[]', c.created_at, c.created_at, 1
         FROM _p p, _cust c;
         INSERT INTO sequence_counter (organization_id, name, value)
         SELECT p.org, 'customer_code', p.customers FROM _p p

@@ -1,4 +1,5 @@
-"""Matching keys for de-duplication: normalised phone, e-mail and company name, and fuzzy matching."""
+"""Matching keys for de-duplication: normalised phone, e-mail, company name and unified social
+credit code, and fuzzy matching."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Generic, TypeVar
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from rapidfuzz import fuzz, process
+from stdnum.cn import uscc as uscc_standard
+from stdnum.exceptions import ValidationError
 
 from app.domain.errors import FieldError, InvalidInput
 
@@ -118,6 +121,69 @@ def normalise_contact(phone: str | None, email: str | None) -> tuple[str | None,
     if errors:
         raise InvalidInput("Some contact details are not valid.", code="contact.invalid", errors=errors)
     return phone_key, email_key
+
+
+def normalise_uscc(raw: str) -> str | None:
+    """The unified social credit code (GB 32100-2015) in upper case without spaces, or None when
+    its length, characters or check digit are wrong (python-stdnum's cn.uscc implements the
+    standard's weights and alphabet; a hand-written copy would be one more thing to get wrong)."""
+    try:
+        return str(uscc_standard.validate(raw))
+    except ValidationError:
+        return None
+
+
+# Customers that shared a name key before it was unique keep "#<code>" after it (migration 0025):
+# a normalised name never holds "#", so the mark cannot be confused with a name.
+LEGACY_DUPLICATE_MARK = "#"
+
+
+def comparable_name_key(name_key: str) -> str:
+    """A stored name key without the legacy-duplicate mark, for fuzzy comparison."""
+    return name_key.split(LEGACY_DUPLICATE_MARK, 1)[0]
+
+
+@dataclass(frozen=True)
+class CustomerKeys:
+    """What identifies a company: any one equal to another live customer's is a duplicate."""
+
+    name: str | None
+    uscc: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+def customer_keys(
+    name: str | None, uscc: str | None = None, phone: str | None = None, email: str | None = None
+) -> CustomerKeys:
+    """Normalised keys, or InvalidInput naming every field that cannot be read."""
+    errors = []
+    uscc_key = normalise_uscc(uscc) if uscc else None
+    if uscc and uscc_key is None:
+        errors.append(
+            FieldError(
+                "uscc",
+                "uscc.invalid",
+                "not a unified social credit code: 18 characters of 0-9 and A-Y without I, O, S, V, Z, "
+                "ending in the GB 32100-2015 check character",
+            )
+        )
+    try:
+        phone_key, email_key = normalise_contact(phone, email)
+    except InvalidInput as invalid:
+        errors.extend(invalid.errors)
+        phone_key = email_key = None
+    if errors:
+        raise InvalidInput(
+            "Some identifying details are not valid.", code="customer.invalid_keys", errors=errors
+        )
+    return CustomerKeys(
+        # A name of punctuation only normalises to "": equal to another such name, still a key.
+        name=normalise_company(name) if name is not None else None,
+        uscc=uscc_key,
+        phone=phone_key,
+        email=email_key,
+    )
 
 
 def company_similarity(a: str, b: str) -> float:

@@ -149,6 +149,35 @@ class LeadConverted(Event, topic="lead.converted"):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CustomerMerged(Event, topic="customer.merged"):
+    """A duplicate customer was merged into a survivor: its records moved, its id and code became
+    aliases of the survivor."""
+
+    merge_id: uuid.UUID
+    customer_id: uuid.UUID
+    customer_code: str
+    customer_name: str
+    duplicate_id: uuid.UUID
+    duplicate_code: str
+    duplicate_name: str
+    moved_count: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerMergeUndone(Event, topic="customer.merge_undone"):
+    """A merge was undone: the records it moved went back, the duplicate is a customer again."""
+
+    merge_id: uuid.UUID
+    customer_id: uuid.UUID
+    customer_code: str
+    customer_name: str
+    duplicate_id: uuid.UUID
+    duplicate_code: str
+    duplicate_name: str
+    moved_count: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class OpportunityCreated(Event, topic="opportunity.created"):
     """A deal was opened."""
 

@@ -43,6 +43,30 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "zh": ("线索已转化：{lead_name}", "线索 {lead_name} 已转化为客户 {customer_name}。"),
         "en": ("Lead converted: {lead_name}", "The lead {lead_name} became the customer {customer_name}."),
     },
+    "customer.merged": {
+        "zh": (
+            "客户已合并：{duplicate_name}",
+            "客户 {duplicate_code} {duplicate_name} 已合并到 {customer_code} {customer_name}，"
+            "转移记录 {moved_count} 条。",
+        ),
+        "en": (
+            "Customer merged: {duplicate_name}",
+            "The customer {duplicate_code} {duplicate_name} was merged into {customer_code} "
+            "{customer_name}; {moved_count} records moved.",
+        ),
+    },
+    "customer.merge_undone": {
+        "zh": (
+            "客户合并已撤销：{duplicate_name}",
+            "客户 {duplicate_code} {duplicate_name} 已从 {customer_code} {customer_name} 拆回，"
+            "退回记录 {moved_count} 条。",
+        ),
+        "en": (
+            "Customer merge undone: {duplicate_name}",
+            "The customer {duplicate_code} {duplicate_name} was split from {customer_code} "
+            "{customer_name} again; {moved_count} records moved back.",
+        ),
+    },
     "lead.assigned": {
         "zh": ("新线索：{lead_name}", "线索 {lead_name}（{company}）已分配给您。原因：{reason}"),
         "en": ("New lead: {lead_name}", "The lead {lead_name} ({company}) is yours. Why: {reason}"),

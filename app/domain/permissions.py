@@ -32,6 +32,7 @@ class Permission(StrEnum):
     leads_write = "leads:write"
     customers_read = "customers:read"
     customers_write = "customers:write"
+    customers_merge = "customers:merge"
     activities_read = "activities:read"
     activities_write = "activities:write"
     assignment_rules_read = "assignment_rules:read"
@@ -110,13 +111,20 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.users_handover,
             Permission.leads_claim,
             Permission.engagement_write,
+            Permission.customers_merge,
         }
     ),
-    # Supervisors route their team's leads by hand and read the rules; directors write the rules.
+    # Supervisors route their team's leads by hand, merge their team's duplicate customers and read
+    # the rules; directors write the rules.
     Role.supervisor: frozenset(
         _EVERYONE
         | _SALES_WORK
-        | {Permission.assignment_rules_read, Permission.leads_assign, Permission.leads_claim}
+        | {
+            Permission.assignment_rules_read,
+            Permission.leads_assign,
+            Permission.leads_claim,
+            Permission.customers_merge,
+        }
     ),
     Role.rep: frozenset(_EVERYONE | _SALES_WORK | {Permission.leads_claim}),
     # Marketing brings leads in and hands them to sales; customers are sales' records.

@@ -16,13 +16,13 @@ from app.services.common import get_visible
 from app.services.storage import FileStorage, sha256_hex
 
 
-async def _ensure_parent_visible(
+async def _visible_parent_id(
     session: AsyncSession, actor: Principal, parent_type: AttachmentParent, parent_id: uuid.UUID
-) -> None:
+) -> uuid.UUID:
+    """The parent's id once it is visible: a merged customer's id gives its survivor's."""
     if parent_type is AttachmentParent.lead:
-        await leads.get_lead(session, actor=actor, lead_id=parent_id)
-    else:
-        await customers.get_customer(session, actor=actor, customer_id=parent_id)
+        return (await leads.get_lead(session, actor=actor, lead_id=parent_id)).id
+    return (await customers.get_customer(session, actor=actor, customer_id=parent_id)).id
 
 
 async def upload_attachment(
@@ -39,7 +39,7 @@ async def upload_attachment(
     if len(content) > max_bytes:
         raise TooLarge(f"Attachments are limited to {max_bytes} bytes.", code="attachment.too_large")
     media_type = check_attachment(content)
-    await _ensure_parent_visible(session, actor, parent_type, parent_id)
+    parent_id = await _visible_parent_id(session, actor, parent_type, parent_id)
     attachment_id = uuid.uuid4()
     storage_key = f"attachments/{actor.organization_id}/{attachment_id}"
     storage.save(storage_key, content)
@@ -79,5 +79,5 @@ async def download_attachment(
 ) -> AttachmentDownload:
     attachment = await get_visible(session, Attachment, attachment_id, actor=actor)
     # Seeing the attachment's id is not enough: the parent record must be visible too (else 404).
-    await _ensure_parent_visible(session, actor, attachment.parent_type, attachment.parent_id)
+    await _visible_parent_id(session, actor, attachment.parent_type, attachment.parent_id)
     return AttachmentDownload(attachment, storage.read(attachment.storage_key))

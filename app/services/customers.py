@@ -9,22 +9,23 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import session_now
 from app.domain.custom_fields import validate_custom_fields
 from app.domain.customer_tier import Tier, format_customer_code, tier_for_annual_purchase
-from app.domain.dedup import normalise_company, normalise_contact
-from app.domain.errors import FieldError, InvalidInput
+from app.domain.dedup import CustomerKeys, customer_keys, normalise_contact
+from app.domain.errors import Conflict, FieldError, InvalidInput, NotFound
 from app.domain.geo import GeoPoint
 from app.domain.models import Contact, Customer
 from app.domain.policy import OrganizationPolicy
 from app.domain.principal import Principal
-from app.services import audit, sequences, sla
+from app.services import audit, customer_dedup, sequences, sla
 from app.services.common import (
     check_version,
     get_visible,
+    insert_unless_conflict,
     like_pattern,
     matches,
     plan_for_these_values,
@@ -37,6 +38,9 @@ from app.services.visibility import visible_to
 
 AUDITED_FIELDS = (
     "name",
+    "uscc",
+    "phone",
+    "email",
     "industry",
     "region",
     "address",
@@ -50,11 +54,17 @@ AUDITED_FIELDS = (
 )
 SORTABLE = {"created_at": Customer.created_at, "updated_at": Customer.updated_at, "code": Customer.code}
 CODE_SEQUENCE = "customer_code"
+# A merged customer's id resolves to its survivor; a survivor merged in turn is followed this far.
+MAX_ALIAS_HOPS = 10
+KEY_FIELDS = ("name", "uscc", "phone", "email")
 
 
 @dataclass(frozen=True)
 class NewCustomer:
     name: str
+    uscc: str | None = None
+    phone: str | None = None
+    email: str | None = None
     industry: str | None = None
     region: str | None = None
     address: str | None = None
@@ -87,31 +97,37 @@ def _check_coordinates(latitude: float | None, longitude: float | None) -> None:
 
 
 async def create_customer(session: AsyncSession, *, actor: Principal, data: NewCustomer) -> Customer:
+    """A new customer, or DuplicateCustomer (409) when a live one has the same name key, uscc, phone
+    or e-mail; a similar name is kept in `possible_duplicates`."""
     policy = await policy_for(session, actor)
+    keys = customer_keys(data.name, data.uscc, data.phone, data.email)
     _check_coordinates(data.latitude, data.longitude)
     custom_fields = validate_custom_fields(data.custom_fields, list(policy.customer_fields))
     owner_id = await resolve_owner(session, actor, data.owner_id, default=actor.user_id)
     await refuse_taken_id(session, Customer, data.id, actor=actor, entity="customer")
-    sequence = await sequences.next_value(session, organization_id=actor.organization_id, name=CODE_SEQUENCE)
-    customer = Customer(
-        id=data.id or uuid.uuid4(),
-        organization_id=actor.organization_id,
-        code=format_customer_code(sequence),
-        name=data.name,
-        name_key=normalise_company(data.name),
-        industry=data.industry,
-        region=data.region,
-        address=data.address,
-        latitude=data.latitude,
-        longitude=data.longitude,
-        annual_purchase=data.annual_purchase,
-        tier=_tier(policy, data.annual_purchase, data.tier),
-        owner_id=owner_id,
-        tags=sorted(set(data.tags)),
-        custom_fields=custom_fields,
+    # Checked first for a friendly answer without spending a code; the unique index decides.
+    await customer_dedup.refuse_exact_duplicate(session, actor, keys)
+    similar = await customer_dedup.SIMILAR_CUSTOMERS.find(
+        session, actor.organization_id, keys.name, threshold=policy.company_match_threshold
     )
-    session.add(customer)
-    await session.flush()
+    sequence = await sequences.next_value(session, organization_id=actor.organization_id, name=CODE_SEQUENCE)
+    values = {
+        **_customer_values(data, keys, policy),
+        "id": data.id or uuid.uuid4(),
+        "organization_id": actor.organization_id,
+        "code": format_customer_code(sequence),
+        "owner_id": owner_id,
+        "custom_fields": custom_fields,
+        "possible_duplicates": [{"customer_id": str(m.key), "score": round(m.score, 1)} for m in similar],
+    }
+    # ON CONFLICT DO NOTHING: a customer of the same company committed by a concurrent request
+    # makes this insert return nothing, and the caller gets the same 409 as a later request.
+    customer: Customer | None = await session.scalar(
+        insert_unless_conflict(session, Customer, returning=True), values
+    )
+    if customer is None:
+        await customer_dedup.refuse_exact_duplicate(session, actor, keys)
+        raise Conflict("The customer conflicts with a concurrent change; retry.", code="customer.conflict")
     await audit.record_audit(
         session,
         actor=actor,
@@ -124,17 +140,56 @@ async def create_customer(session: AsyncSession, *, actor: Principal, data: NewC
     return customer
 
 
+def _customer_values(data: NewCustomer, keys: CustomerKeys, policy: OrganizationPolicy) -> dict[str, Any]:
+    return {
+        "name": data.name,
+        "name_key": keys.name,
+        "uscc": keys.uscc,
+        "phone": keys.phone,
+        "email": keys.email,
+        "industry": data.industry,
+        "region": data.region,
+        "address": data.address,
+        "latitude": data.latitude,
+        "longitude": data.longitude,
+        "annual_purchase": data.annual_purchase,
+        "tier": _tier(policy, data.annual_purchase, data.tier),
+        "tags": sorted(set(data.tags)),
+        "last_follow_up_at": None,
+        "temperature": None,
+        "temperature_at": None,
+        "merged_into_id": None,
+        "merged_at": None,
+    }
+
+
 async def get_customer(
     session: AsyncSession, *, actor: Principal, customer_id: uuid.UUID, for_update: bool = False
 ) -> Customer:
-    return await get_visible(
-        session,
-        Customer,
-        customer_id,
-        actor=actor,
-        visible=visible_to(actor, Customer.owner_id),
-        for_update=for_update,
+    """The visible customer; a merged one's id gives its survivor (the id stays an alias)."""
+    # A merged customer is followed whoever owned it: what counts is whether the survivor is visible.
+    visible_or_alias = or_(visible_to(actor, Customer.owner_id), Customer.merged_into_id.is_not(None))
+    for _ in range(MAX_ALIAS_HOPS):
+        customer = await get_visible(
+            session, Customer, customer_id, actor=actor, visible=visible_or_alias, for_update=for_update
+        )
+        if customer.merged_into_id is None:
+            return customer
+        customer_id = customer.merged_into_id
+    raise NotFound(f"Customer {customer_id} was not found.", code="customer.not_found")
+
+
+async def survivor_of_code(session: AsyncSession, *, actor: Principal, code: str) -> uuid.UUID | None:
+    """The id of the live customer a code names: its own, or its survivor's once merged."""
+    found = await session.scalar(
+        select(Customer.id).where(Customer.organization_id == actor.organization_id, Customer.code == code)
     )
+    if found is None:
+        return None
+    try:
+        return (await get_customer(session, actor=actor, customer_id=found)).id
+    except NotFound:
+        return None
 
 
 async def list_customers(
@@ -150,11 +205,14 @@ async def list_customers(
     industry: str | None = None,
     q: str | None = None,
     updated_since: datetime | None = None,
+    code: str | None = None,
 ) -> Page[Customer]:
     order = SortOrder.parse(sort, SORTABLE)
     statement = select(Customer).where(
-        Customer.organization_id == actor.organization_id, visible_to(actor, Customer.owner_id)
+        *customer_dedup.live_customers(actor.organization_id), visible_to(actor, Customer.owner_id)
     )
+    if code is not None:
+        statement = statement.where(Customer.id == await survivor_of_code(session, actor=actor, code=code))
     for column, value in (
         (Customer.owner_id, owner_id),
         (Customer.tier, tier),
@@ -192,6 +250,8 @@ async def update_customer(
 ) -> Customer:
     customer = await get_customer(session, actor=actor, customer_id=customer_id, for_update=True)
     policy = await policy_for(session, actor)
+    if changed_keys := set(KEY_FIELDS) & changes.keys():
+        changes = await _with_checked_keys(session, actor, customer, changes, changed_keys)
     if "owner_id" in changes:
         changes["owner_id"] = await resolve_owner(session, actor, changes["owner_id"], default=None)
     if "custom_fields" in changes:
@@ -207,8 +267,6 @@ async def update_customer(
     before = audit.snapshot(customer, AUDITED_FIELDS)
     for name, value in changes.items():
         setattr(customer, name, value)
-    if "name" in changes:
-        customer.name_key = normalise_company(customer.name)
     if "annual_purchase" in changes or "tier" in changes:
         customer.tier = _tier(policy, customer.annual_purchase, changes.get("tier", customer.tier))
     await session.flush()
@@ -225,6 +283,24 @@ async def update_customer(
             after=new,
         )
     return customer
+
+
+async def _with_checked_keys(
+    session: AsyncSession, actor: Principal, customer: Customer, changes: dict[str, Any], changed: set[str]
+) -> dict[str, Any]:
+    """The changes with normalised keys (and the name key), after refusing a duplicate of another
+    live customer; a race between two renames is settled by the unique index (409)."""
+    keys = customer_keys(
+        *(changes[field] if field in changed else getattr(customer, field) for field in KEY_FIELDS)
+    )
+    await customer_dedup.refuse_exact_duplicate(session, actor, keys, exclude=customer.id)
+    normalised = {
+        **changes,
+        **{field: getattr(keys, field) for field in {"uscc", "phone", "email"} & changed},
+    }
+    if "name" in changed:
+        normalised["name_key"] = keys.name
+    return normalised
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,8 @@ _Move = Callable[[AsyncSession, Principal, User, User, datetime], Awaitable[int]
 # stay with who closed them, for output-per-rep history.
 _MOVES: dict[str, _Move] = {
     "leads": _transfer_open_leads,
-    "customers": _Reassign(Customer, "customer"),
+    # A merged customer is an alias of its survivor, which moves (or not) on its own owner's account.
+    "customers": _Reassign(Customer, "customer", only=Customer.merged_into_id.is_(None)),
     "opportunities": _Reassign(Opportunity, "opportunity", only=Opportunity.status == OpportunityStatus.open),
     "tasks": _Reassign(Task, "task", only=Task.status == TaskStatus.open, owner_field="assignee_id"),
     "timers": _Reassign(SlaTimer, "sla_timer", only=SlaTimer.state.in_(ACTIVE_STATES)),

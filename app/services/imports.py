@@ -366,6 +366,8 @@ def _customer_row(
         "owner_id": actor.user_id,
         "tags": values.get("tags", []),
         "custom_fields": {},
+        # Rows are inserted by COPY on PostgreSQL, which knows no model defaults.
+        "possible_duplicates": [],
     }
 
 

@@ -9,19 +9,19 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, union_all
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.activities import ActivityType
 from app.domain.custom_fields import validate_custom_fields
-from app.domain.dedup import find_similar_companies, normalise_company, normalise_contact, prefix_range
+from app.domain.dedup import customer_keys, normalise_company, normalise_contact
 from app.domain.errors import Conflict, FieldError, InvalidInput
 from app.domain.events import LeadConverted, LeadCreated
 from app.domain.leads import LeadSource, LeadStatus, ensure_open
 from app.domain.models import Activity, Contact, Customer, Lead, Opportunity
 from app.domain.permissions import Role
 from app.domain.principal import Principal
-from app.services import assignment, audit, customers, opportunities, outbox, sla
+from app.services import assignment, audit, customer_dedup, customers, opportunities, outbox, sla
 from app.services.common import (
     check_version,
     get_visible,
@@ -35,6 +35,7 @@ from app.services.lead_intent import rescore_leads, score_of_new_lead
 from app.services.ownership import resolve_owner
 from app.services.pagination import Page, SortOrder, paginate
 from app.services.policy import rules_for
+from app.services.similar_names import SimilarNames
 from app.services.visibility import visible_to
 
 AUDITED_FIELDS = (
@@ -56,8 +57,6 @@ AUDITED_FIELDS = (
 SORTABLE = {"created_at": Lead.created_at, "updated_at": Lead.updated_at, "score": Lead.score}
 # Lead fields the intent score reads: an edit of one rescores the lead.
 SCORED_FIELDS = frozenset({"budget", "source"})
-# Fuzzy company matching compares against at most this many leads, the names sorting nearest.
-FUZZY_CANDIDATE_LIMIT = 200
 
 
 class OnDuplicate(StrEnum):
@@ -135,47 +134,14 @@ async def find_exact_duplicate(
     return existing, matched
 
 
-def _fuzzy_candidates(bounded_above: bool) -> Any:
-    """The names sorting next to `:key` on both sides, within the block [`:low`, `:high`)."""
-    block = [Lead.organization_id == bindparam("organization_id"), Lead.company_key >= bindparam("low")]
-    if bounded_above:
-        block.append(Lead.company_key < bindparam("high"))
-    half = FUZZY_CANDIDATE_LIMIT // 2
-    following = (
-        select(Lead.id, Lead.company_key)
-        .where(*block, Lead.company_key >= bindparam("key"))
-        .order_by(Lead.company_key)
-        .limit(half)
-    )
-    preceding = (
-        select(Lead.id, Lead.company_key)
-        .where(*block, Lead.company_key < bindparam("key"))
-        .order_by(Lead.company_key.desc())
-        .limit(half)
-    )
-    return union_all(following.subquery().select(), preceding.subquery().select())
-
-
-# Built once (one per shape of the block): each lead's creation only binds the values.
-_FUZZY_CANDIDATES = {bounded: _fuzzy_candidates(bounded) for bounded in (False, True)}
+# Leads match leads by company; customers are matched on conversion (services/customer_dedup.py).
+SIMILAR_LEADS = SimilarNames(Lead.id, Lead.company_key, Lead.organization_id)
 
 
 async def _possible_duplicates(
     session: AsyncSession, organization_id: uuid.UUID, company_key: str | None, threshold: float
 ) -> list[dict[str, Any]]:
-    if not company_key:
-        return []
-    # Candidates are the names sorting next to this one among those sharing its first three
-    # characters: they share the longest beginnings with it, and near-duplicates mostly differ
-    # late (a suffix, a typo). With both ends of the block bound, each half is one range scan of
-    # the (organization, company_key) index, however many leads the tenant has (byte order:
-    # SQLite's, and collation "C" on PostgreSQL). A misspelt first character is missed, which a
-    # trigram index (pg_trgm) would catch later.
-    low, high = prefix_range(company_key[:3])
-    parameters = {"organization_id": organization_id, "low": low, "high": high, "key": company_key}
-    rows = await session.execute(_FUZZY_CANDIDATES[high is not None], parameters)
-    candidates = [(row_id, key) for row_id, key in rows if key]
-    matches = find_similar_companies(company_key, candidates, threshold=threshold, limit=5)
+    matches = await SIMILAR_LEADS.find(session, organization_id, company_key, threshold=threshold)
     return [{"lead_id": str(m.key), "company_key": m.name, "score": round(m.score, 1)} for m in matches]
 
 
@@ -502,8 +468,9 @@ async def convert_lead(
     ensure_open(lead.status, action="converted")
     if customer_id is not None:
         customer = await customers.get_customer(session, actor=actor, customer_id=customer_id)
+        customer_created = False
     else:
-        customer = await _customer_from(session, actor, lead, customer_name)
+        customer, customer_created = await _matched_or_new_customer(session, actor, lead, customer_name)
     contact = await customers.add_contact(
         session,
         actor=actor,
@@ -514,22 +481,32 @@ async def convert_lead(
     deal = None
     if opportunity is not None:
         deal = await _open_deal(session, actor, lead, customer, contact, opportunity, now)
-    return Conversion(lead, customer, contact, customer_id is None, deal)
+    return Conversion(lead, customer, contact, customer_created, deal)
 
 
-async def _customer_from(
+async def _matched_or_new_customer(
     session: AsyncSession, actor: Principal, lead: Lead, customer_name: str | None
-) -> Customer:
-    return await customers.create_customer(
+) -> tuple[Customer, bool]:
+    """The live customer the lead's company, phone or e-mail already names (linked, not created
+    again), else a new one. A match the converting user may not see is refused with its owner's
+    name, for a supervisor to decide."""
+    name = customer_name or lead.company or lead.name
+    keys = customer_keys(name, phone=lead.phone, email=lead.email)
+    found = await customer_dedup.find_exact_matches(session, actor.organization_id, keys)
+    if found:
+        existing, matched_field = found[0]
+        match = await customer_dedup.describe(session, actor, existing, matched_field)
+        if not match.is_visible:
+            raise customer_dedup.DuplicateCustomer(match)
+        return existing, False
+    created = await customers.create_customer(
         session,
         actor=actor,
         data=customers.NewCustomer(
-            name=customer_name or lead.company or lead.name,
-            industry=lead.industry,
-            region=lead.region,
-            owner_id=lead.owner_id or actor.user_id,
+            name=name, industry=lead.industry, region=lead.region, owner_id=lead.owner_id or actor.user_id
         ),
     )
+    return created, True
 
 
 async def _mark_converted(

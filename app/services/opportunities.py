@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -171,7 +171,8 @@ async def create_opportunity(
     owner_id = await resolve_owner(
         session, actor, data.owner_id, default=actor.user_id if actor.user_id else customer.owner_id
     )
-    opportunity = _new_opportunity(actor, data, owner_id, first, now)
+    # The customer as resolved: a merged customer's id names its survivor.
+    opportunity = _new_opportunity(actor, replace(data, customer_id=customer.id), owner_id, first, now)
     session.add(opportunity)
     await session.flush()
     session.add(_stay_in(opportunity, first, actor, now))

@@ -92,7 +92,9 @@ async def _customer_ids(
         (
             await session.execute(
                 select(Customer.name_key, Customer.id).where(
-                    Customer.organization_id == actor.organization_id, among(session, Customer.name_key, keys)
+                    Customer.organization_id == actor.organization_id,
+                    Customer.merged_into_id.is_(None),  # a merged customer's deals go to its survivor
+                    among(session, Customer.name_key, keys),
                 )
             )
         ).all()

@@ -143,7 +143,8 @@ def _board_records(actor: Principal, filters: BoardFilters) -> list[tuple[Subjec
     kinds: dict[SubjectType, tuple[Any, ColumnElement[bool]]] = {
         SubjectType.lead: (Lead, Lead.status.in_(BOARD_LEAD_STATUSES)),
         SubjectType.opportunity: (Opportunity, Opportunity.status == OpportunityStatus.open),
-        SubjectType.customer: (Customer, true()),  # kept below only while followed
+        # Live (not merged) customers, kept below only while followed.
+        SubjectType.customer: (Customer, Customer.merged_into_id.is_(None)),
     }
     records = []
     for kind, (model, is_open) in kinds.items():

@@ -844,7 +844,7 @@ async def test_winning_a_b2b_deal_needs_the_won_stage_attachment_then_closes_it_
     ]
     assert (await _get_opportunity(client, tenant.headers, deal.id))["status"] == "open"
 
-    other_customer = await _customer(client, tenant.headers)
+    other_customer = await _customer(client, tenant.headers, "另一家客户")
     someone_elses = await _attachment(client, tenant.headers, other_customer["id"])
     wrong_file = await client.post(
         url, json={"note": "合同已签", "attachment_ids": [someone_elses]}, headers=tenant.headers

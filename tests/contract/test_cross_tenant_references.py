@@ -151,6 +151,15 @@ REFERENCES: dict[tuple[str, str], Case | NotAReference] = {
         "POST", "/api/v1/customers", {"name": Unique("客户 "), "owner_id": REF_USER}
     ),
     ("update_customer", "owner_id"): Case("PATCH", "/api/v1/customers/{customer}", {"owner_id": REF_USER}),
+    ("merge_customer", "duplicate_id"): Case(
+        "POST", "/api/v1/customers/{customer}/merge", {"duplicate_id": Ref("spare_customer")}, refused=404
+    ),
+    ("undo_customer_merge", "duplicate_id"): Case(
+        "POST",
+        "/api/v1/customers/{customer}/merge/undo",
+        {"duplicate_id": Ref("spare_customer")},
+        refused=404,
+    ),
     ("create_contact", "wechat_id"): NotAReference("the contact's WeChat account name"),
     ("create_activity", "lead_id"): Case(
         "POST", "/api/v1/activities", {**_ACTIVITY, "lead_id": Ref("lead")}, refused=404
@@ -350,6 +359,8 @@ async def _side(client: httpx.AsyncClient, tenant: Tenant) -> Side:
     )
     ids["lead"] = await _lead(client, side)
     ids["customer"] = str((await _post(client, side, "/api/v1/customers", {"name": "申华建材"}))["id"])
+    # Merged into `customer` by the merge case's control call, and split again by the undo's.
+    ids["spare_customer"] = str((await _post(client, side, "/api/v1/customers", {"name": "钱江水泥"}))["id"])
     contact = await _post(client, side, f"/api/v1/customers/{ids['customer']}/contacts", {"name": "李娜"})
     ids["contact"] = str(contact["id"])
     stages = [

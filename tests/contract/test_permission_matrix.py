@@ -59,6 +59,7 @@ add_business_calendar_minutes         ok   ok   ok   ok   ok   ok   403  ok   40
 assign_lead                           ok   ok   ok   ok   403  403  403  ok   403  ok
 change_opportunity_stage              ok   ok   ok   ok   ok   ok   403  ok   403  ok
 change_quote_status                   ok   ok   ok   ok   ok   ok   403  ok   403  ok
+check_customer_duplicates             ok   ok   ok   ok   ok   ok   403  ok   403  ok
 claim_lead                            ok   ok   ok   404  ok   404  403  403  403  404
 complete_task                         ok   ok   ok   ok   ok   ok   403  ok   403  ok
 convert_lead                          ok   ok   ok   ok   ok   ok   ok   ok   403  ok
@@ -164,6 +165,7 @@ list_webhook_deliveries               ok   ok   403  403  403  403  403  403  40
 list_webhooks                         ok   ok   403  403  403  403  403  403  403  ok
 lose_opportunity                      ok   ok   ok   ok   ok   ok   403  ok   403  ok
 mark_notification_read                404  404  404  404  404  404  404  403  403  404
+merge_customer                        ok   ok   ok   ok   403  403  403  403  403  ok
 metrics                               ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 qualify_lead                          ok   ok   ok   404  ok   404  404  ok   403  404
 readyz                                ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
@@ -178,6 +180,7 @@ revoke_api_key                        ok   403  403  403  403  403  403  403  40
 rotate_webhook_secret                 ok   ok   403  403  403  403  403  403  403  ok
 sign_out_everywhere                   ok   ok   ok   ok   ok   ok   ok   403  403  ok
 simulate_assignment                   ok   ok   ok   ok   403  403  403  ok   403  ok
+undo_customer_merge                   ok   ok   ok   ok   403  403  403  403  403  ok
 update_assignment_rule                ok   ok   403  403  403  403  403  403  403  404
 update_business_calendar              ok   ok   403  403  403  403  403  403  403  404
 update_customer                       ok   ok   ok   404  ok   404  403  ok   403  404

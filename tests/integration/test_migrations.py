@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -212,3 +212,82 @@ def test_the_upgrade_encrypts_the_secrets_already_stored_and_the_downgrade_resto
 
     secret, channel_config, _ = asyncio.run(_stored_secrets(migration_url))
     assert (secret, json.loads(channel_config)) == (_SECRET, _CONFIG)
+
+
+async def _insert_customers_sharing_a_name_key(url: str) -> None:
+    """Customers as revision 0021 accepted them: two with one name key, created a day apart."""
+    now, organization_id = datetime.now(UTC), uuid.uuid4()
+    common = {"version": 1, "updated_at": now}
+    organization = _table(
+        "organization", name=None, slug=None, timezone=None, currency=None, locale=None, settings=JSONType
+    )
+    customer = _table(
+        "customer",
+        organization_id=sa.Uuid(),
+        code=None,
+        name=None,
+        name_key=None,
+        tier=None,
+        tags=JSONType,
+        custom_fields=JSONType,
+    )
+    rows = [
+        ("C000002", "申华建材股份有限公司", "申华建材", now),
+        ("C000001", "申华建材有限公司", "申华建材", now - timedelta(days=1)),
+        ("C000003", "钱江水泥", "钱江水泥", now),
+    ]
+    engine = create_async_engine(url)
+    async with engine.begin() as connection:
+        await connection.execute(
+            sa.insert(organization).values(
+                id=organization_id,
+                name="Acme",
+                slug="acme",
+                timezone="Asia/Shanghai",
+                currency="CNY",
+                locale="zh-CN",
+                settings={},
+                created_at=now,
+                **common,
+            )
+        )
+        for code, name, name_key, created_at in rows:
+            await connection.execute(
+                sa.insert(customer).values(
+                    id=uuid.uuid4(),
+                    organization_id=organization_id,
+                    code=code,
+                    name=name,
+                    name_key=name_key,
+                    tier="C",
+                    tags=[],
+                    custom_fields={},
+                    created_at=created_at,
+                    **common,
+                )
+            )
+    await engine.dispose()
+
+
+async def _name_keys(url: str) -> dict[str, str]:
+    engine = create_async_engine(url)
+    async with engine.connect() as connection:
+        rows = (await connection.exec_driver_sql("SELECT code, name_key FROM customer")).all()
+    await engine.dispose()
+    return {str(code): str(name_key) for code, name_key in rows}
+
+
+def test_customers_already_sharing_a_name_key_keep_the_oldest_and_mark_the_others(
+    migration_url: str,
+) -> None:
+    config = _config(migration_url)
+    command.upgrade(config, "0021")
+    asyncio.run(_insert_customers_sharing_a_name_key(migration_url))
+
+    command.upgrade(config, "0025")
+
+    assert asyncio.run(_name_keys(migration_url)) == {
+        "C000001": "申华建材",
+        "C000002": "申华建材#C000002",
+        "C000003": "钱江水泥",
+    }

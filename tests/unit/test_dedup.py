@@ -7,13 +7,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.domain.dedup import (
+    CustomerKeys,
     company_similarity,
+    comparable_name_key,
+    customer_keys,
     find_similar_companies,
     normalise_company,
     normalise_email,
     normalise_phone,
+    normalise_uscc,
     prefix_range,
 )
+from app.domain.errors import InvalidInput
 
 
 @pytest.mark.parametrize(
@@ -128,3 +133,34 @@ def test_prefix_range_skips_surrogates_and_stops_at_the_last_code_point():
     assert prefix_range("a\ud7ff") == ("a\ud7ff", "a\ue000")
     assert prefix_range("a\U0010ffff") == ("a\U0010ffff", "b")
     assert prefix_range("\U0010ffff") == ("\U0010ffff", None)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("91310115MA1K3YJ877", "91310115MA1K3YJ877"),
+        ("91110000802100433B", "91110000802100433B"),
+        ("91110000802100433b", "91110000802100433B"),  # lower case is read, stored upper
+        (" 9111 0000 8021 0043 3B ", "91110000802100433B"),  # spaces as people type them
+        ("91110000802100433A", None),  # wrong check character
+        ("9111000080210043", None),  # 16 characters
+        ("91110000802100433BB", None),  # 19 characters
+        ("91110000802I00433B", None),  # I is not in the alphabet (nor O, S, V, Z)
+    ],
+)
+def test_unified_social_credit_codes_are_read_by_gb_32100(raw, expected):
+    assert normalise_uscc(raw) == expected
+
+
+def test_customer_keys_name_every_unreadable_field_at_once():
+    with pytest.raises(InvalidInput) as refused:
+        customer_keys("申华建材", uscc="91110000802100433A", phone="123", email="not-an-address")
+
+    assert [e.field for e in refused.value.errors] == ["uscc", "phone", "email"]
+
+
+def test_customer_keys_normalise_like_leads_and_keep_a_legacy_mark_out_of_comparisons():
+    keys = customer_keys("上海申华建材股份有限公司", uscc="91110000802100433b", phone="138-0013-8000")
+
+    assert keys == CustomerKeys(name="上海申华建材", uscc="91110000802100433B", phone="+8613800138000")
+    assert comparable_name_key("上海申华建材#C000007") == "上海申华建材"

@@ -31,6 +31,20 @@ PAYLOADS: dict[str, dict[str, object]] = {
     "team.member_added": {"team_name": "East", "member_names": "Wang Fang, Li Lei"},
     "lead.created": {"lead_name": "Zhao Min", "company": "Huadong", "source": "web_form"},
     "lead.converted": {"lead_name": "Zhao Min", "customer_name": "Huadong Ltd"},
+    "customer.merged": {
+        "customer_code": "C000001",
+        "customer_name": "Huadong Ltd",
+        "duplicate_code": "C000007",
+        "duplicate_name": "Huadong",
+        "moved_count": 12,
+    },
+    "customer.merge_undone": {
+        "customer_code": "C000001",
+        "customer_name": "Huadong Ltd",
+        "duplicate_code": "C000007",
+        "duplicate_name": "Huadong",
+        "moved_count": 12,
+    },
     "lead.assigned": {
         "lead_name": "Zhao Min",
         "company": "Huadong",

@@ -19,22 +19,30 @@ from app.api.schemas.customers import (
     ContactOut,
     ContactPage,
     CustomerCreate,
+    CustomerMatchOut,
+    CustomerMergeIn,
+    CustomerMergeOut,
     CustomerOut,
     CustomerPage,
     CustomerUpdate,
+    DuplicateCheck,
+    DuplicateCheckOut,
     TimelineItemOut,
     TimelinePage,
 )
 from app.domain.customer_tier import Tier
-from app.domain.models import Customer
+from app.domain.dedup import customer_keys
+from app.domain.models import Customer, CustomerMerge
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
-from app.services import customers, engagement, timeline
+from app.services import customer_dedup, customer_merge, customers, engagement, timeline
+from app.services.policy import policy_for
 
 router = APIRouter(prefix=f"{API_V1}/customers", tags=["customers"])
 
 CanRead = Annotated[Principal, Depends(require(Permission.customers_read))]
 CanWrite = Annotated[Principal, Depends(require(Permission.customers_write))]
+CanMerge = Annotated[Principal, Depends(require(Permission.customers_merge))]
 ShortFilter = Annotated[str | None, Query(min_length=1, max_length=64)]
 _ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
 
@@ -65,6 +73,29 @@ async def create_customer(
     return (await customers_out(session, actor, now, [customer]))[0]
 
 
+@router.post(
+    "/check-duplicates",
+    response_model=DuplicateCheckOut,
+    responses=problem_responses(401, 403, 413, 422),
+)
+async def check_customer_duplicates(
+    session: SessionDep, actor: CanRead, body: DuplicateCheck
+) -> DuplicateCheckOut:
+    """What `POST /customers` would meet with these details: exact matches (it would answer 409) and
+    similar names. A colleague's customer the caller may not see shows only its owner's name."""
+    policy = await policy_for(session, actor)
+    found = await customer_dedup.check_duplicates(
+        session,
+        actor=actor,
+        keys=customer_keys(body.name, body.uscc, body.phone, body.email),
+        threshold=policy.company_match_threshold,
+    )
+    return DuplicateCheckOut(
+        exact_matches=[CustomerMatchOut.model_validate(m) for m in found.exact_matches],
+        possible_duplicates=[CustomerMatchOut.model_validate(m) for m in found.possible_duplicates],
+    )
+
+
 @router.get("", response_model=CustomerPage, responses=problem_responses(401, 403, 422))
 async def list_customers(
     session: SessionDep,
@@ -79,6 +110,14 @@ async def list_customers(
     industry: ShortFilter = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     updated_since: Timestamp | None = None,
+    code: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=16,
+            description="Exact code; a merged customer's code finds its survivor.",
+        ),
+    ] = None,
 ) -> CustomerPage:
     page = await customers.list_customers(
         session,
@@ -92,6 +131,7 @@ async def list_customers(
         industry=industry,
         q=q,
         updated_since=updated_since,
+        code=code,
     )
     return CustomerPage(
         items=await customers_out(session, actor, now, page.items), next_cursor=page.next_cursor
@@ -106,9 +146,16 @@ async def list_customers(
 async def get_customer(
     session: SessionDep, actor: CanRead, now: NowDep, customer_id: uuid.UUID, response: Response
 ) -> CustomerOut:
+    """A merged customer's id answers its survivor (200, not a redirect: one round trip for the H5
+    app), with `merged_from` naming the id asked for."""
     customer = await customers.get_customer(session, actor=actor, customer_id=customer_id)
     response.headers["ETag"] = etag_for(customer.version)
-    return (await customers_out(session, actor, now, [customer]))[0]
+    return _with_alias((await customers_out(session, actor, now, [customer]))[0], asked_for=customer_id)
+
+
+def _with_alias(out: CustomerOut, *, asked_for: uuid.UUID) -> CustomerOut:
+    """The survivor, answered for a merged customer's id, says which id was asked for."""
+    return out if out.id == asked_for else out.model_copy(update={"merged_from": asked_for})
 
 
 @router.patch(
@@ -133,7 +180,57 @@ async def update_customer(
         expected_version=expected_version,
     )
     response.headers["ETag"] = etag_for(customer.version)
-    return (await customers_out(session, actor, now, [customer]))[0]
+    return _with_alias((await customers_out(session, actor, now, [customer]))[0], asked_for=customer_id)
+
+
+@router.post(
+    "/{customer_id:uuid}/merge",
+    response_model=CustomerMergeOut,
+    responses=problem_responses(401, 403, 404, 409, 413, 422),
+    dependencies=[Idempotent],
+)
+async def merge_customer(
+    session: SessionDep, actor: CanMerge, now: NowDep, customer_id: uuid.UUID, body: CustomerMergeIn
+) -> CustomerMergeOut:
+    """Merges `duplicate_id` into this customer (supervisor or above, both visible to the caller):
+    its contacts, leads, opportunities, activities, quotes, tasks, attachments and SLA timers move
+    here; its id and code become aliases of this customer. Undo within 7 days."""
+    merge = await customer_merge.merge_customers(
+        session, actor=actor, survivor_id=customer_id, duplicate_id=body.duplicate_id, now=now
+    )
+    return await _merge_out(session, actor, now, merge)
+
+
+@router.post(
+    "/{customer_id:uuid}/merge/undo",
+    response_model=CustomerMergeOut,
+    responses=problem_responses(401, 403, 404, 409, 413, 422),
+    dependencies=[Idempotent],
+)
+async def undo_customer_merge(
+    session: SessionDep, actor: CanMerge, now: NowDep, customer_id: uuid.UUID, body: CustomerMergeIn
+) -> CustomerMergeOut:
+    """Moves back exactly the records the merge of `duplicate_id` moved and makes it a customer
+    again; 409 after 7 days, or when those records changed customer since (the reason is named)."""
+    merge = await customer_merge.undo_merge(
+        session, actor=actor, survivor_id=customer_id, duplicate_id=body.duplicate_id, now=now
+    )
+    return await _merge_out(session, actor, now, merge)
+
+
+async def _merge_out(
+    session: AsyncSession, actor: Principal, now: datetime, merge: CustomerMerge
+) -> CustomerMergeOut:
+    survivor = await customers.get_customer(session, actor=actor, customer_id=merge.survivor_id)
+    return CustomerMergeOut(
+        id=merge.id,
+        customer=(await customers_out(session, actor, now, [survivor]))[0],
+        duplicate_id=merge.duplicate_id,
+        merged_at=merge.merged_at,
+        undo_until=customer_merge.undo_deadline(merge),
+        undone_at=merge.undone_at,
+        moved={kind: len(ids) for kind, ids in merge.moved.items()},
+    )
 
 
 @router.get(

@@ -146,6 +146,17 @@ class Problem(BaseModel):
         default=None, description="On a duplicate: the id of the existing record."
     )
     matched_field: str | None = Field(default=None, description="On a duplicate: which field matched.")
+    existing_code: str | None = Field(
+        default=None, description="On a duplicate customer the caller may see: its code."
+    )
+    existing_name: str | None = Field(
+        default=None, description="On a duplicate customer the caller may see: its name."
+    )
+    existing_owner_name: str | None = Field(
+        default=None,
+        description="On a duplicate customer: its owner's name, also when the caller may not see the "
+        "customer (then without id, code and name), so they know whom to ask.",
+    )
 
 
 class Record(BaseModel):

@@ -6,7 +6,7 @@ from app.domain.models.assignment import AssignmentKind, AssignmentRule, LeadAss
 from app.domain.models.attachment import Attachment, AttachmentParent
 from app.domain.models.audit_event import AuditEvent
 from app.domain.models.business_calendar import BusinessCalendarRecord
-from app.domain.models.customer import Contact, Customer, CustomerHealthSnapshot
+from app.domain.models.customer import Contact, Customer, CustomerHealthSnapshot, CustomerMerge
 from app.domain.models.delivery import Delivery, DeliveryStatus
 from app.domain.models.engagement_event import EngagementEvent
 from app.domain.models.idempotency_record import IdempotencyRecord
@@ -40,6 +40,7 @@ __all__ = [
     "Contact",
     "Customer",
     "CustomerHealthSnapshot",
+    "CustomerMerge",
     "Delivery",
     "DeliveryStatus",
     "EngagementEvent",

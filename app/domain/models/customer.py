@@ -7,12 +7,16 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, Entity, str_enum, trigram_index, utcnow
 from app.domain.customer_health import HealthBand
 from app.domain.customer_tier import Tier
+
+# The partial unique indexes' predicate: a merged customer keeps its keys (its code stays an alias)
+# without blocking the survivor's, and a new customer of that name is refused by the survivor's.
+LIVE_CUSTOMER = text("merged_into_id IS NULL")
 
 
 class Customer(Entity):
@@ -21,6 +25,25 @@ class Customer(Entity):
         UniqueConstraint("organization_id", "code"),
         Index(None, "organization_id", "owner_id"),
         Index(None, "organization_id", "name_key"),
+        # One live customer per company: the database settles two reps creating it at once.
+        Index(
+            "uq_customer_live_name_key",
+            "organization_id",
+            "name_key",
+            unique=True,
+            postgresql_where=LIVE_CUSTOMER,
+            sqlite_where=LIVE_CUSTOMER,
+        ),
+        Index(
+            "uq_customer_live_uscc",
+            "organization_id",
+            "uscc",
+            unique=True,
+            postgresql_where=LIVE_CUSTOMER,
+            sqlite_where=LIVE_CUSTOMER,
+        ),
+        Index(None, "organization_id", "phone"),
+        Index(None, "organization_id", "email"),
         Index(None, "organization_id", "updated_at"),
         Index(None, "organization_id", "created_at"),
         trigram_index("customer", "name"),
@@ -30,8 +53,14 @@ class Customer(Entity):
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
     code: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(200))
-    # Normalised company name (legal suffixes stripped): what lead de-duplication compares.
+    # Normalised company name (legal suffixes stripped): what de-duplication compares. Customers
+    # that shared a key before it became unique carry "#<code>" after it (migration 0025).
     name_key: Mapped[str] = mapped_column(String(200))
+    # Unified social credit code (GB 32100-2015), 18 characters, check digit verified.
+    uscc: Mapped[str | None] = mapped_column(String(18))
+    # The company's switchboard and general mailbox, normalised like a lead's (E.164, lower case).
+    phone: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(254))
     industry: Mapped[str | None] = mapped_column(String(64))
     region: Mapped[str | None] = mapped_column(String(64))
     address: Mapped[str | None] = mapped_column(Text)
@@ -56,6 +85,13 @@ class Customer(Entity):
     health_band: Mapped[HealthBand | None] = mapped_column(str_enum(HealthBand))
     health_computed_at: Mapped[datetime | None]
 
+    # Similar live customers found at creation: [{"customer_id", "score"}], reported, not refused.
+    possible_duplicates: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
+    # Set when this customer was merged into another: hidden from lists, its id and code resolve
+    # to the survivor.
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("customer.id"))
+    merged_at: Mapped[datetime | None]
+
 
 class CustomerHealthSnapshot(Base):
     """The health a customer had on one day of the organization's calendar: the day's last
@@ -77,11 +113,36 @@ class CustomerHealthSnapshot(Base):
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class CustomerMerge(Entity):
+    """One merge of a duplicate into a survivor, with the ids of every record it moved, so an undo
+    moves back exactly those."""
+
+    __tablename__ = "customer_merge"
+    __table_args__ = (
+        Index(None, "organization_id", "survivor_id"),
+        Index(None, "organization_id", "duplicate_id"),
+    )
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    survivor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
+    duplicate_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
+    merged_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    merged_at: Mapped[datetime]
+    # {kind: [ids]} moved to the survivor, and the live SLA timers of the duplicate stopped because
+    # the survivor runs the same policy: [{"id", "state", "next_fire_at"}].
+    moved: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    stopped_timers: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
+    # The survivor's last follow-up before the merge, given back by an undo.
+    previous_last_follow_up_at: Mapped[datetime | None]
+    undone_at: Mapped[datetime | None]
+    undone_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+
+
 class Contact(Entity):
     __tablename__ = "contact"
     __table_args__ = (
         Index(None, "organization_id", "customer_id"),
-        # Engagement events find their contact by phone or e-mail (stored normalised).
+        # Engagement events and customer de-duplication find a contact by phone or e-mail (normalised).
         Index(None, "organization_id", "phone"),
         Index(None, "organization_id", "email"),
     )

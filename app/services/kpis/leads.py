@@ -228,7 +228,11 @@ def _followed_records(actor: Principal, query: KpiQuery) -> Any:
             Customer.name.label("name"),
             Customer.owner_id.label("owner_id"),
             customer_since.label("since"),
-        ).where(*scoped(actor, CUSTOMER_FACTS, query), Customer.owner_id.is_not(None)),
+        ).where(
+            *scoped(actor, CUSTOMER_FACTS, query),
+            Customer.owner_id.is_not(None),
+            Customer.merged_into_id.is_(None),  # a merged customer's follow-ups are its survivor's
+        ),
     ).subquery("followed")
 
 
