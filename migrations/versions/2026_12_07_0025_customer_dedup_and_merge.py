@@ -68,9 +68,7 @@ def upgrade() -> None:
             postgresql_where=LIVE,
             sqlite_where=LIVE,
         )
-    with op.batch_alter_table('contact', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_contact_organization_id_phone'), ['organization_id', 'phone'])
-        batch_op.create_index(batch_op.f('ix_contact_organization_id_email'), ['organization_id', 'email'])
+    # The contact (organization_id, phone / email) indexes de-duplication reads come with 0022.
     _create_customer_merge()
 
 
@@ -122,9 +120,6 @@ def _create_customer_merge() -> None:
 
 def downgrade() -> None:
     op.drop_table('customer_merge')
-    with op.batch_alter_table('contact', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_contact_organization_id_email'))
-        batch_op.drop_index(batch_op.f('ix_contact_organization_id_phone'))
     op.drop_index('uq_customer_live_uscc', table_name='customer')
     op.drop_index('uq_customer_live_name_key', table_name='customer')
     # The legacy-duplicate marks stay: the non-unique index does not mind them, and the name keys
