@@ -115,6 +115,10 @@ async def create_customer(session: AsyncSession, *, actor: Principal, data: NewC
         **_customer_values(data, keys, policy),
         "id": data.id or uuid.uuid4(),
         "organization_id": actor.organization_id,
+        # A Core insert is not stamped by the session's clock; sweeps, KPIs and the activity-date
+        # rule compare with that clock.
+        "created_at": session_now(session),
+        "updated_at": session_now(session),
         "code": format_customer_code(sequence),
         "owner_id": owner_id,
         "custom_fields": custom_fields,
