@@ -149,9 +149,8 @@ class LeadConverted(Event, topic="lead.converted"):
 
 
 @dataclass(frozen=True, kw_only=True)
-class CustomerMerged(Event, topic="customer.merged"):
-    """A duplicate customer was merged into a survivor: its records moved, its id and code became
-    aliases of the survivor."""
+class _CustomerMergeEvent(Event):
+    """What a merge and its undo both say: the survivor, the duplicate and how many records moved."""
 
     merge_id: uuid.UUID
     customer_id: uuid.UUID
@@ -164,17 +163,14 @@ class CustomerMerged(Event, topic="customer.merged"):
 
 
 @dataclass(frozen=True, kw_only=True)
-class CustomerMergeUndone(Event, topic="customer.merge_undone"):
-    """A merge was undone: the records it moved went back, the duplicate is a customer again."""
+class CustomerMerged(_CustomerMergeEvent, topic="customer.merged"):
+    """A duplicate customer was merged into a survivor: its records moved, its id and code became
+    aliases of the survivor."""
 
-    merge_id: uuid.UUID
-    customer_id: uuid.UUID
-    customer_code: str
-    customer_name: str
-    duplicate_id: uuid.UUID
-    duplicate_code: str
-    duplicate_name: str
-    moved_count: int
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerMergeUndone(_CustomerMergeEvent, topic="customer.merge_undone"):
+    """A merge was undone: the records it moved went back, the duplicate is a customer again."""
 
 
 @dataclass(frozen=True, kw_only=True)
