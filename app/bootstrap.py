@@ -14,6 +14,7 @@ from app.db import create_engine, create_sessionmaker, utcnow
 from app.encryption import use_keys
 from app.services.channel_delivery import ChannelClient
 from app.services.jobs import JobQueue
+from app.services.security import use_password_hashing
 from app.services.storage import LocalFileStorage
 from app.workers.jobs import JobContext
 from app.workers.queue import ArqQueue, InlineQueue
@@ -52,6 +53,9 @@ class Infrastructure:
 def build_infrastructure(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Infrastructure:
     # The keys that encrypt secrets at rest (webhook and channel secrets) come from these settings.
     use_keys(settings.resolved_secrets_keys())
+    use_password_hashing(
+        time_cost=settings.password_hash_time_cost, memory_kib=settings.password_hash_memory_kib
+    )
     if settings.is_sqlite:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(

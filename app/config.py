@@ -17,6 +17,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.encryption import parse_keys
 
+OWASP_ARGON2_MIN_TIME_COST = 2
+OWASP_ARGON2_MIN_MEMORY_KIB = 19 * 1024
+
 
 class Environment(StrEnum):
     development = "development"
@@ -34,6 +37,10 @@ class Settings(BaseSettings):
     # Comma-separated Fernet keys: the first encrypts stored secrets, all decrypt (app/encryption.py).
     secrets_key: str = ""
     jwt_ttl_seconds: int = Field(default=8 * 3600, ge=60, le=30 * 24 * 3600)
+    # argon2id cost of new password hashes (the defaults are pwdlib's recommendation); production
+    # refuses less than OWASP's minimum (19 MiB, 2 passes). Tests lower it: hashing dominated their time.
+    password_hash_time_cost: int = Field(default=3, ge=1)
+    password_hash_memory_kib: int = Field(default=65536, ge=32)
     default_timezone: str = "Asia/Shanghai"
     var_dir: Path = Path("var")
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
@@ -98,6 +105,14 @@ class Settings(BaseSettings):
         if self.env is Environment.production and not keys:
             # A key generated on one machine would leave the others unable to read the secrets.
             raise ValueError("CRM_SECRETS_KEY is required when CRM_ENV=production")
+        if self.env is Environment.production and (
+            self.password_hash_time_cost < OWASP_ARGON2_MIN_TIME_COST
+            or self.password_hash_memory_kib < OWASP_ARGON2_MIN_MEMORY_KIB
+        ):
+            raise ValueError(
+                "CRM_PASSWORD_HASH_TIME_COST >= 2 and CRM_PASSWORD_HASH_MEMORY_KIB >= 19456 "
+                "are required when CRM_ENV=production"
+            )
         return self
 
     @property

@@ -67,36 +67,36 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def _lifespan(settings: Settings, clock: Callable[[], datetime]) -> Any:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        infrastructure = build_infrastructure(settings, clock=clock)
-        queue = await infrastructure.queue()
-        periodic: list[asyncio.Task[None]] = []
-        if isinstance(queue, InlineQueue):
-            periodic = [
-                asyncio.create_task(queue.run_periodically(job.name, job.schedule.period_seconds))
-                for job in JOB_REGISTRY
-                if job.schedule is not None
-            ]
-        app.state.runtime = Runtime(
-            settings=settings,
-            engine=infrastructure.engine,
-            sessionmaker=infrastructure.sessionmaker,
-            queue=queue,
-            clock=clock,
-            jwt_secret=settings.resolved_jwt_secret(),
-            storage=infrastructure.storage,
-        )
-        try:
-            yield
-        finally:
-            for task in periodic:
-                task.cancel()
-            await queue.close()
-            await infrastructure.aclose()
-
-    return lifespan
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Builds the runtime from the settings and clock the app holds when it starts."""
+    settings: Settings = app.state.settings
+    clock: Callable[[], datetime] = app.state.clock
+    infrastructure = build_infrastructure(settings, clock=clock)
+    queue = await infrastructure.queue()
+    periodic: list[asyncio.Task[None]] = []
+    if isinstance(queue, InlineQueue):
+        periodic = [
+            asyncio.create_task(queue.run_periodically(job.name, job.schedule.period_seconds))
+            for job in JOB_REGISTRY
+            if job.schedule is not None
+        ]
+    app.state.runtime = Runtime(
+        settings=settings,
+        engine=infrastructure.engine,
+        sessionmaker=infrastructure.sessionmaker,
+        queue=queue,
+        clock=clock,
+        jwt_secret=settings.resolved_jwt_secret(),
+        storage=infrastructure.storage,
+    )
+    try:
+        yield
+    finally:
+        for task in periodic:
+            task.cancel()
+        await queue.close()
+        await infrastructure.aclose()
 
 
 # The routers in the order their operations appear in the contract.
@@ -146,13 +146,15 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
             "`database.connection_lost` when its connection was lost; retry it (with the same "
             "Idempotency-Key for a POST)."
         ),
-        lifespan=_lifespan(settings, clock),
+        lifespan=_lifespan,
         generate_unique_id_function=_operation_id,
         dependencies=[Depends(refuse_unknown_query_parameters)],
         docs_url="/docs" if settings.serves_docs else None,
         redoc_url="/redoc" if settings.serves_docs else None,
         openapi_url="/openapi.json" if settings.serves_docs else None,
     )
+    app.state.settings = settings
+    app.state.clock = clock
     install_error_handlers(app)
     _add_middleware(app, settings)
     for module in _ROUTE_MODULES:

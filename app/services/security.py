@@ -12,13 +12,24 @@ from datetime import datetime, timedelta
 
 import jwt
 from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
 
 from app.domain.errors import NotAuthenticated
 from app.domain.permissions import Role
 
-_password_hash = PasswordHash.recommended()
+_password_hash = PasswordHash((Argon2Hasher(),))
 # Verified against when the user does not exist, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = _password_hash.hash("not-a-real-password")
+
+
+def use_password_hashing(*, time_cost: int, memory_kib: int) -> None:
+    """Sets the argon2id cost of new hashes for this process; hashes made at another cost still verify
+    (each hash carries its parameters)."""
+    global _password_hash, _DUMMY_HASH
+    _password_hash = PasswordHash((Argon2Hasher(time_cost=time_cost, memory_cost=memory_kib),))
+    _DUMMY_HASH = _password_hash.hash("not-a-real-password")
+
+
 JWT_ALGORITHM = "HS256"
 API_KEY_MARK = "crm_"
 

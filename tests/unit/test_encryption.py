@@ -12,13 +12,19 @@ from app.config import Environment, Settings
 from app.encryption import KeyRing, SecretsKeyError
 
 JWT = "j" * 40
+# The tests' environment lowers the password-hash cost, which production settings refuse.
+PRODUCTION_HASHING = {"password_hash_time_cost": 3, "password_hash_memory_kib": 65536}
 
 
 def test_production_requires_a_secrets_key(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="CRM_SECRETS_KEY is required"):
-        Settings(env=Environment.production, jwt_secret=JWT, secrets_key="", var_dir=tmp_path)
+        Settings(
+            env=Environment.production, jwt_secret=JWT, secrets_key="", var_dir=tmp_path, **PRODUCTION_HASHING
+        )
     key = Fernet.generate_key().decode()
-    production = Settings(env=Environment.production, jwt_secret=JWT, secrets_key=key, var_dir=tmp_path)
+    production = Settings(
+        env=Environment.production, jwt_secret=JWT, secrets_key=key, var_dir=tmp_path, **PRODUCTION_HASHING
+    )
     assert production.resolved_secrets_keys() == [key]
     assert not (tmp_path / "secrets_key").exists()
 
