@@ -305,3 +305,47 @@ async def test_a_parameter_that_takes_one_value_given_twice_is_422_not_the_last_
     assert refused.status_code == 422
     assert refused.json()["code"] == "request.repeated_parameter"
     assert [e["field"] for e in refused.json()["errors"]] == ["limit", "q"]
+
+
+async def test_a_list_answers_304_while_it_is_unchanged_and_200_once_it_changes(client, make_tenant):
+    tenant = await make_tenant()
+    first = await client.get("/api/v1/users", headers=tenant.headers)
+    etag = first.headers["etag"]
+    assert etag.startswith('W/"')
+
+    unchanged = await client.get("/api/v1/users", headers={**tenant.headers, "If-None-Match": etag})
+    assert unchanged.status_code == 304
+    assert unchanged.content == b""
+    assert unchanged.headers["etag"] == etag
+
+    assert (
+        await client.post("/api/v1/users", json=_new_user("new.colleague"), headers=tenant.headers)
+    ).status_code == 201
+    changed = await client.get("/api/v1/users", headers={**tenant.headers, "If-None-Match": etag})
+    assert changed.status_code == 200
+    assert "new.colleague" in {user["username"] for user in changed.json()["items"]}
+    assert changed.headers["etag"] != etag
+
+
+async def test_a_record_keeps_its_version_as_etag_and_always_answers_in_full(client, make_tenant):
+    tenant = await make_tenant()
+    created = await client.post("/api/v1/users", json=_new_user("zhao.lei"), headers=tenant.headers)
+    url = created.headers["location"]
+    version = (await client.get(url, headers=tenant.headers)).headers["etag"]
+    assert not version.startswith("W/")
+    again = await client.get(url, headers={**tenant.headers, "If-None-Match": version})
+    assert again.status_code == 200
+    assert again.json()["username"] == "zhao.lei"
+
+
+async def test_answers_over_a_kilobyte_are_gzipped_for_clients_that_accept_it(client, make_tenant):
+    tenant = await make_tenant()
+    for index in range(8):
+        await client.post("/api/v1/users", json=_new_user(f"rep.{index}"), headers=tenant.headers)
+    large = await client.get("/api/v1/users", headers={**tenant.headers, "Accept-Encoding": "gzip"})
+    assert large.headers["content-encoding"] == "gzip"
+    assert len(large.json()["items"]) >= 9  # httpx decompressed what the client asked for
+    plain = await client.get("/api/v1/users", headers={**tenant.headers, "Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    small = await client.get("/healthz", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in small.headers
