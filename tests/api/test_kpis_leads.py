@@ -270,6 +270,12 @@ async def test_lead_response_from_creation_to_first_response(client, leads):
     }
     # L2, reassigned twice, counts once: for B, who owns it now.
     assert per_user == {"销售A": (1, 1, 30.0), "销售B": (2, 2, 900.0), "销售C": (1, 0, None)}
+    per_team = ok(await kpi(client, leads.tenant.headers, "lead-response", group_by="team", **NOVEMBER))[
+        "rows"
+    ]
+    # The timers joined beside the team join: the SLA counts still add up to the whole's.
+    assert sum(r["received"] for r in per_team) == 4
+    assert (sum(r["sla_met"] for r in per_team), sum(r["sla_decided"] for r in per_team)) == (1, 3)
     by_source = ok(
         await kpi(client, leads.tenant.headers, "lead-response", source=["phone_400"], **NOVEMBER)
     )["rows"]

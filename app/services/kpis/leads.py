@@ -60,17 +60,26 @@ def _minutes(value: Any) -> float | None:
     return None if value is None else round(float(value), 1)
 
 
-def _lead_timer(kind: SlaKind, *states: TimerState, met_in_time: bool = False) -> Any:
-    conditions = [
-        SlaTimer.organization_id == Lead.organization_id,
-        SlaTimer.subject_type == SubjectType.lead.value,
-        SlaTimer.subject_id == Lead.id,
-        SlaTimer.kind == kind,
-        SlaTimer.state.in_(states),
-    ]
-    if met_in_time:
-        conditions.append(SlaTimer.stopped_at <= SlaTimer.due_at)
-    return select(SlaTimer.id).where(*conditions).correlate(Lead).exists()
+def _timer_outcomes(actor: Principal, kind: SlaKind) -> Any:
+    """Per lead, whether a `kind` timer was met in time and whether one was decided (met, in time
+    or late, or breached); a running timer not yet due is not. One aggregate joined to the leads,
+    not a probe per lead per question."""
+    met_in_time = and_(SlaTimer.state == TimerState.met, SlaTimer.stopped_at <= SlaTimer.due_at)
+    decided = SlaTimer.state.in_((TimerState.met, TimerState.breached, TimerState.escalated))
+    return (
+        select(
+            SlaTimer.subject_id.label("lead_id"),
+            func.max(case((met_in_time, 1), else_=0)).label("met_in_time"),
+            func.max(case((decided, 1), else_=0)).label("decided"),
+        )
+        .where(
+            SlaTimer.organization_id == actor.organization_id,
+            SlaTimer.subject_type == SubjectType.lead.value,
+            SlaTimer.kind == kind,
+        )
+        .group_by(SlaTimer.subject_id)
+        .subquery("timer_outcomes")
+    )
 
 
 async def _received_leads(
@@ -85,20 +94,15 @@ async def _received_leads(
     reached = and_(
         Lead.first_response_at.is_not(None), seconds_between(Lead.created_at, Lead.first_response_at) <= _DAY
     )
-    # Decided: met (in time or late) or breached; a running timer not yet due is not.
-    decided = or_(
-        _lead_timer(timer, TimerState.met), _lead_timer(timer, TimerState.breached, TimerState.escalated)
-    )
-    counts = received.with_only_columns(
+    outcomes = _timer_outcomes(actor, timer)
+    counts = received.outerjoin(outcomes, outcomes.c.lead_id == Lead.id).with_only_columns(
         *grouping.columns,
         func.count().label("received"),
         func.count(Lead.first_response_at).label("responded"),
         func.count(Lead.last_effective_follow_up_at).label("effective"),
         func.coalesce(func.sum(case((reached, 1), else_=0)), 0).label("reached_24h"),
-        func.coalesce(
-            func.sum(case((_lead_timer(timer, TimerState.met, met_in_time=True), 1), else_=0)), 0
-        ).label("sla_met"),
-        func.coalesce(func.sum(case((decided, 1), else_=0)), 0).label("sla_decided"),
+        func.coalesce(func.sum(outcomes.c.met_in_time), 0).label("sla_met"),
+        func.coalesce(func.sum(outcomes.c.decided), 0).label("sla_decided"),
     ).group_by(*grouping.keys)
     responded = (
         received.with_only_columns(*grouping.columns, minutes.label("value"))

@@ -147,19 +147,24 @@ class Grouping:
 def group_columns(
     statement: Select[Any], facts: Facts, query: KpiQuery, timestamp: Any, dialect: str
 ) -> tuple[Select[Any], Grouping]:
-    """Adds the joins the requested dimensions need; the columns to select and group by."""
+    """Adds the joins the requested dimensions need; the columns to select and the keys to group
+    by. Rows are grouped by the dimensions' ids alone: a name follows from its id (a primary key,
+    or a look-up correlated on the grouped id), so it is looked up once per group, not per row."""
     columns: list[Any] = []
+    keys: list[Any] = []
     for dimension in query.group_by:
         if dimension is Dimension.product:
             product, statement = _product_lines(statement, facts, dialect)
             columns += [product.label("product_id"), product.label("product_name")]
+            keys.append(product)
             continue
         if dimension in facts.joins:
             target, onclause = facts.joins[dimension]
             statement = statement.outerjoin(target, onclause)
         identifier, name = _dimension(dimension, facts, query, timestamp, dialect)
         columns += [identifier.label(f"{dimension}_id"), name.label(f"{dimension}_name")]
-    return statement, Grouping(query.group_by, columns, [c.element for c in columns])
+        keys.append(identifier)
+    return statement, Grouping(query.group_by, columns, keys)
 
 
 def _product_lines(statement: Select[Any], facts: Facts, dialect: str) -> tuple[Any, Select[Any]]:
