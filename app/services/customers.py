@@ -151,6 +151,8 @@ def _customer_values(data: NewCustomer, keys: CustomerKeys, policy: Organization
         "uscc": keys.uscc,
         "phone": keys.phone,
         "email": keys.email,
+        "phone_key": keys.phone,
+        "email_key": keys.email,
         "industry": data.industry,
         "region": data.region,
         "address": data.address,
@@ -304,6 +306,9 @@ async def _with_checked_keys(
     }
     if "name" in changed:
         normalised["name_key"] = keys.name
+    # The unique indexes' keys follow (a legacy "#<code>" mark ends with the change).
+    for key_field in {"phone", "email"} & changed:
+        normalised[f"{key_field}_key"] = getattr(keys, key_field)
     return normalised
 
 
