@@ -644,3 +644,28 @@ async def test_two_reps_creating_customers_with_one_phone_or_email_at_once_give_
         assert refused.json()["code"] == "customer.duplicate"
         assert refused.json()["matched_field"] == key
     assert len(await _names_listed(client, tenant.headers)) == 2
+
+
+async def test_two_customers_given_one_phone_at_once_give_one_200_and_one_409(client, make_tenant, make_user):
+    tenant = await make_tenant()
+    tokens = [(await make_user(tenant, "rep"))[1] for _ in range(2)]
+    first = await _customer(client, bearer(tokens[0]), name="常州龙城建材")
+    second = await _customer(client, bearer(tokens[1]), name="无锡太湖建材")
+
+    answers = await asyncio.gather(
+        *(
+            client.patch(
+                f"/api/v1/customers/{customer['id']}", json={"phone": "0519-8888-0001"}, headers=bearer(token)
+            )
+            for customer, token in zip((first, second), tokens, strict=True)
+        )
+    )
+
+    assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+    refused = next(a for a in answers if a.status_code == 409)
+    assert refused.json()["code"] == "customer.duplicate"
+    phones = [
+        ok(await client.get(f"/api/v1/customers/{c['id']}", headers=tenant.headers))["phone"]
+        for c in (first, second)
+    ]
+    assert sorted(phones, key=str) == sorted(["+8651988880001", None], key=str)
