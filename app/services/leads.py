@@ -427,6 +427,12 @@ async def update_lead(
             changes.get("company", lead.company),
         )
         duplicate = await find_exact_duplicate(session, actor.organization_id, keys, exclude=lead.id)
+        if duplicate is not None and duplicate[0].id == lead.id:
+            raise Conflict(
+                f"A lead merged into this one keeps this {duplicate[1]} (so it finds this lead already).",
+                code="lead.duplicate",
+                errors=[FieldError(duplicate[1], "merged_duplicate", "kept by a lead merged into this one")],
+            )
         if duplicate is not None:
             raise DuplicateLead(duplicate[0].id, duplicate[1])
         changes = {**changes, "phone": keys.phone, "email": keys.email}

@@ -231,3 +231,19 @@ async def test_only_a_supervisor_or_above_merges_leads_and_an_undo_after_seven_d
     assert late.status_code == 409
     assert late.json()["code"] == "lead.merge_undo_expired"
     assert "7 days" in late.json()["detail"]
+
+
+async def test_the_survivor_given_its_merged_duplicates_phone_is_told_why_not_a_500(client, make_tenant):
+    tenant = await make_tenant()
+    survivor = await _lead(client, tenant.headers, email="wang@example.com")
+    duplicate = await _lead(client, tenant.headers)
+    ok(await _merge(client, tenant.headers, survivor["id"], duplicate["id"]))
+
+    refused = await client.patch(
+        f"/api/v1/leads/{survivor['id']}", json={"phone": duplicate["phone"]}, headers=tenant.headers
+    )
+
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "lead.duplicate"
+    assert refused.json()["errors"][0]["field"] == "phone"
+    assert "merged into this one" in refused.json()["detail"]
