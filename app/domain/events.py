@@ -174,6 +174,31 @@ class CustomerMergeUndone(_CustomerMergeEvent, topic="customer.merge_undone"):
 
 
 @dataclass(frozen=True, kw_only=True)
+class _LeadMergeEvent(Event):
+    """What a lead merge and its undo both say: the survivor, the duplicate and how many records
+    moved."""
+
+    merge_id: uuid.UUID
+    lead_id: uuid.UUID
+    lead_name: str
+    company: str
+    duplicate_id: uuid.UUID
+    duplicate_name: str
+    moved_count: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadMerged(_LeadMergeEvent, topic="lead.merged"):
+    """A duplicate lead was merged into a survivor: its records moved, its id became an alias of
+    the survivor."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadMergeUndone(_LeadMergeEvent, topic="lead.merge_undone"):
+    """A lead merge was undone: the records it moved went back, the duplicate is a lead again."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class OpportunityCreated(Event, topic="opportunity.created"):
     """A deal was opened."""
 

@@ -27,14 +27,16 @@ class LeadStatus(StrEnum):
     qualified = "qualified"
     converted = "converted"
     disqualified = "disqualified"
+    # Merged into another lead (its survivor): out of lists, the pool and assignment.
+    merged = "merged"
 
 
-CLOSED_STATUSES = frozenset({LeadStatus.converted, LeadStatus.disqualified})
+CLOSED_STATUSES = frozenset({LeadStatus.converted, LeadStatus.disqualified, LeadStatus.merged})
 OPEN_STATUSES = frozenset(LeadStatus) - CLOSED_STATUSES
 
 
 def ensure_open(status: LeadStatus, *, action: str) -> None:
-    """Converted and disqualified leads are history; they are not worked any more."""
+    """Converted, disqualified and merged leads are history; they are not worked any more."""
     if status in CLOSED_STATUSES:
         raise Conflict(f"The lead is {status.value}; it cannot be {action}.", code="lead.closed")
 

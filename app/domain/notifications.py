@@ -67,6 +67,27 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "{customer_name} again; {moved_count} records moved back.",
         ),
     },
+    "lead.merged": {
+        "zh": (
+            "线索已合并：{duplicate_name}",
+            "线索 {duplicate_name} 已合并到 {lead_name}（{company}），转移记录 {moved_count} 条。",
+        ),
+        "en": (
+            "Lead merged: {duplicate_name}",
+            "The lead {duplicate_name} was merged into {lead_name} ({company}); {moved_count} records moved.",
+        ),
+    },
+    "lead.merge_undone": {
+        "zh": (
+            "线索合并已撤销：{duplicate_name}",
+            "线索 {duplicate_name} 已从 {lead_name}（{company}）拆回，退回记录 {moved_count} 条。",
+        ),
+        "en": (
+            "Lead merge undone: {duplicate_name}",
+            "The lead {duplicate_name} was split from {lead_name} ({company}) again; "
+            "{moved_count} records moved back.",
+        ),
+    },
     "lead.assigned": {
         "zh": ("新线索：{lead_name}", "线索 {lead_name}（{company}）已分配给您。原因：{reason}"),
         "en": ("New lead: {lead_name}", "The lead {lead_name} ({company}) is yours. Why: {reason}"),

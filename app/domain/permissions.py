@@ -39,6 +39,7 @@ class Permission(StrEnum):
     assignment_rules_write = "assignment_rules:write"
     leads_assign = "leads:assign"
     leads_claim = "leads:claim"
+    leads_merge = "leads:merge"
     pipelines_read = "pipelines:read"
     pipelines_write = "pipelines:write"
     opportunities_read = "opportunities:read"
@@ -112,6 +113,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.leads_claim,
             Permission.engagement_write,
             Permission.customers_merge,
+            Permission.leads_merge,
         }
     ),
     # Supervisors route their team's leads by hand, merge their team's duplicate customers and read
@@ -124,6 +126,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.leads_assign,
             Permission.leads_claim,
             Permission.customers_merge,
+            Permission.leads_merge,
         }
     ),
     Role.rep: frozenset(_EVERYONE | _SALES_WORK | {Permission.leads_claim}),

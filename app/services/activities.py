@@ -196,12 +196,13 @@ async def _resolve_subjects(session: AsyncSession, actor: Principal, data: NewAc
         or (lead.customer_id if lead else None)
         or (opportunity.customer_id if opportunity else None)
     )
-    _check_links(data, lead, opportunity)
     customer = None
     if customer_id is not None:
+        # A merged customer's old id resolves to its survivor, which its leads and deals moved to.
         customer = await customers.get_customer(
             session, actor=actor, customer_id=customer_id, for_update=True
         )
+    _check_links(customer.id if customer and data.customer_id else None, lead, opportunity)
     return _Subjects(lead, customer, opportunity, warnings)
 
 
@@ -221,10 +222,10 @@ async def _records_began(session: AsyncSession, subjects: _Subjects) -> datetime
     return min(began)
 
 
-def _check_links(data: NewActivity, lead: Lead | None, opportunity: Opportunity | None) -> None:
-    """The records an activity names must be one customer's: its own, the lead converted into it,
-    its opportunity. Otherwise the activity would count on one account and show on another."""
-    customer_id = data.customer_id
+def _check_links(customer_id: uuid.UUID | None, lead: Lead | None, opportunity: Opportunity | None) -> None:
+    """The records an activity names must be one customer's: its own (`customer_id` as resolved,
+    a merged customer's survivor), the lead converted into it, its opportunity. Otherwise the
+    activity would count on one account and show on another."""
     errors = []
     if lead is not None and customer_id is not None and lead.customer_id != customer_id:
         errors.append(

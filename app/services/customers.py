@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import session_now
@@ -151,6 +152,8 @@ def _customer_values(data: NewCustomer, keys: CustomerKeys, policy: Organization
         "uscc": keys.uscc,
         "phone": keys.phone,
         "email": keys.email,
+        "phone_key": keys.phone,
+        "email_key": keys.email,
         "industry": data.industry,
         "region": data.region,
         "address": data.address,
@@ -269,10 +272,15 @@ async def update_customer(
     )
     check_version(customer, expected_version)
     before = audit.snapshot(customer, AUDITED_FIELDS)
+    taken = _KeyRace(customer.id, customer_keys(*(changes.get(f, getattr(customer, f)) for f in KEY_FIELDS)))
+    # A savepoint, so that a key a concurrent request took first can be answered (409).
+    savepoint = await session.begin_nested() if changed_keys else None
     for name, value in changes.items():
         setattr(customer, name, value)
     if "annual_purchase" in changes or "tier" in changes:
         customer.tier = _tier(policy, customer.annual_purchase, changes.get("tier", customer.tier))
+    if savepoint is not None:
+        await _flush_unless_key_taken(session, actor, savepoint, taken)
     await session.flush()
     old, new = audit.changed_fields(before, audit.snapshot(customer, AUDITED_FIELDS))
     if new:
@@ -287,6 +295,29 @@ async def update_customer(
             after=new,
         )
     return customer
+
+
+@dataclass(frozen=True)
+class _KeyRace:
+    customer_id: uuid.UUID
+    keys: CustomerKeys
+
+
+async def _flush_unless_key_taken(
+    session: AsyncSession, actor: Principal, savepoint: Any, race: _KeyRace
+) -> None:
+    """Another request that gave a live customer the same name key, uscc, phone or e-mail at the
+    same moment commits first and the unique index refuses this change: the same 409 as if it had
+    come later."""
+    try:
+        await session.flush()
+    except IntegrityError:
+        await savepoint.rollback()
+        await customer_dedup.refuse_exact_duplicate(session, actor, race.keys, exclude=race.customer_id)
+        raise Conflict(
+            "The customer conflicts with a concurrent change; retry.", code="customer.conflict"
+        ) from None
+    await savepoint.commit()
 
 
 async def _with_checked_keys(
@@ -304,6 +335,9 @@ async def _with_checked_keys(
     }
     if "name" in changed:
         normalised["name_key"] = keys.name
+    # The unique indexes' keys follow (a legacy "#<code>" mark ends with the change).
+    for key_field in {"phone", "email"} & changed:
+        normalised[f"{key_field}_key"] = getattr(keys, key_field)
     return normalised
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.activities import ActivityType
 from app.domain.custom_fields import validate_custom_fields
 from app.domain.dedup import customer_keys, normalise_company, normalise_contact
-from app.domain.errors import Conflict, FieldError, InvalidInput
+from app.domain.errors import Conflict, FieldError, InvalidInput, NotFound
 from app.domain.events import LeadConverted, LeadCreated
 from app.domain.leads import LeadSource, LeadStatus, ensure_open
 from app.domain.models import Activity, Contact, Customer, Lead, Opportunity
@@ -54,6 +54,8 @@ AUDITED_FIELDS = (
     "tags",
     "custom_fields",
 )
+# A merged lead's id resolves to its survivor; a survivor merged in turn is followed this far.
+MAX_ALIAS_HOPS = 10
 SORTABLE = {"created_at": Lead.created_at, "updated_at": Lead.updated_at, "score": Lead.score}
 # Lead fields the intent score reads: an edit of one rescores the lead.
 SCORED_FIELDS = frozenset({"budget", "source"})
@@ -131,11 +133,21 @@ async def find_exact_duplicate(
     if existing is None:
         return None
     matched = "phone" if keys.phone and existing.phone_key == keys.phone else "email"
-    return existing, matched
+    # A merged lead keeps its keys (no new lead for that person) and answers with its survivor.
+    return await _survivor_of(session, existing), matched
+
+
+async def _survivor_of(session: AsyncSession, lead: Lead) -> Lead:
+    for _ in range(MAX_ALIAS_HOPS):
+        if lead.merged_into_id is None:
+            break
+        lead = await session.get_one(Lead, lead.merged_into_id)
+    return lead
 
 
 # Leads match leads by company; customers are matched on conversion (services/customer_dedup.py).
-SIMILAR_LEADS = SimilarNames(Lead.id, Lead.company_key, Lead.organization_id)
+# A merged lead is no candidate: its survivor is.
+SIMILAR_LEADS = SimilarNames(Lead.id, Lead.company_key, Lead.organization_id, Lead.merged_into_id.is_(None))
 
 
 async def _possible_duplicates(
@@ -329,9 +341,17 @@ def lead_visibility(actor: Principal) -> Any:
 async def get_lead(
     session: AsyncSession, *, actor: Principal, lead_id: uuid.UUID, for_update: bool = False
 ) -> Lead:
-    return await get_visible(
-        session, Lead, lead_id, actor=actor, visible=lead_visibility(actor), for_update=for_update
-    )
+    """The visible lead; a merged one's id gives its survivor (the id stays an alias)."""
+    # A merged lead is followed whoever owned it: what counts is whether the survivor is visible.
+    visible_or_alias = or_(lead_visibility(actor), Lead.merged_into_id.is_not(None))
+    for _ in range(MAX_ALIAS_HOPS):
+        lead = await get_visible(
+            session, Lead, lead_id, actor=actor, visible=visible_or_alias, for_update=for_update
+        )
+        if lead.merged_into_id is None:
+            return lead
+        lead_id = lead.merged_into_id
+    raise NotFound(f"Lead {lead_id} was not found.", code="lead.not_found")
 
 
 async def list_leads(
@@ -357,7 +377,9 @@ async def list_leads(
         if statuses is None or LeadStatus.pooled in statuses
         else visible_to(actor, Lead.owner_id)
     )
-    statement = select(Lead).where(Lead.organization_id == actor.organization_id, visible)
+    statement = select(Lead).where(
+        Lead.organization_id == actor.organization_id, visible, Lead.merged_into_id.is_(None)
+    )
     for name, value in (filters or {}).items():
         if value is not None:
             statement = statement.where(matches(getattr(Lead, name), value))
@@ -405,6 +427,12 @@ async def update_lead(
             changes.get("company", lead.company),
         )
         duplicate = await find_exact_duplicate(session, actor.organization_id, keys, exclude=lead.id)
+        if duplicate is not None and duplicate[0].id == lead.id:
+            raise Conflict(
+                f"A lead merged into this one keeps this {duplicate[1]} (so it finds this lead already).",
+                code="lead.duplicate",
+                errors=[FieldError(duplicate[1], "merged_duplicate", "kept by a lead merged into this one")],
+            )
         if duplicate is not None:
             raise DuplicateLead(duplicate[0].id, duplicate[1])
         changes = {**changes, "phone": keys.phone, "email": keys.email}

@@ -6,12 +6,26 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
 from sqlalchemy import func, select, update
 
-from app.domain.models import Activity, Attachment, OutboxEvent, Quote, QuoteLine, StageStay, Task
+from app.domain.customer_health import HealthBand
+from app.domain.engagement import EngagementType
+from app.domain.models import (
+    Activity,
+    Attachment,
+    Customer,
+    CustomerHealthSnapshot,
+    EngagementEvent,
+    OutboxEvent,
+    Quote,
+    QuoteLine,
+    StageStay,
+    Task,
+)
 from app.domain.models import Opportunity as OpportunityRow
 from tests.api.helpers import bearer, ok
 from tests.conftest import sign_in
@@ -297,6 +311,35 @@ async def _customer_with_records(
     return customer
 
 
+async def _engagement_and_health(app: Any, customer: dict[str, Any], day: date) -> None:
+    """An engagement event and a day's health snapshot of the customer (no route writes either for
+    one customer: engagement comes from integrators' keys, snapshots from the nightly run)."""
+    of_customer = uuid.UUID(customer["id"])
+    async with app.state.runtime.sessionmaker() as session, session.begin():
+        organization_id = await session.scalar(
+            select(Customer.organization_id).where(Customer.id == of_customer)
+        )
+        session.add(
+            EngagementEvent(
+                organization_id=organization_id,
+                event_id=f"evt-{uuid.uuid4().hex}",
+                type=EngagementType.email_open,
+                occurred_at=datetime(2026, 11, 24, 2, tzinfo=UTC),
+                weight=1.0,
+                customer_id=of_customer,
+            )
+        )
+        session.add(
+            CustomerHealthSnapshot(
+                organization_id=organization_id,
+                customer_id=of_customer,
+                snapshot_on=day,
+                score=60,
+                band=HealthBand.yellow,
+            )
+        )
+
+
 async def _api_count(client: httpx.AsyncClient, headers: dict[str, str], path: str, **params: str) -> int:
     page = ok(await client.get(path, params={**params, "limit": 200}, headers=headers))
     return len(page["items"])
@@ -305,7 +348,7 @@ async def _api_count(client: httpx.AsyncClient, headers: dict[str, str], path: s
 async def _counts(
     app: Any, client: httpx.AsyncClient, headers: dict[str, str], customer_id: str
 ) -> dict[str, int]:
-    """Ten kinds of record of one customer: through the API where it filters by customer, else read
+    """Twelve kinds of record of one customer: through the API where it filters by customer, else read
     from the database (quotes, their lines, tasks, attachments and stage history have no such list)."""
     counts = {
         "contacts": await _api_count(client, headers, f"/api/v1/customers/{customer_id}/contacts"),
@@ -323,6 +366,8 @@ async def _counts(
         .where(Quote.customer_id == of_customer),
         "tasks": select(func.count()).where(Task.customer_id == of_customer),
         "attachments": select(func.count()).where(Attachment.parent_id == of_customer),
+        "engagement_events": select(func.count()).where(EngagementEvent.customer_id == of_customer),
+        "health_snapshots": select(func.count()).where(CustomerHealthSnapshot.customer_id == of_customer),
         "stage_stays": select(func.count())
         .select_from(StageStay)
         .join(OpportunityRow, OpportunityRow.id == StageStay.opportunity_id)
@@ -363,6 +408,8 @@ async def _merge_scene(app: Any, client: httpx.AsyncClient, make_user: Any, tena
         client, rep_headers, "南京长江防水工程有限公司", "13800138011", product_id
     )
     duplicate = await _customer_with_records(client, rep_headers, "南京长江防水", "13800138012", product_id)
+    await _engagement_and_health(app, survivor, date(2026, 10, 2))
+    await _engagement_and_health(app, duplicate, date(2026, 10, 1))
     return {
         "survivor": survivor,
         "duplicate": duplicate,
@@ -385,9 +432,19 @@ async def test_a_merge_moves_ten_kinds_of_records_to_the_survivor_and_keeps_ever
     merged = ok(await _merge(client, headers, survivor["id"], duplicate["id"]))
 
     survivor_after = await _counts(app, client, headers, survivor["id"])
+    # Everything moved but the health snapshot of a day both were scored (today's): the survivor
+    # keeps its own (one per customer and day), the duplicate's stays with it.
+    stayed = {**dict.fromkeys(duplicate_before, 0), "health_snapshots": 1}
     assert survivor_after == {
-        kind: survivor_before[kind] + duplicate_before[kind] for kind in survivor_before
+        kind: survivor_before[kind] + duplicate_before[kind] - stayed[kind] for kind in survivor_before
     }
+    async with app.state.runtime.sessionmaker() as session:
+        assert (
+            await session.scalar(
+                select(func.count()).where(CustomerHealthSnapshot.customer_id == uuid.UUID(duplicate["id"]))
+            )
+            == 1
+        )
     assert merged["customer"]["id"] == survivor["id"]
     assert merged["undo_until"] > merged["merged_at"]
     for kind in (
@@ -399,8 +456,11 @@ async def test_a_merge_moves_ten_kinds_of_records_to_the_survivor_and_keeps_ever
         "tasks",
         "attachments",
         "sla_timers",
+        "engagement_events",
+        "health_snapshots",
     ):
-        assert merged["moved"][kind] == duplicate_before[kind], kind
+        assert merged["moved"][kind] == duplicate_before[kind] - stayed[kind], kind
+    assert len(merged["moved"]) >= 10
     # The duplicate is hidden from lists; its id and its code find the survivor.
     assert await _names_listed(client, headers) == ["南京长江防水工程有限公司"]
     alias = ok(await client.get(f"/api/v1/customers/{duplicate['id']}", headers=scene["rep"]))
@@ -525,3 +585,87 @@ async def test_an_undo_is_refused_naming_what_changed_when_moved_records_left_th
     assert [(e["field"], e["code"]) for e in refused.json()["errors"]] == [("activities", "changed")]
     alias = ok(await client.get(f"/api/v1/customers/{duplicate['id']}", headers=headers))
     assert alias["merged_from"] == duplicate["id"]  # nothing was undone
+
+
+async def test_an_activity_naming_a_merged_customers_old_id_and_one_of_its_moved_leads_is_accepted(
+    app, client, make_tenant, make_user
+):
+    tenant = await make_tenant()
+    scene = await _merge_scene(app, client, make_user, tenant)
+    survivor, duplicate = scene["survivor"], scene["duplicate"]
+    leads = ok(
+        await client.get("/api/v1/leads", params={"customer_id": duplicate["id"]}, headers=scene["rep"])
+    )
+    ok(await _merge(client, scene["supervisor"], survivor["id"], duplicate["id"]))
+
+    # A rep's phone app still holds the old customer id and the lead it showed under it.
+    visit = {
+        "type": "call",
+        "occurred_at": "2026-11-23T01:00:00Z",
+        "customer_id": duplicate["id"],
+        "lead_id": leads["items"][0]["id"],
+        "call_outcome": "connected",
+    }
+    logged = ok(await client.post("/api/v1/activities", json=visit, headers=scene["rep"]), 201)
+
+    assert (logged["customer_id"], logged["lead_id"]) == (survivor["id"], leads["items"][0]["id"])
+    # Another customer's lead is still refused.
+    other = await _customer_with_records(
+        client, scene["rep"], "镇江金山建材", "13800138013", await _product(client, tenant.headers)
+    )
+    mixed = await client.post(
+        "/api/v1/activities", json={**visit, "customer_id": other["id"]}, headers=scene["rep"]
+    )
+    assert mixed.status_code == 422
+    assert mixed.json()["code"] == "activity.inconsistent_links"
+
+
+async def _product(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
+    product = {"sku": f"JS-{uuid.uuid4().hex[:6]}", "name": "涂料", "list_price": "30.0000"}
+    return str(ok(await client.post("/api/v1/products", json=product, headers=headers), 201)["id"])
+
+
+async def test_two_reps_creating_customers_with_one_phone_or_email_at_once_give_one_customer_and_one_409(
+    client, make_tenant, make_user
+):
+    tenant = await make_tenant()
+    tokens = [(await make_user(tenant, "rep"))[1] for _ in range(2)]
+
+    for key, value in (("phone", "025-8888-1234"), ("email", "Sales@Changjiang.example.com")):
+        answers = await asyncio.gather(
+            *(
+                client.post("/api/v1/customers", json={"name": name, key: value}, headers=bearer(token))
+                for name, token in zip((f"长江{key}贸易", f"扬子{key}实业"), tokens, strict=True)
+            )
+        )
+
+        assert sorted(a.status_code for a in answers) == [201, 409], [a.text for a in answers]
+        refused = next(a for a in answers if a.status_code == 409)
+        assert refused.json()["code"] == "customer.duplicate"
+        assert refused.json()["matched_field"] == key
+    assert len(await _names_listed(client, tenant.headers)) == 2
+
+
+async def test_two_customers_given_one_phone_at_once_give_one_200_and_one_409(client, make_tenant, make_user):
+    tenant = await make_tenant()
+    tokens = [(await make_user(tenant, "rep"))[1] for _ in range(2)]
+    first = await _customer(client, bearer(tokens[0]), name="常州龙城建材")
+    second = await _customer(client, bearer(tokens[1]), name="无锡太湖建材")
+
+    answers = await asyncio.gather(
+        *(
+            client.patch(
+                f"/api/v1/customers/{customer['id']}", json={"phone": "0519-8888-0001"}, headers=bearer(token)
+            )
+            for customer, token in zip((first, second), tokens, strict=True)
+        )
+    )
+
+    assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+    refused = next(a for a in answers if a.status_code == 409)
+    assert refused.json()["code"] == "customer.duplicate"
+    phones = [
+        ok(await client.get(f"/api/v1/customers/{c['id']}", headers=tenant.headers))["phone"]
+        for c in (first, second)
+    ]
+    assert sorted(phones, key=str) == sorted(["+8651988880001", None], key=str)

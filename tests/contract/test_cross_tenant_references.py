@@ -160,6 +160,12 @@ REFERENCES: dict[tuple[str, str], Case | NotAReference] = {
         {"duplicate_id": Ref("spare_customer")},
         refused=404,
     ),
+    ("merge_lead", "duplicate_id"): Case(
+        "POST", "/api/v1/leads/{lead}/merge", {"duplicate_id": Ref("spare_lead")}, refused=404
+    ),
+    ("undo_lead_merge", "duplicate_id"): Case(
+        "POST", "/api/v1/leads/{lead}/merge/undo", {"duplicate_id": Ref("spare_lead")}, refused=404
+    ),
     ("create_contact", "wechat_id"): NotAReference("the contact's WeChat account name"),
     ("create_activity", "lead_id"): Case(
         "POST", "/api/v1/activities", {**_ACTIVITY, "lead_id": Ref("lead")}, refused=404
@@ -358,6 +364,8 @@ async def _side(client: httpx.AsyncClient, tenant: Tenant) -> Side:
         (await _post(client, side, "/api/v1/teams", {"name": f"组 {uuid.uuid4().hex[:6]}"}))["id"]
     )
     ids["lead"] = await _lead(client, side)
+    # Merged into `lead` by the merge case's control call, and split again by the undo's.
+    ids["spare_lead"] = await _lead(client, side)
     ids["customer"] = str((await _post(client, side, "/api/v1/customers", {"name": "申华建材"}))["id"])
     # Merged into `customer` by the merge case's control call, and split again by the undo's.
     ids["spare_customer"] = str((await _post(client, side, "/api/v1/customers", {"name": "钱江水泥"}))["id"])

@@ -166,6 +166,7 @@ list_webhooks                         ok   ok   403  403  403  403  403  403  40
 lose_opportunity                      ok   ok   ok   ok   ok   ok   403  ok   403  ok
 mark_notification_read                404  404  404  404  404  404  404  403  403  404
 merge_customer                        ok   ok   ok   ok   403  403  403  403  403  ok
+merge_lead                            ok   ok   ok   ok   403  403  403  403  403  ok
 metrics                               ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 qualify_lead                          ok   ok   ok   404  ok   404  404  ok   403  404
 readyz                                ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
@@ -181,6 +182,7 @@ rotate_webhook_secret                 ok   ok   403  403  403  403  403  403  40
 sign_out_everywhere                   ok   ok   ok   ok   ok   ok   ok   403  403  ok
 simulate_assignment                   ok   ok   ok   ok   403  403  403  ok   403  ok
 undo_customer_merge                   ok   ok   ok   ok   403  403  403  403  403  ok
+undo_lead_merge                       ok   ok   ok   ok   403  403  403  403  403  ok
 update_assignment_rule                ok   ok   403  403  403  403  403  403  403  404
 update_business_calendar              ok   ok   403  403  403  403  403  403  403  404
 update_customer                       ok   ok   ok   404  ok   404  403  ok   403  404

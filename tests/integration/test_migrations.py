@@ -291,3 +291,98 @@ def test_customers_already_sharing_a_name_key_keep_the_oldest_and_mark_the_other
         "C000002": "申华建材#C000002",
         "C000003": "钱江水泥",
     }
+
+
+async def _insert_customers_sharing_a_phone_and_an_email(url: str) -> None:
+    """Customers as revision 0025 accepted them: distinct names, but one phone and one e-mail shared."""
+    now, organization_id = datetime.now(UTC), uuid.uuid4()
+    common = {"version": 1, "updated_at": now}
+    organization = _table(
+        "organization", name=None, slug=None, timezone=None, currency=None, locale=None, settings=JSONType
+    )
+    customer = _table(
+        "customer",
+        organization_id=sa.Uuid(),
+        code=None,
+        name=None,
+        name_key=None,
+        phone=None,
+        email=None,
+        tier=None,
+        tags=JSONType,
+        custom_fields=JSONType,
+        possible_duplicates=JSONType,
+    )
+    rows = [
+        ("C000002", "申华建材", "+862588881234", "sales@shenhua.example.com", now),
+        ("C000001", "申华贸易", "+862588881234", None, now - timedelta(days=1)),
+        ("C000003", "钱江水泥", None, "sales@shenhua.example.com", now - timedelta(days=2)),
+        ("C000004", "华东石材", "+862588885678", "info@huadong.example.com", now),
+    ]
+    engine = create_async_engine(url)
+    async with engine.begin() as connection:
+        await connection.execute(
+            sa.insert(organization).values(
+                id=organization_id,
+                name="Acme",
+                slug="acme",
+                timezone="Asia/Shanghai",
+                currency="CNY",
+                locale="zh-CN",
+                settings={},
+                created_at=now,
+                **common,
+            )
+        )
+        for code, name, phone, email, created_at in rows:
+            await connection.execute(
+                sa.insert(customer).values(
+                    id=uuid.uuid4(),
+                    organization_id=organization_id,
+                    code=code,
+                    name=name,
+                    name_key=name,
+                    phone=phone,
+                    email=email,
+                    tier="C",
+                    tags=[],
+                    custom_fields={},
+                    possible_duplicates=[],
+                    created_at=created_at,
+                    **common,
+                )
+            )
+    await engine.dispose()
+
+
+async def _contact_keys(url: str) -> dict[str, tuple[str | None, ...]]:
+    engine = create_async_engine(url)
+    async with engine.connect() as connection:
+        rows = (
+            await connection.exec_driver_sql("SELECT code, phone, phone_key, email, email_key FROM customer")
+        ).all()
+    await engine.dispose()
+    return {str(row[0]): tuple(row[1:]) for row in rows}
+
+
+def test_customers_already_sharing_a_phone_or_email_keep_them_shown_and_only_later_keys_are_marked(
+    migration_url: str,
+) -> None:
+    config = _config(migration_url)
+    command.upgrade(config, "0025")
+    asyncio.run(_insert_customers_sharing_a_phone_and_an_email(migration_url))
+
+    command.upgrade(config, "0032")
+
+    assert asyncio.run(_contact_keys(migration_url)) == {
+        "C000001": ("+862588881234", "+862588881234", None, None),
+        "C000002": (
+            "+862588881234",
+            "+862588881234#C000002",
+            "sales@shenhua.example.com",
+            "sales@shenhua.example.com#C000002",
+        ),
+        "C000003": (None, None, "sales@shenhua.example.com", "sales@shenhua.example.com"),
+        "C000004": ("+862588885678", "+862588885678", "info@huadong.example.com", "info@huadong.example.com"),
+    }
+    command.downgrade(config, "0025")

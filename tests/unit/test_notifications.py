@@ -45,6 +45,18 @@ PAYLOADS: dict[str, dict[str, object]] = {
         "duplicate_name": "Huadong",
         "moved_count": 12,
     },
+    "lead.merged": {
+        "lead_name": "Zhao Min",
+        "company": "Huadong",
+        "duplicate_name": "Zhao M.",
+        "moved_count": 5,
+    },
+    "lead.merge_undone": {
+        "lead_name": "Zhao Min",
+        "company": "Huadong",
+        "duplicate_name": "Zhao M.",
+        "moved_count": 5,
+    },
     "lead.assigned": {
         "lead_name": "Zhao Min",
         "company": "Huadong",

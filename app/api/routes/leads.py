@@ -22,20 +22,23 @@ from app.api.schemas.leads import (
     LeadCreate,
     LeadDisqualify,
     LeadFeedbackIn,
+    LeadMergeIn,
+    LeadMergeOut,
     LeadOut,
     LeadPage,
     LeadUpdate,
 )
 from app.domain.leads import LeadSource, LeadStatus
-from app.domain.models import Lead
+from app.domain.models import Lead, LeadMerge
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
-from app.services import engagement, lead_qualification, leads
+from app.services import engagement, lead_merge, lead_qualification, leads
 
 router = APIRouter(prefix=f"{API_V1}/leads", tags=["leads"])
 
 CanRead = Annotated[Principal, Depends(require(Permission.leads_read))]
 CanWrite = Annotated[Principal, Depends(require(Permission.leads_write))]
+CanMerge = Annotated[Principal, Depends(require(Permission.leads_merge))]
 ShortFilter = Annotated[str | None, Query(min_length=1, max_length=64)]
 _ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
 
@@ -142,9 +145,11 @@ async def list_leads(
 async def get_lead(
     session: SessionDep, actor: CanRead, now: NowDep, lead_id: uuid.UUID, response: Response
 ) -> LeadOut:
+    """A merged lead's id answers its survivor (200), with `merged_from` naming the id asked for."""
     lead = await leads.get_lead(session, actor=actor, lead_id=lead_id)
     response.headers["ETag"] = etag_for(lead.version)
-    return await lead_out(session, actor, now, lead)
+    out = await lead_out(session, actor, now, lead)
+    return out if out.id == lead_id else out.model_copy(update={"merged_from": lead_id})
 
 
 @router.patch(
@@ -251,3 +256,58 @@ async def disqualify_lead(
 ) -> LeadOut:
     lead = await leads.disqualify_lead(session, actor=actor, lead_id=lead_id, reason=body.reason, now=now)
     return await lead_out(session, actor, now, lead)
+
+
+@router.post(
+    "/{lead_id:uuid}/merge",
+    response_model=LeadMergeOut,
+    responses=problem_responses(401, 403, 404, 409, 413, 422),
+    dependencies=[Idempotent],
+)
+async def merge_lead(
+    session: SessionDep, actor: CanMerge, now: NowDep, lead_id: uuid.UUID, body: LeadMergeIn
+) -> LeadMergeOut:
+    """Merges `duplicate_id` into this lead (supervisor or above, both visible to the caller): its
+    activities, attachments, engagement events, SLA timers (its running ones closed) and the
+    opportunities it was the source of move here; fields and custom fields this lead lacks are
+    taken from it. It becomes `merged`: out of lists, the pool and de-duplication, its id an alias
+    of this lead. 409 when either is merged already or both were converted into different
+    customers; 422 for the lead itself. Undo within 7 days."""
+    merge = await lead_merge.merge_leads(
+        session, actor=actor, survivor_id=lead_id, duplicate_id=body.duplicate_id, now=now
+    )
+    return await _merge_out(session, actor, now, merge)
+
+
+@router.post(
+    "/{lead_id:uuid}/merge/undo",
+    response_model=LeadMergeOut,
+    responses=problem_responses(401, 403, 404, 409, 413, 422),
+    dependencies=[Idempotent],
+)
+async def undo_lead_merge(
+    session: SessionDep, actor: CanMerge, now: NowDep, lead_id: uuid.UUID, body: LeadMergeIn
+) -> LeadMergeOut:
+    """Moves back exactly the records the merge of `duplicate_id` moved, takes back the fields it
+    filled (unless edited since) and makes it a lead again; 409 after 7 days, or when those records
+    left this lead since (the reason is named)."""
+    merge = await lead_merge.undo_merge(
+        session, actor=actor, survivor_id=lead_id, duplicate_id=body.duplicate_id, now=now
+    )
+    return await _merge_out(session, actor, now, merge)
+
+
+async def _merge_out(
+    session: AsyncSession, actor: Principal, now: datetime, merge: LeadMerge
+) -> LeadMergeOut:
+    survivor = await leads.get_lead(session, actor=actor, lead_id=merge.survivor_id)
+    return LeadMergeOut(
+        id=merge.id,
+        lead=await lead_out(session, actor, now, survivor),
+        duplicate_id=merge.duplicate_id,
+        merged_at=merge.merged_at,
+        undo_until=lead_merge.undo_deadline(merge),
+        undone_at=merge.undone_at,
+        moved={kind: len(ids) for kind, ids in merge.moved.items()},
+        filled=sorted(merge.filled),
+    )

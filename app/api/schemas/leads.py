@@ -114,6 +114,7 @@ _LEAD_EXAMPLE: dict[str, Any] = {
     "possible_duplicates": [],
     "tags": ["展会2026"],
     "custom_fields": {},
+    "merged_from": None,
 }
 
 
@@ -251,6 +252,10 @@ class LeadOut(Record, Engaged):
     possible_duplicates: list[PossibleDuplicate]
     tags: list[str]
     custom_fields: dict[str, Any]
+    merged_from: uuid.UUID | None = Field(
+        default=None,
+        description="Set when the id asked for is a lead merged into this one (an alias).",
+    )
 
 
 class LeadPage(BaseModel):
@@ -304,3 +309,43 @@ class LeadFeedbackIn(BaseModel):
     quality: Annotated[int, Field(ge=1, le=5, description="1 (useless) to 5 (excellent)."), JsonInteger]
     reason_codes: Annotated[list[FeedbackReason], Field(max_length=10)] = []
     comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+
+
+class LeadMergeIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"duplicate_id": "5e6f7081-92a3-4b4c-86d7-e8f90a1b2c34"}]},
+    )
+
+    duplicate_id: uuid.UUID = Field(description="The lead merged into this one (it becomes an alias).")
+
+
+class LeadMergeOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "6f708192-a3b4-4c5d-97e8-f90a1b2c3d45",
+                    "lead": _LEAD_EXAMPLE,
+                    "duplicate_id": "5e6f7081-92a3-4b4c-86d7-e8f90a1b2c34",
+                    "merged_at": "2026-12-07T03:00:00Z",
+                    "undo_until": "2026-12-14T03:00:00Z",
+                    "undone_at": None,
+                    "moved": {"activities": 3, "attachments": 1, "engagement_events": 4, "sla_timers": 1},
+                    "filled": ["budget", "custom_fields"],
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    lead: LeadOut = Field(description="The survivor.")
+    duplicate_id: uuid.UUID
+    merged_at: datetime
+    undo_until: datetime
+    undone_at: datetime | None
+    moved: dict[str, int] = Field(description="Records moved to the survivor, per kind.")
+    filled: list[str] = Field(
+        description="The survivor's fields the merge filled from the duplicate (it had none): plain "
+        "fields, `custom_fields` (keys the survivor lacked) and the latest follow-up times."
+    )

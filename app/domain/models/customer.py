@@ -42,6 +42,23 @@ class Customer(Entity):
             postgresql_where=LIVE_CUSTOMER,
             sqlite_where=LIVE_CUSTOMER,
         ),
+        # One live customer per phone and per e-mail too, through their keys (migration 0032).
+        Index(
+            "uq_customer_live_phone_key",
+            "organization_id",
+            "phone_key",
+            unique=True,
+            postgresql_where=LIVE_CUSTOMER,
+            sqlite_where=LIVE_CUSTOMER,
+        ),
+        Index(
+            "uq_customer_live_email_key",
+            "organization_id",
+            "email_key",
+            unique=True,
+            postgresql_where=LIVE_CUSTOMER,
+            sqlite_where=LIVE_CUSTOMER,
+        ),
         Index(None, "organization_id", "phone"),
         Index(None, "organization_id", "email"),
         Index(None, "organization_id", "updated_at"),
@@ -61,6 +78,10 @@ class Customer(Entity):
     # The company's switchboard and general mailbox, normalised like a lead's (E.164, lower case).
     phone: Mapped[str | None] = mapped_column(String(32))
     email: Mapped[str | None] = mapped_column(String(254))
+    # The phone and e-mail as the unique indexes hold them: equal to `phone` and `email`, except on
+    # customers that shared one before it became unique, which carry "#<code>" after it (0032).
+    phone_key: Mapped[str | None] = mapped_column(String(64))
+    email_key: Mapped[str | None] = mapped_column(String(280))
     industry: Mapped[str | None] = mapped_column(String(64))
     region: Mapped[str | None] = mapped_column(String(64))
     address: Mapped[str | None] = mapped_column(Text)

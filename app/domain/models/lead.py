@@ -98,3 +98,33 @@ class Lead(Entity):
     possible_duplicates: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
     tags: Mapped[list[str]] = mapped_column(default=list)
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Set when this lead was merged into another (status `merged`): its id resolves to the survivor.
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("lead.id"))
+    merged_at: Mapped[datetime | None]
+
+
+class LeadMerge(Entity):
+    """One merge of a duplicate lead into a survivor, with the ids of every record it moved and the
+    survivor's fields it filled, so an undo gives back exactly those."""
+
+    __tablename__ = "lead_merge"
+    __table_args__ = (
+        Index(None, "organization_id", "survivor_id"),
+        Index(None, "organization_id", "duplicate_id"),
+    )
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    survivor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lead.id", ondelete="CASCADE"))
+    duplicate_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lead.id", ondelete="CASCADE"))
+    merged_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    merged_at: Mapped[datetime]
+    # {kind: [ids]} moved to the survivor, and the duplicate's live SLA timers the merge closed:
+    # [{"id", "state", "next_fire_at"}].
+    moved: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    stopped_timers: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
+    # The duplicate's status before the merge, and the survivor's fields the merge filled:
+    # {field: {"before": ..., "after": ...}} (custom fields as "custom_fields.<key>").
+    duplicate_status: Mapped[LeadStatus] = mapped_column(str_enum(LeadStatus))
+    filled: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    undone_at: Mapped[datetime | None]
+    undone_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
