@@ -95,15 +95,19 @@ async def _received_leads(
         Lead.first_response_at.is_not(None), seconds_between(Lead.created_at, Lead.first_response_at) <= _DAY
     )
     outcomes = _timer_outcomes(actor, timer)
-    counts = received.outerjoin(outcomes, outcomes.c.lead_id == Lead.id).with_only_columns(
-        *grouping.columns,
-        func.count().label("received"),
-        func.count(Lead.first_response_at).label("responded"),
-        func.count(Lead.last_effective_follow_up_at).label("effective"),
-        func.coalesce(func.sum(case((reached, 1), else_=0)), 0).label("reached_24h"),
-        func.coalesce(func.sum(outcomes.c.met_in_time), 0).label("sla_met"),
-        func.coalesce(func.sum(outcomes.c.decided), 0).label("sla_decided"),
-    ).group_by(*grouping.keys)
+    counts = (
+        received.outerjoin(outcomes, outcomes.c.lead_id == Lead.id)
+        .with_only_columns(
+            *grouping.columns,
+            func.count().label("received"),
+            func.count(Lead.first_response_at).label("responded"),
+            func.count(Lead.last_effective_follow_up_at).label("effective"),
+            func.coalesce(func.sum(case((reached, 1), else_=0)), 0).label("reached_24h"),
+            func.coalesce(func.sum(outcomes.c.met_in_time), 0).label("sla_met"),
+            func.coalesce(func.sum(outcomes.c.decided), 0).label("sla_decided"),
+        )
+        .group_by(*grouping.keys)
+    )
     responded = (
         received.with_only_columns(*grouping.columns, minutes.label("value"))
         .where(Lead.first_response_at.is_not(None))
