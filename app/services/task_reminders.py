@@ -62,24 +62,27 @@ async def send_reminders(
     """Claims and announces up to `limit` overdue and `limit` due reminders of one organization."""
     rules = (await policy_for(session, Principal.system(organization_id))).tasks
     task = bulk.table_of(Task).c
+    overdue_by = rules.overdue_cutoff(now)
     overdue_ids = await _claim(
         session,
         organization_id,
         unsent=task.overdue_notified_at.is_(None),
-        due_by=rules.overdue_cutoff(now),
+        due_by=overdue_by,
         marks={"overdue_notified_at": now, "due_notified_at": func.coalesce(task.due_notified_at, now)},
         limit=limit,
     )
+    # Tasks already past their grace are the overdue claim's, in this batch or the next: never
+    # told "due" on the way.
     due_ids = await _claim(
         session,
         organization_id,
-        unsent=task.due_notified_at.is_(None),
+        unsent=task.due_notified_at.is_(None) & (task.due_at > overdue_by),
         due_by=now,
         marks={"due_notified_at": now},
         limit=limit,
     )
     if overdue_ids or due_ids:
-        await _announce(session, organization_id, due_ids, overdue_ids)
+        await _announce(session, organization_id, due_ids, overdue_ids, now)
     return ReminderRun(due=len(due_ids), overdue=len(overdue_ids))
 
 
@@ -102,12 +105,20 @@ async def _claim(
         & unsent
         & (task.due_at <= due_by)
     )
+    # A materialised CTE picks the batch once: as an IN subquery PostgreSQL may re-run it per row,
+    # and each re-run skips the rows the last one locked, so LIMIT would not hold.
     picked = (
-        select(task.id).where(condition).order_by(task.due_at).limit(limit).with_for_update(skip_locked=True)
+        select(task.id)
+        .where(condition)
+        .order_by(task.due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("picked")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
     statement = (
         update(table)
-        .where(task.id.in_(picked), condition)
+        .where(task.id.in_(select(picked.c.id)), condition)
         # A reminder is bookkeeping, not an edit: version and updated_at stay (no If-Match breaks).
         .values(**marks, updated_at=task.updated_at)
         .returning(task.id)
@@ -120,6 +131,7 @@ async def _announce(
     organization_id: uuid.UUID,
     due_ids: Sequence[uuid.UUID],
     overdue_ids: Sequence[uuid.UUID],
+    now: datetime,
 ) -> None:
     """One outbox event per claimed reminder, with the names its message shows and its audience:
     the assignee; for overdue also who asked for it and the assignee's supervisors."""
@@ -147,7 +159,7 @@ async def _announce(
             events.append(TaskOverdue(**fields, notify_user_ids=_people(audience)))
         else:
             events.append(TaskDue(**fields, notify_user_ids=_people([row.assignee_id or row.created_by_id])))
-    outbox.record_many(session, organization_id=organization_id, events=events)
+    await outbox.record_batch(session, organization_id=organization_id, events=events, now=now)
 
 
 def _people(ids: Sequence[uuid.UUID | None]) -> tuple[uuid.UUID, ...]:
