@@ -341,6 +341,32 @@ SLA_TRANSITION_FIELDS: tuple[str, ...] = tuple(field.name for field in dataclass
 
 
 @dataclass(frozen=True, kw_only=True)
+class _TaskReminder(Event):
+    """Sent by the task reminder sweep (services/task_reminders.py), once per task and kind."""
+
+    task_id: uuid.UUID
+    title: str
+    due_at: datetime
+    assignee_id: uuid.UUID | None
+    assignee_name: str
+    lead_id: uuid.UUID | None
+    customer_id: uuid.UUID | None
+    opportunity_id: uuid.UUID | None
+    record_name: str  # the opportunity's, else the customer's, else the lead's name
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskDue(_TaskReminder, topic="task.due"):
+    """An open task reached its due time (told to its assignee)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskOverdue(_TaskReminder, topic="task.overdue"):
+    """An open task is still open tasks.overdue_after_minutes after its due time (told to its
+    assignee, who asked for it and the assignee's supervisors)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ImportFinished(Event, topic="import.finished"):
     """An import job ended."""
 

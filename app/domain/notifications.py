@@ -162,6 +162,24 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "{policy_name} has been overdue since {due_at} (owner: {owner_name}).",
         ),
     },
+    "task.due": {
+        "zh": ("待办到期：{title}", "待办「{title}」（{record_name}）于 {due_at} 到期，请及时完成。"),
+        "en": (
+            "Task due: {title}",
+            "The task {title} ({record_name}) is due at {due_at}; please get it done.",
+        ),
+    },
+    "task.overdue": {
+        "zh": (
+            "待办已逾期：{title}",
+            "待办「{title}」（{record_name}）于 {due_at} 到期，仍未完成（负责人：{assignee_name}）。",
+        ),
+        "en": (
+            "Task overdue: {title}",
+            "The task {title} ({record_name}) was due at {due_at} and is still open "
+            "(assignee: {assignee_name}).",
+        ),
+    },
     "team.member_added": {
         "zh": ("您已加入团队 {team_name}", "您已被加入团队 {team_name}。"),
         "en": ("You joined {team_name}", "You were added to the team {team_name}."),
@@ -244,6 +262,16 @@ _GROUP_TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
     "sla.warned": {
         "zh": ("即将超时：{subject_name}", "{policy_name}将于 {due_at} 到期（负责人：{owner_name}）。"),
         "en": ("Due soon: {subject_name}", "{policy_name} is due at {due_at} (owner: {owner_name})."),
+    },
+    "task.due": {
+        "zh": (
+            "待办到期：{title}",
+            "待办「{title}」（{record_name}）于 {due_at} 到期（负责人：{assignee_name}）。",
+        ),
+        "en": (
+            "Task due: {title}",
+            "The task {title} ({record_name}) is due at {due_at} (assignee: {assignee_name}).",
+        ),
     },
     "team.member_added": {
         "zh": ("团队 {team_name} 有新成员", "{member_names} 已加入团队 {team_name}。"),

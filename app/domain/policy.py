@@ -29,6 +29,7 @@ from app.domain.leads import LeadStatus
 from app.domain.quote_approval import DiscountLimits, parse_discount_limits
 from app.domain.quotes import DEFAULT_SPREAD_LIMIT, parse_spread_limit
 from app.domain.sla import RagThresholds, parse_rag_thresholds
+from app.domain.tasks import TaskRules, parse_task_rules
 
 DEFAULT_OPEN_STATUSES = frozenset({LeadStatus.assigned, LeadStatus.contacted, LeadStatus.qualified})
 
@@ -90,6 +91,8 @@ class OrganizationPolicy:
     lead_intent: IntentPolicy = field(default_factory=IntentPolicy)
     # Customer health's factor weights, per-tier expectations and bands (`scoring.health`).
     health: HealthPolicy = field(default_factory=HealthPolicy)
+    # When an open task runs overdue (`tasks.overdue_after_minutes`).
+    tasks: TaskRules = field(default_factory=TaskRules)
 
 
 def _non_negative_int(value: Any, name: str) -> int:
@@ -193,6 +196,7 @@ def policy_from_settings(settings: dict[str, Any], timezone: str = "Asia/Shangha
         temperature=temperature,
         lead_intent=parse_intent_policy(_scoring(settings)),
         health=replace(parse_health_policy(settings), temperature_half_life=temperature.half_life),
+        tasks=parse_task_rules(settings),
     )
 
 

@@ -21,6 +21,7 @@ from app.domain.activities import (
 from app.domain.errors import FieldError, InvalidInput
 from app.domain.geo import GeoPoint, distance_m
 from app.domain.leads import status_after_contact
+from app.domain.links import LeadLink, OpportunityLink, check_links
 from app.domain.models import Activity, Attachment, Customer, Lead, Opportunity, Pipeline, StageStay
 from app.domain.pipelines import OrderingMode, ordering_violations, parse_ordering_rules
 from app.domain.policy import OrganizationPolicy
@@ -223,34 +224,19 @@ async def _records_began(session: AsyncSession, subjects: _Subjects) -> datetime
 
 
 def _check_links(customer_id: uuid.UUID | None, lead: Lead | None, opportunity: Opportunity | None) -> None:
-    """The records an activity names must be one customer's: its own (`customer_id` as resolved,
-    a merged customer's survivor), the lead converted into it, its opportunity. Otherwise the
-    activity would count on one account and show on another."""
-    errors = []
-    if lead is not None and customer_id is not None and lead.customer_id != customer_id:
-        errors.append(
-            FieldError("lead_id", "other_customer", "the lead was not converted into this customer")
-        )
-    if opportunity is not None and customer_id is not None and opportunity.customer_id != customer_id:
-        errors.append(FieldError("opportunity_id", "other_customer", "the opportunity is another customer's"))
-    if (
-        lead is not None
-        and opportunity is not None
-        and customer_id is None
-        and opportunity.customer_id != lead.customer_id
-        and opportunity.source_lead_id != lead.id
-    ):
-        errors.append(
-            FieldError(
-                "opportunity_id", "other_lead", "the opportunity is neither from this lead nor its customer's"
-            )
-        )
-    if errors:
-        raise InvalidInput(
-            "The activity links records of different customers.",
-            code="activity.inconsistent_links",
-            errors=errors,
-        )
+    """The records an activity names must be one customer's (app/domain/links.py): `customer_id`
+    as resolved (a merged customer's survivor), the lead converted into it, its opportunity.
+    Otherwise the activity would count on one account and show on another."""
+    check_links(
+        customer_id=customer_id,
+        lead=LeadLink(lead.id, lead.customer_id) if lead is not None else None,
+        opportunity=(
+            OpportunityLink(opportunity.customer_id, opportunity.source_lead_id)
+            if opportunity is not None
+            else None
+        ),
+        record="activity",
+    )
 
 
 def _new_activity(

@@ -24,6 +24,7 @@ class JobName(StrEnum):
     assign_waiting_leads = "assign_waiting_leads"
     recycle_leads = "recycle_leads"
     fire_sla_timers = "fire_sla_timers"
+    remind_tasks = "remind_tasks"
     send_deliveries = "send_deliveries"
     recompute_customer_health = "recompute_customer_health"
     refresh_customer_health = "refresh_customer_health"

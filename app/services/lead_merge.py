@@ -29,6 +29,7 @@ from app.domain.models import (
     LeadMerge,
     Opportunity,
     SlaTimer,
+    Task,
 )
 from app.domain.principal import Principal
 from app.services import audit, merging, outbox
@@ -46,6 +47,7 @@ FOLLOWERS = (
     Follower("engagement_events", EngagementEvent, EngagementEvent.lead_id),
     Follower("sla_timers", SlaTimer, SlaTimer.subject_id, SlaTimer.subject_type == "lead"),
     Follower("opportunities", Opportunity, Opportunity.source_lead_id),
+    Follower("tasks", Task, Task.lead_id),
 )
 # Fields the survivor takes from the duplicate when it has none (its contact keys stay its own).
 FILLABLE = ("wechat", "region", "product_line", "industry", "budget")

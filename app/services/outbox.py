@@ -60,6 +60,29 @@ def record_many(session: AsyncSession, *, organization_id: uuid.UUID, events: Se
     enqueue_after_commit(session, dispatch_job())
 
 
+async def record_batch(
+    session: AsyncSession, *, organization_id: uuid.UUID, events: Sequence[Event], now: datetime
+) -> None:
+    """Thousands of events from a sweep in one INSERT, stamped with the caller's clock: the ORM's
+    unit of work spent ~0.3 ms an event on them (bench/task_reminders.py). One dispatch run
+    delivers them."""
+    if not events:
+        return
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "organization_id": organization_id,
+            "topic": event.topic,
+            "payload": event.payload(),
+            "created_at": now,
+            "next_attempt_at": now,
+        }
+        for event in events
+    ]
+    await bulk.insert_rows(session, bulk.table_of(OutboxEvent), rows)
+    enqueue_after_commit(session, dispatch_job())
+
+
 async def record_selected(session: AsyncSession, events: Selectable) -> None:
     """Events computed by the database, for changes made set-based in SQL (the SLA sweep): `events`
     selects (id, organization_id, topic, payload, created_at, next_attempt_at), one row an event."""

@@ -51,6 +51,7 @@ from app.domain.principal import Principal
 from app.domain.sla import RagStatus, RagThresholds, SubjectType, TimerState
 from app.services.pagination import Page, SortOrder, decode_cursor, encode_cursor, invalid_cursor
 from app.services.policy import policy_for
+from app.services.tasks import overdue_condition, task_rules, task_visibility
 from app.services.visibility import visible_to
 
 # Open leads, waiting for an owner or being worked; a pooled lead is nobody's plan until claimed.
@@ -125,6 +126,7 @@ class BoardSummary:
     thresholds: RagThresholds
     counts: RagCounts
     owners: list[OwnerCounts]
+    overdue_tasks: int  # open tasks past their grace that the caller sees (the filters' assignees)
 
 
 # --- the set-based board query ---------------------------------------------------------------------
@@ -132,9 +134,24 @@ class BoardSummary:
 
 def _task_subject_type() -> ColumnElement[Any]:
     # A task on an opportunity is that opportunity's plan (its customer_id is only a copy); a task
-    # with no opportunity belongs to its customer.
+    # with no opportunity belongs to its customer, and one on a lead alone to that lead.
     return case(
-        (Task.opportunity_id.is_not(None), SubjectType.opportunity.value), else_=SubjectType.customer.value
+        (Task.opportunity_id.is_not(None), SubjectType.opportunity.value),
+        (Task.customer_id.is_not(None), SubjectType.customer.value),
+        else_=SubjectType.lead.value,
+    )
+
+
+def _task_subject_id() -> ColumnElement[Any]:
+    return func.coalesce(Task.opportunity_id, Task.customer_id, Task.lead_id)
+
+
+def _task_on(subject_ids: Any) -> ColumnElement[bool]:
+    """The task is the plan of one of these records (ids or a subquery of them)."""
+    return or_(
+        Task.opportunity_id.in_(subject_ids),
+        and_(Task.opportunity_id.is_(None), Task.customer_id.in_(subject_ids)),
+        and_(Task.opportunity_id.is_(None), Task.customer_id.is_(None), Task.lead_id.in_(subject_ids)),
     )
 
 
@@ -192,7 +209,7 @@ def _due_entries(actor: Principal, filters: BoardFilters) -> list[Select[Any]]:
     the tasks and timers of those records are read: the organization's are a rep's board's largest cost
     (0.33 s at a million leads, bench/RESULTS.md)."""
     organization_id = actor.organization_id
-    on_task_record: ColumnElement[bool] = or_(Task.opportunity_id.is_not(None), Task.customer_id.is_not(None))
+    on_task_record: ColumnElement[bool] = true()
     on_timer_record: ColumnElement[bool] = true()
     if not actor.sees_whole_organization or filters.owner_id is not None or filters.team_id is not None:
         shown = union_all(
@@ -201,16 +218,13 @@ def _due_entries(actor: Principal, filters: BoardFilters) -> list[Select[Any]]:
                 for _kind, model, conditions in _board_records(actor, filters)
             )
         )
-        on_task_record = or_(
-            Task.opportunity_id.in_(shown),
-            and_(Task.opportunity_id.is_(None), Task.customer_id.in_(shown)),
-        )
+        on_task_record = _task_on(shown)
         on_timer_record = SlaTimer.subject_id.in_(shown)
     no_name, no_owner = cast(null(), String), cast(null(), Uuid)
     return [
         select(
             _task_subject_type().label("subject_type"),
-            func.coalesce(Task.opportunity_id, Task.customer_id).label("subject_id"),
+            _task_subject_id().label("subject_id"),
             no_name.label("name"),
             no_owner.label("owner_id"),
             literal_column("0", Integer).label("is_subject"),
@@ -381,7 +395,30 @@ async def summarize_board(
             o.owner.display_name if o.owner else "",
         ),
     )
-    return BoardSummary(thresholds=thresholds, counts=totals, owners=owners)
+    overdue_tasks = await _count_overdue_tasks(session, actor, filters, now)
+    return BoardSummary(thresholds=thresholds, counts=totals, owners=owners, overdue_tasks=overdue_tasks)
+
+
+async def _count_overdue_tasks(
+    session: AsyncSession, actor: Principal, filters: BoardFilters, now: datetime
+) -> int:
+    """The red flags in the caller's scope: the open overdue tasks they see (services/tasks.py),
+    with the owner and team filters read as the tasks' assignee and the assignee's team."""
+    rules = await task_rules(session, actor)
+    statement = select(func.count()).where(
+        Task.organization_id == actor.organization_id, task_visibility(actor), overdue_condition(rules, now)
+    )
+    if filters.owner_id is not None:
+        statement = statement.where(Task.assignee_id == filters.owner_id)
+    if filters.team_id is not None:
+        statement = statement.where(
+            Task.assignee_id.in_(
+                select(TeamMember.user_id).where(
+                    TeamMember.organization_id == actor.organization_id, TeamMember.team_id == filters.team_id
+                )
+            )
+        )
+    return int(await session.scalar(statement) or 0)
 
 
 async def _next_tasks(
@@ -390,7 +427,7 @@ async def _next_tasks(
     """Each record's earliest open task, for one page of records."""
     if not subject_ids:
         return {}
-    subject_id = func.coalesce(Task.opportunity_id, Task.customer_id)
+    subject_id = _task_subject_id()
     ranked = (
         select(
             subject_id.label("subject_id"),
@@ -404,10 +441,7 @@ async def _next_tasks(
         .where(
             Task.organization_id == organization_id,
             Task.status == TaskStatus.open,
-            or_(
-                Task.opportunity_id.in_(subject_ids),
-                and_(Task.opportunity_id.is_(None), Task.customer_id.in_(subject_ids)),
-            ),
+            _task_on(subject_ids),
         )
         .subquery()
     )

@@ -1,4 +1,5 @@
-"""Tasks: follow-up work with a due time, listed per assignee and completed by an activity."""
+"""Tasks: follow-up work with a due time on a lead, customer or opportunity, for an assignee in any
+role, listed with its red flag (overdue) and completed by an activity."""
 
 from __future__ import annotations
 
@@ -8,19 +9,34 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, not_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.errors import Conflict, FieldError, InvalidInput
-from app.domain.models import Task, TaskStatus
+from app.domain.errors import Conflict, FieldError, InvalidInput, PermissionDenied
+from app.domain.links import LeadLink, OpportunityLink, check_links
+from app.domain.models import Customer, Lead, Opportunity, Task, TaskStatus, User
+from app.domain.permissions import ROLE_PERMISSIONS, Permission, Role
 from app.domain.principal import Principal
-from app.services import activities, audit, opportunities
+from app.domain.tasks import TaskRules
+from app.services import activities, audit, customers, leads, opportunities
 from app.services.common import check_version, get_visible, matches
-from app.services.ownership import resolve_owner
 from app.services.pagination import Page, SortOrder, paginate
+from app.services.policy import policy_for
 from app.services.visibility import visible_to
 
-AUDITED_FIELDS = ("title", "notes", "assignee_id", "due_at", "status", "completed_activity_id")
+AUDITED_FIELDS = (
+    "title",
+    "notes",
+    "assignee_id",
+    "due_at",
+    "status",
+    "lead_id",
+    "customer_id",
+    "opportunity_id",
+    "completed_activity_id",
+)
+# Roles whose users can read and do tasks: an assignee must be able to open what they are given.
+_TASK_ROLES = tuple(role for role in Role if Permission.tasks_read in ROLE_PERMISSIONS[role])
 
 
 @dataclass(frozen=True)
@@ -29,39 +45,164 @@ class NewTask:
     due_at: datetime
     notes: str | None = None
     assignee_id: uuid.UUID | None = None
+    lead_id: uuid.UUID | None = None
+    customer_id: uuid.UUID | None = None
     opportunity_id: uuid.UUID | None = None
 
 
-def task_visibility(actor: Principal) -> Any:
-    return visible_to(actor, Task.assignee_id)
+@dataclass(frozen=True)
+class TaskView:
+    """A task as its reader sees it at `now`: the record and its red flag."""
+
+    task: Task
+    overdue: bool
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.task, name)
 
 
-async def get_task(
-    session: AsyncSession, *, actor: Principal, task_id: uuid.UUID, for_update: bool = False
-) -> Task:
+@dataclass(frozen=True)
+class TaskFilters:
+    """A list's filters; a list of values means any of them (the parameter given several times)."""
+
+    lead_id: Sequence[uuid.UUID] | None = None
+    customer_id: Sequence[uuid.UUID] | None = None
+    opportunity_id: Sequence[uuid.UUID] | None = None
+    assignee_id: Sequence[uuid.UUID] | None = None
+    status: Sequence[TaskStatus] | None = None
+    overdue: bool | None = None
+    due_before: datetime | None = None
+
+
+def task_visibility(actor: Principal) -> ColumnElement[bool]:
+    """Who sees a task: its assignee and whoever sees the assignee's records (their supervisors),
+    who asked for it, and whoever sees a record it is on (lead, customer, opportunity)."""
+    if actor.sees_whole_organization:
+        return true()
+    organization_id = actor.organization_id
+    return or_(
+        visible_to(actor, Task.assignee_id),
+        Task.created_by_id == actor.user_id,
+        Task.lead_id.in_(
+            select(Lead.id).where(Lead.organization_id == organization_id, leads.lead_visibility(actor))
+        ),
+        Task.customer_id.in_(
+            select(Customer.id).where(
+                Customer.organization_id == organization_id, visible_to(actor, Customer.owner_id)
+            )
+        ),
+        Task.opportunity_id.in_(
+            select(Opportunity.id).where(
+                Opportunity.organization_id == organization_id, opportunities.opportunity_visibility(actor)
+            )
+        ),
+    )
+
+
+async def task_rules(session: AsyncSession, actor: Principal) -> TaskRules:
+    return (await policy_for(session, actor)).tasks
+
+
+def overdue_condition(rules: TaskRules, now: datetime) -> ColumnElement[bool]:
+    """TaskRules.is_overdue in SQL."""
+    return and_(Task.status == TaskStatus.open, Task.due_at <= rules.overdue_cutoff(now))
+
+
+def _view(task: Task, rules: TaskRules, now: datetime) -> TaskView:
+    return TaskView(
+        task, rules.is_overdue(is_open=task.status is TaskStatus.open, due_at=task.due_at, now=now)
+    )
+
+
+async def _get(session: AsyncSession, actor: Principal, task_id: uuid.UUID, *, for_update: bool) -> Task:
     return await get_visible(
         session, Task, task_id, actor=actor, visible=task_visibility(actor), for_update=for_update
     )
 
 
-async def create_task(session: AsyncSession, *, actor: Principal, data: NewTask) -> Task:
-    customer_id = None
+async def get_task(session: AsyncSession, *, actor: Principal, task_id: uuid.UUID, now: datetime) -> TaskView:
+    return _view(await _get(session, actor, task_id, for_update=False), await task_rules(session, actor), now)
+
+
+async def resolve_assignee(
+    session: AsyncSession, actor: Principal, requested: uuid.UUID | None, *, default: uuid.UUID | None
+) -> uuid.UUID | None:
+    """A task may go to a user in another team or role ("the technical department within 24 h"):
+    supervisors and above (and API keys) give tasks to any active user of the organization whose
+    role works tasks; a rep's tasks are their own."""
+    if requested is None:
+        return default
+    if actor.role is Role.rep and requested != actor.user_id:
+        raise PermissionDenied("A rep can only give tasks to themselves.", code="owner.not_allowed")
+    assignee = await session.scalar(
+        select(User.id).where(
+            User.id == requested,
+            User.organization_id == actor.organization_id,
+            User.is_active.is_(True),
+            User.role.in_(_TASK_ROLES),
+        )
+    )
+    if assignee is None:
+        raise InvalidInput(
+            "The assignee must be an active user of the organization who works tasks.",
+            code="task.assignee_invalid",
+            errors=[FieldError("assignee_id", "assignee.invalid", "unknown, inactive or without tasks")],
+        )
+    return assignee
+
+
+async def _linked_records(
+    session: AsyncSession, actor: Principal, data: NewTask
+) -> tuple[Lead | None, uuid.UUID | None, Opportunity | None]:
+    """The records the task is on, each visible to the caller (else 404) and one customer's (else
+    422 task.inconsistent_links); the customer is the one given, else the lead's or the deal's."""
+    if data.lead_id is None and data.customer_id is None and data.opportunity_id is None:
+        raise InvalidInput(
+            "A task is on a lead, a customer or an opportunity.",
+            code="task.invalid",
+            errors=[FieldError("lead_id", "missing", "give lead_id, customer_id or opportunity_id")],
+        )
+    lead = None
+    if data.lead_id is not None:
+        lead = await leads.get_lead(session, actor=actor, lead_id=data.lead_id)
+    opportunity = None
     if data.opportunity_id is not None:
         opportunity = await opportunities.get_opportunity(
             session, actor=actor, opportunity_id=data.opportunity_id
         )
-        customer_id = opportunity.customer_id
-    assignee_id = await resolve_owner(
-        session, actor, data.assignee_id, default=actor.user_id, field="assignee_id"
+    given_customer = None
+    if data.customer_id is not None:
+        # A merged customer's id stands for its survivor.
+        given_customer = await customers.get_customer(session, actor=actor, customer_id=data.customer_id)
+    check_links(
+        customer_id=given_customer.id if given_customer else None,
+        lead=LeadLink(lead.id, lead.customer_id) if lead else None,
+        opportunity=OpportunityLink(opportunity.customer_id, opportunity.source_lead_id)
+        if opportunity
+        else None,
+        record="task",
     )
+    customer_id = (
+        (given_customer.id if given_customer else None)
+        or (lead.customer_id if lead else None)
+        or (opportunity.customer_id if opportunity else None)
+    )
+    return lead, customer_id, opportunity
+
+
+async def create_task(session: AsyncSession, *, actor: Principal, data: NewTask, now: datetime) -> TaskView:
+    lead, customer_id, opportunity = await _linked_records(session, actor, data)
+    assignee_id = await resolve_assignee(session, actor, data.assignee_id, default=actor.user_id)
     task = Task(
         organization_id=actor.organization_id,
         title=data.title,
         notes=data.notes,
         assignee_id=assignee_id,
         due_at=data.due_at,
-        opportunity_id=data.opportunity_id,
+        lead_id=lead.id if lead else None,
         customer_id=customer_id,
+        opportunity_id=opportunity.id if opportunity else None,
+        created_by_id=actor.user_id,
     )
     session.add(task)
     await session.flush()
@@ -73,7 +214,25 @@ async def create_task(session: AsyncSession, *, actor: Principal, data: NewTask)
         entity_id=task.id,
         after=audit.snapshot(task, AUDITED_FIELDS),
     )
-    return task
+    return _view(task, await task_rules(session, actor), now)
+
+
+def _filtered(statement: Any, filters: TaskFilters, rules: TaskRules, now: datetime) -> Any:
+    for column, value in (
+        (Task.lead_id, filters.lead_id),
+        (Task.customer_id, filters.customer_id),
+        (Task.opportunity_id, filters.opportunity_id),
+        (Task.assignee_id, filters.assignee_id),
+        (Task.status, filters.status),
+    ):
+        if value:
+            statement = statement.where(matches(column, list(value)))
+    if filters.overdue is not None:
+        overdue = overdue_condition(rules, now)
+        statement = statement.where(overdue if filters.overdue else not_(overdue))
+    if filters.due_before is not None:
+        statement = statement.where(Task.due_at < filters.due_before)
+    return statement
 
 
 async def list_tasks(
@@ -82,21 +241,14 @@ async def list_tasks(
     actor: Principal,
     limit: int,
     cursor: str | None,
-    assignee_id: uuid.UUID | None = None,
-    status: Sequence[TaskStatus] | None = None,
-    opportunity_id: uuid.UUID | None = None,
-    due_before: datetime | None = None,
-) -> Page[Task]:
+    now: datetime,
+    filters: TaskFilters | None = None,
+) -> Page[TaskView]:
+    """Soonest due first."""
+    rules = await task_rules(session, actor)
     statement = select(Task).where(Task.organization_id == actor.organization_id, task_visibility(actor))
-    if assignee_id is not None:
-        statement = statement.where(Task.assignee_id == assignee_id)
-    if status is not None:
-        statement = statement.where(matches(Task.status, status))
-    if opportunity_id is not None:
-        statement = statement.where(Task.opportunity_id == opportunity_id)
-    if due_before is not None:
-        statement = statement.where(Task.due_at < due_before)
-    return await paginate(
+    statement = _filtered(statement, filters or TaskFilters(), rules, now)
+    page = await paginate(
         session,
         statement,
         sort_column=Task.due_at,
@@ -105,6 +257,7 @@ async def list_tasks(
         limit=limit,
         cursor=cursor,
     )
+    return Page(items=[_view(task, rules, now) for task in page.items], next_cursor=page.next_cursor)
 
 
 async def update_task(
@@ -114,8 +267,9 @@ async def update_task(
     task_id: uuid.UUID,
     changes: dict[str, Any],
     expected_version: int | None,
-) -> Task:
-    task = await get_task(session, actor=actor, task_id=task_id, for_update=True)
+    now: datetime,
+) -> TaskView:
+    task = await _get(session, actor, task_id, for_update=True)
     check_version(task, expected_version)
     if task.status is not TaskStatus.open:
         raise Conflict(f"The task is {task.status.value}.", code="task.closed")
@@ -123,10 +277,11 @@ async def update_task(
     if "assignee_id" in changes:
         changes = {
             **changes,
-            "assignee_id": await resolve_owner(
-                session, actor, changes["assignee_id"], default=None, field="assignee_id"
-            ),
+            "assignee_id": await resolve_assignee(session, actor, changes["assignee_id"], default=None),
         }
+    if "due_at" in changes and changes["due_at"] != task.due_at:
+        # A new due time is a new promise: its reminders go out again, once each.
+        changes = {**changes, "due_notified_at": None, "overdue_notified_at": None}
     for name, value in changes.items():
         setattr(task, name, value)
     await session.flush()
@@ -141,7 +296,23 @@ async def update_task(
             before=old,
             after=new,
         )
-    return task
+    return _view(task, await task_rules(session, actor), now)
+
+
+def _activity_mismatch(task: Task, activity: Any) -> FieldError | None:
+    """The activity that did a task is on the task's record: its opportunity, else its customer,
+    else its lead."""
+    for field, record in (
+        ("opportunity_id", "opportunity"),
+        ("customer_id", "customer"),
+        ("lead_id", "lead"),
+    ):
+        expected = getattr(task, field)
+        if expected is not None:
+            if getattr(activity, field) != expected:
+                return FieldError("activity_id", "mismatch", f"record the activity on the task's {record}")
+            return None
+    return None
 
 
 async def complete_task(
@@ -152,20 +323,17 @@ async def complete_task(
     activity_id: uuid.UUID | None,
     cancel: bool,
     now: datetime,
-) -> Task:
+) -> TaskView:
     """Done (optionally naming the activity that did it) or cancelled; either happens once."""
-    task = await get_task(session, actor=actor, task_id=task_id, for_update=True)
+    task = await _get(session, actor, task_id, for_update=True)
     if task.status is not TaskStatus.open:
         raise Conflict(f"The task is already {task.status.value}.", code="task.closed")
     if activity_id is not None:
         activity = await activities.get_activity(session, actor=actor, activity_id=activity_id)
-        if task.opportunity_id is not None and activity.opportunity_id != task.opportunity_id:
+        mismatch = _activity_mismatch(task, activity)
+        if mismatch is not None:
             raise InvalidInput(
-                "The activity is not on the task's opportunity.",
-                code="task.activity_mismatch",
-                errors=[
-                    FieldError("activity_id", "mismatch", "record the activity on the task's opportunity")
-                ],
+                "The activity is not on the task's record.", code="task.activity_mismatch", errors=[mismatch]
             )
         task.completed_activity_id = activity.id
     before = audit.snapshot(task, AUDITED_FIELDS)
@@ -182,4 +350,4 @@ async def complete_task(
         before=old,
         after=new,
     )
-    return task
+    return _view(task, await task_rules(session, actor), now)

@@ -23,6 +23,7 @@ from app.services import (
     lead_pool,
     outbox,
     sla_sweep,
+    task_reminders,
     win_probability,
 )
 from app.services.jobs import JobName, JobQueue
@@ -176,6 +177,29 @@ async def fire_sla_timers(ctx: JobContext) -> int:
     return total
 
 
+async def remind_tasks(ctx: JobContext) -> int:
+    """Every minute: task.due and task.overdue for the tasks whose time came, once each, organization
+    by organization and batch after batch (a reminder is at most a minute late)."""
+    sessionmaker, queue, clock = _deps(ctx)
+    async with session_scope(sessionmaker, queue) as session:
+        organization_ids = await task_reminders.organizations_with_reminders(session, now=clock())
+    batch = _batch_size(ctx, task_reminders.REMINDER_BATCH)
+    total = 0
+    for organization_id in organization_ids:
+        while True:
+            started = time.monotonic()
+            async with session_scope(sessionmaker, queue) as session:
+                run = await task_reminders.send_reminders(
+                    session, organization_id=organization_id, now=clock(), limit=batch
+                )
+            total += run.due + run.overdue
+            if not run.full(batch):
+                break
+            await _rest_after(ctx, started)
+    JOBS.labels("remind_tasks", "ok" if total else "noop").inc()
+    return total
+
+
 async def send_deliveries(ctx: JobContext) -> int:
     """Webhook and channel deliveries: after events fan out, and every minute for retries come due."""
     sessionmaker, queue, clock = _deps(ctx)
@@ -299,6 +323,7 @@ JOB_REGISTRY: tuple[Job, ...] = (
     Job(assign_waiting_leads, Schedule(second=20)),
     Job(fire_sla_timers, Schedule(second=30)),
     Job(send_deliveries, Schedule(second=45)),
+    Job(remind_tasks, Schedule(second=25)),
     Job(recycle_leads, Schedule(second=40, minutes=frozenset(range(0, 60, 5)))),
     Job(purge_idempotency_records, Schedule(second=30, minutes=frozenset({17}))),
     Job(recompute_customer_health, Schedule(second=50, minutes=frozenset({5}))),

@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import func, select
 
 from app.domain.engagement import EngagementType
-from app.domain.models import Activity, Attachment, EngagementEvent, Lead, OutboxEvent, SlaTimer
+from app.domain.models import Activity, Attachment, EngagementEvent, Lead, OutboxEvent, SlaTimer, Task
 from tests.api.helpers import bearer, ok
 from tests.conftest import sign_in
 
@@ -33,9 +33,12 @@ async def _lead(client: httpx.AsyncClient, headers: dict[str, str], **fields: An
 async def _with_records(
     app: Any, client: httpx.AsyncClient, headers: dict[str, str], lead: dict[str, Any]
 ) -> None:
-    """A note and an attachment through the API; an engagement event as an integrator's key sends it."""
+    """A note, a task and an attachment through the API; an engagement event as an integrator's
+    key sends it."""
     note = {"type": "note", "occurred_at": "2026-11-23T01:00:00Z", "lead_id": lead["id"], "notes": "展会留资"}
     ok(await client.post("/api/v1/activities", json=note, headers=headers), 201)
+    task = {"title": "寄样品", "due_at": "2026-12-20T02:00:00Z", "lead_id": lead["id"]}
+    ok(await client.post("/api/v1/tasks", json=task, headers=headers), 201)
     upload = {"parent_type": "lead", "parent_id": lead["id"]}
     ok(
         await client.post(
@@ -66,6 +69,7 @@ async def _counts(app: Any, lead_id: str) -> dict[str, int]:
         "attachments": select(func.count()).where(Attachment.parent_id == of_lead),
         "engagement_events": select(func.count()).where(EngagementEvent.lead_id == of_lead),
         "sla_timers": select(func.count()).where(SlaTimer.subject_id == of_lead),
+        "tasks": select(func.count()).where(Task.lead_id == of_lead),
     }
     async with app.state.runtime.sessionmaker() as session:
         return {kind: await session.scalar(query) or 0 for kind, query in queries.items()}

@@ -15,8 +15,8 @@ success, which shows the refusal came from the foreign id and not from a body go
 The refusals are the product's: 422 naming the field where the id links a record to the one being
 written (owners, assignees, members, contacts, products, attachments, stages, a source lead, the
 fallback team); 404 naming the id where the request is about or under that record (an activity's
-lead, customer or opportunity, an opportunity's or a converted lead's customer and pipeline, a
-task's or quote's opportunity, an attachment's parent, the activity completing a task), as the
+or a task's lead, customer or opportunity, an opportunity's or a converted lead's customer and
+pipeline, a quote's opportunity, an attachment's parent, the activity completing a task), as the
 record's own GET answers. Neither tells whether the id exists in another organization.
 """
 
@@ -237,7 +237,13 @@ REFERENCES: dict[tuple[str, str], Case | NotAReference] = {
     ("win_opportunity", "fields.owner_id"): Case(
         "POST", "/api/v1/opportunities/{fresh_opportunity}/win", {"fields": {"owner_id": REF_USER}}
     ),
-    ("create_task", "assignee_id"): Case("POST", "/api/v1/tasks", {**_TASK, "assignee_id": REF_USER}),
+    ("create_task", "assignee_id"): Case(
+        "POST", "/api/v1/tasks", {**_TASK, "customer_id": Own("customer"), "assignee_id": REF_USER}
+    ),
+    ("create_task", "lead_id"): Case("POST", "/api/v1/tasks", {**_TASK, "lead_id": Ref("lead")}, refused=404),
+    ("create_task", "customer_id"): Case(
+        "POST", "/api/v1/tasks", {**_TASK, "customer_id": Ref("customer")}, refused=404
+    ),
     ("create_task", "opportunity_id"): Case(
         "POST", "/api/v1/tasks", {**_TASK, "opportunity_id": Ref("opportunity")}, refused=404
     ),

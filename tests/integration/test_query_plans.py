@@ -128,8 +128,8 @@ def _calls(seeded: dict[str, Any]) -> dict[str, tuple[str, Call]]:
             "director",
             lambda s, a: activities.list_activities(s, actor=a, **page, filters={"type": ActivityType.visit}),
         ),
-        "tasks": ("director", lambda s, a: tasks.list_tasks(s, actor=a, **page)),
-        "tasks, rep": ("rep", lambda s, a: tasks.list_tasks(s, actor=a, **page)),
+        "tasks": ("director", lambda s, a: tasks.list_tasks(s, actor=a, now=NOW, **page)),
+        "tasks, rep": ("rep", lambda s, a: tasks.list_tasks(s, actor=a, now=NOW, **page)),
         "timeline": (
             "director",
             lambda s, a: timeline.customer_timeline(s, actor=a, customer_id=seeded["big_customer"], **page),

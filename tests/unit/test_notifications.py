@@ -107,6 +107,18 @@ PAYLOADS: dict[str, dict[str, object]] = {
         "owner_name": "Li",
         "level": 1,
     },
+    "task.due": {
+        "title": "Site survey",
+        "record_name": "Huadong",
+        "due_at": "2026-12-07T02:00:00+00:00",
+        "assignee_name": "Zhang",
+    },
+    "task.overdue": {
+        "title": "Site survey",
+        "record_name": "Huadong",
+        "due_at": "2026-12-07T02:00:00+00:00",
+        "assignee_name": "Zhang",
+    },
     "opportunity.created": {"opportunity_name": "Tower B", "stage": "Qualify"},
     "opportunity.stage_changed": {"opportunity_name": "Tower B", "stage": "Proposal"},
     "opportunity.won": {"opportunity_name": "Tower B", "stage": "Won", "amount": "120000.00"},

@@ -91,7 +91,7 @@ async def get_status_board_summary(
     session: SessionDep, actor: CanRead, now: NowDep, filters: Filters
 ) -> StatusBoardSummaryOut:
     """How many records are green, yellow and red, overall and per owner, under the same filters as
-    the list."""
+    the list, and how many of the tasks you see are overdue."""
     summary = await status_board.summarize_board(session, actor=actor, now=now, filters=filters)
     return StatusBoardSummaryOut(
         as_of=now,
@@ -106,4 +106,5 @@ async def get_status_board_summary(
             )
             for o in summary.owners
         ],
+        overdue_tasks=summary.overdue_tasks,
     )

@@ -1,4 +1,5 @@
-"""/tasks: follow-up work with due times, from stage action packs or entered by hand."""
+"""/tasks: follow-up work with due times on leads, customers and opportunities, from stage action
+packs or entered by hand, for an assignee in any role."""
 
 from __future__ import annotations
 
@@ -24,7 +25,10 @@ CanWrite = Annotated[Principal, Depends(require(Permission.tasks_write))]
 _ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
 
 
-def _answer(task: object, response: Response) -> TaskOut:
+IdFilter = Annotated[list[uuid.UUID] | None, Query(max_length=20)]
+
+
+def _answer(task: tasks.TaskView, response: Response) -> TaskOut:
     out = TaskOut.model_validate(task)
     response.headers["ETag"] = etag_for(out.version)
     return out
@@ -37,8 +41,12 @@ def _answer(task: object, response: Response) -> TaskOut:
     responses=problem_responses(401, 403, 404, 409, 413, 422),
     dependencies=[Idempotent],
 )
-async def create_task(session: SessionDep, actor: CanWrite, body: TaskCreate, response: Response) -> TaskOut:
-    task = await tasks.create_task(session, actor=actor, data=tasks.NewTask(**body.model_dump()))
+async def create_task(
+    session: SessionDep, actor: CanWrite, now: NowDep, body: TaskCreate, response: Response
+) -> TaskOut:
+    """A task on a lead, customer and/or opportunity (one customer's records: 422
+    task.inconsistent_links naming the fields otherwise); reminded when due and when overdue."""
+    task = await tasks.create_task(session, actor=actor, data=tasks.NewTask(**body.model_dump()), now=now)
     response.headers["Location"] = f"{API_V1}/tasks/{task.id}"
     return _answer(task, response)
 
@@ -47,23 +55,34 @@ async def create_task(session: SessionDep, actor: CanWrite, body: TaskCreate, re
 async def list_tasks(
     session: SessionDep,
     actor: CanRead,
+    now: NowDep,
     limit: Limit = 50,
     cursor: Cursor = None,
-    assignee_id: uuid.UUID | None = None,
+    lead_id: IdFilter = None,
+    customer_id: IdFilter = None,
+    opportunity_id: IdFilter = None,
+    assignee_id: IdFilter = None,
     status_: Annotated[list[TaskStatus] | None, Query(alias="status", max_length=20)] = None,
-    opportunity_id: uuid.UUID | None = None,
+    overdue: Annotated[bool | None, Query(description="true: only red-flagged tasks; false: none.")] = None,
     due_before: Timestamp | None = None,
 ) -> TaskPage:
-    """Soonest due first."""
+    """Soonest due first: the tasks you are given, asked for, or that are on records you see. A filter
+    given several times means any of its values."""
     page = await tasks.list_tasks(
         session,
         actor=actor,
         limit=limit,
         cursor=cursor,
-        assignee_id=assignee_id,
-        status=status_,
-        opportunity_id=opportunity_id,
-        due_before=due_before,
+        now=now,
+        filters=tasks.TaskFilters(
+            lead_id=lead_id,
+            customer_id=customer_id,
+            opportunity_id=opportunity_id,
+            assignee_id=assignee_id,
+            status=status_,
+            overdue=overdue,
+            due_before=due_before,
+        ),
     )
     return TaskPage(items=[TaskOut.model_validate(t) for t in page.items], next_cursor=page.next_cursor)
 
@@ -73,8 +92,10 @@ async def list_tasks(
     response_model=TaskOut,
     responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
 )
-async def get_task(session: SessionDep, actor: CanRead, task_id: uuid.UUID, response: Response) -> TaskOut:
-    return _answer(await tasks.get_task(session, actor=actor, task_id=task_id), response)
+async def get_task(
+    session: SessionDep, actor: CanRead, now: NowDep, task_id: uuid.UUID, response: Response
+) -> TaskOut:
+    return _answer(await tasks.get_task(session, actor=actor, task_id=task_id, now=now), response)
 
 
 @router.patch(
@@ -85,13 +106,20 @@ async def get_task(session: SessionDep, actor: CanRead, task_id: uuid.UUID, resp
 async def update_task(
     session: SessionDep,
     actor: CanWrite,
+    now: NowDep,
     task_id: uuid.UUID,
     body: TaskUpdate,
     expected_version: ExpectedVersion,
     response: Response,
 ) -> TaskOut:
+    """A new due_at sends its reminders again (once each)."""
     task = await tasks.update_task(
-        session, actor=actor, task_id=task_id, changes=body.changes(), expected_version=expected_version
+        session,
+        actor=actor,
+        task_id=task_id,
+        changes=body.changes(),
+        expected_version=expected_version,
+        now=now,
     )
     return _answer(task, response)
 

@@ -331,7 +331,13 @@ class LeadMergeOut(BaseModel):
                     "merged_at": "2026-12-07T03:00:00Z",
                     "undo_until": "2026-12-14T03:00:00Z",
                     "undone_at": None,
-                    "moved": {"activities": 3, "attachments": 1, "engagement_events": 4, "sla_timers": 1},
+                    "moved": {
+                        "activities": 3,
+                        "attachments": 1,
+                        "engagement_events": 4,
+                        "sla_timers": 1,
+                        "tasks": 1,
+                    },
                     "filled": ["budget", "custom_fields"],
                 }
             ]

@@ -386,14 +386,32 @@ class TaskCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"title": "现场勘查", "due_at": "2026-11-26T10:00:00+08:00", "opportunity_id": None}]
+            "examples": [
+                {
+                    "title": "技术部现场勘查",
+                    "due_at": "2026-11-26T10:00:00+08:00",
+                    "assignee_id": "8b2c3d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e",
+                    "customer_id": "3e4f5a6b-7c8d-4e9f-8a0b-1c2d3e4f5a6b",
+                    "opportunity_id": "4f5a6b7c-8d9e-4f0a-9b1c-2d3e4f5a6b7c",
+                }
+            ]
         },
     )
 
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     due_at: Timestamp
     notes: Notes | None = None
-    assignee_id: uuid.UUID | None = None
+    assignee_id: uuid.UUID | None = Field(
+        default=None,
+        description="Who does it (default: you). Supervisors and above may give it to any active user "
+        "who works tasks, in any team; a rep only to themselves.",
+    )
+    lead_id: uuid.UUID | None = Field(
+        default=None, description="At least one of lead, customer, opportunity."
+    )
+    customer_id: uuid.UUID | None = Field(
+        default=None, description="Default: the lead's (once converted) or the opportunity's customer."
+    )
     opportunity_id: uuid.UUID | None = None
 
 
@@ -436,8 +454,11 @@ class TaskOut(Record):
                     "assignee_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
                     "due_at": "2026-11-27T06:30:00Z",
                     "status": "open",
+                    "overdue": False,
+                    "lead_id": None,
                     "opportunity_id": "4f5a6b7c-8d9e-4f0a-9b1c-2d3e4f5a6b7c",
                     "customer_id": "3e4f5a6b-7c8d-4e9f-8a0b-1c2d3e4f5a6b",
+                    "created_by_id": None,
                     "stage_id": "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a",
                     "completed_at": None,
                     "completed_activity_id": None,
@@ -451,8 +472,13 @@ class TaskOut(Record):
     assignee_id: uuid.UUID | None
     due_at: datetime
     status: TaskStatus
+    overdue: bool = Field(
+        description="The red flag: still open settings.tasks.overdue_after_minutes (default 60) after due_at."
+    )
+    lead_id: uuid.UUID | None
     opportunity_id: uuid.UUID | None
     customer_id: uuid.UUID | None
+    created_by_id: uuid.UUID | None = Field(description="Who asked for it; null for a stage's action pack.")
     stage_id: uuid.UUID | None = Field(description="Set when the task comes from the stage's action pack.")
     completed_at: datetime | None
     completed_activity_id: uuid.UUID | None

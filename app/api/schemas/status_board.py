@@ -112,6 +112,7 @@ class StatusBoardSummaryOut(BaseModel):
             "examples": [
                 {
                     "as_of": "2026-11-27T02:00:00Z",
+                    "overdue_tasks": 3,
                     "thresholds": {"yellow_after_hours": 24, "red_after_hours": 72},
                     "counts": {"green": 31, "yellow": 6, "red": 2, "total": 39},
                     "owners": [
@@ -133,3 +134,7 @@ class StatusBoardSummaryOut(BaseModel):
     thresholds: RagThresholdsOut
     counts: RagCountsOut
     owners: list[OwnerRagCountsOut] = Field(description="Per owner, the most red first.")
+    overdue_tasks: int = Field(
+        description="Open tasks you see that are overdue (the red flag: tasks.overdue_after_minutes "
+        "past due_at); owner_id and team_id filter them by assignee, subject_type does not."
+    )
