@@ -30,6 +30,7 @@ from app.api.routes import (
     audit_events,
     auth,
     business_calendars,
+    contacts,
     customer_health,
     customers,
     engagement_events,
@@ -43,6 +44,7 @@ from app.api.routes import (
     operations,
     opportunities,
     organization,
+    personal_data,
     pipelines,
     quotes,
     sla,
@@ -113,6 +115,7 @@ _ROUTE_MODULES = (
     assignment_rules,
     imports,
     customers,
+    contacts,
     customer_health,
     activities,
     engagement_events,
@@ -129,6 +132,7 @@ _ROUTE_MODULES = (
     webhooks,
     notification_channels,
     audit_events,
+    personal_data,
     operations,
 )
 
