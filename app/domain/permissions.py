@@ -61,7 +61,7 @@ class Permission(StrEnum):
     # Soft delete and restore of leads, customers, contacts and activities: each role within the
     # records it owns or oversees (app/services/deletion.py).
     records_delete = "records:delete"
-    # The organization's deleted records, to restore one: management's overview.
+    # The organization's deleted records, to restore one (management) or to sync (integrations).
     records_read_deleted = "records:read_deleted"
     # Erasure and export of a person's data (PIPL requests): the admin's alone.
     personal_data_manage = "personal_data:manage"
@@ -151,6 +151,8 @@ API_KEY_SCOPES: frozenset[Permission] = frozenset(
         Permission.assignment_rules_read,
         Permission.leads_assign,
         Permission.engagement_write,
+        # An ERP or BI sync learns of deletions its `updated_since` reads cannot show.
+        Permission.records_read_deleted,
         *_SALES_WORK,
     }
 )

@@ -237,15 +237,24 @@ async def _refuse_live_twin(session: AsyncSession, actor: Principal, customer: C
 
 
 async def list_deleted(
-    session: AsyncSession, *, actor: Principal, entity: str, limit: int, cursor: str | None
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    entity: str,
+    limit: int,
+    cursor: str | None,
+    deleted_since: datetime | None = None,
 ) -> Page[Any]:
-    """The organization's deleted leads or customers, the most recently deleted first."""
+    """The organization's deleted leads or customers, the most recently deleted first; with
+    `deleted_since`, the deletions a client syncing by `updated_since` has not seen yet."""
     model: Any = KINDS[entity].model
     statement = (
         select(model)
         .where(model.organization_id == actor.organization_id, model.deleted_at.is_not(None))
         .execution_options(**INCLUDE_DELETED)
     )
+    if deleted_since is not None:
+        statement = statement.where(model.deleted_at >= deleted_since)
     return await paginate(
         session,
         statement,

@@ -70,6 +70,10 @@ async def test_a_deleted_lead_leaves_lists_search_and_kpis_and_comes_back_with_i
     listed = ok(await client.get("/api/v1/leads/deleted", headers=bearer(director_token)))
     assert [(item["id"], item["deleted_by_id"]) for item in listed["items"]] == [(lead["id"], rep["id"])]
     assert (await client.get("/api/v1/leads/deleted", headers=headers)).status_code == 403
+    since = {"deleted_since": "2026-11-23T02:00:00Z"}
+    assert await _ids(client, "/api/v1/leads/deleted", tenant.headers, **since) == [lead["id"]]
+    later = {"deleted_since": "2026-11-23T02:00:01Z"}
+    assert await _ids(client, "/api/v1/leads/deleted", tenant.headers, **later) == []
 
     restored = ok(await client.post(f"/api/v1/leads/{lead['id']}/restore", headers=headers))
 

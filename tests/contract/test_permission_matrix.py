@@ -151,8 +151,8 @@ list_audit_events                     ok   ok   403  403  403  403  403  ok   40
 list_business_calendars               ok   ok   ok   ok   ok   ok   403  ok   403  ok
 list_contacts                         ok   ok   ok   404  ok   404  403  ok   403  404
 list_customers                        ok   ok   ok   ok   ok   ok   403  ok   403  ok
-list_deleted_customers                ok   ok   403  403  403  403  403  403  403  ok
-list_deleted_leads                    ok   ok   403  403  403  403  403  403  403  ok
+list_deleted_customers                ok   ok   403  403  403  403  403  ok   403  ok
+list_deleted_leads                    ok   ok   403  403  403  403  403  ok   403  ok
 list_import_errors                    ok   ok   404  404  404  404  404  ok   403  404
 list_import_warnings                  ok   ok   404  404  404  404  404  ok   403  404
 list_lead_pool                        ok   ok   ok   ok   ok   ok   ok   ok   403  ok

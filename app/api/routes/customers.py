@@ -284,10 +284,19 @@ async def list_contacts(
 
 @router.get("/deleted", response_model=DeletedRecordPage, responses=problem_responses(401, 403, 422))
 async def list_deleted_customers(
-    session: SessionDep, actor: CanReadDeleted, limit: Limit = 50, cursor: Cursor = None
+    session: SessionDep,
+    actor: CanReadDeleted,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    deleted_since: Annotated[
+        Timestamp | None,
+        Query(description="Only those deleted since then: the deletions an `updated_since` sync misses."),
+    ] = None,
 ) -> DeletedRecordPage:
     """The organization's deleted customers, the most recently deleted first: what may be restored."""
-    page = await deletion.list_deleted(session, actor=actor, entity="customer", limit=limit, cursor=cursor)
+    page = await deletion.list_deleted(
+        session, actor=actor, entity="customer", limit=limit, cursor=cursor, deleted_since=deleted_since
+    )
     return DeletedRecordPage(
         items=[DeletedRecordOut.model_validate(customer) for customer in page.items],
         next_cursor=page.next_cursor,
