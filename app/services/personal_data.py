@@ -81,6 +81,7 @@ async def erase_contact(
     session: AsyncSession, *, actor: Principal, contact_id: uuid.UUID, reason: str, now: datetime
 ) -> Contact:
     contact: Contact = await _locked(session, Contact, contact_id, actor)
+    await _blank_mentions(session, actor, contact)
     contact.name = TOMBSTONE
     contact.title = contact.phone = contact.email = contact.wechat_id = None
     contact.erased_at = now
@@ -93,6 +94,27 @@ async def erase_contact(
         event=ContactErased(contact_id=contact.id, customer_id=contact.customer_id, actor_id=actor.actor_id),
     )
     return contact
+
+
+async def _blank_mentions(session: AsyncSession, actor: Principal, contact: Contact) -> None:
+    """The contact's name, phone and e-mail written into its customer's activity notes become
+    "[erased]"; the rest of each note (what was discussed) stays."""
+    values = [contact.name, *_written_forms(contact.phone, contact.email)]
+    values = [value for value in values if value and len(value) >= 2]
+    activities = await session.scalars(
+        select(Activity)
+        .where(
+            Activity.organization_id == actor.organization_id,
+            Activity.customer_id == contact.customer_id,
+            or_(*(Activity.notes.like(like_pattern(value), escape="\\") for value in values)),
+        )
+        .execution_options(**INCLUDE_DELETED)
+    )
+    for activity in activities:
+        notes = activity.notes or ""
+        for value in values:
+            notes = notes.replace(value, "[erased]")
+        activity.notes = notes
 
 
 async def _scrub_audit(
@@ -174,7 +196,8 @@ async def export_person(
     lead_ids = [lead.id for lead in found_leads]
     contact_ids = [contact.id for contact in found_contacts]
     mentions = [Activity.lead_id.in_(lead_ids)] + [
-        Activity.notes.like(like_pattern(value), escape="\\") for value in (phone, email, phone_key) if value
+        Activity.notes.like(like_pattern(value), escape="\\")
+        for value in _written_forms(phone_key, email_key)
     ]
     found_activities = await _all(
         session,
@@ -192,6 +215,15 @@ async def export_person(
         .order_by(EngagementEvent.occurred_at),
     )
     return PersonExport(phone_key, email_key, found_leads, found_contacts, found_activities, engagement)
+
+
+def _written_forms(phone: str | None, email: str | None) -> list[str]:
+    """How notes write the phone and e-mail: E.164 and, for a Chinese number, the 11 digits alone
+    (a LIKE over the organization's activities: an admin's rare request, not a screen)."""
+    forms = [value for value in (phone, email) if value]
+    if phone and phone.startswith("+86"):
+        forms.append(phone.removeprefix("+86"))
+    return forms
 
 
 def _either(model: Any, phone: str | None, email: str | None) -> Any:

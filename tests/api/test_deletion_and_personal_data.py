@@ -321,6 +321,9 @@ async def test_erasing_a_contact_and_exporting_a_person(app, client, make_tenant
         await client.post(f"/api/v1/customers/{customer['id']}/contacts", json=body, headers=tenant.headers),
         201,
     )
+    visit = await _activity(
+        client, tenant.headers, customer_id=customer["id"], notes="孙丽经理(13900006666)要样品"
+    )
     deleted_lead = await _lead(client, tenant.headers, name="孙丽", email="SUN.LI@example.cn")
     await _delete(client, f"/api/v1/leads/{deleted_lead['id']}", tenant.headers)
 
@@ -331,6 +334,10 @@ async def test_erasing_a_contact_and_exporting_a_person(app, client, make_tenant
     )
 
     assert [item["id"] for item in exported["contacts"]] == [contact["id"]]
+    by_phone = ok(
+        await client.get("/api/v1/people/export", params={"phone": "13900006666"}, headers=tenant.headers)
+    )
+    assert [item["id"] for item in by_phone["activities"]] == [visit["id"]]
     assert [item["id"] for item in exported["leads"]] == [deleted_lead["id"]]
     assert exported["deleted_ids"] == [deleted_lead["id"]]
     assert (await client.get("/api/v1/people/export", headers=tenant.headers)).json()["errors"][0][
@@ -357,4 +364,7 @@ async def test_erasing_a_contact_and_exporting_a_person(app, client, make_tenant
         await client.get("/api/v1/people/export", params={"phone": "13900006666"}, headers=tenant.headers)
     )
     assert after["contacts"] == []
+    assert after["activities"] == []
+    noted = ok(await client.get(f"/api/v1/activities/{visit['id']}", headers=tenant.headers))
+    assert noted["notes"] == "[erased]经理([erased])要样品"
     assert "contact.erased" in {topic for topic, _ in await _topics(app)}
