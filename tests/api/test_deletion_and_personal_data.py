@@ -36,6 +36,11 @@ async def _delete(client: httpx.AsyncClient, path: str, headers: dict[str, str])
     assert response.status_code == 204, response.text
 
 
+async def _on_the_board(client: httpx.AsyncClient, headers: dict[str, str]) -> list[str]:
+    page = ok(await client.get("/api/v1/status-board", params={"limit": 200}, headers=headers))
+    return [item["subject_id"] for item in page["items"]]
+
+
 async def _topics(app: Any) -> list[tuple[str, dict[str, Any]]]:
     async with app.state.runtime.sessionmaker() as session:
         events = (await session.scalars(select(OutboxEvent).order_by(OutboxEvent.created_at))).all()
@@ -58,6 +63,7 @@ async def test_a_deleted_lead_leaves_lists_search_and_kpis_and_comes_back_with_i
     call = await _activity(client, headers, lead_id=lead["id"])
     received = await kpi(client, tenant.headers, "lead-utilization", **NOVEMBER)
     assert [row["received"] for row in ok(received)["rows"]] == [1]
+    assert lead["id"] in await _on_the_board(client, tenant.headers)
 
     deleted = await client.delete(f"/api/v1/leads/{lead['id']}", headers=headers)
 
@@ -65,6 +71,7 @@ async def test_a_deleted_lead_leaves_lists_search_and_kpis_and_comes_back_with_i
     assert (await client.get(f"/api/v1/leads/{lead['id']}", headers=tenant.headers)).status_code == 404
     assert await _ids(client, "/api/v1/leads", tenant.headers) == []
     assert await _ids(client, "/api/v1/leads", tenant.headers, q="申华") == []
+    assert lead["id"] not in await _on_the_board(client, tenant.headers)
     after = ok(await kpi(client, tenant.headers, "lead-utilization", **NOVEMBER))["rows"]
     assert [row["received"] for row in after] in ([], [0])
     listed = ok(await client.get("/api/v1/leads/deleted", headers=bearer(director_token)))
