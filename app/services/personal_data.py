@@ -21,7 +21,16 @@ from app.db import INCLUDE_DELETED
 from app.domain.dedup import normalise_contact
 from app.domain.errors import FieldError, InvalidInput, NotFound
 from app.domain.events import ContactErased, LeadErased
-from app.domain.models import Activity, AuditEvent, Contact, EngagementEvent, Lead
+from app.domain.models import (
+    Activity,
+    AuditEvent,
+    Contact,
+    Delivery,
+    EngagementEvent,
+    Lead,
+    Notification,
+    OutboxEvent,
+)
 from app.domain.principal import Principal
 from app.services import audit, outbox
 from app.services.common import like_pattern
@@ -54,6 +63,7 @@ async def erase_lead(
     session: AsyncSession, *, actor: Principal, lead_id: uuid.UUID, reason: str, now: datetime
 ) -> Lead:
     lead: Lead = await _locked(session, Lead, lead_id, actor)
+    await _scrub_messages(session, actor, lead)
     lead.name = TOMBSTONE
     lead.phone = lead.email = lead.wechat = lead.notes = lead.phone_key = lead.email_key = None
     lead.erased_at = now
@@ -94,6 +104,51 @@ async def erase_contact(
         event=ContactErased(contact_id=contact.id, customer_id=contact.customer_id, actor_id=actor.actor_id),
     )
     return contact
+
+
+# Event payload keys that carry a lead's name (lead.* events, and SLA events about the lead).
+_NAME_KEYS = frozenset({"lead_name", "subject_name"})
+
+
+async def _scrub_messages(session: AsyncSession, actor: Principal, lead: Lead) -> None:
+    """Events about the lead kept their copy of its name: in the outbox, in webhook and chat
+    deliveries and in in-app notifications. They now say "erased". (A scan of the organization's
+    events by payload: an admin's rare request.)"""
+    lead_id = str(lead.id)
+    events = list(
+        await session.scalars(
+            select(OutboxEvent).where(
+                OutboxEvent.organization_id == actor.organization_id,
+                or_(
+                    OutboxEvent.payload["lead_id"].as_string() == lead_id,
+                    OutboxEvent.payload["subject_id"].as_string() == lead_id,
+                ),
+            )
+        )
+    )
+    if not events:
+        return
+    event_ids = [event.id for event in events]
+    # The names the messages were written with (the lead may have been renamed since).
+    names = {lead.name} | {
+        str(event.payload[key]) for event in events for key in _NAME_KEYS & event.payload.keys()
+    }
+    names = {name for name in names if len(name) >= 2 and name != TOMBSTONE}
+    for event in events:
+        event.payload = _renamed(event.payload)
+    for delivery in await session.scalars(select(Delivery).where(Delivery.event_id.in_(event_ids))):
+        delivery.payload = _renamed(delivery.payload)
+    for notification in await session.scalars(
+        select(Notification).where(Notification.event_id.in_(event_ids))
+    ):
+        for name in sorted(names, key=len, reverse=True):
+            notification.title = notification.title.replace(name, TOMBSTONE)
+            notification.body = notification.body.replace(name, TOMBSTONE)
+        notification.data = _renamed(notification.data)
+
+
+def _renamed(payload: dict[str, Any]) -> dict[str, Any]:
+    return {key: (TOMBSTONE if key in _NAME_KEYS else value) for key, value in payload.items()}
 
 
 async def _blank_mentions(session: AsyncSession, actor: Principal, contact: Contact) -> None:

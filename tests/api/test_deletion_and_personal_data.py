@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from app.domain.models import OutboxEvent
+from app.domain.models import Delivery, Notification, OutboxEvent
 from tests.api.helpers import bearer, ok
 from tests.api.kpi_helpers import NOVEMBER, kpi
 
@@ -39,6 +39,17 @@ async def _delete(client: httpx.AsyncClient, path: str, headers: dict[str, str])
 async def _on_the_board(client: httpx.AsyncClient, headers: dict[str, str]) -> list[str]:
     page = ok(await client.get("/api/v1/status-board", params={"limit": 200}, headers=headers))
     return [item["subject_id"] for item in page["items"]]
+
+
+async def _stored_messages(app: Any) -> str:
+    """Every stored copy of what events said: outbox payloads, deliveries, in-app notifications."""
+    async with app.state.runtime.sessionmaker() as session:
+        stored = [
+            *(await session.scalars(select(OutboxEvent.payload))),
+            *(await session.scalars(select(Delivery.payload))),
+            *[(n.title, n.body, n.data) for n in await session.scalars(select(Notification))],
+        ]
+    return json.dumps(stored, ensure_ascii=False)
 
 
 async def _topics(app: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -281,6 +292,7 @@ async def test_erasing_a_lead_keeps_the_sales_facts_and_no_copy_of_the_personal_
     )
     assert refused.status_code == 403
     before = ok(await client.get(f"/api/v1/leads/{lead['id']}", headers=tenant.headers))
+    assert "王建国" in await _stored_messages(app)
 
     erased = ok(
         await client.post(
@@ -308,6 +320,7 @@ async def test_erasing_a_lead_keeps_the_sales_facts_and_no_copy_of_the_personal_
     erasure = next(row for row in trail if row["action"] == "lead.erased")
     assert (erasure["actor_id"], erasure["after"]["reason"]) == (str(tenant.admin_id), "PIPL-117")
     assert {row["action"] for row in trail} >= {"lead.created", "lead.updated", "lead.erased"}
+    assert "王建国" not in await _stored_messages(app)
     after = ok(
         await client.get("/api/v1/people/export", params={"phone": "13900001111"}, headers=tenant.headers)
     )
