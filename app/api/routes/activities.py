@@ -127,7 +127,7 @@ async def get_activity(session: SessionDep, actor: CanRead, activity_id: uuid.UU
     "/{activity_id:uuid}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def delete_activity(session: SessionDep, actor: CanDelete, now: NowDep, activity_id: uuid.UUID) -> None:
     """Soft delete: the activity leaves lists, timelines and the KPIs (follow-up dates already
@@ -139,7 +139,7 @@ async def delete_activity(session: SessionDep, actor: CanDelete, now: NowDep, ac
 @router.post(
     "/{activity_id:uuid}/restore",
     response_model=ActivityOut,
-    responses=problem_responses(401, 403, 404, 409),
+    responses=problem_responses(401, 403, 404, 409, 422),
     dependencies=[Idempotent],
 )
 async def restore_activity(session: SessionDep, actor: CanDelete, activity_id: uuid.UUID) -> ActivityOut:

@@ -27,7 +27,7 @@ CanErase = Annotated[Principal, Depends(require(Permission.personal_data_manage)
     "/{contact_id:uuid}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def delete_contact(session: SessionDep, actor: CanDelete, now: NowDep, contact_id: uuid.UUID) -> None:
     """Soft delete: the contact leaves its customer's list and de-duplication; `POST .../restore`
@@ -38,7 +38,7 @@ async def delete_contact(session: SessionDep, actor: CanDelete, now: NowDep, con
 @router.post(
     "/{contact_id:uuid}/restore",
     response_model=ContactOut,
-    responses=problem_responses(401, 403, 404, 409),
+    responses=problem_responses(401, 403, 404, 409, 422),
     dependencies=[Idempotent],
 )
 async def restore_contact(session: SessionDep, actor: CanDelete, contact_id: uuid.UUID) -> ContactOut:

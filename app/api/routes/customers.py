@@ -307,7 +307,7 @@ async def list_deleted_customers(
     "/{customer_id:uuid}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=problem_responses(401, 403, 404, 409),
+    responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def delete_customer(session: SessionDep, actor: CanDelete, now: NowDep, customer_id: uuid.UUID) -> None:
     """Soft delete: the customer leaves every list, search, the status board and the KPIs, and no
@@ -320,7 +320,7 @@ async def delete_customer(session: SessionDep, actor: CanDelete, now: NowDep, cu
 @router.post(
     "/{customer_id:uuid}/restore",
     response_model=CustomerOut,
-    responses=problem_responses(401, 403, 404, 409),
+    responses=problem_responses(401, 403, 404, 409, 422),
     dependencies=[Idempotent],
 )
 async def restore_customer(

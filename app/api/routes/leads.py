@@ -282,7 +282,7 @@ async def list_deleted_leads(
     "/{lead_id:uuid}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def delete_lead(session: SessionDep, actor: CanDelete, now: NowDep, lead_id: uuid.UUID) -> None:
     """Soft delete: the lead leaves every list, search, the pool and the KPIs, and no longer blocks
@@ -294,7 +294,7 @@ async def delete_lead(session: SessionDep, actor: CanDelete, now: NowDep, lead_i
 @router.post(
     "/{lead_id:uuid}/restore",
     response_model=LeadOut,
-    responses=problem_responses(401, 403, 404, 409),
+    responses=problem_responses(401, 403, 404, 409, 422),
     dependencies=[Idempotent],
 )
 async def restore_lead(session: SessionDep, actor: CanDelete, now: NowDep, lead_id: uuid.UUID) -> LeadOut:
