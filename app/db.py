@@ -9,13 +9,20 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Connection, DateTime, Index, MetaData, TypeDecorator, Uuid, event
+from sqlalchemy import JSON, Connection, DateTime, ForeignKey, Index, MetaData, TypeDecorator, Uuid, event
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    ORMExecuteState,
+    Session,
+    mapped_column,
+    with_loader_criteria,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -105,6 +112,37 @@ class Entity(Base):
     version: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class SoftDeletable:
+    """A record that is deleted by marking it (`deleted_at`, `deleted_by_id`) and can be restored.
+
+    Every ORM SELECT leaves marked rows out (`_hide_deleted_records`), so lists, searches, details,
+    the pool, de-duplication and KPIs never meet them; a statement that must see them (restore, the
+    list of deleted records, a personal-data export) runs with `INCLUDE_DELETED`.
+    """
+
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+    deleted_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+
+
+# Execution options of a statement that reads soft-deleted records too.
+INCLUDE_DELETED = {"include_deleted": True}
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _hide_deleted_records(state: ORMExecuteState) -> None:
+    """Soft-deleted rows are absent from every ORM SELECT, in joins and subqueries too, unless the
+    statement asks for them: one rule instead of a filter each query could forget."""
+    if (
+        state.is_select
+        and not state.is_column_load
+        and not state.is_relationship_load
+        and not state.execution_options.get("include_deleted", False)
+    ):
+        state.statement = state.statement.options(
+            with_loader_criteria(SoftDeletable, lambda cls: cls.deleted_at.is_(None), include_aliases=True)
+        )
 
 
 def create_engine(

@@ -32,6 +32,7 @@ from app.api.routes import (
     audit_events,
     auth,
     business_calendars,
+    contacts,
     customer_health,
     customers,
     engagement_events,
@@ -45,6 +46,7 @@ from app.api.routes import (
     operations,
     opportunities,
     organization,
+    personal_data,
     pipelines,
     quotes,
     sla,
@@ -115,6 +117,7 @@ _ROUTE_MODULES = (
     assignment_rules,
     imports,
     customers,
+    contacts,
     customer_health,
     activities,
     engagement_events,
@@ -131,6 +134,7 @@ _ROUTE_MODULES = (
     webhooks,
     notification_channels,
     audit_events,
+    personal_data,
     operations,
 )
 

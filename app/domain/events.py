@@ -149,6 +149,84 @@ class LeadConverted(Event, topic="lead.converted"):
 
 
 @dataclass(frozen=True, kw_only=True)
+class _LeadRecordEvent(Event):
+    """A lead's deletion, restoration or erasure: ids only, never the personal data."""
+
+    lead_id: uuid.UUID
+    actor_id: uuid.UUID | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadDeleted(_LeadRecordEvent, topic="lead.deleted"):
+    """A lead was deleted (soft: it can be restored)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadRestored(_LeadRecordEvent, topic="lead.restored"):
+    """A deleted lead was restored."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadErased(_LeadRecordEvent, topic="lead.erased"):
+    """A lead's personal data was erased on request; its sales facts stay."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class _CustomerRecordEvent(Event):
+    customer_id: uuid.UUID
+    customer_code: str
+    actor_id: uuid.UUID | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerDeleted(_CustomerRecordEvent, topic="customer.deleted"):
+    """A customer was deleted (soft: it can be restored)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerRestored(_CustomerRecordEvent, topic="customer.restored"):
+    """A deleted customer was restored."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class _ContactRecordEvent(Event):
+    contact_id: uuid.UUID
+    customer_id: uuid.UUID
+    actor_id: uuid.UUID | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContactDeleted(_ContactRecordEvent, topic="contact.deleted"):
+    """A contact was deleted (soft: it can be restored)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContactRestored(_ContactRecordEvent, topic="contact.restored"):
+    """A deleted contact was restored."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContactErased(_ContactRecordEvent, topic="contact.erased"):
+    """A contact's personal data was erased on request."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class _ActivityRecordEvent(Event):
+    activity_id: uuid.UUID
+    actor_id: uuid.UUID | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActivityDeleted(_ActivityRecordEvent, topic="activity.deleted"):
+    """An activity was deleted (soft: it can be restored)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActivityRestored(_ActivityRecordEvent, topic="activity.restored"):
+    """A deleted activity was restored."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class _CustomerMergeEvent(Event):
     """What a merge and its undo both say: the survivor, the duplicate and how many records moved."""
 

@@ -59,6 +59,13 @@ class Permission(StrEnum):
     engagement_write = "engagement:write"
     # Retraining the win-probability model: the admin's alone (it re-scores every open deal).
     scoring_manage = "scoring:manage"
+    # Soft delete and restore of leads, customers, contacts and activities: each role within the
+    # records it owns or oversees (app/services/deletion.py).
+    records_delete = "records:delete"
+    # The organization's deleted records, to restore one (management) or to sync (integrations).
+    records_read_deleted = "records:read_deleted"
+    # Erasure and export of a person's data (PIPL requests): the admin's alone.
+    personal_data_manage = "personal_data:manage"
 
 
 _EVERYONE = {
@@ -114,6 +121,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.engagement_write,
             Permission.customers_merge,
             Permission.leads_merge,
+            Permission.records_delete,
+            Permission.records_read_deleted,
         }
     ),
     # Supervisors route their team's leads by hand, merge their team's duplicate customers and read
@@ -127,9 +136,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.leads_claim,
             Permission.customers_merge,
             Permission.leads_merge,
+            Permission.records_delete,
         }
     ),
-    Role.rep: frozenset(_EVERYONE | _SALES_WORK | {Permission.leads_claim}),
+    Role.rep: frozenset(_EVERYONE | _SALES_WORK | {Permission.leads_claim, Permission.records_delete}),
     # Marketing brings leads in and hands them to sales; customers are sales' records.
     Role.marketing: frozenset(_EVERYONE | {Permission.leads_read, Permission.leads_write}),
 }
@@ -144,6 +154,8 @@ API_KEY_SCOPES: frozenset[Permission] = frozenset(
         Permission.assignment_rules_read,
         Permission.leads_assign,
         Permission.engagement_write,
+        # An ERP or BI sync learns of deletions its `updated_since` reads cannot show.
+        Permission.records_read_deleted,
         *_SALES_WORK,
     }
 )

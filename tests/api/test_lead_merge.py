@@ -251,3 +251,17 @@ async def test_the_survivor_given_its_merged_duplicates_phone_is_told_why_not_a_
     assert refused.json()["code"] == "lead.duplicate"
     assert refused.json()["errors"][0]["field"] == "phone"
     assert "merged into this one" in refused.json()["detail"]
+
+
+async def test_a_merged_duplicate_no_longer_counts_as_a_received_lead(app, client, make_tenant, make_user):
+    tenant = await make_tenant()
+    scene = await _scene(app, client, make_user, tenant)
+    period = {"from": "2026-01-01", "to": "2027-12-31"}
+
+    async def received() -> int:
+        report = ok(await client.get("/api/v1/kpis/lead-utilization", params=period, headers=tenant.headers))
+        return sum(row["received"] for row in report["rows"])
+
+    before = await received()
+    ok(await _merge(client, tenant.headers, scene["survivor"]["id"], scene["duplicate"]["id"]))
+    assert await received() == before - 1

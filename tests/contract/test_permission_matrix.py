@@ -81,13 +81,20 @@ create_team                           ok   ok   403  403  403  403  403  403  40
 create_user                           ok   403  403  403  403  403  403  403  403  ok
 create_webhook                        ok   ok   403  403  403  403  403  403  403  ok
 decide_quote_approval                 ok   ok   ok   ok   ok   ok   403  ok   403  ok
+delete_activity                       ok   ok   ok   404  ok   404  403  403  403  404
 delete_assignment_rule                ok   ok   403  403  403  403  403  403  403  404
 delete_business_calendar              ok   ok   403  403  403  403  403  403  403  404
+delete_contact                        ok   ok   ok   404  ok   404  403  403  403  404
+delete_customer                       ok   ok   ok   404  ok   404  403  403  403  404
+delete_lead                           ok   ok   ok   404  ok   404  403  403  403  404
 delete_notification_channel           ok   ok   403  403  403  403  403  403  403  404
 delete_team                           ok   ok   403  403  403  403  403  403  403  404
 delete_webhook                        ok   ok   403  403  403  403  403  403  403  404
 disqualify_lead                       ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 download_attachment                   ok   ok   ok   404  ok   404  403  ok   403  404
+erase_contact                         ok   403  403  403  403  403  403  403  403  ok
+erase_lead                            ok   403  403  403  403  403  403  403  403  ok
+export_person_data                    ok   403  403  403  403  403  403  403  403  ok
 get_activity                          ok   ok   ok   404  ok   404  403  ok   403  404
 get_assignment_rule                   ok   ok   ok   ok   403  403  403  ok   403  404
 get_business_calendar                 ok   ok   ok   ok   ok   ok   403  ok   403  404
@@ -144,6 +151,8 @@ list_audit_events                     ok   ok   403  403  403  403  403  ok   40
 list_business_calendars               ok   ok   ok   ok   ok   ok   403  ok   403  ok
 list_contacts                         ok   ok   ok   404  ok   404  403  ok   403  404
 list_customers                        ok   ok   ok   ok   ok   ok   403  ok   403  ok
+list_deleted_customers                ok   ok   403  403  403  403  403  ok   403  ok
+list_deleted_leads                    ok   ok   403  403  403  403  403  ok   403  ok
 list_import_errors                    ok   ok   404  404  404  404  404  ok   403  404
 list_import_warnings                  ok   ok   404  404  404  404  404  ok   403  404
 list_lead_pool                        ok   ok   ok   ok   ok   ok   ok   ok   403  ok
@@ -176,6 +185,10 @@ reopen_opportunity                    ok   ok   ok   ok   ok   ok   403  ok   40
 replace_quote_lines                   ok   ok   ok   ok   ok   ok   403  ok   403  ok
 replay_notification_channel_delivery  404  404  403  403  403  403  403  403  403  404
 replay_webhook_delivery               404  404  403  403  403  403  403  403  403  404
+restore_activity                      ok   ok   ok   404  ok   404  403  403  403  404
+restore_contact                       ok   ok   ok   404  ok   404  403  403  403  404
+restore_customer                      ok   ok   ok   404  ok   404  403  403  403  404
+restore_lead                          ok   ok   ok   404  ok   404  403  403  403  404
 retrain_win_model                     ok   403  403  403  403  403  403  403  403  ok
 revoke_api_key                        ok   403  403  403  403  403  403  403  403  404
 rotate_webhook_secret                 ok   ok   403  403  403  403  403  403  403  ok
@@ -285,12 +298,13 @@ async def _build(client: httpx.AsyncClient, make_tenant: Any) -> World:
     ids["lead_id"] = lead["id"]
     customer = ok(await client.post("/api/v1/customers", json={"name": "申华建材"}, headers=owner), 201)
     ids["customer_id"] = customer["id"]
-    ok(
+    contact = ok(
         await client.post(
             f"/api/v1/customers/{customer['id']}/contacts", json={"name": "李娜"}, headers=owner
         ),
         201,
     )
+    ids["contact_id"] = contact["id"]
     opportunity = ok(
         await client.post(
             "/api/v1/opportunities", json={"name": "屋面工程", "customer_id": customer["id"]}, headers=owner
@@ -406,6 +420,36 @@ _FRESH_FOR = {
 }
 
 
+async def _owned_lead(client: httpx.AsyncClient, owner: dict[str, str]) -> str:
+    body = {"name": "删", "phone": f"139{uuid.uuid4().int % 10**8:08d}", "source": "api"}
+    return str(ok(await client.post("/api/v1/leads", json=body, headers=owner), 201)["id"])
+
+
+async def _owned_customer(client: httpx.AsyncClient, owner: dict[str, str]) -> str:
+    body = {"name": f"删除客户 {uuid.uuid4().hex[:8]}"}
+    return str(ok(await client.post("/api/v1/customers", json=body, headers=owner), 201)["id"])
+
+
+async def _owned_contact(client: httpx.AsyncClient, owner: dict[str, str]) -> str:
+    path = f"/api/v1/customers/{await _owned_customer(client, owner)}/contacts"
+    return str(ok(await client.post(path, json={"name": "删"}, headers=owner), 201)["id"])
+
+
+async def _owned_activity(client: httpx.AsyncClient, owner: dict[str, str]) -> str:
+    body = {"type": "note", "occurred_at": "2026-11-23T01:00:00Z", "notes": "x"}
+    body["customer_id"] = await _owned_customer(client, owner)
+    return str(ok(await client.post("/api/v1/activities", json=body, headers=owner), 201)["id"])
+
+
+# Soft deletes get a fresh record of the owning rep for each call (the table's owner rules hold).
+_FRESH_OWNED_FOR = {
+    "delete_lead": ("lead_id", _owned_lead),
+    "delete_customer": ("customer_id", _owned_customer),
+    "delete_contact": ("contact_id", _owned_contact),
+    "delete_activity": ("activity_id", _owned_activity),
+}
+
+
 def _operations(app: Any) -> list[tuple[str, str, str, dict[str, Any]]]:
     """(operation id, method, path template, operation) of every operation in the app's schema."""
     schema = app.openapi()
@@ -430,6 +474,9 @@ async def _call(
     if operation_id in _FRESH_FOR:
         name, factory = _FRESH_FOR[operation_id]
         ids[name] = await factory(client, world.headers["admin"])
+    if operation_id in _FRESH_OWNED_FOR:
+        name, owned = _FRESH_OWNED_FOR[operation_id]
+        ids[name] = await owned(client, world.headers["rep_owner"])
     url = path.format(**ids)
     headers = world.headers[who]
     content = spec.get("requestBody", {}).get("content", {})

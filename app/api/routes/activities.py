@@ -16,15 +16,16 @@ from app.domain.activities import ActivityType
 from app.domain.models import Activity
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
-from app.services import activities
+from app.services import activities, deletion
 
 router = APIRouter(prefix=f"{API_V1}/activities", tags=["activities"])
 
 CanRead = Annotated[Principal, Depends(require(Permission.activities_read))]
 CanWrite = Annotated[Principal, Depends(require(Permission.activities_write))]
+CanDelete = Annotated[Principal, Depends(require(Permission.records_delete))]
 
 
-def _out(activity: Activity) -> ActivityOut:
+def activity_out(activity: Activity) -> ActivityOut:
     geo = None
     if activity.latitude is not None and activity.longitude is not None:
         geo = GeoOut(lat=activity.latitude, lng=activity.longitude, accuracy_m=activity.accuracy_m or 0.0)
@@ -85,7 +86,7 @@ async def create_activity(
     if not recorded.created:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"{API_V1}/activities/{recorded.activity.id}"
-    return _out(recorded.activity)
+    return activity_out(recorded.activity)
 
 
 @router.get("", response_model=ActivityPage, responses=problem_responses(401, 403, 422))
@@ -112,11 +113,37 @@ async def list_activities(
         occurred_from=occurred_from,
         occurred_to=occurred_to,
     )
-    return ActivityPage(items=[_out(a) for a in page.items], next_cursor=page.next_cursor)
+    return ActivityPage(items=[activity_out(a) for a in page.items], next_cursor=page.next_cursor)
 
 
 @router.get(
     "/{activity_id:uuid}", response_model=ActivityOut, responses=problem_responses(401, 403, 404, 422)
 )
 async def get_activity(session: SessionDep, actor: CanRead, activity_id: uuid.UUID) -> ActivityOut:
-    return _out(await activities.get_activity(session, actor=actor, activity_id=activity_id))
+    return activity_out(await activities.get_activity(session, actor=actor, activity_id=activity_id))
+
+
+@router.delete(
+    "/{activity_id:uuid}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def delete_activity(session: SessionDep, actor: CanDelete, now: NowDep, activity_id: uuid.UUID) -> None:
+    """Soft delete: the activity leaves lists, timelines and the KPIs (follow-up dates already
+    derived from it stay); `POST .../restore` brings it back. An admin or a director may delete
+    any activity, a supervisor his teams', a rep his own."""
+    await deletion.delete_record(session, actor=actor, entity="activity", record_id=activity_id, now=now)
+
+
+@router.post(
+    "/{activity_id:uuid}/restore",
+    response_model=ActivityOut,
+    responses=problem_responses(401, 403, 404, 409, 422),
+    dependencies=[Idempotent],
+)
+async def restore_activity(session: SessionDep, actor: CanDelete, activity_id: uuid.UUID) -> ActivityOut:
+    """Brings a deleted activity back; 409 `activity.not_deleted` for one that is not deleted."""
+    activity = await deletion.restore_record(session, actor=actor, entity="activity", record_id=activity_id)
+    assert isinstance(activity, Activity)
+    return activity_out(activity)

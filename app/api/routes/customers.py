@@ -30,12 +30,13 @@ from app.api.schemas.customers import (
     TimelineItemOut,
     TimelinePage,
 )
+from app.api.schemas.deletion import DeletedRecordOut, DeletedRecordPage
 from app.domain.customer_tier import Tier
 from app.domain.dedup import customer_keys
 from app.domain.models import Customer, CustomerMerge
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
-from app.services import customer_dedup, customer_merge, customers, engagement, timeline
+from app.services import customer_dedup, customer_merge, customers, deletion, engagement, timeline
 from app.services.policy import policy_for
 
 router = APIRouter(prefix=f"{API_V1}/customers", tags=["customers"])
@@ -43,6 +44,8 @@ router = APIRouter(prefix=f"{API_V1}/customers", tags=["customers"])
 CanRead = Annotated[Principal, Depends(require(Permission.customers_read))]
 CanWrite = Annotated[Principal, Depends(require(Permission.customers_write))]
 CanMerge = Annotated[Principal, Depends(require(Permission.customers_merge))]
+CanDelete = Annotated[Principal, Depends(require(Permission.records_delete))]
+CanReadDeleted = Annotated[Principal, Depends(require(Permission.records_read_deleted))]
 ShortFilter = Annotated[str | None, Query(min_length=1, max_length=64)]
 _ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
 
@@ -277,3 +280,54 @@ async def list_contacts(
         session, actor=actor, customer_id=customer_id, limit=limit, cursor=cursor
     )
     return ContactPage(items=[ContactOut.model_validate(c) for c in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/deleted", response_model=DeletedRecordPage, responses=problem_responses(401, 403, 422))
+async def list_deleted_customers(
+    session: SessionDep,
+    actor: CanReadDeleted,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    deleted_since: Annotated[
+        Timestamp | None,
+        Query(description="Only those deleted since then: the deletions an `updated_since` sync misses."),
+    ] = None,
+) -> DeletedRecordPage:
+    """The organization's deleted customers, the most recently deleted first: what may be restored."""
+    page = await deletion.list_deleted(
+        session, actor=actor, entity="customer", limit=limit, cursor=cursor, deleted_since=deleted_since
+    )
+    return DeletedRecordPage(
+        items=[DeletedRecordOut.model_validate(customer) for customer in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.delete(
+    "/{customer_id:uuid}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def delete_customer(session: SessionDep, actor: CanDelete, now: NowDep, customer_id: uuid.UUID) -> None:
+    """Soft delete: the customer leaves every list, search, the status board and the KPIs, and no
+    longer blocks a new customer of its name; its contacts, leads, deals and activities stay
+    linked. 409 `customer.has_open_opportunities` (naming them) while it has open deals. An admin
+    or a director may delete any customer, a supervisor his teams', a rep his own."""
+    await deletion.delete_record(session, actor=actor, entity="customer", record_id=customer_id, now=now)
+
+
+@router.post(
+    "/{customer_id:uuid}/restore",
+    response_model=CustomerOut,
+    responses=problem_responses(401, 403, 404, 409, 422),
+    dependencies=[Idempotent],
+)
+async def restore_customer(
+    session: SessionDep, actor: CanDelete, now: NowDep, customer_id: uuid.UUID
+) -> CustomerOut:
+    """Brings a deleted customer back; 409 `customer.duplicate` while a live customer holds its
+    name or uscc, 409 `customer.not_deleted` for a customer that is not deleted."""
+    customer = await deletion.restore_record(session, actor=actor, entity="customer", record_id=customer_id)
+    assert isinstance(customer, Customer)
+    return (await customers_out(session, actor, now, [customer]))[0]

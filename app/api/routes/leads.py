@@ -17,6 +17,7 @@ from app.api.routes.customers import customers_out
 from app.api.routes.opportunities import opportunities_out
 from app.api.schemas.common import Timestamp
 from app.api.schemas.customers import ContactOut, LeadConversionOut
+from app.api.schemas.deletion import DeletedRecordOut, DeletedRecordPage
 from app.api.schemas.leads import (
     LeadConvert,
     LeadCreate,
@@ -28,17 +29,21 @@ from app.api.schemas.leads import (
     LeadPage,
     LeadUpdate,
 )
+from app.api.schemas.personal_data import ErasureIn
 from app.domain.leads import LeadSource, LeadStatus
 from app.domain.models import Lead, LeadMerge
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
-from app.services import engagement, lead_merge, lead_qualification, leads
+from app.services import deletion, engagement, lead_merge, lead_qualification, leads, personal_data
 
 router = APIRouter(prefix=f"{API_V1}/leads", tags=["leads"])
 
 CanRead = Annotated[Principal, Depends(require(Permission.leads_read))]
 CanWrite = Annotated[Principal, Depends(require(Permission.leads_write))]
 CanMerge = Annotated[Principal, Depends(require(Permission.leads_merge))]
+CanDelete = Annotated[Principal, Depends(require(Permission.records_delete))]
+CanReadDeleted = Annotated[Principal, Depends(require(Permission.records_read_deleted))]
+CanErase = Annotated[Principal, Depends(require(Permission.personal_data_manage))]
 ShortFilter = Annotated[str | None, Query(min_length=1, max_length=64)]
 _ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
 
@@ -311,3 +316,67 @@ async def _merge_out(
         moved={kind: len(ids) for kind, ids in merge.moved.items()},
         filled=sorted(merge.filled),
     )
+
+
+@router.get("/deleted", response_model=DeletedRecordPage, responses=problem_responses(401, 403, 422))
+async def list_deleted_leads(
+    session: SessionDep,
+    actor: CanReadDeleted,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    deleted_since: Annotated[
+        Timestamp | None,
+        Query(description="Only those deleted since then: the deletions an `updated_since` sync misses."),
+    ] = None,
+) -> DeletedRecordPage:
+    """The organization's deleted leads, the most recently deleted first: what may be restored."""
+    page = await deletion.list_deleted(
+        session, actor=actor, entity="lead", limit=limit, cursor=cursor, deleted_since=deleted_since
+    )
+    return DeletedRecordPage(
+        items=[DeletedRecordOut.model_validate(lead) for lead in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.delete(
+    "/{lead_id:uuid}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def delete_lead(session: SessionDep, actor: CanDelete, now: NowDep, lead_id: uuid.UUID) -> None:
+    """Soft delete: the lead leaves every list, search, the pool and the KPIs, and no longer blocks
+    a new lead with its phone or e-mail; its activities stay, and `POST .../restore` brings it back.
+    An admin or a director may delete any lead, a supervisor his teams', a rep his own."""
+    await deletion.delete_record(session, actor=actor, entity="lead", record_id=lead_id, now=now)
+
+
+@router.post(
+    "/{lead_id:uuid}/restore",
+    response_model=LeadOut,
+    responses=problem_responses(401, 403, 404, 409, 422),
+    dependencies=[Idempotent],
+)
+async def restore_lead(session: SessionDep, actor: CanDelete, now: NowDep, lead_id: uuid.UUID) -> LeadOut:
+    """Brings a deleted lead back; 409 `lead.duplicate` while a live lead holds its phone or e-mail,
+    409 `lead.not_deleted` for a lead that is not deleted."""
+    lead = await deletion.restore_record(session, actor=actor, entity="lead", record_id=lead_id)
+    assert isinstance(lead, Lead)
+    return await lead_out(session, actor, now, lead)
+
+
+@router.post(
+    "/{lead_id:uuid}/erase",
+    response_model=LeadOut,
+    responses=problem_responses(401, 403, 404, 413, 422),
+    dependencies=[Idempotent],
+)
+async def erase_lead(
+    session: SessionDep, actor: CanErase, now: NowDep, lead_id: uuid.UUID, body: ErasureIn
+) -> LeadOut:
+    """Erases the person's data (PIPL), irreversibly: name becomes "erased"; phone, e-mail, WeChat,
+    notes (the lead's and its activities') and de-duplication keys are emptied, also in the lead's
+    audit rows. Company, source, budget, status, dates and activities' types and outcomes stay.
+    Deleted leads can be erased too. Admin only."""
+    lead = await personal_data.erase_lead(session, actor=actor, lead_id=lead_id, reason=body.reason, now=now)
+    return await lead_out(session, actor, now, lead)

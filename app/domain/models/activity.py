@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Entity, str_enum
+from app.db import Entity, SoftDeletable, str_enum
 from app.domain.activities import ActivityType, CallOutcome
 
 
-class Activity(Entity):
+class Activity(SoftDeletable, Entity):
     __tablename__ = "activity"
     __table_args__ = (
         # An offline client retries with the same client_id and gets the same activity back.

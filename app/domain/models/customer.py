@@ -10,16 +10,17 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, Entity, str_enum, trigram_index, utcnow
+from app.db import Base, Entity, SoftDeletable, str_enum, trigram_index, utcnow
 from app.domain.customer_health import HealthBand
 from app.domain.customer_tier import Tier
 
 # The partial unique indexes' predicate: a merged customer keeps its keys (its code stays an alias)
-# without blocking the survivor's, and a new customer of that name is refused by the survivor's.
-LIVE_CUSTOMER = text("merged_into_id IS NULL")
+# without blocking the survivor's, and a new customer of that name is refused by the survivor's. A
+# deleted customer blocks no one either; restoring it is refused while a live one holds its keys.
+LIVE_CUSTOMER = text("merged_into_id IS NULL AND deleted_at IS NULL")
 
 
-class Customer(Entity):
+class Customer(SoftDeletable, Entity):
     __tablename__ = "customer"
     __table_args__ = (
         UniqueConstraint("organization_id", "code"),
@@ -63,6 +64,7 @@ class Customer(Entity):
         Index(None, "organization_id", "email"),
         Index(None, "organization_id", "updated_at"),
         Index(None, "organization_id", "created_at"),
+        Index(None, "organization_id", "deleted_at"),
         trigram_index("customer", "name"),
         trigram_index("customer", "code"),
     )
@@ -159,7 +161,7 @@ class CustomerMerge(Entity):
     undone_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
 
 
-class Contact(Entity):
+class Contact(SoftDeletable, Entity):
     __tablename__ = "contact"
     __table_args__ = (
         Index(None, "organization_id", "customer_id"),
@@ -176,3 +178,5 @@ class Contact(Entity):
     email: Mapped[str | None] = mapped_column(String(254))
     wechat_id: Mapped[str | None] = mapped_column(String(64))
     is_decision_maker: Mapped[bool] = mapped_column(default=False)
+    # Personal data erased on request (PIPL): name is a tombstone, the contact fields are empty.
+    erased_at: Mapped[datetime | None]

@@ -10,11 +10,11 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Entity, str_enum, trigram_index
+from app.db import Entity, SoftDeletable, str_enum, trigram_index
 from app.domain.leads import LeadSource, LeadStatus
 
 
-class Lead(Entity):
+class Lead(SoftDeletable, Entity):
     __tablename__ = "lead"
     __table_args__ = (
         # The database decides duplicate races: one lead per phone and per e-mail in a tenant.
@@ -36,6 +36,8 @@ class Lead(Entity):
         trigram_index("lead", "name"),
         trigram_index("lead", "company"),
         trigram_index("lead", "phone"),
+        # The list of deleted leads an admin may restore.
+        Index(None, "organization_id", "deleted_at"),
         # The assignment sweeper looks across tenants for leads still waiting.
         Index(None, "status", "created_at"),
     )
@@ -101,6 +103,9 @@ class Lead(Entity):
     # Set when this lead was merged into another (status `merged`): its id resolves to the survivor.
     merged_into_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("lead.id"))
     merged_at: Mapped[datetime | None]
+
+    # Personal data erased on request (PIPL): name is a tombstone, the contact fields are empty.
+    erased_at: Mapped[datetime | None]
 
 
 class LeadMerge(Entity):

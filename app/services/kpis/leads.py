@@ -35,6 +35,8 @@ LEAD_FACTS = Facts(
     industry=Lead.industry,
     source=Lead.source,
     joins={Dimension.team: team_join(Lead.owner_id)},
+    # A lead merged into another counts once, as its survivor (deleted ones no query sees at all).
+    counts=Lead.merged_into_id.is_(None),
 )
 CUSTOMER_FACTS = Facts(
     organization_id=Customer.organization_id,
