@@ -191,12 +191,13 @@ async def send_deliveries(ctx: JobContext) -> int:
 async def recompute_customer_health(ctx: JobContext) -> int:
     """Hourly: every customer not yet scored on its organization's current day is scored. So the
     whole base is scored once a night, in the first run after each organization's local midnight;
-    the other runs of the day find nothing, and a run missed (worker down, process restarted) is
-    made up by the next.
+    the other runs of the day find nothing due, and a run missed (worker down, process restarted)
+    is made up by the next.
 
     Per organization, one statement reads every due customer's facts (streamed on PostgreSQL, in a
-    read transaction that locks nothing) and each batch of 5,000 is written in a short transaction
-    of its own, so a rep's activity never waits long for the nightly run."""
+    read transaction that locks nothing) and each batch of 10,000 is written in a short transaction
+    of its own that locks only the scores that changed, so a rep's activity never waits long for
+    the nightly run."""
     sessionmaker, queue, clock = _deps(ctx)
     async with session_scope(sessionmaker, queue) as session:
         organization_ids = await customer_health.organizations_with_customers(session)
@@ -205,15 +206,15 @@ async def recompute_customer_health(ctx: JobContext) -> int:
     for organization_id in organization_ids:
         now = clock()
         async with sessionmaker() as reader:
-            due_before = await customer_health.due_day_start(reader, organization_id, now)
-            batches = customer_health.due_facts(
-                reader, organization_id, due_before=due_before, now=now, batch=batch
-            )
+            day = await customer_health.due_day(reader, organization_id, now)
+            if not await customer_health.any_due(reader, organization_id, day):
+                continue
+            batches = customer_health.due_facts(reader, organization_id, day=day, now=now, batch=batch)
             async for rows in batches:
                 started = time.monotonic()
                 async with session_scope(sessionmaker, queue) as session:
                     run = await customer_health.store_due(
-                        session, organization_id=organization_id, rows=rows, due_before=due_before, now=now
+                        session, organization_id=organization_id, rows=rows, now=now
                     )
                 total += run.customers
                 await _rest_after(ctx, started)
