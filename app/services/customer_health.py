@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -47,6 +47,7 @@ from app.domain.customer_health import (
     HealthPolicy,
     HealthScore,
     score_health,
+    scores_and_bands,
 )
 from app.domain.customer_tier import Tier
 from app.domain.engagement import stored_temperature
@@ -239,6 +240,11 @@ def _open_breaches(organization_id: uuid.UUID, ids: Sequence[uuid.UUID] | None) 
     )
 
 
+class Scored(NamedTuple):
+    score: int
+    band: HealthBand
+
+
 @dataclass(frozen=True)
 class HealthRun:
     customers: int  # scored by this run
@@ -320,8 +326,8 @@ async def _score_and_store(
 ) -> HealthRun:
     if not subjects:
         return HealthRun(0, 0)
-    policy = rules.policy
-    scores = {subject.id: score_health(facts_of(subject), policy, now) for subject in subjects}
+    computed = scores_and_bands((facts_of(subject) for subject in subjects), rules.policy, now)
+    scores = {subject.id: Scored(*pair) for subject, pair in zip(subjects, computed, strict=True)}
     changed = [
         s
         for s in subjects
@@ -345,7 +351,7 @@ async def _score_and_store(
 
 
 async def _store_scores(
-    session: AsyncSession, changed: Sequence[Any], scores: dict[uuid.UUID, HealthScore], now: datetime
+    session: AsyncSession, changed: Sequence[Any], scores: dict[uuid.UUID, Scored], now: datetime
 ) -> set[uuid.UUID]:
     """One compare-and-set UPDATE of the changed scores; the ids written."""
     rows = [
@@ -380,7 +386,7 @@ async def _snapshot(
     session: AsyncSession,
     organization_id: uuid.UUID,
     subjects: Sequence[Any],
-    scores: dict[uuid.UUID, HealthScore],
+    scores: dict[uuid.UUID, Scored],
     day: date,
     now: datetime,
 ) -> None:
@@ -409,7 +415,7 @@ async def _announce_red(
     session: AsyncSession,
     organization_id: uuid.UUID,
     fallen: Sequence[Any],
-    scores: dict[uuid.UUID, HealthScore],
+    scores: dict[uuid.UUID, Scored],
 ) -> None:
     """customer.health_red to each fallen customer's owner and the owner's supervisors."""
     if not fallen:
