@@ -385,3 +385,34 @@ async def test_the_nightly_run_writes_only_the_scores_that_changed_and_snapshots
     assert moved["health_computed_at"] != first["health_computed_at"]
     history = ok(await client.get(f"/api/v1/customers/{quiet['id']}/health/history", headers=tenant.headers))
     assert [row["score"] for row in history["items"]] == [15, 15]
+
+
+async def test_customers_list_by_health_weakest_or_healthiest_first_unscored_last(client, make_tenant, clock):
+    tenant = await make_tenant()
+    unscored = await _customer(client, tenant.headers)
+    weak, fair, strong = [await _customer(client, tenant.headers) for _ in range(3)]
+    await _log(client, tenant.headers, weak["id"], clock.now)  # not effective: 15 + 10 + 5
+    await _log(client, tenant.headers, fair["id"], clock.now, call_outcome="connected")  # 60
+    await _log(client, tenant.headers, strong["id"], clock.now, call_outcome="connected", satisfaction=5)
+
+    async def listed(sort: str) -> list[tuple[str, int | None]]:
+        seen, cursor = [], None
+        while True:
+            params = {"sort": sort, "limit": 2, **({"cursor": cursor} if cursor else {})}
+            page = ok(await client.get("/api/v1/customers", params=params, headers=tenant.headers))
+            seen += [(c["id"], c["health_score"]) for c in page["items"]]
+            if not (cursor := page["next_cursor"]):
+                return seen
+
+    assert await listed("health_score") == [
+        (weak["id"], 30),
+        (fair["id"], 60),
+        (strong["id"], 65),
+        (unscored["id"], None),
+    ]
+    assert await listed("-health_score") == [
+        (strong["id"], 65),
+        (fair["id"], 60),
+        (weak["id"], 30),
+        (unscored["id"], None),
+    ]
