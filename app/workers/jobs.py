@@ -20,6 +20,7 @@ from app.services import (
     deliveries,
     idempotency,
     imports,
+    lead_intent,
     lead_pool,
     outbox,
     sla_sweep,
@@ -222,6 +223,35 @@ async def recompute_customer_health(ctx: JobContext) -> int:
     return total
 
 
+async def rescore_leads(ctx: JobContext) -> int:
+    """Hourly: the open leads of each organization not re-scored on its current local day yet, in
+    batches of 5,000, each in a short transaction of its own that writes only the scores that
+    changed. So time alone (a temperature cooling, activities leaving the contact window) moves a
+    stored score once a night, and a run missed is made up by the next."""
+    sessionmaker, queue, clock = _deps(ctx)
+    async with session_scope(sessionmaker, queue) as session:
+        due = await lead_intent.organizations_due_for_lead_rescore(session, clock())
+    batch = _batch_size(ctx, lead_intent.RESCORE_BATCH)
+    total = 0
+    for organization_id in due:
+        now, after = clock(), None
+        while True:
+            started = time.monotonic()
+            async with session_scope(sessionmaker, queue) as session:
+                run = await lead_intent.rescore_open_leads(
+                    session, organization_id=organization_id, now=now, after=after, batch=batch
+                )
+                if run.scored < batch:
+                    await lead_intent.mark_leads_rescored(session, organization_id, now)
+            total += run.scored
+            await _rest_after(ctx, started)
+            if run.scored < batch:
+                break
+            after = run.last_id
+    JOBS.labels("rescore_leads", "ok" if total else "noop").inc()
+    return total
+
+
 async def refresh_customer_health(ctx: JobContext, organization_id: str, customer_ids: list[str]) -> int:
     """On demand: the customers whose facts changed outside their own transaction (an SLA breach)."""
     sessionmaker, queue, clock = _deps(ctx)
@@ -304,6 +334,7 @@ JOB_REGISTRY: tuple[Job, ...] = (
     Job(purge_idempotency_records, Schedule(second=30, minutes=frozenset({17}))),
     Job(recompute_customer_health, Schedule(second=50, minutes=frozenset({5}))),
     Job(refresh_customer_health),
+    Job(rescore_leads, Schedule(second=55, minutes=frozenset({41}))),
     Job(run_import),
     Job(retrain_win_model),
     Job(retrain_win_models, Schedule(second=50, minutes=frozenset({23}))),
