@@ -138,3 +138,94 @@ async def update_rows(
     join = f"{target}.{quote(key)} = v.{quote(key)}"
     sql = f"UPDATE {target} SET {sets} FROM {source} WHERE {join}"  # noqa: S608
     await session.execute(text(sql), params)
+
+
+async def update_rows_if_unchanged(
+    session: AsyncSession,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key: str,
+    guard: str,
+    same_for_all: Mapping[str, Any],
+) -> set[Any]:
+    """Derived values (no `version` or `updated_at` moved) written as update_rows does, but only to
+    the rows whose column `guard` still holds what the caller read (`rows[i]["expected"]`): a
+    compare-and-set, so a row another transaction wrote meanwhile keeps its newer values. Returns the
+    keys of the rows written."""
+    if not rows:
+        return set()
+    column = table.c[guard]
+    if not _is_postgresql(session):
+        written: set[Any] = set()
+        for row in rows:
+            own = {name: value for name, value in row.items() if name not in (key, "expected")}
+            statement = (
+                update(table)
+                .where(table.c[key] == row[key], column.is_not_distinct_from(row["expected"]))
+                .values(**own, **same_for_all, updated_at=table.c.updated_at)
+                .returning(table.c[key])
+            )
+            written.update((await session.scalars(statement)).all())
+        return written
+    dialect = session.get_bind().dialect
+    values = [{name: value for name, value in row.items() if name != "expected"} for row in rows]
+    casts, params = _arrays(table, values, dialect)
+    process = column.type.bind_processor(dialect)
+    expected = [row["expected"] for row in rows]
+    params["expected"] = [process(v) for v in expected] if process else expected
+    casts.append(f"CAST(:expected AS {column.type.compile(dialect=dialect)}[])")
+    quote = dialect.identifier_preparer.quote
+    target = quote(table.name)
+    names = [quote(name) for name in values[0]]
+    assignments = [f"{name} = v.{name}" for name in names if name != quote(key)]
+    assignments += [f"{quote(name)} = :same_{name}" for name in same_for_all]
+    for name, value in same_for_all.items():
+        bind = table.c[name].type.bind_processor(dialect)
+        params[f"same_{name}"] = bind(value) if bind else value
+    source = f"unnest({', '.join(casts)}) AS v({', '.join(names)}, expected)"
+    sql = (
+        f"UPDATE {target} SET {', '.join(assignments)} FROM {source} "  # noqa: S608
+        f"WHERE {target}.{quote(key)} = v.{quote(key)} "
+        f"AND {target}.{quote(guard)} IS NOT DISTINCT FROM v.expected "
+        f"RETURNING {target}.{quote(key)}"
+    )
+    return set((await session.scalars(text(sql).columns(table.c[key]), params)).all())
+
+
+async def upsert_rows(
+    session: AsyncSession,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    index_elements: Sequence[str],
+    newer_by: str,
+) -> None:
+    """INSERTs `rows` (all with the same keys); a row whose `index_elements` exist already replaces
+    the stored one's other columns only if its `newer_by` column is not older, so of two writers the
+    later one's values stand whatever order they arrive in."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    replaced = [name for name in rows[0] if name not in index_elements and name != "id"]
+    quote = dialect.identifier_preparer.quote
+    if not _is_postgresql(session):
+        statement = sqlite_insert(table)
+        statement = statement.on_conflict_do_update(
+            index_elements=list(index_elements),
+            set_={name: statement.excluded[name] for name in replaced},
+            where=table.c[newer_by] <= statement.excluded[newer_by],
+        )
+        await session.execute(statement, list(_with_defaults(table, rows)))
+        return
+    rows = _with_defaults(table, rows)
+    casts, params = _arrays(table, rows, dialect)
+    target = quote(table.name)
+    columns = ", ".join(quote(name) for name in rows[0])
+    sets = ", ".join(f"{quote(name)} = excluded.{quote(name)}" for name in replaced)
+    sql = (
+        f"INSERT INTO {target} ({columns}) SELECT * FROM unnest({', '.join(casts)}) "  # noqa: S608
+        f"ON CONFLICT ({', '.join(quote(name) for name in index_elements)}) DO UPDATE SET {sets} "
+        f"WHERE {target}.{quote(newer_by)} <= excluded.{quote(newer_by)}"
+    )
+    await session.execute(text(sql), params)

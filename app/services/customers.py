@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,7 +53,15 @@ AUDITED_FIELDS = (
     "tags",
     "custom_fields",
 )
-SORTABLE = {"created_at": Customer.created_at, "updated_at": Customer.updated_at, "code": Customer.code}
+SORTABLE: dict[str, Any] = {
+    "created_at": Customer.created_at,
+    "updated_at": Customer.updated_at,
+    "code": Customer.code,
+    "health_score": Customer.health_score,
+}
+# A customer not scored yet comes after the scored ones in either direction: the list by health is
+# read for whom to look after (ascending: the weakest first) or whom to learn from.
+_UNSCORED_LAST = {False: 101, True: -1}
 CODE_SEQUENCE = "customer_code"
 # A merged customer's id resolves to its survivor; a survivor merged in turn is followed this far.
 MAX_ALIAS_HOPS = 10
@@ -235,6 +243,19 @@ async def list_customers(
         pattern = like_pattern(q)
         statement = statement.where(
             Customer.name.ilike(pattern, escape="\\") | Customer.code.ilike(pattern, escape="\\")
+        )
+    if order.name == "health_score":
+        # Not indexed (see Customer.health_score): a sort by health reads the visible customers.
+        unscored = _UNSCORED_LAST[order.descending]
+        return await paginate(
+            session,
+            statement,
+            sort_column=func.coalesce(Customer.health_score, unscored),
+            id_column=Customer.id,
+            order=order,
+            limit=limit,
+            cursor=cursor,
+            sort_value=lambda c: unscored if c.health_score is None else c.health_score,
         )
     return await paginate(
         session,

@@ -26,7 +26,7 @@ from app.domain.models import Contact, Customer, EngagementEvent, Lead
 from app.domain.policy import OrganizationPolicy
 from app.domain.principal import Principal
 from app.services.common import dialect_insert
-from app.services.lead_intent import rescore_leads
+from app.services.lead_intent import rescore_leads, write_derived
 from app.services.policy import rules_for
 
 
@@ -155,14 +155,19 @@ async def _locked(session: AsyncSession, model: Any, ids: set[uuid.UUID]) -> dic
     return {row.id: row for row in rows}
 
 
-def _warmed(row: Lead | Customer, weight: float, occurred_at: datetime, policy: OrganizationPolicy) -> None:
-    stored = stored_temperature(row.temperature, row.temperature_at)
-    warmer = (
+def _warmed(
+    warmed: dict[uuid.UUID, Temperature | None],
+    row: Lead | Customer,
+    weight: float,
+    occurred_at: datetime,
+    policy: OrganizationPolicy,
+) -> None:
+    stored = warmed.get(row.id, stored_temperature(row.temperature, row.temperature_at))
+    warmed[row.id] = (
         Temperature(weight, occurred_at)
         if stored is None
         else stored.with_event(weight, occurred_at, policy.temperature.half_life)
     )
-    row.temperature, row.temperature_at = warmer.value, warmer.at
 
 
 async def _warm(
@@ -175,12 +180,20 @@ async def _warm(
     update; the leads' intent scores follow."""
     leads = await _locked(session, Lead, {t.lead_id for _, t in new if t.lead_id})
     customers = await _locked(session, Customer, {t.customer_id for _, t in new if t.customer_id})
+    warm_leads: dict[uuid.UUID, Temperature | None] = {}
+    warm_customers: dict[uuid.UUID, Temperature | None] = {}
     for event, target in new:
         weight = policy.temperature.weights[event.type]
         if target.lead_id is not None:
-            _warmed(leads[target.lead_id], weight, event.occurred_at, policy)
+            _warmed(warm_leads, leads[target.lead_id], weight, event.occurred_at, policy)
         if target.customer_id is not None:
-            _warmed(customers[target.customer_id], weight, event.occurred_at, policy)
+            _warmed(warm_customers, customers[target.customer_id], weight, event.occurred_at, policy)
+    # A temperature is derived like a score: warming a record leaves its version (docs/scoring.md).
+    for model, warmed, rows in ((Lead, warm_leads, leads), (Customer, warm_customers, customers)):
+        values = {
+            row_id: {"temperature": t.value, "temperature_at": t.at} for row_id, t in warmed.items() if t
+        }
+        await write_derived(session, model, values, list(rows.values()))
     await rescore_leads(session, list(leads.values()), policy=policy, now=now)
     await session.flush()
 

@@ -28,6 +28,7 @@ class JobName(StrEnum):
     send_deliveries = "send_deliveries"
     recompute_customer_health = "recompute_customer_health"
     refresh_customer_health = "refresh_customer_health"
+    rescore_leads = "rescore_leads"
     retrain_win_model = "retrain_win_model"
     retrain_win_models = "retrain_win_models"
 

@@ -6,17 +6,22 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.domain.activities import ActivityType, InfoPoint
 from app.domain.engagement import EngagementType, TemperatureReading
 from app.domain.lead_intent import IntentInputs, IntentScore, score_lead
-from app.domain.models import Activity, EngagementEvent, Lead
+from app.domain.leads import OPEN_STATUSES, LeadSource
+from app.domain.models import Activity, EngagementEvent, Lead, Organization
 from app.domain.policy import OrganizationPolicy
+from app.services.policy import rules_for
 
 
 def score_columns(result: IntentScore, now: datetime) -> dict[str, Any]:
@@ -82,17 +87,32 @@ async def _meetings_attended(
 async def rescore_leads(
     session: AsyncSession, leads: Sequence[Lead], *, policy: OrganizationPolicy, now: datetime
 ) -> None:
-    """Sets score, score_breakdown and scored_at on `leads` (one organization's, loaded and locked by
-    the caller, who flushes)."""
+    """Writes score, score_breakdown and scored_at of `leads` (one organization's, loaded and locked
+    by the caller) as derived values: their `version` and `updated_at` stay (docs/scoring.md)."""
     if not leads:
         return
-    organization_id, lead_ids = leads[0].organization_id, [lead.id for lead in leads]
+    scores = await _intent_scores(session, leads[0].organization_id, leads, policy, now)
+    scored = {lead_id: score_columns(score, now) for lead_id, score in scores.items()}
+    await write_derived(session, Lead, scored, leads)
+
+
+async def _intent_scores(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    leads: Sequence[Any],
+    policy: OrganizationPolicy,
+    now: datetime,
+) -> dict[uuid.UUID, IntentScore]:
+    """Each lead's score now, its inputs read with two statements for all of them. A lead is
+    anything with the Lead columns id, temperature, temperature_at, budget and source."""
+    lead_ids = [lead.id for lead in leads]
     intent = policy.lead_intent
     worked = await _worked(
         session, organization_id, lead_ids, now - timedelta(days=intent.contact_window_days)
     )
     attended = await _meetings_attended(session, organization_id, lead_ids)
     reading = TemperatureReading(now, policy.temperature.half_life)
+    scores: dict[uuid.UUID, IntentScore] = {}
     for lead in leads:
         learnt = worked.learnt.get(lead.id, set())
         inputs = IntentInputs(
@@ -102,7 +122,115 @@ async def rescore_leads(
             meetings_attended=max(worked.meetings[lead.id], attended.get(lead.id, 0)),
             budget_known=lead.budget is not None or InfoPoint.budget in learnt,
             timeframe_known=InfoPoint.timeline in learnt,
-            source=lead.source.value,
+            source=LeadSource(lead.source).value,
         )
-        for name, value in score_columns(score_lead(inputs, intent), now).items():
-            setattr(lead, name, value)
+        scores[lead.id] = score_lead(inputs, intent)
+    return scores
+
+
+RESCORE_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class LeadRescore:
+    scored: int
+    written: int  # of which the score or its breakdown changed
+    last_id: uuid.UUID | None  # where the next batch starts after
+
+
+async def organizations_due_for_lead_rescore(session: AsyncSession, now: datetime) -> list[uuid.UUID]:
+    """Organizations whose open leads were not re-scored on their current local day yet."""
+    rows = await session.execute(
+        select(Organization.id, Organization.timezone, Organization.leads_rescored_on)
+    )
+    return [
+        organization_id
+        for organization_id, timezone, rescored_on in rows
+        if rescored_on is None or rescored_on < now.astimezone(ZoneInfo(timezone)).date()
+    ]
+
+
+async def rescore_open_leads(
+    session: AsyncSession,
+    *,
+    organization_id: uuid.UUID,
+    now: datetime,
+    after: uuid.UUID | None,
+    batch: int = RESCORE_BATCH,
+) -> LeadRescore:
+    """Re-scores the next `batch` open leads (by id, after `after`): time alone moves a score, as
+    the temperature cools and activities leave the contact-frequency window. Only a score or
+    breakdown that changed is written, and only if the lead's `scored_at` is still the one read:
+    a lead an activity or an event re-scored meanwhile keeps that fresher score. Nothing is locked."""
+    statement = (
+        select(
+            Lead.id,
+            Lead.temperature,
+            Lead.temperature_at,
+            Lead.budget,
+            Lead.source,
+            Lead.score,
+            Lead.score_breakdown,
+            Lead.scored_at,
+        )
+        .where(
+            Lead.organization_id == organization_id,
+            Lead.status.in_([status.value for status in OPEN_STATUSES]),
+        )
+        .order_by(Lead.id)
+        .limit(batch)
+    )
+    if after is not None:
+        statement = statement.where(Lead.id > after)
+    leads = (await session.execute(statement)).all()
+    if not leads:
+        return LeadRescore(0, 0, None)
+    policy = await rules_for(session, organization_id)
+    scores = await _intent_scores(session, organization_id, leads, policy, now)
+    changed = {}
+    for lead in leads:
+        columns = score_columns(scores[lead.id], now)
+        if (columns["score"], columns["score_breakdown"]) != (lead.score, lead.score_breakdown):
+            changed[lead.id] = {**columns, "expected": lead.scored_at}
+    await write_derived(session, Lead, changed, guard="scored_at")
+    return LeadRescore(len(leads), len(changed), leads[-1].id)
+
+
+async def mark_leads_rescored(session: AsyncSession, organization_id: uuid.UUID, now: datetime) -> None:
+    """The organization's open leads went through the re-score on its current local day."""
+    timezone = await session.scalar(select(Organization.timezone).where(Organization.id == organization_id))
+    day = now.astimezone(ZoneInfo(timezone or "UTC")).date()
+    await write_derived(session, Organization, {organization_id: {"leads_rescored_on": day}})
+
+
+async def write_derived(
+    session: AsyncSession,
+    model: Any,
+    values: dict[uuid.UUID, dict[str, Any]],
+    entities: Sequence[Any] = (),
+    *,
+    guard: str | None = None,
+) -> None:
+    """Derived values (scores, temperatures) written to their rows without moving `version` or
+    `updated_at`: nobody edits them, so writing them invalidates no client's If-Match or ETag. The
+    `entities` this session holds show the new values as loaded ones, not to be written again.
+    With `guard`, a row is written only if that column still holds its `expected` value."""
+    if not values:
+        return
+    table = model.__table__
+    names = [name for name in next(iter(values.values())) if name != "expected"]
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values({**{name: bindparam(f"new_{name}") for name in names}, "updated_at": table.c.updated_at})
+    )
+    if guard is not None:
+        column = table.c[guard]
+        statement = statement.where(column.is_not_distinct_from(bindparam("new_expected", type_=column.type)))
+    await session.execute(
+        statement,
+        [{"row_id": row_id, **{f"new_{k}": v for k, v in row.items()}} for row_id, row in values.items()],
+    )
+    for entity in entities:
+        for name, value in values.get(entity.id, {}).items():
+            set_committed_value(entity, name, value)

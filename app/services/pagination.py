@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -81,13 +82,16 @@ async def paginate(
     session: AsyncSession,
     statement: Select[Any],
     *,
-    sort_column: InstrumentedAttribute[Any],
+    sort_column: Any,
     id_column: InstrumentedAttribute[Any],
     order: SortOrder,
     limit: int,
     cursor: str | None,
+    sort_value: Callable[[Any], Any] | None = None,
 ) -> Page[Any]:
-    """`statement` selects one entity; rows are ordered by (sort column, id) so ties never reorder."""
+    """`statement` selects one entity; rows are ordered by (sort column, id) so ties never reorder.
+    A sort column that is an expression (not a mapped attribute) comes with `sort_value`, which
+    computes its value from a row, for the next page's cursor."""
     key = tuple_(sort_column, id_column)
     if cursor is not None:
         value, row_id = decode_cursor(cursor, order)
@@ -103,5 +107,6 @@ async def paginate(
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        next_cursor = encode_cursor(order, getattr(last, sort_column.key), last.id)
+        value = sort_value(last) if sort_value else getattr(last, sort_column.key)
+        next_cursor = encode_cursor(order, value, last.id)
     return Page(items=rows, next_cursor=next_cursor)

@@ -20,6 +20,7 @@ from app.services import (
     deliveries,
     idempotency,
     imports,
+    lead_intent,
     lead_pool,
     outbox,
     sla_sweep,
@@ -215,12 +216,13 @@ async def send_deliveries(ctx: JobContext) -> int:
 async def recompute_customer_health(ctx: JobContext) -> int:
     """Hourly: every customer not yet scored on its organization's current day is scored. So the
     whole base is scored once a night, in the first run after each organization's local midnight;
-    the other runs of the day find nothing, and a run missed (worker down, process restarted) is
-    made up by the next.
+    the other runs of the day find nothing due, and a run missed (worker down, process restarted)
+    is made up by the next.
 
     Per organization, one statement reads every due customer's facts (streamed on PostgreSQL, in a
-    read transaction that locks nothing) and each batch of 5,000 is written in a short transaction
-    of its own, so a rep's activity never waits long for the nightly run."""
+    read transaction that locks nothing) and each batch of 10,000 is written in a short transaction
+    of its own that locks only the scores that changed, so a rep's activity never waits long for
+    the nightly run."""
     sessionmaker, queue, clock = _deps(ctx)
     async with session_scope(sessionmaker, queue) as session:
         organization_ids = await customer_health.organizations_with_customers(session)
@@ -229,19 +231,48 @@ async def recompute_customer_health(ctx: JobContext) -> int:
     for organization_id in organization_ids:
         now = clock()
         async with sessionmaker() as reader:
-            due_before = await customer_health.due_day_start(reader, organization_id, now)
-            batches = customer_health.due_facts(
-                reader, organization_id, due_before=due_before, now=now, batch=batch
-            )
+            day = await customer_health.due_day(reader, organization_id, now)
+            if not await customer_health.any_due(reader, organization_id, day):
+                continue
+            batches = customer_health.due_facts(reader, organization_id, day=day, now=now, batch=batch)
             async for rows in batches:
                 started = time.monotonic()
                 async with session_scope(sessionmaker, queue) as session:
                     run = await customer_health.store_due(
-                        session, organization_id=organization_id, rows=rows, due_before=due_before, now=now
+                        session, organization_id=organization_id, rows=rows, now=now
                     )
                 total += run.customers
                 await _rest_after(ctx, started)
     JOBS.labels("recompute_customer_health", "ok" if total else "noop").inc()
+    return total
+
+
+async def rescore_leads(ctx: JobContext) -> int:
+    """Hourly: the open leads of each organization not re-scored on its current local day yet, in
+    batches of 5,000, each in a short transaction of its own that writes only the scores that
+    changed. So time alone (a temperature cooling, activities leaving the contact window) moves a
+    stored score once a night, and a run missed is made up by the next."""
+    sessionmaker, queue, clock = _deps(ctx)
+    async with session_scope(sessionmaker, queue) as session:
+        due = await lead_intent.organizations_due_for_lead_rescore(session, clock())
+    batch = _batch_size(ctx, lead_intent.RESCORE_BATCH)
+    total = 0
+    for organization_id in due:
+        now, after = clock(), None
+        while True:
+            started = time.monotonic()
+            async with session_scope(sessionmaker, queue) as session:
+                run = await lead_intent.rescore_open_leads(
+                    session, organization_id=organization_id, now=now, after=after, batch=batch
+                )
+                if run.scored < batch:
+                    await lead_intent.mark_leads_rescored(session, organization_id, now)
+            total += run.scored
+            await _rest_after(ctx, started)
+            if run.scored < batch:
+                break
+            after = run.last_id
+    JOBS.labels("rescore_leads", "ok" if total else "noop").inc()
     return total
 
 
@@ -328,6 +359,7 @@ JOB_REGISTRY: tuple[Job, ...] = (
     Job(purge_idempotency_records, Schedule(second=30, minutes=frozenset({17}))),
     Job(recompute_customer_health, Schedule(second=50, minutes=frozenset({5}))),
     Job(refresh_customer_health),
+    Job(rescore_leads, Schedule(second=55, minutes=frozenset({41}))),
     Job(run_import),
     Job(retrain_win_model),
     Job(retrain_win_models, Schedule(second=50, minutes=frozenset({23}))),

@@ -358,3 +358,61 @@ async def test_an_sla_breach_on_the_customer_rescores_it_through_the_refresh_job
         7,
         "1 open SLA breaches on the customer's records; 3 take every point.",
     )
+
+
+async def test_the_nightly_run_writes_only_the_scores_that_changed_and_snapshots_every_customer(
+    client, app, make_tenant, clock
+):
+    tenant = await make_tenant()
+    quiet = await _customer(client, tenant.headers)  # nothing ever happens: 10 + 5 = 15 every day
+    worked = await _customer(client, tenant.headers)
+    await _log(client, tenant.headers, worked["id"], clock.now, call_outcome="connected")
+    context = _context(app)
+    assert await recompute_customer_health(context) == 1  # the call scored the other today
+    first = ok(await client.get(f"/api/v1/customers/{quiet['id']}", headers=tenant.headers))
+    assert first["health_score"] == 15
+
+    clock.advance(days=40)  # tier C expects 30 days: the worked customer's recency falls
+    tenant.token = await sign_in(client, tenant.admin_username)
+    assert await recompute_customer_health(context) == 2
+    assert await recompute_customer_health(context) == 0  # scored on this day already
+    still = ok(await client.get(f"/api/v1/customers/{quiet['id']}", headers=tenant.headers))
+    moved = ok(await client.get(f"/api/v1/customers/{worked['id']}", headers=tenant.headers))
+    assert (still["health_score"], still["health_computed_at"]) == (15, first["health_computed_at"])
+    assert still["version"] == first["version"]
+    # Recency 30 x (1 - 10/60) = 25, no activity in the last 30 days, 10 breaches, 5 neutral.
+    assert (moved["health_score"], moved["health_band"]) == (40, "red")
+    assert moved["health_computed_at"] != first["health_computed_at"]
+    history = ok(await client.get(f"/api/v1/customers/{quiet['id']}/health/history", headers=tenant.headers))
+    assert [row["score"] for row in history["items"]] == [15, 15]
+
+
+async def test_customers_list_by_health_weakest_or_healthiest_first_unscored_last(client, make_tenant, clock):
+    tenant = await make_tenant()
+    unscored = await _customer(client, tenant.headers)
+    weak, fair, strong = [await _customer(client, tenant.headers) for _ in range(3)]
+    await _log(client, tenant.headers, weak["id"], clock.now)  # not effective: 15 + 10 + 5
+    await _log(client, tenant.headers, fair["id"], clock.now, call_outcome="connected")  # 60
+    await _log(client, tenant.headers, strong["id"], clock.now, call_outcome="connected", satisfaction=5)
+
+    async def listed(sort: str) -> list[tuple[str, int | None]]:
+        seen, cursor = [], None
+        while True:
+            params = {"sort": sort, "limit": 2, **({"cursor": cursor} if cursor else {})}
+            page = ok(await client.get("/api/v1/customers", params=params, headers=tenant.headers))
+            seen += [(c["id"], c["health_score"]) for c in page["items"]]
+            if not (cursor := page["next_cursor"]):
+                return seen
+
+    assert await listed("health_score") == [
+        (weak["id"], 30),
+        (fair["id"], 60),
+        (strong["id"], 65),
+        (unscored["id"], None),
+    ]
+    assert await listed("-health_score") == [
+        (strong["id"], 65),
+        (fair["id"], 60),
+        (weak["id"], 30),
+        (unscored["id"], None),
+    ]

@@ -8,8 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
+from app.workers.jobs import rescore_leads
 from tests.api.helpers import bearer, ok
-from tests.conftest import Clock, Tenant, sign_in
+from tests.conftest import Clock, Tenant, eventually, sign_in
 
 EVENTS = "/api/v1/engagement-events"
 
@@ -30,6 +31,15 @@ def _event(event_id: str, clock: Clock, kind: str = "trial_login", **reference: 
 
 async def _get(client: httpx.AsyncClient, tenant: Tenant, path: str) -> dict[str, Any]:
     return ok(await client.get(path, headers=tenant.headers))  # type: ignore[no-any-return]
+
+
+async def _pooled(client: httpx.AsyncClient, tenant: Tenant, lead_id: str) -> None:
+    """Waits for the new lead's assignment (no rule: the pool), which moves its version."""
+
+    async def pooled() -> bool:
+        return bool((await _get(client, tenant, f"/api/v1/leads/{lead_id}"))["status"] == "pooled")
+
+    await eventually(pooled)
 
 
 @pytest.fixture
@@ -304,3 +314,68 @@ async def test_an_event_from_the_future_is_refused(
     assert refused.status_code == 422, refused.text
     assert [e["field"] for e in refused.json()["errors"]] == ["events[1].occurred_at"]
     assert (await _get(client, tenant, f"/api/v1/leads/{lead['id']}"))["temperature"] == 0.0
+
+
+async def test_engagement_warms_and_rescores_without_moving_the_version_a_client_edits_against(
+    client: httpx.AsyncClient, tenant: Tenant, clock: Clock
+) -> None:
+    key = await _key(client, tenant, "engagement:write")
+    lead = await _lead(client, tenant)
+    customer = ok(
+        await client.post("/api/v1/customers", json={"name": "申华建材"}, headers=tenant.headers), 201
+    )
+    await _pooled(client, tenant, lead["id"])  # what the rep reads, once assignment is done
+    lead_read = await client.get(f"/api/v1/leads/{lead['id']}", headers=tenant.headers)
+    customer_read = await client.get(f"/api/v1/customers/{customer['id']}", headers=tenant.headers)
+    batch = {
+        "events": [
+            _event("form-1", clock, "form_submit", lead_id=lead["id"]),
+            _event("trial-1", clock, "trial_login", customer_id=customer["id"]),
+        ]
+    }
+    ok(await client.post(EVENTS, json=batch, headers=key))
+
+    warmed = await _get(client, tenant, f"/api/v1/leads/{lead['id']}")
+    assert (warmed["temperature"], warmed["version"]) == (10.0, lead_read.json()["version"])
+    assert warmed["score"] > lead_read.json()["score"]
+    # The rep's edit, made against what they read before the events, is not refused.
+    edit = await client.patch(
+        f"/api/v1/leads/{lead['id']}",
+        json={"notes": "回访"},
+        headers={**tenant.headers, "If-Match": lead_read.headers["etag"]},
+    )
+    assert edit.status_code == 200, edit.text
+    edit = await client.patch(
+        f"/api/v1/customers/{customer['id']}",
+        json={"industry": "建材"},
+        headers={**tenant.headers, "If-Match": customer_read.headers["etag"]},
+    )
+    assert edit.status_code == 200, edit.text
+    assert edit.json()["temperature"] == 8.0
+
+
+async def test_the_nightly_rescore_lowers_a_score_that_time_alone_cooled(
+    client: httpx.AsyncClient, tenant: Tenant, clock: Clock, app: Any
+) -> None:
+    reader = await _key(client, tenant, "leads:read", "engagement:write")
+    lead = await _lead(client, tenant)
+    await _pooled(client, tenant, lead["id"])
+    ok(
+        await client.post(
+            EVENTS, json=_event("m-1", clock, "meeting_attended", lead_id=lead["id"]), headers=reader
+        )
+    )
+    warm = ok(await client.get(f"/api/v1/leads/{lead['id']}", headers=reader))
+    runtime = app.state.runtime
+    context = {"sessionmaker": runtime.sessionmaker, "queue": runtime.queue, "clock": runtime.clock}
+
+    clock.advance(days=28)  # two half-lives: the temperature is a quarter of what it was
+    stored = ok(await client.get(f"/api/v1/leads/{lead['id']}", headers=reader))
+    assert (stored["temperature"], stored["score"]) == (3.8, warm["score"])  # read now; stored then
+    assert await rescore_leads(context) >= 1
+    cooled = ok(await client.get(f"/api/v1/leads/{lead['id']}", headers=reader))
+    assert cooled["score"] < warm["score"]
+    temperature = next(s for s in cooled["score_breakdown"] if s["signal"] == "temperature")
+    assert temperature["value"] == 3.8
+    assert cooled["version"] == warm["version"]
+    assert await rescore_leads(context) == 0  # once per local day

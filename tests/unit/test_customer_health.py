@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.domain.customer_health import (
     HealthBand,
@@ -16,6 +18,7 @@ from app.domain.customer_health import (
     factor_values,
     parse_health_policy,
     score_health,
+    scores_and_bands,
 )
 from app.domain.customer_tier import Tier
 from app.domain.engagement import Temperature
@@ -110,4 +113,36 @@ def test_unusable_settings_name_every_problem():
         "settings.scoring.health.weights.recency",
         "settings.scoring.health.bands.green_min",
         "settings.scoring.health.breaches_to_zero",
+    ]
+
+
+_FACTS = st.builds(
+    HealthFacts,
+    tier=st.sampled_from(list(Tier)),
+    last_effective_follow_up_at=st.none()
+    | st.integers(0, 200 * 86400).map(lambda s: NOW - timedelta(seconds=s)),
+    activities_last_30_days=st.integers(0, 40),
+    activities_previous_60_days=st.integers(0, 80),
+    won_amount_12_months=st.decimals(0, 2_000_000, places=2),
+    open_breaches=st.integers(0, 6),
+    satisfaction=st.none() | st.floats(1, 5),
+    temperature=st.none()
+    | st.builds(
+        Temperature,
+        st.floats(0, 60),
+        st.integers(-86400, 90 * 86400).map(lambda s: NOW - timedelta(seconds=s)),
+    ),
+)
+_POLICIES = st.builds(
+    HealthPolicy,
+    weights=st.fixed_dictionaries({factor: st.integers(1, 50) for factor in HealthFactor}),
+    green_min=st.integers(60, 90),
+    yellow_min=st.integers(20, 59),
+)
+
+
+@given(st.lists(_FACTS, min_size=1, max_size=20), _POLICIES)
+def test_the_nightly_bulk_scoring_gives_score_healths_score_and_band(many, policy):
+    assert scores_and_bands(many, policy, NOW) == [
+        (scored.score, scored.band) for scored in (score_health(facts, policy, NOW) for facts in many)
     ]

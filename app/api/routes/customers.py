@@ -106,7 +106,14 @@ async def list_customers(
     now: NowDep,
     limit: Limit = 50,
     cursor: Cursor = None,
-    sort: Annotated[str, Query(pattern=r"^-?(created_at|updated_at|code)$")] = "-created_at",
+    sort: Annotated[
+        str,
+        Query(
+            pattern=r"^-?(created_at|updated_at|code|health_score)$",
+            description="`health_score` lists the weakest first, `-health_score` the healthiest; "
+            "customers not scored yet come last either way.",
+        ),
+    ] = "-created_at",
     owner_id: uuid.UUID | None = None,
     tier: Annotated[list[Tier] | None, Query(max_length=20)] = None,
     region: ShortFilter = None,

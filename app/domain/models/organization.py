@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sqlalchemy import String
@@ -19,3 +20,6 @@ class Organization(Entity):
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
     locale: Mapped[str] = mapped_column(String(16), default="zh-CN")
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The organization's local day the nightly lead re-score last went through all its open leads
+    # (app/services/lead_intent.py). Written without moving `version`: no client edits it.
+    leads_rescored_on: Mapped[date | None]
