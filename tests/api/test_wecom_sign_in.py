@@ -29,6 +29,7 @@ class FakeWeCom:
         self.tokens_issued = 0
         self.tickets_issued = 0
         self.codes: dict[str, dict[str, object]] = {}
+        self.revoked: set[str] = set()
         for path, handler in (
             ("gettoken", self.gettoken),
             ("auth/getuserinfo", self.getuserinfo),
@@ -45,7 +46,8 @@ class FakeWeCom:
         )
 
     def getuserinfo(self, request: Request) -> Response:
-        if request.args["access_token"] != f"token-{self.tokens_issued}":
+        token = request.args["access_token"]
+        if token != f"token-{self.tokens_issued}" or token in self.revoked:
             return json_response({"errcode": 40014, "errmsg": "invalid access_token"})
         answer = self.codes.pop(request.args["code"], None)  # a code is good once
         if answer is None:
@@ -114,6 +116,21 @@ async def test_a_wecom_code_signs_in_its_user_with_the_password_logins_body_and_
         me = ok(await client.get("/api/v1/users/me", headers=bearer(answer["access_token"])))
         assert me["id"] == rep["id"]
     assert wecom.tokens_issued == 1  # the access token was cached for the second sign-in
+
+
+async def test_a_token_wecom_revoked_before_its_time_is_fetched_again_once(
+    client, make_tenant, make_user, wecom
+):
+    _, rep, slug = await _wecom_tenant(client, make_tenant, make_user)
+    wecom.codes = {"code-1": {"userid": "WangFang"}, "code-2": {"userid": "WangFang"}}
+    ok(await client.post("/api/v1/auth/wecom", json={"code": "code-1", "organization": slug}))
+
+    wecom.revoked.add("token-1")
+    signed_in = ok(await client.post("/api/v1/auth/wecom", json={"code": "code-2", "organization": slug}))
+
+    assert wecom.tokens_issued == 2
+    me = ok(await client.get("/api/v1/users/me", headers=bearer(signed_in["access_token"])))
+    assert me["id"] == rep["id"]
 
 
 async def test_an_invalid_or_used_code_is_401(client, make_tenant, make_user, wecom):
@@ -285,3 +302,52 @@ async def test_the_jsapi_signature_refuses_a_relative_url_and_needs_a_configured
     assert unconfigured.status_code == 409
     assert unconfigured.json()["code"] == "wecom.not_configured"
     assert anonymous.status_code == 401
+
+
+async def test_a_wecom_account_belongs_to_one_user_of_an_organization(client, make_tenant, make_user):
+    tenant, rep, _ = await _wecom_tenant(client, make_tenant, make_user)
+    other, _ = await make_user(tenant, "rep")
+    elsewhere = await make_tenant("Other Co")
+
+    taken = await client.patch(
+        f"/api/v1/users/{other['id']}", json={"wecom_userid": "WangFang"}, headers=tenant.headers
+    )
+    created = await client.post(
+        "/api/v1/users",
+        json={
+            "username": "wf-2",
+            "display_name": "WF",
+            "password": PASSWORD,
+            "role": "rep",
+            "wecom_userid": "WangFang",
+        },
+        headers=tenant.headers,
+    )
+    same_again = await client.patch(
+        f"/api/v1/users/{rep['id']}", json={"wecom_userid": "WangFang"}, headers=tenant.headers
+    )
+
+    for refused in (taken, created):
+        assert refused.status_code == 409
+        assert refused.json()["code"] == "user.wecom_userid_taken"
+        assert [error["field"] for error in refused.json()["errors"]] == ["wecom_userid"]
+    assert same_again.status_code == 200
+    await make_user(elsewhere, "rep", wecom_userid="WangFang")  # another organization's WeCom
+
+
+async def test_with_redis_the_api_processes_share_one_ticket(settings, clock, engine, redis_url, wecom):
+    shared = settings.model_copy(update={"redis_url": redis_url})
+    page = {"url": "https://crm.example.com/h5/"}
+    async with serving(shared, clock) as (app, http):
+        tenant = await new_tenant(app, http)
+        ok(await http.put("/api/v1/organization/wecom", json=APP, headers=tenant.headers))
+        first = ok(await http.get("/api/v1/wecom/jsapi-signature", params=page, headers=tenant.headers))
+    async with serving(shared, clock) as (_, other_process):
+        second = ok(
+            await other_process.get("/api/v1/wecom/jsapi-signature", params=page, headers=tenant.headers)
+        )
+
+    assert wecom.tickets_issued == 1
+    assert wecom.tokens_issued == 1
+    for answer in (first, second):
+        assert answer["signature"] == _expected_signature("ticket-1", answer, page["url"])

@@ -24,11 +24,17 @@ from app.services.unit_of_work import session_scope
 router = APIRouter(prefix=f"{API_V1}/auth", tags=["auth"])
 
 _PASSWORD_SCHEMA = PasswordSignIn.model_json_schema()
+# The OAuth2 password form: what else a client sends (grant_type, scope, client_id) is ignored.
+_PASSWORD_FORM_SCHEMA = {
+    **{k: v for k, v in _PASSWORD_SCHEMA.items() if k != "additionalProperties"},
+    "title": "PasswordSignInForm",
+    "description": "The OAuth2 password form; grant_type, scope and client fields are ignored.",
+}
 _PASSWORD_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/x-www-form-urlencoded": {"schema": _PASSWORD_SCHEMA},
+            "application/x-www-form-urlencoded": {"schema": _PASSWORD_FORM_SCHEMA},
             "application/json": {"schema": _PASSWORD_SCHEMA},
         },
     }
