@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import NotAuthenticated
@@ -144,3 +144,9 @@ async def _refusal(session: AsyncSession, token: str, now: datetime) -> NotAuthe
             code="auth.refresh_token_revoked",
         )
     return NotAuthenticated("The refresh token expired; sign in again.", code="auth.refresh_token_expired")
+
+
+async def purge_expired(session: AsyncSession, *, now: datetime) -> int:
+    """Expired tokens are refused as expired or unknown alike; their rows only take space."""
+    result = await session.execute(delete(RefreshToken).where(RefreshToken.expires_at <= now))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -22,6 +22,7 @@ from app.services import (
     imports,
     lead_pool,
     outbox,
+    refresh_tokens,
     sla_sweep,
     win_probability,
 )
@@ -92,6 +93,14 @@ async def purge_idempotency_records(ctx: JobContext) -> int:
     async with session_scope(sessionmaker, queue) as session:
         purged = await idempotency.purge_expired(session, now=clock())
     JOBS.labels("purge_idempotency_records", "ok").inc()
+    return purged
+
+
+async def purge_refresh_tokens(ctx: JobContext) -> int:
+    sessionmaker, queue, clock = _deps(ctx)
+    async with session_scope(sessionmaker, queue) as session:
+        purged = await refresh_tokens.purge_expired(session, now=clock())
+    JOBS.labels("purge_refresh_tokens", "ok").inc()
     return purged
 
 
@@ -301,6 +310,7 @@ JOB_REGISTRY: tuple[Job, ...] = (
     Job(send_deliveries, Schedule(second=45)),
     Job(recycle_leads, Schedule(second=40, minutes=frozenset(range(0, 60, 5)))),
     Job(purge_idempotency_records, Schedule(second=30, minutes=frozenset({17}))),
+    Job(purge_refresh_tokens, Schedule(second=35, minutes=frozenset({47}))),
     Job(recompute_customer_health, Schedule(second=50, minutes=frozenset({5}))),
     Job(refresh_customer_health),
     Job(run_import),

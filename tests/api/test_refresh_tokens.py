@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import text
 
+from app.workers.jobs import purge_refresh_tokens
 from tests.api.helpers import bearer, ok
 from tests.conftest import PASSWORD
 
@@ -119,3 +121,22 @@ async def test_the_oauth2_form_with_its_grant_type_still_signs_in(client, make_t
     form = {"grant_type": "password", "username": tenant.admin_username, "password": PASSWORD, "scope": ""}
 
     ok(await client.post("/api/v1/auth/token", data=form))
+
+
+async def test_the_hourly_purge_deletes_expired_refresh_tokens_only(app, client, make_tenant, clock, engine):
+    tenant = await make_tenant()
+    old = (await _login(client, tenant.admin_username))["refresh_token"]
+    clock.advance(days=20)
+    recent = (await _login(client, tenant.admin_username))["refresh_token"]
+    clock.advance(days=11)  # the first token is past its 30 days, the second is not
+
+    runtime = app.state.runtime
+    purged = await purge_refresh_tokens(
+        {"sessionmaker": runtime.sessionmaker, "queue": runtime.queue, "clock": clock}
+    )
+
+    assert purged == 2  # `old` and the sign-in of make_tenant, both of day 0
+    async with engine.connect() as connection:
+        assert await connection.scalar(text("SELECT count(*) FROM refresh_token")) == 1
+    assert (await _refresh(client, old)).json()["code"] == "auth.refresh_token_invalid"
+    ok(await _refresh(client, recent))
