@@ -351,3 +351,18 @@ async def test_with_redis_the_api_processes_share_one_ticket(settings, clock, en
     assert wecom.tokens_issued == 1
     for answer in (first, second):
         assert answer["signature"] == _expected_signature("ticket-1", answer, page["url"])
+
+
+async def test_failed_wecom_sign_ins_are_throttled_like_passwords(
+    client, make_tenant, make_user, wecom, settings
+):
+    _, _, slug = await _wecom_tenant(client, make_tenant, make_user)
+
+    answers = [
+        await client.post("/api/v1/auth/wecom", json={"code": f"bad-{n}", "organization": slug})
+        for n in range(settings.login_failure_limit + 1)
+    ]
+
+    assert {answer.status_code for answer in answers[:-1]} == {401}
+    assert answers[-1].status_code == 429
+    assert "Retry-After" in answers[-1].headers
