@@ -16,6 +16,7 @@ from app.services.channel_delivery import ChannelClient
 from app.services.jobs import JobQueue
 from app.services.security import use_password_hashing
 from app.services.storage import LocalFileStorage
+from app.services.wecom_client import MemoryCache, RedisCache, WecomCache, WecomClient
 from app.workers.jobs import JobContext
 from app.workers.queue import ArqQueue, InlineQueue
 
@@ -27,6 +28,7 @@ class Infrastructure:
     sessionmaker: async_sessionmaker[AsyncSession]
     storage: LocalFileStorage
     channels: ChannelClient
+    wecom: WecomClient
     clock: Callable[[], datetime]
 
     def job_context(self, queue: JobQueue) -> JobContext:
@@ -47,6 +49,7 @@ class Infrastructure:
 
     async def aclose(self) -> None:
         await self.channels.aclose()
+        await self.wecom.aclose()
         await self.engine.dispose()
 
 
@@ -73,5 +76,17 @@ def build_infrastructure(settings: Settings, *, clock: Callable[[], datetime] = 
             wecom_base_url=settings.wecom_base_url,
             dingtalk_base_url=settings.dingtalk_base_url,
         ),
+        wecom=WecomClient(
+            base_url=settings.wecom_base_url,
+            allow_private=settings.webhook_allow_private,
+            clock=clock,
+            cache=_wecom_cache(settings),
+        ),
         clock=clock,
     )
+
+
+def _wecom_cache(settings: Settings) -> WecomCache:
+    """The WeCom access token and JS-SDK ticket are shared through Redis when there is one: WeCom
+    limits how often an app fetches them."""
+    return RedisCache(settings.redis_url) if settings.redis_url else MemoryCache()

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     # Comma-separated Fernet keys: the first encrypts stored secrets, all decrypt (app/encryption.py).
     secrets_key: str = ""
     jwt_ttl_seconds: int = Field(default=8 * 3600, ge=60, le=30 * 24 * 3600)
+    # How long a refresh token (POST /auth/refresh) stays usable; each use answers a new one.
+    refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=300, le=365 * 24 * 3600)
     # argon2id cost of new password hashes (the defaults are pwdlib's recommendation); production
     # refuses less than OWASP's minimum (19 MiB, 2 passes). Tests lower it: hashing dominated their time.
     password_hash_time_cost: int = Field(default=3, ge=1)

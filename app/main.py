@@ -55,6 +55,7 @@ from app.api.routes import (
     teams,
     users,
     webhooks,
+    wecom,
     win_probability,
 )
 from app.api.runtime import Runtime
@@ -93,6 +94,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         clock=clock,
         jwt_secret=settings.resolved_jwt_secret(),
         storage=infrastructure.storage,
+        wecom=infrastructure.wecom,
     )
     try:
         yield
@@ -133,6 +135,7 @@ _ROUTE_MODULES = (
     kpis,
     webhooks,
     notification_channels,
+    wecom,
     audit_events,
     personal_data,
     operations,

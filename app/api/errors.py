@@ -26,6 +26,8 @@ from app.domain.errors import (
     PreconditionFailed,
     RateLimited,
     TooLarge,
+    UpstreamRefused,
+    UpstreamUnavailable,
 )
 from app.observability import current_request_id
 from app.services.idempotency import StoredResponse
@@ -44,6 +46,8 @@ _STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
     (InvalidInput, 422),
     (RateLimited, 429),
     (TooLarge, 413),
+    (UpstreamRefused, 502),
+    (UpstreamUnavailable, 503),
 ]
 
 
@@ -103,6 +107,8 @@ async def _on_domain_error(request: Request, exc: Exception) -> Response:
         headers["Retry-After"] = str(exc.retry_after_seconds)
     if isinstance(exc, NotAuthenticated):
         headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, UpstreamUnavailable):
+        headers["Retry-After"] = "5"
     return problem_response(
         status,
         exc.detail,

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.services.jobs import JobQueue
 from app.services.storage import FileStorage
+from app.services.wecom_client import WecomClient
 
 
 @dataclass
@@ -22,3 +23,4 @@ class Runtime:
     clock: Callable[[], datetime]
     jwt_secret: str
     storage: FileStorage
+    wecom: WecomClient

@@ -63,3 +63,15 @@ class RateLimited(DomainError):
     def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
         super().__init__(detail)
         self.retry_after_seconds = retry_after_seconds
+
+
+class UpstreamRefused(DomainError):
+    """A service the API calls on the client's behalf (WeCom) answered with an error of its own."""
+
+    code = "upstream.refused"
+
+
+class UpstreamUnavailable(DomainError):
+    """A service the API calls on the client's behalf cannot be reached now; retrying may work."""
+
+    code = "upstream.unavailable"

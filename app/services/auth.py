@@ -13,10 +13,9 @@ from app.domain.models import ApiKey, LoginThrottle, User
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
 from app.services.common import dialect_insert
+from app.services.refresh_tokens import SignedIn, TokenPolicy, issue_tokens
 from app.services.security import (
-    TokenClaims,
     api_key_secret_matches,
-    issue_access_token,
     read_access_token,
     split_api_key,
     verify_password,
@@ -36,12 +35,6 @@ class LoginPolicy:
     failure_limit: int
     client_failure_limit: int
     window: timedelta
-
-
-@dataclass(frozen=True)
-class AccessToken:
-    token: str
-    expires_in: int
 
 
 class InvalidCredentials(NotAuthenticated):
@@ -106,23 +99,20 @@ async def sign_in(
     username: str,
     password: str,
     client: str,
-    secret: str,
-    ttl: timedelta,
+    policy: TokenPolicy,
     now: datetime,
-) -> AccessToken:
+) -> SignedIn:
     """Checks the password; the attempt was counted by `count_sign_in_attempt` beforehand."""
     user = await session.scalar(select(User).where(User.username == normalise_username(username)))
     password_ok = verify_password(password, user.password_hash if user else None)
     if user is None or not password_ok or not user.is_active:
         raise InvalidCredentials("Incorrect username or password.")
-    # A plain UPDATE outside the version check: signing in is not an edit and must not move the ETag.
-    await session.execute(
-        update(User)
-        .where(User.id == user.id)
-        .values(last_login_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    # This client's failures for this name are forgiven, and the attempt is no failure after all.
+    await forgive_sign_in_attempt(session, username=username, client=client)
+    return await signed_in(session, user, policy=policy, now=now)
+
+
+async def forgive_sign_in_attempt(session: AsyncSession, *, username: str, client: str) -> None:
+    """This client's failures for this name are forgiven, and the attempt is no failure after all."""
     pair_key, client_key = _throttle_keys(username, client)
     await session.execute(delete(LoginThrottle).where(LoginThrottle.key == pair_key))
     await session.execute(
@@ -130,18 +120,18 @@ async def sign_in(
         .where(LoginThrottle.key == client_key, LoginThrottle.failures > 0)
         .values(failures=LoginThrottle.failures - 1)
     )
-    token = issue_access_token(
-        TokenClaims(
-            user_id=user.id,
-            organization_id=user.organization_id,
-            role=user.role,
-            token_version=user.token_version,
-        ),
-        secret=secret,
-        now=now,
-        ttl=ttl,
+
+
+async def signed_in(session: AsyncSession, user: User, *, policy: TokenPolicy, now: datetime) -> SignedIn:
+    """The tokens of a user who proved who they are (password or WeCom)."""
+    # A plain UPDATE outside the version check: signing in is not an edit and must not move the ETag.
+    await session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(last_login_at=now)
+        .execution_options(synchronize_session=False)
     )
-    return AccessToken(token=token, expires_in=int(ttl.total_seconds()))
+    return await issue_tokens(session, user, policy=policy, now=now)
 
 
 async def principal_from_token(session: AsyncSession, token: str, *, secret: str, now: datetime) -> Principal:

@@ -126,7 +126,7 @@ def _excerpt(body: bytes) -> str:
 
 
 @functools.cache
-def _tls_context() -> ssl.SSLContext:
+def tls_context() -> ssl.SSLContext:
     """Read the CA bundle once per process: each read took ~40 ms, paid by every runtime started
     (an API process, a worker, a CLI command, each test's app)."""
     return httpx.create_ssl_context(trust_env=False)
@@ -157,7 +157,7 @@ class ChannelClient:
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_seconds),
             follow_redirects=False,
-            verify=_tls_context(),
+            verify=tls_context(),
             transport=transport,
             headers={"User-Agent": USER_AGENT},
             trust_env=False,  # a proxy from the environment would see every key and secret in URLs

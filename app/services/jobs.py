@@ -19,6 +19,7 @@ class JobName(StrEnum):
     dispatch_outbox = "dispatch_outbox"
     sweep_outbox = "sweep_outbox"
     purge_idempotency_records = "purge_idempotency_records"
+    purge_refresh_tokens = "purge_refresh_tokens"
     run_import = "run_import"
     resume_imports = "resume_imports"
     assign_waiting_leads = "assign_waiting_leads"

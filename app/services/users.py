@@ -58,6 +58,7 @@ async def create_user(session: AsyncSession, *, actor: Principal, data: NewUser)
             errors=[FieldError("username", "unique", "already in use")],
         )
     await refuse_taken_id(session, User, data.id, actor=actor, entity="user")
+    await _refuse_taken_wecom_userid(session, actor=actor, wecom_userid=data.wecom_userid, user_id=None)
     user = User(
         id=data.id or uuid.uuid4(),
         organization_id=actor.organization_id,
@@ -92,6 +93,27 @@ async def create_user(session: AsyncSession, *, actor: Principal, data: NewUser)
         ),
     )
     return user
+
+
+async def _refuse_taken_wecom_userid(
+    session: AsyncSession, *, actor: Principal, wecom_userid: str | None, user_id: uuid.UUID | None
+) -> None:
+    """WeCom sign-in finds the user by it, so it names one user of the organization (the unique
+    constraint settles a race)."""
+    if not wecom_userid:
+        return
+    statement = select(User.username).where(
+        User.organization_id == actor.organization_id, User.wecom_userid == wecom_userid
+    )
+    if user_id is not None:
+        statement = statement.where(User.id != user_id)
+    holder = await session.scalar(statement)
+    if holder is not None:
+        raise Conflict(
+            f"The WeCom account {wecom_userid!r} is already the user {holder!r}'s.",
+            code="user.wecom_userid_taken",
+            errors=[FieldError("wecom_userid", "unique", "already another user's")],
+        )
 
 
 async def get_user(session: AsyncSession, *, actor: Principal, user_id: uuid.UUID) -> User:
@@ -143,6 +165,10 @@ async def update_user(
         await lock_active_admins(session, actor.organization_id)
     user = await get_visible(session, User, user_id, actor=actor, for_update=True)
     check_version(user, expected_version)
+    if changes.get("wecom_userid"):
+        await _refuse_taken_wecom_userid(
+            session, actor=actor, wecom_userid=changes["wecom_userid"], user_id=user.id
+        )
     deactivating = changes.get("is_active") is False and user.is_active
     if deactivating or changes.get("role", user.role) != user.role:
         await guard_removal(session, actor=actor, user=user)

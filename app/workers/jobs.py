@@ -23,6 +23,7 @@ from app.services import (
     lead_intent,
     lead_pool,
     outbox,
+    refresh_tokens,
     sla_sweep,
     task_reminders,
     win_probability,
@@ -94,6 +95,14 @@ async def purge_idempotency_records(ctx: JobContext) -> int:
     async with session_scope(sessionmaker, queue) as session:
         purged = await idempotency.purge_expired(session, now=clock())
     JOBS.labels("purge_idempotency_records", "ok").inc()
+    return purged
+
+
+async def purge_refresh_tokens(ctx: JobContext) -> int:
+    sessionmaker, queue, clock = _deps(ctx)
+    async with session_scope(sessionmaker, queue) as session:
+        purged = await refresh_tokens.purge_expired(session, now=clock())
+    JOBS.labels("purge_refresh_tokens", "ok").inc()
     return purged
 
 
@@ -357,6 +366,7 @@ JOB_REGISTRY: tuple[Job, ...] = (
     Job(remind_tasks, Schedule(second=25)),
     Job(recycle_leads, Schedule(second=40, minutes=frozenset(range(0, 60, 5)))),
     Job(purge_idempotency_records, Schedule(second=30, minutes=frozenset({17}))),
+    Job(purge_refresh_tokens, Schedule(second=35, minutes=frozenset({47}))),
     Job(recompute_customer_health, Schedule(second=50, minutes=frozenset({5}))),
     Job(refresh_customer_health),
     Job(rescore_leads, Schedule(second=55, minutes=frozenset({41}))),

@@ -269,6 +269,8 @@ REFERENCES: dict[tuple[str, str], Case | NotAReference] = {
     ("create_notification_channel", "config.agent_id"): NotAReference("the WeCom application's id"),
     ("update_notification_channel", "config.corp_id"): NotAReference("the WeCom corporation's id"),
     ("update_notification_channel", "config.agent_id"): NotAReference("the WeCom application's id"),
+    ("put_wecom_app", "corp_id"): NotAReference("the WeCom corporation's id"),
+    ("put_wecom_app", "agent_id"): NotAReference("the WeCom application's id"),
     ("update_organization", "settings.assignment.fallback_team_id"): Case(
         "PATCH", "/api/v1/organization", {"settings": {"assignment": {"fallback_team_id": REF_TEAM}}}
     ),

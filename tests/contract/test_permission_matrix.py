@@ -105,6 +105,7 @@ get_customer_health                   ok   ok   ok   404  ok   404  403  ok   40
 get_customer_health_history           ok   ok   ok   404  ok   404  403  ok   403  404
 get_customer_timeline                 ok   ok   ok   404  ok   404  403  ok   403  404
 get_import_job                        ok   ok   404  404  404  404  404  ok   403  404
+get_jsapi_signature                   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 get_kpi_contact_heatmap               ok   ok   ok   ok   ok   ok   403  ok   403  ok
 get_kpi_daily_brief                   ok   ok   ok   ok   ok   ok   403  ok   403  ok
 get_kpi_follow_up                     ok   ok   ok   ok   ok   ok   403  ok   403  ok
@@ -136,8 +137,9 @@ get_task                              ok   ok   ok   404  ok   404  403  ok   40
 get_team                              ok   ok   ok   ok   ok   ok   ok   ok   403  404
 get_user                              ok   ok   ok   404  ok   404  404  ok   403  404
 get_webhook                           ok   ok   403  403  403  403  403  403  403  404
-give_lead_feedback                    ok   ok   ok   ok   ok   ok   ok   ok   403  ok
+get_wecom_app                         ok   403  403  403  403  403  403  403  403  ok
 get_win_probability                   ok   ok   ok   404  ok   404  403  ok   403  404
+give_lead_feedback                    ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 hand_over_user                        ok   ok   403  403  403  403  403  403  403  ok
 healthz                               ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 import_customers                      ok   ok   ok   ok   ok   ok   403  ok   403  ok
@@ -177,9 +179,11 @@ mark_notification_read                404  404  404  404  404  404  404  403  40
 merge_customer                        ok   ok   ok   ok   403  403  403  403  403  ok
 merge_lead                            ok   ok   ok   ok   403  403  403  403  403  ok
 metrics                               ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
+put_wecom_app                         ok   403  403  403  403  403  403  403  403  ok
 qualify_lead                          ok   ok   ok   404  ok   404  404  ok   403  404
 readyz                                ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 record_engagement_events              ok   ok   403  403  403  403  403  ok   403  ok
+refresh_token                         ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 release_lead                          ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 reopen_opportunity                    ok   ok   ok   ok   ok   ok   403  ok   403  ok
 replace_quote_lines                   ok   ok   ok   ok   ok   ok   403  ok   403  ok
@@ -192,6 +196,7 @@ restore_lead                          ok   ok   ok   404  ok   404  403  403  40
 retrain_win_model                     ok   403  403  403  403  403  403  403  403  ok
 revoke_api_key                        ok   403  403  403  403  403  403  403  403  404
 rotate_webhook_secret                 ok   ok   403  403  403  403  403  403  403  ok
+sign_in_with_wecom                    ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 sign_out_everywhere                   ok   ok   ok   ok   ok   ok   ok   403  403  ok
 simulate_assignment                   ok   ok   ok   ok   403  403  403  ok   403  ok
 undo_customer_merge                   ok   ok   ok   ok   403  403  403  403  403  ok

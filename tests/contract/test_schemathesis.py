@@ -10,6 +10,7 @@ the documented answer to a well-formed PATCH whose If-Match names a version that
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import schemathesis
 from hypothesis import HealthCheck, settings
+from pytest_httpserver import HTTPServer
 from schemathesis.config import SchemathesisConfig
 
 from app.config import Environment, Settings
@@ -97,6 +99,22 @@ def _database_url(workdir: Path) -> str:
         return f"sqlite+aiosqlite:///{workdir / 'contract.db'}"
 
 
+def _fake_wecom() -> str:
+    """WeCom for the contract's app: the operations that call it (sign-in, the JS-SDK signature)
+    meet a working WeCom, and nothing leaves the machine."""
+    server = HTTPServer(host="127.0.0.1", port=0)
+    answers = {
+        "/cgi-bin/gettoken": {"errcode": 0, "access_token": "contract-token", "expires_in": 7200},
+        "/cgi-bin/get_jsapi_ticket": {"errcode": 0, "ticket": "contract-ticket", "expires_in": 7200},
+        "/cgi-bin/auth/getuserinfo": {"errcode": 0, "userid": "contract-user"},
+    }
+    for path, answer in answers.items():
+        server.expect_request(path).respond_with_json(answer)
+    server.start()
+    atexit.register(server.stop)
+    return server.url_for("/")
+
+
 def _load_schema() -> schemathesis.openapi.OpenApiSchema:  # type: ignore[name-defined]
     # Built at collection: pytest-9 and schemathesis' lazy fixture loader disagree on node ids.
     workdir = Path(tempfile.mkdtemp(prefix="crm-contract-"))
@@ -111,6 +129,8 @@ def _load_schema() -> schemathesis.openapi.OpenApiSchema:  # type: ignore[name-d
             var_dir=workdir,
             storage_dir=workdir / "files",
             log_level="ERROR",
+            wecom_base_url=_fake_wecom(),
+            webhook_allow_private=True,  # the fake WeCom is on 127.0.0.1
         )
     )
     config = SchemathesisConfig.from_dict(

@@ -386,3 +386,82 @@ def test_customers_already_sharing_a_phone_or_email_keep_them_shown_and_only_lat
         "C000004": ("+862588885678", "+862588885678", "info@huadong.example.com", "info@huadong.example.com"),
     }
     command.downgrade(config, "0025")
+
+
+async def _insert_users_sharing_a_wecom_userid(url: str) -> None:
+    """Users as revision 0029 accepted them: two of one organization given the same WeCom account."""
+    now, organization_id = datetime.now(UTC), uuid.uuid4()
+    organization = _table(
+        "organization", name=None, slug=None, timezone=None, currency=None, locale=None, settings=JSONType
+    )
+    user = _table(
+        "user",
+        organization_id=sa.Uuid(),
+        username=None,
+        display_name=None,
+        role=None,
+        is_active=sa.Boolean(),
+        is_available=sa.Boolean(),
+        password_hash=None,
+        wecom_userid=None,
+    )
+    engine = create_async_engine(url)
+    async with engine.begin() as connection:
+        await connection.execute(
+            sa.insert(organization).values(
+                id=organization_id,
+                name="Acme",
+                slug="acme",
+                timezone="Asia/Shanghai",
+                currency="CNY",
+                locale="zh-CN",
+                settings={},
+                created_at=now,
+                updated_at=now,
+                version=1,
+            )
+        )
+        for username, wecom_userid, created_at in (
+            ("li.lei", "LiLei", now - timedelta(days=1)),
+            ("li.lei2", "LiLei", now),
+            ("han.mei", "HanMei", now),
+        ):
+            await connection.execute(
+                sa.insert(user).values(
+                    id=uuid.uuid4(),
+                    organization_id=organization_id,
+                    username=username,
+                    display_name=username,
+                    role="rep",
+                    is_active=True,
+                    is_available=True,
+                    password_hash="x",
+                    wecom_userid=wecom_userid,
+                    created_at=created_at,
+                    updated_at=now,
+                    version=1,
+                )
+            )
+    await engine.dispose()
+
+
+async def _wecom_userids(url: str) -> dict[str, str | None]:
+    engine = create_async_engine(url)
+    async with engine.connect() as connection:
+        rows = (await connection.exec_driver_sql('SELECT username, wecom_userid FROM "user"')).all()
+    await engine.dispose()
+    return {str(row[0]): row[1] for row in rows}
+
+
+def test_users_already_sharing_a_wecom_account_leave_it_to_the_oldest(migration_url: str) -> None:
+    config = _config(migration_url)
+    command.upgrade(config, "0029")
+    asyncio.run(_insert_users_sharing_a_wecom_userid(migration_url))
+
+    command.upgrade(config, "0033")
+
+    assert asyncio.run(_wecom_userids(migration_url)) == {
+        "li.lei": "LiLei",
+        "li.lei2": None,
+        "han.mei": "HanMei",
+    }

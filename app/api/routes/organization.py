@@ -10,9 +10,10 @@ from app.api.deps import ExpectedVersion, SessionDep, etag_for, require
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.organization import OrganizationOut, OrganizationUpdate
+from app.api.schemas.wecom import WecomAppIn, WecomAppOut
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
-from app.services import organizations
+from app.services import organizations, wecom
 
 router = APIRouter(prefix=f"{API_V1}/organization", tags=["organization"])
 
@@ -49,3 +50,19 @@ async def update_organization(
     )
     response.headers["ETag"] = etag_for(organization.version)
     return OrganizationOut.model_validate(organization)
+
+
+@router.get("/wecom", response_model=WecomAppOut, responses=problem_responses(401, 403, 409))
+async def get_wecom_app(session: SessionDep, actor: CanWrite) -> WecomAppOut:
+    """The organization's WeCom app for sign-in and the JS-SDK, without its secret."""
+    return WecomAppOut.model_validate(await wecom.get_wecom_app(session, actor=actor))
+
+
+@router.put("/wecom", response_model=WecomAppOut, responses=problem_responses(401, 403, 409, 413, 422))
+async def put_wecom_app(session: SessionDep, actor: CanWrite, body: WecomAppIn) -> WecomAppOut:
+    """Sets the WeCom self-built app its people sign in through (POST /auth/wecom); the secret is
+    stored encrypted and never answered."""
+    app = await wecom.put_wecom_app(
+        session, actor=actor, corp_id=body.corp_id, agent_id=body.agent_id, secret=body.secret
+    )
+    return WecomAppOut.model_validate(app)

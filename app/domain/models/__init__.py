@@ -20,12 +20,14 @@ from app.domain.models.organization import Organization
 from app.domain.models.outbox_event import OutboxEvent, OutboxStatus
 from app.domain.models.pipeline import Pipeline, PipelineStage
 from app.domain.models.product import Product, Quote, QuoteLine
+from app.domain.models.refresh_token import RefreshToken
 from app.domain.models.sequence import SequenceCounter
 from app.domain.models.sla import SlaEvent, SlaPolicy, SlaTimer, is_live
 from app.domain.models.task import Task, TaskStatus
 from app.domain.models.team import Team, TeamMember
 from app.domain.models.user import User
 from app.domain.models.webhook import WebhookSubscription
+from app.domain.models.wecom_app import WecomApp
 from app.domain.models.win_model import WinModel
 
 __all__ = [
@@ -65,6 +67,7 @@ __all__ = [
     "Product",
     "Quote",
     "QuoteLine",
+    "RefreshToken",
     "SequenceCounter",
     "SlaEvent",
     "SlaPolicy",
@@ -76,6 +79,7 @@ __all__ = [
     "TeamMember",
     "User",
     "WebhookSubscription",
+    "WecomApp",
     "WinModel",
     "is_live",
 ]

@@ -17,6 +17,8 @@ class User(Entity):
     __table_args__ = (
         # The login name is global: a user signs in without naming a tenant, like an e-mail address.
         UniqueConstraint("username"),
+        # WeCom sign-in finds the user by it: one user per WeCom member in an organization.
+        UniqueConstraint("organization_id", "wecom_userid"),
         Index(None, "organization_id", "role"),
     )
 
