@@ -58,6 +58,10 @@ class Permission(StrEnum):
     engagement_write = "engagement:write"
     # Retraining the win-probability model: the admin's alone (it re-scores every open deal).
     scoring_manage = "scoring:manage"
+    # The playbook library: everyone who sells may propose entries; supervisors and up approve them.
+    playbook_read = "playbook:read"
+    playbook_write = "playbook:write"
+    playbook_approve = "playbook:approve"
 
 
 _EVERYONE = {
@@ -85,6 +89,8 @@ _SALES_WORK = {
     Permission.sla_read,
     # Each role reads KPIs over the records it sees (app/services/kpis/scope.py).
     Permission.kpi_read,
+    Permission.playbook_read,
+    Permission.playbook_write,
 }
 
 # The shape of the sales process and the price list are management's.
@@ -112,6 +118,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.leads_claim,
             Permission.engagement_write,
             Permission.customers_merge,
+            Permission.playbook_approve,
         }
     ),
     # Supervisors route their team's leads by hand, merge their team's duplicate customers and read
@@ -124,11 +131,21 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.leads_assign,
             Permission.leads_claim,
             Permission.customers_merge,
+            Permission.playbook_approve,
         }
     ),
     Role.rep: frozenset(_EVERYONE | _SALES_WORK | {Permission.leads_claim}),
-    # Marketing brings leads in and hands them to sales; customers are sales' records.
-    Role.marketing: frozenset(_EVERYONE | {Permission.leads_read, Permission.leads_write}),
+    # Marketing brings leads in and hands them to sales; customers are sales' records. Marketing
+    # writes cases for the playbook too.
+    Role.marketing: frozenset(
+        _EVERYONE
+        | {
+            Permission.leads_read,
+            Permission.leads_write,
+            Permission.playbook_read,
+            Permission.playbook_write,
+        }
+    ),
 }
 
 # An integrator's key acts for the whole organization, so it never manages identities.
