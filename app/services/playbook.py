@@ -338,7 +338,7 @@ async def search_entries(
     session: AsyncSession, *, actor: Principal, q: str, filters: EntryFilters, limit: int
 ) -> list[PlaybookEntry]:
     """The best `limit` entries for `q`: most query terms matched first, then most of them in the
-    tags, then the most used. One indexed lookup of the terms, counted per entry."""
+    tags, then the most used. One index-only lookup of the terms, counted per entry."""
     terms = query_terms(q)[:MAX_QUERY_TERMS]
     if not terms:
         raise InvalidInput(
@@ -354,10 +354,14 @@ async def search_entries(
         )
         .where(PlaybookTerm.organization_id == actor.organization_id, PlaybookTerm.term.in_(terms))
         .group_by(PlaybookTerm.entry_id)
-        .subquery()
+        # Counted once, then joined: without table statistics PostgreSQL otherwise re-ran the count
+        # for each entry (87 s at 10k entries, bench/RESULTS.md).
+        .cte("matched")
+        .prefix_with("MATERIALIZED")
     )
-    statement = (
-        select(PlaybookEntry)
+    # The ranking joins narrow rows (ids and sort keys); only the best `limit` entries are read whole.
+    ranked = (
+        select(PlaybookEntry.id)
         .join(matched, matched.c.entry_id == PlaybookEntry.id)
         .where(and_(*_filtered(actor, filters)))
         .order_by(
@@ -369,7 +373,12 @@ async def search_entries(
         )
         .limit(limit)
     )
-    return list(await session.scalars(statement))
+    ids = list(await session.scalars(ranked))
+    found = {
+        entry.id: entry
+        for entry in await session.scalars(select(PlaybookEntry).where(PlaybookEntry.id.in_(ids)))
+    }
+    return [found[entry_id] for entry_id in ids]
 
 
 async def record_use(

@@ -84,7 +84,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('playbook_term', schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f('ix_playbook_term_organization_id_term_entry_id'), ['organization_id', 'term', 'entry_id']
+            batch_op.f('ix_playbook_term_organization_id_term_entry_id_is_tag'),
+            ['organization_id', 'term', 'entry_id', 'is_tag'],
         )
     op.create_table(
         'playbook_use',
@@ -106,7 +107,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table('playbook_use')
     with op.batch_alter_table('playbook_term', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_playbook_term_organization_id_term_entry_id'))
+        batch_op.drop_index(batch_op.f('ix_playbook_term_organization_id_term_entry_id_is_tag'))
     op.drop_table('playbook_term')
     with op.batch_alter_table('playbook_entry', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_playbook_entry_organization_id_author_id'))

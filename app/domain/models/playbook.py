@@ -50,7 +50,8 @@ class PlaybookTerm(Base):
     and a count per entry, the same SQL on PostgreSQL and SQLite."""
 
     __tablename__ = "playbook_term"
-    __table_args__ = (Index(None, "organization_id", "term", "entry_id"),)
+    # With is_tag in the index a search reads the index alone.
+    __table_args__ = (Index(None, "organization_id", "term", "entry_id", "is_tag"),)
 
     entry_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("playbook_entry.id", ondelete="CASCADE"), primary_key=True
