@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import Conflict, FieldError, InvalidInput, PermissionDenied
 from app.domain.events import PlaybookApprovalDecided, PlaybookApprovalRequested
-from app.domain.models import PipelineStage, PlaybookEntry, PlaybookTerm, PlaybookUse, User
+from app.domain.models import Customer, PipelineStage, PlaybookEntry, PlaybookTerm, PlaybookUse, User
 from app.domain.permissions import Permission, Role
 from app.domain.playbook import (
     AUTHOR_STATES,
@@ -26,7 +26,7 @@ from app.domain.playbook import (
     query_terms,
 )
 from app.domain.principal import Principal
-from app.services import activities, audit, outbox
+from app.services import activities, audit, opportunities, outbox
 from app.services.common import check_version, get_visible
 from app.services.ownership import supervisors_of
 from app.services.pagination import Page, SortOrder, paginate
@@ -412,3 +412,36 @@ async def record_use(
         raise Conflict("Only an approved entry is used.", code="playbook_entry.not_approved")
     await session.refresh(entry, ["usage_count"])
     return use, entry
+
+
+async def entries_for_opportunity(
+    session: AsyncSession, *, actor: Principal, opportunity_id: uuid.UUID, limit: int
+) -> list[PlaybookEntry]:
+    """Approved entries whose tags match the deal: its stage, its customer's industry, one of its
+    product lines; the most matching first, then the most used (issue 21, point 5)."""
+    deal = await opportunities.get_opportunity(session, actor=actor, opportunity_id=opportunity_id)
+    industry = await session.scalar(select(Customer.industry).where(Customer.id == deal.customer_id))
+    conditions = [PlaybookEntry.stage_id == deal.stage_id]
+    if industry:
+        conditions.append(PlaybookEntry.industry == industry)
+    if deal.product_lines:
+        conditions.append(PlaybookEntry.product_line.in_(deal.product_lines))
+    matched = sum(
+        (case((condition, 1), else_=0) for condition in conditions[1:]), case((conditions[0], 1), else_=0)
+    )
+    statement = (
+        select(PlaybookEntry)
+        .where(
+            PlaybookEntry.organization_id == actor.organization_id,
+            PlaybookEntry.approval_state == ApprovalState.approved,
+            or_(*conditions),
+        )
+        .order_by(
+            matched.desc(),
+            PlaybookEntry.usage_count.desc(),
+            PlaybookEntry.created_at.desc(),
+            PlaybookEntry.id,
+        )
+        .limit(limit)
+    )
+    return list(await session.scalars(statement))

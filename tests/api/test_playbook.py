@@ -283,3 +283,37 @@ async def test_stage_and_kind_filter_a_search(client, make_tenant, make_user):
 
     assert [entry["id"] for entry in found] == [at_stage["id"]]
     assert found[0]["tags"]["stage_id"] == stage_id
+
+
+async def test_an_opportunity_offers_the_approved_entries_matching_its_stage_and_industry(
+    client, make_tenant, make_user
+):
+    desk = await _desk(client, make_tenant, make_user)
+    customer = ok(
+        await client.post(
+            "/api/v1/customers", json={"name": "市一医院", "industry": "医疗"}, headers=desk.rep_headers
+        ),
+        201,
+    )
+    pipeline = (await _pipelines(client, desk.rep_headers))[PROJECT]
+    deal = ok(
+        await client.post(
+            "/api/v1/opportunities",
+            json={"name": "检验科试剂", "customer_id": customer["id"], "pipeline_id": pipeline["id"]},
+            headers=desk.rep_headers,
+        ),
+        201,
+    )
+    both = await _approved(
+        client, desk, "首访话术", "……", tags={"stage_id": deal["stage_id"], "industry": "医疗"}
+    )
+    industry = await _approved(client, desk, "医疗案例", "……", tags={"industry": "医疗"})
+    await _approved(client, desk, "高校案例", "……", tags={"industry": "教育"})
+    await _entry(client, desk.rep_headers, "待审", "……", approval_state="pending", tags={"industry": "医疗"})
+    url = f"/api/v1/opportunities/{deal['id']}/playbook"
+
+    offered = ok(await client.get(url, headers=desk.rep_headers))["items"]
+    hidden = await client.get(url, headers=desk.other_rep_headers)
+
+    assert [entry["id"] for entry in offered] == [both["id"], industry["id"]]
+    assert hidden.status_code == 404

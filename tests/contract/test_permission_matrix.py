@@ -155,6 +155,7 @@ list_notification_channel_deliveries  ok   ok   403  403  403  403  403  403  40
 list_notification_channels            ok   ok   403  403  403  403  403  403  403  ok
 list_notifications                    ok   ok   ok   ok   ok   ok   ok   403  403  ok
 list_opportunities                    ok   ok   ok   ok   ok   ok   403  ok   403  ok
+list_opportunity_playbook             ok   ok   ok   404  ok   404  404  ok   403  404
 list_pipelines                        ok   ok   ok   ok   ok   ok   403  ok   403  ok
 list_playbook_entries                 ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 list_products                         ok   ok   ok   ok   ok   ok   403  ok   403  ok

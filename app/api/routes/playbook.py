@@ -219,3 +219,20 @@ async def record_playbook_use(
         created_at=use.created_at,
         usage_count=entry.usage_count,
     )
+
+
+@router.get(
+    "/opportunities/{opportunity_id:uuid}/playbook",
+    response_model=PlaybookEntryPage,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def list_opportunity_playbook(
+    session: SessionDep, actor: CanRead, opportunity_id: uuid.UUID, limit: Limit = 20
+) -> PlaybookEntryPage:
+    """The approved entries for this deal: tagged with its stage, its customer's industry or one of
+    its product lines, the most matching first, then the most used (404 for a deal the caller does
+    not see)."""
+    found = await playbook.entries_for_opportunity(
+        session, actor=actor, opportunity_id=opportunity_id, limit=limit
+    )
+    return PlaybookEntryPage(items=[_out(entry) for entry in found], next_cursor=None)
