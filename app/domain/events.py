@@ -385,6 +385,30 @@ class QuoteApprovalDecided(Event, topic="quote.approval_decided"):
 
 
 @dataclass(frozen=True, kw_only=True)
+class PlaybookApprovalRequested(Event, topic="playbook.approval_requested"):
+    """A playbook entry (an objection answer a rep proposed, a case, a script) waits for a
+    supervisor's approval before reps see it."""
+
+    entry_id: uuid.UUID
+    kind: str
+    title: str
+    author_name: str
+    activity_id: uuid.UUID | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlaybookApprovalDecided(Event, topic="playbook.approval_decided"):
+    """An approver approved a playbook entry (reps now find it) or rejected it."""
+
+    entry_id: uuid.UUID
+    kind: str
+    title: str
+    decision: str
+    reason: str
+    approver_name: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class _SlaTransition(Event):
     """Written by the SLA sweep in one INSERT ... SELECT (services/sla_sweep.py builds the same
     keys in SQL; a test holds the two together)."""

@@ -144,6 +144,14 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "{approver_name} {decision} the prices of the quote to {customer_name}. Why: {reason}",
         ),
     },
+    "playbook.approval_requested": {
+        "zh": ("话术库待审批：{title}", "{author_name} 提交了话术库条目「{title}」，请审批。"),
+        "en": ("Playbook entry to approve: {title}", '{author_name} sent "{title}" for approval.'),
+    },
+    "playbook.approval_decided": {
+        "zh": ("话术库审批结果：{title}", "{approver_name} 对「{title}」：{decision}。理由：{reason}"),
+        "en": ("Playbook entry {decision}: {title}", '{approver_name} {decision} "{title}". Why: {reason}'),
+    },
     "sla.warned": {
         "zh": ("即将超时：{subject_name}", "{policy_name}将于 {due_at} 到期，请尽快跟进。"),
         "en": ("Due soon: {subject_name}", "{policy_name} is due at {due_at}; follow up now."),

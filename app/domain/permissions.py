@@ -66,6 +66,10 @@ class Permission(StrEnum):
     records_read_deleted = "records:read_deleted"
     # Erasure and export of a person's data (PIPL requests): the admin's alone.
     personal_data_manage = "personal_data:manage"
+    # The playbook library: everyone who sells may propose entries; supervisors and up approve them.
+    playbook_read = "playbook:read"
+    playbook_write = "playbook:write"
+    playbook_approve = "playbook:approve"
 
 
 _EVERYONE = {
@@ -93,6 +97,8 @@ _SALES_WORK = {
     Permission.sla_read,
     # Each role reads KPIs over the records it sees (app/services/kpis/scope.py).
     Permission.kpi_read,
+    Permission.playbook_read,
+    Permission.playbook_write,
 }
 
 # The shape of the sales process and the price list are management's.
@@ -123,6 +129,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.leads_merge,
             Permission.records_delete,
             Permission.records_read_deleted,
+            Permission.playbook_approve,
         }
     ),
     # Supervisors route their team's leads by hand, merge their team's duplicate customers and read
@@ -137,11 +144,21 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.customers_merge,
             Permission.leads_merge,
             Permission.records_delete,
+            Permission.playbook_approve,
         }
     ),
     Role.rep: frozenset(_EVERYONE | _SALES_WORK | {Permission.leads_claim, Permission.records_delete}),
-    # Marketing brings leads in and hands them to sales; customers are sales' records.
-    Role.marketing: frozenset(_EVERYONE | {Permission.leads_read, Permission.leads_write}),
+    # Marketing brings leads in and hands them to sales; customers are sales' records. Marketing
+    # writes cases for the playbook too.
+    Role.marketing: frozenset(
+        _EVERYONE
+        | {
+            Permission.leads_read,
+            Permission.leads_write,
+            Permission.playbook_read,
+            Permission.playbook_write,
+        }
+    ),
 }
 
 # An integrator's key acts for the whole organization, so it never manages identities.

@@ -36,7 +36,7 @@ from app.db import Base
 from app.domain.policy import OrganizationPolicy
 from app.services.unit_of_work import session_scope
 from tests.api.helpers import ok
-from tests.conftest import PASSWORD, Tenant
+from tests.conftest import PASSWORD, Tenant, sign_in
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,7 @@ _TASK = {"title": "回访", "due_at": "2026-11-30T10:00:00+08:00"}
 _LINE = {"quantity": "10", "unit_price": "40.0000"}
 _ACTIVITY = {"type": "note", "occurred_at": "2026-11-23T01:00:00Z", "notes": "现场"}
 _RULE = {"name": Unique("规则 "), "priority": 10, "strategy": "round_robin"}
+_PLAYBOOK = {"kind": "objection_answer", "title": "预算有限", "body": "分期付款"}
 _ENGAGEMENT = {"type": "email_open", "occurred_at": "2026-11-23T01:00:00Z", "event_id": Unique("evt-")}
 
 REFERENCES: dict[tuple[str, str], Case | NotAReference] = {
@@ -265,6 +266,21 @@ REFERENCES: dict[tuple[str, str], Case | NotAReference] = {
     ("replace_quote_lines", "lines[].product_id"): Case(
         "PUT", "/api/v1/quotes/{quote}/lines", {"lines": [{**_LINE, "product_id": Ref("product")}]}
     ),
+    ("create_playbook_entry", "activity_id"): Case(
+        "POST", "/api/v1/playbook-entries", {**_PLAYBOOK, "activity_id": Ref("activity")}, refused=404
+    ),
+    ("create_playbook_entry", "tags.stage_id"): Case(
+        "POST", "/api/v1/playbook-entries", {**_PLAYBOOK, "tags": {"stage_id": Ref("stage")}}
+    ),
+    ("update_playbook_entry", "tags.stage_id"): Case(
+        "PATCH", "/api/v1/playbook-entries/{playbook_entry}", {"tags": {"stage_id": Ref("stage")}}
+    ),
+    ("record_playbook_use", "activity_id"): Case(
+        "POST",
+        "/api/v1/playbook-entries/{playbook_entry}/uses",
+        {"activity_id": Ref("activity")},
+        refused=404,
+    ),
     ("create_notification_channel", "config.corp_id"): NotAReference("the WeCom corporation's id"),
     ("create_notification_channel", "config.agent_id"): NotAReference("the WeCom application's id"),
     ("update_notification_channel", "config.corp_id"): NotAReference("the WeCom corporation's id"),
@@ -404,7 +420,20 @@ async def _side(client: httpx.AsyncClient, tenant: Tenant) -> Side:
     ids["quote"] = str((await _post(client, side, "/api/v1/quotes", quote))["id"])
     rule = {**_RULE, "name": f"规则 {uuid.uuid4().hex[:6]}", "user_ids": [ids["user"]]}
     ids["rule"] = str((await _post(client, side, "/api/v1/assignment-rules", rule))["id"])
+    ids["playbook_entry"] = await _approved_playbook_entry(client, side)
     return side
+
+
+async def _approved_playbook_entry(client: httpx.AsyncClient, side: Side) -> str:
+    """Written by the admin, approved by a supervisor: an entry every call may use."""
+    entry = await _post(client, side, "/api/v1/playbook-entries", {**_PLAYBOOK, "approval_state": "pending"})
+    name = f"sup-{uuid.uuid4().hex[:8]}"
+    body = {"username": name, "display_name": name, "password": PASSWORD, "role": "supervisor"}
+    await _post(client, side, "/api/v1/users", body)
+    headers = {"Authorization": f"Bearer {await sign_in(client, name)}"}
+    decision = {"decision": "approved", "reason": "可以推广"}
+    ok(await client.post(f"/api/v1/playbook-entries/{entry['id']}/approval", json=decision, headers=headers))
+    return str(entry["id"])
 
 
 # --- one call ------------------------------------------------------------------------------------

@@ -73,6 +73,7 @@ create_lead                           ok   ok   ok   ok   ok   ok   ok   ok   40
 create_notification_channel           ok   ok   403  403  403  403  403  403  403  ok
 create_opportunity                    ok   ok   ok   ok   ok   ok   403  ok   403  ok
 create_pipeline                       ok   ok   403  403  403  403  403  403  403  ok
+create_playbook_entry                 ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 create_product                        ok   ok   403  403  403  403  403  403  403  ok
 create_quote                          ok   ok   ok   ok   ok   ok   403  ok   403  ok
 create_sla_policy                     ok   ok   403  403  403  403  403  403  403  ok
@@ -80,6 +81,7 @@ create_task                           ok   ok   ok   ok   ok   ok   403  ok   40
 create_team                           ok   ok   403  403  403  403  403  403  403  ok
 create_user                           ok   403  403  403  403  403  403  403  403  ok
 create_webhook                        ok   ok   403  403  403  403  403  403  403  ok
+decide_playbook_approval              ok   ok   ok   ok   403  403  403  403  403  ok
 decide_quote_approval                 ok   ok   ok   ok   ok   ok   403  ok   403  ok
 delete_activity                       ok   ok   ok   404  ok   404  403  403  403  404
 delete_assignment_rule                ok   ok   403  403  403  403  403  403  403  404
@@ -128,6 +130,7 @@ get_opportunity                       ok   ok   ok   404  ok   404  403  ok   40
 get_opportunity_stage_history         ok   ok   ok   404  ok   404  403  ok   403  404
 get_organization                      ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 get_pipeline                          ok   ok   ok   ok   ok   ok   403  ok   403  404
+get_playbook_entry                    ok   ok   ok   ok   ok   404  404  404  403  404
 get_product                           ok   ok   ok   ok   ok   ok   403  ok   403  404
 get_quote                             ok   ok   ok   404  ok   404  403  ok   403  404
 get_quote_price_history               ok   ok   ok   404  ok   404  403  ok   403  404
@@ -163,7 +166,9 @@ list_notification_channel_deliveries  ok   ok   403  403  403  403  403  403  40
 list_notification_channels            ok   ok   403  403  403  403  403  403  403  ok
 list_notifications                    ok   ok   ok   ok   ok   ok   ok   403  403  ok
 list_opportunities                    ok   ok   ok   ok   ok   ok   403  ok   403  ok
+list_opportunity_playbook             ok   ok   ok   404  ok   404  404  ok   403  404
 list_pipelines                        ok   ok   ok   ok   ok   ok   403  ok   403  ok
+list_playbook_entries                 ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 list_products                         ok   ok   ok   ok   ok   ok   403  ok   403  ok
 list_quotes                           ok   ok   ok   ok   ok   ok   403  ok   403  ok
 list_sla_policies                     ok   ok   ok   ok   ok   ok   403  ok   403  ok
@@ -184,6 +189,7 @@ qualify_lead                          ok   ok   ok   404  ok   404  404  ok   40
 readyz                                ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 record_engagement_events              ok   ok   403  403  403  403  403  ok   403  ok
 refresh_token                         ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
+record_playbook_use                   ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 release_lead                          ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 reopen_opportunity                    ok   ok   ok   ok   ok   ok   403  ok   403  ok
 replace_quote_lines                   ok   ok   ok   ok   ok   ok   403  ok   403  ok
@@ -209,6 +215,7 @@ update_notification_channel           ok   ok   403  403  403  403  403  403  40
 update_opportunity                    ok   ok   ok   404  ok   404  403  ok   403  404
 update_organization                   ok   403  403  403  403  403  403  403  403  ok
 update_pipeline                       ok   ok   403  403  403  403  403  403  403  404
+update_playbook_entry                 ok   ok   ok   ok   ok   404  404  404  403  404
 update_product                        ok   ok   403  403  403  403  403  403  403  404
 update_sla_policy                     ok   ok   403  403  403  403  403  403  403  404
 update_task                           ok   ok   ok   404  ok   404  403  ok   403  404
@@ -333,6 +340,11 @@ async def _build(client: httpx.AsyncClient, make_tenant: Any) -> World:
         "lines": [{"product_id": ids["product_id"], "quantity": "10", "unit_price": "40.0000"}],
     }
     ids["quote_id"] = ok(await client.post("/api/v1/quotes", json=quote, headers=owner), 201)["id"]
+    # Sent for approval by the owning rep: approvers and its author see it, other reps and keys not.
+    entry = {"kind": "objection_answer", "title": "预算有限", "body": "分期付款", "approval_state": "pending"}
+    ids["playbook_entry_id"] = ok(
+        await client.post("/api/v1/playbook-entries", json=entry, headers=owner), 201
+    )["id"]
     attachment = await client.post(
         "/api/v1/attachments",
         files={"file": ("note.txt", b"site notes", "text/plain")},

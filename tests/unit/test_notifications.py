@@ -88,6 +88,13 @@ PAYLOADS: dict[str, dict[str, object]] = {
         "decision": "rejected",
         "reason": "below cost",
     },
+    "playbook.approval_requested": {"title": "Tight budget", "author_name": "Li Lei"},
+    "playbook.approval_decided": {
+        "title": "Tight budget",
+        "approver_name": "Wang Fang",
+        "decision": "approved",
+        "reason": "good",
+    },
     "sla.warned": {
         "subject_name": "Zhao Min",
         "policy_name": "First response",

@@ -19,6 +19,7 @@ from app.domain.models.opportunity import Opportunity, OpportunityStatus, StageS
 from app.domain.models.organization import Organization
 from app.domain.models.outbox_event import OutboxEvent, OutboxStatus
 from app.domain.models.pipeline import Pipeline, PipelineStage
+from app.domain.models.playbook import PlaybookEntry, PlaybookTerm, PlaybookUse
 from app.domain.models.product import Product, Quote, QuoteLine
 from app.domain.models.refresh_token import RefreshToken
 from app.domain.models.sequence import SequenceCounter
@@ -64,6 +65,9 @@ __all__ = [
     "OutboxStatus",
     "Pipeline",
     "PipelineStage",
+    "PlaybookEntry",
+    "PlaybookTerm",
+    "PlaybookUse",
     "Product",
     "Quote",
     "QuoteLine",
