@@ -164,20 +164,17 @@ async def undo_merge(
         now=now,
         entity="customer",
     )
-    await merging.refuse_moved_since(
-        session, FOLLOWERS, merge.moved, survivor_id=survivor.id, entity="customer"
-    )
     await _refuse_taken_keys(session, actor, duplicate)
-    await merging.move_back(
+    await merging.give_back(
         session,
         FOLLOWERS,
-        actor.organization_id,
-        merge.moved,
+        merge,
+        organization_id=actor.organization_id,
         survivor_id=survivor.id,
         duplicate_id=duplicate.id,
         now=now,
+        entity="customer",
     )
-    await merging.restart_stopped_timers(session, merge.stopped_timers)
     duplicate.merged_into_id, duplicate.merged_at = None, None
     survivor.last_follow_up_at = merge.previous_last_follow_up_at
     merge.undone_at, merge.undone_by_id = now, actor.user_id

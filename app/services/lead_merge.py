@@ -188,17 +188,16 @@ async def undo_merge(
     merging.refuse_late_or_chained(
         merged_at=merge.merged_at, survivor_merged=survivor.merged_into_id is not None, now=now, entity="lead"
     )
-    await merging.refuse_moved_since(session, FOLLOWERS, merge.moved, survivor_id=survivor.id, entity="lead")
-    await merging.move_back(
+    await merging.give_back(
         session,
         FOLLOWERS,
-        actor.organization_id,
-        merge.moved,
+        merge,
+        organization_id=actor.organization_id,
         survivor_id=survivor.id,
         duplicate_id=duplicate.id,
         now=now,
+        entity="lead",
     )
-    await merging.restart_stopped_timers(session, merge.stopped_timers)
     _take_back_filled(survivor, merge.filled)
     duplicate.status, duplicate.merged_into_id, duplicate.merged_at = merge.duplicate_status, None, None
     merge.undone_at, merge.undone_by_id = now, actor.user_id

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -116,6 +116,42 @@ async def move_back(
             now=now,
             only=moved.get(follower.kind, []),
         )
+
+
+class RecordedMerge(Protocol):
+    """What a merge recorded for its undo: the ids it moved per kind, the timers it stopped."""
+
+    @property
+    def moved(self) -> dict[str, Any]: ...
+
+    @property
+    def stopped_timers(self) -> list[dict[str, Any]]: ...
+
+
+async def give_back(
+    session: AsyncSession,
+    followers: Iterable[Follower],
+    merge: RecordedMerge,
+    *,
+    organization_id: uuid.UUID,
+    survivor_id: uuid.UUID,
+    duplicate_id: uuid.UUID,
+    now: datetime,
+    entity: str,
+) -> None:
+    """Undoes a merge's moves: refused unless every record it moved is still on the survivor; then
+    exactly those go back to the duplicate and the timers it stopped run again."""
+    await refuse_moved_since(session, followers, merge.moved, survivor_id=survivor_id, entity=entity)
+    await move_back(
+        session,
+        followers,
+        organization_id,
+        merge.moved,
+        survivor_id=survivor_id,
+        duplicate_id=duplicate_id,
+        now=now,
+    )
+    await restart_stopped_timers(session, merge.stopped_timers)
 
 
 def chunks(ids: Sequence[str]) -> list[list[uuid.UUID]]:
