@@ -8,7 +8,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, NowDep, SessionDep, etag_for, require
+from app.api.deps import (
+    Cursor,
+    ExpectedVersion,
+    Idempotent,
+    Limit,
+    NowDep,
+    SessionDep,
+    TrueOrFalse,
+    etag_for,
+    require,
+)
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.common import Timestamp
@@ -63,7 +73,9 @@ async def list_tasks(
     opportunity_id: IdFilter = None,
     assignee_id: IdFilter = None,
     status_: Annotated[list[TaskStatus] | None, Query(alias="status", max_length=20)] = None,
-    overdue: Annotated[bool | None, Query(description="true: only red-flagged tasks; false: none.")] = None,
+    overdue: Annotated[
+        TrueOrFalse | None, Query(description="true: only red-flagged tasks; false: none.")
+    ] = None,
     due_before: Timestamp | None = None,
 ) -> TaskPage:
     """Soonest due first: the tasks you are given, asked for, or that are on records you see. A filter
