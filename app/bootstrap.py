@@ -39,6 +39,7 @@ class Infrastructure:
             "clock": self.clock,
             "storage": self.storage,
             "channels": self.channels,
+            "change_log_retention_days": self.settings.change_log_retention_days,
         }
 
     async def queue(self) -> JobQueue:

@@ -32,6 +32,7 @@ from app.api.routes import (
     audit_events,
     auth,
     business_calendars,
+    changes,
     contacts,
     customer_health,
     customers,
@@ -139,6 +140,7 @@ _ROUTE_MODULES = (
     notification_channels,
     wecom,
     audit_events,
+    changes,
     personal_data,
     operations,
 )

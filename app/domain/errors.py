@@ -57,6 +57,12 @@ class PreconditionFailed(DomainError):
     code = "precondition.failed"
 
 
+class Gone(DomainError):
+    """What the request names existed but is no longer kept (a change-feed cursor past retention)."""
+
+    code = "gone"
+
+
 class RateLimited(DomainError):
     code = "rate_limited"
 

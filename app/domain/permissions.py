@@ -70,6 +70,9 @@ class Permission(StrEnum):
     playbook_read = "playbook:read"
     playbook_write = "playbook:write"
     playbook_approve = "playbook:approve"
+    # The organization's change feed (GET /changes): ids of every record created, changed or
+    # deleted, whoever owns it, so management's and integrations' alone.
+    changes_read = "changes:read"
 
 
 _EVERYONE = {
@@ -130,6 +133,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.records_delete,
             Permission.records_read_deleted,
             Permission.playbook_approve,
+            Permission.changes_read,
         }
     ),
     # Supervisors route their team's leads by hand, merge their team's duplicate customers and read
@@ -173,6 +177,7 @@ API_KEY_SCOPES: frozenset[Permission] = frozenset(
         Permission.engagement_write,
         # An ERP or BI sync learns of deletions its `updated_since` reads cannot show.
         Permission.records_read_deleted,
+        Permission.changes_read,
         *_SALES_WORK,
     }
 )

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import session_now
+from app.domain.changes import ChangeOp
 from app.domain.custom_fields import validate_custom_fields
 from app.domain.customer_tier import Tier, format_customer_code, tier_for_annual_purchase
 from app.domain.dedup import CustomerKeys, customer_keys, normalise_contact
@@ -22,7 +23,7 @@ from app.domain.geo import GeoPoint
 from app.domain.models import Contact, Customer
 from app.domain.policy import OrganizationPolicy
 from app.domain.principal import Principal
-from app.services import audit, customer_dedup, sequences, sla
+from app.services import audit, change_log, customer_dedup, sequences, sla
 from app.services.common import (
     check_version,
     get_visible,
@@ -141,6 +142,8 @@ async def create_customer(session: AsyncSession, *, actor: Principal, data: NewC
     if customer is None:
         await customer_dedup.refuse_exact_duplicate(session, actor, keys)
         raise Conflict("The customer conflicts with a concurrent change; retry.", code="customer.conflict")
+    # An INSERT statement, not a flush: the change log's flush hook does not see it.
+    await change_log.record_changes(session, Customer, actor.organization_id, [customer.id], ChangeOp.created)
     await audit.record_audit(
         session,
         actor=actor,

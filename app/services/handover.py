@@ -25,7 +25,7 @@ from app.domain.models import (
 )
 from app.domain.principal import Principal
 from app.domain.sla import ACTIVE_STATES
-from app.services import audit, lead_ownership, outbox
+from app.services import audit, change_log, lead_ownership, outbox
 from app.services.common import get_visible
 from app.services.users import guard_removal, lock_active_admins
 
@@ -66,6 +66,7 @@ class _Reassign:
             .values({owner_field: receiver.id, "version": model.version + 1, "updated_at": now})
             .execution_options(synchronize_session=False)
         )
+        await change_log.record_changes(session, model, actor.organization_id, ids)
         await audit.record_audits(
             session,
             actor=actor,

@@ -16,9 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.db import Base
+from app.domain.changes import ChangeOp
 from app.domain.errors import FieldError
 from app.domain.models import ImportJob
 from app.domain.principal import Principal
+from app.services import change_log
 
 K = TypeVar("K")
 
@@ -81,6 +83,14 @@ async def insert_rows(session: AsyncSession, model: type[Base], rows: list[dict[
     COPY 0.15 s (0.06 s). The values are converted by the columns' own bind processors, as the
     INSERT would convert them, and a unique violation is raised as the IntegrityError it raises.
     """
+    await _copy_rows(session, model, rows)
+    if {"id", "organization_id"} <= rows[0].keys():
+        # COPY and executemany bypass the ORM's flush, so the change log hears of these here.
+        ids = [row["id"] for row in rows]
+        await change_log.record_changes(session, model, rows[0]["organization_id"], ids, ChangeOp.created)
+
+
+async def _copy_rows(session: AsyncSession, model: type[Base], rows: list[dict[str, Any]]) -> None:
     if session.get_bind().dialect.name != "postgresql":
         await session.execute(insert(model), rows)
         return

@@ -20,6 +20,7 @@ class JobName(StrEnum):
     sweep_outbox = "sweep_outbox"
     purge_idempotency_records = "purge_idempotency_records"
     purge_refresh_tokens = "purge_refresh_tokens"
+    prune_change_log = "prune_change_log"
     run_import = "run_import"
     resume_imports = "resume_imports"
     assign_waiting_leads = "assign_waiting_leads"

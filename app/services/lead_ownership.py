@@ -20,7 +20,7 @@ from app.domain.leads import LeadStatus
 from app.domain.models import AssignmentKind, Lead, LeadAssignment, User
 from app.domain.principal import Principal
 from app.domain.sla import SlaKind, TimerState
-from app.services import audit, outbox, sla
+from app.services import audit, change_log, outbox, sla
 from app.services.ownership import supervisors_of
 
 OWNERSHIP_FIELDS = ("owner_id", "status", "assignment_rule_id", "assignment_strategy", "assignment_reason")
@@ -236,6 +236,7 @@ async def _set_owner(session: AsyncSession, handover: _Handover, lead_ids: list[
             )
             .execution_options(synchronize_session=False)
         )
+    await change_log.record_changes(session, Lead, handover.actor.organization_id, lead_ids)
 
 
 async def _record_handovers(session: AsyncSession, handover: _Handover, lead_ids: list[uuid.UUID]) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.activities import ActivityType
+from app.domain.changes import ChangeOp
 from app.domain.custom_fields import validate_custom_fields
 from app.domain.dedup import customer_keys, normalise_company, normalise_contact
 from app.domain.errors import Conflict, FieldError, InvalidInput, NotFound
@@ -21,7 +22,7 @@ from app.domain.leads import LeadSource, LeadStatus, ensure_open
 from app.domain.models import Activity, Contact, Customer, Lead, Opportunity
 from app.domain.permissions import Role
 from app.domain.principal import Principal
-from app.services import assignment, audit, customer_dedup, customers, opportunities, outbox, sla
+from app.services import assignment, audit, change_log, customer_dedup, customers, opportunities, outbox, sla
 from app.services.common import (
     check_version,
     get_visible,
@@ -241,6 +242,8 @@ async def create_lead(
     lead = await session.scalar(insert_unless_conflict(session, Lead, returning=True), values)
     if lead is None:
         return await _settle_conflict(session, actor, data, keys, now, on_duplicate)
+    # An INSERT statement, not a flush: the change log's flush hook does not see it.
+    await change_log.record_changes(session, Lead, actor.organization_id, [lead.id], ChangeOp.created)
     await _announce_new_lead(session, actor, lead, now)
     return CreatedLead(lead, False)
 

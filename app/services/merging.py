@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.errors import Conflict, FieldError
 from app.domain.models import SlaTimer, is_live
 from app.domain.sla import TimerState
+from app.services import change_log
 
 UNDO_WINDOW = timedelta(days=7)
 # Ids named by one statement when moving records back (SQLite binds at most 32,766 parameters).
@@ -66,11 +67,14 @@ async def move(
     if follower.versioned:
         values |= {model.version: model.version + 1, model.updated_at: now}
     statement = statement.values(values).returning(model.id).execution_options(synchronize_session=False)
-    if only is None:
-        return list((await session.scalars(statement)).all())
     moved: list[uuid.UUID] = []
-    for chunk in chunks(only):
-        moved.extend((await session.scalars(statement.where(model.id.in_(chunk)))).all())
+    if only is None:
+        moved = list((await session.scalars(statement)).all())
+    else:
+        for chunk in chunks(only):
+            moved.extend((await session.scalars(statement.where(model.id.in_(chunk)))).all())
+    if follower.versioned:
+        await change_log.record_changes(session, model, organization_id, moved)
     return moved
 
 

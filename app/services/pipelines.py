@@ -27,7 +27,7 @@ from app.domain.pipelines import (
     stage_from_dict,
 )
 from app.domain.principal import Principal
-from app.services import audit
+from app.services import audit, change_log
 from app.services.common import check_version, get_visible
 from app.services.pagination import Page, SortOrder, paginate
 
@@ -108,7 +108,7 @@ async def _ensure_name_free(
 
 
 async def _make_default(session: AsyncSession, actor: Principal, pipeline: Pipeline) -> None:
-    await session.execute(
+    demoted = await session.scalars(
         update(Pipeline)
         .where(
             Pipeline.organization_id == actor.organization_id,
@@ -116,8 +116,10 @@ async def _make_default(session: AsyncSession, actor: Principal, pipeline: Pipel
             Pipeline.is_default.is_(True),
         )
         .values(is_default=False, version=Pipeline.version + 1)
+        .returning(Pipeline.id)
         .execution_options(synchronize_session=False)
     )
+    await change_log.record_changes(session, Pipeline, actor.organization_id, demoted.all())
     pipeline.is_default = True
 
 

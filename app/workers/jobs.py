@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.metrics import JOBS
 from app.services import (
     assignment,
+    change_log,
     customer_health,
     deliveries,
     idempotency,
@@ -104,6 +105,16 @@ async def purge_refresh_tokens(ctx: JobContext) -> int:
         purged = await refresh_tokens.purge_expired(session, now=clock())
     JOBS.labels("purge_refresh_tokens", "ok").inc()
     return purged
+
+
+async def prune_change_log(ctx: JobContext) -> int:
+    """Nightly: change-feed entries older than the retention go (a cursor that old answers 410)."""
+    sessionmaker, queue, clock = _deps(ctx)
+    days = ctx.get("change_log_retention_days", change_log.DEFAULT_RETENTION_DAYS)
+    async with session_scope(sessionmaker, queue) as session:
+        pruned = await change_log.prune(session, now=clock(), retention_days=days)
+    JOBS.labels("prune_change_log", "ok").inc()
+    return pruned
 
 
 async def run_import(ctx: JobContext, job_id: str) -> str:
@@ -367,6 +378,7 @@ JOB_REGISTRY: tuple[Job, ...] = (
     Job(recycle_leads, Schedule(second=40, minutes=frozenset(range(0, 60, 5)))),
     Job(purge_idempotency_records, Schedule(second=30, minutes=frozenset({17}))),
     Job(purge_refresh_tokens, Schedule(second=35, minutes=frozenset({47}))),
+    Job(prune_change_log, Schedule(second=40, minutes=frozenset({53}))),
     Job(recompute_customer_health, Schedule(second=50, minutes=frozenset({5}))),
     Job(refresh_customer_health),
     Job(rescore_leads, Schedule(second=55, minutes=frozenset({41}))),

@@ -154,6 +154,7 @@ list_api_keys                         ok   403  403  403  403  403  403  403  40
 list_assignment_rules                 ok   ok   ok   ok   403  403  403  ok   403  ok
 list_audit_events                     ok   ok   403  403  403  403  403  ok   403  ok
 list_business_calendars               ok   ok   ok   ok   ok   ok   403  ok   403  ok
+list_changes                          ok   ok   403  403  403  403  403  ok   403  ok
 list_contacts                         ok   ok   ok   404  ok   404  403  ok   403  404
 list_customers                        ok   ok   ok   ok   ok   ok   403  ok   403  ok
 list_deleted_customers                ok   ok   403  403  403  403  403  ok   403  ok
