@@ -17,11 +17,12 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 from app.api.errors import ReplayStoredResponse
 from app.api.middleware import RequestUnitOfWork
 from app.api.runtime import Runtime
+from app.api.schemas.common import Timestamp
 from app.domain.errors import FieldError, InvalidInput, NotAuthenticated, PermissionDenied
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
 from app.services import auth, idempotency
-from app.services.pagination import CURSOR_PATTERN, MAX_LIMIT
+from app.services.pagination import CURSOR_PATTERN, MAX_LIMIT, ListOptions
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT from POST /api/v1/auth/token, or an API key.")
 
@@ -123,6 +124,32 @@ TrueOrFalse = Annotated[bool, BeforeValidator(_true_or_false)]
 """A boolean in a query string: exactly `true` or `false`."""
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size, at most 200.")]
+
+
+async def get_list_options(
+    updated_since: Annotated[
+        Timestamp | None,
+        Query(
+            description="Only records whose updated_at is at or after this instant (incremental sync; "
+            "with sort=updated_at the pages follow the change order, ties broken by id)."
+        ),
+    ] = None,
+    include: Annotated[
+        str | None,
+        Query(
+            pattern=r"^total$",
+            description="total: also count the records over all pages (`total`, at most 10,000, then "
+            "`total_capped`); costs one more query reading up to 10,001 rows.",
+        ),
+    ] = None,
+) -> ListOptions:
+    return ListOptions(updated_since=updated_since, include_total=include == "total")
+
+
+SORT_BY_CHANGE = "updated_at: in the order the records last changed, ties broken by id (incremental sync)."
+
+ListOptionsDep = Annotated[ListOptions, Depends(get_list_options)]
+"""What every list takes besides its own filters: `updated_since` and `include=total`."""
 Cursor = Annotated[
     str | None,
     Query(

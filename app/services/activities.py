@@ -30,11 +30,15 @@ from app.domain.sla import SlaKind, TimerState
 from app.services import audit, customer_health, customers, leads, opportunities, sla, win_probability
 from app.services.common import get_visible, matches, refuse_taken_id
 from app.services.lead_intent import rescore_leads
-from app.services.pagination import Page, SortOrder, paginate
+from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 from app.services.policy import policy_for
 from app.services.visibility import visible_to
 
-SORTABLE = {"occurred_at": Activity.occurred_at, "created_at": Activity.created_at}
+SORTABLE = {
+    "occurred_at": Activity.occurred_at,
+    "created_at": Activity.created_at,
+    "updated_at": Activity.updated_at,
+}
 
 
 @dataclass(frozen=True)
@@ -404,6 +408,7 @@ async def list_activities(
     filters: dict[str, Any] | None = None,
     occurred_from: datetime | None = None,
     occurred_to: datetime | None = None,
+    options: ListOptions = NO_OPTIONS,
 ) -> Page[Activity]:
     order = SortOrder.parse(sort, SORTABLE)
     statement = select(Activity).where(
@@ -424,4 +429,5 @@ async def list_activities(
         order=order,
         limit=limit,
         cursor=cursor,
+        options=options,
     )

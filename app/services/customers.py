@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -34,7 +33,7 @@ from app.services.common import (
     refuse_taken_id,
 )
 from app.services.ownership import resolve_owner
-from app.services.pagination import Page, SortOrder, paginate
+from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 from app.services.policy import policy_for
 from app.services.visibility import visible_to
 
@@ -222,8 +221,8 @@ async def list_customers(
     region: str | None = None,
     industry: str | None = None,
     q: str | None = None,
-    updated_since: datetime | None = None,
     code: str | None = None,
+    options: ListOptions = NO_OPTIONS,
 ) -> Page[Customer]:
     order = SortOrder.parse(sort, SORTABLE)
     statement = select(Customer).where(
@@ -239,8 +238,6 @@ async def list_customers(
     ):
         if value is not None:
             statement = statement.where(matches(column, value))
-    if updated_since is not None:
-        statement = statement.where(Customer.updated_at >= updated_since)
     if q:
         await plan_for_these_values(session)
         pattern = like_pattern(q)
@@ -258,6 +255,7 @@ async def list_customers(
             order=order,
             limit=limit,
             cursor=cursor,
+            options=options,
             sort_value=lambda c: unscored if c.health_score is None else c.health_score,
         )
     return await paginate(
@@ -268,6 +266,7 @@ async def list_customers(
         order=order,
         limit=limit,
         cursor=cursor,
+        options=options,
     )
 
 
@@ -406,18 +405,31 @@ async def add_contact(
     return contact
 
 
+# Sorted by updated_at (ties by id), a list pages through records in the order they last changed.
+_SORTABLE = {"created_at": Contact.created_at, "updated_at": Contact.updated_at}
+
+
 async def list_contacts(
-    session: AsyncSession, *, actor: Principal, customer_id: uuid.UUID, limit: int, cursor: str | None
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    customer_id: uuid.UUID,
+    limit: int,
+    cursor: str | None,
+    options: ListOptions = NO_OPTIONS,
+    sort: str = "created_at",
 ) -> Page[Contact]:
+    order = SortOrder.parse(sort, _SORTABLE)
     customer = await get_customer(session, actor=actor, customer_id=customer_id)
     return await paginate(
         session,
         select(Contact).where(
             Contact.organization_id == actor.organization_id, Contact.customer_id == customer.id
         ),
-        sort_column=Contact.created_at,
+        sort_column=_SORTABLE[order.name],
         id_column=Contact.id,
-        order=SortOrder(name="created_at", descending=False),
+        order=order,
         limit=limit,
         cursor=cursor,
+        options=options,
     )

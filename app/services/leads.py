@@ -34,7 +34,7 @@ from app.services.common import (
 )
 from app.services.lead_intent import rescore_leads, score_of_new_lead
 from app.services.ownership import resolve_owner
-from app.services.pagination import Page, SortOrder, paginate
+from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 from app.services.policy import rules_for
 from app.services.similar_names import SimilarNames
 from app.services.visibility import visible_to
@@ -368,7 +368,7 @@ async def list_leads(
     q: str | None = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
-    updated_since: datetime | None = None,
+    options: ListOptions = NO_OPTIONS,
 ) -> Page[Lead]:
     order = SortOrder.parse(sort, SORTABLE)
     statuses = (filters or {}).get("status")
@@ -390,8 +390,6 @@ async def list_leads(
         statement = statement.where(Lead.created_at >= created_from)
     if created_to is not None:
         statement = statement.where(Lead.created_at < created_to)
-    if updated_since is not None:
-        statement = statement.where(Lead.updated_at >= updated_since)
     if q:
         await plan_for_these_values(session)
         pattern = like_pattern(q)
@@ -408,6 +406,7 @@ async def list_leads(
         order=order,
         limit=limit,
         cursor=cursor,
+        options=options,
     )
 
 

@@ -49,7 +49,7 @@ from app.domain.sla import SlaKind, TimerState
 from app.services import audit, customer_health, customers, outbox, pipelines, sla, win_probability
 from app.services.common import check_version, get_visible, matches
 from app.services.ownership import resolve_owner
-from app.services.pagination import Page, SortOrder, paginate
+from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 from app.services.policy import policy_for
 from app.services.visibility import visible_to
 
@@ -71,7 +71,11 @@ EDITABLE_FIELDS = frozenset(AUDITED_FIELDS) - {"customer_id"}
 # Moves that skip ahead or go back are abnormal: they need a reason and a supervisor or above.
 ABNORMAL_MOVES = frozenset({Move.skip, Move.backward})
 _OVERRIDE_ROLES = frozenset({Role.supervisor, Role.director, Role.admin})
-SORTABLE = {"created_at": Opportunity.created_at, "win_probability": Opportunity.win_probability}
+SORTABLE = {
+    "created_at": Opportunity.created_at,
+    "updated_at": Opportunity.updated_at,
+    "win_probability": Opportunity.win_probability,
+}
 
 
 @dataclass(frozen=True)
@@ -264,6 +268,7 @@ async def list_opportunities(
     closed_from: datetime | None = None,
     closed_to: datetime | None = None,
     sort: str = "-created_at",
+    options: ListOptions = NO_OPTIONS,
 ) -> Page[Opportunity]:
     order = SortOrder.parse(sort, SORTABLE)
     statement = select(Opportunity).where(
@@ -300,6 +305,7 @@ async def list_opportunities(
         order=order,
         limit=limit,
         cursor=cursor,
+        options=options,
     )
 
 

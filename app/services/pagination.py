@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, tuple_
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -22,10 +22,30 @@ MAX_LIMIT = 200
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
 
 
+# include=total counts at most this many rows: past it the count says "more than 10,000"
+# (`total_capped`), so asking for a total never costs more than reading 10,001 index entries.
+TOTAL_CAP = 10_000
+
+
 @dataclass(frozen=True)
 class Page(Generic[T]):
     items: list[T]
     next_cursor: str | None
+    # Only with ListOptions.include_total: the rows the list holds (all pages), at most TOTAL_CAP.
+    total: int | None = None
+    total_capped: bool | None = None
+
+
+@dataclass(frozen=True)
+class ListOptions:
+    """What every list takes besides its own filters: `updated_since` (records whose updated_at
+    is at or after it, for incremental sync) and `include_total` (a capped count)."""
+
+    updated_since: datetime | None = None
+    include_total: bool = False
+
+
+NO_OPTIONS = ListOptions()
 
 
 @dataclass(frozen=True)
@@ -88,10 +108,14 @@ async def paginate(
     limit: int,
     cursor: str | None,
     sort_value: Callable[[Any], Any] | None = None,
+    options: ListOptions = NO_OPTIONS,
 ) -> Page[Any]:
     """`statement` selects one entity; rows are ordered by (sort column, id) so ties never reorder.
     A sort column that is an expression (not a mapped attribute) comes with `sort_value`, which
     computes its value from a row, for the next page's cursor."""
+    if options.updated_since is not None:
+        statement = statement.where(id_column.class_.updated_at >= options.updated_since)
+    total, capped = (await count_capped(session, statement)) if options.include_total else (None, None)
     key = tuple_(sort_column, id_column)
     if cursor is not None:
         value, row_id = decode_cursor(cursor, order)
@@ -109,4 +133,12 @@ async def paginate(
         last = rows[-1]
         value = sort_value(last) if sort_value else getattr(last, sort_column.key)
         next_cursor = encode_cursor(order, value, last.id)
-    return Page(items=rows, next_cursor=next_cursor)
+    return Page(items=rows, next_cursor=next_cursor, total=total, total_capped=capped)
+
+
+async def count_capped(session: AsyncSession, statement: Select[Any]) -> tuple[int, bool]:
+    """The rows `statement` selects, counted up to TOTAL_CAP: SELECT count(*) FROM (... LIMIT
+    10001), so the cost is bounded whatever the list holds."""
+    limited = statement.order_by(None).limit(TOTAL_CAP + 1).subquery()
+    found = int(await session.scalar(select(func.count()).select_from(limited)) or 0)
+    return min(found, TOTAL_CAP), found > TOTAL_CAP

@@ -29,7 +29,7 @@ from app.domain.pipelines import (
 from app.domain.principal import Principal
 from app.services import audit, change_log
 from app.services.common import check_version, get_visible
-from app.services.pagination import Page, SortOrder, paginate
+from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 
 MAX_LOSE_REASONS = 30
 DEFAULT_LOSE_REASONS = ("价格过高", "选择了竞品", "项目取消", "预算不足", "联系不上")
@@ -207,17 +207,29 @@ async def default_pipeline(session: AsyncSession, *, actor: Principal) -> Pipeli
     return PipelineWithStages(pipeline, await active_stages(session, pipeline.id))
 
 
+# Sorted by updated_at (ties by id), a list pages through records in the order they last changed.
+_SORTABLE = {"created_at": Pipeline.created_at, "updated_at": Pipeline.updated_at}
+
+
 async def list_pipelines(
-    session: AsyncSession, *, actor: Principal, limit: int, cursor: str | None
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    limit: int,
+    cursor: str | None,
+    options: ListOptions = NO_OPTIONS,
+    sort: str = "created_at",
 ) -> tuple[Page[Pipeline], dict[uuid.UUID, list[PipelineStage]]]:
+    order = SortOrder.parse(sort, _SORTABLE)
     page = await paginate(
         session,
         select(Pipeline).where(Pipeline.organization_id == actor.organization_id),
-        sort_column=Pipeline.created_at,
+        sort_column=_SORTABLE[order.name],
         id_column=Pipeline.id,
-        order=SortOrder("created_at", descending=False),
+        order=order,
         limit=limit,
         cursor=cursor,
+        options=options,
     )
     stages = {pipeline.id: await active_stages(session, pipeline.id) for pipeline in page.items}
     return page, stages

@@ -39,7 +39,7 @@ from app.domain.quotes import (
 from app.services import activities, audit, opportunities, outbox, quote_approval
 from app.services.common import check_version, get_visible
 from app.services.ownership import supervisors_of
-from app.services.pagination import Page, SortOrder, paginate
+from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 from app.services.policy import policy_for
 
 PRODUCT_FIELDS = ("sku", "name", "product_line", "unit", "list_price", "floor_price", "currency", "is_active")
@@ -103,20 +103,33 @@ async def get_product(session: AsyncSession, *, actor: Principal, product_id: uu
     return await get_visible(session, Product, product_id, actor=actor)
 
 
+# Sorted by updated_at (ties by id), a list pages through records in the order they last changed.
+_PRODUCT_SORTABLE = {"created_at": Product.created_at, "updated_at": Product.updated_at}
+
+
 async def list_products(
-    session: AsyncSession, *, actor: Principal, limit: int, cursor: str | None, active: bool | None = None
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    limit: int,
+    cursor: str | None,
+    active: bool | None = None,
+    options: ListOptions = NO_OPTIONS,
+    sort: str = "created_at",
 ) -> Page[Product]:
+    order = SortOrder.parse(sort, _PRODUCT_SORTABLE)
     statement = select(Product).where(Product.organization_id == actor.organization_id)
     if active is not None:
         statement = statement.where(Product.is_active.is_(active))
     return await paginate(
         session,
         statement,
-        sort_column=Product.created_at,
+        sort_column=_PRODUCT_SORTABLE[order.name],
         id_column=Product.id,
-        order=SortOrder("created_at", descending=False),
+        order=order,
         limit=limit,
         cursor=cursor,
+        options=options,
     )
 
 
@@ -332,6 +345,9 @@ async def quote_lines(session: AsyncSession, quote_id: uuid.UUID) -> list[QuoteL
     return list(rows)
 
 
+_QUOTE_SORTABLE = {"created_at": Quote.created_at, "updated_at": Quote.updated_at}
+
+
 async def list_quotes(
     session: AsyncSession,
     *,
@@ -339,18 +355,22 @@ async def list_quotes(
     limit: int,
     cursor: str | None,
     opportunity_id: uuid.UUID | None,
+    options: ListOptions = NO_OPTIONS,
+    sort: str = "-created_at",
 ) -> Page[Quote]:
+    order = SortOrder.parse(sort, _QUOTE_SORTABLE)
     statement = select(Quote).where(Quote.organization_id == actor.organization_id, quote_visibility(actor))
     if opportunity_id is not None:
         statement = statement.where(Quote.opportunity_id == opportunity_id)
     return await paginate(
         session,
         statement,
-        sort_column=Quote.created_at,
+        sort_column=_QUOTE_SORTABLE[order.name],
         id_column=Quote.id,
-        order=SortOrder("created_at", descending=True),
+        order=order,
         limit=limit,
         cursor=cursor,
+        options=options,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +20,7 @@ from app.domain.principal import Principal
 from app.domain.tasks import TaskRules
 from app.services import activities, audit, customers, leads, opportunities
 from app.services.common import check_version, get_visible, matches
-from app.services.pagination import Page, SortOrder, paginate
+from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 from app.services.policy import policy_for
 from app.services.visibility import visible_to
 
@@ -235,6 +235,10 @@ def _filtered(statement: Any, filters: TaskFilters, rules: TaskRules, now: datet
     return statement
 
 
+# Sorted by updated_at (ties by id), a list pages through records in the order they last changed.
+_SORTABLE = {"due_at": Task.due_at, "updated_at": Task.updated_at}
+
+
 async def list_tasks(
     session: AsyncSession,
     *,
@@ -243,21 +247,25 @@ async def list_tasks(
     cursor: str | None,
     now: datetime,
     filters: TaskFilters | None = None,
+    options: ListOptions = NO_OPTIONS,
+    sort: str = "due_at",
 ) -> Page[TaskView]:
     """Soonest due first."""
+    order = SortOrder.parse(sort, _SORTABLE)
     rules = await task_rules(session, actor)
     statement = select(Task).where(Task.organization_id == actor.organization_id, task_visibility(actor))
     statement = _filtered(statement, filters or TaskFilters(), rules, now)
     page = await paginate(
         session,
         statement,
-        sort_column=Task.due_at,
+        sort_column=_SORTABLE[order.name],
         id_column=Task.id,
-        order=SortOrder("due_at", descending=False),
+        order=order,
         limit=limit,
         cursor=cursor,
+        options=options,
     )
-    return Page(items=[_view(task, rules, now) for task in page.items], next_cursor=page.next_cursor)
+    return replace(page, items=[_view(task, rules, now) for task in page.items])
 
 
 async def update_task(

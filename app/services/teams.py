@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -16,10 +16,10 @@ from app.domain.models import Team, TeamMember, User
 from app.domain.principal import Principal
 from app.services import audit, outbox
 from app.services.common import check_version, get_visible, refuse_taken_id
-from app.services.pagination import Page, SortOrder, paginate
+from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 
 AUDITED_FIELDS = ("name", "region", "supervisor_id")
-SORTABLE = {"created_at": Team.created_at, "name": Team.name}
+SORTABLE = {"created_at": Team.created_at, "updated_at": Team.updated_at, "name": Team.name}
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,13 @@ async def get_team(session: AsyncSession, *, actor: Principal, team_id: uuid.UUI
 
 
 async def list_teams(
-    session: AsyncSession, *, actor: Principal, limit: int, cursor: str | None, sort: str = "created_at"
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    limit: int,
+    cursor: str | None,
+    sort: str = "created_at",
+    options: ListOptions = NO_OPTIONS,
 ) -> Page[TeamView]:
     order = SortOrder.parse(sort, SORTABLE)
     page = await paginate(
@@ -162,6 +168,7 @@ async def list_teams(
         order=order,
         limit=limit,
         cursor=cursor,
+        options=options,
     )
     members: dict[uuid.UUID, list[uuid.UUID]] = {team.id: [] for team in page.items}
     if members:
@@ -172,7 +179,7 @@ async def list_teams(
         )
         for team_id, user_id in rows:
             members[team_id].append(user_id)
-    return Page([TeamView(team, members[team.id]) for team in page.items], page.next_cursor)
+    return replace(page, items=[TeamView(team, members[team.id]) for team in page.items])
 
 
 async def update_team(

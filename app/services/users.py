@@ -18,7 +18,7 @@ from app.domain.principal import Principal
 from app.services import audit, outbox
 from app.services.auth import normalise_username
 from app.services.common import check_version, get_visible, like_pattern, matches, refuse_taken_id
-from app.services.pagination import Page, SortOrder, paginate
+from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 from app.services.security import hash_password
 from app.services.visibility import visible_to
 
@@ -33,7 +33,12 @@ AUDITED_FIELDS = (
     "unavailable_until",
     "wecom_userid",
 )
-SORTABLE = {"created_at": User.created_at, "username": User.username, "display_name": User.display_name}
+SORTABLE = {
+    "created_at": User.created_at,
+    "updated_at": User.updated_at,
+    "username": User.username,
+    "display_name": User.display_name,
+}
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,7 @@ async def list_users(
     role: Sequence[Role] | None = None,
     is_active: bool | None = None,
     q: str | None = None,
+    options: ListOptions = NO_OPTIONS,
 ) -> Page[User]:
     order = SortOrder.parse(sort, SORTABLE)
     statement = select(User).where(User.organization_id == actor.organization_id, visible_to(actor, User.id))
@@ -150,6 +156,7 @@ async def list_users(
         order=order,
         limit=limit,
         cursor=cursor,
+        options=options,
     )
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from app.api.deps import Cursor, Idempotent, Limit, NowDep, SessionDep, require
+from app.api.deps import Cursor, Idempotent, Limit, ListOptionsDep, NowDep, SessionDep, require
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.activities import ActivityCreate, ActivityOut, ActivityPage, GeoOut
@@ -93,9 +93,10 @@ async def create_activity(
 async def list_activities(
     session: SessionDep,
     actor: CanRead,
+    options: ListOptionsDep,
     limit: Limit = 50,
     cursor: Cursor = None,
-    sort: Annotated[str, Query(pattern=r"^-?(occurred_at|created_at)$")] = "-occurred_at",
+    sort: Annotated[str, Query(pattern=r"^-?(occurred_at|created_at|updated_at)$")] = "-occurred_at",
     lead_id: uuid.UUID | None = None,
     customer_id: uuid.UUID | None = None,
     owner_id: uuid.UUID | None = None,
@@ -106,6 +107,7 @@ async def list_activities(
     page = await activities.list_activities(
         session,
         actor=actor,
+        options=options,
         limit=limit,
         cursor=cursor,
         sort=sort,
@@ -113,7 +115,12 @@ async def list_activities(
         occurred_from=occurred_from,
         occurred_to=occurred_to,
     )
-    return ActivityPage(items=[activity_out(a) for a in page.items], next_cursor=page.next_cursor)
+    return ActivityPage(
+        items=[activity_out(a) for a in page.items],
+        next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
+    )
 
 
 @router.get(

@@ -52,7 +52,12 @@ async def list_api_keys(
     session: SessionDep, actor: CanManage, limit: Limit = 50, cursor: Cursor = None
 ) -> ApiKeyPage:
     page = await api_keys.list_api_keys(session, actor=actor, limit=limit, cursor=cursor)
-    return ApiKeyPage(items=[ApiKeyOut.model_validate(k) for k in page.items], next_cursor=page.next_cursor)
+    return ApiKeyPage(
+        items=[ApiKeyOut.model_validate(k) for k in page.items],
+        next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
+    )
 
 
 @router.post(

@@ -58,7 +58,12 @@ async def list_assignment_rules(
 ) -> RulePage:
     """In the order they are tried: priority, lowest first."""
     page = await assignment_rules.list_rules(session, actor=actor, limit=limit, cursor=cursor)
-    return RulePage(items=[RuleOut.model_validate(r) for r in page.items], next_cursor=page.next_cursor)
+    return RulePage(
+        items=[RuleOut.model_validate(r) for r in page.items],
+        next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
+    )
 
 
 @router.get(

@@ -49,5 +49,8 @@ async def list_audit_events(
         occurred_to=occurred_to,
     )
     return AuditEventPage(
-        items=[AuditEventOut.model_validate(e) for e in page.items], next_cursor=page.next_cursor
+        items=[AuditEventOut.model_validate(e) for e in page.items],
+        next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
     )

@@ -55,7 +55,10 @@ async def list_business_calendars(
     """By name."""
     page = await business_calendars.list_calendars(session, actor=actor, limit=limit, cursor=cursor)
     return BusinessCalendarPage(
-        items=[BusinessCalendarOut.model_validate(c) for c in page.items], next_cursor=page.next_cursor
+        items=[BusinessCalendarOut.model_validate(c) for c in page.items],
+        next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
     )
 
 

@@ -10,7 +10,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, NowDep, SessionDep, etag_for, require
+from app.api.deps import (
+    SORT_BY_CHANGE,
+    Cursor,
+    ExpectedVersion,
+    Idempotent,
+    Limit,
+    ListOptionsDep,
+    NowDep,
+    SessionDep,
+    etag_for,
+    require,
+)
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.common import Timestamp
@@ -103,6 +114,7 @@ async def check_customer_duplicates(
 async def list_customers(
     session: SessionDep,
     actor: CanRead,
+    options: ListOptionsDep,
     now: NowDep,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -119,7 +131,6 @@ async def list_customers(
     region: ShortFilter = None,
     industry: ShortFilter = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-    updated_since: Timestamp | None = None,
     code: Annotated[
         str | None,
         Query(
@@ -132,6 +143,7 @@ async def list_customers(
     page = await customers.list_customers(
         session,
         actor=actor,
+        options=options,
         limit=limit,
         cursor=cursor,
         sort=sort,
@@ -140,11 +152,13 @@ async def list_customers(
         region=region,
         industry=industry,
         q=q,
-        updated_since=updated_since,
         code=code,
     )
     return CustomerPage(
-        items=await customers_out(session, actor, now, page.items), next_cursor=page.next_cursor
+        items=await customers_out(session, actor, now, page.items),
+        next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
     )
 
 
@@ -255,7 +269,10 @@ async def get_customer_timeline(
         session, actor=actor, customer_id=customer_id, limit=limit, cursor=cursor
     )
     return TimelinePage(
-        items=[TimelineItemOut.model_validate(item) for item in page.items], next_cursor=page.next_cursor
+        items=[TimelineItemOut.model_validate(item) for item in page.items],
+        next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
     )
 
 
@@ -281,12 +298,25 @@ async def create_contact(
     responses=problem_responses(401, 403, 404, 422),
 )
 async def list_contacts(
-    session: SessionDep, actor: CanRead, customer_id: uuid.UUID, limit: Limit = 50, cursor: Cursor = None
+    session: SessionDep,
+    actor: CanRead,
+    options: ListOptionsDep,
+    customer_id: uuid.UUID,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    sort: Annotated[
+        str, Query(pattern=r"^-?(created_at|updated_at)$", description=SORT_BY_CHANGE)
+    ] = "created_at",
 ) -> ContactPage:
     page = await customers.list_contacts(
-        session, actor=actor, customer_id=customer_id, limit=limit, cursor=cursor
+        session, actor=actor, options=options, sort=sort, customer_id=customer_id, limit=limit, cursor=cursor
     )
-    return ContactPage(items=[ContactOut.model_validate(c) for c in page.items], next_cursor=page.next_cursor)
+    return ContactPage(
+        items=[ContactOut.model_validate(c) for c in page.items],
+        next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
+    )
 
 
 @router.get("/deleted", response_model=DeletedRecordPage, responses=problem_responses(401, 403, 422))
@@ -307,6 +337,8 @@ async def list_deleted_customers(
     return DeletedRecordPage(
         items=[DeletedRecordOut.model_validate(customer) for customer in page.items],
         next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
     )
 
 

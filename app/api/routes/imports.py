@@ -207,7 +207,10 @@ async def _row_report(
         session, actor=actor, job_id=job_id, warnings=warnings, limit=limit, cursor=cursor
     )
     return ImportRowErrorPage(
-        items=[ImportRowErrorOut.model_validate(e) for e in page.items], next_cursor=page.next_cursor
+        items=[ImportRowErrorOut.model_validate(e) for e in page.items],
+        next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
     )
 
 

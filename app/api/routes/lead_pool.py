@@ -41,7 +41,12 @@ async def list_lead_pool(
     page = await lead_pool.list_pool(
         session, actor=actor, limit=limit, cursor=cursor, region=region, product_line=product_line, q=q
     )
-    return LeadPage(items=await leads_out(session, actor, now, page.items), next_cursor=page.next_cursor)
+    return LeadPage(
+        items=await leads_out(session, actor, now, page.items),
+        next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
+    )
 
 
 @router.post(

@@ -10,7 +10,17 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, NowDep, SessionDep, etag_for, require
+from app.api.deps import (
+    Cursor,
+    ExpectedVersion,
+    Idempotent,
+    Limit,
+    ListOptionsDep,
+    NowDep,
+    SessionDep,
+    etag_for,
+    require,
+)
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.routes.customers import customers_out
@@ -97,6 +107,7 @@ async def create_lead(
 async def list_leads(
     session: SessionDep,
     actor: CanRead,
+    options: ListOptionsDep,
     now: NowDep,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -117,11 +128,11 @@ async def list_leads(
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     created_from: Timestamp | None = None,
     created_to: Timestamp | None = None,
-    updated_since: Timestamp | None = None,
 ) -> LeadPage:
     page = await leads.list_leads(
         session,
         actor=actor,
+        options=options,
         limit=limit,
         cursor=cursor,
         sort=sort,
@@ -137,9 +148,13 @@ async def list_leads(
         q=q,
         created_from=created_from,
         created_to=created_to,
-        updated_since=updated_since,
     )
-    return LeadPage(items=await leads_out(session, actor, now, page.items), next_cursor=page.next_cursor)
+    return LeadPage(
+        items=await leads_out(session, actor, now, page.items),
+        next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
+    )
 
 
 @router.get(
@@ -334,7 +349,10 @@ async def list_deleted_leads(
         session, actor=actor, entity="lead", limit=limit, cursor=cursor, deleted_since=deleted_since
     )
     return DeletedRecordPage(
-        items=[DeletedRecordOut.model_validate(lead) for lead in page.items], next_cursor=page.next_cursor
+        items=[DeletedRecordOut.model_validate(lead) for lead in page.items],
+        next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
     )
 
 

@@ -72,7 +72,10 @@ async def list_notification_channels(
 ) -> NotificationChannelPage:
     page = await notification_channels.list_channels(session, actor=actor, limit=limit, cursor=cursor)
     return NotificationChannelPage(
-        items=[NotificationChannelOut.of(c) for c in page.items], next_cursor=page.next_cursor
+        items=[NotificationChannelOut.of(c) for c in page.items],
+        next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
     )
 
 
@@ -140,7 +143,10 @@ async def list_notification_channel_deliveries(
         session, actor=actor, channel_id=channel_id, limit=limit, cursor=cursor
     )
     return DeliveryPage(
-        items=[DeliveryOut.model_validate(d) for d in page.items], next_cursor=page.next_cursor
+        items=[DeliveryOut.model_validate(d) for d in page.items],
+        next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
     )
 
 

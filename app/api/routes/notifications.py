@@ -32,7 +32,10 @@ async def list_notifications(
         session, actor=actor, limit=limit, cursor=cursor, is_read=is_read
     )
     return NotificationPage(
-        items=[NotificationOut.model_validate(n) for n in page.items], next_cursor=page.next_cursor
+        items=[NotificationOut.model_validate(n) for n in page.items],
+        next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
     )
 
 

@@ -9,7 +9,17 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, NowDep, SessionDep, etag_for, require
+from app.api.deps import (
+    Cursor,
+    ExpectedVersion,
+    Idempotent,
+    Limit,
+    ListOptionsDep,
+    NowDep,
+    SessionDep,
+    etag_for,
+    require,
+)
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.common import Timestamp
@@ -80,6 +90,7 @@ async def create_opportunity(
 async def list_opportunities(
     session: SessionDep,
     actor: CanRead,
+    options: ListOptionsDep,
     limit: Limit = 50,
     cursor: Cursor = None,
     status_: Annotated[list[OpportunityStatus] | None, Query(alias="status", max_length=20)] = None,
@@ -96,7 +107,7 @@ async def list_opportunities(
     sort: Annotated[
         str,
         Query(
-            pattern=r"^-?(created_at|win_probability)$",
+            pattern=r"^-?(created_at|updated_at|win_probability)$",
             description="-win_probability: the likeliest to win first (whom to follow up first).",
         ),
     ] = "-created_at",
@@ -105,6 +116,7 @@ async def list_opportunities(
     page = await opportunities.list_opportunities(
         session,
         actor=actor,
+        options=options,
         limit=limit,
         cursor=cursor,
         status=status_,
@@ -119,7 +131,10 @@ async def list_opportunities(
         sort=sort,
     )
     return OpportunityPage(
-        items=await opportunities_out(session, actor, page.items), next_cursor=page.next_cursor
+        items=await opportunities_out(session, actor, page.items),
+        next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
     )
 
 

@@ -5,9 +5,20 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
-from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, NowDep, SessionDep, etag_for, require
+from app.api.deps import (
+    SORT_BY_CHANGE,
+    Cursor,
+    ExpectedVersion,
+    Idempotent,
+    Limit,
+    ListOptionsDep,
+    NowDep,
+    SessionDep,
+    etag_for,
+    require,
+)
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.pipelines import PipelineCreate, PipelineOut, PipelinePage, PipelineUpdate, StageOut
@@ -65,12 +76,23 @@ async def create_pipeline(
 
 @router.get("", response_model=PipelinePage, responses=problem_responses(401, 403, 422))
 async def list_pipelines(
-    session: SessionDep, actor: CanRead, limit: Limit = 50, cursor: Cursor = None
+    session: SessionDep,
+    actor: CanRead,
+    options: ListOptionsDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    sort: Annotated[
+        str, Query(pattern=r"^-?(created_at|updated_at)$", description=SORT_BY_CHANGE)
+    ] = "created_at",
 ) -> PipelinePage:
-    page, stages = await pipelines.list_pipelines(session, actor=actor, limit=limit, cursor=cursor)
+    page, stages = await pipelines.list_pipelines(
+        session, actor=actor, options=options, sort=sort, limit=limit, cursor=cursor
+    )
     return PipelinePage(
         items=[pipeline_out(PipelineWithStages(p, stages[p.id])) for p in page.items],
         next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
     )
 
 

@@ -127,7 +127,12 @@ async def list_playbook_entries(
         found = await playbook.search_entries(session, actor=actor, q=q, filters=filters, limit=limit)
         return PlaybookEntryPage(items=[_out(entry) for entry in found], next_cursor=None)
     page = await playbook.list_entries(session, actor=actor, filters=filters, limit=limit, cursor=cursor)
-    return PlaybookEntryPage(items=[_out(entry) for entry in page.items], next_cursor=page.next_cursor)
+    return PlaybookEntryPage(
+        items=[_out(entry) for entry in page.items],
+        next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
+    )
 
 
 @router.get(

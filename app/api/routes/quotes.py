@@ -5,13 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.deps import (
+    SORT_BY_CHANGE,
     Cursor,
     ExpectedVersion,
     Idempotent,
     Limit,
+    ListOptionsDep,
     NowDep,
     SessionDep,
     TrueOrFalse,
@@ -76,12 +78,23 @@ async def create_product(
 async def list_products(
     session: SessionDep,
     actor: CanReadProducts,
+    options: ListOptionsDep,
     limit: Limit = 50,
     cursor: Cursor = None,
+    sort: Annotated[
+        str, Query(pattern=r"^-?(created_at|updated_at)$", description=SORT_BY_CHANGE)
+    ] = "created_at",
     active: TrueOrFalse | None = None,
 ) -> ProductPage:
-    page = await quotes.list_products(session, actor=actor, limit=limit, cursor=cursor, active=active)
-    return ProductPage(items=[ProductOut.model_validate(p) for p in page.items], next_cursor=page.next_cursor)
+    page = await quotes.list_products(
+        session, actor=actor, options=options, sort=sort, limit=limit, cursor=cursor, active=active
+    )
+    return ProductPage(
+        items=[ProductOut.model_validate(p) for p in page.items],
+        next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
+    )
 
 
 @router.get(
@@ -171,14 +184,29 @@ async def create_quote(
 async def list_quotes(
     session: SessionDep,
     actor: CanReadQuotes,
+    options: ListOptionsDep,
     limit: Limit = 50,
     cursor: Cursor = None,
+    sort: Annotated[
+        str, Query(pattern=r"^-?(created_at|updated_at)$", description=SORT_BY_CHANGE)
+    ] = "-created_at",
     opportunity_id: uuid.UUID | None = None,
 ) -> QuotePage:
     page = await quotes.list_quotes(
-        session, actor=actor, limit=limit, cursor=cursor, opportunity_id=opportunity_id
+        session,
+        actor=actor,
+        options=options,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+        opportunity_id=opportunity_id,
     )
-    return QuotePage(items=[await _quote_out(session, q) for q in page.items], next_cursor=page.next_cursor)
+    return QuotePage(
+        items=[await _quote_out(session, q) for q in page.items],
+        next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
+    )
 
 
 @router.get(

@@ -77,7 +77,10 @@ async def list_sla_policies(
 ) -> SlaPolicyPage:
     page = await sla.list_policies(session, actor=actor, limit=limit, cursor=cursor)
     return SlaPolicyPage(
-        items=[SlaPolicyOut.model_validate(p) for p in page.items], next_cursor=page.next_cursor
+        items=[SlaPolicyOut.model_validate(p) for p in page.items],
+        next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
     )
 
 
@@ -157,4 +160,6 @@ async def list_sla_timers(
         )
         for t in page.items
     ]
-    return SlaTimerPage(items=items, next_cursor=page.next_cursor)
+    return SlaTimerPage(
+        items=items, next_cursor=page.next_cursor, total=page.total, total_capped=page.total_capped
+    )

@@ -9,10 +9,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.deps import (
+    SORT_BY_CHANGE,
     Cursor,
     ExpectedVersion,
     Idempotent,
     Limit,
+    ListOptionsDep,
     NowDep,
     SessionDep,
     TrueOrFalse,
@@ -65,9 +67,11 @@ async def create_task(
 async def list_tasks(
     session: SessionDep,
     actor: CanRead,
+    options: ListOptionsDep,
     now: NowDep,
     limit: Limit = 50,
     cursor: Cursor = None,
+    sort: Annotated[str, Query(pattern=r"^-?(due_at|updated_at)$", description=SORT_BY_CHANGE)] = "due_at",
     lead_id: IdFilter = None,
     customer_id: IdFilter = None,
     opportunity_id: IdFilter = None,
@@ -83,6 +87,8 @@ async def list_tasks(
     page = await tasks.list_tasks(
         session,
         actor=actor,
+        options=options,
+        sort=sort,
         limit=limit,
         cursor=cursor,
         now=now,
@@ -96,7 +102,12 @@ async def list_tasks(
             due_before=due_before,
         ),
     )
-    return TaskPage(items=[TaskOut.model_validate(t) for t in page.items], next_cursor=page.next_cursor)
+    return TaskPage(
+        items=[TaskOut.model_validate(t) for t in page.items],
+        next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
+    )
 
 
 @router.get(

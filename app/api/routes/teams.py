@@ -7,7 +7,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, SessionDep, etag_for, require
+from app.api.deps import (
+    Cursor,
+    ExpectedVersion,
+    Idempotent,
+    Limit,
+    ListOptionsDep,
+    SessionDep,
+    etag_for,
+    require,
+)
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.teams import TeamCreate, TeamOut, TeamPage, TeamUpdate
@@ -56,12 +65,20 @@ async def create_team(session: SessionDep, actor: CanWrite, body: TeamCreate, re
 async def list_teams(
     session: SessionDep,
     actor: CanRead,
+    options: ListOptionsDep,
     limit: Limit = 50,
     cursor: Cursor = None,
-    sort: Annotated[str, Query(pattern=r"^-?(created_at|name)$")] = "created_at",
+    sort: Annotated[str, Query(pattern=r"^-?(created_at|updated_at|name)$")] = "created_at",
 ) -> TeamPage:
-    page = await teams.list_teams(session, actor=actor, limit=limit, cursor=cursor, sort=sort)
-    return TeamPage(items=[_out(v) for v in page.items], next_cursor=page.next_cursor)
+    page = await teams.list_teams(
+        session, actor=actor, options=options, limit=limit, cursor=cursor, sort=sort
+    )
+    return TeamPage(
+        items=[_out(v) for v in page.items],
+        next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
+    )
 
 
 @router.get(

@@ -13,6 +13,7 @@ from app.api.deps import (
     ExpectedVersion,
     Idempotent,
     Limit,
+    ListOptionsDep,
     SessionDep,
     TrueOrFalse,
     etag_for,
@@ -50,17 +51,31 @@ async def create_user(session: SessionDep, actor: CanWrite, body: UserCreate, re
 async def list_users(
     session: SessionDep,
     actor: CanRead,
+    options: ListOptionsDep,
     limit: Limit = 50,
     cursor: Cursor = None,
-    sort: Annotated[str, Query(pattern=r"^-?(created_at|username|display_name)$")] = "created_at",
+    sort: Annotated[str, Query(pattern=r"^-?(created_at|updated_at|username|display_name)$")] = "created_at",
     role: Annotated[list[Role] | None, Query(max_length=20)] = None,
     is_active: TrueOrFalse | None = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
 ) -> UserPage:
     page = await users.list_users(
-        session, actor=actor, limit=limit, cursor=cursor, sort=sort, role=role, is_active=is_active, q=q
+        session,
+        actor=actor,
+        options=options,
+        limit=limit,
+        cursor=cursor,
+        sort=sort,
+        role=role,
+        is_active=is_active,
+        q=q,
     )
-    return UserPage(items=[UserOut.model_validate(u) for u in page.items], next_cursor=page.next_cursor)
+    return UserPage(
+        items=[UserOut.model_validate(u) for u in page.items],
+        next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
+    )
 
 
 @router.get(

@@ -83,7 +83,12 @@ async def list_webhooks(
     session: SessionDep, actor: CanManage, limit: Limit = 50, cursor: Cursor = None
 ) -> WebhookPage:
     page = await webhooks.list_subscriptions(session, actor=actor, limit=limit, cursor=cursor)
-    return WebhookPage(items=[WebhookOut.model_validate(s) for s in page.items], next_cursor=page.next_cursor)
+    return WebhookPage(
+        items=[WebhookOut.model_validate(s) for s in page.items],
+        next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
+    )
 
 
 @router.get(
@@ -178,7 +183,10 @@ async def list_webhook_deliveries(
         session, actor=actor, subscription_id=webhook_id, limit=limit, cursor=cursor
     )
     return DeliveryPage(
-        items=[DeliveryOut.model_validate(d) for d in page.items], next_cursor=page.next_cursor
+        items=[DeliveryOut.model_validate(d) for d in page.items],
+        next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
     )
 
 

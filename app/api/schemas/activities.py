@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StringConstraints
 
-from app.api.schemas.common import JsonInteger, Record, Timestamp, given, unless, when
+from app.api.schemas.common import JsonInteger, ListPage, Record, Timestamp, given, unless, when
 from app.api.schemas.customers import Latitude, Longitude
 from app.api.schemas.leads import Notes
 from app.domain.activities import ActivityType, CallOutcome, InfoPoint
@@ -141,10 +141,9 @@ class ActivityOut(Record):
     satisfaction: int | None
 
 
-class ActivityPage(BaseModel):
+class ActivityPage(ListPage):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"items": [_ACTIVITY_EXAMPLE], "next_cursor": None}]}
     )
 
     items: list[ActivityOut]
-    next_cursor: str | None

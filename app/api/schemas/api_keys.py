@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
-from app.api.schemas.common import Record, Timestamp
+from app.api.schemas.common import ListPage, Record, Timestamp
 from app.domain.permissions import API_KEY_SCOPES
 
 _KEY_EXAMPLE: dict[str, Any] = {
@@ -66,10 +66,9 @@ class ApiKeyCreated(ApiKeyOut):
     )
 
 
-class ApiKeyPage(BaseModel):
+class ApiKeyPage(ListPage):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"items": [_KEY_EXAMPLE], "next_cursor": None}]}
     )
 
     items: list[ApiKeyOut]
-    next_cursor: str | None

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import JsonInteger, PatchModel, Record
+from app.api.schemas.common import JsonInteger, ListPage, PatchModel, Record
 from app.api.schemas.leads import CustomFields, Money, ShortText, Tags
 from app.domain.assignment import MAX_CONDITIONS, MAX_WEIGHT, Operator, Strategy
 from app.domain.leads import LeadSource
@@ -139,9 +139,8 @@ class RuleOut(Record):
     position: int = Field(description="The rotation pointer of round_robin and weighted.")
 
 
-class RulePage(BaseModel):
+class RulePage(ListPage):
     items: list[RuleOut]
-    next_cursor: str | None
 
 
 class SimulationIn(BaseModel):

@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from app.api.schemas.common import ListPage
+
 _EVENT_EXAMPLE: dict[str, Any] = {
     "id": "0a1b2c3d-4e5f-4061-8273-94a5b6c7d8e9",
     "occurred_at": "2026-11-23T03:10:00Z",
@@ -37,10 +39,9 @@ class AuditEventOut(BaseModel):
     request_id: str | None
 
 
-class AuditEventPage(BaseModel):
+class AuditEventPage(ListPage):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"items": [_EVENT_EXAMPLE], "next_cursor": None}]}
     )
 
     items: list[AuditEventOut]
-    next_cursor: str | None

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import PatchModel, Record
+from app.api.schemas.common import ListPage, PatchModel, Record
 
 CalendarName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 TimeText = Annotated[str, StringConstraints(max_length=5)]
@@ -101,9 +101,8 @@ class BusinessCalendarOut(Record):
     is_default: bool
 
 
-class BusinessCalendarPage(BaseModel):
+class BusinessCalendarPage(ListPage):
     items: list[BusinessCalendarOut]
-    next_cursor: str | None
 
 
 class DueInstant(BaseModel):

@@ -186,3 +186,17 @@ class PatchModel(BaseModel):
 
     def changes(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True)
+
+
+class ListPage(BaseModel):
+    """What every list answers besides its items: the cursor, and with `include=total` a count."""
+
+    next_cursor: str | None
+    total: int | None = Field(
+        default=None,
+        description="With include=total: how many records the list holds over all pages, counted up "
+        "to 10,000 (else null).",
+    )
+    total_capped: bool | None = Field(
+        default=None, description="With include=total: true when the list holds more than `total`."
+    )

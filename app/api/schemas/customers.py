@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import PatchModel, Record, given
+from app.api.schemas.common import ListPage, PatchModel, Record, given
 from app.api.schemas.engagement import Engaged
 from app.api.schemas.leads import (
     Company,
@@ -184,13 +184,12 @@ class CustomerOut(Record, Engaged):
     )
 
 
-class CustomerPage(BaseModel):
+class CustomerPage(ListPage):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"items": [_CUSTOMER_EXAMPLE], "next_cursor": None}]}
     )
 
     items: list[CustomerOut]
-    next_cursor: str | None
 
 
 class ContactCreate(BaseModel):
@@ -220,13 +219,12 @@ class ContactOut(Record):
     is_decision_maker: bool
 
 
-class ContactPage(BaseModel):
+class ContactPage(ListPage):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"items": [_CONTACT_EXAMPLE], "next_cursor": None}]}
     )
 
     items: list[ContactOut]
-    next_cursor: str | None
 
 
 class TimelineItemOut(BaseModel):
@@ -240,7 +238,7 @@ class TimelineItemOut(BaseModel):
     data: dict[str, Any]
 
 
-class TimelinePage(BaseModel):
+class TimelinePage(ListPage):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -262,7 +260,6 @@ class TimelinePage(BaseModel):
     )
 
     items: list[TimelineItemOut]
-    next_cursor: str | None
 
 
 class LeadConversionOut(BaseModel):

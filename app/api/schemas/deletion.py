@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.api.schemas.common import ListPage
+
 _DELETED_EXAMPLE: dict[str, Any] = {
     "id": "6f1d2c3b-4a59-4e8f-9d7c-1b2a3c4d5e6f",
     "name": "王工",
@@ -27,10 +29,9 @@ class DeletedRecordOut(BaseModel):
     deleted_by_id: uuid.UUID | None = Field(description="Who deleted it (null once that user is gone).")
 
 
-class DeletedRecordPage(BaseModel):
+class DeletedRecordPage(ListPage):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"items": [_DELETED_EXAMPLE], "next_cursor": None}]}
     )
 
     items: list[DeletedRecordOut]
-    next_cursor: str | None

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.api.schemas.common import ListPage
 from app.domain.models import DeliveryStatus
 
 
@@ -54,6 +55,5 @@ class DeliveryOut(BaseModel):
     duration_ms: int | None
 
 
-class DeliveryPage(BaseModel):
+class DeliveryPage(ListPage):
     items: list[DeliveryOut]
-    next_cursor: str | None

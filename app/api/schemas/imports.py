@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.schemas.common import Record
+from app.api.schemas.common import ListPage, Record
 from app.domain.models import ImportKind, ImportStatus
 
 _ERROR_EXAMPLE: dict[str, Any] = {
@@ -75,10 +75,9 @@ class ImportJobOut(Record):
     warnings: list[ImportRowErrorOut] = []
 
 
-class ImportRowErrorPage(BaseModel):
+class ImportRowErrorPage(ListPage):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"items": [_ERROR_EXAMPLE], "next_cursor": None}]}
     )
 
     items: list[ImportRowErrorOut]
-    next_cursor: str | None

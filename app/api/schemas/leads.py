@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import DecimalText, JsonInteger, PatchModel, Record, given
+from app.api.schemas.common import DecimalText, JsonInteger, ListPage, PatchModel, Record, given
 from app.api.schemas.engagement import Engaged
 from app.domain.lead_intent import Signal
 from app.domain.lead_qualification import FeedbackReason
@@ -258,13 +258,12 @@ class LeadOut(Record, Engaged):
     )
 
 
-class LeadPage(BaseModel):
+class LeadPage(ListPage):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"items": [_LEAD_EXAMPLE], "next_cursor": None}]}
     )
 
     items: list[LeadOut]
-    next_cursor: str | None
 
 
 class LeadConvert(BaseModel):

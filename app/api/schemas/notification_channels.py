@@ -7,7 +7,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, WithJsonSchema
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import JsonInteger, PatchModel, Record
+from app.api.schemas.common import JsonInteger, ListPage, PatchModel, Record
 from app.api.schemas.webhooks import EventTypes
 from app.domain.channels import ALL_EVENTS, ChannelKind, public_config, secret_hints
 from app.domain.models import NotificationChannel
@@ -205,6 +205,5 @@ class NotificationChannelOut(Record):
         )
 
 
-class NotificationChannelPage(BaseModel):
+class NotificationChannelPage(ListPage):
     items: list[NotificationChannelOut]
-    next_cursor: str | None

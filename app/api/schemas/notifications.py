@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from app.api.schemas.common import ListPage
+
 _NOTE_EXAMPLE: dict[str, Any] = {
     "id": "3a4b5c6d-7e8f-4091-a2b3-c4d5e6f7a8b9",
     "topic": "team.member_added",
@@ -31,10 +33,9 @@ class NotificationOut(BaseModel):
     read_at: datetime | None
 
 
-class NotificationPage(BaseModel):
+class NotificationPage(ListPage):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"items": [_NOTE_EXAMPLE], "next_cursor": None}]}
     )
 
     items: list[NotificationOut]
-    next_cursor: str | None

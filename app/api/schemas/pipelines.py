@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import JsonInteger, PatchModel, Record, Timestamp
+from app.api.schemas.common import JsonInteger, ListPage, PatchModel, Record, Timestamp
 from app.api.schemas.leads import Money, Notes
 from app.domain.models import OpportunityStatus, TaskStatus
 from app.domain.pipelines import Move, StageKind
@@ -162,9 +162,8 @@ class PipelineOut(Record):
     stages: list[StageOut]
 
 
-class PipelinePage(BaseModel):
+class PipelinePage(ListPage):
     items: list[PipelineOut]
-    next_cursor: str | None
 
 
 _OPPORTUNITY_EXAMPLE: dict[str, Any] = {
@@ -295,9 +294,8 @@ class OpportunityOut(Record):
     manual_win_probability: int | None = Field(description="The rep's own estimate in percent, if set.")
 
 
-class OpportunityPage(BaseModel):
+class OpportunityPage(ListPage):
     items: list[OpportunityOut]
-    next_cursor: str | None
 
 
 class StageChangeIn(BaseModel):
@@ -484,6 +482,5 @@ class TaskOut(Record):
     completed_activity_id: uuid.UUID | None
 
 
-class TaskPage(BaseModel):
+class TaskPage(ListPage):
     items: list[TaskOut]
-    next_cursor: str | None

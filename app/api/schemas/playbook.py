@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import PatchModel, Record
+from app.api.schemas.common import ListPage, PatchModel, Record
 from app.domain.playbook import ApprovalState, PlaybookKind
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -127,7 +127,7 @@ class PlaybookEntryOut(Record):
     usage_count: int = Field(description="How often reps recorded using it on an activity.")
 
 
-class PlaybookEntryPage(BaseModel):
+class PlaybookEntryPage(ListPage):
     items: list[PlaybookEntryOut]
     next_cursor: str | None = Field(
         description="Null for a search (`q`): it answers its best `limit` entries."

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.audit_events import AuditEventOut
-from app.api.schemas.common import DecimalText, PatchModel, Record
+from app.api.schemas.common import DecimalText, ListPage, PatchModel, Record
 from app.api.schemas.pipelines import Currency
 from app.domain.permissions import Role
 from app.domain.quotes import QuoteStatus
@@ -94,9 +94,8 @@ class ProductOut(Record):
     is_active: bool
 
 
-class ProductPage(BaseModel):
+class ProductPage(ListPage):
     items: list[ProductOut]
-    next_cursor: str | None
 
 
 class QuoteLineIn(BaseModel):
@@ -210,9 +209,8 @@ class QuoteOut(Record):
     approval_reason: str | None
 
 
-class QuotePage(BaseModel):
+class QuotePage(ListPage):
     items: list[QuoteOut]
-    next_cursor: str | None
 
 
 class QuoteApprovalIn(BaseModel):

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import JsonInteger, PatchModel, Record, given, when
+from app.api.schemas.common import JsonInteger, ListPage, PatchModel, Record, given, when
 from app.domain.sla import MAX_TARGET_MINUTES, RagStatus, SlaKind, TimerState
 
 PolicyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -90,9 +90,8 @@ class SlaPolicyOut(Record):
     rules: dict[str, Any]
 
 
-class SlaPolicyPage(BaseModel):
+class SlaPolicyPage(ListPage):
     items: list[SlaPolicyOut]
-    next_cursor: str | None
 
 
 class SlaTimerOut(BaseModel):
@@ -137,6 +136,5 @@ class SlaTimerOut(BaseModel):
     )
 
 
-class SlaTimerPage(BaseModel):
+class SlaTimerPage(ListPage):
     items: list[SlaTimerOut]
-    next_cursor: str | None

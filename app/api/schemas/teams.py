@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import PatchModel, Record
+from app.api.schemas.common import ListPage, PatchModel, Record
 
 TeamName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Region = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -60,10 +60,9 @@ class TeamOut(Record):
     member_ids: list[uuid.UUID]
 
 
-class TeamPage(BaseModel):
+class TeamPage(ListPage):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"items": [_TEAM_EXAMPLE], "next_cursor": None}]}
     )
 
     items: list[TeamOut]
-    next_cursor: str | None

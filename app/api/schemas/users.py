@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import PatchModel, Record, Timestamp
+from app.api.schemas.common import ListPage, PatchModel, Record, Timestamp
 from app.domain.permissions import Role
 
 Username = Annotated[
@@ -101,10 +101,9 @@ class UserOut(Record):
     wecom_userid: str | None = Field(description=_WECOM_USERID_DESCRIPTION)
 
 
-class UserPage(BaseModel):
+class UserPage(ListPage):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"items": [_USER_EXAMPLE], "next_cursor": None}]}
     )
 
     items: list[UserOut]
-    next_cursor: str | None

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 
-from app.api.schemas.common import JsonInteger, PatchModel, Record
+from app.api.schemas.common import JsonInteger, ListPage, PatchModel, Record
 from app.domain.channels import ALL_EVENTS
 from app.domain.events import event_topics
 
@@ -126,6 +126,5 @@ class WebhookSecretRotation(BaseModel):
     )
 
 
-class WebhookPage(BaseModel):
+class WebhookPage(ListPage):
     items: list[WebhookOut]
-    next_cursor: str | None

@@ -1,0 +1,163 @@
+"""Every list takes `updated_since` and `sort=updated_at` (a keyset on updated_at and id) for
+incremental sync, and `include=total` for a capped count."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.services import pagination
+from tests.api.helpers import bearer, ok
+
+SYNCED_LISTS = (
+    "/api/v1/leads",
+    "/api/v1/customers",
+    "/api/v1/activities",
+    "/api/v1/opportunities",
+    "/api/v1/tasks",
+    "/api/v1/quotes",
+    "/api/v1/products",
+    "/api/v1/users",
+    "/api/v1/teams",
+    "/api/v1/pipelines",
+)
+
+
+async def _lead(client, headers, n: int) -> str:
+    body = {"name": f"客户{n}", "phone": f"139{n:08d}", "source": "web_form"}
+    return str(ok(await client.post("/api/v1/leads", json=body, headers=headers), 201)["id"])
+
+
+async def _pages(client, headers, path: str, params: dict, *, between=None) -> list[dict]:
+    items: list[dict] = []
+    cursor = None
+    while True:
+        page = ok(
+            await client.get(
+                path, params={**params, **({"cursor": cursor} if cursor else {})}, headers=headers
+            )
+        )
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+        if between is not None:
+            await between(len(items))
+
+
+async def test_paging_by_updated_at_with_equal_timestamps_misses_nothing_and_repeats_nothing(
+    client, make_tenant, make_user, clock
+):
+    tenant = await make_tenant()
+    leaving, token = await make_user(tenant, "rep")
+    receiver, _ = await make_user(tenant, "rep")
+    ids = {await _lead(client, bearer(token), n) for n in range(7)}
+    clock.advance(hours=2)  # past every lead's own timestamps
+    since = clock.now.isoformat()
+    # A handover moves all seven in one UPDATE: one updated_at for all, so only the id orders them.
+    handover = {"to_user_id": receiver["id"]}
+    ok(await client.post(f"/api/v1/users/{leaving['id']}/handover", json=handover, headers=tenant.headers))
+
+    params = {"updated_since": since, "sort": "updated_at", "limit": 2}
+    seen = await _pages(client, tenant.headers, "/api/v1/leads", params)
+
+    assert [lead["id"] for lead in seen] == sorted(ids, key=lambda i: i.replace("-", ""))
+    assert len({lead["updated_at"] for lead in seen}) == 1
+    stale = ok(
+        await client.get(
+            "/api/v1/leads",
+            params={"updated_since": clock.now.isoformat(), "limit": 200},
+            headers=tenant.headers,
+        )
+    )
+    assert stale["items"] == [] or all(lead["updated_at"] >= since[:19] for lead in stale["items"])
+
+
+async def test_a_record_changed_while_a_client_pages_by_updated_at_comes_again_at_the_end(
+    client, make_tenant, clock
+):
+    tenant = await make_tenant()
+    ids = []
+    for n in range(6):
+        body = {"name": f"建材{n}号"}
+        ids.append(ok(await client.post("/api/v1/customers", json=body, headers=tenant.headers), 201)["id"])
+    changed: list[str] = []
+
+    async def edit_the_first(count: int) -> None:
+        if count == 2 and not changed:
+            changed.append(ids[0])
+            clock.advance(minutes=1)
+            edit = {"industry": "建材"}
+            ok(await client.patch(f"/api/v1/customers/{ids[0]}", json=edit, headers=tenant.headers))
+
+    params = {"sort": "updated_at", "limit": 2}
+    seen = await _pages(client, tenant.headers, "/api/v1/customers", params, between=edit_the_first)
+    order = [customer["id"] for customer in seen]
+    assert set(order) == set(ids)
+    assert order[-1] == ids[0]  # seen again, with the edit: a sync by updated_at misses no change
+    assert len(order) == len(ids) + (1 if ids[0] in order[:2] else 0)
+    stamps = [(customer["updated_at"], customer["id"]) for customer in seen]
+    assert stamps[2:] == sorted(stamps[2:])
+
+
+@pytest.mark.parametrize("path", SYNCED_LISTS)
+async def test_every_synced_list_takes_updated_since_sort_by_updated_at_and_include_total(
+    client, make_tenant, path
+):
+    tenant = await make_tenant()
+    for sort in ("updated_at", "-updated_at"):
+        params = {"updated_since": "2026-01-01T00:00:00Z", "sort": sort, "include": "total", "limit": 1}
+        page = ok(await client.get(path, params=params, headers=tenant.headers))
+        assert isinstance(page["total"], int)
+        assert page["total_capped"] is False
+        assert page["total"] >= len(page["items"])
+
+
+async def test_contacts_take_them_too(client, make_tenant):
+    tenant = await make_tenant()
+    customer = ok(
+        await client.post("/api/v1/customers", json={"name": "申华建材"}, headers=tenant.headers), 201
+    )
+    path = f"/api/v1/customers/{customer['id']}/contacts"
+    ok(await client.post(path, json={"name": "王工", "phone": "13800138000"}, headers=tenant.headers), 201)
+    page = ok(
+        await client.get(path, params={"sort": "-updated_at", "include": "total"}, headers=tenant.headers)
+    )
+    assert page["total"] == 1
+
+
+async def test_include_total_counts_every_page_and_is_capped(client, make_tenant, monkeypatch):
+    tenant = await make_tenant()
+    for n in range(4):
+        ok(await client.post("/api/v1/customers", json={"name": f"建材{n}号"}, headers=tenant.headers), 201)
+
+    plain = ok(await client.get("/api/v1/customers", params={"limit": 1}, headers=tenant.headers))
+    assert plain["total"] is None
+    counted = ok(
+        await client.get("/api/v1/customers", params={"limit": 1, "include": "total"}, headers=tenant.headers)
+    )
+    assert (counted["total"], counted["total_capped"]) == (4, False)
+    second = ok(
+        await client.get(
+            "/api/v1/customers",
+            params={"limit": 1, "include": "total", "cursor": counted["next_cursor"]},
+            headers=tenant.headers,
+        )
+    )
+    assert second["total"] == 4  # the list's count, not what is left after the cursor
+
+    monkeypatch.setattr(pagination, "TOTAL_CAP", 3)
+    capped = ok(await client.get("/api/v1/customers", params={"include": "total"}, headers=tenant.headers))
+    assert (capped["total"], capped["total_capped"]) == (3, True)
+    assert len(capped["items"]) == 4
+
+
+async def test_unknown_include_values_and_bad_instants_are_422(client, make_tenant):
+    tenant = await make_tenant()
+    for params, field in [
+        ({"include": "everything"}, "include"),
+        ({"updated_since": "yesterday"}, "updated_since"),
+        ({"sort": "updated"}, "sort"),
+    ]:
+        refused = await client.get("/api/v1/tasks", params=params, headers=tenant.headers)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["field"] == field
