@@ -15,10 +15,10 @@ from app.domain.permissions import API_KEY_SCOPES
 from app.domain.principal import Principal
 from app.services import audit
 from app.services.common import get_visible
-from app.services.pagination import Page, SortOrder, paginate
+from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 from app.services.security import generate_api_key
 
-SORTABLE = {"created_at": ApiKey.created_at, "name": ApiKey.name}
+SORTABLE = {"created_at": ApiKey.created_at, "updated_at": ApiKey.updated_at, "name": ApiKey.name}
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,13 @@ async def create_api_key(
 
 
 async def list_api_keys(
-    session: AsyncSession, *, actor: Principal, limit: int, cursor: str | None, sort: str = "created_at"
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    limit: int,
+    cursor: str | None,
+    sort: str = "created_at",
+    options: ListOptions = NO_OPTIONS,
 ) -> Page[ApiKey]:
     order = SortOrder.parse(sort, SORTABLE)
     return await paginate(
@@ -85,6 +91,7 @@ async def list_api_keys(
         order=order,
         limit=limit,
         cursor=cursor,
+        options=options,
     )
 
 

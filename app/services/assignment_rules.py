@@ -18,7 +18,7 @@ from app.domain.principal import Principal
 from app.services import audit
 from app.services.assignment import Router, explain
 from app.services.common import check_version, get_visible
-from app.services.pagination import Page, SortOrder, paginate
+from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 
 AUDITED_FIELDS = (
     "name",
@@ -128,17 +128,28 @@ async def get_rule(
     return await get_visible(session, AssignmentRule, rule_id, actor=actor, for_update=for_update)
 
 
+_RULE_SORTABLE = {"priority": AssignmentRule.priority, "updated_at": AssignmentRule.updated_at}
+
+
 async def list_rules(
-    session: AsyncSession, *, actor: Principal, limit: int, cursor: str | None
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    limit: int,
+    cursor: str | None,
+    options: ListOptions = NO_OPTIONS,
+    sort: str = "priority",
 ) -> Page[AssignmentRule]:
+    order = SortOrder.parse(sort, _RULE_SORTABLE)
     return await paginate(
         session,
         select(AssignmentRule).where(AssignmentRule.organization_id == actor.organization_id),
-        sort_column=AssignmentRule.priority,
+        sort_column=_RULE_SORTABLE[order.name],
         id_column=AssignmentRule.id,
-        order=SortOrder(name="priority", descending=False),
+        order=order,
         limit=limit,
         cursor=cursor,
+        options=options,
     )
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.models import AuditEvent
 from app.domain.principal import Principal
-from app.services.pagination import Page, SortOrder, paginate
+from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 
 SORTABLE = {"occurred_at": AuditEvent.occurred_at}
 
@@ -28,6 +28,7 @@ async def list_audit_events(
     action: str | None = None,
     occurred_from: datetime | None = None,
     occurred_to: datetime | None = None,
+    options: ListOptions = NO_OPTIONS,
 ) -> Page[AuditEvent]:
     order = SortOrder.parse(sort, SORTABLE)
     statement = select(AuditEvent).where(AuditEvent.organization_id == actor.organization_id)
@@ -51,4 +52,5 @@ async def list_audit_events(
         order=order,
         limit=limit,
         cursor=cursor,
+        options=options,
     )

@@ -22,7 +22,7 @@ from app.domain.models import BusinessCalendarRecord, Organization
 from app.domain.principal import Principal
 from app.services import audit
 from app.services.common import check_version, get_visible
-from app.services.pagination import Page, SortOrder, paginate
+from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 
 # The fields that make up the calendar itself, in parse_calendar's JSON form.
 CALENDAR_FIELDS = ("timezone", "week", "holidays", "workdays")
@@ -141,17 +141,28 @@ async def get_calendar(
     return await get_visible(session, BusinessCalendarRecord, calendar_id, actor=actor, for_update=for_update)
 
 
+_CALENDAR_SORTABLE = {"name": BusinessCalendarRecord.name, "updated_at": BusinessCalendarRecord.updated_at}
+
+
 async def list_calendars(
-    session: AsyncSession, *, actor: Principal, limit: int, cursor: str | None
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    limit: int,
+    cursor: str | None,
+    options: ListOptions = NO_OPTIONS,
+    sort: str = "name",
 ) -> Page[BusinessCalendarRecord]:
+    order = SortOrder.parse(sort, _CALENDAR_SORTABLE)
     return await paginate(
         session,
         select(BusinessCalendarRecord).where(BusinessCalendarRecord.organization_id == actor.organization_id),
-        sort_column=BusinessCalendarRecord.name,
+        sort_column=_CALENDAR_SORTABLE[order.name],
         id_column=BusinessCalendarRecord.id,
-        order=SortOrder("name", descending=False),
+        order=order,
         limit=limit,
         cursor=cursor,
+        options=options,
     )
 
 

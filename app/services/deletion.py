@@ -36,7 +36,7 @@ from app.domain.models.opportunity import OpportunityStatus
 from app.domain.principal import Principal
 from app.domain.sla import SlaKind, TimerState
 from app.services import audit, customer_dedup, leads, outbox, sla
-from app.services.pagination import Page, SortOrder, paginate
+from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 from app.services.visibility import visible_to
 
 SoftDeleted = Lead | Customer | Contact | Activity
@@ -247,6 +247,7 @@ async def list_deleted(
     limit: int,
     cursor: str | None,
     deleted_since: datetime | None = None,
+    options: ListOptions = NO_OPTIONS,
 ) -> Page[Any]:
     """The organization's deleted leads or customers, the most recently deleted first; with
     `deleted_since`, the deletions a client syncing by `updated_since` has not seen yet."""
@@ -266,4 +267,5 @@ async def list_deleted(
         order=SortOrder(name="deleted_at", descending=True),
         limit=limit,
         cursor=cursor,
+        options=options,
     )

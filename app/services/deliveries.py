@@ -34,7 +34,7 @@ from app.domain.notifications import MESSAGE_TOPICS, render_message
 from app.services import bulk
 from app.services.channel_delivery import ChannelClient, DeliveryResult, WebhookMessage
 from app.services.jobs import JobName, JobQueue, JobRequest, enqueue_after_commit
-from app.services.pagination import Page, SortOrder, paginate
+from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 from app.services.unit_of_work import session_scope
 
 log = structlog.get_logger(__name__)
@@ -138,7 +138,12 @@ async def _active(session: AsyncSession, model: type[_D], organizations: set[uui
 
 
 async def list_deliveries(
-    session: AsyncSession, *, destination: Destination, limit: int, cursor: str | None
+    session: AsyncSession,
+    *,
+    destination: Destination,
+    limit: int,
+    cursor: str | None,
+    options: ListOptions = NO_OPTIONS,
 ) -> Page[Delivery]:
     return await paginate(
         session,
@@ -148,6 +153,7 @@ async def list_deliveries(
         order=SortOrder("created_at", descending=True),
         limit=limit,
         cursor=cursor,
+        options=options,
     )
 
 

@@ -20,12 +20,15 @@ from app.services.assignment import start_of_day
 from app.services.common import get_visible, like_pattern
 from app.services.leads import get_lead, lead_visibility
 from app.services.ownership import resolve_owner
-from app.services.pagination import Page, SortOrder, paginate
+from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 from app.services.policy import policy_for
 from app.services.visibility import visible_to
 
 RECYCLE_BATCH = 500
 WORKED_STATUSES = (LeadStatus.assigned, LeadStatus.contacted, LeadStatus.qualified)
+
+
+_POOL_SORTABLE = {"pooled_at": Lead.pooled_at, "updated_at": Lead.updated_at}
 
 
 async def list_pool(
@@ -37,7 +40,10 @@ async def list_pool(
     region: str | None = None,
     product_line: str | None = None,
     q: str | None = None,
+    options: ListOptions = NO_OPTIONS,
+    sort: str = "-pooled_at",
 ) -> Page[Lead]:
+    order = SortOrder.parse(sort, _POOL_SORTABLE)
     statement = select(Lead).where(
         Lead.organization_id == actor.organization_id, Lead.status == LeadStatus.pooled
     )
@@ -53,11 +59,12 @@ async def list_pool(
     return await paginate(
         session,
         statement,
-        sort_column=Lead.pooled_at,
+        sort_column=_POOL_SORTABLE[order.name],
         id_column=Lead.id,
-        order=SortOrder(name="pooled_at", descending=True),
+        order=order,
         limit=limit,
         cursor=cursor,
+        options=options,
     )
 
 

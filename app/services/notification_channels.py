@@ -19,7 +19,7 @@ from app.domain.models import Delivery, NotificationChannel
 from app.domain.principal import Principal
 from app.services import audit, deliveries
 from app.services.common import check_version, get_visible
-from app.services.pagination import Page, SortOrder, paginate
+from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 
 
 def _audited(channel: NotificationChannel) -> dict[str, Any]:
@@ -68,17 +68,31 @@ async def get_channel(
     return await get_visible(session, NotificationChannel, channel_id, actor=actor, for_update=for_update)
 
 
+_CHANNEL_SORTABLE = {
+    "created_at": NotificationChannel.created_at,
+    "updated_at": NotificationChannel.updated_at,
+}
+
+
 async def list_channels(
-    session: AsyncSession, *, actor: Principal, limit: int, cursor: str | None
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    limit: int,
+    cursor: str | None,
+    options: ListOptions = NO_OPTIONS,
+    sort: str = "created_at",
 ) -> Page[NotificationChannel]:
+    order = SortOrder.parse(sort, _CHANNEL_SORTABLE)
     return await paginate(
         session,
         select(NotificationChannel).where(NotificationChannel.organization_id == actor.organization_id),
-        sort_column=NotificationChannel.created_at,
+        sort_column=_CHANNEL_SORTABLE[order.name],
         id_column=NotificationChannel.id,
-        order=SortOrder("created_at", descending=False),
+        order=order,
         limit=limit,
         cursor=cursor,
+        options=options,
     )
 
 
@@ -139,10 +153,18 @@ async def delete_channel(session: AsyncSession, *, actor: Principal, channel_id:
 
 
 async def list_deliveries(
-    session: AsyncSession, *, actor: Principal, channel_id: uuid.UUID, limit: int, cursor: str | None
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    channel_id: uuid.UUID,
+    limit: int,
+    cursor: str | None,
+    options: ListOptions = NO_OPTIONS,
 ) -> Page[Delivery]:
     channel = await get_channel(session, actor=actor, channel_id=channel_id)
-    return await deliveries.list_deliveries(session, destination=channel, limit=limit, cursor=cursor)
+    return await deliveries.list_deliveries(
+        session, destination=channel, limit=limit, cursor=cursor, options=options
+    )
 
 
 async def replay_delivery(

@@ -12,7 +12,7 @@ from app.domain.errors import PermissionDenied
 from app.domain.models import Notification
 from app.domain.principal import Principal
 from app.services.common import get_visible
-from app.services.pagination import Page, SortOrder, paginate
+from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 
 SORTABLE = {"created_at": Notification.created_at}
 
@@ -24,7 +24,13 @@ def _inbox_owner(actor: Principal) -> uuid.UUID:
 
 
 async def list_notifications(
-    session: AsyncSession, *, actor: Principal, limit: int, cursor: str | None, is_read: bool | None = None
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    limit: int,
+    cursor: str | None,
+    is_read: bool | None = None,
+    options: ListOptions = NO_OPTIONS,
 ) -> Page[Notification]:
     user_id = _inbox_owner(actor)
     statement = select(Notification).where(
@@ -43,6 +49,7 @@ async def list_notifications(
         order=order,
         limit=limit,
         cursor=cursor,
+        options=options,
     )
 
 

@@ -98,6 +98,16 @@ def decode_cursor(cursor: str, order: SortOrder) -> tuple[Any, uuid.UUID]:
     return value, parsed_id
 
 
+def changed_at_of(model: Any) -> Any:
+    """The column `updated_since` reads: updated_at, or for an append-only record (audit event,
+    notification, delivery) the instant it was written, which is when it last changed."""
+    for name in ("updated_at", "created_at", "occurred_at"):
+        column = getattr(model, name, None)
+        if column is not None:
+            return column
+    raise TypeError(f"{model.__name__} has no timestamp for updated_since")
+
+
 async def paginate(
     session: AsyncSession,
     statement: Select[Any],
@@ -114,7 +124,7 @@ async def paginate(
     A sort column that is an expression (not a mapped attribute) comes with `sort_value`, which
     computes its value from a row, for the next page's cursor."""
     if options.updated_since is not None:
-        statement = statement.where(id_column.class_.updated_at >= options.updated_since)
+        statement = statement.where(changed_at_of(id_column.class_) >= options.updated_since)
     total, capped = (await count_capped(session, statement)) if options.include_total else (None, None)
     key = tuple_(sort_column, id_column)
     if cursor is not None:

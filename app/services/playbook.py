@@ -29,7 +29,7 @@ from app.domain.principal import Principal
 from app.services import activities, audit, opportunities, outbox
 from app.services.common import check_version, get_visible
 from app.services.ownership import supervisors_of
-from app.services.pagination import Page, SortOrder, paginate
+from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 
 ENTRY_FIELDS = (
     "kind",
@@ -320,17 +320,29 @@ def _filtered(actor: Principal, filters: EntryFilters) -> list[ColumnElement[boo
     return conditions
 
 
+_ENTRY_SORTABLE = {"created_at": PlaybookEntry.created_at, "updated_at": PlaybookEntry.updated_at}
+
+
 async def list_entries(
-    session: AsyncSession, *, actor: Principal, filters: EntryFilters, limit: int, cursor: str | None
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    filters: EntryFilters,
+    limit: int,
+    cursor: str | None,
+    options: ListOptions = NO_OPTIONS,
+    sort: str = "-created_at",
 ) -> Page[PlaybookEntry]:
+    order = SortOrder.parse(sort, _ENTRY_SORTABLE)
     return await paginate(
         session,
         select(PlaybookEntry).where(*_filtered(actor, filters)),
-        sort_column=PlaybookEntry.created_at,
+        sort_column=_ENTRY_SORTABLE[order.name],
         id_column=PlaybookEntry.id,
-        order=SortOrder("created_at", descending=True),
+        order=order,
         limit=limit,
         cursor=cursor,
+        options=options,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +34,7 @@ from app.domain.sla import (
 from app.services import audit
 from app.services.common import check_version, get_visible, insert_unless_conflict
 from app.services.jobs import JobName, JobRequest, enqueue_after_commit
-from app.services.pagination import Page, SortOrder, paginate
+from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 from app.services.policy import policy_for
 from app.services.visibility import visible_to
 
@@ -115,17 +115,28 @@ async def get_policy(session: AsyncSession, *, actor: Principal, policy_id: uuid
     return await get_visible(session, SlaPolicy, policy_id, actor=actor)
 
 
+_POLICY_SORTABLE = {"created_at": SlaPolicy.created_at, "updated_at": SlaPolicy.updated_at}
+
+
 async def list_policies(
-    session: AsyncSession, *, actor: Principal, limit: int, cursor: str | None
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    limit: int,
+    cursor: str | None,
+    options: ListOptions = NO_OPTIONS,
+    sort: str = "created_at",
 ) -> Page[SlaPolicy]:
+    order = SortOrder.parse(sort, _POLICY_SORTABLE)
     return await paginate(
         session,
         select(SlaPolicy).where(SlaPolicy.organization_id == actor.organization_id),
-        sort_column=SlaPolicy.created_at,
+        sort_column=_POLICY_SORTABLE[order.name],
         id_column=SlaPolicy.id,
-        order=SortOrder("created_at", descending=False),
+        order=order,
         limit=limit,
         cursor=cursor,
+        options=options,
     )
 
 
@@ -315,6 +326,9 @@ class RatedTimer:
     rag: RagStatus  # by the organization's thresholds; a stopped timer is green
 
 
+_TIMER_SORTABLE = {"due_at": SlaTimer.due_at, "updated_at": SlaTimer.updated_at}
+
+
 async def list_timers(
     session: AsyncSession,
     *,
@@ -326,7 +340,10 @@ async def list_timers(
     subject_id: uuid.UUID | None = None,
     owner_id: uuid.UUID | None = None,
     active: bool = False,
+    options: ListOptions = NO_OPTIONS,
+    sort: str = "due_at",
 ) -> Page[RatedTimer]:
+    order = SortOrder.parse(sort, _TIMER_SORTABLE)
     statement = select(SlaTimer).where(
         SlaTimer.organization_id == actor.organization_id, visible_to(actor, SlaTimer.owner_id)
     )
@@ -347,17 +364,18 @@ async def list_timers(
     page = await paginate(
         session,
         statement,
-        sort_column=SlaTimer.due_at,
+        sort_column=_TIMER_SORTABLE[order.name],
         id_column=SlaTimer.id,
-        order=SortOrder("due_at", descending=False),
+        order=order,
         limit=limit,
         cursor=cursor,
+        options=options,
     )
     thresholds = (await policy_for(session, actor)).rag_thresholds
-    return Page(
+    return replace(
+        page,
         items=[
             RatedTimer(t, rag_status(t.due_at if t.state in ACTIVE_STATES else None, now, thresholds))
             for t in page.items
         ],
-        next_cursor=page.next_cursor,
     )

@@ -21,7 +21,7 @@ from app.domain.principal import Principal
 from app.services import audit, deliveries
 from app.services.channel_delivery import check_url
 from app.services.common import check_version, get_visible
-from app.services.pagination import Page, SortOrder, paginate
+from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 
 
 def new_secret() -> str:
@@ -102,17 +102,31 @@ async def get_subscription(
     )
 
 
+_WEBHOOK_SORTABLE = {
+    "created_at": WebhookSubscription.created_at,
+    "updated_at": WebhookSubscription.updated_at,
+}
+
+
 async def list_subscriptions(
-    session: AsyncSession, *, actor: Principal, limit: int, cursor: str | None
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    limit: int,
+    cursor: str | None,
+    options: ListOptions = NO_OPTIONS,
+    sort: str = "created_at",
 ) -> Page[WebhookSubscription]:
+    order = SortOrder.parse(sort, _WEBHOOK_SORTABLE)
     return await paginate(
         session,
         select(WebhookSubscription).where(WebhookSubscription.organization_id == actor.organization_id),
-        sort_column=WebhookSubscription.created_at,
+        sort_column=_WEBHOOK_SORTABLE[order.name],
         id_column=WebhookSubscription.id,
-        order=SortOrder("created_at", descending=False),
+        order=order,
         limit=limit,
         cursor=cursor,
+        options=options,
     )
 
 
@@ -175,10 +189,18 @@ async def delete_subscription(session: AsyncSession, *, actor: Principal, subscr
 
 
 async def list_deliveries(
-    session: AsyncSession, *, actor: Principal, subscription_id: uuid.UUID, limit: int, cursor: str | None
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    subscription_id: uuid.UUID,
+    limit: int,
+    cursor: str | None,
+    options: ListOptions = NO_OPTIONS,
 ) -> Page[Delivery]:
     subscription = await get_subscription(session, actor=actor, subscription_id=subscription_id)
-    return await deliveries.list_deliveries(session, destination=subscription, limit=limit, cursor=cursor)
+    return await deliveries.list_deliveries(
+        session, destination=subscription, limit=limit, cursor=cursor, options=options
+    )
 
 
 async def replay_delivery(

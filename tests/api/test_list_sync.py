@@ -19,6 +19,23 @@ SYNCED_LISTS = (
     "/api/v1/users",
     "/api/v1/teams",
     "/api/v1/pipelines",
+    "/api/v1/lead-pool",
+    "/api/v1/api-keys",
+    "/api/v1/assignment-rules",
+    "/api/v1/business-calendars",
+    "/api/v1/notification-channels",
+    "/api/v1/sla-policies",
+    "/api/v1/sla-timers",
+    "/api/v1/webhooks",
+    "/api/v1/playbook-entries",
+)
+# Append-only records (and the deleted ones) keep their own order; updated_since reads the instant
+# they were written (deleted lists: updated_at, which a deletion moves).
+APPEND_ONLY_LISTS = (
+    "/api/v1/audit-events",
+    "/api/v1/notifications",
+    "/api/v1/leads/deleted",
+    "/api/v1/customers/deleted",
 )
 
 
@@ -110,6 +127,18 @@ async def test_every_synced_list_takes_updated_since_sort_by_updated_at_and_incl
         assert isinstance(page["total"], int)
         assert page["total_capped"] is False
         assert page["total"] >= len(page["items"])
+    future = {"updated_since": "2099-01-01T00:00:00Z", "include": "total"}
+    assert ok(await client.get(path, params=future, headers=tenant.headers))["total"] == 0
+
+
+@pytest.mark.parametrize("path", APPEND_ONLY_LISTS)
+async def test_append_only_lists_take_updated_since_and_include_total(client, make_tenant, path):
+    tenant = await make_tenant()
+    params = {"updated_since": "2026-01-01T00:00:00Z", "include": "total", "limit": 1}
+    page = ok(await client.get(path, params=params, headers=tenant.headers))
+    assert isinstance(page["total"], int)
+    future = {"updated_since": "2099-01-01T00:00:00Z", "include": "total"}
+    assert ok(await client.get(path, params=future, headers=tenant.headers))["total"] == 0
 
 
 async def test_contacts_take_them_too(client, make_tenant):

@@ -5,9 +5,19 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from app.api.deps import Cursor, Idempotent, Limit, NowDep, SessionDep, replay_without_secret, require
+from app.api.deps import (
+    SORT_BY_CHANGE,
+    Cursor,
+    Idempotent,
+    Limit,
+    ListOptionsDep,
+    NowDep,
+    SessionDep,
+    replay_without_secret,
+    require,
+)
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyPage
@@ -49,9 +59,18 @@ async def create_api_key(
 
 @router.get("", response_model=ApiKeyPage, responses=problem_responses(401, 403, 422))
 async def list_api_keys(
-    session: SessionDep, actor: CanManage, limit: Limit = 50, cursor: Cursor = None
+    session: SessionDep,
+    actor: CanManage,
+    options: ListOptionsDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    sort: Annotated[
+        str, Query(pattern=r"^-?(created_at|name|updated_at)$", description=SORT_BY_CHANGE)
+    ] = "created_at",
 ) -> ApiKeyPage:
-    page = await api_keys.list_api_keys(session, actor=actor, limit=limit, cursor=cursor)
+    page = await api_keys.list_api_keys(
+        session, actor=actor, options=options, sort=sort, limit=limit, cursor=cursor
+    )
     return ApiKeyPage(
         items=[ApiKeyOut.model_validate(k) for k in page.items],
         next_cursor=page.next_cursor,

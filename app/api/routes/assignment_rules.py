@@ -5,9 +5,20 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
-from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, NowDep, SessionDep, etag_for, require
+from app.api.deps import (
+    SORT_BY_CHANGE,
+    Cursor,
+    ExpectedVersion,
+    Idempotent,
+    Limit,
+    ListOptionsDep,
+    NowDep,
+    SessionDep,
+    etag_for,
+    require,
+)
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.assignment import (
@@ -54,10 +65,19 @@ async def create_assignment_rule(
 
 @router.get("", response_model=RulePage, responses=problem_responses(401, 403, 422))
 async def list_assignment_rules(
-    session: SessionDep, actor: CanRead, limit: Limit = 50, cursor: Cursor = None
+    session: SessionDep,
+    actor: CanRead,
+    options: ListOptionsDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    sort: Annotated[
+        str, Query(pattern=r"^-?(priority|updated_at)$", description=SORT_BY_CHANGE)
+    ] = "priority",
 ) -> RulePage:
     """In the order they are tried: priority, lowest first."""
-    page = await assignment_rules.list_rules(session, actor=actor, limit=limit, cursor=cursor)
+    page = await assignment_rules.list_rules(
+        session, actor=actor, options=options, sort=sort, limit=limit, cursor=cursor
+    )
     return RulePage(
         items=[RuleOut.model_validate(r) for r in page.items],
         next_cursor=page.next_cursor,

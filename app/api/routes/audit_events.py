@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from app.api.deps import Cursor, Limit, SessionDep, require
+from app.api.deps import Cursor, Limit, ListOptionsDep, SessionDep, require
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.audit_events import AuditEventOut, AuditEventPage
@@ -25,6 +25,7 @@ CanRead = Annotated[Principal, Depends(require(Permission.audit_read))]
 async def list_audit_events(
     session: SessionDep,
     actor: CanRead,
+    options: ListOptionsDep,
     limit: Limit = 50,
     cursor: Cursor = None,
     sort: Annotated[str, Query(pattern=r"^-?occurred_at$")] = "-occurred_at",
@@ -38,6 +39,7 @@ async def list_audit_events(
     page = await audit_events.list_audit_events(
         session,
         actor=actor,
+        options=options,
         limit=limit,
         cursor=cursor,
         sort=sort,

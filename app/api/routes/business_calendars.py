@@ -7,7 +7,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, SessionDep, etag_for, require
+from app.api.deps import (
+    SORT_BY_CHANGE,
+    Cursor,
+    ExpectedVersion,
+    Idempotent,
+    Limit,
+    ListOptionsDep,
+    SessionDep,
+    etag_for,
+    require,
+)
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.business_calendars import (
@@ -50,10 +60,17 @@ async def create_business_calendar(
 
 @router.get("", response_model=BusinessCalendarPage, responses=problem_responses(401, 403, 422))
 async def list_business_calendars(
-    session: SessionDep, actor: CanRead, limit: Limit = 50, cursor: Cursor = None
+    session: SessionDep,
+    actor: CanRead,
+    options: ListOptionsDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    sort: Annotated[str, Query(pattern=r"^-?(name|updated_at)$", description=SORT_BY_CHANGE)] = "name",
 ) -> BusinessCalendarPage:
     """By name."""
-    page = await business_calendars.list_calendars(session, actor=actor, limit=limit, cursor=cursor)
+    page = await business_calendars.list_calendars(
+        session, actor=actor, options=options, sort=sort, limit=limit, cursor=cursor
+    )
     return BusinessCalendarPage(
         items=[BusinessCalendarOut.model_validate(c) for c in page.items],
         next_cursor=page.next_cursor,

@@ -323,6 +323,7 @@ async def list_contacts(
 async def list_deleted_customers(
     session: SessionDep,
     actor: CanReadDeleted,
+    options: ListOptionsDep,
     limit: Limit = 50,
     cursor: Cursor = None,
     deleted_since: Annotated[
@@ -332,7 +333,13 @@ async def list_deleted_customers(
 ) -> DeletedRecordPage:
     """The organization's deleted customers, the most recently deleted first: what may be restored."""
     page = await deletion.list_deleted(
-        session, actor=actor, entity="customer", limit=limit, cursor=cursor, deleted_since=deleted_since
+        session,
+        actor=actor,
+        options=options,
+        entity="customer",
+        limit=limit,
+        cursor=cursor,
+        deleted_since=deleted_since,
     )
     return DeletedRecordPage(
         items=[DeletedRecordOut.model_validate(customer) for customer in page.items],

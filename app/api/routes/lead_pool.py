@@ -7,7 +7,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from app.api.deps import Cursor, Idempotent, Limit, NowDep, SessionDep, require
+from app.api.deps import (
+    SORT_BY_CHANGE,
+    Cursor,
+    Idempotent,
+    Limit,
+    ListOptionsDep,
+    NowDep,
+    SessionDep,
+    require,
+)
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.routes.leads import lead_out, leads_out
@@ -30,16 +39,28 @@ ShortFilter = Annotated[str | None, Query(min_length=1, max_length=64)]
 async def list_lead_pool(
     session: SessionDep,
     actor: CanRead,
+    options: ListOptionsDep,
     now: NowDep,
     limit: Limit = 50,
     cursor: Cursor = None,
+    sort: Annotated[
+        str, Query(pattern=r"^-?(pooled_at|updated_at)$", description=SORT_BY_CHANGE)
+    ] = "-pooled_at",
     region: ShortFilter = None,
     product_line: ShortFilter = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
 ) -> LeadPage:
     """Leads nobody owns, newest in the pool first; any seller may claim one."""
     page = await lead_pool.list_pool(
-        session, actor=actor, limit=limit, cursor=cursor, region=region, product_line=product_line, q=q
+        session,
+        actor=actor,
+        options=options,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+        region=region,
+        product_line=product_line,
+        q=q,
     )
     return LeadPage(
         items=await leads_out(session, actor, now, page.items),

@@ -337,6 +337,7 @@ async def _merge_out(
 async def list_deleted_leads(
     session: SessionDep,
     actor: CanReadDeleted,
+    options: ListOptionsDep,
     limit: Limit = 50,
     cursor: Cursor = None,
     deleted_since: Annotated[
@@ -346,7 +347,13 @@ async def list_deleted_leads(
 ) -> DeletedRecordPage:
     """The organization's deleted leads, the most recently deleted first: what may be restored."""
     page = await deletion.list_deleted(
-        session, actor=actor, entity="lead", limit=limit, cursor=cursor, deleted_since=deleted_since
+        session,
+        actor=actor,
+        options=options,
+        entity="lead",
+        limit=limit,
+        cursor=cursor,
+        deleted_since=deleted_since,
     )
     return DeletedRecordPage(
         items=[DeletedRecordOut.model_validate(lead) for lead in page.items],

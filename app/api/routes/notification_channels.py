@@ -6,13 +6,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Response, status
+from fastapi import APIRouter, Body, Depends, Query, Response, status
 
 from app.api.deps import (
+    SORT_BY_CHANGE,
     Cursor,
     ExpectedVersion,
     Idempotent,
     Limit,
+    ListOptionsDep,
     NowDep,
     SessionDep,
     etag_for,
@@ -68,9 +70,18 @@ async def create_notification_channel(
 
 @router.get("", response_model=NotificationChannelPage, responses=problem_responses(401, 403, 422))
 async def list_notification_channels(
-    session: SessionDep, actor: CanManage, limit: Limit = 50, cursor: Cursor = None
+    session: SessionDep,
+    actor: CanManage,
+    options: ListOptionsDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    sort: Annotated[
+        str, Query(pattern=r"^-?(created_at|updated_at)$", description=SORT_BY_CHANGE)
+    ] = "created_at",
 ) -> NotificationChannelPage:
-    page = await notification_channels.list_channels(session, actor=actor, limit=limit, cursor=cursor)
+    page = await notification_channels.list_channels(
+        session, actor=actor, options=options, sort=sort, limit=limit, cursor=cursor
+    )
     return NotificationChannelPage(
         items=[NotificationChannelOut.of(c) for c in page.items],
         next_cursor=page.next_cursor,
@@ -135,12 +146,17 @@ async def delete_notification_channel(session: SessionDep, actor: CanManage, cha
     responses=problem_responses(401, 403, 404, 422),
 )
 async def list_notification_channel_deliveries(
-    session: SessionDep, actor: CanManage, channel_id: uuid.UUID, limit: Limit = 50, cursor: Cursor = None
+    session: SessionDep,
+    actor: CanManage,
+    options: ListOptionsDep,
+    channel_id: uuid.UUID,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> DeliveryPage:
     """Newest first: status (`skipped` when nobody could be reached), attempts, WeCom's or DingTalk's
     last answer and how long it took."""
     page = await notification_channels.list_deliveries(
-        session, actor=actor, channel_id=channel_id, limit=limit, cursor=cursor
+        session, actor=actor, options=options, channel_id=channel_id, limit=limit, cursor=cursor
     )
     return DeliveryPage(
         items=[DeliveryOut.model_validate(d) for d in page.items],

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from app.api.deps import Cursor, Idempotent, Limit, NowDep, SessionDep, TrueOrFalse, require
+from app.api.deps import Cursor, Idempotent, Limit, ListOptionsDep, NowDep, SessionDep, TrueOrFalse, require
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.notifications import NotificationOut, NotificationPage
@@ -24,12 +24,13 @@ CanRead = Annotated[Principal, Depends(require(Permission.notifications_read))]
 async def list_notifications(
     session: SessionDep,
     actor: CanRead,
+    options: ListOptionsDep,
     limit: Limit = 50,
     cursor: Cursor = None,
     is_read: TrueOrFalse | None = None,
 ) -> NotificationPage:
     page = await notifications.list_notifications(
-        session, actor=actor, limit=limit, cursor=cursor, is_read=is_read
+        session, actor=actor, options=options, limit=limit, cursor=cursor, is_read=is_read
     )
     return NotificationPage(
         items=[NotificationOut.model_validate(n) for n in page.items],

@@ -8,7 +8,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, NowDep, SessionDep, etag_for, require
+from app.api.deps import (
+    SORT_BY_CHANGE,
+    Cursor,
+    ExpectedVersion,
+    Idempotent,
+    Limit,
+    ListOptionsDep,
+    NowDep,
+    SessionDep,
+    etag_for,
+    require,
+)
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.playbook import (
@@ -100,6 +111,7 @@ async def create_playbook_entry(
 async def list_playbook_entries(
     session: SessionDep,
     actor: CanRead,
+    options: ListOptionsDep,
     q: Annotated[
         str | None,
         Query(
@@ -117,6 +129,9 @@ async def list_playbook_entries(
     author_id: uuid.UUID | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
+    sort: Annotated[
+        str, Query(pattern=r"^-?(created_at|updated_at)$", description=SORT_BY_CHANGE)
+    ] = "-created_at",
 ) -> PlaybookEntryPage:
     """Reps see approved entries and their own; supervisors and up also every entry sent for approval
     or decided. Without `q`, newest first, page by page."""
@@ -126,7 +141,9 @@ async def list_playbook_entries(
     if q is not None:
         found = await playbook.search_entries(session, actor=actor, q=q, filters=filters, limit=limit)
         return PlaybookEntryPage(items=[_out(entry) for entry in found], next_cursor=None)
-    page = await playbook.list_entries(session, actor=actor, filters=filters, limit=limit, cursor=cursor)
+    page = await playbook.list_entries(
+        session, actor=actor, options=options, sort=sort, filters=filters, limit=limit, cursor=cursor
+    )
     return PlaybookEntryPage(
         items=[_out(entry) for entry in page.items],
         next_cursor=page.next_cursor,

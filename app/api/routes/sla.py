@@ -8,10 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.deps import (
+    SORT_BY_CHANGE,
     Cursor,
     ExpectedVersion,
     Idempotent,
     Limit,
+    ListOptionsDep,
     NowDep,
     SessionDep,
     TrueOrFalse,
@@ -73,9 +75,18 @@ async def create_sla_policy(
 
 @router.get("/sla-policies", response_model=SlaPolicyPage, responses=problem_responses(401, 403, 422))
 async def list_sla_policies(
-    session: SessionDep, actor: CanRead, limit: Limit = 50, cursor: Cursor = None
+    session: SessionDep,
+    actor: CanRead,
+    options: ListOptionsDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    sort: Annotated[
+        str, Query(pattern=r"^-?(created_at|updated_at)$", description=SORT_BY_CHANGE)
+    ] = "created_at",
 ) -> SlaPolicyPage:
-    page = await sla.list_policies(session, actor=actor, limit=limit, cursor=cursor)
+    page = await sla.list_policies(
+        session, actor=actor, options=options, sort=sort, limit=limit, cursor=cursor
+    )
     return SlaPolicyPage(
         items=[SlaPolicyOut.model_validate(p) for p in page.items],
         next_cursor=page.next_cursor,
@@ -119,9 +130,11 @@ async def update_sla_policy(
 async def list_sla_timers(
     session: SessionDep,
     actor: CanRead,
+    options: ListOptionsDep,
     now: NowDep,
     limit: Limit = 50,
     cursor: Cursor = None,
+    sort: Annotated[str, Query(pattern=r"^-?(due_at|updated_at)$", description=SORT_BY_CHANGE)] = "due_at",
     state: TimerState | None = None,
     subject_id: uuid.UUID | None = None,
     owner_id: uuid.UUID | None = None,
@@ -134,6 +147,8 @@ async def list_sla_timers(
     page = await sla.list_timers(
         session,
         actor=actor,
+        options=options,
+        sort=sort,
         now=now,
         limit=limit,
         cursor=cursor,

@@ -6,13 +6,15 @@ import uuid
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from app.api.deps import (
+    SORT_BY_CHANGE,
     Cursor,
     ExpectedVersion,
     Idempotent,
     Limit,
+    ListOptionsDep,
     NowDep,
     RuntimeDep,
     SessionDep,
@@ -80,9 +82,18 @@ def _with_secret_once(request: Request, subscription: WebhookSubscription) -> We
 
 @router.get("", response_model=WebhookPage, responses=problem_responses(401, 403, 422))
 async def list_webhooks(
-    session: SessionDep, actor: CanManage, limit: Limit = 50, cursor: Cursor = None
+    session: SessionDep,
+    actor: CanManage,
+    options: ListOptionsDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    sort: Annotated[
+        str, Query(pattern=r"^-?(created_at|updated_at)$", description=SORT_BY_CHANGE)
+    ] = "created_at",
 ) -> WebhookPage:
-    page = await webhooks.list_subscriptions(session, actor=actor, limit=limit, cursor=cursor)
+    page = await webhooks.list_subscriptions(
+        session, actor=actor, options=options, sort=sort, limit=limit, cursor=cursor
+    )
     return WebhookPage(
         items=[WebhookOut.model_validate(s) for s in page.items],
         next_cursor=page.next_cursor,
@@ -176,11 +187,16 @@ async def rotate_webhook_secret(
     responses=problem_responses(401, 403, 404, 422),
 )
 async def list_webhook_deliveries(
-    session: SessionDep, actor: CanManage, webhook_id: uuid.UUID, limit: Limit = 50, cursor: Cursor = None
+    session: SessionDep,
+    actor: CanManage,
+    options: ListOptionsDep,
+    webhook_id: uuid.UUID,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> DeliveryPage:
     """Newest first: status, attempts, the receiver's last answer and how long it took."""
     page = await webhooks.list_deliveries(
-        session, actor=actor, subscription_id=webhook_id, limit=limit, cursor=cursor
+        session, actor=actor, options=options, subscription_id=webhook_id, limit=limit, cursor=cursor
     )
     return DeliveryPage(
         items=[DeliveryOut.model_validate(d) for d in page.items],
