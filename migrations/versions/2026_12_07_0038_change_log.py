@@ -39,6 +39,7 @@ def upgrade() -> None:
             ondelete='CASCADE',
         ),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_change_log')),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table('change_log', schema=None) as batch_op:
         batch_op.create_index(

@@ -22,6 +22,9 @@ class ChangeLogEntry(Base):
         # The feed reads an organization's entries in (xact_id, id) order.
         Index(None, "organization_id", "xact_id", "id"),
         Index(None, "changed_at"),
+        # Without AUTOINCREMENT SQLite reuses the highest id once it is deleted: a prune that empties
+        # the log would restart the numbering behind every cursor handed out.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
