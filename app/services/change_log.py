@@ -86,7 +86,8 @@ def _entries_of_flush(session: Session) -> list[dict[str, Any]]:
     found += [
         _entry(record, _op_of_dirty(record), now)
         for record in session.dirty
-        if session.is_modified(record, include_collections=False)
+        # Only a net change of a synced record: an attribute set to its own value writes nothing.
+        if entity_type_of(type(record)) is not None and session.is_modified(record, include_collections=False)
     ]
     found += [_entry(record, ChangeOp.deleted, now) for record in session.deleted]
     return [entry for entry in found if entry is not None]
