@@ -5,25 +5,67 @@ from __future__ import annotations
 
 import statistics
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
+from app.domain.errors import FieldError, InvalidInput
 from app.domain.kpis import ratio
 
-# Deals closed this long before now are mined; older ones describe another market.
-LOOKBACK_DAYS = 365
-# Below this many won deals through the stage nothing is suggested, and an activity type needs this
-# many won deals that did it in the stage to be suggested.
-MIN_SUPPORT = 3
 MAX_SUGGESTIONS = 3
-# Golden hour: the customer's own calls of the past 180 days speak once there are 10 of them; else
-# the organization's. A slot needs 2 calls and one connected to be named.
+# Golden hour: the calls of the past 180 days count; a slot needs 2 calls and one connected to be named.
 CALL_LOOKBACK_DAYS = 180
-MIN_CUSTOMER_CALLS = 10
 MIN_SLOT_CALLS = 2
 MAX_SLOTS = 3
+
+
+@dataclass(frozen=True)
+class NextActionRules:
+    """Organization setting `next_actions`. Deals closed `lookback_days` before now are mined (older
+    ones describe another market); below `min_support` won deals through the stage nothing is
+    suggested, and an activity type needs that many won deals that did it in the stage; a customer's
+    own calls speak once there are `min_customer_calls` of them, else the organization's."""
+
+    min_support: int = 3
+    lookback_days: int = 365
+    min_customer_calls: int = 10
+
+
+_BOUNDS = {"min_support": (1, 1000), "lookback_days": (30, 1830), "min_customer_calls": (1, 1000)}
+
+
+def parse_next_action_rules(settings: Mapping[str, Any]) -> NextActionRules:
+    """Settings `next_actions: {min_support, lookback_days, min_customer_calls}`, whole numbers within
+    `_BOUNDS`; a key left out keeps its default."""
+    raw = settings.get("next_actions", {})
+    if not isinstance(raw, Mapping):
+        raise _invalid([FieldError("next_actions", "type", "an object such as {min_support: 3}")])
+    errors = [
+        FieldError(f"next_actions.{key}", "unknown", "not a next-actions setting")
+        for key in sorted(set(raw) - set(_BOUNDS))
+    ]
+    values: dict[str, int] = {}
+    for key, (low, high) in _BOUNDS.items():
+        value = raw.get(key, getattr(NextActionRules(), key))
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            errors.append(
+                FieldError(
+                    f"next_actions.{key}", "value.out_of_range", f"a whole number from {low} to {high}"
+                )
+            )
+        else:
+            values[key] = value
+    if errors:
+        raise _invalid(errors)
+    return NextActionRules(**values)
+
+
+def _invalid(errors: list[FieldError]) -> InvalidInput:
+    return InvalidInput(
+        "The next-actions settings cannot be used.", code="organization.settings_invalid", errors=errors
+    )
 
 
 class MiningBasis(StrEnum):
@@ -118,7 +160,7 @@ def suggest_next_actions(
     done_types: Iterable[str],
     stage_entered_at: datetime,
     now: datetime,
-    min_support: int = MIN_SUPPORT,
+    min_support: int = NextActionRules.min_support,
 ) -> NextActions:
     """Up to three activity types the deal has not done since it entered the stage, each done in the
     stage by at least `min_support` won deals and winning at least as often as the stage does, ranked
@@ -183,13 +225,17 @@ def best_slots(slots: Iterable[Slot]) -> tuple[Slot, ...]:
     return tuple(eligible[:MAX_SLOTS])
 
 
-def contact_times(customer_slots: list[Slot], organization_slots: list[Slot]) -> ContactTimes:
-    """The customer's own pattern once it has `MIN_CUSTOMER_CALLS` calls, else the organization's,
+def contact_times(
+    customer_slots: list[Slot],
+    organization_slots: list[Slot],
+    min_customer_calls: int = NextActionRules.min_customer_calls,
+) -> ContactTimes:
+    """The customer's own pattern once it has `min_customer_calls` calls, else the organization's,
     else (the organization has fewer too) nothing to advise."""
     customer_calls = sum(s.attempts for s in customer_slots)
-    if customer_calls >= MIN_CUSTOMER_CALLS:
+    if customer_calls >= min_customer_calls:
         basis, slots = CallBasis.customer, customer_slots
-    elif sum(s.attempts for s in organization_slots) >= MIN_CUSTOMER_CALLS:
+    elif sum(s.attempts for s in organization_slots) >= min_customer_calls:
         basis, slots = CallBasis.organization, organization_slots
     else:
         basis, slots = CallBasis.insufficient_history, customer_slots

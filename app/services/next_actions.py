@@ -1,8 +1,9 @@
 """Next-best actions for an open deal (what the organization's won deals did in its stage, and the
 stage's unfinished action-pack tasks) and the golden hour of a customer's calls.
 
-Set-based and bounded: the mining reads the deals closed in the past `LOOKBACK_DAYS` that passed
-through the stage, in two grouped queries; the golden hour two grouped counts of calls.
+Set-based and bounded: the mining reads the deals closed in the past `lookback_days` (setting
+`next_actions`) that passed through the stage, in two grouped queries; the golden hour one or two
+grouped counts of calls.
 """
 
 from __future__ import annotations
@@ -21,16 +22,16 @@ from app.domain.models import Activity, Opportunity, OpportunityStatus, Pipeline
 from app.domain.models.task import TaskStatus
 from app.domain.next_actions import (
     CALL_LOOKBACK_DAYS,
-    LOOKBACK_DAYS,
-    MIN_CUSTOMER_CALLS,
     ClosedDeal,
     ContactTimes,
+    NextActionRules,
     NextActions,
     Slot,
     StageActivity,
     contact_times,
     suggest_next_actions,
 )
+from app.domain.policy import OrganizationPolicy
 from app.domain.principal import Principal
 from app.services import customers, opportunities
 from app.services.kpis.scope import local_weekday_and_hour
@@ -53,6 +54,7 @@ class CustomerContactTimes:
     customer_id: uuid.UUID
     timezone: str
     since: datetime
+    min_customer_calls: int
     advice: ContactTimes
 
 
@@ -61,6 +63,7 @@ class OpportunityNextActions:
     opportunity: Opportunity
     stage: PipelineStage
     since: datetime
+    rules: NextActionRules
     mined: NextActions
     tasks: list[PackTask]
     contact_times: CustomerContactTimes
@@ -128,9 +131,11 @@ async def _done_types(session: AsyncSession, opportunity: Opportunity) -> set[st
     return {str(kind) for kind in rows}
 
 
-async def _pack_tasks(session: AsyncSession, opportunity: Opportunity, now: datetime) -> list[PackTask]:
+async def _pack_tasks(
+    session: AsyncSession, opportunity: Opportunity, policy: OrganizationPolicy, now: datetime
+) -> list[PackTask]:
     """The current stage's action-pack tasks of this deal still open, the soonest due first."""
-    rules = (await rules_for(session, opportunity.organization_id)).tasks
+    rules = policy.tasks
     rows = await session.scalars(
         select(Task)
         .where(
@@ -159,22 +164,26 @@ async def next_actions(
             f"The opportunity is {opportunity.status.value}; next actions are for open deals.",
             code="opportunity.closed",
         )
-    since = now - timedelta(days=LOOKBACK_DAYS)
+    policy = await rules_for(session, opportunity.organization_id)
+    rules = policy.next_actions
+    since = now - timedelta(days=rules.lookback_days)
     mined = suggest_next_actions(
         await _closed_deals(session, opportunity, since),
         await _stage_activities(session, opportunity, since),
         done_types=await _done_types(session, opportunity),
         stage_entered_at=opportunity.stage_entered_at,
         now=now,
+        min_support=rules.min_support,
     )
     return OpportunityNextActions(
         opportunity=opportunity,
         stage=await session.get_one(PipelineStage, opportunity.stage_id),
         since=since,
+        rules=rules,
         mined=mined,
-        tasks=await _pack_tasks(session, opportunity, now),
+        tasks=await _pack_tasks(session, opportunity, policy, now),
         contact_times=await _contact_times(
-            session, opportunity.organization_id, opportunity.customer_id, now
+            session, policy, opportunity.organization_id, opportunity.customer_id, now
         ),
     )
 
@@ -184,7 +193,8 @@ async def customer_contact_times(
 ) -> CustomerContactTimes:
     """The golden hour of a customer the actor sees."""
     customer = await customers.get_customer(session, actor=actor, customer_id=customer_id)
-    return await _contact_times(session, actor.organization_id, customer.id, now)
+    policy = await rules_for(session, actor.organization_id)
+    return await _contact_times(session, policy, actor.organization_id, customer.id, now)
 
 
 async def _call_slots(
@@ -208,13 +218,17 @@ async def _call_slots(
 
 
 async def _contact_times(
-    session: AsyncSession, organization_id: uuid.UUID, customer_id: uuid.UUID, now: datetime
+    session: AsyncSession,
+    policy: OrganizationPolicy,
+    organization_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    now: datetime,
 ) -> CustomerContactTimes:
-    timezone = (await rules_for(session, organization_id)).working_hours.timezone
+    timezone, least = policy.working_hours.timezone, policy.next_actions.min_customer_calls
     since = now - timedelta(days=CALL_LOOKBACK_DAYS)
     query = KpiQuery(start=since, end=now, timezone=timezone, now=now)
     own = await _call_slots(session, organization_id, customer_id, query)
     # The organization's pattern is read only when the customer's own calls are too few.
-    enough = sum(slot.attempts for slot in own) >= MIN_CUSTOMER_CALLS
+    enough = sum(slot.attempts for slot in own) >= least
     everyone = [] if enough else await _call_slots(session, organization_id, None, query)
-    return CustomerContactTimes(customer_id, timezone, since, contact_times(own, everyone))
+    return CustomerContactTimes(customer_id, timezone, since, least, contact_times(own, everyone, least))

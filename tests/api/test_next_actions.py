@@ -214,7 +214,9 @@ async def test_the_stages_unfinished_action_pack_tasks_are_listed(client, clock,
     assert (answer["basis"], answer["suggestions"]) == ("insufficient_history", [])
 
 
-async def test_too_few_won_deals_suggest_nothing(client, clock, make_tenant):
+async def test_too_few_won_deals_suggest_nothing_until_the_organization_asks_for_less(
+    client, clock, make_tenant
+):
     tenant = await make_tenant()
     sales = Sales(client, clock, tenant)
     await sales.setup()
@@ -225,6 +227,31 @@ async def test_too_few_won_deals_suggest_nothing(client, clock, make_tenant):
     assert answer["suggestions"] == []
     history = answer["history"]
     assert (history["closed_deals"], history["won_deals"], history["base_win_rate"]) == (3, 2, 0.6667)
+    assert history["min_support"] == 3
+
+    settings = {"settings": {"next_actions": {"min_support": 2}}}
+    ok(await client.patch(f"{V1}/organization", json=settings, headers=sales.headers))
+    answer = await sales.next_actions(deal)
+    assert (answer["basis"], answer["history"]["min_support"]) == ("won_deals", 2)
+    # Base 2 of 3. Visits and quotes: 2 won of 2 (lift 0.3333, the name breaks the tie); calls and
+    # demos: 2 won of 3 (lift 0); e-mails: none won.
+    assert [
+        (s["activity_type"], s["support"], s["closed_with"], s["lift"]) for s in answer["suggestions"]
+    ] == [
+        ("quote_sent", 2, 2, 0.3333),
+        ("visit", 2, 2, 0.3333),
+        ("call", 2, 3, 0.0),
+    ]
+    assert [s["median_hours_after_entry"] for s in answer["suggestions"]] == [65.0, 11.0, 2.0]
+
+    for bad in (0, "3", 2.5, True):
+        refused = await client.patch(
+            f"{V1}/organization",
+            json={"settings": {"next_actions": {"min_support": bad}}},
+            headers=sales.headers,
+        )
+        assert refused.status_code == 422, bad
+        assert "next_actions.min_support" in [e["field"] for e in refused.json()["errors"]]
 
 
 async def test_closed_and_hidden_deals(client, clock, make_tenant, make_user):

@@ -5,14 +5,19 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from app.domain.errors import InvalidInput
 from app.domain.next_actions import (
     CallBasis,
     ClosedDeal,
     MiningBasis,
+    NextActionRules,
     Slot,
     StageActivity,
     best_slots,
     contact_times,
+    parse_next_action_rules,
     suggest_next_actions,
     type_stats,
 )
@@ -72,3 +77,15 @@ def test_best_slots_need_two_calls_and_a_connection() -> None:
         1,
         (),
     )
+
+
+def test_the_setting_keeps_defaults_for_what_it_leaves_out_and_refuses_the_rest() -> None:
+    assert parse_next_action_rules({}) == NextActionRules(3, 365, 10)
+    assert parse_next_action_rules({"next_actions": {"lookback_days": 90}}) == NextActionRules(3, 90, 10)
+    with pytest.raises(InvalidInput) as refused:
+        parse_next_action_rules({"next_actions": {"lookback_days": 10, "min_support": 0, "depth": 1}})
+    assert [e.field for e in refused.value.errors] == [
+        "next_actions.depth",
+        "next_actions.min_support",
+        "next_actions.lookback_days",
+    ]

@@ -19,7 +19,6 @@ from app.api.schemas.next_actions import (
     SlotOut,
     SuggestionOut,
 )
-from app.domain.next_actions import MIN_CUSTOMER_CALLS, MIN_SUPPORT
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
 from app.services import next_actions
@@ -43,7 +42,7 @@ def _contact_times_out(found: CustomerContactTimes) -> ContactTimesOut:
         basis=advice.basis,
         timezone=found.timezone,
         since=found.since,
-        min_customer_calls=MIN_CUSTOMER_CALLS,
+        min_customer_calls=found.min_customer_calls,
         customer_calls=advice.customer_calls,
         attempts=advice.attempts,
         connected=advice.connected,
@@ -70,9 +69,10 @@ async def get_opportunity_next_actions(
     session: SessionDep, actor: CanReadDeals, now: NowDep, opportunity_id: uuid.UUID
 ) -> NextActionsOut:
     """Up to three activities this open deal has not done since entering its stage, mined from what
-    the organization's deals closed in the past year did in that stage (support, win rate, lift,
-    timing), the stage's unfinished action-pack tasks, and when to call the customer (404 for a deal
-    the caller does not see, 409 `opportunity.closed` for a won or lost one)."""
+    the organization's deals closed in the past year (setting `next_actions`) did in that stage
+    (support, win rate, lift, timing), the stage's unfinished action-pack tasks, and when to call the
+    customer (404 for a deal the caller does not see, 409 `opportunity.closed` for a won or lost
+    one)."""
     found = await next_actions.next_actions(session, actor=actor, opportunity_id=opportunity_id, now=now)
     mined, deal = found.mined, found.opportunity
     return NextActionsOut(
@@ -87,7 +87,7 @@ async def get_opportunity_next_actions(
             closed_deals=mined.history.closed,
             won_deals=mined.history.won,
             base_win_rate=mined.history.base_win_rate,
-            min_support=MIN_SUPPORT,
+            min_support=found.rules.min_support,
         ),
         suggestions=[
             SuggestionOut(
@@ -122,7 +122,8 @@ async def get_customer_contact_times(
     session: SessionDep, actor: CanReadCustomers, now: NowDep, customer_id: uuid.UUID
 ) -> ContactTimesOut:
     """The golden hour: when this customer's calls connect, by weekday and hour in the organization's
-    time zone, from its calls of the past 180 days; with fewer than 10, the organization's pattern
-    (`basis` says which). 404 for a customer the caller does not see."""
+    time zone, from its calls of the past 180 days; with fewer than
+    `next_actions.min_customer_calls` (10), the organization's pattern (`basis` says which). 404 for
+    a customer the caller does not see."""
     found = await next_actions.customer_contact_times(session, actor=actor, customer_id=customer_id, now=now)
     return _contact_times_out(found)

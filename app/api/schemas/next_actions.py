@@ -45,7 +45,10 @@ class ContactTimesOut(BaseModel):
     )
     timezone: str = Field(description="The organization's time zone, in which weekdays and hours are read.")
     since: datetime = Field(description="Calls from this instant on are counted (the past 180 days).")
-    min_customer_calls: int = Field(description="The customer's calls needed for its own pattern.")
+    min_customer_calls: int = Field(
+        description="The customer's calls needed for its own pattern "
+        "(settings.next_actions.min_customer_calls, default 10)."
+    )
     customer_calls: int = Field(description="The customer's own calls counted.")
     attempts: int = Field(description="Calls counted on the basis named (the denominator).")
     connected: int = Field(description="Of them, connected (the numerator).")
@@ -74,11 +77,17 @@ class SuggestionOut(BaseModel):
 
 
 class HistoryOut(BaseModel):
-    since: datetime = Field(description="Deals closed from this instant on are mined (the past 365 days).")
+    since: datetime = Field(
+        description="Deals closed from this instant on are mined: the past "
+        "settings.next_actions.lookback_days (default 365) days."
+    )
     closed_deals: int = Field(description="Closed deals of the pipeline that passed through the stage.")
     won_deals: int = Field(description="Of them, won (the base win rate's numerator).")
     base_win_rate: float | None = Field(description="won_deals / closed_deals; null without closed deals.")
-    min_support: int = Field(description="Won deals needed for any suggestion, and per suggested activity.")
+    min_support: int = Field(
+        description="Won deals needed for any suggestion, and per suggested activity "
+        "(settings.next_actions.min_support, default 3)."
+    )
 
 
 class PackTaskOut(BaseModel):
