@@ -26,6 +26,7 @@ from app.domain.kpis import PeiRequirements, parse_pei
 from app.domain.lead_intent import IntentPolicy, parse_intent_policy
 from app.domain.lead_qualification import QualificationCriteria, parse_criteria
 from app.domain.leads import LeadStatus
+from app.domain.next_actions import NextActionRules, parse_next_action_rules
 from app.domain.quote_approval import DiscountLimits, parse_discount_limits
 from app.domain.quotes import DEFAULT_SPREAD_LIMIT, parse_spread_limit
 from app.domain.sla import RagThresholds, parse_rag_thresholds
@@ -93,6 +94,8 @@ class OrganizationPolicy:
     health: HealthPolicy = field(default_factory=HealthPolicy)
     # When an open task runs overdue (`tasks.overdue_after_minutes`).
     tasks: TaskRules = field(default_factory=TaskRules)
+    # What next-best actions are mined from, and when a customer's own calls speak (`next_actions`).
+    next_actions: NextActionRules = field(default_factory=NextActionRules)
 
 
 def _non_negative_int(value: Any, name: str) -> int:
@@ -197,6 +200,7 @@ def policy_from_settings(settings: dict[str, Any], timezone: str = "Asia/Shangha
         lead_intent=parse_intent_policy(_scoring(settings)),
         health=replace(parse_health_policy(settings), temperature_half_life=temperature.half_life),
         tasks=parse_task_rules(settings),
+        next_actions=parse_next_action_rules(settings),
     )
 
 

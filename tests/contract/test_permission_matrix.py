@@ -103,6 +103,7 @@ get_business_calendar                 ok   ok   ok   ok   ok   ok   403  ok   40
 get_current_user                      ok   ok   ok   ok   ok   ok   ok   403  403  ok
 get_current_win_model                 404  404  404  404  404  404  403  404  403  404
 get_customer                          ok   ok   ok   404  ok   404  403  ok   403  404
+get_customer_contact_times            ok   ok   ok   404  ok   404  403  ok   403  404
 get_customer_health                   ok   ok   ok   404  ok   404  403  ok   403  404
 get_customer_health_history           ok   ok   ok   404  ok   404  403  ok   403  404
 get_customer_timeline                 ok   ok   ok   404  ok   404  403  ok   403  404
@@ -127,6 +128,7 @@ get_kpi_time_to_first_deal            ok   ok   ok   ok   ok   ok   403  ok   40
 get_lead                              ok   ok   ok   404  ok   404  404  ok   403  404
 get_notification_channel              ok   ok   403  403  403  403  403  403  403  404
 get_opportunity                       ok   ok   ok   404  ok   404  403  ok   403  404
+get_opportunity_next_actions          ok   ok   ok   404  ok   404  403  ok   403  404
 get_opportunity_stage_history         ok   ok   ok   404  ok   404  403  ok   403  404
 get_organization                      ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 get_pipeline                          ok   ok   ok   ok   ok   ok   403  ok   403  404
