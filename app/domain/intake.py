@@ -139,3 +139,16 @@ def _custom_value(raw: str, kind: FieldType | None) -> Any:
 def is_honeypot_filled(fields: Mapping[str, str], honeypot_field: str | None) -> bool:
     """A field people never see (hidden by the page's CSS): only a bot fills it."""
     return bool(honeypot_field) and bool(fields.get(honeypot_field or "", "").strip())
+
+
+def in_form_terms(refusal: InvalidInput, mapping: Mapping[str, str]) -> InvalidInput:
+    """A refusal of the lead (a phone that is no phone, no way to reach the person) naming the form's
+    fields, which are what the page's author knows."""
+    source_of = {target: source for source, target in mapping.items()}
+    renamed = InvalidInput(
+        refusal.detail,
+        code=refusal.code,
+        errors=[FieldError(source_of.get(e.field, e.field), e.code, e.message) for e in refusal.errors],
+    )
+    renamed.extensions = refusal.extensions
+    return renamed

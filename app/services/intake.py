@@ -21,6 +21,7 @@ from app.domain.intake import (
     MappedLead,
     check_mapping,
     hash_form_key,
+    in_form_terms,
     is_honeypot_filled,
     map_submission,
 )
@@ -74,16 +75,37 @@ def _new_key() -> tuple[str, str, str]:
 
 
 async def _check_settings(
-    session: AsyncSession, actor: Principal, values: Mapping[str, Any], allow_private: bool
+    session: AsyncSession,
+    actor: Principal,
+    values: Mapping[str, Any],
+    allow_private: bool,
+    changed: frozenset[str] | None = None,
 ) -> None:
-    """The mapping against the lead's fields (custom ones included) and the captcha URL against SSRF."""
-    policy = await rules_for(session, actor.organization_id)
-    check_mapping(
-        values["field_mapping"], list(policy.lead_fields), honeypot_field=values.get("honeypot_field")
-    )
+    """The mapping against the lead's fields (custom ones included), the captcha URL against SSRF and
+    its secret. An edit checks only what it changes (`changed`): switching a form off must not fail
+    on a provider's DNS or a custom field removed since."""
+
+    def touched(*names: str) -> bool:
+        return changed is None or bool(changed & set(names))
+
+    if touched("field_mapping", "honeypot_field"):
+        policy = await rules_for(session, actor.organization_id)
+        check_mapping(
+            values["field_mapping"], list(policy.lead_fields), honeypot_field=values.get("honeypot_field")
+        )
     url = values.get("captcha_verify_url")
-    if url is None:
-        return
+    if url is not None and touched("captcha_verify_url"):
+        await _check_captcha_url(url, allow_private)
+    secret_missing = url is not None and not values.get("captcha_secret")
+    if secret_missing and touched("captcha_verify_url", "captcha_secret"):
+        raise InvalidInput(
+            "A captcha check needs the provider's secret.",
+            code="intake.captcha_secret_missing",
+            errors=[FieldError("captcha_secret", "missing", "required with captcha_verify_url")],
+        )
+
+
+async def _check_captcha_url(url: str, allow_private: bool) -> None:
     try:
         await check_url(url, allow_private=allow_private)
     except (InvalidInput, OSError) as exc:
@@ -92,12 +114,6 @@ async def _check_settings(
             code="intake.captcha_url_refused",
             errors=[FieldError("captcha_verify_url", "destination_refused", str(exc)[:200])],
         ) from exc
-    if not values.get("captcha_secret"):
-        raise InvalidInput(
-            "A captcha check needs the provider's secret.",
-            code="intake.captcha_secret_missing",
-            errors=[FieldError("captcha_secret", "missing", "required with captcha_verify_url")],
-        )
 
 
 async def create_form(
@@ -160,7 +176,7 @@ async def update_form(
         name: getattr(form, name)
         for name in ("field_mapping", "honeypot_field", "captcha_verify_url", "captcha_secret")
     }
-    await _check_settings(session, actor, {**merged, **changes}, allow_private)
+    await _check_settings(session, actor, {**merged, **changes}, allow_private, frozenset(changes))
     check_version(form, expected_version)
     before = audit.snapshot(form, AUDITED_FIELDS)
     for name, value in changes.items():
@@ -251,13 +267,16 @@ async def submit(
     policy = await rules_for(session, form.organization_id)
     mapped = map_submission(submission.fields, form.field_mapping, list(policy.lead_fields))
     actor = Principal.for_intake_form(form.organization_id, form.id)
-    created = await leads.create_lead(
-        session,
-        actor=actor,
-        data=lead_input_from_form(form, mapped),
-        now=now,
-        on_duplicate=leads.OnDuplicate.merge,
-    )
+    try:
+        created = await leads.create_lead(
+            session,
+            actor=actor,
+            data=lead_input_from_form(form, mapped),
+            now=now,
+            on_duplicate=leads.OnDuplicate.merge,
+        )
+    except InvalidInput as refusal:
+        raise in_form_terms(refusal, form.field_mapping) from refusal
     INTAKE_SUBMISSIONS.labels(outcome="accepted").inc()
     await audit.record_audit(
         session,

@@ -4,6 +4,7 @@ and an optional captcha check against a fake provider on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import itertools
 import json
@@ -149,6 +150,20 @@ async def test_per_form_and_per_address_limits_answer_429_until_the_window_passe
     assert len(leads) == 4
 
 
+async def test_concurrent_submissions_from_one_address_pass_the_limit_no_more_often_than_it_allows(
+    client, make_tenant
+):
+    tenant = await make_tenant()
+    form = await _form(client, tenant.headers, client_rate_limit=3)
+
+    answers = await asyncio.gather(
+        *(client.post(f"/api/v1/intake/{form['key']}", data=_submission()) for _ in range(8))
+    )
+
+    assert sorted(a.status_code for a in answers) == [202] * 3 + [429] * 5
+    assert len(await _leads(client, tenant)) == 3
+
+
 async def test_a_rotated_key_replaces_the_old_one_and_an_inactive_or_deleted_form_answers_404(
     client, make_tenant
 ):
@@ -221,6 +236,9 @@ async def test_a_mapping_to_a_missing_lead_field_and_a_submission_that_does_not_
     assert refused.json()["code"] == "intake.fields_invalid"
     assert {e["field"] for e in refused.json()["errors"]} == {"contact_name", "budget"}
     assert accepted.status_code == 202, accepted.text
+    not_a_phone = await client.post(f"/api/v1/intake/{form['key']}", data=_submission(mobile="call me"))
+    assert not_a_phone.status_code == 422
+    assert [(e["field"], e["code"]) for e in not_a_phone.json()["errors"]] == [("mobile", "phone.invalid")]
     [lead] = await _leads(client, tenant)
     assert (lead["budget"], lead["custom_fields"]) == ("250000.00", {"site_area": "1200"})
 
