@@ -172,7 +172,7 @@ async def rotate_intake_form_key(
     "/intake/{form_key}",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=IntakeAccepted,
-    responses=problem_responses(403, 404, 413, 422, 429, 503),
+    responses=problem_responses(403, 404, 409, 413, 422, 429, 503),
     summary="Submit a web form: the lead goes through de-duplication, assignment and SLA",
     openapi_extra=_SUBMISSION_BODY,
 )
@@ -183,7 +183,7 @@ async def submit_intake_form(
     duplicate (merged into the existing lead as a note) and a filled honeypot (dropped). 404 for an
     unknown or inactive key, 429 with Retry-After past the form's per-minute limits, 403
     intake.captcha_failed when the form checks a captcha and the token does not pass, 422 naming the
-    form fields that do not fit the lead."""
+    form fields that do not fit the lead; 409 only when a concurrent change got in the way (retry)."""
     client = client_address(request, runtime.settings.trusted_proxies)
     # Counted and committed before the submission is read, as sign-in attempts are: concurrent
     # submissions cannot all pass the limit.
