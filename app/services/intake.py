@@ -255,7 +255,9 @@ async def submit(
     """Honeypot, captcha, mapping, then the lead: a new one, or a duplicate merged into the lead
     that has this phone or e-mail, as POST /leads?on_duplicate=merge does. The caller answers the
     same either way, so a form cannot be used to learn who is already a lead."""
-    form = await session.get_one(IntakeForm, form_id)
+    form = await session.get(IntakeForm, form_id)
+    if form is None or not form.is_active:  # deleted or switched off since it was admitted
+        raise NotFound("No active web form has this key.", code="intake_form.not_found")
     if is_honeypot_filled(submission.fields, form.honeypot_field):
         # Answered as a success, so the bot learns nothing; the log and the metric count it.
         INTAKE_SUBMISSIONS.labels(outcome="honeypot").inc()
