@@ -70,6 +70,8 @@ class Permission(StrEnum):
     playbook_read = "playbook:read"
     playbook_write = "playbook:write"
     playbook_approve = "playbook:approve"
+    # Web forms that post leads into the CRM (web-to-lead intake): marketing's and the admin's.
+    intake_forms_manage = "intake_forms:manage"
 
 
 _EVERYONE = {
@@ -149,7 +151,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     ),
     Role.rep: frozenset(_EVERYONE | _SALES_WORK | {Permission.leads_claim, Permission.records_delete}),
     # Marketing brings leads in and hands them to sales; customers are sales' records. Marketing
-    # writes cases for the playbook too.
+    # writes cases for the playbook too, and runs the web forms leads arrive through.
     Role.marketing: frozenset(
         _EVERYONE
         | {
@@ -157,6 +159,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.leads_write,
             Permission.playbook_read,
             Permission.playbook_write,
+            Permission.intake_forms_manage,
         }
     ),
 }

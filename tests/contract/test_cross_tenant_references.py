@@ -287,6 +287,10 @@ REFERENCES: dict[tuple[str, str], Case | NotAReference] = {
     ("update_notification_channel", "config.agent_id"): NotAReference("the WeCom application's id"),
     ("put_wecom_app", "corp_id"): NotAReference("the WeCom corporation's id"),
     ("put_wecom_app", "agent_id"): NotAReference("the WeCom application's id"),
+    # The campaign table arrives with the campaigns work (issue 21) in parallel: at that merge the
+    # form's campaign_id becomes a reference, refused 422 for another organization's campaign.
+    ("create_intake_form", "campaign_id"): NotAReference("no campaign table yet; checked once it exists"),
+    ("update_intake_form", "campaign_id"): NotAReference("no campaign table yet; checked once it exists"),
     ("update_organization", "settings.assignment.fallback_team_id"): Case(
         "PATCH", "/api/v1/organization", {"settings": {"assignment": {"fallback_team_id": REF_TEAM}}}
     ),

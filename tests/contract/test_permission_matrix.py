@@ -69,6 +69,7 @@ create_assignment_rule                ok   ok   403  403  403  403  403  403  40
 create_business_calendar              ok   ok   403  403  403  403  403  403  403  ok
 create_contact                        ok   ok   ok   ok   ok   ok   403  ok   403  ok
 create_customer                       ok   ok   ok   ok   ok   ok   403  ok   403  ok
+create_intake_form                    ok   403  403  403  403  403  ok   403  403  ok
 create_lead                           ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 create_notification_channel           ok   ok   403  403  403  403  403  403  403  ok
 create_opportunity                    ok   ok   ok   ok   ok   ok   403  ok   403  ok
@@ -88,6 +89,7 @@ delete_assignment_rule                ok   ok   403  403  403  403  403  403  40
 delete_business_calendar              ok   ok   403  403  403  403  403  403  403  404
 delete_contact                        ok   ok   ok   404  ok   404  403  403  403  404
 delete_customer                       ok   ok   ok   404  ok   404  403  403  403  404
+delete_intake_form                    ok   403  403  403  403  403  ok   403  403  404
 delete_lead                           ok   ok   ok   404  ok   404  403  403  403  404
 delete_notification_channel           ok   ok   403  403  403  403  403  403  403  404
 delete_team                           ok   ok   403  403  403  403  403  403  403  404
@@ -108,6 +110,7 @@ get_customer_health                   ok   ok   ok   404  ok   404  403  ok   40
 get_customer_health_history           ok   ok   ok   404  ok   404  403  ok   403  404
 get_customer_timeline                 ok   ok   ok   404  ok   404  403  ok   403  404
 get_import_job                        ok   ok   404  404  404  404  404  ok   403  404
+get_intake_form                       ok   403  403  403  403  403  ok   403  403  404
 get_jsapi_signature                   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 get_kpi_contact_heatmap               ok   ok   ok   ok   ok   ok   403  ok   403  ok
 get_kpi_daily_brief                   ok   ok   ok   ok   ok   ok   403  ok   403  ok
@@ -162,6 +165,7 @@ list_deleted_customers                ok   ok   403  403  403  403  403  ok   40
 list_deleted_leads                    ok   ok   403  403  403  403  403  ok   403  ok
 list_import_errors                    ok   ok   404  404  404  404  404  ok   403  404
 list_import_warnings                  ok   ok   404  404  404  404  404  ok   403  404
+list_intake_forms                     ok   403  403  403  403  403  ok   403  403  ok
 list_lead_pool                        ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 list_leads                            ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 list_notification_channel_deliveries  ok   ok   403  403  403  403  403  403  403  404
@@ -203,15 +207,18 @@ restore_customer                      ok   ok   ok   404  ok   404  403  403  40
 restore_lead                          ok   ok   ok   404  ok   404  403  403  403  404
 retrain_win_model                     ok   403  403  403  403  403  403  403  403  ok
 revoke_api_key                        ok   403  403  403  403  403  403  403  403  404
+rotate_intake_form_key                ok   403  403  403  403  403  ok   403  403  404
 rotate_webhook_secret                 ok   ok   403  403  403  403  403  403  403  ok
 sign_in_with_wecom                    ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 sign_out_everywhere                   ok   ok   ok   ok   ok   ok   ok   403  403  ok
 simulate_assignment                   ok   ok   ok   ok   403  403  403  ok   403  ok
+submit_intake_form                    ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 undo_customer_merge                   ok   ok   ok   ok   403  403  403  403  403  ok
 undo_lead_merge                       ok   ok   ok   ok   403  403  403  403  403  ok
 update_assignment_rule                ok   ok   403  403  403  403  403  403  403  404
 update_business_calendar              ok   ok   403  403  403  403  403  403  403  404
 update_customer                       ok   ok   ok   404  ok   404  403  ok   403  404
+update_intake_form                    ok   403  403  403  403  403  ok   403  403  404
 update_lead                           ok   ok   ok   404  ok   404  404  ok   403  404
 update_notification_channel           ok   ok   403  403  403  403  403  403  403  404
 update_opportunity                    ok   ok   ok   404  ok   404  403  ok   403  404
@@ -238,6 +245,7 @@ DESTRUCTIVE = {
     "delete_notification_channel",
     "delete_assignment_rule",
     "delete_business_calendar",
+    "delete_intake_form",
     "revoke_api_key",
 }
 
@@ -391,6 +399,24 @@ async def _webhook(client: httpx.AsyncClient, admin: dict[str, str]) -> str:
     return str(ok(await client.post("/api/v1/webhooks", json=body, headers=admin), 201)["id"])
 
 
+async def _intake_form(client: httpx.AsyncClient, admin: dict[str, str]) -> dict[str, Any]:
+    body = {
+        "name": f"表单 {uuid.uuid4().hex[:6]}",
+        "field_mapping": {"contact_name": "name", "mobile": "phone"},
+        "client_rate_limit": 100,
+    }
+    return dict(ok(await client.post("/api/v1/intake-forms", json=body, headers=admin), 201))
+
+
+async def _intake_form_id(client: httpx.AsyncClient, admin: dict[str, str]) -> str:
+    return str((await _intake_form(client, admin))["id"])
+
+
+async def _form_key(client: httpx.AsyncClient, admin: dict[str, str]) -> str:
+    # A form of its own: the matrix rotates the key of `intake_form_id`'s.
+    return str((await _intake_form(client, admin))["key"])
+
+
 async def _channel(client: httpx.AsyncClient, admin: dict[str, str]) -> str:
     body = {
         "kind": "wecom_robot",
@@ -428,6 +454,8 @@ _ORG_RECORDS = {
     "webhook_id": _webhook,
     "channel_id": _channel,
     "rule_id": _rule,
+    "intake_form_id": _intake_form_id,
+    "form_key": _form_key,
 }
 _FRESH_FOR = {
     "delete_team": ("team_id", _team),
@@ -435,6 +463,7 @@ _FRESH_FOR = {
     "delete_notification_channel": ("channel_id", _channel),
     "delete_assignment_rule": ("rule_id", _rule),
     "delete_business_calendar": ("calendar_id", _calendar),
+    "delete_intake_form": ("intake_form_id", _intake_form_id),
     "revoke_api_key": ("api_key_id", _api_key),
 }
 

@@ -11,6 +11,7 @@ from app.domain.models.delivery import Delivery, DeliveryStatus
 from app.domain.models.engagement_event import EngagementEvent
 from app.domain.models.idempotency_record import IdempotencyRecord
 from app.domain.models.import_job import ImportJob, ImportKind, ImportRowError, ImportStatus
+from app.domain.models.intake_form import IntakeForm
 from app.domain.models.lead import Lead, LeadMerge
 from app.domain.models.login_throttle import LoginThrottle
 from app.domain.models.notification import Notification
@@ -52,6 +53,7 @@ __all__ = [
     "ImportKind",
     "ImportRowError",
     "ImportStatus",
+    "IntakeForm",
     "Lead",
     "LeadAssignment",
     "LeadMerge",
