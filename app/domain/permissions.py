@@ -70,6 +70,9 @@ class Permission(StrEnum):
     playbook_read = "playbook:read"
     playbook_write = "playbook:write"
     playbook_approve = "playbook:approve"
+    # Editing many leads or customers at once (POST /leads/bulk, /customers/bulk): management's,
+    # each item still within the caller's visibility (app/services/bulk_edits.py).
+    records_bulk_edit = "records:bulk_edit"
 
 
 _EVERYONE = {
@@ -130,6 +133,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.records_delete,
             Permission.records_read_deleted,
             Permission.playbook_approve,
+            Permission.records_bulk_edit,
         }
     ),
     # Supervisors route their team's leads by hand, merge their team's duplicate customers and read
@@ -145,6 +149,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.leads_merge,
             Permission.records_delete,
             Permission.playbook_approve,
+            Permission.records_bulk_edit,
         }
     ),
     Role.rep: frozenset(_EVERYONE | _SALES_WORK | {Permission.leads_claim, Permission.records_delete}),
