@@ -28,6 +28,7 @@ _JSON = "application/json"
 # Paging is the export's own: it reads every page, whatever page the client was on.
 _PAGING = frozenset({"limit", "cursor"})
 TOO_MANY_ROWS = "export.too_many_rows"
+_VARY = "Accept, Authorization"
 
 EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -113,7 +114,7 @@ class ListExport:
             else XLSX_MEDIA_TYPE,
             headers={
                 "Content-Disposition": f'attachment; filename="{resource}.{self.format.value}"',
-                "Vary": "Accept, Authorization",
+                "Vary": _VARY,
                 "X-Export-Id": str(export_id),
             },
         )
@@ -144,8 +145,10 @@ def _too_many_rows(max_rows: int) -> InvalidInput:
 
 
 async def list_export(
-    request: Request, session: SessionDep, actor: CurrentPrincipal, runtime: RuntimeDep
+    request: Request, response: Response, session: SessionDep, actor: CurrentPrincipal, runtime: RuntimeDep
 ) -> ListExport:
+    # One URL, a JSON page or a file by Accept: a cache must keep them apart.
+    response.headers["Vary"] = _VARY
     return ListExport(
         request=request,
         session=session,

@@ -82,6 +82,8 @@ async def test_csv_and_xlsx_hold_the_json_lists_rows_with_the_same_filters_and_o
     )
     assert either.headers["content-type"] == "application/json"
     assert len(either.json()["items"]) == 1
+    for answer in (either, as_csv, as_xlsx):  # one URL, two representations: caches keep them apart
+        assert "Accept" in answer.headers["vary"]
 
 
 async def test_a_rep_exports_only_the_leads_they_see(client, make_tenant, make_user):
