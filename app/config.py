@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     # them the socket's peer address is the client, and X-Forwarded-For is ignored.
     trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = []
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    # The most rows a list answers as CSV or XLSX (Accept); more is a job (POST /exports).
+    export_max_rows: int = Field(default=10_000, ge=1, le=100_000)
     db_pool_size: int = Field(default=10, ge=1)
     # A pooled PostgreSQL connection idle for longer is checked alive before use (app/db.py).
     db_ping_after_idle_seconds: float = Field(default=5.0, ge=0)

@@ -72,6 +72,9 @@ class Permission(StrEnum):
     playbook_approve = "playbook:approve"
     # Web forms that post leads into the CRM (web-to-lead intake): marketing's and the admin's.
     intake_forms_manage = "intake_forms:manage"
+    # Editing many leads or customers at once (POST /leads/bulk, /customers/bulk): management's,
+    # each item still within the caller's visibility (app/services/bulk_edits.py).
+    records_bulk_edit = "records:bulk_edit"
 
 
 _EVERYONE = {
@@ -132,6 +135,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.records_delete,
             Permission.records_read_deleted,
             Permission.playbook_approve,
+            Permission.records_bulk_edit,
         }
     ),
     # Supervisors route their team's leads by hand, merge their team's duplicate customers and read
@@ -147,6 +151,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.leads_merge,
             Permission.records_delete,
             Permission.playbook_approve,
+            Permission.records_bulk_edit,
         }
     ),
     Role.rep: frozenset(_EVERYONE | _SALES_WORK | {Permission.leads_claim, Permission.records_delete}),

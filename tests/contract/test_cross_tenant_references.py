@@ -70,6 +70,8 @@ class Case:
     body: dict[str, Any]
     refused: int = 422
     multipart: bool = False
+    # A bulk edit answers 200 with a result per item: the refusal is the one item's problem.
+    per_item: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,30 @@ REFERENCES: dict[tuple[str, str], Case | NotAReference] = {
     ("update_team", "supervisor_id"): Case("PATCH", "/api/v1/teams/{team}", {"supervisor_id": REF_USER}),
     ("update_team", "member_ids"): Case("PATCH", "/api/v1/teams/{team}", {"member_ids": [REF_USER]}),
     ("create_lead", "owner_id"): Case("POST", "/api/v1/leads", {**_LEAD, "owner_id": REF_USER}),
+    ("bulk_edit_leads", "lead_ids"): Case(
+        "POST",
+        "/api/v1/leads/bulk",
+        {"action": "tag", "lead_ids": [Ref("lead")], "tags": ["批量"]},
+        404,
+        per_item=True,
+    ),
+    ("bulk_edit_leads", "owner_id"): Case(
+        "POST",
+        "/api/v1/leads/bulk",
+        {"action": "assign", "lead_ids": [Own("lead")], "owner_id": REF_USER, "reason": "区域调整"},
+    ),
+    ("bulk_edit_customers", "customer_ids"): Case(
+        "POST",
+        "/api/v1/customers/bulk",
+        {"action": "tag", "customer_ids": [Ref("customer")], "tags": ["批量"]},
+        404,
+        per_item=True,
+    ),
+    ("bulk_edit_customers", "owner_id"): Case(
+        "POST",
+        "/api/v1/customers/bulk",
+        {"action": "reassign", "customer_ids": [Own("customer")], "owner_id": REF_USER},
+    ),
     ("convert_lead", "customer_id"): Case(
         "POST", "/api/v1/leads/{fresh_lead}/convert", {"customer_id": Ref("customer")}, refused=404
     ),
@@ -483,6 +509,15 @@ async def _tables(app: Any) -> dict[str, list[str]]:
         }
 
 
+def _refusal(case: Case, response: httpx.Response) -> tuple[int, dict[str, Any]]:
+    """The status and problem of the refusal: the answer's, or for a bulk edit its one item's."""
+    body = response.json()
+    if case.per_item and response.status_code == 200 and len(body["results"]) == 1:
+        problem = body["results"][0]["problem"] or {}
+        return int(problem.get("status", 200)), problem
+    return response.status_code, body
+
+
 def _names(problem: dict[str, Any], path: str, foreign_id: str) -> bool:
     """The refusal points at the field (its path, or its own name inside a nested object) or at
     the id, so it is this field that was refused."""
@@ -510,9 +545,10 @@ async def test_another_organizations_id_is_refused_in_every_body_field_and_nothi
         before = await _tables(app)
         refused = await _send(client, case, url, own, foreign)
         [ref] = _refs(case.body)
-        if refused.status_code != case.refused:
+        status, problem = _refusal(case, refused)
+        if status != case.refused:
             wrong[where] = f"{refused.status_code}: {refused.text[:300]}"
-        elif not _names(refused.json(), path, foreign.ids[ref.kind]):
+        elif not _names(problem, path, foreign.ids[ref.kind]):
             wrong[where] = f"the refusal names neither the field nor the id: {refused.text[:300]}"
         elif changed := [table for table, rows in (await _tables(app)).items() if rows != before[table]]:
             wrong[where] = f"refused, but wrote to {changed}"

@@ -57,6 +57,8 @@ MATRIX = _table(
 operation                             adm  dir  sup  sup' rep  rep' mkt  key  key0 frn
 add_business_calendar_minutes         ok   ok   ok   ok   ok   ok   403  ok   403  ok
 assign_lead                           ok   ok   ok   ok   403  403  403  ok   403  ok
+bulk_edit_customers                   ok   ok   ok   ok   403  403  403  403  403  ok
+bulk_edit_leads                       ok   ok   ok   ok   403  403  403  403  403  ok
 change_opportunity_stage              ok   ok   ok   ok   ok   ok   403  ok   403  ok
 change_quote_status                   ok   ok   ok   ok   ok   ok   403  ok   403  ok
 check_customer_duplicates             ok   ok   ok   ok   ok   ok   403  ok   403  ok

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.deps import Cursor, Idempotent, Limit, NowDep, SessionDep, require
 from app.api.errors import problem_responses
+from app.api.list_export import EXPORT_RESPONSES, ListExportDep
 from app.api.routes import API_V1
 from app.api.schemas.activities import ActivityCreate, ActivityOut, ActivityPage, GeoOut
 from app.api.schemas.common import Timestamp
@@ -89,10 +90,13 @@ async def create_activity(
     return activity_out(recorded.activity)
 
 
-@router.get("", response_model=ActivityPage, responses=problem_responses(401, 403, 422))
+@router.get(
+    "", response_model=ActivityPage, responses={**EXPORT_RESPONSES, **problem_responses(401, 403, 422)}
+)
 async def list_activities(
     session: SessionDep,
     actor: CanRead,
+    export: ListExportDep,
     limit: Limit = 50,
     cursor: Cursor = None,
     sort: Annotated[str, Query(pattern=r"^-?(occurred_at|created_at)$")] = "-occurred_at",
@@ -102,18 +106,21 @@ async def list_activities(
     type_: Annotated[list[ActivityType] | None, Query(alias="type", max_length=20)] = None,
     occurred_from: Timestamp | None = None,
     occurred_to: Timestamp | None = None,
-) -> ActivityPage:
-    page = await activities.list_activities(
-        session,
-        actor=actor,
-        limit=limit,
-        cursor=cursor,
-        sort=sort,
-        filters={"lead_id": lead_id, "customer_id": customer_id, "owner_id": owner_id, "type": type_},
-        occurred_from=occurred_from,
-        occurred_to=occurred_to,
-    )
-    return ActivityPage(items=[activity_out(a) for a in page.items], next_cursor=page.next_cursor)
+) -> ActivityPage | Response:
+    async def read_page(limit: int, cursor: str | None) -> ActivityPage:
+        page = await activities.list_activities(
+            session,
+            actor=actor,
+            limit=limit,
+            cursor=cursor,
+            sort=sort,
+            filters={"lead_id": lead_id, "customer_id": customer_id, "owner_id": owner_id, "type": type_},
+            occurred_from=occurred_from,
+            occurred_to=occurred_to,
+        )
+        return ActivityPage(items=[activity_out(a) for a in page.items], next_cursor=page.next_cursor)
+
+    return await export.answer(read_page, limit=limit, cursor=cursor)
 
 
 @router.get(

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, NowDep, SessionDep, etag_for, require
 from app.api.errors import problem_responses
+from app.api.list_export import EXPORT_RESPONSES, ListExportDep
 from app.api.routes import API_V1
 from app.api.schemas.common import Timestamp
 from app.api.schemas.customers import (
@@ -99,10 +100,13 @@ async def check_customer_duplicates(
     )
 
 
-@router.get("", response_model=CustomerPage, responses=problem_responses(401, 403, 422))
+@router.get(
+    "", response_model=CustomerPage, responses={**EXPORT_RESPONSES, **problem_responses(401, 403, 422)}
+)
 async def list_customers(
     session: SessionDep,
     actor: CanRead,
+    export: ListExportDep,
     now: NowDep,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -128,24 +132,27 @@ async def list_customers(
             description="Exact code; a merged customer's code finds its survivor.",
         ),
     ] = None,
-) -> CustomerPage:
-    page = await customers.list_customers(
-        session,
-        actor=actor,
-        limit=limit,
-        cursor=cursor,
-        sort=sort,
-        owner_id=owner_id,
-        tier=tier,
-        region=region,
-        industry=industry,
-        q=q,
-        updated_since=updated_since,
-        code=code,
-    )
-    return CustomerPage(
-        items=await customers_out(session, actor, now, page.items), next_cursor=page.next_cursor
-    )
+) -> CustomerPage | Response:
+    async def read_page(limit: int, cursor: str | None) -> CustomerPage:
+        page = await customers.list_customers(
+            session,
+            actor=actor,
+            limit=limit,
+            cursor=cursor,
+            sort=sort,
+            owner_id=owner_id,
+            tier=tier,
+            region=region,
+            industry=industry,
+            q=q,
+            updated_since=updated_since,
+            code=code,
+        )
+        return CustomerPage(
+            items=await customers_out(session, actor, now, page.items), next_cursor=page.next_cursor
+        )
+
+    return await export.answer(read_page, limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -278,15 +285,25 @@ async def create_contact(
 @router.get(
     "/{customer_id:uuid}/contacts",
     response_model=ContactPage,
-    responses=problem_responses(401, 403, 404, 422),
+    responses={**EXPORT_RESPONSES, **problem_responses(401, 403, 404, 422)},
 )
 async def list_contacts(
-    session: SessionDep, actor: CanRead, customer_id: uuid.UUID, limit: Limit = 50, cursor: Cursor = None
-) -> ContactPage:
-    page = await customers.list_contacts(
-        session, actor=actor, customer_id=customer_id, limit=limit, cursor=cursor
-    )
-    return ContactPage(items=[ContactOut.model_validate(c) for c in page.items], next_cursor=page.next_cursor)
+    session: SessionDep,
+    actor: CanRead,
+    export: ListExportDep,
+    customer_id: uuid.UUID,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> ContactPage | Response:
+    async def read_page(limit: int, cursor: str | None) -> ContactPage:
+        page = await customers.list_contacts(
+            session, actor=actor, customer_id=customer_id, limit=limit, cursor=cursor
+        )
+        return ContactPage(
+            items=[ContactOut.model_validate(c) for c in page.items], next_cursor=page.next_cursor
+        )
+
+    return await export.answer(read_page, limit=limit, cursor=cursor)
 
 
 @router.get("/deleted", response_model=DeletedRecordPage, responses=problem_responses(401, 403, 422))

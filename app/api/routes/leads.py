@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, NowDep, SessionDep, etag_for, require
 from app.api.errors import problem_responses
+from app.api.list_export import EXPORT_RESPONSES, ListExportDep
 from app.api.routes import API_V1
 from app.api.routes.customers import customers_out
 from app.api.routes.opportunities import opportunities_out
@@ -93,10 +94,11 @@ async def create_lead(
     return await lead_out(session, actor, now, created.lead)
 
 
-@router.get("", response_model=LeadPage, responses=problem_responses(401, 403, 422))
+@router.get("", response_model=LeadPage, responses={**EXPORT_RESPONSES, **problem_responses(401, 403, 422)})
 async def list_leads(
     session: SessionDep,
     actor: CanRead,
+    export: ListExportDep,
     now: NowDep,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -118,28 +120,31 @@ async def list_leads(
     created_from: Timestamp | None = None,
     created_to: Timestamp | None = None,
     updated_since: Timestamp | None = None,
-) -> LeadPage:
-    page = await leads.list_leads(
-        session,
-        actor=actor,
-        limit=limit,
-        cursor=cursor,
-        sort=sort,
-        filters={
-            "owner_id": owner_id,
-            "status": status_,
-            "source": source,
-            "region": region,
-            "industry": industry,
-            "product_line": product_line,
-            "customer_id": customer_id,
-        },
-        q=q,
-        created_from=created_from,
-        created_to=created_to,
-        updated_since=updated_since,
-    )
-    return LeadPage(items=await leads_out(session, actor, now, page.items), next_cursor=page.next_cursor)
+) -> LeadPage | Response:
+    async def read_page(limit: int, cursor: str | None) -> LeadPage:
+        page = await leads.list_leads(
+            session,
+            actor=actor,
+            limit=limit,
+            cursor=cursor,
+            sort=sort,
+            filters={
+                "owner_id": owner_id,
+                "status": status_,
+                "source": source,
+                "region": region,
+                "industry": industry,
+                "product_line": product_line,
+                "customer_id": customer_id,
+            },
+            q=q,
+            created_from=created_from,
+            created_to=created_to,
+            updated_since=updated_since,
+        )
+        return LeadPage(items=await leads_out(session, actor, now, page.items), next_cursor=page.next_cursor)
+
+    return await export.answer(read_page, limit=limit, cursor=cursor)
 
 
 @router.get(

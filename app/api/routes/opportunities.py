@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, NowDep, SessionDep, etag_for, require
 from app.api.errors import problem_responses
+from app.api.list_export import EXPORT_RESPONSES, ListExportDep
 from app.api.routes import API_V1
 from app.api.schemas.common import Timestamp
 from app.api.schemas.pipelines import (
@@ -76,10 +77,13 @@ async def create_opportunity(
     return await _answer(session, actor, opportunity, response)
 
 
-@router.get("", response_model=OpportunityPage, responses=problem_responses(401, 403, 422))
+@router.get(
+    "", response_model=OpportunityPage, responses={**EXPORT_RESPONSES, **problem_responses(401, 403, 422)}
+)
 async def list_opportunities(
     session: SessionDep,
     actor: CanRead,
+    export: ListExportDep,
     limit: Limit = 50,
     cursor: Cursor = None,
     status_: Annotated[list[OpportunityStatus] | None, Query(alias="status", max_length=20)] = None,
@@ -100,27 +104,31 @@ async def list_opportunities(
             description="-win_probability: the likeliest to win first (whom to follow up first).",
         ),
     ] = "-created_at",
-) -> OpportunityPage:
+) -> OpportunityPage | Response:
     """Newest first unless sorted otherwise; a rep sees their own, a supervisor their teams'."""
-    page = await opportunities.list_opportunities(
-        session,
-        actor=actor,
-        limit=limit,
-        cursor=cursor,
-        status=status_,
-        owner_id=owner_id,
-        customer_id=customer_id,
-        pipeline_id=pipeline_id,
-        stage_id=stage_id,
-        external_id=external_id,
-        team_id=team_id,
-        closed_from=closed_from,
-        closed_to=closed_to,
-        sort=sort,
-    )
-    return OpportunityPage(
-        items=await opportunities_out(session, actor, page.items), next_cursor=page.next_cursor
-    )
+
+    async def read_page(limit: int, cursor: str | None) -> OpportunityPage:
+        page = await opportunities.list_opportunities(
+            session,
+            actor=actor,
+            limit=limit,
+            cursor=cursor,
+            status=status_,
+            owner_id=owner_id,
+            customer_id=customer_id,
+            pipeline_id=pipeline_id,
+            stage_id=stage_id,
+            external_id=external_id,
+            team_id=team_id,
+            closed_from=closed_from,
+            closed_to=closed_to,
+            sort=sort,
+        )
+        return OpportunityPage(
+            items=await opportunities_out(session, actor, page.items), next_cursor=page.next_cursor
+        )
+
+    return await export.answer(read_page, limit=limit, cursor=cursor)
 
 
 @router.get(

@@ -19,6 +19,7 @@ from app.api.deps import (
     require,
 )
 from app.api.errors import problem_responses
+from app.api.list_export import EXPORT_RESPONSES, ListExportDep
 from app.api.routes import API_V1
 from app.api.schemas.audit_events import AuditEventOut
 from app.api.schemas.quotes import (
@@ -167,18 +168,26 @@ async def create_quote(
     return await _quote_out(session, quote, response)
 
 
-@router.get("/quotes", response_model=QuotePage, responses=problem_responses(401, 403, 422))
+@router.get(
+    "/quotes", response_model=QuotePage, responses={**EXPORT_RESPONSES, **problem_responses(401, 403, 422)}
+)
 async def list_quotes(
     session: SessionDep,
     actor: CanReadQuotes,
+    export: ListExportDep,
     limit: Limit = 50,
     cursor: Cursor = None,
     opportunity_id: uuid.UUID | None = None,
-) -> QuotePage:
-    page = await quotes.list_quotes(
-        session, actor=actor, limit=limit, cursor=cursor, opportunity_id=opportunity_id
-    )
-    return QuotePage(items=[await _quote_out(session, q) for q in page.items], next_cursor=page.next_cursor)
+) -> QuotePage | Response:
+    async def read_page(limit: int, cursor: str | None) -> QuotePage:
+        page = await quotes.list_quotes(
+            session, actor=actor, limit=limit, cursor=cursor, opportunity_id=opportunity_id
+        )
+        return QuotePage(
+            items=[await _quote_out(session, q) for q in page.items], next_cursor=page.next_cursor
+        )
+
+    return await export.answer(read_page, limit=limit, cursor=cursor)
 
 
 @router.get(

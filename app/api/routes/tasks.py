@@ -20,6 +20,7 @@ from app.api.deps import (
     require,
 )
 from app.api.errors import problem_responses
+from app.api.list_export import EXPORT_RESPONSES, ListExportDep
 from app.api.routes import API_V1
 from app.api.schemas.common import Timestamp
 from app.api.schemas.pipelines import TaskCompleteIn, TaskCreate, TaskOut, TaskPage, TaskUpdate
@@ -61,10 +62,11 @@ async def create_task(
     return _answer(task, response)
 
 
-@router.get("", response_model=TaskPage, responses=problem_responses(401, 403, 422))
+@router.get("", response_model=TaskPage, responses={**EXPORT_RESPONSES, **problem_responses(401, 403, 422)})
 async def list_tasks(
     session: SessionDep,
     actor: CanRead,
+    export: ListExportDep,
     now: NowDep,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -77,26 +79,30 @@ async def list_tasks(
         TrueOrFalse | None, Query(description="true: only red-flagged tasks; false: none.")
     ] = None,
     due_before: Timestamp | None = None,
-) -> TaskPage:
+) -> TaskPage | Response:
     """Soonest due first: the tasks you are given, asked for, or that are on records you see. A filter
     given several times means any of its values."""
-    page = await tasks.list_tasks(
-        session,
-        actor=actor,
-        limit=limit,
-        cursor=cursor,
-        now=now,
-        filters=tasks.TaskFilters(
-            lead_id=lead_id,
-            customer_id=customer_id,
-            opportunity_id=opportunity_id,
-            assignee_id=assignee_id,
-            status=status_,
-            overdue=overdue,
-            due_before=due_before,
-        ),
-    )
-    return TaskPage(items=[TaskOut.model_validate(t) for t in page.items], next_cursor=page.next_cursor)
+
+    async def read_page(limit: int, cursor: str | None) -> TaskPage:
+        page = await tasks.list_tasks(
+            session,
+            actor=actor,
+            limit=limit,
+            cursor=cursor,
+            now=now,
+            filters=tasks.TaskFilters(
+                lead_id=lead_id,
+                customer_id=customer_id,
+                opportunity_id=opportunity_id,
+                assignee_id=assignee_id,
+                status=status_,
+                overdue=overdue,
+                due_before=due_before,
+            ),
+        )
+        return TaskPage(items=[TaskOut.model_validate(t) for t in page.items], next_cursor=page.next_cursor)
+
+    return await export.answer(read_page, limit=limit, cursor=cursor)
 
 
 @router.get(

@@ -19,6 +19,7 @@ from app.api.deps import (
     require,
 )
 from app.api.errors import problem_responses
+from app.api.list_export import EXPORT_RESPONSES, ListExportDep
 from app.api.routes import API_V1
 from app.api.schemas.users import UserCreate, UserOut, UserPage, UserUpdate
 from app.domain.permissions import Permission, Role
@@ -46,21 +47,25 @@ async def create_user(session: SessionDep, actor: CanWrite, body: UserCreate, re
     return UserOut.model_validate(user)
 
 
-@router.get("", response_model=UserPage, responses=problem_responses(401, 403, 422))
+@router.get("", response_model=UserPage, responses={**EXPORT_RESPONSES, **problem_responses(401, 403, 422)})
 async def list_users(
     session: SessionDep,
     actor: CanRead,
+    export: ListExportDep,
     limit: Limit = 50,
     cursor: Cursor = None,
     sort: Annotated[str, Query(pattern=r"^-?(created_at|username|display_name)$")] = "created_at",
     role: Annotated[list[Role] | None, Query(max_length=20)] = None,
     is_active: TrueOrFalse | None = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-) -> UserPage:
-    page = await users.list_users(
-        session, actor=actor, limit=limit, cursor=cursor, sort=sort, role=role, is_active=is_active, q=q
-    )
-    return UserPage(items=[UserOut.model_validate(u) for u in page.items], next_cursor=page.next_cursor)
+) -> UserPage | Response:
+    async def read_page(limit: int, cursor: str | None) -> UserPage:
+        page = await users.list_users(
+            session, actor=actor, limit=limit, cursor=cursor, sort=sort, role=role, is_active=is_active, q=q
+        )
+        return UserPage(items=[UserOut.model_validate(u) for u in page.items], next_cursor=page.next_cursor)
+
+    return await export.answer(read_page, limit=limit, cursor=cursor)
 
 
 @router.get(
