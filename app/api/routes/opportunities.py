@@ -9,7 +9,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, NowDep, SessionDep, etag_for, require
+from app.api.deps import (
+    Cursor,
+    ExpectedVersion,
+    Idempotent,
+    Ids,
+    Limit,
+    NowDep,
+    SessionDep,
+    etag_for,
+    require,
+)
+from app.api.display_names import with_names
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.common import Timestamp
@@ -45,9 +56,14 @@ async def opportunities_out(
     session: AsyncSession, actor: Principal, records: Sequence[Opportunity]
 ) -> list[OpportunityOut]:
     engaged = await opportunities.engaged_times(session, actor=actor, opportunity_ids=[o.id for o in records])
-    return [
-        OpportunityOut.model_validate(o).model_copy(update={"engaged_at": engaged.get(o.id)}) for o in records
-    ]
+    return await with_names(
+        session,
+        actor,
+        [
+            OpportunityOut.model_validate(o).model_copy(update={"engaged_at": engaged.get(o.id)})
+            for o in records
+        ],
+    )
 
 
 async def _answer(
@@ -100,6 +116,7 @@ async def list_opportunities(
             description="-win_probability: the likeliest to win first (whom to follow up first).",
         ),
     ] = "-created_at",
+    ids: Ids = None,
 ) -> OpportunityPage:
     """Newest first unless sorted otherwise; a rep sees their own, a supervisor their teams'."""
     page = await opportunities.list_opportunities(
@@ -117,6 +134,7 @@ async def list_opportunities(
         closed_from=closed_from,
         closed_to=closed_to,
         sort=sort,
+        ids=ids,
     )
     return OpportunityPage(
         items=await opportunities_out(session, actor, page.items), next_cursor=page.next_cursor
@@ -276,4 +294,6 @@ async def get_opportunity_stage_history(
 ) -> StageHistoryOut:
     """Every stay in a stage, oldest first, with dwell time once left."""
     stays = await opportunities.stage_history(session, actor=actor, opportunity_id=opportunity_id)
-    return StageHistoryOut(items=[StageStayOut.model_validate(s) for s in stays])
+    return StageHistoryOut(
+        items=await with_names(session, actor, [StageStayOut.model_validate(s) for s in stays])
+    )

@@ -18,6 +18,7 @@ from app.api.deps import (
     etag_for,
     require,
 )
+from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.audit_events import AuditEventOut
@@ -164,7 +165,7 @@ async def create_quote(
         session, actor=actor, opportunity_id=body.opportunity_id, lines=_requested(body.lines), now=now
     )
     response.headers["Location"] = f"{API_V1}/quotes/{quote.id}"
-    return await _quote_out(session, quote, response)
+    return await with_name(session, actor, await _quote_out(session, quote, response))
 
 
 @router.get("/quotes", response_model=QuotePage, responses=problem_responses(401, 403, 422))
@@ -178,7 +179,10 @@ async def list_quotes(
     page = await quotes.list_quotes(
         session, actor=actor, limit=limit, cursor=cursor, opportunity_id=opportunity_id
     )
-    return QuotePage(items=[await _quote_out(session, q) for q in page.items], next_cursor=page.next_cursor)
+    return QuotePage(
+        items=await with_names(session, actor, [await _quote_out(session, q) for q in page.items]),
+        next_cursor=page.next_cursor,
+    )
 
 
 @router.get(
@@ -189,9 +193,8 @@ async def list_quotes(
 async def get_quote(
     session: SessionDep, actor: CanReadQuotes, quote_id: uuid.UUID, response: Response
 ) -> QuoteOut:
-    return await _quote_out(
-        session, await quotes.get_quote(session, actor=actor, quote_id=quote_id), response
-    )
+    quote = await quotes.get_quote(session, actor=actor, quote_id=quote_id)
+    return await with_name(session, actor, await _quote_out(session, quote, response))
 
 
 @router.get(
@@ -232,7 +235,7 @@ async def replace_quote_lines(
         expected_version=expected_version,
         now=now,
     )
-    return await _quote_out(session, quote, response)
+    return await with_name(session, actor, await _quote_out(session, quote, response))
 
 
 @router.post(
@@ -252,7 +255,7 @@ async def change_quote_status(
     A quote whose prices wait for approval (409 `quote.approval_pending`) or were rejected (409
     `quote.approval_rejected`) cannot be sent."""
     quote = await quotes.set_status(session, actor=actor, quote_id=quote_id, status=body.status, now=now)
-    return await _quote_out(session, quote, response)
+    return await with_name(session, actor, await _quote_out(session, quote, response))
 
 
 @router.post(
@@ -280,4 +283,4 @@ async def decide_quote_approval(
         reason=body.reason,
         now=now,
     )
-    return await _quote_out(session, quote, response)
+    return await with_name(session, actor, await _quote_out(session, quote, response))

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StringConstraints
 
-from app.api.schemas.common import JsonInteger, Record, Timestamp, given, unless, when
+from app.api.schemas.common import JsonInteger, Record, Timestamp, given, name_of, unless, when
 from app.api.schemas.customers import Latitude, Longitude
 from app.api.schemas.leads import Notes
 from app.domain.activities import ActivityType, CallOutcome, InfoPoint
@@ -119,9 +119,13 @@ class ActivityOut(Record):
     type: ActivityType
     occurred_at: datetime
     owner_id: uuid.UUID | None
+    owner_name: str | None = name_of("owner")
     lead_id: uuid.UUID | None
+    lead_name: str | None = name_of("lead")
     customer_id: uuid.UUID | None
+    customer_name: str | None = name_of("customer")
     opportunity_id: uuid.UUID | None
+    opportunity_name: str | None = name_of("opportunity")
     warnings: list[str] = Field(description="Process rules this activity broke without being refused.")
     notes: str | None
     info_points: dict[str, str]

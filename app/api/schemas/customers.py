@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import PatchModel, Record, given
+from app.api.schemas.common import PatchModel, Record, given, name_of
 from app.api.schemas.engagement import Engaged
 from app.api.schemas.leads import (
     Company,
@@ -165,6 +165,7 @@ class CustomerOut(Record, Engaged):
     annual_purchase: Decimal | None
     tier: Tier
     owner_id: uuid.UUID | None
+    owner_name: str | None = name_of("owner")
     tags: list[str]
     custom_fields: dict[str, Any]
     last_follow_up_at: datetime | None
@@ -212,6 +213,7 @@ class ContactOut(Record):
     model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_CONTACT_EXAMPLE]})
 
     customer_id: uuid.UUID
+    customer_name: str | None = name_of("customer")
     name: str
     title: str | None
     phone: str | None
@@ -237,6 +239,7 @@ class TimelineItemOut(BaseModel):
     occurred_at: datetime
     summary: str
     actor_id: uuid.UUID | None
+    actor_name: str | None = name_of("actor")
     data: dict[str, Any]
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import DecimalText, JsonInteger, PatchModel, Record, given
+from app.api.schemas.common import DecimalText, JsonInteger, PatchModel, Record, given, name_of
 from app.api.schemas.engagement import Engaged
 from app.domain.lead_intent import Signal
 from app.domain.lead_qualification import FeedbackReason
@@ -217,6 +217,7 @@ class LeadOut(Record, Engaged):
     notes: str | None
     status: LeadStatus
     owner_id: uuid.UUID | None
+    owner_name: str | None = name_of("owner")
     assigned_at: datetime | None
     first_response_at: datetime | None
     last_follow_up_at: datetime | None
@@ -232,22 +233,26 @@ class LeadOut(Record, Engaged):
     score_breakdown: list[ScoreSignal]
     scored_at: datetime | None = Field(description="When the score was last computed.")
     customer_id: uuid.UUID | None
+    customer_name: str | None = name_of("customer")
     converted_at: datetime | None
     disqualified_reason: str | None
     qualified_at: datetime | None = Field(description="When POST /leads/{id}/qualify accepted the lead.")
     qualified_by_id: uuid.UUID | None
+    qualified_by_name: str | None = name_of("user who qualified the lead")
     feedback_quality: int | None = Field(
         description="Sales' rating of the lead, 1 (useless) to 5 (excellent)."
     )
     feedback_reasons: list[FeedbackReason]
     feedback_comment: str | None
     feedback_by_id: uuid.UUID | None
+    feedback_by_name: str | None = name_of("user who gave the feedback")
     feedback_at: datetime | None
     assignment_rule_id: uuid.UUID | None = Field(description="The rule that chose the owner, if one did.")
     assignment_strategy: str | None
     assignment_reason: str | None = Field(description="Why this owner, in words a manager reads.")
     pooled_at: datetime | None
     previous_owner_id: uuid.UUID | None
+    previous_owner_name: str | None = name_of("previous owner")
     release_reason: str | None
     possible_duplicates: list[PossibleDuplicate]
     tags: list[str]

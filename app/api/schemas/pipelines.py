@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import JsonInteger, PatchModel, Record, Timestamp
+from app.api.schemas.common import JsonInteger, PatchModel, Record, Timestamp, name_of
 from app.api.schemas.leads import Money, Notes
 from app.domain.models import OpportunityStatus, TaskStatus
 from app.domain.pipelines import Move, StageKind
@@ -271,16 +271,22 @@ class OpportunityOut(Record):
         default=None, description="The first stage entry; for an imported deal, its engage date."
     )
     customer_id: uuid.UUID
+    customer_name: str | None = name_of("customer")
     contact_id: uuid.UUID | None
+    contact_name: str | None = name_of("contact")
     owner_id: uuid.UUID | None
+    owner_name: str | None = name_of("owner")
     pipeline_id: uuid.UUID
+    pipeline_name: str | None = name_of("pipeline")
     stage_id: uuid.UUID
+    stage_name: str | None = name_of("stage")
     stage_entered_at: datetime
     status: OpportunityStatus
     amount: Decimal | None
     currency: str
     expected_close_date: date | None
     source_lead_id: uuid.UUID | None
+    source_lead_name: str | None = name_of("source lead")
     product_lines: list[str]
     description: str | None
     competitors: str | None
@@ -369,11 +375,13 @@ class StageStayOut(BaseModel):
 
     id: uuid.UUID
     stage_id: uuid.UUID
+    stage_name: str | None = name_of("stage")
     move: Move | None = Field(description="How the opportunity came in; null for the stage it started in.")
     is_abnormal: bool
     reason: str | None
     entered_at: datetime
     entered_by_id: uuid.UUID | None
+    entered_by_name: str | None = name_of("user who moved it into the stage")
     left_at: datetime | None
     dwell_seconds: int | None
 
@@ -470,16 +478,22 @@ class TaskOut(Record):
     title: str
     notes: str | None
     assignee_id: uuid.UUID | None
+    assignee_name: str | None = name_of("assignee")
     due_at: datetime
     status: TaskStatus
     overdue: bool = Field(
         description="The red flag: still open settings.tasks.overdue_after_minutes (default 60) after due_at."
     )
     lead_id: uuid.UUID | None
+    lead_name: str | None = name_of("lead")
     opportunity_id: uuid.UUID | None
+    opportunity_name: str | None = name_of("opportunity")
     customer_id: uuid.UUID | None
+    customer_name: str | None = name_of("customer")
     created_by_id: uuid.UUID | None = Field(description="Who asked for it; null for a stage's action pack.")
+    created_by_name: str | None = name_of("creator")
     stage_id: uuid.UUID | None = Field(description="Set when the task comes from the stage's action pack.")
+    stage_name: str | None = name_of("stage")
     completed_at: datetime | None
     completed_activity_id: uuid.UUID | None
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import JsonInteger, PatchModel, Record, given, when
+from app.api.schemas.common import JsonInteger, PatchModel, Record, given, name_of, when
 from app.domain.sla import MAX_TARGET_MINUTES, RagStatus, SlaKind, TimerState
 
 PolicyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -121,10 +121,13 @@ class SlaTimerOut(BaseModel):
 
     id: uuid.UUID
     policy_id: uuid.UUID
+    policy_name: str | None = name_of("policy")
     kind: SlaKind
     subject_type: str
     subject_id: uuid.UUID
+    subject_name: str | None = name_of("subject")
     owner_id: uuid.UUID | None
+    owner_name: str | None = name_of("owner")
     state: TimerState
     level: int = Field(description="Escalation levels reached.")
     started_at: datetime

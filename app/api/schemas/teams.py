@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import PatchModel, Record
+from app.api.schemas.common import PatchModel, Record, name_of
 
 TeamName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Region = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -57,6 +57,7 @@ class TeamOut(Record):
     name: str
     region: str | None
     supervisor_id: uuid.UUID | None
+    supervisor_name: str | None = name_of("supervisor")
     member_ids: list[uuid.UUID]
 
 
