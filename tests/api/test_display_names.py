@@ -131,6 +131,8 @@ async def test_activities_tasks_quotes_teams_and_playbook_name_their_references(
             "申华建材",
             None,
         )
+    timeline = ok(await client.get(f"/api/v1/customers/{customer['id']}/timeline", headers=rep_headers))
+    assert {item["actor_name"] for item in timeline["items"] if item["actor_id"] == rep["id"]} == {"王芳"}
 
     task = ok(
         await client.post(

@@ -58,6 +58,7 @@ _CUSTOMER_EXAMPLE: dict[str, Any] = {
     "annual_purchase": "620000.00",
     "tier": "A",
     "owner_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+    "owner_name": "王芳",
     "tags": ["重点客户"],
     "custom_fields": {},
     "last_follow_up_at": None,

@@ -44,6 +44,7 @@ _LEAD_EXAMPLE: dict[str, Any] = {
     "notes": "展会留资，关注屋面防水",
     "status": "assigned",
     "owner_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+    "owner_name": "王芳",
     "assigned_at": "2026-11-23T02:00:00Z",
     "first_response_at": None,
     "last_follow_up_at": None,

@@ -104,6 +104,7 @@ class PlaybookEntryOut(Record):
                     "created_at": "2026-12-07T02:00:00Z",
                     "updated_at": "2026-12-07T03:00:00Z",
                     "author_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                    "author_name": "王芳",
                     "activity_id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
                     "approval_state": "approved",
                     "approval_decided_by_id": "8b2c3d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e",

@@ -103,10 +103,12 @@ class SlaTimerOut(BaseModel):
                 {
                     "id": "0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c",
                     "policy_id": "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b",
+                    "policy_name": "线索30分钟首响",
                     "kind": "first_response",
                     "subject_type": "lead",
                     "subject_id": "6f1d2c3b-4a59-4e8f-9d7c-1b2a3c4d5e6f",
                     "owner_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                    "owner_name": "王芳",
                     "state": "breached",
                     "level": 0,
                     "started_at": "2026-11-27T09:50:00Z",
