@@ -243,6 +243,21 @@ async def test_a_renamed_user_shows_the_new_name_and_a_deleted_record_none(
     after = ok(await client.get(f"/api/v1/activities/{activity['id']}", headers=tenant.headers))
     assert (after["lead_id"], after["lead_name"]) == (lead["id"], None)
 
+    other = await _lead(client, tenant.headers, name="赵敏")
+    called = ok(
+        await client.post(
+            "/api/v1/activities",
+            json={"type": "call", "occurred_at": _earlier(clock), "lead_id": other["id"]},
+            headers=tenant.headers,
+        ),
+        201,
+    )
+    assert called["lead_name"] == "赵敏"
+    erase = {"reason": "PIPL-117"}
+    ok(await client.post(f"/api/v1/leads/{other['id']}/erase", json=erase, headers=tenant.headers))
+    after = ok(await client.get(f"/api/v1/activities/{called['id']}", headers=tenant.headers))
+    assert (after["lead_id"], after["lead_name"]) == (other["id"], None)
+
 
 def _count_queries(app) -> tuple[list[str], Any]:
     statements: list[str] = []
@@ -292,6 +307,19 @@ async def test_a_page_of_30_costs_the_queries_of_a_page_of_3(app, client, make_t
         for o in ok(await client.get("/api/v1/opportunities?limit=30", headers=tenant.headers))["items"]
     }
     assert names == {"销售0", "销售1", "销售2"}
+
+
+async def test_a_page_of_quotes_costs_the_queries_of_a_shorter_one(app, client, make_tenant, make_user):
+    tenant = await make_tenant()
+    rep, _ = await _rep(make_user, tenant, "王芳")
+    _, _, deal = await _deal(client, tenant, rep)
+    product = await _product(client, tenant.headers, "100.0000")
+    for _ in range(12):
+        ok(await _quote(client, tenant.headers, deal["id"], (product["id"], "100", "2")), 201)
+    ok(await client.get("/api/v1/quotes", headers=tenant.headers))
+    few = await _queries_for(app, client, "/api/v1/quotes", tenant.headers, 3)
+    many = await _queries_for(app, client, "/api/v1/quotes", tenant.headers, 12)
+    assert many == few
 
 
 async def test_ids_look_up_exactly_the_visible_records_asked_for(client, make_tenant, make_user):

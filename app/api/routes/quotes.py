@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
@@ -37,7 +38,7 @@ from app.api.schemas.quotes import (
     QuotePriceHistory,
     QuoteStatusIn,
 )
-from app.domain.models import Quote
+from app.domain.models import Quote, QuoteLine
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
 from app.services import quotes
@@ -116,8 +117,14 @@ async def update_product(
     return _product(product, response)
 
 
-async def _quote_out(session: SessionDep, quote: Quote, response: Response | None = None) -> QuoteOut:
-    lines = await quotes.quote_lines(session, quote.id)
+async def _quote_out(
+    session: SessionDep,
+    quote: Quote,
+    response: Response | None = None,
+    lines: Sequence[QuoteLine] | None = None,
+) -> QuoteOut:
+    if lines is None:
+        lines = await quotes.quote_lines(session, quote.id)
     out = QuoteOut(
         id=quote.id,
         version=quote.version,
@@ -179,8 +186,11 @@ async def list_quotes(
     page = await quotes.list_quotes(
         session, actor=actor, limit=limit, cursor=cursor, opportunity_id=opportunity_id
     )
+    lines = await quotes.lines_of_quotes(session, [q.id for q in page.items])
     return QuotePage(
-        items=await with_names(session, actor, [await _quote_out(session, q) for q in page.items]),
+        items=await with_names(
+            session, actor, [await _quote_out(session, q, lines=lines.get(q.id, [])) for q in page.items]
+        ),
         next_cursor=page.next_cursor,
     )
 
