@@ -214,6 +214,20 @@ async def test_sla_timers_name_their_policy_subject_and_owner(app, client, make_
     )
 
 
+async def test_the_pool_names_the_previous_owner(client, make_tenant, make_user):
+    tenant = await make_tenant()
+    rep, rep_headers = await _rep(make_user, tenant, "王芳")
+    lead = await _lead(client, tenant.headers, owner_id=rep["id"])
+    released = ok(
+        await client.post(
+            f"/api/v1/leads/{lead['id']}/release", json={"reason": "联系不上"}, headers=rep_headers
+        )
+    )
+    assert (released["owner_name"], released["previous_owner_name"]) == (None, "王芳")
+    pool = ok(await client.get("/api/v1/lead-pool", headers=rep_headers))["items"]
+    assert [(p["id"], p["previous_owner_name"]) for p in pool] == [(lead["id"], "王芳")]
+
+
 async def test_a_renamed_user_shows_the_new_name_and_a_deleted_record_none(
     client, clock, make_tenant, make_user
 ):
@@ -354,6 +368,10 @@ async def test_ids_look_up_exactly_the_visible_records_asked_for(client, make_te
         )
     )
     assert ids_of(users) == {rep_a["id"], rep_b["id"]}
+    users = ok(
+        await client.get("/api/v1/users", params={"ids": f"{rep_a['id']},{rep_b['id']}"}, headers=a_headers)
+    )
+    assert ids_of(users) == {rep_a["id"]}
     customer, _, deal = await _deal(client, tenant, rep_b)
     for resource, record in (("customers", customer), ("opportunities", deal)):
         both = {"ids": f"{record['id']},{unknown}"}
