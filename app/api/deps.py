@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -123,6 +124,29 @@ TrueOrFalse = Annotated[bool, BeforeValidator(_true_or_false)]
 """A boolean in a query string: exactly `true` or `false`."""
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size, at most 200.")]
+
+MAX_IDS = 100
+
+
+def _split_ids(value: Any) -> Any:
+    # `?ids=a,b&ids=c`: repeated, comma-separated, or both; the bound counts the ids, not the parameters.
+    if not isinstance(value, list):
+        return value
+    return [part.strip() for item in value for part in str(item).split(",")]
+
+
+Ids = Annotated[
+    list[uuid.UUID] | None,
+    BeforeValidator(_split_ids),
+    Query(
+        max_length=MAX_IDS,
+        description=(
+            "Batch lookup: only these records, repeated (`ids=a&ids=b`) and/or comma-separated "
+            "(`ids=a,b`), at most 100 UUIDs. Those the caller cannot see, or that do not exist, are "
+            "simply absent from the page; combinable with the other filters."
+        ),
+    ),
+]
 Cursor = Annotated[
     str | None,
     Query(

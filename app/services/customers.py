@@ -221,6 +221,7 @@ async def list_customers(
     q: str | None = None,
     updated_since: datetime | None = None,
     code: str | None = None,
+    ids: Sequence[uuid.UUID] | None = None,
 ) -> Page[Customer]:
     order = SortOrder.parse(sort, SORTABLE)
     statement = select(Customer).where(
@@ -229,6 +230,7 @@ async def list_customers(
     if code is not None:
         statement = statement.where(Customer.id == await survivor_of_code(session, actor=actor, code=code))
     for column, value in (
+        (Customer.id, ids),
         (Customer.owner_id, owner_id),
         (Customer.tier, tier),
         (Customer.region, region),
@@ -245,18 +247,7 @@ async def list_customers(
             Customer.name.ilike(pattern, escape="\\") | Customer.code.ilike(pattern, escape="\\")
         )
     if order.name == "health_score":
-        # Not indexed (see Customer.health_score): a sort by health reads the visible customers.
-        unscored = _UNSCORED_LAST[order.descending]
-        return await paginate(
-            session,
-            statement,
-            sort_column=func.coalesce(Customer.health_score, unscored),
-            id_column=Customer.id,
-            order=order,
-            limit=limit,
-            cursor=cursor,
-            sort_value=lambda c: unscored if c.health_score is None else c.health_score,
-        )
+        return await _paginate_by_health(session, statement, order=order, limit=limit, cursor=cursor)
     return await paginate(
         session,
         statement,
@@ -265,6 +256,23 @@ async def list_customers(
         order=order,
         limit=limit,
         cursor=cursor,
+    )
+
+
+async def _paginate_by_health(
+    session: AsyncSession, statement: Any, *, order: SortOrder, limit: int, cursor: str | None
+) -> Page[Customer]:
+    # Not indexed (see Customer.health_score): a sort by health reads the visible customers.
+    unscored = _UNSCORED_LAST[order.descending]
+    return await paginate(
+        session,
+        statement,
+        sort_column=func.coalesce(Customer.health_score, unscored),
+        id_column=Customer.id,
+        order=order,
+        limit=limit,
+        cursor=cursor,
+        sort_value=lambda c: unscored if c.health_score is None else c.health_score,
     )
 
 

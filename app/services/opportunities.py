@@ -264,12 +264,14 @@ async def list_opportunities(
     closed_from: datetime | None = None,
     closed_to: datetime | None = None,
     sort: str = "-created_at",
+    ids: Sequence[uuid.UUID] | None = None,
 ) -> Page[Opportunity]:
     order = SortOrder.parse(sort, SORTABLE)
     statement = select(Opportunity).where(
         Opportunity.organization_id == actor.organization_id, opportunity_visibility(actor)
     )
     for column, value in (
+        (Opportunity.id, ids),
         (Opportunity.status, status),
         (Opportunity.owner_id, owner_id),
         (Opportunity.customer_id, customer_id),

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.deps import Cursor, Idempotent, Limit, NowDep, SessionDep, require
+from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
 from app.api.list_export import EXPORT_RESPONSES, ListExportDep
 from app.api.routes import API_V1
@@ -87,7 +88,7 @@ async def create_activity(
     if not recorded.created:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"{API_V1}/activities/{recorded.activity.id}"
-    return activity_out(recorded.activity)
+    return await with_name(session, actor, activity_out(recorded.activity))
 
 
 @router.get(
@@ -118,7 +119,10 @@ async def list_activities(
             occurred_from=occurred_from,
             occurred_to=occurred_to,
         )
-        return ActivityPage(items=[activity_out(a) for a in page.items], next_cursor=page.next_cursor)
+        return ActivityPage(
+            items=await with_names(session, actor, [activity_out(a) for a in page.items]),
+            next_cursor=page.next_cursor,
+        )
 
     return await export.answer(read_page, limit=limit, cursor=cursor)
 
@@ -127,7 +131,11 @@ async def list_activities(
     "/{activity_id:uuid}", response_model=ActivityOut, responses=problem_responses(401, 403, 404, 422)
 )
 async def get_activity(session: SessionDep, actor: CanRead, activity_id: uuid.UUID) -> ActivityOut:
-    return activity_out(await activities.get_activity(session, actor=actor, activity_id=activity_id))
+    return await with_name(
+        session,
+        actor,
+        activity_out(await activities.get_activity(session, actor=actor, activity_id=activity_id)),
+    )
 
 
 @router.delete(
@@ -153,4 +161,4 @@ async def restore_activity(session: SessionDep, actor: CanDelete, activity_id: u
     """Brings a deleted activity back; 409 `activity.not_deleted` for one that is not deleted."""
     activity = await deletion.restore_record(session, actor=actor, entity="activity", record_id=activity_id)
     assert isinstance(activity, Activity)
-    return activity_out(activity)
+    return await with_name(session, actor, activity_out(activity))

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, status
 
 from app.api.deps import Idempotent, NowDep, SessionDep, require
+from app.api.display_names import with_name
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.customers import ContactOut
@@ -44,7 +45,7 @@ async def delete_contact(session: SessionDep, actor: CanDelete, now: NowDep, con
 async def restore_contact(session: SessionDep, actor: CanDelete, contact_id: uuid.UUID) -> ContactOut:
     """Brings a deleted contact back; 409 `contact.not_deleted` for one that is not deleted."""
     contact = await deletion.restore_record(session, actor=actor, entity="contact", record_id=contact_id)
-    return ContactOut.model_validate(contact)
+    return await with_name(session, actor, ContactOut.model_validate(contact))
 
 
 @router.post(
@@ -61,4 +62,4 @@ async def erase_contact(
     contact = await personal_data.erase_contact(
         session, actor=actor, contact_id=contact_id, reason=body.reason, now=now
     )
-    return ContactOut.model_validate(contact)
+    return await with_name(session, actor, ContactOut.model_validate(contact))

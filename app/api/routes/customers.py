@@ -10,7 +10,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, NowDep, SessionDep, etag_for, require
+from app.api.deps import (
+    Cursor,
+    ExpectedVersion,
+    Idempotent,
+    Ids,
+    Limit,
+    NowDep,
+    SessionDep,
+    etag_for,
+    require,
+)
+from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
 from app.api.list_export import EXPORT_RESPONSES, ListExportDep
 from app.api.routes import API_V1
@@ -56,7 +67,9 @@ async def customers_out(
 ) -> list[CustomerOut]:
     """Customers as the API shows them: the temperature cooled to now."""
     reading = await engagement.temperature_reading(session, actor.organization_id, now)
-    return [CustomerOut.model_validate(customer, context=reading) for customer in records]
+    return await with_names(
+        session, actor, [CustomerOut.model_validate(customer, context=reading) for customer in records]
+    )
 
 
 @router.post(
@@ -132,6 +145,7 @@ async def list_customers(
             description="Exact code; a merged customer's code finds its survivor.",
         ),
     ] = None,
+    ids: Ids = None,
 ) -> CustomerPage | Response:
     async def read_page(limit: int, cursor: str | None) -> CustomerPage:
         page = await customers.list_customers(
@@ -147,6 +161,7 @@ async def list_customers(
             q=q,
             updated_since=updated_since,
             code=code,
+            ids=ids,
         )
         return CustomerPage(
             items=await customers_out(session, actor, now, page.items), next_cursor=page.next_cursor
@@ -262,7 +277,8 @@ async def get_customer_timeline(
         session, actor=actor, customer_id=customer_id, limit=limit, cursor=cursor
     )
     return TimelinePage(
-        items=[TimelineItemOut.model_validate(item) for item in page.items], next_cursor=page.next_cursor
+        items=await with_names(session, actor, [TimelineItemOut.model_validate(item) for item in page.items]),
+        next_cursor=page.next_cursor,
     )
 
 
@@ -279,7 +295,7 @@ async def create_contact(
     contact = await customers.add_contact(
         session, actor=actor, customer_id=customer_id, data=customers.NewContact(**body.model_dump())
     )
-    return ContactOut.model_validate(contact)
+    return await with_name(session, actor, ContactOut.model_validate(contact))
 
 
 @router.get(
@@ -300,7 +316,8 @@ async def list_contacts(
             session, actor=actor, customer_id=customer_id, limit=limit, cursor=cursor
         )
         return ContactPage(
-            items=[ContactOut.model_validate(c) for c in page.items], next_cursor=page.next_cursor
+            items=await with_names(session, actor, [ContactOut.model_validate(c) for c in page.items]),
+            next_cursor=page.next_cursor,
         )
 
     return await export.answer(read_page, limit=limit, cursor=cursor)

@@ -10,7 +10,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, NowDep, SessionDep, etag_for, require
+from app.api.deps import (
+    Cursor,
+    ExpectedVersion,
+    Idempotent,
+    Ids,
+    Limit,
+    NowDep,
+    SessionDep,
+    etag_for,
+    require,
+)
+from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
 from app.api.list_export import EXPORT_RESPONSES, ListExportDep
 from app.api.routes import API_V1
@@ -54,7 +65,9 @@ async def leads_out(
 ) -> list[LeadOut]:
     """Leads as the API shows them: the temperature cooled to now."""
     reading = await engagement.temperature_reading(session, actor.organization_id, now)
-    return [LeadOut.model_validate(lead, context=reading) for lead in records]
+    return await with_names(
+        session, actor, [LeadOut.model_validate(lead, context=reading) for lead in records]
+    )
 
 
 async def lead_out(session: AsyncSession, actor: Principal, now: datetime, lead: Lead) -> LeadOut:
@@ -120,6 +133,7 @@ async def list_leads(
     created_from: Timestamp | None = None,
     created_to: Timestamp | None = None,
     updated_since: Timestamp | None = None,
+    ids: Ids = None,
 ) -> LeadPage | Response:
     async def read_page(limit: int, cursor: str | None) -> LeadPage:
         page = await leads.list_leads(
@@ -129,6 +143,7 @@ async def list_leads(
             cursor=cursor,
             sort=sort,
             filters={
+                "id": ids,
                 "owner_id": owner_id,
                 "status": status_,
                 "source": source,
@@ -213,7 +228,7 @@ async def convert_lead(
     return LeadConversionOut(
         lead=await lead_out(session, actor, now, conversion.lead),
         customer=(await customers_out(session, actor, now, [conversion.customer]))[0],
-        contact=ContactOut.model_validate(conversion.contact),
+        contact=await with_name(session, actor, ContactOut.model_validate(conversion.contact)),
         customer_created=conversion.customer_created,
         opportunity=(await opportunities_out(session, actor, [conversion.opportunity]))[0]
         if conversion.opportunity

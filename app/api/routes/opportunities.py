@@ -9,7 +9,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, NowDep, SessionDep, etag_for, require
+from app.api.deps import (
+    Cursor,
+    ExpectedVersion,
+    Idempotent,
+    Ids,
+    Limit,
+    NowDep,
+    SessionDep,
+    etag_for,
+    require,
+)
+from app.api.display_names import with_names
 from app.api.errors import problem_responses
 from app.api.list_export import EXPORT_RESPONSES, ListExportDep
 from app.api.routes import API_V1
@@ -46,9 +57,14 @@ async def opportunities_out(
     session: AsyncSession, actor: Principal, records: Sequence[Opportunity]
 ) -> list[OpportunityOut]:
     engaged = await opportunities.engaged_times(session, actor=actor, opportunity_ids=[o.id for o in records])
-    return [
-        OpportunityOut.model_validate(o).model_copy(update={"engaged_at": engaged.get(o.id)}) for o in records
-    ]
+    return await with_names(
+        session,
+        actor,
+        [
+            OpportunityOut.model_validate(o).model_copy(update={"engaged_at": engaged.get(o.id)})
+            for o in records
+        ],
+    )
 
 
 async def _answer(
@@ -104,6 +120,7 @@ async def list_opportunities(
             description="-win_probability: the likeliest to win first (whom to follow up first).",
         ),
     ] = "-created_at",
+    ids: Ids = None,
 ) -> OpportunityPage | Response:
     """Newest first unless sorted otherwise; a rep sees their own, a supervisor their teams'."""
 
@@ -123,6 +140,7 @@ async def list_opportunities(
             closed_from=closed_from,
             closed_to=closed_to,
             sort=sort,
+            ids=ids,
         )
         return OpportunityPage(
             items=await opportunities_out(session, actor, page.items), next_cursor=page.next_cursor
@@ -284,4 +302,6 @@ async def get_opportunity_stage_history(
 ) -> StageHistoryOut:
     """Every stay in a stage, oldest first, with dwell time once left."""
     stays = await opportunities.stage_history(session, actor=actor, opportunity_id=opportunity_id)
-    return StageHistoryOut(items=[StageStayOut.model_validate(s) for s in stays])
+    return StageHistoryOut(
+        items=await with_names(session, actor, [StageStayOut.model_validate(s) for s in stays])
+    )

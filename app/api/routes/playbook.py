@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, NowDep, SessionDep, etag_for, require
+from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.playbook import (
@@ -93,7 +94,7 @@ async def create_playbook_entry(
         ),
     )
     response.headers["Location"] = f"{API_V1}/playbook-entries/{entry.id}"
-    return _out(entry, response)
+    return await with_name(session, actor, _out(entry, response))
 
 
 @router.get("/playbook-entries", response_model=PlaybookEntryPage, responses=problem_responses(401, 403, 422))
@@ -125,9 +126,14 @@ async def list_playbook_entries(
     )
     if q is not None:
         found = await playbook.search_entries(session, actor=actor, q=q, filters=filters, limit=limit)
-        return PlaybookEntryPage(items=[_out(entry) for entry in found], next_cursor=None)
+        return PlaybookEntryPage(
+            items=await with_names(session, actor, [_out(entry) for entry in found]), next_cursor=None
+        )
     page = await playbook.list_entries(session, actor=actor, filters=filters, limit=limit, cursor=cursor)
-    return PlaybookEntryPage(items=[_out(entry) for entry in page.items], next_cursor=page.next_cursor)
+    return PlaybookEntryPage(
+        items=await with_names(session, actor, [_out(entry) for entry in page.items]),
+        next_cursor=page.next_cursor,
+    )
 
 
 @router.get(
@@ -138,7 +144,11 @@ async def list_playbook_entries(
 async def get_playbook_entry(
     session: SessionDep, actor: CanRead, playbook_entry_id: uuid.UUID, response: Response
 ) -> PlaybookEntryOut:
-    return _out(await playbook.get_entry(session, actor=actor, entry_id=playbook_entry_id), response)
+    return await with_name(
+        session,
+        actor,
+        _out(await playbook.get_entry(session, actor=actor, entry_id=playbook_entry_id), response),
+    )
 
 
 @router.patch(
@@ -166,7 +176,7 @@ async def update_playbook_entry(
         expected_version=expected_version,
         now=now,
     )
-    return _out(entry, response)
+    return await with_name(session, actor, _out(entry, response))
 
 
 @router.post(
@@ -193,7 +203,7 @@ async def decide_playbook_approval(
         reason=body.reason,
         now=now,
     )
-    return _out(entry, response)
+    return await with_name(session, actor, _out(entry, response))
 
 
 @router.post(
@@ -235,4 +245,6 @@ async def list_opportunity_playbook(
     found = await playbook.entries_for_opportunity(
         session, actor=actor, opportunity_id=opportunity_id, limit=limit
     )
-    return PlaybookEntryPage(items=[_out(entry) for entry in found], next_cursor=None)
+    return PlaybookEntryPage(
+        items=await with_names(session, actor, [_out(entry) for entry in found]), next_cursor=None
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
@@ -18,6 +19,7 @@ from app.api.deps import (
     etag_for,
     require,
 )
+from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
 from app.api.list_export import EXPORT_RESPONSES, ListExportDep
 from app.api.routes import API_V1
@@ -37,7 +39,7 @@ from app.api.schemas.quotes import (
     QuotePriceHistory,
     QuoteStatusIn,
 )
-from app.domain.models import Quote
+from app.domain.models import Quote, QuoteLine
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
 from app.services import quotes
@@ -116,8 +118,14 @@ async def update_product(
     return _product(product, response)
 
 
-async def _quote_out(session: SessionDep, quote: Quote, response: Response | None = None) -> QuoteOut:
-    lines = await quotes.quote_lines(session, quote.id)
+async def _quote_out(
+    session: SessionDep,
+    quote: Quote,
+    response: Response | None = None,
+    lines: Sequence[QuoteLine] | None = None,
+) -> QuoteOut:
+    if lines is None:
+        lines = await quotes.quote_lines(session, quote.id)
     out = QuoteOut(
         id=quote.id,
         version=quote.version,
@@ -165,7 +173,7 @@ async def create_quote(
         session, actor=actor, opportunity_id=body.opportunity_id, lines=_requested(body.lines), now=now
     )
     response.headers["Location"] = f"{API_V1}/quotes/{quote.id}"
-    return await _quote_out(session, quote, response)
+    return await with_name(session, actor, await _quote_out(session, quote, response))
 
 
 @router.get(
@@ -183,8 +191,12 @@ async def list_quotes(
         page = await quotes.list_quotes(
             session, actor=actor, limit=limit, cursor=cursor, opportunity_id=opportunity_id
         )
+        lines = await quotes.lines_of_quotes(session, [q.id for q in page.items])
         return QuotePage(
-            items=[await _quote_out(session, q) for q in page.items], next_cursor=page.next_cursor
+            items=await with_names(
+                session, actor, [await _quote_out(session, q, lines=lines.get(q.id, [])) for q in page.items]
+            ),
+            next_cursor=page.next_cursor,
         )
 
     return await export.answer(read_page, limit=limit, cursor=cursor)
@@ -198,9 +210,8 @@ async def list_quotes(
 async def get_quote(
     session: SessionDep, actor: CanReadQuotes, quote_id: uuid.UUID, response: Response
 ) -> QuoteOut:
-    return await _quote_out(
-        session, await quotes.get_quote(session, actor=actor, quote_id=quote_id), response
-    )
+    quote = await quotes.get_quote(session, actor=actor, quote_id=quote_id)
+    return await with_name(session, actor, await _quote_out(session, quote, response))
 
 
 @router.get(
@@ -241,7 +252,7 @@ async def replace_quote_lines(
         expected_version=expected_version,
         now=now,
     )
-    return await _quote_out(session, quote, response)
+    return await with_name(session, actor, await _quote_out(session, quote, response))
 
 
 @router.post(
@@ -261,7 +272,7 @@ async def change_quote_status(
     A quote whose prices wait for approval (409 `quote.approval_pending`) or were rejected (409
     `quote.approval_rejected`) cannot be sent."""
     quote = await quotes.set_status(session, actor=actor, quote_id=quote_id, status=body.status, now=now)
-    return await _quote_out(session, quote, response)
+    return await with_name(session, actor, await _quote_out(session, quote, response))
 
 
 @router.post(
@@ -289,4 +300,4 @@ async def decide_quote_approval(
         reason=body.reason,
         now=now,
     )
-    return await _quote_out(session, quote, response)
+    return await with_name(session, actor, await _quote_out(session, quote, response))

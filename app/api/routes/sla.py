@@ -18,6 +18,7 @@ from app.api.deps import (
     etag_for,
     require,
 )
+from app.api.display_names import with_names
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.sla import (
@@ -157,4 +158,4 @@ async def list_sla_timers(
         )
         for t in page.items
     ]
-    return SlaTimerPage(items=items, next_cursor=page.next_cursor)
+    return SlaTimerPage(items=await with_names(session, actor, items), next_cursor=page.next_cursor)

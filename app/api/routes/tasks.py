@@ -19,6 +19,7 @@ from app.api.deps import (
     etag_for,
     require,
 )
+from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
 from app.api.list_export import EXPORT_RESPONSES, ListExportDep
 from app.api.routes import API_V1
@@ -59,7 +60,7 @@ async def create_task(
     task.inconsistent_links naming the fields otherwise); reminded when due and when overdue."""
     task = await tasks.create_task(session, actor=actor, data=tasks.NewTask(**body.model_dump()), now=now)
     response.headers["Location"] = f"{API_V1}/tasks/{task.id}"
-    return _answer(task, response)
+    return await with_name(session, actor, _answer(task, response))
 
 
 @router.get("", response_model=TaskPage, responses={**EXPORT_RESPONSES, **problem_responses(401, 403, 422)})
@@ -100,7 +101,10 @@ async def list_tasks(
                 due_before=due_before,
             ),
         )
-        return TaskPage(items=[TaskOut.model_validate(t) for t in page.items], next_cursor=page.next_cursor)
+        return TaskPage(
+            items=await with_names(session, actor, [TaskOut.model_validate(t) for t in page.items]),
+            next_cursor=page.next_cursor,
+        )
 
     return await export.answer(read_page, limit=limit, cursor=cursor)
 
@@ -113,7 +117,11 @@ async def list_tasks(
 async def get_task(
     session: SessionDep, actor: CanRead, now: NowDep, task_id: uuid.UUID, response: Response
 ) -> TaskOut:
-    return _answer(await tasks.get_task(session, actor=actor, task_id=task_id, now=now), response)
+    return await with_name(
+        session,
+        actor,
+        _answer(await tasks.get_task(session, actor=actor, task_id=task_id, now=now), response),
+    )
 
 
 @router.patch(
@@ -139,7 +147,7 @@ async def update_task(
         expected_version=expected_version,
         now=now,
     )
-    return _answer(task, response)
+    return await with_name(session, actor, _answer(task, response))
 
 
 @router.post(
@@ -159,4 +167,4 @@ async def complete_task(
     task = await tasks.complete_task(
         session, actor=actor, task_id=task_id, activity_id=body.activity_id, cancel=body.cancel, now=now
     )
-    return _answer(task, response)
+    return await with_name(session, actor, _answer(task, response))

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.deps import Cursor, ExpectedVersion, Idempotent, Limit, SessionDep, etag_for, require
+from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.teams import TeamCreate, TeamOut, TeamPage, TeamUpdate
@@ -49,7 +50,7 @@ async def create_team(session: SessionDep, actor: CanWrite, body: TeamCreate, re
     view = await teams.create_team(session, actor=actor, data=teams.NewTeam(**data))
     response.headers["ETag"] = etag_for(view.team.version)
     response.headers["Location"] = f"/api/v1/teams/{view.team.id}"
-    return _out(view)
+    return await with_name(session, actor, _out(view))
 
 
 @router.get("", response_model=TeamPage, responses=problem_responses(401, 403, 422))
@@ -61,7 +62,9 @@ async def list_teams(
     sort: Annotated[str, Query(pattern=r"^-?(created_at|name)$")] = "created_at",
 ) -> TeamPage:
     page = await teams.list_teams(session, actor=actor, limit=limit, cursor=cursor, sort=sort)
-    return TeamPage(items=[_out(v) for v in page.items], next_cursor=page.next_cursor)
+    return TeamPage(
+        items=await with_names(session, actor, [_out(v) for v in page.items]), next_cursor=page.next_cursor
+    )
 
 
 @router.get(
@@ -72,7 +75,7 @@ async def list_teams(
 async def get_team(session: SessionDep, actor: CanRead, team_id: uuid.UUID, response: Response) -> TeamOut:
     view = await teams.get_team(session, actor=actor, team_id=team_id)
     response.headers["ETag"] = etag_for(view.team.version)
-    return _out(view)
+    return await with_name(session, actor, _out(view))
 
 
 @router.patch(
@@ -96,7 +99,7 @@ async def update_team(
         expected_version=expected_version,
     )
     response.headers["ETag"] = etag_for(view.team.version)
-    return _out(view)
+    return await with_name(session, actor, _out(view))
 
 
 @router.delete(

@@ -12,6 +12,7 @@ from app.api.deps import (
     Cursor,
     ExpectedVersion,
     Idempotent,
+    Ids,
     Limit,
     SessionDep,
     TrueOrFalse,
@@ -58,10 +59,19 @@ async def list_users(
     role: Annotated[list[Role] | None, Query(max_length=20)] = None,
     is_active: TrueOrFalse | None = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    ids: Ids = None,
 ) -> UserPage | Response:
     async def read_page(limit: int, cursor: str | None) -> UserPage:
         page = await users.list_users(
-            session, actor=actor, limit=limit, cursor=cursor, sort=sort, role=role, is_active=is_active, q=q
+            session,
+            actor=actor,
+            limit=limit,
+            cursor=cursor,
+            sort=sort,
+            role=role,
+            is_active=is_active,
+            q=q,
+            ids=ids,
         )
         return UserPage(items=[UserOut.model_validate(u) for u in page.items], next_cursor=page.next_cursor)
 

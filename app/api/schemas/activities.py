@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StringConstraints
 
-from app.api.schemas.common import JsonInteger, Record, Timestamp, given, unless, when
+from app.api.schemas.common import JsonInteger, Record, Timestamp, given, name_of, unless, when
 from app.api.schemas.customers import Latitude, Longitude
 from app.api.schemas.leads import Notes
 from app.domain.activities import ActivityType, CallOutcome, InfoPoint
@@ -26,8 +26,10 @@ _ACTIVITY_EXAMPLE: dict[str, Any] = {
     "type": "visit",
     "occurred_at": "2026-11-23T03:00:00Z",
     "owner_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+    "owner_name": "王芳",
     "lead_id": None,
     "customer_id": "2b3c4d5e-6f70-4182-93a4-b5c6d7e8f901",
+    "customer_name": "申华建材",
     "opportunity_id": None,
     "warnings": [],
     "notes": "现场勘察屋面，客户关注工期",
@@ -119,9 +121,13 @@ class ActivityOut(Record):
     type: ActivityType
     occurred_at: datetime
     owner_id: uuid.UUID | None
+    owner_name: str | None = name_of("owner")
     lead_id: uuid.UUID | None
+    lead_name: str | None = name_of("lead")
     customer_id: uuid.UUID | None
+    customer_name: str | None = name_of("customer")
     opportunity_id: uuid.UUID | None
+    opportunity_name: str | None = name_of("opportunity")
     warnings: list[str] = Field(description="Process rules this activity broke without being refused.")
     notes: str | None
     info_points: dict[str, str]

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import PatchModel, Record, given
+from app.api.schemas.common import PatchModel, Record, given, name_of
 from app.api.schemas.engagement import Engaged
 from app.api.schemas.leads import (
     Company,
@@ -58,6 +58,7 @@ _CUSTOMER_EXAMPLE: dict[str, Any] = {
     "annual_purchase": "620000.00",
     "tier": "A",
     "owner_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+    "owner_name": "王芳",
     "tags": ["重点客户"],
     "custom_fields": {},
     "last_follow_up_at": None,
@@ -165,6 +166,7 @@ class CustomerOut(Record, Engaged):
     annual_purchase: Decimal | None
     tier: Tier
     owner_id: uuid.UUID | None
+    owner_name: str | None = name_of("owner")
     tags: list[str]
     custom_fields: dict[str, Any]
     last_follow_up_at: datetime | None
@@ -212,6 +214,7 @@ class ContactOut(Record):
     model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_CONTACT_EXAMPLE]})
 
     customer_id: uuid.UUID
+    customer_name: str | None = name_of("customer")
     name: str
     title: str | None
     phone: str | None
@@ -237,6 +240,7 @@ class TimelineItemOut(BaseModel):
     occurred_at: datetime
     summary: str
     actor_id: uuid.UUID | None
+    actor_name: str | None = name_of("actor")
     data: dict[str, Any]
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import DecimalText, JsonInteger, PatchModel, Record, given
+from app.api.schemas.common import DecimalText, JsonInteger, PatchModel, Record, given, name_of
 from app.api.schemas.engagement import Engaged
 from app.domain.lead_intent import Signal
 from app.domain.lead_qualification import FeedbackReason
@@ -44,6 +44,7 @@ _LEAD_EXAMPLE: dict[str, Any] = {
     "notes": "展会留资，关注屋面防水",
     "status": "assigned",
     "owner_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+    "owner_name": "王芳",
     "assigned_at": "2026-11-23T02:00:00Z",
     "first_response_at": None,
     "last_follow_up_at": None,
@@ -217,6 +218,7 @@ class LeadOut(Record, Engaged):
     notes: str | None
     status: LeadStatus
     owner_id: uuid.UUID | None
+    owner_name: str | None = name_of("owner")
     assigned_at: datetime | None
     first_response_at: datetime | None
     last_follow_up_at: datetime | None
@@ -232,22 +234,26 @@ class LeadOut(Record, Engaged):
     score_breakdown: list[ScoreSignal]
     scored_at: datetime | None = Field(description="When the score was last computed.")
     customer_id: uuid.UUID | None
+    customer_name: str | None = name_of("customer")
     converted_at: datetime | None
     disqualified_reason: str | None
     qualified_at: datetime | None = Field(description="When POST /leads/{id}/qualify accepted the lead.")
     qualified_by_id: uuid.UUID | None
+    qualified_by_name: str | None = name_of("user who qualified the lead")
     feedback_quality: int | None = Field(
         description="Sales' rating of the lead, 1 (useless) to 5 (excellent)."
     )
     feedback_reasons: list[FeedbackReason]
     feedback_comment: str | None
     feedback_by_id: uuid.UUID | None
+    feedback_by_name: str | None = name_of("user who gave the feedback")
     feedback_at: datetime | None
     assignment_rule_id: uuid.UUID | None = Field(description="The rule that chose the owner, if one did.")
     assignment_strategy: str | None
     assignment_reason: str | None = Field(description="Why this owner, in words a manager reads.")
     pooled_at: datetime | None
     previous_owner_id: uuid.UUID | None
+    previous_owner_name: str | None = name_of("previous owner")
     release_reason: str | None
     possible_duplicates: list[PossibleDuplicate]
     tags: list[str]
