@@ -70,6 +70,10 @@ class Permission(StrEnum):
     playbook_read = "playbook:read"
     playbook_write = "playbook:write"
     playbook_approve = "playbook:approve"
+    # Marketing campaigns (issue 21, point 2): everyone reads them to tag leads and deals;
+    # marketing and management run them and book their costs.
+    campaigns_read = "campaigns:read"
+    campaigns_write = "campaigns:write"
 
 
 _EVERYONE = {
@@ -99,6 +103,7 @@ _SALES_WORK = {
     Permission.kpi_read,
     Permission.playbook_read,
     Permission.playbook_write,
+    Permission.campaigns_read,
 }
 
 # The shape of the sales process and the price list are management's.
@@ -130,6 +135,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.records_delete,
             Permission.records_read_deleted,
             Permission.playbook_approve,
+            Permission.campaigns_write,
         }
     ),
     # Supervisors route their team's leads by hand, merge their team's duplicate customers and read
@@ -149,7 +155,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     ),
     Role.rep: frozenset(_EVERYONE | _SALES_WORK | {Permission.leads_claim, Permission.records_delete}),
     # Marketing brings leads in and hands them to sales; customers are sales' records. Marketing
-    # writes cases for the playbook too.
+    # writes cases for the playbook too, and runs the campaigns.
     Role.marketing: frozenset(
         _EVERYONE
         | {
@@ -157,6 +163,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.leads_write,
             Permission.playbook_read,
             Permission.playbook_write,
+            Permission.campaigns_read,
+            Permission.campaigns_write,
         }
     ),
 }
@@ -173,6 +181,8 @@ API_KEY_SCOPES: frozenset[Permission] = frozenset(
         Permission.engagement_write,
         # An ERP or BI sync learns of deletions its `updated_since` reads cannot show.
         Permission.records_read_deleted,
+        # An ad platform's sync books the campaigns' spend.
+        Permission.campaigns_write,
         *_SALES_WORK,
     }
 )

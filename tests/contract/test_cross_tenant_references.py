@@ -124,6 +124,8 @@ REFERENCES: dict[tuple[str, str], Case | NotAReference] = {
     ("update_team", "supervisor_id"): Case("PATCH", "/api/v1/teams/{team}", {"supervisor_id": REF_USER}),
     ("update_team", "member_ids"): Case("PATCH", "/api/v1/teams/{team}", {"member_ids": [REF_USER]}),
     ("create_lead", "owner_id"): Case("POST", "/api/v1/leads", {**_LEAD, "owner_id": REF_USER}),
+    ("create_lead", "campaign_id"): Case("POST", "/api/v1/leads", {**_LEAD, "campaign_id": Ref("campaign")}),
+    ("update_lead", "campaign_id"): Case("PATCH", "/api/v1/leads/{lead}", {"campaign_id": Ref("campaign")}),
     ("convert_lead", "customer_id"): Case(
         "POST", "/api/v1/leads/{fresh_lead}/convert", {"customer_id": Ref("customer")}, refused=404
     ),
@@ -205,6 +207,12 @@ REFERENCES: dict[tuple[str, str], Case | NotAReference] = {
     ("create_opportunity", "source_lead_id"): Case(
         "POST", "/api/v1/opportunities", {**_OPPORTUNITY, "source_lead_id": Ref("lead")}
     ),
+    ("create_opportunity", "campaign_id"): Case(
+        "POST", "/api/v1/opportunities", {**_OPPORTUNITY, "campaign_id": Ref("campaign")}
+    ),
+    ("update_opportunity", "campaign_id"): Case(
+        "PATCH", "/api/v1/opportunities/{opportunity}", {"campaign_id": Ref("campaign")}
+    ),
     ("update_opportunity", "contact_id"): Case(
         "PATCH", "/api/v1/opportunities/{opportunity}", {"contact_id": Ref("contact")}
     ),
@@ -224,6 +232,11 @@ REFERENCES: dict[tuple[str, str], Case | NotAReference] = {
         "/api/v1/opportunities/{fresh_opportunity}/stage-changes",
         {"to_stage_id": Own("stage"), "fields": {"contact_id": Ref("contact")}},
     ),
+    ("change_opportunity_stage", "fields.campaign_id"): Case(
+        "POST",
+        "/api/v1/opportunities/{fresh_opportunity}/stage-changes",
+        {"to_stage_id": Own("stage"), "fields": {"campaign_id": Ref("campaign")}},
+    ),
     ("change_opportunity_stage", "fields.owner_id"): Case(
         "POST",
         "/api/v1/opportunities/{fresh_opportunity}/stage-changes",
@@ -234,6 +247,9 @@ REFERENCES: dict[tuple[str, str], Case | NotAReference] = {
     ),
     ("win_opportunity", "fields.contact_id"): Case(
         "POST", "/api/v1/opportunities/{fresh_opportunity}/win", {"fields": {"contact_id": Ref("contact")}}
+    ),
+    ("win_opportunity", "fields.campaign_id"): Case(
+        "POST", "/api/v1/opportunities/{fresh_opportunity}/win", {"fields": {"campaign_id": Ref("campaign")}}
     ),
     ("win_opportunity", "fields.owner_id"): Case(
         "POST", "/api/v1/opportunities/{fresh_opportunity}/win", {"fields": {"owner_id": REF_USER}}
@@ -384,6 +400,8 @@ async def _side(client: httpx.AsyncClient, tenant: Tenant) -> Side:
     ids = side.ids
     ids["user"] = await _user(client, side)
     ids["colleague"] = await _user(client, side)  # a new lead goes to `user`, by the rule below
+    campaign = {"name": f"活动 {uuid.uuid4().hex[:6]}", "channel": "online_ad"}
+    ids["campaign"] = str((await _post(client, side, "/api/v1/campaigns", campaign))["id"])
     ids["team"] = str(
         (await _post(client, side, "/api/v1/teams", {"name": f"组 {uuid.uuid4().hex[:6]}"}))["id"]
     )
