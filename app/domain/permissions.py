@@ -74,6 +74,9 @@ class Permission(StrEnum):
     # marketing and management run them and book their costs.
     campaigns_read = "campaigns:read"
     campaigns_write = "campaigns:write"
+    # The marketing KPIs (campaign-roi, source-quality) over the whole organization: marketing runs
+    # every campaign, though it owns none of the leads (app/services/kpis/reports.py).
+    marketing_kpi_read = "kpi:marketing"
 
 
 _EVERYONE = {
@@ -165,6 +168,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.playbook_write,
             Permission.campaigns_read,
             Permission.campaigns_write,
+            Permission.marketing_kpi_read,
         }
     ),
 }

@@ -112,6 +112,7 @@ get_customer_health_history           ok   ok   ok   404  ok   404  403  ok   40
 get_customer_timeline                 ok   ok   ok   404  ok   404  403  ok   403  404
 get_import_job                        ok   ok   404  404  404  404  404  ok   403  404
 get_jsapi_signature                   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
+get_kpi_campaign_roi                  ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 get_kpi_contact_heatmap               ok   ok   ok   ok   ok   ok   403  ok   403  ok
 get_kpi_daily_brief                   ok   ok   ok   ok   ok   ok   403  ok   403  ok
 get_kpi_follow_up                     ok   ok   ok   ok   ok   ok   403  ok   403  ok
@@ -124,6 +125,7 @@ get_kpi_pei                           ok   ok   ok   ok   ok   ok   403  ok   40
 get_kpi_pipeline                      ok   ok   ok   ok   ok   ok   403  ok   403  ok
 get_kpi_rep_performance               ok   ok   ok   ok   ok   ok   403  ok   403  ok
 get_kpi_sales_cycle                   ok   ok   ok   ok   ok   ok   403  ok   403  ok
+get_kpi_source_quality                ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 get_kpi_stage_dwell                   ok   ok   ok   ok   ok   ok   403  ok   403  ok
 get_kpi_stale                         ok   ok   ok   ok   ok   ok   403  ok   403  ok
 get_kpi_status_board                  ok   ok   ok   ok   ok   ok   403  ok   403  ok
