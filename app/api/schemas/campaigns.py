@@ -61,7 +61,8 @@ class CampaignUpdate(PatchModel):
     budget: Budget | None = None
     notes: Notes | None = None
     is_archived: StrictBool | SkipJsonSchema[None] = Field(
-        default=None, description="Archived campaigns leave the default list; their figures stay."
+        default=None,
+        description="Archived campaigns leave the running list (is_archived=false); their figures stay.",
     )
 
 
