@@ -29,7 +29,7 @@ from app.domain.leads import LeadSource
 from app.domain.models import IntakeForm
 from app.domain.principal import Principal
 from app.metrics import INTAKE_SUBMISSIONS
-from app.services import audit, leads, rate_limits
+from app.services import audit, campaigns, leads, rate_limits
 from app.services.captcha import captcha_passes
 from app.services.channel_delivery import check_url
 from app.services.common import check_version, get_visible
@@ -81,13 +81,16 @@ async def _check_settings(
     allow_private: bool,
     changed: frozenset[str] | None = None,
 ) -> None:
-    """The mapping against the lead's fields (custom ones included), the captcha URL against SSRF and
-    its secret. An edit checks only what it changes (`changed`): switching a form off must not fail
-    on a provider's DNS or a custom field removed since."""
+    """The campaign against the organization's, the mapping against the lead's fields (custom ones
+    included), the captcha URL against SSRF and its secret. An edit checks only what it changes
+    (`changed`): switching a form off must not fail on a provider's DNS or a custom field removed
+    since."""
 
     def touched(*names: str) -> bool:
         return changed is None or bool(changed & set(names))
 
+    if touched("campaign_id"):
+        await campaigns.check_campaign(session, actor, values.get("campaign_id"))
     if touched("field_mapping", "honeypot_field"):
         policy = await rules_for(session, actor.organization_id)
         check_mapping(
@@ -295,13 +298,10 @@ async def submit(
 
 
 def lead_input_from_form(form: IntakeForm, mapped: MappedLead) -> leads.NewLead:
-    """The lead-creation input of a submission: the mapped values and the form's source.
-
-    MERGE POINT (campaigns, issue 21): once `leads.NewLead` has a `campaign_id`, pass
-    `campaign_id=form.campaign_id` here; it is the one place a form's campaign reaches its leads.
-    """
+    """The lead-creation input of a submission: the mapped values, the form's source and campaign."""
     return leads.NewLead(
         source=LeadSource(form.source),
+        campaign_id=form.campaign_id,
         custom_fields=mapped.custom_fields,
         **mapped.values,
     )

@@ -46,7 +46,16 @@ from app.domain.pipelines import (
 )
 from app.domain.principal import Principal
 from app.domain.sla import SlaKind, TimerState
-from app.services import audit, customer_health, customers, outbox, pipelines, sla, win_probability
+from app.services import (
+    audit,
+    campaigns,
+    customer_health,
+    customers,
+    outbox,
+    pipelines,
+    sla,
+    win_probability,
+)
 from app.services.common import check_version, get_visible, matches
 from app.services.ownership import resolve_owner
 from app.services.pagination import Page, SortOrder, paginate
@@ -66,6 +75,7 @@ AUDITED_FIELDS = (
     "competitors",
     "decision_process",
     "manual_win_probability",
+    "campaign_id",
 )
 EDITABLE_FIELDS = frozenset(AUDITED_FIELDS) - {"customer_id"}
 # Moves that skip ahead or go back are abnormal: they need a reason and a supervisor or above.
@@ -89,6 +99,8 @@ class NewOpportunity:
     description: str | None = None
     competitors: str | None = None
     decision_process: str | None = None
+    # Default: the source lead's campaign.
+    campaign_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -136,24 +148,30 @@ async def _check_contact(session: AsyncSession, customer_id: uuid.UUID, contact_
         )
 
 
-async def _check_source_lead(session: AsyncSession, actor: Principal, lead_id: uuid.UUID | None) -> None:
+async def _check_source_lead(
+    session: AsyncSession, actor: Principal, lead_id: uuid.UUID | None
+) -> uuid.UUID | None:
     """The lead a deal came from is one of the organization's that the actor may see; another
-    tenant's (or a hidden) id is refused without saying whether it exists."""
+    tenant's (or a hidden) id is refused without saying whether it exists. Answers the lead's
+    campaign, which the deal inherits."""
     if lead_id is None:
-        return
-    found = await session.scalar(
-        select(Lead.id).where(
+        return None
+    found = await session.execute(
+        select(Lead.id, Lead.campaign_id).where(
             Lead.id == lead_id,
             Lead.organization_id == actor.organization_id,
             visible_to(actor, Lead.owner_id),
         )
     )
-    if found is None:
+    row = found.first()
+    if row is None:
         raise InvalidInput(
             "The source lead is not one of your leads.",
             code="opportunity.invalid",
             errors=[FieldError("source_lead_id", "not_found", "no such lead among those you can see")],
         )
+    campaign_id: uuid.UUID | None = row.campaign_id
+    return campaign_id
 
 
 async def create_opportunity(
@@ -161,7 +179,9 @@ async def create_opportunity(
 ) -> Opportunity:
     customer = await customers.get_customer(session, actor=actor, customer_id=data.customer_id)
     await _check_contact(session, customer.id, data.contact_id)
-    await _check_source_lead(session, actor, data.source_lead_id)
+    lead_campaign_id = await _check_source_lead(session, actor, data.source_lead_id)
+    await campaigns.check_campaign(session, actor, data.campaign_id)
+    data = replace(data, campaign_id=data.campaign_id or lead_campaign_id)
     flow = (
         await pipelines.get_pipeline(session, actor=actor, pipeline_id=data.pipeline_id)
         if data.pipeline_id
@@ -217,6 +237,7 @@ def _new_opportunity(
         currency=data.currency,
         expected_close_date=data.expected_close_date,
         source_lead_id=data.source_lead_id,
+        campaign_id=data.campaign_id,
         product_lines=list(dict.fromkeys(data.product_lines)),
         description=data.description,
         competitors=data.competitors,
@@ -335,6 +356,8 @@ async def _checked_fields(
         )
     if "contact_id" in changes:
         await _check_contact(session, opportunity.customer_id, changes["contact_id"])
+    if "campaign_id" in changes:
+        await campaigns.check_campaign(session, actor, changes["campaign_id"])
     if "owner_id" in changes:
         changes = {
             **changes,

@@ -300,3 +300,24 @@ async def test_marketing_manages_forms_and_a_rep_cannot(client, make_tenant, mak
     assert changed["client_rate_limit"] == 10
     assert changed["version"] == form["version"] + 1
     assert refused == [403, 403, 403]
+
+
+async def test_a_forms_campaign_reaches_its_leads_and_must_be_the_organizations(client, make_tenant):
+    tenant, other = await make_tenant(), await make_tenant()
+
+    async def campaign(t) -> str:
+        body = {"name": "官网投放", "channel": "online_ad"}
+        return ok(await client.post("/api/v1/campaigns", json=body, headers=t.headers), 201)["id"]
+
+    ours, theirs = await campaign(tenant), await campaign(other)
+    refused = await client.post(
+        "/api/v1/intake-forms",
+        json={"name": "官网询价", "field_mapping": MAPPING, "campaign_id": theirs},
+        headers=tenant.headers,
+    )
+    form = await _form(client, tenant.headers, campaign_id=ours)
+    ok(await client.post(f"/api/v1/intake/{form['key']}", json=_submission(contact_name="赵敏")), 202)
+
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "campaign_id"
+    assert [(lead["name"], lead["campaign_id"]) for lead in await _leads(client, tenant)] == [("赵敏", ours)]

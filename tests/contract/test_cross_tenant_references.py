@@ -84,6 +84,7 @@ class NotAReference:
 REF_USER, REF_TEAM = Ref("user"), Ref("team")
 _LEAD = {"name": "王工", "source": "api", "phone": Unique("139")}
 _OPPORTUNITY = {"name": "屋面工程", "customer_id": Own("customer")}
+_INTAKE_FORM = {"name": "官网询价", "field_mapping": {"contact": "name", "mobile": "phone"}}
 _TASK = {"title": "回访", "due_at": "2026-11-30T10:00:00+08:00"}
 _LINE = {"quantity": "10", "unit_price": "40.0000"}
 _ACTIVITY = {"type": "note", "occurred_at": "2026-11-23T01:00:00Z", "notes": "现场"}
@@ -150,6 +151,14 @@ REFERENCES: dict[tuple[str, str], Case | NotAReference] = {
         "/api/v1/customers/bulk",
         {"action": "reassign", "customer_ids": [Own("customer")], "owner_id": REF_USER},
     ),
+    ("create_lead", "campaign_id"): Case("POST", "/api/v1/leads", {**_LEAD, "campaign_id": Ref("campaign")}),
+    ("create_intake_form", "campaign_id"): Case(
+        "POST", "/api/v1/intake-forms", {**_INTAKE_FORM, "campaign_id": Ref("campaign")}
+    ),
+    ("update_intake_form", "campaign_id"): Case(
+        "PATCH", "/api/v1/intake-forms/{intake_form}", {"campaign_id": Ref("campaign")}
+    ),
+    ("update_lead", "campaign_id"): Case("PATCH", "/api/v1/leads/{lead}", {"campaign_id": Ref("campaign")}),
     ("convert_lead", "customer_id"): Case(
         "POST", "/api/v1/leads/{fresh_lead}/convert", {"customer_id": Ref("customer")}, refused=404
     ),
@@ -231,6 +240,12 @@ REFERENCES: dict[tuple[str, str], Case | NotAReference] = {
     ("create_opportunity", "source_lead_id"): Case(
         "POST", "/api/v1/opportunities", {**_OPPORTUNITY, "source_lead_id": Ref("lead")}
     ),
+    ("create_opportunity", "campaign_id"): Case(
+        "POST", "/api/v1/opportunities", {**_OPPORTUNITY, "campaign_id": Ref("campaign")}
+    ),
+    ("update_opportunity", "campaign_id"): Case(
+        "PATCH", "/api/v1/opportunities/{opportunity}", {"campaign_id": Ref("campaign")}
+    ),
     ("update_opportunity", "contact_id"): Case(
         "PATCH", "/api/v1/opportunities/{opportunity}", {"contact_id": Ref("contact")}
     ),
@@ -250,6 +265,11 @@ REFERENCES: dict[tuple[str, str], Case | NotAReference] = {
         "/api/v1/opportunities/{fresh_opportunity}/stage-changes",
         {"to_stage_id": Own("stage"), "fields": {"contact_id": Ref("contact")}},
     ),
+    ("change_opportunity_stage", "fields.campaign_id"): Case(
+        "POST",
+        "/api/v1/opportunities/{fresh_opportunity}/stage-changes",
+        {"to_stage_id": Own("stage"), "fields": {"campaign_id": Ref("campaign")}},
+    ),
     ("change_opportunity_stage", "fields.owner_id"): Case(
         "POST",
         "/api/v1/opportunities/{fresh_opportunity}/stage-changes",
@@ -260,6 +280,9 @@ REFERENCES: dict[tuple[str, str], Case | NotAReference] = {
     ),
     ("win_opportunity", "fields.contact_id"): Case(
         "POST", "/api/v1/opportunities/{fresh_opportunity}/win", {"fields": {"contact_id": Ref("contact")}}
+    ),
+    ("win_opportunity", "fields.campaign_id"): Case(
+        "POST", "/api/v1/opportunities/{fresh_opportunity}/win", {"fields": {"campaign_id": Ref("campaign")}}
     ),
     ("win_opportunity", "fields.owner_id"): Case(
         "POST", "/api/v1/opportunities/{fresh_opportunity}/win", {"fields": {"owner_id": REF_USER}}
@@ -313,10 +336,6 @@ REFERENCES: dict[tuple[str, str], Case | NotAReference] = {
     ("update_notification_channel", "config.agent_id"): NotAReference("the WeCom application's id"),
     ("put_wecom_app", "corp_id"): NotAReference("the WeCom corporation's id"),
     ("put_wecom_app", "agent_id"): NotAReference("the WeCom application's id"),
-    # The campaign table arrives with the campaigns work (issue 21) in parallel: at that merge the
-    # form's campaign_id becomes a reference, refused 422 for another organization's campaign.
-    ("create_intake_form", "campaign_id"): NotAReference("no campaign table yet; checked once it exists"),
-    ("update_intake_form", "campaign_id"): NotAReference("no campaign table yet; checked once it exists"),
     ("update_organization", "settings.assignment.fallback_team_id"): Case(
         "PATCH", "/api/v1/organization", {"settings": {"assignment": {"fallback_team_id": REF_TEAM}}}
     ),
@@ -414,6 +433,9 @@ async def _side(client: httpx.AsyncClient, tenant: Tenant) -> Side:
     ids = side.ids
     ids["user"] = await _user(client, side)
     ids["colleague"] = await _user(client, side)  # a new lead goes to `user`, by the rule below
+    campaign = {"name": f"活动 {uuid.uuid4().hex[:6]}", "channel": "online_ad"}
+    ids["campaign"] = str((await _post(client, side, "/api/v1/campaigns", campaign))["id"])
+    ids["intake_form"] = str((await _post(client, side, "/api/v1/intake-forms", _INTAKE_FORM))["id"])
     ids["team"] = str(
         (await _post(client, side, "/api/v1/teams", {"name": f"组 {uuid.uuid4().hex[:6]}"}))["id"]
     )

@@ -56,6 +56,7 @@ MATRIX = _table(
     """
 operation                             adm  dir  sup  sup' rep  rep' mkt  key  key0 frn
 add_business_calendar_minutes         ok   ok   ok   ok   ok   ok   403  ok   403  ok
+add_campaign_cost                     ok   ok   403  403  403  403  ok   ok   403  ok
 assign_lead                           ok   ok   ok   ok   403  403  403  ok   403  ok
 bulk_edit_customers                   ok   ok   ok   ok   403  403  403  403  403  ok
 bulk_edit_leads                       ok   ok   ok   ok   403  403  403  403  403  ok
@@ -69,6 +70,7 @@ create_activity                       ok   ok   ok   ok   ok   ok   403  ok   40
 create_api_key                        ok   403  403  403  403  403  403  403  403  ok
 create_assignment_rule                ok   ok   403  403  403  403  403  403  403  ok
 create_business_calendar              ok   ok   403  403  403  403  403  403  403  ok
+create_campaign                       ok   ok   403  403  403  403  ok   ok   403  ok
 create_contact                        ok   ok   ok   ok   ok   ok   403  ok   403  ok
 create_customer                       ok   ok   ok   ok   ok   ok   403  ok   403  ok
 create_intake_form                    ok   403  403  403  403  403  ok   403  403  ok
@@ -89,6 +91,7 @@ decide_quote_approval                 ok   ok   ok   ok   ok   ok   403  ok   40
 delete_activity                       ok   ok   ok   404  ok   404  403  403  403  404
 delete_assignment_rule                ok   ok   403  403  403  403  403  403  403  404
 delete_business_calendar              ok   ok   403  403  403  403  403  403  403  404
+delete_campaign_cost                  ok   ok   403  403  403  403  ok   ok   403  404
 delete_contact                        ok   ok   ok   404  ok   404  403  403  403  404
 delete_customer                       ok   ok   ok   404  ok   404  403  403  403  404
 delete_intake_form                    ok   403  403  403  403  403  ok   403  403  404
@@ -104,6 +107,7 @@ export_person_data                    ok   403  403  403  403  403  403  403  40
 get_activity                          ok   ok   ok   404  ok   404  403  ok   403  404
 get_assignment_rule                   ok   ok   ok   ok   403  403  403  ok   403  404
 get_business_calendar                 ok   ok   ok   ok   ok   ok   403  ok   403  404
+get_campaign                          ok   ok   ok   ok   ok   ok   ok   ok   403  404
 get_current_user                      ok   ok   ok   ok   ok   ok   ok   403  403  ok
 get_current_win_model                 404  404  404  404  404  404  403  404  403  404
 get_customer                          ok   ok   ok   404  ok   404  403  ok   403  404
@@ -114,6 +118,7 @@ get_customer_timeline                 ok   ok   ok   404  ok   404  403  ok   40
 get_import_job                        ok   ok   404  404  404  404  404  ok   403  404
 get_intake_form                       ok   403  403  403  403  403  ok   403  403  404
 get_jsapi_signature                   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
+get_kpi_campaign_roi                  ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 get_kpi_contact_heatmap               ok   ok   ok   ok   ok   ok   403  ok   403  ok
 get_kpi_daily_brief                   ok   ok   ok   ok   ok   ok   403  ok   403  ok
 get_kpi_follow_up                     ok   ok   ok   ok   ok   ok   403  ok   403  ok
@@ -126,6 +131,7 @@ get_kpi_pei                           ok   ok   ok   ok   ok   ok   403  ok   40
 get_kpi_pipeline                      ok   ok   ok   ok   ok   ok   403  ok   403  ok
 get_kpi_rep_performance               ok   ok   ok   ok   ok   ok   403  ok   403  ok
 get_kpi_sales_cycle                   ok   ok   ok   ok   ok   ok   403  ok   403  ok
+get_kpi_source_quality                ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 get_kpi_stage_dwell                   ok   ok   ok   ok   ok   ok   403  ok   403  ok
 get_kpi_stale                         ok   ok   ok   ok   ok   ok   403  ok   403  ok
 get_kpi_status_board                  ok   ok   ok   ok   ok   ok   403  ok   403  ok
@@ -161,6 +167,8 @@ list_api_keys                         ok   403  403  403  403  403  403  403  40
 list_assignment_rules                 ok   ok   ok   ok   403  403  403  ok   403  ok
 list_audit_events                     ok   ok   403  403  403  403  403  ok   403  ok
 list_business_calendars               ok   ok   ok   ok   ok   ok   403  ok   403  ok
+list_campaign_costs                   ok   ok   ok   ok   ok   ok   ok   ok   403  404
+list_campaigns                        ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 list_contacts                         ok   ok   ok   404  ok   404  403  ok   403  404
 list_customers                        ok   ok   ok   ok   ok   ok   403  ok   403  ok
 list_deleted_customers                ok   ok   403  403  403  403  403  ok   403  ok
@@ -219,6 +227,7 @@ undo_customer_merge                   ok   ok   ok   ok   403  403  403  403  40
 undo_lead_merge                       ok   ok   ok   ok   403  403  403  403  403  ok
 update_assignment_rule                ok   ok   403  403  403  403  403  403  403  404
 update_business_calendar              ok   ok   403  403  403  403  403  403  403  404
+update_campaign                       ok   ok   403  403  403  403  ok   ok   403  404
 update_customer                       ok   ok   ok   404  ok   404  403  ok   403  404
 update_intake_form                    ok   403  403  403  403  403  ok   403  403  404
 update_lead                           ok   ok   ok   404  ok   404  404  ok   403  404
@@ -249,6 +258,7 @@ DESTRUCTIVE = {
     "delete_business_calendar",
     "delete_intake_form",
     "revoke_api_key",
+    "delete_campaign_cost",
 }
 
 
@@ -440,6 +450,19 @@ async def _rule(client: httpx.AsyncClient, admin: dict[str, str]) -> str:
     return str(ok(await client.post("/api/v1/assignment-rules", json=body, headers=admin), 201)["id"])
 
 
+async def _campaign(client: httpx.AsyncClient, admin: dict[str, str]) -> str:
+    body = {"name": f"活动 {uuid.uuid4().hex[:6]}", "channel": "exhibition"}
+    return str(ok(await client.post("/api/v1/campaigns", json=body, headers=admin), 201)["id"])
+
+
+async def _campaign_cost(client: httpx.AsyncClient, admin: dict[str, str]) -> str:
+    """A cost of the world's one campaign."""
+    [campaign] = ok(await client.get("/api/v1/campaigns", headers=admin))["items"]
+    body = {"incurred_on": "2026-11-10", "amount": "1200.00"}
+    path = f"/api/v1/campaigns/{campaign['id']}/costs"
+    return str(ok(await client.post(path, json=body, headers=admin), 201)["id"])
+
+
 async def _team(client: httpx.AsyncClient, admin: dict[str, str]) -> str:
     body = {"name": f"组 {uuid.uuid4().hex[:6]}"}
     return str(ok(await client.post("/api/v1/teams", json=body, headers=admin), 201)["id"])
@@ -458,6 +481,8 @@ _ORG_RECORDS = {
     "rule_id": _rule,
     "intake_form_id": _intake_form_id,
     "form_key": _form_key,
+    "campaign_id": _campaign,
+    "cost_id": _campaign_cost,
 }
 _FRESH_FOR = {
     "delete_team": ("team_id", _team),
@@ -467,6 +492,7 @@ _FRESH_FOR = {
     "delete_business_calendar": ("calendar_id", _calendar),
     "delete_intake_form": ("intake_form_id", _intake_form_id),
     "revoke_api_key": ("api_key_id", _api_key),
+    "delete_campaign_cost": ("cost_id", _campaign_cost),
 }
 
 

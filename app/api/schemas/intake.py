@@ -66,7 +66,7 @@ class IntakeFormCreate(BaseModel):
     source: LeadSource = Field(default=LeadSource.web_form, description="The source of the form's leads.")
     campaign_id: uuid.UUID | None = Field(
         default=None,
-        description="The campaign the form's leads belong to (reference checked once campaigns exist).",
+        description="The campaign the form's leads are credited to (one of the organization's).",
     )
     field_mapping: FieldMapping
     honeypot_field: FormField | None = Field(

@@ -197,6 +197,9 @@ class OpportunityCreate(BaseModel):
     description: LongText | None = None
     competitors: LongText | None = None
     decision_process: LongText | None = None
+    campaign_id: uuid.UUID | None = Field(
+        default=None, description="The campaign the deal is credited to; default the source lead's."
+    )
 
 
 ManualProbability = Annotated[int, Field(ge=0, le=100), JsonInteger]
@@ -215,6 +218,7 @@ class OpportunityUpdate(PatchModel):
             "competitors",
             "decision_process",
             "manual_win_probability",
+            "campaign_id",
         }
     )
 
@@ -232,6 +236,9 @@ class OpportunityUpdate(PatchModel):
         default=None,
         description="The rep's own estimate in percent; kept apart from the automatic one, which "
         "never overwrites it. null clears it.",
+    )
+    campaign_id: uuid.UUID | None = Field(
+        default=None, description="The campaign the deal is credited to; null clears it."
     )
 
 
@@ -255,6 +262,7 @@ class OpportunityOut(Record):
                     "stage_entered_at": "2026-11-25T06:30:00Z",
                     "status": "open",
                     "source_lead_id": None,
+                    "campaign_id": None,
                     "competitors": None,
                     "decision_process": None,
                     "closed_at": None,
@@ -290,6 +298,9 @@ class OpportunityOut(Record):
     expected_close_date: date | None
     source_lead_id: uuid.UUID | None
     source_lead_name: str | None = name_of("source lead")
+    campaign_id: uuid.UUID | None = Field(
+        description="The campaign the deal is credited to: its source lead's, unless set by hand."
+    )
     product_lines: list[str]
     description: str | None
     competitors: str | None

@@ -6,6 +6,7 @@ from app.domain.models.assignment import AssignmentKind, AssignmentRule, LeadAss
 from app.domain.models.attachment import Attachment, AttachmentParent
 from app.domain.models.audit_event import AuditEvent
 from app.domain.models.business_calendar import BusinessCalendarRecord
+from app.domain.models.campaign import Campaign, CampaignCost
 from app.domain.models.customer import Contact, Customer, CustomerHealthSnapshot, CustomerMerge
 from app.domain.models.delivery import Delivery, DeliveryStatus
 from app.domain.models.engagement_event import EngagementEvent
@@ -41,6 +42,8 @@ __all__ = [
     "AttachmentParent",
     "AuditEvent",
     "BusinessCalendarRecord",
+    "Campaign",
+    "CampaignCost",
     "Contact",
     "Customer",
     "CustomerHealthSnapshot",

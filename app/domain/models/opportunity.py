@@ -31,6 +31,8 @@ class Opportunity(Entity):
         Index(None, "organization_id", "closed_at"),
         # The id an imported deal had in its source system: a second import of it is a duplicate.
         UniqueConstraint("organization_id", "external_id"),
+        # The campaign-roi KPI: a campaign's deals.
+        Index(None, "organization_id", "campaign_id"),
         # "Whom to follow up first": GET /opportunities?sort=-win_probability.
         Index(None, "organization_id", "win_probability", "id"),
     )
@@ -51,6 +53,8 @@ class Opportunity(Entity):
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
     expected_close_date: Mapped[date | None]
     source_lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("lead.id", ondelete="SET NULL"))
+    # Inherited from the source lead (or set by hand): the campaign-roi KPI's deals.
+    campaign_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("campaign.id", ondelete="SET NULL"))
     product_lines: Mapped[list[str]] = mapped_column(default=list)
     description: Mapped[str | None] = mapped_column(Text)
     competitors: Mapped[str | None] = mapped_column(Text)
