@@ -4,22 +4,32 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from app.api.deps import CurrentPrincipal, SessionDep
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.search import SearchHitOut, SearchResultOut
+from app.domain.principal import Principal
 from app.domain.search import SearchType
 from app.services import search
 
 router = APIRouter(prefix=f"{API_V1}/search", tags=["search"])
 
 
+async def _may_search(principal: CurrentPrincipal) -> Principal:
+    """403 before anything else for a caller who may read none of the kinds searched."""
+    search.searchable_types(principal, None)
+    return principal
+
+
+CanSearch = Annotated[Principal, Depends(_may_search)]
+
+
 @router.get("", response_model=SearchResultOut, responses=problem_responses(401, 403, 422))
 async def search_records(
     session: SessionDep,
-    actor: CurrentPrincipal,
+    actor: CanSearch,
     q: Annotated[
         str,
         Query(
