@@ -51,15 +51,6 @@ def exact_phone(text: str) -> str | None:
     return normalise_phone(text) if _PHONE_LIKE.fullmatch(text.strip()) else None
 
 
-def match_kind(query: str, name: str, *, exact: bool) -> MatchKind:
-    """Exact code or phone first, then a name that starts with the text, then any other hit."""
-    if exact:
-        return MatchKind.exact
-    if name.casefold().startswith(query.strip().casefold()):
-        return MatchKind.name_prefix
-    return MatchKind.substring
-
-
 def score(kind: MatchKind, query: str, name: str) -> float:
     """0-100: the match kind decides the band; within it, the closer the name's length to the
     text's, the higher (a short name that contains the text says more about it than a long one)."""

@@ -3,6 +3,7 @@ settings), types, required flags and validation as on leads and customers (issue
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -184,3 +185,64 @@ async def test_each_kind_of_record_has_its_own_definitions(client, make_tenant):
     )
     assert _refused(opportunity) == {"custom_fields.budget_code"}
     assert opportunity.json()["errors"][0]["code"] == "custom_field.unknown"
+
+
+async def test_the_opportunity_import_maps_columns_to_custom_fields(client, app, make_tenant, make_user):
+    tenant = await make_tenant()
+    await _define(client, tenant.headers, "opportunity")
+    rep, _ = await make_user(tenant, "rep")
+    await _customer(client, tenant.headers)
+    pipelines = ok(await client.get("/api/v1/pipelines", headers=tenant.headers))
+    pipeline = pipelines["items"][0]
+    first_stage = pipeline["stages"][0]["name"]
+    mapping = {
+        "columns": {
+            "id": "external_id",
+            "agent": "owner",
+            "account": "customer",
+            "stage": "stage",
+            "budget": "custom_fields.budget_code",
+            "signed": "custom_fields.signed",
+            "visit": "custom_fields.visit_on",
+            "floors": "custom_fields.floors",
+        },
+        "stages": {"Prospecting": first_stage},
+        "pipeline": pipeline["name"],
+    }
+    rows = (
+        "id,agent,account,stage,budget,signed,visit,floors\n"
+        f"D1,{rep['display_name']},申华建材,Prospecting,B-1,是,2026-12-01,12\n"
+        f"D2,{rep['display_name']},申华建材,Prospecting,,maybe,12/01/2026,\n"
+    )
+    started = await client.post(
+        "/api/v1/opportunities/import",
+        files={"file": ("deals.csv", rows.encode(), "text/csv")},
+        data={"mapping": json.dumps(mapping)},
+        headers=tenant.headers,
+    )
+    assert started.status_code == 202, started.text
+    await app.state.runtime.queue.drain()
+    job = ok(await client.get(f"/api/v1/import-jobs/{started.json()['id']}", headers=tenant.headers))
+    assert (job["created_count"], job["error_count"]) == (1, 3), job["errors"]
+    assert {(e["row_number"], e["field"]) for e in job["errors"]} == {
+        (2, "custom_fields.budget_code"),
+        (2, "custom_fields.signed"),
+        (2, "custom_fields.visit_on"),
+    }
+    (deal,) = ok(await client.get("/api/v1/opportunities", headers=tenant.headers))["items"]
+    assert deal["external_id"] == "D1"
+    assert deal["custom_fields"] == {
+        "budget_code": "B-1",
+        "signed": True,
+        "visit_on": "2026-12-01",
+        "floors": "12",
+    }
+
+    unknown = await client.post(
+        "/api/v1/opportunities/import",
+        files={"file": ("deals.csv", rows.encode(), "text/csv")},
+        data={"mapping": json.dumps({**mapping, "columns": {**mapping["columns"], "x": "custom_fields."}})},
+        headers=tenant.headers,
+    )
+    assert unknown.status_code == 422
+    assert "mapping.columns.x" in {e["field"] for e in unknown.json()["errors"]}
