@@ -53,7 +53,7 @@ class _Query:
     prefix: str
     phone: str | None
     digits: str | None
-    email: str
+    email: str | None
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,8 @@ _SOURCES: dict[SearchType, _Source] = {
         Lead,
         lead_visibility,
         lambda: [Lead.merged_into_id.is_(None)],
-        lambda q: [*_equal(Lead.phone, q.phone), *_equal(Lead.email, q.email)],
+        # The de-duplication keys: unique, so indexed (an erased lead's are emptied).
+        lambda q: [*_equal(Lead.phone_key, q.phone), *_equal(Lead.email_key, q.email)],
         lambda q: [Lead.company.ilike(q.pattern, escape="\\"), *_phone_anywhere(Lead.phone, q)],
         lambda lead, _names: lead.company,
     ),
@@ -147,7 +148,7 @@ async def search_records(
         prefix=escaped,
         phone=exact_phone(text),
         digits=phone_digits(text),
-        email=text.lower(),
+        email=text.lower() if "@" in text else None,
     )
     found: list[tuple[SearchType, Any, MatchKind]] = []
     for kind in kinds:

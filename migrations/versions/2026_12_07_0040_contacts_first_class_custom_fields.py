@@ -25,8 +25,15 @@ _INDEXES = [
     ('ix_contact_organization_id_updated_at', 'contact', ['organization_id', 'updated_at']),
     ('ix_contact_organization_id_name', 'contact', ['organization_id', 'name']),
 ]
-# ILIKE '%text%' over contact and opportunity names (the global search and GET /contacts?q=).
-_TRIGRAM_INDEXES = [('contact', 'name'), ('opportunity', 'name')]
+# ILIKE '%text%' over names, and LIKE '%digits%' over phone numbers typed in part (the global search
+# and GET /contacts?q=).
+_TRIGRAM_INDEXES = [
+    ('contact', 'name'),
+    ('contact', 'phone'),
+    ('contact', 'email'),
+    ('customer', 'phone'),
+    ('opportunity', 'name'),
+]
 
 
 def upgrade() -> None:

@@ -68,6 +68,8 @@ class Customer(SoftDeletable, Entity):
         Index(None, "organization_id", "deleted_at"),
         trigram_index("customer", "name"),
         trigram_index("customer", "code"),
+        # A phone number typed in part (the global search, migration 0040).
+        trigram_index("customer", "phone"),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
@@ -174,6 +176,8 @@ class Contact(SoftDeletable, Entity):
         Index(None, "organization_id", "updated_at"),
         Index(None, "organization_id", "name"),
         trigram_index("contact", "name"),
+        trigram_index("contact", "phone"),
+        trigram_index("contact", "email"),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
