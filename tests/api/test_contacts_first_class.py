@@ -242,6 +242,18 @@ async def test_deleted_and_erased_contacts(client, make_tenant):
     listed = ok(await client.get("/api/v1/contacts", headers=tenant.headers))
     assert gone["id"] not in {c["id"] for c in listed["items"]}
 
+    # A deleted customer's contacts leave the list with it, and come back with it.
+    other = await _customer(client, tenant.headers, "华南建材")
+    kept = await _contact(client, tenant.headers, other["id"], name="留下")
+    deleted = await client.delete(f"/api/v1/customers/{other['id']}", headers=tenant.headers)
+    assert deleted.status_code == 204
+    listed = ok(await client.get("/api/v1/contacts", headers=tenant.headers))
+    assert kept["id"] not in {c["id"] for c in listed["items"]}
+    assert (await client.get(f"/api/v1/contacts/{kept['id']}", headers=tenant.headers)).status_code == 404
+    ok(await client.post(f"/api/v1/customers/{other['id']}/restore", headers=tenant.headers))
+    listed = ok(await client.get("/api/v1/contacts", headers=tenant.headers))
+    assert kept["id"] in {c["id"] for c in listed["items"]}
+
     wiped = ok(
         await client.post(
             f"/api/v1/contacts/{erased['id']}/erase", json={"reason": "本人要求删除"}, headers=tenant.headers
