@@ -237,6 +237,15 @@ def _cell(value: Any) -> Any:
     return _text(value)
 
 
+def _custom_cells(values: dict[str, Any]) -> dict[str, Any]:
+    """The row's custom field cells by key, the empty ones left out."""
+    return {
+        name.removeprefix(CUSTOM_FIELD_PREFIX): cell
+        for name, value in values.items()
+        if _is_custom_field(name) and (cell := _cell(value)) is not None
+    }
+
+
 def _date(value: Any, name: str, date_format: str, errors: list[FieldError]) -> date | None:
     if isinstance(value, datetime):
         return value.date()
@@ -320,11 +329,7 @@ def parse_row(
         closed_on=closed_on,
         amount=amount,
         expected_close_date=expected or closed_on,
-        custom_fields={
-            name.removeprefix(CUSTOM_FIELD_PREFIX): cell
-            for name, value in values.items()
-            if _is_custom_field(name) and (cell := _cell(value)) is not None
-        },
+        custom_fields=_custom_cells(values),
     )
     # The owner, customer, product and stage are names looked up, not stored; these two are kept.
     check_text("external_id", [row.external_id] if row.external_id else [], warnings)
