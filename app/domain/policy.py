@@ -66,6 +66,9 @@ class OrganizationPolicy:
     geo_mismatch_m: float = 1000.0
     customer_fields: tuple[FieldDefinition, ...] = ()
     lead_fields: tuple[FieldDefinition, ...] = ()
+    opportunity_fields: tuple[FieldDefinition, ...] = ()
+    contact_fields: tuple[FieldDefinition, ...] = ()
+    activity_fields: tuple[FieldDefinition, ...] = ()
     assignment: AssignmentPolicy = field(default_factory=AssignmentPolicy)
     lead_pool: PoolPolicy = field(default_factory=PoolPolicy)
     working_hours: WorkingHours = field(default_factory=WorkingHours)
@@ -180,6 +183,9 @@ def policy_from_settings(settings: dict[str, Any], timezone: str = "Asia/Shangha
         geo_mismatch_m=float(settings.get("geo_mismatch_m", default.geo_mismatch_m)),
         customer_fields=tuple(definitions_from_settings(settings, "customer")),
         lead_fields=tuple(definitions_from_settings(settings, "lead")),
+        opportunity_fields=tuple(definitions_from_settings(settings, "opportunity")),
+        contact_fields=tuple(definitions_from_settings(settings, "contact")),
+        activity_fields=tuple(definitions_from_settings(settings, "activity")),
         assignment=_assignment_policy(settings),
         lead_pool=_pool_policy(settings),
         working_hours=hours,

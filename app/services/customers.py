@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import session_now
+from app.domain.contacts import BuyingRole
 from app.domain.custom_fields import validate_custom_fields
 from app.domain.customer_tier import Tier, format_customer_code, tier_for_annual_purchase
 from app.domain.dedup import CustomerKeys, customer_keys, normalise_contact
@@ -22,7 +23,7 @@ from app.domain.geo import GeoPoint
 from app.domain.models import Contact, Customer
 from app.domain.policy import OrganizationPolicy
 from app.domain.principal import Principal
-from app.services import audit, customer_dedup, sequences, sla
+from app.services import audit, contacts, customer_dedup, sequences, sla
 from app.services.common import (
     check_version,
     get_visible,
@@ -378,6 +379,11 @@ class NewContact:
     email: str | None = None
     wechat_id: str | None = None
     is_decision_maker: bool = False
+    buying_role: BuyingRole | None = None
+    role_note: str | None = None
+    # What a person entered, checked against the organization's contact custom fields; None for a
+    # contact the system creates (a lead's conversion), which starts with none.
+    custom_fields: dict[str, Any] | None = None
     id: uuid.UUID | None = None
 
 
@@ -387,6 +393,13 @@ async def add_contact(
     customer = await get_customer(session, actor=actor, customer_id=customer_id)
     await refuse_taken_id(session, Contact, data.id, actor=actor, entity="contact")
     phone, email = normalise_contact(data.phone, data.email)
+    custom_fields = (
+        {}
+        if data.custom_fields is None
+        else validate_custom_fields(
+            data.custom_fields, list((await policy_for(session, actor)).contact_fields)
+        )
+    )
     contact = Contact(
         id=data.id or uuid.uuid4(),
         organization_id=actor.organization_id,
@@ -396,7 +409,9 @@ async def add_contact(
         phone=phone,
         email=email,
         wechat_id=data.wechat_id,
-        is_decision_maker=data.is_decision_maker,
+        **contacts.role_fields(data.buying_role, data.is_decision_maker),
+        role_note=data.role_note,
+        custom_fields=custom_fields,
     )
     session.add(contact)
     await session.flush()
@@ -406,7 +421,7 @@ async def add_contact(
         action="contact.created",
         entity_type="contact",
         entity_id=contact.id,
-        after={"customer_id": customer.id, **audit.snapshot(contact, ("name", "title", "phone", "email"))},
+        after={"customer_id": customer.id, **audit.snapshot(contact, contacts.AUDITED_FIELDS)},
     )
     return contact
 
@@ -414,15 +429,18 @@ async def add_contact(
 async def list_contacts(
     session: AsyncSession, *, actor: Principal, customer_id: uuid.UUID, limit: int, cursor: str | None
 ) -> Page[Contact]:
+    """The customer's contacts as its decision chain: decision makers first, then influencers,
+    users, gatekeepers, others and those without a role; by name within a role."""
     customer = await get_customer(session, actor=actor, customer_id=customer_id)
     return await paginate(
         session,
         select(Contact).where(
             Contact.organization_id == actor.organization_id, Contact.customer_id == customer.id
         ),
-        sort_column=Contact.created_at,
+        sort_column=contacts.decision_chain_key(),
         id_column=Contact.id,
-        order=SortOrder(name="created_at", descending=False),
+        order=SortOrder(name="decision_chain", descending=False),
         limit=limit,
         cursor=cursor,
+        sort_value=contacts.decision_chain_value,
     )

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.custom_fields import validate_custom_fields
 from app.domain.errors import Conflict, FieldError, InvalidInput, PermissionDenied
 from app.domain.events import OpportunityCreated, OpportunityLost, OpportunityStageChanged, OpportunityWon
 from app.domain.models import (
@@ -76,6 +77,7 @@ AUDITED_FIELDS = (
     "decision_process",
     "manual_win_probability",
     "campaign_id",
+    "custom_fields",
 )
 EDITABLE_FIELDS = frozenset(AUDITED_FIELDS) - {"customer_id"}
 # Moves that skip ahead or go back are abnormal: they need a reason and a supervisor or above.
@@ -101,6 +103,9 @@ class NewOpportunity:
     decision_process: str | None = None
     # Default: the source lead's campaign.
     campaign_id: uuid.UUID | None = None
+    # What a person entered, checked against the organization's opportunity custom fields; None
+    # for a deal the system opens itself (a lead's conversion), which starts with none.
+    custom_fields: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -188,11 +193,20 @@ async def create_opportunity(
         else await pipelines.default_pipeline(session, actor=actor)
     )
     first = flow.stages[0]
+    custom_fields = (
+        {}
+        if data.custom_fields is None
+        else validate_custom_fields(
+            data.custom_fields, list((await policy_for(session, actor)).opportunity_fields)
+        )
+    )
     owner_id = await resolve_owner(
         session, actor, data.owner_id, default=actor.user_id if actor.user_id else customer.owner_id
     )
     # The customer as resolved: a merged customer's id names its survivor.
-    opportunity = _new_opportunity(actor, replace(data, customer_id=customer.id), owner_id, first, now)
+    opportunity = _new_opportunity(
+        actor, replace(data, customer_id=customer.id, custom_fields=custom_fields), owner_id, first, now
+    )
     session.add(opportunity)
     await session.flush()
     session.add(_stay_in(opportunity, first, actor, now))
@@ -242,6 +256,7 @@ def _new_opportunity(
         description=data.description,
         competitors=data.competitors,
         decision_process=data.decision_process,
+        custom_fields=data.custom_fields or {},
     )
 
 
@@ -365,6 +380,9 @@ async def _checked_fields(
         }
     if "amount" in changes:
         changes = {**changes, "amount": _money(changes["amount"])}
+    if "custom_fields" in changes:
+        definitions = list((await policy_for(session, actor)).opportunity_fields)
+        changes = {**changes, "custom_fields": validate_custom_fields(changes["custom_fields"], definitions)}
     return changes
 
 

@@ -203,6 +203,7 @@ REFERENCES: dict[tuple[str, str], Case | NotAReference] = {
         "POST", "/api/v1/leads/{lead}/merge/undo", {"duplicate_id": Ref("spare_lead")}, refused=404
     ),
     ("create_contact", "wechat_id"): NotAReference("the contact's WeChat account name"),
+    ("update_contact", "wechat_id"): NotAReference("the contact's WeChat account name"),
     ("create_activity", "lead_id"): Case(
         "POST", "/api/v1/activities", {**_ACTIVITY, "lead_id": Ref("lead")}, refused=404
     ),

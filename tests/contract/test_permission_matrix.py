@@ -108,6 +108,7 @@ get_activity                          ok   ok   ok   404  ok   404  403  ok   40
 get_assignment_rule                   ok   ok   ok   ok   403  403  403  ok   403  404
 get_business_calendar                 ok   ok   ok   ok   ok   ok   403  ok   403  404
 get_campaign                          ok   ok   ok   ok   ok   ok   ok   ok   403  404
+get_contact                           ok   ok   ok   404  ok   404  403  ok   403  404
 get_current_user                      ok   ok   ok   ok   ok   ok   ok   403  403  ok
 get_current_win_model                 404  404  404  404  404  404  403  404  403  404
 get_customer                          ok   ok   ok   404  ok   404  403  ok   403  404
@@ -163,6 +164,7 @@ import_leads                          ok   ok   ok   ok   ok   ok   ok   ok   40
 import_opportunities                  ok   ok   ok   ok   ok   ok   403  ok   403  ok
 issue_token                           ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 list_activities                       ok   ok   ok   ok   ok   ok   403  ok   403  ok
+list_all_contacts                     ok   ok   ok   ok   ok   ok   403  ok   403  ok
 list_api_keys                         ok   403  403  403  403  403  403  403  403  ok
 list_assignment_rules                 ok   ok   ok   ok   403  403  403  ok   403  ok
 list_audit_events                     ok   ok   403  403  403  403  403  ok   403  ok
@@ -219,6 +221,7 @@ retrain_win_model                     ok   403  403  403  403  403  403  403  40
 revoke_api_key                        ok   403  403  403  403  403  403  403  403  404
 rotate_intake_form_key                ok   403  403  403  403  403  ok   403  403  404
 rotate_webhook_secret                 ok   ok   403  403  403  403  403  403  403  ok
+search_records                        ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 sign_in_with_wecom                    ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 sign_out_everywhere                   ok   ok   ok   ok   ok   ok   ok   403  403  ok
 simulate_assignment                   ok   ok   ok   ok   403  403  403  ok   403  ok
@@ -228,6 +231,7 @@ undo_lead_merge                       ok   ok   ok   ok   403  403  403  403  40
 update_assignment_rule                ok   ok   403  403  403  403  403  403  403  404
 update_business_calendar              ok   ok   403  403  403  403  403  403  403  404
 update_campaign                       ok   ok   403  403  403  403  ok   ok   403  404
+update_contact                        ok   ok   ok   404  ok   404  403  ok   403  404
 update_customer                       ok   ok   ok   404  ok   404  403  ok   403  404
 update_intake_form                    ok   403  403  403  403  403  ok   403  403  404
 update_lead                           ok   ok   ok   404  ok   404  404  ok   403  404

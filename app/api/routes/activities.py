@@ -55,6 +55,7 @@ def activity_out(activity: Activity) -> ActivityOut:
         attachment_ids=[uuid.UUID(a) for a in activity.attachment_ids],
         client_id=activity.client_id,
         satisfaction=activity.satisfaction,
+        custom_fields=activity.custom_fields,
     )
 
 

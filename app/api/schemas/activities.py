@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StringConstraint
 
 from app.api.schemas.common import JsonInteger, Record, Timestamp, given, name_of, unless, when
 from app.api.schemas.customers import Latitude, Longitude
-from app.api.schemas.leads import Notes
+from app.api.schemas.leads import CustomFields, Notes
 from app.domain.activities import ActivityType, CallOutcome, InfoPoint
 
 InfoPoints = Annotated[
@@ -44,6 +44,7 @@ _ACTIVITY_EXAMPLE: dict[str, Any] = {
     "attachment_ids": [],
     "client_id": "h5-2026-11-23-0001",
     "satisfaction": 4,
+    "custom_fields": {},
 }
 
 
@@ -107,6 +108,10 @@ class ActivityCreate(BaseModel):
         description="The customer's answer to a satisfaction survey (1 = very unhappy, 5 = very happy), "
         "taken during this activity; customer health averages the last 12 months.",
     )
+    custom_fields: CustomFields = Field(
+        default_factory=dict,
+        description="Values of the organization's activity custom fields (settings.custom_fields.activity).",
+    )
 
 
 class GeoOut(BaseModel):
@@ -145,6 +150,7 @@ class ActivityOut(Record):
     attachment_ids: list[uuid.UUID]
     client_id: str | None
     satisfaction: int | None
+    custom_fields: dict[str, Any]
 
 
 class ActivityPage(BaseModel):

@@ -24,9 +24,11 @@ from app.api.schemas.leads import (
     Tags,
 )
 from app.api.schemas.pipelines import OpportunityOut
+from app.domain.contacts import BuyingRole
 from app.domain.customer_health import HealthBand
 from app.domain.customer_tier import Tier
 
+RoleNote = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Latitude = Annotated[StrictFloat, Field(ge=-90, le=90)]
 Longitude = Annotated[StrictFloat, Field(ge=-180, le=180)]
 Address = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
@@ -82,6 +84,9 @@ _CONTACT_EXAMPLE: dict[str, Any] = {
     "email": "li.na@shenhua.example",
     "wechat_id": "lina_buy",
     "is_decision_maker": True,
+    "buying_role": "decision_maker",
+    "role_note": "分管采购的副总，最终拍板",
+    "custom_fields": {},
 }
 
 
@@ -207,7 +212,40 @@ class ContactCreate(BaseModel):
     phone: PhoneText | None = None
     email: EmailText | None = None
     wechat_id: ShortText | None = None
-    is_decision_maker: StrictBool = False
+    is_decision_maker: StrictBool = Field(
+        default=False, description="v1: true makes the contact a decision maker when no buying_role is given."
+    )
+    buying_role: BuyingRole | None = Field(
+        default=None, description="The contact's part in the buying decision; decides is_decision_maker."
+    )
+    role_note: RoleNote | None = None
+    custom_fields: CustomFields = Field(
+        default_factory=dict,
+        description="Values of the organization's contact custom fields (settings.custom_fields.contact).",
+    )
+
+
+class ContactUpdate(PatchModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"buying_role": "influencer", "role_note": "技术评估，影响选型"}]}
+    )
+    nullable_fields = frozenset({"title", "phone", "email", "wechat_id", "buying_role", "role_note"})
+
+    name: Name | SkipJsonSchema[None] = None
+    title: ShortText | None = None
+    phone: PhoneText | None = Field(default=None, description="Any common format, stored as E.164.")
+    email: EmailText | None = None
+    wechat_id: ShortText | None = None
+    is_decision_maker: StrictBool | SkipJsonSchema[None] = Field(
+        default=None,
+        description="v1: true sets buying_role to decision_maker; false takes that role away. "
+        "Ignored when buying_role is sent too.",
+    )
+    buying_role: BuyingRole | None = Field(default=None, description="null: no role recorded.")
+    role_note: RoleNote | None = None
+    custom_fields: CustomFields | SkipJsonSchema[None] = Field(
+        default=None, description="Replaces every custom field value; the required ones must be given."
+    )
 
 
 class ContactOut(Record):
@@ -220,7 +258,10 @@ class ContactOut(Record):
     phone: str | None
     email: str | None
     wechat_id: str | None
-    is_decision_maker: bool
+    is_decision_maker: bool = Field(description="v1: true exactly when buying_role is decision_maker.")
+    buying_role: BuyingRole | None
+    role_note: str | None
+    custom_fields: dict[str, Any]
 
 
 class ContactPage(BaseModel):

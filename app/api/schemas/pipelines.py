@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.common import JsonInteger, PatchModel, Record, Timestamp, name_of
-from app.api.schemas.leads import Money, Notes
+from app.api.schemas.leads import CustomFields, Money, Notes
 from app.domain.models import OpportunityStatus, TaskStatus
 from app.domain.pipelines import Move, StageKind
 
@@ -200,6 +200,11 @@ class OpportunityCreate(BaseModel):
     campaign_id: uuid.UUID | None = Field(
         default=None, description="The campaign the deal is credited to; default the source lead's."
     )
+    custom_fields: CustomFields = Field(
+        default_factory=dict,
+        description="Values of the organization's opportunity custom fields "
+        "(settings.custom_fields.opportunity).",
+    )
 
 
 ManualProbability = Annotated[int, Field(ge=0, le=100), JsonInteger]
@@ -240,6 +245,9 @@ class OpportunityUpdate(PatchModel):
     campaign_id: uuid.UUID | None = Field(
         default=None, description="The campaign the deal is credited to; null clears it."
     )
+    custom_fields: CustomFields | SkipJsonSchema[None] = Field(
+        default=None, description="Replaces every custom field value; the required ones must be given."
+    )
 
 
 class OpportunityOut(Record):
@@ -271,6 +279,7 @@ class OpportunityOut(Record):
                     "engaged_at": "2026-11-23T02:00:00Z",
                     "win_probability": 42.5,
                     "manual_win_probability": None,
+                    "custom_fields": {},
                 }
             ]
         },
@@ -313,6 +322,7 @@ class OpportunityOut(Record):
         "GET /opportunities/{id}/win-probability explains it as of now."
     )
     manual_win_probability: int | None = Field(description="The rep's own estimate in percent, if set.")
+    custom_fields: dict[str, Any]
 
 
 class OpportunityPage(BaseModel):
