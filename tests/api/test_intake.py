@@ -280,7 +280,7 @@ async def test_marketing_manages_forms_and_a_rep_cannot(client, make_tenant, mak
     _, marketing = await make_user(tenant, "marketing")
     _, rep = await make_user(tenant, "rep")
 
-    form = await _form(client, bearer(marketing), campaign_id="0b6f7c1e-3a52-4c1d-9e8f-2a4b6c8d0e1f")
+    form = await _form(client, bearer(marketing))
     listed = ok(await client.get("/api/v1/intake-forms", headers=bearer(marketing)))
     changed = ok(
         await client.patch(
