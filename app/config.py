@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     # How long GET /changes keeps its entries; older ones are pruned nightly and a cursor unused
     # this long answers 410 (docs/operations.md, "Incremental sync").
     change_log_retention_days: int = Field(default=30, ge=1, le=3650)
+    # The most rows a list answers as CSV or XLSX (Accept); more is a job (POST /exports).
+    export_max_rows: int = Field(default=10_000, ge=1, le=100_000)
     db_pool_size: int = Field(default=10, ge=1)
     # A pooled PostgreSQL connection idle for longer is checked alive before use (app/db.py).
     db_ping_after_idle_seconds: float = Field(default=5.0, ge=0)

@@ -23,3 +23,7 @@ def render_metrics() -> bytes:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)
     return generate_latest()
+
+
+# Web-form submissions by outcome: accepted (a lead created or merged) or honeypot (a bot, dropped).
+INTAKE_SUBMISSIONS = Counter("crm_intake_submissions", "Web-form submissions", ["outcome"])

@@ -182,10 +182,11 @@ _STEPS: list[tuple[str, str]] = [
         "contacts",
         """
         INSERT INTO contact (id, organization_id, customer_id, name, title, phone, is_decision_maker,
-                             created_at, updated_at, version)
+                             buying_role, custom_fields, created_at, updated_at, version)
         SELECT gen_random_uuid(), p.org, c.id, p.surnames[1 + (c.n + k) % 15] || p.given[1 + k % 15],
                CASE WHEN k = 0 THEN '采购经理' ELSE '工程师' END, '139' || lpad((c.n * 3 + k)::text, 8, '0'),
-               k = 0, c.created_at, c.created_at, 1
+               k = 0, CASE WHEN k = 0 THEN 'decision_maker' ELSE 'influencer' END, '{}', c.created_at,
+               c.created_at, 1
         FROM _p p, _cust c, generate_series(0, CASE WHEN c.n % 3 = 0 THEN 1 ELSE 0 END) k
         """,
     ),
@@ -293,11 +294,12 @@ _STEPS: list[tuple[str, str]] = [
                       OR (j = o.open_stages AND s.kind = o.status AND s.k = 1);
         INSERT INTO opportunity (id, organization_id, name, customer_id, owner_id, pipeline_id, stage_id,
                                  stage_entered_at, status, amount, currency, expected_close_date,
-                                 product_lines, closed_at, lose_reason, created_at, updated_at, version)
+                                 product_lines, closed_at, lose_reason, custom_fields, created_at, updated_at,
+                                 version)
         SELECT o.id, p.org, '项目' || o.n, o.customer_id, o.owner_id, last.pipeline_id, last.stage_id,
                last.entered_at, o.status, round((20000 + power(random(), 3) * 2000000)::numeric, -2), 'CNY',
                (coalesce(o.closed_at, o.created_at + interval '60 days'))::date, '["标准产品线"]', o.closed_at,
-               CASE WHEN o.status = 'lost' THEN '价格' END, o.created_at,
+               CASE WHEN o.status = 'lost' THEN '价格' END, '{}', o.created_at,
                greatest(o.created_at, last.entered_at), 1
         FROM _p p, _opp o JOIN _stay last ON last.opportunity_id = o.id AND last.is_last
         """,
@@ -332,13 +334,13 @@ _STEPS: list[tuple[str, str]] = [
         INSERT INTO activity (id, organization_id, type, occurred_at, owner_id, lead_id, customer_id,
                               opportunity_id, warnings, notes, info_points, call_outcome, duration_seconds,
                               latitude, longitude, has_geo_mismatch, is_effective, attachment_ids,
-                              created_at, updated_at, version)
+                              custom_fields, created_at, updated_at, version)
         SELECT gen_random_uuid(), p.org, a.type, a.occurred_at, a.owner_id, a.lead_id, a.customer_id,
                a.opportunity_id, '[]', '跟进记录', CASE WHEN a.effective THEN '{"needs": "采购", "budget": "50万"}'::jsonb
                ELSE '{}'::jsonb END, a.call_outcome,
                CASE WHEN a.call_outcome = 'connected' THEN 30 + (a.t * 600)::int END,
                CASE WHEN a.type = 'visit' THEN 31.2 + a.e END, CASE WHEN a.type = 'visit' THEN 121.4 + a.e END,
-               false, a.effective, '[]', a.occurred_at, a.occurred_at, 1
+               false, a.effective, '[]', '{}', a.occurred_at, a.occurred_at, 1
         FROM _p p, (
             SELECT x.*, t.type,
                    CASE WHEN t.type = 'call' THEN (ARRAY['connected','connected','connected','no_answer',

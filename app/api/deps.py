@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -19,6 +20,7 @@ from app.api.middleware import RequestUnitOfWork
 from app.api.runtime import Runtime
 from app.api.schemas.common import Timestamp
 from app.domain.errors import FieldError, InvalidInput, NotAuthenticated, PermissionDenied
+from app.domain.exports import requested_format
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
 from app.services import auth, idempotency
@@ -125,8 +127,32 @@ TrueOrFalse = Annotated[bool, BeforeValidator(_true_or_false)]
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size, at most 200.")]
 
+MAX_IDS = 100
+
+
+def _split_ids(value: Any) -> Any:
+    # `?ids=a,b&ids=c`: repeated, comma-separated, or both; the bound counts the ids, not the parameters.
+    if not isinstance(value, list):
+        return value
+    return [part.strip() for item in value for part in str(item).split(",")]
+
+
+Ids = Annotated[
+    list[uuid.UUID] | None,
+    BeforeValidator(_split_ids),
+    Query(
+        max_length=MAX_IDS,
+        description=(
+            "Batch lookup: only these records, repeated (`ids=a&ids=b`) and/or comma-separated "
+            "(`ids=a,b`), at most 100 UUIDs. Those the caller cannot see, or that do not exist, are "
+            "simply absent from the page; combinable with the other filters."
+        ),
+    ),
+]
+
 
 async def get_list_options(
+    request: Request,
     updated_since: Annotated[
         Timestamp | None,
         Query(
@@ -143,7 +169,10 @@ async def get_list_options(
         ),
     ] = None,
 ) -> ListOptions:
-    return ListOptions(updated_since=updated_since, include_total=include == "total")
+    # A list answered as a file (Accept: CSV/XLSX, app/api/list_export.py) reads every page and
+    # writes no count: include=total would only count the whole list again for each page.
+    as_file = requested_format(request.headers.get("accept", "")) is not None
+    return ListOptions(updated_since=updated_since, include_total=include == "total" and not as_file)
 
 
 SORT_BY_CHANGE = "updated_at: in the order the records last changed, ties broken by id (incremental sync)."

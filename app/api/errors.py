@@ -96,6 +96,21 @@ def problem_response(
     )
 
 
+def problem_of(error: DomainError, *, instance: str | None = None) -> Problem:
+    """The problem a domain error answers, as a body part (a bulk edit's per-item result)."""
+    status = status_of(error)
+    return Problem(
+        type=PROBLEM_TYPE_BASE + error.code,
+        title=HTTPStatus(status).phrase,
+        status=status,
+        detail=error.detail,
+        code=error.code,
+        instance=instance,
+        errors=[ProblemFieldError(field=e.field, code=e.code, message=e.message) for e in error.errors],
+        **error.extensions,
+    )
+
+
 def _location(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
     return ".".join(parts) or str(loc[0] if loc else "request")

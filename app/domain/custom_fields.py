@@ -67,6 +67,22 @@ def _check(definition: FieldDefinition, value: Any) -> str | None:
     return None if value in definition.options else f"one of {', '.join(definition.options)}"
 
 
+_TRUE = frozenset({"true", "yes", "y", "1", "是"})
+_FALSE = frozenset({"false", "no", "n", "0", "否"})
+
+
+def from_cells(values: dict[str, Any], definitions: list[FieldDefinition]) -> dict[str, Any]:
+    """Values read from a spreadsheet, where every cell is text: a boolean field's true/false,
+    yes/no, 1/0 or 是/否 become true or false; everything else is left to the validator."""
+    types = {d.key: d.type for d in definitions}
+    read = dict(values)
+    for key, value in values.items():
+        if types.get(key) is FieldType.boolean and isinstance(value, str):
+            text = value.strip().casefold()
+            read[key] = True if text in _TRUE else False if text in _FALSE else value
+    return read
+
+
 def validate_custom_fields(values: dict[str, Any], definitions: list[FieldDefinition]) -> dict[str, Any]:
     """The values if they match the definitions; otherwise InvalidInput listing every problem."""
     by_key = {d.key: d for d in definitions}

@@ -24,6 +24,13 @@ LEAD_FIELDS = (
     "budget",
     "notes",
     "tags",
+    # The campaign's id or exact name (resolved by the import against the organization's).
+    "campaign",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
 )
 CUSTOMER_FIELDS = (
     "name",
@@ -55,11 +62,17 @@ _HEADER_ALIASES = {
     "longitude": ("longitude", "lng", "lon", "经度"),
     "annual_purchase": ("annual purchase", "annual revenue", "年采购额", "年采购金额"),
     "tier": ("tier", "level", "客户等级", "等级"),
+    "campaign": ("campaign", "campaign name", "campaign id", "活动", "市场活动", "营销活动", "推广活动"),
+    "utm_source": ("utm source",),
+    "utm_medium": ("utm medium",),
+    "utm_campaign": ("utm campaign",),
+    "utm_term": ("utm term",),
+    "utm_content": ("utm content",),
 }
 _ALIAS_TO_FIELD = {alias: field for field, aliases in _HEADER_ALIASES.items() for alias in aliases}
 # Text fields whose text is not what is stored: the dedup rules normalise contact details, and the
-# source becomes one of the choices; a formula there is refused as invalid.
-_NORMALISED_FIELDS = frozenset({"phone", "email", "source"})
+# source becomes one of the choices, the campaign a campaign's id; a formula there is refused as invalid.
+_NORMALISED_FIELDS = frozenset({"phone", "email", "source", "campaign"})
 
 _SOURCES = {source.value: source for source in LeadSource}
 _SOURCE_ALIASES = {

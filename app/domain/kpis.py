@@ -41,6 +41,8 @@ class KpiName(StrEnum):
     handover = "handover"
     daily_brief = "daily-brief"
     status_board = "status-board"
+    campaign_roi = "campaign-roi"
+    source_quality = "source-quality"
 
 
 class Filter(StrEnum):
@@ -61,6 +63,9 @@ class Dimension(StrEnum):
     pipeline = "pipeline"
     stage = "stage"
     product = "product"
+    # A lead's campaign (issue 21, point 3), and that campaign's channel.
+    campaign = "campaign"
+    channel = "channel"
     day = "day"
     week = "week"
     month = "month"

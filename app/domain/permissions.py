@@ -73,6 +73,18 @@ class Permission(StrEnum):
     # The organization's change feed (GET /changes): ids of every record created, changed or
     # deleted, whoever owns it, so management's and integrations' alone.
     changes_read = "changes:read"
+    # Web forms that post leads into the CRM (web-to-lead intake): marketing's and the admin's.
+    intake_forms_manage = "intake_forms:manage"
+    # Editing many leads or customers at once (POST /leads/bulk, /customers/bulk): management's,
+    # each item still within the caller's visibility (app/services/bulk_edits.py).
+    records_bulk_edit = "records:bulk_edit"
+    # Marketing campaigns (issue 21, point 2): everyone reads them to tag leads and deals;
+    # marketing and management run them and book their costs.
+    campaigns_read = "campaigns:read"
+    campaigns_write = "campaigns:write"
+    # The marketing KPIs (campaign-roi, source-quality) over the whole organization: marketing runs
+    # every campaign, though it owns none of the leads (app/services/kpis/reports.py).
+    marketing_kpi_read = "kpi:marketing"
 
 
 _EVERYONE = {
@@ -102,6 +114,7 @@ _SALES_WORK = {
     Permission.kpi_read,
     Permission.playbook_read,
     Permission.playbook_write,
+    Permission.campaigns_read,
 }
 
 # The shape of the sales process and the price list are management's.
@@ -134,6 +147,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.records_read_deleted,
             Permission.playbook_approve,
             Permission.changes_read,
+            Permission.records_bulk_edit,
+            Permission.campaigns_write,
         }
     ),
     # Supervisors route their team's leads by hand, merge their team's duplicate customers and read
@@ -149,11 +164,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.leads_merge,
             Permission.records_delete,
             Permission.playbook_approve,
+            Permission.records_bulk_edit,
         }
     ),
     Role.rep: frozenset(_EVERYONE | _SALES_WORK | {Permission.leads_claim, Permission.records_delete}),
     # Marketing brings leads in and hands them to sales; customers are sales' records. Marketing
-    # writes cases for the playbook too.
+    # writes cases for the playbook too, and runs the campaigns and the web forms leads arrive through.
     Role.marketing: frozenset(
         _EVERYONE
         | {
@@ -161,6 +177,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.leads_write,
             Permission.playbook_read,
             Permission.playbook_write,
+            Permission.intake_forms_manage,
+            Permission.campaigns_read,
+            Permission.campaigns_write,
+            Permission.marketing_kpi_read,
         }
     ),
 }
@@ -178,6 +198,8 @@ API_KEY_SCOPES: frozenset[Permission] = frozenset(
         # An ERP or BI sync learns of deletions its `updated_since` reads cannot show.
         Permission.records_read_deleted,
         Permission.changes_read,
+        # An ad platform's sync books the campaigns' spend.
+        Permission.campaigns_write,
         *_SALES_WORK,
     }
 )

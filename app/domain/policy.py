@@ -26,6 +26,7 @@ from app.domain.kpis import PeiRequirements, parse_pei
 from app.domain.lead_intent import IntentPolicy, parse_intent_policy
 from app.domain.lead_qualification import QualificationCriteria, parse_criteria
 from app.domain.leads import LeadStatus
+from app.domain.next_actions import NextActionRules, parse_next_action_rules
 from app.domain.quote_approval import DiscountLimits, parse_discount_limits
 from app.domain.quotes import DEFAULT_SPREAD_LIMIT, parse_spread_limit
 from app.domain.sla import RagThresholds, parse_rag_thresholds
@@ -65,6 +66,9 @@ class OrganizationPolicy:
     geo_mismatch_m: float = 1000.0
     customer_fields: tuple[FieldDefinition, ...] = ()
     lead_fields: tuple[FieldDefinition, ...] = ()
+    opportunity_fields: tuple[FieldDefinition, ...] = ()
+    contact_fields: tuple[FieldDefinition, ...] = ()
+    activity_fields: tuple[FieldDefinition, ...] = ()
     assignment: AssignmentPolicy = field(default_factory=AssignmentPolicy)
     lead_pool: PoolPolicy = field(default_factory=PoolPolicy)
     working_hours: WorkingHours = field(default_factory=WorkingHours)
@@ -93,6 +97,8 @@ class OrganizationPolicy:
     health: HealthPolicy = field(default_factory=HealthPolicy)
     # When an open task runs overdue (`tasks.overdue_after_minutes`).
     tasks: TaskRules = field(default_factory=TaskRules)
+    # What next-best actions are mined from, and when a customer's own calls speak (`next_actions`).
+    next_actions: NextActionRules = field(default_factory=NextActionRules)
 
 
 def _non_negative_int(value: Any, name: str) -> int:
@@ -177,6 +183,9 @@ def policy_from_settings(settings: dict[str, Any], timezone: str = "Asia/Shangha
         geo_mismatch_m=float(settings.get("geo_mismatch_m", default.geo_mismatch_m)),
         customer_fields=tuple(definitions_from_settings(settings, "customer")),
         lead_fields=tuple(definitions_from_settings(settings, "lead")),
+        opportunity_fields=tuple(definitions_from_settings(settings, "opportunity")),
+        contact_fields=tuple(definitions_from_settings(settings, "contact")),
+        activity_fields=tuple(definitions_from_settings(settings, "activity")),
         assignment=_assignment_policy(settings),
         lead_pool=_pool_policy(settings),
         working_hours=hours,
@@ -197,6 +206,7 @@ def policy_from_settings(settings: dict[str, Any], timezone: str = "Asia/Shangha
         lead_intent=parse_intent_policy(_scoring(settings)),
         health=replace(parse_health_policy(settings), temperature_half_life=temperature.half_life),
         tasks=parse_task_rules(settings),
+        next_actions=parse_next_action_rules(settings),
     )
 
 

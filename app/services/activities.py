@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from app.domain.activities import (
     check_occurred_at,
     is_effective_follow_up,
 )
+from app.domain.custom_fields import validate_custom_fields
 from app.domain.errors import FieldError, InvalidInput
 from app.domain.geo import GeoPoint, distance_m
 from app.domain.leads import status_after_contact
@@ -63,6 +64,9 @@ class NewActivity:
     attachment_ids: list[uuid.UUID] = field(default_factory=list)
     client_id: str | None = None
     satisfaction: int | None = None
+    # What a person entered, checked against the organization's activity custom fields; None for an
+    # activity the system records itself (a sent quote), which nobody could have filled in.
+    custom_fields: dict[str, Any] | None = None
     id: uuid.UUID | None = None
 
 
@@ -142,6 +146,10 @@ async def record_activity(
             return RecordedActivity(existing, created=False)
     _validate_shape(data, now)
     policy = await policy_for(session, actor)
+    if data.custom_fields is not None:
+        data = replace(
+            data, custom_fields=validate_custom_fields(data.custom_fields, list(policy.activity_fields))
+        )
     subjects = await _resolve_subjects(session, actor, data)
     check_not_before_record(data.occurred_at, await _records_began(session, subjects), policy.activity_entry)
     attachment_ids = await _check_attachments(session, actor, data.attachment_ids)
@@ -282,6 +290,7 @@ def _new_activity(
         client_id=data.client_id,
         late_entry=policy.activity_entry.is_late(data.occurred_at, now),
         satisfaction=data.satisfaction,
+        custom_fields=data.custom_fields or {},
     )
 
 

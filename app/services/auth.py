@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, case, delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.errors import NotAuthenticated, PermissionDenied, RateLimited
+from app.domain.errors import NotAuthenticated, PermissionDenied
 from app.domain.models import ApiKey, LoginThrottle, User
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
-from app.services.common import dialect_insert
+from app.services import rate_limits
 from app.services.refresh_tokens import SignedIn, TokenPolicy, issue_tokens
 from app.services.security import (
     api_key_secret_matches,
@@ -49,29 +49,6 @@ def _throttle_keys(username: str, client: str) -> tuple[str, str]:
     return f"user:{normalise_username(username)[:64]}|client:{client[:64]}", f"client:{client[:64]}"
 
 
-async def _count_failure(
-    session: AsyncSession, key: str, now: datetime, window: timedelta
-) -> tuple[int, datetime]:
-    """One atomic statement: +1 in the key's current window, or 1 in a new one; answers the count
-    and the window's start. The row lock of the upsert orders concurrent attempts, so each sees a
-    different count and no more than the limit get through."""
-    expired = LoginThrottle.window_started_at <= now - window
-    statement = (
-        dialect_insert(session)(LoginThrottle)
-        .values(key=key, window_started_at=now, failures=1)
-        .on_conflict_do_update(
-            index_elements=[LoginThrottle.key],
-            set_={
-                "failures": case((expired, 1), else_=LoginThrottle.failures + 1),
-                "window_started_at": case((expired, now), else_=LoginThrottle.window_started_at),
-            },
-        )
-        .returning(LoginThrottle.failures, LoginThrottle.window_started_at)
-    )
-    failures, started = (await session.execute(statement)).one()
-    return failures, started
-
-
 async def count_sign_in_attempt(
     session: AsyncSession, *, username: str, client: str, policy: LoginPolicy, now: datetime
 ) -> None:
@@ -85,12 +62,14 @@ async def count_sign_in_attempt(
         (pair_key, policy.failure_limit, "for this user"),
         (client_key, policy.client_failure_limit, "from this address"),
     ):
-        failures, started = await _count_failure(session, key, now, policy.window)
-        if failures > limit:
-            retry_after = max(1, int((started + policy.window - now).total_seconds()) + 1)
-            raise RateLimited(
-                f"Too many failed sign-ins {whose}; try again later.", retry_after_seconds=retry_after
-            )
+        await rate_limits.take_one(
+            session,
+            key=key,
+            limit=limit,
+            window=policy.window,
+            now=now,
+            detail=f"Too many failed sign-ins {whose}; try again later.",
+        )
 
 
 async def sign_in(

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import session_now
 from app.domain.changes import ChangeOp
+from app.domain.contacts import BuyingRole
 from app.domain.custom_fields import validate_custom_fields
 from app.domain.customer_tier import Tier, format_customer_code, tier_for_annual_purchase
 from app.domain.dedup import CustomerKeys, customer_keys, normalise_contact
@@ -22,7 +23,7 @@ from app.domain.geo import GeoPoint
 from app.domain.models import Contact, Customer
 from app.domain.policy import OrganizationPolicy
 from app.domain.principal import Principal
-from app.services import audit, change_log, customer_dedup, sequences, sla
+from app.services import audit, change_log, contacts, customer_dedup, sequences, sla
 from app.services.common import (
     check_version,
     get_visible,
@@ -222,6 +223,7 @@ async def list_customers(
     industry: str | None = None,
     q: str | None = None,
     code: str | None = None,
+    ids: Sequence[uuid.UUID] | None = None,
     options: ListOptions = NO_OPTIONS,
 ) -> Page[Customer]:
     order = SortOrder.parse(sort, SORTABLE)
@@ -231,6 +233,7 @@ async def list_customers(
     if code is not None:
         statement = statement.where(Customer.id == await survivor_of_code(session, actor=actor, code=code))
     for column, value in (
+        (Customer.id, ids),
         (Customer.owner_id, owner_id),
         (Customer.tier, tier),
         (Customer.region, region),
@@ -245,18 +248,8 @@ async def list_customers(
             Customer.name.ilike(pattern, escape="\\") | Customer.code.ilike(pattern, escape="\\")
         )
     if order.name == "health_score":
-        # Not indexed (see Customer.health_score): a sort by health reads the visible customers.
-        unscored = _UNSCORED_LAST[order.descending]
-        return await paginate(
-            session,
-            statement,
-            sort_column=func.coalesce(Customer.health_score, unscored),
-            id_column=Customer.id,
-            order=order,
-            limit=limit,
-            cursor=cursor,
-            options=options,
-            sort_value=lambda c: unscored if c.health_score is None else c.health_score,
+        return await _paginate_by_health(
+            session, statement, order=order, limit=limit, cursor=cursor, options=options
         )
     return await paginate(
         session,
@@ -267,6 +260,30 @@ async def list_customers(
         limit=limit,
         cursor=cursor,
         options=options,
+    )
+
+
+async def _paginate_by_health(
+    session: AsyncSession,
+    statement: Any,
+    *,
+    order: SortOrder,
+    limit: int,
+    cursor: str | None,
+    options: ListOptions = NO_OPTIONS,
+) -> Page[Customer]:
+    # Not indexed (see Customer.health_score): a sort by health reads the visible customers.
+    unscored = _UNSCORED_LAST[order.descending]
+    return await paginate(
+        session,
+        statement,
+        sort_column=func.coalesce(Customer.health_score, unscored),
+        id_column=Customer.id,
+        order=order,
+        limit=limit,
+        cursor=cursor,
+        options=options,
+        sort_value=lambda c: unscored if c.health_score is None else c.health_score,
     )
 
 
@@ -372,6 +389,11 @@ class NewContact:
     email: str | None = None
     wechat_id: str | None = None
     is_decision_maker: bool = False
+    buying_role: BuyingRole | None = None
+    role_note: str | None = None
+    # What a person entered, checked against the organization's contact custom fields; None for a
+    # contact the system creates (a lead's conversion), which starts with none.
+    custom_fields: dict[str, Any] | None = None
     id: uuid.UUID | None = None
 
 
@@ -381,6 +403,13 @@ async def add_contact(
     customer = await get_customer(session, actor=actor, customer_id=customer_id)
     await refuse_taken_id(session, Contact, data.id, actor=actor, entity="contact")
     phone, email = normalise_contact(data.phone, data.email)
+    custom_fields = (
+        {}
+        if data.custom_fields is None
+        else validate_custom_fields(
+            data.custom_fields, list((await policy_for(session, actor)).contact_fields)
+        )
+    )
     contact = Contact(
         id=data.id or uuid.uuid4(),
         organization_id=actor.organization_id,
@@ -390,7 +419,9 @@ async def add_contact(
         phone=phone,
         email=email,
         wechat_id=data.wechat_id,
-        is_decision_maker=data.is_decision_maker,
+        **contacts.role_fields(data.buying_role, data.is_decision_maker),
+        role_note=data.role_note,
+        custom_fields=custom_fields,
     )
     session.add(contact)
     await session.flush()
@@ -400,13 +431,14 @@ async def add_contact(
         action="contact.created",
         entity_type="contact",
         entity_id=contact.id,
-        after={"customer_id": customer.id, **audit.snapshot(contact, ("name", "title", "phone", "email"))},
+        after={"customer_id": customer.id, **audit.snapshot(contact, contacts.AUDITED_FIELDS)},
     )
     return contact
 
 
 # Sorted by updated_at (ties by id), a list pages through records in the order they last changed.
 _SORTABLE = {"created_at": Contact.created_at, "updated_at": Contact.updated_at}
+DECISION_CHAIN = "decision_chain"
 
 
 async def list_contacts(
@@ -417,15 +449,31 @@ async def list_contacts(
     limit: int,
     cursor: str | None,
     options: ListOptions = NO_OPTIONS,
-    sort: str = "created_at",
+    sort: str = DECISION_CHAIN,
 ) -> Page[Contact]:
-    order = SortOrder.parse(sort, _SORTABLE)
+    """The customer's contacts as its decision chain: decision makers first, then influencers,
+    users, gatekeepers, others and those without a role; by name within a role. Sorted by
+    updated_at (ties by id) instead, they page in the order they last changed (incremental sync)."""
     customer = await get_customer(session, actor=actor, customer_id=customer_id)
+    statement = select(Contact).where(
+        Contact.organization_id == actor.organization_id, Contact.customer_id == customer.id
+    )
+    if sort == DECISION_CHAIN:
+        return await paginate(
+            session,
+            statement,
+            sort_column=contacts.decision_chain_key(),
+            id_column=Contact.id,
+            order=SortOrder(name=DECISION_CHAIN, descending=False),
+            limit=limit,
+            cursor=cursor,
+            sort_value=contacts.decision_chain_value,
+            options=options,
+        )
+    order = SortOrder.parse(sort, _SORTABLE)
     return await paginate(
         session,
-        select(Contact).where(
-            Contact.organization_id == actor.organization_id, Contact.customer_id == customer.id
-        ),
+        statement,
         sort_column=_SORTABLE[order.name],
         id_column=Contact.id,
         order=order,

@@ -18,6 +18,7 @@ from sqlalchemy import or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.domain.campaigns import UTM_FIELDS
 from app.domain.customer_tier import format_customer_code, tier_for_annual_purchase
 from app.domain.dedup import normalise_company
 from app.domain.errors import FieldError, InvalidInput
@@ -45,7 +46,7 @@ from app.domain.opportunity_import import OPPORTUNITY_FIELDS, parse_mapping
 from app.domain.opportunity_import import REQUIRED_COLUMNS as OPPORTUNITY_REQUIRED_COLUMNS
 from app.domain.policy import OrganizationPolicy
 from app.domain.principal import Principal
-from app.services import outbox, sequences
+from app.services import campaigns, outbox, sequences
 from app.services.common import get_visible
 from app.services.customers import CODE_SEQUENCE
 from app.services.import_rows import ChunkOutcome, ParsedChunk, among, audit_rows, insert_rows, random_ids
@@ -200,7 +201,7 @@ async def _import_leads(
     now: datetime,
 ) -> ChunkOutcome:
     outcome = ChunkOutcome.of(job, parsed)
-    candidates = parsed.valid
+    candidates = await _with_campaigns(session, actor, job, outcome, parsed.valid)
     phones = {keys.phone for _, _, keys in candidates if keys.phone}
     emails = {keys.email for _, _, keys in candidates if keys.email}
     seen: dict[str, str] = {}
@@ -243,6 +244,32 @@ async def _import_leads(
     return outcome
 
 
+async def _with_campaigns(
+    session: AsyncSession,
+    actor: Principal,
+    job: ImportJob,
+    outcome: ChunkOutcome,
+    candidates: list[tuple[int, dict[str, Any], LeadKeys]],
+) -> list[tuple[int, dict[str, Any], LeadKeys]]:
+    """Each row's campaign cell, an id or an exact name, as the campaign's id; a row naming no
+    campaign of the organization is reported, not imported without it."""
+    found = await campaigns.campaigns_named(
+        session,
+        actor.organization_id,
+        {values["campaign"] for _, values, _ in candidates if "campaign" in values},
+    )
+    kept = []
+    for number, values, keys in candidates:
+        reference = values.get("campaign")
+        if reference is not None and reference not in found:
+            outcome.fail(
+                job, number, FieldError("campaign", "campaign.unknown", f"no campaign {reference!r}")
+            )
+            continue
+        kept.append((number, {**values, "campaign_id": found.get(reference or "")}, keys))
+    return kept
+
+
 def _lead_row(
     actor: Principal, lead_id: uuid.UUID, values: dict[str, Any], keys: LeadKeys, now: datetime
 ) -> dict[str, Any]:
@@ -270,6 +297,8 @@ def _lead_row(
         "possible_duplicates": [],
         "tags": values.get("tags", []),
         "custom_fields": {},
+        "campaign_id": values.get("campaign_id"),
+        **{name: values.get(name) for name in UTM_FIELDS},
     }
 
 

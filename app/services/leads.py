@@ -13,6 +13,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.activities import ActivityType
+from app.domain.campaigns import UTM_FIELDS
 from app.domain.changes import ChangeOp
 from app.domain.custom_fields import validate_custom_fields
 from app.domain.dedup import customer_keys, normalise_company, normalise_contact
@@ -22,7 +23,17 @@ from app.domain.leads import LeadSource, LeadStatus, ensure_open
 from app.domain.models import Activity, Contact, Customer, Lead, Opportunity
 from app.domain.permissions import Role
 from app.domain.principal import Principal
-from app.services import assignment, audit, change_log, customer_dedup, customers, opportunities, outbox, sla
+from app.services import (
+    assignment,
+    audit,
+    campaigns,
+    change_log,
+    customer_dedup,
+    customers,
+    opportunities,
+    outbox,
+    sla,
+)
 from app.services.common import (
     check_version,
     get_visible,
@@ -54,6 +65,8 @@ AUDITED_FIELDS = (
     "owner_id",
     "tags",
     "custom_fields",
+    "campaign_id",
+    *UTM_FIELDS,
 )
 # A merged lead's id resolves to its survivor; a survivor merged in turn is followed this far.
 MAX_ALIAS_HOPS = 10
@@ -95,6 +108,12 @@ class NewLead:
     tags: list[str] = field(default_factory=list)
     custom_fields: dict[str, Any] = field(default_factory=dict)
     id: uuid.UUID | None = None
+    campaign_id: uuid.UUID | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    utm_term: str | None = None
+    utm_content: str | None = None
 
 
 @dataclass(frozen=True)
@@ -222,6 +241,7 @@ async def create_lead(
     on_duplicate: OnDuplicate = OnDuplicate.reject,
 ) -> CreatedLead:
     _require_contact_route(data)
+    await campaigns.check_campaign(session, actor, data.campaign_id)
     keys = lead_keys(data.phone, data.email, data.company)
     policy = await rules_for(session, actor.organization_id)
     custom_fields = validate_custom_fields(data.custom_fields, list(policy.lead_fields))
@@ -284,6 +304,8 @@ def _lead_values(
         "tags": sorted(set(data.tags)),
         "custom_fields": custom_fields,
         "possible_duplicates": possible_duplicates,
+        "campaign_id": data.campaign_id,
+        **{name: getattr(data, name) for name in UTM_FIELDS},
     }
 
 
@@ -443,6 +465,8 @@ async def update_lead(
         changes["custom_fields"] = validate_custom_fields(changes["custom_fields"], list(policy.lead_fields))
     if "tags" in changes:
         changes["tags"] = sorted(set(changes["tags"]))
+    if "campaign_id" in changes:
+        await campaigns.check_campaign(session, actor, changes["campaign_id"])
     check_version(lead, expected_version)
     before = audit.snapshot(lead, AUDITED_FIELDS)
     if keys is not None:
@@ -584,6 +608,7 @@ async def _open_deal(
             pipeline_id=deal.pipeline_id,
             amount=deal.amount,
             source_lead_id=lead.id,
+            campaign_id=lead.campaign_id,
             product_lines=[lead.product_line] if lead.product_line else [],
             owner_id=lead.owner_id if lead.owner_id != actor.user_id else None,
         ),

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.custom_fields import validate_custom_fields
 from app.domain.errors import Conflict, FieldError, InvalidInput, PermissionDenied
 from app.domain.events import OpportunityCreated, OpportunityLost, OpportunityStageChanged, OpportunityWon
 from app.domain.models import (
@@ -46,7 +47,16 @@ from app.domain.pipelines import (
 )
 from app.domain.principal import Principal
 from app.domain.sla import SlaKind, TimerState
-from app.services import audit, customer_health, customers, outbox, pipelines, sla, win_probability
+from app.services import (
+    audit,
+    campaigns,
+    customer_health,
+    customers,
+    outbox,
+    pipelines,
+    sla,
+    win_probability,
+)
 from app.services.common import check_version, get_visible, matches
 from app.services.ownership import resolve_owner
 from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
@@ -66,6 +76,8 @@ AUDITED_FIELDS = (
     "competitors",
     "decision_process",
     "manual_win_probability",
+    "campaign_id",
+    "custom_fields",
 )
 EDITABLE_FIELDS = frozenset(AUDITED_FIELDS) - {"customer_id"}
 # Moves that skip ahead or go back are abnormal: they need a reason and a supervisor or above.
@@ -93,6 +105,11 @@ class NewOpportunity:
     description: str | None = None
     competitors: str | None = None
     decision_process: str | None = None
+    # Default: the source lead's campaign.
+    campaign_id: uuid.UUID | None = None
+    # What a person entered, checked against the organization's opportunity custom fields; None
+    # for a deal the system opens itself (a lead's conversion), which starts with none.
+    custom_fields: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -140,24 +157,30 @@ async def _check_contact(session: AsyncSession, customer_id: uuid.UUID, contact_
         )
 
 
-async def _check_source_lead(session: AsyncSession, actor: Principal, lead_id: uuid.UUID | None) -> None:
+async def _check_source_lead(
+    session: AsyncSession, actor: Principal, lead_id: uuid.UUID | None
+) -> uuid.UUID | None:
     """The lead a deal came from is one of the organization's that the actor may see; another
-    tenant's (or a hidden) id is refused without saying whether it exists."""
+    tenant's (or a hidden) id is refused without saying whether it exists. Answers the lead's
+    campaign, which the deal inherits."""
     if lead_id is None:
-        return
-    found = await session.scalar(
-        select(Lead.id).where(
+        return None
+    found = await session.execute(
+        select(Lead.id, Lead.campaign_id).where(
             Lead.id == lead_id,
             Lead.organization_id == actor.organization_id,
             visible_to(actor, Lead.owner_id),
         )
     )
-    if found is None:
+    row = found.first()
+    if row is None:
         raise InvalidInput(
             "The source lead is not one of your leads.",
             code="opportunity.invalid",
             errors=[FieldError("source_lead_id", "not_found", "no such lead among those you can see")],
         )
+    campaign_id: uuid.UUID | None = row.campaign_id
+    return campaign_id
 
 
 async def create_opportunity(
@@ -165,18 +188,29 @@ async def create_opportunity(
 ) -> Opportunity:
     customer = await customers.get_customer(session, actor=actor, customer_id=data.customer_id)
     await _check_contact(session, customer.id, data.contact_id)
-    await _check_source_lead(session, actor, data.source_lead_id)
+    lead_campaign_id = await _check_source_lead(session, actor, data.source_lead_id)
+    await campaigns.check_campaign(session, actor, data.campaign_id)
+    data = replace(data, campaign_id=data.campaign_id or lead_campaign_id)
     flow = (
         await pipelines.get_pipeline(session, actor=actor, pipeline_id=data.pipeline_id)
         if data.pipeline_id
         else await pipelines.default_pipeline(session, actor=actor)
     )
     first = flow.stages[0]
+    custom_fields = (
+        {}
+        if data.custom_fields is None
+        else validate_custom_fields(
+            data.custom_fields, list((await policy_for(session, actor)).opportunity_fields)
+        )
+    )
     owner_id = await resolve_owner(
         session, actor, data.owner_id, default=actor.user_id if actor.user_id else customer.owner_id
     )
     # The customer as resolved: a merged customer's id names its survivor.
-    opportunity = _new_opportunity(actor, replace(data, customer_id=customer.id), owner_id, first, now)
+    opportunity = _new_opportunity(
+        actor, replace(data, customer_id=customer.id, custom_fields=custom_fields), owner_id, first, now
+    )
     session.add(opportunity)
     await session.flush()
     session.add(_stay_in(opportunity, first, actor, now))
@@ -221,10 +255,12 @@ def _new_opportunity(
         currency=data.currency,
         expected_close_date=data.expected_close_date,
         source_lead_id=data.source_lead_id,
+        campaign_id=data.campaign_id,
         product_lines=list(dict.fromkeys(data.product_lines)),
         description=data.description,
         competitors=data.competitors,
         decision_process=data.decision_process,
+        custom_fields=data.custom_fields or {},
     )
 
 
@@ -268,6 +304,7 @@ async def list_opportunities(
     closed_from: datetime | None = None,
     closed_to: datetime | None = None,
     sort: str = "-created_at",
+    ids: Sequence[uuid.UUID] | None = None,
     options: ListOptions = NO_OPTIONS,
 ) -> Page[Opportunity]:
     order = SortOrder.parse(sort, SORTABLE)
@@ -275,6 +312,7 @@ async def list_opportunities(
         Opportunity.organization_id == actor.organization_id, opportunity_visibility(actor)
     )
     for column, value in (
+        (Opportunity.id, ids),
         (Opportunity.status, status),
         (Opportunity.owner_id, owner_id),
         (Opportunity.customer_id, customer_id),
@@ -339,6 +377,8 @@ async def _checked_fields(
         )
     if "contact_id" in changes:
         await _check_contact(session, opportunity.customer_id, changes["contact_id"])
+    if "campaign_id" in changes:
+        await campaigns.check_campaign(session, actor, changes["campaign_id"])
     if "owner_id" in changes:
         changes = {
             **changes,
@@ -346,6 +386,9 @@ async def _checked_fields(
         }
     if "amount" in changes:
         changes = {**changes, "amount": _money(changes["amount"])}
+    if "custom_fields" in changes:
+        definitions = list((await policy_for(session, actor)).opportunity_fields)
+        changes = {**changes, "custom_fields": validate_custom_fields(changes["custom_fields"], definitions)}
     return changes
 
 

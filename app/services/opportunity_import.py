@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.custom_fields import FieldDefinition, from_cells, validate_custom_fields
 from app.domain.dedup import normalise_company
-from app.domain.errors import FieldError
+from app.domain.errors import FieldError, InvalidInput
 from app.domain.models import (
     AuditEvent,
     Customer,
@@ -129,6 +130,7 @@ class _Accepted:
     owner_id: uuid.UUID
     customer_id: uuid.UUID
     product: Product | None
+    custom_fields: dict[str, Any]
 
 
 async def write_opportunities(
@@ -144,7 +146,7 @@ async def write_opportunities(
         return outcome
     mapping = parse_mapping(job.column_mapping)
     references = await _resolve_references(session, actor, mapping, parsed)
-    accepted = _accept_rows(job, parsed, references, outcome)
+    accepted = _accept_rows(job, parsed, references, outcome, list(policy.opportunity_fields))
     # A close on 3/1/2017 is that day where the source was kept, not the day before in UTC.
     timezone = mapping.timezone or policy.working_hours.timezone
     opportunity_rows: list[dict[str, Any]] = []
@@ -206,13 +208,17 @@ async def _resolve_references(
 
 
 def _accept_rows(
-    job: ImportJob, parsed: ParsedChunk[OpportunityRow], references: _References, outcome: ChunkOutcome
+    job: ImportJob,
+    parsed: ParsedChunk[OpportunityRow],
+    references: _References,
+    outcome: ChunkOutcome,
+    custom_fields: list[FieldDefinition],
 ) -> list[_Accepted]:
     """The rows whose references all resolve and whose external id is new; the others' errors go
     to the outcome."""
     accepted = []
     for number, _, row in parsed.valid:
-        deal, errors = _resolve_row(number, row, references)
+        deal, errors = _resolve_row(number, row, references, custom_fields)
         if row.external_id and row.external_id in references.seen:
             outcome.duplicates += 1
             errors.append(
@@ -229,9 +235,14 @@ def _accept_rows(
 
 
 def _resolve_row(
-    number: int, row: OpportunityRow, references: _References
+    number: int, row: OpportunityRow, references: _References, definitions: list[FieldDefinition]
 ) -> tuple[_Accepted | None, list[FieldError]]:
     errors = []
+    custom_fields: dict[str, Any] = {}
+    try:
+        custom_fields = validate_custom_fields(from_cells(row.custom_fields, definitions), definitions)
+    except InvalidInput as invalid:
+        errors.extend(invalid.errors)
     stage = references.stages.get(row.stage)
     if stage is None:
         errors.append(
@@ -250,7 +261,7 @@ def _resolve_row(
         errors.append(FieldError("product", "product.unknown", f"no product is named {row.product!r}"))
     if stage is None or owner_id is None or customer_id is None or errors:
         return None, errors
-    return _Accepted(number, row, stage, owner_id, customer_id, product), errors
+    return _Accepted(number, row, stage, owner_id, customer_id, product, custom_fields), errors
 
 
 def _opportunity_values(
@@ -292,6 +303,7 @@ def _opportunity_values(
         # The stage's probability until a model scores it (won 100, lost 0).
         "win_probability": float(deal.stage.probability),
         "manual_win_probability": None,
+        "custom_fields": deal.custom_fields,
     }
 
 

@@ -83,3 +83,26 @@ async def supervisors_of_users(
             if supervisor_id is not None:
                 found[user_id].add(supervisor_id)
     return {user_id: sorted(ids, key=str) for user_id, ids in found.items()}
+
+
+# The owner filter's word for the caller: `?owner_id=me` on the H5 app's "my ..." screens.
+ME = "me"
+
+
+def owner_filter(actor: Principal, values: Collection[uuid.UUID | str] | None) -> list[uuid.UUID] | None:
+    """A list's owner_id filter with `me` read as the caller; an API key is nobody's `me`."""
+    if values is None:
+        return None
+    owners = []
+    for value in values:
+        if value != ME:
+            owners.append(uuid.UUID(str(value)))
+        elif actor.user_id is None:
+            raise InvalidInput(
+                "An API key is not a user: name the owner by id.",
+                code="request.owner_me_without_user",
+                errors=[FieldError("owner_id", "me.no_user", "`me` needs a signed-in user")],
+            )
+        else:
+            owners.append(actor.user_id)
+    return owners

@@ -38,7 +38,8 @@ from app.services.common import like_pattern
 TOMBSTONE = "erased"
 # The fields that identify or describe the person; the rest of the record is sales facts.
 LEAD_PERSONAL_FIELDS = ("name", "phone", "email", "wechat", "notes", "phone_key", "email_key")
-CONTACT_PERSONAL_FIELDS = ("name", "title", "phone", "email", "wechat_id")
+# A role note is free text about the person ("the owner's brother-in-law"): it goes too.
+CONTACT_PERSONAL_FIELDS = ("name", "title", "phone", "email", "wechat_id", "role_note")
 # Audit keys that hold a person's values: the fields, and a duplicate merged into the lead (its
 # details: name, phone, e-mail, notes...).
 _AUDIT_PERSONAL_KEYS = frozenset({*LEAD_PERSONAL_FIELDS, *CONTACT_PERSONAL_FIELDS, "merged"})
@@ -93,7 +94,7 @@ async def erase_contact(
     contact: Contact = await _locked(session, Contact, contact_id, actor)
     await _blank_mentions(session, actor, contact)
     contact.name = TOMBSTONE
-    contact.title = contact.phone = contact.email = contact.wechat_id = None
+    contact.title = contact.phone = contact.email = contact.wechat_id = contact.role_note = None
     contact.erased_at = now
     await session.flush()
     await _scrub_audit(session, actor, "contact", contact.id)

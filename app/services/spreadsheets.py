@@ -1,5 +1,6 @@
 """Spreadsheet files: rows streamed out of CSV and XLSX uploads, header first, within bounds a crafted
-file cannot pass (a workbook's formula cells marked); CSV written so a spreadsheet runs no cell."""
+file cannot pass (a workbook's formula cells marked); CSV and XLSX written so a spreadsheet runs no
+cell."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from python_calamine import CalamineWorkbook
 
 from app.domain.errors import FieldError, InvalidInput
@@ -121,14 +124,42 @@ def write_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(header)
     for row in rows:
-        writer.writerow([_csv_cell(value) for value in row])
+        writer.writerow([sheet_cell(value) for value in row])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
-def _csv_cell(value: Any) -> Any:
+def write_xlsx(header: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str = "export") -> bytes:
+    """An XLSX workbook of one sheet, with the cells `write_csv` writes: the same JSON for lists and
+    objects and the same apostrophe before text that would run as a formula. Streamed (openpyxl's
+    write-only mode), so a sheet of many rows never becomes a grid of cell objects in memory."""
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title=title[:31])
+    sheet.append([_xlsx_text(name) for name in header])
+    for row in rows:
+        sheet.append([_xlsx_cell(value) for value in row])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def sheet_cell(value: Any) -> Any:
+    """One cell of an export, CSV or XLSX alike."""
     if isinstance(value, list | dict):
         value = json.dumps(value, ensure_ascii=False)
     return spreadsheet_cell(value)
+
+
+def _xlsx_cell(value: Any) -> Any:
+    value = sheet_cell(value)
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    return _xlsx_text(str(value))
+
+
+def _xlsx_text(text: str) -> str:
+    # XML 1.0 cannot carry most control characters (openpyxl refuses them), and a cell holds at most
+    # 32,767 characters ("Excel specifications and limits").
+    return str(ILLEGAL_CHARACTERS_RE.sub("", text))[:32_767]
 
 
 def _stream_csv(path: Path, encoding: str) -> Iterator[list[Any]]:

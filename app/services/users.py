@@ -135,10 +135,13 @@ async def list_users(
     role: Sequence[Role] | None = None,
     is_active: bool | None = None,
     q: str | None = None,
+    ids: Sequence[uuid.UUID] | None = None,
     options: ListOptions = NO_OPTIONS,
 ) -> Page[User]:
     order = SortOrder.parse(sort, SORTABLE)
     statement = select(User).where(User.organization_id == actor.organization_id, visible_to(actor, User.id))
+    if ids is not None:
+        statement = statement.where(matches(User.id, ids))
     if role is not None:
         statement = statement.where(matches(User.role, role))
     if is_active is not None:

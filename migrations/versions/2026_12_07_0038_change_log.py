@@ -1,7 +1,7 @@
 """change_log: the entries of GET /changes (incremental sync)
 
 Revision ID: 0038
-Revises: 0034
+Revises: 0040
 Create Date: 2026-12-07 16:00:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import app.db
 
 revision: str = '0038'
-down_revision: str | None = '0034'
+down_revision: str | None = '0040'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -293,3 +293,30 @@ async def test_a_merged_away_or_erased_lead_is_deleted_in_the_feed_and_a_restore
     restored_ops = [e["op"] for e in entries if e["entity_id"] == restored]
     assert restored_ops.index("deleted") < len(restored_ops) - 1 - restored_ops[::-1].index("updated")
     assert (survivor, "deleted") not in {(e["entity_id"], e["op"]) for e in entries}
+
+
+async def test_a_contact_edited_deleted_and_restored_through_contacts_is_in_the_feed(client, make_tenant):
+    tenant = await make_tenant()
+    customer = await _customer(client, tenant.headers, "申华建材")
+    contact = str(
+        ok(
+            await client.post(
+                f"/api/v1/customers/{customer}/contacts",
+                json={"name": "王工", "phone": "13800138000"},
+                headers=tenant.headers,
+            ),
+            201,
+        )["id"]
+    )
+    _, cursor = await _read_until(client, tenant.headers, None, _has((contact, "created")), types="contact")
+    edit = {"buying_role": "decision_maker"}
+    ok(await client.patch(f"/api/v1/contacts/{contact}", json=edit, headers=tenant.headers))
+    entries, cursor = await _read_until(
+        client, tenant.headers, cursor, _has((contact, "updated")), types="contact"
+    )
+    assert [(e["entity_type"], e["op"]) for e in entries] == [("contact", "updated")]
+
+    assert (await client.delete(f"/api/v1/contacts/{contact}", headers=tenant.headers)).status_code == 204
+    _, cursor = await _read_until(client, tenant.headers, cursor, _has((contact, "deleted")), types="contact")
+    ok(await client.post(f"/api/v1/contacts/{contact}/restore", headers=tenant.headers))
+    await _read_until(client, tenant.headers, cursor, _has((contact, "updated")), types="contact")

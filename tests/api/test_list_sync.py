@@ -28,6 +28,7 @@ SYNCED_LISTS = (
     "/api/v1/sla-timers",
     "/api/v1/webhooks",
     "/api/v1/playbook-entries",
+    "/api/v1/contacts",
 )
 # Append-only records (and the deleted ones) keep their own order; updated_since reads the instant
 # they were written (deleted lists: updated_at, which a deletion moves).
@@ -37,6 +38,8 @@ APPEND_ONLY_LISTS = (
     "/api/v1/leads/deleted",
     "/api/v1/customers/deleted",
 )
+# Lists kept in their own order that still take updated_since and include=total.
+OWN_ORDER_LISTS = ("/api/v1/campaigns", "/api/v1/intake-forms")
 
 
 async def _lead(client, headers, n: int) -> str:
@@ -131,7 +134,7 @@ async def test_every_synced_list_takes_updated_since_sort_by_updated_at_and_incl
     assert ok(await client.get(path, params=future, headers=tenant.headers))["total"] == 0
 
 
-@pytest.mark.parametrize("path", APPEND_ONLY_LISTS)
+@pytest.mark.parametrize("path", APPEND_ONLY_LISTS + OWN_ORDER_LISTS)
 async def test_append_only_lists_take_updated_since_and_include_total(client, make_tenant, path):
     tenant = await make_tenant()
     params = {"updated_since": "2026-01-01T00:00:00Z", "include": "total", "limit": 1}

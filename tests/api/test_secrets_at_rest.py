@@ -1,4 +1,4 @@
-"""Secrets at rest: after webhooks and notification channels are created, no table of the database
+"""Secrets at rest: after webhooks, notification channels and web forms are created, no table of the database
 holds a signing secret, key or token in the clear (issue 18, defect 11)."""
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from app.domain.models import NotificationChannel
 from app.encryption import SecretsKeyError, use_keys
 from app.services import stored_secrets
 from tests.api.test_notification_channels import DINGTALK_SECRET, DINGTALK_TOKEN, ROBOT_KEY, WECOM_APP
+
+CAPTCHA_SECRET = "captcha-provider-secret-0123456789"
 
 
 def _text(value: object) -> str:
@@ -64,10 +66,22 @@ async def test_a_database_dump_shows_no_secret(client, app, make_tenant, httpser
     )
     assert api_key.status_code == 201, api_key.text
 
+    intake_form = await client.post(
+        "/api/v1/intake-forms",
+        json={
+            "name": "官网询价",
+            "field_mapping": {"n": "name", "m": "phone"},
+            "captcha_verify_url": httpserver.url_for("/siteverify"),
+            "captcha_secret": CAPTCHA_SECRET,
+        },
+        headers=tenant.headers,
+    )
+    assert intake_form.status_code == 201, intake_form.text
+
     dump = await _dump(app.state.runtime.engine)
 
     secrets = [webhook.json()["secret"], api_key.json()["secret"], ROBOT_KEY, WECOM_APP["secret"]]
-    secrets += [DINGTALK_TOKEN, DINGTALK_SECRET]
+    secrets += [DINGTALK_TOKEN, DINGTALK_SECRET, CAPTCHA_SECRET, intake_form.json()["key"]]
     assert url in dump  # the dump is real
     assert [secret for secret in secrets if secret in dump] == []
     read_back = await client.get(f"/api/v1/webhooks/{webhook.json()['id']}", headers=tenant.headers)

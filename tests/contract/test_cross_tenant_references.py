@@ -70,6 +70,8 @@ class Case:
     body: dict[str, Any]
     refused: int = 422
     multipart: bool = False
+    # A bulk edit answers 200 with a result per item: the refusal is the one item's problem.
+    per_item: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class NotAReference:
 REF_USER, REF_TEAM = Ref("user"), Ref("team")
 _LEAD = {"name": "王工", "source": "api", "phone": Unique("139")}
 _OPPORTUNITY = {"name": "屋面工程", "customer_id": Own("customer")}
+_INTAKE_FORM = {"name": "官网询价", "field_mapping": {"contact": "name", "mobile": "phone"}}
 _TASK = {"title": "回访", "due_at": "2026-11-30T10:00:00+08:00"}
 _LINE = {"quantity": "10", "unit_price": "40.0000"}
 _ACTIVITY = {"type": "note", "occurred_at": "2026-11-23T01:00:00Z", "notes": "现场"}
@@ -124,6 +127,38 @@ REFERENCES: dict[tuple[str, str], Case | NotAReference] = {
     ("update_team", "supervisor_id"): Case("PATCH", "/api/v1/teams/{team}", {"supervisor_id": REF_USER}),
     ("update_team", "member_ids"): Case("PATCH", "/api/v1/teams/{team}", {"member_ids": [REF_USER]}),
     ("create_lead", "owner_id"): Case("POST", "/api/v1/leads", {**_LEAD, "owner_id": REF_USER}),
+    ("bulk_edit_leads", "lead_ids"): Case(
+        "POST",
+        "/api/v1/leads/bulk",
+        {"action": "tag", "lead_ids": [Ref("lead")], "tags": ["批量"]},
+        404,
+        per_item=True,
+    ),
+    ("bulk_edit_leads", "owner_id"): Case(
+        "POST",
+        "/api/v1/leads/bulk",
+        {"action": "assign", "lead_ids": [Own("lead")], "owner_id": REF_USER, "reason": "区域调整"},
+    ),
+    ("bulk_edit_customers", "customer_ids"): Case(
+        "POST",
+        "/api/v1/customers/bulk",
+        {"action": "tag", "customer_ids": [Ref("customer")], "tags": ["批量"]},
+        404,
+        per_item=True,
+    ),
+    ("bulk_edit_customers", "owner_id"): Case(
+        "POST",
+        "/api/v1/customers/bulk",
+        {"action": "reassign", "customer_ids": [Own("customer")], "owner_id": REF_USER},
+    ),
+    ("create_lead", "campaign_id"): Case("POST", "/api/v1/leads", {**_LEAD, "campaign_id": Ref("campaign")}),
+    ("create_intake_form", "campaign_id"): Case(
+        "POST", "/api/v1/intake-forms", {**_INTAKE_FORM, "campaign_id": Ref("campaign")}
+    ),
+    ("update_intake_form", "campaign_id"): Case(
+        "PATCH", "/api/v1/intake-forms/{intake_form}", {"campaign_id": Ref("campaign")}
+    ),
+    ("update_lead", "campaign_id"): Case("PATCH", "/api/v1/leads/{lead}", {"campaign_id": Ref("campaign")}),
     ("convert_lead", "customer_id"): Case(
         "POST", "/api/v1/leads/{fresh_lead}/convert", {"customer_id": Ref("customer")}, refused=404
     ),
@@ -168,6 +203,7 @@ REFERENCES: dict[tuple[str, str], Case | NotAReference] = {
         "POST", "/api/v1/leads/{lead}/merge/undo", {"duplicate_id": Ref("spare_lead")}, refused=404
     ),
     ("create_contact", "wechat_id"): NotAReference("the contact's WeChat account name"),
+    ("update_contact", "wechat_id"): NotAReference("the contact's WeChat account name"),
     ("create_activity", "lead_id"): Case(
         "POST", "/api/v1/activities", {**_ACTIVITY, "lead_id": Ref("lead")}, refused=404
     ),
@@ -205,6 +241,12 @@ REFERENCES: dict[tuple[str, str], Case | NotAReference] = {
     ("create_opportunity", "source_lead_id"): Case(
         "POST", "/api/v1/opportunities", {**_OPPORTUNITY, "source_lead_id": Ref("lead")}
     ),
+    ("create_opportunity", "campaign_id"): Case(
+        "POST", "/api/v1/opportunities", {**_OPPORTUNITY, "campaign_id": Ref("campaign")}
+    ),
+    ("update_opportunity", "campaign_id"): Case(
+        "PATCH", "/api/v1/opportunities/{opportunity}", {"campaign_id": Ref("campaign")}
+    ),
     ("update_opportunity", "contact_id"): Case(
         "PATCH", "/api/v1/opportunities/{opportunity}", {"contact_id": Ref("contact")}
     ),
@@ -224,6 +266,11 @@ REFERENCES: dict[tuple[str, str], Case | NotAReference] = {
         "/api/v1/opportunities/{fresh_opportunity}/stage-changes",
         {"to_stage_id": Own("stage"), "fields": {"contact_id": Ref("contact")}},
     ),
+    ("change_opportunity_stage", "fields.campaign_id"): Case(
+        "POST",
+        "/api/v1/opportunities/{fresh_opportunity}/stage-changes",
+        {"to_stage_id": Own("stage"), "fields": {"campaign_id": Ref("campaign")}},
+    ),
     ("change_opportunity_stage", "fields.owner_id"): Case(
         "POST",
         "/api/v1/opportunities/{fresh_opportunity}/stage-changes",
@@ -234,6 +281,9 @@ REFERENCES: dict[tuple[str, str], Case | NotAReference] = {
     ),
     ("win_opportunity", "fields.contact_id"): Case(
         "POST", "/api/v1/opportunities/{fresh_opportunity}/win", {"fields": {"contact_id": Ref("contact")}}
+    ),
+    ("win_opportunity", "fields.campaign_id"): Case(
+        "POST", "/api/v1/opportunities/{fresh_opportunity}/win", {"fields": {"campaign_id": Ref("campaign")}}
     ),
     ("win_opportunity", "fields.owner_id"): Case(
         "POST", "/api/v1/opportunities/{fresh_opportunity}/win", {"fields": {"owner_id": REF_USER}}
@@ -384,6 +434,9 @@ async def _side(client: httpx.AsyncClient, tenant: Tenant) -> Side:
     ids = side.ids
     ids["user"] = await _user(client, side)
     ids["colleague"] = await _user(client, side)  # a new lead goes to `user`, by the rule below
+    campaign = {"name": f"活动 {uuid.uuid4().hex[:6]}", "channel": "online_ad"}
+    ids["campaign"] = str((await _post(client, side, "/api/v1/campaigns", campaign))["id"])
+    ids["intake_form"] = str((await _post(client, side, "/api/v1/intake-forms", _INTAKE_FORM))["id"])
     ids["team"] = str(
         (await _post(client, side, "/api/v1/teams", {"name": f"组 {uuid.uuid4().hex[:6]}"}))["id"]
     )
@@ -479,6 +532,15 @@ async def _tables(app: Any) -> dict[str, list[str]]:
         }
 
 
+def _refusal(case: Case, response: httpx.Response) -> tuple[int, dict[str, Any]]:
+    """The status and problem of the refusal: the answer's, or for a bulk edit its one item's."""
+    body = response.json()
+    if case.per_item and response.status_code == 200 and len(body["results"]) == 1:
+        problem = body["results"][0]["problem"] or {}
+        return int(problem.get("status", 200)), problem
+    return response.status_code, body
+
+
 def _names(problem: dict[str, Any], path: str, foreign_id: str) -> bool:
     """The refusal points at the field (its path, or its own name inside a nested object) or at
     the id, so it is this field that was refused."""
@@ -506,9 +568,10 @@ async def test_another_organizations_id_is_refused_in_every_body_field_and_nothi
         before = await _tables(app)
         refused = await _send(client, case, url, own, foreign)
         [ref] = _refs(case.body)
-        if refused.status_code != case.refused:
+        status, problem = _refusal(case, refused)
+        if status != case.refused:
             wrong[where] = f"{refused.status_code}: {refused.text[:300]}"
-        elif not _names(refused.json(), path, foreign.ids[ref.kind]):
+        elif not _names(problem, path, foreign.ids[ref.kind]):
             wrong[where] = f"the refusal names neither the field nor the id: {refused.text[:300]}"
         elif changed := [table for table, rows in (await _tables(app)).items() if rows != before[table]]:
             wrong[where] = f"refused, but wrote to {changed}"

@@ -56,7 +56,10 @@ MATRIX = _table(
     """
 operation                             adm  dir  sup  sup' rep  rep' mkt  key  key0 frn
 add_business_calendar_minutes         ok   ok   ok   ok   ok   ok   403  ok   403  ok
+add_campaign_cost                     ok   ok   403  403  403  403  ok   ok   403  ok
 assign_lead                           ok   ok   ok   ok   403  403  403  ok   403  ok
+bulk_edit_customers                   ok   ok   ok   ok   403  403  403  403  403  ok
+bulk_edit_leads                       ok   ok   ok   ok   403  403  403  403  403  ok
 change_opportunity_stage              ok   ok   ok   ok   ok   ok   403  ok   403  ok
 change_quote_status                   ok   ok   ok   ok   ok   ok   403  ok   403  ok
 check_customer_duplicates             ok   ok   ok   ok   ok   ok   403  ok   403  ok
@@ -67,8 +70,10 @@ create_activity                       ok   ok   ok   ok   ok   ok   403  ok   40
 create_api_key                        ok   403  403  403  403  403  403  403  403  ok
 create_assignment_rule                ok   ok   403  403  403  403  403  403  403  ok
 create_business_calendar              ok   ok   403  403  403  403  403  403  403  ok
+create_campaign                       ok   ok   403  403  403  403  ok   ok   403  ok
 create_contact                        ok   ok   ok   ok   ok   ok   403  ok   403  ok
 create_customer                       ok   ok   ok   ok   ok   ok   403  ok   403  ok
+create_intake_form                    ok   403  403  403  403  403  ok   403  403  ok
 create_lead                           ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 create_notification_channel           ok   ok   403  403  403  403  403  403  403  ok
 create_opportunity                    ok   ok   ok   ok   ok   ok   403  ok   403  ok
@@ -86,8 +91,10 @@ decide_quote_approval                 ok   ok   ok   ok   ok   ok   403  ok   40
 delete_activity                       ok   ok   ok   404  ok   404  403  403  403  404
 delete_assignment_rule                ok   ok   403  403  403  403  403  403  403  404
 delete_business_calendar              ok   ok   403  403  403  403  403  403  403  404
+delete_campaign_cost                  ok   ok   403  403  403  403  ok   ok   403  404
 delete_contact                        ok   ok   ok   404  ok   404  403  403  403  404
 delete_customer                       ok   ok   ok   404  ok   404  403  403  403  404
+delete_intake_form                    ok   403  403  403  403  403  ok   403  403  404
 delete_lead                           ok   ok   ok   404  ok   404  403  403  403  404
 delete_notification_channel           ok   ok   403  403  403  403  403  403  403  404
 delete_team                           ok   ok   403  403  403  403  403  403  403  404
@@ -100,14 +107,19 @@ export_person_data                    ok   403  403  403  403  403  403  403  40
 get_activity                          ok   ok   ok   404  ok   404  403  ok   403  404
 get_assignment_rule                   ok   ok   ok   ok   403  403  403  ok   403  404
 get_business_calendar                 ok   ok   ok   ok   ok   ok   403  ok   403  404
+get_campaign                          ok   ok   ok   ok   ok   ok   ok   ok   403  404
+get_contact                           ok   ok   ok   404  ok   404  403  ok   403  404
 get_current_user                      ok   ok   ok   ok   ok   ok   ok   403  403  ok
 get_current_win_model                 404  404  404  404  404  404  403  404  403  404
 get_customer                          ok   ok   ok   404  ok   404  403  ok   403  404
+get_customer_contact_times            ok   ok   ok   404  ok   404  403  ok   403  404
 get_customer_health                   ok   ok   ok   404  ok   404  403  ok   403  404
 get_customer_health_history           ok   ok   ok   404  ok   404  403  ok   403  404
 get_customer_timeline                 ok   ok   ok   404  ok   404  403  ok   403  404
 get_import_job                        ok   ok   404  404  404  404  404  ok   403  404
+get_intake_form                       ok   403  403  403  403  403  ok   403  403  404
 get_jsapi_signature                   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
+get_kpi_campaign_roi                  ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 get_kpi_contact_heatmap               ok   ok   ok   ok   ok   ok   403  ok   403  ok
 get_kpi_daily_brief                   ok   ok   ok   ok   ok   ok   403  ok   403  ok
 get_kpi_follow_up                     ok   ok   ok   ok   ok   ok   403  ok   403  ok
@@ -120,6 +132,7 @@ get_kpi_pei                           ok   ok   ok   ok   ok   ok   403  ok   40
 get_kpi_pipeline                      ok   ok   ok   ok   ok   ok   403  ok   403  ok
 get_kpi_rep_performance               ok   ok   ok   ok   ok   ok   403  ok   403  ok
 get_kpi_sales_cycle                   ok   ok   ok   ok   ok   ok   403  ok   403  ok
+get_kpi_source_quality                ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 get_kpi_stage_dwell                   ok   ok   ok   ok   ok   ok   403  ok   403  ok
 get_kpi_stale                         ok   ok   ok   ok   ok   ok   403  ok   403  ok
 get_kpi_status_board                  ok   ok   ok   ok   ok   ok   403  ok   403  ok
@@ -127,6 +140,7 @@ get_kpi_time_to_first_deal            ok   ok   ok   ok   ok   ok   403  ok   40
 get_lead                              ok   ok   ok   404  ok   404  404  ok   403  404
 get_notification_channel              ok   ok   403  403  403  403  403  403  403  404
 get_opportunity                       ok   ok   ok   404  ok   404  403  ok   403  404
+get_opportunity_next_actions          ok   ok   ok   404  ok   404  403  ok   403  404
 get_opportunity_stage_history         ok   ok   ok   404  ok   404  403  ok   403  404
 get_organization                      ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 get_pipeline                          ok   ok   ok   ok   ok   ok   403  ok   403  404
@@ -150,10 +164,13 @@ import_leads                          ok   ok   ok   ok   ok   ok   ok   ok   40
 import_opportunities                  ok   ok   ok   ok   ok   ok   403  ok   403  ok
 issue_token                           ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 list_activities                       ok   ok   ok   ok   ok   ok   403  ok   403  ok
+list_all_contacts                     ok   ok   ok   ok   ok   ok   403  ok   403  ok
 list_api_keys                         ok   403  403  403  403  403  403  403  403  ok
 list_assignment_rules                 ok   ok   ok   ok   403  403  403  ok   403  ok
 list_audit_events                     ok   ok   403  403  403  403  403  ok   403  ok
 list_business_calendars               ok   ok   ok   ok   ok   ok   403  ok   403  ok
+list_campaign_costs                   ok   ok   ok   ok   ok   ok   ok   ok   403  404
+list_campaigns                        ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 list_changes                          ok   ok   403  403  403  403  403  ok   403  ok
 list_contacts                         ok   ok   ok   404  ok   404  403  ok   403  404
 list_customers                        ok   ok   ok   ok   ok   ok   403  ok   403  ok
@@ -161,6 +178,7 @@ list_deleted_customers                ok   ok   403  403  403  403  403  ok   40
 list_deleted_leads                    ok   ok   403  403  403  403  403  ok   403  ok
 list_import_errors                    ok   ok   404  404  404  404  404  ok   403  404
 list_import_warnings                  ok   ok   404  404  404  404  404  ok   403  404
+list_intake_forms                     ok   403  403  403  403  403  ok   403  403  ok
 list_lead_pool                        ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 list_leads                            ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 list_notification_channel_deliveries  ok   ok   403  403  403  403  403  403  403  404
@@ -202,15 +220,21 @@ restore_customer                      ok   ok   ok   404  ok   404  403  403  40
 restore_lead                          ok   ok   ok   404  ok   404  403  403  403  404
 retrain_win_model                     ok   403  403  403  403  403  403  403  403  ok
 revoke_api_key                        ok   403  403  403  403  403  403  403  403  404
+rotate_intake_form_key                ok   403  403  403  403  403  ok   403  403  404
 rotate_webhook_secret                 ok   ok   403  403  403  403  403  403  403  ok
+search_records                        ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 sign_in_with_wecom                    ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 sign_out_everywhere                   ok   ok   ok   ok   ok   ok   ok   403  403  ok
 simulate_assignment                   ok   ok   ok   ok   403  403  403  ok   403  ok
+submit_intake_form                    ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 undo_customer_merge                   ok   ok   ok   ok   403  403  403  403  403  ok
 undo_lead_merge                       ok   ok   ok   ok   403  403  403  403  403  ok
 update_assignment_rule                ok   ok   403  403  403  403  403  403  403  404
 update_business_calendar              ok   ok   403  403  403  403  403  403  403  404
+update_campaign                       ok   ok   403  403  403  403  ok   ok   403  404
+update_contact                        ok   ok   ok   404  ok   404  403  ok   403  404
 update_customer                       ok   ok   ok   404  ok   404  403  ok   403  404
+update_intake_form                    ok   403  403  403  403  403  ok   403  403  404
 update_lead                           ok   ok   ok   404  ok   404  404  ok   403  404
 update_notification_channel           ok   ok   403  403  403  403  403  403  403  404
 update_opportunity                    ok   ok   ok   404  ok   404  403  ok   403  404
@@ -237,7 +261,9 @@ DESTRUCTIVE = {
     "delete_notification_channel",
     "delete_assignment_rule",
     "delete_business_calendar",
+    "delete_intake_form",
     "revoke_api_key",
+    "delete_campaign_cost",
 }
 
 
@@ -390,6 +416,24 @@ async def _webhook(client: httpx.AsyncClient, admin: dict[str, str]) -> str:
     return str(ok(await client.post("/api/v1/webhooks", json=body, headers=admin), 201)["id"])
 
 
+async def _intake_form(client: httpx.AsyncClient, admin: dict[str, str]) -> dict[str, Any]:
+    body = {
+        "name": f"表单 {uuid.uuid4().hex[:6]}",
+        "field_mapping": {"contact_name": "name", "mobile": "phone"},
+        "client_rate_limit": 100,
+    }
+    return dict(ok(await client.post("/api/v1/intake-forms", json=body, headers=admin), 201))
+
+
+async def _intake_form_id(client: httpx.AsyncClient, admin: dict[str, str]) -> str:
+    return str((await _intake_form(client, admin))["id"])
+
+
+async def _form_key(client: httpx.AsyncClient, admin: dict[str, str]) -> str:
+    # A form of its own: the matrix rotates the key of `intake_form_id`'s.
+    return str((await _intake_form(client, admin))["key"])
+
+
 async def _channel(client: httpx.AsyncClient, admin: dict[str, str]) -> str:
     body = {
         "kind": "wecom_robot",
@@ -411,6 +455,19 @@ async def _rule(client: httpx.AsyncClient, admin: dict[str, str]) -> str:
     return str(ok(await client.post("/api/v1/assignment-rules", json=body, headers=admin), 201)["id"])
 
 
+async def _campaign(client: httpx.AsyncClient, admin: dict[str, str]) -> str:
+    body = {"name": f"活动 {uuid.uuid4().hex[:6]}", "channel": "exhibition"}
+    return str(ok(await client.post("/api/v1/campaigns", json=body, headers=admin), 201)["id"])
+
+
+async def _campaign_cost(client: httpx.AsyncClient, admin: dict[str, str]) -> str:
+    """A cost of the world's one campaign."""
+    [campaign] = ok(await client.get("/api/v1/campaigns", headers=admin))["items"]
+    body = {"incurred_on": "2026-11-10", "amount": "1200.00"}
+    path = f"/api/v1/campaigns/{campaign['id']}/costs"
+    return str(ok(await client.post(path, json=body, headers=admin), 201)["id"])
+
+
 async def _team(client: httpx.AsyncClient, admin: dict[str, str]) -> str:
     body = {"name": f"组 {uuid.uuid4().hex[:6]}"}
     return str(ok(await client.post("/api/v1/teams", json=body, headers=admin), 201)["id"])
@@ -427,6 +484,10 @@ _ORG_RECORDS = {
     "webhook_id": _webhook,
     "channel_id": _channel,
     "rule_id": _rule,
+    "intake_form_id": _intake_form_id,
+    "form_key": _form_key,
+    "campaign_id": _campaign,
+    "cost_id": _campaign_cost,
 }
 _FRESH_FOR = {
     "delete_team": ("team_id", _team),
@@ -434,7 +495,9 @@ _FRESH_FOR = {
     "delete_notification_channel": ("channel_id", _channel),
     "delete_assignment_rule": ("rule_id", _rule),
     "delete_business_calendar": ("calendar_id", _calendar),
+    "delete_intake_form": ("intake_form_id", _intake_form_id),
     "revoke_api_key": ("api_key_id", _api_key),
+    "delete_campaign_cost": ("cost_id", _campaign_cost),
 }
 
 

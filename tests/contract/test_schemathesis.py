@@ -1,4 +1,6 @@
-"""Schemathesis fuzzes every operation of the app's own schema, in-process, as an organization admin.
+"""Schemathesis fuzzes every operation of the app's own schema, in-process, as an organization admin
+and as a rep, and then walks chains of calls (the stateful phase: a created record's id feeds the
+next operation through the links schemathesis infers from the schema) as the admin.
 
 All default checks run. One expectation is widened, narrowly: positive_data_acceptance also accepts
 422, because JSON Schema cannot express the business rules the contract reports as 422 with field
@@ -15,24 +17,33 @@ import os
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import schemathesis
+import schemathesis.engine
 from hypothesis import HealthCheck, settings
 from pytest_httpserver import HTTPServer
 from schemathesis.config import SchemathesisConfig
+from schemathesis.engine import Status, events
 
 from app.config import Environment, Settings
 from app.db import Base, create_engine
 from app.domain.permissions import Role
+from app.domain.principal import Principal
 from app.main import create_app
 from app.services.jobs import JobRequest
 from app.services.organizations import create_organization
 from app.services.security import TokenClaims, issue_access_token
 from app.services.unit_of_work import session_scope
+from app.services.users import NewUser, create_user
 from tests.conftest import ADMIN_URL, IN_CI, POSTGRES_URL
 
 SECRET = "contract-secret-" + "x" * 40
 MAX_EXAMPLES = int(os.environ.get("CRM_CONTRACT_EXAMPLES", "25"))
+# A rep is refused most writes, so fewer examples reach the same depth.
+REP_EXAMPLES = int(os.environ.get("CRM_CONTRACT_REP_EXAMPLES", "8"))
+STATEFUL_EXAMPLES = int(os.environ.get("CRM_CONTRACT_STATEFUL_EXAMPLES", "30"))
+STATEFUL_STEPS = 6
 
 
 class _Discard:
@@ -46,8 +57,8 @@ class _Discard:
         return None
 
 
-async def _prepare(url: str) -> str:
-    """Fresh tables and one organization; returns its admin's bearer token."""
+async def _prepare(url: str) -> dict[Role, str]:
+    """Fresh tables and one organization with an admin and a rep; returns their bearer tokens."""
     from app.db import create_sessionmaker
 
     engine = create_engine(url)
@@ -62,14 +73,26 @@ async def _prepare(url: str) -> str:
             admin_password="contract-pass",
             timezone="UTC",
         )
+        admin = Principal.for_user(created.organization.id, created.admin.id, Role.admin)
+        rep = await create_user(
+            session,
+            actor=admin,
+            data=NewUser(
+                username="contract-rep", display_name="Contract Rep", password="contract-pass", role=Role.rep
+            ),
+        )
+        users = {Role.admin: created.admin.id, Role.rep: rep.id}
     await engine.dispose()
     now = datetime.now(UTC)
-    return issue_access_token(
-        TokenClaims(created.admin.id, created.organization.id, Role.admin),
-        secret=SECRET,
-        now=now,
-        ttl=timedelta(hours=2),
-    )
+    return {
+        role: issue_access_token(
+            TokenClaims(user_id, created.organization.id, role),
+            secret=SECRET,
+            now=now,
+            ttl=timedelta(hours=2),
+        )
+        for role, user_id in users.items()
+    }
 
 
 # Named after the configured test database, so runs from parallel checkouts never share one.
@@ -115,11 +138,11 @@ def _fake_wecom() -> str:
     return server.url_for("/")
 
 
-def _load_schema() -> schemathesis.openapi.OpenApiSchema:  # type: ignore[name-defined]
+def _load_schemas() -> dict[str, Any]:
     # Built at collection: pytest-9 and schemathesis' lazy fixture loader disagree on node ids.
     workdir = Path(tempfile.mkdtemp(prefix="crm-contract-"))
     url = _database_url(workdir)
-    token = asyncio.run(_prepare(url))
+    tokens = asyncio.run(_prepare(url))
     app = create_app(
         Settings(
             env=Environment.test,
@@ -133,8 +156,30 @@ def _load_schema() -> schemathesis.openapi.OpenApiSchema:  # type: ignore[name-d
             webhook_allow_private=True,  # the fake WeCom is on 127.0.0.1
         )
     )
-    config = SchemathesisConfig.from_dict(
+    configs = {
+        "admin": _config(tokens[Role.admin]),
+        "rep": _config(tokens[Role.rep]),
+        "stateful": _config(tokens[Role.admin], phases=_STATEFUL_ONLY),
+    }
+    return {
+        name: schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
+        for name, config in configs.items()
+    }
+
+
+_STATEFUL_ONLY = {
+    "examples": {"enabled": False},
+    "coverage": {"enabled": False},
+    "fuzzing": {"enabled": False},
+    "stateful": {"enabled": True, "max-steps": STATEFUL_STEPS},
+}
+
+
+def _config(token: str, phases: dict[str, Any] | None = None) -> SchemathesisConfig:
+    return SchemathesisConfig.from_dict(
         {
+            "phases": phases or {},
+            "generation": {"max-examples": STATEFUL_EXAMPLES} if phases else {},
             "auth": {"openapi": {"HTTPBearer": {"bearer": token}}},
             "checks": {
                 "positive_data_acceptance": {
@@ -143,21 +188,60 @@ def _load_schema() -> schemathesis.openapi.OpenApiSchema:  # type: ignore[name-d
             },
         }
     )
-    return schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
 
 
-schema = _load_schema()
+def _fuzzing(examples: int) -> settings:
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.filter_too_much,
+            HealthCheck.function_scoped_fixture,
+        ],
+    )
+
+
+_SCHEMAS = _load_schemas()
+schema = _SCHEMAS["admin"]
+rep_schema = _SCHEMAS["rep"]
 
 
 @schema.parametrize()
-@settings(
-    max_examples=MAX_EXAMPLES,
-    deadline=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.filter_too_much,
-        HealthCheck.function_scoped_fixture,
-    ],
-)
+@_fuzzing(MAX_EXAMPLES)
 def test_every_operation_honours_its_contract(case) -> None:  # type: ignore[no-untyped-def]
     case.call_and_validate()
+
+
+@rep_schema.parametrize()
+@_fuzzing(REP_EXAMPLES)
+def test_every_operation_honours_its_contract_as_a_rep(case) -> None:  # type: ignore[no-untyped-def]
+    case.call_and_validate()
+
+
+def test_call_sequences_honour_the_contract() -> None:
+    """The stateful phase, run by schemathesis' own engine as its CLI runs it: scenarios of calls
+    chained through inferred links (POST /leads -> GET/PATCH /leads/{id} -> ...), every check on
+    every answer. The engine, not Hypothesis' unittest runner, judges a scenario Hypothesis cannot
+    replay the same way against a database that changed meanwhile: it is not a failure of the API."""
+    failed: list[str] = []
+    scenarios = 0
+    transitions = 0
+    for event in schemathesis.engine.from_schema(_SCHEMAS["stateful"]).execute():
+        if isinstance(event, events.PhaseStarted) and event.payload is not None:
+            transitions = event.payload.transitions_selected
+        elif isinstance(event, events.ScenarioFinished):
+            scenarios += 1
+            failed.extend(
+                f"{event.recorder.label}: {check.name}: {check.failure_info.failure.title}"
+                for checks in event.recorder.checks.values()
+                for check in checks
+                if check.status == Status.FAILURE and check.failure_info is not None
+            )
+        elif isinstance(event, events.NonFatalError):
+            failed.append(f"error in {event.label}: {event.info.message}")
+        elif isinstance(event, events.FatalError):
+            failed.append(f"fatal: {event.exception!r}")
+    assert transitions > 100, "schemathesis inferred too few links to chain calls"
+    assert scenarios > 0
+    assert failed == []

@@ -23,12 +23,32 @@ from app.domain.activities import ActivityType
 from app.domain.leads import LeadStatus
 from app.domain.permissions import Role
 from app.domain.principal import Principal
-from app.services import activities, customers, leads, opportunities, status_board, tasks, timeline
+from app.services import (
+    activities,
+    contacts,
+    customers,
+    leads,
+    opportunities,
+    search,
+    status_board,
+    tasks,
+    timeline,
+)
 from app.services.organizations import create_organization
 from app.services.pagination import SortOrder, encode_cursor
 from bench.scale_data import PRESETS, seed
 
-BIG_TABLES = {"lead", "customer", "activity", "opportunity", "task", "sla_timer", "stage_stay", "audit_event"}
+BIG_TABLES = {
+    "lead",
+    "customer",
+    "contact",
+    "activity",
+    "opportunity",
+    "task",
+    "sla_timer",
+    "stage_stay",
+    "audit_event",
+}
 NOW = datetime(2026, 12, 1, 4, 0, tzinfo=UTC)
 # A board folds every open task of the records it shows into their plans; for a rep with thousands
 # of records one pass over the task table is the cheaper plan (its timers come by index).
@@ -126,6 +146,18 @@ def _calls(seeded: dict[str, Any]) -> dict[str, tuple[str, Call]]:
         "customer search": (
             "director",
             lambda s, a: customers.list_customers(s, actor=a, **page, q="建材1234"),
+        ),
+        "contacts": ("director", lambda s, a: contacts.list_contacts(s, actor=a, **page)),
+        "contacts, rep": ("rep", lambda s, a: contacts.list_contacts(s, actor=a, **page)),
+        "contact search by phone": (
+            "director",
+            lambda s, a: contacts.list_contacts(s, actor=a, **page, q="139 0000 1234"),
+        ),
+        "global search": ("director", lambda s, a: search.search_records(s, actor=a, text="建材1234")),
+        "global search, rep": ("rep", lambda s, a: search.search_records(s, actor=a, text="建材12")),
+        "global search by phone": (
+            "director",
+            lambda s, a: search.search_records(s, actor=a, text="139-0000-1234"),
         ),
         "opportunities": ("director", lambda s, a: opportunities.list_opportunities(s, actor=a, **page)),
         "opportunities, rep": ("rep", lambda s, a: opportunities.list_opportunities(s, actor=a, **page)),

@@ -8,7 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.deps import Cursor, Idempotent, Limit, ListOptionsDep, NowDep, SessionDep, require
+from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
+from app.api.list_export import EXPORT_RESPONSES, ListExportDep
 from app.api.routes import API_V1
 from app.api.schemas.activities import ActivityCreate, ActivityOut, ActivityPage, GeoOut
 from app.api.schemas.common import Timestamp
@@ -53,6 +55,7 @@ def activity_out(activity: Activity) -> ActivityOut:
         attachment_ids=[uuid.UUID(a) for a in activity.attachment_ids],
         client_id=activity.client_id,
         satisfaction=activity.satisfaction,
+        custom_fields=activity.custom_fields,
     )
 
 
@@ -86,13 +89,16 @@ async def create_activity(
     if not recorded.created:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"{API_V1}/activities/{recorded.activity.id}"
-    return activity_out(recorded.activity)
+    return await with_name(session, actor, activity_out(recorded.activity))
 
 
-@router.get("", response_model=ActivityPage, responses=problem_responses(401, 403, 422))
+@router.get(
+    "", response_model=ActivityPage, responses={**EXPORT_RESPONSES, **problem_responses(401, 403, 422)}
+)
 async def list_activities(
     session: SessionDep,
     actor: CanRead,
+    export: ListExportDep,
     options: ListOptionsDep,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -103,31 +109,38 @@ async def list_activities(
     type_: Annotated[list[ActivityType] | None, Query(alias="type", max_length=20)] = None,
     occurred_from: Timestamp | None = None,
     occurred_to: Timestamp | None = None,
-) -> ActivityPage:
-    page = await activities.list_activities(
-        session,
-        actor=actor,
-        options=options,
-        limit=limit,
-        cursor=cursor,
-        sort=sort,
-        filters={"lead_id": lead_id, "customer_id": customer_id, "owner_id": owner_id, "type": type_},
-        occurred_from=occurred_from,
-        occurred_to=occurred_to,
-    )
-    return ActivityPage(
-        items=[activity_out(a) for a in page.items],
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+) -> ActivityPage | Response:
+    async def read_page(limit: int, cursor: str | None) -> ActivityPage:
+        page = await activities.list_activities(
+            session,
+            actor=actor,
+            options=options,
+            limit=limit,
+            cursor=cursor,
+            sort=sort,
+            filters={"lead_id": lead_id, "customer_id": customer_id, "owner_id": owner_id, "type": type_},
+            occurred_from=occurred_from,
+            occurred_to=occurred_to,
+        )
+        return ActivityPage(
+            items=await with_names(session, actor, [activity_out(a) for a in page.items]),
+            next_cursor=page.next_cursor,
+            total=page.total,
+            total_capped=page.total_capped,
+        )
+
+    return await export.answer(read_page, limit=limit, cursor=cursor)
 
 
 @router.get(
     "/{activity_id:uuid}", response_model=ActivityOut, responses=problem_responses(401, 403, 404, 422)
 )
 async def get_activity(session: SessionDep, actor: CanRead, activity_id: uuid.UUID) -> ActivityOut:
-    return activity_out(await activities.get_activity(session, actor=actor, activity_id=activity_id))
+    return await with_name(
+        session,
+        actor,
+        activity_out(await activities.get_activity(session, actor=actor, activity_id=activity_id)),
+    )
 
 
 @router.delete(
@@ -153,4 +166,4 @@ async def restore_activity(session: SessionDep, actor: CanDelete, activity_id: u
     """Brings a deleted activity back; 409 `activity.not_deleted` for one that is not deleted."""
     activity = await deletion.restore_record(session, actor=actor, entity="activity", record_id=activity_id)
     assert isinstance(activity, Activity)
-    return activity_out(activity)
+    return await with_name(session, actor, activity_out(activity))

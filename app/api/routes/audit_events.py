@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from app.api.deps import Cursor, Limit, ListOptionsDep, SessionDep, require
 from app.api.errors import problem_responses
+from app.api.list_export import EXPORT_RESPONSES, ListExportDep
 from app.api.routes import API_V1
 from app.api.schemas.audit_events import AuditEventOut, AuditEventPage
 from app.api.schemas.common import Timestamp
@@ -21,10 +22,13 @@ router = APIRouter(prefix=f"{API_V1}/audit-events", tags=["audit"])
 CanRead = Annotated[Principal, Depends(require(Permission.audit_read))]
 
 
-@router.get("", response_model=AuditEventPage, responses=problem_responses(401, 403, 422))
+@router.get(
+    "", response_model=AuditEventPage, responses={**EXPORT_RESPONSES, **problem_responses(401, 403, 422)}
+)
 async def list_audit_events(
     session: SessionDep,
     actor: CanRead,
+    export: ListExportDep,
     options: ListOptionsDep,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -35,24 +39,27 @@ async def list_audit_events(
     action: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     occurred_from: Timestamp | None = None,
     occurred_to: Timestamp | None = None,
-) -> AuditEventPage:
-    page = await audit_events.list_audit_events(
-        session,
-        actor=actor,
-        options=options,
-        limit=limit,
-        cursor=cursor,
-        sort=sort,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        actor_id=actor_id,
-        action=action,
-        occurred_from=occurred_from,
-        occurred_to=occurred_to,
-    )
-    return AuditEventPage(
-        items=[AuditEventOut.model_validate(e) for e in page.items],
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+) -> AuditEventPage | Response:
+    async def read_page(limit: int, cursor: str | None) -> AuditEventPage:
+        page = await audit_events.list_audit_events(
+            session,
+            actor=actor,
+            options=options,
+            limit=limit,
+            cursor=cursor,
+            sort=sort,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            actor_id=actor_id,
+            action=action,
+            occurred_from=occurred_from,
+            occurred_to=occurred_to,
+        )
+        return AuditEventPage(
+            items=[AuditEventOut.model_validate(e) for e in page.items],
+            next_cursor=page.next_cursor,
+            total=page.total,
+            total_capped=page.total_capped,
+        )
+
+    return await export.answer(read_page, limit=limit, cursor=cursor)

@@ -1,26 +1,133 @@
-"""/contacts/{id}: deleting, restoring and erasing one contact (they are listed and created under
-their customer, /customers/{id}/contacts)."""
+"""/contacts: every contact the caller may see, one contact read, edited, deleted, restored and
+erased (they are created under their customer, /customers/{id}/contacts)."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
-from app.api.deps import Idempotent, NowDep, SessionDep, require
+from app.api.deps import (
+    Cursor,
+    ExpectedVersion,
+    Idempotent,
+    Limit,
+    ListOptionsDep,
+    NowDep,
+    SessionDep,
+    etag_for,
+    require,
+)
+from app.api.display_names import with_name
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
-from app.api.schemas.customers import ContactOut
+from app.api.schemas.common import Timestamp
+from app.api.schemas.customers import ContactOut, ContactPage, ContactUpdate
 from app.api.schemas.personal_data import ErasureIn
+from app.domain.contacts import BuyingRole
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
-from app.services import deletion, personal_data
+from app.services import contacts, deletion, personal_data
+from app.services.ownership import owner_filter
 
 router = APIRouter(prefix=f"{API_V1}/contacts", tags=["customers"])
 
+CanRead = Annotated[Principal, Depends(require(Permission.customers_read))]
+CanWrite = Annotated[Principal, Depends(require(Permission.customers_write))]
 CanDelete = Annotated[Principal, Depends(require(Permission.records_delete))]
 CanErase = Annotated[Principal, Depends(require(Permission.personal_data_manage))]
+_ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
+
+
+@router.get("", response_model=ContactPage, responses=problem_responses(401, 403, 422))
+async def list_all_contacts(
+    session: SessionDep,
+    actor: CanRead,
+    options: ListOptionsDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    sort: Annotated[str, Query(pattern=r"^-?(name|created_at|updated_at)$")] = "-created_at",
+    customer_id: Annotated[list[uuid.UUID] | None, Query(max_length=50)] = None,
+    owner_id: Annotated[
+        list[uuid.UUID | Literal["me"]] | None,
+        Query(
+            max_length=20, description="The customer's owner; `me` is the caller. Repeat for any of several."
+        ),
+    ] = None,
+    buying_role: Annotated[list[BuyingRole] | None, Query(max_length=5)] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            description="Part of the name or e-mail, or of the phone number typed any way "
+            "(`138 0013 8000`, `138-0013-8000`, `+86 138...`).",
+        ),
+    ] = None,
+    created_from: Timestamp | None = None,
+    created_to: Annotated[Timestamp | None, Query(description="The first instant not included.")] = None,
+) -> ContactPage:
+    """The contacts of every customer the caller may see (a rep: his customers'; a supervisor: his
+    teams'; a director or admin: the organization's). Contacts of merged or deleted customers are
+    left out."""
+    page = await contacts.list_contacts(
+        session,
+        actor=actor,
+        limit=limit,
+        cursor=cursor,
+        sort=sort,
+        customer_id=customer_id,
+        owner_id=owner_filter(actor, owner_id),
+        buying_role=buying_role,
+        q=q,
+        created_from=created_from,
+        created_to=created_to,
+        options=options,
+    )
+    return ContactPage(
+        items=[ContactOut.model_validate(c) for c in page.items],
+        next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
+    )
+
+
+@router.get(
+    "/{contact_id:uuid}",
+    response_model=ContactOut,
+    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
+)
+async def get_contact(
+    session: SessionDep, actor: CanRead, contact_id: uuid.UUID, response: Response
+) -> ContactOut:
+    """A contact of a customer the caller may see; any other answers 404."""
+    contact = await contacts.get_contact(session, actor=actor, contact_id=contact_id)
+    response.headers["ETag"] = etag_for(contact.version)
+    return ContactOut.model_validate(contact)
+
+
+@router.patch(
+    "/{contact_id:uuid}",
+    response_model=ContactOut,
+    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
+)
+async def update_contact(
+    session: SessionDep,
+    actor: CanWrite,
+    contact_id: uuid.UUID,
+    body: ContactUpdate,
+    expected_version: ExpectedVersion,
+    response: Response,
+) -> ContactOut:
+    """Edits a contact (If-Match with its ETag: 412 when it moved on). Phone and e-mail are
+    normalised as on creation; `buying_role` places the contact in its customer's decision chain.
+    409 `contact.erased` for a contact whose personal data was erased."""
+    contact = await contacts.update_contact(
+        session, actor=actor, contact_id=contact_id, changes=body.changes(), expected_version=expected_version
+    )
+    response.headers["ETag"] = etag_for(contact.version)
+    return ContactOut.model_validate(contact)
 
 
 @router.delete(
@@ -44,7 +151,7 @@ async def delete_contact(session: SessionDep, actor: CanDelete, now: NowDep, con
 async def restore_contact(session: SessionDep, actor: CanDelete, contact_id: uuid.UUID) -> ContactOut:
     """Brings a deleted contact back; 409 `contact.not_deleted` for one that is not deleted."""
     contact = await deletion.restore_record(session, actor=actor, entity="contact", record_id=contact_id)
-    return ContactOut.model_validate(contact)
+    return await with_name(session, actor, ContactOut.model_validate(contact))
 
 
 @router.post(
@@ -56,9 +163,9 @@ async def restore_contact(session: SessionDep, actor: CanDelete, contact_id: uui
 async def erase_contact(
     session: SessionDep, actor: CanErase, now: NowDep, contact_id: uuid.UUID, body: ErasureIn
 ) -> ContactOut:
-    """Erases the person's data (PIPL), irreversibly: name becomes "erased"; title, phone, e-mail
-    and WeChat id are emptied, also in the contact's audit rows. Admin only."""
+    """Erases the person's data (PIPL), irreversibly: name becomes "erased"; title, phone, e-mail,
+    WeChat id and role note are emptied, also in the contact's audit rows. Admin only."""
     contact = await personal_data.erase_contact(
         session, actor=actor, contact_id=contact_id, reason=body.reason, now=now
     )
-    return ContactOut.model_validate(contact)
+    return await with_name(session, actor, ContactOut.model_validate(contact))

@@ -15,6 +15,7 @@ from app.api.deps import (
     Cursor,
     ExpectedVersion,
     Idempotent,
+    Ids,
     Limit,
     ListOptionsDep,
     NowDep,
@@ -22,7 +23,9 @@ from app.api.deps import (
     etag_for,
     require,
 )
+from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
+from app.api.list_export import EXPORT_RESPONSES, ListExportDep
 from app.api.routes import API_V1
 from app.api.schemas.common import Timestamp
 from app.api.schemas.customers import (
@@ -66,7 +69,9 @@ async def customers_out(
 ) -> list[CustomerOut]:
     """Customers as the API shows them: the temperature cooled to now."""
     reading = await engagement.temperature_reading(session, actor.organization_id, now)
-    return [CustomerOut.model_validate(customer, context=reading) for customer in records]
+    return await with_names(
+        session, actor, [CustomerOut.model_validate(customer, context=reading) for customer in records]
+    )
 
 
 @router.post(
@@ -110,10 +115,13 @@ async def check_customer_duplicates(
     )
 
 
-@router.get("", response_model=CustomerPage, responses=problem_responses(401, 403, 422))
+@router.get(
+    "", response_model=CustomerPage, responses={**EXPORT_RESPONSES, **problem_responses(401, 403, 422)}
+)
 async def list_customers(
     session: SessionDep,
     actor: CanRead,
+    export: ListExportDep,
     options: ListOptionsDep,
     now: NowDep,
     limit: Limit = 50,
@@ -139,27 +147,32 @@ async def list_customers(
             description="Exact code; a merged customer's code finds its survivor.",
         ),
     ] = None,
-) -> CustomerPage:
-    page = await customers.list_customers(
-        session,
-        actor=actor,
-        options=options,
-        limit=limit,
-        cursor=cursor,
-        sort=sort,
-        owner_id=owner_id,
-        tier=tier,
-        region=region,
-        industry=industry,
-        q=q,
-        code=code,
-    )
-    return CustomerPage(
-        items=await customers_out(session, actor, now, page.items),
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+    ids: Ids = None,
+) -> CustomerPage | Response:
+    async def read_page(limit: int, cursor: str | None) -> CustomerPage:
+        page = await customers.list_customers(
+            session,
+            actor=actor,
+            options=options,
+            limit=limit,
+            cursor=cursor,
+            sort=sort,
+            owner_id=owner_id,
+            tier=tier,
+            region=region,
+            industry=industry,
+            q=q,
+            code=code,
+            ids=ids,
+        )
+        return CustomerPage(
+            items=await customers_out(session, actor, now, page.items),
+            next_cursor=page.next_cursor,
+            total=page.total,
+            total_capped=page.total_capped,
+        )
+
+    return await export.answer(read_page, limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -269,7 +282,7 @@ async def get_customer_timeline(
         session, actor=actor, customer_id=customer_id, limit=limit, cursor=cursor
     )
     return TimelinePage(
-        items=[TimelineItemOut.model_validate(item) for item in page.items],
+        items=await with_names(session, actor, [TimelineItemOut.model_validate(item) for item in page.items]),
         next_cursor=page.next_cursor,
         total=page.total,
         total_capped=page.total_capped,
@@ -289,34 +302,49 @@ async def create_contact(
     contact = await customers.add_contact(
         session, actor=actor, customer_id=customer_id, data=customers.NewContact(**body.model_dump())
     )
-    return ContactOut.model_validate(contact)
+    return await with_name(session, actor, ContactOut.model_validate(contact))
 
 
 @router.get(
     "/{customer_id:uuid}/contacts",
     response_model=ContactPage,
-    responses=problem_responses(401, 403, 404, 422),
+    responses={**EXPORT_RESPONSES, **problem_responses(401, 403, 404, 422)},
 )
 async def list_contacts(
     session: SessionDep,
     actor: CanRead,
+    export: ListExportDep,
     options: ListOptionsDep,
     customer_id: uuid.UUID,
     limit: Limit = 50,
     cursor: Cursor = None,
     sort: Annotated[
-        str, Query(pattern=r"^-?(created_at|updated_at)$", description=SORT_BY_CHANGE)
-    ] = "created_at",
-) -> ContactPage:
-    page = await customers.list_contacts(
-        session, actor=actor, options=options, sort=sort, customer_id=customer_id, limit=limit, cursor=cursor
-    )
-    return ContactPage(
-        items=[ContactOut.model_validate(c) for c in page.items],
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+        str,
+        Query(
+            pattern=r"^(decision_chain|-?(created_at|updated_at))$",
+            description="decision_chain: decision makers first, then influencers, users, gatekeepers, "
+            "others and those without a role, by name within a role. " + SORT_BY_CHANGE,
+        ),
+    ] = "decision_chain",
+) -> ContactPage | Response:
+    async def read_page(limit: int, cursor: str | None) -> ContactPage:
+        page = await customers.list_contacts(
+            session,
+            actor=actor,
+            options=options,
+            sort=sort,
+            customer_id=customer_id,
+            limit=limit,
+            cursor=cursor,
+        )
+        return ContactPage(
+            items=await with_names(session, actor, [ContactOut.model_validate(c) for c in page.items]),
+            next_cursor=page.next_cursor,
+            total=page.total,
+            total_capped=page.total_capped,
+        )
+
+    return await export.answer(read_page, limit=limit, cursor=cursor)
 
 
 @router.get("/deleted", response_model=DeletedRecordPage, responses=problem_responses(401, 403, 422))

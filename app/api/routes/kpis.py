@@ -13,10 +13,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import WithJsonSchema
 
-from app.api.deps import Cursor, Limit, NowDep, SessionDep, require
+from app.api.deps import CurrentPrincipal, Cursor, Limit, NowDep, SessionDep, require
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.kpis import (
+    CampaignRoiReport,
     ContactHeatmapReport,
     DailyBriefReport,
     DimensionValue,
@@ -33,22 +34,38 @@ from app.api.schemas.kpis import (
     PipelineReport,
     RepPerformanceReport,
     SalesCycleReport,
+    SourceQualityReport,
     StageDwellReport,
     StaleReport,
     StatusBoardReport,
     TimeToFirstDealReport,
 )
-from app.domain.errors import FieldError, InvalidInput
+from app.domain.errors import FieldError, InvalidInput, PermissionDenied
 from app.domain.kpis import DEFAULT_STALE_DAYS, Filter, KpiFilters, KpiName, group_by_pattern
 from app.domain.leads import LeadSource
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
-from app.services.kpis.reports import CATALOG, KpiRequest, KpiResult, KpiSpec, compute_kpi
+from app.services.kpis.reports import CATALOG, KpiRequest, KpiResult, KpiSpec, compute_kpi, may_read
 from app.services.spreadsheets import write_csv
 
 router = APIRouter(prefix=f"{API_V1}/kpis", tags=["kpis"])
 
 CanRead = Annotated[Principal, Depends(require(Permission.kpi_read))]
+
+
+def reader_of(name: KpiName) -> Callable[..., Awaitable[Principal]]:
+    """The principal, if they may read this KPI (a marketing KPI also marketing users)."""
+
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        if not may_read(principal, name):
+            raise PermissionDenied(
+                f"Your role lacks the permission {Permission.kpi_read.value}.", code="permission.denied"
+            )
+        return principal
+
+    return dependency
+
+
 DEFINITIONS_URL = "https://docs.salescrm.dev/kpis#"
 CSV_MEDIA_TYPE = "text/csv"
 CACHE_CONTROL = "private, max-age=60"
@@ -309,7 +326,7 @@ def _route(
     async def endpoint(
         request: Request,
         session: SessionDep,
-        actor: CanRead,
+        actor: Principal,
         now: NowDep,
         params: KpiRequest,
         extra: KpiOptions,
@@ -322,6 +339,7 @@ def _route(
         return _answer(report, name, result, request, now, if_none_match)
 
     # Each KPI's own parameters (stale's days and paging) appear in its operation only.
+    endpoint.__annotations__["actor"] = Annotated[Principal, Depends(reader_of(name))]
     endpoint.__annotations__["params"] = Annotated[KpiRequest, Depends(scope_of(spec))]
     endpoint.__annotations__["extra"] = Annotated[KpiOptions, Depends(options)]
     router.add_api_route(
@@ -357,6 +375,12 @@ _route(KpiName.handover, HandoverReport, "Marketing to sales: hand-off SLA, foll
 _route(KpiName.daily_brief, DailyBriefReport, "What a manager reads at 8 am, each figure with its drill-down")
 _route(KpiName.status_board, StatusBoardReport, "Green, yellow and red records per owner, the most red first")
 _route(KpiName.pei, PeiReport, "Process-execution index per rep and week, per required action")
+_route(KpiName.campaign_roi, CampaignRoiReport, "Leads, cost, won deals and ROI per campaign or channel")
+_route(
+    KpiName.source_quality,
+    SourceQualityReport,
+    "Sales feedback and disqualification reasons per source and campaign",
+)
 assert set(CATALOG) == set(KpiName)
 
 

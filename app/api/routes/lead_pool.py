@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from app.api.deps import (
     SORT_BY_CHANGE,
@@ -18,6 +18,7 @@ from app.api.deps import (
     require,
 )
 from app.api.errors import problem_responses
+from app.api.list_export import EXPORT_RESPONSES, ListExportDep
 from app.api.routes import API_V1
 from app.api.routes.leads import lead_out, leads_out
 from app.api.schemas.assignment import AssignIn, ReleaseIn
@@ -35,10 +36,15 @@ CanAssign = Annotated[Principal, Depends(require(Permission.leads_assign))]
 ShortFilter = Annotated[str | None, Query(min_length=1, max_length=64)]
 
 
-@router.get(f"{API_V1}/lead-pool", response_model=LeadPage, responses=problem_responses(401, 403, 422))
+@router.get(
+    f"{API_V1}/lead-pool",
+    response_model=LeadPage,
+    responses={**EXPORT_RESPONSES, **problem_responses(401, 403, 422)},
+)
 async def list_lead_pool(
     session: SessionDep,
     actor: CanRead,
+    export: ListExportDep,
     options: ListOptionsDep,
     now: NowDep,
     limit: Limit = 50,
@@ -49,25 +55,29 @@ async def list_lead_pool(
     region: ShortFilter = None,
     product_line: ShortFilter = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-) -> LeadPage:
+) -> LeadPage | Response:
     """Leads nobody owns, newest in the pool first; any seller may claim one."""
-    page = await lead_pool.list_pool(
-        session,
-        actor=actor,
-        options=options,
-        sort=sort,
-        limit=limit,
-        cursor=cursor,
-        region=region,
-        product_line=product_line,
-        q=q,
-    )
-    return LeadPage(
-        items=await leads_out(session, actor, now, page.items),
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+
+    async def read_page(limit: int, cursor: str | None) -> LeadPage:
+        page = await lead_pool.list_pool(
+            session,
+            actor=actor,
+            options=options,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+            region=region,
+            product_line=product_line,
+            q=q,
+        )
+        return LeadPage(
+            items=await leads_out(session, actor, now, page.items),
+            next_cursor=page.next_cursor,
+            total=page.total,
+            total_capped=page.total_capped,
+        )
+
+    return await export.answer(read_page, limit=limit, cursor=cursor)
 
 
 @router.post(

@@ -14,6 +14,7 @@ from app.api.deps import (
     Cursor,
     ExpectedVersion,
     Idempotent,
+    Ids,
     Limit,
     ListOptionsDep,
     NowDep,
@@ -21,7 +22,9 @@ from app.api.deps import (
     etag_for,
     require,
 )
+from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
+from app.api.list_export import EXPORT_RESPONSES, ListExportDep
 from app.api.routes import API_V1
 from app.api.routes.customers import customers_out
 from app.api.routes.opportunities import opportunities_out
@@ -63,7 +66,9 @@ async def leads_out(
 ) -> list[LeadOut]:
     """Leads as the API shows them: the temperature cooled to now."""
     reading = await engagement.temperature_reading(session, actor.organization_id, now)
-    return [LeadOut.model_validate(lead, context=reading) for lead in records]
+    return await with_names(
+        session, actor, [LeadOut.model_validate(lead, context=reading) for lead in records]
+    )
 
 
 async def lead_out(session: AsyncSession, actor: Principal, now: datetime, lead: Lead) -> LeadOut:
@@ -103,10 +108,11 @@ async def create_lead(
     return await lead_out(session, actor, now, created.lead)
 
 
-@router.get("", response_model=LeadPage, responses=problem_responses(401, 403, 422))
+@router.get("", response_model=LeadPage, responses={**EXPORT_RESPONSES, **problem_responses(401, 403, 422)})
 async def list_leads(
     session: SessionDep,
     actor: CanRead,
+    export: ListExportDep,
     options: ListOptionsDep,
     now: NowDep,
     limit: Limit = 50,
@@ -125,36 +131,43 @@ async def list_leads(
     industry: ShortFilter = None,
     product_line: ShortFilter = None,
     customer_id: uuid.UUID | None = None,
+    campaign_id: Annotated[uuid.UUID | None, Query(description="The campaign's leads.")] = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     created_from: Timestamp | None = None,
     created_to: Timestamp | None = None,
-) -> LeadPage:
-    page = await leads.list_leads(
-        session,
-        actor=actor,
-        options=options,
-        limit=limit,
-        cursor=cursor,
-        sort=sort,
-        filters={
-            "owner_id": owner_id,
-            "status": status_,
-            "source": source,
-            "region": region,
-            "industry": industry,
-            "product_line": product_line,
-            "customer_id": customer_id,
-        },
-        q=q,
-        created_from=created_from,
-        created_to=created_to,
-    )
-    return LeadPage(
-        items=await leads_out(session, actor, now, page.items),
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+    ids: Ids = None,
+) -> LeadPage | Response:
+    async def read_page(limit: int, cursor: str | None) -> LeadPage:
+        page = await leads.list_leads(
+            session,
+            actor=actor,
+            options=options,
+            limit=limit,
+            cursor=cursor,
+            sort=sort,
+            filters={
+                "id": ids,
+                "owner_id": owner_id,
+                "status": status_,
+                "source": source,
+                "region": region,
+                "industry": industry,
+                "product_line": product_line,
+                "customer_id": customer_id,
+                "campaign_id": campaign_id,
+            },
+            q=q,
+            created_from=created_from,
+            created_to=created_to,
+        )
+        return LeadPage(
+            items=await leads_out(session, actor, now, page.items),
+            next_cursor=page.next_cursor,
+            total=page.total,
+            total_capped=page.total_capped,
+        )
+
+    return await export.answer(read_page, limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -223,7 +236,7 @@ async def convert_lead(
     return LeadConversionOut(
         lead=await lead_out(session, actor, now, conversion.lead),
         customer=(await customers_out(session, actor, now, [conversion.customer]))[0],
-        contact=ContactOut.model_validate(conversion.contact),
+        contact=await with_name(session, actor, ContactOut.model_validate(conversion.contact)),
         customer_created=conversion.customer_created,
         opportunity=(await opportunities_out(session, actor, [conversion.opportunity]))[0]
         if conversion.opportunity

@@ -13,6 +13,7 @@ from app.api.deps import (
     Cursor,
     ExpectedVersion,
     Idempotent,
+    Ids,
     Limit,
     ListOptionsDep,
     NowDep,
@@ -20,7 +21,9 @@ from app.api.deps import (
     etag_for,
     require,
 )
+from app.api.display_names import with_names
 from app.api.errors import problem_responses
+from app.api.list_export import EXPORT_RESPONSES, ListExportDep
 from app.api.routes import API_V1
 from app.api.schemas.common import Timestamp
 from app.api.schemas.pipelines import (
@@ -55,9 +58,14 @@ async def opportunities_out(
     session: AsyncSession, actor: Principal, records: Sequence[Opportunity]
 ) -> list[OpportunityOut]:
     engaged = await opportunities.engaged_times(session, actor=actor, opportunity_ids=[o.id for o in records])
-    return [
-        OpportunityOut.model_validate(o).model_copy(update={"engaged_at": engaged.get(o.id)}) for o in records
-    ]
+    return await with_names(
+        session,
+        actor,
+        [
+            OpportunityOut.model_validate(o).model_copy(update={"engaged_at": engaged.get(o.id)})
+            for o in records
+        ],
+    )
 
 
 async def _answer(
@@ -86,10 +94,13 @@ async def create_opportunity(
     return await _answer(session, actor, opportunity, response)
 
 
-@router.get("", response_model=OpportunityPage, responses=problem_responses(401, 403, 422))
+@router.get(
+    "", response_model=OpportunityPage, responses={**EXPORT_RESPONSES, **problem_responses(401, 403, 422)}
+)
 async def list_opportunities(
     session: SessionDep,
     actor: CanRead,
+    export: ListExportDep,
     options: ListOptionsDep,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -111,31 +122,37 @@ async def list_opportunities(
             description="-win_probability: the likeliest to win first (whom to follow up first).",
         ),
     ] = "-created_at",
-) -> OpportunityPage:
+    ids: Ids = None,
+) -> OpportunityPage | Response:
     """Newest first unless sorted otherwise; a rep sees their own, a supervisor their teams'."""
-    page = await opportunities.list_opportunities(
-        session,
-        actor=actor,
-        options=options,
-        limit=limit,
-        cursor=cursor,
-        status=status_,
-        owner_id=owner_id,
-        customer_id=customer_id,
-        pipeline_id=pipeline_id,
-        stage_id=stage_id,
-        external_id=external_id,
-        team_id=team_id,
-        closed_from=closed_from,
-        closed_to=closed_to,
-        sort=sort,
-    )
-    return OpportunityPage(
-        items=await opportunities_out(session, actor, page.items),
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+
+    async def read_page(limit: int, cursor: str | None) -> OpportunityPage:
+        page = await opportunities.list_opportunities(
+            session,
+            actor=actor,
+            options=options,
+            limit=limit,
+            cursor=cursor,
+            status=status_,
+            owner_id=owner_id,
+            customer_id=customer_id,
+            pipeline_id=pipeline_id,
+            stage_id=stage_id,
+            external_id=external_id,
+            team_id=team_id,
+            closed_from=closed_from,
+            closed_to=closed_to,
+            sort=sort,
+            ids=ids,
+        )
+        return OpportunityPage(
+            items=await opportunities_out(session, actor, page.items),
+            next_cursor=page.next_cursor,
+            total=page.total,
+            total_capped=page.total_capped,
+        )
+
+    return await export.answer(read_page, limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -291,4 +308,6 @@ async def get_opportunity_stage_history(
 ) -> StageHistoryOut:
     """Every stay in a stage, oldest first, with dwell time once left."""
     stays = await opportunities.stage_history(session, actor=actor, opportunity_id=opportunity_id)
-    return StageHistoryOut(items=[StageStayOut.model_validate(s) for s in stays])
+    return StageHistoryOut(
+        items=await with_names(session, actor, [StageStayOut.model_validate(s) for s in stays])
+    )

@@ -20,6 +20,7 @@ from app.api.deps import (
     etag_for,
     require,
 )
+from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.playbook import (
@@ -104,7 +105,7 @@ async def create_playbook_entry(
         ),
     )
     response.headers["Location"] = f"{API_V1}/playbook-entries/{entry.id}"
-    return _out(entry, response)
+    return await with_name(session, actor, _out(entry, response))
 
 
 @router.get("/playbook-entries", response_model=PlaybookEntryPage, responses=problem_responses(401, 403, 422))
@@ -140,12 +141,14 @@ async def list_playbook_entries(
     )
     if q is not None:
         found = await playbook.search_entries(session, actor=actor, q=q, filters=filters, limit=limit)
-        return PlaybookEntryPage(items=[_out(entry) for entry in found], next_cursor=None)
+        return PlaybookEntryPage(
+            items=await with_names(session, actor, [_out(entry) for entry in found]), next_cursor=None
+        )
     page = await playbook.list_entries(
         session, actor=actor, options=options, sort=sort, filters=filters, limit=limit, cursor=cursor
     )
     return PlaybookEntryPage(
-        items=[_out(entry) for entry in page.items],
+        items=await with_names(session, actor, [_out(entry) for entry in page.items]),
         next_cursor=page.next_cursor,
         total=page.total,
         total_capped=page.total_capped,
@@ -160,7 +163,11 @@ async def list_playbook_entries(
 async def get_playbook_entry(
     session: SessionDep, actor: CanRead, playbook_entry_id: uuid.UUID, response: Response
 ) -> PlaybookEntryOut:
-    return _out(await playbook.get_entry(session, actor=actor, entry_id=playbook_entry_id), response)
+    return await with_name(
+        session,
+        actor,
+        _out(await playbook.get_entry(session, actor=actor, entry_id=playbook_entry_id), response),
+    )
 
 
 @router.patch(
@@ -188,7 +195,7 @@ async def update_playbook_entry(
         expected_version=expected_version,
         now=now,
     )
-    return _out(entry, response)
+    return await with_name(session, actor, _out(entry, response))
 
 
 @router.post(
@@ -215,7 +222,7 @@ async def decide_playbook_approval(
         reason=body.reason,
         now=now,
     )
-    return _out(entry, response)
+    return await with_name(session, actor, _out(entry, response))
 
 
 @router.post(
@@ -257,4 +264,6 @@ async def list_opportunity_playbook(
     found = await playbook.entries_for_opportunity(
         session, actor=actor, opportunity_id=opportunity_id, limit=limit
     )
-    return PlaybookEntryPage(items=[_out(entry) for entry in found], next_cursor=None)
+    return PlaybookEntryPage(
+        items=await with_names(session, actor, [_out(entry) for entry in found]), next_cursor=None
+    )

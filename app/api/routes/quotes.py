@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
@@ -20,7 +21,9 @@ from app.api.deps import (
     etag_for,
     require,
 )
+from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
+from app.api.list_export import EXPORT_RESPONSES, ListExportDep
 from app.api.routes import API_V1
 from app.api.schemas.audit_events import AuditEventOut
 from app.api.schemas.quotes import (
@@ -38,7 +41,7 @@ from app.api.schemas.quotes import (
     QuotePriceHistory,
     QuoteStatusIn,
 )
-from app.domain.models import Quote
+from app.domain.models import Quote, QuoteLine
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
 from app.services import quotes
@@ -128,8 +131,14 @@ async def update_product(
     return _product(product, response)
 
 
-async def _quote_out(session: SessionDep, quote: Quote, response: Response | None = None) -> QuoteOut:
-    lines = await quotes.quote_lines(session, quote.id)
+async def _quote_out(
+    session: SessionDep,
+    quote: Quote,
+    response: Response | None = None,
+    lines: Sequence[QuoteLine] | None = None,
+) -> QuoteOut:
+    if lines is None:
+        lines = await quotes.quote_lines(session, quote.id)
     out = QuoteOut(
         id=quote.id,
         version=quote.version,
@@ -177,13 +186,16 @@ async def create_quote(
         session, actor=actor, opportunity_id=body.opportunity_id, lines=_requested(body.lines), now=now
     )
     response.headers["Location"] = f"{API_V1}/quotes/{quote.id}"
-    return await _quote_out(session, quote, response)
+    return await with_name(session, actor, await _quote_out(session, quote, response))
 
 
-@router.get("/quotes", response_model=QuotePage, responses=problem_responses(401, 403, 422))
+@router.get(
+    "/quotes", response_model=QuotePage, responses={**EXPORT_RESPONSES, **problem_responses(401, 403, 422)}
+)
 async def list_quotes(
     session: SessionDep,
     actor: CanReadQuotes,
+    export: ListExportDep,
     options: ListOptionsDep,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -191,22 +203,28 @@ async def list_quotes(
         str, Query(pattern=r"^-?(created_at|updated_at)$", description=SORT_BY_CHANGE)
     ] = "-created_at",
     opportunity_id: uuid.UUID | None = None,
-) -> QuotePage:
-    page = await quotes.list_quotes(
-        session,
-        actor=actor,
-        options=options,
-        sort=sort,
-        limit=limit,
-        cursor=cursor,
-        opportunity_id=opportunity_id,
-    )
-    return QuotePage(
-        items=[await _quote_out(session, q) for q in page.items],
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+) -> QuotePage | Response:
+    async def read_page(limit: int, cursor: str | None) -> QuotePage:
+        page = await quotes.list_quotes(
+            session,
+            actor=actor,
+            options=options,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+            opportunity_id=opportunity_id,
+        )
+        lines = await quotes.lines_of_quotes(session, [q.id for q in page.items])
+        return QuotePage(
+            items=await with_names(
+                session, actor, [await _quote_out(session, q, lines=lines.get(q.id, [])) for q in page.items]
+            ),
+            next_cursor=page.next_cursor,
+            total=page.total,
+            total_capped=page.total_capped,
+        )
+
+    return await export.answer(read_page, limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -217,9 +235,8 @@ async def list_quotes(
 async def get_quote(
     session: SessionDep, actor: CanReadQuotes, quote_id: uuid.UUID, response: Response
 ) -> QuoteOut:
-    return await _quote_out(
-        session, await quotes.get_quote(session, actor=actor, quote_id=quote_id), response
-    )
+    quote = await quotes.get_quote(session, actor=actor, quote_id=quote_id)
+    return await with_name(session, actor, await _quote_out(session, quote, response))
 
 
 @router.get(
@@ -260,7 +277,7 @@ async def replace_quote_lines(
         expected_version=expected_version,
         now=now,
     )
-    return await _quote_out(session, quote, response)
+    return await with_name(session, actor, await _quote_out(session, quote, response))
 
 
 @router.post(
@@ -280,7 +297,7 @@ async def change_quote_status(
     A quote whose prices wait for approval (409 `quote.approval_pending`) or were rejected (409
     `quote.approval_rejected`) cannot be sent."""
     quote = await quotes.set_status(session, actor=actor, quote_id=quote_id, status=body.status, now=now)
-    return await _quote_out(session, quote, response)
+    return await with_name(session, actor, await _quote_out(session, quote, response))
 
 
 @router.post(
@@ -308,4 +325,4 @@ async def decide_quote_approval(
         reason=body.reason,
         now=now,
     )
-    return await _quote_out(session, quote, response)
+    return await with_name(session, actor, await _quote_out(session, quote, response))

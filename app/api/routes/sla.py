@@ -20,6 +20,7 @@ from app.api.deps import (
     etag_for,
     require,
 )
+from app.api.display_names import with_names
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.sla import (
@@ -176,5 +177,8 @@ async def list_sla_timers(
         for t in page.items
     ]
     return SlaTimerPage(
-        items=items, next_cursor=page.next_cursor, total=page.total, total_capped=page.total_capped
+        items=await with_names(session, actor, items),
+        next_cursor=page.next_cursor,
+        total=page.total,
+        total_capped=page.total_capped,
     )

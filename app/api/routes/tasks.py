@@ -21,7 +21,9 @@ from app.api.deps import (
     etag_for,
     require,
 )
+from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
+from app.api.list_export import EXPORT_RESPONSES, ListExportDep
 from app.api.routes import API_V1
 from app.api.schemas.common import Timestamp
 from app.api.schemas.pipelines import TaskCompleteIn, TaskCreate, TaskOut, TaskPage, TaskUpdate
@@ -60,13 +62,14 @@ async def create_task(
     task.inconsistent_links naming the fields otherwise); reminded when due and when overdue."""
     task = await tasks.create_task(session, actor=actor, data=tasks.NewTask(**body.model_dump()), now=now)
     response.headers["Location"] = f"{API_V1}/tasks/{task.id}"
-    return _answer(task, response)
+    return await with_name(session, actor, _answer(task, response))
 
 
-@router.get("", response_model=TaskPage, responses=problem_responses(401, 403, 422))
+@router.get("", response_model=TaskPage, responses={**EXPORT_RESPONSES, **problem_responses(401, 403, 422)})
 async def list_tasks(
     session: SessionDep,
     actor: CanRead,
+    export: ListExportDep,
     options: ListOptionsDep,
     now: NowDep,
     limit: Limit = 50,
@@ -81,33 +84,37 @@ async def list_tasks(
         TrueOrFalse | None, Query(description="true: only red-flagged tasks; false: none.")
     ] = None,
     due_before: Timestamp | None = None,
-) -> TaskPage:
+) -> TaskPage | Response:
     """Soonest due first: the tasks you are given, asked for, or that are on records you see. A filter
     given several times means any of its values."""
-    page = await tasks.list_tasks(
-        session,
-        actor=actor,
-        options=options,
-        sort=sort,
-        limit=limit,
-        cursor=cursor,
-        now=now,
-        filters=tasks.TaskFilters(
-            lead_id=lead_id,
-            customer_id=customer_id,
-            opportunity_id=opportunity_id,
-            assignee_id=assignee_id,
-            status=status_,
-            overdue=overdue,
-            due_before=due_before,
-        ),
-    )
-    return TaskPage(
-        items=[TaskOut.model_validate(t) for t in page.items],
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+
+    async def read_page(limit: int, cursor: str | None) -> TaskPage:
+        page = await tasks.list_tasks(
+            session,
+            actor=actor,
+            options=options,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+            now=now,
+            filters=tasks.TaskFilters(
+                lead_id=lead_id,
+                customer_id=customer_id,
+                opportunity_id=opportunity_id,
+                assignee_id=assignee_id,
+                status=status_,
+                overdue=overdue,
+                due_before=due_before,
+            ),
+        )
+        return TaskPage(
+            items=await with_names(session, actor, [TaskOut.model_validate(t) for t in page.items]),
+            next_cursor=page.next_cursor,
+            total=page.total,
+            total_capped=page.total_capped,
+        )
+
+    return await export.answer(read_page, limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -118,7 +125,11 @@ async def list_tasks(
 async def get_task(
     session: SessionDep, actor: CanRead, now: NowDep, task_id: uuid.UUID, response: Response
 ) -> TaskOut:
-    return _answer(await tasks.get_task(session, actor=actor, task_id=task_id, now=now), response)
+    return await with_name(
+        session,
+        actor,
+        _answer(await tasks.get_task(session, actor=actor, task_id=task_id, now=now), response),
+    )
 
 
 @router.patch(
@@ -144,7 +155,7 @@ async def update_task(
         expected_version=expected_version,
         now=now,
     )
-    return _answer(task, response)
+    return await with_name(session, actor, _answer(task, response))
 
 
 @router.post(
@@ -164,4 +175,4 @@ async def complete_task(
     task = await tasks.complete_task(
         session, actor=actor, task_id=task_id, activity_id=body.activity_id, cancel=body.cancel, now=now
     )
-    return _answer(task, response)
+    return await with_name(session, actor, _answer(task, response))

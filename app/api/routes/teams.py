@@ -17,6 +17,7 @@ from app.api.deps import (
     etag_for,
     require,
 )
+from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.teams import TeamCreate, TeamOut, TeamPage, TeamUpdate
@@ -58,7 +59,7 @@ async def create_team(session: SessionDep, actor: CanWrite, body: TeamCreate, re
     view = await teams.create_team(session, actor=actor, data=teams.NewTeam(**data))
     response.headers["ETag"] = etag_for(view.team.version)
     response.headers["Location"] = f"/api/v1/teams/{view.team.id}"
-    return _out(view)
+    return await with_name(session, actor, _out(view))
 
 
 @router.get("", response_model=TeamPage, responses=problem_responses(401, 403, 422))
@@ -74,7 +75,7 @@ async def list_teams(
         session, actor=actor, options=options, limit=limit, cursor=cursor, sort=sort
     )
     return TeamPage(
-        items=[_out(v) for v in page.items],
+        items=await with_names(session, actor, [_out(v) for v in page.items]),
         next_cursor=page.next_cursor,
         total=page.total,
         total_capped=page.total_capped,
@@ -89,7 +90,7 @@ async def list_teams(
 async def get_team(session: SessionDep, actor: CanRead, team_id: uuid.UUID, response: Response) -> TeamOut:
     view = await teams.get_team(session, actor=actor, team_id=team_id)
     response.headers["ETag"] = etag_for(view.team.version)
-    return _out(view)
+    return await with_name(session, actor, _out(view))
 
 
 @router.patch(
@@ -113,7 +114,7 @@ async def update_team(
         expected_version=expected_version,
     )
     response.headers["ETag"] = etag_for(view.team.version)
-    return _out(view)
+    return await with_name(session, actor, _out(view))
 
 
 @router.delete(

@@ -12,6 +12,7 @@ from app.api.deps import (
     Cursor,
     ExpectedVersion,
     Idempotent,
+    Ids,
     Limit,
     ListOptionsDep,
     SessionDep,
@@ -20,6 +21,7 @@ from app.api.deps import (
     require,
 )
 from app.api.errors import problem_responses
+from app.api.list_export import EXPORT_RESPONSES, ListExportDep
 from app.api.routes import API_V1
 from app.api.schemas.users import UserCreate, UserOut, UserPage, UserUpdate
 from app.domain.permissions import Permission, Role
@@ -47,10 +49,11 @@ async def create_user(session: SessionDep, actor: CanWrite, body: UserCreate, re
     return UserOut.model_validate(user)
 
 
-@router.get("", response_model=UserPage, responses=problem_responses(401, 403, 422))
+@router.get("", response_model=UserPage, responses={**EXPORT_RESPONSES, **problem_responses(401, 403, 422)})
 async def list_users(
     session: SessionDep,
     actor: CanRead,
+    export: ListExportDep,
     options: ListOptionsDep,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -58,24 +61,29 @@ async def list_users(
     role: Annotated[list[Role] | None, Query(max_length=20)] = None,
     is_active: TrueOrFalse | None = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-) -> UserPage:
-    page = await users.list_users(
-        session,
-        actor=actor,
-        options=options,
-        limit=limit,
-        cursor=cursor,
-        sort=sort,
-        role=role,
-        is_active=is_active,
-        q=q,
-    )
-    return UserPage(
-        items=[UserOut.model_validate(u) for u in page.items],
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+    ids: Ids = None,
+) -> UserPage | Response:
+    async def read_page(limit: int, cursor: str | None) -> UserPage:
+        page = await users.list_users(
+            session,
+            actor=actor,
+            options=options,
+            limit=limit,
+            cursor=cursor,
+            sort=sort,
+            role=role,
+            is_active=is_active,
+            q=q,
+            ids=ids,
+        )
+        return UserPage(
+            items=[UserOut.model_validate(u) for u in page.items],
+            next_cursor=page.next_cursor,
+            total=page.total,
+            total_capped=page.total_capped,
+        )
+
+    return await export.answer(read_page, limit=limit, cursor=cursor)
 
 
 @router.get(

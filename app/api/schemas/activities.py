@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StringConstraints
 
-from app.api.schemas.common import JsonInteger, ListPage, Record, Timestamp, given, unless, when
+from app.api.schemas.common import JsonInteger, ListPage, Record, Timestamp, given, name_of, unless, when
 from app.api.schemas.customers import Latitude, Longitude
-from app.api.schemas.leads import Notes
+from app.api.schemas.leads import CustomFields, Notes
 from app.domain.activities import ActivityType, CallOutcome, InfoPoint
 
 InfoPoints = Annotated[
@@ -26,8 +26,10 @@ _ACTIVITY_EXAMPLE: dict[str, Any] = {
     "type": "visit",
     "occurred_at": "2026-11-23T03:00:00Z",
     "owner_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+    "owner_name": "王芳",
     "lead_id": None,
     "customer_id": "2b3c4d5e-6f70-4182-93a4-b5c6d7e8f901",
+    "customer_name": "申华建材",
     "opportunity_id": None,
     "warnings": [],
     "notes": "现场勘察屋面，客户关注工期",
@@ -42,6 +44,7 @@ _ACTIVITY_EXAMPLE: dict[str, Any] = {
     "attachment_ids": [],
     "client_id": "h5-2026-11-23-0001",
     "satisfaction": 4,
+    "custom_fields": {},
 }
 
 
@@ -105,6 +108,10 @@ class ActivityCreate(BaseModel):
         description="The customer's answer to a satisfaction survey (1 = very unhappy, 5 = very happy), "
         "taken during this activity; customer health averages the last 12 months.",
     )
+    custom_fields: CustomFields = Field(
+        default_factory=dict,
+        description="Values of the organization's activity custom fields (settings.custom_fields.activity).",
+    )
 
 
 class GeoOut(BaseModel):
@@ -119,9 +126,13 @@ class ActivityOut(Record):
     type: ActivityType
     occurred_at: datetime
     owner_id: uuid.UUID | None
+    owner_name: str | None = name_of("owner")
     lead_id: uuid.UUID | None
+    lead_name: str | None = name_of("lead")
     customer_id: uuid.UUID | None
+    customer_name: str | None = name_of("customer")
     opportunity_id: uuid.UUID | None
+    opportunity_name: str | None = name_of("opportunity")
     warnings: list[str] = Field(description="Process rules this activity broke without being refused.")
     notes: str | None
     info_points: dict[str, str]
@@ -139,6 +150,7 @@ class ActivityOut(Record):
     attachment_ids: list[uuid.UUID]
     client_id: str | None
     satisfaction: int | None
+    custom_fields: dict[str, Any]
 
 
 class ActivityPage(ListPage):

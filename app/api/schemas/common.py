@@ -159,6 +159,15 @@ class Problem(BaseModel):
     )
 
 
+def name_of(what: str) -> Any:
+    """A read-only `<reference>_name` field next to `<reference>_id`, filled by api/display_names."""
+    return Field(
+        default=None,
+        description=f"The {what}'s display name, read-only, for screens and exports; null when the id is "
+        "null or the record it points at was deleted (or its personal data erased).",
+    )
+
+
 class Record(BaseModel):
     """Fields every resource carries."""
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import ListPage, PatchModel, Record, given
+from app.api.schemas.common import ListPage, PatchModel, Record, given, name_of
 from app.api.schemas.engagement import Engaged
 from app.api.schemas.leads import (
     Company,
@@ -24,9 +24,11 @@ from app.api.schemas.leads import (
     Tags,
 )
 from app.api.schemas.pipelines import OpportunityOut
+from app.domain.contacts import BuyingRole
 from app.domain.customer_health import HealthBand
 from app.domain.customer_tier import Tier
 
+RoleNote = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Latitude = Annotated[StrictFloat, Field(ge=-90, le=90)]
 Longitude = Annotated[StrictFloat, Field(ge=-180, le=180)]
 Address = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
@@ -58,6 +60,7 @@ _CUSTOMER_EXAMPLE: dict[str, Any] = {
     "annual_purchase": "620000.00",
     "tier": "A",
     "owner_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+    "owner_name": "王芳",
     "tags": ["重点客户"],
     "custom_fields": {},
     "last_follow_up_at": None,
@@ -81,6 +84,9 @@ _CONTACT_EXAMPLE: dict[str, Any] = {
     "email": "li.na@shenhua.example",
     "wechat_id": "lina_buy",
     "is_decision_maker": True,
+    "buying_role": "decision_maker",
+    "role_note": "分管采购的副总，最终拍板",
+    "custom_fields": {},
 }
 
 
@@ -165,6 +171,7 @@ class CustomerOut(Record, Engaged):
     annual_purchase: Decimal | None
     tier: Tier
     owner_id: uuid.UUID | None
+    owner_name: str | None = name_of("owner")
     tags: list[str]
     custom_fields: dict[str, Any]
     last_follow_up_at: datetime | None
@@ -204,19 +211,56 @@ class ContactCreate(BaseModel):
     phone: PhoneText | None = None
     email: EmailText | None = None
     wechat_id: ShortText | None = None
-    is_decision_maker: StrictBool = False
+    is_decision_maker: StrictBool = Field(
+        default=False, description="v1: true makes the contact a decision maker when no buying_role is given."
+    )
+    buying_role: BuyingRole | None = Field(
+        default=None, description="The contact's part in the buying decision; decides is_decision_maker."
+    )
+    role_note: RoleNote | None = None
+    custom_fields: CustomFields = Field(
+        default_factory=dict,
+        description="Values of the organization's contact custom fields (settings.custom_fields.contact).",
+    )
+
+
+class ContactUpdate(PatchModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"buying_role": "influencer", "role_note": "技术评估，影响选型"}]}
+    )
+    nullable_fields = frozenset({"title", "phone", "email", "wechat_id", "buying_role", "role_note"})
+
+    name: Name | SkipJsonSchema[None] = None
+    title: ShortText | None = None
+    phone: PhoneText | None = Field(default=None, description="Any common format, stored as E.164.")
+    email: EmailText | None = None
+    wechat_id: ShortText | None = None
+    is_decision_maker: StrictBool | SkipJsonSchema[None] = Field(
+        default=None,
+        description="v1: true sets buying_role to decision_maker; false takes that role away. "
+        "Ignored when buying_role is sent too.",
+    )
+    buying_role: BuyingRole | None = Field(default=None, description="null: no role recorded.")
+    role_note: RoleNote | None = None
+    custom_fields: CustomFields | SkipJsonSchema[None] = Field(
+        default=None, description="Replaces every custom field value; the required ones must be given."
+    )
 
 
 class ContactOut(Record):
     model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_CONTACT_EXAMPLE]})
 
     customer_id: uuid.UUID
+    customer_name: str | None = name_of("customer")
     name: str
     title: str | None
     phone: str | None
     email: str | None
     wechat_id: str | None
-    is_decision_maker: bool
+    is_decision_maker: bool = Field(description="v1: true exactly when buying_role is decision_maker.")
+    buying_role: BuyingRole | None
+    role_note: str | None
+    custom_fields: dict[str, Any]
 
 
 class ContactPage(ListPage):
@@ -235,6 +279,7 @@ class TimelineItemOut(BaseModel):
     occurred_at: datetime
     summary: str
     actor_id: uuid.UUID | None
+    actor_name: str | None = name_of("actor")
     data: dict[str, Any]
 
 

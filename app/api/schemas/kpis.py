@@ -46,6 +46,8 @@ class KpiRow(BaseModel):
     source: DimensionValue | None = None
     pipeline: DimensionValue | None = None
     product: DimensionValue | None = None
+    campaign: DimensionValue | None = None
+    channel: DimensionValue | None = None
     day: DimensionValue | None = None
     week: DimensionValue | None = None
     month: DimensionValue | None = None
@@ -568,5 +570,93 @@ class StatusBoardReport(KpiReport[StatusBoardRow]):
     model_config = ConfigDict(
         json_schema_extra=_report_example(
             "status-board", {"user": _USER, "green": 12, "yellow": 3, "red": 2, "total": 17}
+        )
+    )
+
+
+_CAMPAIGN: dict[str, Any] = {"id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "name": "2026上海建材展"}
+_EXHIBITION: dict[str, Any] = {"id": "exhibition", "name": "exhibition"}
+
+
+class CampaignRoiRow(KpiRow):
+    campaign: DimensionValue | None = Field(description="The campaign; null in a row per channel.")
+    channel: DimensionValue
+    leads: int = Field(description="The campaign's leads created in the period.")
+    effective_leads: int = Field(description="Of those, qualified or with an effective follow-up.")
+    effective_rate: float | None = Field(description="effective_leads / leads.")
+    cost: str = Field(description="Cost entries incurred on the period's days (decimal string).")
+    cost_per_lead: str | None = Field(description="cost / leads; null without leads.")
+    cost_per_effective_lead: str | None = Field(description="cost / effective_leads; null without any.")
+    opportunities: int = Field(description="The campaign's deals created in the period.")
+    won_count: int = Field(description="The campaign's deals won, closed in the period.")
+    won_amount: str = Field(description="Their amounts summed (decimal string).")
+    net_return: str = Field(description="won_amount - cost: ROI's numerator (decimal string).")
+    roi: float | None = Field(description="net_return / cost; null when nothing was spent.")
+
+
+class CampaignRoiReport(KpiReport[CampaignRoiRow]):
+    model_config = ConfigDict(
+        json_schema_extra=_report_example(
+            "campaign-roi",
+            {
+                "campaign": _CAMPAIGN,
+                "channel": _EXHIBITION,
+                "leads": 10,
+                "effective_leads": 4,
+                "effective_rate": 0.4,
+                "cost": "1200.00",
+                "cost_per_lead": "120.00",
+                "cost_per_effective_lead": "300.00",
+                "opportunities": 3,
+                "won_count": 1,
+                "won_amount": "5000.00",
+                "net_return": "3800.00",
+                "roi": 3.1667,
+            },
+        )
+    )
+
+
+class ReasonCount(BaseModel):
+    reason: str
+    count: int
+
+
+class SourceQualityRow(KpiRow):
+    source: DimensionValue
+    campaign: DimensionValue | None = Field(description="The leads' campaign; null: leads without one.")
+    leads: int = Field(description="Leads created in the period.")
+    with_feedback: int = Field(description="Of those, rated by sales (PUT /leads/{id}/feedback).")
+    feedback_rate: float | None = Field(description="with_feedback / leads.")
+    feedback_quality_total: int = Field(description="The ratings summed: the average's numerator.")
+    avg_feedback_quality: float | None = Field(
+        description="feedback_quality_total / with_feedback, 1 (useless) to 5 (excellent)."
+    )
+    feedback_reasons: list[ReasonCount] = Field(description="Rated leads per reason code, most first.")
+    disqualified: int = Field(description="Of the leads, disqualified now.")
+    disqualified_rate: float | None = Field(description="disqualified / leads.")
+    disqualification_reasons: list[ReasonCount] = Field(description="Disqualified leads per reason.")
+
+
+class SourceQualityReport(KpiReport[SourceQualityRow]):
+    model_config = ConfigDict(
+        json_schema_extra=_report_example(
+            "source-quality",
+            {
+                "source": _EXHIBITION,
+                "campaign": _CAMPAIGN,
+                "leads": 40,
+                "with_feedback": 25,
+                "feedback_rate": 0.625,
+                "feedback_quality_total": 80,
+                "avg_feedback_quality": 3.2,
+                "feedback_reasons": [{"reason": "no_budget", "count": 9}, {"reason": "good_fit", "count": 7}],
+                "disqualified": 6,
+                "disqualified_rate": 0.15,
+                "disqualification_reasons": [
+                    {"reason": "无采购预算", "count": 4},
+                    {"reason": "空号", "count": 2},
+                ],
+            },
         )
     )

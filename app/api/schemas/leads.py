@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import DecimalText, JsonInteger, ListPage, PatchModel, Record, given
+from app.api.schemas.common import DecimalText, JsonInteger, ListPage, PatchModel, Record, given, name_of
 from app.api.schemas.engagement import Engaged
 from app.domain.lead_intent import Signal
 from app.domain.lead_qualification import FeedbackReason
@@ -25,6 +25,8 @@ Notes = Annotated[str, StringConstraints(max_length=5000)]
 Money = Annotated[Decimal, DecimalText(digits=12, places=2, example="250000.00")]
 Tags = Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=32)]], Field(max_length=20)]
 CustomFields = Annotated[dict[str, Any], Field(max_length=50)]
+UtmText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+_CAMPAIGN_ID = "The campaign that brought the lead in (GET /campaigns); one of the organization's."
 
 _LEAD_EXAMPLE: dict[str, Any] = {
     "id": "6f1d2c3b-4a59-4e8f-9d7c-1b2a3c4d5e6f",
@@ -44,6 +46,7 @@ _LEAD_EXAMPLE: dict[str, Any] = {
     "notes": "展会留资，关注屋面防水",
     "status": "assigned",
     "owner_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+    "owner_name": "王芳",
     "assigned_at": "2026-11-23T02:00:00Z",
     "first_response_at": None,
     "last_follow_up_at": None,
@@ -115,6 +118,12 @@ _LEAD_EXAMPLE: dict[str, Any] = {
     "tags": ["展会2026"],
     "custom_fields": {},
     "merged_from": None,
+    "campaign_id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+    "utm_source": "baidu",
+    "utm_medium": "cpc",
+    "utm_campaign": "waterproofing_2026q4",
+    "utm_term": "屋面防水",
+    "utm_content": None,
 }
 
 
@@ -152,6 +161,12 @@ class LeadCreate(BaseModel):
     owner_id: uuid.UUID | None = None
     tags: Tags = Field(default_factory=list)
     custom_fields: CustomFields = Field(default_factory=dict)
+    campaign_id: uuid.UUID | None = Field(default=None, description=_CAMPAIGN_ID)
+    utm_source: UtmText | None = None
+    utm_medium: UtmText | None = None
+    utm_campaign: UtmText | None = None
+    utm_term: UtmText | None = None
+    utm_content: UtmText | None = None
 
 
 class LeadUpdate(PatchModel):
@@ -167,6 +182,12 @@ class LeadUpdate(PatchModel):
             "industry",
             "budget",
             "notes",
+            "campaign_id",
+            "utm_source",
+            "utm_medium",
+            "utm_campaign",
+            "utm_term",
+            "utm_content",
         }
     )
 
@@ -182,6 +203,12 @@ class LeadUpdate(PatchModel):
     notes: Notes | None = None
     tags: Tags | SkipJsonSchema[None] = None
     custom_fields: CustomFields | SkipJsonSchema[None] = None
+    campaign_id: uuid.UUID | None = Field(default=None, description=_CAMPAIGN_ID + " null clears it.")
+    utm_source: UtmText | None = None
+    utm_medium: UtmText | None = None
+    utm_campaign: UtmText | None = None
+    utm_term: UtmText | None = None
+    utm_content: UtmText | None = None
 
 
 class PossibleDuplicate(BaseModel):
@@ -217,6 +244,7 @@ class LeadOut(Record, Engaged):
     notes: str | None
     status: LeadStatus
     owner_id: uuid.UUID | None
+    owner_name: str | None = name_of("owner")
     assigned_at: datetime | None
     first_response_at: datetime | None
     last_follow_up_at: datetime | None
@@ -232,26 +260,36 @@ class LeadOut(Record, Engaged):
     score_breakdown: list[ScoreSignal]
     scored_at: datetime | None = Field(description="When the score was last computed.")
     customer_id: uuid.UUID | None
+    customer_name: str | None = name_of("customer")
     converted_at: datetime | None
     disqualified_reason: str | None
     qualified_at: datetime | None = Field(description="When POST /leads/{id}/qualify accepted the lead.")
     qualified_by_id: uuid.UUID | None
+    qualified_by_name: str | None = name_of("user who qualified the lead")
     feedback_quality: int | None = Field(
         description="Sales' rating of the lead, 1 (useless) to 5 (excellent)."
     )
     feedback_reasons: list[FeedbackReason]
     feedback_comment: str | None
     feedback_by_id: uuid.UUID | None
+    feedback_by_name: str | None = name_of("user who gave the feedback")
     feedback_at: datetime | None
     assignment_rule_id: uuid.UUID | None = Field(description="The rule that chose the owner, if one did.")
     assignment_strategy: str | None
     assignment_reason: str | None = Field(description="Why this owner, in words a manager reads.")
     pooled_at: datetime | None
     previous_owner_id: uuid.UUID | None
+    previous_owner_name: str | None = name_of("previous owner")
     release_reason: str | None
     possible_duplicates: list[PossibleDuplicate]
     tags: list[str]
     custom_fields: dict[str, Any]
+    campaign_id: uuid.UUID | None = Field(description="The campaign that brought the lead in.")
+    utm_source: str | None
+    utm_medium: str | None
+    utm_campaign: str | None
+    utm_term: str | None
+    utm_content: str | None
     merged_from: uuid.UUID | None = Field(
         default=None,
         description="Set when the id asked for is a lead merged into this one (an alias).",

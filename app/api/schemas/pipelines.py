@@ -10,8 +10,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import JsonInteger, ListPage, PatchModel, Record, Timestamp
-from app.api.schemas.leads import Money, Notes
+from app.api.schemas.common import JsonInteger, ListPage, PatchModel, Record, Timestamp, name_of
+from app.api.schemas.leads import CustomFields, Money, Notes
 from app.domain.models import OpportunityStatus, TaskStatus
 from app.domain.pipelines import Move, StageKind
 
@@ -196,6 +196,14 @@ class OpportunityCreate(BaseModel):
     description: LongText | None = None
     competitors: LongText | None = None
     decision_process: LongText | None = None
+    campaign_id: uuid.UUID | None = Field(
+        default=None, description="The campaign the deal is credited to; default the source lead's."
+    )
+    custom_fields: CustomFields = Field(
+        default_factory=dict,
+        description="Values of the organization's opportunity custom fields "
+        "(settings.custom_fields.opportunity).",
+    )
 
 
 ManualProbability = Annotated[int, Field(ge=0, le=100), JsonInteger]
@@ -214,6 +222,7 @@ class OpportunityUpdate(PatchModel):
             "competitors",
             "decision_process",
             "manual_win_probability",
+            "campaign_id",
         }
     )
 
@@ -232,6 +241,12 @@ class OpportunityUpdate(PatchModel):
         description="The rep's own estimate in percent; kept apart from the automatic one, which "
         "never overwrites it. null clears it.",
     )
+    campaign_id: uuid.UUID | None = Field(
+        default=None, description="The campaign the deal is credited to; null clears it."
+    )
+    custom_fields: CustomFields | SkipJsonSchema[None] = Field(
+        default=None, description="Replaces every custom field value; the required ones must be given."
+    )
 
 
 class OpportunityOut(Record):
@@ -246,11 +261,15 @@ class OpportunityOut(Record):
                     "created_at": "2026-11-23T02:00:00Z",
                     "updated_at": "2026-11-25T06:30:00Z",
                     "owner_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                    "owner_name": "王芳",
                     "pipeline_id": "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+                    "pipeline_name": "项目型销售",
                     "stage_id": "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a",
+                    "stage_name": "方案",
                     "stage_entered_at": "2026-11-25T06:30:00Z",
                     "status": "open",
                     "source_lead_id": None,
+                    "campaign_id": None,
                     "competitors": None,
                     "decision_process": None,
                     "closed_at": None,
@@ -259,6 +278,7 @@ class OpportunityOut(Record):
                     "engaged_at": "2026-11-23T02:00:00Z",
                     "win_probability": 42.5,
                     "manual_win_probability": None,
+                    "custom_fields": {},
                 }
             ]
         },
@@ -270,16 +290,25 @@ class OpportunityOut(Record):
         default=None, description="The first stage entry; for an imported deal, its engage date."
     )
     customer_id: uuid.UUID
+    customer_name: str | None = name_of("customer")
     contact_id: uuid.UUID | None
+    contact_name: str | None = name_of("contact")
     owner_id: uuid.UUID | None
+    owner_name: str | None = name_of("owner")
     pipeline_id: uuid.UUID
+    pipeline_name: str | None = name_of("pipeline")
     stage_id: uuid.UUID
+    stage_name: str | None = name_of("stage")
     stage_entered_at: datetime
     status: OpportunityStatus
     amount: Decimal | None
     currency: str
     expected_close_date: date | None
     source_lead_id: uuid.UUID | None
+    source_lead_name: str | None = name_of("source lead")
+    campaign_id: uuid.UUID | None = Field(
+        description="The campaign the deal is credited to: its source lead's, unless set by hand."
+    )
     product_lines: list[str]
     description: str | None
     competitors: str | None
@@ -292,6 +321,7 @@ class OpportunityOut(Record):
         "GET /opportunities/{id}/win-probability explains it as of now."
     )
     manual_win_probability: int | None = Field(description="The rep's own estimate in percent, if set.")
+    custom_fields: dict[str, Any]
 
 
 class OpportunityPage(ListPage):
@@ -367,11 +397,13 @@ class StageStayOut(BaseModel):
 
     id: uuid.UUID
     stage_id: uuid.UUID
+    stage_name: str | None = name_of("stage")
     move: Move | None = Field(description="How the opportunity came in; null for the stage it started in.")
     is_abnormal: bool
     reason: str | None
     entered_at: datetime
     entered_by_id: uuid.UUID | None
+    entered_by_name: str | None = name_of("user who moved it into the stage")
     left_at: datetime | None
     dwell_seconds: int | None
 
@@ -450,6 +482,7 @@ class TaskOut(Record):
                     "title": "发送案例资料",
                     "notes": None,
                     "assignee_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                    "assignee_name": "王芳",
                     "due_at": "2026-11-27T06:30:00Z",
                     "status": "open",
                     "overdue": False,
@@ -468,16 +501,22 @@ class TaskOut(Record):
     title: str
     notes: str | None
     assignee_id: uuid.UUID | None
+    assignee_name: str | None = name_of("assignee")
     due_at: datetime
     status: TaskStatus
     overdue: bool = Field(
         description="The red flag: still open settings.tasks.overdue_after_minutes (default 60) after due_at."
     )
     lead_id: uuid.UUID | None
+    lead_name: str | None = name_of("lead")
     opportunity_id: uuid.UUID | None
+    opportunity_name: str | None = name_of("opportunity")
     customer_id: uuid.UUID | None
+    customer_name: str | None = name_of("customer")
     created_by_id: uuid.UUID | None = Field(description="Who asked for it; null for a stage's action pack.")
+    created_by_name: str | None = name_of("creator")
     stage_id: uuid.UUID | None = Field(description="Set when the task comes from the stage's action pack.")
+    stage_name: str | None = name_of("stage")
     completed_at: datetime | None
     completed_activity_id: uuid.UUID | None
 

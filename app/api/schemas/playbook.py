@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import ListPage, PatchModel, Record
+from app.api.schemas.common import ListPage, PatchModel, Record, name_of
 from app.domain.playbook import ApprovalState, PlaybookKind
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -46,6 +46,7 @@ class TagsOut(BaseModel):
     industry: str | None
     customer_type: str | None
     stage_id: uuid.UUID | None
+    stage_name: str | None = name_of("stage")
     product_line: str | None
     objection_type: str | None
 
@@ -103,6 +104,7 @@ class PlaybookEntryOut(Record):
                     "created_at": "2026-12-07T02:00:00Z",
                     "updated_at": "2026-12-07T03:00:00Z",
                     "author_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                    "author_name": "王芳",
                     "activity_id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
                     "approval_state": "approved",
                     "approval_decided_by_id": "8b2c3d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e",
@@ -119,9 +121,11 @@ class PlaybookEntryOut(Record):
     body: str
     tags: TagsOut
     author_id: uuid.UUID | None
+    author_name: str | None = name_of("author")
     activity_id: uuid.UUID | None
     approval_state: ApprovalState = Field(description="draft -> pending -> approved | rejected.")
     approval_decided_by_id: uuid.UUID | None
+    approval_decided_by_name: str | None = name_of("approver")
     approval_decided_at: datetime | None
     approval_reason: str | None
     usage_count: int = Field(description="How often reps recorded using it on an activity.")

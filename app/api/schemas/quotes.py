@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.audit_events import AuditEventOut
-from app.api.schemas.common import DecimalText, ListPage, PatchModel, Record
+from app.api.schemas.common import DecimalText, ListPage, PatchModel, Record, name_of
 from app.api.schemas.pipelines import Currency
 from app.domain.permissions import Role
 from app.domain.quotes import QuoteStatus
@@ -139,6 +139,7 @@ class QuoteLineOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     product_id: uuid.UUID
+    product_name: str | None = name_of("product")
     list_price: Decimal
     unit_price: Decimal
     quantity: Decimal
@@ -157,7 +158,9 @@ class QuoteOut(Record):
                     "updated_at": "2026-11-25T06:40:00Z",
                     "opportunity_id": "4f5a6b7c-8d9e-4f0a-9b1c-2d3e4f5a6b7c",
                     "customer_id": "3e4f5a6b-7c8d-4e9f-8a0b-1c2d3e4f5a6b",
+                    "customer_name": "申华建材",
                     "owner_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                    "owner_name": "王芳",
                     "status": "draft",
                     "currency": "CNY",
                     "list_total": "127500.00",
@@ -186,8 +189,11 @@ class QuoteOut(Record):
     )
 
     opportunity_id: uuid.UUID
+    opportunity_name: str | None = name_of("opportunity")
     customer_id: uuid.UUID
+    customer_name: str | None = name_of("customer")
     owner_id: uuid.UUID | None
+    owner_name: str | None = name_of("owner")
     status: QuoteStatus
     currency: str
     list_total: Decimal
@@ -205,6 +211,7 @@ class QuoteOut(Record):
     )
     approval_decision: ApprovalDecision | None
     approval_decided_by_id: uuid.UUID | None
+    approval_decided_by_name: str | None = name_of("approver")
     approval_decided_at: datetime | None
     approval_reason: str | None
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import JsonInteger, ListPage, PatchModel, Record, given, when
+from app.api.schemas.common import JsonInteger, ListPage, PatchModel, Record, given, name_of, when
 from app.domain.sla import MAX_TARGET_MINUTES, RagStatus, SlaKind, TimerState
 
 PolicyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -102,10 +102,12 @@ class SlaTimerOut(BaseModel):
                 {
                     "id": "0f1a2b3c-4d5e-4f6a-9b7c-8d9e0f1a2b3c",
                     "policy_id": "9e0f1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b",
+                    "policy_name": "线索30分钟首响",
                     "kind": "first_response",
                     "subject_type": "lead",
                     "subject_id": "6f1d2c3b-4a59-4e8f-9d7c-1b2a3c4d5e6f",
                     "owner_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                    "owner_name": "王芳",
                     "state": "breached",
                     "level": 0,
                     "started_at": "2026-11-27T09:50:00Z",
@@ -120,10 +122,13 @@ class SlaTimerOut(BaseModel):
 
     id: uuid.UUID
     policy_id: uuid.UUID
+    policy_name: str | None = name_of("policy")
     kind: SlaKind
     subject_type: str
     subject_id: uuid.UUID
+    subject_name: str | None = name_of("subject")
     owner_id: uuid.UUID | None
+    owner_name: str | None = name_of("owner")
     state: TimerState
     level: int = Field(description="Escalation levels reached.")
     started_at: datetime

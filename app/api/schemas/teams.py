@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import ListPage, PatchModel, Record
+from app.api.schemas.common import ListPage, PatchModel, Record, name_of
 
 TeamName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Region = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -22,6 +22,7 @@ _TEAM_EXAMPLE: dict[str, Any] = {
     "name": "华东一组",
     "region": "华东",
     "supervisor_id": "5b0f4c5e-2a7d-4b7e-9f8a-2c1d3e4f5a6b",
+    "supervisor_name": "李明",
     "member_ids": ["7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"],
 }
 
@@ -57,6 +58,7 @@ class TeamOut(Record):
     name: str
     region: str | None
     supervisor_id: uuid.UUID | None
+    supervisor_name: str | None = name_of("supervisor")
     member_ids: list[uuid.UUID]
 
 

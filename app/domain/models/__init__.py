@@ -6,12 +6,14 @@ from app.domain.models.assignment import AssignmentKind, AssignmentRule, LeadAss
 from app.domain.models.attachment import Attachment, AttachmentParent
 from app.domain.models.audit_event import AuditEvent
 from app.domain.models.business_calendar import BusinessCalendarRecord
+from app.domain.models.campaign import Campaign, CampaignCost
 from app.domain.models.change_log import ChangeLogEntry
 from app.domain.models.customer import Contact, Customer, CustomerHealthSnapshot, CustomerMerge
 from app.domain.models.delivery import Delivery, DeliveryStatus
 from app.domain.models.engagement_event import EngagementEvent
 from app.domain.models.idempotency_record import IdempotencyRecord
 from app.domain.models.import_job import ImportJob, ImportKind, ImportRowError, ImportStatus
+from app.domain.models.intake_form import IntakeForm
 from app.domain.models.lead import Lead, LeadMerge
 from app.domain.models.login_throttle import LoginThrottle
 from app.domain.models.notification import Notification
@@ -41,6 +43,8 @@ __all__ = [
     "AttachmentParent",
     "AuditEvent",
     "BusinessCalendarRecord",
+    "Campaign",
+    "CampaignCost",
     "ChangeLogEntry",
     "Contact",
     "Customer",
@@ -54,6 +58,7 @@ __all__ = [
     "ImportKind",
     "ImportRowError",
     "ImportStatus",
+    "IntakeForm",
     "Lead",
     "LeadAssignment",
     "LeadMerge",

@@ -54,3 +54,4 @@ class Activity(SoftDeletable, Entity):
     late_entry: Mapped[bool] = mapped_column(default=False, server_default=false())
     # A satisfaction survey's answer (1-5) taken during the activity; customer health averages it.
     satisfaction: Mapped[int | None]
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)

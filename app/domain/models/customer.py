@@ -11,6 +11,7 @@ from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstrain
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, Entity, SoftDeletable, str_enum, trigram_index, utcnow
+from app.domain.contacts import BuyingRole
 from app.domain.customer_health import HealthBand
 from app.domain.customer_tier import Tier
 
@@ -67,6 +68,8 @@ class Customer(SoftDeletable, Entity):
         Index(None, "organization_id", "deleted_at"),
         trigram_index("customer", "name"),
         trigram_index("customer", "code"),
+        # A phone number typed in part (the global search, migration 0040).
+        trigram_index("customer", "phone"),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
@@ -168,6 +171,13 @@ class Contact(SoftDeletable, Entity):
         # Engagement events and customer de-duplication find a contact by phone or e-mail (normalised).
         Index(None, "organization_id", "phone"),
         Index(None, "organization_id", "email"),
+        # GET /contacts in its orders, and the global search over names (migration 0040).
+        Index(None, "organization_id", "created_at"),
+        Index(None, "organization_id", "updated_at"),
+        Index(None, "organization_id", "name"),
+        trigram_index("contact", "name"),
+        trigram_index("contact", "phone"),
+        trigram_index("contact", "email"),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
@@ -177,6 +187,11 @@ class Contact(SoftDeletable, Entity):
     phone: Mapped[str | None] = mapped_column(String(32))
     email: Mapped[str | None] = mapped_column(String(254))
     wechat_id: Mapped[str | None] = mapped_column(String(64))
+    # Kept for clients of v1: true exactly when buying_role is decision_maker.
     is_decision_maker: Mapped[bool] = mapped_column(default=False)
+    # The contact's part in the buying decision (the account's decision chain), and why.
+    buying_role: Mapped[BuyingRole | None] = mapped_column(str_enum(BuyingRole))
+    role_note: Mapped[str | None] = mapped_column(String(500))
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # Personal data erased on request (PIPL): name is a tombstone, the contact fields are empty.
     erased_at: Mapped[datetime | None]

@@ -38,6 +38,8 @@ class Lead(SoftDeletable, Entity):
         trigram_index("lead", "phone"),
         # The list of deleted leads an admin may restore.
         Index(None, "organization_id", "deleted_at"),
+        # The campaign-roi and source-quality KPIs: a campaign's leads received in a period.
+        Index(None, "organization_id", "campaign_id", "created_at"),
         # The assignment sweeper looks across tenants for leads still waiting.
         Index(None, "status", "created_at"),
     )
@@ -100,6 +102,13 @@ class Lead(SoftDeletable, Entity):
     possible_duplicates: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
     tags: Mapped[list[str]] = mapped_column(default=list)
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The campaign that brought the lead in (issue 21, point 2) and the UTM tags of its web visit.
+    campaign_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("campaign.id", ondelete="SET NULL"))
+    utm_source: Mapped[str | None] = mapped_column(String(200))
+    utm_medium: Mapped[str | None] = mapped_column(String(200))
+    utm_campaign: Mapped[str | None] = mapped_column(String(200))
+    utm_term: Mapped[str | None] = mapped_column(String(200))
+    utm_content: Mapped[str | None] = mapped_column(String(200))
     # Set when this lead was merged into another (status `merged`): its id resolves to the survivor.
     merged_into_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("lead.id"))
     merged_at: Mapped[datetime | None]

@@ -6,11 +6,12 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, Entity, str_enum, utcnow
+from app.db import Base, Entity, str_enum, trigram_index, utcnow
 from app.domain.pipelines import Move
 
 
@@ -31,8 +32,12 @@ class Opportunity(Entity):
         Index(None, "organization_id", "closed_at"),
         # The id an imported deal had in its source system: a second import of it is a duplicate.
         UniqueConstraint("organization_id", "external_id"),
+        # The campaign-roi KPI: a campaign's deals.
+        Index(None, "organization_id", "campaign_id"),
         # "Whom to follow up first": GET /opportunities?sort=-win_probability.
         Index(None, "organization_id", "win_probability", "id"),
+        # The global search over deal names (migration 0040).
+        trigram_index("opportunity", "name"),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
@@ -51,6 +56,8 @@ class Opportunity(Entity):
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
     expected_close_date: Mapped[date | None]
     source_lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("lead.id", ondelete="SET NULL"))
+    # Inherited from the source lead (or set by hand): the campaign-roi KPI's deals.
+    campaign_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("campaign.id", ondelete="SET NULL"))
     product_lines: Mapped[list[str]] = mapped_column(default=list)
     description: Mapped[str | None] = mapped_column(Text)
     competitors: Mapped[str | None] = mapped_column(Text)
@@ -63,6 +70,7 @@ class Opportunity(Entity):
     win_probability: Mapped[float] = mapped_column(default=0.0, server_default=text("0"))
     # What a rep set by hand, kept apart: no refresh overwrites it.
     manual_win_probability: Mapped[int | None]
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class StageStay(Base):

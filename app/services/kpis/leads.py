@@ -19,6 +19,7 @@ from app.services.kpis.scope import (
     Facts,
     Grouping,
     Listing,
+    campaign_join,
     dimension_values,
     group_columns,
     in_period,
@@ -34,7 +35,8 @@ LEAD_FACTS = Facts(
     region=Lead.region,
     industry=Lead.industry,
     source=Lead.source,
-    joins={Dimension.team: team_join(Lead.owner_id)},
+    campaign_id=Lead.campaign_id,
+    joins={Dimension.team: team_join(Lead.owner_id), Dimension.channel: campaign_join(Lead.campaign_id)},
     # A lead merged into another counts once, as its survivor (deleted ones no query sees at all).
     counts=Lead.merged_into_id.is_(None),
 )

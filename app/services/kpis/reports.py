@@ -24,8 +24,9 @@ from app.domain.kpis import (
     zone,
 )
 from app.domain.models import Organization
+from app.domain.permissions import Permission
 from app.domain.principal import Principal
-from app.services.kpis import activities, brief, deals, leads, pei, people
+from app.services.kpis import activities, brief, deals, leads, marketing, pei, people
 from app.services.kpis.scope import Listing, check_filters
 
 Compute = Callable[..., Awaitable[list[dict[str, Any]] | Listing]]
@@ -43,7 +44,11 @@ _DEAL_DIMENSIONS = (
         Dimension.product,
     }
 )
-_LEAD_DIMENSIONS = _PEOPLE | _PERIODS | {Dimension.region, Dimension.industry, Dimension.source}
+_LEAD_DIMENSIONS = (
+    _PEOPLE
+    | _PERIODS
+    | {Dimension.region, Dimension.industry, Dimension.source, Dimension.campaign, Dimension.channel}
+)
 _ALL_FILTERS = frozenset(Filter)
 _LEAD_FILTERS = _ALL_FILTERS - {Filter.pipeline_id}
 _PEOPLE_FILTERS = frozenset({Filter.team_id, Filter.user_id})
@@ -59,6 +64,8 @@ class KpiSpec:
     # How many values one filter may repeat (alternatives, OR).
     max_filter_values: int = 50
     ahead: bool = False  # the default period looks forward (a forecast)
+    # A marketing KPI: also for marketing users (permission kpi:marketing), over the organization.
+    marketing: bool = False
 
 
 CATALOG: dict[KpiName, KpiSpec] = {
@@ -90,6 +97,12 @@ CATALOG: dict[KpiName, KpiSpec] = {
     KpiName.status_board: KpiSpec(
         brief.status_board, frozenset(), _PEOPLE_FILTERS, snapshot=True, max_filter_values=1
     ),
+    # Always per campaign, or per channel.
+    KpiName.campaign_roi: KpiSpec(
+        marketing.campaign_roi, frozenset({Dimension.channel}), _LEAD_FILTERS, marketing=True
+    ),
+    # Always per source and campaign.
+    KpiName.source_quality: KpiSpec(marketing.source_quality, frozenset(), _LEAD_FILTERS, marketing=True),
 }
 
 
@@ -116,10 +129,26 @@ def _refuse(field_name: str, code: str, message: str, detail: str) -> InvalidInp
     return InvalidInput(detail, code="kpi.parameter_invalid", errors=[FieldError(field_name, code, message)])
 
 
+def may_read(actor: Principal, name: KpiName) -> bool:
+    """Whoever reads KPIs reads this one; a marketing KPI also marketing users."""
+    return actor.can(Permission.kpi_read) or (
+        CATALOG[name].marketing and actor.can(Permission.marketing_kpi_read)
+    )
+
+
+def _viewer(actor: Principal, spec: KpiSpec) -> Principal:
+    """Whose visibility the figures follow: a marketing user reads a marketing KPI over the whole
+    organization (they run every campaign and own none of its leads); everyone else as themselves."""
+    if spec.marketing and not actor.can(Permission.kpi_read) and actor.can(Permission.marketing_kpi_read):
+        return Principal.system(actor.organization_id)
+    return actor
+
+
 async def compute_kpi(
     session: AsyncSession, *, actor: Principal, name: KpiName, request: KpiRequest, now: datetime
 ) -> KpiResult:
     spec = CATALOG[name]
+    actor = _viewer(actor, spec)
     group_by = parse_group_by(request.group_by, spec.dimensions)
     unsupported = sorted(request.filters.given() - spec.filters)
     if unsupported:

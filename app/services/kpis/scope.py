@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import FieldError, PermissionDenied
 from app.domain.kpis import Dimension, KpiFilters, KpiQuery, utc_offsets
-from app.domain.models import Customer, Lead, Pipeline, PipelineStage, Team, TeamMember, User
+from app.domain.models import Campaign, Customer, Lead, Pipeline, PipelineStage, Team, TeamMember, User
 from app.domain.permissions import Role
 from app.domain.principal import Principal
 from app.services.visibility import visible_to
@@ -84,6 +84,7 @@ class Facts:
     pipeline_id: Any = None
     stage_id: Any = None
     product_lines: Any = None  # a JSON list of names
+    campaign_id: Any = None
     joins: dict[Dimension, tuple[Any, Any]] = field(default_factory=dict)
     region_filter: Any = None  # f(regions) -> condition; default: region IN regions
     industry_filter: Any = None
@@ -180,6 +181,7 @@ def _product_lines(statement: Select[Any], facts: Facts, dialect: str) -> tuple[
 
 
 _TEAM = Team.__table__.alias("kpi_team")
+_CAMPAIGN = Campaign.__table__.alias("kpi_campaign")
 _MEMBER = TeamMember.__table__.alias("kpi_member")
 
 
@@ -199,6 +201,10 @@ def _dimension(
         return facts.pipeline_id, _name_of(Pipeline, Pipeline.name, facts.pipeline_id)
     if dimension is Dimension.stage:
         return facts.stage_id, _name_of(PipelineStage, PipelineStage.name, facts.stage_id)
+    if dimension is Dimension.campaign:
+        return facts.campaign_id, _name_of(Campaign, Campaign.name, facts.campaign_id)
+    if dimension is Dimension.channel:
+        return _CAMPAIGN.c.channel, _CAMPAIGN.c.channel
     if dimension.is_period:
         bucket = local_period(timestamp, dimension, query, dialect)
         return bucket, bucket
@@ -216,6 +222,11 @@ def team_join(owner_id: Any) -> tuple[Any, Any]:
         _MEMBER.outerjoin(_TEAM, _TEAM.c.id == _MEMBER.c.team_id),
         _MEMBER.c.user_id == owner_id,
     )
+
+
+def campaign_join(campaign_id: Any) -> tuple[Any, Any]:
+    """A record's campaign, for its channel."""
+    return _CAMPAIGN, _CAMPAIGN.c.id == campaign_id
 
 
 def local_time(timestamp: Any, query: KpiQuery, dialect: str) -> Any:

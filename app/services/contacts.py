@@ -1,0 +1,190 @@
+"""Contacts as records of their own: read, edit and list them across customers, within the
+visibility of their customers (a contact is seen by whoever sees its customer)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.contacts import DECISION_CHAIN_RANK, BuyingRole
+from app.domain.custom_fields import validate_custom_fields
+from app.domain.dedup import normalise_contact
+from app.domain.errors import Conflict, NotFound
+from app.domain.models import Contact, Customer
+from app.domain.principal import Principal
+from app.domain.search import phone_digits
+from app.services import audit
+from app.services.common import check_version, like_pattern, matches, plan_for_these_values
+from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
+from app.services.policy import policy_for
+from app.services.visibility import visible_to
+
+AUDITED_FIELDS = (
+    "name",
+    "title",
+    "phone",
+    "email",
+    "wechat_id",
+    "is_decision_maker",
+    "buying_role",
+    "role_note",
+    "custom_fields",
+)
+SORTABLE: dict[str, Any] = {
+    "name": Contact.name,
+    "created_at": Contact.created_at,
+    "updated_at": Contact.updated_at,
+}
+
+
+def visible_customer_ids(actor: Principal) -> Any:
+    """The live customers the actor may see: their contacts are the contacts the actor may see."""
+    return select(Customer.id).where(
+        Customer.organization_id == actor.organization_id,
+        Customer.merged_into_id.is_(None),
+        visible_to(actor, Customer.owner_id),
+    )
+
+
+def contact_visibility(actor: Principal) -> ColumnElement[bool]:
+    return Contact.customer_id.in_(visible_customer_ids(actor))
+
+
+def decision_chain_key() -> Any:
+    """Sorts a customer's contacts as its decision chain: role rank, then name."""
+    rank = case(
+        *((Contact.buying_role == role, str(index)) for role, index in DECISION_CHAIN_RANK.items() if role),
+        else_=str(DECISION_CHAIN_RANK[None]),
+    )
+    return rank + Contact.name
+
+
+def decision_chain_value(contact: Contact) -> str:
+    return f"{DECISION_CHAIN_RANK[contact.buying_role]}{contact.name}"
+
+
+def role_fields(
+    buying_role: BuyingRole | None, is_decision_maker: bool | None, current: BuyingRole | None = None
+) -> dict[str, Any]:
+    """The role and the v1 flag kept in step: a role decides the flag; the flag alone (an older
+    client) makes the contact a decision maker, or takes that role away."""
+    if buying_role is not None or is_decision_maker is None:
+        return {"buying_role": buying_role, "is_decision_maker": buying_role is BuyingRole.decision_maker}
+    if is_decision_maker:
+        return {"buying_role": BuyingRole.decision_maker, "is_decision_maker": True}
+    role = None if current is BuyingRole.decision_maker else current
+    return {"buying_role": role, "is_decision_maker": False}
+
+
+async def get_contact(
+    session: AsyncSession, *, actor: Principal, contact_id: uuid.UUID, for_update: bool = False
+) -> Contact:
+    statement = select(Contact).where(
+        Contact.id == contact_id, Contact.organization_id == actor.organization_id, contact_visibility(actor)
+    )
+    if for_update:
+        statement = statement.with_for_update()
+    contact = await session.scalar(statement)
+    if contact is None:
+        raise NotFound(f"Contact {contact_id} was not found.", code="contact.not_found")
+    return contact
+
+
+async def update_contact(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    contact_id: uuid.UUID,
+    changes: dict[str, Any],
+    expected_version: int | None,
+) -> Contact:
+    contact = await get_contact(session, actor=actor, contact_id=contact_id, for_update=True)
+    if contact.erased_at is not None:
+        raise Conflict(
+            "The contact's personal data was erased; create a new contact instead.", code="contact.erased"
+        )
+    changes = dict(changes)
+    if {"phone", "email"} & changes.keys():
+        phone, email = normalise_contact(
+            changes.get("phone", contact.phone), changes.get("email", contact.email)
+        )
+        changes.update({key: value for key, value in (("phone", phone), ("email", email)) if key in changes})
+    if "buying_role" in changes:
+        changes.update(role_fields(changes["buying_role"], None))
+    elif "is_decision_maker" in changes:
+        changes.update(role_fields(None, changes["is_decision_maker"], current=contact.buying_role))
+    if "custom_fields" in changes:
+        definitions = list((await policy_for(session, actor)).contact_fields)
+        changes["custom_fields"] = validate_custom_fields(changes["custom_fields"], definitions)
+    check_version(contact, expected_version)
+    before = audit.snapshot(contact, AUDITED_FIELDS)
+    for name, value in changes.items():
+        setattr(contact, name, value)
+    await session.flush()
+    old, new = audit.changed_fields(before, audit.snapshot(contact, AUDITED_FIELDS))
+    if new:
+        await audit.record_audit(
+            session,
+            actor=actor,
+            action="contact.updated",
+            entity_type="contact",
+            entity_id=contact.id,
+            before=old,
+            after=new,
+        )
+    return contact
+
+
+async def list_contacts(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    limit: int,
+    cursor: str | None,
+    sort: str = "-created_at",
+    customer_id: Sequence[uuid.UUID] | None = None,
+    owner_id: Sequence[uuid.UUID] | None = None,
+    buying_role: Sequence[BuyingRole] | None = None,
+    q: str | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    options: ListOptions = NO_OPTIONS,
+) -> Page[Contact]:
+    """The contacts of every customer the actor may see; `owner_id` is the customer's owner."""
+    order = SortOrder.parse(sort, SORTABLE)
+    customers = visible_customer_ids(actor)
+    if owner_id is not None:
+        customers = customers.where(matches(Customer.owner_id, owner_id))
+    statement = select(Contact).where(
+        Contact.organization_id == actor.organization_id, Contact.customer_id.in_(customers)
+    )
+    for column, value in ((Contact.customer_id, customer_id), (Contact.buying_role, buying_role)):
+        if value is not None:
+            statement = statement.where(matches(column, value))
+    if created_from is not None:
+        statement = statement.where(Contact.created_at >= created_from)
+    if created_to is not None:
+        statement = statement.where(Contact.created_at < created_to)
+    if q:
+        await plan_for_these_values(session)
+        pattern = like_pattern(q)
+        found = Contact.name.ilike(pattern, escape="\\") | Contact.email.ilike(pattern, escape="\\")
+        digits = phone_digits(q)
+        if digits is not None:
+            found = found | Contact.phone.like(like_pattern(digits), escape="\\")
+        statement = statement.where(found)
+    return await paginate(
+        session,
+        statement,
+        sort_column=SORTABLE[order.name],
+        id_column=Contact.id,
+        order=order,
+        limit=limit,
+        cursor=cursor,
+        options=options,
+    )
