@@ -342,3 +342,18 @@ async def test_an_import_names_the_campaign_by_id_or_exact_name_and_keeps_utm_ta
         "cpc",
     )
     assert (leads["张四"]["campaign_id"], leads["张四"]["utm_source"]) == (None, "wechat")
+
+
+async def test_days_are_iso_dates_not_numbers(client, make_tenant):
+    tenant = await make_tenant()
+
+    listed = await client.get("/api/v1/campaigns", params={"active_on": "0"}, headers=tenant.headers)
+    created = await client.post(
+        "/api/v1/campaigns",
+        json={"name": "春季展", "channel": "exhibition", "starts_on": 0},
+        headers=tenant.headers,
+    )
+
+    assert (listed.status_code, listed.json()["errors"][0]["field"]) == (422, "active_on")
+    assert (created.status_code, created.json()["errors"][0]["field"]) == (422, "starts_on")
+    assert ok(await client.get("/api/v1/campaigns", headers=tenant.headers))["items"] == []

@@ -4,7 +4,6 @@ campaign-roi KPI sums (issue 21, point 2)."""
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
@@ -31,6 +30,7 @@ from app.api.schemas.campaigns import (
     CampaignPage,
     CampaignUpdate,
 )
+from app.api.schemas.common import Day
 from app.domain.campaigns import CampaignChannel
 from app.domain.models import Campaign
 from app.domain.permissions import Permission
@@ -77,7 +77,7 @@ async def list_campaigns(
     options: ListOptionsDep,
     channel: Annotated[list[CampaignChannel] | None, Query(max_length=7)] = None,
     active_on: Annotated[
-        date | None, Query(description="Only campaigns running that day (its period includes it).")
+        Day | None, Query(description="Only campaigns running that day (its period includes it).")
     ] = None,
     is_archived: Annotated[
         TrueOrFalse | None, Query(description="false: the running list; true: the archive.")

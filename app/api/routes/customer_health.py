@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -11,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from app.api.deps import NowDep, SessionDep, require
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
+from app.api.schemas.common import Day
 from app.api.schemas.customer_health import (
     CustomerHealthHistoryOut,
     CustomerHealthOut,
@@ -67,10 +67,10 @@ async def get_customer_health_history(
     customer_id: uuid.UUID,
     now: NowDep,
     since: Annotated[
-        date | None,
+        Day | None,
         Query(alias="from", description="First day (organization's time zone); default 89 days before `to`."),
     ] = None,
-    until: Annotated[date | None, Query(alias="to", description="Last day, included; default today.")] = None,
+    until: Annotated[Day | None, Query(alias="to", description="Last day, included; default today.")] = None,
 ) -> CustomerHealthHistoryOut:
     since, until, rows = await customer_health.health_history(
         session, actor=actor, customer_id=customer_id, since=since, until=until, now=now

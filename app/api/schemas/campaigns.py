@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import DecimalText, ListPage, PatchModel, Record
+from app.api.schemas.common import Day, DecimalText, ListPage, PatchModel, Record
 from app.api.schemas.pipelines import Currency
 from app.domain.campaigns import CampaignChannel
 
@@ -37,8 +37,8 @@ class CampaignCreate(BaseModel):
 
     name: Name = Field(description="Unique in the organization; an import names a campaign by it.")
     channel: CampaignChannel
-    starts_on: date | None = Field(default=None, description="First day (local), included.")
-    ends_on: date | None = Field(
+    starts_on: Day | None = Field(default=None, description="First day (local), included.")
+    ends_on: Day | None = Field(
         default=None, description="Last day (local), included; on or after starts_on."
     )
     budget: Budget | None = None
@@ -56,8 +56,8 @@ class CampaignUpdate(PatchModel):
 
     name: Name | SkipJsonSchema[None] = None
     channel: CampaignChannel | SkipJsonSchema[None] = None
-    starts_on: date | None = None
-    ends_on: date | None = None
+    starts_on: Day | None = None
+    ends_on: Day | None = None
     budget: Budget | None = None
     notes: Notes | None = None
     is_archived: StrictBool | SkipJsonSchema[None] = Field(
@@ -102,7 +102,7 @@ class CampaignPage(ListPage):
 class CampaignCostCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_COST_EXAMPLE]})
 
-    incurred_on: date = Field(description="The day the money was spent: the campaign-roi KPI's date.")
+    incurred_on: Day = Field(description="The day the money was spent: the campaign-roi KPI's date.")
     amount: Amount
     currency: Currency | None = Field(
         default=None, description="The campaign's currency (another is refused); default it."

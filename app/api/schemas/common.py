@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Self
 
@@ -34,6 +34,19 @@ def _iso_8601_only(value: Any) -> Any:
 
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_8601_only)]
 """An instant in ISO 8601 with its offset; naive or numeric times are refused."""
+
+
+def _iso_day_only(value: Any) -> Any:
+    # Pydantic reads 0 or "0" as 1970-01-01; the contract's `date` format is YYYY-MM-DD text.
+    if isinstance(value, date):  # a stored day, read back for an answer
+        return value
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("use an ISO 8601 date, YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_iso_day_only)]
+"""A calendar day as YYYY-MM-DD text; numbers and other spellings are refused."""
 
 
 def _json_integer(value: Any) -> Any:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from app.api.schemas.common import Day
 from app.domain.win_probability import ProbabilitySource
 
 _MODEL_EXAMPLE: dict[str, Any] = {
@@ -79,17 +80,10 @@ class WinProbabilityOut(BaseModel):
     as_of: datetime
 
 
-def _date_text(value: Any) -> Any:
-    """A day as JSON Schema's `date` format: text. Pydantic would read 0 as 1970-01-01."""
-    if not isinstance(value, str):
-        raise ValueError("a date as text, YYYY-MM-DD")
-    return value
-
-
 class RetrainIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"cut_date": "2017-08-01"}]})
 
-    cut_date: Annotated[date, BeforeValidator(_date_text)] | None = Field(
+    cut_date: Day | None = Field(
         default=None,
         description="Judge on deals closed on or after this day (the organization's time zone), train "
         "on those before. Default: the newest 20 % of closed deals are the holdout.",
