@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from app.domain.models import AssignmentKind, LeadAssignment, OutboxEvent
+from tests.api.helpers import ok
 
 
 async def test_codes_are_unique_and_sequential_under_concurrency(client, make_tenant):
@@ -362,3 +363,31 @@ async def test_audit_trail_is_filterable_and_read_only(client, make_tenant, make
     _, rep_token = await make_user(tenant, "rep")
     forbidden = await client.get("/api/v1/audit-events", headers={"Authorization": f"Bearer {rep_token}"})
     assert forbidden.status_code == 403
+
+
+async def test_a_deals_activities_list_by_opportunity_id(client, make_tenant, clock):
+    tenant = await make_tenant()
+    customer = ok(
+        await client.post("/api/v1/customers", json={"name": "申华建材"}, headers=tenant.headers), 201
+    )
+    deals = [
+        ok(
+            await client.post(
+                "/api/v1/opportunities",
+                json={"name": name, "customer_id": customer["id"]},
+                headers=tenant.headers,
+            ),
+            201,
+        )["id"]
+        for name in ("屋面工程", "地下室防水")
+    ]
+    for deal, notes in ((deals[0], "报价"), (deals[0], "复核"), (deals[1], "初访")):
+        body = {"type": "note", "occurred_at": clock.now.isoformat(), "opportunity_id": deal, "notes": notes}
+        ok(await client.post("/api/v1/activities", json=body, headers=tenant.headers), 201)
+
+    listed = ok(
+        await client.get("/api/v1/activities", params={"opportunity_id": deals[0]}, headers=tenant.headers)
+    )
+
+    assert sorted(a["notes"] for a in listed["items"]) == ["复核", "报价"]
+    assert {a["opportunity_name"] for a in listed["items"]} == {"屋面工程"}

@@ -105,6 +105,7 @@ async def list_activities(
     sort: Annotated[str, Query(pattern=r"^-?(occurred_at|created_at|updated_at)$")] = "-occurred_at",
     lead_id: uuid.UUID | None = None,
     customer_id: uuid.UUID | None = None,
+    opportunity_id: Annotated[uuid.UUID | None, Query(description="A deal's activities.")] = None,
     owner_id: uuid.UUID | None = None,
     type_: Annotated[list[ActivityType] | None, Query(alias="type", max_length=20)] = None,
     occurred_from: Timestamp | None = None,
@@ -118,7 +119,13 @@ async def list_activities(
             limit=limit,
             cursor=cursor,
             sort=sort,
-            filters={"lead_id": lead_id, "customer_id": customer_id, "owner_id": owner_id, "type": type_},
+            filters={
+                "lead_id": lead_id,
+                "customer_id": customer_id,
+                "opportunity_id": opportunity_id,
+                "owner_id": owner_id,
+                "type": type_,
+            },
             occurred_from=occurred_from,
             occurred_to=occurred_to,
         )
