@@ -243,13 +243,13 @@ async def test_an_unknown_query_parameter_is_422_naming_it_not_silently_ignored(
 
     refused = await client.get(
         "/api/v1/activities",
-        params={"opportunity_id": "x", "limit": 5, "colour": "red"},
+        params={"deal_id": "x", "limit": 5, "colour": "red"},
         headers=tenant.headers,
     )
 
     assert refused.status_code == 422
     assert refused.json()["code"] == "request.unknown_parameter"
-    assert [e["field"] for e in refused.json()["errors"]] == ["colour", "opportunity_id"]
+    assert [e["field"] for e in refused.json()["errors"]] == ["colour", "deal_id"]
     # Declared parameters, aliased ones included, pass.
     assert (
         await client.get("/api/v1/activities", params={"type": "call", "limit": 5}, headers=tenant.headers)
