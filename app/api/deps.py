@@ -91,6 +91,10 @@ def etag_for(version: int) -> str:
     return f'"{version}"'
 
 
+# The response header a versioned record's answers declare in the contract.
+ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
+
+
 async def get_expected_version(
     if_match: Annotated[
         str | None,

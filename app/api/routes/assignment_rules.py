@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.deps import (
+    ETAG_HEADER,
     SORT_BY_CHANGE,
     Cursor,
     ExpectedVersion,
@@ -41,7 +42,6 @@ router = APIRouter(prefix=f"{API_V1}/assignment-rules", tags=["assignment"])
 
 CanRead = Annotated[Principal, Depends(require(Permission.assignment_rules_read))]
 CanWrite = Annotated[Principal, Depends(require(Permission.assignment_rules_write))]
-_ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
 
 
 @router.post(
@@ -89,7 +89,7 @@ async def list_assignment_rules(
 @router.get(
     "/{rule_id:uuid}",
     response_model=RuleOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
 )
 async def get_assignment_rule(
     session: SessionDep, actor: CanRead, rule_id: uuid.UUID, response: Response
@@ -102,7 +102,7 @@ async def get_assignment_rule(
 @router.patch(
     "/{rule_id:uuid}",
     response_model=RuleOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
 )
 async def update_assignment_rule(
     session: SessionDep,

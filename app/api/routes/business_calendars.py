@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.deps import (
+    ETAG_HEADER,
     SORT_BY_CHANGE,
     Cursor,
     ExpectedVersion,
@@ -37,7 +38,6 @@ router = APIRouter(prefix=f"{API_V1}/business-calendars", tags=["business-calend
 
 CanRead = Annotated[Principal, Depends(require(Permission.sla_read))]
 CanWrite = Annotated[Principal, Depends(require(Permission.sla_write))]
-_ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
 
 
 @router.post(
@@ -82,7 +82,7 @@ async def list_business_calendars(
 @router.get(
     "/{calendar_id:uuid}",
     response_model=BusinessCalendarOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
 )
 async def get_business_calendar(
     session: SessionDep, actor: CanRead, calendar_id: uuid.UUID, response: Response
@@ -95,7 +95,7 @@ async def get_business_calendar(
 @router.patch(
     "/{calendar_id:uuid}",
     response_model=BusinessCalendarOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
 )
 async def update_business_calendar(
     session: SessionDep,

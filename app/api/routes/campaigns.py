@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.deps import (
+    ETAG_HEADER,
     Cursor,
     ExpectedVersion,
     Idempotent,
@@ -41,7 +42,6 @@ router = APIRouter(prefix=f"{API_V1}/campaigns", tags=["campaigns"])
 
 CanRead = Annotated[Principal, Depends(require(Permission.campaigns_read))]
 CanWrite = Annotated[Principal, Depends(require(Permission.campaigns_write))]
-_ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
 
 
 def _out(campaign: Campaign, response: Response | None = None) -> CampaignOut:
@@ -107,7 +107,7 @@ async def list_campaigns(
 @router.get(
     "/{campaign_id:uuid}",
     response_model=CampaignOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
 )
 async def get_campaign(
     session: SessionDep, actor: CanRead, campaign_id: uuid.UUID, response: Response
@@ -118,7 +118,7 @@ async def get_campaign(
 @router.patch(
     "/{campaign_id:uuid}",
     response_model=CampaignOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
 )
 async def update_campaign(
     session: SessionDep,

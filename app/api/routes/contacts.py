@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.deps import (
+    ETAG_HEADER,
     Cursor,
     ExpectedVersion,
     Idempotent,
@@ -37,7 +38,6 @@ CanRead = Annotated[Principal, Depends(require(Permission.customers_read))]
 CanWrite = Annotated[Principal, Depends(require(Permission.customers_write))]
 CanDelete = Annotated[Principal, Depends(require(Permission.records_delete))]
 CanErase = Annotated[Principal, Depends(require(Permission.personal_data_manage))]
-_ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
 
 
 @router.get("", response_model=ContactPage, responses=problem_responses(401, 403, 422))
@@ -96,7 +96,7 @@ async def list_all_contacts(
 @router.get(
     "/{contact_id:uuid}",
     response_model=ContactOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
 )
 async def get_contact(
     session: SessionDep, actor: CanRead, contact_id: uuid.UUID, response: Response
@@ -110,7 +110,7 @@ async def get_contact(
 @router.patch(
     "/{contact_id:uuid}",
     response_model=ContactOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
 )
 async def update_contact(
     session: SessionDep,

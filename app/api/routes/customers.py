@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import (
+    ETAG_HEADER,
     SORT_BY_CHANGE,
     Cursor,
     ExpectedVersion,
@@ -61,7 +62,6 @@ CanMerge = Annotated[Principal, Depends(require(Permission.customers_merge))]
 CanDelete = Annotated[Principal, Depends(require(Permission.records_delete))]
 CanReadDeleted = Annotated[Principal, Depends(require(Permission.records_read_deleted))]
 ShortFilter = Annotated[str | None, Query(min_length=1, max_length=64)]
-_ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
 
 
 async def customers_out(
@@ -178,7 +178,7 @@ async def list_customers(
 @router.get(
     "/{customer_id:uuid}",
     response_model=CustomerOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
 )
 async def get_customer(
     session: SessionDep, actor: CanRead, now: NowDep, customer_id: uuid.UUID, response: Response
@@ -198,7 +198,7 @@ def _with_alias(out: CustomerOut, *, asked_for: uuid.UUID) -> CustomerOut:
 @router.patch(
     "/{customer_id:uuid}",
     response_model=CustomerOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
 )
 async def update_customer(
     session: SessionDep,

@@ -12,6 +12,7 @@ from starlette.datastructures import UploadFile
 
 from app.api.client_address import client_address
 from app.api.deps import (
+    ETAG_HEADER,
     Cursor,
     ExpectedVersion,
     Idempotent,
@@ -46,7 +47,6 @@ router = APIRouter(prefix=API_V1, tags=["intake"])
 
 CanManage = Annotated[Principal, Depends(require(Permission.intake_forms_manage))]
 FormKey = Annotated[str, Path(min_length=1, max_length=100, description="The form's secret key.")]
-_ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
 _SUBMISSION_BODY: dict[str, Any] = {
     # Web pages post without a user: the form key in the path is the credential.
     "security": [],
@@ -109,7 +109,7 @@ async def list_intake_forms(
 @router.get(
     "/intake-forms/{intake_form_id:uuid}",
     response_model=IntakeFormOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
 )
 async def get_intake_form(
     session: SessionDep, actor: CanManage, intake_form_id: uuid.UUID, response: Response
@@ -122,7 +122,7 @@ async def get_intake_form(
 @router.patch(
     "/intake-forms/{intake_form_id:uuid}",
     response_model=IntakeFormOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 412, 413, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 412, 413, 422)},
 )
 async def update_intake_form(
     session: SessionDep,
@@ -160,7 +160,7 @@ async def delete_intake_form(session: SessionDep, actor: CanManage, intake_form_
 @router.post(
     "/intake-forms/{intake_form_id:uuid}/rotate-key",
     response_model=IntakeFormCreated,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
     dependencies=[Idempotent],
 )
 async def rotate_intake_form_key(

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import (
+    ETAG_HEADER,
     Cursor,
     ExpectedVersion,
     Idempotent,
@@ -58,7 +59,6 @@ CanDelete = Annotated[Principal, Depends(require(Permission.records_delete))]
 CanReadDeleted = Annotated[Principal, Depends(require(Permission.records_read_deleted))]
 CanErase = Annotated[Principal, Depends(require(Permission.personal_data_manage))]
 ShortFilter = Annotated[str | None, Query(min_length=1, max_length=64)]
-_ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
 
 
 async def leads_out(
@@ -173,7 +173,7 @@ async def list_leads(
 @router.get(
     "/{lead_id:uuid}",
     response_model=LeadOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
 )
 async def get_lead(
     session: SessionDep, actor: CanRead, now: NowDep, lead_id: uuid.UUID, response: Response
@@ -188,7 +188,7 @@ async def get_lead(
 @router.patch(
     "/{lead_id:uuid}",
     response_model=LeadOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
 )
 async def update_lead(
     session: SessionDep,

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Query, Response, status
 
 from app.api.deps import (
+    ETAG_HEADER,
     SORT_BY_CHANGE,
     Cursor,
     ExpectedVersion,
@@ -37,7 +38,6 @@ from app.services import notification_channels
 router = APIRouter(prefix=f"{API_V1}/notification-channels", tags=["notification-channels"])
 
 CanManage = Annotated[Principal, Depends(require(Permission.notification_channels_manage))]
-_ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
 
 
 @router.post(
@@ -93,7 +93,7 @@ async def list_notification_channels(
 @router.get(
     "/{channel_id:uuid}",
     response_model=NotificationChannelOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
 )
 async def get_notification_channel(
     session: SessionDep, actor: CanManage, channel_id: uuid.UUID, response: Response
@@ -106,7 +106,7 @@ async def get_notification_channel(
 @router.patch(
     "/{channel_id:uuid}",
     response_model=NotificationChannelOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 412, 413, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 412, 413, 422)},
 )
 async def update_notification_channel(
     session: SessionDep,

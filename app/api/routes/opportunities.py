@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import (
+    ETAG_HEADER,
     Cursor,
     ExpectedVersion,
     Idempotent,
@@ -47,7 +48,6 @@ router = APIRouter(prefix=f"{API_V1}/opportunities", tags=["opportunities"])
 
 CanRead = Annotated[Principal, Depends(require(Permission.opportunities_read))]
 CanWrite = Annotated[Principal, Depends(require(Permission.opportunities_write))]
-_ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
 _GATE_422 = {
     "description": "The target stage's gate is not met: `errors` lists every unmet requirement "
     "(field, code such as stage.field_missing or stage.evidence_activity, message)."
@@ -158,7 +158,7 @@ async def list_opportunities(
 @router.get(
     "/{opportunity_id:uuid}",
     response_model=OpportunityOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
 )
 async def get_opportunity(
     session: SessionDep, actor: CanRead, opportunity_id: uuid.UUID, response: Response
@@ -170,7 +170,7 @@ async def get_opportunity(
 @router.patch(
     "/{opportunity_id:uuid}",
     response_model=OpportunityOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
 )
 async def update_opportunity(
     session: SessionDep,

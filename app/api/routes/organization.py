@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from app.api.deps import ExpectedVersion, SessionDep, etag_for, require
+from app.api.deps import ETAG_HEADER, ExpectedVersion, SessionDep, etag_for, require
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.organization import OrganizationOut, OrganizationUpdate
@@ -19,13 +19,12 @@ router = APIRouter(prefix=f"{API_V1}/organization", tags=["organization"])
 
 CanRead = Annotated[Principal, Depends(require(Permission.organization_read))]
 CanWrite = Annotated[Principal, Depends(require(Permission.organization_write))]
-_ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
 
 
 @router.get(
     "",
     response_model=OrganizationOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403)},
 )
 async def get_organization(session: SessionDep, actor: CanRead, response: Response) -> OrganizationOut:
     organization = await organizations.get_organization(session, actor=actor)
@@ -36,7 +35,7 @@ async def get_organization(session: SessionDep, actor: CanRead, response: Respon
 @router.patch(
     "",
     response_model=OrganizationOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 409, 412, 413, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 409, 412, 413, 422)},
 )
 async def update_organization(
     session: SessionDep,

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.deps import (
+    ETAG_HEADER,
     SORT_BY_CHANGE,
     Cursor,
     ExpectedVersion,
@@ -31,7 +32,6 @@ router = APIRouter(prefix=f"{API_V1}/pipelines", tags=["pipelines"])
 
 CanRead = Annotated[Principal, Depends(require(Permission.pipelines_read))]
 CanWrite = Annotated[Principal, Depends(require(Permission.pipelines_write))]
-_ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
 
 
 def pipeline_out(flow: PipelineWithStages) -> PipelineOut:
@@ -99,7 +99,7 @@ async def list_pipelines(
 @router.get(
     "/{pipeline_id:uuid}",
     response_model=PipelineOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
 )
 async def get_pipeline(
     session: SessionDep, actor: CanRead, pipeline_id: uuid.UUID, response: Response
@@ -112,7 +112,7 @@ async def get_pipeline(
 @router.patch(
     "/{pipeline_id:uuid}",
     response_model=PipelineOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
 )
 async def update_pipeline(
     session: SessionDep,

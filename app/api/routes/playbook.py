@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.deps import (
+    ETAG_HEADER,
     SORT_BY_CHANGE,
     Cursor,
     ExpectedVersion,
@@ -44,7 +45,6 @@ router = APIRouter(prefix=API_V1, tags=["playbook"])
 CanRead = Annotated[Principal, Depends(require(Permission.playbook_read))]
 CanWrite = Annotated[Principal, Depends(require(Permission.playbook_write))]
 CanApprove = Annotated[Principal, Depends(require(Permission.playbook_approve))]
-_ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
 
 
 def _out(entry: PlaybookEntry, response: Response | None = None) -> PlaybookEntryOut:
@@ -158,7 +158,7 @@ async def list_playbook_entries(
 @router.get(
     "/playbook-entries/{playbook_entry_id:uuid}",
     response_model=PlaybookEntryOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
 )
 async def get_playbook_entry(
     session: SessionDep, actor: CanRead, playbook_entry_id: uuid.UUID, response: Response
@@ -173,7 +173,7 @@ async def get_playbook_entry(
 @router.patch(
     "/playbook-entries/{playbook_entry_id:uuid}",
     response_model=PlaybookEntryOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
 )
 async def update_playbook_entry(
     session: SessionDep,

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.deps import (
+    ETAG_HEADER,
     SORT_BY_CHANGE,
     Cursor,
     ExpectedVersion,
@@ -52,7 +53,6 @@ CanReadProducts = Annotated[Principal, Depends(require(Permission.products_read)
 CanWriteProducts = Annotated[Principal, Depends(require(Permission.products_write))]
 CanReadQuotes = Annotated[Principal, Depends(require(Permission.quotes_read))]
 CanWriteQuotes = Annotated[Principal, Depends(require(Permission.quotes_write))]
-_ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
 
 
 def _product(product: object, response: Response) -> ProductOut:
@@ -103,7 +103,7 @@ async def list_products(
 @router.get(
     "/products/{product_id:uuid}",
     response_model=ProductOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
 )
 async def get_product(
     session: SessionDep, actor: CanReadProducts, product_id: uuid.UUID, response: Response
@@ -114,7 +114,7 @@ async def get_product(
 @router.patch(
     "/products/{product_id:uuid}",
     response_model=ProductOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
 )
 async def update_product(
     session: SessionDep,
@@ -230,7 +230,7 @@ async def list_quotes(
 @router.get(
     "/quotes/{quote_id:uuid}",
     response_model=QuoteOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
 )
 async def get_quote(
     session: SessionDep, actor: CanReadQuotes, quote_id: uuid.UUID, response: Response
@@ -257,7 +257,7 @@ async def get_quote_price_history(
 @router.put(
     "/quotes/{quote_id:uuid}/lines",
     response_model=QuoteOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
 )
 async def replace_quote_lines(
     session: SessionDep,

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.deps import (
+    ETAG_HEADER,
     SORT_BY_CHANGE,
     Cursor,
     ExpectedVersion,
@@ -40,7 +41,6 @@ router = APIRouter(prefix=API_V1, tags=["sla"])
 
 CanRead = Annotated[Principal, Depends(require(Permission.sla_read))]
 CanWrite = Annotated[Principal, Depends(require(Permission.sla_write))]
-_ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
 
 
 def _policy(policy: object, response: Response) -> SlaPolicyOut:
@@ -99,7 +99,7 @@ async def list_sla_policies(
 @router.get(
     "/sla-policies/{policy_id:uuid}",
     response_model=SlaPolicyOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
 )
 async def get_sla_policy(
     session: SessionDep, actor: CanRead, policy_id: uuid.UUID, response: Response
@@ -110,7 +110,7 @@ async def get_sla_policy(
 @router.patch(
     "/sla-policies/{policy_id:uuid}",
     response_model=SlaPolicyOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
 )
 async def update_sla_policy(
     session: SessionDep,

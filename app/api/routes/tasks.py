@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.deps import (
+    ETAG_HEADER,
     SORT_BY_CHANGE,
     Cursor,
     ExpectedVersion,
@@ -36,7 +37,6 @@ router = APIRouter(prefix=f"{API_V1}/tasks", tags=["tasks"])
 
 CanRead = Annotated[Principal, Depends(require(Permission.tasks_read))]
 CanWrite = Annotated[Principal, Depends(require(Permission.tasks_write))]
-_ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
 
 
 IdFilter = Annotated[list[uuid.UUID] | None, Query(max_length=20)]
@@ -120,7 +120,7 @@ async def list_tasks(
 @router.get(
     "/{task_id:uuid}",
     response_model=TaskOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
 )
 async def get_task(
     session: SessionDep, actor: CanRead, now: NowDep, task_id: uuid.UUID, response: Response
@@ -135,7 +135,7 @@ async def get_task(
 @router.patch(
     "/{task_id:uuid}",
     response_model=TaskOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
 )
 async def update_task(
     session: SessionDep,

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.deps import (
+    ETAG_HEADER,
     Cursor,
     ExpectedVersion,
     Idempotent,
@@ -29,7 +30,6 @@ router = APIRouter(prefix=f"{API_V1}/teams", tags=["teams"])
 
 CanRead = Annotated[Principal, Depends(require(Permission.teams_read))]
 CanWrite = Annotated[Principal, Depends(require(Permission.teams_write))]
-_ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
 
 
 def _out(view: teams.TeamView) -> TeamOut:
@@ -85,7 +85,7 @@ async def list_teams(
 @router.get(
     "/{team_id:uuid}",
     response_model=TeamOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
 )
 async def get_team(session: SessionDep, actor: CanRead, team_id: uuid.UUID, response: Response) -> TeamOut:
     view = await teams.get_team(session, actor=actor, team_id=team_id)
@@ -96,7 +96,7 @@ async def get_team(session: SessionDep, actor: CanRead, team_id: uuid.UUID, resp
 @router.patch(
     "/{team_id:uuid}",
     response_model=TeamOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
 )
 async def update_team(
     session: SessionDep,

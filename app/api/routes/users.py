@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.deps import (
+    ETAG_HEADER,
     CurrentPrincipal,
     Cursor,
     ExpectedVersion,
@@ -32,7 +33,6 @@ router = APIRouter(prefix=f"{API_V1}/users", tags=["users"])
 
 CanRead = Annotated[Principal, Depends(require(Permission.users_read))]
 CanWrite = Annotated[Principal, Depends(require(Permission.users_write))]
-_ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
 
 
 @router.post(
@@ -89,7 +89,7 @@ async def list_users(
 @router.get(
     "/me",
     response_model=UserOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403)},
 )
 async def get_current_user(session: SessionDep, actor: CurrentPrincipal, response: Response) -> UserOut:
     user = await users.get_current_user(session, actor=actor)
@@ -100,7 +100,7 @@ async def get_current_user(session: SessionDep, actor: CurrentPrincipal, respons
 @router.get(
     "/{user_id:uuid}",
     response_model=UserOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
 )
 async def get_user(session: SessionDep, actor: CanRead, user_id: uuid.UUID, response: Response) -> UserOut:
     user = await users.get_user(session, actor=actor, user_id=user_id)
@@ -111,7 +111,7 @@ async def get_user(session: SessionDep, actor: CanRead, user_id: uuid.UUID, resp
 @router.patch(
     "/{user_id:uuid}",
     response_model=UserOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
 )
 async def update_user(
     session: SessionDep,

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from app.api.deps import (
+    ETAG_HEADER,
     SORT_BY_CHANGE,
     Cursor,
     ExpectedVersion,
@@ -41,7 +42,6 @@ from app.services import webhooks
 router = APIRouter(prefix=f"{API_V1}/webhooks", tags=["webhooks"])
 
 CanManage = Annotated[Principal, Depends(require(Permission.webhooks_manage))]
-_ETAG_HEADER = {"ETag": {"description": "The version, for If-Match.", "schema": {"type": "string"}}}
 
 
 @router.post(
@@ -105,7 +105,7 @@ async def list_webhooks(
 @router.get(
     "/{webhook_id:uuid}",
     response_model=WebhookOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
 )
 async def get_webhook(
     session: SessionDep, actor: CanManage, webhook_id: uuid.UUID, response: Response
@@ -118,7 +118,7 @@ async def get_webhook(
 @router.patch(
     "/{webhook_id:uuid}",
     response_model=WebhookOut,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 412, 413, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 412, 413, 422)},
 )
 async def update_webhook(
     session: SessionDep,
@@ -155,7 +155,7 @@ async def delete_webhook(session: SessionDep, actor: CanManage, webhook_id: uuid
 @router.post(
     "/{webhook_id:uuid}/rotate-secret",
     response_model=WebhookCreated,
-    responses={200: {"headers": _ETAG_HEADER}, **problem_responses(401, 403, 404, 413, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 413, 422)},
     dependencies=[Idempotent],
 )
 async def rotate_webhook_secret(
