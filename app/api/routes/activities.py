@@ -129,12 +129,7 @@ async def list_activities(
             occurred_from=occurred_from,
             occurred_to=occurred_to,
         )
-        return ActivityPage(
-            items=await with_names(session, actor, [activity_out(a) for a in page.items]),
-            next_cursor=page.next_cursor,
-            total=page.total,
-            total_capped=page.total_capped,
-        )
+        return ActivityPage.of(page, await with_names(session, actor, [activity_out(a) for a in page.items]))
 
     return await export.answer(read_page, limit=limit, cursor=cursor)
 

@@ -71,12 +71,7 @@ async def list_api_keys(
     page = await api_keys.list_api_keys(
         session, actor=actor, options=options, sort=sort, limit=limit, cursor=cursor
     )
-    return ApiKeyPage(
-        items=[ApiKeyOut.model_validate(k) for k in page.items],
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+    return ApiKeyPage.of(page, [ApiKeyOut.model_validate(k) for k in page.items])
 
 
 @router.post(

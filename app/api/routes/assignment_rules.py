@@ -78,12 +78,7 @@ async def list_assignment_rules(
     page = await assignment_rules.list_rules(
         session, actor=actor, options=options, sort=sort, limit=limit, cursor=cursor
     )
-    return RulePage(
-        items=[RuleOut.model_validate(r) for r in page.items],
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+    return RulePage.of(page, [RuleOut.model_validate(r) for r in page.items])
 
 
 @router.get(

@@ -55,11 +55,6 @@ async def list_audit_events(
             occurred_from=occurred_from,
             occurred_to=occurred_to,
         )
-        return AuditEventPage(
-            items=[AuditEventOut.model_validate(e) for e in page.items],
-            next_cursor=page.next_cursor,
-            total=page.total,
-            total_capped=page.total_capped,
-        )
+        return AuditEventPage.of(page, [AuditEventOut.model_validate(e) for e in page.items])
 
     return await export.answer(read_page, limit=limit, cursor=cursor)

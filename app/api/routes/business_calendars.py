@@ -71,12 +71,7 @@ async def list_business_calendars(
     page = await business_calendars.list_calendars(
         session, actor=actor, options=options, sort=sort, limit=limit, cursor=cursor
     )
-    return BusinessCalendarPage(
-        items=[BusinessCalendarOut.model_validate(c) for c in page.items],
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+    return BusinessCalendarPage.of(page, [BusinessCalendarOut.model_validate(c) for c in page.items])
 
 
 @router.get(

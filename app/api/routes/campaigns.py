@@ -96,12 +96,7 @@ async def list_campaigns(
         cursor=cursor,
         options=options,
     )
-    return CampaignPage(
-        items=[_out(c) for c in page.items],
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+    return CampaignPage.of(page, [_out(c) for c in page.items])
 
 
 @router.get(
@@ -157,12 +152,7 @@ async def list_campaign_costs(
     _, page = await campaigns.list_costs(
         session, actor=actor, campaign_id=campaign_id, limit=limit, cursor=cursor, options=options
     )
-    return CampaignCostPage(
-        items=[CampaignCostOut.model_validate(cost) for cost in page.items],
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+    return CampaignCostPage.of(page, [CampaignCostOut.model_validate(cost) for cost in page.items])
 
 
 @router.post(

@@ -85,12 +85,7 @@ async def list_all_contacts(
         created_to=created_to,
         options=options,
     )
-    return ContactPage(
-        items=[ContactOut.model_validate(c) for c in page.items],
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+    return ContactPage.of(page, [ContactOut.model_validate(c) for c in page.items])
 
 
 @router.get(

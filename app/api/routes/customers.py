@@ -165,12 +165,7 @@ async def list_customers(
             code=code,
             ids=ids,
         )
-        return CustomerPage(
-            items=await customers_out(session, actor, now, page.items),
-            next_cursor=page.next_cursor,
-            total=page.total,
-            total_capped=page.total_capped,
-        )
+        return CustomerPage.of(page, await customers_out(session, actor, now, page.items))
 
     return await export.answer(read_page, limit=limit, cursor=cursor)
 
@@ -281,11 +276,8 @@ async def get_customer_timeline(
     page = await timeline.customer_timeline(
         session, actor=actor, customer_id=customer_id, limit=limit, cursor=cursor
     )
-    return TimelinePage(
-        items=await with_names(session, actor, [TimelineItemOut.model_validate(item) for item in page.items]),
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
+    return TimelinePage.of(
+        page, await with_names(session, actor, [TimelineItemOut.model_validate(item) for item in page.items])
     )
 
 
@@ -337,11 +329,8 @@ async def list_contacts(
             limit=limit,
             cursor=cursor,
         )
-        return ContactPage(
-            items=await with_names(session, actor, [ContactOut.model_validate(c) for c in page.items]),
-            next_cursor=page.next_cursor,
-            total=page.total,
-            total_capped=page.total_capped,
+        return ContactPage.of(
+            page, await with_names(session, actor, [ContactOut.model_validate(c) for c in page.items])
         )
 
     return await export.answer(read_page, limit=limit, cursor=cursor)
@@ -369,12 +358,7 @@ async def list_deleted_customers(
         cursor=cursor,
         deleted_since=deleted_since,
     )
-    return DeletedRecordPage(
-        items=[DeletedRecordOut.model_validate(customer) for customer in page.items],
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+    return DeletedRecordPage.of(page, [DeletedRecordOut.model_validate(customer) for customer in page.items])
 
 
 @router.delete(

@@ -206,12 +206,7 @@ async def _row_report(
     page = await imports.list_row_report(
         session, actor=actor, job_id=job_id, warnings=warnings, limit=limit, cursor=cursor
     )
-    return ImportRowErrorPage(
-        items=[ImportRowErrorOut.model_validate(e) for e in page.items],
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+    return ImportRowErrorPage.of(page, [ImportRowErrorOut.model_validate(e) for e in page.items])
 
 
 @router.get(

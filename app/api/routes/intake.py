@@ -98,12 +98,7 @@ async def list_intake_forms(
     session: SessionDep, actor: CanManage, options: ListOptionsDep, limit: Limit = 50, cursor: Cursor = None
 ) -> IntakeFormPage:
     page = await intake.list_forms(session, actor=actor, limit=limit, cursor=cursor, options=options)
-    return IntakeFormPage(
-        items=[IntakeFormOut.model_validate(f) for f in page.items],
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+    return IntakeFormPage.of(page, [IntakeFormOut.model_validate(f) for f in page.items])
 
 
 @router.get(

@@ -70,12 +70,7 @@ async def list_lead_pool(
             product_line=product_line,
             q=q,
         )
-        return LeadPage(
-            items=await leads_out(session, actor, now, page.items),
-            next_cursor=page.next_cursor,
-            total=page.total,
-            total_capped=page.total_capped,
-        )
+        return LeadPage.of(page, await leads_out(session, actor, now, page.items))
 
     return await export.answer(read_page, limit=limit, cursor=cursor)
 

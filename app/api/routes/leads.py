@@ -160,12 +160,7 @@ async def list_leads(
             created_from=created_from,
             created_to=created_to,
         )
-        return LeadPage(
-            items=await leads_out(session, actor, now, page.items),
-            next_cursor=page.next_cursor,
-            total=page.total,
-            total_capped=page.total_capped,
-        )
+        return LeadPage.of(page, await leads_out(session, actor, now, page.items))
 
     return await export.answer(read_page, limit=limit, cursor=cursor)
 
@@ -368,12 +363,7 @@ async def list_deleted_leads(
         cursor=cursor,
         deleted_since=deleted_since,
     )
-    return DeletedRecordPage(
-        items=[DeletedRecordOut.model_validate(lead) for lead in page.items],
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+    return DeletedRecordPage.of(page, [DeletedRecordOut.model_validate(lead) for lead in page.items])
 
 
 @router.delete(

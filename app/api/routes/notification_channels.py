@@ -82,12 +82,7 @@ async def list_notification_channels(
     page = await notification_channels.list_channels(
         session, actor=actor, options=options, sort=sort, limit=limit, cursor=cursor
     )
-    return NotificationChannelPage(
-        items=[NotificationChannelOut.of(c) for c in page.items],
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+    return NotificationChannelPage.of(page, [NotificationChannelOut.of(c) for c in page.items])
 
 
 @router.get(
@@ -158,12 +153,7 @@ async def list_notification_channel_deliveries(
     page = await notification_channels.list_deliveries(
         session, actor=actor, options=options, channel_id=channel_id, limit=limit, cursor=cursor
     )
-    return DeliveryPage(
-        items=[DeliveryOut.model_validate(d) for d in page.items],
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+    return DeliveryPage.of(page, [DeliveryOut.model_validate(d) for d in page.items])
 
 
 @router.post(

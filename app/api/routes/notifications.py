@@ -32,12 +32,7 @@ async def list_notifications(
     page = await notifications.list_notifications(
         session, actor=actor, options=options, limit=limit, cursor=cursor, is_read=is_read
     )
-    return NotificationPage(
-        items=[NotificationOut.model_validate(n) for n in page.items],
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+    return NotificationPage.of(page, [NotificationOut.model_validate(n) for n in page.items])
 
 
 @router.post(

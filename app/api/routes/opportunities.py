@@ -145,12 +145,7 @@ async def list_opportunities(
             sort=sort,
             ids=ids,
         )
-        return OpportunityPage(
-            items=await opportunities_out(session, actor, page.items),
-            next_cursor=page.next_cursor,
-            total=page.total,
-            total_capped=page.total_capped,
-        )
+        return OpportunityPage.of(page, await opportunities_out(session, actor, page.items))
 
     return await export.answer(read_page, limit=limit, cursor=cursor)
 

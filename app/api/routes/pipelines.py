@@ -88,12 +88,7 @@ async def list_pipelines(
     page, stages = await pipelines.list_pipelines(
         session, actor=actor, options=options, sort=sort, limit=limit, cursor=cursor
     )
-    return PipelinePage(
-        items=[pipeline_out(PipelineWithStages(p, stages[p.id])) for p in page.items],
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+    return PipelinePage.of(page, [pipeline_out(PipelineWithStages(p, stages[p.id])) for p in page.items])
 
 
 @router.get(

@@ -147,12 +147,7 @@ async def list_playbook_entries(
     page = await playbook.list_entries(
         session, actor=actor, options=options, sort=sort, filters=filters, limit=limit, cursor=cursor
     )
-    return PlaybookEntryPage(
-        items=await with_names(session, actor, [_out(entry) for entry in page.items]),
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+    return PlaybookEntryPage.of(page, await with_names(session, actor, [_out(entry) for entry in page.items]))
 
 
 @router.get(

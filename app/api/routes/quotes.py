@@ -92,12 +92,7 @@ async def list_products(
     page = await quotes.list_products(
         session, actor=actor, options=options, sort=sort, limit=limit, cursor=cursor, active=active
     )
-    return ProductPage(
-        items=[ProductOut.model_validate(p) for p in page.items],
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+    return ProductPage.of(page, [ProductOut.model_validate(p) for p in page.items])
 
 
 @router.get(
@@ -215,13 +210,11 @@ async def list_quotes(
             opportunity_id=opportunity_id,
         )
         lines = await quotes.lines_of_quotes(session, [q.id for q in page.items])
-        return QuotePage(
-            items=await with_names(
+        return QuotePage.of(
+            page,
+            await with_names(
                 session, actor, [await _quote_out(session, q, lines=lines.get(q.id, [])) for q in page.items]
             ),
-            next_cursor=page.next_cursor,
-            total=page.total,
-            total_capped=page.total_capped,
         )
 
     return await export.answer(read_page, limit=limit, cursor=cursor)

@@ -88,12 +88,7 @@ async def list_sla_policies(
     page = await sla.list_policies(
         session, actor=actor, options=options, sort=sort, limit=limit, cursor=cursor
     )
-    return SlaPolicyPage(
-        items=[SlaPolicyOut.model_validate(p) for p in page.items],
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+    return SlaPolicyPage.of(page, [SlaPolicyOut.model_validate(p) for p in page.items])
 
 
 @router.get(
@@ -176,9 +171,4 @@ async def list_sla_timers(
         )
         for t in page.items
     ]
-    return SlaTimerPage(
-        items=await with_names(session, actor, items),
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+    return SlaTimerPage.of(page, await with_names(session, actor, items))

@@ -83,12 +83,7 @@ async def list_status_board(
     page = await status_board.list_board(
         session, actor=actor, now=now, filters=filters, limit=limit, cursor=cursor
     )
-    return StatusBoardPage(
-        items=[_item(i) for i in page.items],
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+    return StatusBoardPage.of(page, [_item(i) for i in page.items])
 
 
 @router.get("/summary", response_model=StatusBoardSummaryOut, responses=problem_responses(401, 403, 422))

@@ -107,11 +107,8 @@ async def list_tasks(
                 due_before=due_before,
             ),
         )
-        return TaskPage(
-            items=await with_names(session, actor, [TaskOut.model_validate(t) for t in page.items]),
-            next_cursor=page.next_cursor,
-            total=page.total,
-            total_capped=page.total_capped,
+        return TaskPage.of(
+            page, await with_names(session, actor, [TaskOut.model_validate(t) for t in page.items])
         )
 
     return await export.answer(read_page, limit=limit, cursor=cursor)

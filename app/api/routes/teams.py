@@ -74,12 +74,7 @@ async def list_teams(
     page = await teams.list_teams(
         session, actor=actor, options=options, limit=limit, cursor=cursor, sort=sort
     )
-    return TeamPage(
-        items=await with_names(session, actor, [_out(v) for v in page.items]),
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+    return TeamPage.of(page, await with_names(session, actor, [_out(v) for v in page.items]))
 
 
 @router.get(

@@ -76,12 +76,7 @@ async def list_users(
             q=q,
             ids=ids,
         )
-        return UserPage(
-            items=[UserOut.model_validate(u) for u in page.items],
-            next_cursor=page.next_cursor,
-            total=page.total,
-            total_capped=page.total_capped,
-        )
+        return UserPage.of(page, [UserOut.model_validate(u) for u in page.items])
 
     return await export.answer(read_page, limit=limit, cursor=cursor)
 

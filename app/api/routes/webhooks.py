@@ -94,12 +94,7 @@ async def list_webhooks(
     page = await webhooks.list_subscriptions(
         session, actor=actor, options=options, sort=sort, limit=limit, cursor=cursor
     )
-    return WebhookPage(
-        items=[WebhookOut.model_validate(s) for s in page.items],
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+    return WebhookPage.of(page, [WebhookOut.model_validate(s) for s in page.items])
 
 
 @router.get(
@@ -198,12 +193,7 @@ async def list_webhook_deliveries(
     page = await webhooks.list_deliveries(
         session, actor=actor, options=options, subscription_id=webhook_id, limit=limit, cursor=cursor
     )
-    return DeliveryPage(
-        items=[DeliveryOut.model_validate(d) for d in page.items],
-        next_cursor=page.next_cursor,
-        total=page.total,
-        total_capped=page.total_capped,
-    )
+    return DeliveryPage.of(page, [DeliveryOut.model_validate(d) for d in page.items])
 
 
 @router.post(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self
 
 from pydantic import (
     AwareDatetime,
@@ -21,6 +22,9 @@ from pydantic import (
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
+
+if TYPE_CHECKING:
+    from app.services.pagination import Page
 
 
 def _iso_8601_only(value: Any) -> Any:
@@ -222,3 +226,10 @@ class ListPage(BaseModel):
     total_capped: bool | None = Field(
         default=None, description="With include=total: true when the list holds more than `total`."
     )
+
+    @classmethod
+    def of(cls, page: Page[Any], items: Sequence[Any]) -> Self:
+        """The answer for a service's page: its `items` as answered, its cursor and its count."""
+        return cls(
+            items=items, next_cursor=page.next_cursor, total=page.total, total_capped=page.total_capped
+        )
