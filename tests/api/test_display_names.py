@@ -97,7 +97,15 @@ async def test_leads_customers_and_opportunities_name_their_references(client, m
         assert answer["pipeline_name"] == PROJECT
         assert answer["stage_name"] == first_stage["name"]
     contacts = ok(await client.get(f"/api/v1/customers/{customer['id']}/contacts", headers=tenant.headers))
-    assert [c["customer_name"] for c in contacts["items"]] == ["申华建材"]
+    everyones = ok(await client.get("/api/v1/contacts", headers=tenant.headers))
+    one = ok(await client.get(f"/api/v1/contacts/{contact['id']}", headers=tenant.headers))
+    edited = ok(
+        await client.patch(
+            f"/api/v1/contacts/{contact['id']}", json={"title": "采购经理"}, headers=tenant.headers
+        )
+    )
+    assert [c["customer_name"] for c in contacts["items"] + everyones["items"]] == ["申华建材"] * 2
+    assert one["customer_name"] == edited["customer_name"] == "申华建材"
     history = ok(
         await client.get(f"/api/v1/opportunities/{deal['id']}/stage-history", headers=tenant.headers)
     )

@@ -20,7 +20,7 @@ from app.api.deps import (
     etag_for,
     require,
 )
-from app.api.display_names import with_name
+from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.common import Timestamp
@@ -85,7 +85,9 @@ async def list_all_contacts(
         created_to=created_to,
         options=options,
     )
-    return ContactPage.of(page, [ContactOut.model_validate(c) for c in page.items])
+    return ContactPage.of(
+        page, await with_names(session, actor, [ContactOut.model_validate(c) for c in page.items])
+    )
 
 
 @router.get(
@@ -99,7 +101,7 @@ async def get_contact(
     """A contact of a customer the caller may see; any other answers 404."""
     contact = await contacts.get_contact(session, actor=actor, contact_id=contact_id)
     response.headers["ETag"] = etag_for(contact.version)
-    return ContactOut.model_validate(contact)
+    return await with_name(session, actor, ContactOut.model_validate(contact))
 
 
 @router.patch(
@@ -122,7 +124,7 @@ async def update_contact(
         session, actor=actor, contact_id=contact_id, changes=body.changes(), expected_version=expected_version
     )
     response.headers["ETag"] = etag_for(contact.version)
-    return ContactOut.model_validate(contact)
+    return await with_name(session, actor, ContactOut.model_validate(contact))
 
 
 @router.delete(
