@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.errors import Conflict, DomainError, FieldError, InvalidInput
 from app.domain.leads import LeadStatus
 from app.domain.principal import Principal
+from app.domain.tags import retagged
 from app.services import customers, lead_pool, lead_qualification, leads
 from app.services.ownership import resolve_owner
 
@@ -77,10 +78,6 @@ async def edit_each(session: AsyncSession, ids: Sequence[uuid.UUID], edit: Edit)
     return outcomes
 
 
-def _with_tags(current: Sequence[str], tags: Sequence[str], *, add: bool) -> list[str]:
-    return sorted(set(current) | set(tags)) if add else sorted(set(current) - set(tags))
-
-
 def _lead_edit(
     session: AsyncSession, actor: Principal, action: LeadBulkAction, edit: BulkEdit, now: datetime
 ) -> Edit:
@@ -97,7 +94,7 @@ def _lead_edit(
 
     async def retag(lead_id: uuid.UUID) -> Any:
         lead = await leads.get_lead(session, actor=actor, lead_id=lead_id, for_update=True)
-        tags = _with_tags(lead.tags, edit.tags, add=action is LeadBulkAction.tag)
+        tags = retagged(lead.tags, edit.tags, add=action is LeadBulkAction.tag)
         return await leads.update_lead(
             session, actor=actor, lead_id=lead_id, changes={"tags": tags}, expected_version=None, now=now
         )
@@ -184,7 +181,7 @@ async def edit_customers(
             customer = await customers.get_customer(
                 session, actor=actor, customer_id=customer_id, for_update=True
             )
-            changes = {"tags": _with_tags(customer.tags, edit.tags, add=action is CustomerBulkAction.tag)}
+            changes = {"tags": retagged(customer.tags, edit.tags, add=action is CustomerBulkAction.tag)}
         return await customers.update_customer(
             session, actor=actor, customer_id=customer_id, changes=changes, expected_version=None
         )

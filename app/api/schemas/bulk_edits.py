@@ -5,7 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 from app.api.schemas.assignment import Reason
 from app.api.schemas.common import JsonInteger, Problem, given, when
@@ -83,13 +90,15 @@ class LeadBulkSetStatus(BaseModel):
     action: Literal["set_status"]
     lead_ids: Ids
     status: Literal["qualified", "disqualified"]
-    reason: Reason | None = None
+    reason: Reason | None = Field(default=None, validate_default=True)
 
-    @model_validator(mode="after")
-    def _reason_for_disqualified(self) -> LeadBulkSetStatus:
-        if self.status == "disqualified" and self.reason is None:
+    @field_validator("reason")
+    @classmethod
+    def _reason_for_disqualified(cls, reason: str | None, info: ValidationInfo) -> str | None:
+        # A field validator, so that the error names `reason` (status is validated before it).
+        if reason is None and info.data.get("status") == "disqualified":
             raise ValueError("disqualified needs a reason")
-        return self
+        return reason
 
 
 LeadBulkIn = Annotated[

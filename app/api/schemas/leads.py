@@ -15,6 +15,7 @@ from app.api.schemas.engagement import Engaged
 from app.domain.lead_intent import Signal
 from app.domain.lead_qualification import FeedbackReason
 from app.domain.leads import LeadSource, LeadStatus
+from app.domain.tags import MAX_TAG_LENGTH, MAX_TAGS
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -23,7 +24,10 @@ PhoneText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3
 EmailText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)]
 Notes = Annotated[str, StringConstraints(max_length=5000)]
 Money = Annotated[Decimal, DecimalText(digits=12, places=2, example="250000.00")]
-Tags = Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=32)]], Field(max_length=20)]
+Tags = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=MAX_TAG_LENGTH)]],
+    Field(max_length=MAX_TAGS),
+]
 CustomFields = Annotated[dict[str, Any], Field(max_length=50)]
 UtmText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 _CAMPAIGN_ID = "The campaign that brought the lead in (GET /campaigns); one of the organization's."
