@@ -58,10 +58,10 @@ class Settings(BaseSettings):
     # them the socket's peer address is the client, and X-Forwarded-For is ignored.
     trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = []
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
-    # How long GET /changes keeps its entries; older ones are pruned nightly and a cursor unused
+    # How long GET /changes keeps its entries; older ones are pruned hourly and a cursor unused
     # this long answers 410 (docs/operations.md, "Incremental sync").
     change_log_retention_days: int = Field(default=30, ge=1, le=3650)
-    # The most rows a list answers as CSV or XLSX (Accept); more is a job (POST /exports).
+    # The most rows a list answers as CSV or XLSX (Accept); more answers 422 export.too_many_rows.
     export_max_rows: int = Field(default=10_000, ge=1, le=100_000)
     db_pool_size: int = Field(default=10, ge=1)
     # A pooled PostgreSQL connection idle for longer is checked alive before use (app/db.py).

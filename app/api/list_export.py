@@ -1,6 +1,6 @@
 """Every list as a spreadsheet: `Accept: text/csv` or the XLSX media type answers the whole filtered
 list (all pages, the same filters and sort) as one file, one column per field of the list's row
-schema, up to `CRM_EXPORT_MAX_ROWS` rows; more is a job (`POST /exports`). One mechanism for all
+schema, up to `CRM_EXPORT_MAX_ROWS` rows; more answers 422 (narrow the filters). One mechanism for all
 lists: a route asks for `ListExport` and hands it the function that reads one page."""
 
 from __future__ import annotations
@@ -125,10 +125,10 @@ class ListExport:
 
 def _too_many_rows(max_rows: int) -> InvalidInput:
     return InvalidInput(
-        f"The list has more than {max_rows} rows, more than one answer carries as a file: narrow the "
-        "filters, or export it as a job with POST /api/v1/exports.",
+        f"The list has more than {max_rows} rows, more than one answer carries as a file: export it in "
+        "narrower slices (created_from/created_to, owner or region filters).",
         code=TOO_MANY_ROWS,
-        errors=[FieldError("Accept", TOO_MANY_ROWS, f"at most {max_rows} rows; use POST /api/v1/exports")],
+        errors=[FieldError("Accept", TOO_MANY_ROWS, f"at most {max_rows} rows a file; narrow the filters")],
     )
 
 

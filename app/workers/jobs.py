@@ -108,7 +108,7 @@ async def purge_refresh_tokens(ctx: JobContext) -> int:
 
 
 async def prune_change_log(ctx: JobContext) -> int:
-    """Nightly: change-feed entries older than the retention go (a cursor that old answers 410)."""
+    """Hourly: change-feed entries older than the retention go (a cursor that old answers 410)."""
     sessionmaker, queue, clock = _deps(ctx)
     days = ctx.get("change_log_retention_days", change_log.DEFAULT_RETENTION_DAYS)
     async with session_scope(sessionmaker, queue) as session:
