@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from enum import StrEnum
 
 
@@ -16,15 +17,22 @@ MEDIA_TYPES = {CSV_MEDIA_TYPE: ExportFormat.csv, XLSX_MEDIA_TYPE: ExportFormat.x
 _JSON = "application/json"
 
 
-def requested_format(accept: str) -> ExportFormat | None:
-    """The file format the client asks for, when it prefers one to JSON (the first named wins)."""
+def preferred_media_type(accept: str, offered: Collection[str]) -> str | None:
+    """The first of the `offered` file media types the Accept header names before JSON; None:
+    answer JSON."""
     for part in accept.split(","):
         media = part.split(";")[0].strip().lower()
-        if media in MEDIA_TYPES:
-            return MEDIA_TYPES[media]
+        if media in offered:
+            return media
         if media == _JSON:
             return None
     return None
+
+
+def requested_format(accept: str) -> ExportFormat | None:
+    """The file format a list is asked for, when the client prefers one to JSON."""
+    media = preferred_media_type(accept, MEDIA_TYPES)
+    return None if media is None else MEDIA_TYPES[media]
 
 
 # The audit trail's record of an export: who, which list, which filters, how many rows.

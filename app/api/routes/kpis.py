@@ -41,6 +41,7 @@ from app.api.schemas.kpis import (
     TimeToFirstDealReport,
 )
 from app.domain.errors import FieldError, InvalidInput, PermissionDenied
+from app.domain.exports import CSV_MEDIA_TYPE, preferred_media_type
 from app.domain.kpis import DEFAULT_STALE_DAYS, Filter, KpiFilters, KpiName, group_by_pattern
 from app.domain.leads import LeadSource
 from app.domain.permissions import Permission
@@ -67,7 +68,6 @@ def reader_of(name: KpiName) -> Callable[..., Awaitable[Principal]]:
 
 
 DEFINITIONS_URL = "https://docs.salescrm.dev/kpis#"
-CSV_MEDIA_TYPE = "text/csv"
 CACHE_CONTROL = "private, max-age=60"
 _Text = Query(max_length=64)
 _HEADERS = {
@@ -202,13 +202,6 @@ def _params(result: KpiResult) -> KpiParams:
     )
 
 
-def _wants_csv(accept: str) -> bool:
-    media = [part.split(";")[0].strip().lower() for part in accept.split(",")]
-    return CSV_MEDIA_TYPE in media and (
-        "application/json" not in media or media.index(CSV_MEDIA_TYPE) < media.index("application/json")
-    )
-
-
 def _csv(report: type[KpiReport[Any]], result: KpiResult, rows: list[dict[str, Any]]) -> bytes:
     """The rows flattened (a dimension as <name>_id and <name>_name)."""
     row_model: type[KpiRow] = report.model_fields["rows"].annotation.__args__[0]  # type: ignore[union-attr]
@@ -268,7 +261,7 @@ def _answer(
         rows=result.rows,
         **result.extras,
     )
-    as_csv = _wants_csv(request.headers.get("accept", ""))
+    as_csv = preferred_media_type(request.headers.get("accept", ""), (CSV_MEDIA_TYPE,)) is not None
     # The digest leaves out generated_at: the same figures are the same answer.
     figures = body.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude={"generated_at"})
     etag = _etag(json.dumps([as_csv, figures], sort_keys=True).encode())
