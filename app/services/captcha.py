@@ -3,10 +3,12 @@ and Cloudflare Turnstile share it: POST secret + response, answer JSON with `suc
 
 from __future__ import annotations
 
+import json
+
 import httpx
 
 from app.domain.errors import InvalidInput, UpstreamUnavailable
-from app.services.channel_delivery import check_url
+from app.services.channel_delivery import bounded_exchange, check_url
 
 TIMEOUT_SECONDS = 5.0
 MAX_ANSWER_BYTES = 16 * 1024
@@ -22,11 +24,16 @@ async def captcha_passes(
         async with httpx.AsyncClient(
             timeout=httpx.Timeout(TIMEOUT_SECONDS), follow_redirects=False, trust_env=False
         ) as http:
-            answer = await http.post(
-                verify_url, data={"secret": secret, "response": token, "remoteip": client}
+            answer = await bounded_exchange(
+                http,
+                "POST",
+                verify_url,
+                deadline_seconds=TIMEOUT_SECONDS,
+                max_bytes=MAX_ANSWER_BYTES + 1,
+                data={"secret": secret, "response": token, "remoteip": client},
             )
-        body = answer.json() if len(answer.content) <= MAX_ANSWER_BYTES else {}
-    except (httpx.HTTPError, OSError, ValueError, InvalidInput) as exc:
+        body = json.loads(answer.body) if len(answer.body) <= MAX_ANSWER_BYTES else {}
+    except (httpx.HTTPError, OSError, ValueError, TimeoutError, InvalidInput) as exc:
         raise UpstreamUnavailable(
             "The captcha provider cannot be reached; retry.", code="intake.captcha_unavailable"
         ) from exc

@@ -96,7 +96,7 @@ class WebhookMessage:
 
 
 @dataclass(frozen=True)
-class _Answer:
+class Answer:
     status: int
     body: bytes
 
@@ -130,6 +130,28 @@ def tls_context() -> ssl.SSLContext:
     """Read the CA bundle once per process: each read took ~40 ms, paid by every runtime started
     (an API process, a worker, a CLI command, each test's app)."""
     return httpx.create_ssl_context(trust_env=False)
+
+
+async def bounded_exchange(
+    http: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    deadline_seconds: float,
+    max_bytes: int,
+    **request: Any,
+) -> Answer:
+    """One call to a URL someone else configured, bounded in time and size: httpx times each read
+    separately, so the overall deadline stops a server that trickles a byte every few seconds from
+    holding the caller; at most `max_bytes` of the answer are read."""
+    async with asyncio.timeout(deadline_seconds):
+        async with http.stream(method, url, **request) as response:
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) >= max_bytes:
+                    break
+            return Answer(response.status_code, bytes(body[:max_bytes]))
 
 
 class ChannelClient:
@@ -185,19 +207,17 @@ class ChannelClient:
         content: bytes | None = None,
         json_body: Any = None,
         headers: Mapping[str, str] | None = None,
-    ) -> _Answer:
-        # httpx times each read separately; the overall deadline stops a receiver that trickles a byte
-        # every few seconds from holding a dispatcher worker.
-        async with asyncio.timeout(self._timeout_seconds):
-            async with self._http.stream(
-                method, url, content=content, json=json_body, headers=headers
-            ) as response:
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) >= MAX_ANSWER_BYTES:
-                        break
-                return _Answer(response.status_code, bytes(body[:MAX_ANSWER_BYTES]))
+    ) -> Answer:
+        return await bounded_exchange(
+            self._http,
+            method,
+            url,
+            deadline_seconds=self._timeout_seconds,
+            max_bytes=MAX_ANSWER_BYTES,
+            content=content,
+            json=json_body,
+            headers=headers,
+        )
 
     @staticmethod
     def _network_failure(exc: Exception, started: float, secrets: Sequence[str]) -> DeliveryResult:
@@ -219,7 +239,7 @@ class ChannelClient:
     # --- WeCom and DingTalk ---------------------------------------------------------------------
 
     @staticmethod
-    def _errcode_result(answer: _Answer, started: float, secrets: Sequence[str]) -> DeliveryResult:
+    def _errcode_result(answer: Answer, started: float, secrets: Sequence[str]) -> DeliveryResult:
         """WeCom and DingTalk answer HTTP 200 and put the result in `errcode`."""
         excerpt = _redact(_excerpt(answer.body), secrets)
         outcome = classify_response(answer.status)
@@ -400,7 +420,7 @@ class ChannelClient:
         return DeliveryResult(outcome, answer.status, _excerpt(answer.body), _elapsed_ms(started), error)
 
 
-def _errcode_of(answer: _Answer) -> int | None:
+def _errcode_of(answer: Answer) -> int | None:
     try:
         parsed = json.loads(answer.body)
     except ValueError:

@@ -8,10 +8,12 @@ import asyncio
 import ipaddress
 import itertools
 import json
+import time
 
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from app.services import captcha
 from tests.api.helpers import bearer, ok
 from tests.conftest import new_tenant, serving
 
@@ -273,6 +275,35 @@ async def test_a_captcha_form_accepts_a_token_the_provider_passes_and_refuses_ot
     assert [call["response"] for call in seen] == ["forged", "good"]
     assert seen[0]["secret"] == "captcha-secret"
     assert len(await _leads(client, tenant)) == 1
+
+
+async def test_a_captcha_provider_that_trickles_its_answer_is_cut_off_at_the_deadline(
+    client, make_tenant, httpserver: HTTPServer, monkeypatch
+):
+    monkeypatch.setattr(captcha, "TIMEOUT_SECONDS", 1.0)
+
+    def trickle(request: Request) -> Response:
+        # Each byte comes well within httpx's per-read timeout; the whole answer takes 3 s.
+        def body():  # type: ignore[no-untyped-def]
+            for _ in range(10):
+                time.sleep(0.3)
+                yield b" "
+            yield b'{"success": true}'
+
+        return Response(body(), content_type="application/json")
+
+    httpserver.expect_request("/siteverify", method="POST").respond_with_handler(trickle)
+    tenant = await make_tenant()
+    form = await _form(
+        client, tenant.headers, captcha_verify_url=httpserver.url_for("/siteverify"), captcha_secret="s"
+    )
+
+    started = time.monotonic()
+    answer = await client.post(f"/api/v1/intake/{form['key']}", json=_submission(captcha_token="good"))
+
+    assert (answer.status_code, answer.json()["code"]) == (503, "intake.captcha_unavailable")
+    assert time.monotonic() - started < 2.5
+    assert await _leads(client, tenant) == []
 
 
 async def test_marketing_manages_forms_and_a_rep_cannot(client, make_tenant, make_user):
