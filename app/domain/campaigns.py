@@ -21,11 +21,6 @@ class CampaignChannel(StrEnum):
     other = "other"
 
 
-def runs_on(starts_on: date | None, ends_on: date | None, day: date) -> bool:
-    """A campaign runs from its first to its last day, both included; an open end runs on."""
-    return (starts_on is None or starts_on <= day) and (ends_on is None or day <= ends_on)
-
-
 def money_ratio(numerator: Decimal, denominator: int | Decimal) -> str | None:
     """An amount per unit (cost per lead) as a decimal string with two places; null over zero."""
     if not denominator:

@@ -193,9 +193,10 @@ async def list_costs(
     limit: int,
     cursor: str | None,
     options: ListOptions = NO_OPTIONS,
-) -> tuple[Campaign, Page[CampaignCost]]:
+) -> Page[CampaignCost]:
+    """The campaign's costs, newest first; 404 for a campaign the actor may not see."""
     campaign = await get_campaign(session, actor=actor, campaign_id=campaign_id)
-    page = await paginate(
+    return await paginate(
         session,
         select(CampaignCost).where(
             CampaignCost.organization_id == actor.organization_id, CampaignCost.campaign_id == campaign.id
@@ -207,7 +208,6 @@ async def list_costs(
         cursor=cursor,
         options=options,
     )
-    return campaign, page
 
 
 async def add_cost(

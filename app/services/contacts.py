@@ -14,12 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.contacts import DECISION_CHAIN_RANK, BuyingRole
 from app.domain.custom_fields import validate_custom_fields
 from app.domain.dedup import normalise_contact
-from app.domain.errors import Conflict, NotFound
+from app.domain.errors import Conflict
 from app.domain.models import Contact, Customer
 from app.domain.principal import Principal
 from app.domain.search import phone_digits
-from app.services import audit
-from app.services.common import check_version, like_pattern, matches, plan_for_these_values
+from app.services import audit, customer_dedup
+from app.services.common import check_version, get_visible, like_pattern, matches, plan_for_these_values
 from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 from app.services.policy import policy_for
 from app.services.visibility import visible_to
@@ -45,9 +45,7 @@ SORTABLE: dict[str, Any] = {
 def visible_customer_ids(actor: Principal) -> Any:
     """The live customers the actor may see: their contacts are the contacts the actor may see."""
     return select(Customer.id).where(
-        Customer.organization_id == actor.organization_id,
-        Customer.merged_into_id.is_(None),
-        visible_to(actor, Customer.owner_id),
+        *customer_dedup.live_customers(actor.organization_id), visible_to(actor, Customer.owner_id)
     )
 
 
@@ -84,15 +82,9 @@ def role_fields(
 async def get_contact(
     session: AsyncSession, *, actor: Principal, contact_id: uuid.UUID, for_update: bool = False
 ) -> Contact:
-    statement = select(Contact).where(
-        Contact.id == contact_id, Contact.organization_id == actor.organization_id, contact_visibility(actor)
+    return await get_visible(
+        session, Contact, contact_id, actor=actor, visible=contact_visibility(actor), for_update=for_update
     )
-    if for_update:
-        statement = statement.with_for_update()
-    contact = await session.scalar(statement)
-    if contact is None:
-        raise NotFound(f"Contact {contact_id} was not found.", code="contact.not_found")
-    return contact
 
 
 async def update_contact(

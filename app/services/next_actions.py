@@ -70,15 +70,14 @@ class OpportunityNextActions:
 
 
 def _stage_deals(opportunity: Opportunity, since: datetime) -> list[ColumnElement[bool]]:
-    """The conditions naming the organization's closed deals (not this one) of the pipeline, closed
-    since `since`, and their stays in the deal's current stage."""
+    """The conditions naming the organization's closed deals of the pipeline (the deal asking is
+    open, so never among them), closed since `since`, and their stays in the deal's current stage."""
     return [
         StageStay.organization_id == opportunity.organization_id,
         StageStay.pipeline_id == opportunity.pipeline_id,
         StageStay.stage_id == opportunity.stage_id,
         Opportunity.id == StageStay.opportunity_id,
         Opportunity.organization_id == opportunity.organization_id,
-        Opportunity.id != opportunity.id,
         Opportunity.status.in_(_CLOSED),
         Opportunity.closed_at >= since,
     ]

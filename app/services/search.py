@@ -23,6 +23,7 @@ from app.domain.principal import Principal
 from app.domain.search import MatchKind, SearchType, exact_phone, phone_digits, score
 from app.services.common import like_pattern, plan_for_these_values
 from app.services.contacts import contact_visibility
+from app.services.display_names import DisplayNames, display_names
 from app.services.leads import lead_visibility
 from app.services.opportunities import opportunity_visibility
 from app.services.visibility import visible_to
@@ -65,7 +66,7 @@ class _Source:
     live: Callable[[], list[ColumnElement[bool]]]
     exact: Callable[[_Query], list[ColumnElement[bool]]]
     anywhere: Callable[[_Query], list[ColumnElement[bool]]]
-    subtitle: Callable[[Any, dict[uuid.UUID, str]], str | None]
+    subtitle: Callable[[Any, DisplayNames], str | None]
 
 
 def _phone_anywhere(column: Any, query: _Query) -> list[ColumnElement[bool]]:
@@ -104,7 +105,7 @@ _SOURCES: dict[SearchType, _Source] = {
         lambda: [Contact.erased_at.is_(None)],
         lambda q: [*_equal(Contact.phone, q.phone), *_equal(Contact.email, q.email)],
         lambda q: _phone_anywhere(Contact.phone, q),
-        lambda contact, names: names.get(contact.customer_id),
+        lambda contact, names: names.name("customer", contact.customer_id),
     ),
     SearchType.opportunity: _Source(
         Opportunity,
@@ -112,7 +113,7 @@ _SOURCES: dict[SearchType, _Source] = {
         lambda: [],
         lambda q: [],
         lambda q: [],
-        lambda opportunity, names: names.get(opportunity.customer_id),
+        lambda opportunity, names: names.name("customer", opportunity.customer_id),
     ),
 }
 
@@ -126,6 +127,10 @@ def searchable_types(actor: Principal, requested: Sequence[SearchType] | None) -
             "Your role may read none of the kinds of record asked for.", code="permission.denied"
         )
     return allowed
+
+
+# The kinds whose subtitle is the name of the customer they belong to.
+_OF_A_CUSTOMER = frozenset({SearchType.contact, SearchType.opportunity})
 
 
 async def search_records(
@@ -155,7 +160,11 @@ async def search_records(
         found.extend(
             (kind, record, match) for record, match in await _search_one(session, actor, kind, query, limit)
         )
-    names = await _customer_names(session, actor, [record for _kind, record, _match in found])
+    names = await display_names(
+        session,
+        organization_id=actor.organization_id,
+        wanted=[("customer", record.customer_id) for kind, record, _match in found if kind in _OF_A_CUSTOMER],
+    )
     hits = [
         Hit(
             type=kind,
@@ -203,18 +212,3 @@ async def _search_one(
             seen.add(row.id)
             results.append((row, match))
     return results
-
-
-async def _customer_names(
-    session: AsyncSession, actor: Principal, records: list[Any]
-) -> dict[uuid.UUID, str]:
-    """The names of the customers the contacts and deals found belong to, in one query."""
-    ids = {record.customer_id for record in records if isinstance(record, Contact | Opportunity)}
-    if not ids:
-        return {}
-    rows = await session.execute(
-        select(Customer.id, Customer.name).where(
-            Customer.organization_id == actor.organization_id, Customer.id.in_(ids)
-        )
-    )
-    return {row.id: row.name for row in rows}

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.domain.campaigns import cost_days, money_ratio, roi, runs_on
+from app.domain.campaigns import cost_days, money_ratio, roi
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -53,11 +53,3 @@ def test_roi_and_money_ratios_are_exact_and_null_over_zero() -> None:
     assert money_ratio(Decimal("1200.00"), 10) == "120.00"
     assert money_ratio(Decimal("1000.00"), 3) == "333.33"
     assert money_ratio(Decimal("1200.00"), 0) is None
-
-
-def test_a_campaign_runs_on_its_first_and_last_day_and_an_open_end_runs_on() -> None:
-    assert runs_on(date(2026, 11, 10), date(2026, 11, 12), date(2026, 11, 10))
-    assert runs_on(date(2026, 11, 10), date(2026, 11, 12), date(2026, 11, 12))
-    assert not runs_on(date(2026, 11, 10), date(2026, 11, 12), date(2026, 11, 13))
-    assert runs_on(None, None, date(2000, 1, 1))
-    assert not runs_on(date(2026, 11, 10), None, date(2026, 11, 9))

@@ -149,7 +149,7 @@ async def list_campaign_costs(
     cursor: Cursor = None,
 ) -> CampaignCostPage:
     """The campaign's cost entries, the latest booked first."""
-    _, page = await campaigns.list_costs(
+    page = await campaigns.list_costs(
         session, actor=actor, campaign_id=campaign_id, limit=limit, cursor=cursor, options=options
     )
     return CampaignCostPage.of(page, [CampaignCostOut.model_validate(cost) for cost in page.items])
