@@ -281,18 +281,13 @@ async def test_a_renamed_user_shows_the_new_name_and_a_deleted_record_none(
     assert (after["lead_id"], after["lead_name"]) == (other["id"], None)
 
 
-def _count_queries(app) -> tuple[list[str], Any]:
+async def _queries_for(app, client: httpx.AsyncClient, url: str, headers: dict[str, str], limit: int) -> int:
+    await app.state.runtime.queue.drain()  # jobs the writes asked for run now, not amid the count
     statements: list[str] = []
 
     def record(connection, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         statements.append(statement)
 
-    return statements, record
-
-
-async def _queries_for(app, client: httpx.AsyncClient, url: str, headers: dict[str, str], limit: int) -> int:
-    await app.state.runtime.queue.drain()  # jobs the writes asked for run now, not amid the count
-    statements, record = _count_queries(app)
     engine = app.state.runtime.engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)
     try:

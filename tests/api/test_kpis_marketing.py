@@ -239,11 +239,14 @@ async def test_marketing_reads_the_marketing_kpis_over_the_whole_organization_an
     as_marketing = ok(await kpi(client, marketing, "campaign-roi", **NOVEMBER))["rows"]
     as_admin = ok(await kpi(client, tenant_admin, "campaign-roi", **NOVEMBER))["rows"]
     quality = await kpi(client, marketing, "source-quality", **NOVEMBER)
+    quality_as_admin = ok(await kpi(client, tenant_admin, "source-quality", **NOVEMBER))["rows"]
     others = [await kpi(client, marketing, name, **NOVEMBER) for name in ("rep-performance", "handover")]
 
     assert as_marketing == as_admin
     assert [r["leads"] for r in as_marketing] == [10, 4]
     assert quality.status_code == 200
+    assert quality_as_admin  # the fixture's leads have sales feedback to report
+    assert quality.json()["rows"] == quality_as_admin
     assert [answer.status_code for answer in others] == [403, 403]
 
 

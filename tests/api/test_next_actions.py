@@ -262,13 +262,14 @@ async def test_closed_and_hidden_deals(client, clock, make_tenant, make_user):
     await sales.setup()
     deal = await sales.deal_in_proposal(owner_id=owner["id"])
 
-    assert ok(await client.get(f"{V1}/opportunities/{deal['id']}/next-actions", headers=bearer(owner_token)))
+    mine = ok(await client.get(f"{V1}/opportunities/{deal['id']}/next-actions", headers=bearer(owner_token)))
+    assert mine["opportunity_id"] == deal["id"]
     hidden = await client.get(f"{V1}/opportunities/{deal['id']}/next-actions", headers=bearer(other_token))
     assert (hidden.status_code, hidden.json()["code"]) == (404, "opportunity.not_found")
     times = await client.get(
         f"{V1}/customers/{sales.customer['id']}/contact-times", headers=bearer(other_token)
     )
-    assert times.status_code == 404
+    assert (times.status_code, times.json()["code"]) == (404, "customer.not_found")
 
     ok(await client.post(f"{V1}/opportunities/{deal['id']}/win", json={}, headers=tenant.headers))
     closed = await client.get(f"{V1}/opportunities/{deal['id']}/next-actions", headers=tenant.headers)
