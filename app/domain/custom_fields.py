@@ -67,13 +67,14 @@ def _check(definition: FieldDefinition, value: Any) -> str | None:
     return None if value in definition.options else f"one of {', '.join(definition.options)}"
 
 
-_TRUE = frozenset({"true", "yes", "y", "1", "是"})
-_FALSE = frozenset({"false", "no", "n", "0", "否"})
+# Spreadsheet cells and web forms (a ticked HTML checkbox sends "on") are text.
+_TRUE = frozenset({"true", "yes", "y", "1", "on", "是"})
+_FALSE = frozenset({"false", "no", "n", "0", "off", "否"})
 
 
 def from_cells(values: dict[str, Any], definitions: list[FieldDefinition]) -> dict[str, Any]:
-    """Values read from a spreadsheet, where every cell is text: a boolean field's true/false,
-    yes/no, 1/0 or 是/否 become true or false; everything else is left to the validator."""
+    """Values read as text (spreadsheet cells, web-form fields): a boolean field's true/false,
+    yes/no, 1/0, on/off or 是/否 become true or false; everything else is left to the validator."""
     types = {d.key: d.type for d in definitions}
     read = dict(values)
     for key, value in values.items():

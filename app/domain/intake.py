@@ -3,13 +3,12 @@ lead's values through the form's mapping (issue 21, point 1). Pure rules, no I/O
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from app.domain.custom_fields import FieldDefinition, FieldType
+from app.domain.custom_fields import FieldDefinition, from_cells
 from app.domain.errors import FieldError, InvalidInput
 
 CUSTOM_PREFIX = "custom_fields."
@@ -30,12 +29,6 @@ LEAD_TARGETS: dict[str, int] = {
 CAPTCHA_TOKEN_FIELD = "captcha_token"
 MAX_SUBMITTED_FIELDS = 100
 MAX_SUBMITTED_VALUE = 5000
-_TRUE, _FALSE = frozenset({"true", "on", "yes", "1"}), frozenset({"false", "off", "no", "0"})
-
-
-def hash_form_key(key: str) -> str:
-    """Form keys are random (192 bits), so a plain SHA-256 is a safe index to find a form by."""
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def check_mapping(
@@ -88,7 +81,6 @@ def map_submission(
 ) -> MappedLead:
     """The mapped fields' values (empty ones left out); InvalidInput names the form field at fault.
     Fields the mapping does not name are ignored: a form may carry more than the CRM keeps."""
-    types = {definition.key: definition.type for definition in custom_fields}
     values: dict[str, Any] = {}
     custom: dict[str, Any] = {}
     errors: list[FieldError] = []
@@ -98,7 +90,7 @@ def map_submission(
             continue
         if target.startswith(CUSTOM_PREFIX):
             key = target[len(CUSTOM_PREFIX) :]
-            custom[key] = _custom_value(raw, types.get(key))
+            custom[key] = raw
         elif len(raw) > LEAD_TARGETS[target]:
             errors.append(FieldError(source, "too_long", f"at most {LEAD_TARGETS[target]} characters"))
         elif target == "budget":
@@ -112,7 +104,7 @@ def map_submission(
         errors.append(FieldError(_source_of("name", mapping), "missing", "required"))
     if errors:
         raise InvalidInput("Some form fields are not valid.", code="intake.fields_invalid", errors=errors)
-    return MappedLead(values=values, custom_fields=custom)
+    return MappedLead(values=values, custom_fields=from_cells(custom, list(custom_fields)))
 
 
 def _source_of(target: str, mapping: Mapping[str, str]) -> str:
@@ -127,13 +119,6 @@ def _budget(raw: str) -> Decimal | None:
     if not amount.is_finite() or amount < 0 or amount >= Decimal(10) ** 12:
         return None
     return amount.quantize(Decimal("0.01"))
-
-
-def _custom_value(raw: str, kind: FieldType | None) -> Any:
-    """Form fields are text; a boolean custom field reads the usual checkbox words."""
-    if kind is FieldType.boolean and raw.lower() in _TRUE | _FALSE:
-        return raw.lower() in _TRUE
-    return raw
 
 
 def is_honeypot_filled(fields: Mapping[str, str], honeypot_field: str | None) -> bool:

@@ -20,7 +20,6 @@ from app.domain.intake import (
     CAPTCHA_TOKEN_FIELD,
     MappedLead,
     check_mapping,
-    hash_form_key,
     in_form_terms,
     is_honeypot_filled,
     map_submission,
@@ -35,6 +34,7 @@ from app.services.channel_delivery import check_url
 from app.services.common import check_version, get_visible
 from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 from app.services.policy import rules_for
+from app.services.security import hash_api_key_secret
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class Submission:
 def _new_key() -> tuple[str, str, str]:
     """(key, its hash, its prefix): 192 random bits, url-safe, so it can sit in a form's action URL."""
     key = KEY_PREFIX + secrets.token_urlsafe(24)
-    return key, hash_form_key(key), key[:12]
+    return key, hash_api_key_secret(key), key[:12]
 
 
 async def _check_settings(
@@ -239,7 +239,9 @@ async def admit_submission(session: AsyncSession, *, key: str, client: str, now:
     address, then per form). Run in a transaction of its own that the caller commits first, as the
     sign-in throttle is: concurrent submissions cannot all pass. A refusal rolls its counts back."""
     form = await session.scalar(
-        select(IntakeForm).where(IntakeForm.key_hash == hash_form_key(key), IntakeForm.is_active.is_(True))
+        select(IntakeForm).where(
+            IntakeForm.key_hash == hash_api_key_secret(key), IntakeForm.is_active.is_(True)
+        )
     )
     if form is None:
         raise NotFound("No active web form has this key.", code="intake_form.not_found")

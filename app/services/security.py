@@ -120,7 +120,8 @@ def generate_api_key() -> ApiKeySecret:
 
 
 def hash_api_key_secret(secret: str) -> str:
-    # A 256-bit random secret needs no slow hash: SHA-256 cannot be brute-forced at that entropy.
+    # A random secret (an API key's 256 bits, a web-form key's 192) needs no slow hash: SHA-256
+    # cannot be brute-forced at that entropy.
     return hashlib.sha256(secret.encode()).hexdigest()
 
 

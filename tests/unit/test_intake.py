@@ -11,7 +11,6 @@ from app.domain.custom_fields import FieldDefinition, FieldType
 from app.domain.errors import FieldError, InvalidInput
 from app.domain.intake import (
     check_mapping,
-    hash_form_key,
     in_form_terms,
     is_honeypot_filled,
     map_submission,
@@ -106,8 +105,3 @@ def test_the_honeypot_counts_only_when_filled() -> None:
 def test_a_refusal_of_the_lead_names_the_form_fields() -> None:
     refusal = InvalidInput("bad", code="contact.invalid", errors=[FieldError("phone", "phone.invalid", "no")])
     assert [e.field for e in in_form_terms(refusal, MAPPING).errors] == ["m"]
-
-
-def test_keys_hash_to_a_fixed_length_index() -> None:
-    assert len(hash_form_key("ifk_abc")) == 64
-    assert hash_form_key("ifk_abc") != hash_form_key("ifk_abd")
