@@ -349,3 +349,22 @@ async def test_answers_over_a_kilobyte_are_gzipped_for_clients_that_accept_it(cl
     assert "content-encoding" not in plain.headers
     small = await client.get("/healthz", headers={"Accept-Encoding": "gzip"})
     assert "content-encoding" not in small.headers
+
+
+async def test_a_tagged_unions_errors_name_the_clients_own_fields(client, make_tenant):
+    tenant = await make_tenant()
+    lead_id = str(uuid.uuid4())
+
+    async def fields(path: str, body: dict) -> list[str]:
+        response = await client.post(path, json=body, headers=tenant.headers)
+        assert response.status_code == 422, response.text
+        return [e["field"] for e in response.json()["errors"]]
+
+    # pydantic puts the member's tag ("release") in the path and an unknown tag on the body.
+    assert await fields("/api/v1/leads/bulk", {"action": "release", "lead_ids": [lead_id]}) == ["reason"]
+    assert await fields("/api/v1/leads/bulk", {"action": "delete", "lead_ids": [lead_id]}) == ["action"]
+    assert await fields("/api/v1/leads/bulk", {"lead_ids": [lead_id]}) == ["action"]
+    channel = {"name": "群", "kind": "fax", "config": {}, "event_types": ["lead.assigned"]}
+    assert await fields("/api/v1/notification-channels", channel) == ["kind"]
+    robot = {"name": "群", "kind": "wecom_robot", "config": {}, "event_types": ["lead.assigned"]}
+    assert await fields("/api/v1/notification-channels", robot) == ["config.key"]
