@@ -123,18 +123,22 @@ async def test_merged_and_deleted_records_are_not_found(client, make_tenant):
     assert await _search(client, admin, q=duplicate["code"]) == []
 
 
-async def test_types_limit_and_who_may_search(client, make_tenant, make_user):
+async def test_types_limit_and_who_may_search(client, app, make_tenant, make_user):
     tenant = await make_tenant()
     admin = tenant.headers
     for index in range(3):
         await _post(client, "/customers", admin, name=f"申华{index}号")
     lead = await _post(client, "/leads", admin, name="申华线索", phone="13900000009", source="api")
+    # With no rep to take it, the assignment job sends the lead to the pool every seller sees.
+    await app.state.runtime.queue.drain()
+    pooled = ok(await client.get(f"/api/v1/leads/{lead['id']}", headers=admin))
+    assert pooled["status"] == "pooled"
 
     assert [h["type"] for h in await _search(client, admin, q="申华", types="lead")] == ["lead"]
     assert len(await _search(client, admin, q="申华", types=["customer"], limit=2)) == 2
     assert len(await _search(client, admin, q="申华", limit=3)) == 3
 
-    # Marketing reads leads, not customers: it finds the lead only.
+    # Marketing reads leads (here the pooled one), not customers: it finds the lead only.
     _marketing, marketing_token = await make_user(tenant, "marketing")
     assert [h["id"] for h in await _search(client, bearer(marketing_token), q="申华")] == [lead["id"]]
     refused = await client.get(
