@@ -15,7 +15,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from app.api.conditional_get import ConditionalGetMiddleware
-from app.api.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
+from app.api.errors import install_error_handlers
 from app.api.middleware import (
     BodyLimitMiddleware,
     RefuseNulMiddleware,
@@ -23,6 +23,7 @@ from app.api.middleware import (
     SecurityHeadersMiddleware,
     UnitOfWorkMiddleware,
 )
+from app.api.openapi_document import finish_document
 from app.api.query_parameters import refuse_unknown_query_parameters
 from app.api.routes import (
     activities,
@@ -226,13 +227,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             description=app.description,
             routes=app.routes,
         )
-        for path_item in schema["paths"].values():
-            for operation in path_item.values():
-                for status, response in operation.get("responses", {}).items():
-                    content = response.get("content", {})
-                    if status[0] in "45" and "application/json" in content:
-                        content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
         add_webhooks(schema)
+        finish_document(schema, description_of_servers="The host that serves this document.")
         app.openapi_schema = schema
     return app.openapi_schema
 

@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
+
 from app.cli import render_openapi
 from app.main import create_app
 
@@ -58,3 +60,57 @@ def test_every_bound_is_stated_with_a_keyword_validators_read() -> None:
     """A bound pydantic could not place renders as its own ge/le; clients and fuzzers ignore it."""
     stray = [s for s in _schemas_in(create_app().openapi()) if {"ge", "le", "gt", "lt"} & set(s)]
     assert stray == []
+
+
+def _examples(document: dict[str, Any]) -> Iterator[tuple[str, Any, dict[str, Any]]]:
+    """(where, example, its schema) for every example of the document."""
+    for name, component in document["components"]["schemas"].items():
+        for index, example in enumerate(component.get("examples", [])):
+            reference = {"$ref": f"#/components/schemas/{name}"}
+            yield f"components.schemas.{name}.examples[{index}]", example, reference
+    for section in ("paths", "webhooks"):
+        for path, item in document.get(section, {}).items():
+            for method, operation in item.items():
+                bodies = {"requestBody": operation.get("requestBody", {}), **operation.get("responses", {})}
+                for where, body in bodies.items():
+                    for media_type, media in body.get("content", {}).items():
+                        named = {"example": media["example"]} if "example" in media else {}
+                        named |= {key: value["value"] for key, value in media.get("examples", {}).items()}
+                        for key, example in named.items():
+                            where_exactly = f"{method.upper()} {path} {where} {media_type} {key}"
+                            yield where_exactly, example, media["schema"]
+
+
+def test_every_example_is_valid_against_its_schema() -> None:
+    """A client generated from the document, or a reader copying an example, gets what the schema
+    promises: a page's `next_cursor`, an answer's unset fields as null."""
+    document = create_app().openapi()
+    invalid = []
+    for where, example, schema in _examples(document):
+        validator = jsonschema_rs.Draft202012Validator({**schema, "components": document["components"]})
+        invalid += [f"{where}: {error.message}" for error in validator.iter_errors(example)]
+    assert invalid == []
+
+
+def test_every_operation_states_its_security_and_every_tag_is_declared() -> None:
+    document = create_app().openapi()
+    assert document["security"] == [{"HTTPBearer": []}]
+    assert document["servers"]
+    declared = {tag["name"] for tag in document["tags"]}
+    public = set()
+    for section in ("paths", "webhooks"):
+        for path, item in document[section].items():
+            for method, operation in item.items():
+                assert "security" in operation, f"{method.upper()} {path}"
+                assert set(operation.get("tags", [])) <= declared, f"{method.upper()} {path}"
+                if operation["security"] == [] and section == "paths":
+                    public.add(path)
+    assert public == {
+        "/api/v1/auth/token",
+        "/api/v1/auth/wecom",
+        "/api/v1/auth/refresh",
+        "/api/v1/intake/{form_key}",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    }

@@ -100,7 +100,7 @@ class WecomAppChannelCreate(_ChannelCreate):
                     "kind": "wecom_app",
                     "config": {
                         "corp_id": "ww1234567890abcdef",
-                        "secret": "3Fk…Qk3x",
+                        "secret": "3FkqZ8pW0vYt1Lr9Qk3x",
                         "agent_id": 1000002,
                     },
                     "event_types": ["lead.assigned", "sla.warned", "sla.escalated"],
@@ -120,7 +120,10 @@ class DingtalkRobotChannelCreate(_ChannelCreate):
                 {
                     "name": "华南销售群",
                     "kind": "dingtalk_robot",
-                    "config": {"access_token": "4b1c…e9", "secret": "SEC6a8f…"},
+                    "config": {
+                        "access_token": "4b1c9f0e2d7a6b5c8e3f1a0d9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1ce9",
+                        "secret": "SEC6a8f3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4",
+                    },
                     "event_types": ["*"],
                 }
             ]
