@@ -54,6 +54,8 @@ class PoolPolicy:
     max_claims_per_day: int = 20
     # A rep at or above this many open leads cannot claim more.
     max_open_leads: int = 200
+    # A pooled lead's phone, e-mail and WeChat id are masked until claimed (domain/contact_masking).
+    mask_contacts: bool = True
 
 
 @dataclass(frozen=True)
@@ -121,11 +123,16 @@ def _assignment_policy(settings: dict[str, Any]) -> AssignmentPolicy:
 def _pool_policy(settings: dict[str, Any]) -> PoolPolicy:
     raw = settings.get("lead_pool", {})
     default = PoolPolicy()
+    mask_contacts = raw.get("mask_contacts", default.mask_contacts)
+    if not isinstance(mask_contacts, bool):
+        raise ValueError("lead_pool.mask_contacts must be true or false")
     return PoolPolicy(
         **{
             name: _non_negative_int(raw.get(name, getattr(default, name)), f"lead_pool.{name}")
             for name in PoolPolicy.__dataclass_fields__
-        }
+            if name != "mask_contacts"
+        },
+        mask_contacts=mask_contacts,
     )
 
 
