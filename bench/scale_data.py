@@ -194,6 +194,7 @@ _STEPS: list[tuple[str, str]] = [
         "leads",
         # Status mix: 15 % pooled, 2 % waiting for an owner, 15 % assigned and not yet worked, the
         # rest worked (contacted, qualified, converted into a customer, disqualified).
+        # Marketing entered every fifth lead (it reads them, whoever works them now).
         """
         CREATE TEMP TABLE _lead AS
         SELECT l.n, gen_random_uuid() AS id, l.status, l.created_at,
@@ -230,7 +231,7 @@ _STEPS: list[tuple[str, str]] = [
                           source, region, industry, product_line, status, owner_id, assigned_at, pooled_at,
                           previous_owner_id, release_reason, customer_id, converted_at, disqualified_at,
                           disqualified_reason, assignment_strategy, assignment_reason, possible_duplicates,
-                          tags, custom_fields, created_at, updated_at, version)
+                          tags, custom_fields, created_by_id, created_at, updated_at, version)
         SELECT l.id, p.org, p.surnames[1 + l.n % 15] || p.given[1 + (l.n / 15) % 15] || (l.n % 1000),
                p.regions[1 + l.n % 8] || p.industries[1 + (l.n / 8) % 8] || '公司' || (l.n / 3),
                '1' || (3000000000 + l.n), CASE WHEN l.n % 4 = 0 THEN 'lead' || l.n || '@example.cn' END,
@@ -243,8 +244,8 @@ _STEPS: list[tuple[str, str]] = [
                l.converted_at, l.disqualified_at, CASE WHEN l.status = 'disqualified' THEN '无需求' END,
                CASE WHEN l.owner_id IS NOT NULL OR l.previous_owner_id IS NOT NULL THEN 'least_loaded' END,
                CASE WHEN l.owner_id IS NOT NULL OR l.previous_owner_id IS NOT NULL THEN 'rule: 默认' END,
-               '[]', '[]', '{}', l.created_at, l.created_at, 1
-        FROM _p p, _lead l
+               '[]', '[]', '{}', CASE WHEN l.n % 5 = 0 THEN m.id END, l.created_at, l.created_at, 1
+        FROM _p p JOIN "user" m ON m.organization_id = p.org AND m.username = p.prefix || 'marketing', _lead l
         """,
     ),
     (

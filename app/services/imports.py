@@ -294,6 +294,7 @@ def _lead_row(
         "budget": values.get("budget"),
         "notes": values.get("notes"),
         "status": LeadStatus.new,
+        "created_by_id": actor.user_id,
         "possible_duplicates": [],
         "tags": values.get("tags", []),
         "custom_fields": {},

@@ -9,7 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.activities import ActivityType
@@ -17,7 +17,7 @@ from app.domain.campaigns import UTM_FIELDS
 from app.domain.changes import ChangeOp
 from app.domain.custom_fields import validate_custom_fields
 from app.domain.dedup import customer_keys, normalise_company, normalise_contact
-from app.domain.errors import Conflict, FieldError, InvalidInput, NotFound
+from app.domain.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
 from app.domain.events import LeadConverted, LeadCreated
 from app.domain.leads import LeadSource, LeadStatus, ensure_open
 from app.domain.models import Activity, Contact, Customer, Lead, Opportunity
@@ -28,6 +28,7 @@ from app.services import (
     audit,
     campaigns,
     change_log,
+    contact_masking,
     customer_dedup,
     customers,
     opportunities,
@@ -300,6 +301,7 @@ def _lead_values(
         "notes": data.notes,
         "status": LeadStatus.assigned if owner_id else LeadStatus.new,
         "owner_id": owner_id,
+        "created_by_id": actor.user_id,
         "assigned_at": now if owner_id else None,
         "tags": sorted(set(data.tags)),
         "custom_fields": custom_fields,
@@ -359,16 +361,31 @@ async def _announce_new_lead(session: AsyncSession, actor: Principal, lead: Lead
 
 
 def lead_visibility(actor: Principal) -> Any:
-    """Own (or the team's) leads, and the public pool, which every seller may look into."""
+    """The leads the actor works: own (or the team's) leads, and the public pool, which every
+    seller may look into."""
     return or_(visible_to(actor, Lead.owner_id), Lead.status == LeadStatus.pooled)
 
 
-async def get_lead(
-    session: AsyncSession, *, actor: Principal, lead_id: uuid.UUID, for_update: bool = False
+def _entered_by(actor: Principal) -> ColumnElement[bool] | None:
+    """Marketing's leads: those it entered, for as long as it reports on them (issue 19, point
+    13), except an erased one; None for every other role."""
+    if actor.role is not Role.marketing:
+        return None
+    return and_(Lead.created_by_id == actor.user_id, Lead.erased_at.is_(None))
+
+
+def lead_read_visibility(actor: Principal) -> Any:
+    """The leads the actor may read: those it works, and marketing's own whoever works them now
+    (read-only: every change goes through `get_lead`, which sees only the leads the actor works)."""
+    entered = _entered_by(actor)
+    return lead_visibility(actor) if entered is None else or_(lead_visibility(actor), entered)
+
+
+async def _find_lead(
+    session: AsyncSession, actor: Principal, lead_id: uuid.UUID, visible: Any, *, for_update: bool
 ) -> Lead:
-    """The visible lead; a merged one's id gives its survivor (the id stays an alias)."""
     # A merged lead is followed whoever owned it: what counts is whether the survivor is visible.
-    visible_or_alias = or_(lead_visibility(actor), Lead.merged_into_id.is_not(None))
+    visible_or_alias = or_(visible, Lead.merged_into_id.is_not(None))
     for _ in range(MAX_ALIAS_HOPS):
         lead = await get_visible(
             session, Lead, lead_id, actor=actor, visible=visible_or_alias, for_update=for_update
@@ -377,6 +394,28 @@ async def get_lead(
             return lead
         lead_id = lead.merged_into_id
     raise NotFound(f"Lead {lead_id} was not found.", code="lead.not_found")
+
+
+async def read_lead(session: AsyncSession, *, actor: Principal, lead_id: uuid.UUID) -> Lead:
+    """The lead as the actor may read it; a merged one's id gives its survivor (an alias)."""
+    return await _find_lead(session, actor, lead_id, lead_read_visibility(actor), for_update=False)
+
+
+async def get_lead(
+    session: AsyncSession, *, actor: Principal, lead_id: uuid.UUID, for_update: bool = False
+) -> Lead:
+    """The lead the actor works, to change or to work on; a merged one's id gives its survivor (the
+    id stays an alias). A lead marketing only reads (one it entered) answers 403, not 404: it can
+    see the lead, it may not change it."""
+    try:
+        return await _find_lead(session, actor, lead_id, lead_visibility(actor), for_update=for_update)
+    except NotFound:
+        if _entered_by(actor) is None:
+            raise
+        await read_lead(session, actor=actor, lead_id=lead_id)
+        raise PermissionDenied(
+            "Marketing reads the leads it entered; sales works them.", code="lead.read_only"
+        ) from None
 
 
 async def list_leads(
@@ -397,11 +436,12 @@ async def list_leads(
     # Filtered to another status, the pool's share of visibility selects nothing; left in, its OR
     # keeps the planner off the owner-and-status index (0.55 s for a rep's contacted leads at a
     # million leads).
-    visible = (
-        lead_visibility(actor)
-        if statuses is None or LeadStatus.pooled in statuses
-        else visible_to(actor, Lead.owner_id)
-    )
+    if statuses is None or LeadStatus.pooled in statuses:
+        visible = lead_read_visibility(actor)
+    else:
+        entered = _entered_by(actor)
+        owned = visible_to(actor, Lead.owner_id)
+        visible = owned if entered is None else or_(owned, entered)
     statement = select(Lead).where(
         Lead.organization_id == actor.organization_id, visible, Lead.merged_into_id.is_(None)
     )
@@ -415,10 +455,11 @@ async def list_leads(
     if q:
         await plan_for_these_values(session)
         pattern = like_pattern(q)
+        masking = await contact_masking.masking_for(session, actor)
         statement = statement.where(
             Lead.name.ilike(pattern, escape="\\")
             | Lead.company.ilike(pattern, escape="\\")
-            | Lead.phone.like(pattern, escape="\\")
+            | contact_masking.unmasked(masking, Lead.phone.like(pattern, escape="\\"))
         )
     return await paginate(
         session,

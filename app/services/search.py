@@ -16,15 +16,17 @@ from typing import Any
 from sqlalchemy import ColumnElement, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.contact_masking import PoolMasking
 from app.domain.errors import PermissionDenied
 from app.domain.models import Contact, Customer, Lead, Opportunity
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
 from app.domain.search import MatchKind, SearchType, exact_phone, phone_digits, score
 from app.services.common import like_pattern, plan_for_these_values
+from app.services.contact_masking import masking_for, unmasked
 from app.services.contacts import contact_visibility
 from app.services.display_names import DisplayNames, display_names
-from app.services.leads import lead_visibility
+from app.services.leads import lead_read_visibility
 from app.services.opportunities import opportunity_visibility
 from app.services.visibility import visible_to
 
@@ -55,6 +57,8 @@ class _Query:
     phone: str | None
     digits: str | None
     email: str | None
+    # Whose pooled leads' phones the caller sees masked: those a part of a number does not find.
+    masking: PoolMasking
 
 
 @dataclass(frozen=True)
@@ -92,11 +96,14 @@ _SOURCES: dict[SearchType, _Source] = {
     ),
     SearchType.lead: _Source(
         Lead,
-        lead_visibility,
+        lead_read_visibility,
         lambda: [Lead.merged_into_id.is_(None)],
         # The de-duplication keys: unique, so indexed (an erased lead's are emptied).
         lambda q: [*_equal(Lead.phone_key, q.phone), *_equal(Lead.email_key, q.email)],
-        lambda q: [Lead.company.ilike(q.pattern, escape="\\"), *_phone_anywhere(Lead.phone, q)],
+        lambda q: [
+            Lead.company.ilike(q.pattern, escape="\\"),
+            *(unmasked(q.masking, match) for match in _phone_anywhere(Lead.phone, q)),
+        ],
         lambda lead, _names: lead.company,
     ),
     SearchType.contact: _Source(
@@ -154,6 +161,7 @@ async def search_records(
         phone=exact_phone(text),
         digits=phone_digits(text),
         email=text.lower() if "@" in text else None,
+        masking=await masking_for(session, actor),
     )
     found: list[tuple[SearchType, Any, MatchKind]] = []
     for kind in kinds:

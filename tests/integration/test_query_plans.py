@@ -92,6 +92,7 @@ async def seeded(engine: AsyncEngine) -> dict[str, Any]:
                 text(
                     """SELECT (SELECT id FROM "user" WHERE username = 'scale.director') AS director,
                               (SELECT id FROM "user" WHERE username = 'scale.rep1') AS rep,
+                              (SELECT id FROM "user" WHERE username = 'scale.marketing') AS marketing,
                               (SELECT customer_id FROM activity WHERE customer_id IS NOT NULL
                                GROUP BY 1 ORDER BY count(*) DESC LIMIT 1) AS big_customer"""
                 )
@@ -100,6 +101,7 @@ async def seeded(engine: AsyncEngine) -> dict[str, Any]:
     return {
         "director": Principal.for_user(organization_id, found.director, Role.director),
         "rep": Principal.for_user(organization_id, found.rep, Role.rep),
+        "marketing": Principal.for_user(organization_id, found.marketing, Role.marketing),
         "big_customer": found.big_customer,
         "deep_lead_cursor": await _deep_lead_cursor(engine),
     }
@@ -133,6 +135,16 @@ def _calls(seeded: dict[str, Any]) -> dict[str, tuple[str, Call]]:
         "leads by score, rep": ("rep", lambda s, a: leads.list_leads(s, actor=a, **page, sort="-score")),
         "lead search": ("director", lambda s, a: leads.list_leads(s, actor=a, **page, q="3000123")),
         "lead search, rep": ("rep", lambda s, a: leads.list_leads(s, actor=a, **page, q="建材公司12")),
+        # Marketing reads the leads it entered besides the pool, and its search skips pooled phones.
+        "leads, marketing": ("marketing", lambda s, a: leads.list_leads(s, actor=a, **page)),
+        "leads by status, marketing": (
+            "marketing",
+            lambda s, a: leads.list_leads(s, actor=a, **page, filters={"status": [LeadStatus.converted]}),
+        ),
+        "lead search, marketing": (
+            "marketing",
+            lambda s, a: leads.list_leads(s, actor=a, **page, q="3000123"),
+        ),
         "customers": ("director", lambda s, a: customers.list_customers(s, actor=a, **page)),
         "customers, rep": ("rep", lambda s, a: customers.list_customers(s, actor=a, **page)),
         "customers by health": (
@@ -155,6 +167,10 @@ def _calls(seeded: dict[str, Any]) -> dict[str, tuple[str, Call]]:
         ),
         "global search": ("director", lambda s, a: search.search_records(s, actor=a, text="建材1234")),
         "global search, rep": ("rep", lambda s, a: search.search_records(s, actor=a, text="建材12")),
+        "global search by phone, rep": (
+            "rep",
+            lambda s, a: search.search_records(s, actor=a, text="300012"),
+        ),
         "global search by phone": (
             "director",
             lambda s, a: search.search_records(s, actor=a, text="139-0000-1234"),

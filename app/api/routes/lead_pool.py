@@ -56,7 +56,9 @@ async def list_lead_pool(
     product_line: ShortFilter = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
 ) -> LeadPage | Response:
-    """Leads nobody owns, newest in the pool first; any seller may claim one."""
+    """Leads nobody owns, newest in the pool first; any seller may claim one. Their phone, e-mail and
+    WeChat id are masked until claimed (settings `lead_pool.mask_contacts`, default on) for all but
+    admins, directors, API keys and whoever entered the lead."""
 
     async def read_page(limit: int, cursor: str | None) -> LeadPage:
         page = await lead_pool.list_pool(

@@ -48,7 +48,15 @@ from app.domain.leads import LeadSource, LeadStatus
 from app.domain.models import Lead, LeadMerge
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
-from app.services import deletion, engagement, lead_merge, lead_qualification, leads, personal_data
+from app.services import (
+    contact_masking,
+    deletion,
+    engagement,
+    lead_merge,
+    lead_qualification,
+    leads,
+    personal_data,
+)
 
 router = APIRouter(prefix=f"{API_V1}/leads", tags=["leads"])
 
@@ -64,10 +72,19 @@ ShortFilter = Annotated[str | None, Query(min_length=1, max_length=64)]
 async def leads_out(
     session: AsyncSession, actor: Principal, now: datetime, records: Sequence[Lead]
 ) -> list[LeadOut]:
-    """Leads as the API shows them: the temperature cooled to now."""
+    """Leads as the API shows them: the temperature cooled to now, a pooled lead's contacts masked
+    for whom the organization masks them."""
     reading = await engagement.temperature_reading(session, actor.organization_id, now)
+    masking = await contact_masking.masking_for(session, actor)
     return await with_names(
-        session, actor, [LeadOut.model_validate(lead, context=reading) for lead in records]
+        session,
+        actor,
+        [
+            LeadOut.model_validate(lead, context=reading).model_copy(
+                update=contact_masking.shown_contacts(masking, lead)
+            )
+            for lead in records
+        ],
     )
 
 
@@ -137,6 +154,13 @@ async def list_leads(
     created_to: Timestamp | None = None,
     ids: Ids = None,
 ) -> LeadPage | Response:
+    """The leads the caller works (a rep his own and the pool's, a supervisor his teams', directors
+    and admins all), and for marketing also the leads it entered, whoever works them now, to read
+    their outcome (changing one answers 403 `lead.read_only`). A pooled lead's phone, e-mail and
+    WeChat id are masked (`139****2222`) for everyone but admins, directors, API keys and whoever
+    entered it, while settings `lead_pool.mask_contacts` is on (the default); `q` finds a masked
+    lead by its name or company, not by part of its number."""
+
     async def read_page(limit: int, cursor: str | None) -> LeadPage:
         page = await leads.list_leads(
             session,
@@ -173,8 +197,9 @@ async def list_leads(
 async def get_lead(
     session: SessionDep, actor: CanRead, now: NowDep, lead_id: uuid.UUID, response: Response
 ) -> LeadOut:
-    """A merged lead's id answers its survivor (200), with `merged_from` naming the id asked for."""
-    lead = await leads.get_lead(session, actor=actor, lead_id=lead_id)
+    """A lead the caller may read (as in GET /leads, masking included). A merged lead's id answers
+    its survivor (200), with `merged_from` naming the id asked for."""
+    lead = await leads.read_lead(session, actor=actor, lead_id=lead_id)
     response.headers["ETag"] = etag_for(lead.version)
     out = await lead_out(session, actor, now, lead)
     return out if out.id == lead_id else out.model_copy(update={"merged_from": lead_id})

@@ -51,6 +51,8 @@ _LEAD_EXAMPLE: dict[str, Any] = {
     "status": "assigned",
     "owner_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
     "owner_name": "王芳",
+    "created_by_id": "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f",
+    "created_by_name": "市场部 李娜",
     "assigned_at": "2026-11-23T02:00:00Z",
     "first_response_at": None,
     "last_follow_up_at": None,
@@ -249,6 +251,11 @@ class LeadOut(Record, Engaged):
     status: LeadStatus
     owner_id: uuid.UUID | None
     owner_name: str | None = name_of("owner")
+    created_by_id: uuid.UUID | None = Field(
+        description="The user who entered the lead (by hand or by an import); null for leads from web "
+        "forms and API keys, and for leads entered before it was recorded (not backfilled)."
+    )
+    created_by_name: str | None = name_of("user who entered the lead")
     assigned_at: datetime | None
     first_response_at: datetime | None
     last_follow_up_at: datetime | None
