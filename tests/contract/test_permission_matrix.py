@@ -224,6 +224,7 @@ rotate_intake_form_key                ok   403  403  403  403  403  ok   403  40
 rotate_webhook_secret                 ok   ok   403  403  403  403  403  403  403  ok
 search_records                        ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 sign_in_with_wecom                    ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
+sign_out_device                       ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 sign_out_everywhere                   ok   ok   ok   ok   ok   ok   ok   403  403  ok
 simulate_assignment                   ok   ok   ok   ok   403  403  403  ok   403  ok
 submit_intake_form                    ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
