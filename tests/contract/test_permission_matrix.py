@@ -230,6 +230,7 @@ simulate_assignment                   ok   ok   ok   ok   403  403  403  ok   40
 submit_intake_form                    ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 undo_customer_merge                   ok   ok   ok   ok   403  403  403  403  403  ok
 undo_lead_merge                       ok   ok   ok   ok   403  403  403  403  403  ok
+update_activity                       ok   ok   ok   404  ok   404  403  ok   403  404
 update_assignment_rule                ok   ok   403  403  403  403  403  403  403  404
 update_business_calendar              ok   ok   403  403  403  403  403  403  403  404
 update_campaign                       ok   ok   403  403  403  403  ok   ok   403  404
