@@ -18,14 +18,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import CurrentPrincipal, RuntimeDep, SessionDep
 from app.domain.errors import FieldError, InvalidInput
-from app.domain.exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, ExportFormat, requested_format
+from app.domain.exports import (
+    CSV_MEDIA_TYPE,
+    TOO_MANY_ROWS,
+    XLSX_MEDIA_TYPE,
+    ExportFormat,
+    requested_format,
+)
 from app.domain.principal import Principal
 from app.services import exports
 from app.services.pagination import MAX_LIMIT
 
 # Paging is the export's own: it reads every page, whatever page the client was on.
 PAGING = frozenset({"limit", "cursor"})
-TOO_MANY_ROWS = "export.too_many_rows"
 _VARY = "Accept, Authorization"
 
 EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {

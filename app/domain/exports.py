@@ -58,6 +58,9 @@ def requested_format(accept: str) -> ExportFormat | None:
     return None if media is None else MEDIA_TYPES[media]
 
 
+# More rows than one way of exporting carries (an Accept answer, an export job): narrow the filters.
+TOO_MANY_ROWS = "export.too_many_rows"
+
 # The audit trail's record of an export: who, which list, which filters, how many rows.
 EXPORT_AUDIT_ACTION = "records.exported"
 EXPORT_ENTITY_TYPE = "export"

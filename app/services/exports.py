@@ -24,6 +24,7 @@ from app.domain.exports import (
     EXPORT_ENTITY_TYPE,
     FINISHED,
     MAX_EXPORT_ATTEMPTS,
+    TOO_MANY_ROWS,
     ExportFormat,
     ExportStatus,
 )
@@ -362,7 +363,7 @@ async def _write_file(
 def _too_many_rows(max_rows: int) -> InvalidInput:
     return InvalidInput(
         f"The list has more than {max_rows} rows, more than an export carries: narrow the filters.",
-        code="export.too_many_rows",
+        code=TOO_MANY_ROWS,
     )
 
 

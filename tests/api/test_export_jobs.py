@@ -13,12 +13,14 @@ from typing import Any
 import openpyxl
 import pytest
 
+from app.bootstrap import build_infrastructure
 from app.domain.exports import ExportFormat, ExportStatus
 from app.domain.models import ExportJob
 from app.services import exports
 from app.services.unit_of_work import session_scope
 from tests.api.helpers import bearer, ok
 from tests.conftest import PASSWORD, new_tenant, serving, sign_in
+from tests.workers.burst import burst_worker
 
 
 def _lead(phone: str, **fields: object) -> dict[str, object]:
@@ -314,3 +316,58 @@ async def test_a_run_lost_or_cut_short_is_run_again_by_the_sweep_and_fails_after
         refused = await client.get(f"/api/v1/exports/{worn_out.id}/file", headers=tenant.headers)
         assert refused.status_code == 409
         assert refused.json()["code"] == "export.failed"
+
+
+async def test_another_organizations_customer_and_an_api_key_are_refused_and_nothing_is_queued(
+    settings, clock, engine
+):
+    async with serving(settings, clock) as (app, client):
+        tenant = await new_tenant(app, client)
+        foreign = await new_tenant(app, client, "Other Co")
+        theirs = ok(
+            await client.post("/api/v1/customers", json={"name": "外部公司"}, headers=foreign.headers), 201
+        )
+        hidden = await client.post(
+            "/api/v1/exports",
+            json={"list": "contacts", "filters": {"customer_id": theirs["id"]}},
+            headers=tenant.headers,
+        )
+        assert hidden.status_code == 404, hidden.text
+        assert hidden.headers["content-type"] == "application/problem+json"
+
+        key = {"name": "BI", "scopes": ["leads:read"]}
+        secret = ok(await client.post("/api/v1/api-keys", json=key, headers=tenant.headers), 201)["secret"]
+        refused = await client.post("/api/v1/exports", json={"list": "leads"}, headers=bearer(secret))
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["code"] == "export.user_only"
+        assert ok(await client.get("/api/v1/exports", headers=tenant.headers))["items"] == []
+
+
+async def test_an_arq_worker_runs_the_export_job(settings, clock, engine, redis_url, small_pages):
+    """The same job under arq on Redis: the API enqueues it, a worker with the composition root's
+    context writes the file the API then serves."""
+    with_redis = settings.model_copy(update={"redis_url": redis_url})
+    async with serving(with_redis, clock) as (app, client):
+        tenant = await new_tenant(app, client)
+        for number in range(5):
+            ok(
+                await client.post("/api/v1/leads", json=_lead(f"1360000000{number}"), headers=tenant.headers),
+                201,
+            )
+        created = ok(
+            await client.post("/api/v1/exports", json={"list": "leads"}, headers=tenant.headers), 202
+        )
+
+        infrastructure = build_infrastructure(with_redis, clock=clock)
+        worker = burst_worker(redis_url, infrastructure.job_context(app.state.runtime.queue), poll_delay=0)
+        try:
+            await worker.main()
+        finally:
+            await worker.close()
+            await infrastructure.aclose()
+
+        export = ok(await client.get(f"/api/v1/exports/{created['id']}", headers=tenant.headers))
+        assert (export["status"], export["rows_written"]) == ("done", 5)
+        listed = ok(await client.get("/api/v1/leads", params={"limit": 200}, headers=tenant.headers))["items"]
+        rows = _csv_rows((await client.get(export["file_url"], headers=tenant.headers)).content)
+        assert [row["id"] for row in rows] == [lead["id"] for lead in listed]
