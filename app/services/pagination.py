@@ -43,6 +43,8 @@ class ListOptions:
 
     updated_since: datetime | None = None
     include_total: bool = False
+    # An export job counts the whole list it is about to write, up to its own row limit.
+    total_cap: int = TOTAL_CAP
 
 
 NO_OPTIONS = ListOptions()
@@ -125,7 +127,11 @@ async def paginate(
     computes its value from a row, for the next page's cursor."""
     if options.updated_since is not None:
         statement = statement.where(changed_at_of(id_column.class_) >= options.updated_since)
-    total, capped = (await count_capped(session, statement)) if options.include_total else (None, None)
+    total, capped = (
+        (await count_capped(session, statement, cap=options.total_cap))
+        if options.include_total
+        else (None, None)
+    )
     key = tuple_(sort_column, id_column)
     if cursor is not None:
         value, row_id = decode_cursor(cursor, order)
@@ -146,9 +152,11 @@ async def paginate(
     return Page(items=rows, next_cursor=next_cursor, total=total, total_capped=capped)
 
 
-async def count_capped(session: AsyncSession, statement: Select[Any]) -> tuple[int, bool]:
-    """The rows `statement` selects, counted up to TOTAL_CAP: SELECT count(*) FROM (... LIMIT
-    10001), so the cost is bounded whatever the list holds."""
-    limited = statement.order_by(None).limit(TOTAL_CAP + 1).subquery()
+async def count_capped(
+    session: AsyncSession, statement: Select[Any], *, cap: int = TOTAL_CAP
+) -> tuple[int, bool]:
+    """The rows `statement` selects, counted up to `cap`: SELECT count(*) FROM (... LIMIT cap + 1),
+    so the cost is bounded whatever the list holds."""
+    limited = statement.order_by(None).limit(cap + 1).subquery()
     found = int(await session.scalar(select(func.count()).select_from(limited)) or 0)
-    return min(found, TOTAL_CAP), found > TOTAL_CAP
+    return min(found, cap), found > cap

@@ -73,6 +73,7 @@ create_business_calendar              ok   ok   403  403  403  403  403  403  40
 create_campaign                       ok   ok   403  403  403  403  ok   ok   403  ok
 create_contact                        ok   ok   ok   ok   ok   ok   403  ok   403  ok
 create_customer                       ok   ok   ok   ok   ok   ok   403  ok   403  ok
+create_export                         ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 create_intake_form                    ok   403  403  403  403  403  ok   403  403  ok
 create_lead                           ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 create_notification_channel           ok   ok   403  403  403  403  403  403  403  ok
@@ -101,6 +102,7 @@ delete_team                           ok   ok   403  403  403  403  403  403  40
 delete_webhook                        ok   ok   403  403  403  403  403  403  403  404
 disqualify_lead                       ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 download_attachment                   ok   ok   ok   404  ok   404  403  ok   403  404
+download_export                       ok   404  404  404  ok   404  404  404  404  404
 erase_contact                         ok   403  403  403  403  403  403  403  403  ok
 erase_lead                            ok   403  403  403  403  403  403  403  403  ok
 export_person_data                    ok   403  403  403  403  403  403  403  403  ok
@@ -116,6 +118,7 @@ get_customer_contact_times            ok   ok   ok   404  ok   404  403  ok   40
 get_customer_health                   ok   ok   ok   404  ok   404  403  ok   403  404
 get_customer_health_history           ok   ok   ok   404  ok   404  403  ok   403  404
 get_customer_timeline                 ok   ok   ok   404  ok   404  403  ok   403  404
+get_export                            ok   404  404  404  ok   404  404  404  404  404
 get_import_job                        ok   ok   404  404  404  404  404  ok   403  404
 get_intake_form                       ok   403  403  403  403  403  ok   403  403  404
 get_jsapi_signature                   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
@@ -176,6 +179,7 @@ list_contacts                         ok   ok   ok   404  ok   404  403  ok   40
 list_customers                        ok   ok   ok   ok   ok   ok   403  ok   403  ok
 list_deleted_customers                ok   ok   403  403  403  403  403  ok   403  ok
 list_deleted_leads                    ok   ok   403  403  403  403  403  ok   403  ok
+list_exports                          ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 list_import_errors                    ok   ok   404  404  404  404  404  ok   403  404
 list_import_warnings                  ok   ok   404  404  404  404  404  ok   403  404
 list_intake_forms                     ok   403  403  403  403  403  ok   403  403  ok
@@ -207,8 +211,8 @@ put_wecom_app                         ok   403  403  403  403  403  403  403  40
 qualify_lead                          ok   ok   ok   404  ok   404  404  ok   403  404
 readyz                                ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 record_engagement_events              ok   ok   403  403  403  403  403  ok   403  ok
-refresh_token                         ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 record_playbook_use                   ok   ok   ok   ok   ok   ok   ok   ok   403  ok
+refresh_token                         ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 release_lead                          ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 reopen_opportunity                    ok   ok   ok   ok   ok   ok   403  ok   403  ok
 replace_quote_lines                   ok   ok   ok   ok   ok   ok   403  ok   403  ok
@@ -389,6 +393,10 @@ async def _build(client: httpx.AsyncClient, make_tenant: Any) -> World:
         headers=admin,
     )
     ids["job_id"] = ok(imported, 202)["id"]
+    # The owning rep's export: theirs and the admins' to see.
+    ids["export_id"] = ok(await client.post("/api/v1/exports", json={"list": "leads"}, headers=owner), 202)[
+        "id"
+    ]
     # Paths that name records no one may see: every caller meets a 404 after its permission check.
     ids["notification_id"] = ids["delivery_id"] = str(uuid.uuid4())
     return world
