@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,7 @@ from app.domain.sla import SlaKind, TimerState
 from app.services import audit, customer_health, customers, leads, opportunities, sla, win_probability
 from app.services.common import check_version, get_visible, matches, refuse_taken_id
 from app.services.lead_intent import rescore_leads
+from app.services.list_filters import ANY_TIME, Period, in_teams, within
 from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 from app.services.policy import policy_for
 from app.services.visibility import visible_to
@@ -466,8 +468,9 @@ async def list_activities(
     cursor: str | None,
     sort: str = "-occurred_at",
     filters: dict[str, Any] | None = None,
-    occurred_from: datetime | None = None,
-    occurred_to: datetime | None = None,
+    team_id: Sequence[uuid.UUID] | None = None,
+    occurred: Period = ANY_TIME,
+    created: Period = ANY_TIME,
     options: ListOptions = NO_OPTIONS,
 ) -> Page[Activity]:
     order = SortOrder.parse(sort, SORTABLE)
@@ -477,10 +480,11 @@ async def list_activities(
     for name, value in (filters or {}).items():
         if value is not None:
             statement = statement.where(matches(getattr(Activity, name), value))
-    if occurred_from is not None:
-        statement = statement.where(Activity.occurred_at >= occurred_from)
-    if occurred_to is not None:
-        statement = statement.where(Activity.occurred_at < occurred_to)
+    if team_id is not None:
+        statement = statement.where(in_teams(actor, Activity.owner_id, team_id))
+    statement = statement.where(
+        *within(Activity.occurred_at, occurred), *within(Activity.created_at, created)
+    )
     return await paginate(
         session,
         statement,

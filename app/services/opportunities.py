@@ -33,7 +33,6 @@ from app.domain.models import (
     PipelineStage,
     StageStay,
     Task,
-    TeamMember,
     User,
 )
 from app.domain.permissions import Role
@@ -57,9 +56,19 @@ from app.services import (
     sla,
     win_probability,
 )
-from app.services.common import check_version, get_visible, matches
+from app.services.common import check_version, get_visible, matches, plan_for_these_values
+from app.services.list_filters import ANY_TIME, Period, in_teams, text_matches, within
 from app.services.ownership import resolve_owner
-from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
+from app.services.pagination import (
+    HIGHEST_AMOUNT,
+    LOWEST_AMOUNT,
+    NO_OPTIONS,
+    ListOptions,
+    MissingLast,
+    Page,
+    SortOrder,
+    paginate,
+)
 from app.services.policy import policy_for
 from app.services.visibility import visible_to
 
@@ -83,10 +92,13 @@ EDITABLE_FIELDS = frozenset(AUDITED_FIELDS) - {"customer_id"}
 # Moves that skip ahead or go back are abnormal: they need a reason and a supervisor or above.
 ABNORMAL_MOVES = frozenset({Move.skip, Move.backward})
 _OVERRIDE_ROLES = frozenset({Role.supervisor, Role.director, Role.admin})
-SORTABLE = {
+SORTABLE: dict[str, Any] = {
     "created_at": Opportunity.created_at,
     "updated_at": Opportunity.updated_at,
     "win_probability": Opportunity.win_probability,
+    "name": Opportunity.name,
+    "amount": MissingLast(Opportunity.amount, lowest=LOWEST_AMOUNT, highest=HIGHEST_AMOUNT),
+    "expected_close_date": MissingLast(Opportunity.expected_close_date, lowest=date.min, highest=date.max),
 }
 
 
@@ -295,14 +307,16 @@ async def list_opportunities(
     limit: int,
     cursor: str | None,
     status: Sequence[OpportunityStatus] | None = None,
-    owner_id: uuid.UUID | None = None,
-    customer_id: uuid.UUID | None = None,
-    pipeline_id: uuid.UUID | None = None,
-    stage_id: uuid.UUID | None = None,
+    owner_id: Sequence[uuid.UUID] | None = None,
+    customer_id: Sequence[uuid.UUID] | None = None,
+    lead_id: Sequence[uuid.UUID] | None = None,
+    pipeline_id: Sequence[uuid.UUID] | None = None,
+    stage_id: Sequence[uuid.UUID] | None = None,
     external_id: str | None = None,
-    team_id: uuid.UUID | None = None,
-    closed_from: datetime | None = None,
-    closed_to: datetime | None = None,
+    team_id: Sequence[uuid.UUID] | None = None,
+    q: str | None = None,
+    created: Period = ANY_TIME,
+    closed: Period = ANY_TIME,
     sort: str = "-created_at",
     ids: Sequence[uuid.UUID] | None = None,
     options: ListOptions = NO_OPTIONS,
@@ -316,6 +330,7 @@ async def list_opportunities(
         (Opportunity.status, status),
         (Opportunity.owner_id, owner_id),
         (Opportunity.customer_id, customer_id),
+        (Opportunity.source_lead_id, lead_id),
         (Opportunity.pipeline_id, pipeline_id),
         (Opportunity.stage_id, stage_id),
         (Opportunity.external_id, external_id),
@@ -323,18 +338,19 @@ async def list_opportunities(
         if value is not None:
             statement = statement.where(matches(column, value))
     if team_id is not None:
-        statement = statement.where(
-            Opportunity.owner_id.in_(
-                select(TeamMember.user_id).where(
-                    TeamMember.organization_id == actor.organization_id, TeamMember.team_id == team_id
-                )
-            )
+        statement = statement.where(in_teams(actor, Opportunity.owner_id, team_id))
+    statement = statement.where(
+        *within(Opportunity.created_at, created), *within(Opportunity.closed_at, closed)
+    )
+    if q:
+        await plan_for_these_values(session)
+        customers = select(Customer.id).where(
+            Customer.organization_id == actor.organization_id,
+            text_matches(q, [Customer.name, Customer.code], [Customer.phone]),
         )
-    # Half-open, as the KPIs' periods: closed_to is the first instant not included.
-    if closed_from is not None:
-        statement = statement.where(Opportunity.closed_at >= closed_from)
-    if closed_to is not None:
-        statement = statement.where(Opportunity.closed_at < closed_to)
+        statement = statement.where(
+            text_matches(q, [Opportunity.name]) | Opportunity.customer_id.in_(customers)
+        )
     return await paginate(
         session,
         statement,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.deps import (
     ETAG_HEADER,
+    SORT_BY_CHANGE,
     Cursor,
     ExpectedVersion,
     Idempotent,
@@ -22,9 +23,9 @@ from app.api.deps import (
 from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
 from app.api.list_export import EXPORT_RESPONSES, ListExportDep
+from app.api.list_filters import CreatedPeriod, IdFilter, OccurredPeriod, OwnerIds, TeamIds
 from app.api.routes import API_V1
 from app.api.schemas.activities import ActivityCreate, ActivityOut, ActivityPage, ActivityUpdate, GeoOut
-from app.api.schemas.common import Timestamp
 from app.domain.activities import ActivityType
 from app.domain.models import Activity
 from app.domain.permissions import Permission
@@ -111,17 +112,23 @@ async def list_activities(
     actor: CanRead,
     export: ListExportDep,
     options: ListOptionsDep,
+    occurred: OccurredPeriod,
+    created: CreatedPeriod,
     limit: Limit = 50,
     cursor: Cursor = None,
-    sort: Annotated[str, Query(pattern=r"^-?(occurred_at|created_at|updated_at)$")] = "-occurred_at",
-    lead_id: uuid.UUID | None = None,
-    customer_id: uuid.UUID | None = None,
-    opportunity_id: Annotated[uuid.UUID | None, Query(description="A deal's activities.")] = None,
-    owner_id: uuid.UUID | None = None,
+    sort: Annotated[
+        str, Query(pattern=r"^-?(occurred_at|created_at|updated_at)$", description=SORT_BY_CHANGE)
+    ] = "-occurred_at",
+    lead_id: IdFilter = None,
+    customer_id: IdFilter = None,
+    opportunity_id: IdFilter = None,
+    owner_id: OwnerIds = None,
+    team_id: TeamIds = None,
     type_: Annotated[list[ActivityType] | None, Query(alias="type", max_length=20)] = None,
-    occurred_from: Timestamp | None = None,
-    occurred_to: Timestamp | None = None,
 ) -> ActivityPage | Response:
+    """The latest first unless sorted otherwise. A filter given several times means any of its
+    values."""
+
     async def read_page(limit: int, cursor: str | None) -> ActivityPage:
         page = await activities.list_activities(
             session,
@@ -137,8 +144,9 @@ async def list_activities(
                 "owner_id": owner_id,
                 "type": type_,
             },
-            occurred_from=occurred_from,
-            occurred_to=occurred_to,
+            team_id=team_id,
+            occurred=occurred,
+            created=created,
         )
         return ActivityPage.of(page, await with_names(session, actor, [activity_out(a) for a in page.items]))
 
