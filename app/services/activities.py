@@ -412,8 +412,12 @@ def activity_visibility(actor: Principal) -> Any:
     return or_(visible_to(actor, Activity.owner_id), lead_visible, customer_visible)
 
 
-async def get_activity(session: AsyncSession, *, actor: Principal, activity_id: uuid.UUID) -> Activity:
-    return await get_visible(session, Activity, activity_id, actor=actor, visible=activity_visibility(actor))
+async def get_activity(
+    session: AsyncSession, *, actor: Principal, activity_id: uuid.UUID, for_update: bool = False
+) -> Activity:
+    return await get_visible(
+        session, Activity, activity_id, actor=actor, visible=activity_visibility(actor), for_update=for_update
+    )
 
 
 async def update_activity(

@@ -604,3 +604,55 @@ async def test_every_operation_answers_every_principal_as_the_matrix_says(app, c
         for op, row in observed.items()
     }
     assert {op: diff for op, diff in wrong.items() if diff} == {}
+
+
+# Uploading a file onto a record and downloading it follow the record's own GET (the get_lead,
+# get_customer, get_opportunity and get_activity rows), except that an upload writes: marketing and
+# a key without activities:write are refused by permission first.
+ATTACHMENTS_BY_PARENT = _table(
+    """
+call                                  adm  dir  sup  sup' rep  rep' mkt  key  key0 frn
+upload_onto_lead                      ok   ok   ok   404  ok   404  403  ok   403  404
+upload_onto_customer                  ok   ok   ok   404  ok   404  403  ok   403  404
+upload_onto_opportunity               ok   ok   ok   404  ok   404  403  ok   403  404
+upload_onto_activity                  ok   ok   ok   404  ok   404  403  ok   403  404
+download_from_lead                    ok   ok   ok   404  ok   404  403  ok   403  404
+download_from_customer                ok   ok   ok   404  ok   404  403  ok   403  404
+download_from_opportunity             ok   ok   ok   404  ok   404  403  ok   403  404
+download_from_activity                ok   ok   ok   404  ok   404  403  ok   403  404
+"""
+)
+
+
+async def _upload(
+    client: httpx.AsyncClient, headers: dict[str, str], parent_type: str, parent_id: str
+) -> httpx.Response:
+    return await client.post(
+        "/api/v1/attachments",
+        files={"file": ("note.txt", b"site notes", "text/plain")},
+        data={"parent_type": parent_type, "parent_id": parent_id},
+        headers=headers,
+    )
+
+
+async def test_attachments_answer_every_principal_as_their_parent_does(client, make_tenant):
+    world = await _build(client, make_tenant)
+    observed: dict[str, list[str]] = {}
+    for parent_type in ("lead", "customer", "opportunity", "activity"):
+        parent_id = world.ids[f"{parent_type}_id"]
+        observed[f"upload_onto_{parent_type}"] = [
+            _classify((await _upload(client, world.headers[who], parent_type, parent_id)).status_code)
+            for who in PRINCIPALS
+        ]
+        filed = ok(await _upload(client, world.headers["rep_owner"], parent_type, parent_id), 201)
+        observed[f"download_from_{parent_type}"] = [
+            _classify(
+                (
+                    await client.get(f"/api/v1/attachments/{filed['id']}", headers=world.headers[who])
+                ).status_code
+            )
+            for who in PRINCIPALS
+        ]
+    assert {call: " ".join(row) for call, row in observed.items()} == {
+        call: " ".join(row.split()) for call, row in ATTACHMENTS_BY_PARENT.items()
+    }
