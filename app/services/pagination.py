@@ -44,8 +44,9 @@ class ListOptions:
 
     updated_since: datetime | None = None
     include_total: bool = False
-    # An export job counts the whole list it is about to write, up to its own row limit.
-    total_cap: int = TOTAL_CAP
+    # An export job counts the whole list it is about to write, up to its own row limit; else
+    # TOTAL_CAP.
+    total_cap: int | None = None
 
 
 NO_OPTIONS = ListOptions()
@@ -172,7 +173,7 @@ async def paginate(
     if options.updated_since is not None:
         statement = statement.where(changed_at_of(id_column.class_) >= options.updated_since)
     total, capped = (
-        (await count_capped(session, statement, cap=options.total_cap))
+        (await count_capped(session, statement, cap=options.total_cap or TOTAL_CAP))
         if options.include_total
         else (None, None)
     )
