@@ -1,7 +1,7 @@
 """lead.created_by_id: who entered a lead, so marketing reads the leads it entered to their outcome
 
-Revision ID: 0042
-Revises: 0038
+Revision ID: 0044
+Revises: 0043
 Create Date: 2026-12-07 19:30:00.000000
 
 Nothing is backfilled: who entered an existing lead was never recorded (its `lead.created` audit
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0042'
-down_revision: str | None = '0038'
+revision: str = '0044'
+down_revision: str | None = '0043'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
