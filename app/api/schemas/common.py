@@ -167,12 +167,16 @@ class Problem(BaseModel):
         default=None, description="On a duplicate customer the caller may see: its code."
     )
     existing_name: str | None = Field(
-        default=None, description="On a duplicate customer the caller may see: its name."
+        default=None, description="On a duplicate customer or lead the caller may see: its name."
+    )
+    existing_status: str | None = Field(
+        default=None, description="On a duplicate lead the caller may see: its status."
     )
     existing_owner_name: str | None = Field(
         default=None,
-        description="On a duplicate customer: its owner's name, also when the caller may not see the "
-        "customer (then without id, code and name), so they know whom to ask.",
+        description="On a duplicate customer or lead: its owner's name, also when the caller may not see "
+        "the record (then without its code, name and status; a customer also without its id), so they "
+        "know whom to ask.",
     )
 
 
