@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
+    PlainSerializer,
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
@@ -110,6 +111,18 @@ class DecimalText:
         self, schema: CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
         return {"type": "string", "pattern": self.pattern, "examples": [self.example]}
+
+
+def stored_decimal(places: int) -> PlainSerializer:
+    """`Annotated[Decimal, stored_decimal(places)]` in an answer: the decimal with the `places` its
+    column stores, so the answer to a write (which holds what the client sent, "700000") reads like
+    every later read ("700000.00"), on SQLite and PostgreSQL alike."""
+    exponent = Decimal(1).scaleb(-places)
+    return PlainSerializer(lambda value: f"{value.quantize(exponent):f}", return_type=str, when_used="json")
+
+
+StoredMoney = Annotated[Decimal, stored_decimal(2)]
+"""An amount of money in an answer (columns `Numeric(18, 2)`)."""
 
 
 def given(field: str) -> dict[str, Any]:

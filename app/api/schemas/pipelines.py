@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import JsonInteger, ListPage, PatchModel, Record, Timestamp, name_of
+from app.api.schemas.common import (
+    JsonInteger,
+    ListPage,
+    PatchModel,
+    Record,
+    StoredMoney,
+    Timestamp,
+    name_of,
+)
 from app.api.schemas.content_checks import ContentChecked, checking
 from app.api.schemas.leads import CustomFields, Money, Notes
 from app.domain.models import OpportunityStatus, TaskStatus
@@ -309,7 +316,7 @@ class OpportunityOut(Record):
     stage_name: str | None = name_of("stage")
     stage_entered_at: datetime
     status: OpportunityStatus
-    amount: Decimal | None
+    amount: StoredMoney | None
     currency: str
     expected_close_date: date | None
     source_lead_id: uuid.UUID | None
