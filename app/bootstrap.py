@@ -9,10 +9,13 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.api.list_readers import ApiListReader
+from app.api.routers import ROUTE_MODULES
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker, utcnow
 from app.encryption import use_keys
 from app.services.channel_delivery import ChannelClient
+from app.services.exports import ListReader
 from app.services.jobs import JobQueue
 from app.services.security import use_password_hashing
 from app.services.storage import LocalFileStorage
@@ -30,6 +33,8 @@ class Infrastructure:
     channels: ChannelClient
     wecom: WecomClient
     clock: Callable[[], datetime]
+    # The lists export jobs write, read through the API's own list routes.
+    list_reader: ListReader
 
     def job_context(self, queue: JobQueue) -> JobContext:
         """What every job function reads from its context; the one place it is assembled."""
@@ -40,6 +45,8 @@ class Infrastructure:
             "storage": self.storage,
             "channels": self.channels,
             "change_log_retention_days": self.settings.change_log_retention_days,
+            "list_reader": self.list_reader,
+            "export_job_max_rows": self.settings.export_job_max_rows,
         }
 
     async def queue(self) -> JobQueue:
@@ -84,6 +91,7 @@ def build_infrastructure(settings: Settings, *, clock: Callable[[], datetime] = 
             cache=_wecom_cache(settings),
         ),
         clock=clock,
+        list_reader=ApiListReader(route for module in ROUTE_MODULES for route in module.router.routes),
     )
 
 

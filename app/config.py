@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     change_log_retention_days: int = Field(default=30, ge=1, le=3650)
     # The most rows a list answers as CSV or XLSX (Accept); more answers 422 export.too_many_rows.
     export_max_rows: int = Field(default=10_000, ge=1, le=100_000)
+    # The most rows an export job (POST /exports) writes into one file.
+    export_job_max_rows: int = Field(default=1_000_000, ge=1, le=10_000_000)
     db_pool_size: int = Field(default=10, ge=1)
     # A pooled PostgreSQL connection idle for longer is checked alive before use (app/db.py).
     db_ping_after_idle_seconds: float = Field(default=5.0, ge=0)

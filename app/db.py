@@ -101,6 +101,12 @@ def trigram_index(table: str, column: str) -> Index:
     ).ddl_if(dialect="postgresql")
 
 
+def tags_index(table: str) -> Index:
+    """A PostgreSQL GIN index on a JSONB list of tags: what `?tag=` (containment, `@>`) reads, so a
+    rare tag does not walk the whole list. SQLite has no such index and scans."""
+    return Index(f"ix_{table}_tags", "tags", postgresql_using="gin").ddl_if(dialect="postgresql")
+
+
 class Entity(Base):
     """A tenant-scoped record with optimistic concurrency (`version`) and audit timestamps."""
 

@@ -25,47 +25,7 @@ from app.api.middleware import (
 )
 from app.api.openapi_document import finish_document
 from app.api.query_parameters import refuse_unknown_query_parameters
-from app.api.routes import (
-    activities,
-    api_keys,
-    assignment_rules,
-    attachments,
-    audit_events,
-    auth,
-    bulk_edits,
-    business_calendars,
-    campaigns,
-    changes,
-    contacts,
-    customer_health,
-    customers,
-    engagement_events,
-    handover,
-    imports,
-    intake,
-    kpis,
-    lead_pool,
-    leads,
-    next_actions,
-    notification_channels,
-    notifications,
-    operations,
-    opportunities,
-    organization,
-    personal_data,
-    pipelines,
-    playbook,
-    quotes,
-    search,
-    sla,
-    status_board,
-    tasks,
-    teams,
-    users,
-    webhooks,
-    wecom,
-    win_probability,
-)
+from app.api.routers import ROUTE_MODULES
 from app.api.runtime import Runtime
 from app.api.webhook_contract import add_webhooks
 from app.bootstrap import build_infrastructure
@@ -103,6 +63,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         jwt_secret=settings.resolved_jwt_secret(),
         storage=infrastructure.storage,
         wecom=infrastructure.wecom,
+        list_reader=infrastructure.list_reader,
     )
     try:
         yield
@@ -111,50 +72,6 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             task.cancel()
         await queue.close()
         await infrastructure.aclose()
-
-
-# The routers in the order their operations appear in the contract.
-_ROUTE_MODULES = (
-    auth,
-    users,
-    handover,
-    teams,
-    api_keys,
-    organization,
-    notifications,
-    leads,
-    lead_pool,
-    assignment_rules,
-    imports,
-    intake,
-    customers,
-    contacts,
-    bulk_edits,
-    search,
-    customer_health,
-    activities,
-    engagement_events,
-    attachments,
-    pipelines,
-    opportunities,
-    win_probability,
-    tasks,
-    quotes,
-    playbook,
-    next_actions,
-    campaigns,
-    sla,
-    business_calendars,
-    status_board,
-    kpis,
-    webhooks,
-    notification_channels,
-    wecom,
-    audit_events,
-    changes,
-    personal_data,
-    operations,
-)
 
 
 def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime] = utcnow) -> FastAPI:
@@ -181,7 +98,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     app.state.clock = clock
     install_error_handlers(app)
     _add_middleware(app, settings)
-    for module in _ROUTE_MODULES:
+    for module in ROUTE_MODULES:
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -72,6 +73,19 @@ def _refuse_a_database_that_may_hold_data(url: str) -> None:
 
 _refuse_a_database_that_may_hold_data(POSTGRES_URL)
 REDIS_URL = _worker_redis(os.environ.get("CRM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
+
+
+def _refuse_the_redis_database_services_use(url: str) -> None:
+    # The tests flush the Redis database they use; database 0 is where the service's queue and
+    # caches live unless CRM_REDIS_URL names another.
+    if int(urlsplit(url).path.strip("/") or 0) == 0:
+        raise pytest.UsageError(
+            f"CRM_TEST_REDIS_URL names Redis database 0 ({url}) for this test process; the tests flush "
+            "the database they use, so they run only on databases 1-15 (default 15, one per process down)."
+        )
+
+
+_refuse_the_redis_database_services_use(REDIS_URL)
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PASSWORD = "correct-horse-battery"
 

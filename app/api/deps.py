@@ -18,12 +18,13 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 from app.api.errors import ReplayStoredResponse
 from app.api.middleware import RequestUnitOfWork
 from app.api.runtime import Runtime
-from app.api.schemas.common import Timestamp
+from app.api.schemas.common import DayOrTimestamp
 from app.domain.errors import FieldError, InvalidInput, NotAuthenticated, PermissionDenied
 from app.domain.exports import requested_format
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
 from app.services import auth, idempotency
+from app.services.list_filters import period_of
 from app.services.pagination import CURSOR_PATTERN, MAX_LIMIT, ListOptions
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT from POST /api/v1/auth/token, or an API key.")
@@ -157,11 +158,14 @@ Ids = Annotated[
 
 async def get_list_options(
     request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
     updated_since: Annotated[
-        Timestamp | None,
+        DayOrTimestamp | None,
         Query(
-            description="Only records whose updated_at is at or after this instant (incremental sync; "
-            "with sort=updated_at the pages follow the change order, ties broken by id)."
+            description="Only records whose updated_at is at or after this instant, or since the start "
+            "of this day (YYYY-MM-DD, in the organization's time zone) (incremental sync; with "
+            "sort=updated_at the pages follow the change order, ties broken by id)."
         ),
     ] = None,
     include: Annotated[
@@ -176,7 +180,8 @@ async def get_list_options(
     # A list answered as a file (Accept: CSV/XLSX, app/api/list_export.py) reads every page and
     # writes no count: include=total would only count the whole list again for each page.
     as_file = requested_format(request.headers.get("accept", "")) is not None
-    return ListOptions(updated_since=updated_since, include_total=include == "total" and not as_file)
+    since = (await period_of(session, principal, updated_since, None)).start
+    return ListOptions(updated_since=since, include_total=include == "total" and not as_file)
 
 
 SORT_BY_CHANGE = "updated_at: in the order the records last changed, ties broken by id (incremental sync)."

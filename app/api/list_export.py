@@ -1,7 +1,8 @@
 """Every list as a spreadsheet: `Accept: text/csv` or the XLSX media type answers the whole filtered
 list (all pages, the same filters and sort) as one file, one column per field of the list's row
-schema, up to `CRM_EXPORT_MAX_ROWS` rows; more answers 422 (narrow the filters). One mechanism for all
-lists: a route asks for `ListExport` and hands it the function that reads one page."""
+schema, up to `CRM_EXPORT_MAX_ROWS` rows; more answers 422 pointing to the export job (`POST /exports`).
+One mechanism for all lists: a route asks for `ListExport` and hands it the function that reads one
+page; the export job reads the same routes (app/api/list_readers.py)."""
 
 from __future__ import annotations
 
@@ -17,14 +18,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import CurrentPrincipal, RuntimeDep, SessionDep
 from app.domain.errors import FieldError, InvalidInput
-from app.domain.exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, ExportFormat, requested_format
+from app.domain.exports import (
+    CSV_MEDIA_TYPE,
+    TOO_MANY_ROWS,
+    XLSX_MEDIA_TYPE,
+    ExportFormat,
+    requested_format,
+)
 from app.domain.principal import Principal
 from app.services import exports
 from app.services.pagination import MAX_LIMIT
 
 # Paging is the export's own: it reads every page, whatever page the client was on.
-_PAGING = frozenset({"limit", "cursor"})
-TOO_MANY_ROWS = "export.too_many_rows"
+PAGING = frozenset({"limit", "cursor"})
 _VARY = "Accept, Authorization"
 
 EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -52,11 +58,18 @@ def row_columns(page_model: type[BaseModel]) -> list[str]:
     )
 
 
+def page_rows(page: BaseModel, columns: list[str]) -> list[list[Any]]:
+    """A page's items as file rows: each item's JSON values in the order of `columns`."""
+    return [
+        [item.get(name) for name in columns] for item in page.model_dump(mode="json", by_alias=True)["items"]
+    ]
+
+
 def query_filters(request: Request) -> dict[str, Any]:
     """The filters as the client sent them (a repeated one as a list), for the audit entry."""
     filters: dict[str, Any] = {}
     for name, value in request.query_params.multi_items():
-        if name in _PAGING:
+        if name in PAGING:
             continue
         if name in filters:
             previous = filters[name]
@@ -114,8 +127,7 @@ class ListExport:
         while True:
             page = await read_page(min(MAX_LIMIT, self.max_rows + 1), cursor)
             header = header or row_columns(type(page))
-            for item in page.model_dump(mode="json", by_alias=True)["items"]:
-                rows.append([item.get(name) for name in header])
+            rows.extend(page_rows(page, header))
             if len(rows) > self.max_rows:
                 raise _too_many_rows(self.max_rows)
             cursor = getattr(page, "next_cursor", None)
@@ -125,10 +137,15 @@ class ListExport:
 
 def _too_many_rows(max_rows: int) -> InvalidInput:
     return InvalidInput(
-        f"The list has more than {max_rows} rows, more than one answer carries as a file: export it in "
+        f"The list has more than {max_rows} rows, more than one answer carries as a file: export it as a "
+        "job with POST /api/v1/exports (the same list and filters; progress, then the file), or in "
         "narrower slices (created_from/created_to, owner or region filters).",
         code=TOO_MANY_ROWS,
-        errors=[FieldError("Accept", TOO_MANY_ROWS, f"at most {max_rows} rows a file; narrow the filters")],
+        errors=[
+            FieldError(
+                "Accept", TOO_MANY_ROWS, f"at most {max_rows} rows an answer; POST /api/v1/exports for more"
+            )
+        ],
     )
 
 

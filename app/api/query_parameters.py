@@ -6,6 +6,7 @@ takes several (`?status=new&status=assigned`, meaning either) says so in its sch
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -42,12 +43,16 @@ def _declared(dependant: Dependant) -> _Declared:
 
 async def refuse_unknown_query_parameters(request: Request) -> None:
     route = request.scope.get("route")
-    if not isinstance(route, APIRoute):
-        return
+    if isinstance(route, APIRoute):
+        check_query_parameters(route, request.query_params.multi_items())
+
+
+def check_query_parameters(route: APIRoute, given_parameters: Iterable[tuple[str, str]]) -> None:
+    """Refuses parameters `route` does not declare, and one that takes a single value given twice."""
     declared = _DECLARED.get(id(route))
     if declared is None:
         declared = _DECLARED[id(route)] = _declared(route.dependant)
-    given = Counter(name for name, _ in request.query_params.multi_items())
+    given = Counter(name for name, _ in given_parameters)
     unknown = sorted(set(given) - declared.names)
     repeated = sorted(name for name, count in given.items() if count > 1 and name not in declared.repeatable)
     if unknown:

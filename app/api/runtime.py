@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
+from app.services.exports import ListReader
 from app.services.jobs import JobQueue
 from app.services.storage import FileStorage
 from app.services.wecom_client import WecomClient
@@ -24,3 +25,4 @@ class Runtime:
     jwt_secret: str
     storage: FileStorage
     wecom: WecomClient
+    list_reader: ListReader

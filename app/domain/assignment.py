@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
+from app.domain.custom_fields import custom_field_key
 from app.domain.errors import FieldError, InvalidInput
 
 
@@ -34,7 +35,6 @@ class Strategy(StrEnum):
 
 # Lead fields a condition may test; custom fields are named `custom_fields.<key>`.
 CONDITION_FIELDS = frozenset({"region", "product_line", "industry", "source", "budget", "tags", "company"})
-CUSTOM_FIELD_PREFIX = "custom_fields."
 _NUMERIC_OPERATORS = frozenset({Operator.gte, Operator.lte})
 _LIST_OPERATORS = frozenset({Operator.in_, Operator.not_in})
 MAX_CONDITIONS = 20
@@ -52,9 +52,7 @@ class Condition:
 
 
 def _is_known_field(name: str) -> bool:
-    return name in CONDITION_FIELDS or (
-        name.startswith(CUSTOM_FIELD_PREFIX) and len(name) > len(CUSTOM_FIELD_PREFIX)
-    )
+    return name in CONDITION_FIELDS or custom_field_key(name) is not None
 
 
 def parse_conditions(raw: Sequence[Mapping[str, Any]], *, prefix: str = "conditions") -> list[Condition]:
@@ -124,8 +122,9 @@ def _text(value: Any) -> str:
 
 
 def lead_field_value(lead: Mapping[str, Any], name: str) -> Any:
-    if name.startswith(CUSTOM_FIELD_PREFIX):
-        return (lead.get("custom_fields") or {}).get(name[len(CUSTOM_FIELD_PREFIX) :])
+    key = custom_field_key(name)
+    if key is not None:
+        return (lead.get("custom_fields") or {}).get(key)
     return lead.get(name)
 
 

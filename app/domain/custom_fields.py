@@ -11,6 +11,9 @@ from typing import Any
 from app.domain.errors import FieldError, InvalidInput
 
 MAX_TEXT_LENGTH = 500
+# How a custom field is named beside a record's own fields (import columns, assignment conditions,
+# error paths): `custom_fields.<key>`.
+FIELD_PATH_PREFIX = "custom_fields."
 
 
 class FieldType(StrEnum):
@@ -36,6 +39,12 @@ class FieldDefinition:
             is_required=bool(raw.get("required", False)),
             options=tuple(str(o) for o in raw.get("options", ())),
         )
+
+
+def custom_field_key(name: str) -> str | None:
+    """The key of the name `custom_fields.<key>`; None for any other name."""
+    key = name.removeprefix(FIELD_PATH_PREFIX)
+    return key if key and key != name else None
 
 
 def definitions_from_settings(settings: dict[str, Any], entity: str) -> list[FieldDefinition]:

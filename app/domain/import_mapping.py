@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from app.domain.custom_fields import custom_field_key
 from app.domain.customer_tier import Tier
 from app.domain.errors import FieldError
 from app.domain.formulas import check_text, saved_result
@@ -95,6 +97,12 @@ def _clean_header(header: Any) -> str:
     return " ".join(str(header or "").replace("_", " ").split()).strip().lower()
 
 
+def is_mapping_target(field: str, allowed: tuple[str, ...]) -> bool:
+    """A field a column may fill: one of the record's, or a custom field `custom_fields.<key>`
+    (which ones the organization defines is checked on each row, against its settings)."""
+    return field in allowed or custom_field_key(field) is not None
+
+
 def resolve_columns(headers: list[Any], mapping: dict[str, str], allowed: tuple[str, ...]) -> dict[int, str]:
     """Column index -> field. An explicit mapping (header -> field) wins over the built-in aliases;
     headers that match nothing are ignored."""
@@ -103,13 +111,13 @@ def resolve_columns(headers: list[Any], mapping: dict[str, str], allowed: tuple[
     for index, header in enumerate(headers):
         cleaned = _clean_header(header)
         field = explicit.get(cleaned) or _ALIAS_TO_FIELD.get(cleaned)
-        if field in allowed and field not in columns.values():
+        if field is not None and is_mapping_target(field, allowed) and field not in columns.values():
             columns[index] = field
     return columns
 
 
 def unknown_mapping_targets(mapping: dict[str, str], allowed: tuple[str, ...]) -> list[str]:
-    return sorted({field for field in mapping.values() if field not in allowed})
+    return sorted({field for field in mapping.values() if not is_mapping_target(field, allowed)})
 
 
 def _text(value: Any) -> str | None:
@@ -121,8 +129,37 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+def _custom_cell(value: Any) -> Any:
+    """A custom field's cell as the API would receive it: a day as YYYY-MM-DD, a whole number
+    without ".0", text trimmed; None when empty. Its type is read and checked on writing, against
+    the organization's definitions (custom_fields.from_cells and validate_custom_fields)."""
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool | int):
+        return value
+    return _text(value)
+
+
+def custom_field_cells(values: dict[str, Any], warnings: list[FieldError]) -> dict[str, Any]:
+    """The row's custom field cells by key, the empty ones left out (values by field name, formula
+    cells already replaced by their saved result); text that would run as a formula is reported."""
+    cells = {}
+    for name, value in values.items():
+        key = custom_field_key(name)
+        if key is None or (cell := _custom_cell(value)) is None:
+            continue
+        if isinstance(cell, str):
+            check_text(name, [cell], warnings)
+        cells[key] = cell
+    return cells
+
+
 @dataclass(frozen=True)
 class ParsedRow:
+    # The record's fields by name, and under `custom_fields` the custom field cells by key (their
+    # types are read and checked against the organization's definitions when the rows are written).
     values: dict[str, Any]
     errors: list[FieldError]
     # What the row imports as it is but should be told about: formulas (app/domain/formulas.py).
@@ -153,9 +190,11 @@ def parse_row(raw: dict[str, Any], *, default_source: LeadSource | None) -> Pars
     values: dict[str, Any] = {}
     errors: list[FieldError] = []
     warnings: list[FieldError] = []
-    for field, cell in raw.items():
-        text = _text(saved_result(field, cell, warnings))
-        if text is None:
+    cells = {field: saved_result(field, cell, warnings) for field, cell in raw.items()}
+    custom_fields = custom_field_cells(cells, warnings)
+    for field, cell in cells.items():
+        text = _text(cell)
+        if text is None or custom_field_key(field) is not None:
             continue
         if field in ("budget", "annual_purchase"):
             values[field] = _decimal(field, text, errors)
@@ -186,6 +225,7 @@ def parse_row(raw: dict[str, Any], *, default_source: LeadSource | None) -> Pars
             values["source"] = source
     if not values.get("name"):
         errors.append(FieldError("name", "missing", "a name is required"))
+    values["custom_fields"] = custom_fields
     return ParsedRow(
         values={k: v for k, v in values.items() if v is not None}, errors=errors, warnings=warnings
     )

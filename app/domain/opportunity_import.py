@@ -14,8 +14,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from app.domain.custom_fields import FIELD_PATH_PREFIX
 from app.domain.errors import FieldError, InvalidInput
 from app.domain.formulas import check_text, saved_result
+from app.domain.import_mapping import custom_field_cells, is_mapping_target
 
 OPPORTUNITY_FIELDS = (
     "external_id",
@@ -30,8 +32,6 @@ OPPORTUNITY_FIELDS = (
     "expected_close_date",
 )
 REQUIRED_COLUMNS = ("owner", "stage")
-# A column mapped to `custom_fields.<key>` fills that custom field (settings.custom_fields.opportunity).
-CUSTOM_FIELD_PREFIX = "custom_fields."
 _MAPPING_KEYS = frozenset(
     {
         "columns",
@@ -130,22 +130,19 @@ def _columns(raw: Any, errors: list[FieldError]) -> dict[str, str]:
     """Source header -> field: known fields only, and the required ones all mapped."""
     columns = _string_map(raw, "mapping.columns", errors)
     for header, target in columns.items():
-        if target not in OPPORTUNITY_FIELDS and not _is_custom_field(target):
+        # `custom_fields.<key>` fills that custom field (settings.custom_fields.opportunity).
+        if not is_mapping_target(target, OPPORTUNITY_FIELDS):
             errors.append(
                 FieldError(
                     f"mapping.columns.{header}",
                     "field.unknown",
-                    f"one of {', '.join(OPPORTUNITY_FIELDS)}, or {CUSTOM_FIELD_PREFIX}<key>",
+                    f"one of {', '.join(OPPORTUNITY_FIELDS)}, or {FIELD_PATH_PREFIX}<key>",
                 )
             )
     for needed in REQUIRED_COLUMNS:
         if needed not in columns.values():
             errors.append(FieldError("mapping.columns", "missing", f"map a column to {needed}"))
     return columns
-
-
-def _is_custom_field(target: str) -> bool:
-    return target.startswith(CUSTOM_FIELD_PREFIX) and len(target) > len(CUSTOM_FIELD_PREFIX)
 
 
 def parse_mapping(raw: Any) -> OpportunityMapping:
@@ -223,27 +220,6 @@ def _text(value: Any) -> str | None:
         value = int(value)
     text = str(value).strip()
     return text or None
-
-
-def _cell(value: Any) -> Any:
-    """A custom field's cell as the API would receive it: a day as YYYY-MM-DD, a whole number
-    without ".0", text trimmed; None when empty."""
-    if isinstance(value, datetime):
-        return value.date().isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, bool | int):
-        return value
-    return _text(value)
-
-
-def _custom_cells(values: dict[str, Any]) -> dict[str, Any]:
-    """The row's custom field cells by key, the empty ones left out."""
-    return {
-        name.removeprefix(CUSTOM_FIELD_PREFIX): cell
-        for name, value in values.items()
-        if _is_custom_field(name) and (cell := _cell(value)) is not None
-    }
 
 
 def _date(value: Any, name: str, date_format: str, errors: list[FieldError]) -> date | None:
@@ -329,7 +305,7 @@ def parse_row(
         closed_on=closed_on,
         amount=amount,
         expected_close_date=expected or closed_on,
-        custom_fields=_custom_cells(values),
+        custom_fields=custom_field_cells(values, warnings),
     )
     # The owner, customer, product and stage are names looked up, not stored; these two are kept.
     check_text("external_id", [row.external_id] if row.external_id else [], warnings)

@@ -503,6 +503,24 @@ def _enum(
     return member
 
 
+class LeadWork(StrEnum):
+    """Whether the activities of the lead a deal was converted from are part of its evidence.
+
+    The work on a lead (the qualifying call, the needs and budget it learnt) is the work of the
+    stage its deal starts in, so it counts there; once the deal has moved on it is history."""
+
+    none = "none"  # the deal came from no lead
+    counted = "counted"  # the deal is in the stay it was created in
+    past = "past"  # the deal has left that stay
+
+
+_LEAD_WORK_NOTE = {
+    LeadWork.none: "",
+    LeadWork.counted: "; its lead's activities count too, in the deal's first stage",
+    LeadWork.past: "; its lead's activities counted only in the deal's first stage",
+}
+
+
 @dataclass(frozen=True)
 class StageEvidence:
     """What was gathered while the opportunity sat in its current stage."""
@@ -512,8 +530,9 @@ class StageEvidence:
     info_points: frozenset[str] = frozenset()
     # Includes the note sent with the stage change itself.
     longest_note_chars: int = 0
-    # Includes attachments sent with the stage change itself.
+    # Files on the deal uploaded in this stage, on its activities, and sent with the change.
     attachment_count: int = 0
+    lead_work: LeadWork = LeadWork.none
 
 
 @dataclass(frozen=True)
@@ -534,7 +553,8 @@ def unmet_requirements(target: StageSpec, fields: Mapping[str, Any], evidence: S
     for index, requirement in enumerate(target.required_evidence):
         shortfall = _evidence_shortfall(requirement, evidence)
         if shortfall is not None:
-            unmet.append(Unmet(f"stage.evidence_{requirement.kind.value}", f"evidence[{index}]", shortfall))
+            message = shortfall + _LEAD_WORK_NOTE[evidence.lead_work]
+            unmet.append(Unmet(f"stage.evidence_{requirement.kind.value}", f"evidence[{index}]", message))
     return unmet
 
 
@@ -570,7 +590,10 @@ def _evidence_shortfall(requirement: EvidenceRequirement, evidence: StageEvidenc
             if evidence.attachment_count >= requirement.min_count:
                 return None
             needed = _plural(requirement.min_count, "attachment", "attachments")
-            return f"needs {needed} added in this stage; found {evidence.attachment_count}"
+            return (
+                f"needs {needed} in this stage (uploaded to the deal or one of its activities, or sent "
+                f"with the change); found {evidence.attachment_count}"
+            )
         case EvidenceKind.notes:
             if evidence.longest_note_chars >= requirement.min_chars:
                 return None
@@ -756,7 +779,8 @@ PROJECT_SALES_TEMPLATE: tuple[StageSpec, ...] = (
         max_dwell_hours=336,
         actions=_POST_DEMO_ACTIONS,
     ),
-    # The signed contract is uploaded with the change, so the won stage asks for an attachment.
+    # The signed contract is uploaded to the deal (or sent with the change), so the won stage asks for an
+    # attachment.
     StageSpec(
         "签约交付",
         StageKind.won,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,7 @@ from app.domain.activities import (
     is_effective_follow_up,
 )
 from app.domain.custom_fields import validate_custom_fields
-from app.domain.errors import FieldError, InvalidInput
+from app.domain.errors import FieldError, InvalidInput, PermissionDenied
 from app.domain.geo import GeoPoint, distance_m
 from app.domain.leads import status_after_contact
 from app.domain.links import LeadLink, OpportunityLink, check_links
@@ -29,8 +30,9 @@ from app.domain.policy import OrganizationPolicy
 from app.domain.principal import Principal
 from app.domain.sla import SlaKind, TimerState
 from app.services import audit, customer_health, customers, leads, opportunities, sla, win_probability
-from app.services.common import get_visible, matches, refuse_taken_id
+from app.services.common import check_version, get_visible, matches, refuse_taken_id
 from app.services.lead_intent import rescore_leads
+from app.services.list_filters import ANY_TIME, Period, in_teams, within
 from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 from app.services.policy import policy_for
 from app.services.visibility import visible_to
@@ -40,6 +42,13 @@ SORTABLE = {
     "created_at": Activity.created_at,
     "updated_at": Activity.updated_at,
 }
+
+
+# What an edit may change: the rep's words and the organization's own fields. The type, the time,
+# the check-in, the outcome and info points (which decide is_effective), the linked records and the
+# attachments are the audit trail's facts and SLA clocks and KPIs were derived from them when the
+# activity was recorded (docs/leads-and-customers.md, "Editing an activity").
+EDITABLE_FIELDS = ("notes", "custom_fields")
 
 
 @dataclass(frozen=True)
@@ -403,8 +412,56 @@ def activity_visibility(actor: Principal) -> Any:
     return or_(visible_to(actor, Activity.owner_id), lead_visible, customer_visible)
 
 
-async def get_activity(session: AsyncSession, *, actor: Principal, activity_id: uuid.UUID) -> Activity:
-    return await get_visible(session, Activity, activity_id, actor=actor, visible=activity_visibility(actor))
+async def get_activity(
+    session: AsyncSession, *, actor: Principal, activity_id: uuid.UUID, for_update: bool = False
+) -> Activity:
+    return await get_visible(
+        session, Activity, activity_id, actor=actor, visible=activity_visibility(actor), for_update=for_update
+    )
+
+
+async def update_activity(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    activity_id: uuid.UUID,
+    changes: dict[str, Any],
+    expected_version: int | None,
+) -> Activity:
+    """Edits an activity's notes and custom fields. Whoever may read it sees it; its author, the
+    author's supervisors, directors and admins may edit it, as they may delete it."""
+    activity = await get_visible(
+        session, Activity, activity_id, actor=actor, visible=activity_visibility(actor), for_update=True
+    )
+    may_edit = await session.scalar(
+        select(Activity.id).where(Activity.id == activity.id, visible_to(actor, Activity.owner_id))
+    )
+    if may_edit is None:
+        raise PermissionDenied(
+            "Only its author, the author's supervisor, a director or an admin edits an activity.",
+            code="activity.edit_forbidden",
+        )
+    changes = dict(changes)
+    if "custom_fields" in changes:
+        definitions = list((await policy_for(session, actor)).activity_fields)
+        changes["custom_fields"] = validate_custom_fields(changes["custom_fields"], definitions)
+    check_version(activity, expected_version)
+    before = audit.snapshot(activity, EDITABLE_FIELDS)
+    for name, value in changes.items():
+        setattr(activity, name, value)
+    await session.flush()
+    old, new = audit.changed_fields(before, audit.snapshot(activity, EDITABLE_FIELDS))
+    if new:
+        await audit.record_audit(
+            session,
+            actor=actor,
+            action="activity.updated",
+            entity_type="activity",
+            entity_id=activity.id,
+            before=old,
+            after=new,
+        )
+    return activity
 
 
 async def list_activities(
@@ -415,8 +472,9 @@ async def list_activities(
     cursor: str | None,
     sort: str = "-occurred_at",
     filters: dict[str, Any] | None = None,
-    occurred_from: datetime | None = None,
-    occurred_to: datetime | None = None,
+    team_id: Sequence[uuid.UUID] | None = None,
+    occurred: Period = ANY_TIME,
+    created: Period = ANY_TIME,
     options: ListOptions = NO_OPTIONS,
 ) -> Page[Activity]:
     order = SortOrder.parse(sort, SORTABLE)
@@ -426,10 +484,11 @@ async def list_activities(
     for name, value in (filters or {}).items():
         if value is not None:
             statement = statement.where(matches(getattr(Activity, name), value))
-    if occurred_from is not None:
-        statement = statement.where(Activity.occurred_at >= occurred_from)
-    if occurred_to is not None:
-        statement = statement.where(Activity.occurred_at < occurred_to)
+    if team_id is not None:
+        statement = statement.where(in_teams(actor, Activity.owner_id, team_id))
+    statement = statement.where(
+        *within(Activity.occurred_at, occurred), *within(Activity.created_at, created)
+    )
     return await paginate(
         session,
         statement,

@@ -4,25 +4,44 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.attachments import check_attachment
 from app.domain.errors import TooLarge
-from app.domain.models import Attachment, AttachmentParent
+from app.domain.models import Activity, Attachment, AttachmentParent, Customer, Lead, Opportunity
 from app.domain.principal import Principal
-from app.services import audit, customers, leads
+from app.services import activities, audit, customers, leads, opportunities
 from app.services.common import get_visible
 from app.services.storage import FileStorage, sha256_hex
 
 
-async def _visible_parent_id(
-    session: AsyncSession, actor: Principal, parent_type: AttachmentParent, parent_id: uuid.UUID
-) -> uuid.UUID:
-    """The parent's id once it is visible: a merged customer's id gives its survivor's."""
-    if parent_type is AttachmentParent.lead:
-        return (await leads.get_lead(session, actor=actor, lead_id=parent_id)).id
-    return (await customers.get_customer(session, actor=actor, customer_id=parent_id)).id
+async def _visible_parent(
+    session: AsyncSession,
+    actor: Principal,
+    parent_type: AttachmentParent,
+    parent_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+) -> Lead | Customer | Opportunity | Activity:
+    """The parent once the actor may read it (else 404, as its own GET answers): a merged lead's
+    or customer's id gives its survivor."""
+    match parent_type:
+        case AttachmentParent.lead:
+            return await leads.get_lead(session, actor=actor, lead_id=parent_id, for_update=for_update)
+        case AttachmentParent.customer:
+            return await customers.get_customer(
+                session, actor=actor, customer_id=parent_id, for_update=for_update
+            )
+        case AttachmentParent.opportunity:
+            return await opportunities.get_opportunity(
+                session, actor=actor, opportunity_id=parent_id, for_update=for_update
+            )
+        case AttachmentParent.activity:
+            return await activities.get_activity(
+                session, actor=actor, activity_id=parent_id, for_update=for_update
+            )
 
 
 async def upload_attachment(
@@ -35,11 +54,15 @@ async def upload_attachment(
     content: bytes,
     max_bytes: int,
     storage: FileStorage,
+    now: datetime,
 ) -> Attachment:
     if len(content) > max_bytes:
         raise TooLarge(f"Attachments are limited to {max_bytes} bytes.", code="attachment.too_large")
     media_type = check_attachment(content)
-    parent_id = await _visible_parent_id(session, actor, parent_type, parent_id)
+    # An activity is locked: the file joins its attachment_ids, which two uploads must not both rewrite.
+    parent = await _visible_parent(
+        session, actor, parent_type, parent_id, for_update=parent_type is AttachmentParent.activity
+    )
     attachment_id = uuid.uuid4()
     storage_key = f"attachments/{actor.organization_id}/{attachment_id}"
     storage.save(storage_key, content)
@@ -47,15 +70,23 @@ async def upload_attachment(
         id=attachment_id,
         organization_id=actor.organization_id,
         parent_type=parent_type,
-        parent_id=parent_id,
+        parent_id=parent.id,
         filename=filename[:255] or "file",
         content_type=media_type,
         size_bytes=len(content),
         sha256=sha256_hex(content),
         storage_key=storage_key,
         uploaded_by_id=actor.user_id,
+        # On the request's clock: a stage gate counts the deal's files uploaded since it entered
+        # its stage, a time taken from the same clock.
+        created_at=now,
+        updated_at=now,
     )
     session.add(attachment)
+    if isinstance(parent, Activity):
+        # An activity's attachment_ids lists every file it carries: those named when it was
+        # recorded and those uploaded onto it since.
+        parent.attachment_ids = [*parent.attachment_ids, str(attachment.id)]
     await session.flush()
     await audit.record_audit(
         session,
@@ -79,5 +110,5 @@ async def download_attachment(
 ) -> AttachmentDownload:
     attachment = await get_visible(session, Attachment, attachment_id, actor=actor)
     # Seeing the attachment's id is not enough: the parent record must be visible too (else 404).
-    await _visible_parent_id(session, actor, attachment.parent_type, attachment.parent_id)
+    await _visible_parent(session, actor, attachment.parent_type, attachment.parent_id)
     return AttachmentDownload(attachment, storage.read(attachment.storage_key))

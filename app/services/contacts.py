@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, select
@@ -17,9 +16,9 @@ from app.domain.dedup import normalise_contact
 from app.domain.errors import Conflict
 from app.domain.models import Contact, Customer
 from app.domain.principal import Principal
-from app.domain.search import phone_digits
 from app.services import audit, customer_dedup
-from app.services.common import check_version, get_visible, like_pattern, matches, plan_for_these_values
+from app.services.common import check_version, get_visible, matches, plan_for_these_values
+from app.services.list_filters import ANY_TIME, Period, in_teams, text_matches, within
 from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 from app.services.policy import policy_for
 from app.services.visibility import visible_to
@@ -141,35 +140,30 @@ async def list_contacts(
     sort: str = "-created_at",
     customer_id: Sequence[uuid.UUID] | None = None,
     owner_id: Sequence[uuid.UUID] | None = None,
+    team_id: Sequence[uuid.UUID] | None = None,
     buying_role: Sequence[BuyingRole] | None = None,
     q: str | None = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
+    created: Period = ANY_TIME,
     options: ListOptions = NO_OPTIONS,
 ) -> Page[Contact]:
-    """The contacts of every customer the actor may see; `owner_id` is the customer's owner."""
+    """The contacts of every customer the actor may see; `owner_id` and `team_id` are the
+    customer's owner's."""
     order = SortOrder.parse(sort, SORTABLE)
     customers = visible_customer_ids(actor)
     if owner_id is not None:
         customers = customers.where(matches(Customer.owner_id, owner_id))
+    if team_id is not None:
+        customers = customers.where(in_teams(actor, Customer.owner_id, team_id))
     statement = select(Contact).where(
         Contact.organization_id == actor.organization_id, Contact.customer_id.in_(customers)
     )
     for column, value in ((Contact.customer_id, customer_id), (Contact.buying_role, buying_role)):
         if value is not None:
             statement = statement.where(matches(column, value))
-    if created_from is not None:
-        statement = statement.where(Contact.created_at >= created_from)
-    if created_to is not None:
-        statement = statement.where(Contact.created_at < created_to)
+    statement = statement.where(*within(Contact.created_at, created))
     if q:
         await plan_for_these_values(session)
-        pattern = like_pattern(q)
-        found = Contact.name.ilike(pattern, escape="\\") | Contact.email.ilike(pattern, escape="\\")
-        digits = phone_digits(q)
-        if digits is not None:
-            found = found | Contact.phone.like(like_pattern(digits), escape="\\")
-        statement = statement.where(found)
+        statement = statement.where(text_matches(q, [Contact.name, Contact.email], [Contact.phone]))
     return await paginate(
         session,
         statement,

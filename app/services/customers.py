@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,13 +28,22 @@ from app.services.common import (
     check_version,
     get_visible,
     insert_unless_conflict,
-    like_pattern,
     matches,
     plan_for_these_values,
     refuse_taken_id,
 )
+from app.services.list_filters import ANY_TIME, Period, in_teams, tagged, text_matches, within
 from app.services.ownership import resolve_owner
-from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
+from app.services.pagination import (
+    EARLIEST,
+    LATEST,
+    NO_OPTIONS,
+    ListOptions,
+    MissingLast,
+    Page,
+    SortOrder,
+    paginate,
+)
 from app.services.policy import policy_for
 from app.services.visibility import visible_to
 
@@ -58,11 +67,13 @@ SORTABLE: dict[str, Any] = {
     "created_at": Customer.created_at,
     "updated_at": Customer.updated_at,
     "code": Customer.code,
-    "health_score": Customer.health_score,
+    # Not indexed (see Customer.health_score): a sort by health reads the visible customers. A
+    # customer not scored yet comes last either way: the list by health is read for whom to look
+    # after (ascending: the weakest first) or whom to learn from.
+    "health_score": MissingLast(Customer.health_score, lowest=-1, highest=101),
+    "name": Customer.name,
+    "last_follow_up_at": MissingLast(Customer.last_follow_up_at, lowest=EARLIEST, highest=LATEST),
 }
-# A customer not scored yet comes after the scored ones in either direction: the list by health is
-# read for whom to look after (ascending: the weakest first) or whom to learn from.
-_UNSCORED_LAST = {False: 101, True: -1}
 CODE_SEQUENCE = "customer_code"
 # A merged customer's id resolves to its survivor; a survivor merged in turn is followed this far.
 MAX_ALIAS_HOPS = 10
@@ -217,13 +228,16 @@ async def list_customers(
     limit: int,
     cursor: str | None,
     sort: str = "-created_at",
-    owner_id: uuid.UUID | None = None,
+    owner_id: Sequence[uuid.UUID] | None = None,
+    team_id: Sequence[uuid.UUID] | None = None,
     tier: Sequence[Tier] | None = None,
     region: str | None = None,
     industry: str | None = None,
+    tags: Sequence[str] | None = None,
     q: str | None = None,
     code: str | None = None,
     ids: Sequence[uuid.UUID] | None = None,
+    created: Period = ANY_TIME,
     options: ListOptions = NO_OPTIONS,
 ) -> Page[Customer]:
     order = SortOrder.parse(sort, SORTABLE)
@@ -241,16 +255,14 @@ async def list_customers(
     ):
         if value is not None:
             statement = statement.where(matches(column, value))
+    if team_id is not None:
+        statement = statement.where(in_teams(actor, Customer.owner_id, team_id))
+    if tags is not None:
+        statement = statement.where(tagged(session, Customer.tags, tags))
+    statement = statement.where(*within(Customer.created_at, created))
     if q:
         await plan_for_these_values(session)
-        pattern = like_pattern(q)
-        statement = statement.where(
-            Customer.name.ilike(pattern, escape="\\") | Customer.code.ilike(pattern, escape="\\")
-        )
-    if order.name == "health_score":
-        return await _paginate_by_health(
-            session, statement, order=order, limit=limit, cursor=cursor, options=options
-        )
+        statement = statement.where(text_matches(q, [Customer.name, Customer.code], [Customer.phone]))
     return await paginate(
         session,
         statement,
@@ -260,30 +272,6 @@ async def list_customers(
         limit=limit,
         cursor=cursor,
         options=options,
-    )
-
-
-async def _paginate_by_health(
-    session: AsyncSession,
-    statement: Any,
-    *,
-    order: SortOrder,
-    limit: int,
-    cursor: str | None,
-    options: ListOptions = NO_OPTIONS,
-) -> Page[Customer]:
-    # Not indexed (see Customer.health_score): a sort by health reads the visible customers.
-    unscored = _UNSCORED_LAST[order.descending]
-    return await paginate(
-        session,
-        statement,
-        sort_column=func.coalesce(Customer.health_score, unscored),
-        id_column=Customer.id,
-        order=order,
-        limit=limit,
-        cursor=cursor,
-        options=options,
-        sort_value=lambda c: unscored if c.health_score is None else c.health_score,
     )
 
 
@@ -437,7 +425,7 @@ async def add_contact(
 
 
 # Sorted by updated_at (ties by id), a list pages through records in the order they last changed.
-_SORTABLE = {"created_at": Contact.created_at, "updated_at": Contact.updated_at}
+_SORTABLE = {"name": Contact.name, "created_at": Contact.created_at, "updated_at": Contact.updated_at}
 DECISION_CHAIN = "decision_chain"
 
 

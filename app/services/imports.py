@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.domain.campaigns import UTM_FIELDS
+from app.domain.custom_fields import FieldDefinition, from_cells, validate_custom_fields
 from app.domain.customer_tier import format_customer_code, tier_for_annual_purchase
 from app.domain.dedup import normalise_company
 from app.domain.errors import FieldError, InvalidInput
@@ -201,7 +202,8 @@ async def _import_leads(
     now: datetime,
 ) -> ChunkOutcome:
     outcome = ChunkOutcome.of(job, parsed)
-    candidates = await _with_campaigns(session, actor, job, outcome, parsed.valid)
+    candidates = _with_custom_fields(job, outcome, parsed.valid, list(policy.lead_fields))
+    candidates = await _with_campaigns(session, actor, job, outcome, candidates)
     phones = {keys.phone for _, _, keys in candidates if keys.phone}
     emails = {keys.email for _, _, keys in candidates if keys.email}
     seen: dict[str, str] = {}
@@ -242,6 +244,28 @@ async def _import_leads(
         )
     outcome.record_created(job, parsed, [number for number, _, _ in accepted])
     return outcome
+
+
+def _with_custom_fields(
+    job: ImportJob,
+    outcome: ChunkOutcome,
+    candidates: list[tuple[int, dict[str, Any], K]],
+    definitions: list[FieldDefinition],
+) -> list[tuple[int, dict[str, Any], K]]:
+    """Each row's custom field cells read by their field's type and checked as the API checks them
+    (the organization's definitions, required ones included); a row with a wrong or missing value
+    is reported field by field, not imported without it."""
+    kept = []
+    for number, values, key in candidates:
+        try:
+            cells = from_cells(values["custom_fields"], definitions)
+            custom_fields = validate_custom_fields(cells, definitions)
+        except InvalidInput as invalid:
+            for error in invalid.errors:
+                outcome.fail(job, number, error)
+            continue
+        kept.append((number, {**values, "custom_fields": custom_fields}, key))
+    return kept
 
 
 async def _with_campaigns(
@@ -296,7 +320,7 @@ def _lead_row(
         "status": LeadStatus.new,
         "possible_duplicates": [],
         "tags": values.get("tags", []),
-        "custom_fields": {},
+        "custom_fields": values["custom_fields"],
         "campaign_id": values.get("campaign_id"),
         **{name: values.get(name) for name in UTM_FIELDS},
     }
@@ -324,7 +348,7 @@ async def _import_customers(
     now: datetime,
 ) -> ChunkOutcome:
     outcome = ChunkOutcome.of(job, parsed)
-    candidates = parsed.valid
+    candidates = _with_custom_fields(job, outcome, parsed.valid, list(policy.customer_fields))
     seen: dict[str, str] = {}
     names = {key for _, _, key in candidates}
     if names:
@@ -394,7 +418,7 @@ def _customer_row(
         ),
         "owner_id": actor.user_id,
         "tags": values.get("tags", []),
-        "custom_fields": {},
+        "custom_fields": values["custom_fields"],
         # Rows are inserted by COPY on PostgreSQL, which knows no model defaults.
         "possible_duplicates": [],
     }

@@ -23,6 +23,8 @@ class JobName(StrEnum):
     prune_change_log = "prune_change_log"
     run_import = "run_import"
     resume_imports = "resume_imports"
+    run_export = "run_export"
+    resume_exports = "resume_exports"
     assign_waiting_leads = "assign_waiting_leads"
     recycle_leads = "recycle_leads"
     fire_sla_timers = "fire_sla_timers"

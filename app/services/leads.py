@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -38,14 +39,23 @@ from app.services.common import (
     check_version,
     get_visible,
     insert_unless_conflict,
-    like_pattern,
     matches,
     plan_for_these_values,
     refuse_taken_id,
 )
 from app.services.lead_intent import rescore_leads, score_of_new_lead
+from app.services.list_filters import ANY_TIME, Period, in_teams, tagged, text_matches, within
 from app.services.ownership import resolve_owner
-from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
+from app.services.pagination import (
+    EARLIEST,
+    LATEST,
+    NO_OPTIONS,
+    ListOptions,
+    MissingLast,
+    Page,
+    SortOrder,
+    paginate,
+)
 from app.services.policy import rules_for
 from app.services.similar_names import SimilarNames
 from app.services.visibility import visible_to
@@ -70,7 +80,13 @@ AUDITED_FIELDS = (
 )
 # A merged lead's id resolves to its survivor; a survivor merged in turn is followed this far.
 MAX_ALIAS_HOPS = 10
-SORTABLE = {"created_at": Lead.created_at, "updated_at": Lead.updated_at, "score": Lead.score}
+SORTABLE: dict[str, Any] = {
+    "created_at": Lead.created_at,
+    "updated_at": Lead.updated_at,
+    "score": Lead.score,
+    "name": Lead.name,
+    "last_follow_up_at": MissingLast(Lead.last_follow_up_at, lowest=EARLIEST, highest=LATEST),
+}
 # Lead fields the intent score reads: an edit of one rescores the lead.
 SCORED_FIELDS = frozenset({"budget", "source"})
 
@@ -429,9 +445,10 @@ async def list_leads(
     cursor: str | None,
     sort: str = "-created_at",
     filters: dict[str, Any] | None = None,
+    team_id: Sequence[uuid.UUID] | None = None,
+    tags: Sequence[str] | None = None,
     q: str | None = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
+    created: Period = ANY_TIME,
     options: ListOptions = NO_OPTIONS,
 ) -> Page[Lead]:
     order = SortOrder.parse(sort, SORTABLE)
@@ -450,18 +467,14 @@ async def list_leads(
     for name, value in (filters or {}).items():
         if value is not None:
             statement = statement.where(matches(getattr(Lead, name), value))
-    if created_from is not None:
-        statement = statement.where(Lead.created_at >= created_from)
-    if created_to is not None:
-        statement = statement.where(Lead.created_at < created_to)
+    if team_id is not None:
+        statement = statement.where(in_teams(actor, Lead.owner_id, team_id))
+    if tags is not None:
+        statement = statement.where(tagged(session, Lead.tags, tags))
+    statement = statement.where(*within(Lead.created_at, created))
     if q:
         await plan_for_these_values(session)
-        pattern = like_pattern(q)
-        statement = statement.where(
-            Lead.name.ilike(pattern, escape="\\")
-            | Lead.company.ilike(pattern, escape="\\")
-            | Lead.phone.like(pattern, escape="\\")
-        )
+        statement = statement.where(text_matches(q, [Lead.name, Lead.company], [Lead.phone]))
     return await paginate(
         session,
         statement,

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,11 +33,11 @@ from app.domain.models import (
     PipelineStage,
     StageStay,
     Task,
-    TeamMember,
     User,
 )
 from app.domain.permissions import Role
 from app.domain.pipelines import (
+    LeadWork,
     Move,
     StageEvidence,
     StageKind,
@@ -57,9 +57,19 @@ from app.services import (
     sla,
     win_probability,
 )
-from app.services.common import check_version, get_visible, matches
+from app.services.common import check_version, get_visible, matches, plan_for_these_values
+from app.services.list_filters import ANY_TIME, Period, in_teams, text_matches, within
 from app.services.ownership import resolve_owner
-from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
+from app.services.pagination import (
+    HIGHEST_AMOUNT,
+    LOWEST_AMOUNT,
+    NO_OPTIONS,
+    ListOptions,
+    MissingLast,
+    Page,
+    SortOrder,
+    paginate,
+)
 from app.services.policy import policy_for
 from app.services.visibility import visible_to
 
@@ -83,10 +93,13 @@ EDITABLE_FIELDS = frozenset(AUDITED_FIELDS) - {"customer_id"}
 # Moves that skip ahead or go back are abnormal: they need a reason and a supervisor or above.
 ABNORMAL_MOVES = frozenset({Move.skip, Move.backward})
 _OVERRIDE_ROLES = frozenset({Role.supervisor, Role.director, Role.admin})
-SORTABLE = {
+SORTABLE: dict[str, Any] = {
     "created_at": Opportunity.created_at,
     "updated_at": Opportunity.updated_at,
     "win_probability": Opportunity.win_probability,
+    "name": Opportunity.name,
+    "amount": MissingLast(Opportunity.amount, lowest=LOWEST_AMOUNT, highest=HIGHEST_AMOUNT),
+    "expected_close_date": MissingLast(Opportunity.expected_close_date, lowest=date.min, highest=date.max),
 }
 
 
@@ -295,14 +308,16 @@ async def list_opportunities(
     limit: int,
     cursor: str | None,
     status: Sequence[OpportunityStatus] | None = None,
-    owner_id: uuid.UUID | None = None,
-    customer_id: uuid.UUID | None = None,
-    pipeline_id: uuid.UUID | None = None,
-    stage_id: uuid.UUID | None = None,
+    owner_id: Sequence[uuid.UUID] | None = None,
+    customer_id: Sequence[uuid.UUID] | None = None,
+    lead_id: Sequence[uuid.UUID] | None = None,
+    pipeline_id: Sequence[uuid.UUID] | None = None,
+    stage_id: Sequence[uuid.UUID] | None = None,
     external_id: str | None = None,
-    team_id: uuid.UUID | None = None,
-    closed_from: datetime | None = None,
-    closed_to: datetime | None = None,
+    team_id: Sequence[uuid.UUID] | None = None,
+    q: str | None = None,
+    created: Period = ANY_TIME,
+    closed: Period = ANY_TIME,
     sort: str = "-created_at",
     ids: Sequence[uuid.UUID] | None = None,
     options: ListOptions = NO_OPTIONS,
@@ -316,6 +331,7 @@ async def list_opportunities(
         (Opportunity.status, status),
         (Opportunity.owner_id, owner_id),
         (Opportunity.customer_id, customer_id),
+        (Opportunity.source_lead_id, lead_id),
         (Opportunity.pipeline_id, pipeline_id),
         (Opportunity.stage_id, stage_id),
         (Opportunity.external_id, external_id),
@@ -323,18 +339,19 @@ async def list_opportunities(
         if value is not None:
             statement = statement.where(matches(column, value))
     if team_id is not None:
-        statement = statement.where(
-            Opportunity.owner_id.in_(
-                select(TeamMember.user_id).where(
-                    TeamMember.organization_id == actor.organization_id, TeamMember.team_id == team_id
-                )
-            )
+        statement = statement.where(in_teams(actor, Opportunity.owner_id, team_id))
+    statement = statement.where(
+        *within(Opportunity.created_at, created), *within(Opportunity.closed_at, closed)
+    )
+    if q:
+        await plan_for_these_values(session)
+        customers = select(Customer.id).where(
+            Customer.organization_id == actor.organization_id,
+            text_matches(q, [Customer.name, Customer.code], [Customer.phone]),
         )
-    # Half-open, as the KPIs' periods: closed_to is the first instant not included.
-    if closed_from is not None:
-        statement = statement.where(Opportunity.closed_at >= closed_from)
-    if closed_to is not None:
-        statement = statement.where(Opportunity.closed_at < closed_to)
+        statement = statement.where(
+            text_matches(q, [Opportunity.name]) | Opportunity.customer_id.in_(customers)
+        )
     return await paginate(
         session,
         statement,
@@ -421,52 +438,102 @@ async def update_opportunity(
     return opportunity
 
 
-async def _evidence(
-    session: AsyncSession, opportunity: Opportunity, change: StageChange, attachment_count: int
-) -> StageEvidence:
-    """What was gathered while the opportunity sat in its current stage, plus what the change brings."""
+async def _lead_work(session: AsyncSession, opportunity: Opportunity) -> LeadWork:
+    """Counted while the deal sits in the stay it was created in (the only stay opened without a
+    move); a later stay in the same stage, after a move back, is not that first stay."""
+    if opportunity.source_lead_id is None:
+        return LeadWork.none
+    first_stay = await session.scalar(
+        select(StageStay.id).where(
+            StageStay.opportunity_id == opportunity.id,
+            StageStay.left_at.is_(None),
+            StageStay.move.is_(None),
+        )
+    )
+    return LeadWork.counted if first_stay is not None else LeadWork.past
+
+
+async def _evidence(session: AsyncSession, opportunity: Opportunity, change: StageChange) -> StageEvidence:
+    """What was gathered while the opportunity sat in its current stage, plus what the change brings:
+    the activities on the deal since it entered the stage (and in its first stage, those on the lead
+    it was converted from), the files on the deal uploaded since then and on those activities, and
+    the files sent with the change."""
+    lead_work = await _lead_work(session, opportunity)
+    in_stage = and_(
+        Activity.opportunity_id == opportunity.id, Activity.occurred_at >= opportunity.stage_entered_at
+    )
+    if lead_work is LeadWork.counted:
+        in_stage = or_(in_stage, Activity.lead_id == opportunity.source_lead_id)
     activities = (
         await session.scalars(
-            select(Activity).where(
-                Activity.organization_id == opportunity.organization_id,
-                Activity.opportunity_id == opportunity.id,
-                Activity.occurred_at >= opportunity.stage_entered_at,
-            )
+            select(Activity).where(Activity.organization_id == opportunity.organization_id, in_stage)
         )
     ).all()
     notes = [len(a.notes or "") for a in activities] + [len(change.note or "")]
     info_points = frozenset(point for a in activities for point in a.info_points)
+    await _check_sent_attachments(session, opportunity, change.attachment_ids)
+    # An activity's attachment_ids holds the files uploaded onto it and those named when it was recorded.
+    named = {uuid.UUID(i) for a in activities for i in a.attachment_ids} | set(change.attachment_ids)
+    attachment_count = await session.scalar(
+        select(func.count(Attachment.id)).where(
+            Attachment.organization_id == opportunity.organization_id,
+            or_(
+                Attachment.id.in_(named),
+                and_(
+                    Attachment.parent_type == AttachmentParent.opportunity,
+                    Attachment.parent_id == opportunity.id,
+                    Attachment.created_at >= opportunity.stage_entered_at,
+                ),
+            ),
+        )
+    )
     return StageEvidence(
         activity_types=tuple(a.type for a in activities),
         info_points=info_points,
         longest_note_chars=max(notes),
-        attachment_count=attachment_count,
+        attachment_count=attachment_count or 0,
+        lead_work=lead_work,
     )
 
 
-async def _attachments(session: AsyncSession, opportunity: Opportunity, ids: list[uuid.UUID]) -> int:
-    """How many of the attachments sent with a move count as evidence: those filed on the deal's
-    customer. Another customer's file is refused rather than silently ignored."""
+async def _check_sent_attachments(
+    session: AsyncSession, opportunity: Opportunity, ids: list[uuid.UUID]
+) -> None:
+    """The files sent with a move must be the deal's: filed on it, on one of its activities or on
+    its customer. Another deal's or customer's file is refused rather than silently ignored."""
     if not ids:
-        return 0
+        return
     found = set(
         await session.scalars(
             select(Attachment.id).where(
                 Attachment.organization_id == opportunity.organization_id,
-                Attachment.parent_type == AttachmentParent.customer,
-                Attachment.parent_id == opportunity.customer_id,
                 Attachment.id.in_(ids),
+                or_(
+                    and_(
+                        Attachment.parent_type == AttachmentParent.customer,
+                        Attachment.parent_id == opportunity.customer_id,
+                    ),
+                    and_(
+                        Attachment.parent_type == AttachmentParent.opportunity,
+                        Attachment.parent_id == opportunity.id,
+                    ),
+                    and_(
+                        Attachment.parent_type == AttachmentParent.activity,
+                        Attachment.parent_id.in_(
+                            select(Activity.id).where(Activity.opportunity_id == opportunity.id)
+                        ),
+                    ),
+                ),
             )
         )
     )
     missing = [i for i in ids if i not in found]
     if missing:
         raise InvalidInput(
-            "Some attachments are not filed on this opportunity's customer.",
+            "Some attachments are not filed on this opportunity, its activities or its customer.",
             code="attachment.not_found",
             errors=[FieldError("attachment_ids", "attachment.not_found", str(i)) for i in missing],
         )
-    return len(found)
 
 
 async def change_stage(
@@ -500,8 +567,7 @@ async def change_stage(
         for name, value in (await _checked_fields(session, actor, opportunity, dict(change.fields))).items():
             setattr(opportunity, name, value)
     if move is not Move.backward:
-        attachments = await _attachments(session, opportunity, change.attachment_ids)
-        evidence = await _evidence(session, opportunity, change, attachments)
+        evidence = await _evidence(session, opportunity, change)
         fields = {name: getattr(opportunity, name) for name in AUDITED_FIELDS}
         unmet = unmet_requirements(specs[positions[target.id]], fields, evidence)
         if unmet:

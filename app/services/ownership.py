@@ -89,8 +89,11 @@ async def supervisors_of_users(
 ME = "me"
 
 
-def owner_filter(actor: Principal, values: Collection[uuid.UUID | str] | None) -> list[uuid.UUID] | None:
-    """A list's owner_id filter with `me` read as the caller; an API key is nobody's `me`."""
+def owner_filter(
+    actor: Principal, values: Collection[uuid.UUID | str] | None, *, field: str = "owner_id"
+) -> list[uuid.UUID] | None:
+    """A list's owner filter (`field`, e.g. owner_id) with `me` read as the caller; an API key is
+    nobody's `me`."""
     if values is None:
         return None
     owners = []
@@ -101,7 +104,7 @@ def owner_filter(actor: Principal, values: Collection[uuid.UUID | str] | None) -
             raise InvalidInput(
                 "An API key is not a user: name the owner by id.",
                 code="request.owner_me_without_user",
-                errors=[FieldError("owner_id", "me.no_user", "`me` needs a signed-in user")],
+                errors=[FieldError(field, "me.no_user", "`me` needs a signed-in user")],
             )
         else:
             owners.append(actor.user_id)

@@ -7,10 +7,11 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -43,6 +44,9 @@ class ListOptions:
 
     updated_since: datetime | None = None
     include_total: bool = False
+    # An export job counts the whole list it is about to write, up to its own row limit; else
+    # TOTAL_CAP.
+    total_cap: int | None = None
 
 
 NO_OPTIONS = ListOptions()
@@ -54,7 +58,7 @@ class SortOrder:
     descending: bool
 
     @classmethod
-    def parse(cls, value: str, allowed: dict[str, InstrumentedAttribute[Any]]) -> SortOrder:
+    def parse(cls, value: str, allowed: dict[str, Any]) -> SortOrder:
         name = value.removeprefix("-")
         if name not in allowed:
             raise InvalidInput(
@@ -64,9 +68,44 @@ class SortOrder:
         return cls(name=name, descending=value.startswith("-"))
 
 
+# Stand-ins below and above every instant, day and amount a sort column holds (MissingLast).
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+# The amounts are the largest a NUMERIC(18, 2) column holds, beyond the 12 digits the contract takes.
+LOWEST_AMOUNT = Decimal("-9999999999999999.99")
+HIGHEST_AMOUNT = Decimal("9999999999999999.99")
+
+
+@dataclass(frozen=True)
+class MissingLast:
+    """A sort column that may be empty, with a stand-in below and above every value it holds: the
+    rows without a value come last in either direction (an opportunity without an amount is neither
+    the biggest nor the smallest). The key is an expression, not the column, so no index serves it:
+    the sort reads the visible rows."""
+
+    column: InstrumentedAttribute[Any]
+    lowest: Any
+    highest: Any
+
+    def key(self, order: SortOrder) -> tuple[Any, Callable[[Any], Any]]:
+        """(sort expression, the function giving a row's value for the cursor) for `paginate`."""
+        stand_in = self.lowest if order.descending else self.highest
+        name = self.column.key
+
+        def sort_value(row: Any) -> Any:
+            value = getattr(row, name)
+            return stand_in if value is None else value
+
+        return func.coalesce(self.column, literal(stand_in, self.column.type)), sort_value
+
+
 def encode_cursor(order: SortOrder, value: Any, row_id: uuid.UUID) -> str:
     if isinstance(value, datetime):
         encoded: Any = {"dt": value.isoformat()}
+    elif isinstance(value, date):
+        encoded = {"d": value.isoformat()}
+    elif isinstance(value, Decimal):
+        encoded = {"n": str(value)}
     else:
         encoded = value
     raw = json.dumps([order.name, order.descending, encoded, str(row_id)], separators=(",", ":"))
@@ -85,13 +124,19 @@ def decode_cursor(cursor: str, order: SortOrder) -> tuple[Any, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         name, descending, value, row_id = json.loads(raw)
-        if isinstance(value, dict):
+        if isinstance(value, dict) and "d" in value:
+            value = date.fromisoformat(value["d"])
+        elif isinstance(value, dict) and "n" in value:
+            value = Decimal(value["n"])
+            if not value.is_finite():
+                raise ValueError("not a number")
+        elif isinstance(value, dict):
             value = datetime.fromisoformat(value["dt"])
             # Cursors carry UTC instants; a hand-made naive one would fail in the database layer.
             if value.tzinfo is None:
                 raise ValueError("naive instant")
         parsed_id = uuid.UUID(row_id)
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
         raise invalid_cursor() from exc
     if name != order.name or descending != order.descending:
         raise invalid_cursor()
@@ -122,10 +167,16 @@ async def paginate(
 ) -> Page[Any]:
     """`statement` selects one entity; rows are ordered by (sort column, id) so ties never reorder.
     A sort column that is an expression (not a mapped attribute) comes with `sort_value`, which
-    computes its value from a row, for the next page's cursor."""
+    computes its value from a row, for the next page's cursor; a MissingLast brings its own."""
+    if isinstance(sort_column, MissingLast):
+        sort_column, sort_value = sort_column.key(order)
     if options.updated_since is not None:
         statement = statement.where(changed_at_of(id_column.class_) >= options.updated_since)
-    total, capped = (await count_capped(session, statement)) if options.include_total else (None, None)
+    total, capped = (
+        (await count_capped(session, statement, cap=options.total_cap or TOTAL_CAP))
+        if options.include_total
+        else (None, None)
+    )
     key = tuple_(sort_column, id_column)
     if cursor is not None:
         value, row_id = decode_cursor(cursor, order)
@@ -146,9 +197,11 @@ async def paginate(
     return Page(items=rows, next_cursor=next_cursor, total=total, total_capped=capped)
 
 
-async def count_capped(session: AsyncSession, statement: Select[Any]) -> tuple[int, bool]:
-    """The rows `statement` selects, counted up to TOTAL_CAP: SELECT count(*) FROM (... LIMIT
-    10001), so the cost is bounded whatever the list holds."""
-    limited = statement.order_by(None).limit(TOTAL_CAP + 1).subquery()
+async def count_capped(
+    session: AsyncSession, statement: Select[Any], *, cap: int = TOTAL_CAP
+) -> tuple[int, bool]:
+    """The rows `statement` selects, counted up to `cap`: SELECT count(*) FROM (... LIMIT cap + 1),
+    so the cost is bounded whatever the list holds."""
+    limited = statement.order_by(None).limit(cap + 1).subquery()
     found = int(await session.scalar(select(func.count()).select_from(limited)) or 0)
-    return min(found, TOTAL_CAP), found > TOTAL_CAP
+    return min(found, cap), found > cap

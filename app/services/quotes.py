@@ -38,7 +38,8 @@ from app.domain.quotes import (
     price_spread_alerts,
 )
 from app.services import activities, audit, opportunities, outbox, quote_approval
-from app.services.common import check_version, get_visible
+from app.services.common import check_version, get_visible, matches
+from app.services.list_filters import ANY_TIME, Period, in_teams, within
 from app.services.ownership import supervisors_of
 from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 from app.services.policy import policy_for
@@ -359,7 +360,7 @@ async def lines_of_quotes(
     return lines
 
 
-_QUOTE_SORTABLE = {"created_at": Quote.created_at, "updated_at": Quote.updated_at}
+_QUOTE_SORTABLE = {"created_at": Quote.created_at, "updated_at": Quote.updated_at, "total": Quote.total}
 
 
 async def list_quotes(
@@ -368,14 +369,28 @@ async def list_quotes(
     actor: Principal,
     limit: int,
     cursor: str | None,
-    opportunity_id: uuid.UUID | None,
+    opportunity_id: Sequence[uuid.UUID] | None = None,
+    customer_id: Sequence[uuid.UUID] | None = None,
+    owner_id: Sequence[uuid.UUID] | None = None,
+    team_id: Sequence[uuid.UUID] | None = None,
+    status: Sequence[QuoteStatus] | None = None,
+    created: Period = ANY_TIME,
     options: ListOptions = NO_OPTIONS,
     sort: str = "-created_at",
 ) -> Page[Quote]:
     order = SortOrder.parse(sort, _QUOTE_SORTABLE)
     statement = select(Quote).where(Quote.organization_id == actor.organization_id, quote_visibility(actor))
-    if opportunity_id is not None:
-        statement = statement.where(Quote.opportunity_id == opportunity_id)
+    for column, value in (
+        (Quote.opportunity_id, opportunity_id),
+        (Quote.customer_id, customer_id),
+        (Quote.owner_id, owner_id),
+        (Quote.status, status),
+    ):
+        if value is not None:
+            statement = statement.where(matches(column, value))
+    if team_id is not None:
+        statement = statement.where(in_teams(actor, Quote.owner_id, team_id))
+    statement = statement.where(*within(Quote.created_at, created))
     return await paginate(
         session,
         statement,

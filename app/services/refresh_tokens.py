@@ -128,6 +128,18 @@ async def rotate(session: AsyncSession, *, token: str, policy: TokenPolicy, now:
     return await issue_tokens(session, user, policy=policy, now=now, family_id=used.family_id)
 
 
+async def sign_out_device(session: AsyncSession, *, token: str, now: datetime) -> None:
+    """Revokes the family of `token`: the device that holds it is signed out, the user's other
+    devices are not. An unknown, expired or already revoked token changes nothing (RFC 7009)."""
+    family = select(RefreshToken.family_id).where(RefreshToken.token_hash == _hash(token))
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id.in_(family.scalar_subquery()), RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def _refusal(session: AsyncSession, token: str, now: datetime) -> NotAuthenticated:
     found = (
         await session.execute(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -33,8 +33,9 @@ from app.domain.sla import (
     schedule,
 )
 from app.services import audit
-from app.services.common import check_version, get_visible, insert_unless_conflict
+from app.services.common import check_version, get_visible, insert_unless_conflict, matches
 from app.services.jobs import JobName, JobRequest, enqueue_after_commit
+from app.services.list_filters import in_teams
 from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 from app.services.policy import policy_for
 from app.services.visibility import visible_to
@@ -328,9 +329,10 @@ async def list_timers(
     now: datetime,
     limit: int,
     cursor: str | None,
-    state: TimerState | None = None,
-    subject_id: uuid.UUID | None = None,
-    owner_id: uuid.UUID | None = None,
+    state: Sequence[TimerState] | None = None,
+    subject_id: Sequence[uuid.UUID] | None = None,
+    owner_id: Sequence[uuid.UUID] | None = None,
+    team_id: Sequence[uuid.UUID] | None = None,
     active: bool = False,
     options: ListOptions = NO_OPTIONS,
     sort: str = "due_at",
@@ -339,12 +341,15 @@ async def list_timers(
     statement = select(SlaTimer).where(
         SlaTimer.organization_id == actor.organization_id, visible_to(actor, SlaTimer.owner_id)
     )
-    if state is not None:
-        statement = statement.where(SlaTimer.state == state)
-    if subject_id is not None:
-        statement = statement.where(SlaTimer.subject_id == subject_id)
-    if owner_id is not None:
-        statement = statement.where(SlaTimer.owner_id == owner_id)
+    for column, value in (
+        (SlaTimer.state, state),
+        (SlaTimer.subject_id, subject_id),
+        (SlaTimer.owner_id, owner_id),
+    ):
+        if value is not None:
+            statement = statement.where(matches(column, value))
+    if team_id is not None:
+        statement = statement.where(in_teams(actor, SlaTimer.owner_id, team_id))
     if active:
         statement = statement.where(SlaTimer.state.in_(ACTIVE_STATES))
     elif state is None:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -116,29 +116,58 @@ def _mark_formulas(
         yield row
 
 
+class CsvSheet:
+    """Writes a CSV file for spreadsheets row by row, the one way every export writes one: UTF-8
+    with a byte order mark (so Excel reads Chinese names right), lists and objects as JSON, and no
+    cell that a spreadsheet would run as a formula (app/domain/formulas.py)."""
+
+    def __init__(self, target: BinaryIO, header: Sequence[str]) -> None:
+        self._text = io.TextIOWrapper(target, encoding="utf-8", newline="")
+        self._text.write("\ufeff")
+        self._writer = csv.writer(self._text, lineterminator="\r\n")
+        self._writer.writerow(header)
+
+    def extend(self, rows: Iterable[Sequence[Any]]) -> None:
+        self._writer.writerows([sheet_cell(value) for value in row] for row in rows)
+
+    def close(self) -> None:
+        self._text.flush()
+        self._text.detach()  # the target stays open: its owner closes it
+
+
+class XlsxSheet:
+    """Writes an XLSX workbook of one sheet row by row, with the cells `CsvSheet` writes: the same
+    JSON for lists and objects and the same apostrophe before text that would run as a formula.
+    Streamed (openpyxl's write-only mode), so a sheet of many rows never becomes a grid of cell
+    objects in memory."""
+
+    def __init__(self, target: BinaryIO, header: Sequence[str], *, title: str) -> None:
+        self._target = target
+        self._workbook = Workbook(write_only=True)
+        self._sheet = self._workbook.create_sheet(title=title[:31])
+        self._sheet.append([_xlsx_text(name) for name in header])
+
+    def extend(self, rows: Iterable[Sequence[Any]]) -> None:
+        for row in rows:
+            self._sheet.append([_xlsx_cell(value) for value in row])
+
+    def close(self) -> None:
+        self._workbook.save(self._target)
+
+
 def write_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
-    """A CSV file for spreadsheets, the one way every export writes one: UTF-8 with a byte order mark
-    (so Excel reads Chinese names right), lists and objects as JSON, and no cell that a spreadsheet
-    would run as a formula (app/domain/formulas.py)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([sheet_cell(value) for value in row])
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    buffer = io.BytesIO()
+    sheet = CsvSheet(buffer, header)
+    sheet.extend(rows)
+    sheet.close()
+    return buffer.getvalue()
 
 
 def write_xlsx(header: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str = "export") -> bytes:
-    """An XLSX workbook of one sheet, with the cells `write_csv` writes: the same JSON for lists and
-    objects and the same apostrophe before text that would run as a formula. Streamed (openpyxl's
-    write-only mode), so a sheet of many rows never becomes a grid of cell objects in memory."""
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title=title[:31])
-    sheet.append([_xlsx_text(name) for name in header])
-    for row in rows:
-        sheet.append([_xlsx_cell(value) for value in row])
     buffer = io.BytesIO()
-    workbook.save(buffer)
+    sheet = XlsxSheet(buffer, header, title=title)
+    sheet.extend(rows)
+    sheet.close()
     return buffer.getvalue()
 
 

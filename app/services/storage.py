@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +13,10 @@ from typing import Protocol
 
 class FileStorage(Protocol):
     def save(self, key: str, content: bytes) -> None: ...
+
+    def save_file(self, key: str, source: Path) -> None:
+        """Stores a file written elsewhere (an export), moving it rather than reading it in."""
+        ...
 
     def read(self, key: str) -> bytes: ...
 
@@ -39,6 +44,13 @@ class LocalFileStorage:
         temporary = path.with_suffix(path.suffix + ".part")
         temporary.write_bytes(content)
         os.replace(temporary, path)  # readers never see a half-written file
+
+    def save_file(self, key: str, source: Path) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(path.suffix + ".part")
+        shutil.move(source, temporary)  # across file systems too (the system temp directory)
+        os.replace(temporary, path)
 
     def read(self, key: str) -> bytes:
         return self._path(key).read_bytes()

@@ -20,6 +20,7 @@ from app.domain.principal import Principal
 from app.domain.tasks import TaskRules
 from app.services import activities, audit, customers, leads, opportunities
 from app.services.common import check_version, get_visible, matches
+from app.services.list_filters import ANY_TIME, Period, in_teams, within
 from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 from app.services.policy import policy_for
 from app.services.visibility import visible_to
@@ -69,9 +70,13 @@ class TaskFilters:
     customer_id: Sequence[uuid.UUID] | None = None
     opportunity_id: Sequence[uuid.UUID] | None = None
     assignee_id: Sequence[uuid.UUID] | None = None
+    stage_id: Sequence[uuid.UUID] | None = None
+    # The assignee's teams: a team's tasks.
+    team_id: Sequence[uuid.UUID] | None = None
     status: Sequence[TaskStatus] | None = None
     overdue: bool | None = None
     due_before: datetime | None = None
+    created: Period = ANY_TIME
 
 
 def task_visibility(actor: Principal) -> ColumnElement[bool]:
@@ -217,16 +222,20 @@ async def create_task(session: AsyncSession, *, actor: Principal, data: NewTask,
     return _view(task, await task_rules(session, actor), now)
 
 
-def _filtered(statement: Any, filters: TaskFilters, rules: TaskRules, now: datetime) -> Any:
+def _filtered(statement: Any, actor: Principal, filters: TaskFilters, rules: TaskRules, now: datetime) -> Any:
     for column, value in (
         (Task.lead_id, filters.lead_id),
         (Task.customer_id, filters.customer_id),
         (Task.opportunity_id, filters.opportunity_id),
         (Task.assignee_id, filters.assignee_id),
+        (Task.stage_id, filters.stage_id),
         (Task.status, filters.status),
     ):
         if value:
             statement = statement.where(matches(column, list(value)))
+    if filters.team_id:
+        statement = statement.where(in_teams(actor, Task.assignee_id, filters.team_id))
+    statement = statement.where(*within(Task.created_at, filters.created))
     if filters.overdue is not None:
         overdue = overdue_condition(rules, now)
         statement = statement.where(overdue if filters.overdue else not_(overdue))
@@ -236,7 +245,7 @@ def _filtered(statement: Any, filters: TaskFilters, rules: TaskRules, now: datet
 
 
 # Sorted by updated_at (ties by id), a list pages through records in the order they last changed.
-_SORTABLE = {"due_at": Task.due_at, "updated_at": Task.updated_at}
+_SORTABLE = {"due_at": Task.due_at, "created_at": Task.created_at, "updated_at": Task.updated_at}
 
 
 async def list_tasks(
@@ -254,7 +263,7 @@ async def list_tasks(
     order = SortOrder.parse(sort, _SORTABLE)
     rules = await task_rules(session, actor)
     statement = select(Task).where(Task.organization_id == actor.organization_id, task_visibility(actor))
-    statement = _filtered(statement, filters or TaskFilters(), rules, now)
+    statement = _filtered(statement, actor, filters or TaskFilters(), rules, now)
     page = await paginate(
         session,
         statement,

@@ -18,6 +18,7 @@ from app.domain.principal import Principal
 from app.services import audit, outbox
 from app.services.auth import normalise_username
 from app.services.common import check_version, get_visible, like_pattern, matches, refuse_taken_id
+from app.services.list_filters import in_teams
 from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 from app.services.security import hash_password
 from app.services.visibility import visible_to
@@ -134,6 +135,7 @@ async def list_users(
     sort: str = "created_at",
     role: Sequence[Role] | None = None,
     is_active: bool | None = None,
+    team_id: Sequence[uuid.UUID] | None = None,
     q: str | None = None,
     ids: Sequence[uuid.UUID] | None = None,
     options: ListOptions = NO_OPTIONS,
@@ -146,6 +148,8 @@ async def list_users(
         statement = statement.where(matches(User.role, role))
     if is_active is not None:
         statement = statement.where(User.is_active == is_active)
+    if team_id is not None:
+        statement = statement.where(in_teams(actor, User.id, team_id))
     if q:
         pattern = like_pattern(q.lower())
         statement = statement.where(

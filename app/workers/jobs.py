@@ -19,6 +19,7 @@ from app.services import (
     change_log,
     customer_health,
     deliveries,
+    exports,
     idempotency,
     imports,
     lead_intent,
@@ -136,6 +137,33 @@ async def resume_imports(ctx: JobContext) -> int:
         await queue.enqueue(job)
     JOBS.labels("resume_imports", "ok" if waiting else "noop").inc()
     return len(waiting)
+
+
+async def run_export(ctx: JobContext, export_id: str) -> str:
+    sessionmaker, queue, clock = _deps(ctx)
+    status = await exports.run_export(
+        sessionmaker,
+        queue,
+        export_id=uuid.UUID(export_id),
+        clock=clock,
+        storage=ctx["storage"],
+        reader=ctx["list_reader"],
+        max_rows=ctx["export_job_max_rows"],
+    )
+    JOBS.labels("run_export", status.value).inc()
+    return status.value
+
+
+async def resume_exports(ctx: JobContext) -> int:
+    """Cron backstop: exports whose run was lost before it began, or whose worker died mid-way (no
+    progress for exports.STALE_AFTER), are run again (from the start; failed after three starts)."""
+    sessionmaker, queue, clock = _deps(ctx)
+    async with session_scope(sessionmaker, queue) as session:
+        stale = await exports.stale_exports(session, now=clock())
+    for job in stale:
+        await queue.enqueue(job)
+    JOBS.labels("resume_exports", "ok" if stale else "noop").inc()
+    return len(stale)
 
 
 async def assign_waiting_leads(ctx: JobContext) -> int:
@@ -383,6 +411,8 @@ JOB_REGISTRY: tuple[Job, ...] = (
     Job(refresh_customer_health),
     Job(rescore_leads, Schedule(second=55, minutes=frozenset({41}))),
     Job(run_import),
+    Job(run_export),
+    Job(resume_exports, Schedule(second=15)),
     Job(retrain_win_model),
     Job(retrain_win_models, Schedule(second=50, minutes=frozenset({23}))),
 )

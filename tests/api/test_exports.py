@@ -203,6 +203,7 @@ async def test_more_rows_than_the_limit_answer_422_asking_for_narrower_filters(s
         assert over.headers["content-type"] == "application/problem+json"
         problem = over.json()
         assert problem["code"] == "export.too_many_rows"
+        assert "POST /api/v1/exports" in problem["detail"]
         assert "created_from/created_to" in problem["detail"]
         assert problem["errors"][0]["field"] == "Accept"
         # Refused, so not exported: nothing in the audit trail.

@@ -839,7 +839,8 @@ async def test_winning_a_b2b_deal_needs_the_won_stage_attachment_then_closes_it_
         {
             "field": "evidence[0]",
             "code": "stage.evidence_attachment",
-            "message": "needs 1 attachment added in this stage; found 0",
+            "message": "needs 1 attachment in this stage (uploaded to the deal or one of its activities, "
+            "or sent with the change); found 0",
         }
     ]
     assert (await _get_opportunity(client, tenant.headers, deal.id))["status"] == "open"

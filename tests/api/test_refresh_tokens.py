@@ -140,3 +140,23 @@ async def test_the_hourly_purge_deletes_expired_refresh_tokens_only(app, client,
         assert await connection.scalar(text("SELECT count(*) FROM refresh_token")) == 1
     assert (await _refresh(client, old)).json()["code"] == "auth.refresh_token_invalid"
     ok(await _refresh(client, recent))
+
+
+async def test_signing_out_one_device_ends_its_refresh_tokens_and_no_other_devices(client, make_tenant):
+    tenant = await make_tenant()
+    phone = await _login(client, tenant.admin_username)
+    laptop = await _login(client, tenant.admin_username)
+    rotated = ok(await _refresh(client, phone["refresh_token"]))  # the phone's family: two tokens
+
+    signed_out = await client.post("/api/v1/auth/logout", json={"refresh_token": phone["refresh_token"]})
+
+    assert signed_out.status_code == 204
+    refused = await _refresh(client, rotated["refresh_token"])
+    assert (refused.status_code, refused.json()["code"]) == (401, "auth.refresh_token_revoked")
+    ok(await _refresh(client, laptop["refresh_token"]))
+    # Says nothing about tokens: an unknown one answers the same, and a repeat changes nothing.
+    for token in ("rt_not-a-token", phone["refresh_token"]):
+        again = await client.post("/api/v1/auth/logout", json={"refresh_token": token})
+        assert again.status_code == 204
+    empty = await client.post("/api/v1/auth/logout", json={"refresh_token": ""})
+    assert (empty.status_code, empty.json()["errors"][0]["field"]) == (422, "refresh_token")

@@ -8,6 +8,7 @@ import itertools
 import json
 import socket
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jsonschema_rs
 from pytest_httpserver import HTTPServer
@@ -95,6 +96,7 @@ async def test_a_receiver_answering_410_ends_the_subscription(
 async def test_a_failing_receiver_is_retried_later_and_a_replay_sends_again(
     client, app, make_tenant, clock, httpserver: HTTPServer
 ):
+    clock.now = datetime.now(UTC)  # the receiver's library refuses messages older than 5 minutes
     tenant = await make_tenant()
     httpserver.expect_oneshot_request("/flaky", method="POST").respond_with_data("oops", status=503)
     webhook = await _subscribe(client, tenant, httpserver.url_for("/flaky"), ["lead.created"])
@@ -119,6 +121,10 @@ async def test_a_failing_receiver_is_retried_later_and_a_replay_sends_again(
     assert (again["status"], again["last_status_code"]) == ("delivered", 200)
     first, second = (request for request, _ in httpserver.log)
     assert first.headers["webhook-id"] == second.headers["webhook-id"] == delivery["event_id"]
+    # A resent message is the same message: its event's time and its place in the order.
+    sent, resent = (Webhook(webhook["secret"]).verify(r.get_data(), dict(r.headers)) for r in (first, second))
+    assert resent == sent
+    assert sent["sequence"] == delivery["sequence"] == 1
 
 
 async def test_destinations_on_metadata_or_link_local_addresses_are_refused(client, make_tenant):
@@ -248,6 +254,8 @@ async def test_messages_match_the_documented_schema_carry_the_event_time_and_are
     happened_at = clock.now
     clock.advance(seconds=60)  # the messages go out a minute after the first event
     await _new_lead(client, app, tenant)
+    won = await _won_deal(client, tenant)
+    await app.state.runtime.queue.drain()
     documented = app.openapi()
 
     bodies = []
@@ -262,9 +270,42 @@ async def test_messages_match_the_documented_schema_carry_the_event_time_and_are
         b for b in bodies if b["type"] == "lead.created" and b["data"]["lead_id"] == first.json()["id"]
     ]
     assert datetime.fromisoformat(announced["timestamp"]) == happened_at
+    # A receiver books the won deal from the message alone, without calling back.
+    (booked,) = [b for b in bodies if b["type"] == "opportunity.won"]
+    deal = booked["data"]
+    assert (deal["opportunity_id"], deal["amount"], deal["currency"]) == (won["id"], "600000.00", "CNY")
+    assert (deal["customer_name"], deal["owner_id"]) == ("申华建材", won["owner_id"])
+    assert deal["owner_name"]
+    assert datetime.fromisoformat(deal["closed_at"]) == datetime.fromisoformat(won["closed_at"])
     assert sorted(b["sequence"] for b in bodies) == list(range(1, len(bodies) + 1))
     deliveries = await _deliveries(client, tenant, webhook["id"])
     assert sorted(d["sequence"] for d in deliveries) == list(range(1, len(bodies) + 1))
+
+
+async def _won_deal(client, tenant) -> dict[str, Any]:
+    headers = tenant.headers
+    customer = await client.post("/api/v1/customers", json={"name": "申华建材"}, headers=headers)
+    stages = [
+        {"name": "拜访", "kind": "open", "probability": 20},
+        {"name": "赢单", "kind": "won", "probability": 100},
+        {"name": "输单", "kind": "lost", "probability": 0},
+    ]
+    pipeline = await client.post(
+        "/api/v1/pipelines", json={"name": "直销", "stages": stages}, headers=headers
+    )
+    deal = await client.post(
+        "/api/v1/opportunities",
+        json={
+            "name": "屋面防水",
+            "customer_id": customer.json()["id"],
+            "pipeline_id": pipeline.json()["id"],
+            "amount": "600000",
+        },
+        headers=headers,
+    )
+    won = await client.post(f"/api/v1/opportunities/{deal.json()['id']}/win", json={}, headers=headers)
+    assert won.status_code == 200, won.text
+    return dict(won.json())
 
 
 def _free_port() -> int:

@@ -343,6 +343,20 @@ REFERENCES: dict[tuple[str, str], Case | NotAReference] = {
 }
 
 
+# `upload_attachment parent_id` names a record of the kind `parent_type` says; the row above sends a
+# customer, these the other kinds, each refused by its own lookup as its GET refuses it.
+PARENT_CASES: dict[str, Case] = {
+    f"upload_attachment parent_id ({kind})": Case(
+        "POST",
+        "/api/v1/attachments",
+        {"parent_type": kind, "parent_id": Ref(kind)},
+        multipart=True,
+        refused=404,
+    )
+    for kind in ("lead", "opportunity", "activity")
+}
+
+
 # --- the fields, as the contract and the settings policy name them ------------------------------
 
 
@@ -560,10 +574,12 @@ async def test_another_organizations_id_is_refused_in_every_body_field_and_nothi
     own = await _side(client, await make_tenant("Own"))
     foreign = await _side(client, await make_tenant("Foreign"))
     wrong: dict[str, str] = {}
-    for (operation, path), case in sorted(REFERENCES.items(), key=lambda item: item[0]):
-        if isinstance(case, NotAReference):
-            continue
-        where = f"{operation} {path}"
+    cases = [
+        (f"{operation} {path}", path, case)
+        for (operation, path), case in sorted(REFERENCES.items(), key=lambda item: item[0])
+        if not isinstance(case, NotAReference)
+    ] + [(where, "parent_id", case) for where, case in PARENT_CASES.items()]
+    for where, path, case in cases:
         url = await _url(client, case.path, own)
         before = await _tables(app)
         refused = await _send(client, case, url, own, foreign)

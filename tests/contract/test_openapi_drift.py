@@ -109,6 +109,7 @@ def test_every_operation_states_its_security_and_every_tag_is_declared() -> None
         "/api/v1/auth/token",
         "/api/v1/auth/wecom",
         "/api/v1/auth/refresh",
+        "/api/v1/auth/logout",
         "/api/v1/intake/{form_key}",
         "/healthz",
         "/readyz",

@@ -73,6 +73,7 @@ create_business_calendar              ok   ok   403  403  403  403  403  403  40
 create_campaign                       ok   ok   403  403  403  403  ok   ok   403  ok
 create_contact                        ok   ok   ok   ok   ok   ok   403  ok   403  ok
 create_customer                       ok   ok   ok   ok   ok   ok   403  ok   403  ok
+create_export                         ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 create_intake_form                    ok   403  403  403  403  403  ok   403  403  ok
 create_lead                           ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 create_notification_channel           ok   ok   403  403  403  403  403  403  403  ok
@@ -101,6 +102,7 @@ delete_team                           ok   ok   403  403  403  403  403  403  40
 delete_webhook                        ok   ok   403  403  403  403  403  403  403  404
 disqualify_lead                       ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 download_attachment                   ok   ok   ok   404  ok   404  403  ok   403  404
+download_export                       ok   404  404  404  ok   404  404  404  404  404
 erase_contact                         ok   403  403  403  403  403  403  403  403  ok
 erase_lead                            ok   403  403  403  403  403  403  403  403  ok
 export_person_data                    ok   403  403  403  403  403  403  403  403  ok
@@ -116,6 +118,7 @@ get_customer_contact_times            ok   ok   ok   404  ok   404  403  ok   40
 get_customer_health                   ok   ok   ok   404  ok   404  403  ok   403  404
 get_customer_health_history           ok   ok   ok   404  ok   404  403  ok   403  404
 get_customer_timeline                 ok   ok   ok   404  ok   404  403  ok   403  404
+get_export                            ok   404  404  404  ok   404  404  404  404  404
 get_import_job                        ok   ok   404  404  404  404  404  ok   403  404
 get_intake_form                       ok   403  403  403  403  403  ok   403  403  404
 get_jsapi_signature                   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
@@ -176,6 +179,7 @@ list_contacts                         ok   ok   ok   404  ok   404  403  ok   40
 list_customers                        ok   ok   ok   ok   ok   ok   403  ok   403  ok
 list_deleted_customers                ok   ok   403  403  403  403  403  ok   403  ok
 list_deleted_leads                    ok   ok   403  403  403  403  403  ok   403  ok
+list_exports                          ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 list_import_errors                    ok   ok   404  404  404  404  404  ok   403  404
 list_import_warnings                  ok   ok   404  404  404  404  404  ok   403  404
 list_intake_forms                     ok   403  403  403  403  403  ok   403  403  ok
@@ -207,8 +211,8 @@ put_wecom_app                         ok   403  403  403  403  403  403  403  40
 qualify_lead                          ok   ok   ok   404  ok   404  404  ok   403  404
 readyz                                ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 record_engagement_events              ok   ok   403  403  403  403  403  ok   403  ok
-refresh_token                         ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 record_playbook_use                   ok   ok   ok   ok   ok   ok   ok   ok   403  ok
+refresh_token                         ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 release_lead                          ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 reopen_opportunity                    ok   ok   ok   ok   ok   ok   403  ok   403  ok
 replace_quote_lines                   ok   ok   ok   ok   ok   ok   403  ok   403  ok
@@ -224,11 +228,13 @@ rotate_intake_form_key                ok   403  403  403  403  403  ok   403  40
 rotate_webhook_secret                 ok   ok   403  403  403  403  403  403  403  ok
 search_records                        ok   ok   ok   ok   ok   ok   ok   ok   403  ok
 sign_in_with_wecom                    ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
+sign_out_device                       ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 sign_out_everywhere                   ok   ok   ok   ok   ok   ok   ok   403  403  ok
 simulate_assignment                   ok   ok   ok   ok   403  403  403  ok   403  ok
 submit_intake_form                    ok   ok   ok   ok   ok   ok   ok   ok   ok   ok
 undo_customer_merge                   ok   ok   ok   ok   403  403  403  403  403  ok
 undo_lead_merge                       ok   ok   ok   ok   403  403  403  403  403  ok
+update_activity                       ok   ok   ok   404  ok   404  403  ok   403  404
 update_assignment_rule                ok   ok   403  403  403  403  403  403  403  404
 update_business_calendar              ok   ok   403  403  403  403  403  403  403  404
 update_campaign                       ok   ok   403  403  403  403  ok   ok   403  404
@@ -387,6 +393,10 @@ async def _build(client: httpx.AsyncClient, make_tenant: Any) -> World:
         headers=admin,
     )
     ids["job_id"] = ok(imported, 202)["id"]
+    # The owning rep's export: theirs and the admins' to see.
+    ids["export_id"] = ok(await client.post("/api/v1/exports", json={"list": "leads"}, headers=owner), 202)[
+        "id"
+    ]
     # Paths that name records no one may see: every caller meets a 404 after its permission check.
     ids["notification_id"] = ids["delivery_id"] = str(uuid.uuid4())
     return world
@@ -594,3 +604,55 @@ async def test_every_operation_answers_every_principal_as_the_matrix_says(app, c
         for op, row in observed.items()
     }
     assert {op: diff for op, diff in wrong.items() if diff} == {}
+
+
+# Uploading a file onto a record and downloading it follow the record's own GET (the get_lead,
+# get_customer, get_opportunity and get_activity rows), except that an upload writes: marketing and
+# a key without activities:write are refused by permission first.
+ATTACHMENTS_BY_PARENT = _table(
+    """
+call                                  adm  dir  sup  sup' rep  rep' mkt  key  key0 frn
+upload_onto_lead                      ok   ok   ok   404  ok   404  403  ok   403  404
+upload_onto_customer                  ok   ok   ok   404  ok   404  403  ok   403  404
+upload_onto_opportunity               ok   ok   ok   404  ok   404  403  ok   403  404
+upload_onto_activity                  ok   ok   ok   404  ok   404  403  ok   403  404
+download_from_lead                    ok   ok   ok   404  ok   404  403  ok   403  404
+download_from_customer                ok   ok   ok   404  ok   404  403  ok   403  404
+download_from_opportunity             ok   ok   ok   404  ok   404  403  ok   403  404
+download_from_activity                ok   ok   ok   404  ok   404  403  ok   403  404
+"""
+)
+
+
+async def _upload(
+    client: httpx.AsyncClient, headers: dict[str, str], parent_type: str, parent_id: str
+) -> httpx.Response:
+    return await client.post(
+        "/api/v1/attachments",
+        files={"file": ("note.txt", b"site notes", "text/plain")},
+        data={"parent_type": parent_type, "parent_id": parent_id},
+        headers=headers,
+    )
+
+
+async def test_attachments_answer_every_principal_as_their_parent_does(client, make_tenant):
+    world = await _build(client, make_tenant)
+    observed: dict[str, list[str]] = {}
+    for parent_type in ("lead", "customer", "opportunity", "activity"):
+        parent_id = world.ids[f"{parent_type}_id"]
+        observed[f"upload_onto_{parent_type}"] = [
+            _classify((await _upload(client, world.headers[who], parent_type, parent_id)).status_code)
+            for who in PRINCIPALS
+        ]
+        filed = ok(await _upload(client, world.headers["rep_owner"], parent_type, parent_id), 201)
+        observed[f"download_from_{parent_type}"] = [
+            _classify(
+                (
+                    await client.get(f"/api/v1/attachments/{filed['id']}", headers=world.headers[who])
+                ).status_code
+            )
+            for who in PRINCIPALS
+        ]
+    assert {call: " ".join(row) for call, row in observed.items()} == {
+        call: " ".join(row.split()) for call, row in ATTACHMENTS_BY_PARENT.items()
+    }

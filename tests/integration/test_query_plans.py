@@ -59,6 +59,10 @@ SCANS_ALLOWED = {
     # customers, for a director the whole organization's.
     "customers by health": {"customer"},
     "customers by health, rep": {"customer"},
+    # The same for the sorts that put the records without a value last (MissingLast): the sort key is
+    # an expression no index holds, so the visible records are read and sorted.
+    "leads by last follow-up": {"lead"},
+    "opportunities by amount": {"opportunity"},
 }
 
 Call = Callable[[AsyncSession, Principal], Awaitable[Any]]
@@ -93,7 +97,8 @@ async def seeded(engine: AsyncEngine) -> dict[str, Any]:
                     """SELECT (SELECT id FROM "user" WHERE username = 'scale.director') AS director,
                               (SELECT id FROM "user" WHERE username = 'scale.rep1') AS rep,
                               (SELECT customer_id FROM activity WHERE customer_id IS NOT NULL
-                               GROUP BY 1 ORDER BY count(*) DESC LIMIT 1) AS big_customer"""
+                               GROUP BY 1 ORDER BY count(*) DESC LIMIT 1) AS big_customer,
+                              (SELECT id FROM team ORDER BY name LIMIT 1) AS team"""
                 )
             )
         ).one()
@@ -101,6 +106,7 @@ async def seeded(engine: AsyncEngine) -> dict[str, Any]:
         "director": Principal.for_user(organization_id, found.director, Role.director),
         "rep": Principal.for_user(organization_id, found.rep, Role.rep),
         "big_customer": found.big_customer,
+        "team": found.team,
         "deep_lead_cursor": await _deep_lead_cursor(engine),
     }
 
@@ -147,6 +153,36 @@ def _calls(seeded: dict[str, Any]) -> dict[str, tuple[str, Call]]:
             "director",
             lambda s, a: customers.list_customers(s, actor=a, **page, q="建材1234"),
         ),
+        "leads by team": (
+            "director",
+            lambda s, a: leads.list_leads(s, actor=a, **page, team_id=[seeded["team"]]),
+        ),
+        "leads by team, rep": (
+            "rep",
+            lambda s, a: leads.list_leads(s, actor=a, **page, team_id=[seeded["team"]]),
+        ),
+        "leads by tag": ("director", lambda s, a: leads.list_leads(s, actor=a, **page, tags=["展会"])),
+        "leads by name": ("director", lambda s, a: leads.list_leads(s, actor=a, **page, sort="name")),
+        "leads by last follow-up": (
+            "director",
+            lambda s, a: leads.list_leads(s, actor=a, **page, sort="last_follow_up_at"),
+        ),
+        "leads by phone typed with spaces": (
+            "director",
+            lambda s, a: leads.list_leads(s, actor=a, **page, q="130 0012 345"),
+        ),
+        "customers by team": (
+            "director",
+            lambda s, a: customers.list_customers(s, actor=a, **page, team_id=[seeded["team"]]),
+        ),
+        "customers by tag": (
+            "director",
+            lambda s, a: customers.list_customers(s, actor=a, **page, tags=["VIP"]),
+        ),
+        "customers by name": (
+            "director",
+            lambda s, a: customers.list_customers(s, actor=a, **page, sort="name"),
+        ),
         "contacts": ("director", lambda s, a: contacts.list_contacts(s, actor=a, **page)),
         "contacts, rep": ("rep", lambda s, a: contacts.list_contacts(s, actor=a, **page)),
         "contact search by phone": (
@@ -168,6 +204,26 @@ def _calls(seeded: dict[str, Any]) -> dict[str, tuple[str, Call]]:
         "opportunities by win probability, rep": (
             "rep",
             lambda s, a: opportunities.list_opportunities(s, actor=a, **page, sort="-win_probability"),
+        ),
+        "opportunities by team": (
+            "director",
+            lambda s, a: opportunities.list_opportunities(s, actor=a, **page, team_id=[seeded["team"]]),
+        ),
+        "opportunity search": (
+            "director",
+            lambda s, a: opportunities.list_opportunities(s, actor=a, **page, q="建材12"),
+        ),
+        "opportunities by name": (
+            "director",
+            lambda s, a: opportunities.list_opportunities(s, actor=a, **page, sort="name"),
+        ),
+        "opportunities by amount": (
+            "director",
+            lambda s, a: opportunities.list_opportunities(s, actor=a, **page, sort="-amount"),
+        ),
+        "activities by team": (
+            "director",
+            lambda s, a: activities.list_activities(s, actor=a, **page, team_id=[seeded["team"]]),
         ),
         "activities": ("director", lambda s, a: activities.list_activities(s, actor=a, **page)),
         "activities, rep": ("rep", lambda s, a: activities.list_activities(s, actor=a, **page)),

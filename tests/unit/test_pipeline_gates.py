@@ -18,6 +18,7 @@ from app.domain.pipelines import (
     ActionSpec,
     EvidenceKind,
     EvidenceRequirement,
+    LeadWork,
     Move,
     OrderingMode,
     OrderingRule,
@@ -92,7 +93,10 @@ def test_attachment_evidence() -> None:
 
     [unmet] = unmet_requirements(gate(proposal), FILLED, StageEvidence(attachment_count=1))
     assert (unmet.code, unmet.field) == ("stage.evidence_attachment", "evidence[0]")
-    assert unmet.message == "needs 2 attachments added in this stage; found 1"
+    assert unmet.message == (
+        "needs 2 attachments in this stage (uploaded to the deal or one of its activities, or sent with "
+        "the change); found 1"
+    )
     assert unmet_requirements(gate(proposal), FILLED, StageEvidence(attachment_count=2)) == []
 
 
@@ -115,6 +119,24 @@ def test_info_points_evidence_counts_distinct_known_points() -> None:
     assert unmet.message == "needs 3 distinct info points collected in this stage; found 2 (budget, needs)"
     three_known = StageEvidence(info_points=frozenset({"needs", "budget", "decision_maker"}))
     assert unmet_requirements(gate(three_points), FILLED, three_known) == []
+
+
+def test_a_converted_deals_evidence_message_says_whether_its_leads_activities_counted() -> None:
+    three_points = EvidenceRequirement(EvidenceKind.info_points, min_count=3)
+    one_point = frozenset({"needs"})
+
+    [counted] = unmet_requirements(
+        gate(three_points), FILLED, StageEvidence(info_points=one_point, lead_work=LeadWork.counted)
+    )
+    [past] = unmet_requirements(
+        gate(three_points), FILLED, StageEvidence(info_points=one_point, lead_work=LeadWork.past)
+    )
+    [no_lead] = unmet_requirements(gate(three_points), FILLED, StageEvidence(info_points=one_point))
+
+    shortfall = "needs 3 distinct info points collected in this stage; found 1 (needs)"
+    assert counted.message == f"{shortfall}; its lead's activities count too, in the deal's first stage"
+    assert past.message == f"{shortfall}; its lead's activities counted only in the deal's first stage"
+    assert no_lead.message == shortfall
 
 
 def test_every_unmet_requirement_is_reported_in_one_call() -> None:

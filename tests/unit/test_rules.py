@@ -22,7 +22,7 @@ from app.domain.custom_fields import FieldDefinition, FieldType, validate_custom
 from app.domain.customer_tier import Tier, TierThresholds, format_customer_code, tier_for_annual_purchase
 from app.domain.errors import InvalidInput
 from app.domain.geo import GeoPoint, distance_m, is_geo_mismatch
-from app.domain.import_mapping import LEAD_FIELDS, parse_row, resolve_columns
+from app.domain.import_mapping import LEAD_FIELDS, parse_row, resolve_columns, unknown_mapping_targets
 from app.domain.leads import LeadSource
 from app.domain.permissions import API_KEY_SCOPES, Permission, Role, role_allows
 from app.domain.policy import policy_from_settings
@@ -132,9 +132,25 @@ def test_import_headers_in_chinese_and_english_with_explicit_mapping_winning():
     assert columns == {0: "name", 1: "company", 2: "phone", 3: "industry"}
 
 
+def test_import_columns_map_to_custom_fields_only_explicitly():
+    mapping = {"面积": "custom_fields.site_area", "楼层": "custom_fields.", "客户单位": "colour"}
+    columns = resolve_columns(["姓名", "面积", "楼层", "site_area"], mapping, LEAD_FIELDS)
+    assert columns == {0: "name", 1: "custom_fields.site_area"}
+    assert unknown_mapping_targets(mapping, LEAD_FIELDS) == ["colour", "custom_fields."]
+
+
 def test_import_row_parsing():
     parsed = parse_row(
-        {"name": " 张伟 ", "phone": 13800138000.0, "budget": "¥250,000", "source": "展会", "tags": "A，B,A"},
+        {
+            "name": " 张伟 ",
+            "phone": 13800138000.0,
+            "budget": "¥250,000",
+            "source": "展会",
+            "tags": "A，B,A",
+            "custom_fields.site_area": 1200.0,
+            "custom_fields.visit_on": datetime(2026, 12, 1, 0, 0),
+            "custom_fields.note": "  ",
+        },
         default_source=LeadSource.import_,
     )
     assert parsed.errors == []
@@ -144,6 +160,8 @@ def test_import_row_parsing():
         "budget": Decimal("250000.00"),
         "source": LeadSource.exhibition,
         "tags": ["A", "B"],
+        # Read as the API would receive them; their types are checked on writing (definitions).
+        "custom_fields": {"site_area": "1200", "visit_on": "2026-12-01"},
     }
     bad = parse_row({"name": "", "budget": "lots", "source": "pigeon"}, default_source=LeadSource.import_)
     assert {(e.field, e.code) for e in bad.errors} == {

@@ -19,6 +19,7 @@ async def test_every_job_runs_with_the_composition_roots_context(settings, engin
         for name, job in JOB_FUNCTIONS.items():
             arguments = {
                 "run_import": (str(uuid.uuid4()),),
+                "run_export": (str(uuid.uuid4()),),
                 "refresh_customer_health": (str(uuid.uuid4()), [str(uuid.uuid4())]),
                 # Jobs about one record take its id; an unknown one is a no-op.
                 "retrain_win_model": (str(uuid.uuid4()),),

@@ -7,13 +7,25 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from app.api.deps import Cursor, Idempotent, Limit, ListOptionsDep, NowDep, SessionDep, require
+from app.api.deps import (
+    ETAG_HEADER,
+    SORT_BY_CHANGE,
+    Cursor,
+    ExpectedVersion,
+    Idempotent,
+    Limit,
+    ListOptionsDep,
+    NowDep,
+    SessionDep,
+    etag_for,
+    require,
+)
 from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
 from app.api.list_export import EXPORT_RESPONSES, ListExportDep
+from app.api.list_filters import CreatedPeriod, IdFilter, OccurredPeriod, OwnerIds, TeamIds
 from app.api.routes import API_V1
-from app.api.schemas.activities import ActivityCreate, ActivityOut, ActivityPage, GeoOut
-from app.api.schemas.common import Timestamp
+from app.api.schemas.activities import ActivityCreate, ActivityOut, ActivityPage, ActivityUpdate, GeoOut
 from app.domain.activities import ActivityType
 from app.domain.models import Activity
 from app.domain.permissions import Permission
@@ -100,17 +112,23 @@ async def list_activities(
     actor: CanRead,
     export: ListExportDep,
     options: ListOptionsDep,
+    occurred: OccurredPeriod,
+    created: CreatedPeriod,
     limit: Limit = 50,
     cursor: Cursor = None,
-    sort: Annotated[str, Query(pattern=r"^-?(occurred_at|created_at|updated_at)$")] = "-occurred_at",
-    lead_id: uuid.UUID | None = None,
-    customer_id: uuid.UUID | None = None,
-    opportunity_id: Annotated[uuid.UUID | None, Query(description="A deal's activities.")] = None,
-    owner_id: uuid.UUID | None = None,
+    sort: Annotated[
+        str, Query(pattern=r"^-?(occurred_at|created_at|updated_at)$", description=SORT_BY_CHANGE)
+    ] = "-occurred_at",
+    lead_id: IdFilter = None,
+    customer_id: IdFilter = None,
+    opportunity_id: IdFilter = None,
+    owner_id: OwnerIds = None,
+    team_id: TeamIds = None,
     type_: Annotated[list[ActivityType] | None, Query(alias="type", max_length=20)] = None,
-    occurred_from: Timestamp | None = None,
-    occurred_to: Timestamp | None = None,
 ) -> ActivityPage | Response:
+    """The latest first unless sorted otherwise. A filter given several times means any of its
+    values."""
+
     async def read_page(limit: int, cursor: str | None) -> ActivityPage:
         page = await activities.list_activities(
             session,
@@ -126,8 +144,9 @@ async def list_activities(
                 "owner_id": owner_id,
                 "type": type_,
             },
-            occurred_from=occurred_from,
-            occurred_to=occurred_to,
+            team_id=team_id,
+            occurred=occurred,
+            created=created,
         )
         return ActivityPage.of(page, await with_names(session, actor, [activity_out(a) for a in page.items]))
 
@@ -135,14 +154,44 @@ async def list_activities(
 
 
 @router.get(
-    "/{activity_id:uuid}", response_model=ActivityOut, responses=problem_responses(401, 403, 404, 422)
+    "/{activity_id:uuid}",
+    response_model=ActivityOut,
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 422)},
 )
-async def get_activity(session: SessionDep, actor: CanRead, activity_id: uuid.UUID) -> ActivityOut:
-    return await with_name(
+async def get_activity(
+    session: SessionDep, actor: CanRead, activity_id: uuid.UUID, response: Response
+) -> ActivityOut:
+    activity = await activities.get_activity(session, actor=actor, activity_id=activity_id)
+    response.headers["ETag"] = etag_for(activity.version)
+    return await with_name(session, actor, activity_out(activity))
+
+
+@router.patch(
+    "/{activity_id:uuid}",
+    response_model=ActivityOut,
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 413, 422)},
+)
+async def update_activity(
+    session: SessionDep,
+    actor: CanWrite,
+    activity_id: uuid.UUID,
+    body: ActivityUpdate,
+    expected_version: ExpectedVersion,
+    response: Response,
+) -> ActivityOut:
+    """Edits the notes and custom fields (If-Match with its ETag: 412 when it moved on). Its
+    author, the author's supervisor, a director or an admin may; anyone else who can read it gets
+    403 `activity.edit_forbidden`. What happened (type, occurred_at, geo check-in, outcome, info
+    points, linked records) cannot be edited: sending such a field is a 422 naming it."""
+    activity = await activities.update_activity(
         session,
-        actor,
-        activity_out(await activities.get_activity(session, actor=actor, activity_id=activity_id)),
+        actor=actor,
+        activity_id=activity_id,
+        changes=body.changes(),
+        expected_version=expected_version,
     )
+    response.headers["ETag"] = etag_for(activity.version)
+    return await with_name(session, actor, activity_out(activity))
 
 
 @router.delete(

@@ -1,4 +1,5 @@
-"""/attachments: upload a photo, scan or recording for a lead or customer; download it if you may see it."""
+"""/attachments: upload a photo, scan, recording or contract for a lead, customer, opportunity or activity;
+download it if you may see its record."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Response, UploadFile, status
 
-from app.api.deps import Idempotent, RuntimeDep, SessionDep, require
+from app.api.deps import Idempotent, NowDep, RuntimeDep, SessionDep, require
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.attachments import AttachmentOut
@@ -34,13 +35,22 @@ async def upload_attachment(
     session: SessionDep,
     runtime: RuntimeDep,
     actor: CanWrite,
+    now: NowDep,
     file: Annotated[
         UploadFile, File(description="JPEG/PNG/WebP/HEIC photo, PDF scan, audio or text; 10 MB.")
     ],
-    parent_type: Annotated[AttachmentParent, Form()],
-    parent_id: Annotated[uuid.UUID, Form()],
+    parent_type: Annotated[AttachmentParent, Form(description="The kind of record the file belongs to.")],
+    parent_id: Annotated[
+        uuid.UUID,
+        Form(description="That record's id; one the caller may read (404 otherwise, as its GET answers)."),
+    ],
     response: Response,
 ) -> AttachmentOut:
+    """Multipart form: `file`, `parent_type` (lead, customer, opportunity, activity), `parent_id`.
+
+    The file's kind is read from its bytes, not its name. A file on an opportunity counts toward the
+    gate of the stage it is in; one uploaded onto an activity joins the activity's `attachment_ids`.
+    """
     attachment = await attachments.upload_attachment(
         session,
         actor=actor,
@@ -50,6 +60,7 @@ async def upload_attachment(
         content=await file.read(runtime.settings.max_attachment_bytes + 1),
         max_bytes=runtime.settings.max_attachment_bytes,
         storage=runtime.storage,
+        now=now,
     )
     response.headers["Location"] = f"{API_V1}/attachments/{attachment.id}"
     return AttachmentOut.model_validate(attachment)

@@ -152,6 +152,24 @@ async def refresh_token(session: SessionDep, runtime: RuntimeDep, now: NowDep, b
 
 
 @router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(413, 422),
+    summary="Sign this device out: revoke its refresh token (and the tokens rotated from it)",
+    description=(
+        "Takes the device's refresh token, without an access token (it may have expired), and "
+        "answers 204 whether or not the token was valid (RFC 7009), so it tells nothing about "
+        "tokens. The device's access token stays valid until it expires (`expires_in`); the app "
+        "forgets it. `POST /auth/logout-all` signs out every device at once."
+    ),
+)
+async def sign_out_device(session: SessionDep, now: NowDep, body: RefreshIn) -> Response:
+    await refresh_tokens.sign_out_device(session, token=body.refresh_token, now=now)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
     "/logout-all",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,

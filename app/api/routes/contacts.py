@@ -4,12 +4,13 @@ erased (they are created under their customer, /customers/{id}/contacts)."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.deps import (
     ETAG_HEADER,
+    SORT_BY_CHANGE,
     Cursor,
     ExpectedVersion,
     Idempotent,
@@ -22,15 +23,14 @@ from app.api.deps import (
 )
 from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
+from app.api.list_filters import CreatedPeriod, owners_query
 from app.api.routes import API_V1
-from app.api.schemas.common import Timestamp
 from app.api.schemas.customers import ContactOut, ContactPage, ContactUpdate
 from app.api.schemas.personal_data import ErasureIn
 from app.domain.contacts import BuyingRole
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
 from app.services import contacts, deletion, personal_data
-from app.services.ownership import owner_filter
 
 router = APIRouter(prefix=f"{API_V1}/contacts", tags=["customers"])
 
@@ -45,15 +45,19 @@ async def list_all_contacts(
     session: SessionDep,
     actor: CanRead,
     options: ListOptionsDep,
+    created: CreatedPeriod,
     limit: Limit = 50,
     cursor: Cursor = None,
-    sort: Annotated[str, Query(pattern=r"^-?(name|created_at|updated_at)$")] = "-created_at",
+    sort: Annotated[
+        str, Query(pattern=r"^-?(name|created_at|updated_at)$", description=SORT_BY_CHANGE)
+    ] = "-created_at",
     customer_id: Annotated[list[uuid.UUID] | None, Query(max_length=50)] = None,
     owner_id: Annotated[
-        list[uuid.UUID | Literal["me"]] | None,
-        Query(
-            max_length=20, description="The customer's owner; `me` is the caller. Repeat for any of several."
-        ),
+        list[uuid.UUID] | None, owners_query("owner_id", "The customer is owned by this user")
+    ] = None,
+    team_id: Annotated[
+        list[uuid.UUID] | None,
+        Query(max_length=20, description="The customer's owner is in this team; repeat for any of several."),
     ] = None,
     buying_role: Annotated[list[BuyingRole] | None, Query(max_length=5)] = None,
     q: Annotated[
@@ -65,8 +69,6 @@ async def list_all_contacts(
             "(`138 0013 8000`, `138-0013-8000`, `+86 138...`).",
         ),
     ] = None,
-    created_from: Timestamp | None = None,
-    created_to: Annotated[Timestamp | None, Query(description="The first instant not included.")] = None,
 ) -> ContactPage:
     """The contacts of every customer the caller may see (a rep: his customers'; a supervisor: his
     teams'; a director or admin: the organization's). Contacts of merged or deleted customers are
@@ -78,11 +80,11 @@ async def list_all_contacts(
         cursor=cursor,
         sort=sort,
         customer_id=customer_id,
-        owner_id=owner_filter(actor, owner_id),
+        owner_id=owner_id,
+        team_id=team_id,
         buying_role=buying_role,
         q=q,
-        created_from=created_from,
-        created_to=created_to,
+        created=created,
         options=options,
     )
     return ContactPage.of(

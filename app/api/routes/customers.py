@@ -27,6 +27,7 @@ from app.api.deps import (
 from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
 from app.api.list_export import EXPORT_RESPONSES, ListExportDep
+from app.api.list_filters import CreatedPeriod, OwnerIds, SearchText, Tags, TeamIds
 from app.api.routes import API_V1
 from app.api.schemas.common import Timestamp
 from app.api.schemas.customers import (
@@ -124,21 +125,25 @@ async def list_customers(
     export: ListExportDep,
     options: ListOptionsDep,
     now: NowDep,
+    created: CreatedPeriod,
     limit: Limit = 50,
     cursor: Cursor = None,
     sort: Annotated[
         str,
         Query(
-            pattern=r"^-?(created_at|updated_at|code|health_score)$",
+            pattern=r"^-?(created_at|updated_at|code|name|health_score|last_follow_up_at)$",
             description="`health_score` lists the weakest first, `-health_score` the healthiest; "
-            "customers not scored yet come last either way.",
+            "customers not scored yet come last either way. `last_follow_up_at`: the longest untouched "
+            "first (never followed up: last either way). " + SORT_BY_CHANGE,
         ),
     ] = "-created_at",
-    owner_id: uuid.UUID | None = None,
+    owner_id: OwnerIds = None,
+    team_id: TeamIds = None,
     tier: Annotated[list[Tier] | None, Query(max_length=20)] = None,
     region: ShortFilter = None,
     industry: ShortFilter = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    tag: Tags = None,
+    q: SearchText = None,
     code: Annotated[
         str | None,
         Query(
@@ -149,6 +154,9 @@ async def list_customers(
     ] = None,
     ids: Ids = None,
 ) -> CustomerPage | Response:
+    """Newest first unless sorted otherwise. `q` looks in the name and code, and in the phone number
+    typed any way. A filter given several times means any of its values."""
+
     async def read_page(limit: int, cursor: str | None) -> CustomerPage:
         page = await customers.list_customers(
             session,
@@ -158,12 +166,15 @@ async def list_customers(
             cursor=cursor,
             sort=sort,
             owner_id=owner_id,
+            team_id=team_id,
             tier=tier,
             region=region,
             industry=industry,
+            tags=tag,
             q=q,
             code=code,
             ids=ids,
+            created=created,
         )
         return CustomerPage.of(page, await customers_out(session, actor, now, page.items))
 
@@ -313,7 +324,7 @@ async def list_contacts(
     sort: Annotated[
         str,
         Query(
-            pattern=r"^(decision_chain|-?(created_at|updated_at))$",
+            pattern=r"^(decision_chain|-?(name|created_at|updated_at))$",
             description="decision_chain: decision makers first, then influencers, users, gatekeepers, "
             "others and those without a role, by name within a role. " + SORT_BY_CHANGE,
         ),

@@ -31,8 +31,9 @@ MappingField = Annotated[
     str | None,
     Form(
         max_length=10_000,
-        description='JSON object from file header to field, e.g. {"客户名称": "company"}; built-in Chinese '
-        "and English headers need no mapping.",
+        description='JSON object from file header to field, e.g. {"客户名称": "company"}, or to a custom '
+        'field, e.g. {"面积": "custom_fields.site_area"}; built-in Chinese and English headers need no '
+        "mapping.",
     ),
 ]
 INLINE_REPORT = 200  # errors, and warnings, shown with the job

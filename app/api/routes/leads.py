@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import (
     ETAG_HEADER,
+    SORT_BY_CHANGE,
     Cursor,
     ExpectedVersion,
     Idempotent,
@@ -26,6 +27,7 @@ from app.api.deps import (
 from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
 from app.api.list_export import EXPORT_RESPONSES, ListExportDep
+from app.api.list_filters import CreatedPeriod, IdFilter, OwnerIds, SearchText, Tags, TeamIds
 from app.api.routes import API_V1
 from app.api.routes.customers import customers_out
 from app.api.routes.opportunities import opportunities_out
@@ -115,28 +117,34 @@ async def list_leads(
     export: ListExportDep,
     options: ListOptionsDep,
     now: NowDep,
+    created: CreatedPeriod,
     limit: Limit = 50,
     cursor: Cursor = None,
     sort: Annotated[
         str,
         Query(
-            pattern=r"^-?(created_at|updated_at|score)$",
-            description="-score: the highest intent score first (whom to follow up first).",
+            pattern=r"^-?(created_at|updated_at|score|name|last_follow_up_at)$",
+            description="-score: the highest intent score first (whom to follow up first); "
+            "last_follow_up_at: the longest untouched first (never followed up: last either way). "
+            + SORT_BY_CHANGE,
         ),
     ] = "-created_at",
-    owner_id: uuid.UUID | None = None,
+    owner_id: OwnerIds = None,
+    team_id: TeamIds = None,
     status_: Annotated[list[LeadStatus] | None, Query(alias="status", max_length=20)] = None,
     source: Annotated[list[LeadSource] | None, Query(max_length=20)] = None,
     region: ShortFilter = None,
     industry: ShortFilter = None,
     product_line: ShortFilter = None,
-    customer_id: uuid.UUID | None = None,
-    campaign_id: Annotated[uuid.UUID | None, Query(description="The campaign's leads.")] = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-    created_from: Timestamp | None = None,
-    created_to: Timestamp | None = None,
+    customer_id: IdFilter = None,
+    campaign_id: IdFilter = None,
+    tag: Tags = None,
+    q: SearchText = None,
     ids: Ids = None,
 ) -> LeadPage | Response:
+    """Newest first unless sorted otherwise. `q` looks in the name and company, and in the phone
+    number typed any way. A filter given several times means any of its values."""
+
     async def read_page(limit: int, cursor: str | None) -> LeadPage:
         page = await leads.list_leads(
             session,
@@ -156,9 +164,10 @@ async def list_leads(
                 "customer_id": customer_id,
                 "campaign_id": campaign_id,
             },
+            team_id=team_id,
+            tags=tag,
             q=q,
-            created_from=created_from,
-            created_to=created_to,
+            created=created,
         )
         return LeadPage.of(page, await leads_out(session, actor, now, page.items))
 

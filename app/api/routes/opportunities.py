@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import (
     ETAG_HEADER,
+    SORT_BY_CHANGE,
     Cursor,
     ExpectedVersion,
     Idempotent,
@@ -25,8 +26,8 @@ from app.api.deps import (
 from app.api.display_names import with_names
 from app.api.errors import problem_responses
 from app.api.list_export import EXPORT_RESPONSES, ListExportDep
+from app.api.list_filters import ClosedPeriod, CreatedPeriod, IdFilter, OwnerIds, SearchText, TeamIds
 from app.api.routes import API_V1
-from app.api.schemas.common import Timestamp
 from app.api.schemas.pipelines import (
     LoseIn,
     OpportunityCreate,
@@ -102,29 +103,37 @@ async def list_opportunities(
     actor: CanRead,
     export: ListExportDep,
     options: ListOptionsDep,
+    created: CreatedPeriod,
+    closed: ClosedPeriod,
     limit: Limit = 50,
     cursor: Cursor = None,
     status_: Annotated[list[OpportunityStatus] | None, Query(alias="status", max_length=20)] = None,
-    owner_id: uuid.UUID | None = None,
-    customer_id: uuid.UUID | None = None,
-    pipeline_id: uuid.UUID | None = None,
-    stage_id: uuid.UUID | None = None,
+    owner_id: OwnerIds = None,
+    team_id: TeamIds = None,
+    customer_id: IdFilter = None,
+    lead_id: Annotated[
+        list[uuid.UUID] | None,
+        Query(max_length=20, description="Converted from this lead (its source); repeat for any of several."),
+    ] = None,
+    pipeline_id: IdFilter = None,
+    stage_id: IdFilter = None,
     external_id: Annotated[
         str | None, Query(max_length=64, description="The id in the system it was imported from.")
     ] = None,
-    team_id: Annotated[uuid.UUID | None, Query(description="Owned by the team's members.")] = None,
-    closed_from: Annotated[Timestamp | None, Query(description="Closed at or after this instant.")] = None,
-    closed_to: Annotated[Timestamp | None, Query(description="Closed before this instant.")] = None,
+    q: SearchText = None,
     sort: Annotated[
         str,
         Query(
-            pattern=r"^-?(created_at|updated_at|win_probability)$",
-            description="-win_probability: the likeliest to win first (whom to follow up first).",
+            pattern=r"^-?(created_at|updated_at|win_probability|name|amount|expected_close_date)$",
+            description="-win_probability: the likeliest to win first (whom to follow up first); "
+            "amount and expected_close_date: deals without one come last either way. " + SORT_BY_CHANGE,
         ),
     ] = "-created_at",
     ids: Ids = None,
 ) -> OpportunityPage | Response:
-    """Newest first unless sorted otherwise; a rep sees their own, a supervisor their teams'."""
+    """Newest first unless sorted otherwise; a rep sees their own, a supervisor their teams'. `q`
+    looks in the deal's name and in its customer's name and code. A filter given several times
+    means any of its values."""
 
     async def read_page(limit: int, cursor: str | None) -> OpportunityPage:
         page = await opportunities.list_opportunities(
@@ -136,12 +145,14 @@ async def list_opportunities(
             status=status_,
             owner_id=owner_id,
             customer_id=customer_id,
+            lead_id=lead_id,
             pipeline_id=pipeline_id,
             stage_id=stage_id,
             external_id=external_id,
             team_id=team_id,
-            closed_from=closed_from,
-            closed_to=closed_to,
+            q=q,
+            created=created,
+            closed=closed,
             sort=sort,
             ids=ids,
         )

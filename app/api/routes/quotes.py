@@ -25,6 +25,7 @@ from app.api.deps import (
 from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
 from app.api.list_export import EXPORT_RESPONSES, ListExportDep
+from app.api.list_filters import CreatedPeriod, IdFilter, OwnerIds, TeamIds
 from app.api.routes import API_V1
 from app.api.schemas.audit_events import AuditEventOut
 from app.api.schemas.quotes import (
@@ -45,6 +46,7 @@ from app.api.schemas.quotes import (
 from app.domain.models import Quote, QuoteLine
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
+from app.domain.quotes import QuoteStatus
 from app.services import quotes
 
 router = APIRouter(prefix=API_V1, tags=["quotes"])
@@ -192,13 +194,20 @@ async def list_quotes(
     actor: CanReadQuotes,
     export: ListExportDep,
     options: ListOptionsDep,
+    created: CreatedPeriod,
     limit: Limit = 50,
     cursor: Cursor = None,
     sort: Annotated[
-        str, Query(pattern=r"^-?(created_at|updated_at)$", description=SORT_BY_CHANGE)
+        str, Query(pattern=r"^-?(created_at|updated_at|total)$", description=SORT_BY_CHANGE)
     ] = "-created_at",
-    opportunity_id: uuid.UUID | None = None,
+    opportunity_id: IdFilter = None,
+    customer_id: IdFilter = None,
+    owner_id: OwnerIds = None,
+    team_id: TeamIds = None,
+    status_: Annotated[list[QuoteStatus] | None, Query(alias="status", max_length=20)] = None,
 ) -> QuotePage | Response:
+    """Newest first unless sorted otherwise. A filter given several times means any of its values."""
+
     async def read_page(limit: int, cursor: str | None) -> QuotePage:
         page = await quotes.list_quotes(
             session,
@@ -208,6 +217,11 @@ async def list_quotes(
             limit=limit,
             cursor=cursor,
             opportunity_id=opportunity_id,
+            customer_id=customer_id,
+            owner_id=owner_id,
+            team_id=team_id,
+            status=status_,
+            created=created,
         )
         lines = await quotes.lines_of_quotes(session, [q.id for q in page.items])
         return QuotePage.of(

@@ -23,6 +23,7 @@ from app.api.deps import (
 )
 from app.api.display_names import with_names
 from app.api.errors import problem_responses
+from app.api.list_filters import IdFilter, OwnerIds, TeamIds
 from app.api.routes import API_V1
 from app.api.schemas.sla import (
     SlaPolicyCreate,
@@ -131,9 +132,10 @@ async def list_sla_timers(
     limit: Limit = 50,
     cursor: Cursor = None,
     sort: Annotated[str, Query(pattern=r"^-?(due_at|updated_at)$", description=SORT_BY_CHANGE)] = "due_at",
-    state: TimerState | None = None,
-    subject_id: uuid.UUID | None = None,
-    owner_id: uuid.UUID | None = None,
+    state: Annotated[list[TimerState] | None, Query(max_length=6)] = None,
+    subject_id: IdFilter = None,
+    owner_id: OwnerIds = None,
+    team_id: TeamIds = None,
     active: Annotated[
         TrueOrFalse, Query(description="Only timers that can still warn, breach or escalate.")
     ] = False,
@@ -151,6 +153,7 @@ async def list_sla_timers(
         state=state,
         subject_id=subject_id,
         owner_id=owner_id,
+        team_id=team_id,
         active=active,
     )
     items = [

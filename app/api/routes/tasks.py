@@ -25,6 +25,7 @@ from app.api.deps import (
 from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
 from app.api.list_export import EXPORT_RESPONSES, ListExportDep
+from app.api.list_filters import AssigneeIds, CreatedPeriod, IdFilter
 from app.api.routes import API_V1
 from app.api.schemas.common import Timestamp
 from app.api.schemas.pipelines import TaskCompleteIn, TaskCreate, TaskOut, TaskPage, TaskUpdate
@@ -37,9 +38,6 @@ router = APIRouter(prefix=f"{API_V1}/tasks", tags=["tasks"])
 
 CanRead = Annotated[Principal, Depends(require(Permission.tasks_read))]
 CanWrite = Annotated[Principal, Depends(require(Permission.tasks_write))]
-
-
-IdFilter = Annotated[list[uuid.UUID] | None, Query(max_length=20)]
 
 
 def _answer(task: tasks.TaskView, response: Response) -> TaskOut:
@@ -72,13 +70,24 @@ async def list_tasks(
     export: ListExportDep,
     options: ListOptionsDep,
     now: NowDep,
+    created: CreatedPeriod,
     limit: Limit = 50,
     cursor: Cursor = None,
-    sort: Annotated[str, Query(pattern=r"^-?(due_at|updated_at)$", description=SORT_BY_CHANGE)] = "due_at",
+    sort: Annotated[
+        str, Query(pattern=r"^-?(due_at|created_at|updated_at)$", description=SORT_BY_CHANGE)
+    ] = "due_at",
     lead_id: IdFilter = None,
     customer_id: IdFilter = None,
     opportunity_id: IdFilter = None,
-    assignee_id: IdFilter = None,
+    stage_id: Annotated[
+        list[uuid.UUID] | None,
+        Query(max_length=20, description="Created for the deal's stay in this stage (its action pack)."),
+    ] = None,
+    assignee_id: AssigneeIds = None,
+    team_id: Annotated[
+        list[uuid.UUID] | None,
+        Query(max_length=20, description="Given to a member of this team; repeat for any of several."),
+    ] = None,
     status_: Annotated[list[TaskStatus] | None, Query(alias="status", max_length=20)] = None,
     overdue: Annotated[
         TrueOrFalse | None, Query(description="true: only red-flagged tasks; false: none.")
@@ -102,9 +111,12 @@ async def list_tasks(
                 customer_id=customer_id,
                 opportunity_id=opportunity_id,
                 assignee_id=assignee_id,
+                stage_id=stage_id,
+                team_id=team_id,
                 status=status_,
                 overdue=overdue,
                 due_before=due_before,
+                created=created,
             ),
         )
         return TaskPage.of(

@@ -60,6 +60,10 @@ async def list_users(
     sort: Annotated[str, Query(pattern=r"^-?(created_at|updated_at|username|display_name)$")] = "created_at",
     role: Annotated[list[Role] | None, Query(max_length=20)] = None,
     is_active: TrueOrFalse | None = None,
+    team_id: Annotated[
+        list[uuid.UUID] | None,
+        Query(max_length=20, description="Members of this team; repeat for any of several."),
+    ] = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     ids: Ids = None,
 ) -> UserPage | Response:
@@ -73,6 +77,7 @@ async def list_users(
             sort=sort,
             role=role,
             is_active=is_active,
+            team_id=team_id,
             q=q,
             ids=ids,
         )

@@ -7,8 +7,19 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import JsonInteger, ListPage, Record, Timestamp, given, name_of, unless, when
+from app.api.schemas.common import (
+    JsonInteger,
+    ListPage,
+    PatchModel,
+    Record,
+    Timestamp,
+    given,
+    name_of,
+    unless,
+    when,
+)
 from app.api.schemas.customers import Latitude, Longitude
 from app.api.schemas.leads import CustomFields, Notes
 from app.domain.activities import ActivityType, CallOutcome, InfoPoint
@@ -111,6 +122,25 @@ class ActivityCreate(BaseModel):
     custom_fields: CustomFields = Field(
         default_factory=dict,
         description="Values of the organization's activity custom fields (settings.custom_fields.activity).",
+    )
+
+
+class ActivityUpdate(PatchModel):
+    """What may change after the fact. The type, `occurred_at`, the geo check-in, the call's
+    outcome and duration, the info points, satisfaction, attachments and the linked records are
+    the audit trail's facts (first response, SLA clocks and KPIs were derived from them): they are
+    not in this schema, and sending one answers 422 naming it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"notes": "现场勘察屋面，客户关注工期；补记：下周二再约技术交流"}]}
+    )
+    nullable_fields = frozenset({"notes"})
+
+    notes: Notes | None = Field(default=None, description="null clears the notes.")
+    custom_fields: CustomFields | SkipJsonSchema[None] = Field(
+        default=None,
+        description="Replaces every custom field value (settings.custom_fields.activity); the required "
+        "ones must be given.",
     )
 
 

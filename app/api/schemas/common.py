@@ -6,7 +6,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self
 
@@ -19,10 +19,16 @@ from pydantic import (
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     PlainSerializer,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
+
+from app.domain.periods import DayOrInstant
 
 if TYPE_CHECKING:
     from app.services.pagination import Page
@@ -52,6 +58,40 @@ def _iso_day_only(value: Any) -> Any:
 
 Day = Annotated[date, BeforeValidator(_iso_day_only)]
 """A calendar day as YYYY-MM-DD text; numbers and other spellings are refused."""
+
+
+_DAY_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}")
+# Instants read as every other instant of the contract reads them.
+_INSTANT: TypeAdapter[datetime] = TypeAdapter(Timestamp)
+
+
+def _day_or_instant(value: Any) -> DayOrInstant:
+    if isinstance(value, str) and _DAY_TEXT.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValueError("not a calendar day") from None
+    try:
+        instant = _INSTANT.validate_python(value)
+    except ValidationError:
+        raise ValueError("use a day, YYYY-MM-DD, or an instant in ISO 8601 with an offset") from None
+    try:
+        return instant.astimezone(UTC)  # as stored; 0001-01-01T00:00+08:00 has no UTC instant
+    except OverflowError:
+        raise ValueError("out of range") from None
+
+
+DayOrTimestamp = Annotated[
+    DayOrInstant,
+    PlainValidator(_day_or_instant),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}],
+            "examples": ["2026-11-23", "2026-11-23T10:00:00+08:00"],
+        }
+    ),
+]
+"""A period bound: a day (YYYY-MM-DD, that whole day in the organization's time zone) or an instant."""
 
 
 def _json_integer(value: Any) -> Any:

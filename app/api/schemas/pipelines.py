@@ -361,7 +361,11 @@ class StageChangeIn(BaseModel):
     to_stage_id: uuid.UUID
     note: Notes | None = None
     reason: Reason | None = Field(default=None, description="Required to skip a stage or move back.")
-    attachment_ids: Annotated[list[uuid.UUID], Field(max_length=20)] = Field(default_factory=list)
+    attachment_ids: Annotated[list[uuid.UUID], Field(max_length=20)] = Field(
+        default_factory=list,
+        description="Files counted as gate evidence with the move: each filed on the deal, one of its "
+        "activities or its customer. Files uploaded to the deal in this stage count without being sent.",
+    )
     fields: OpportunityUpdate = Field(
         default_factory=OpportunityUpdate, description="Opportunity fields to set with the move."
     )
@@ -371,7 +375,11 @@ class WinIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"note": "合同已签，预付30%"}]})
 
     note: Notes | None = None
-    attachment_ids: Annotated[list[uuid.UUID], Field(max_length=20)] = Field(default_factory=list)
+    attachment_ids: Annotated[list[uuid.UUID], Field(max_length=20)] = Field(
+        default_factory=list,
+        description="Files counted as gate evidence with the move: each filed on the deal, one of its "
+        "activities or its customer. Files uploaded to the deal in this stage count without being sent.",
+    )
     fields: OpportunityUpdate = Field(default_factory=OpportunityUpdate)
 
 

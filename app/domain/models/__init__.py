@@ -11,6 +11,7 @@ from app.domain.models.change_log import ChangeLogEntry
 from app.domain.models.customer import Contact, Customer, CustomerHealthSnapshot, CustomerMerge
 from app.domain.models.delivery import Delivery, DeliveryStatus
 from app.domain.models.engagement_event import EngagementEvent
+from app.domain.models.export_job import ExportJob
 from app.domain.models.idempotency_record import IdempotencyRecord
 from app.domain.models.import_job import ImportJob, ImportKind, ImportRowError, ImportStatus
 from app.domain.models.intake_form import IntakeForm
@@ -53,6 +54,7 @@ __all__ = [
     "Delivery",
     "DeliveryStatus",
     "EngagementEvent",
+    "ExportJob",
     "IdempotencyRecord",
     "ImportJob",
     "ImportKind",

@@ -1,4 +1,4 @@
-"""Files attached to a lead, customer or activity; the bytes live in storage, the facts here."""
+"""Files attached to a lead, customer, opportunity or activity; the bytes live in storage, the facts here."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from app.db import Entity, str_enum
 class AttachmentParent(StrEnum):
     lead = "lead"
     customer = "customer"
+    opportunity = "opportunity"
+    activity = "activity"
 
 
 class Attachment(Entity):

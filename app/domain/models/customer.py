@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, Entity, SoftDeletable, str_enum, trigram_index, utcnow
+from app.db import Base, Entity, SoftDeletable, str_enum, tags_index, trigram_index, utcnow
 from app.domain.contacts import BuyingRole
 from app.domain.customer_health import HealthBand
 from app.domain.customer_tier import Tier
@@ -65,6 +65,9 @@ class Customer(SoftDeletable, Entity):
         Index(None, "organization_id", "email"),
         Index(None, "organization_id", "updated_at"),
         Index(None, "organization_id", "created_at"),
+        # The list by name (sort=name).
+        Index(None, "organization_id", "name"),
+        tags_index("customer"),
         Index(None, "organization_id", "deleted_at"),
         trigram_index("customer", "name"),
         trigram_index("customer", "code"),

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Entity, SoftDeletable, str_enum, trigram_index
+from app.db import Entity, SoftDeletable, str_enum, tags_index, trigram_index
 from app.domain.leads import LeadSource, LeadStatus
 
 
@@ -24,6 +24,9 @@ class Lead(SoftDeletable, Entity):
         Index(None, "organization_id", "owner_id", "status", "created_at"),
         Index(None, "organization_id", "company_key"),
         Index(None, "organization_id", "created_at"),
+        # The list by name (sort=name).
+        Index(None, "organization_id", "name"),
+        tags_index("lead"),
         Index(None, "organization_id", "updated_at"),
         Index(None, "organization_id", "status", "pooled_at"),
         # Leads in one status, newest first: the newest leads are mostly not yet worked, so a walk

@@ -28,6 +28,8 @@ class Opportunity(Entity):
         Index(None, "organization_id", "customer_id"),
         Index(None, "organization_id", "stage_id"),
         Index(None, "organization_id", "created_at"),
+        # The list by name (sort=name).
+        Index(None, "organization_id", "name"),
         # KPIs over deals closed in a period (rep-performance, sales-cycle).
         Index(None, "organization_id", "closed_at"),
         # The id an imported deal had in its source system: a second import of it is a duplicate.
