@@ -112,7 +112,8 @@ def problem_of(error: DomainError, *, instance: str | None = None) -> Problem:
 
 
 def _location(loc: tuple[Any, ...], body: Any = None) -> str:
-    """The field as the request names it, dotted (`conditions.0.operator`), without the source
+    """The field as the request names it (`conditions[0].operator`, `custom_fields.budget_band`), the
+    one notation of every problem's `field`: list indexes in brackets, keys dotted; without the source
     (`body`, `query` ...) or the tag pydantic inserts for a tagged union's member (`release` in
     `release.reason` when the body says `"action": "release"`), which no client wrote."""
     parts: list[str] = []
@@ -131,9 +132,9 @@ def _location(loc: tuple[Any, ...], body: Any = None) -> str:
             and part in node.values()
         ):
             continue
-        parts.append(str(part))
+        parts.append(f"[{part}]" if isinstance(part, int) else f".{part}" if parts else str(part))
         node = _step(node, part)
-    return ".".join(parts) or str(loc[0] if loc else "request")
+    return "".join(parts) or str(loc[0] if loc else "request")
 
 
 def _loc(error: Mapping[str, Any]) -> tuple[Any, ...]:

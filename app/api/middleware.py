@@ -177,7 +177,7 @@ _FORM_NUL = re.compile(rb"(?:^|&)([^=&]*)=[^&]*%00", re.IGNORECASE)
 
 
 def _nul_path(value: Any, path: str = "") -> str | None:
-    """Where in a decoded JSON value a NUL character sits (`tags.0`, `settings.a`), if anywhere."""
+    """Where in a decoded JSON value a NUL character sits (`tags[0]`, `settings.a`), if anywhere."""
     if isinstance(value, str):
         return path or "body" if "\x00" in value else None
     if isinstance(value, dict):
@@ -190,7 +190,7 @@ def _nul_path(value: Any, path: str = "") -> str | None:
                 return found
     if isinstance(value, list):
         for index, item in enumerate(value):
-            found = _nul_path(item, f"{path}.{index}" if path else str(index))
+            found = _nul_path(item, f"{path}[{index}]")
             if found is not None:
                 return found
     return None

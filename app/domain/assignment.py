@@ -59,10 +59,19 @@ def parse_conditions(raw: Sequence[Mapping[str, Any]], *, prefix: str = "conditi
     """Validated conditions, or InvalidInput naming every unknown field, operator or bad value."""
     errors: list[FieldError] = []
     conditions: list[Condition] = []
+    if isinstance(raw, str | bytes) or not isinstance(raw, Sequence):
+        raise InvalidInput(
+            "The rule's conditions cannot be used.",
+            code="assignment_rule.invalid",
+            errors=[FieldError(prefix, "value.invalid", "conditions must be a list")],
+        )
     if len(raw) > MAX_CONDITIONS:
         errors.append(FieldError(prefix, "too_many", f"at most {MAX_CONDITIONS} conditions"))
     for index, item in enumerate(raw):
         where = f"{prefix}[{index}]"
+        if not isinstance(item, Mapping):
+            errors.append(FieldError(where, "value.invalid", "a condition must be an object"))
+            continue
         name, operator, value = item.get("field"), item.get("operator"), item.get("value")
         if not isinstance(name, str) or not _is_known_field(name):
             errors.append(FieldError(f"{where}.field", "field.unknown", f"unknown lead field {name!r}"[:200]))

@@ -56,8 +56,18 @@ MAX_ORDERING_RULES = 20
 # Activities only record the known info points, so asking for more than exist could never be met.
 _KNOWN_INFO_POINTS = frozenset(point.value for point in InfoPoint)
 
+# `id` names the stored stage a written one keeps; the service checks it against the pipeline.
 _STAGE_KEYS = frozenset(
-    {"name", "kind", "probability", "required_fields", "required_evidence", "max_dwell_hours", "actions"}
+    {
+        "id",
+        "name",
+        "kind",
+        "probability",
+        "required_fields",
+        "required_evidence",
+        "max_dwell_hours",
+        "actions",
+    }
 )
 _EVIDENCE_KEYS = {
     EvidenceKind.activity: frozenset({"kind", "min_count", "activity_types"}),

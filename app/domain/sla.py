@@ -124,18 +124,27 @@ def _names(raw: Any, path: str, errors: list[FieldError]) -> frozenset[str]:
 
 
 def parse_rules(raw: Mapping[str, Any], kind: SlaKind | None = None) -> PolicyRules:
-    """Validates a policy's rules from JSON, reporting every problem at once. With `kind`, also
-    that escalation actions are only asked of policies that time leads."""
-    errors = [FieldError(key, "unknown", "not a policy field") for key in sorted(set(raw) - _POLICY_KEYS)]
-    warn = _whole(raw.get("warn_percent", 80), 1, 99, "warn_percent", errors)
+    """Validates a policy's rules from JSON, reporting every problem at once, each field named as
+    the policy's body does (`rules.steps[0].notify`). With `kind`, also that escalation actions are
+    only asked of policies that time leads."""
+    if not isinstance(raw, Mapping):
+        raise InvalidInput(
+            "The SLA policy cannot be used.",
+            code="sla_policy.invalid",
+            errors=[FieldError("rules", "type", "an object")],
+        )
+    errors = [
+        FieldError(f"rules.{key}", "unknown", "not a policy field") for key in sorted(set(raw) - _POLICY_KEYS)
+    ]
+    warn = _whole(raw.get("warn_percent", 80), 1, 99, "rules.warn_percent", errors)
     steps: list[EscalationStep] = []
     raw_steps = raw.get("steps", [])
     if not isinstance(raw_steps, list) or len(raw_steps) > MAX_STEPS:
-        errors.append(FieldError("steps", "type", f"a list of at most {MAX_STEPS} steps"))
+        errors.append(FieldError("rules.steps", "type", f"a list of at most {MAX_STEPS} steps"))
         raw_steps = []
     previous = -1
     for index, step in enumerate(raw_steps):
-        path = f"steps[{index}]"
+        path = f"rules.steps[{index}]"
         if not isinstance(step, dict) or set(step) - {"after_minutes", "notify", "action"}:
             errors.append(FieldError(path, "type", "{after_minutes, notify, action}"))
             continue
@@ -143,7 +152,11 @@ def parse_rules(raw: Mapping[str, Any], kind: SlaKind | None = None) -> PolicyRu
         after = _whole(step.get("after_minutes"), 0, MAX_TARGET_MINUTES, f"{path}.after_minutes", errors)
         roles = step.get("notify", [])
         known = {role.value for role in NotifyRole}
-        if not isinstance(roles, list) or not roles or not all(r in known for r in roles):
+        if (
+            not isinstance(roles, list)
+            or not roles
+            or not all(isinstance(r, str) and r in known for r in roles)
+        ):
             errors.append(
                 FieldError(f"{path}.notify", "invalid", f"one or more of {', '.join(sorted(known))}")
             )
@@ -155,8 +168,8 @@ def parse_rules(raw: Mapping[str, Any], kind: SlaKind | None = None) -> PolicyRu
         if after is not None:
             previous = after
             steps.append(EscalationStep(after, tuple(NotifyRole(r) for r in dict.fromkeys(roles)), action))
-    sources = _names(raw.get("sources", []), "sources", errors)
-    tiers = _names(raw.get("tiers", []), "tiers", errors)
+    sources = _names(raw.get("sources", []), "rules.sources", errors)
+    tiers = _names(raw.get("tiers", []), "rules.tiers", errors)
     if errors or warn is None:
         raise InvalidInput("The SLA policy cannot be used.", code="sla_policy.invalid", errors=errors)
     return PolicyRules(warn_percent=warn, steps=tuple(steps), sources=sources, tiers=tiers)
@@ -166,13 +179,22 @@ def _action(raw: Any, kind: SlaKind | None, path: str, errors: list[FieldError])
     if raw is None:
         return None
     known = {action.value for action in EscalationAction}
-    if raw not in known:
+    if not isinstance(raw, str) or raw not in known:
         errors.append(FieldError(path, "invalid", f"one of {', '.join(sorted(known))}"))
         return None
     if kind is not None and kind not in LEAD_KINDS:
         errors.append(FieldError(path, "not_allowed", "only policies that time leads may move them"))
         return None
     return EscalationAction(raw)
+
+
+def check_target(kind: SlaKind, target_minutes: int | None) -> None:
+    if target_minutes is None and kind is not SlaKind.stage_dwell:
+        raise InvalidInput(
+            "Only a stage-dwell policy may leave the target to the stage.",
+            code="sla_policy.target_required",
+            errors=[FieldError("target_minutes", "missing", "give the target in business minutes")],
+        )
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,6 +40,31 @@ class CustomerMatch:
     score: float | None = None
 
 
+def hidden_duplicate_detail(kind: str, matched_field: str, owner_name: str | None) -> str:
+    """What a caller who may not see the matched record learns: that it exists, and whose it is."""
+    owner = owner_name or "nobody yet"
+    return (
+        f"A {kind} with the same {matched_field} exists under a colleague (owner: {owner}); ask them "
+        "or your supervisor."
+    )
+
+
+async def duplicate_holder(
+    session: AsyncSession,
+    model: Any,
+    record_id: uuid.UUID,
+    owner_id: uuid.UUID | None,
+    visible: ColumnElement[bool],
+) -> tuple[bool, str | None]:
+    """Whether the caller may see the record a duplicate matched (`visible`: their visibility
+    filter on `model`), and its owner's name, which they learn either way."""
+    is_visible = await session.scalar(select(model.id).where(model.id == record_id, visible)) is not None
+    owner_name = (
+        await session.scalar(select(User.display_name).where(User.id == owner_id)) if owner_id else None
+    )
+    return is_visible, owner_name
+
+
 class DuplicateCustomer(Conflict):
     code = "customer.duplicate"
 
@@ -46,11 +72,7 @@ class DuplicateCustomer(Conflict):
         if match.is_visible:
             detail = f"The customer {match.code} {match.name} has the same {match.matched_field}."
         else:
-            owner = match.owner_name or "nobody yet"
-            detail = (
-                f"A customer with the same {match.matched_field} exists under a colleague (owner: "
-                f"{owner}); ask them or your supervisor."
-            )
+            detail = hidden_duplicate_detail("customer", match.matched_field, match.owner_name)
         super().__init__(detail, errors=[FieldError(match.matched_field, "duplicate", detail)])
         self.extensions = {
             key: str(value)
@@ -114,16 +136,8 @@ async def describe(
     matched_field: str,
     score: float | None = None,
 ) -> CustomerMatch:
-    is_visible = (
-        await session.scalar(
-            select(Customer.id).where(Customer.id == customer.id, visible_to(actor, Customer.owner_id))
-        )
-        is not None
-    )
-    owner_name = (
-        await session.scalar(select(User.display_name).where(User.id == customer.owner_id))
-        if customer.owner_id
-        else None
+    is_visible, owner_name = await duplicate_holder(
+        session, Customer, customer.id, customer.owner_id, visible_to(actor, Customer.owner_id)
     )
     if not is_visible:
         return CustomerMatch(matched_field, False, owner_name, score=score)

@@ -159,7 +159,7 @@ async def restore_record(
     kind = KINDS[entity]
     record = await _load(session, kind, record_id, actor, deleted=True)
     if isinstance(record, Lead):
-        await _take_keys_back(session, record)
+        await _take_keys_back(session, actor, record)
     if isinstance(record, Customer):
         await _refuse_live_twin(session, actor, record)
     record.deleted_at, record.deleted_by_id = None, None
@@ -220,13 +220,13 @@ async def _cancel_timers(session: AsyncSession, record: Lead | Customer, now: da
         )
 
 
-async def _take_keys_back(session: AsyncSession, lead: Lead) -> None:
+async def _take_keys_back(session: AsyncSession, actor: Principal, lead: Lead) -> None:
     """A restored lead de-duplicates again: refused (409 naming the lead) while a live lead holds
     its phone or e-mail."""
     keys = leads.lead_keys(lead.phone, lead.email, lead.company)
     duplicate = await leads.find_exact_duplicate(session, lead.organization_id, keys, exclude=lead.id)
     if duplicate is not None:
-        raise leads.DuplicateLead(duplicate[0].id, duplicate[1])
+        raise await leads.duplicate_lead(session, actor, *duplicate)
     lead.phone_key, lead.email_key, lead.company_key = keys.phone, keys.email, keys.company
 
 

@@ -97,15 +97,57 @@ class OnDuplicate(StrEnum):
     merge = "merge"
 
 
+@dataclass(frozen=True)
+class LeadMatch:
+    """An existing lead as the caller may see it: its name and status only when it is in their
+    view (or the pool), its owner's name either way, so a rep knows whom to ask. Its id is always
+    given (the contract's 409), which tells no more than that it exists."""
+
+    lead_id: uuid.UUID
+    matched_field: str
+    is_visible: bool
+    owner_name: str | None
+    name: str | None = None
+    status: LeadStatus | None = None
+
+
 class DuplicateLead(Conflict):
     code = "lead.duplicate"
 
-    def __init__(self, existing_id: uuid.UUID, matched_field: str) -> None:
-        super().__init__(
-            f"A lead with this {matched_field} exists: {existing_id}.",
-            errors=[FieldError(matched_field, "duplicate", str(existing_id))],
-        )
-        self.extensions = {"existing_id": str(existing_id), "matched_field": matched_field}
+    def __init__(self, match: LeadMatch) -> None:
+        if match.is_visible:
+            detail = (
+                f"The lead {match.name} (status {match.status}, owner: {match.owner_name or 'nobody yet'}) "
+                f"has the same {match.matched_field}."
+            )
+        else:
+            detail = customer_dedup.hidden_duplicate_detail("lead", match.matched_field, match.owner_name)
+        super().__init__(detail, errors=[FieldError(match.matched_field, "duplicate", detail)])
+        self.extensions = {
+            key: str(value)
+            for key, value in (
+                ("existing_id", match.lead_id),
+                ("matched_field", match.matched_field),
+                ("existing_name", match.name),
+                ("existing_status", match.status),
+                ("existing_owner_name", match.owner_name),
+            )
+            if value is not None
+        }
+
+
+async def duplicate_lead(
+    session: AsyncSession, actor: Principal, existing: Lead, matched_field: str
+) -> DuplicateLead:
+    """The 409 for a lead that matched `existing`, saying as much of it as `actor` may see."""
+    is_visible, owner_name = await customer_dedup.duplicate_holder(
+        session, Lead, existing.id, existing.owner_id, lead_visibility(actor)
+    )
+    if not is_visible:
+        return DuplicateLead(LeadMatch(existing.id, matched_field, False, owner_name))
+    return DuplicateLead(
+        LeadMatch(existing.id, matched_field, True, owner_name, name=existing.name, status=existing.status)
+    )
 
 
 @dataclass(frozen=True)
@@ -346,7 +388,7 @@ async def _settle_conflict(
         return CreatedLead(
             await _merge_into(session, actor=actor, existing=existing, data=data, now=now), True
         )
-    raise DuplicateLead(existing.id, matched)
+    raise await duplicate_lead(session, actor, existing, matched)
 
 
 async def _announce_new_lead(session: AsyncSession, actor: Principal, lead: Lead, now: datetime) -> None:
@@ -517,7 +559,7 @@ async def update_lead(
                 errors=[FieldError(duplicate[1], "merged_duplicate", "kept by a lead merged into this one")],
             )
         if duplicate is not None:
-            raise DuplicateLead(duplicate[0].id, duplicate[1])
+            raise await duplicate_lead(session, actor, *duplicate)
         changes = {**changes, "phone": keys.phone, "email": keys.email}
     if "custom_fields" in changes:
         policy = await rules_for(session, actor.organization_id)

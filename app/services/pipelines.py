@@ -288,7 +288,7 @@ class _StagePlan:
 
 
 def _plan_stages(current_stages: list[PipelineStage], raw: Sequence[Mapping[str, Any]]) -> _StagePlan:
-    specs = parse_stages([{k: v for k, v in stage.items() if k != "id"} for stage in raw])
+    specs = parse_stages(raw)
     current = {stage.id: stage for stage in current_stages}
     kept_ids = [stage.get("id") for stage in raw]
     _check_kept_ids(kept_ids, current)

@@ -18,7 +18,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.calendars import add_business_minutes
-from app.domain.errors import Conflict, FieldError, InvalidInput
+from app.domain.errors import Conflict, FieldError
 from app.domain.models import Customer, Lead, SlaPolicy, SlaTimer
 from app.domain.principal import Principal
 from app.domain.sla import (
@@ -27,6 +27,7 @@ from app.domain.sla import (
     RagStatus,
     SlaKind,
     TimerState,
+    check_target,
     parse_rules,
     rag_status,
     schedule,
@@ -64,7 +65,7 @@ async def create_policy(
     enabled: bool = True,
 ) -> SlaPolicy:
     parsed = parse_rules(rules, kind)
-    _check_target(kind, target_minutes)
+    check_target(kind, target_minutes)
     await _ensure_name_free(session, actor, name)
     policy = SlaPolicy(
         organization_id=actor.organization_id,
@@ -85,15 +86,6 @@ async def create_policy(
         after={"name": name, "kind": kind.value, "target_minutes": target_minutes, "rules": policy.rules},
     )
     return policy
-
-
-def _check_target(kind: SlaKind, target_minutes: int | None) -> None:
-    if target_minutes is None and kind is not SlaKind.stage_dwell:
-        raise InvalidInput(
-            "Only a stage-dwell policy may leave the target to the stage.",
-            code="sla_policy.target_required",
-            errors=[FieldError("target_minutes", "missing", "give the target in business minutes")],
-        )
 
 
 async def _ensure_name_free(
@@ -155,7 +147,7 @@ async def update_policy(
         await _ensure_name_free(session, actor, changes["name"], exclude=policy.id)
     rules = parse_rules(changes["rules"], policy.kind) if "rules" in changes else None
     if "target_minutes" in changes:
-        _check_target(policy.kind, changes["target_minutes"])
+        check_target(policy.kind, changes["target_minutes"])
     check_version(policy, expected_version)
     before = {"name": policy.name, "enabled": policy.enabled, "target_minutes": policy.target_minutes}
     if "name" in changes:

@@ -62,8 +62,14 @@ async def test_a_rule_with_an_unknown_field_or_operator_answers_422_naming_it(cl
         },
         headers=tenant.headers,
     )
+    # One round: the schema's error (an operator that does not exist) and the rule's (a lead field
+    # that does not exist) in the same 422.
     assert response.status_code == 422
-    assert [e["field"] for e in response.json()["errors"]] == ["conditions.1.operator"]
+    assert [(e["field"], e["code"]) for e in response.json()["errors"]] == [
+        ("conditions[1].operator", "enum"),
+        ("conditions[0].field", "field.unknown"),
+    ]
+    assert response.json()["errors"][1]["message"] == "unknown lead field 'regoin'"
     unknown_field = await client.post(
         "/api/v1/assignment-rules",
         json={

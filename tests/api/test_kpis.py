@@ -628,7 +628,7 @@ async def test_api_keys_need_the_kpi_read_scope(client, history):
         ("rep-performance", {"tz": "Mars/Olympus"}, "tz", "timezone.unknown"),
         ("rep-performance", {"from": "2026-12-01", "to": "2026-11-01"}, "from", "period.order"),
         ("rep-performance", {"from": "yesterday"}, "from", "format"),
-        ("rep-performance", {"team_id": "not-a-uuid"}, "team_id.0", "uuid_parsing"),
+        ("rep-performance", {"team_id": "not-a-uuid"}, "team_id[0]", "uuid_parsing"),
         ("rep-performance", {"from": "1899-12-31"}, "from", "format"),
         ("rep-performance", {"to": "0001-01-05"}, "to", "format"),
         ("rep-performance", {"to": ""}, "to", "format"),

@@ -34,7 +34,46 @@ async def test_the_same_phone_in_another_format_is_a_409_naming_the_existing_lea
     problem = again.json()
     assert problem["code"] == "lead.duplicate"
     assert problem["existing_id"] == created.json()["id"]
-    assert problem["errors"] == [{"field": "phone", "code": "duplicate", "message": created.json()["id"]}]
+    assert problem["errors"] == [{"field": "phone", "code": "duplicate", "message": problem["detail"]}]
+
+
+async def test_a_duplicate_lead_is_named_as_far_as_the_caller_may_see_it(client, make_tenant, make_user):
+    """The admin sees the lead it matched by name, status and owner; a rep who may not see that
+    lead learns only that it exists and whose it is."""
+    tenant = await make_tenant()
+    owner, _ = await make_user(tenant, "rep", display_name="王芳")
+    _, other_rep = await make_user(tenant, "rep")
+    created = await client.post(
+        "/api/v1/leads", json=_lead(phone="13800138001", owner_id=owner["id"]), headers=tenant.headers
+    )
+    assert created.status_code == 201, created.text
+
+    seen = await client.post(
+        "/api/v1/leads", json=_lead(name="李工", phone="13800138001"), headers=tenant.headers
+    )
+    assert seen.status_code == 409
+    assert seen.json()["detail"] == "The lead 张伟 (status assigned, owner: 王芳) has the same phone."
+    assert {key: seen.json().get(key) for key in ("existing_id", "existing_name", "existing_status")} == {
+        "existing_id": created.json()["id"],
+        "existing_name": "张伟",
+        "existing_status": "assigned",
+    }
+    assert seen.json()["existing_owner_name"] == "王芳"
+
+    unseen = await client.post(
+        "/api/v1/leads",
+        json=_lead(name="李工", phone="+86 138 0013 8001"),
+        headers={"Authorization": f"Bearer {other_rep}"},
+    )
+    assert unseen.status_code == 409
+    problem = unseen.json()
+    assert problem["detail"] == (
+        "A lead with the same phone exists under a colleague (owner: 王芳); ask them or your supervisor."
+    )
+    assert problem["errors"] == [{"field": "phone", "code": "duplicate", "message": problem["detail"]}]
+    assert "张伟" not in unseen.text
+    assert not {"existing_name", "existing_status"} & problem.keys()
+    assert problem["existing_owner_name"] == "王芳"
 
 
 async def test_leads_with_different_empty_fields_share_one_insert_statement(app, client, make_tenant):

@@ -356,9 +356,9 @@ async def test_an_invalid_filter_is_a_422_naming_it(client, make_tenant, path, p
 
     assert refused.status_code == 422, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
-    # The parameter, or one of its values (`status.1`), and never a union's branch.
-    assert {error["field"].split(".")[0] for error in refused.json()["errors"]} == {field}
-    assert all(error["field"].split(".")[1:] in ([], ["0"], ["1"]) for error in refused.json()["errors"])
+    # The parameter, or one of its values (`status[1]`), and never a union's branch.
+    named = [error["field"] for error in refused.json()["errors"]]
+    assert set(named) <= {field, f"{field}[0]", f"{field}[1]"}, named
 
 
 async def test_me_needs_a_signed_in_user(client, make_tenant):

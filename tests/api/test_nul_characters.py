@@ -28,7 +28,7 @@ async def test_a_nul_in_a_lead_tag_is_422_naming_the_field_and_stores_nothing(cl
 
     refused = await client.post("/api/v1/leads", json=lead, headers=tenant.headers)
 
-    assert _nul_problem(refused) == [{"field": "tags.1", "code": "nul_character"}]
+    assert _nul_problem(refused) == [{"field": "tags[1]", "code": "nul_character"}]
     assert ok(await client.get("/api/v1/leads", headers=tenant.headers))["items"] == []
 
 
@@ -42,7 +42,7 @@ async def test_a_nul_in_organization_settings_is_422_and_the_settings_stay(clien
         headers=tenant.headers,
     )
 
-    assert _nul_problem(refused) == [{"field": "settings.custom_fields.lead.0.key", "code": "nul_character"}]
+    assert _nul_problem(refused) == [{"field": "settings.custom_fields.lead[0].key", "code": "nul_character"}]
     assert ok(await client.get("/api/v1/organization", headers=tenant.headers))["settings"] == before
 
 

@@ -1123,6 +1123,33 @@ async def test_an_invalid_stage_list_answers_422_listing_every_problem(client, m
     assert "坏流程" not in await _pipelines(client, tenant.headers)
 
 
+async def test_a_pipeline_s_schema_and_gate_mistakes_come_in_one_422(client, make_tenant):
+    """A stage probability that is no number (the schema's) and an unknown required field, an
+    unknown kind of evidence and an unknown activity type in the ordering rules (the pipeline's
+    rules) are listed together; a stage whose own field the schema refused is not judged twice."""
+    tenant = await make_tenant()
+    stages = [
+        {"name": "线索", "kind": "open", "probability": 10},
+        {"name": "方案", "kind": "open", "probability": "high", "required_fields": ["budget"]},
+        {"name": "谈判", "kind": "open", "probability": 60, "required_evidence": [{"kind": "photo"}]},
+        {"name": "赢单", "kind": "won", "probability": 100},
+        {"name": "输单", "kind": "lost", "probability": 0},
+    ]
+    body = {"name": "坏流程", "stages": stages, "ordering_rules": [{"first": "demo", "then": "fax"}]}
+
+    created = await client.post("/api/v1/pipelines", json=body, headers=tenant.headers)
+
+    assert created.status_code == 422
+    assert created.json()["code"] == "request.invalid"
+    assert set(_errors(created)) == {
+        ("stages[1].probability", "value_error"),
+        ("stages[1].required_fields[0]", "field.unknown"),
+        ("stages[2].required_evidence[0].kind", "kind.unknown"),
+        ("ordering_rules[0].then", "activity_type.unknown"),
+    }
+    assert "坏流程" not in await _pipelines(client, tenant.headers)
+
+
 async def test_patching_an_invalid_stage_list_answers_422_and_keeps_the_stages(client, make_tenant):
     tenant = await make_tenant()
     pipeline = (await _pipelines(client, tenant.headers))[B2B]

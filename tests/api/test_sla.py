@@ -248,7 +248,11 @@ async def test_policies_only_time_the_sources_they_name_and_refuse_bad_rules(
         headers=tenant.headers,
     )
     assert bad.status_code == 422
-    assert {e["field"] for e in bad.json()["errors"]} == {"colour", "warn_percent", "steps[0].notify"}
+    assert {e["field"] for e in bad.json()["errors"]} == {
+        "rules.colour",
+        "rules.warn_percent",
+        "rules.steps[0].notify",
+    }
     no_target = await client.post(
         "/api/v1/sla-policies",
         json={"name": "无目标", "kind": "follow_up"},
@@ -256,6 +260,38 @@ async def test_policies_only_time_the_sources_they_name_and_refuse_bad_rules(
     )
     assert no_target.status_code == 422
     assert no_target.json()["errors"][0]["field"] == "target_minutes"
+    lists_for_names = await client.post(
+        "/api/v1/sla-policies",
+        json={
+            "name": "嵌套",
+            "kind": "first_response",
+            "target_minutes": 30,
+            "rules": {"steps": [{"after_minutes": 0, "notify": [["owner"]], "action": ["release_to_pool"]}]},
+        },
+        headers=tenant.headers,
+    )
+    assert lists_for_names.status_code == 422
+    assert {e["field"] for e in lists_for_names.json()["errors"]} == {
+        "rules.steps[0].notify",
+        "rules.steps[0].action",
+    }
+    # One round: the schema's mistake (a target that is no number) with the rules' mistakes.
+    mixed = await client.post(
+        "/api/v1/sla-policies",
+        json={
+            "name": "混合",
+            "kind": "first_response",
+            "target_minutes": "soon",
+            "rules": {"warn_percent": 100, "steps": [{"after_minutes": 0, "notify": ["boss"]}]},
+        },
+        headers=tenant.headers,
+    )
+    assert mixed.status_code == 422
+    assert [e["field"] for e in mixed.json()["errors"]] == [
+        "target_minutes",
+        "rules.warn_percent",
+        "rules.steps[0].notify",
+    ]
 
 
 async def test_timers_turn_yellow_after_a_day_late_and_red_after_three(
@@ -445,7 +481,7 @@ async def test_escalation_actions_are_refused_on_policies_that_do_not_time_leads
         headers=tenant.headers,
     )
     assert refused.status_code == 422
-    assert [e["field"] for e in refused.json()["errors"]] == ["steps[0].action"]
+    assert [e["field"] for e in refused.json()["errors"]] == ["rules.steps[0].action"]
     unknown = await client.post(
         "/api/v1/sla-policies",
         json={
@@ -457,7 +493,7 @@ async def test_escalation_actions_are_refused_on_policies_that_do_not_time_leads
         headers=tenant.headers,
     )
     assert unknown.status_code == 422
-    assert [e["field"] for e in unknown.json()["errors"]] == ["steps[0].action"]
+    assert [e["field"] for e in unknown.json()["errors"]] == ["rules.steps[0].action"]
 
 
 async def test_a_lead_marketing_hands_over_is_timed_from_the_handover_until_sales_follows_up(

@@ -87,7 +87,7 @@ def test_only_policies_that_time_leads_may_move_them(kind):
         parse_rules(
             {"steps": [{"after_minutes": 0, "notify": ["owner"], "action": "reassign_to_supervisor"}]}, kind
         )
-    assert [e.field for e in refused.value.errors] == ["steps[0].action"]
+    assert [e.field for e in refused.value.errors] == ["rules.steps[0].action"]
 
 
 def test_timers_due_within_one_second_share_one_job_at_the_end_of_that_second():

@@ -9,8 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.common import JsonInteger, ListPage, PatchModel, Record
+from app.api.schemas.content_checks import ContentChecked, checking
 from app.api.schemas.leads import CustomFields, Money, ShortText, Tags
-from app.domain.assignment import MAX_CONDITIONS, MAX_WEIGHT, Operator, Strategy
+from app.domain.assignment import MAX_CONDITIONS, MAX_WEIGHT, Operator, Strategy, parse_conditions
 from app.domain.leads import LeadSource
 
 RuleName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -57,8 +58,9 @@ class ConditionIn(BaseModel):
     value: ConditionValue
 
 
-class RuleCreate(BaseModel):
+class RuleCreate(ContentChecked):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_RULE_EXAMPLE]})
+    content_checks = (checking("conditions", parse_conditions),)
 
     name: RuleName
     priority: Priority = Field(description="Lower runs first.")
@@ -79,8 +81,9 @@ class RuleCreate(BaseModel):
         return data
 
 
-class RuleUpdate(PatchModel):
+class RuleUpdate(ContentChecked, PatchModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"enabled": False}]})
+    content_checks = (checking("conditions", parse_conditions),)
     nullable_fields = frozenset({"max_open_leads", "max_new_per_day"})
 
     name: RuleName | SkipJsonSchema[None] = None

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import Day, DecimalText, ListPage, PatchModel, Record
+from app.api.schemas.common import Day, DecimalText, ListPage, PatchModel, Record, StoredMoney
 from app.api.schemas.pipelines import Currency
 from app.domain.campaigns import CampaignChannel
 
@@ -88,7 +88,7 @@ class CampaignOut(Record):
     channel: CampaignChannel
     starts_on: date | None
     ends_on: date | None
-    budget: Decimal | None
+    budget: StoredMoney | None
     currency: str
     notes: str | None
     is_archived: bool
@@ -131,7 +131,7 @@ class CampaignCostOut(Record):
 
     campaign_id: uuid.UUID
     incurred_on: date
-    amount: Decimal
+    amount: StoredMoney
     currency: str
     note: str | None
     created_by_id: uuid.UUID | None

@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
+    PlainSerializer,
     PlainValidator,
     TypeAdapter,
     ValidationError,
@@ -152,6 +153,18 @@ class DecimalText:
         return {"type": "string", "pattern": self.pattern, "examples": [self.example]}
 
 
+def stored_decimal(places: int) -> PlainSerializer:
+    """`Annotated[Decimal, stored_decimal(places)]` in an answer: the decimal with the `places` its
+    column stores, so the answer to a write (which holds what the client sent, "700000") reads like
+    every later read ("700000.00"), on SQLite and PostgreSQL alike."""
+    exponent = Decimal(1).scaleb(-places)
+    return PlainSerializer(lambda value: f"{value.quantize(exponent):f}", return_type=str, when_used="json")
+
+
+StoredMoney = Annotated[Decimal, stored_decimal(2)]
+"""An amount of money in an answer (columns `Numeric(18, 2)`)."""
+
+
 def given(field: str) -> dict[str, Any]:
     """JSON Schema for "`field` is sent, and not null", to state a rule between fields."""
     return {"required": [field], "properties": {field: {"not": {"type": "null"}}}}
@@ -207,12 +220,16 @@ class Problem(BaseModel):
         default=None, description="On a duplicate customer the caller may see: its code."
     )
     existing_name: str | None = Field(
-        default=None, description="On a duplicate customer the caller may see: its name."
+        default=None, description="On a duplicate customer or lead the caller may see: its name."
+    )
+    existing_status: str | None = Field(
+        default=None, description="On a duplicate lead the caller may see: its status."
     )
     existing_owner_name: str | None = Field(
         default=None,
-        description="On a duplicate customer: its owner's name, also when the caller may not see the "
-        "customer (then without id, code and name), so they know whom to ask.",
+        description="On a duplicate customer or lead: its owner's name, also when the caller may not see "
+        "the record (then without its code, name and status; a customer also without its id), so they "
+        "know whom to ask.",
     )
 
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import ListPage, PatchModel, Record, given, name_of
+from app.api.schemas.common import ListPage, PatchModel, Record, StoredMoney, given, name_of
 from app.api.schemas.engagement import Engaged
 from app.api.schemas.leads import (
     Company,
@@ -168,7 +167,7 @@ class CustomerOut(Record, Engaged):
     address: str | None
     latitude: float | None
     longitude: float | None
-    annual_purchase: Decimal | None
+    annual_purchase: StoredMoney | None
     tier: Tier
     owner_id: uuid.UUID | None
     owner_name: str | None = name_of("owner")

@@ -10,7 +10,16 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import DecimalText, JsonInteger, ListPage, PatchModel, Record, given, name_of
+from app.api.schemas.common import (
+    DecimalText,
+    JsonInteger,
+    ListPage,
+    PatchModel,
+    Record,
+    StoredMoney,
+    given,
+    name_of,
+)
 from app.api.schemas.engagement import Engaged
 from app.domain.lead_intent import Signal
 from app.domain.lead_qualification import FeedbackReason
@@ -246,7 +255,7 @@ class LeadOut(Record, Engaged):
     region: str | None
     product_line: str | None
     industry: str | None
-    budget: Decimal | None
+    budget: StoredMoney | None
     notes: str | None
     status: LeadStatus
     owner_id: uuid.UUID | None

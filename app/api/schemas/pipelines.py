@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import JsonInteger, ListPage, PatchModel, Record, Timestamp, name_of
+from app.api.schemas.common import (
+    JsonInteger,
+    ListPage,
+    PatchModel,
+    Record,
+    StoredMoney,
+    Timestamp,
+    name_of,
+)
+from app.api.schemas.content_checks import ContentChecked, checking
 from app.api.schemas.leads import CustomFields, Money, Notes
 from app.domain.models import OpportunityStatus, TaskStatus
-from app.domain.pipelines import Move, StageKind
+from app.domain.pipelines import Move, StageKind, parse_ordering_rules, parse_stages
 
 PipelineName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -70,7 +78,10 @@ class StageIn(BaseModel):
         return self.model_dump(mode="json", exclude={"id"})
 
 
-class PipelineCreate(BaseModel):
+_PIPELINE_CHECKS = (checking("stages", parse_stages), checking("ordering_rules", parse_ordering_rules))
+
+
+class PipelineCreate(ContentChecked):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -90,6 +101,8 @@ class PipelineCreate(BaseModel):
         },
     )
 
+    content_checks = _PIPELINE_CHECKS
+
     name: PipelineName
     stages: Annotated[list[StageIn], Field(min_length=2, max_length=20)]
     ordering_rules: Annotated[list[dict[str, Any]], Field(max_length=20)] = Field(default_factory=list)
@@ -100,11 +113,13 @@ class PipelineCreate(BaseModel):
         return [stage.spec() for stage in self.stages]
 
 
-class PipelineUpdate(PatchModel):
+class PipelineUpdate(ContentChecked, PatchModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"name": "工程项目流程（2027版）", "is_default": True}]},
     )
+
+    content_checks = _PIPELINE_CHECKS
 
     name: PipelineName | SkipJsonSchema[None] = None
     stages: Annotated[list[StageIn], Field(min_length=2, max_length=20)] | SkipJsonSchema[None] = None
@@ -301,7 +316,7 @@ class OpportunityOut(Record):
     stage_name: str | None = name_of("stage")
     stage_entered_at: datetime
     status: OpportunityStatus
-    amount: Decimal | None
+    amount: StoredMoney | None
     currency: str
     expected_close_date: date | None
     source_lead_id: uuid.UUID | None

@@ -11,7 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.audit_events import AuditEventOut
-from app.api.schemas.common import DecimalText, ListPage, PatchModel, Record, name_of
+from app.api.schemas.common import (
+    DecimalText,
+    ListPage,
+    PatchModel,
+    Record,
+    StoredMoney,
+    name_of,
+    stored_decimal,
+)
 from app.api.schemas.pipelines import Currency
 from app.domain.permissions import Role
 from app.domain.quotes import QuoteStatus
@@ -24,6 +32,9 @@ Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 Unit = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
 Price = Annotated[Decimal, DecimalText(digits=12, places=4, example="42.5000")]
 Quantity = Annotated[Decimal, DecimalText(digits=9, places=3, positive=True, example="120")]
+# In answers, as their columns store them (`Numeric(18, 4)`, `Numeric(18, 3)`).
+StoredPrice = Annotated[Decimal, stored_decimal(4)]
+StoredQuantity = Annotated[Decimal, stored_decimal(3)]
 
 _PRODUCT_EXAMPLE: dict[str, Any] = {
     "sku": "FS-SBS-4MM",
@@ -88,8 +99,8 @@ class ProductOut(Record):
     name: str
     product_line: str | None
     unit: str | None
-    list_price: Decimal
-    floor_price: Decimal | None
+    list_price: StoredPrice
+    floor_price: StoredPrice | None
     currency: str
     is_active: bool
 
@@ -140,11 +151,13 @@ class QuoteLineOut(BaseModel):
 
     product_id: uuid.UUID
     product_name: str | None = name_of("product")
-    list_price: Decimal
-    unit_price: Decimal
-    quantity: Decimal
-    discount: Decimal = Field(description="Share off the list price, e.g. 0.1059 = 10.59 % off.")
-    amount: Decimal
+    list_price: StoredPrice
+    unit_price: StoredPrice
+    quantity: StoredQuantity
+    discount: Annotated[Decimal, stored_decimal(4)] = Field(
+        description="Share off the list price, e.g. 0.1059 = 10.59 % off."
+    )
+    amount: StoredMoney
 
 
 class QuoteOut(Record):
@@ -196,9 +209,9 @@ class QuoteOut(Record):
     owner_name: str | None = name_of("owner")
     status: QuoteStatus
     currency: str
-    list_total: Decimal
-    total: Decimal
-    discount_total: Decimal
+    list_total: StoredMoney
+    total: StoredMoney
+    discount_total: StoredMoney
     lines: list[QuoteLineOut]
     price_alerts: list[dict[str, str]] = Field(
         description="Lines priced farther than the organization's limit from another rep's recent quote to "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -10,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.common import JsonInteger, ListPage, PatchModel, Record, given, name_of, when
-from app.domain.sla import MAX_TARGET_MINUTES, RagStatus, SlaKind, TimerState
+from app.api.schemas.content_checks import ContentChecked, checking
+from app.domain.sla import MAX_TARGET_MINUTES, RagStatus, SlaKind, TimerState, check_target, parse_rules
 
 PolicyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Target = Annotated[int, Field(ge=1, le=MAX_TARGET_MINUTES), JsonInteger]
@@ -23,7 +25,25 @@ _RULES_EXAMPLE: dict[str, Any] = {
 }
 
 
-class SlaPolicyCreate(BaseModel):
+def _kind_of(body: Mapping[str, Any]) -> SlaKind | None:
+    try:
+        return SlaKind(str(body.get("kind")))
+    except ValueError:
+        return None
+
+
+def _check_target(body: Mapping[str, Any]) -> None:
+    kind = _kind_of(body)
+    if kind is not None:
+        check_target(kind, body.get("target_minutes"))
+
+
+def _check_rules(body: Mapping[str, Any]) -> None:
+    """The rules, with the escalation actions the new policy's kind allows."""
+    checking("rules", lambda rules: parse_rules(rules, _kind_of(body)))(body)
+
+
+class SlaPolicyCreate(ContentChecked):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -40,6 +60,8 @@ class SlaPolicyCreate(BaseModel):
         },
     )
 
+    content_checks = (_check_target, _check_rules)
+
     name: PolicyName
     kind: SlaKind
     target_minutes: Target | None = Field(
@@ -53,8 +75,10 @@ class SlaPolicyCreate(BaseModel):
     enabled: StrictBool = True
 
 
-class SlaPolicyUpdate(PatchModel):
+class SlaPolicyUpdate(ContentChecked, PatchModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"enabled": False}]})
+    # The kind is the stored policy's: the service checks the actions it allows.
+    content_checks = (checking("rules", parse_rules),)
     nullable_fields = frozenset({"target_minutes"})
 
     name: PolicyName | SkipJsonSchema[None] = None
