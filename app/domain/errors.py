@@ -115,6 +115,9 @@ def _field_path(loc: tuple[Any, ...], document: Any) -> str:
         if part in _SOURCES and not parts:
             node = _step(node, part)
             continue
+        # pydantic marks an invalid key of a map with a step of its own after it.
+        if part == "[key]":
+            continue
         # A member's tag is a step that is no key of the object there but one of its values (the
         # discriminator's), and is always followed by the member's own field.
         inner = index + 1 < len(loc)

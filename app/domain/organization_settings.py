@@ -513,12 +513,16 @@ _MAX_READ_ROUNDS = 50
 def usable_settings(stored: Any) -> dict[str, Any]:
     """The stored settings without what this version cannot use: keys written before it knew better,
     or values it refuses. Those parts fall back to their defaults on read, and are left out of the next
-    write (docs/operations.md): an old row never fails a request."""
-    document: dict[str, Any] = copy.deepcopy(stored) if isinstance(stored, dict) else {}
+    write (docs/settings.md): an old row never fails a request."""
+    if not isinstance(stored, dict):
+        return {}
+    document: dict[str, Any] = stored
     for _ in range(_MAX_READ_ROUNDS):
         try:
             OrganizationSettings.model_validate(document)
         except ValidationError as exc:
+            if document is stored:
+                document = copy.deepcopy(stored)
             if not _drop(document, [error["loc"] for error in exc.errors()]):
                 return {}
         else:
@@ -550,7 +554,10 @@ def _drop(document: dict[str, Any], locations: Iterable[Sequence[int | str]]) ->
 
 def effective_settings(stored: Any) -> OrganizationSettings:
     """Every setting with its value or its default, as the rules read them and the API shows them."""
-    return OrganizationSettings.model_validate(usable_settings(stored))
+    try:
+        return OrganizationSettings.model_validate(stored if isinstance(stored, dict) else {})
+    except ValidationError:
+        return OrganizationSettings.model_validate(usable_settings(stored))
 
 
 def patched_settings(stored: Any, patch: Mapping[str, Any]) -> dict[str, Any]:
