@@ -29,6 +29,7 @@ from app.domain.errors import (
     TooLarge,
     UpstreamRefused,
     UpstreamUnavailable,
+    validation_field_errors,
 )
 from app.observability import current_request_id
 from app.services.idempotency import StoredResponse
@@ -111,48 +112,6 @@ def problem_of(error: DomainError, *, instance: str | None = None) -> Problem:
     )
 
 
-def _location(loc: tuple[Any, ...], body: Any = None) -> str:
-    """The field as the request names it (`conditions[0].operator`, `custom_fields.budget_band`), the
-    one notation of every problem's `field`: list indexes in brackets, keys dotted; without the source
-    (`body`, `query` ...) or the tag pydantic inserts for a tagged union's member (`release` in
-    `release.reason` when the body says `"action": "release"`), which no client wrote."""
-    parts: list[str] = []
-    node = body if loc[:1] == ("body",) else None
-    for index, part in enumerate(loc):
-        if part in ("body", "query", "path", "header", "cookie") and not parts:
-            continue
-        # A member's tag is a step that is no key of the object there but one of its values (the
-        # discriminator's), and is always followed by the member's own field.
-        inner = index + 1 < len(loc)
-        if (
-            inner
-            and isinstance(node, dict)
-            and isinstance(part, str)
-            and part not in node
-            and part in node.values()
-        ):
-            continue
-        parts.append(f"[{part}]" if isinstance(part, int) else f".{part}" if parts else str(part))
-        node = _step(node, part)
-    return "".join(parts) or str(loc[0] if loc else "request")
-
-
-def _loc(error: Mapping[str, Any]) -> tuple[Any, ...]:
-    loc = tuple(error.get("loc", ()))
-    if error.get("type") in ("union_tag_invalid", "union_tag_not_found"):
-        # pydantic places a missing or unknown tag on the object; the client wrote the field.
-        return (*loc, str(error.get("ctx", {}).get("discriminator", "")).strip("'"))
-    return loc
-
-
-def _step(node: Any, part: Any) -> Any:
-    if isinstance(node, dict):
-        return node.get(part)
-    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-        return node[part]
-    return None
-
-
 async def _on_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     status = status_of(exc)
@@ -176,14 +135,7 @@ async def _on_domain_error(request: Request, exc: Exception) -> Response:
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        FieldError(
-            field=_location(_loc(e), exc.body),
-            code=str(e.get("type", "invalid")),
-            message=e["msg"],
-        )
-        for e in exc.errors()
-    ]
+    errors = validation_field_errors(exc.errors(), {"body": exc.body})
     return problem_response(
         422, "The request is not valid.", code="request.invalid", errors=errors, instance=request.url.path
     )

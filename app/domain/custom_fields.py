@@ -31,26 +31,11 @@ class FieldDefinition:
     is_required: bool = False
     options: tuple[str, ...] = ()
 
-    @classmethod
-    def from_setting(cls, raw: dict[str, Any]) -> FieldDefinition:
-        return cls(
-            key=str(raw["key"]),
-            type=FieldType(raw.get("type", "text")),
-            is_required=bool(raw.get("required", False)),
-            options=tuple(str(o) for o in raw.get("options", ())),
-        )
-
 
 def custom_field_key(name: str) -> str | None:
     """The key of the name `custom_fields.<key>`; None for any other name."""
     key = name.removeprefix(FIELD_PATH_PREFIX)
     return key if key and key != name else None
-
-
-def definitions_from_settings(settings: dict[str, Any], entity: str) -> list[FieldDefinition]:
-    """`settings["custom_fields"][entity]` is a list of {key, type, required, options}."""
-    raw = settings.get("custom_fields", {}).get(entity, [])
-    return [FieldDefinition.from_setting(item) for item in raw]
 
 
 def _check(definition: FieldDefinition, value: Any) -> str | None:

@@ -15,11 +15,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
-from typing import Any
 
 from app.domain.customer_tier import Tier
 from app.domain.engagement import Temperature
-from app.domain.errors import FieldError, InvalidInput
 
 SECONDS_PER_DAY = 86400.0
 # A customer nobody has surveyed is neither praised nor blamed: half the satisfaction points.
@@ -244,99 +242,3 @@ def factor_reason(factor: HealthFactor, facts: HealthFacts, policy: HealthPolicy
         f"{policy.temperature_half_life / timedelta(days=1):g} days); {policy.temperature_full:g} "
         "takes every point."
     )
-
-
-def parse_health_policy(settings: Mapping[str, Any]) -> HealthPolicy:
-    """`scoring.health` from the organization settings; a value that cannot be used is refused with
-    every problem named."""
-    raw = (settings.get("scoring") or {}).get("health") or {}
-    errors: list[FieldError] = []
-    reader = _Reader(errors)
-    default = HealthPolicy()
-    weights = reader.per_key(raw, "weights", HealthFactor, default.weights, minimum=0)
-    if weights and not sum(weights.values()) > 0:
-        errors.append(FieldError("settings.scoring.health.weights", "zero", "at least one weight > 0"))
-    bands = raw.get("bands") or {}
-    green = reader.number(bands, "bands.green_min", "green_min", default.green_min, 0, 100, whole=True)
-    yellow = reader.number(bands, "bands.yellow_min", "yellow_min", default.yellow_min, 0, 100, whole=True)
-    if green < yellow:
-        errors.append(FieldError("settings.scoring.health.bands.green_min", "order", "at least yellow_min"))
-    policy = HealthPolicy(
-        weights=weights,
-        follow_up_days=reader.per_key(raw, "follow_up_days", Tier, default.follow_up_days, minimum=0.01),
-        won_expected={
-            tier: Decimal(str(amount)).normalize()
-            for tier, amount in reader.per_key(
-                raw, "won_expected", Tier, default.won_expected, minimum=0.01
-            ).items()
-        },
-        breaches_to_zero=int(reader.number(raw, "breaches_to_zero", None, 3, 1, 1000, whole=True)),
-        temperature_full=reader.number(raw, "temperature_full", None, 10.0, 0.01, 1e9),
-        green_min=int(green),
-        yellow_min=int(yellow),
-    )
-    if errors:
-        raise InvalidInput(
-            "The customer health settings cannot be used.",
-            code="organization.settings_invalid",
-            errors=errors,
-        )
-    return policy
-
-
-@dataclass(frozen=True)
-class _Reader:
-    """Reads numbers from the settings, collecting what is wrong instead of stopping at it."""
-
-    errors: list[FieldError]
-
-    def number(
-        self,
-        raw: Mapping[str, Any],
-        path: str,
-        key: str | None,
-        default: float,
-        low: float,
-        high: float,
-        *,
-        whole: bool = False,
-    ) -> float:
-        value = raw.get(key or path, default)
-        if value is None:
-            return default
-        try:
-            number = float(Decimal(str(value))) if not isinstance(value, bool) else math.nan
-        except ArithmeticError:
-            number = math.nan
-        if not (low <= number <= high) or (whole and number != int(number)):
-            kind = "a whole number" if whole else "a number"
-            self.errors.append(
-                FieldError(f"settings.scoring.health.{path}", "range", f"{kind} from {low:g} to {high:g}")
-            )
-            return default
-        return number
-
-    def per_key(
-        self,
-        raw: Mapping[str, Any],
-        name: str,
-        keys: type[Any],
-        default: Mapping[Any, Any],
-        *,
-        minimum: float,
-    ) -> dict[Any, Any]:
-        given = raw.get(name) or {}
-        if not isinstance(given, Mapping):
-            self.errors.append(FieldError(f"settings.scoring.health.{name}", "type", "an object"))
-            return dict(default)
-        unknown = set(given) - set(keys.__members__)
-        if unknown:
-            self.errors.append(
-                FieldError(
-                    f"settings.scoring.health.{name}", "unknown", f"keys are {', '.join(keys.__members__)}"
-                )
-            )
-        return {
-            key: self.number(given, f"{name}.{key.value}", key.value, float(default[key]), minimum, 1e12)
-            for key in keys
-        }

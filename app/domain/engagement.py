@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 
 @dataclass(frozen=True)
@@ -95,34 +94,3 @@ class TemperatureReading:
     def of(self, value: float | None, at: datetime | None) -> float:
         stored = stored_temperature(value, at)
         return 0.0 if stored is None else round(stored.as_of(self.now, self.half_life), 1)
-
-
-def bounded_number(value: Any, name: str, low: float, high: float) -> float:
-    """A JSON number within [low, high], else ValueError naming the setting."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise ValueError(f"{name} must be a number from {low:g} to {high:g}")
-    return float(value)
-
-
-def parse_temperature_policy(scoring: dict[str, Any]) -> TemperaturePolicy:
-    """`scoring.temperature` over the defaults; ValueError on a value it cannot read (a 422)."""
-    raw = scoring.get("temperature", {})
-    if not isinstance(raw, dict) or set(raw) - {"half_life_days", "weights"}:
-        raise ValueError("scoring.temperature takes half_life_days and weights")
-    half_life = bounded_number(
-        raw.get("half_life_days", DEFAULT_HALF_LIFE_DAYS),
-        "scoring.temperature.half_life_days",
-        0.1,
-        MAX_HALF_LIFE_DAYS,
-    )
-    weights = raw.get("weights", {})
-    if not isinstance(weights, dict):
-        raise ValueError("scoring.temperature.weights is an object of engagement type: weight")
-    merged = dict(DEFAULT_WEIGHTS)
-    for kind, weight in weights.items():
-        if kind not in EngagementType.__members__:
-            raise ValueError(f"scoring.temperature.weights: unknown engagement type {kind!r}")
-        merged[EngagementType(kind)] = bounded_number(
-            weight, f"scoring.temperature.weights.{kind}", 0, MAX_WEIGHT
-        )
-    return TemperaturePolicy(half_life_days=half_life, weights=merged)

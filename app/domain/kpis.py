@@ -14,7 +14,6 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.domain.activities import ActivityType
 from app.domain.errors import FieldError, InvalidInput
 
 DEFAULT_PERIOD_DAYS = 30
@@ -286,26 +285,6 @@ class PeiRequirements:
 
     activities: tuple[tuple[str, int], ...] = ()
     action_pack_tasks: bool = False
-
-
-def parse_pei(settings: dict[str, Any]) -> PeiRequirements:
-    """Raises ValueError on a setting it cannot read (the organization's PATCH answers 422)."""
-    raw = settings.get("pei", {})
-    if not isinstance(raw, dict) or set(raw) - {"activities", "action_pack_tasks"}:
-        raise ValueError("pei takes activities and action_pack_tasks")
-    activities = raw.get("activities", {})
-    if not isinstance(activities, dict):
-        raise ValueError("pei.activities is an object of activity type: weekly count")
-    required = []
-    for kind, count in sorted(activities.items()):
-        ActivityType(kind)  # ValueError for an unknown type
-        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1000:
-            raise ValueError(f"pei.activities.{kind} must be a whole number from 1 to 1000")
-        required.append((kind, count))
-    action_pack = raw.get("action_pack_tasks", False)
-    if not isinstance(action_pack, bool):
-        raise ValueError("pei.action_pack_tasks must be true or false")
-    return PeiRequirements(tuple(required), action_pack)
 
 
 def pei_weeks(start: datetime, end: datetime, tz: ZoneInfo) -> list[date]:

@@ -13,9 +13,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from app.domain.engagement import bounded_number
-from app.domain.leads import LeadSource
-
 
 class Signal(StrEnum):
     contact_frequency = "contact_frequency"
@@ -38,7 +35,6 @@ DEFAULT_WEIGHTS: Mapping[Signal, float] = {
 }
 # A source's quality as a fraction of its weight; every source is neutral until configured.
 NEUTRAL_SOURCE_QUALITY = 0.5
-_TUNING = ("contact_window_days", "contacts_for_full", "hot_temperature", "meetings_for_full")
 
 
 @dataclass(frozen=True)
@@ -178,49 +174,3 @@ def score_lead(inputs: IntentInputs, policy: IntentPolicy) -> IntentScore:
         for signal in Signal
     )
     return IntentScore(sum(points.values()), breakdown)
-
-
-def parse_intent_policy(scoring: dict[str, Any]) -> IntentPolicy:
-    """`scoring.lead_intent` over the defaults; ValueError on a value it cannot read (a 422)."""
-    raw = scoring.get("lead_intent", {})
-    if not isinstance(raw, dict) or set(raw) - {"weights", "source_quality", *_TUNING}:
-        raise ValueError(f"scoring.lead_intent takes weights, source_quality, {', '.join(_TUNING)}")
-    default = IntentPolicy()
-    return IntentPolicy(
-        weights=_weights(raw.get("weights", {})),
-        contact_window_days=int(_tuning(raw, "contact_window_days", default.contact_window_days, 1, 365)),
-        contacts_for_full=int(_tuning(raw, "contacts_for_full", default.contacts_for_full, 1, 1000)),
-        hot_temperature=_tuning(raw, "hot_temperature", default.hot_temperature, 0.1, 100_000),
-        meetings_for_full=int(_tuning(raw, "meetings_for_full", default.meetings_for_full, 1, 100)),
-        source_quality=_source_quality(raw.get("source_quality", {})),
-    )
-
-
-def _tuning(raw: dict[str, Any], name: str, default: float, low: float, high: float) -> float:
-    value = bounded_number(raw.get(name, default), f"scoring.lead_intent.{name}", low, high)
-    if isinstance(default, int) and not float(value).is_integer():
-        raise ValueError(f"scoring.lead_intent.{name} must be a whole number")
-    return value
-
-
-def _weights(raw: Any) -> dict[Signal, float]:
-    if not isinstance(raw, dict):
-        raise ValueError("scoring.lead_intent.weights is an object of signal: weight")
-    merged = dict(DEFAULT_WEIGHTS)
-    for name, weight in raw.items():
-        if name not in Signal.__members__:
-            raise ValueError(f"scoring.lead_intent.weights: unknown signal {name!r}")
-        merged[Signal(name)] = bounded_number(weight, f"scoring.lead_intent.weights.{name}", 0, 1000)
-    return merged
-
-
-def _source_quality(raw: Any) -> dict[str, float]:
-    if not isinstance(raw, dict):
-        raise ValueError("scoring.lead_intent.source_quality is an object of lead source: 0 to 1")
-    for source in raw:
-        if source not in {member.value for member in LeadSource}:
-            raise ValueError(f"scoring.lead_intent.source_quality: unknown lead source {source!r}")
-    return {
-        source: bounded_number(quality, f"scoring.lead_intent.source_quality.{source}", 0, 1)
-        for source, quality in raw.items()
-    }

@@ -44,24 +44,6 @@ class QualificationCriteria:
         return errors
 
 
-def parse_criteria(settings: Mapping[str, Any], custom_field_keys: Collection[str]) -> QualificationCriteria:
-    raw = settings.get("lead_qualification")
-    if raw is None:
-        return QualificationCriteria()
-    default = QualificationCriteria()
-    fields = tuple(raw.get("fields", default.fields))
-    allowed = QUALIFYING_FIELDS | {f"custom_fields.{key}" for key in custom_field_keys}
-    unknown = [name for name in fields if name not in allowed]
-    if unknown:
-        raise ValueError(f"lead_qualification.fields: unknown field(s) {', '.join(map(str, unknown))}")
-    points = raw.get("info_points", [p.value for p in default.info_points])
-    try:
-        info_points = tuple(InfoPoint(point) for point in points)
-    except ValueError as exc:
-        raise ValueError(f"lead_qualification.info_points: {exc}") from None
-    return QualificationCriteria(fields=fields, info_points=info_points)
-
-
 class FeedbackReason(StrEnum):
     good_fit = "good_fit"
     urgent_need = "urgent_need"

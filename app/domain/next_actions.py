@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import statistics
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
-from app.domain.errors import FieldError, InvalidInput
 from app.domain.kpis import ratio
 
 MAX_SUGGESTIONS = 3
@@ -31,41 +29,6 @@ class NextActionRules:
     min_support: int = 3
     lookback_days: int = 365
     min_customer_calls: int = 10
-
-
-_BOUNDS = {"min_support": (1, 1000), "lookback_days": (30, 1830), "min_customer_calls": (1, 1000)}
-
-
-def parse_next_action_rules(settings: Mapping[str, Any]) -> NextActionRules:
-    """Settings `next_actions: {min_support, lookback_days, min_customer_calls}`, whole numbers within
-    `_BOUNDS`; a key left out keeps its default."""
-    raw = settings.get("next_actions", {})
-    if not isinstance(raw, Mapping):
-        raise _invalid([FieldError("next_actions", "type", "an object such as {min_support: 3}")])
-    errors = [
-        FieldError(f"next_actions.{key}", "unknown", "not a next-actions setting")
-        for key in sorted(set(raw) - set(_BOUNDS))
-    ]
-    values: dict[str, int] = {}
-    for key, (low, high) in _BOUNDS.items():
-        value = raw.get(key, getattr(NextActionRules(), key))
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            errors.append(
-                FieldError(
-                    f"next_actions.{key}", "value.out_of_range", f"a whole number from {low} to {high}"
-                )
-            )
-        else:
-            values[key] = value
-    if errors:
-        raise _invalid(errors)
-    return NextActionRules(**values)
-
-
-def _invalid(errors: list[FieldError]) -> InvalidInput:
-    return InvalidInput(
-        "The next-actions settings cannot be used.", code="organization.settings_invalid", errors=errors
-    )
 
 
 class MiningBasis(StrEnum):

@@ -1,9 +1,10 @@
-"""An organization's configurable business rules, read from its settings with safe defaults."""
+"""An organization's configurable business rules, built from its typed settings
+(domain/organization_settings.py)."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import time, timedelta
 from decimal import Decimal
 from functools import cache
@@ -18,19 +19,26 @@ from app.domain.calendars import (
     china_supported_years,
     parse_calendar,
 )
-from app.domain.custom_fields import FieldDefinition, definitions_from_settings
-from app.domain.customer_health import HealthPolicy, parse_health_policy
+from app.domain.custom_fields import FieldDefinition
+from app.domain.customer_health import HealthPolicy
 from app.domain.customer_tier import TierThresholds
-from app.domain.engagement import TemperaturePolicy, parse_temperature_policy
-from app.domain.kpis import PeiRequirements, parse_pei
-from app.domain.lead_intent import IntentPolicy, parse_intent_policy
-from app.domain.lead_qualification import QualificationCriteria, parse_criteria
+from app.domain.engagement import TemperaturePolicy
+from app.domain.kpis import PeiRequirements
+from app.domain.lead_intent import IntentPolicy
+from app.domain.lead_qualification import QualificationCriteria
 from app.domain.leads import LeadStatus
-from app.domain.next_actions import NextActionRules, parse_next_action_rules
-from app.domain.quote_approval import DiscountLimits, parse_discount_limits
-from app.domain.quotes import DEFAULT_SPREAD_LIMIT, parse_spread_limit
-from app.domain.sla import RagThresholds, parse_rag_thresholds
-from app.domain.tasks import TaskRules, parse_task_rules
+from app.domain.next_actions import NextActionRules
+from app.domain.organization_settings import (
+    CustomFieldDefinition,
+    HealthSettings,
+    LeadIntentSettings,
+    OrganizationSettings,
+    effective_settings,
+)
+from app.domain.quote_approval import DiscountLimits
+from app.domain.quotes import DEFAULT_SPREAD_LIMIT
+from app.domain.sla import RagThresholds
+from app.domain.tasks import TaskRules
 
 DEFAULT_OPEN_STATUSES = frozenset({LeadStatus.assigned, LeadStatus.contacted, LeadStatus.qualified})
 
@@ -103,142 +111,118 @@ class OrganizationPolicy:
     next_actions: NextActionRules = field(default_factory=NextActionRules)
 
 
-def _non_negative_int(value: Any, name: str) -> int:
-    number = int(value)
-    if number < 0 or isinstance(value, bool):
-        raise ValueError(f"{name} must be a whole number >= 0")
-    return number
+def policy_from_settings(stored: Any, timezone: str = "Asia/Shanghai") -> OrganizationPolicy:
+    """The rules of an organization's stored settings (a part this version cannot use falls back to
+    its default: organization_settings.usable_settings)."""
+    return policy_of(effective_settings(stored), timezone)
 
 
-def _assignment_policy(settings: dict[str, Any]) -> AssignmentPolicy:
-    raw = settings.get("assignment", {})
-    default = AssignmentPolicy()
-    fallback = raw.get("fallback_team_id")
-    return AssignmentPolicy(
-        open_statuses=frozenset(LeadStatus(s) for s in raw.get("open_statuses", default.open_statuses)),
-        fallback_team_id=uuid.UUID(str(fallback)) if fallback else None,
-    )
-
-
-def _pool_policy(settings: dict[str, Any]) -> PoolPolicy:
-    raw = settings.get("lead_pool", {})
-    default = PoolPolicy()
-    mask_contacts = raw.get("mask_contacts", default.mask_contacts)
-    if not isinstance(mask_contacts, bool):
-        raise ValueError("lead_pool.mask_contacts must be true or false")
-    return PoolPolicy(
-        **{
-            name: _non_negative_int(raw.get(name, getattr(default, name)), f"lead_pool.{name}")
-            for name in PoolPolicy.__dataclass_fields__
-            if name != "mask_contacts"
-        },
-        mask_contacts=mask_contacts,
-    )
-
-
-def _working_hours(settings: dict[str, Any], timezone: str) -> WorkingHours:
-    raw = settings.get("working_hours", {})
-    default = WorkingHours()
-    return WorkingHours(
+def policy_of(settings: OrganizationSettings, timezone: str) -> OrganizationPolicy:
+    hours = WorkingHours(
         timezone=timezone,
-        start=time.fromisoformat(raw["start"]) if "start" in raw else default.start,
-        end=time.fromisoformat(raw["end"]) if "end" in raw else default.end,
-        weekdays=frozenset(int(d) for d in raw.get("weekdays", default.weekdays)),
+        start=settings.working_hours.start,
+        end=settings.working_hours.end,
+        weekdays=frozenset(settings.working_hours.weekdays),
+    )
+    temperature = TemperaturePolicy(
+        half_life_days=settings.scoring.temperature.half_life_days,
+        weights=settings.scoring.temperature.weights,
+    )
+    fields = settings.custom_fields
+    return OrganizationPolicy(
+        tier_thresholds=TierThresholds(
+            a_min=settings.tier_thresholds.a_min, b_min=settings.tier_thresholds.b_min
+        ),
+        follow_up_rule=FollowUpRule(
+            min_info_points=settings.follow_up.min_info_points,
+            connected_call_counts=settings.follow_up.connected_call_counts,
+        ),
+        company_match_threshold=settings.company_match_threshold,
+        geo_mismatch_m=settings.geo_mismatch_m,
+        customer_fields=_definitions(fields.customer),
+        lead_fields=_definitions(fields.lead),
+        opportunity_fields=_definitions(fields.opportunity),
+        contact_fields=_definitions(fields.contact),
+        activity_fields=_definitions(fields.activity),
+        assignment=AssignmentPolicy(
+            open_statuses=frozenset(settings.assignment.open_statuses),
+            fallback_team_id=settings.assignment.fallback_team_id,
+        ),
+        lead_pool=PoolPolicy(**settings.lead_pool.model_dump()),
+        working_hours=hours,
+        business_calendar=business_calendar(settings, timezone, hours),
+        price_spread_limit=settings.price_spread_limit,
+        rag_thresholds=RagThresholds(
+            yellow_after=timedelta(hours=settings.rag_yellow_after_hours),
+            red_after=timedelta(hours=settings.rag_red_after_hours),
+        ),
+        pei=PeiRequirements(
+            activities=tuple(sorted((kind.value, count) for kind, count in settings.pei.activities.items())),
+            action_pack_tasks=settings.pei.action_pack_tasks,
+        ),
+        activity_entry=EntryRule(
+            max_before_record=timedelta(hours=settings.activity_entry.max_hours_before_record),
+            late_after=timedelta(hours=settings.activity_entry.late_entry_hours),
+        ),
+        lead_qualification=QualificationCriteria(
+            fields=tuple(settings.lead_qualification.fields),
+            info_points=tuple(settings.lead_qualification.info_points),
+        ),
+        discount_limits=DiscountLimits(**settings.quote_approval.max_discount.model_dump()),
+        temperature=temperature,
+        lead_intent=_lead_intent(settings.scoring.lead_intent),
+        health=_health(settings.scoring.health, temperature),
+        tasks=TaskRules(overdue_after=timedelta(minutes=settings.tasks.overdue_after_minutes)),
+        next_actions=NextActionRules(**settings.next_actions.model_dump()),
     )
 
 
-def business_calendar(settings: dict[str, Any], timezone: str, hours: WorkingHours) -> BusinessCalendar:
+def _lead_intent(intent: LeadIntentSettings) -> IntentPolicy:
+    return IntentPolicy(
+        weights=intent.weights,
+        contact_window_days=intent.contact_window_days,
+        contacts_for_full=intent.contacts_for_full,
+        hot_temperature=intent.hot_temperature,
+        meetings_for_full=intent.meetings_for_full,
+        source_quality={source.value: quality for source, quality in intent.source_quality.items()},
+    )
+
+
+def _health(health: HealthSettings, temperature: TemperaturePolicy) -> HealthPolicy:
+    # The health factor cools the temperature with the half-life the customer's temperature shows.
+    return HealthPolicy(
+        weights=health.weights,
+        follow_up_days=health.follow_up_days,
+        won_expected={tier: amount.normalize() for tier, amount in health.won_expected.items()},
+        breaches_to_zero=health.breaches_to_zero,
+        temperature_full=health.temperature_full,
+        temperature_half_life=temperature.half_life,
+        green_min=health.bands.green_min,
+        yellow_min=health.bands.yellow_min,
+    )
+
+
+def _definitions(fields: list[CustomFieldDefinition]) -> tuple[FieldDefinition, ...]:
+    return tuple(
+        FieldDefinition(
+            key=field.key, type=field.type, is_required=field.required, options=tuple(field.options)
+        )
+        for field in fields
+    )
+
+
+def business_calendar(settings: OrganizationSettings, timezone: str, hours: WorkingHours) -> BusinessCalendar:
     """The organization's business calendar: `business_calendar` from its settings when given;
     else its working hours, with China's public holidays and make-up days (all years the installed
     holiday data covers) when `public_holidays` is "CN"."""
-    if "business_calendar" in settings:
-        return parse_calendar({"timezone": timezone, **settings["business_calendar"]})
+    if settings.business_calendar is not None:
+        return parse_calendar({"timezone": timezone, **settings.business_calendar.model_dump()})
     week = {day: (Interval(hours.start, hours.end),) for day in hours.weekdays}
-    region = settings.get("public_holidays")
-    if region is None:
+    if settings.public_holidays is None:
         return BusinessCalendar(timezone, week)
-    if region != "CN":
-        raise ValueError('public_holidays is "CN" or absent')
     return _china(timezone, tuple(sorted(week.items())))
 
 
 @cache
 def _china(timezone: str, week: tuple[tuple[int, tuple[Interval, ...]], ...]) -> BusinessCalendar:
     return china_calendar(china_supported_years(), timezone=timezone, week=dict(week))
-
-
-def policy_from_settings(settings: dict[str, Any], timezone: str = "Asia/Shanghai") -> OrganizationPolicy:
-    tiers = settings.get("tier_thresholds", {})
-    follow_up = settings.get("follow_up", {})
-    default = OrganizationPolicy()
-    hours = _working_hours(settings, timezone)
-    temperature = parse_temperature_policy(_scoring(settings))
-    return OrganizationPolicy(
-        tier_thresholds=TierThresholds(
-            a_min=Decimal(str(tiers.get("a_min", default.tier_thresholds.a_min))),
-            b_min=Decimal(str(tiers.get("b_min", default.tier_thresholds.b_min))),
-        ),
-        follow_up_rule=FollowUpRule(
-            min_info_points=int(follow_up.get("min_info_points", default.follow_up_rule.min_info_points)),
-            connected_call_counts=bool(
-                follow_up.get("connected_call_counts", default.follow_up_rule.connected_call_counts)
-            ),
-        ),
-        company_match_threshold=float(
-            settings.get("company_match_threshold", default.company_match_threshold)
-        ),
-        geo_mismatch_m=float(settings.get("geo_mismatch_m", default.geo_mismatch_m)),
-        customer_fields=tuple(definitions_from_settings(settings, "customer")),
-        lead_fields=tuple(definitions_from_settings(settings, "lead")),
-        opportunity_fields=tuple(definitions_from_settings(settings, "opportunity")),
-        contact_fields=tuple(definitions_from_settings(settings, "contact")),
-        activity_fields=tuple(definitions_from_settings(settings, "activity")),
-        assignment=_assignment_policy(settings),
-        lead_pool=_pool_policy(settings),
-        working_hours=hours,
-        business_calendar=business_calendar(settings, timezone, hours),
-        price_spread_limit=(
-            parse_spread_limit(settings["price_spread_limit"])
-            if settings.get("price_spread_limit") is not None
-            else default.price_spread_limit
-        ),
-        rag_thresholds=parse_rag_thresholds(settings),
-        pei=parse_pei(settings),
-        activity_entry=_entry_rule(settings),
-        discount_limits=parse_discount_limits(settings),
-        lead_qualification=parse_criteria(
-            settings, [definition.key for definition in definitions_from_settings(settings, "lead")]
-        ),
-        temperature=temperature,
-        lead_intent=parse_intent_policy(_scoring(settings)),
-        health=replace(parse_health_policy(settings), temperature_half_life=temperature.half_life),
-        tasks=parse_task_rules(settings),
-        next_actions=parse_next_action_rules(settings),
-    )
-
-
-def _entry_rule(settings: dict[str, Any]) -> EntryRule:
-    raw = settings.get("activity_entry", {})
-    default = EntryRule()
-    return EntryRule(
-        max_before_record=timedelta(
-            hours=_non_negative_int(
-                raw.get("max_hours_before_record", default.max_before_record.total_seconds() // 3600),
-                "activity_entry.max_hours_before_record",
-            )
-        ),
-        late_after=timedelta(
-            hours=_non_negative_int(
-                raw.get("late_entry_hours", default.late_after.total_seconds() // 3600),
-                "activity_entry.late_entry_hours",
-            )
-        ),
-    )
-
-
-def _scoring(settings: dict[str, Any]) -> dict[str, Any]:
-    """Settings `scoring`: one object, a key per score (each score's parser reads its own)."""
-    scoring = settings.get("scoring", {})
-    if not isinstance(scoring, dict):
-        raise ValueError("scoring is an object with a key per score")
-    return scoring

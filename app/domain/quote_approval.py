@@ -9,9 +9,9 @@ price needs at least a director. Nobody approves their own quote.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from app.domain.permissions import Role
 
@@ -67,38 +67,3 @@ def required_approver(
 
 def may_approve(approver: Role | None, required: Role) -> bool:
     return rank(approver) >= rank(required)
-
-
-def parse_discount_limits(settings: Mapping[str, object]) -> DiscountLimits:
-    """Settings `quote_approval.max_discount`: shares such as "0.15" per role, each from 0 to 1 and
-    not below the role under it."""
-    raw = settings.get("quote_approval")
-    if raw is None:
-        return DiscountLimits()
-    if not isinstance(raw, Mapping):
-        raise ValueError("quote_approval must be an object")
-    given = raw.get("max_discount", {})
-    if not isinstance(given, Mapping) or set(given) - {"rep", "supervisor", "director"}:
-        raise ValueError("quote_approval.max_discount has the keys rep, supervisor and director")
-    default = DiscountLimits()
-    limits = DiscountLimits(
-        **{
-            role: _share(given.get(role, getattr(default, role)), role)
-            for role in ("rep", "supervisor", "director")
-        }
-    )
-    if not limits.rep <= limits.supervisor <= limits.director:
-        raise ValueError("quote_approval.max_discount: rep <= supervisor <= director")
-    return limits
-
-
-def _share(value: object, role: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-        raise ValueError(f'quote_approval.max_discount.{role} must be a share such as "0.15"')
-    try:
-        share = Decimal(repr(value) if isinstance(value, float) else value)
-    except InvalidOperation:
-        raise ValueError(f'quote_approval.max_discount.{role} must be a share such as "0.15"') from None
-    if not share.is_finite() or not Decimal(0) <= share <= Decimal(1):
-        raise ValueError(f"quote_approval.max_discount.{role} must be from 0 to 1")
-    return share

@@ -279,35 +279,6 @@ def price_spread_alerts(
     return alerts
 
 
-def parse_spread_limit(raw: object) -> Decimal:
-    """The organization setting "price_spread_limit": a share such as "0.10" or 0.1, above 0 and at most 10.
-
-    Rounded to 4 decimals, the precision spreads are compared at; a float is read through its shortest repr so
-    0.1 means 0.1 and not the binary value nearest it.
-    """
-    number: Decimal | None = None
-    if isinstance(raw, Decimal | int | str | float) and not isinstance(raw, bool):
-        try:
-            number = Decimal(repr(raw) if isinstance(raw, float) else raw)
-        except InvalidOperation:
-            number = None
-    if number is None or not number.is_finite():
-        raise _bad_limit(f"must be a number such as 0.10; got {raw!r}"[:200])
-    # The range is checked before rounding so a huge value is never quantized, and after it so 0.00004 does
-    # not slip through as a limit of zero.
-    if not Decimal(0) < number <= MAX_SPREAD_LIMIT or (limit := _quantize(number, RATIO)).is_zero():
-        raise _bad_limit(f"must be more than 0 and at most {MAX_SPREAD_LIMIT}")
-    return limit
-
-
-def _bad_limit(message: str) -> InvalidInput:
-    return InvalidInput(
-        f"The price spread limit {message}.",
-        code="organization.settings_invalid",
-        errors=[FieldError("price_spread_limit", "value.invalid", message)],
-    )
-
-
 class QuoteStatus(StrEnum):
     draft = "draft"
     # Its prices are beyond its author's discount limit or a product's floor: it cannot be sent

@@ -280,36 +280,6 @@ def rag_status(due_at: datetime | None, now: datetime, thresholds: RagThresholds
 MAX_RAG_HOURS = 24 * 365
 
 
-def parse_rag_thresholds(settings: Mapping[str, Any]) -> RagThresholds:
-    """The organization settings `rag_yellow_after_hours` and `rag_red_after_hours`: whole hours
-    from 0 to a year, red no sooner than yellow; every problem reported at once."""
-    default = RagThresholds()
-    errors: list[FieldError] = []
-    yellow = _whole(
-        settings.get("rag_yellow_after_hours", default.yellow_after // timedelta(hours=1)),
-        0,
-        MAX_RAG_HOURS,
-        "rag_yellow_after_hours",
-        errors,
-    )
-    red = _whole(
-        settings.get("rag_red_after_hours", default.red_after // timedelta(hours=1)),
-        0,
-        MAX_RAG_HOURS,
-        "rag_red_after_hours",
-        errors,
-    )
-    if yellow is not None and red is not None and red < yellow:
-        errors.append(FieldError("rag_red_after_hours", "order", "at least rag_yellow_after_hours"))
-    if errors or yellow is None or red is None:
-        raise InvalidInput(
-            "The red/yellow/green thresholds cannot be used.",
-            code="organization.settings_invalid",
-            errors=errors,
-        )
-    return RagThresholds(yellow_after=timedelta(hours=yellow), red_after=timedelta(hours=red))
-
-
 def step_of(rules: PolicyRules, transition: Transition) -> EscalationStep:
     """The escalation step an `escalated` transition carries out."""
     return rules.steps[transition.level - 1]

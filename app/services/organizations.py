@@ -11,11 +11,10 @@ from zoneinfo import available_timezones
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.errors import DomainError, FieldError, InvalidInput
-from app.domain.merge_patch import merge_patch
+from app.domain.errors import FieldError, InvalidInput
 from app.domain.models import Organization, Team, User
+from app.domain.organization_settings import effective_settings, patched_settings
 from app.domain.permissions import Role
-from app.domain.policy import policy_from_settings
 from app.domain.principal import Principal
 from app.services import audit, pipelines
 from app.services.common import check_version
@@ -42,20 +41,6 @@ def validate_timezone(timezone: str) -> None:
             code="organization.timezone_unknown",
             errors=[FieldError("timezone", "timezone.unknown", "use an IANA name such as Asia/Shanghai")],
         )
-
-
-def validate_settings(settings: dict[str, Any]) -> None:
-    """Settings feed business rules; a value they cannot read is refused now, not at the next lead."""
-    try:
-        policy_from_settings(settings)
-    except DomainError:
-        raise
-    except (AttributeError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
-        raise InvalidInput(
-            f"The settings cannot be read: {exc}",
-            code="organization.settings_invalid",
-            errors=[FieldError("settings", "invalid", str(exc)[:200])],
-        ) from exc
 
 
 async def create_organization(
@@ -105,7 +90,7 @@ async def _check_setting_references(
     session: AsyncSession, actor: Principal, settings: dict[str, Any]
 ) -> None:
     """Ids in settings name records of this organization; another tenant's id is refused."""
-    team_id = policy_from_settings(settings).assignment.fallback_team_id
+    team_id = effective_settings(settings).assignment.fallback_team_id
     if team_id is None:
         return
     found = await session.scalar(
@@ -128,8 +113,7 @@ async def update_organization(
     if "settings" in changes:
         # A merge patch: a client changes the keys it names and keeps the rest (setting the RAG
         # thresholds once erased the lead-pool limits); a null returns a key to its default.
-        changes["settings"] = merge_patch(organization.settings, changes["settings"])
-        validate_settings(changes["settings"])
+        changes["settings"] = patched_settings(organization.settings, changes["settings"])
         await _check_setting_references(session, actor, changes["settings"])
     check_version(organization, expected_version)
     before = audit.snapshot(organization, AUDITED_FIELDS)

@@ -177,18 +177,18 @@ async def test_weights_and_band_thresholds_come_from_the_organization_settings(c
     )
     assert (await _health(client, tenant.headers, customer["id"]))["band"] == "yellow"
 
-    for bad in (
-        {"weights": {"recency": -1}},
-        {"weights": {"charm": 5}},
-        {"bands": {"green_min": 40, "yellow_min": 60}},
-        {"follow_up_days": {"A": 0}},
-        {"breaches_to_zero": 0},
+    for bad, field in (
+        ({"weights": {"recency": -1}}, "weights.recency"),
+        ({"weights": {"charm": 5}}, "weights.charm"),
+        ({"bands": {"green_min": 40, "yellow_min": 60}}, "bands.yellow_min"),
+        ({"follow_up_days": {"A": 0}}, "follow_up_days.A"),
+        ({"breaches_to_zero": 0}, "breaches_to_zero"),
     ):
         refused = await client.patch(
             "/api/v1/organization", json={"settings": {"scoring": {"health": bad}}}, headers=tenant.headers
         )
         assert refused.status_code == 422, bad
-        assert refused.json()["code"] == "organization.settings_invalid"
+        assert [e["field"] for e in refused.json()["errors"]] == [f"settings.scoring.health.{field}"]
 
 
 async def _sign_in_again(client: httpx.AsyncClient, *users: dict[str, Any]) -> list[str]:

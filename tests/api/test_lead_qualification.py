@@ -92,15 +92,15 @@ async def test_the_criteria_are_the_organizations(client, make_tenant, clock):
 async def test_criteria_the_product_cannot_read_are_refused_when_set(client, make_tenant):
     tenant = await make_tenant()
 
-    for settings in (
-        {"lead_qualification": {"fields": ["shoe_size"]}},
-        {"lead_qualification": {"info_points": ["horoscope"]}},
+    for settings, field in (
+        ({"lead_qualification": {"fields": ["shoe_size"]}}, "settings.lead_qualification"),
+        ({"lead_qualification": {"info_points": ["horoscope"]}}, "settings.lead_qualification.info_points.0"),
     ):
         refused = await client.patch(
             "/api/v1/organization", json={"settings": settings}, headers=tenant.headers
         )
         assert refused.status_code == 422, refused.text
-        assert refused.json()["code"] == "organization.settings_invalid"
+        assert [error["field"] for error in refused.json()["errors"]] == [field]
 
 
 async def test_a_closed_lead_cannot_be_qualified(client, make_tenant):

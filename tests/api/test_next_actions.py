@@ -251,7 +251,7 @@ async def test_too_few_won_deals_suggest_nothing_until_the_organization_asks_for
             headers=sales.headers,
         )
         assert refused.status_code == 422, bad
-        assert "next_actions.min_support" in [e["field"] for e in refused.json()["errors"]]
+        assert "settings.next_actions.min_support" in [e["field"] for e in refused.json()["errors"]]
 
 
 async def test_closed_and_hidden_deals(client, clock, make_tenant, make_user):

@@ -343,7 +343,9 @@ async def test_timer_colours_follow_the_organizations_thresholds(client, app, ma
     )
     assert unordered.status_code == 422
     assert unordered.headers["content-type"] == "application/problem+json"
-    assert [(e["field"], e["code"]) for e in unordered.json()["errors"]] == [("rag_red_after_hours", "order")]
+    assert [(e["field"], e["message"]) for e in unordered.json()["errors"]] == [
+        ("settings.rag_red_after_hours", "must be at least rag_yellow_after_hours")
+    ]
 
 
 async def test_a_handover_moves_running_timers_to_the_receiver(client, app, make_tenant, make_user, clock):

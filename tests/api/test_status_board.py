@@ -212,7 +212,7 @@ async def test_the_organizations_thresholds_decide_the_colours(client, make_tena
     )
     assert refused.status_code == 422
     assert refused.headers["content-type"] == "application/problem+json"
-    assert refused.json()["errors"][0]["field"] == "rag_yellow_after_hours"
+    assert refused.json()["errors"][0]["field"] == "settings.rag_yellow_after_hours"
 
 
 # --- what is on the board ---------------------------------------------------------------------------

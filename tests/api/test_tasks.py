@@ -203,7 +203,7 @@ async def test_filters_and_the_red_flag_follow_the_organizations_overdue_setting
         "/api/v1/organization", json={"settings": {"tasks": {"overdue_after_minutes": -5}}}, headers=headers
     )
     assert refused.status_code == 422, refused.text
-    assert "tasks.overdue_after_minutes" in [e["field"] for e in refused.json()["errors"]]
+    assert "settings.tasks.overdue_after_minutes" in [e["field"] for e in refused.json()["errors"]]
 
 
 # --- reminders -------------------------------------------------------------------------------------

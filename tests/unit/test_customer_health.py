@@ -16,13 +16,14 @@ from app.domain.customer_health import (
     HealthFacts,
     HealthPolicy,
     factor_values,
-    parse_health_policy,
     score_health,
     scores_and_bands,
 )
 from app.domain.customer_tier import Tier
 from app.domain.engagement import Temperature
 from app.domain.errors import InvalidInput
+from app.domain.organization_settings import patched_settings
+from app.domain.policy import policy_from_settings
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 POLICY = HealthPolicy()
@@ -86,10 +87,10 @@ def test_contributions_are_whole_points_that_add_up_to_the_score_and_pick_its_ba
 
 
 def test_settings_default_and_merge_with_the_defaults():
-    assert parse_health_policy({}) == POLICY
-    policy = parse_health_policy(
+    assert policy_from_settings({}).health == POLICY
+    policy = policy_from_settings(
         {"scoring": {"health": {"weights": {"trend": 0}, "bands": {"yellow_min": 40}}}}
-    )
+    ).health
     assert policy.weights[HealthFactor.trend] == 0
     assert policy.weights[HealthFactor.recency] == 30
     assert (policy.green_min, policy.yellow_min) == (70, 40)
@@ -98,7 +99,8 @@ def test_settings_default_and_merge_with_the_defaults():
 
 def test_unusable_settings_name_every_problem():
     with pytest.raises(InvalidInput) as refused:
-        parse_health_policy(
+        patched_settings(
+            {},
             {
                 "scoring": {
                     "health": {
@@ -107,13 +109,13 @@ def test_unusable_settings_name_every_problem():
                         "breaches_to_zero": 1.5,
                     }
                 }
-            }
+            },
         )
-    assert [error.field for error in refused.value.errors] == [
+    assert {error.field for error in refused.value.errors} == {
         "settings.scoring.health.weights.recency",
         "settings.scoring.health.bands.green_min",
         "settings.scoring.health.breaches_to_zero",
-    ]
+    }
 
 
 _FACTS = st.builds(

@@ -15,11 +15,12 @@ from app.domain.kpis import (
     group_by_pattern,
     parse_bound,
     parse_group_by,
-    parse_pei,
     pei_weeks,
     period,
     utc_offsets,
 )
+from app.domain.organization_settings import patched_settings
+from app.domain.policy import policy_from_settings
 
 NEW_YORK = ZoneInfo("America/New_York")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -98,11 +99,13 @@ def test_the_contract_s_group_by_pattern_takes_what_the_parser_takes(allowed: fr
 
 
 def test_pei_settings_are_read_or_refused() -> None:
-    pei = parse_pei({"pei": {"activities": {"visit": 3, "call": 20}, "action_pack_tasks": True}})
+    pei = policy_from_settings(
+        {"pei": {"activities": {"visit": 3, "call": 20}, "action_pack_tasks": True}}
+    ).pei
     assert (pei.activities, pei.action_pack_tasks) == ((("call", 20), ("visit", 3)), True)
     for bad in ({"activities": {"dance": 1}}, {"activities": {"call": 0}}, {"weekly": {}}, []):
-        with pytest.raises(ValueError):
-            parse_pei({"pei": bad})
+        with pytest.raises(InvalidInput):
+            patched_settings({}, {"pei": bad})
 
 
 def test_pei_counts_the_weeks_that_begin_in_the_period() -> None:

@@ -7,7 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.domain.lead_intent import IntentInputs, IntentPolicy, Signal, parse_intent_policy, score_lead
+from app.domain.errors import InvalidInput
+from app.domain.lead_intent import IntentInputs, IntentPolicy, Signal, score_lead
+from app.domain.organization_settings import patched_settings
 from app.domain.policy import policy_from_settings
 
 DEFAULT = IntentPolicy()
@@ -34,7 +36,7 @@ def test_a_new_lead_without_budget_scores_only_its_neutral_source():
 def test_the_worked_example_of_docs_scoring():
     # 3 of 5 activities: 25 * 0.6 = 15; temperature 12 of 30: 25 * 0.4 = 10; 1 of 2 meetings:
     # 20 * 0.5 = 10; budget known 10; timeframe unknown 0; exhibition rated 0.8: 10 * 0.8 = 8.
-    policy = parse_intent_policy({"lead_intent": {"source_quality": {"exhibition": 0.8}}})
+    policy = _intent_policy({"lead_intent": {"source_quality": {"exhibition": 0.8}}})
     inputs = IntentInputs(3, 12.0, 1, True, False, "exhibition")
 
     result = score_lead(inputs, policy)
@@ -55,14 +57,14 @@ def test_the_worked_example_of_docs_scoring():
 
 def test_everything_in_full_scores_100_and_signals_saturate():
     inputs = IntentInputs(40, 500.0, 9, True, True, "referral")
-    policy = parse_intent_policy({"lead_intent": {"source_quality": {"referral": 1}}})
+    policy = _intent_policy({"lead_intent": {"source_quality": {"referral": 1}}})
 
     assert score_lead(inputs, policy).score == 100
 
 
 def test_weights_are_shares_of_100():
     # Only contact frequency and budget weigh, equally: each is worth 50 points.
-    policy = parse_intent_policy(
+    policy = _intent_policy(
         {
             "lead_intent": {
                 "weights": {
@@ -87,7 +89,7 @@ def test_weights_are_shares_of_100():
 def test_whole_points_are_shared_by_largest_remainder():
     # Three equal weights earn 33 1/3 points each in full: 33 + 33 + 34 make the 100.
     weights = {signal.value: (1 if index < 3 else 0) for index, signal in enumerate(Signal)}
-    policy = parse_intent_policy({"lead_intent": {"weights": weights, "hot_temperature": 30}})
+    policy = _intent_policy({"lead_intent": {"weights": weights, "hot_temperature": 30}})
     inputs = IntentInputs(activities_in_window=5, temperature=30.0, meetings_attended=2, **_nothing_else())
 
     result = score_lead(inputs, policy)
@@ -136,8 +138,8 @@ def test_the_breakdown_always_sums_to_a_score_within_0_and_100(
     ],
 )
 def test_settings_it_cannot_read_are_refused(scoring: object) -> None:
-    with pytest.raises(ValueError):
-        policy_from_settings({"scoring": scoring})
+    with pytest.raises(InvalidInput):
+        patched_settings({}, {"scoring": scoring})
 
 
 def test_settings_override_the_defaults_and_keep_the_rest():
@@ -149,3 +151,7 @@ def test_settings_override_the_defaults_and_keep_the_rest():
     assert policy.temperature.weights["email_open"] == 2.0
     assert policy.temperature.weights["meeting_attended"] == 15.0
     assert policy.lead_intent == IntentPolicy()
+
+
+def _intent_policy(scoring: dict) -> IntentPolicy:
+    return policy_from_settings({"scoring": scoring}).lead_intent

@@ -17,10 +17,11 @@ from app.domain.next_actions import (
     StageActivity,
     best_slots,
     contact_times,
-    parse_next_action_rules,
     suggest_next_actions,
     type_stats,
 )
+from app.domain.organization_settings import patched_settings
+from app.domain.policy import policy_from_settings
 
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 
@@ -80,12 +81,14 @@ def test_best_slots_need_two_calls_and_a_connection() -> None:
 
 
 def test_the_setting_keeps_defaults_for_what_it_leaves_out_and_refuses_the_rest() -> None:
-    assert parse_next_action_rules({}) == NextActionRules(3, 365, 10)
-    assert parse_next_action_rules({"next_actions": {"lookback_days": 90}}) == NextActionRules(3, 90, 10)
+    assert policy_from_settings({}).next_actions == NextActionRules(3, 365, 10)
+    assert policy_from_settings({"next_actions": {"lookback_days": 90}}).next_actions == NextActionRules(
+        3, 90, 10
+    )
     with pytest.raises(InvalidInput) as refused:
-        parse_next_action_rules({"next_actions": {"lookback_days": 10, "min_support": 0, "depth": 1}})
-    assert [e.field for e in refused.value.errors] == [
-        "next_actions.depth",
-        "next_actions.min_support",
-        "next_actions.lookback_days",
-    ]
+        patched_settings({}, {"next_actions": {"lookback_days": 10, "min_support": 0, "depth": 1}})
+    assert {e.field for e in refused.value.errors} == {
+        "settings.next_actions.depth",
+        "settings.next_actions.min_support",
+        "settings.next_actions.lookback_days",
+    }

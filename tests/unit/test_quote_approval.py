@@ -6,12 +6,14 @@ from decimal import Decimal
 
 import pytest
 
+from app.domain.errors import InvalidInput
+from app.domain.organization_settings import patched_settings
 from app.domain.permissions import Role
+from app.domain.policy import policy_from_settings
 from app.domain.quote_approval import (
     DiscountLimits,
     PricedForApproval,
     may_approve,
-    parse_discount_limits,
     required_approver,
 )
 
@@ -60,8 +62,9 @@ def test_an_approver_of_higher_rank_may_approve():
 
 
 def test_limits_come_from_settings_and_must_rise_with_the_role():
-    assert parse_discount_limits({}) == LIMITS
-    assert parse_discount_limits({"quote_approval": {"max_discount": {"rep": "0.05", "director": 0.4}}}) == (
+    assert policy_from_settings({}).discount_limits == LIMITS
+    settings = {"quote_approval": {"max_discount": {"rep": "0.05", "director": 0.4}}}
+    assert policy_from_settings(settings).discount_limits == (
         DiscountLimits(Decimal("0.05"), Decimal("0.20"), Decimal("0.4"))
     )
     for bad in (
@@ -72,5 +75,6 @@ def test_limits_come_from_settings_and_must_rise_with_the_role():
         {"max_discount": {"rep": "ten"}},
         [],
     ):
-        with pytest.raises(ValueError, match="quote_approval"):
-            parse_discount_limits({"quote_approval": bad})
+        with pytest.raises(InvalidInput) as refused:
+            patched_settings({}, {"quote_approval": bad})
+        assert all(e.field.startswith("settings.quote_approval") for e in refused.value.errors)

@@ -9,6 +9,8 @@ from decimal import Decimal, localcontext
 import pytest
 
 from app.domain.errors import Conflict, InvalidInput
+from app.domain.organization_settings import patched_settings
+from app.domain.policy import policy_from_settings
 from app.domain.quotes import (
     DEFAULT_SPREAD_LIMIT,
     MAX_LINES,
@@ -22,7 +24,6 @@ from app.domain.quotes import (
     QuoteTotals,
     check_editable,
     check_transition,
-    parse_spread_limit,
     price_lines,
     price_spread_alerts,
 )
@@ -380,7 +381,7 @@ def test_a_zero_price_against_a_non_zero_one_alerts_with_the_capped_spread():
     assert alert.spread == Decimal("99.9999")
 
     # Even the loosest limit an organization can set is below the cap.
-    assert len(price_spread_alerts([priced("0")], peers, parse_spread_limit("10"))) == 1
+    assert len(price_spread_alerts([priced("0")], peers, Decimal("10"))) == 1
 
 
 def test_two_zero_prices_do_not_alert_and_do_not_hide_a_real_gap():
@@ -430,7 +431,7 @@ def test_alert_as_dict_is_all_plain_strings():
     [alert] = price_spread_alerts(
         [priced("129.0000")],
         {STEEL: [PeerPrice(QUOTE_A, REP_A, Decimal("1E+2"))]},
-        parse_spread_limit("0.10"),
+        Decimal("0.1000"),
     )
 
     assert alert.as_dict() == {
@@ -472,8 +473,8 @@ def test_priced_lines_feed_the_spread_audit():
         (0.00015, "0.0002"),
     ],
 )
-def test_parse_spread_limit_accepts_shares(raw, expected):
-    limit = parse_spread_limit(raw)
+def test_the_spread_limit_setting_accepts_shares(raw, expected):
+    limit = policy_from_settings({"price_spread_limit": raw}).price_spread_limit
 
     assert isinstance(limit, Decimal)
     assert limit == Decimal(expected)
@@ -487,7 +488,6 @@ def test_parse_spread_limit_accepts_shares(raw, expected):
         "abc",
         True,
         False,
-        None,
         "",
         "NaN",
         "Infinity",
@@ -499,17 +499,17 @@ def test_parse_spread_limit_accepts_shares(raw, expected):
         [0.1],
     ],
 )
-def test_parse_spread_limit_refuses_everything_else(raw):
+def test_the_spread_limit_setting_refuses_everything_else(raw):
     with pytest.raises(InvalidInput) as exc:
-        parse_spread_limit(raw)
+        patched_settings({}, {"price_spread_limit": raw})
 
     assert exc.value.code == "organization.settings_invalid"
-    assert [error.field for error in exc.value.errors] == ["price_spread_limit"]
+    assert {error.field for error in exc.value.errors} == {"settings.price_spread_limit"}
 
 
 def test_default_spread_limit_is_ten_percent():
     assert str(DEFAULT_SPREAD_LIMIT) == "0.10"
-    assert parse_spread_limit(str(DEFAULT_SPREAD_LIMIT)) == DEFAULT_SPREAD_LIMIT
+    assert policy_from_settings({}).price_spread_limit == DEFAULT_SPREAD_LIMIT
 
 
 ALLOWED = {

@@ -24,9 +24,10 @@ from app.domain.errors import InvalidInput
 from app.domain.geo import GeoPoint, distance_m, is_geo_mismatch
 from app.domain.import_mapping import LEAD_FIELDS, parse_row, resolve_columns, unknown_mapping_targets
 from app.domain.leads import LeadSource
+from app.domain.organization_settings import patched_settings
 from app.domain.permissions import API_KEY_SCOPES, Permission, Role, role_allows
 from app.domain.policy import policy_from_settings
-from app.domain.sla import RagStatus, RagThresholds, parse_rag_thresholds, rag_status
+from app.domain.sla import RagStatus, RagThresholds, rag_status
 from app.services.pagination import SortOrder, decode_cursor, encode_cursor
 
 latitudes = st.floats(min_value=-90, max_value=90, allow_nan=False)
@@ -211,12 +212,16 @@ def test_rag_boundaries_by_default(late, colour):
 
 def test_rag_thresholds_come_from_settings_and_bad_ones_are_all_reported():
     assert policy_from_settings({}).rag_thresholds == RagThresholds(timedelta(hours=24), timedelta(hours=72))
-    assert parse_rag_thresholds({"rag_yellow_after_hours": 4, "rag_red_after_hours": 8}) == RagThresholds(
-        timedelta(hours=4), timedelta(hours=8)
-    )
+    hours = {"rag_yellow_after_hours": 4, "rag_red_after_hours": 8}
+    assert policy_from_settings(hours).rag_thresholds == RagThresholds(timedelta(hours=4), timedelta(hours=8))
     with pytest.raises(InvalidInput) as refused:
-        parse_rag_thresholds({"rag_yellow_after_hours": -1, "rag_red_after_hours": "72"})
-    assert {e.field for e in refused.value.errors} == {"rag_yellow_after_hours", "rag_red_after_hours"}
+        patched_settings({}, {"rag_yellow_after_hours": -1, "rag_red_after_hours": "72"})
+    assert {e.field for e in refused.value.errors} == {
+        "settings.rag_yellow_after_hours",
+        "settings.rag_red_after_hours",
+    }
     with pytest.raises(InvalidInput) as unordered:
-        parse_rag_thresholds({"rag_yellow_after_hours": 48, "rag_red_after_hours": 24})
-    assert [(e.field, e.code) for e in unordered.value.errors] == [("rag_red_after_hours", "order")]
+        patched_settings({}, {"rag_yellow_after_hours": 48, "rag_red_after_hours": 24})
+    assert [(e.field, e.message) for e in unordered.value.errors] == [
+        ("settings.rag_red_after_hours", "must be at least rag_yellow_after_hours")
+    ]

@@ -7,13 +7,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.domain.errors import InvalidInput
-from app.domain.tasks import TaskRules, parse_task_rules
+from app.domain.organization_settings import patched_settings
+from app.domain.policy import policy_from_settings
+from app.domain.tasks import TaskRules
 
 DUE = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
 
 
 def test_by_default_a_task_is_overdue_an_hour_after_its_due_time_and_only_while_open():
-    rules = parse_task_rules({})
+    rules = policy_from_settings({}).tasks
     assert rules == TaskRules(overdue_after=timedelta(minutes=60))
     assert not rules.is_overdue(is_open=True, due_at=DUE, now=DUE + timedelta(minutes=59))
     assert rules.is_overdue(is_open=True, due_at=DUE, now=DUE + timedelta(minutes=60))
@@ -21,7 +23,7 @@ def test_by_default_a_task_is_overdue_an_hour_after_its_due_time_and_only_while_
 
 
 def test_a_grace_of_zero_makes_a_task_overdue_at_its_due_time():
-    rules = parse_task_rules({"tasks": {"overdue_after_minutes": 0}})
+    rules = policy_from_settings({"tasks": {"overdue_after_minutes": 0}}).tasks
     assert rules.is_overdue(is_open=True, due_at=DUE, now=DUE)
 
 
@@ -38,6 +40,6 @@ def test_a_grace_of_zero_makes_a_task_overdue_at_its_due_time():
 )
 def test_unreadable_settings_are_refused_naming_the_field(tasks, field):
     with pytest.raises(InvalidInput) as refused:
-        parse_task_rules({"tasks": tasks})
+        patched_settings({}, {"tasks": tasks})
     assert refused.value.code == "organization.settings_invalid"
-    assert field in [e.field for e in refused.value.errors]
+    assert f"settings.{field}" in [e.field for e in refused.value.errors]

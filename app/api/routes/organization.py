@@ -27,6 +27,7 @@ CanWrite = Annotated[Principal, Depends(require(Permission.organization_write))]
     responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403)},
 )
 async def get_organization(session: SessionDep, actor: CanRead, response: Response) -> OrganizationOut:
+    """The organization, with every setting's effective value (its default where none was set)."""
     organization = await organizations.get_organization(session, actor=actor)
     response.headers["ETag"] = etag_for(organization.version)
     return OrganizationOut.model_validate(organization)
@@ -44,6 +45,11 @@ async def update_organization(
     expected_version: ExpectedVersion,
     response: Response,
 ) -> OrganizationOut:
+    """Changes the name, time zone, currency, locale or settings. Only a role holding
+    `organization:write` may (the admin; directors, supervisors, reps, marketing and API keys get
+    403). `settings` is a JSON Merge Patch (RFC 7396): the keys named change, a null returns a key
+    to its default, the rest stay; an unknown key or an unusable value answers 422 naming it
+    (`settings.lead_pool.idle_days`) and changes nothing."""
     organization = await organizations.update_organization(
         session, actor=actor, changes=body.changes(), expected_version=expected_version
     )
