@@ -6,7 +6,7 @@ from the composition root, so neither workers nor services import the API."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from datetime import datetime
 from types import SimpleNamespace
@@ -91,43 +91,10 @@ class ApiListReader:
     ) -> ListPage:
         route = self._routes[list_name]
         path_names = set(self.path_parameters(list_name))
-        if paging := sorted(PAGING & set(filters)):
-            raise _in_filters(
-                InvalidInput(
-                    "limit and cursor are not filters: an export reads every page.",
-                    code="request.unknown_parameter",
-                    errors=[
-                        FieldError(name, "parameter.unknown", "the export reads every page")
-                        for name in paging
-                    ],
-                )
-            )
-        query = [
-            (name, _query_text(value))
-            for name, given in filters.items()
-            if name not in path_names
-            for value in (given if isinstance(given, list) else [given])
-        ]
-        try:
-            check_query_parameters(route, query)
-        except InvalidInput as invalid:
-            raise _in_filters(invalid) from None
+        query = _query_of(route, filters, path_names)
         query += [("limit", str(limit))] + ([("cursor", cursor)] if cursor else [])
         async with AsyncExitStack() as stack:
-            request = Request(
-                {
-                    "type": "http",
-                    "method": "GET",
-                    "path": route.path,
-                    "query_string": urlencode(query).encode(),
-                    "headers": [],
-                    "path_params": {name: str(filters[name]) for name in path_names if name in filters},
-                    "route": route,
-                    # Where FastAPI keeps what dependencies with `yield` clean up: closed below.
-                    "fastapi_inner_astack": stack,
-                    "fastapi_function_astack": stack,
-                }
-            )
+            request = _request_for(route, query, filters, path_names, stack)
             # The route's own dependencies run; the session, the user and the clock are the job's.
             as_the_job = {
                 get_session: lambda: session,
@@ -146,16 +113,7 @@ class ApiListReader:
                 embed_body_fields=False,
             )
             if solved.errors:
-                raise InvalidInput(
-                    "The filters are not valid for this list.",
-                    code="request.invalid",
-                    errors=[
-                        FieldError(
-                            f"{FILTERS}.{error['loc'][1]}", str(error.get("type", "invalid")), error["msg"]
-                        )
-                        for error in solved.errors
-                    ],
-                )
+                raise _invalid_filters(solved.errors)
             assert route.dependant.call is not None
             page = await route.dependant.call(**_counted(solved.values, count_up_to))
         assert isinstance(page, BaseModel)
@@ -192,3 +150,62 @@ def _in_filters(error: DomainError) -> DomainError:
     """The list's own error, its fields named where the export request has them: `filters.<name>`."""
     error.errors = [dataclasses.replace(e, field=f"{FILTERS}.{e.field}") for e in error.errors]
     return error
+
+
+def _query_of(route: APIRoute, filters: Mapping[str, Any], path_names: set[str]) -> list[tuple[str, str]]:
+    """The filters as the list's query string would carry them, checked as a request's would be."""
+    if paging := sorted(PAGING & set(filters)):
+        raise _in_filters(
+            InvalidInput(
+                "limit and cursor are not filters: an export reads every page.",
+                code="request.unknown_parameter",
+                errors=[
+                    FieldError(name, "parameter.unknown", "the export reads every page") for name in paging
+                ],
+            )
+        )
+    query = [
+        (name, _query_text(value))
+        for name, given in filters.items()
+        if name not in path_names
+        for value in (given if isinstance(given, list) else [given])
+    ]
+    try:
+        check_query_parameters(route, query)
+    except InvalidInput as invalid:
+        raise _in_filters(invalid) from None
+    return query
+
+
+def _request_for(
+    route: APIRoute,
+    query: list[tuple[str, str]],
+    filters: Mapping[str, Any],
+    path_names: set[str],
+    stack: AsyncExitStack,
+) -> Request:
+    return Request(
+        {
+            "type": "http",
+            "method": "GET",
+            "path": route.path,
+            "query_string": urlencode(query).encode(),
+            "headers": [],
+            "path_params": {name: str(filters[name]) for name in path_names if name in filters},
+            "route": route,
+            # Where FastAPI keeps what dependencies with `yield` clean up: closed by the caller.
+            "fastapi_inner_astack": stack,
+            "fastapi_function_astack": stack,
+        }
+    )
+
+
+def _invalid_filters(errors: Sequence[Any]) -> InvalidInput:
+    return InvalidInput(
+        "The filters are not valid for this list.",
+        code="request.invalid",
+        errors=[
+            FieldError(f"{FILTERS}.{error['loc'][1]}", str(error.get("type", "invalid")), error["msg"])
+            for error in errors
+        ],
+    )

@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictFloat,
     StrictInt,
     ValidationError,
@@ -98,7 +99,7 @@ class FollowUpSettings(SettingsSection):
         le=len(InfoPoint),
         description="Information points an activity must record to count as an effective follow-up.",
     )
-    connected_call_counts: bool = Field(
+    connected_call_counts: StrictBool = Field(
         default=True, description="A connected call counts as an effective follow-up whatever it recorded."
     )
 
@@ -106,7 +107,7 @@ class FollowUpSettings(SettingsSection):
 class CustomFieldDefinition(SettingsSection):
     key: str = Field(min_length=1, max_length=64, description="The key in the record's custom_fields.")
     type: FieldType = Field(default=FieldType.text, description="What the value must be.")
-    required: bool = Field(default=False, description="A record must carry a value.")
+    required: StrictBool = Field(default=False, description="A record must carry a value.")
     options: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         default=[], max_length=200, description="The values a `choice` field may take."
     )
@@ -162,7 +163,7 @@ class LeadPoolSettings(SettingsSection):
     max_open_leads: StrictInt = Field(
         default=200, ge=0, le=1_000_000, description="A rep with this many open leads cannot claim more."
     )
-    mask_contacts: bool = Field(
+    mask_contacts: StrictBool = Field(
         default=True, description="Mask the phone and e-mail of pooled leads until claimed"
     )
 
@@ -255,7 +256,7 @@ class PeiSettings(SettingsSection):
     activities: dict[ActivityType, Annotated[StrictInt, Field(ge=1, le=1000)]] = Field(
         default={}, description="Activities each rep must do per week, by type: {visit: 3, call: 20}."
     )
-    action_pack_tasks: bool = Field(
+    action_pack_tasks: StrictBool = Field(
         default=False, description="The stage action pack's tasks due in the week count as required too."
     )
 

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -345,13 +345,7 @@ async def list_opportunities(
     )
     if q:
         await plan_for_these_values(session)
-        customers = select(Customer.id).where(
-            Customer.organization_id == actor.organization_id,
-            text_matches(q, [Customer.name, Customer.code], [Customer.phone]),
-        )
-        statement = statement.where(
-            text_matches(q, [Opportunity.name]) | Opportunity.customer_id.in_(customers)
-        )
+        statement = statement.where(_named_or_of_a_customer_named(actor, q))
     return await paginate(
         session,
         statement,
@@ -362,6 +356,15 @@ async def list_opportunities(
         cursor=cursor,
         options=options,
     )
+
+
+def _named_or_of_a_customer_named(actor: Principal, q: str) -> ColumnElement[bool]:
+    """`q` in the deal's name, or in its customer's name, code or phone."""
+    customers = select(Customer.id).where(
+        Customer.organization_id == actor.organization_id,
+        text_matches(q, [Customer.name, Customer.code], [Customer.phone]),
+    )
+    return text_matches(q, [Opportunity.name]) | Opportunity.customer_id.in_(customers)
 
 
 async def engaged_times(

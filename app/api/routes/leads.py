@@ -127,6 +127,17 @@ async def create_lead(
     return await lead_out(session, actor, now, created.lead)
 
 
+LeadSort = Annotated[
+    str,
+    Query(
+        pattern=r"^-?(created_at|updated_at|score|name|last_follow_up_at)$",
+        description="-score: the highest intent score first (whom to follow up first); "
+        "last_follow_up_at: the longest untouched first (never followed up: last either way). "
+        + SORT_BY_CHANGE,
+    ),
+]
+
+
 @router.get("", response_model=LeadPage, responses={**EXPORT_RESPONSES, **problem_responses(401, 403, 422)})
 async def list_leads(
     session: SessionDep,
@@ -137,15 +148,7 @@ async def list_leads(
     created: CreatedPeriod,
     limit: Limit = 50,
     cursor: Cursor = None,
-    sort: Annotated[
-        str,
-        Query(
-            pattern=r"^-?(created_at|updated_at|score|name|last_follow_up_at)$",
-            description="-score: the highest intent score first (whom to follow up first); "
-            "last_follow_up_at: the longest untouched first (never followed up: last either way). "
-            + SORT_BY_CHANGE,
-        ),
-    ] = "-created_at",
+    sort: LeadSort = "-created_at",
     owner_id: OwnerIds = None,
     team_id: TeamIds = None,
     status_: Annotated[list[LeadStatus] | None, Query(alias="status", max_length=20)] = None,

@@ -95,6 +95,16 @@ async def create_opportunity(
     return await _answer(session, actor, opportunity, response)
 
 
+OpportunitySort = Annotated[
+    str,
+    Query(
+        pattern=r"^-?(created_at|updated_at|win_probability|name|amount|expected_close_date)$",
+        description="-win_probability: the likeliest to win first (whom to follow up first); "
+        "amount and expected_close_date: deals without one come last either way. " + SORT_BY_CHANGE,
+    ),
+]
+
+
 @router.get(
     "", response_model=OpportunityPage, responses={**EXPORT_RESPONSES, **problem_responses(401, 403, 422)}
 )
@@ -121,14 +131,7 @@ async def list_opportunities(
         str | None, Query(max_length=64, description="The id in the system it was imported from.")
     ] = None,
     q: SearchText = None,
-    sort: Annotated[
-        str,
-        Query(
-            pattern=r"^-?(created_at|updated_at|win_probability|name|amount|expected_close_date)$",
-            description="-win_probability: the likeliest to win first (whom to follow up first); "
-            "amount and expected_close_date: deals without one come last either way. " + SORT_BY_CHANGE,
-        ),
-    ] = "-created_at",
+    sort: OpportunitySort = "-created_at",
     ids: Ids = None,
 ) -> OpportunityPage | Response:
     """Newest first unless sorted otherwise; a rep sees their own, a supervisor their teams'. `q`
