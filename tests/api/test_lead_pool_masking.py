@@ -138,7 +138,7 @@ async def test_an_organization_may_turn_masking_off(client, app, make_tenant, ma
         headers=tenant.headers,
     )
     assert off.status_code == 200, off.text
-    assert off.json()["settings"]["lead_pool"] == {"mask_contacts": False}
+    assert off.json()["settings"]["lead_pool"]["mask_contacts"] is False
     assert await _as_seen(client, bearer(rep_token), lead["id"]) == _everywhere(FULL)
     assert ok(await client.get("/api/v1/leads", params={"q": "12342222"}, headers=bearer(rep_token)))["items"]
 
