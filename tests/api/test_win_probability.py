@@ -177,7 +177,7 @@ async def test_a_trained_model_explains_each_deal_and_orders_the_list(client, ap
     )
     assert ascending["items"][0]["win_probability"] == 0.0  # a lost deal of the history
     assert ascending["next_cursor"]
-    refused = await client.get(f"{V1}/opportunities", params={"sort": "-amount"}, headers=tenant.headers)
+    refused = await client.get(f"{V1}/opportunities", params={"sort": "-score"}, headers=tenant.headers)
     assert refused.status_code == 422
 
 
