@@ -189,7 +189,8 @@ class WorkingHoursSettings(SettingsSection):
         return end
 
 
-Intervals = list[tuple[str, str]]
+# The JSON schema of a pair names its item type too, for tools that read `items` only (Spectral).
+Intervals = list[Annotated[tuple[str, str], Field(json_schema_extra={"items": {"type": "string"}})]]
 
 
 class BusinessCalendarSettings(SettingsSection):
