@@ -392,7 +392,7 @@ async def test_ids_beyond_100_or_not_uuids_are_422_naming_the_parameter(client, 
         refused = await client.get(f"/api/v1/{resource}", params={"ids": value}, headers=tenant.headers)
         assert refused.status_code == 422, refused.text
         assert refused.headers["content-type"].startswith("application/problem+json")
-        assert {e["field"].split(".")[0] for e in refused.json()["errors"]} == {"ids"}
+        assert {e["field"].split("[")[0] for e in refused.json()["errors"]} == {"ids"}
     hundred = ",".join(str(uuid.uuid4()) for _ in range(100))
     assert (
         ok(await client.get(f"/api/v1/{resource}", params={"ids": hundred}, headers=tenant.headers))["items"]

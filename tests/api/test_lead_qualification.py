@@ -94,7 +94,10 @@ async def test_criteria_the_product_cannot_read_are_refused_when_set(client, mak
 
     for settings, field in (
         ({"lead_qualification": {"fields": ["shoe_size"]}}, "settings.lead_qualification"),
-        ({"lead_qualification": {"info_points": ["horoscope"]}}, "settings.lead_qualification.info_points.0"),
+        (
+            {"lead_qualification": {"info_points": ["horoscope"]}},
+            "settings.lead_qualification.info_points[0]",
+        ),
     ):
         refused = await client.patch(
             "/api/v1/organization", json={"settings": settings}, headers=tenant.headers
