@@ -145,7 +145,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             routes=app.routes,
         )
         add_webhooks(schema)
-        finish_document(schema, description_of_servers="The host that serves this document.")
+        finish_document(schema)
         app.openapi_schema = schema
     return app.openapi_schema
 

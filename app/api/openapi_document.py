@@ -50,10 +50,10 @@ TAG_DESCRIPTIONS = {
 }
 
 
-def finish_document(schema: dict[str, Any], *, description_of_servers: str) -> None:
+def finish_document(schema: dict[str, Any]) -> None:
     """Problem media types on errors, security stated on every operation, servers, tags, and
     examples completed where FastAPI's generator drops their nulls."""
-    schema["servers"] = [{"url": "/", "description": description_of_servers}]
+    schema["servers"] = [{"url": "/", "description": "The host that serves this document."}]
     schema["security"] = [{BEARER: []}]
     for path_item in schema["paths"].values():
         for operation in path_item.values():

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
-from datetime import time, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -36,79 +36,75 @@ from app.domain.organization_settings import (
     effective_settings,
 )
 from app.domain.quote_approval import DiscountLimits
-from app.domain.quotes import DEFAULT_SPREAD_LIMIT
 from app.domain.sla import RagThresholds
 from app.domain.tasks import TaskRules
 
-DEFAULT_OPEN_STATUSES = frozenset({LeadStatus.assigned, LeadStatus.contacted, LeadStatus.qualified})
+# The rules as the services read them. Their values, defaults included, come from one place: the
+# settings model (domain/organization_settings.py), through policy_of; no default is kept here.
 
 
 @dataclass(frozen=True)
 class AssignmentPolicy:
     # Lead statuses that count towards a rep's load (least_loaded, caps).
-    open_statuses: frozenset[LeadStatus] = DEFAULT_OPEN_STATUSES
+    open_statuses: frozenset[LeadStatus]
     # When no rule matches or nobody is eligible: this team's least-loaded rep, else the pool.
-    fallback_team_id: uuid.UUID | None = None
+    fallback_team_id: uuid.UUID | None
 
 
 @dataclass(frozen=True)
 class PoolPolicy:
     # Released when no effective follow-up came within this many business hours of assignment.
-    first_follow_up_business_hours: int = 72
+    first_follow_up_business_hours: int
     # Released when the last effective follow-up is older than this many days.
-    idle_days: int = 30
+    idle_days: int
     # The owner a lead was taken from may not claim it back for this many days.
-    reclaim_block_days: int = 7
-    max_claims_per_day: int = 20
+    reclaim_block_days: int
+    max_claims_per_day: int
     # A rep at or above this many open leads cannot claim more.
-    max_open_leads: int = 200
+    max_open_leads: int
     # A pooled lead's phone, e-mail and WeChat id are masked until claimed (domain/contact_masking).
-    mask_contacts: bool = True
+    mask_contacts: bool
 
 
 @dataclass(frozen=True)
 class OrganizationPolicy:
-    tier_thresholds: TierThresholds = field(default_factory=TierThresholds)
-    follow_up_rule: FollowUpRule = field(default_factory=FollowUpRule)
+    tier_thresholds: TierThresholds
+    follow_up_rule: FollowUpRule
     # rapidfuzz score (0-100) from which two company names are reported as possible duplicates.
-    company_match_threshold: float = 90.0
+    company_match_threshold: float
     # A visit check-in farther than this from the customer's coordinates is flagged.
-    geo_mismatch_m: float = 1000.0
-    customer_fields: tuple[FieldDefinition, ...] = ()
-    lead_fields: tuple[FieldDefinition, ...] = ()
-    opportunity_fields: tuple[FieldDefinition, ...] = ()
-    contact_fields: tuple[FieldDefinition, ...] = ()
-    activity_fields: tuple[FieldDefinition, ...] = ()
-    assignment: AssignmentPolicy = field(default_factory=AssignmentPolicy)
-    lead_pool: PoolPolicy = field(default_factory=PoolPolicy)
-    working_hours: WorkingHours = field(default_factory=WorkingHours)
+    geo_mismatch_m: float
+    customer_fields: tuple[FieldDefinition, ...]
+    lead_fields: tuple[FieldDefinition, ...]
+    opportunity_fields: tuple[FieldDefinition, ...]
+    contact_fields: tuple[FieldDefinition, ...]
+    activity_fields: tuple[FieldDefinition, ...]
+    assignment: AssignmentPolicy
+    lead_pool: PoolPolicy
+    working_hours: WorkingHours
     # What SLA timers count: working hours, plus holidays and make-up days where configured.
-    business_calendar: BusinessCalendar = field(
-        default_factory=lambda: BusinessCalendar(
-            "Asia/Shanghai", {d: (Interval(time(9), time(18)),) for d in range(1, 6)}
-        )
-    )
+    business_calendar: BusinessCalendar
     # A quote price farther than this share from another rep's recent price to the customer alerts.
-    price_spread_limit: Decimal = DEFAULT_SPREAD_LIMIT
+    price_spread_limit: Decimal
     # How late a plan (next task, SLA timer) may run before the status board shows yellow, then red.
-    rag_thresholds: RagThresholds = field(default_factory=RagThresholds)
+    rag_thresholds: RagThresholds
     # Required actions per rep and week: the process-execution index's denominator.
-    pei: PeiRequirements = field(default_factory=PeiRequirements)
+    pei: PeiRequirements
     # How far back an activity may be dated, and from when its entry is late.
-    activity_entry: EntryRule = field(default_factory=EntryRule)
+    activity_entry: EntryRule
     # What a lead must show before it may be qualified.
-    lead_qualification: QualificationCriteria = field(default_factory=QualificationCriteria)
+    lead_qualification: QualificationCriteria
     # How far below list each role may quote before someone above must approve.
-    discount_limits: DiscountLimits = field(default_factory=DiscountLimits)
+    discount_limits: DiscountLimits
     # Scores (docs/scoring.md): engagement temperature's decay and weights, the lead intent score's.
-    temperature: TemperaturePolicy = field(default_factory=TemperaturePolicy)
-    lead_intent: IntentPolicy = field(default_factory=IntentPolicy)
+    temperature: TemperaturePolicy
+    lead_intent: IntentPolicy
     # Customer health's factor weights, per-tier expectations and bands (`scoring.health`).
-    health: HealthPolicy = field(default_factory=HealthPolicy)
+    health: HealthPolicy
     # When an open task runs overdue (`tasks.overdue_after_minutes`).
-    tasks: TaskRules = field(default_factory=TaskRules)
+    tasks: TaskRules
     # What next-best actions are mined from, and when a customer's own calls speak (`next_actions`).
-    next_actions: NextActionRules = field(default_factory=NextActionRules)
+    next_actions: NextActionRules
 
 
 def policy_from_settings(stored: Any, timezone: str = "Asia/Shanghai") -> OrganizationPolicy:

@@ -430,9 +430,7 @@ async def update_activity(
 ) -> Activity:
     """Edits an activity's notes and custom fields. Whoever may read it sees it; its author, the
     author's supervisors, directors and admins may edit it, as they may delete it."""
-    activity = await get_visible(
-        session, Activity, activity_id, actor=actor, visible=activity_visibility(actor), for_update=True
-    )
+    activity = await get_activity(session, actor=actor, activity_id=activity_id, for_update=True)
     may_edit = await session.scalar(
         select(Activity.id).where(Activity.id == activity.id, visible_to(actor, Activity.owner_id))
     )
