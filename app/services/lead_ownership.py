@@ -19,29 +19,10 @@ from app.domain.events import LeadAssigned, LeadReleased
 from app.domain.leads import LeadStatus
 from app.domain.models import AssignmentKind, Lead, LeadAssignment, User
 from app.domain.principal import Principal
-from app.domain.sla import SlaKind, TimerState
 from app.services import audit, change_log, outbox, sla
 from app.services.ownership import supervisors_of
 
 OWNERSHIP_FIELDS = ("owner_id", "status", "assignment_rule_id", "assignment_strategy", "assignment_reason")
-
-
-async def _cancel_first_response(session: AsyncSession, lead: Lead, now: datetime) -> None:
-    await sla.stop_timers(
-        session,
-        organization_id=lead.organization_id,
-        kind=SlaKind.first_response,
-        subject_id=lead.id,
-        outcome=TimerState.cancelled,
-        now=now,
-    )
-
-
-async def _restart_first_response(session: AsyncSession, lead: Lead, now: datetime) -> None:
-    """The first-response clock runs for the current owner, from the moment they got the lead."""
-    await _cancel_first_response(session, lead, now)
-    if lead.last_effective_follow_up_at is None:
-        await sla.start_lead_timers(session, lead, SlaKind.first_response, now)
 
 
 async def give_to(
@@ -70,8 +51,7 @@ async def give_to(
     await _record(
         session, lead, kind=kind, actor=actor, now=now, previous=previous, before=before, reason=reason
     )
-    await _restart_first_response(session, lead, now)
-    await sla.follow_owner(session, lead=lead, now=now)
+    await sla.lead_changed_hands(session, lead, now=now)
     owner = await session.get(User, owner_id)  # named in group chats, which cannot say "you"
     outbox.record(
         session,
@@ -114,8 +94,7 @@ async def put_in_pool(
     lead.assignment_rule_id = None
     lead.assignment_strategy = None
     lead.assignment_reason = reason[:500] if kind is AssignmentKind.fallback else None
-    await _cancel_first_response(session, lead, now)
-    await sla.follow_owner(session, lead=lead, now=now)
+    await sla.lead_changed_hands(session, lead, now=now)
     await _record(
         session, lead, kind=kind, actor=actor, now=now, previous=previous, before=before, reason=reason
     )

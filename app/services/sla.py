@@ -269,6 +269,24 @@ async def start_handover_response(session: AsyncSession, lead: Lead, now: dateti
     await start_lead_timers(session, lead, SlaKind.handover_response, now)
 
 
+async def lead_changed_hands(session: AsyncSession, lead: Lead, *, now: datetime) -> None:
+    """What a change of a lead's owner means for its timers, in the one call ownership makes
+    (services/lead_ownership.py; escalation calls ownership, never the other way round): the
+    first-response clock starts over for a new owner who has not followed the lead up yet and stops
+    in the pool, and the handover clock keeps running for whoever owns the lead now."""
+    await stop_timers(
+        session,
+        organization_id=lead.organization_id,
+        kind=SlaKind.first_response,
+        subject_id=lead.id,
+        outcome=TimerState.cancelled,
+        now=now,
+    )
+    if lead.owner_id is not None and lead.last_effective_follow_up_at is None:
+        await start_lead_timers(session, lead, SlaKind.first_response, now)
+    await follow_owner(session, lead=lead, now=now)
+
+
 async def follow_owner(session: AsyncSession, *, lead: Lead, now: datetime) -> None:
     """A lead's handover clock keeps running when the lead changes hands; its notices go to the
     lead's owner of the moment (nobody's while it is in the pool)."""

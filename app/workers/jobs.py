@@ -25,6 +25,7 @@ from app.services import (
     lead_intent,
     lead_pool,
     outbox,
+    outbox_dispatch,
     refresh_tokens,
     sla_sweep,
     task_reminders,
@@ -68,12 +69,12 @@ def _deps(ctx: JobContext) -> tuple[async_sessionmaker[AsyncSession], JobQueue, 
 async def dispatch_outbox(ctx: JobContext) -> int:
     """Deliver due outbox events, batch after batch, until none is left."""
     sessionmaker, queue, clock = _deps(ctx)
-    batch = _batch_size(ctx, outbox.BATCH_SIZE)
+    batch = _batch_size(ctx, outbox_dispatch.BATCH_SIZE)
     total = 0
     while True:
         started = time.monotonic()
         async with session_scope(sessionmaker, queue) as session:
-            delivered = await outbox.dispatch_due_events(session, now=clock(), limit=batch)
+            delivered = await outbox_dispatch.dispatch_due_events(session, now=clock(), limit=batch)
         total += delivered
         if delivered < batch:
             JOBS.labels("dispatch_outbox", "ok").inc()
@@ -85,7 +86,7 @@ async def sweep_outbox(ctx: JobContext) -> bool:
     """Cron backstop: events whose dispatch job was lost (Redis down, worker killed) go out anyway."""
     sessionmaker, queue, clock = _deps(ctx)
     async with session_scope(sessionmaker, queue) as session:
-        due = await outbox.has_due_events(session, now=clock())
+        due = await outbox_dispatch.has_due_events(session, now=clock())
     if due:
         await queue.enqueue(outbox.dispatch_job())
     JOBS.labels("sweep_outbox", "ok").inc()
