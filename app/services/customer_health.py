@@ -68,7 +68,6 @@ from app.domain.policy import policy_from_settings
 from app.domain.principal import Principal
 from app.domain.sla import TimerState
 from app.services import bulk, customers, outbox
-from app.services.jobs import JobName, JobRequest, enqueue_after_commit
 from app.services.ownership import supervisors_of_users
 
 HEALTH_BATCH = 10000
@@ -461,38 +460,6 @@ async def _announce_red(
 
 async def organizations_with_customers(session: AsyncSession) -> list[uuid.UUID]:
     return list((await session.scalars(select(Customer.organization_id).distinct())).all())
-
-
-def refresh_job(organization_id: uuid.UUID, customer_ids: Collection[uuid.UUID]) -> JobRequest:
-    return JobRequest(
-        JobName.refresh_customer_health, args=(str(organization_id), sorted(str(i) for i in customer_ids))
-    )
-
-
-async def request_refresh_after_breaches(session: AsyncSession, timer_ids: Collection[uuid.UUID]) -> None:
-    """After commit, the health of the customers whose records these breached timers run on.
-
-    A job rather than a recompute in the sweep's transaction: the sweep holds its timers locked,
-    and an activity holds its customer while it stops timers, so scoring (writing the customer)
-    here could deadlock with it."""
-    if not timer_ids:
-        return
-    customer_of = func.coalesce(Customer.id, Lead.customer_id, Opportunity.customer_id)
-    rows = await session.execute(
-        select(SlaTimer.organization_id, customer_of)
-        .outerjoin(Customer, (SlaTimer.subject_type == "customer") & (Customer.id == SlaTimer.subject_id))
-        .outerjoin(Lead, (SlaTimer.subject_type == "lead") & (Lead.id == SlaTimer.subject_id))
-        .outerjoin(
-            Opportunity, (SlaTimer.subject_type == "opportunity") & (Opportunity.id == SlaTimer.subject_id)
-        )
-        .where(SlaTimer.id.in_(list(timer_ids)), customer_of.is_not(None))
-        .distinct()
-    )
-    by_organization: dict[uuid.UUID, set[uuid.UUID]] = {}
-    for organization_id, customer_id in rows.all():
-        by_organization.setdefault(organization_id, set()).add(customer_id)
-    for organization_id, customer_ids in by_organization.items():
-        enqueue_after_commit(session, refresh_job(organization_id, customer_ids))
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from app.domain.next_actions import (
 from app.domain.policy import OrganizationPolicy
 from app.domain.principal import Principal
 from app.services import customers, opportunities
-from app.services.kpis.scope import local_weekday_and_hour
+from app.services.local_clock import local_weekday_and_hour
 from app.services.policy import rules_for
 
 _CLOSED = (OpportunityStatus.won, OpportunityStatus.lost)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,8 +57,8 @@ from app.domain.sla import (
     step_roles,
 )
 from app.portable_sql import instant_text, json_object, json_value, random_uuid, uuid_text
-from app.services import bulk, customer_health, lead_ownership, outbox
-from app.services.jobs import JobRequest
+from app.services import bulk, lead_ownership, outbox
+from app.services.jobs import JobName, JobRequest, enqueue_after_commit
 from app.services.ownership import supervisors_of, supervisors_of_users
 from app.services.sla import fire_job
 
@@ -104,12 +104,41 @@ async def fire_due_timers(session: AsyncSession, *, now: datetime, limit: int = 
     await _advance(session, timers, now)
     if carried:
         await _notify(session, [timer.id for timer in timers], now)
-        await customer_health.request_refresh_after_breaches(
+        await _request_health_refresh(
             session, {item.timer.id for item in carried if item.transition.state is TimerState.breached}
         )
         # After the timers advanced: an action that moves the lead stops its clocks.
         await _take_actions(session, carried, policies, now)
     return SweepResult(len(timers), len(carried))
+
+
+async def _request_health_refresh(session: AsyncSession, timer_ids: Collection[uuid.UUID]) -> None:
+    """After commit, the health of the customers whose records these breached timers run on.
+
+    A job rather than a recompute in the sweep's transaction: the sweep holds its timers locked,
+    and an activity holds its customer while it stops timers, so scoring (writing the customer)
+    here could deadlock with it."""
+    if not timer_ids:
+        return
+    customer_of = func.coalesce(Customer.id, Lead.customer_id, Opportunity.customer_id)
+    rows = await session.execute(
+        select(SlaTimer.organization_id, customer_of)
+        .outerjoin(Customer, (SlaTimer.subject_type == "customer") & (Customer.id == SlaTimer.subject_id))
+        .outerjoin(Lead, (SlaTimer.subject_type == "lead") & (Lead.id == SlaTimer.subject_id))
+        .outerjoin(
+            Opportunity, (SlaTimer.subject_type == "opportunity") & (Opportunity.id == SlaTimer.subject_id)
+        )
+        .where(SlaTimer.id.in_(list(timer_ids)), customer_of.is_not(None))
+        .distinct()
+    )
+    by_organization: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for organization_id, customer_id in rows.all():
+        by_organization.setdefault(organization_id, set()).add(customer_id)
+    for organization_id, customer_ids in by_organization.items():
+        job = JobRequest(
+            JobName.refresh_customer_health, args=(str(organization_id), sorted(str(i) for i in customer_ids))
+        )
+        enqueue_after_commit(session, job)
 
 
 async def _lock_due(session: AsyncSession, now: datetime, limit: int) -> list[_DueTimer]:

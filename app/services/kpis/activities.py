@@ -17,10 +17,10 @@ from app.services.kpis.scope import (
     dimension_values,
     group_columns,
     in_period,
-    local_weekday_and_hour,
     scoped,
     team_join,
 )
+from app.services.local_clock import local_weekday_and_hour
 
 ACTIVITY_FACTS = Facts(
     organization_id=Activity.organization_id,

@@ -6,16 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Float, Integer, Select, and_, case, cast, func, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import FieldError, PermissionDenied
-from app.domain.kpis import Dimension, KpiFilters, KpiQuery, utc_offsets
+from app.domain.kpis import Dimension, KpiFilters, KpiQuery
 from app.domain.models import Campaign, Customer, Lead, Pipeline, PipelineStage, Team, TeamMember, User
 from app.domain.permissions import Role
 from app.domain.principal import Principal
+from app.services.local_clock import local_time
 from app.services.visibility import visible_to
 
 
@@ -229,19 +229,6 @@ def campaign_join(campaign_id: Any) -> tuple[Any, Any]:
     return _CAMPAIGN, _CAMPAIGN.c.id == campaign_id
 
 
-def local_time(timestamp: Any, query: KpiQuery, dialect: str) -> Any:
-    """The instant as wall-clock time in the query's time zone."""
-    if dialect == "postgresql":
-        return func.timezone(query.timezone, timestamp)
-    # SQLite has no time zone data: shift by the zone's offset(s) over the period.
-    offsets = utc_offsets(ZoneInfo(query.timezone), query.start, query.end)
-    shifted = [func.datetime(timestamp, f"{seconds:+d} seconds") for _, seconds in offsets]
-    changes = list(zip(offsets[1:], shifted[1:], strict=True))
-    if not changes:
-        return shifted[0]
-    return case(*[(timestamp >= since, expr) for (since, _), expr in reversed(changes)], else_=shifted[0])
-
-
 def local_period(timestamp: Any, dimension: Dimension, query: KpiQuery, dialect: str) -> Any:
     """The first day of the local day, ISO week (Monday) or month the instant falls in, as
     'YYYY-MM-DD' text, in the query's time zone."""
@@ -253,18 +240,6 @@ def local_period(timestamp: Any, dimension: Dimension, query: KpiQuery, dialect:
     if dimension is Dimension.week:
         return func.date(local, "weekday 0", "-6 days")
     return func.strftime("%Y-%m-01", local)
-
-
-def local_weekday_and_hour(timestamp: Any, query: KpiQuery, dialect: str) -> tuple[Any, Any]:
-    """ISO weekday (1 Monday .. 7 Sunday) and hour (0..23) of the instant in the query's zone."""
-    local = local_time(timestamp, query, dialect)
-    if dialect == "postgresql":
-        return (
-            cast(func.extract("isodow", local), Integer),
-            cast(func.extract("hour", local), Integer),
-        )
-    sunday_first = cast(func.strftime("%w", local), Integer)
-    return (sunday_first + 6) % 7 + 1, cast(func.strftime("%H", local), Integer)
 
 
 def period_name(dimension: Dimension, first_day: str) -> str:
