@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
-from app.api.schemas.common import ListPage, Record, Timestamp
+from app.api.schemas.common import ListPage, Record, Timestamp, name_of
 from app.domain.permissions import API_KEY_SCOPES
 
 _KEY_EXAMPLE: dict[str, Any] = {
@@ -50,6 +50,7 @@ class ApiKeyOut(Record):
     prefix: str
     scopes: list[str]
     created_by_id: uuid.UUID | None
+    created_by_name: str | None = name_of("user who created the key")
     last_used_at: datetime | None
     expires_at: datetime | None
     revoked_at: datetime | None

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from app.api.schemas.common import ListPage
+from app.api.schemas.common import ListPage, name_of
 
 _EVENT_EXAMPLE: dict[str, Any] = {
     "id": "0a1b2c3d-4e5f-4061-8273-94a5b6c7d8e9",
@@ -31,6 +31,7 @@ class AuditEventOut(BaseModel):
     occurred_at: datetime
     actor_type: str
     actor_id: uuid.UUID | None
+    actor_name: str | None = name_of("actor (a user, an API key or an intake form, as `actor_type` says)")
     action: str
     entity_type: str
     entity_id: uuid.UUID

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import Day, DecimalText, ListPage, PatchModel, Record, StoredMoney
+from app.api.schemas.common import Day, DecimalText, ListPage, PatchModel, Record, StoredMoney, name_of
 from app.api.schemas.pipelines import Currency
 from app.domain.campaigns import CampaignChannel
 
@@ -93,6 +93,7 @@ class CampaignOut(Record):
     notes: str | None
     is_archived: bool
     created_by_id: uuid.UUID | None
+    created_by_name: str | None = name_of("user who created the campaign")
 
 
 class CampaignPage(ListPage):
@@ -130,11 +131,13 @@ class CampaignCostOut(Record):
     )
 
     campaign_id: uuid.UUID
+    campaign_name: str | None = name_of("campaign")
     incurred_on: date
     amount: StoredMoney
     currency: str
     note: str | None
     created_by_id: uuid.UUID | None
+    created_by_name: str | None = name_of("user who entered the cost")
 
 
 class CampaignCostPage(ListPage):

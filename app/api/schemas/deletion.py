@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.schemas.common import ListPage
+from app.api.schemas.common import ListPage, name_of
 
 _DELETED_EXAMPLE: dict[str, Any] = {
     "id": "6f1d2c3b-4a59-4e8f-9d7c-1b2a3c4d5e6f",
@@ -25,8 +25,10 @@ class DeletedRecordOut(BaseModel):
     id: uuid.UUID
     name: str
     owner_id: uuid.UUID | None
+    owner_name: str | None = name_of("owner")
     deleted_at: datetime
     deleted_by_id: uuid.UUID | None = Field(description="Who deleted it (null once that user is gone).")
+    deleted_by_name: str | None = name_of("user who deleted it")
 
 
 class DeletedRecordPage(ListPage):

@@ -6,6 +6,8 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from app.api.schemas.common import name_of
+
 
 class HandoverRequest(BaseModel):
     model_config = ConfigDict(
@@ -42,6 +44,8 @@ class HandoverOut(BaseModel):
     )
 
     from_user_id: uuid.UUID
+    from_user_name: str | None = name_of("user handing over")
     to_user_id: uuid.UUID
+    to_user_name: str | None = name_of("user taking over")
     counts: HandoverCounts
     deactivated: bool

@@ -295,6 +295,7 @@ class LeadOut(Record, Engaged):
     feedback_by_name: str | None = name_of("user who gave the feedback")
     feedback_at: datetime | None
     assignment_rule_id: uuid.UUID | None = Field(description="The rule that chose the owner, if one did.")
+    assignment_rule_name: str | None = name_of("assignment rule")
     assignment_strategy: str | None
     assignment_reason: str | None = Field(description="Why this owner, in words a manager reads.")
     pooled_at: datetime | None
@@ -305,6 +306,7 @@ class LeadOut(Record, Engaged):
     tags: list[str]
     custom_fields: dict[str, Any]
     campaign_id: uuid.UUID | None = Field(description="The campaign that brought the lead in.")
+    campaign_name: str | None = name_of("campaign")
     utm_source: str | None
     utm_medium: str | None
     utm_campaign: str | None

@@ -174,7 +174,9 @@ class PlaybookUseOut(BaseModel):
 
     id: uuid.UUID
     entry_id: uuid.UUID
+    entry_name: str | None = name_of("playbook entry (its title)")
     activity_id: uuid.UUID
     user_id: uuid.UUID | None
+    user_name: str | None = name_of("user")
     created_at: datetime
     usage_count: int = Field(description="The entry's count with this use.")

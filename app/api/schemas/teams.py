@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import ListPage, PatchModel, Record, name_of
+from app.api.schemas.common import ListPage, PatchModel, Record, name_of, names_of
 
 TeamName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Region = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -60,6 +60,7 @@ class TeamOut(Record):
     supervisor_id: uuid.UUID | None
     supervisor_name: str | None = name_of("supervisor")
     member_ids: list[uuid.UUID]
+    member_names: list[str | None] = names_of("members")
 
 
 class TeamPage(ListPage):
