@@ -20,6 +20,7 @@ _KEY_EXAMPLE: dict[str, Any] = {
     "prefix": "a1b2c3d4e5f6",
     "scopes": ["users:read"],
     "created_by_id": "5b0f4c5e-2a7d-4b7e-9f8a-2c1d3e4f5a6b",
+    "created_by_name": "李明",
     "last_used_at": None,
     "expires_at": None,
     "revoked_at": None,

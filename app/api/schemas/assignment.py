@@ -198,6 +198,7 @@ class SimulationOut(BaseModel):
                     "fallback": None,
                     "fallback_candidates": [],
                     "chosen_user_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                    "chosen_user_name": "王芳",
                     "outcome": "assigned",
                     "reason": "rule '华东防水大客户': round_robin turn 3 of 4",
                 }

@@ -15,6 +15,7 @@ _EVENT_EXAMPLE: dict[str, Any] = {
     "occurred_at": "2026-11-23T03:10:00Z",
     "actor_type": "user",
     "actor_id": "5b0f4c5e-2a7d-4b7e-9f8a-2c1d3e4f5a6b",
+    "actor_name": "李明",
     "action": "customer.owner_changed",
     "entity_type": "customer",
     "entity_id": "2b3c4d5e-6f70-4182-93a4-b5c6d7e8f901",

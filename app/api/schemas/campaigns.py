@@ -79,6 +79,7 @@ class CampaignOut(Record):
                     "updated_at": "2026-11-01T02:00:00Z",
                     "is_archived": False,
                     "created_by_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                    "created_by_name": "市场小刘",
                 }
             ]
         },
@@ -123,8 +124,10 @@ class CampaignCostOut(Record):
                     "created_at": "2026-11-10T09:00:00Z",
                     "updated_at": "2026-11-10T09:00:00Z",
                     "campaign_id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                    "campaign_name": "2026上海建材展",
                     "currency": "CNY",
                     "created_by_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                    "created_by_name": "市场小刘",
                 }
             ]
         },

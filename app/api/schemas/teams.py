@@ -24,6 +24,7 @@ _TEAM_EXAMPLE: dict[str, Any] = {
     "supervisor_id": "5b0f4c5e-2a7d-4b7e-9f8a-2c1d3e4f5a6b",
     "supervisor_name": "李明",
     "member_ids": ["7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"],
+    "member_names": ["王芳"],
 }
 
 
