@@ -48,6 +48,11 @@ NO_NAME: dict[tuple[str, str], str] = {
     # A possible duplicate may be a record the caller may not see; its name is not given away.
     ("PossibleDuplicate", "lead_id"): "possibly invisible to the caller",
     ("PossibleDuplicateOut", "customer_id"): "possibly invisible to the caller",
+    # An engagement key matches events by phone or e-mail; names would let a write-only key read who
+    # a number belongs to.
+    ("EngagementResult", "lead_id"): "answered to a key that may not read leads",
+    ("EngagementResult", "contact_id"): "answered to a key that may not read contacts",
+    ("EngagementResult", "customer_id"): "answered to a key that may not read customers",
     # The record the path names: the screen that asks has it open.
     ("ContactTimesOut", "customer_id"): "GET /customers/{id}/contact-times",
     ("CustomerHealthOut", "customer_id"): "GET /customers/{id}/health",

@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from app.api.deps import Idempotent, NowDep, SessionDep, require
-from app.api.display_names import with_name
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.engagement import (
@@ -72,8 +71,7 @@ async def record_engagement_events(
         for index, item in enumerate(recorded)
     ]
     created = sum(result.outcome is EngagementOutcome.created for result in results)
-    answer = EngagementEventsOut(created=created, duplicates=len(results) - created, results=results)
-    return await with_name(session, actor, answer)
+    return EngagementEventsOut(created=created, duplicates=len(results) - created, results=results)
 
 
 def _new_event(event: EngagementEventIn) -> engagement.NewEngagementEvent:

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from app.api.schemas.common import Timestamp, given, name_of
+from app.api.schemas.common import Timestamp, given
 from app.domain.engagement import MAX_BATCH, REFERENCES, EngagementType, TemperatureReading
 
 
@@ -138,11 +138,8 @@ class EngagementResult(BaseModel):
         "(earlier, or earlier in this batch), so it was not counted again."
     )
     lead_id: uuid.UUID | None
-    lead_name: str | None = name_of("lead")
     contact_id: uuid.UUID | None
-    contact_name: str | None = name_of("contact")
     customer_id: uuid.UUID | None
-    customer_name: str | None = name_of("customer")
 
 
 class EngagementEventsOut(BaseModel):
