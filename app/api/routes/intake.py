@@ -8,6 +8,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
 from app.api.client_address import client_address
@@ -62,7 +63,7 @@ _SUBMISSION_BODY: dict[str, Any] = {
 
 
 async def _with_key_once(
-    session: SessionDep, actor: Principal, request: Request, created: intake.FormWithKey
+    session: AsyncSession, actor: Principal, request: Request, created: intake.FormWithKey
 ) -> IntakeFormCreated:
     answer = IntakeFormCreated.model_validate(
         {**IntakeFormOut.model_validate(created.form).model_dump(), "key": created.key}
