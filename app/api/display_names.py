@@ -20,32 +20,40 @@ M = TypeVar("M", bound=BaseModel)
 
 
 @cache
-def _references(model: type[BaseModel]) -> tuple[str, ...]:
-    """The references a model names: those with both `<reference>_id` and `<reference>_name`."""
+def _references(model: type[BaseModel]) -> tuple[tuple[str, str, str], ...]:
+    """(reference, id field, name field) for each reference a model names: `<reference>_id` beside
+    `<reference>_name`, or a list `<reference>_ids` beside `<reference>_names`."""
     fields = model.model_fields
     return tuple(
-        reference
-        for reference in (*REFERENCES, *TYPED_REFERENCES)
-        if f"{reference}_id" in fields and f"{reference}_name" in fields
+        (reference, f"{reference}{ids}", f"{reference}{names}")
+        for reference in dict.fromkeys((*REFERENCES, *TYPED_REFERENCES))
+        for ids, names in (("_id", "_name"), ("_ids", "_names"))
+        if f"{reference}{ids}" in fields and f"{reference}{names}" in fields
     )
 
 
 def _kind(record: BaseModel, reference: str) -> str:
-    if reference in TYPED_REFERENCES:
+    if reference in TYPED_REFERENCES and f"{reference}_type" in type(record).model_fields:
         return str(getattr(record, f"{reference}_type"))
     return REFERENCES[reference]
 
 
-def _named_slots(record: BaseModel) -> Iterator[tuple[BaseModel, str, str, uuid.UUID | None]]:
-    """(record, reference, kind, id) for every reference of the record and of records inside it."""
-    for reference in _references(type(record)):
-        yield record, reference, _kind(record, reference), getattr(record, f"{reference}_id")
+def _named_slots(
+    record: BaseModel,
+) -> Iterator[tuple[BaseModel, str, str, uuid.UUID | list[uuid.UUID] | None]]:
+    """(record, name field, kind, id or ids) for every reference of the record and of records inside it."""
+    for reference, id_field, name_field in _references(type(record)):
+        yield record, name_field, _kind(record, reference), getattr(record, id_field)
     for field in type(record).model_fields:
         value = getattr(record, field)
         inner = value if isinstance(value, list | tuple) else [value]
         for item in inner:
             if isinstance(item, BaseModel):
                 yield from _named_slots(item)
+
+
+def _listed(ids: uuid.UUID | list[uuid.UUID] | None) -> list[uuid.UUID | None]:
+    return list(ids) if isinstance(ids, list) else [ids]
 
 
 async def with_names(session: AsyncSession, actor: Principal, records: Sequence[M]) -> list[M]:
@@ -55,10 +63,13 @@ async def with_names(session: AsyncSession, actor: Principal, records: Sequence[
         names = await display_names(
             session,
             organization_id=actor.organization_id,
-            wanted=[(kind, record_id) for _, _, kind, record_id in slots],
+            wanted=[(kind, record_id) for _, _, kind, ids in slots for record_id in _listed(ids)],
         )
-        for record, reference, kind, record_id in slots:
-            setattr(record, f"{reference}_name", names.name(kind, record_id))
+        for record, name_field, kind, ids in slots:
+            if isinstance(ids, list):
+                setattr(record, name_field, [names.name(kind, record_id) for record_id in ids])
+            else:
+                setattr(record, name_field, names.name(kind, ids))
     return list(records)
 
 

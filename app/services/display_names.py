@@ -13,12 +13,17 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.models import (
+    ApiKey,
+    AssignmentRule,
+    Campaign,
     Contact,
     Customer,
+    IntakeForm,
     Lead,
     Opportunity,
     Pipeline,
     PipelineStage,
+    PlaybookEntry,
     Product,
     SlaPolicy,
     Team,
@@ -48,9 +53,15 @@ KINDS: dict[str, NamedKind] = {
     "stage": NamedKind(PipelineStage, PipelineStage.name),
     "product": NamedKind(Product, Product.name),
     "policy": NamedKind(SlaPolicy, SlaPolicy.name),
+    "campaign": NamedKind(Campaign, Campaign.name),
+    "assignment_rule": NamedKind(AssignmentRule, AssignmentRule.name),
+    "playbook_entry": NamedKind(PlaybookEntry, PlaybookEntry.title),
+    "api_key": NamedKind(ApiKey, ApiKey.name),
+    "intake_form": NamedKind(IntakeForm, IntakeForm.name),
 }
 
-# `<reference>_id` fields and the kind of record each points at; `<reference>_name` is its name.
+# `<reference>_id` fields and the kind of record each points at; `<reference>_name` is its name. A list
+# `<reference>_ids` has its names in `<reference>_names`, in the same order.
 REFERENCES: dict[str, str] = {
     "owner": "user",
     "previous_owner": "user",
@@ -63,6 +74,11 @@ REFERENCES: dict[str, str] = {
     "approval_decided_by": "user",
     "entered_by": "user",
     "actor": "user",
+    "deleted_by": "user",
+    "from_user": "user",
+    "to_user": "user",
+    "chosen_user": "user",
+    "member": "user",
     "user": "user",
     "team": "team",
     "customer": "customer",
@@ -74,10 +90,14 @@ REFERENCES: dict[str, str] = {
     "stage": "stage",
     "product": "product",
     "policy": "policy",
+    "campaign": "campaign",
+    "assignment_rule": "assignment_rule",
+    "entry": "playbook_entry",
 }
 
-# References whose kind a record states in `<reference>_type` (an SLA timer's subject).
-TYPED_REFERENCES = frozenset({"subject"})
+# References whose kind a record may state in `<reference>_type` (an SLA timer's subject, an audit
+# event's actor: a user, an API key or an intake form); without that field the kind is REFERENCES'.
+TYPED_REFERENCES = frozenset({"subject", "actor"})
 
 NAME_DESCRIPTION = (
     "The display name of the record the id next to it points at, for screens and exports; null when "

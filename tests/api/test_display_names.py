@@ -398,3 +398,188 @@ async def test_ids_beyond_100_or_not_uuids_are_422_naming_the_parameter(client, 
         ok(await client.get(f"/api/v1/{resource}", params={"ids": hundred}, headers=tenant.headers))["items"]
         == []
     )
+
+
+async def _campaign(client: httpx.AsyncClient, headers: dict[str, str], name: str) -> dict[str, Any]:
+    body = {"name": name, "channel": "exhibition", "starts_on": "2026-11-10", "ends_on": "2026-11-12"}
+    return ok(await client.post("/api/v1/campaigns", json=body, headers=headers), 201)
+
+
+async def test_campaigns_and_what_they_brought_in_name_the_campaign_and_who_entered_it(
+    client, make_tenant, make_user
+):
+    tenant = await make_tenant()
+    admin = ok(await client.get("/api/v1/users/me", headers=tenant.headers))
+    marketer, marketing_headers = await _rep(make_user, tenant, "市场小刘", role="marketing")
+    campaign = await _campaign(client, marketing_headers, "2026上海建材展")
+    costs = f"/api/v1/campaigns/{campaign['id']}/costs"
+    cost = ok(
+        await client.post(
+            costs, json={"incurred_on": "2026-11-10", "amount": "1200"}, headers=tenant.headers
+        ),
+        201,
+    )
+    for answer in (
+        campaign,
+        ok(await client.get(f"/api/v1/campaigns/{campaign['id']}", headers=tenant.headers)),
+        ok(await client.get("/api/v1/campaigns", headers=tenant.headers))["items"][0],
+    ):
+        assert answer["created_by_name"] == "市场小刘"
+    for answer in (cost, ok(await client.get(costs, headers=tenant.headers))["items"][0]):
+        assert (answer["campaign_name"], answer["created_by_name"]) == (
+            "2026上海建材展",
+            admin["display_name"],
+        )
+
+    lead = await _lead(client, marketing_headers, campaign_id=campaign["id"])
+    for answer in (
+        lead,
+        ok(await client.get(f"/api/v1/leads/{lead['id']}", headers=tenant.headers)),
+        ok(await client.get("/api/v1/leads", headers=tenant.headers))["items"][0],
+    ):
+        assert (answer["campaign_id"], answer["campaign_name"]) == (campaign["id"], "2026上海建材展")
+    customer = await _customer(client, tenant.headers, "申华建材")
+    pipeline = (await _pipelines(client, tenant.headers))[PROJECT]
+    deal = await _opportunity(
+        client, tenant.headers, customer["id"], pipeline["id"], campaign_id=campaign["id"]
+    )
+    listed = ok(await client.get("/api/v1/opportunities", headers=tenant.headers))["items"]
+    assert deal["campaign_name"] == listed[0]["campaign_name"] == "2026上海建材展"
+
+    form_body = {
+        "name": "展会报名",
+        "field_mapping": {"n": "name", "m": "phone"},
+        "campaign_id": campaign["id"],
+    }
+    form = ok(await client.post("/api/v1/intake-forms", json=form_body, headers=tenant.headers), 201)
+    for answer in (
+        form,
+        ok(await client.get(f"/api/v1/intake-forms/{form['id']}", headers=tenant.headers)),
+        ok(await client.get("/api/v1/intake-forms", headers=tenant.headers))["items"][0],
+    ):
+        assert answer["campaign_name"] == "2026上海建材展"
+    assert marketer["id"] == campaign["created_by_id"]
+
+
+async def test_keys_audit_events_deleted_records_and_handovers_name_their_people(
+    client, make_tenant, make_user
+):
+    tenant = await make_tenant()
+    admin = ok(await client.get("/api/v1/users/me", headers=tenant.headers))
+    leaving, leaving_headers = await _rep(make_user, tenant, "王芳")
+    taking_over, _ = await _rep(make_user, tenant, "赵强")
+    key = ok(
+        await client.post(
+            "/api/v1/api-keys", json={"name": "BI 同步", "scopes": ["leads:write"]}, headers=tenant.headers
+        ),
+        201,
+    )
+    for answer in (key, ok(await client.get("/api/v1/api-keys", headers=tenant.headers))["items"][0]):
+        assert answer["created_by_name"] == admin["display_name"]
+
+    by_key = await _lead(client, bearer(key["secret"]), name="钱进")
+    by_rep = await _lead(client, leaving_headers, name="孙丽")
+    actors = set()
+    for lead in (by_key, by_rep):
+        events = ok(
+            await client.get("/api/v1/audit-events", params={"entity_id": lead["id"]}, headers=tenant.headers)
+        )["items"]
+        actors |= {(e["actor_type"], e["actor_name"]) for e in events if e["action"] == "lead.created"}
+    assert actors == {("api_key", "BI 同步"), ("user", "王芳")}
+
+    deleted = await client.delete(f"/api/v1/leads/{by_rep['id']}", headers=tenant.headers)
+    assert deleted.status_code == 204, deleted.text
+    (gone,) = ok(await client.get("/api/v1/leads/deleted", headers=tenant.headers))["items"]
+    assert (gone["name"], gone["owner_name"], gone["deleted_by_name"]) == (
+        "孙丽",
+        "王芳",
+        admin["display_name"],
+    )
+
+    handover = ok(
+        await client.post(
+            f"/api/v1/users/{leaving['id']}/handover",
+            json={"to_user_id": taking_over["id"]},
+            headers=tenant.headers,
+        )
+    )
+    assert (handover["from_user_name"], handover["to_user_name"]) == ("王芳", "赵强")
+
+
+async def test_teams_and_assignment_rules_name_their_members_and_targets(app, client, make_tenant, make_user):
+    tenant = await make_tenant()
+    boss, _ = await _rep(make_user, tenant, "李主管", role="supervisor")
+    first, _ = await _rep(make_user, tenant, "王芳")
+    second, _ = await _rep(make_user, tenant, "赵强")
+    team = ok(
+        await client.post(
+            "/api/v1/teams",
+            json={"name": "华东一组", "supervisor_id": boss["id"], "member_ids": [second["id"], first["id"]]},
+            headers=tenant.headers,
+        ),
+        201,
+    )
+    for answer in (
+        team,
+        ok(await client.get(f"/api/v1/teams/{team['id']}", headers=tenant.headers)),
+        ok(await client.get("/api/v1/teams", headers=tenant.headers))["items"][0],
+    ):
+        named = dict(zip(answer["member_ids"], answer["member_names"], strict=True))
+        assert named == {first["id"]: "王芳", second["id"]: "赵强"}
+
+    rule_body = {
+        "name": "华东大客户",
+        "priority": 1,
+        "strategy": "round_robin",
+        "user_ids": [first["id"]],
+        "team_ids": [team["id"]],
+        "conditions": [{"field": "region", "operator": "eq", "value": "华东"}],
+    }
+    rule = ok(await client.post("/api/v1/assignment-rules", json=rule_body, headers=tenant.headers), 201)
+    for answer in (
+        rule,
+        ok(await client.get("/api/v1/assignment-rules", headers=tenant.headers))["items"][0],
+    ):
+        assert (answer["user_names"], answer["team_names"]) == (["王芳"], ["华东一组"])
+    simulated = ok(
+        await client.post(
+            "/api/v1/assignment-rules/simulate", json={"region": "华东"}, headers=tenant.headers
+        )
+    )
+    lead = await _lead(client, tenant.headers, region="华东")
+    await app.state.runtime.queue.drain()
+    assigned = ok(await client.get(f"/api/v1/leads/{lead['id']}", headers=tenant.headers))
+    names = {first["id"]: "王芳", second["id"]: "赵强"}
+    assert simulated["chosen_user_name"] == names[simulated["chosen_user_id"]]
+    assert (assigned["assignment_rule_name"], assigned["owner_name"]) == (
+        "华东大客户",
+        names[assigned["owner_id"]],
+    )
+
+
+async def test_pages_of_audit_events_deleted_leads_costs_and_teams_cost_what_shorter_ones_do(
+    app, client, make_tenant, make_user
+):
+    tenant = await make_tenant()
+    reps = [await _rep(make_user, tenant, f"销售{i}") for i in range(3)]
+    campaign = await _campaign(client, tenant.headers, "双十一")
+    costs = f"/api/v1/campaigns/{campaign['id']}/costs"
+    for i in range(12):
+        rep, rep_headers = reps[i % 3]
+        lead = await _lead(client, rep_headers)
+        assert (await client.delete(f"/api/v1/leads/{lead['id']}", headers=rep_headers)).status_code == 204
+        cost = {"incurred_on": "2026-11-11", "amount": str(100 + i)}
+        ok(await client.post(costs, json=cost, headers=tenant.headers), 201)
+        team = {"name": f"小组{i}", "supervisor_id": rep["id"], "member_ids": [r["id"] for r, _ in reps]}
+        ok(await client.post("/api/v1/teams", json=team, headers=tenant.headers), 201)
+    for url in ("/api/v1/audit-events", "/api/v1/leads/deleted", costs, "/api/v1/teams"):
+        ok(await client.get(url, headers=tenant.headers))  # warms the caches a first request fills
+        few = await _queries_for(app, client, url, tenant.headers, 3)
+        many = await _queries_for(app, client, url, tenant.headers, 12)
+        assert many == few, url
+    deleted = ok(await client.get("/api/v1/leads/deleted?limit=12", headers=tenant.headers))["items"]
+    assert (
+        {d["owner_name"] for d in deleted}
+        == {d["deleted_by_name"] for d in deleted}
+        == {"销售0", "销售1", "销售2"}
+    )

@@ -18,6 +18,7 @@ from app.api.deps import (
     replay_without_secret,
     require,
 )
+from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyPage
@@ -53,6 +54,7 @@ async def create_api_key(
     answer = ApiKeyCreated.model_validate(
         {**ApiKeyOut.model_validate(created.api_key).model_dump(), "secret": created.secret}
     )
+    answer = await with_name(session, actor, answer)
     replay_without_secret(request, answer.model_copy(update={"secret": None}))
     return answer
 
@@ -71,7 +73,9 @@ async def list_api_keys(
     page = await api_keys.list_api_keys(
         session, actor=actor, options=options, sort=sort, limit=limit, cursor=cursor
     )
-    return ApiKeyPage.of(page, [ApiKeyOut.model_validate(k) for k in page.items])
+    return ApiKeyPage.of(
+        page, await with_names(session, actor, [ApiKeyOut.model_validate(k) for k in page.items])
+    )
 
 
 @router.post(
@@ -84,4 +88,4 @@ async def revoke_api_key(
     session: SessionDep, actor: CanManage, now: NowDep, api_key_id: uuid.UUID
 ) -> ApiKeyOut:
     key = await api_keys.revoke_api_key(session, actor=actor, api_key_id=api_key_id, now=now)
-    return ApiKeyOut.model_validate(key)
+    return await with_name(session, actor, ApiKeyOut.model_validate(key))

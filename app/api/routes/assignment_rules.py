@@ -20,6 +20,7 @@ from app.api.deps import (
     etag_for,
     require,
 )
+from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.assignment import (
@@ -60,7 +61,7 @@ async def create_assignment_rule(
     )
     response.headers["ETag"] = etag_for(rule.version)
     response.headers["Location"] = f"{API_V1}/assignment-rules/{rule.id}"
-    return RuleOut.model_validate(rule)
+    return await with_name(session, actor, RuleOut.model_validate(rule))
 
 
 @router.get("", response_model=RulePage, responses=problem_responses(401, 403, 422))
@@ -78,7 +79,9 @@ async def list_assignment_rules(
     page = await assignment_rules.list_rules(
         session, actor=actor, options=options, sort=sort, limit=limit, cursor=cursor
     )
-    return RulePage.of(page, [RuleOut.model_validate(r) for r in page.items])
+    return RulePage.of(
+        page, await with_names(session, actor, [RuleOut.model_validate(r) for r in page.items])
+    )
 
 
 @router.get(
@@ -91,7 +94,7 @@ async def get_assignment_rule(
 ) -> RuleOut:
     rule = await assignment_rules.get_rule(session, actor=actor, rule_id=rule_id)
     response.headers["ETag"] = etag_for(rule.version)
-    return RuleOut.model_validate(rule)
+    return await with_name(session, actor, RuleOut.model_validate(rule))
 
 
 @router.patch(
@@ -111,7 +114,7 @@ async def update_assignment_rule(
         session, actor=actor, rule_id=rule_id, changes=body.rule_changes(), expected_version=expected_version
     )
     response.headers["ETag"] = etag_for(rule.version)
-    return RuleOut.model_validate(rule)
+    return await with_name(session, actor, RuleOut.model_validate(rule))
 
 
 @router.delete(
@@ -152,7 +155,7 @@ async def simulate_assignment(
         session, actor=actor, fields=body.model_dump(mode="python"), now=now
     )
     decision = simulation.decision
-    return SimulationOut(
+    answer = SimulationOut(
         matched_rule_id=decision.rule.id if decision.rule else None,
         matched_rule_name=decision.rule.name if decision.rule else None,
         strategy=decision.rule.strategy if decision.rule else None,
@@ -172,3 +175,4 @@ async def simulate_assignment(
         outcome="assigned" if decision.user_id else "pooled",
         reason=simulation.explanation,
     )
+    return await with_name(session, actor, answer)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from app.api.deps import Cursor, Limit, ListOptionsDep, SessionDep, require
+from app.api.display_names import with_names
 from app.api.errors import problem_responses
 from app.api.list_export import EXPORT_RESPONSES, ListExportDep
 from app.api.routes import API_V1
@@ -55,6 +56,8 @@ async def list_audit_events(
             occurred_from=occurred_from,
             occurred_to=occurred_to,
         )
-        return AuditEventPage.of(page, [AuditEventOut.model_validate(e) for e in page.items])
+        return AuditEventPage.of(
+            page, await with_names(session, actor, [AuditEventOut.model_validate(e) for e in page.items])
+        )
 
     return await export.answer(read_page, limit=limit, cursor=cursor)

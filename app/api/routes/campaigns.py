@@ -20,6 +20,7 @@ from app.api.deps import (
     etag_for,
     require,
 )
+from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.campaigns import (
@@ -67,7 +68,7 @@ async def create_campaign(
         session, actor=actor, data=campaigns.NewCampaign(**body.model_dump())
     )
     response.headers["Location"] = f"{API_V1}/campaigns/{campaign.id}"
-    return _out(campaign, response)
+    return await with_name(session, actor, _out(campaign, response))
 
 
 @router.get("", response_model=CampaignPage, responses=problem_responses(401, 403, 422))
@@ -96,7 +97,7 @@ async def list_campaigns(
         cursor=cursor,
         options=options,
     )
-    return CampaignPage.of(page, [_out(c) for c in page.items])
+    return CampaignPage.of(page, await with_names(session, actor, [_out(c) for c in page.items]))
 
 
 @router.get(
@@ -107,7 +108,8 @@ async def list_campaigns(
 async def get_campaign(
     session: SessionDep, actor: CanRead, campaign_id: uuid.UUID, response: Response
 ) -> CampaignOut:
-    return _out(await campaigns.get_campaign(session, actor=actor, campaign_id=campaign_id), response)
+    campaign = await campaigns.get_campaign(session, actor=actor, campaign_id=campaign_id)
+    return await with_name(session, actor, _out(campaign, response))
 
 
 @router.patch(
@@ -132,7 +134,7 @@ async def update_campaign(
         changes=body.changes(),
         expected_version=expected_version,
     )
-    return _out(campaign, response)
+    return await with_name(session, actor, _out(campaign, response))
 
 
 @router.get(
@@ -152,7 +154,9 @@ async def list_campaign_costs(
     page = await campaigns.list_costs(
         session, actor=actor, campaign_id=campaign_id, limit=limit, cursor=cursor, options=options
     )
-    return CampaignCostPage.of(page, [CampaignCostOut.model_validate(cost) for cost in page.items])
+    return CampaignCostPage.of(
+        page, await with_names(session, actor, [CampaignCostOut.model_validate(cost) for cost in page.items])
+    )
 
 
 @router.post(
@@ -170,7 +174,7 @@ async def add_campaign_cost(
     cost = await campaigns.add_cost(
         session, actor=actor, campaign_id=campaign_id, data=campaigns.NewCost(**body.model_dump())
     )
-    return CampaignCostOut.model_validate(cost)
+    return await with_name(session, actor, CampaignCostOut.model_validate(cost))
 
 
 @router.delete(

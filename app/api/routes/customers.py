@@ -369,7 +369,8 @@ async def list_deleted_customers(
         cursor=cursor,
         deleted_since=deleted_since,
     )
-    return DeletedRecordPage.of(page, [DeletedRecordOut.model_validate(customer) for customer in page.items])
+    deleted = [DeletedRecordOut.model_validate(customer) for customer in page.items]
+    return DeletedRecordPage.of(page, await with_names(session, actor, deleted))
 
 
 @router.delete(

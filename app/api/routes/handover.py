@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from app.api.deps import Idempotent, NowDep, SessionDep, require
+from app.api.display_names import with_name
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.handover import HandoverCounts, HandoverOut, HandoverRequest
@@ -37,9 +38,10 @@ async def hand_over_user(
         deactivate=body.deactivate,
         now=now,
     )
-    return HandoverOut(
+    answer = HandoverOut(
         from_user_id=result.from_user_id,
         to_user_id=result.to_user_id,
         counts=HandoverCounts(**result.counts),
         deactivated=result.deactivated,
     )
+    return await with_name(session, actor, answer)

@@ -8,6 +8,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
 from app.api.client_address import client_address
@@ -25,6 +26,7 @@ from app.api.deps import (
     replay_without_secret,
     require,
 )
+from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.intake import (
@@ -60,10 +62,13 @@ _SUBMISSION_BODY: dict[str, Any] = {
 }
 
 
-def _with_key_once(request: Request, created: intake.FormWithKey) -> IntakeFormCreated:
+async def _with_key_once(
+    session: AsyncSession, actor: Principal, request: Request, created: intake.FormWithKey
+) -> IntakeFormCreated:
     answer = IntakeFormCreated.model_validate(
         {**IntakeFormOut.model_validate(created.form).model_dump(), "key": created.key}
     )
+    answer = await with_name(session, actor, answer)
     replay_without_secret(request, answer.model_copy(update={"key": None}))
     return answer
 
@@ -90,7 +95,7 @@ async def create_intake_form(
     )
     response.headers["ETag"] = etag_for(created.form.version)
     response.headers["Location"] = f"{API_V1}/intake-forms/{created.form.id}"
-    return _with_key_once(request, created)
+    return await _with_key_once(session, actor, request, created)
 
 
 @router.get("/intake-forms", response_model=IntakeFormPage, responses=problem_responses(401, 403, 422))
@@ -98,7 +103,9 @@ async def list_intake_forms(
     session: SessionDep, actor: CanManage, options: ListOptionsDep, limit: Limit = 50, cursor: Cursor = None
 ) -> IntakeFormPage:
     page = await intake.list_forms(session, actor=actor, limit=limit, cursor=cursor, options=options)
-    return IntakeFormPage.of(page, [IntakeFormOut.model_validate(f) for f in page.items])
+    return IntakeFormPage.of(
+        page, await with_names(session, actor, [IntakeFormOut.model_validate(f) for f in page.items])
+    )
 
 
 @router.get(
@@ -111,7 +118,7 @@ async def get_intake_form(
 ) -> IntakeFormOut:
     form = await intake.get_form(session, actor=actor, form_id=intake_form_id)
     response.headers["ETag"] = etag_for(form.version)
-    return IntakeFormOut.model_validate(form)
+    return await with_name(session, actor, IntakeFormOut.model_validate(form))
 
 
 @router.patch(
@@ -138,7 +145,7 @@ async def update_intake_form(
         allow_private=runtime.settings.webhook_allow_private,
     )
     response.headers["ETag"] = etag_for(form.version)
-    return IntakeFormOut.model_validate(form)
+    return await with_name(session, actor, IntakeFormOut.model_validate(form))
 
 
 @router.delete(
@@ -164,7 +171,7 @@ async def rotate_intake_form_key(
     """A new form key, in this answer only; the old key answers 404 from now on."""
     rotated = await intake.rotate_key(session, actor=actor, form_id=intake_form_id)
     response.headers["ETag"] = etag_for(rotated.form.version)
-    return _with_key_once(request, rotated)
+    return await _with_key_once(session, actor, request, rotated)
 
 
 @router.post(

@@ -399,7 +399,8 @@ async def list_deleted_leads(
         cursor=cursor,
         deleted_since=deleted_since,
     )
-    return DeletedRecordPage.of(page, [DeletedRecordOut.model_validate(lead) for lead in page.items])
+    deleted = [DeletedRecordOut.model_validate(lead) for lead in page.items]
+    return DeletedRecordPage.of(page, await with_names(session, actor, deleted))
 
 
 @router.delete(

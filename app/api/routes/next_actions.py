@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from app.api.deps import NowDep, SessionDep, require
+from app.api.display_names import with_name
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.next_actions import (
@@ -75,7 +76,7 @@ async def get_opportunity_next_actions(
     one)."""
     found = await next_actions.next_actions(session, actor=actor, opportunity_id=opportunity_id, now=now)
     mined, deal = found.mined, found.opportunity
-    return NextActionsOut(
+    answer = NextActionsOut(
         opportunity_id=deal.id,
         pipeline_id=deal.pipeline_id,
         stage_id=deal.stage_id,
@@ -111,6 +112,7 @@ async def get_opportunity_next_actions(
         contact_times=_contact_times_out(found.contact_times),
         generated_at=now,
     )
+    return await with_name(session, actor, answer)
 
 
 @router.get(

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from app.api.deps import NowDep, SessionDep, require
+from app.api.display_names import with_name
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.routes.activities import activity_out
@@ -34,7 +35,7 @@ async def export_person_data(
     leads, contacts, activities on those leads or mentioning them, engagement events; deleted
     records included (listed in `deleted_ids`). 422 names `phone` when neither is given. Admin only."""
     found = await personal_data.export_person(session, actor=actor, phone=phone, email=email)
-    return PersonExportOut(
+    export = PersonExportOut(
         phone=found.phone,
         email=found.email,
         generated_at=now,
@@ -44,3 +45,4 @@ async def export_person_data(
         engagement_events=[EngagementRecordOut.model_validate(event) for event in found.engagement_events],
         deleted_ids=found.deleted_ids,
     )
+    return await with_name(session, actor, export)

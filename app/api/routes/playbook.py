@@ -235,7 +235,7 @@ async def record_playbook_use(
     use, entry = await playbook.record_use(
         session, actor=actor, entry_id=playbook_entry_id, activity_id=body.activity_id
     )
-    return PlaybookUseOut(
+    answer = PlaybookUseOut(
         id=use.id,
         entry_id=use.entry_id,
         activity_id=use.activity_id,
@@ -243,6 +243,7 @@ async def record_playbook_use(
         created_at=use.created_at,
         usage_count=entry.usage_count,
     )
+    return await with_name(session, actor, answer)
 
 
 @router.get(

@@ -258,7 +258,9 @@ async def get_quote_price_history(
     audit rows `quote.created`, `quote.prices_changed`, `quote.prices_approved`,
     `quote.prices_rejected`); a rep reads their own quotes' history."""
     rows = await quotes.price_history(session, actor=actor, quote_id=quote_id)
-    return QuotePriceHistory(items=[AuditEventOut.model_validate(row) for row in rows])
+    return QuotePriceHistory(
+        items=await with_names(session, actor, [AuditEventOut.model_validate(row) for row in rows])
+    )
 
 
 @router.put(

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
-from app.api.schemas.common import ListPage, Record, Timestamp
+from app.api.schemas.common import ListPage, Record, Timestamp, name_of
 from app.domain.permissions import API_KEY_SCOPES
 
 _KEY_EXAMPLE: dict[str, Any] = {
@@ -20,6 +20,7 @@ _KEY_EXAMPLE: dict[str, Any] = {
     "prefix": "a1b2c3d4e5f6",
     "scopes": ["users:read"],
     "created_by_id": "5b0f4c5e-2a7d-4b7e-9f8a-2c1d3e4f5a6b",
+    "created_by_name": "李明",
     "last_used_at": None,
     "expires_at": None,
     "revoked_at": None,
@@ -50,6 +51,7 @@ class ApiKeyOut(Record):
     prefix: str
     scopes: list[str]
     created_by_id: uuid.UUID | None
+    created_by_name: str | None = name_of("user who created the key")
     last_used_at: datetime | None
     expires_at: datetime | None
     revoked_at: datetime | None

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import JsonInteger, ListPage, PatchModel, Record
+from app.api.schemas.common import JsonInteger, ListPage, PatchModel, Record, name_of, names_of
 from app.api.schemas.content_checks import ContentChecked, checking
 from app.api.schemas.leads import CustomFields, Money, ShortText, Tags
 from app.domain.assignment import MAX_CONDITIONS, MAX_WEIGHT, Operator, Strategy, parse_conditions
@@ -135,7 +135,9 @@ class RuleOut(Record):
     conditions: list[ConditionOut]
     strategy: Strategy
     user_ids: list[uuid.UUID]
+    user_names: list[str | None] = names_of("users")
     team_ids: list[uuid.UUID]
+    team_names: list[str | None] = names_of("teams")
     weights: dict[uuid.UUID, int]
     max_open_leads: int | None
     max_new_per_day: int | None
@@ -196,6 +198,7 @@ class SimulationOut(BaseModel):
                     "fallback": None,
                     "fallback_candidates": [],
                     "chosen_user_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                    "chosen_user_name": "王芳",
                     "outcome": "assigned",
                     "reason": "rule '华东防水大客户': round_robin turn 3 of 4",
                 }
@@ -211,6 +214,7 @@ class SimulationOut(BaseModel):
     fallback: str | None = Field(description="team or pool when the rules gave nobody")
     fallback_candidates: list[CandidateOut]
     chosen_user_id: uuid.UUID | None
+    chosen_user_name: str | None = name_of("chosen user")
     outcome: str = Field(description="assigned or pooled")
     reason: str
 

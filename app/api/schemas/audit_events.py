@@ -8,13 +8,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from app.api.schemas.common import ListPage
+from app.api.schemas.common import ListPage, name_of
 
 _EVENT_EXAMPLE: dict[str, Any] = {
     "id": "0a1b2c3d-4e5f-4061-8273-94a5b6c7d8e9",
     "occurred_at": "2026-11-23T03:10:00Z",
     "actor_type": "user",
     "actor_id": "5b0f4c5e-2a7d-4b7e-9f8a-2c1d3e4f5a6b",
+    "actor_name": "李明",
     "action": "customer.owner_changed",
     "entity_type": "customer",
     "entity_id": "2b3c4d5e-6f70-4182-93a4-b5c6d7e8f901",
@@ -31,6 +32,7 @@ class AuditEventOut(BaseModel):
     occurred_at: datetime
     actor_type: str
     actor_id: uuid.UUID | None
+    actor_name: str | None = name_of("actor (a user, an API key or an intake form, as `actor_type` says)")
     action: str
     entity_type: str
     entity_id: uuid.UUID

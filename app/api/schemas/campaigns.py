@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import Day, DecimalText, ListPage, PatchModel, Record, StoredMoney
+from app.api.schemas.common import Day, DecimalText, ListPage, PatchModel, Record, StoredMoney, name_of
 from app.api.schemas.pipelines import Currency
 from app.domain.campaigns import CampaignChannel
 
@@ -79,6 +79,7 @@ class CampaignOut(Record):
                     "updated_at": "2026-11-01T02:00:00Z",
                     "is_archived": False,
                     "created_by_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                    "created_by_name": "市场小刘",
                 }
             ]
         },
@@ -93,6 +94,7 @@ class CampaignOut(Record):
     notes: str | None
     is_archived: bool
     created_by_id: uuid.UUID | None
+    created_by_name: str | None = name_of("user who created the campaign")
 
 
 class CampaignPage(ListPage):
@@ -122,19 +124,23 @@ class CampaignCostOut(Record):
                     "created_at": "2026-11-10T09:00:00Z",
                     "updated_at": "2026-11-10T09:00:00Z",
                     "campaign_id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                    "campaign_name": "2026上海建材展",
                     "currency": "CNY",
                     "created_by_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                    "created_by_name": "市场小刘",
                 }
             ]
         },
     )
 
     campaign_id: uuid.UUID
+    campaign_name: str | None = name_of("campaign")
     incurred_on: date
     amount: StoredMoney
     currency: str
     note: str | None
     created_by_id: uuid.UUID | None
+    created_by_name: str | None = name_of("user who entered the cost")
 
 
 class CampaignCostPage(ListPage):

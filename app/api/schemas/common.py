@@ -242,6 +242,15 @@ def name_of(what: str) -> Any:
     )
 
 
+def names_of(what: str) -> Any:
+    """A read-only `<reference>_names` list beside a list `<reference>_ids`, filled by api/display_names."""
+    return Field(
+        default_factory=list,
+        description=f"The {what}' display names, read-only, in the order of the ids beside them; null for "
+        "an id whose record was deleted (or its personal data erased).",
+    )
+
+
 class Record(BaseModel):
     """Fields every resource carries."""
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import JsonInteger, ListPage, PatchModel, Record
+from app.api.schemas.common import JsonInteger, ListPage, PatchModel, Record, name_of
 from app.domain.intake import MAX_SUBMITTED_FIELDS, MAX_SUBMITTED_VALUE
 from app.domain.leads import LeadSource
 
@@ -127,6 +127,7 @@ class IntakeFormOut(Record):
     key_prefix: str = Field(description="The first characters of the form key, to tell keys apart.")
     source: LeadSource
     campaign_id: uuid.UUID | None
+    campaign_name: str | None = name_of("campaign")
     field_mapping: dict[str, str]
     honeypot_field: str | None
     form_rate_limit: int

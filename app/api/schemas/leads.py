@@ -124,6 +124,7 @@ _LEAD_EXAMPLE: dict[str, Any] = {
     "feedback_by_id": None,
     "feedback_at": None,
     "assignment_rule_id": "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d",
+    "assignment_rule_name": "华东防水大客户",
     "assignment_strategy": "round_robin",
     "assignment_reason": "rule '华东防水大客户': round_robin turn 3 of 4",
     "pooled_at": None,
@@ -134,6 +135,7 @@ _LEAD_EXAMPLE: dict[str, Any] = {
     "custom_fields": {},
     "merged_from": None,
     "campaign_id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+    "campaign_name": "2026上海建材展",
     "utm_source": "baidu",
     "utm_medium": "cpc",
     "utm_campaign": "waterproofing_2026q4",
@@ -295,6 +297,7 @@ class LeadOut(Record, Engaged):
     feedback_by_name: str | None = name_of("user who gave the feedback")
     feedback_at: datetime | None
     assignment_rule_id: uuid.UUID | None = Field(description="The rule that chose the owner, if one did.")
+    assignment_rule_name: str | None = name_of("assignment rule")
     assignment_strategy: str | None
     assignment_reason: str | None = Field(description="Why this owner, in words a manager reads.")
     pooled_at: datetime | None
@@ -305,6 +308,7 @@ class LeadOut(Record, Engaged):
     tags: list[str]
     custom_fields: dict[str, Any]
     campaign_id: uuid.UUID | None = Field(description="The campaign that brought the lead in.")
+    campaign_name: str | None = name_of("campaign")
     utm_source: str | None
     utm_medium: str | None
     utm_campaign: str | None

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.api.schemas.common import name_of
 from app.domain.next_actions import CallBasis, MiningBasis
 
 _CONTACT_TIMES_EXAMPLE: dict[str, Any] = {
@@ -95,6 +96,7 @@ class PackTaskOut(BaseModel):
     title: str
     due_at: datetime
     assignee_id: uuid.UUID | None
+    assignee_name: str | None = name_of("assignee")
     overdue: bool
 
 
@@ -146,6 +148,7 @@ class NextActionsOut(BaseModel):
 
     opportunity_id: uuid.UUID
     pipeline_id: uuid.UUID
+    pipeline_name: str | None = name_of("pipeline")
     stage_id: uuid.UUID
     stage_name: str
     stage_entered_at: datetime

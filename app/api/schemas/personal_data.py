@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.api.schemas.activities import ActivityOut
+from app.api.schemas.common import name_of
 from app.api.schemas.customers import ContactOut
 from app.api.schemas.leads import LeadOut
 from app.domain.engagement import EngagementType
@@ -32,8 +33,11 @@ class EngagementRecordOut(BaseModel):
     type: EngagementType
     occurred_at: datetime
     lead_id: uuid.UUID | None
+    lead_name: str | None = name_of("lead")
     contact_id: uuid.UUID | None
+    contact_name: str | None = name_of("contact")
     customer_id: uuid.UUID | None
+    customer_name: str | None = name_of("customer")
 
 
 class PersonExportOut(BaseModel):

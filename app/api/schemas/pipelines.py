@@ -324,6 +324,7 @@ class OpportunityOut(Record):
     campaign_id: uuid.UUID | None = Field(
         description="The campaign the deal is credited to: its source lead's, unless set by hand."
     )
+    campaign_name: str | None = name_of("campaign")
     product_lines: list[str]
     description: str | None
     competitors: str | None

@@ -163,8 +163,10 @@ class PlaybookUseOut(BaseModel):
                 {
                     "id": "9c3d4e5f-6a7b-4c8d-8e9f-0a1b2c3d4e5f",
                     "entry_id": "6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e",
+                    "entry_name": "开场白",
                     "activity_id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
                     "user_id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                    "user_name": "王芳",
                     "created_at": "2026-12-07T04:00:00Z",
                     "usage_count": 4,
                 }
@@ -174,7 +176,9 @@ class PlaybookUseOut(BaseModel):
 
     id: uuid.UUID
     entry_id: uuid.UUID
+    entry_name: str | None = name_of("playbook entry (its title)")
     activity_id: uuid.UUID
     user_id: uuid.UUID | None
+    user_name: str | None = name_of("user")
     created_at: datetime
     usage_count: int = Field(description="The entry's count with this use.")

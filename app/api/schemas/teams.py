@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from app.api.schemas.common import ListPage, PatchModel, Record, name_of
+from app.api.schemas.common import ListPage, PatchModel, Record, name_of, names_of
 
 TeamName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Region = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -24,6 +24,7 @@ _TEAM_EXAMPLE: dict[str, Any] = {
     "supervisor_id": "5b0f4c5e-2a7d-4b7e-9f8a-2c1d3e4f5a6b",
     "supervisor_name": "李明",
     "member_ids": ["7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"],
+    "member_names": ["王芳"],
 }
 
 
@@ -60,6 +61,7 @@ class TeamOut(Record):
     supervisor_id: uuid.UUID | None
     supervisor_name: str | None = name_of("supervisor")
     member_ids: list[uuid.UUID]
+    member_names: list[str | None] = names_of("members")
 
 
 class TeamPage(ListPage):
