@@ -58,6 +58,10 @@ def _run_in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
 @db_cli.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply migrations (creates the SQLite file under var/ when needed)."""
+    _upgrade(revision)
+
+
+def _upgrade(revision: str) -> None:
     from alembic import command
     from alembic.config import Config
 
@@ -110,7 +114,10 @@ def create_org(
 @cli.command("seed-demo")
 def seed_demo() -> None:
     """Create the demo distributor (idempotent) and print how to sign in."""
+    _seed_demo("localhost:8000")
 
+
+def _seed_demo(address: str) -> None:
     async def work(session: AsyncSession) -> list[demo.DemoLogin]:
         return await demo.seed_demo(session, timezone=get_settings().default_timezone)
 
@@ -122,7 +129,7 @@ def seed_demo() -> None:
         table.add_row(login.username, login.role)
     Console().print(table)
     typer.echo(
-        "Sign in: curl -s -X POST localhost:8000/api/v1/auth/token "
+        f"Sign in: curl -s -X POST {address}/api/v1/auth/token "
         f"-d username=demo.director -d password={demo.DEMO_PASSWORD}"
     )
 
@@ -246,6 +253,19 @@ def serve(
     workers: Annotated[int, typer.Option(help="API processes (PostgreSQL + Redis only)")] = 1,
 ) -> None:
     """Run the API with uvicorn."""
+    _serve(host, port, workers)
+
+
+@cli.command("start")
+def start(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Migrate, seed the demo distributor (once), print its logins and serve: `db upgrade`,
+    `seed-demo` and `serve` in one process, so the application is imported once (scripts/start)."""
+    _upgrade("head")
+    _seed_demo(f"{host}:{port}")
+    _serve(host, port, workers=1)
+
+
+def _serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
     settings = get_settings()

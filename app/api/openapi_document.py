@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from app.api.errors import PROBLEM_MEDIA_TYPE
@@ -58,12 +59,14 @@ def finish_document(schema: dict[str, Any]) -> None:
     for path_item in schema["paths"].values():
         for operation in path_item.values():
             _problem_content(operation)
+            _declare_replay_header(operation)
             # An operation without the bearer dependency is public: say so, rather than inherit.
             operation.setdefault("security", [])
     for path_item in schema.get("webhooks", {}).values():
         for operation in path_item.values():
             operation.setdefault("security", [])
     _declare_tags(schema)
+    _name_form_bodies(schema)
     complete_examples(schema)
 
 
@@ -72,6 +75,54 @@ def _problem_content(operation: dict[str, Any]) -> None:
         content = response.get("content", {})
         if status[0] in "45" and "application/json" in content:
             content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+
+
+REPLAY_HEADER = {
+    "description": "`true` when this is the stored answer to an earlier request with the same "
+    "Idempotency-Key (replayed for 24 h); absent on a first answer.",
+    "schema": {"type": "string", "enum": ["true"]},
+}
+
+
+def _declare_replay_header(operation: dict[str, Any]) -> None:
+    """The header a replayed answer carries, on the successes of operations taking Idempotency-Key."""
+    takes_key = any(
+        parameter.get("in") == "header" and parameter.get("name", "").lower() == "idempotency-key"
+        for parameter in operation.get("parameters", [])
+    )
+    if not takes_key:
+        return
+    for status, response in operation.get("responses", {}).items():
+        if status.startswith("2"):
+            response.setdefault("headers", {})["Idempotent-Replayed"] = REPLAY_HEADER
+
+
+def _name_form_bodies(schema: dict[str, Any]) -> None:
+    """FastAPI names a multipart body after its operation (`Body_import_leads`); generated clients
+    then carry that name. Each becomes `<Operation>Form` (`ImportLeadsForm`), references included."""
+    components = schema["components"]["schemas"]
+    renamed = {
+        name: "".join(part.capitalize() for part in name.removeprefix("Body_").split("_")) + "Form"
+        for name in components
+        if name.startswith("Body_")
+    }
+    for old, new in renamed.items():
+        components[new] = components.pop(old)
+        components[new]["title"] = new
+    pattern = re.compile(r"^#/components/schemas/(Body_\w+)$")
+
+    def rewrite(node: Any) -> None:
+        if isinstance(node, dict):
+            reference = node.get("$ref")
+            if isinstance(reference, str) and (found := pattern.match(reference)):
+                node["$ref"] = f"#/components/schemas/{renamed[found[1]]}"
+            for value in node.values():
+                rewrite(value)
+        elif isinstance(node, list):
+            for value in node:
+                rewrite(value)
+
+    rewrite(schema)
 
 
 def _declare_tags(schema: dict[str, Any]) -> None:

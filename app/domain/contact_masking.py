@@ -10,6 +10,7 @@ in full. Whoever entered a lead sees what they typed.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -46,6 +47,23 @@ def masked_contacts(phone: str | None, email: str | None, wechat: str | None) ->
         "email": mask_email(email) if email else email,
         "wechat": mask_wechat(wechat) if wechat else wechat,
     }
+
+
+# A phone number as people type it into notes (`139 1234 2222`, `021-6234-1234`, `+86 139...`):
+# ten digits or more, single spaces or dashes between them; an ISO date with its hour is not one.
+_PHONE_IN_TEXT = re.compile(r"(?<![\d+])(?!\d{4}-\d{1,2}-\d{1,2}\b)\+?\d(?:[ \-]?\d){9,}(?!\d)")
+_EMAIL_IN_TEXT = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
+
+
+def masked_text(text: str, wechat: str | None) -> str:
+    """Free text about a pooled lead (its notes, the notes and info points of its activities) with
+    the ways to reach it masked as its contact fields are: phone numbers and e-mail addresses in
+    it, and the lead's WeChat id, which no pattern recognises."""
+    text = _PHONE_IN_TEXT.sub(lambda found: mask_phone(re.sub(r"[ \-]", "", found[0])), text)
+    text = _EMAIL_IN_TEXT.sub(lambda found: mask_email(found[0]), text)
+    if wechat:
+        text = re.sub(re.escape(wechat), mask_wechat(wechat), text, flags=re.IGNORECASE)
+    return text
 
 
 def sees_pool_contacts(viewer: Principal) -> bool:

@@ -21,6 +21,7 @@ from pydantic import (
     StrictInt,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -164,14 +165,42 @@ class LeadPoolSettings(SettingsSection):
         default=200, ge=0, le=1_000_000, description="A rep with this many open leads cannot claim more."
     )
     mask_contacts: StrictBool = Field(
-        default=True, description="Mask the phone and e-mail of pooled leads until claimed"
+        default=True,
+        description=(
+            "Mask the phone, e-mail and WeChat id of pooled leads (and in notes about them) until claimed"
+        ),
     )
 
 
+def _without_offset(value: time) -> time:
+    if value.tzinfo is not None:
+        raise _refused("a local time of the organization's time zone, without an offset (09:00)")
+    return value
+
+
+# A wall-clock time in the organization's zone, as the API writes it back ("09:00:00"): not the
+# JSON Schema `time` format, which is RFC 3339's full-time and requires an offset.
+LocalTime = Annotated[
+    time,
+    AfterValidator(_without_offset),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+            "description": "HH:MM or HH:MM:SS, local time, no offset",
+        }
+    ),
+]
+
+
 class WorkingHoursSettings(SettingsSection):
-    start: time = Field(default=time(9), description="When the working day starts, local time.")
-    end: time = Field(
-        validate_default=True, default=time(18), description="When the working day ends, local time."
+    start: LocalTime = Field(
+        default=time(9), description="When the working day starts (HH:MM[:SS], local time, no offset)."
+    )
+    end: LocalTime = Field(
+        validate_default=True,
+        default=time(18),
+        description="When the working day ends (HH:MM[:SS], local time, no offset).",
     )
     weekdays: list[Annotated[StrictInt, Field(ge=1, le=7)]] = Field(
         default=[1, 2, 3, 4, 5],

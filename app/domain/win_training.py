@@ -16,11 +16,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
-from sklearn.model_selection import TimeSeriesSplit
 
 from app.domain.win_probability import (
     CATEGORICAL_FEATURES,
@@ -34,6 +32,9 @@ from app.domain.win_probability import (
     features,
     model_input,
 )
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 
 CALIBRATION_BINS = 10
 _CANDIDATE_C = np.logspace(-4, 2, 13)
@@ -184,6 +185,11 @@ def fit_logistic(
 ) -> tuple[LinearModel, float]:
     """With `c` None the regularisation is chosen by time-ordered cross-validation on log loss (the
     rows come oldest first), so a history without signal gets a model close to its base rate."""
+    # scikit-learn takes seconds to import: loaded by the training job that needs it, not by every
+    # process that starts the API or the CLI.
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+    from sklearn.model_selection import TimeSeriesSplit
+
     layout = _layout(rows)
     design, target = _design(rows, layout), np.asarray(outcomes, dtype=int)
     if c is None:

@@ -306,10 +306,12 @@ async def submit(
 
 
 def lead_input_from_form(form: IntakeForm, mapped: MappedLead) -> leads.NewLead:
-    """The lead-creation input of a submission: the mapped values, the form's source and campaign."""
+    """The lead-creation input of a submission: the mapped values, the form's source and campaign,
+    and the form's creator as the one who entered it, so marketing follows its forms' leads."""
     return leads.NewLead(
         source=LeadSource(form.source),
         campaign_id=form.campaign_id,
+        entered_by_id=form.created_by_id,
         custom_fields=mapped.custom_fields,
         **mapped.values,
     )

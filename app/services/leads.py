@@ -168,6 +168,8 @@ class NewLead:
     custom_fields: dict[str, Any] = field(default_factory=dict)
     id: uuid.UUID | None = None
     campaign_id: uuid.UUID | None = None
+    # Who entered the lead when no user posts it: the user who set up the web form it came through.
+    entered_by_id: uuid.UUID | None = None
     utm_source: str | None = None
     utm_medium: str | None = None
     utm_campaign: str | None = None
@@ -359,7 +361,7 @@ def _lead_values(
         "notes": data.notes,
         "status": LeadStatus.assigned if owner_id else LeadStatus.new,
         "owner_id": owner_id,
-        "created_by_id": actor.user_id,
+        "created_by_id": actor.user_id or data.entered_by_id,
         "assigned_at": now if owner_id else None,
         "tags": sorted(set(data.tags)),
         "custom_fields": custom_fields,

@@ -151,3 +151,58 @@ async def test_an_organization_may_turn_masking_off(client, app, make_tenant, ma
         )
     )
     assert await _as_seen(client, bearer(rep_token), lead["id"]) == _everywhere(MASKED)
+
+
+async def test_notes_about_a_pooled_lead_do_not_give_its_contacts_away(client, app, make_tenant, make_user):
+    """What a previous owner wrote (the lead's notes, its activities' notes and info points) is
+    masked as the contact fields are, for whom the pool is masked; its writer and management read
+    it as written, and a date in it stays a date."""
+    tenant = await make_tenant()
+    _, first_rep_token = await make_user(tenant, "rep")
+    _, other_rep_token = await make_user(tenant, "rep")
+    as_first, as_other = bearer(first_rep_token), bearer(other_rep_token)
+    lead = await _pooled_lead(client, app, tenant.headers)
+    ok(await client.post(f"/api/v1/leads/{lead['id']}/claim", headers=as_first))
+    later = "；2026-12-09 10:30 再联系"
+    written = f"12月7日 回电 139 1234-2222，邮件 {EMAIL}，微信 {WECHAT.upper()}{later}"
+    shown = f"12月7日 回电 {MASKED_PHONE[3:]}，邮件 {MASKED_EMAIL}，微信 {MASKED_WECHAT}{later}"
+    ok(await client.patch(f"/api/v1/leads/{lead['id']}", json={"notes": written}, headers=as_first))
+    activity = ok(
+        await client.post(
+            "/api/v1/activities",
+            json={
+                "type": "call",
+                "lead_id": lead["id"],
+                "call_outcome": "connected",
+                "occurred_at": "2026-11-23T01:00:00Z",
+                "notes": written,
+                "info_points": {"needs": f"屋面防水，决策人手机 {PHONE}"},
+            },
+            headers=as_first,
+        ),
+        201,
+    )
+    release = {"reason": "客户暂无需求"}
+    ok(await client.post(f"/api/v1/leads/{lead['id']}/release", json=release, headers=as_first))
+
+    def texts(activity: dict[str, Any]) -> tuple[str, str]:
+        return activity["notes"], activity["info_points"]["needs"]
+
+    listed = ok(await client.get("/api/v1/activities", params={"lead_id": lead["id"]}, headers=as_other))
+    assert [texts(a) for a in listed["items"]] == [(shown, f"屋面防水，决策人手机 {MASKED_PHONE}")]
+    alone = ok(await client.get(f"/api/v1/activities/{activity['id']}", headers=as_other))
+    assert texts(alone) == (shown, f"屋面防水，决策人手机 {MASKED_PHONE}")
+    assert ok(await client.get(f"/api/v1/leads/{lead['id']}", headers=as_other))["notes"] == shown
+    exported = await client.get(
+        "/api/v1/activities", params={"lead_id": lead["id"]}, headers={**as_other, "Accept": "text/csv"}
+    )
+    assert exported.status_code == 200, exported.text
+    for contact in ("1234-2222", PHONE[3:], EMAIL, WECHAT):
+        assert contact not in exported.text
+
+    for reader in (as_first, tenant.headers):
+        assert texts(ok(await client.get(f"/api/v1/activities/{activity['id']}", headers=reader))) == (
+            written,
+            f"屋面防水，决策人手机 {PHONE}",
+        )
+    assert ok(await client.get(f"/api/v1/leads/{lead['id']}", headers=tenant.headers))["notes"] == written

@@ -163,3 +163,39 @@ async def test_marketing_sees_no_one_elses_leads_nor_its_deleted_or_erased_ones(
         colleagues["id"],
         reps_own["id"],
     }
+
+
+async def test_marketing_follows_the_leads_its_web_forms_bring_in(client, app, make_tenant, make_user):
+    """A web-form lead counts as entered by the user who set the form up: marketing reads it to its
+    outcome like one it typed in; another marketer, whose form it is not, does not see it."""
+    tenant = await make_tenant()
+    marketing, marketing_token = await make_user(tenant, "marketing", display_name="市场部 李娜")
+    _, other_marketing_token = await make_user(tenant, "marketing")
+    rep, _ = await make_user(tenant, "rep", display_name="销售 王芳")
+    as_marketing = bearer(marketing_token)
+    form = ok(
+        await client.post(
+            "/api/v1/intake-forms",
+            json={"name": "官网询价", "field_mapping": {"contact_name": "name", "mobile": "phone"}},
+            headers=as_marketing,
+        ),
+        201,
+    )
+    submitted = await client.post(
+        f"/api/v1/intake/{form['key']}", data={"contact_name": "孙总", "mobile": str(next(_phones))}
+    )
+    assert submitted.status_code == 202, submitted.text
+    await app.state.runtime.queue.drain()
+    [lead] = ok(await client.get("/api/v1/leads", params={"source": "web_form"}, headers=tenant.headers))[
+        "items"
+    ]
+    assert (lead["created_by_id"], lead["created_by_name"]) == (marketing["id"], "市场部 李娜")
+    await _assign(client, tenant.headers, lead["id"], str(rep["id"]))
+
+    mine = ok(await client.get("/api/v1/leads", headers=as_marketing))
+    assert [(item["id"], item["owner_name"], item["status"]) for item in mine["items"]] == [
+        (lead["id"], "销售 王芳", "assigned")
+    ]
+    refused = await client.patch(f"/api/v1/leads/{lead['id']}", json={"budget": "1.00"}, headers=as_marketing)
+    assert (refused.status_code, refused.json()["code"]) == (403, "lead.read_only")
+    assert ok(await client.get("/api/v1/leads", headers=bearer(other_marketing_token)))["items"] == []

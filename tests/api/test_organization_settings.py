@@ -93,6 +93,27 @@ async def test_a_bad_decimal_names_its_field_in_words_and_nothing_is_stored(clie
     assert await _settings(client, tenant.headers) == before
 
 
+async def test_working_hours_are_local_times_without_an_offset(client, make_tenant):
+    """The contract types them as HH:MM[:SS] (not JSON Schema's `time`, which needs an offset);
+    an offset is refused naming the field (it was a 500: a time with an offset cannot be compared
+    with one without)."""
+    tenant = await make_tenant()
+
+    for start in ("09:00+08:00", "09:00:00Z"):
+        refused = await _patch(client, tenant.headers, {"working_hours": {"start": start}})
+        assert refused.status_code == 422, refused.text
+        [error] = refused.json()["errors"]
+        assert error["field"] == "settings.working_hours.start"
+        assert "without an offset" in error["message"]
+
+    accepted = await _patch(client, tenant.headers, {"working_hours": {"start": "08:30", "end": "17:30:00"}})
+    assert ok(accepted)["settings"]["working_hours"] == {
+        "start": "08:30:00",
+        "end": "17:30:00",
+        "weekdays": [1, 2, 3, 4, 5],
+    }
+
+
 async def test_a_rule_across_fields_is_checked_on_the_merged_settings(client, make_tenant):
     tenant = await make_tenant()
     ok(await _patch(client, tenant.headers, {"rag_red_after_hours": 30}))

@@ -293,6 +293,27 @@ async def test_due_and_overdue_reminders_go_out_once_each_to_the_assignee_and_on
     assert payloads[0]["assignee_name"] == engineer["display_name"]
 
 
+async def test_a_reminder_shows_the_due_time_as_the_organizations_clock_does(
+    client, app, make_tenant, make_user, clock
+):
+    """Issue 19, point 12: an in-app notification reads `11月24日 10:00` (Shanghai), not the stored
+    UTC instant in ISO 8601."""
+    tenant = await make_tenant()
+    engineer, _ = await make_user(tenant, "rep")
+    headers = await _admin(client, tenant)
+    customer_id = await _customer(client, headers, "申华建设")
+    due = clock.now + timedelta(hours=24)  # 2026-11-24 02:00 UTC, 10:00 in Shanghai
+    body = {"title": "现场勘查", "customer_id": customer_id, "assignee_id": engineer["id"]}
+    ok(await client.post(TASKS, json={**body, "due_at": due.isoformat()}, headers=headers), 201)
+    clock.now = due
+    assert await _remind(app) == 1
+
+    inbox = ok(await client.get("/api/v1/notifications", headers=await _as(client, engineer)))["items"]
+    [reminder] = [n for n in inbox if n["topic"] == "task.due"]
+    assert "于 11月24日 10:00 到期" in reminder["body"], reminder["body"]
+    assert "2026-11-24" not in reminder["body"] + reminder["title"]
+
+
 async def test_a_task_found_past_its_grace_gets_the_overdue_reminder_only(
     client, app, make_tenant, make_user, clock
 ):

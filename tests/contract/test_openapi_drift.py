@@ -115,3 +115,27 @@ def test_every_operation_states_its_security_and_every_tag_is_declared() -> None
         "/readyz",
         "/metrics",
     }
+
+
+def test_replays_and_upload_forms_are_declared_under_names_a_client_reads() -> None:
+    """Issue 19, point 16: every operation taking an Idempotency-Key declares the
+    `Idempotent-Replayed` header on its successes, and no multipart body keeps FastAPI's
+    `Body_<operation>` name."""
+    document = create_app().openapi()
+    keyed = 0
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            names = {p["name"].lower() for p in operation.get("parameters", []) if p["in"] == "header"}
+            if "idempotency-key" not in names:
+                continue
+            keyed += 1
+            for status, response in operation["responses"].items():
+                if status.startswith("2"):
+                    assert "Idempotent-Replayed" in response.get("headers", {}), f"{method} {path} {status}"
+    assert keyed
+    assert "Idempotent-Replayed" in document["paths"]["/api/v1/leads"]["post"]["responses"]["201"]["headers"]
+    schemas = document["components"]["schemas"]
+    assert not [name for name in schemas if name.startswith("Body_")]
+    upload = document["paths"]["/api/v1/leads/import"]["post"]["requestBody"]["content"]
+    assert upload["multipart/form-data"]["schema"] == {"$ref": "#/components/schemas/ImportLeadsForm"}
+    assert "file" in schemas["ImportLeadsForm"]["properties"]

@@ -11,6 +11,7 @@ from app.domain.contact_masking import (
     mask_phone,
     mask_wechat,
     masked_contacts,
+    masked_text,
     pool_masking,
 )
 from app.domain.leads import LeadStatus
@@ -87,3 +88,19 @@ def test_sellers_and_marketing_see_pooled_leads_masked_while_the_setting_is_on(r
 )
 def test_management_and_integrations_see_the_pool_in_full(viewer: Principal) -> None:
     assert not pool_masking(viewer, mask_contacts=True).hides(LeadStatus.pooled, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("回电 139 1234 2222", "回电 139****2222"),
+        ("座机 021-6234-1234 转 8", "座机 021****1234 转 8"),
+        ("手机+86 139-1234-2222", "手机+86139****2222"),
+        ("mail Chen.D@dongfang.cn now", "mail C***@dongfang.cn now"),
+        ("微信 Chen_DongFang 已加", "微信 c***g 已加"),
+        # Dates, times, amounts and short numbers are not contacts.
+        ("2026-12-09 10:30 报价 600000 元，订单 20261209", "2026-12-09 10:30 报价 600000 元，订单 20261209"),
+    ],
+)
+def test_contacts_in_free_text_are_masked_and_the_rest_stays(text: str, shown: str) -> None:
+    assert masked_text(text, "chen_dongfang") == shown

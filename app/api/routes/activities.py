@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import (
     ETAG_HEADER,
@@ -20,7 +22,7 @@ from app.api.deps import (
     etag_for,
     require,
 )
-from app.api.display_names import with_name, with_names
+from app.api.display_names import with_names
 from app.api.errors import problem_responses
 from app.api.list_export import EXPORT_RESPONSES, ListExportDep
 from app.api.list_filters import CreatedPeriod, IdFilter, OccurredPeriod, OwnerIds, TeamIds
@@ -30,7 +32,7 @@ from app.domain.activities import ActivityType
 from app.domain.models import Activity
 from app.domain.permissions import Permission
 from app.domain.principal import Principal
-from app.services import activities, deletion
+from app.services import activities, contact_masking, deletion
 
 router = APIRouter(prefix=f"{API_V1}/activities", tags=["activities"])
 
@@ -71,6 +73,22 @@ def activity_out(activity: Activity) -> ActivityOut:
     )
 
 
+async def activities_out(
+    session: AsyncSession, actor: Principal, records: Sequence[Activity]
+) -> list[ActivityOut]:
+    """Activities as the API shows them: on a pooled lead masked for the caller, phone numbers,
+    e-mail addresses and the lead's WeChat id in the notes and info points masked."""
+    masking = await contact_masking.masking_for(session, actor)
+    masked = await contact_masking.shown_activity_texts(session, masking, records)
+    return await with_names(
+        session, actor, [activity_out(a).model_copy(update=masked.get(a.id, {})) for a in records]
+    )
+
+
+async def one_activity_out(session: AsyncSession, actor: Principal, activity: Activity) -> ActivityOut:
+    return (await activities_out(session, actor, [activity]))[0]
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -101,7 +119,7 @@ async def create_activity(
     if not recorded.created:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"{API_V1}/activities/{recorded.activity.id}"
-    return await with_name(session, actor, activity_out(recorded.activity))
+    return await one_activity_out(session, actor, recorded.activity)
 
 
 @router.get(
@@ -148,7 +166,7 @@ async def list_activities(
             occurred=occurred,
             created=created,
         )
-        return ActivityPage.of(page, await with_names(session, actor, [activity_out(a) for a in page.items]))
+        return ActivityPage.of(page, await activities_out(session, actor, page.items))
 
     return await export.answer(read_page, limit=limit, cursor=cursor)
 
@@ -163,7 +181,7 @@ async def get_activity(
 ) -> ActivityOut:
     activity = await activities.get_activity(session, actor=actor, activity_id=activity_id)
     response.headers["ETag"] = etag_for(activity.version)
-    return await with_name(session, actor, activity_out(activity))
+    return await one_activity_out(session, actor, activity)
 
 
 @router.patch(
@@ -191,7 +209,7 @@ async def update_activity(
         expected_version=expected_version,
     )
     response.headers["ETag"] = etag_for(activity.version)
-    return await with_name(session, actor, activity_out(activity))
+    return await one_activity_out(session, actor, activity)
 
 
 @router.delete(
@@ -217,4 +235,4 @@ async def restore_activity(session: SessionDep, actor: CanDelete, activity_id: u
     """Brings a deleted activity back; 409 `activity.not_deleted` for one that is not deleted."""
     activity = await deletion.restore_record(session, actor=actor, entity="activity", record_id=activity_id)
     assert isinstance(activity, Activity)
-    return await with_name(session, actor, activity_out(activity))
+    return await one_activity_out(session, actor, activity)

@@ -263,8 +263,9 @@ class LeadOut(Record, Engaged):
     owner_id: uuid.UUID | None
     owner_name: str | None = name_of("owner")
     created_by_id: uuid.UUID | None = Field(
-        description="The user who entered the lead (by hand or by an import); null for leads from web "
-        "forms and API keys, and for leads entered before it was recorded (not backfilled)."
+        description="The user who entered the lead (by hand, by an import, or, for a web-form lead, the "
+        "user who set the form up); null for leads from API keys, and for leads entered before it was "
+        "recorded (not backfilled)."
     )
     created_by_name: str | None = name_of("user who entered the lead")
     assigned_at: datetime | None

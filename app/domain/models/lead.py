@@ -70,7 +70,8 @@ class Lead(SoftDeletable, Entity):
     notes: Mapped[str | None] = mapped_column(Text)
     status: Mapped[LeadStatus] = mapped_column(str_enum(LeadStatus), default=LeadStatus.new)
     owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
-    # The user who entered the lead (by hand or by an import); none for web forms and API keys.
+    # The user who entered the lead (by hand, by an import, or by setting up the web form it came
+    # through); none for API keys.
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     assigned_at: Mapped[datetime | None]
     first_response_at: Mapped[datetime | None]
