@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api.path_parameters import malformed_path_ids
 from app.api.schemas.common import Problem, ProblemFieldError
 from app.domain.errors import (
     Conflict,
@@ -160,6 +161,14 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
             422,
             "The request body cannot be read; send UTF-8 JSON or valid multipart form data.",
             code="request.body_unreadable",
+            instance=request.url.path,
+        )
+    if exc.status_code == 404 and (malformed := malformed_path_ids(request)):
+        return problem_response(
+            422,
+            f"Not an id: {', '.join(error.field for error in malformed)} in the path must be a UUID.",
+            code="request.invalid",
+            errors=malformed,
             instance=request.url.path,
         )
     headers = dict(exc.headers or {})
