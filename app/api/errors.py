@@ -145,10 +145,10 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
 def _allowed_methods(request: Request) -> str:
     """Every method some route serves at this path (the router only names the first route's)."""
     methods: set[str] = set()
-    for route in request.app.routes:
-        regex = getattr(route, "path_regex", None)
-        if regex is not None and regex.match(request.url.path):
-            methods |= set(getattr(route, "methods", None) or ()) - {"HEAD"}
+    # The operations, not app.routes: FastAPI nests each included router there as one route.
+    for route in request.app.state.api_routes:
+        if route.path_regex.match(request.url.path):
+            methods |= set(route.methods or ()) - {"HEAD"}
     return ", ".join(sorted(methods))
 
 

@@ -73,3 +73,10 @@ async def test_every_operation_with_an_id_in_its_path_declares_the_422(app):
         and "422" not in operation["responses"]
     ]
     assert undeclared == []
+
+
+async def test_a_method_a_path_does_not_take_answers_405_naming_those_it_does(client, make_tenant):
+    tenant = await make_tenant()
+    refused = await client.put(f"/api/v1/leads/{uuid.uuid4()}", headers=tenant.headers)
+    assert refused.status_code == 405
+    assert refused.headers["allow"] == "DELETE, GET, PATCH"
