@@ -25,7 +25,7 @@ from app.api.middleware import (
 )
 from app.api.openapi_document import finish_document
 from app.api.query_parameters import refuse_unknown_query_parameters
-from app.api.routers import ROUTE_MODULES
+from app.api.routers import ROUTE_MODULES, api_routes
 from app.api.runtime import Runtime
 from app.api.webhook_contract import add_webhooks
 from app.bootstrap import build_infrastructure
@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     _add_middleware(app, settings)
     for module in ROUTE_MODULES:
         app.include_router(module.router)
+    app.state.api_routes = api_routes()
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -188,6 +188,17 @@ SORT_BY_CHANGE = "updated_at: in the order the records last changed, ties broken
 
 ListOptionsDep = Annotated[ListOptions, Depends(get_list_options)]
 """What every list takes besides its own filters: `updated_since` and `include=total`."""
+CreatedSort = Annotated[
+    str, Query(pattern=r"^-?(created_at|updated_at)$", description="created_at; " + SORT_BY_CHANGE)
+]
+"""The sort of a list whose only order is its records' creation."""
+DeletedSort = Annotated[
+    str,
+    Query(
+        pattern=r"^-?(deleted_at|updated_at)$",
+        description="deleted_at: in the order of deletion; " + SORT_BY_CHANGE,
+    ),
+]
 Cursor = Annotated[
     str | None,
     Query(

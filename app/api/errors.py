@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api.path_parameters import malformed_path_ids
 from app.api.schemas.common import Problem, ProblemFieldError
 from app.domain.errors import (
     Conflict,
@@ -144,10 +145,10 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
 def _allowed_methods(request: Request) -> str:
     """Every method some route serves at this path (the router only names the first route's)."""
     methods: set[str] = set()
-    for route in request.app.routes:
-        regex = getattr(route, "path_regex", None)
-        if regex is not None and regex.match(request.url.path):
-            methods |= set(getattr(route, "methods", None) or ()) - {"HEAD"}
+    # The operations, not app.routes: FastAPI nests each included router there as one route.
+    for route in request.app.state.api_routes:
+        if route.path_regex.match(request.url.path):
+            methods |= set(route.methods or ()) - {"HEAD"}
     return ", ".join(sorted(methods))
 
 
@@ -160,6 +161,14 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
             422,
             "The request body cannot be read; send UTF-8 JSON or valid multipart form data.",
             code="request.body_unreadable",
+            instance=request.url.path,
+        )
+    if exc.status_code == 404 and (malformed := malformed_path_ids(request)):
+        return problem_response(
+            422,
+            f"Not an id: {', '.join(error.field for error in malformed)} in the path must be a UUID.",
+            code="request.invalid",
+            errors=malformed,
             instance=request.url.path,
         )
     headers = dict(exc.headers or {})

@@ -48,6 +48,8 @@ def period_query(name: str, what: str) -> Any:
 
 CreatedPeriod = Annotated[Period, period_query("created", "Created")]
 ClosedPeriod = Annotated[Period, period_query("closed", "Closed (won or lost)")]
+CompletedPeriod = Annotated[Period, period_query("closed", "Closed (done or cancelled)")]
+DecidedPeriod = Annotated[Period, period_query("closed", "Closed (accepted or rejected by the customer)")]
 OccurredPeriod = Annotated[Period, period_query("occurred", "Happened")]
 
 
@@ -104,6 +106,14 @@ Tags = Annotated[
     list[Annotated[str, StringConstraints(min_length=1, max_length=MAX_TAG_LENGTH)]] | None,
     Query(alias="tag", max_length=20, description="Carrying this tag; repeat for any of several."),
 ]
+
+
+def text_query(description: str) -> Any:
+    """`Annotated[str | None, text_query("Part of the title or the notes.")]`: `q` on a list whose
+    text is not a name or a phone number."""
+    return Query(min_length=1, max_length=100, description=description)
+
+
 SearchText = Annotated[
     str | None,
     Query(

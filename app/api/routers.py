@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fastapi.routing import APIRoute
+
 from app.api.routes import (
     activities,
     api_keys,
@@ -88,3 +90,9 @@ ROUTE_MODULES = (
     personal_data,
     operations,
 )
+
+
+def api_routes() -> list[APIRoute]:
+    """Every operation of the API, each with its full path (the app itself holds its routers)."""
+    routes = (route for module in ROUTE_MODULES for route in module.router.routes)
+    return [route for route in routes if isinstance(route, APIRoute)]

@@ -17,7 +17,8 @@ class ChangeOp(StrEnum):
 
 
 class EntityType(StrEnum):
-    """The records an integrator syncs; each name is the table's and the API resource's singular."""
+    """The records an integrator syncs, each named as its API resource in the singular (the table's
+    name too, but for `webhook`, a row of `webhook_subscription`)."""
 
     lead = "lead"
     customer = "customer"
@@ -30,6 +31,10 @@ class EntityType(StrEnum):
     user = "user"
     team = "team"
     pipeline = "pipeline"
+    campaign = "campaign"
+    playbook_entry = "playbook_entry"
+    webhook = "webhook"
+    assignment_rule = "assignment_rule"
 
 
 @dataclass(frozen=True)

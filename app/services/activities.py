@@ -30,9 +30,9 @@ from app.domain.policy import OrganizationPolicy
 from app.domain.principal import Principal
 from app.domain.sla import SlaKind, TimerState
 from app.services import audit, customer_health, customers, leads, opportunities, sla, win_probability
-from app.services.common import check_version, get_visible, matches, refuse_taken_id
+from app.services.common import check_version, get_visible, matches, plan_for_these_values, refuse_taken_id
 from app.services.lead_intent import rescore_leads
-from app.services.list_filters import ANY_TIME, Period, in_teams, within
+from app.services.list_filters import ANY_TIME, Period, in_teams, text_matches, within
 from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 from app.services.policy import policy_for
 from app.services.visibility import visible_to
@@ -474,7 +474,9 @@ async def list_activities(
     occurred: Period = ANY_TIME,
     created: Period = ANY_TIME,
     options: ListOptions = NO_OPTIONS,
+    q: str | None = None,
 ) -> Page[Activity]:
+    """`q`: part of the notes."""
     order = SortOrder.parse(sort, SORTABLE)
     statement = select(Activity).where(
         Activity.organization_id == actor.organization_id, activity_visibility(actor)
@@ -487,6 +489,9 @@ async def list_activities(
     statement = statement.where(
         *within(Activity.occurred_at, occurred), *within(Activity.created_at, created)
     )
+    if q:
+        await plan_for_these_values(session)
+        statement = statement.where(text_matches(q, [Activity.notes]))
     return await paginate(
         session,
         statement,

@@ -122,6 +122,9 @@ async def get_campaign(
     return await get_visible(session, Campaign, campaign_id, actor=actor, for_update=for_update)
 
 
+_CAMPAIGN_SORTABLE = {"created_at": Campaign.created_at, "updated_at": Campaign.updated_at}
+
+
 async def list_campaigns(
     session: AsyncSession,
     *,
@@ -130,7 +133,9 @@ async def list_campaigns(
     limit: int,
     cursor: str | None,
     options: ListOptions = NO_OPTIONS,
+    sort: str = "-created_at",
 ) -> Page[Campaign]:
+    order = SortOrder.parse(sort, _CAMPAIGN_SORTABLE)
     statement = select(Campaign).where(Campaign.organization_id == actor.organization_id)
     if filters.channel:
         statement = statement.where(Campaign.channel.in_(filters.channel))
@@ -147,9 +152,9 @@ async def list_campaigns(
     return await paginate(
         session,
         statement,
-        sort_column=Campaign.created_at,
+        sort_column=_CAMPAIGN_SORTABLE[order.name],
         id_column=Campaign.id,
-        order=SortOrder("created_at", descending=True),
+        order=order,
         limit=limit,
         cursor=cursor,
         options=options,
@@ -185,6 +190,9 @@ async def update_campaign(
     return campaign
 
 
+_COST_SORTABLE = {"created_at": CampaignCost.created_at, "updated_at": CampaignCost.updated_at}
+
+
 async def list_costs(
     session: AsyncSession,
     *,
@@ -193,17 +201,19 @@ async def list_costs(
     limit: int,
     cursor: str | None,
     options: ListOptions = NO_OPTIONS,
+    sort: str = "-created_at",
 ) -> Page[CampaignCost]:
     """The campaign's costs, newest first; 404 for a campaign the actor may not see."""
+    order = SortOrder.parse(sort, _COST_SORTABLE)
     campaign = await get_campaign(session, actor=actor, campaign_id=campaign_id)
     return await paginate(
         session,
         select(CampaignCost).where(
             CampaignCost.organization_id == actor.organization_id, CampaignCost.campaign_id == campaign.id
         ),
-        sort_column=CampaignCost.created_at,
+        sort_column=_COST_SORTABLE[order.name],
         id_column=CampaignCost.id,
-        order=SortOrder("created_at", descending=True),
+        order=order,
         limit=limit,
         cursor=cursor,
         options=options,

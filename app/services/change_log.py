@@ -38,15 +38,16 @@ from app.domain.errors import Gone
 from app.domain.models import ChangeLogEntry
 
 DEFAULT_RETENTION_DAYS = 30
-_SYNCED = frozenset(member.value for member in EntityType)
+_TYPE_OF_TABLE = {member.value: member for member in EntityType} | {
+    "webhook_subscription": EntityType.webhook
+}
 _TABLE = typed(Table, ChangeLogEntry.__table__)
 # A change that takes a record out of every list: soft delete, merge into another, erasure.
 _GONE_WHEN_SET = ("deleted_at", "merged_into_id", "erased_at")
 
 
 def entity_type_of(model: Any) -> EntityType | None:
-    name = getattr(model, "__tablename__", None)
-    return EntityType(name) if name in _SYNCED else None
+    return _TYPE_OF_TABLE.get(getattr(model, "__tablename__", ""))
 
 
 def _xact_id(dialect_name: str) -> ColumnElement[Any]:

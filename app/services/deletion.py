@@ -248,10 +248,13 @@ async def list_deleted(
     cursor: str | None,
     deleted_since: datetime | None = None,
     options: ListOptions = NO_OPTIONS,
+    sort: str = "-deleted_at",
 ) -> Page[Any]:
     """The organization's deleted leads or customers, the most recently deleted first; with
     `deleted_since`, the deletions a client syncing by `updated_since` has not seen yet."""
     model: Any = KINDS[entity].model
+    sortable = {"deleted_at": model.deleted_at, "updated_at": model.updated_at}
+    order = SortOrder.parse(sort, sortable)
     statement = (
         select(model)
         .where(model.organization_id == actor.organization_id, model.deleted_at.is_not(None))
@@ -262,9 +265,9 @@ async def list_deleted(
     return await paginate(
         session,
         statement,
-        sort_column=model.deleted_at,
+        sort_column=sortable[order.name],
         id_column=model.id,
-        order=SortOrder(name="deleted_at", descending=True),
+        order=order,
         limit=limit,
         cursor=cursor,
         options=options,

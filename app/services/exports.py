@@ -34,7 +34,7 @@ from app.domain.principal import Principal
 from app.services import audit
 from app.services.common import get_visible
 from app.services.jobs import JobName, JobQueue, JobRequest, enqueue_after_commit
-from app.services.pagination import MAX_LIMIT, Page, SortOrder, paginate
+from app.services.pagination import MAX_LIMIT, NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 from app.services.spreadsheets import CsvSheet, XlsxSheet, write_csv, write_xlsx
 from app.services.storage import FileStorage
 from app.services.unit_of_work import session_scope
@@ -172,20 +172,31 @@ async def get_export(session: AsyncSession, *, actor: Principal, export_id: uuid
     return await get_visible(session, ExportJob, export_id, actor=actor, visible=_visible_exports(actor))
 
 
+_EXPORT_SORTABLE = {"created_at": ExportJob.created_at, "updated_at": ExportJob.updated_at}
+
+
 async def list_exports(
-    session: AsyncSession, *, actor: Principal, limit: int, cursor: str | None
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    limit: int,
+    cursor: str | None,
+    options: ListOptions = NO_OPTIONS,
+    sort: str = "-created_at",
 ) -> Page[ExportJob]:
     """The caller's own exports, newest first."""
+    order = SortOrder.parse(sort, _EXPORT_SORTABLE)
     return await paginate(
         session,
         select(ExportJob).where(
             ExportJob.organization_id == actor.organization_id, ExportJob.created_by_id == actor.user_id
         ),
-        sort_column=ExportJob.created_at,
+        sort_column=_EXPORT_SORTABLE[order.name],
         id_column=ExportJob.id,
-        order=SortOrder(name="created_at", descending=True),
+        order=order,
         limit=limit,
         cursor=cursor,
+        options=options,
     )
 
 

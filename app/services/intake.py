@@ -151,6 +151,9 @@ async def get_form(
     return await get_visible(session, IntakeForm, form_id, actor=actor, for_update=for_update)
 
 
+_FORM_SORTABLE = {"created_at": IntakeForm.created_at, "updated_at": IntakeForm.updated_at}
+
+
 async def list_forms(
     session: AsyncSession,
     *,
@@ -158,13 +161,15 @@ async def list_forms(
     limit: int,
     cursor: str | None,
     options: ListOptions = NO_OPTIONS,
+    sort: str = "created_at",
 ) -> Page[IntakeForm]:
+    order = SortOrder.parse(sort, _FORM_SORTABLE)
     return await paginate(
         session,
         select(IntakeForm).where(IntakeForm.organization_id == actor.organization_id),
-        sort_column=IntakeForm.created_at,
+        sort_column=_FORM_SORTABLE[order.name],
         id_column=IntakeForm.id,
-        order=SortOrder("created_at", descending=False),
+        order=order,
         limit=limit,
         cursor=cursor,
         options=options,

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,8 +38,8 @@ from app.domain.quotes import (
     price_spread_alerts,
 )
 from app.services import activities, audit, opportunities, outbox, quote_approval
-from app.services.common import check_version, get_visible, matches
-from app.services.list_filters import ANY_TIME, Period, in_teams, within
+from app.services.common import check_version, get_visible, matches, plan_for_these_values
+from app.services.list_filters import ANY_TIME, Period, in_teams, text_matches, within
 from app.services.ownership import supervisors_of
 from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 from app.services.policy import policy_for
@@ -363,6 +363,18 @@ async def lines_of_quotes(
 _QUOTE_SORTABLE = {"created_at": Quote.created_at, "updated_at": Quote.updated_at, "total": Quote.total}
 
 
+def _quote_text_matches(actor: Principal, q: str) -> ColumnElement[bool]:
+    """Through the customer's and the deal's own (trigram) indexes: a quote has no text of its own."""
+    customers = select(Customer.id).where(
+        Customer.organization_id == actor.organization_id,
+        text_matches(q, [Customer.name, Customer.code], [Customer.phone]),
+    )
+    deals = select(Opportunity.id).where(
+        Opportunity.organization_id == actor.organization_id, text_matches(q, [Opportunity.name])
+    )
+    return or_(Quote.customer_id.in_(customers), Quote.opportunity_id.in_(deals))
+
+
 async def list_quotes(
     session: AsyncSession,
     *,
@@ -375,9 +387,12 @@ async def list_quotes(
     team_id: Sequence[uuid.UUID] | None = None,
     status: Sequence[QuoteStatus] | None = None,
     created: Period = ANY_TIME,
+    closed: Period = ANY_TIME,
+    q: str | None = None,
     options: ListOptions = NO_OPTIONS,
     sort: str = "-created_at",
 ) -> Page[Quote]:
+    """`q`: part of the customer's name, code or phone, or of the deal's name."""
     order = SortOrder.parse(sort, _QUOTE_SORTABLE)
     statement = select(Quote).where(Quote.organization_id == actor.organization_id, quote_visibility(actor))
     for column, value in (
@@ -390,7 +405,10 @@ async def list_quotes(
             statement = statement.where(matches(column, value))
     if team_id is not None:
         statement = statement.where(in_teams(actor, Quote.owner_id, team_id))
-    statement = statement.where(*within(Quote.created_at, created))
+    statement = statement.where(*within(Quote.created_at, created), *within(Quote.closed_at, closed))
+    if q:
+        await plan_for_these_values(session)
+        statement = statement.where(_quote_text_matches(actor, q))
     return await paginate(
         session,
         statement,
@@ -445,6 +463,8 @@ async def set_status(
     check_transition(quote.status, status)
     before = {"status": quote.status.value}
     quote.status = status
+    if status in (QuoteStatus.accepted, QuoteStatus.rejected):
+        quote.closed_at = now
     if status is QuoteStatus.sent:
         quote.sent_at = now
         await activities.record_activity(

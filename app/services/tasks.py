@@ -19,8 +19,8 @@ from app.domain.permissions import ROLE_PERMISSIONS, Permission, Role
 from app.domain.principal import Principal
 from app.domain.tasks import TaskRules
 from app.services import activities, audit, customers, leads, opportunities
-from app.services.common import check_version, get_visible, matches
-from app.services.list_filters import ANY_TIME, Period, in_teams, within
+from app.services.common import check_version, get_visible, matches, plan_for_these_values
+from app.services.list_filters import ANY_TIME, Period, in_teams, text_matches, within
 from app.services.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 from app.services.policy import policy_for
 from app.services.visibility import visible_to
@@ -77,6 +77,10 @@ class TaskFilters:
     overdue: bool | None = None
     due_before: datetime | None = None
     created: Period = ANY_TIME
+    # Done or cancelled in this period.
+    closed: Period = ANY_TIME
+    # Part of the title or the notes.
+    q: str | None = None
 
 
 def task_visibility(actor: Principal) -> ColumnElement[bool]:
@@ -235,7 +239,11 @@ def _filtered(statement: Any, actor: Principal, filters: TaskFilters, rules: Tas
             statement = statement.where(matches(column, list(value)))
     if filters.team_id:
         statement = statement.where(in_teams(actor, Task.assignee_id, filters.team_id))
-    statement = statement.where(*within(Task.created_at, filters.created))
+    statement = statement.where(
+        *within(Task.created_at, filters.created), *within(Task.completed_at, filters.closed)
+    )
+    if filters.q:
+        statement = statement.where(text_matches(filters.q, [Task.title, Task.notes]))
     if filters.overdue is not None:
         overdue = overdue_condition(rules, now)
         statement = statement.where(overdue if filters.overdue else not_(overdue))
@@ -262,8 +270,11 @@ async def list_tasks(
     """Soonest due first."""
     order = SortOrder.parse(sort, _SORTABLE)
     rules = await task_rules(session, actor)
+    filters = filters or TaskFilters()
+    if filters.q:
+        await plan_for_these_values(session)
     statement = select(Task).where(Task.organization_id == actor.organization_id, task_visibility(actor))
-    statement = _filtered(statement, actor, filters or TaskFilters(), rules, now)
+    statement = _filtered(statement, actor, filters, rules, now)
     page = await paginate(
         session,
         statement,

@@ -325,3 +325,64 @@ async def test_a_contact_edited_deleted_and_restored_through_contacts_is_in_the_
     _, cursor = await _read_until(client, tenant.headers, cursor, _has((contact, "deleted")), types="contact")
     ok(await client.post(f"/api/v1/contacts/{contact}/restore", headers=tenant.headers))
     await _read_until(client, tenant.headers, cursor, _has((contact, "updated")), types="contact")
+
+
+# Per type: the resource, a body that creates one (given the admin's id and a receiver's URL), a
+# change, and whether it can be deleted (campaigns are archived, playbook entries retired).
+_CONFIGURATION_RECORDS = [
+    (
+        "campaign",
+        "/api/v1/campaigns",
+        lambda admin_id, url: {"name": "建博会", "channel": "exhibition"},
+        {"is_archived": True},
+        False,
+    ),
+    (
+        "playbook_entry",
+        "/api/v1/playbook-entries",
+        lambda admin_id, url: {"kind": "objection_answer", "title": "价格太高", "body": "先问预算。"},
+        {"title": "价格太贵"},
+        False,
+    ),
+    (
+        "webhook",
+        "/api/v1/webhooks",
+        lambda admin_id, url: {"url": url, "event_types": ["*"]},
+        {"is_active": False},
+        True,
+    ),
+    (
+        "assignment_rule",
+        "/api/v1/assignment-rules",
+        lambda admin_id, url: {
+            "name": "华东",
+            "priority": 10,
+            "strategy": "round_robin",
+            "user_ids": [admin_id],
+        },
+        {"priority": 20},
+        True,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("entity_type", "path", "body", "change", "deletable"),
+    _CONFIGURATION_RECORDS,
+    ids=[record[0] for record in _CONFIGURATION_RECORDS],
+)
+async def test_campaigns_playbook_entries_webhooks_and_assignment_rules_are_in_the_feed(
+    client, make_tenant, httpserver, entity_type, path, body, change, deletable
+):
+    tenant = await make_tenant()
+    created = body(str(tenant.admin_id), httpserver.url_for("/hooks/crm"))
+    record = str(ok(await client.post(path, json=created, headers=tenant.headers), 201)["id"])
+    ok(await client.patch(f"{path}/{record}", json=change, headers=tenant.headers))
+    wanted = [(record, "created"), (record, "updated")]
+    if deletable:
+        assert (await client.delete(f"{path}/{record}", headers=tenant.headers)).status_code == 204
+        wanted.append((record, "deleted"))
+
+    entries, _ = await _read_until(client, tenant.headers, None, _has(*wanted), types=entity_type)
+    assert {e["entity_type"] for e in entries} == {entity_type}
+    assert [(e["entity_id"], e["op"]) for e in entries] == wanted  # in commit order

@@ -346,6 +346,10 @@ async def test_activities_and_tasks_by_team_me_and_day(client, make_tenant, make
         ("/api/v1/activities", {"occurred_to": "soon"}, "occurred_to"),
         ("/api/v1/tasks", {"assignee_id": "you"}, "assignee_id"),
         ("/api/v1/quotes", {"status": "maybe"}, "status"),
+        ("/api/v1/quotes", {"closed_to": "tomorrow"}, "closed_to"),
+        ("/api/v1/quotes", {"q": ""}, "q"),
+        ("/api/v1/tasks", {"closed_from": "2026-02-30"}, "closed_from"),
+        ("/api/v1/activities", {"q": "x" * 101}, "q"),
         ("/api/v1/contacts", {"team_id": "x"}, "team_id"),
     ],
 )
@@ -372,3 +376,86 @@ async def test_me_needs_a_signed_in_user(client, make_tenant):
 
     assert refused.status_code == 422
     assert [error["field"] for error in refused.json()["errors"]] == ["owner_id"]
+
+
+async def test_quotes_and_tasks_by_closing_day_and_text_and_activities_by_their_notes(
+    client, make_tenant, clock
+):
+    clock.now = AFTERNOON
+    tenant = await make_tenant()
+    headers = tenant.headers
+
+    async def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return ok(await client.post(path, json=body, headers=headers), 201)
+
+    shenhua = await post("/api/v1/customers", {"name": "申华建材"})
+    yuandong = await post("/api/v1/customers", {"name": "远东涂料"})
+    roof = await post("/api/v1/opportunities", {"name": "屋面防水", "customer_id": shenhua["id"]})
+    wall = await post("/api/v1/opportunities", {"name": "外墙翻新", "customer_id": yuandong["id"]})
+    product = await post("/api/v1/products", {"sku": "JS-1", "name": "涂料", "list_price": "30.0000"})
+    line = {"product_id": product["id"], "quantity": "10", "unit_price": "30"}
+    quotes = {
+        key: (await post("/api/v1/quotes", {"opportunity_id": deal["id"], "lines": [line]}))["id"]
+        for key, deal in (("accepted", roof), ("rejected", wall), ("open", wall))
+    }
+    for key, when in (("accepted", AFTERNOON), ("rejected", EARLY_ON_THE_24TH)):
+        clock.now = when
+        for status in ("sent", key):
+            changed = await client.post(
+                f"/api/v1/quotes/{quotes[key]}/status", json={"status": status}, headers=headers
+            )
+            ok(changed)
+    tasks = {}
+    for key, title, notes in (
+        ("done", "回访申华", "带样板"),
+        ("cancelled", "报价跟进", "申华要折扣"),
+        ("open", "寄资料", None),
+    ):
+        clock.now = AFTERNOON
+        body = {
+            "title": title,
+            "notes": notes,
+            "due_at": "2026-12-01T10:00:00+08:00",
+            "customer_id": shenhua["id"],
+        }
+        tasks[key] = (await post("/api/v1/tasks", body))["id"]
+    for key, when, cancel in (("done", AFTERNOON, False), ("cancelled", EARLY_ON_THE_24TH, True)):
+        clock.now = when
+        ok(
+            await client.post(
+                f"/api/v1/tasks/{tasks[key]}/complete", json={"cancel": cancel}, headers=headers
+            )
+        )
+    activities = {}
+    for key, notes in (("samples", "客户要样板，下周送到"), ("price", "价格异议：比竞品高 5%")):
+        body = {
+            "type": "call",
+            "occurred_at": AFTERNOON.isoformat(),
+            "customer_id": shenhua["id"],
+            "notes": notes,
+        }
+        activities[key] = (await post("/api/v1/activities", body))["id"]
+
+    async def ids(path: str, **params: Any) -> set[str]:
+        return await _ids(client, path, headers, **params)
+
+    accepted = ok(await client.get(f"/api/v1/quotes/{quotes['accepted']}", headers=headers))
+    assert datetime.fromisoformat(accepted["closed_at"]) == AFTERNOON
+    on_the_23rd = {"closed_from": "2026-11-23", "closed_to": "2026-11-23"}
+    assert await ids("/api/v1/quotes", **on_the_23rd) == {quotes["accepted"]}
+    assert await ids("/api/v1/quotes", closed_from="2026-11-24") == {quotes["rejected"]}
+    assert await ids("/api/v1/quotes", closed_to=EARLY_ON_THE_24TH.isoformat()) == {quotes["accepted"]}
+    assert await ids("/api/v1/quotes", q="申华") == {quotes["accepted"]}
+    assert await ids("/api/v1/quotes", q="外墙") == {quotes["rejected"], quotes["open"]}
+    assert await ids("/api/v1/quotes", q=yuandong["code"]) == {quotes["rejected"], quotes["open"]}
+
+    assert await ids("/api/v1/tasks", **on_the_23rd) == {tasks["done"]}
+    assert await ids("/api/v1/tasks", closed_from="2026-11-24") == {tasks["cancelled"]}
+    assert await ids("/api/v1/tasks", q="申华") == {tasks["done"], tasks["cancelled"]}
+    assert await ids("/api/v1/tasks", q="样板") == {tasks["done"]}
+
+    assert await ids("/api/v1/activities", q="样板") == {activities["samples"]}
+    # The wildcards a client types are taken literally.
+    assert await ids("/api/v1/activities", q="5%") == {activities["price"]}
+    assert await ids("/api/v1/activities", q="%") == {activities["price"]}
+    assert await ids("/api/v1/activities", q="_") == set()

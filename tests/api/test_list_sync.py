@@ -3,6 +3,8 @@ incremental sync, and `include=total` for a capped count."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from app.services import pagination
@@ -29,17 +31,28 @@ SYNCED_LISTS = (
     "/api/v1/webhooks",
     "/api/v1/playbook-entries",
     "/api/v1/contacts",
-)
-# Append-only records (and the deleted ones) keep their own order; updated_since reads the instant
-# they were written (deleted lists: updated_at, which a deletion moves).
-APPEND_ONLY_LISTS = (
-    "/api/v1/audit-events",
-    "/api/v1/notifications",
+    "/api/v1/campaigns",
+    "/api/v1/intake-forms",
+    "/api/v1/exports",
+    # Deleted records: updated_at is moved by the deletion.
     "/api/v1/leads/deleted",
     "/api/v1/customers/deleted",
 )
-# Lists kept in their own order that still take updated_since and include=total.
-OWN_ORDER_LISTS = ("/api/v1/campaigns", "/api/v1/intake-forms")
+# Append-only records keep their own order; updated_since reads the instant they were written.
+APPEND_ONLY_LISTS = ("/api/v1/audit-events", "/api/v1/notifications")
+# The lists that take neither or only updated_since, and why (docs/operations.md says the same).
+NOT_SYNCED_BY_UPDATED_AT = {
+    "/api/v1/audit-events": "append-only, no updated_at: sorted by occurred_at",
+    "/api/v1/notifications": "append-only, no updated_at: newest first",
+    "/api/v1/webhooks/{webhook_id}/deliveries": "append-only delivery log, no updated_at",
+    "/api/v1/notification-channels/{channel_id}/deliveries": "append-only delivery log, no updated_at",
+    "/api/v1/import-jobs/{job_id}/errors": "an import's row report, no updated_at",
+    "/api/v1/import-jobs/{job_id}/warnings": "an import's row report, no updated_at",
+    "/api/v1/customers/{customer_id}/timeline": "a view over several records",
+    "/api/v1/opportunities/{opportunity_id}/playbook": "a search, ranked",
+    "/api/v1/status-board": "a view, computed",
+    "/api/v1/changes": "the change feed itself, by its own cursor",
+}
 
 
 async def _lead(client, headers, n: int) -> str:
@@ -144,7 +157,7 @@ async def test_every_synced_list_takes_updated_since_sort_by_updated_at_and_incl
     assert ok(await client.get(path, params=future, headers=tenant.headers))["total"] == 0
 
 
-@pytest.mark.parametrize("path", APPEND_ONLY_LISTS + OWN_ORDER_LISTS)
+@pytest.mark.parametrize("path", APPEND_ONLY_LISTS)
 async def test_append_only_lists_take_updated_since_and_include_total(client, make_tenant, path):
     tenant = await make_tenant()
     params = {"updated_since": "2026-01-01T00:00:00Z", "include": "total", "limit": 1}
@@ -203,3 +216,103 @@ async def test_unknown_include_values_and_bad_instants_are_422(client, make_tena
         refused = await client.get("/api/v1/tasks", params=params, headers=tenant.headers)
         assert refused.status_code == 422, refused.text
         assert refused.json()["errors"][0]["field"] == field
+
+
+def _accepts(parameter: dict, value: str) -> bool:
+    schema = parameter["schema"]
+    return re.fullmatch(schema["pattern"], value) is not None if "pattern" in schema else False
+
+
+async def test_every_list_declares_updated_since_and_sort_by_updated_at_or_is_a_documented_exemption(app):
+    """Walks the lists (GET answering a *Page) in the contract, so a list added later is held to it."""
+    missing = []
+    lists = 0
+    for path, item in app.openapi()["paths"].items():
+        operation = item.get("get")
+        schema = (operation or {}).get("responses", {}).get("200", {}).get("content", {})
+        if not schema.get("application/json", {}).get("schema", {}).get("$ref", "").endswith("Page"):
+            continue
+        lists += 1
+        parameters = {parameter["name"]: parameter for parameter in operation.get("parameters", [])}
+        sort = parameters.get("sort")
+        synced = (
+            "updated_since" in parameters
+            and sort is not None
+            and _accepts(sort, "updated_at")
+            and _accepts(sort, "-updated_at")
+        )
+        if not synced and path not in NOT_SYNCED_BY_UPDATED_AT:
+            missing.append(path)
+    assert missing == []
+    assert lists >= len(SYNCED_LISTS) + len(NOT_SYNCED_BY_UPDATED_AT)
+
+
+async def _campaign(client, headers, n: int) -> str:
+    body = {"name": f"展会{n}", "channel": "exhibition"}
+    return str(ok(await client.post("/api/v1/campaigns", json=body, headers=headers), 201)["id"])
+
+
+async def _intake_form(client, headers, n: int) -> str:
+    body = {"name": f"官网询价{n}", "field_mapping": {"contact_name": "name", "mobile": "phone"}}
+    return str(ok(await client.post("/api/v1/intake-forms", json=body, headers=headers), 201)["id"])
+
+
+@pytest.mark.parametrize(
+    ("path", "create", "edit"),
+    [
+        ("/api/v1/campaigns", _campaign, {"notes": "N3馆"}),
+        ("/api/v1/intake-forms", _intake_form, {"client_rate_limit": 10}),
+    ],
+)
+async def test_campaigns_and_intake_forms_page_by_updated_at_since_an_instant(
+    client, make_tenant, clock, path, create, edit
+):
+    tenant = await make_tenant()
+    ids = [await create(client, tenant.headers, n) for n in range(4)]
+    clock.advance(minutes=5)
+    since = clock.now.isoformat()
+    for record_id in (ids[2], ids[0]):
+        clock.advance(seconds=1)
+        ok(await client.patch(f"{path}/{record_id}", json=edit, headers=tenant.headers))
+
+    changed = await _pages(
+        client, tenant.headers, path, {"updated_since": since, "sort": "updated_at", "limit": 1}
+    )
+    newest_first = ok(await client.get(path, params={"sort": "-updated_at"}, headers=tenant.headers))["items"]
+
+    assert [record["id"] for record in changed] == [ids[2], ids[0]]
+    assert [record["id"] for record in newest_first][:2] == [ids[0], ids[2]]
+    assert {record["id"] for record in newest_first} == set(ids)
+
+
+async def test_a_campaigns_costs_and_the_callers_exports_take_them_too(client, make_tenant, clock):
+    tenant = await make_tenant()
+    campaign = await _campaign(client, tenant.headers, 1)
+    costs = f"/api/v1/campaigns/{campaign}/costs"
+    booked = []
+    for amount in ("100.00", "200.00"):
+        clock.advance(seconds=1)
+        cost = {"incurred_on": "2026-11-10", "amount": amount}
+        booked.append(ok(await client.post(costs, json=cost, headers=tenant.headers), 201)["id"])
+    page = ok(
+        await client.get(costs, params={"sort": "updated_at", "include": "total"}, headers=tenant.headers)
+    )
+    assert [cost["id"] for cost in page["items"]] == booked
+    assert page["total"] == 2
+    future = {"updated_since": "2099-01-01", "sort": "-updated_at"}
+    assert ok(await client.get(costs, params=future, headers=tenant.headers))["items"] == []
+    assert ok(await client.get("/api/v1/exports", params=future, headers=tenant.headers))["items"] == []
+
+
+async def test_deleted_records_page_by_updated_at(app, client, make_tenant, clock):
+    tenant = await make_tenant()
+    ids = [await _lead(client, tenant.headers, n) for n in range(3)]
+    # The assignment job updates each new lead after its commit: let it finish first.
+    await app.state.runtime.queue.drain()
+    for lead_id in (ids[1], ids[2], ids[0]):
+        clock.advance(seconds=1)
+        assert (await client.delete(f"/api/v1/leads/{lead_id}", headers=tenant.headers)).status_code == 204
+    by_change = await _pages(
+        client, tenant.headers, "/api/v1/leads/deleted", {"sort": "updated_at", "limit": 1}
+    )
+    assert [lead["id"] for lead in by_change] == [ids[1], ids[2], ids[0]]

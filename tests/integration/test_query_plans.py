@@ -11,7 +11,7 @@ scan of a big table fails the test: a later change cannot silently lose an index
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -29,11 +29,13 @@ from app.services import (
     customers,
     leads,
     opportunities,
+    quotes,
     search,
     status_board,
     tasks,
     timeline,
 )
+from app.services.list_filters import Period
 from app.services.organizations import create_organization
 from app.services.pagination import SortOrder, encode_cursor
 from bench.scale_data import PRESETS, seed
@@ -247,7 +249,32 @@ def _calls(seeded: dict[str, Any]) -> dict[str, tuple[str, Call]]:
             "director",
             lambda s, a: activities.list_activities(s, actor=a, **page, filters={"type": ActivityType.visit}),
         ),
+        "activity search": (
+            "director",
+            lambda s, a: activities.list_activities(s, actor=a, **page, q="样板交付"),
+        ),
+        "activity search, rep": (
+            "rep",
+            lambda s, a: activities.list_activities(s, actor=a, **page, q="样板交付"),
+        ),
         "tasks": ("director", lambda s, a: tasks.list_tasks(s, actor=a, now=NOW, **page)),
+        "task search": (
+            "director",
+            lambda s, a: tasks.list_tasks(
+                s, actor=a, now=NOW, **page, filters=tasks.TaskFilters(q="样板交付")
+            ),
+        ),
+        "tasks closed in a week": (
+            "director",
+            lambda s, a: tasks.list_tasks(
+                s,
+                actor=a,
+                now=NOW,
+                **page,
+                filters=tasks.TaskFilters(closed=Period(NOW - timedelta(days=7), NOW)),
+            ),
+        ),
+        "quote search": ("director", lambda s, a: quotes.list_quotes(s, actor=a, **page, q="建材1234")),
         "tasks, rep": ("rep", lambda s, a: tasks.list_tasks(s, actor=a, now=NOW, **page)),
         "timeline": (
             "director",

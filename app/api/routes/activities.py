@@ -25,7 +25,7 @@ from app.api.deps import (
 from app.api.display_names import with_names
 from app.api.errors import problem_responses
 from app.api.list_export import EXPORT_RESPONSES, ListExportDep
-from app.api.list_filters import CreatedPeriod, IdFilter, OccurredPeriod, OwnerIds, TeamIds
+from app.api.list_filters import CreatedPeriod, IdFilter, OccurredPeriod, OwnerIds, TeamIds, text_query
 from app.api.routes import API_V1
 from app.api.schemas.activities import ActivityCreate, ActivityOut, ActivityPage, ActivityUpdate, GeoOut
 from app.domain.activities import ActivityType
@@ -143,6 +143,7 @@ async def list_activities(
     owner_id: OwnerIds = None,
     team_id: TeamIds = None,
     type_: Annotated[list[ActivityType] | None, Query(alias="type", max_length=20)] = None,
+    q: Annotated[str | None, text_query("Part of the notes.")] = None,
 ) -> ActivityPage | Response:
     """The latest first unless sorted otherwise. A filter given several times means any of its
     values."""
@@ -165,6 +166,7 @@ async def list_activities(
             team_id=team_id,
             occurred=occurred,
             created=created,
+            q=q,
         )
         return ActivityPage.of(page, await activities_out(session, actor, page.items))
 

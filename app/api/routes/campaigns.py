@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.deps import (
     ETAG_HEADER,
+    CreatedSort,
     Cursor,
     ExpectedVersion,
     Idempotent,
@@ -86,6 +87,7 @@ async def list_campaigns(
     q: Annotated[str | None, Query(min_length=1, max_length=100, description="Part of the name.")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
+    sort: CreatedSort = "-created_at",
 ) -> CampaignPage:
     """The organization's campaigns, newest first. A filter given several times means any of its
     values."""
@@ -96,6 +98,7 @@ async def list_campaigns(
         limit=limit,
         cursor=cursor,
         options=options,
+        sort=sort,
     )
     return CampaignPage.of(page, await with_names(session, actor, [_out(c) for c in page.items]))
 
@@ -149,10 +152,11 @@ async def list_campaign_costs(
     campaign_id: uuid.UUID,
     limit: Limit = 50,
     cursor: Cursor = None,
+    sort: CreatedSort = "-created_at",
 ) -> CampaignCostPage:
     """The campaign's cost entries, the latest booked first."""
     page = await campaigns.list_costs(
-        session, actor=actor, campaign_id=campaign_id, limit=limit, cursor=cursor, options=options
+        session, actor=actor, campaign_id=campaign_id, limit=limit, cursor=cursor, options=options, sort=sort
     )
     return CampaignCostPage.of(
         page, await with_names(session, actor, [CampaignCostOut.model_validate(cost) for cost in page.items])

@@ -65,7 +65,7 @@ async def list_changes(
         str | None,
         Query(
             max_length=200,
-            pattern=r"^[a-z]+(,[a-z]+)*$",
+            pattern=r"^[a-z_]+(,[a-z_]+)*$",
             description=f"Comma-separated record types, of: {_TYPES}. Absent: all.",
             examples=["lead,customer"],
         ),

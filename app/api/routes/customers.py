@@ -14,6 +14,7 @@ from app.api.deps import (
     ETAG_HEADER,
     SORT_BY_CHANGE,
     Cursor,
+    DeletedSort,
     ExpectedVersion,
     Idempotent,
     Ids,
@@ -358,6 +359,7 @@ async def list_deleted_customers(
         Timestamp | None,
         Query(description="Only those deleted since then: the deletions an `updated_since` sync misses."),
     ] = None,
+    sort: DeletedSort = "-deleted_at",
 ) -> DeletedRecordPage:
     """The organization's deleted customers, the most recently deleted first: what may be restored."""
     page = await deletion.list_deleted(
@@ -368,6 +370,7 @@ async def list_deleted_customers(
         limit=limit,
         cursor=cursor,
         deleted_since=deleted_since,
+        sort=sort,
     )
     deleted = [DeletedRecordOut.model_validate(customer) for customer in page.items]
     return DeletedRecordPage.of(page, await with_names(session, actor, deleted))

@@ -9,7 +9,17 @@ from typing import Any
 from fastapi import APIRouter, Response, status
 from fastapi.responses import StreamingResponse
 
-from app.api.deps import CurrentPrincipal, Cursor, Idempotent, Limit, NowDep, RuntimeDep, SessionDep
+from app.api.deps import (
+    CreatedSort,
+    CurrentPrincipal,
+    Cursor,
+    Idempotent,
+    Limit,
+    ListOptionsDep,
+    NowDep,
+    RuntimeDep,
+    SessionDep,
+)
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.exports import ExportCreate, ExportOut, ExportPage
@@ -65,10 +75,17 @@ async def create_export(
 
 @router.get("", response_model=ExportPage, responses=problem_responses(401, 403, 422))
 async def list_exports(
-    session: SessionDep, actor: CurrentPrincipal, limit: Limit = 50, cursor: Cursor = None
+    session: SessionDep,
+    actor: CurrentPrincipal,
+    options: ListOptionsDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    sort: CreatedSort = "-created_at",
 ) -> ExportPage:
     """The caller's own exports, newest first."""
-    page = await exports.list_exports(session, actor=actor, limit=limit, cursor=cursor)
+    page = await exports.list_exports(
+        session, actor=actor, limit=limit, cursor=cursor, options=options, sort=sort
+    )
     return ExportPage.of(page, [ExportOut.model_validate(export) for export in page.items])
 
 

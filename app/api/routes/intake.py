@@ -14,6 +14,7 @@ from starlette.datastructures import UploadFile
 from app.api.client_address import client_address
 from app.api.deps import (
     ETAG_HEADER,
+    CreatedSort,
     Cursor,
     ExpectedVersion,
     Idempotent,
@@ -100,9 +101,16 @@ async def create_intake_form(
 
 @router.get("/intake-forms", response_model=IntakeFormPage, responses=problem_responses(401, 403, 422))
 async def list_intake_forms(
-    session: SessionDep, actor: CanManage, options: ListOptionsDep, limit: Limit = 50, cursor: Cursor = None
+    session: SessionDep,
+    actor: CanManage,
+    options: ListOptionsDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    sort: CreatedSort = "created_at",
 ) -> IntakeFormPage:
-    page = await intake.list_forms(session, actor=actor, limit=limit, cursor=cursor, options=options)
+    page = await intake.list_forms(
+        session, actor=actor, limit=limit, cursor=cursor, options=options, sort=sort
+    )
     return IntakeFormPage.of(
         page, await with_names(session, actor, [IntakeFormOut.model_validate(f) for f in page.items])
     )

@@ -14,6 +14,7 @@ from app.api.deps import (
     ETAG_HEADER,
     SORT_BY_CHANGE,
     Cursor,
+    DeletedSort,
     ExpectedVersion,
     Idempotent,
     Ids,
@@ -388,6 +389,7 @@ async def list_deleted_leads(
         Timestamp | None,
         Query(description="Only those deleted since then: the deletions an `updated_since` sync misses."),
     ] = None,
+    sort: DeletedSort = "-deleted_at",
 ) -> DeletedRecordPage:
     """The organization's deleted leads, the most recently deleted first: what may be restored."""
     page = await deletion.list_deleted(
@@ -398,6 +400,7 @@ async def list_deleted_leads(
         limit=limit,
         cursor=cursor,
         deleted_since=deleted_since,
+        sort=sort,
     )
     deleted = [DeletedRecordOut.model_validate(lead) for lead in page.items]
     return DeletedRecordPage.of(page, await with_names(session, actor, deleted))

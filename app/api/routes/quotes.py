@@ -25,7 +25,7 @@ from app.api.deps import (
 from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
 from app.api.list_export import EXPORT_RESPONSES, ListExportDep
-from app.api.list_filters import CreatedPeriod, IdFilter, OwnerIds, TeamIds
+from app.api.list_filters import CreatedPeriod, DecidedPeriod, IdFilter, OwnerIds, TeamIds, text_query
 from app.api.routes import API_V1
 from app.api.schemas.audit_events import AuditEventOut
 from app.api.schemas.quotes import (
@@ -152,6 +152,7 @@ async def _quote_out(
         lines=[QuoteLineOut.model_validate(line) for line in lines],
         price_alerts=quote.price_alerts,
         sent_at=quote.sent_at,
+        closed_at=quote.closed_at,
         approval_level=quote.approval_level,
         approval_decision=quote.approval_decision,
         approval_decided_by_id=quote.approval_decided_by_id,
@@ -195,11 +196,16 @@ async def list_quotes(
     export: ListExportDep,
     options: ListOptionsDep,
     created: CreatedPeriod,
+    closed: DecidedPeriod,
     limit: Limit = 50,
     cursor: Cursor = None,
     sort: Annotated[
         str, Query(pattern=r"^-?(created_at|updated_at|total)$", description=SORT_BY_CHANGE)
     ] = "-created_at",
+    q: Annotated[
+        str | None,
+        text_query("Part of the customer's name, code or phone (typed any way), or of the deal's name."),
+    ] = None,
     opportunity_id: IdFilter = None,
     customer_id: IdFilter = None,
     owner_id: OwnerIds = None,
@@ -222,6 +228,8 @@ async def list_quotes(
             team_id=team_id,
             status=status_,
             created=created,
+            closed=closed,
+            q=q,
         )
         lines = await quotes.lines_of_quotes(session, [q.id for q in page.items])
         return QuotePage.of(

@@ -25,7 +25,7 @@ from app.api.deps import (
 from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
 from app.api.list_export import EXPORT_RESPONSES, ListExportDep
-from app.api.list_filters import AssigneeIds, CreatedPeriod, IdFilter
+from app.api.list_filters import AssigneeIds, CompletedPeriod, CreatedPeriod, IdFilter, text_query
 from app.api.routes import API_V1
 from app.api.schemas.common import Timestamp
 from app.api.schemas.pipelines import TaskCompleteIn, TaskCreate, TaskOut, TaskPage, TaskUpdate
@@ -63,19 +63,10 @@ async def create_task(
     return await with_name(session, actor, _answer(task, response))
 
 
-@router.get("", response_model=TaskPage, responses={**EXPORT_RESPONSES, **problem_responses(401, 403, 422)})
-async def list_tasks(
-    session: SessionDep,
-    actor: CanRead,
-    export: ListExportDep,
-    options: ListOptionsDep,
-    now: NowDep,
+async def task_filters(
     created: CreatedPeriod,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-    sort: Annotated[
-        str, Query(pattern=r"^-?(due_at|created_at|updated_at)$", description=SORT_BY_CHANGE)
-    ] = "due_at",
+    closed: CompletedPeriod,
+    q: Annotated[str | None, text_query("Part of the title or the notes.")] = None,
     lead_id: IdFilter = None,
     customer_id: IdFilter = None,
     opportunity_id: IdFilter = None,
@@ -93,6 +84,36 @@ async def list_tasks(
         TrueOrFalse | None, Query(description="true: only red-flagged tasks; false: none.")
     ] = None,
     due_before: Timestamp | None = None,
+) -> tasks.TaskFilters:
+    return tasks.TaskFilters(
+        lead_id=lead_id,
+        customer_id=customer_id,
+        opportunity_id=opportunity_id,
+        assignee_id=assignee_id,
+        stage_id=stage_id,
+        team_id=team_id,
+        status=status_,
+        overdue=overdue,
+        due_before=due_before,
+        created=created,
+        closed=closed,
+        q=q,
+    )
+
+
+@router.get("", response_model=TaskPage, responses={**EXPORT_RESPONSES, **problem_responses(401, 403, 422)})
+async def list_tasks(
+    session: SessionDep,
+    actor: CanRead,
+    export: ListExportDep,
+    options: ListOptionsDep,
+    now: NowDep,
+    filters: Annotated[tasks.TaskFilters, Depends(task_filters)],
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    sort: Annotated[
+        str, Query(pattern=r"^-?(due_at|created_at|updated_at)$", description=SORT_BY_CHANGE)
+    ] = "due_at",
 ) -> TaskPage | Response:
     """Soonest due first: the tasks you are given, asked for, or that are on records you see. A filter
     given several times means any of its values."""
@@ -106,18 +127,7 @@ async def list_tasks(
             limit=limit,
             cursor=cursor,
             now=now,
-            filters=tasks.TaskFilters(
-                lead_id=lead_id,
-                customer_id=customer_id,
-                opportunity_id=opportunity_id,
-                assignee_id=assignee_id,
-                stage_id=stage_id,
-                team_id=team_id,
-                status=status_,
-                overdue=overdue,
-                due_before=due_before,
-                created=created,
-            ),
+            filters=filters,
         )
         return TaskPage.of(
             page, await with_names(session, actor, [TaskOut.model_validate(t) for t in page.items])

@@ -191,6 +191,7 @@ class QuoteOut(Record):
                     ],
                     "price_alerts": [],
                     "sent_at": None,
+                    "closed_at": None,
                     "approval_level": None,
                     "approval_decision": None,
                     "approval_decided_by_id": None,
@@ -218,6 +219,9 @@ class QuoteOut(Record):
         "the same customer for the same product."
     )
     sent_at: datetime | None
+    closed_at: datetime | None = Field(
+        description="When the customer accepted or rejected it (closed_from/closed_to); null while open."
+    )
     approval_level: Role | None = Field(
         description="The role whose approval these prices need (they go beyond the author's discount "
         "limit or a product's floor price); null: none needed."

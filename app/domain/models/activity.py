@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Entity, SoftDeletable, str_enum
+from app.db import Entity, SoftDeletable, str_enum, trigram_index
 from app.domain.activities import ActivityType, CallOutcome
 
 
@@ -24,6 +24,7 @@ class Activity(SoftDeletable, Entity):
         Index(None, "organization_id", "opportunity_id", "occurred_at"),
         # The organization's newest activities (the list's default order).
         Index(None, "organization_id", "occurred_at"),
+        trigram_index("activity", "notes"),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))

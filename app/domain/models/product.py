@@ -35,6 +35,7 @@ class Quote(Entity):
     __table_args__ = (
         Index(None, "organization_id", "opportunity_id"),
         Index(None, "organization_id", "customer_id", "created_at"),
+        Index(None, "organization_id", "closed_at"),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
@@ -49,6 +50,8 @@ class Quote(Entity):
     discount_total: Mapped[Decimal] = mapped_column(Numeric(18, 2))
     price_alerts: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
     sent_at: Mapped[datetime | None]
+    # When the customer accepted or rejected it (closed_from/closed_to).
+    closed_at: Mapped[datetime | None]
     # The role whose approval the current prices need (None: none needed), and its decision.
     approval_level: Mapped[str | None] = mapped_column(String(16))
     approval_decision: Mapped[str | None] = mapped_column(String(16))

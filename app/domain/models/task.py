@@ -9,7 +9,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Entity, str_enum
+from app.db import Entity, str_enum, trigram_index
 
 
 class TaskStatus(StrEnum):
@@ -31,6 +31,10 @@ class Task(Entity):
         Index(None, "organization_id", "lead_id"),
         Index(None, "organization_id", "created_by_id"),
         Index(None, "organization_id", "due_at"),
+        # closed_from/closed_to: done or cancelled in a period.
+        Index(None, "organization_id", "completed_at"),
+        trigram_index("task", "title"),
+        trigram_index("task", "notes"),
         Index("ix_task_to_remind", "due_at", postgresql_where=TO_REMIND, sqlite_where=TO_REMIND),
     )
 
