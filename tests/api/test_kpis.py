@@ -462,6 +462,26 @@ async def test_stage_dwell_reads_the_stays_that_ended_in_the_period(client, hist
     ]
 
 
+async def test_stage_stay_kpis_follow_the_callers_visibility(client, history):
+    """A stay counts for whoever sees its deal: A sees D1, D2 and D8; S sees A's and B's (D3, D5)
+    too; the director, who reads the stays without their deals, sees C's (D4, D7) as well."""
+    first, second, won = (history.stages[name] for name in ("first", "second", "won"))
+
+    async def left(token: str) -> dict[uuid.UUID, int]:
+        rows = ok(await kpi(client, token, "stage-dwell", **NOVEMBER))["rows"]
+        return {uuid.UUID(r["stage"]["id"]): r["left_count"] for r in rows}
+
+    assert await left(history.tokens["A"]) == {first.id: 1, second.id: 2}  # D2; D1, D2
+    assert await left(history.tokens["S"]) == {first.id: 3, second.id: 3}  # + D3, D5; + D5
+    assert await left(history.tokens["D"]) == {first.id: 4, second.id: 3}  # + D4
+    entered = ok(await kpi(client, history.tokens["A"], "funnel", **NOVEMBER))["rows"]
+    assert [(uuid.UUID(r["stage"]["id"]), r["entered"], r["converted_to_next"]) for r in entered] == [
+        (first.id, 2, 1),  # D2 (moved on), D8
+        (second.id, 1, 0),  # D2, then lost
+        (won.id, 1, 0),  # D1
+    ]
+
+
 async def test_pipeline_and_forecast_weigh_open_deals_by_stage_probability(client, history):
     """Open now: D5 (reopened into the second stage, engaged 11-10 00:00 local, 13 days 10 hours
     ago) and D8 (first stage, engaged 11-21, 2 days 10 hours ago)."""

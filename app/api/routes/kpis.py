@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import inspect
-import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
@@ -234,8 +235,26 @@ def _csv(report: type[KpiReport[Any]], result: KpiResult, rows: list[dict[str, A
     return write_csv(header, lines)
 
 
-def _etag(body: bytes) -> str:
-    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+def _etag(as_csv: bool, figures: bytes) -> str:
+    """A digest of the figures and the representation (CSV or JSON)."""
+    digest = hashlib.sha256(b"csv:" if as_csv else b"json:")
+    digest.update(figures)
+    return '"' + digest.hexdigest()[:32] + '"'
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Building a large answer (6,000 PEI rows: ~40,000 models) allocates many objects, none in
+    a reference cycle; the cyclic collector, run every 700 allocations, would scan the heap over
+    and over meanwhile (on the bench, 6,500 rows validated in ~0.1 s paused, 0.5-1.5 s not). The
+    block awaits nothing, so no other request runs while it is paused."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:
@@ -253,32 +272,32 @@ def _answer(
     now: Any,
     if_none_match: str | None,
 ) -> Response:
-    body = report(
-        kpi=name.value,
-        params=_params(result),
-        generated_at=now,
-        definition_url=DEFINITIONS_URL + name.value,
-        rows=result.rows,
-        **result.extras,
-    )
     as_csv = preferred_media_type(request.headers.get("accept", ""), (CSV_MEDIA_TYPE,)) is not None
-    # The digest leaves out generated_at: the same figures are the same answer.
-    figures = body.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude={"generated_at"})
-    etag = _etag(json.dumps([as_csv, figures], sort_keys=True).encode())
-    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept, Authorization"}
-    if _matches(if_none_match, etag):
-        return Response(status_code=304, headers=headers)
-    if as_csv:
+    with _cyclic_gc_paused():
+        body = report(
+            kpi=name.value,
+            params=_params(result),
+            generated_at=now,
+            definition_url=DEFINITIONS_URL + name.value,
+            rows=result.rows,
+            **result.extras,
+        )
+        # The digest leaves out generated_at: the same figures are the same answer.
+        figures = body.model_dump_json(by_alias=True, exclude_unset=True, exclude={"generated_at"})
+        etag = _etag(as_csv, figures.encode())
+        headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept, Authorization"}
+        if _matches(if_none_match, etag):
+            return Response(status_code=304, headers=headers)
+        if as_csv:
+            rows = body.model_dump(mode="json", by_alias=True, exclude_unset=True, include={"rows"})["rows"]
+            return Response(
+                _csv(report, result, rows), media_type=f"{CSV_MEDIA_TYPE}; charset=utf-8", headers=headers
+            )
         return Response(
-            _csv(report, result, figures["rows"]),
-            media_type=f"{CSV_MEDIA_TYPE}; charset=utf-8",
+            body.model_dump_json(by_alias=True, exclude_unset=True),
+            media_type="application/json",
             headers=headers,
         )
-    return Response(
-        body.model_dump_json(by_alias=True, exclude_unset=True),
-        media_type="application/json",
-        headers=headers,
-    )
 
 
 @dataclass(frozen=True)

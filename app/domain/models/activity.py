@@ -6,11 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, false
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Entity, SoftDeletable, str_enum, trigram_index
 from app.domain.activities import ActivityType, CallOutcome
+
+# Not soft-deleted: every ORM read of activities has this condition (app.db._hide_deleted_records).
+LIVE_ACTIVITY = text("deleted_at IS NULL")
 
 
 class Activity(SoftDeletable, Entity):
@@ -25,6 +28,17 @@ class Activity(SoftDeletable, Entity):
         # The organization's newest activities (the list's default order).
         Index(None, "organization_id", "occurred_at"),
         trigram_index("activity", "notes"),
+        # The activity KPIs (contact-heatmap, pei) read one or two types over a period: on
+        # PostgreSQL an index-only scan, without the activity rows themselves.
+        Index(
+            None,
+            "organization_id",
+            "type",
+            "occurred_at",
+            postgresql_include=["owner_id", "call_outcome", "late_entry"],
+            postgresql_where=LIVE_ACTIVITY,
+            sqlite_where=LIVE_ACTIVITY,
+        ),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))

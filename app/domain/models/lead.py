@@ -13,6 +13,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.db import Entity, SoftDeletable, str_enum, tags_index, trigram_index
 from app.domain.leads import LeadSource, LeadStatus
 
+# Not soft-deleted: every ORM read of leads has this condition (app.db._hide_deleted_records).
+LIVE_LEAD = text("deleted_at IS NULL")
+KPI_LEAD_COLUMNS = [
+    "id",
+    "owner_id",
+    "status",
+    "first_response_at",
+    "last_effective_follow_up_at",
+    "merged_into_id",
+]
+
 
 class Lead(SoftDeletable, Entity):
     __tablename__ = "lead"
@@ -47,6 +58,15 @@ class Lead(SoftDeletable, Entity):
         Index(None, "status", "created_at"),
         # Marketing's leads, newest first: it reads the leads it entered whoever works them.
         Index(None, "organization_id", "created_by_id", "created_at"),
+        # The lead KPIs (lead-response, handover, lead-utilization, the daily brief's new leads
+        # and trend) read a period's leads by an index-only scan, not one heap page per lead.
+        Index(
+            "ix_lead_received_for_kpis",
+            "organization_id",
+            "created_at",
+            postgresql_include=KPI_LEAD_COLUMNS,
+            postgresql_where=LIVE_LEAD,
+        ).ddl_if(dialect="postgresql"),
     )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))

@@ -164,6 +164,18 @@ async def sales_cycle(session: AsyncSession, *, actor: Principal, query: KpiQuer
     ]
 
 
+def _stays_in_scope(statement: Select[Any], actor: Principal, query: KpiQuery) -> Select[Any]:
+    """Stage stays scoped as their opportunities are (owner, filters, groups). The opportunity is
+    joined only when one of those needs it: a stay is in its opportunity's organization, so for
+    someone seeing the whole organization, unfiltered and ungrouped, the stay's own organization
+    is the whole scope, and no opportunity is read."""
+    if actor.sees_whole_organization and not query.filters.given() and not query.group_by:
+        return statement
+    return statement.join(Opportunity, Opportunity.id == StageStay.opportunity_id).where(
+        *scoped(actor, OPPORTUNITY_FACTS, query)
+    )
+
+
 async def funnel(session: AsyncSession, *, actor: Principal, query: KpiQuery) -> list[dict[str, Any]]:
     """Per stage: opportunities that entered it in the period, and of those the ones that later
     entered a further stage of the pipeline (not the lost stage)."""
@@ -184,15 +196,14 @@ async def funnel(session: AsyncSession, *, actor: Principal, query: KpiQuery) ->
     )
     statement = (
         select(StageStay.id)
-        .join(Opportunity, Opportunity.id == StageStay.opportunity_id)
         .join(PipelineStage, PipelineStage.id == StageStay.stage_id)
         .where(
             StageStay.organization_id == actor.organization_id,
             in_period(StageStay.entered_at, query),
             PipelineStage.kind != StageKind.lost,
-            *scoped(actor, OPPORTUNITY_FACTS, query),
         )
     )
+    statement = _stays_in_scope(statement, actor, query)
     statement, grouping = group_columns(statement, OPPORTUNITY_FACTS, query, StageStay.entered_at, dialect)
     stage_keys = [PipelineStage.pipeline_id, PipelineStage.position, PipelineStage.id, PipelineStage.name]
     statement = (
@@ -228,15 +239,14 @@ async def stage_dwell(session: AsyncSession, *, actor: Principal, query: KpiQuer
     dialect = _dialect(session)
     statement = (
         select(StageStay.id)
-        .join(Opportunity, Opportunity.id == StageStay.opportunity_id)
         .join(PipelineStage, PipelineStage.id == StageStay.stage_id)
         .where(
             StageStay.organization_id == actor.organization_id,
             in_period(StageStay.left_at, query),
             PipelineStage.kind == StageKind.open,
-            *scoped(actor, OPPORTUNITY_FACTS, query),
         )
     )
+    statement = _stays_in_scope(statement, actor, query)
     statement, grouping = group_columns(statement, OPPORTUNITY_FACTS, query, StageStay.left_at, dialect)
     stays = statement.with_only_columns(
         *grouping.columns,

@@ -23,6 +23,7 @@ from app.services.kpis.scope import (
     dimension_values,
     group_columns,
     in_period,
+    median_and_p90,
     scoped,
     spread_columns,
     team_join,
@@ -112,15 +113,21 @@ async def _received_leads(
         )
         .group_by(*grouping.keys)
     )
-    responded = (
-        received.with_only_columns(*grouping.columns, minutes.label("value"))
-        .where(Lead.first_response_at.is_not(None))
-        .subquery("responded")
-    )
-    spreads = {_key(row, grouping): row for row in await session.execute(spread_columns(responded, dialect))}
+    spreads: dict[tuple[Any, ...], Any] | None = None
+    if dialect == "postgresql":
+        # The percentiles in the same pass over the leads (minutes is null where none responded).
+        counts = counts.add_columns(*median_and_p90(minutes))
+    else:
+        # SQLite has no percentile aggregate: a second statement ranks the responses.
+        responded = (
+            received.with_only_columns(*grouping.columns, minutes.label("value"))
+            .where(Lead.first_response_at.is_not(None))
+            .subquery("responded")
+        )
+        spreads = {_key(r, grouping): r for r in await session.execute(spread_columns(responded, dialect))}
     rows = []
     for row in await session.execute(counts.order_by(*grouping.keys)):
-        spread = spreads.get(_key(row, grouping))
+        spread = row if spreads is None else spreads.get(_key(row, grouping))
         rows.append(
             {
                 **dimension_values(row, grouping),

@@ -275,6 +275,15 @@ def in_period(timestamp: Any, query: KpiQuery) -> ColumnElement[bool]:
     return and_(timestamp >= query.start, timestamp < query.end)
 
 
+def median_and_p90(value: Any) -> list[Any]:
+    """PostgreSQL only: the continuous median and 90th percentile of `value` (NULLs left out) as
+    aggregate columns, `median` and `p90`."""
+    return [
+        func.percentile_cont(0.5).within_group(value).label("median"),
+        func.percentile_cont(0.9).within_group(value).label("p90"),
+    ]
+
+
 def spread_columns(values: Any, dialect: str) -> Select[Any]:
     """count, mean, median and 90th percentile of `values.c.value` per group of the other columns
     of `values` (continuous percentiles: interpolated between the two nearest values, as
@@ -287,8 +296,7 @@ def spread_columns(values: Any, dialect: str) -> Select[Any]:
             *keys,
             func.count(value).label("n"),
             func.avg(value).label("mean"),
-            func.percentile_cont(0.5).within_group(value).label("median"),
-            func.percentile_cont(0.9).within_group(value).label("p90"),
+            *median_and_p90(value),
         ).group_by(*keys)
     ranked = select(
         *keys,
