@@ -26,9 +26,11 @@ _TASK_SUBJECT = {
     'opportunity': ('t.opportunity_id', 't.opportunity_id IS NOT NULL'),
     'customer': ('t.customer_id', 't.opportunity_id IS NULL AND t.customer_id IS NOT NULL'),
 }
+# The columns the board filters and counts on, included so the counts read the index alone:
+# (the organization's index, one owner's index).
 _INDEXED = {
-    'lead': ['status', 'owner_id'],
-    'opportunity': ['status', 'owner_id'],
+    'lead': (['status', 'owner_id', 'deleted_at'], ['status', 'deleted_at']),
+    'opportunity': (['status', 'owner_id'], ['status']),
 }
 _FOLLOWED_CUSTOMER = sa.text('plan_due_at IS NOT NULL')
 
@@ -145,43 +147,45 @@ def _backfill(kind: str) -> str:
     )
 
 
+def _plan_indexes() -> list[tuple[str, str, list[str], dict]]:
+    """(name, table, columns, options) of the plan indexes."""
+    followed = {'postgresql_where': _FOLLOWED_CUSTOMER, 'sqlite_where': _FOLLOWED_CUSTOMER}
+    indexes: list[tuple[str, str, list[str], dict]] = []
+    for kind, (organization_included, owner_included) in _INDEXED.items():
+        indexes.append((f'ix_{kind}_organization_id_plan_due_at_id', kind, ['organization_id', 'plan_due_at', 'id'],
+                        {'postgresql_include': organization_included}))
+        indexes.append((f'ix_{kind}_organization_id_owner_id_plan_due_at_id', kind,
+                        ['organization_id', 'owner_id', 'plan_due_at', 'id'],
+                        {'postgresql_include': owner_included}))
+    indexes.append(('ix_customer_organization_id_plan_due_at_id', 'customer', ['organization_id', 'plan_due_at', 'id'],
+                    {'postgresql_include': ['owner_id', 'merged_into_id', 'deleted_at'], **followed}))
+    indexes.append(('ix_customer_organization_id_owner_id_plan_due_at_id', 'customer',
+                    ['organization_id', 'owner_id', 'plan_due_at', 'id'],
+                    {'postgresql_include': ['merged_into_id', 'deleted_at'], **followed}))
+    return indexes
+
+
 def upgrade() -> None:
     postgresql = op.get_bind().dialect.name == 'postgresql'
     for kind in ('lead', 'opportunity', 'customer'):
         with op.batch_alter_table(kind, schema=None) as batch_op:
             batch_op.add_column(sa.Column('plan_due_at', sa.DateTime(timezone=True), nullable=True))
-        op.execute(_backfill(kind))
-    for kind, included in _INDEXED.items():
-        op.create_index(
-            f'ix_{kind}_organization_id_plan_due_at_id',
-            kind,
-            ['organization_id', 'plan_due_at', 'id'],
-            postgresql_include=included,
-        )
-        op.create_index(
-            f'ix_{kind}_organization_id_owner_id_plan_due_at_id',
-            kind,
-            ['organization_id', 'owner_id', 'plan_due_at', 'id'],
-            postgresql_include=['status'],
-        )
-    op.create_index(
-        'ix_customer_organization_id_plan_due_at_id',
-        'customer',
-        ['organization_id', 'plan_due_at', 'id'],
-        postgresql_include=['owner_id', 'merged_into_id', 'deleted_at'],
-        postgresql_where=_FOLLOWED_CUSTOMER,
-        sqlite_where=_FOLLOWED_CUSTOMER,
-    )
-    op.create_index(
-        'ix_customer_organization_id_owner_id_plan_due_at_id',
-        'customer',
-        ['organization_id', 'owner_id', 'plan_due_at', 'id'],
-        postgresql_include=['merged_into_id', 'deleted_at'],
-        postgresql_where=_FOLLOWED_CUSTOMER,
-        sqlite_where=_FOLLOWED_CUSTOMER,
-    )
+    # The indexes first, built concurrently on PostgreSQL: built after the backfill, over the chains
+    # of row versions its UPDATE leaves, PostgreSQL would not use them until every transaction
+    # older than them (in any database of the server) had ended.
+    if postgresql:
+        with op.get_context().autocommit_block():
+            for name, table, columns, options in _plan_indexes():
+                op.create_index(name, table, columns, postgresql_concurrently=True, **options)
+    else:
+        for name, table, columns, options in _plan_indexes():
+            op.create_index(name, table, columns, **options)
+    # Triggers before the backfill, in one transaction: creating them locks task and sla_timer
+    # against writes until the backfill commits, so no change falls between the two.
     for statement in _POSTGRESQL_DDL if postgresql else _SQLITE_DDL:
         op.execute(statement)
+    for kind in ('lead', 'opportunity', 'customer'):
+        op.execute(_backfill(kind))
 
 
 def downgrade() -> None:

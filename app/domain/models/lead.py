@@ -34,8 +34,21 @@ class Lead(SoftDeletable, Entity):
         Index(None, "organization_id", "status", "created_at"),
         # The status board in plan order: the organization's, and one owner's (the includes
         # let the summary count colours from the index alone).
-        Index(None, "organization_id", "plan_due_at", "id", postgresql_include=["status", "owner_id"]),
-        Index(None, "organization_id", "owner_id", "plan_due_at", "id", postgresql_include=["status"]),
+        Index(
+            None,
+            "organization_id",
+            "plan_due_at",
+            "id",
+            postgresql_include=["status", "owner_id", "deleted_at"],
+        ),
+        Index(
+            None,
+            "organization_id",
+            "owner_id",
+            "plan_due_at",
+            "id",
+            postgresql_include=["status", "deleted_at"],
+        ),
         # The list by intent score (sort=-score): whom to follow up first.
         Index(None, "organization_id", "score", "id"),
         # A customer's merged leads (its timeline).
