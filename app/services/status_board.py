@@ -15,24 +15,18 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Integer,
     Select,
     String,
-    Uuid,
     and_,
     case,
-    cast,
     func,
     literal_column,
-    null,
     or_,
     select,
-    true,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import UTCDateTime
 from app.domain.leads import OPEN_STATUSES, LeadStatus
 from app.domain.models import (
     Customer,
@@ -48,7 +42,7 @@ from app.domain.models import (
     is_live,
 )
 from app.domain.principal import Principal
-from app.domain.sla import RagStatus, RagThresholds, SubjectType, TimerState
+from app.domain.sla import RagStatus, RagThresholds, SubjectType, TimerState, rag_status
 from app.services.pagination import Page, SortOrder, decode_cursor, encode_cursor, invalid_cursor
 from app.services.policy import policy_for
 from app.services.tasks import overdue_condition, task_rules, task_visibility
@@ -129,20 +123,13 @@ class BoardSummary:
     overdue_tasks: int  # open tasks past their grace that the caller sees (the filters' assignees)
 
 
-# --- the set-based board query ---------------------------------------------------------------------
-
-
-def _task_subject_type() -> ColumnElement[Any]:
-    # A task on an opportunity is that opportunity's plan (its customer_id is only a copy); a task
-    # with no opportunity belongs to its customer, and one on a lead alone to that lead.
-    return case(
-        (Task.opportunity_id.is_not(None), SubjectType.opportunity.value),
-        (Task.customer_id.is_not(None), SubjectType.customer.value),
-        else_=SubjectType.lead.value,
-    )
+# --- the board over the records' kept plans --------------------------------------------------------
 
 
 def _task_subject_id() -> ColumnElement[Any]:
+    # A task on an opportunity is that opportunity's plan (its customer_id is only a copy); a task
+    # with no opportunity belongs to its customer, and one on a lead alone to that lead (the same
+    # attribution as the triggers that keep plan_due_at, models/plan_due.py).
     return func.coalesce(Task.opportunity_id, Task.customer_id, Task.lead_id)
 
 
@@ -155,23 +142,30 @@ def _task_on(subject_ids: Any) -> ColumnElement[bool]:
     )
 
 
+_BOARD_MODELS: dict[SubjectType, Any] = {
+    SubjectType.lead: Lead,
+    SubjectType.opportunity: Opportunity,
+    SubjectType.customer: Customer,
+}
+
+
+def _is_on_board(kind: SubjectType) -> ColumnElement[bool]:
+    if kind is SubjectType.lead:
+        return Lead.status.in_(BOARD_LEAD_STATUSES)
+    if kind is SubjectType.opportunity:
+        return Opportunity.status == OpportunityStatus.open
+    # Live (not merged) customers, only while followed: something is planned for them.
+    return and_(Customer.merged_into_id.is_(None), Customer.plan_due_at.is_not(None))
+
+
 def _board_records(actor: Principal, filters: BoardFilters) -> list[tuple[SubjectType, Any, list[Any]]]:
     """(kind, model, conditions) selecting each kind's visible open records the filters keep."""
-    kinds: dict[SubjectType, tuple[Any, ColumnElement[bool]]] = {
-        SubjectType.lead: (Lead, Lead.status.in_(BOARD_LEAD_STATUSES)),
-        SubjectType.opportunity: (Opportunity, Opportunity.status == OpportunityStatus.open),
-        # Live (not merged) customers, kept below only while followed.
-        SubjectType.customer: (Customer, Customer.merged_into_id.is_(None)),
-    }
     records = []
-    for kind, (model, is_open) in kinds.items():
+    for kind, model in _BOARD_MODELS.items():
         if filters.subject_type not in (None, kind):
             continue
-        conditions = [
-            model.organization_id == actor.organization_id,
-            is_open,
-            visible_to(actor, model.owner_id),
-        ]
+        conditions = [model.organization_id == actor.organization_id, _is_on_board(kind)]
+        conditions.append(visible_to(actor, model.owner_id))
         if filters.owner_id is not None:
             conditions.append(model.owner_id == filters.owner_id)
         if filters.team_id is not None:
@@ -187,126 +181,124 @@ def _board_records(actor: Principal, filters: BoardFilters) -> list[tuple[Subjec
     return records
 
 
-def _subject_entries(actor: Principal, filters: BoardFilters) -> list[Select[Any]]:
-    """One row (is_subject 1, no due time) per visible open record the filters keep."""
-    return [
+@dataclass(frozen=True)
+class _PlanRange:
+    """Plans due in [since, until) (None: unbounded); each colour is one such range of instants."""
+
+    since: datetime | None
+    until: datetime | None
+
+    def conditions(self, plan_due_at: Any) -> list[ColumnElement[bool]]:
+        found = [plan_due_at.is_not(None)]
+        if self.since is not None:
+            found.append(plan_due_at >= self.since)
+        if self.until is not None:
+            found.append(plan_due_at < self.until)
+        return found
+
+
+def _plan_ranges(rags: frozenset[RagStatus], thresholds: RagThresholds, now: datetime) -> list[_PlanRange]:
+    """The chosen colours as disjoint ranges of plan instants, earliest first, neighbours merged
+    (app.domain.sla.rag_status: red before red_due_before, yellow up to yellow_due_by inclusive,
+    green after it)."""
+    yellow_due_by, red_due_before = thresholds.cutoffs(now)
+    after_yellow = yellow_due_by + timedelta(microseconds=1)  # instants are whole microseconds
+    bounds = [
+        (RagStatus.red, None, red_due_before),
+        (RagStatus.yellow, red_due_before, after_yellow),
+        (RagStatus.green, after_yellow, None),
+    ]
+    ranges: list[_PlanRange] = []
+    for rag, since, until in bounds:
+        if rags and rag not in rags:
+            continue
+        if ranges and ranges[-1].until == since:
+            ranges[-1] = _PlanRange(ranges[-1].since, until)
+        else:
+            ranges.append(_PlanRange(since, until))
+    return ranges
+
+
+def _planned_page(
+    records: list[tuple[SubjectType, Any, list[Any]]],
+    ranges: list[_PlanRange],
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> Select[Any] | None:
+    """The first `limit` records with a plan, in (plan_due_at, id) order: each kind and range is one
+    walk of a plan index, merged."""
+    branches = []
+    for kind, model, conditions in records:
+        for plan_range in ranges:
+            where = [*conditions, *plan_range.conditions(model.plan_due_at)]
+            if after is not None:
+                # The first term bounds the index walk; the second breaks the tie on the instant.
+                where += [
+                    model.plan_due_at >= after[0],
+                    or_(model.plan_due_at > after[0], model.id > after[1]),
+                ]
+            branches.append(_branch(kind, model, where, limit))
+    return _merged(branches, limit)
+
+
+def _unplanned_page(
+    records: list[tuple[SubjectType, Any, list[Any]]], after: uuid.UUID | None, limit: int
+) -> Select[Any] | None:
+    """The first `limit` records without a plan (green, last on the board), in id order."""
+    branches = []
+    for kind, model, conditions in records:
+        if kind is SubjectType.customer:
+            continue  # a customer without a plan is not on the board
+        where = [*conditions, model.plan_due_at.is_(None)]
+        if after is not None:
+            where.append(model.id > after)
+        branches.append(_branch(kind, model, where, limit))
+    return _merged(branches, limit)
+
+
+def _branch(kind: SubjectType, model: Any, where: list[Any], limit: int) -> Any:
+    return (
         select(
             literal_column(f"'{kind.value}'", String).label("subject_type"),
             model.id.label("subject_id"),
             model.name.label("name"),
             model.owner_id.label("owner_id"),
-            literal_column("1", Integer).label("is_subject"),
-            cast(null(), UTCDateTime).label("due_at"),
-        ).where(*conditions)
-        for kind, model, conditions in _board_records(actor, filters)
-    ]
-
-
-def _due_entries(actor: Principal, filters: BoardFilters) -> list[Select[Any]]:
-    """One row (is_subject 0) per open task and live SLA timer, with its due time.
-
-    When the board shows some people's records (a rep's, a team's, an owner or team filter), only
-    the tasks and timers of those records are read: the organization's are a rep's board's largest cost
-    (0.33 s at a million leads, bench/RESULTS.md)."""
-    organization_id = actor.organization_id
-    on_task_record: ColumnElement[bool] = true()
-    on_timer_record: ColumnElement[bool] = true()
-    if not actor.sees_whole_organization or filters.owner_id is not None or filters.team_id is not None:
-        shown = union_all(
-            *(
-                select(model.id).where(*conditions)
-                for _kind, model, conditions in _board_records(actor, filters)
-            )
+            model.plan_due_at.label("plan_due_at"),
         )
-        on_task_record = _task_on(shown)
-        on_timer_record = SlaTimer.subject_id.in_(shown)
-    no_name, no_owner = cast(null(), String), cast(null(), Uuid)
-    return [
-        select(
-            _task_subject_type().label("subject_type"),
-            _task_subject_id().label("subject_id"),
-            no_name.label("name"),
-            no_owner.label("owner_id"),
-            literal_column("0", Integer).label("is_subject"),
-            Task.due_at.label("due_at"),
-        ).where(Task.organization_id == organization_id, Task.status == TaskStatus.open, on_task_record),
-        select(
-            SlaTimer.subject_type,
-            SlaTimer.subject_id,
-            no_name.label("name"),
-            no_owner.label("owner_id"),
-            literal_column("0", Integer).label("is_subject"),
-            SlaTimer.due_at,
-        ).where(SlaTimer.organization_id == organization_id, is_live(SlaTimer.state), on_timer_record),
-    ]
-
-
-def _plans(actor: Principal, filters: BoardFilters) -> Any:
-    """Each record on the board with its plan: the earliest due time of its open tasks and live
-    timers (None when it has none).
-
-    Records and due times meet in a window over their UNION ALL rather than in a join: the sort it
-    needs costs the same whatever the planner guesses of the row counts, where a join of the
-    records with an aggregated plan ran as a nested loop over the whole plan for every record on
-    tables without statistics (seconds instead of milliseconds at 20,000 records)."""
-    entries = union_all(*_subject_entries(actor, filters), *_due_entries(actor, filters)).subquery("entry")
-    planned = select(
-        entries.c.subject_type,
-        entries.c.subject_id,
-        entries.c.name,
-        entries.c.owner_id,
-        entries.c.is_subject,
-        func.min(entries.c.due_at)
-        .over(partition_by=(entries.c.subject_type, entries.c.subject_id))
-        .label("plan_due_at"),
-    ).subquery("planned")
-    return select(
-        planned.c.subject_type,
-        planned.c.subject_id,
-        planned.c.name,
-        planned.c.owner_id,
-        planned.c.plan_due_at,
-    ).where(
-        # Due times of records not on the board (closed, hidden, filtered out) have no record row.
-        planned.c.is_subject == 1,
-        # A customer is on the board only while followed: something is planned for it.
-        or_(planned.c.subject_type != SubjectType.customer.value, planned.c.plan_due_at.is_not(None)),
+        .where(*where)
+        .order_by(model.plan_due_at.asc().nulls_last(), model.id.asc())
+        .limit(limit)
+        .subquery()
     )
 
 
-def _rag_column(plan_due_at: Any, thresholds: RagThresholds, now: datetime) -> ColumnElement[Any]:
-    """app.domain.sla.rag_status in SQL, over the same cutoffs."""
-    yellow_due_by, red_due_before = thresholds.cutoffs(now)
-    return case(
-        (plan_due_at.is_(None), RagStatus.green.value),
-        (plan_due_at > yellow_due_by, RagStatus.green.value),
-        (plan_due_at < red_due_before, RagStatus.red.value),
-        else_=RagStatus.yellow.value,
+def _merged(branches: list[Any], limit: int) -> Select[Any] | None:
+    if not branches:
+        return None  # nothing of the kinds the filters keep
+    merged = union_all(*(select(*branch.c) for branch in branches)).subquery("board")
+    # Owners' names join the page, not the board.
+    page = (
+        select(*merged.c)
+        .order_by(merged.c.plan_due_at.asc().nulls_last(), merged.c.subject_id.asc())
+        .limit(limit)
+        .subquery("page")
+    )
+    return (
+        select(*page.c, User.display_name.label("owner_name"))
+        .select_from(page.outerjoin(User, User.id == page.c.owner_id))
+        .order_by(page.c.plan_due_at.asc().nulls_last(), page.c.subject_id.asc())
     )
 
 
-def _rated_board(actor: Principal, filters: BoardFilters, thresholds: RagThresholds, now: datetime) -> Any:
-    """(subject_type, subject_id, name, owner_id, plan_due_at, rag) of each record the filters
-    keep, as a subquery."""
-    plan = _plans(actor, filters).subquery("plan")
-    rated = select(*plan.c, _rag_column(plan.c.plan_due_at, thresholds, now).label("rag")).subquery("rated")
-    if not filters.rags:
-        return rated
-    return select(*rated.c).where(rated.c.rag.in_([r.value for r in filters.rags])).subquery("chosen")
-
-
-def _after_cursor(rows: Any, cursor: str) -> ColumnElement[bool]:
-    """Rows after the cursor in (plan_due_at ascending, no plan last, subject_id)."""
+def _decode_after(cursor: str | None) -> tuple[datetime | None, uuid.UUID | None]:
+    """(plan_due_at, subject_id) of the cursor's row; a None plan: the cursor is among the records
+    without a plan."""
+    if cursor is None:
+        return None, None
     plan_due_at, subject_id = decode_cursor(cursor, _ORDER)
     if plan_due_at is not None and not isinstance(plan_due_at, datetime):
         raise invalid_cursor()
-    if plan_due_at is None:
-        return and_(rows.c.plan_due_at.is_(None), rows.c.subject_id > subject_id)
-    return or_(
-        rows.c.plan_due_at > plan_due_at,
-        and_(rows.c.plan_due_at == plan_due_at, rows.c.subject_id > subject_id),
-        rows.c.plan_due_at.is_(None),
-    )
+    return plan_due_at, subject_id
 
 
 # --- use cases -------------------------------------------------------------------------------------
@@ -323,31 +315,35 @@ async def list_board(
 ) -> Page[BoardItem]:
     """Worst first: the longest overdue plan first, records without a plan last."""
     thresholds = (await policy_for(session, actor)).rag_thresholds
-    rows = _rated_board(actor, filters, thresholds, now)
-    page = (
-        select(*rows.c)
-        .order_by(rows.c.plan_due_at.asc().nulls_last(), rows.c.subject_id.asc())
-        .limit(limit + 1)
-    )
-    if cursor is not None:
-        page = page.where(_after_cursor(rows, cursor))
-    # Owners' names join the page, not the board: joined before the LIMIT, every record on the
-    # board was joined to its owner first.
-    paged = page.subquery("page")
-    statement = (
-        select(*paged.c, User.display_name.label("owner_name"))
-        .select_from(paged.outerjoin(User, User.id == paged.c.owner_id))
-        .order_by(paged.c.plan_due_at.asc().nulls_last(), paged.c.subject_id.asc())
-    )
-    found = (await session.execute(statement)).all()
+    records = _board_records(actor, filters)
+    after_due, after_id = _decode_after(cursor)
+    found: list[Any] = []
+    if cursor is None or after_due is not None:
+        ranges = _plan_ranges(filters.rags, thresholds, now)
+        after = (after_due, after_id) if after_due is not None and after_id is not None else None
+        found = await _rows(session, _planned_page(records, ranges, after, limit + 1))
+        after_id = None
+    if len(found) <= limit and (not filters.rags or RagStatus.green in filters.rags):
+        found += await _rows(session, _unplanned_page(records, after_id, limit + 1 - len(found)))
     next_cursor = None
     if len(found) > limit:
         found = found[:limit]
         next_cursor = encode_cursor(_ORDER, found[-1].plan_due_at, found[-1].subject_id)
+    return Page(items=await _items(session, actor, found, now, thresholds), next_cursor=next_cursor)
+
+
+async def _rows(session: AsyncSession, statement: Select[Any] | None) -> list[Any]:
+    return [] if statement is None else list((await session.execute(statement)).all())
+
+
+async def _items(
+    session: AsyncSession, actor: Principal, found: list[Any], now: datetime, thresholds: RagThresholds
+) -> list[BoardItem]:
+    """The page's rows with their colour, next task and earliest live timer."""
     subject_ids = [row.subject_id for row in found]
     tasks = await _next_tasks(session, actor.organization_id, subject_ids)
     timers = await _earliest_timers(session, actor.organization_id, subject_ids)
-    items = [
+    return [
         BoardItem(
             subject_type=SubjectType(row.subject_type),
             subject_id=row.subject_id,
@@ -355,13 +351,12 @@ async def list_board(
             owner=OwnerRef(row.owner_id, row.owner_name) if row.owner_id is not None else None,
             plan_due_at=row.plan_due_at,
             late_by=max(now - row.plan_due_at, timedelta(0)) if row.plan_due_at is not None else None,
-            rag=RagStatus(row.rag),
+            rag=rag_status(row.plan_due_at, now, thresholds),
             next_task=tasks.get(row.subject_id),
             timer=timers.get(row.subject_id),
         )
         for row in found
     ]
-    return Page(items=items, next_cursor=next_cursor)
 
 
 async def summarize_board(
@@ -369,34 +364,61 @@ async def summarize_board(
 ) -> BoardSummary:
     """Counts per colour, overall and per owner (the owners with the most red first)."""
     thresholds = (await policy_for(session, actor)).rag_thresholds
-    rows = _rated_board(actor, filters, thresholds, now)
-    counted = (
-        select(rows.c.owner_id, rows.c.rag, func.count().label("records"))
-        .group_by(rows.c.owner_id, rows.c.rag)
-        .subquery("counted")
-    )
-    statement = select(counted.c.owner_id, User.display_name, counted.c.rag, counted.c.records).select_from(
-        counted.outerjoin(User, User.id == counted.c.owner_id)
-    )
+    per_owner_id = await _count_per_owner(session, actor, filters, thresholds, now)
+    names = await _display_names(session, [o for o in per_owner_id if o is not None])
     totals = RagCounts()
-    per_owner: dict[uuid.UUID | None, OwnerCounts] = {}
-    for owner_id, display_name, rag, records in (await session.execute(statement)).all():
-        colour = RagStatus(rag)
-        totals = totals.plus(colour, records)
-        owner = OwnerRef(owner_id, display_name) if owner_id is not None else None
-        before = per_owner.get(owner_id, OwnerCounts(owner, RagCounts()))
-        per_owner[owner_id] = OwnerCounts(owner, before.counts.plus(colour, records))
-    owners = sorted(
-        per_owner.values(),
+    owners = []
+    for owner_id, counts in per_owner_id.items():
+        totals = RagCounts(
+            totals.green + counts.green, totals.yellow + counts.yellow, totals.red + counts.red
+        )
+        owners.append(OwnerCounts(OwnerRef(owner_id, names[owner_id]) if owner_id else None, counts))
+    owners.sort(
         key=lambda o: (
             -o.counts.red,
             -o.counts.yellow,
             o.owner is None,
             o.owner.display_name if o.owner else "",
-        ),
+        )
     )
     overdue_tasks = await _count_overdue_tasks(session, actor, filters, now)
     return BoardSummary(thresholds=thresholds, counts=totals, owners=owners, overdue_tasks=overdue_tasks)
+
+
+async def _count_per_owner(
+    session: AsyncSession, actor: Principal, filters: BoardFilters, thresholds: RagThresholds, now: datetime
+) -> dict[uuid.UUID | None, RagCounts]:
+    """Each owner's records per colour (only the filters' colours; owners with none left out):
+    counts of plan instants on either side of the two cutoffs, read from the plan indexes."""
+    yellow_due_by, red_due_before = thresholds.cutoffs(now)
+    chosen = filters.rags or frozenset(RagStatus)
+    per_owner: dict[uuid.UUID | None, RagCounts] = {}
+    for _kind, model, conditions in _board_records(actor, filters):
+        plan = model.plan_due_at
+        statement = (
+            select(
+                model.owner_id,
+                func.count(case((plan < red_due_before, 1))),
+                func.count(case((and_(plan >= red_due_before, plan <= yellow_due_by), 1))),
+                func.count(case((or_(plan.is_(None), plan > yellow_due_by), 1))),
+            )
+            .where(*conditions)
+            .group_by(model.owner_id)
+        )
+        for owner_id, red, yellow, green in (await session.execute(statement)).all():
+            counted = {RagStatus.red: red, RagStatus.yellow: yellow, RagStatus.green: green}
+            before = per_owner.get(owner_id, RagCounts())
+            for rag in chosen:
+                before = before.plus(rag, counted[rag])
+            per_owner[owner_id] = before
+    return {owner_id: counts for owner_id, counts in per_owner.items() if counts.total}
+
+
+async def _display_names(session: AsyncSession, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not user_ids:
+        return {}
+    statement = select(User.id, User.display_name).where(User.id.in_(user_ids))
+    return {row.id: row.display_name for row in await session.execute(statement)}
 
 
 async def _count_overdue_tasks(

@@ -19,6 +19,7 @@ from app.domain.customer_tier import Tier
 # without blocking the survivor's, and a new customer of that name is refused by the survivor's. A
 # deleted customer blocks no one either; restoring it is refused while a live one holds its keys.
 LIVE_CUSTOMER = text("merged_into_id IS NULL AND deleted_at IS NULL")
+FOLLOWED_CUSTOMER = text("plan_due_at IS NOT NULL")
 
 
 class Customer(SoftDeletable, Entity):
@@ -26,6 +27,26 @@ class Customer(SoftDeletable, Entity):
     __table_args__ = (
         UniqueConstraint("organization_id", "code"),
         Index(None, "organization_id", "owner_id"),
+        # The status board in plan order: only followed customers (with a plan) are on it.
+        Index(
+            None,
+            "organization_id",
+            "plan_due_at",
+            "id",
+            postgresql_include=["owner_id", "merged_into_id", "deleted_at"],
+            postgresql_where=FOLLOWED_CUSTOMER,
+            sqlite_where=FOLLOWED_CUSTOMER,
+        ),
+        Index(
+            None,
+            "organization_id",
+            "owner_id",
+            "plan_due_at",
+            "id",
+            postgresql_include=["merged_into_id", "deleted_at"],
+            postgresql_where=FOLLOWED_CUSTOMER,
+            sqlite_where=FOLLOWED_CUSTOMER,
+        ),
         Index(None, "organization_id", "name_key"),
         # One live customer per company: the database settles two reps creating it at once.
         Index(
@@ -98,6 +119,9 @@ class Customer(SoftDeletable, Entity):
     annual_purchase: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
     tier: Mapped[Tier] = mapped_column(str_enum(Tier), default=Tier.C)
     owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    # The earliest due_at of its open tasks and live SLA timers (the status board's order), kept
+    # by database triggers (models/plan_due.py); NULL without any.
+    plan_due_at: Mapped[datetime | None]
     tags: Mapped[list[str]] = mapped_column(default=list)
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     last_follow_up_at: Mapped[datetime | None]

@@ -43,6 +43,23 @@ class Lead(SoftDeletable, Entity):
         # Leads in one status, newest first: the newest leads are mostly not yet worked, so a walk
         # of the list order filtered to "contacted" passes every recent lead first.
         Index(None, "organization_id", "status", "created_at"),
+        # The status board in plan order: the organization's, and one owner's (the includes
+        # let the summary count colours from the index alone).
+        Index(
+            None,
+            "organization_id",
+            "plan_due_at",
+            "id",
+            postgresql_include=["status", "owner_id", "deleted_at"],
+        ),
+        Index(
+            None,
+            "organization_id",
+            "owner_id",
+            "plan_due_at",
+            "id",
+            postgresql_include=["status", "deleted_at"],
+        ),
         # The list by intent score (sort=-score): whom to follow up first.
         Index(None, "organization_id", "score", "id"),
         # A customer's merged leads (its timeline).
@@ -90,6 +107,9 @@ class Lead(SoftDeletable, Entity):
     notes: Mapped[str | None] = mapped_column(Text)
     status: Mapped[LeadStatus] = mapped_column(str_enum(LeadStatus), default=LeadStatus.new)
     owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    # The earliest due_at of its open tasks and live SLA timers (the status board's order), kept
+    # by database triggers (models/plan_due.py); NULL without any.
+    plan_due_at: Mapped[datetime | None]
     # The user who entered the lead (by hand, by an import, or by setting up the web form it came
     # through); none for API keys.
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))

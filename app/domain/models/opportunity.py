@@ -32,6 +32,9 @@ class Opportunity(Entity):
         Index(None, "organization_id", "name"),
         # KPIs over deals closed in a period (rep-performance, sales-cycle).
         Index(None, "organization_id", "closed_at"),
+        # The status board in plan order, the organization's and one owner's.
+        Index(None, "organization_id", "plan_due_at", "id", postgresql_include=["status", "owner_id"]),
+        Index(None, "organization_id", "owner_id", "plan_due_at", "id", postgresql_include=["status"]),
         # The id an imported deal had in its source system: a second import of it is a duplicate.
         UniqueConstraint("organization_id", "external_id"),
         # The campaign-roi KPI: a campaign's deals.
@@ -48,6 +51,9 @@ class Opportunity(Entity):
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customer.id"))
     contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"))
     owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    # The earliest due_at of its open tasks and live SLA timers (the status board's order), kept
+    # by database triggers (models/plan_due.py); NULL without any.
+    plan_due_at: Mapped[datetime | None]
     pipeline_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pipeline.id"))
     stage_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pipeline_stage.id"))
     stage_entered_at: Mapped[datetime] = mapped_column(default=utcnow)

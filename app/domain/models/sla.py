@@ -10,6 +10,7 @@ from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, bindparam, t
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, Entity, str_enum
+from app.domain.models.plan_due import keep_plans_with
 from app.domain.sla import ACTIVE_STATES, SlaKind, TimerState
 
 # The partial indexes' predicates: timers that can still warn, breach or escalate, and those that
@@ -88,6 +89,9 @@ class SlaTimer(Entity):
     escalate_at: Mapped[list[str]] = mapped_column(default=list)  # ISO instants, one per step
     next_fire_at: Mapped[datetime | None]
     stopped_at: Mapped[datetime | None]
+
+
+keep_plans_with(Base.metadata)
 
 
 def is_live(state: Any) -> Any:
