@@ -14,12 +14,12 @@ from app.api.routers import ROUTE_MODULES
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker, utcnow
 from app.encryption import use_keys
-from app.services.channel_delivery import ChannelClient
-from app.services.exports import ListReader
-from app.services.jobs import JobQueue
-from app.services.security import use_password_hashing
-from app.services.storage import LocalFileStorage
-from app.services.wecom_client import MemoryCache, RedisCache, WecomCache, WecomClient
+from app.services.identity.security import use_password_hashing
+from app.services.identity.wecom_client import MemoryCache, RedisCache, WecomCache, WecomClient
+from app.services.notifications.channel_delivery import ChannelClient
+from app.services.platform.jobs import JobQueue
+from app.services.platform.storage import LocalFileStorage
+from app.services.reports.exports import ListReader
 from app.workers.jobs import JobContext
 from app.workers.queue import ArqQueue, InlineQueue
 

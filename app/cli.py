@@ -19,11 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.bootstrap import build_infrastructure
 from app.config import get_settings
 from app.db import utcnow
+from app.domain.identity.principal import Principal
 from app.domain.models import ImportJob, ImportKind, User
-from app.domain.principal import Principal
-from app.services import demo, imports, organizations, stored_secrets
-from app.services.jobs import JobRequest
-from app.services.unit_of_work import session_scope
+from app.services import demo, organizations
+from app.services.imports import imports
+from app.services.platform import stored_secrets
+from app.services.platform.jobs import JobRequest
+from app.services.platform.unit_of_work import session_scope
 from app.workers.queue import InlineQueue
 
 cli = typer.Typer(help="Sales-management backend", no_args_is_help=True)

@@ -6,7 +6,7 @@ reads first is set by BENCH_FLOOR_READS, a comma-separated subset of:
 
 - `user`: the token's user row (role, is_active), as every authenticated request does;
 - `fuzzy`: the 200 company names sorting nearest in the name's block, scored with rapidfuzz, the
-  matches stored on the lead (the API's look-up for possible duplicates, app/services/leads.py).
+  matches stored on the lead (the API's look-up for possible duplicates, app/services/leads/leads.py).
 
 No authentication, policy, audit snapshot, ORM, unit of work, middleware or job queue: what this
 app sustains is an upper bound for the real API on the same machine.
@@ -25,8 +25,8 @@ import asyncpg
 from fastapi import FastAPI, status
 from pydantic import BaseModel
 
-from app.domain.dedup import find_similar_companies, prefix_range
-from app.domain.policy import OrganizationPolicy
+from app.domain.organization.policy import OrganizationPolicy
+from app.domain.platform.dedup import find_similar_companies, prefix_range
 from bench.leads_throughput import insert_lead_rows
 
 DSN = os.environ["BENCH_FLOOR_DSN"]

@@ -33,9 +33,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import create_engine, create_sessionmaker
-from app.services.jobs import JobRequest
+from app.services.identity.security import hash_password
 from app.services.organizations import create_organization
-from app.services.security import hash_password
+from app.services.platform.jobs import JobRequest
 from app.workers.jobs import recompute_customer_health
 from bench.common import ADMIN_URL, CRM, bench_env, recreate_database
 from bench.scale_data import PASSWORD, PRESETS, USERNAME_PREFIX, seed

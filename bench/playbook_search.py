@@ -19,12 +19,12 @@ from typing import Any
 from sqlalchemy import insert, text
 
 from app.db import Base, create_engine, create_sessionmaker
+from app.domain.identity.permissions import Role
+from app.domain.identity.principal import Principal
 from app.domain.models import PlaybookEntry, PlaybookTerm, User
-from app.domain.permissions import Role
-from app.domain.playbook import ApprovalState, PlaybookKind, Tags, entry_terms
-from app.domain.principal import Principal
-from app.services import playbook
+from app.domain.playbook.playbook import ApprovalState, PlaybookKind, Tags, entry_terms
 from app.services.organizations import create_organization
+from app.services.playbook import playbook
 from bench.common import recreate_database
 
 NOW = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)

@@ -35,8 +35,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import create_engine, create_sessionmaker
+from app.services.identity.security import hash_password
 from app.services.organizations import create_organization
-from app.services.security import hash_password
 from bench.common import CRM, bench_env, recreate_database
 
 PASSWORD = "bench-pass-2026"

@@ -27,7 +27,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from app.services.pagination import SortOrder, decode_cursor, encode_cursor
+from app.services.platform.pagination import SortOrder, decode_cursor, encode_cursor
 from bench.common import ADMIN_URL, asyncpg_dsn, crm_serving
 from bench.scale_data import PASSWORD, USERNAME_PREFIX
 

@@ -19,7 +19,9 @@ from typing import Any
 from sqlalchemy import insert, select, text
 
 from app.db import Base, create_engine, create_sessionmaker
-from app.domain.leads import LeadSource, LeadStatus
+from app.domain.identity.permissions import Role
+from app.domain.identity.principal import Principal
+from app.domain.leads.leads import LeadSource, LeadStatus
 from app.domain.models import (
     Customer,
     Lead,
@@ -34,11 +36,9 @@ from app.domain.models import (
     TeamMember,
     User,
 )
-from app.domain.permissions import Role
-from app.domain.principal import Principal
-from app.domain.sla import SlaKind, TimerState
-from app.services import status_board
+from app.domain.sla.sla import SlaKind, TimerState
 from app.services.organizations import create_organization
+from app.services.reports import status_board
 from bench.common import recreate_database
 
 NOW = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)

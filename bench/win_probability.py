@@ -27,13 +27,13 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from app.config import Environment, Settings
-from app.domain.permissions import Role
-from app.domain.principal import Principal
+from app.domain.identity.permissions import Role
+from app.domain.identity.principal import Principal
 from app.main import create_app
-from app.services import win_probability
+from app.services.identity.users import NewUser, create_user
 from app.services.organizations import create_organization
-from app.services.unit_of_work import session_scope
-from app.services.users import NewUser, create_user
+from app.services.platform.unit_of_work import session_scope
+from app.services.scores import win_probability
 from bench.common import CRM, ROOT, bench_env, recreate_database
 from bench.win_synthetic import generate, holdout_optimum, put_into_product
 
@@ -86,7 +86,7 @@ async def _import(
 
 
 async def _maven(app: Any, client: httpx.AsyncClient) -> uuid.UUID:
-    """As tests/api/test_opportunity_import.py puts it in: agents, accounts, products, deals."""
+    """As tests/api/imports/test_opportunity_import.py puts it in: agents, accounts, products, deals."""
     organization_id, headers = await _tenant(app, client, "Maven Sample Co")
     runtime = app.state.runtime
     with (MAVEN / "sales_teams.csv").open(encoding="utf-8") as handle:

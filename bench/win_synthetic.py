@@ -32,15 +32,17 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.domain.activities import ActivityType, CallOutcome
+from app.domain.activities.activities import ActivityType, CallOutcome
+from app.domain.identity.permissions import Role
+from app.domain.identity.principal import Principal
 from app.domain.models import Opportunity
-from app.domain.permissions import Role
-from app.domain.principal import Principal
-from app.domain.win_training import auc
-from app.services import activities, customers, pipelines
-from app.services.jobs import JobQueue
-from app.services.unit_of_work import session_scope
-from app.services.users import NewUser, create_user
+from app.domain.scores.win_training import auc
+from app.services.activities import activities
+from app.services.customers import customers
+from app.services.identity.users import NewUser, create_user
+from app.services.pipelines import pipelines
+from app.services.platform.jobs import JobQueue
+from app.services.platform.unit_of_work import session_scope
 
 PIPELINE = "Synthetic"
 INDUSTRY_EFFECT = {"construction": 0.8, "medical": 0.4, "retail": 0.0, "energy": -0.4, "logistics": -0.8}

@@ -28,10 +28,10 @@ import app.domain.models
 from app.config import Environment, Settings
 from app.db import Base, create_engine, create_sessionmaker
 from app.main import create_app
-from app.services.jobs import JobRequest
+from app.services.identity.security import use_password_hashing
 from app.services.organizations import create_organization
-from app.services.security import use_password_hashing
-from app.services.unit_of_work import session_scope
+from app.services.platform.jobs import JobRequest
+from app.services.platform.unit_of_work import session_scope
 
 # Under pytest-xdist each worker ("gw0", "gw1", ...) has a database and a Redis database of its own.
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")

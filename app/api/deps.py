@@ -19,13 +19,14 @@ from app.api.errors import ReplayStoredResponse
 from app.api.middleware import RequestUnitOfWork
 from app.api.runtime import Runtime
 from app.api.schemas.common import DayOrTimestamp
-from app.domain.errors import FieldError, InvalidInput, NotAuthenticated, PermissionDenied
-from app.domain.exports import requested_format
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import auth, idempotency
-from app.services.list_filters import period_of
-from app.services.pagination import CURSOR_PATTERN, MAX_LIMIT, ListOptions
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
+from app.domain.platform.errors import FieldError, InvalidInput, NotAuthenticated, PermissionDenied
+from app.domain.reports.exports import requested_format
+from app.services.identity import auth
+from app.services.platform import idempotency
+from app.services.platform.list_filters import period_of
+from app.services.platform.pagination import CURSOR_PATTERN, MAX_LIMIT, ListOptions
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT from POST /api/v1/auth/token, or an API key.")
 

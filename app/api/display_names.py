@@ -13,8 +13,8 @@ from typing import TypeVar
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.principal import Principal
-from app.services.display_names import REFERENCES, TYPED_REFERENCES, display_names
+from app.domain.identity.principal import Principal
+from app.services.platform.display_names import REFERENCES, TYPED_REFERENCES, display_names
 
 M = TypeVar("M", bound=BaseModel)
 

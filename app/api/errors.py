@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.path_parameters import malformed_path_ids
 from app.api.schemas.common import Problem, ProblemFieldError
-from app.domain.errors import (
+from app.domain.platform.errors import (
     Conflict,
     DomainError,
     FieldError,
@@ -33,7 +33,7 @@ from app.domain.errors import (
     validation_field_errors,
 )
 from app.observability import current_request_id
-from app.services.idempotency import StoredResponse
+from app.services.platform.idempotency import StoredResponse
 
 log = structlog.get_logger(__name__)
 

@@ -17,17 +17,17 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import CurrentPrincipal, RuntimeDep, SessionDep
-from app.domain.errors import FieldError, InvalidInput
-from app.domain.exports import (
+from app.domain.identity.principal import Principal
+from app.domain.platform.errors import FieldError, InvalidInput
+from app.domain.reports.exports import (
     CSV_MEDIA_TYPE,
     TOO_MANY_ROWS,
     XLSX_MEDIA_TYPE,
     ExportFormat,
     requested_format,
 )
-from app.domain.principal import Principal
-from app.services import exports
-from app.services.pagination import MAX_LIMIT
+from app.services.platform.pagination import MAX_LIMIT
+from app.services.reports import exports
 
 # Paging is the export's own: it reads every page, whatever page the client was on.
 PAGING = frozenset({"limit", "cursor"})

@@ -12,9 +12,9 @@ from pydantic import PlainValidator, StringConstraints, WithJsonSchema
 
 from app.api.deps import CurrentPrincipal, SessionDep
 from app.api.schemas.common import DayOrTimestamp
-from app.domain.tags import MAX_TAG_LENGTH
-from app.services.list_filters import Period, period_of
-from app.services.ownership import ME, owner_filter
+from app.domain.platform.tags import MAX_TAG_LENGTH
+from app.services.assignment.ownership import ME, owner_filter
+from app.services.platform.list_filters import Period, period_of
 
 
 def period_query(name: str, what: str) -> Any:

@@ -25,10 +25,10 @@ from starlette.routing import BaseRoute
 from app.api.deps import get_now, get_principal, get_session
 from app.api.list_export import PAGING, ListExport, list_export, page_rows, row_columns
 from app.api.query_parameters import check_query_parameters
-from app.domain.errors import DomainError, FieldError, InvalidInput
-from app.domain.principal import Principal
-from app.services.exports import ListPage
-from app.services.pagination import ListOptions
+from app.domain.identity.principal import Principal
+from app.domain.platform.errors import DomainError, FieldError, InvalidInput
+from app.services.platform.pagination import ListOptions
+from app.services.reports.exports import ListPage
 
 FILTERS = "filters"
 

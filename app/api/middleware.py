@@ -19,11 +19,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.api.errors import connection_lost_problem, problem_response
 from app.api.runtime import Runtime
 from app.config import Settings
-from app.domain.errors import FieldError
+from app.domain.platform.errors import FieldError
 from app.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from app.services import idempotency
-from app.services.idempotency import StoredResponse
-from app.services.unit_of_work import commit, rollback
+from app.services.platform import idempotency
+from app.services.platform.idempotency import StoredResponse
+from app.services.platform.unit_of_work import commit, rollback
 
 log = structlog.get_logger("app.http")
 

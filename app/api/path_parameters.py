@@ -15,7 +15,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.convertors import UUIDConvertor
 from starlette.routing import compile_path
 
-from app.domain.errors import FieldError, validation_field_errors
+from app.domain.platform.errors import FieldError, validation_field_errors
 
 _UUID = TypeAdapter(uuid.UUID)
 # Per route: its path with every id segment matching any segment, and the names of those ids.

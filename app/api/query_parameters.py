@@ -14,7 +14,7 @@ from fastapi._compat import field_annotation_is_sequence
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from app.domain.errors import FieldError, InvalidInput
+from app.domain.platform.errors import FieldError, InvalidInput
 
 
 @dataclass(frozen=True)

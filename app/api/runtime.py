@@ -9,10 +9,10 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.services.exports import ListReader
-from app.services.jobs import JobQueue
-from app.services.storage import FileStorage
-from app.services.wecom_client import WecomClient
+from app.services.identity.wecom_client import WecomClient
+from app.services.platform.jobs import JobQueue
+from app.services.platform.storage import FileStorage
+from app.services.reports.exports import ListReader
 
 
 @dataclass

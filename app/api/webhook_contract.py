@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from app.domain.events import Event, registered_events
+from app.domain.notifications.events import Event, registered_events
 
 _SCHEMAS = "#/components/schemas/{model}"
 _HEADERS = {

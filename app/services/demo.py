@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.identity.permissions import Role
+from app.domain.identity.principal import Principal
 from app.domain.models import Organization, User
-from app.domain.permissions import Role
-from app.domain.principal import Principal
-from app.domain.sla import SlaKind
-from app.services import sla
+from app.domain.sla.sla import SlaKind
+from app.services.identity.teams import NewTeam, create_team
+from app.services.identity.users import NewUser, create_user
 from app.services.organizations import create_organization
-from app.services.teams import NewTeam, create_team
-from app.services.users import NewUser, create_user
+from app.services.sla import sla
 
 DEMO_SLUG = "demo-building-materials"
 DEMO_PASSWORD = "demo-pass-2026"

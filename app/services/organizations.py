@@ -11,14 +11,15 @@ from zoneinfo import available_timezones
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.errors import FieldError, InvalidInput
+from app.domain.identity.permissions import Role
+from app.domain.identity.principal import Principal
 from app.domain.models import Organization, Team, User
-from app.domain.organization_settings import effective_settings, patched_settings
-from app.domain.permissions import Role
-from app.domain.principal import Principal
-from app.services import audit, pipelines
-from app.services.common import check_version
-from app.services.users import NewUser, create_user
+from app.domain.organization.organization_settings import effective_settings, patched_settings
+from app.domain.platform.errors import FieldError, InvalidInput
+from app.services.identity.users import NewUser, create_user
+from app.services.pipelines import pipelines
+from app.services.platform import audit
+from app.services.platform.common import check_version
 
 AUDITED_FIELDS = ("name", "timezone", "currency", "locale", "settings")
 

@@ -14,25 +14,18 @@ from arq.typing import WorkerCoroutine
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.metrics import JOBS
-from app.services import (
-    assignment,
-    change_log,
-    customer_health,
-    deliveries,
-    exports,
-    idempotency,
-    imports,
-    lead_intent,
-    lead_pool,
-    outbox,
-    outbox_dispatch,
-    refresh_tokens,
-    sla_sweep,
-    task_reminders,
-    win_probability,
-)
-from app.services.jobs import JobName, JobQueue
-from app.services.unit_of_work import session_scope
+from app.services.activities import task_reminders
+from app.services.assignment import assignment
+from app.services.identity import refresh_tokens
+from app.services.imports import imports
+from app.services.leads import lead_pool
+from app.services.notifications import deliveries, outbox_dispatch
+from app.services.platform import change_log, idempotency, outbox
+from app.services.platform.jobs import JobName, JobQueue
+from app.services.platform.unit_of_work import session_scope
+from app.services.reports import exports
+from app.services.scores import customer_health, lead_intent, win_probability
+from app.services.sla import sla_sweep
 
 JobContext = dict[str, Any]
 

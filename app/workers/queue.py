@@ -13,7 +13,7 @@ import structlog
 from arq import ArqRedis
 
 from app.metrics import JOBS
-from app.services.jobs import JobName, JobRequest
+from app.services.platform.jobs import JobName, JobRequest
 from app.workers.jobs import JOB_FUNCTIONS, JobContext, Pacing
 
 log = structlog.get_logger(__name__)

@@ -33,8 +33,8 @@ import httpx
 from sqlalchemy import select
 
 from app.db import Base
-from app.domain.policy import OrganizationPolicy
-from app.services.unit_of_work import session_scope
+from app.domain.organization.policy import OrganizationPolicy
+from app.services.platform.unit_of_work import session_scope
 from tests.api.helpers import ok
 from tests.conftest import PASSWORD, Tenant, sign_in
 

@@ -115,7 +115,7 @@ def test_every_id_an_answer_shows_comes_with_its_name() -> None:
     unnamed = sorted(_unnamed_references())
     assert unnamed == [], (
         "ids without a `<x>_name` (or `<x>_names`) beside them; name them through "
-        "app/services/display_names.py, or allow-list them here with the reason: " + repr(unnamed)
+        "app/services/platform/display_names.py, or allow-list them here with the reason: " + repr(unnamed)
     )
 
 

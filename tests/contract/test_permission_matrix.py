@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from app.domain.permissions import API_KEY_SCOPES
+from app.domain.identity.permissions import API_KEY_SCOPES
 from tests.api.helpers import bearer, ok
 from tests.conftest import PASSWORD, Tenant, sign_in
 

@@ -28,14 +28,14 @@ from schemathesis.engine import Status, events
 
 from app.config import Environment, Settings
 from app.db import Base, create_engine
-from app.domain.permissions import Role
-from app.domain.principal import Principal
+from app.domain.identity.permissions import Role
+from app.domain.identity.principal import Principal
 from app.main import create_app
-from app.services.jobs import JobRequest
+from app.services.identity.security import TokenClaims, issue_access_token
+from app.services.identity.users import NewUser, create_user
 from app.services.organizations import create_organization
-from app.services.security import TokenClaims, issue_access_token
-from app.services.unit_of_work import session_scope
-from app.services.users import NewUser, create_user
+from app.services.platform.jobs import JobRequest
+from app.services.platform.unit_of_work import session_scope
 from tests.conftest import ADMIN_URL, IN_CI, POSTGRES_URL
 
 SECRET = "contract-secret-" + "x" * 40

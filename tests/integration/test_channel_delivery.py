@@ -18,10 +18,10 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 from werkzeug import Request, Response
 
-from app.domain.channels import Outcome
-from app.domain.errors import InvalidInput
-from app.domain.notifications import RenderedMessage
-from app.services.channel_delivery import ChannelClient, WebhookMessage, check_url, resolve_host
+from app.domain.notifications.channels import Outcome
+from app.domain.notifications.notifications import RenderedMessage
+from app.domain.platform.errors import InvalidInput
+from app.services.notifications.channel_delivery import ChannelClient, WebhookMessage, check_url, resolve_host
 
 SECRET = "whsec_" + base64.b64encode(b"a 32-byte secret for the tests!!").decode()
 MESSAGE = RenderedMessage(title="新线索：张三", body="线索 张三（华东贸易）已分配给您。")

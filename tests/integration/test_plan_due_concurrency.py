@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.api.test_status_board import _deal, _pipeline, _task
+from tests.api.reports.test_status_board import _deal, _pipeline, _task
 
 
 async def test_a_task_added_while_another_completes_leaves_the_earliest_open_one_as_plan(

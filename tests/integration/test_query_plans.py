@@ -20,26 +20,21 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.db import create_sessionmaker
-from app.domain.activities import ActivityType
-from app.domain.leads import LeadStatus
-from app.domain.permissions import Role
-from app.domain.principal import Principal
-from app.domain.sla import RagStatus
-from app.services import (
-    activities,
-    contacts,
-    customers,
-    leads,
-    opportunities,
-    quotes,
-    search,
-    status_board,
-    tasks,
-    timeline,
-)
-from app.services.list_filters import Period
+from app.domain.activities.activities import ActivityType
+from app.domain.identity.permissions import Role
+from app.domain.identity.principal import Principal
+from app.domain.leads.leads import LeadStatus
+from app.domain.sla.sla import RagStatus
+from app.services.activities import activities, tasks
+from app.services.customers import contacts, customers, timeline
+from app.services.leads import leads
 from app.services.organizations import create_organization
-from app.services.pagination import SortOrder, encode_cursor
+from app.services.pipelines import opportunities
+from app.services.platform.list_filters import Period
+from app.services.platform.pagination import SortOrder, encode_cursor
+from app.services.quotes import quotes
+from app.services.reports import status_board
+from app.services.search import search
 from bench.scale_data import PRESETS, seed
 
 BIG_TABLES = {
@@ -57,7 +52,7 @@ NOW = datetime(2026, 12, 1, 4, 0, tzinfo=UTC)
 SCANS_ALLOWED = {
     # A director's summary counts every open record of the organization, here the table's only
     # tenant: one pass over the table is the cheaper plan (a rep's counts come by the owner's plan
-    # index). Overdue tasks are counted over the tasks the caller sees (services/tasks.py).
+    # index). Overdue tasks are counted over the tasks the caller sees (services/activities/tasks.py).
     "status board summary": {"lead", "opportunity", "task"},
     "status board summary, rep": {"task"},
     # health_score is not indexed (an indexed score would make each night's changed scores write

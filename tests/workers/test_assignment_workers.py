@@ -11,15 +11,16 @@ from arq.jobs import Job
 from sqlalchemy import func, select
 
 from app.db import create_sessionmaker
-from app.domain.assignment import Strategy
-from app.domain.leads import LeadSource
+from app.domain.assignment.assignment import Strategy
+from app.domain.identity.permissions import Role
+from app.domain.identity.principal import Principal
+from app.domain.leads.leads import LeadSource
 from app.domain.models import Lead, LeadAssignment, Notification
-from app.domain.permissions import Role
-from app.domain.principal import Principal
-from app.services import assignment_rules, leads
+from app.services.assignment import assignment_rules
+from app.services.identity.users import NewUser, create_user
+from app.services.leads import leads
 from app.services.organizations import create_organization
-from app.services.unit_of_work import session_scope
-from app.services.users import NewUser, create_user
+from app.services.platform.unit_of_work import session_scope
 from app.workers.queue import ArqQueue
 from tests.conftest import NullQueue
 from tests.workers.burst import burst_worker

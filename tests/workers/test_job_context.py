@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from app.bootstrap import build_infrastructure
-from app.services.jobs import JobName
+from app.services.platform.jobs import JobName
 from app.workers.jobs import JOB_FUNCTIONS, JOB_REGISTRY
 from app.workers.settings import WorkerSettings
 

@@ -8,11 +8,11 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import func, select
 
-from app.domain.events import TeamMemberAdded
 from app.domain.models import Notification, OutboxEvent, OutboxStatus
+from app.domain.notifications.events import TeamMemberAdded
 from app.main import create_app
-from app.services import outbox
-from app.services.unit_of_work import session_scope
+from app.services.platform import outbox
+from app.services.platform.unit_of_work import session_scope
 from app.workers.jobs import dispatch_outbox, sweep_outbox
 from tests.conftest import PASSWORD, NullQueue, sign_in
 from tests.workers.burst import burst_worker

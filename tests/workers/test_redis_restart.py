@@ -21,15 +21,16 @@ from sqlalchemy import func, select
 from app.bootstrap import build_infrastructure
 from app.config import Settings
 from app.db import create_sessionmaker
-from app.domain.assignment import Strategy
-from app.domain.leads import LeadSource
+from app.domain.assignment.assignment import Strategy
+from app.domain.identity.permissions import Role
+from app.domain.identity.principal import Principal
+from app.domain.leads.leads import LeadSource
 from app.domain.models import Lead
-from app.domain.permissions import Role
-from app.domain.principal import Principal
-from app.services import assignment_rules, leads
+from app.services.assignment import assignment_rules
+from app.services.identity.users import NewUser, create_user
+from app.services.leads import leads
 from app.services.organizations import create_organization
-from app.services.unit_of_work import session_scope
-from app.services.users import NewUser, create_user
+from app.services.platform.unit_of_work import session_scope
 from app.workers.queue import ArqQueue
 from app.workers.settings import ResilientWorker, WorkerSettings, redis_settings
 from tests.conftest import IN_CI, PASSWORD, Clock, Tenant, eventually, new_tenant, serving, sign_in

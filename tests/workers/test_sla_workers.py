@@ -13,15 +13,17 @@ from arq import ArqRedis
 from sqlalchemy import func, select
 
 from app.db import create_sessionmaker
-from app.domain.leads import LeadSource
+from app.domain.identity.permissions import Role
+from app.domain.identity.principal import Principal
+from app.domain.leads.leads import LeadSource
 from app.domain.models import Notification, OutboxEvent, SlaEvent, SlaTimer
-from app.domain.permissions import Role
-from app.domain.principal import Principal
-from app.domain.sla import SlaKind, TimerState
-from app.services import lead_pool, leads, sla, teams
+from app.domain.sla.sla import SlaKind, TimerState
+from app.services.identity import teams
+from app.services.identity.users import NewUser, create_user
+from app.services.leads import lead_pool, leads
 from app.services.organizations import create_organization
-from app.services.unit_of_work import session_scope
-from app.services.users import NewUser, create_user
+from app.services.platform.unit_of_work import session_scope
+from app.services.sla import sla
 from app.workers.queue import ArqQueue
 from tests.workers.burst import burst_worker
 from tests.workers.frozen_worker_process import kill_once_frozen

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from app.services.jobs import JobName, JobRequest
+from app.services.platform.jobs import JobName, JobRequest
 from tests.api.helpers import bearer
 from tests.conftest import sign_in
 

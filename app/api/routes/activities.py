@@ -28,11 +28,13 @@ from app.api.list_export import EXPORT_RESPONSES, ListExportDep
 from app.api.list_filters import CreatedPeriod, IdFilter, OccurredPeriod, OwnerIds, TeamIds, text_query
 from app.api.routes import API_V1
 from app.api.schemas.activities import ActivityCreate, ActivityOut, ActivityPage, ActivityUpdate, GeoOut
-from app.domain.activities import ActivityType
+from app.domain.activities.activities import ActivityType
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
 from app.domain.models import Activity
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import activities, contact_masking, deletion
+from app.services.activities import activities
+from app.services.assignment import contact_masking
+from app.services.privacy import deletion
 
 router = APIRouter(prefix=f"{API_V1}/activities", tags=["activities"])
 

@@ -22,9 +22,9 @@ from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyPage
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import api_keys
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
+from app.services.identity import api_keys
 
 router = APIRouter(prefix=f"{API_V1}/api-keys", tags=["api keys"])
 

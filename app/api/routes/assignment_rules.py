@@ -34,10 +34,10 @@ from app.api.schemas.assignment import (
     SimulationIn,
     SimulationOut,
 )
-from app.domain.assignment import CandidateVerdict
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import assignment_rules
+from app.domain.assignment.assignment import CandidateVerdict
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
+from app.services.assignment import assignment_rules
 
 router = APIRouter(prefix=f"{API_V1}/assignment-rules", tags=["assignment"])
 

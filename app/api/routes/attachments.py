@@ -13,10 +13,10 @@ from app.api.deps import Idempotent, NowDep, RuntimeDep, SessionDep, require
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.attachments import AttachmentOut
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
 from app.domain.models import AttachmentParent
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import attachments
+from app.services.activities import attachments
 
 router = APIRouter(prefix=f"{API_V1}/attachments", tags=["attachments"])
 

@@ -14,9 +14,9 @@ from app.api.list_export import EXPORT_RESPONSES, ListExportDep
 from app.api.routes import API_V1
 from app.api.schemas.audit_events import AuditEventOut, AuditEventPage
 from app.api.schemas.common import Timestamp
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import audit_events
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
+from app.services.platform import audit_events
 
 router = APIRouter(prefix=f"{API_V1}/audit-events", tags=["audit"])
 

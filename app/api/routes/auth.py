@@ -17,9 +17,9 @@ from app.api.routes import API_V1
 from app.api.runtime import Runtime
 from app.api.schemas.auth import PasswordSignIn, RefreshIn, TokenOut, WecomSignIn
 from app.config import Settings
-from app.services import auth, refresh_tokens, wecom
-from app.services.refresh_tokens import SignedIn, TokenPolicy
-from app.services.unit_of_work import session_scope
+from app.services.identity import auth, refresh_tokens, wecom
+from app.services.identity.refresh_tokens import SignedIn, TokenPolicy
+from app.services.platform.unit_of_work import session_scope
 
 router = APIRouter(prefix=f"{API_V1}/auth", tags=["auth"])
 

@@ -17,11 +17,11 @@ from app.api.schemas.bulk_edits import (
     CustomerBulkReassign,
     LeadBulkIn,
 )
-from app.domain.leads import LeadStatus
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import bulk_edits
-from app.services.bulk_edits import BulkEdit, CustomerBulkAction, ItemOutcome, LeadBulkAction
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
+from app.domain.leads.leads import LeadStatus
+from app.services.leads import bulk_edits
+from app.services.leads.bulk_edits import BulkEdit, CustomerBulkAction, ItemOutcome, LeadBulkAction
 
 router = APIRouter(prefix=API_V1, tags=["bulk edits"])
 

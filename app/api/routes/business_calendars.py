@@ -29,10 +29,10 @@ from app.api.schemas.business_calendars import (
     DueInstant,
 )
 from app.api.schemas.common import Timestamp
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.domain.sla import MAX_TARGET_MINUTES
-from app.services import business_calendars
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
+from app.domain.sla.sla import MAX_TARGET_MINUTES
+from app.services.organization import business_calendars
 
 router = APIRouter(prefix=f"{API_V1}/business-calendars", tags=["business-calendars"])
 

@@ -34,11 +34,11 @@ from app.api.schemas.campaigns import (
     CampaignUpdate,
 )
 from app.api.schemas.common import Day
-from app.domain.campaigns import CampaignChannel
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
+from app.domain.marketing.campaigns import CampaignChannel
 from app.domain.models import Campaign
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import campaigns
+from app.services.marketing import campaigns
 
 router = APIRouter(prefix=f"{API_V1}/campaigns", tags=["campaigns"])
 

@@ -10,12 +10,12 @@ from app.api.deps import Limit, NowDep, RuntimeDep, SessionDep, require
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.changes import ChangeOut, ChangePage
-from app.domain.changes import ChangeCursor, EntityType, parse_entity_types
-from app.domain.errors import FieldError, InvalidInput
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import change_log
-from app.services.pagination import CURSOR_PATTERN
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
+from app.domain.platform.changes import ChangeCursor, EntityType, parse_entity_types
+from app.domain.platform.errors import FieldError, InvalidInput
+from app.services.platform import change_log
+from app.services.platform.pagination import CURSOR_PATTERN
 
 router = APIRouter(prefix=f"{API_V1}/changes", tags=["changes"])
 

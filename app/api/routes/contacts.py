@@ -27,10 +27,11 @@ from app.api.list_filters import CreatedPeriod, owners_query
 from app.api.routes import API_V1
 from app.api.schemas.customers import ContactOut, ContactPage, ContactUpdate
 from app.api.schemas.personal_data import ErasureIn
-from app.domain.contacts import BuyingRole
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import contacts, deletion, personal_data
+from app.domain.customers.contacts import BuyingRole
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
+from app.services.customers import contacts
+from app.services.privacy import deletion, personal_data
 
 router = APIRouter(prefix=f"{API_V1}/contacts", tags=["customers"])
 

@@ -17,10 +17,10 @@ from app.api.schemas.customer_health import (
     HealthFactorOut,
     HealthSnapshotOut,
 )
-from app.domain.customer_health import factor_reason
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import customer_health
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
+from app.domain.scores.customer_health import factor_reason
+from app.services.scores import customer_health
 
 router = APIRouter(prefix=f"{API_V1}/customers", tags=["customers"])
 

@@ -48,13 +48,15 @@ from app.api.schemas.customers import (
     TimelinePage,
 )
 from app.api.schemas.deletion import DeletedRecordOut, DeletedRecordPage
-from app.domain.customer_tier import Tier
-from app.domain.dedup import customer_keys
+from app.domain.customers.customer_tier import Tier
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
 from app.domain.models import Customer, CustomerMerge
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import customer_dedup, customer_merge, customers, deletion, engagement, timeline
-from app.services.policy import policy_for
+from app.domain.platform.dedup import customer_keys
+from app.services.customers import customer_dedup, customer_merge, customers, timeline
+from app.services.marketing import engagement
+from app.services.organization.policy import policy_for
+from app.services.privacy import deletion
 
 router = APIRouter(prefix=f"{API_V1}/customers", tags=["customers"])
 

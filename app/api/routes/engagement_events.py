@@ -17,10 +17,10 @@ from app.api.schemas.engagement import (
     EngagementOutcome,
     EngagementResult,
 )
-from app.domain.errors import FieldError, InvalidInput
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import engagement
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
+from app.domain.platform.errors import FieldError, InvalidInput
+from app.services.marketing import engagement
 
 router = APIRouter(prefix=f"{API_V1}/engagement-events", tags=["engagement"])
 

@@ -23,9 +23,9 @@ from app.api.deps import (
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.exports import ExportCreate, ExportOut, ExportPage
-from app.domain.exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, ExportFormat
-from app.services import exports
-from app.services.storage import FileStorage
+from app.domain.reports.exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, ExportFormat
+from app.services.platform.storage import FileStorage
+from app.services.reports import exports
 
 router = APIRouter(prefix=f"{API_V1}/exports", tags=["exports"])
 

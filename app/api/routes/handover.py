@@ -12,9 +12,9 @@ from app.api.display_names import with_name
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.handover import HandoverCounts, HandoverOut, HandoverRequest
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import handover
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
+from app.services.assignment import handover
 
 router = APIRouter(prefix=f"{API_V1}/users", tags=["users"])
 

@@ -12,11 +12,11 @@ from app.api.deps import Cursor, Idempotent, Limit, RuntimeDep, SessionDep, requ
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.imports import ImportJobOut, ImportRowErrorOut, ImportRowErrorPage
-from app.domain.errors import FieldError, InvalidInput
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
 from app.domain.models import ImportJob, ImportKind
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import imports
+from app.domain.platform.errors import FieldError, InvalidInput
+from app.services.imports import imports
 
 router = APIRouter(prefix=API_V1, tags=["imports"])
 

@@ -39,12 +39,12 @@ from app.api.schemas.intake import (
     IntakeFormPage,
     IntakeFormUpdate,
 )
-from app.domain.errors import FieldError, InvalidInput
-from app.domain.intake import MAX_SUBMITTED_FIELDS, MAX_SUBMITTED_VALUE
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import intake
-from app.services.unit_of_work import session_scope
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
+from app.domain.leads.intake import MAX_SUBMITTED_FIELDS, MAX_SUBMITTED_VALUE
+from app.domain.platform.errors import FieldError, InvalidInput
+from app.services.leads import intake
+from app.services.platform.unit_of_work import session_scope
 
 router = APIRouter(prefix=API_V1, tags=["intake"])
 

@@ -41,14 +41,14 @@ from app.api.schemas.kpis import (
     StatusBoardReport,
     TimeToFirstDealReport,
 )
-from app.domain.errors import FieldError, InvalidInput, PermissionDenied
-from app.domain.exports import CSV_MEDIA_TYPE, preferred_media_type
-from app.domain.kpis import DEFAULT_STALE_DAYS, Filter, KpiFilters, KpiName, group_by_pattern
-from app.domain.leads import LeadSource
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
+from app.domain.leads.leads import LeadSource
+from app.domain.platform.errors import FieldError, InvalidInput, PermissionDenied
+from app.domain.reports.exports import CSV_MEDIA_TYPE, preferred_media_type
+from app.domain.reports.kpis import DEFAULT_STALE_DAYS, Filter, KpiFilters, KpiName, group_by_pattern
 from app.services.kpis.reports import CATALOG, KpiRequest, KpiResult, KpiSpec, compute_kpi, may_read
-from app.services.spreadsheets import write_csv
+from app.services.platform.spreadsheets import write_csv
 
 router = APIRouter(prefix=f"{API_V1}/kpis", tags=["kpis"])
 

@@ -23,9 +23,9 @@ from app.api.routes import API_V1
 from app.api.routes.leads import lead_out, leads_out
 from app.api.schemas.assignment import AssignIn, ReleaseIn
 from app.api.schemas.leads import LeadOut, LeadPage
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import lead_pool
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
+from app.services.leads import lead_pool
 
 router = APIRouter(tags=["lead pool"])
 

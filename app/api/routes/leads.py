@@ -47,19 +47,14 @@ from app.api.schemas.leads import (
     LeadUpdate,
 )
 from app.api.schemas.personal_data import ErasureIn
-from app.domain.leads import LeadSource, LeadStatus
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
+from app.domain.leads.leads import LeadSource, LeadStatus
 from app.domain.models import Lead, LeadMerge
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import (
-    contact_masking,
-    deletion,
-    engagement,
-    lead_merge,
-    lead_qualification,
-    leads,
-    personal_data,
-)
+from app.services.assignment import contact_masking
+from app.services.leads import lead_merge, lead_qualification, leads
+from app.services.marketing import engagement
+from app.services.privacy import deletion, personal_data
 
 router = APIRouter(prefix=f"{API_V1}/leads", tags=["leads"])
 

@@ -20,10 +20,10 @@ from app.api.schemas.next_actions import (
     SlotOut,
     SuggestionOut,
 )
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import next_actions
-from app.services.next_actions import CustomerContactTimes
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
+from app.services.pipelines import next_actions
+from app.services.pipelines.next_actions import CustomerContactTimes
 
 router = APIRouter(prefix=API_V1, tags=["next-actions"])
 

@@ -30,10 +30,10 @@ from app.api.schemas.notification_channels import (
     NotificationChannelPage,
     NotificationChannelUpdate,
 )
-from app.domain.channels import ChannelKind
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import notification_channels
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
+from app.domain.notifications.channels import ChannelKind
+from app.services.notifications import notification_channels
 
 router = APIRouter(prefix=f"{API_V1}/notification-channels", tags=["notification-channels"])
 

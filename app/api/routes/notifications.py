@@ -11,9 +11,9 @@ from app.api.deps import Cursor, Idempotent, Limit, ListOptionsDep, NowDep, Sess
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.notifications import NotificationOut, NotificationPage
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import notifications
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
+from app.services.notifications import notifications
 
 router = APIRouter(prefix=f"{API_V1}/notifications", tags=["notifications"])
 

@@ -40,10 +40,10 @@ from app.api.schemas.pipelines import (
     StageStayOut,
     WinIn,
 )
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
 from app.domain.models import Opportunity, OpportunityStatus
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import opportunities
+from app.services.pipelines import opportunities
 
 router = APIRouter(prefix=f"{API_V1}/opportunities", tags=["opportunities"])
 

@@ -11,9 +11,10 @@ from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.organization import OrganizationOut, OrganizationUpdate
 from app.api.schemas.wecom import WecomAppIn, WecomAppOut
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import organizations, wecom
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
+from app.services import organizations
+from app.services.identity import wecom
 
 router = APIRouter(prefix=f"{API_V1}/organization", tags=["organization"])
 

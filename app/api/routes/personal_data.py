@@ -14,9 +14,9 @@ from app.api.routes.activities import activity_out
 from app.api.routes.leads import leads_out
 from app.api.schemas.customers import ContactOut
 from app.api.schemas.personal_data import EngagementRecordOut, PersonExportOut
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import personal_data
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
+from app.services.privacy import personal_data
 
 router = APIRouter(prefix=f"{API_V1}/people", tags=["personal data"])
 

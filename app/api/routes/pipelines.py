@@ -23,10 +23,10 @@ from app.api.deps import (
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.pipelines import PipelineCreate, PipelineOut, PipelinePage, PipelineUpdate, StageOut
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import pipelines
-from app.services.pipelines import PipelineWithStages
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
+from app.services.pipelines import pipelines
+from app.services.pipelines.pipelines import PipelineWithStages
 
 router = APIRouter(prefix=f"{API_V1}/pipelines", tags=["pipelines"])
 

@@ -34,11 +34,11 @@ from app.api.schemas.playbook import (
     PlaybookUseOut,
     TagsOut,
 )
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
 from app.domain.models import PlaybookEntry
-from app.domain.permissions import Permission
-from app.domain.playbook import ApprovalState, PlaybookKind, Tags
-from app.domain.principal import Principal
-from app.services import playbook
+from app.domain.playbook.playbook import ApprovalState, PlaybookKind, Tags
+from app.services.playbook import playbook
 
 router = APIRouter(prefix=API_V1, tags=["playbook"])
 

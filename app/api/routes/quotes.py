@@ -43,11 +43,11 @@ from app.api.schemas.quotes import (
     QuotePriceHistory,
     QuoteStatusIn,
 )
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
 from app.domain.models import Quote, QuoteLine
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.domain.quotes import QuoteStatus
-from app.services import quotes
+from app.domain.quotes.quotes import QuoteStatus
+from app.services.quotes import quotes
 
 router = APIRouter(prefix=API_V1, tags=["quotes"])
 

@@ -10,9 +10,9 @@ from app.api.deps import CurrentPrincipal, SessionDep
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.search import SearchHitOut, SearchResultOut
-from app.domain.principal import Principal
-from app.domain.search import SearchType
-from app.services import search
+from app.domain.identity.principal import Principal
+from app.domain.platform.search import SearchType
+from app.services.search import search
 
 router = APIRouter(prefix=f"{API_V1}/search", tags=["search"])
 

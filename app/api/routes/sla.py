@@ -33,10 +33,10 @@ from app.api.schemas.sla import (
     SlaTimerOut,
     SlaTimerPage,
 )
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.domain.sla import TimerState
-from app.services import sla
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
+from app.domain.sla.sla import TimerState
+from app.services.sla import sla
 
 router = APIRouter(prefix=API_V1, tags=["sla"])
 

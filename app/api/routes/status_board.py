@@ -22,11 +22,11 @@ from app.api.schemas.status_board import (
     StatusBoardPage,
     StatusBoardSummaryOut,
 )
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.domain.sla import RagStatus, SubjectType
-from app.services import status_board
-from app.services.status_board import BoardFilters, BoardItem, RagCounts
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
+from app.domain.sla.sla import RagStatus, SubjectType
+from app.services.reports import status_board
+from app.services.reports.status_board import BoardFilters, BoardItem, RagCounts
 
 router = APIRouter(prefix=f"{API_V1}/status-board", tags=["status-board"])
 

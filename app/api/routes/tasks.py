@@ -29,10 +29,10 @@ from app.api.list_filters import AssigneeIds, CompletedPeriod, CreatedPeriod, Id
 from app.api.routes import API_V1
 from app.api.schemas.common import Timestamp
 from app.api.schemas.pipelines import TaskCompleteIn, TaskCreate, TaskOut, TaskPage, TaskUpdate
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
 from app.domain.models import TaskStatus
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import tasks
+from app.services.activities import tasks
 
 router = APIRouter(prefix=f"{API_V1}/tasks", tags=["tasks"])
 

@@ -25,9 +25,9 @@ from app.api.errors import problem_responses
 from app.api.list_export import EXPORT_RESPONSES, ListExportDep
 from app.api.routes import API_V1
 from app.api.schemas.users import UserCreate, UserOut, UserPage, UserUpdate
-from app.domain.permissions import Permission, Role
-from app.domain.principal import Principal
-from app.services import users
+from app.domain.identity.permissions import Permission, Role
+from app.domain.identity.principal import Principal
+from app.services.identity import users
 
 router = APIRouter(prefix=f"{API_V1}/users", tags=["users"])
 

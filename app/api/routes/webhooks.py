@@ -34,10 +34,10 @@ from app.api.schemas.webhooks import (
     WebhookSecretRotation,
     WebhookUpdate,
 )
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
 from app.domain.models import WebhookSubscription
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import webhooks
+from app.services.notifications import webhooks
 
 router = APIRouter(prefix=f"{API_V1}/webhooks", tags=["webhooks"])
 

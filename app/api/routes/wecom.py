@@ -10,7 +10,7 @@ from app.api.deps import CurrentPrincipal, NowDep, RuntimeDep, SessionDep
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.wecom import JsapiSignatureOut
-from app.services import wecom
+from app.services.identity import wecom
 
 router = APIRouter(prefix=f"{API_V1}/wecom", tags=["wecom"])
 

@@ -18,11 +18,12 @@ from app.api.schemas.win_probability import (
     RetrainIn,
     WinProbabilityOut,
 )
-from app.domain.errors import NotFound
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
 from app.domain.models import WinModel
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
-from app.services import opportunities, win_probability
+from app.domain.platform.errors import NotFound
+from app.services.pipelines import opportunities
+from app.services.scores import win_probability
 
 router = APIRouter(prefix=API_V1, tags=["win-probability"])
 

@@ -22,7 +22,7 @@ from app.api.schemas.common import (
 )
 from app.api.schemas.customers import Latitude, Longitude
 from app.api.schemas.leads import CustomFields, Notes
-from app.domain.activities import ActivityType, CallOutcome, InfoPoint
+from app.domain.activities.activities import ActivityType, CallOutcome, InfoPoint
 
 InfoPoints = Annotated[
     dict[InfoPoint, Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]],

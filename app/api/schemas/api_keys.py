@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 from app.api.schemas.common import ListPage, Record, Timestamp, name_of
-from app.domain.permissions import API_KEY_SCOPES
+from app.domain.identity.permissions import API_KEY_SCOPES
 
 _KEY_EXAMPLE: dict[str, Any] = {
     "id": "9c8b7a6f-5e4d-4c3b-2a19-0f8e7d6c5b4a",

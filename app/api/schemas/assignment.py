@@ -11,8 +11,8 @@ from pydantic.json_schema import SkipJsonSchema
 from app.api.schemas.common import JsonInteger, ListPage, PatchModel, Record, name_of, names_of
 from app.api.schemas.content_checks import ContentChecked, checking
 from app.api.schemas.leads import CustomFields, Money, ShortText, Tags
-from app.domain.assignment import MAX_CONDITIONS, MAX_WEIGHT, Operator, Strategy, parse_conditions
-from app.domain.leads import LeadSource
+from app.domain.assignment.assignment import MAX_CONDITIONS, MAX_WEIGHT, Operator, Strategy, parse_conditions
+from app.domain.leads.leads import LeadSource
 
 RuleName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=500)]

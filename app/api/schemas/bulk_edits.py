@@ -17,7 +17,7 @@ from pydantic import (
 from app.api.schemas.assignment import Reason
 from app.api.schemas.common import JsonInteger, Problem, given, when
 from app.api.schemas.leads import Tags
-from app.services.bulk_edits import MAX_ITEMS
+from app.services.leads.bulk_edits import MAX_ITEMS
 
 
 def _unique(ids: list[uuid.UUID]) -> list[uuid.UUID]:

@@ -12,7 +12,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.common import Day, DecimalText, ListPage, PatchModel, Record, StoredMoney, name_of
 from app.api.schemas.pipelines import Currency
-from app.domain.campaigns import CampaignChannel
+from app.domain.marketing.campaigns import CampaignChannel
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Notes = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]

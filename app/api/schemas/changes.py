@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.domain.changes import ChangeOp, EntityType
+from app.domain.platform.changes import ChangeOp, EntityType
 
 _CHANGE_EXAMPLE: dict[str, Any] = {
     "change_id": 4711,

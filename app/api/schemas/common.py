@@ -28,10 +28,10 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
-from app.domain.periods import DayOrInstant
+from app.domain.platform.periods import DayOrInstant
 
 if TYPE_CHECKING:
-    from app.services.pagination import Page
+    from app.services.platform.pagination import Page
 
 
 def _iso_8601_only(value: Any) -> Any:

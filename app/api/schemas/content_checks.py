@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ValidationError, ValidatorFunctionWrapHandler, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from app.domain.errors import InvalidInput
+from app.domain.platform.errors import InvalidInput
 
 ContentCheck = Callable[[Mapping[str, Any]], object]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.domain.customer_health import HealthBand, HealthFactor
+from app.domain.scores.customer_health import HealthBand, HealthFactor
 
 _CUSTOMER_ID = "2b3c4d5e-6f70-4182-93a4-b5c6d7e8f901"
 _HEALTH_EXAMPLE: dict[str, Any] = {

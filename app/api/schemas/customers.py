@@ -23,9 +23,9 @@ from app.api.schemas.leads import (
     Tags,
 )
 from app.api.schemas.pipelines import OpportunityOut
-from app.domain.contacts import BuyingRole
-from app.domain.customer_health import HealthBand
-from app.domain.customer_tier import Tier
+from app.domain.customers.contacts import BuyingRole
+from app.domain.customers.customer_tier import Tier
+from app.domain.scores.customer_health import HealthBand
 
 RoleNote = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Latitude = Annotated[StrictFloat, Field(ge=-90, le=90)]

@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from app.api.schemas.common import Timestamp, given
-from app.domain.engagement import MAX_BATCH, REFERENCES, EngagementType, TemperatureReading
+from app.domain.scores.engagement import MAX_BATCH, REFERENCES, EngagementType, TemperatureReading
 
 
 class Engaged(BaseModel):

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field
 
 from app.api.schemas.common import ListPage, Record
-from app.domain.exports import ExportFormat, ExportStatus, export_progress
+from app.domain.reports.exports import ExportFormat, ExportStatus, export_progress
 
 _EXPORT_EXAMPLE: dict[str, Any] = {
     "id": "5d6e7f80-9102-4b3c-8d4e-5f6a7b8c9d0e",

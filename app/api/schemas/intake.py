@@ -9,8 +9,8 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StrictBool, Strin
 from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.common import JsonInteger, ListPage, PatchModel, Record, name_of
-from app.domain.intake import MAX_SUBMITTED_FIELDS, MAX_SUBMITTED_VALUE
-from app.domain.leads import LeadSource
+from app.domain.leads.intake import MAX_SUBMITTED_FIELDS, MAX_SUBMITTED_VALUE
+from app.domain.leads.leads import LeadSource
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 FormField = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-\[\]]+$")]

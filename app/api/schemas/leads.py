@@ -21,10 +21,10 @@ from app.api.schemas.common import (
     name_of,
 )
 from app.api.schemas.engagement import Engaged
-from app.domain.lead_intent import Signal
-from app.domain.lead_qualification import FeedbackReason
-from app.domain.leads import LeadSource, LeadStatus
-from app.domain.tags import MAX_TAG_LENGTH, MAX_TAGS
+from app.domain.leads.lead_qualification import FeedbackReason
+from app.domain.leads.leads import LeadSource, LeadStatus
+from app.domain.platform.tags import MAX_TAG_LENGTH, MAX_TAGS
+from app.domain.scores.lead_intent import Signal
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.schemas.common import name_of
-from app.domain.next_actions import CallBasis, MiningBasis
+from app.domain.pipelines.next_actions import CallBasis, MiningBasis
 
 _CONTACT_TIMES_EXAMPLE: dict[str, Any] = {
     "customer_id": "2b3c4d5e-6f70-4a81-92a3-b4c5d6e7f809",

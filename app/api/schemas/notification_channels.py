@@ -9,9 +9,9 @@ from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.common import JsonInteger, ListPage, PatchModel, Record
 from app.api.schemas.webhooks import EventTypes
-from app.domain.channels import ALL_EVENTS, ChannelKind, public_config, secret_hints
 from app.domain.models import NotificationChannel
-from app.domain.notifications import MESSAGE_TOPICS
+from app.domain.notifications.channels import ALL_EVENTS, ChannelKind, public_config, secret_hints
+from app.domain.notifications.notifications import MESSAGE_TOPICS
 
 # A channel posts a human message, so it takes only the topics that have one (or "*").
 ChannelEventTypes = Annotated[

@@ -8,8 +8,8 @@ from pydantic import ConfigDict, Field, StringConstraints, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.common import PatchModel, Record
-from app.domain.merge_patch import patch_model
-from app.domain.organization_settings import OrganizationSettings, effective_settings
+from app.domain.organization.organization_settings import OrganizationSettings, effective_settings
+from app.domain.platform.merge_patch import patch_model
 
 if TYPE_CHECKING:
     # Built at import from the settings model, so unknown to a type checker (read via changes()).

@@ -12,7 +12,7 @@ from app.api.schemas.activities import ActivityOut
 from app.api.schemas.common import name_of
 from app.api.schemas.customers import ContactOut
 from app.api.schemas.leads import LeadOut
-from app.domain.engagement import EngagementType
+from app.domain.scores.engagement import EngagementType
 
 
 class ErasureIn(BaseModel):

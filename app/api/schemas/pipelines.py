@@ -21,7 +21,7 @@ from app.api.schemas.common import (
 from app.api.schemas.content_checks import ContentChecked, checking
 from app.api.schemas.leads import CustomFields, Money, Notes
 from app.domain.models import OpportunityStatus, TaskStatus
-from app.domain.pipelines import Move, StageKind, parse_ordering_rules, parse_stages
+from app.domain.pipelines.pipelines import Move, StageKind, parse_ordering_rules, parse_stages
 
 PipelineName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.common import ListPage, PatchModel, Record, name_of
-from app.domain.playbook import ApprovalState, PlaybookKind
+from app.domain.playbook.playbook import ApprovalState, PlaybookKind
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)]

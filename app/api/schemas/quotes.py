@@ -21,8 +21,8 @@ from app.api.schemas.common import (
     stored_decimal,
 )
 from app.api.schemas.pipelines import Currency
-from app.domain.permissions import Role
-from app.domain.quotes import QuoteStatus
+from app.domain.identity.permissions import Role
+from app.domain.quotes.quotes import QuoteStatus
 
 ApprovalDecision = Literal["approved", "rejected"]
 

@@ -6,7 +6,7 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.domain.search import SearchType
+from app.domain.platform.search import SearchType
 
 
 class SearchHitOut(BaseModel):

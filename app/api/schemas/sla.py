@@ -12,7 +12,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.common import JsonInteger, ListPage, PatchModel, Record, given, name_of, when
 from app.api.schemas.content_checks import ContentChecked, checking
-from app.domain.sla import MAX_TARGET_MINUTES, RagStatus, SlaKind, TimerState, check_target, parse_rules
+from app.domain.sla.sla import MAX_TARGET_MINUTES, RagStatus, SlaKind, TimerState, check_target, parse_rules
 
 PolicyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Target = Annotated[int, Field(ge=1, le=MAX_TARGET_MINUTES), JsonInteger]

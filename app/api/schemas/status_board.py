@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.schemas.common import ListPage
-from app.domain.sla import RagStatus, SubjectType, TimerState
+from app.domain.sla.sla import RagStatus, SubjectType, TimerState
 
 _OWNER_EXAMPLE: dict[str, Any] = {"id": "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "display_name": "王芳"}
 

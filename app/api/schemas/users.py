@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StringC
 from pydantic.json_schema import SkipJsonSchema
 
 from app.api.schemas.common import ListPage, PatchModel, Record, Timestamp
-from app.domain.permissions import Role
+from app.domain.identity.permissions import Role
 
 Username = Annotated[
     str,

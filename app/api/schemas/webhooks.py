@@ -10,8 +10,8 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StrictBool, Strin
 from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 
 from app.api.schemas.common import JsonInteger, ListPage, PatchModel, Record
-from app.domain.channels import ALL_EVENTS
-from app.domain.events import event_topics
+from app.domain.notifications.channels import ALL_EVENTS
+from app.domain.notifications.events import event_topics
 
 MAX_OVERLAP_SECONDS = 7 * 24 * 3600
 

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.schemas.common import Day
-from app.domain.win_probability import ProbabilitySource
+from app.domain.scores.win_probability import ProbabilitySource
 
 _MODEL_EXAMPLE: dict[str, Any] = {
     "version": 7,

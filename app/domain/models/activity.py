@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, false,
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Entity, SoftDeletable, str_enum, trigram_index
-from app.domain.activities import ActivityType, CallOutcome
+from app.domain.activities.activities import ActivityType, CallOutcome
 
 # Not soft-deleted: every ORM read of activities has this condition (app.db._hide_deleted_records).
 LIVE_ACTIVITY = text("deleted_at IS NULL")

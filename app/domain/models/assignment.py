@@ -11,7 +11,7 @@ from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, Entity, str_enum, utcnow
-from app.domain.assignment import Strategy
+from app.domain.assignment.assignment import Strategy
 
 
 class AssignmentRule(Entity):

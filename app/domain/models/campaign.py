@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, Index, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Entity, str_enum
-from app.domain.campaigns import CampaignChannel
+from app.domain.marketing.campaigns import CampaignChannel
 
 
 class Campaign(Entity):

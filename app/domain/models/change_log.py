@@ -1,5 +1,5 @@
 """The change log: one row per created, updated or deleted synced record, written in the change's
-own transaction (app/services/change_log.py), read by GET /changes."""
+own transaction (app/services/platform/change_log.py), read by GET /changes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, str_enum, utcnow
-from app.domain.changes import ChangeOp
+from app.domain.platform.changes import ChangeOp
 
 # SQLite gives a rowid alias (autoincrement) only to an INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")

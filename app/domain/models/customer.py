@@ -11,9 +11,9 @@ from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstrain
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, Entity, SoftDeletable, str_enum, tags_index, trigram_index, utcnow
-from app.domain.contacts import BuyingRole
-from app.domain.customer_health import HealthBand
-from app.domain.customer_tier import Tier
+from app.domain.customers.contacts import BuyingRole
+from app.domain.customers.customer_tier import Tier
+from app.domain.scores.customer_health import HealthBand
 
 # The partial unique indexes' predicate: a merged customer keeps its keys (its code stays an alias)
 # without blocking the survivor's, and a new customer of that name is refused by the survivor's. A
@@ -125,11 +125,11 @@ class Customer(SoftDeletable, Entity):
     tags: Mapped[list[str]] = mapped_column(default=list)
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     last_follow_up_at: Mapped[datetime | None]
-    # Engagement temperature (app/domain/engagement.py): the value at temperature_at; it cools
+    # Engagement temperature (app/domain/scores/engagement.py): the value at temperature_at; it cools
     # from there, so a reader decays it to now and an event updates this one row.
     temperature: Mapped[float | None]
     temperature_at: Mapped[datetime | None]
-    # Customer health (app/domain/customer_health.py) as last computed. A derived value: writing it
+    # Customer health (app/domain/scores/customer_health.py) as last computed. A derived value: writing it
     # leaves `version` and `updated_at` alone, so a nightly recompute invalidates no client's ETag.
     # Not indexed: the nightly run reads every customer of the organization anyway, and an indexed
     # column would keep PostgreSQL from updating the row in place (HOT), so each night would write

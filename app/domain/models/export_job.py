@@ -11,7 +11,7 @@ from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Entity, str_enum
-from app.domain.exports import ExportFormat, ExportStatus
+from app.domain.reports.exports import ExportFormat, ExportStatus
 
 
 class ExportJob(Entity):

@@ -9,7 +9,7 @@ from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Entity, str_enum
-from app.domain.leads import LeadSource
+from app.domain.leads.leads import LeadSource
 from app.encryption import EncryptedText
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstrain
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Entity, SoftDeletable, str_enum, tags_index, trigram_index
-from app.domain.leads import LeadSource, LeadStatus
+from app.domain.leads.leads import LeadSource, LeadStatus
 
 # Not soft-deleted: every ORM read of leads has this condition (app.db._hide_deleted_records).
 LIVE_LEAD = text("deleted_at IS NULL")
@@ -126,12 +126,12 @@ class Lead(SoftDeletable, Entity):
     pooled_at: Mapped[datetime | None]
     previous_owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     release_reason: Mapped[str | None] = mapped_column(String(500))
-    # Intent score 0-100 (app/domain/lead_intent.py) and its breakdown, as of scored_at: recomputed
+    # Intent score 0-100 (app/domain/scores/lead_intent.py) and its breakdown, as of scored_at: recomputed
     # in the transaction that changes one of its inputs.
     score: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     score_breakdown: Mapped[list[dict[str, Any]]] = mapped_column(default=list, server_default=text("'[]'"))
     scored_at: Mapped[datetime | None]
-    # Engagement temperature (app/domain/engagement.py): the value at temperature_at; it cools
+    # Engagement temperature (app/domain/scores/engagement.py): the value at temperature_at; it cools
     # from there, so a reader decays it to now and an event updates this one row.
     temperature: Mapped[float | None]
     temperature_at: Mapped[datetime | None]

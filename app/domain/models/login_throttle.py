@@ -1,6 +1,6 @@
 """Failed sign-ins counted per (login name, client address) and per client address, in fixed
 windows, to slow password guessing without letting a stranger lock a user out; web-form submissions
-are counted here too, per form and per (form, client address) (app/services/rate_limits.py)."""
+are counted here too, per form and per (form, client address) (app/services/platform/rate_limits.py)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Entity, str_enum
-from app.domain.channels import ChannelKind
+from app.domain.notifications.channels import ChannelKind
 from app.encryption import EncryptedJSON
 
 

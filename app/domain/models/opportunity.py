@@ -12,7 +12,7 @@ from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstrain
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, Entity, str_enum, trigram_index, utcnow
-from app.domain.pipelines import Move
+from app.domain.pipelines.pipelines import Move
 
 
 class OpportunityStatus(StrEnum):
@@ -73,7 +73,7 @@ class Opportunity(Entity):
     closed_at: Mapped[datetime | None]
     lose_reason: Mapped[str | None] = mapped_column(String(200))
     # Percent, 0-100: the automatic estimate (the model's, else the stage's; 100 won, 0 lost),
-    # refreshed by app/services/win_probability.py without touching version or updated_at. Never
+    # refreshed by app/services/scores/win_probability.py without touching version or updated_at. Never
     # null, so it sorts alike on both databases.
     win_probability: Mapped[float] = mapped_column(default=0.0, server_default=text("0"))
     # What a rep set by hand, kept apart: no refresh overwrites it.

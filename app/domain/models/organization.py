@@ -21,5 +21,5 @@ class Organization(Entity):
     locale: Mapped[str] = mapped_column(String(16), default="zh-CN")
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The organization's local day the nightly lead re-score last went through all its open leads
-    # (app/services/lead_intent.py). Written without moving `version`: no client edits it.
+    # (app/services/scores/lead_intent.py). Written without moving `version`: no client edits it.
     leads_rescored_on: Mapped[date | None]

@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Entity, str_enum
-from app.domain.pipelines import StageKind
+from app.domain.pipelines.pipelines import StageKind
 
 
 class Pipeline(Entity):

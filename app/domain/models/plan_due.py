@@ -1,7 +1,7 @@
 """`plan_due_at` on leads, opportunities and customers: the earliest due_at of the record's open tasks
 and live SLA timers, kept by database triggers on `task` and `sla_timer`.
 
-The status board orders and counts records by their plan (services/status_board.py); kept on the
+The status board orders and counts records by their plan (services/reports/status_board.py); kept on the
 record, its page is an index walk and its counts index range counts, where recomputing it folded
 every open task and timer of the organization for each request (seconds at a million leads).
 

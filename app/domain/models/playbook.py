@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, Entity, str_enum
-from app.domain.playbook import ApprovalState, PlaybookKind
+from app.domain.playbook.playbook import ApprovalState, PlaybookKind
 
 
 class PlaybookEntry(Entity):

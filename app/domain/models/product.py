@@ -11,7 +11,7 @@ from sqlalchemy import ForeignKey, Index, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, Entity, str_enum
-from app.domain.quotes import QuoteStatus
+from app.domain.quotes.quotes import QuoteStatus
 
 
 class Product(Entity):
@@ -24,7 +24,7 @@ class Product(Entity):
     product_line: Mapped[str | None] = mapped_column(String(64))
     unit: Mapped[str | None] = mapped_column(String(16))
     list_price: Mapped[Decimal] = mapped_column(Numeric(18, 4))
-    # Below this unit price a quote needs a director's approval (app/domain/quote_approval.py).
+    # Below this unit price a quote needs a director's approval (app/domain/quotes/quote_approval.py).
     floor_price: Mapped[Decimal | None] = mapped_column(Numeric(18, 4))
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
     is_active: Mapped[bool] = mapped_column(default=True)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, Entity, str_enum
 from app.domain.models.plan_due import keep_plans_with
-from app.domain.sla import ACTIVE_STATES, SlaKind, TimerState
+from app.domain.sla.sla import ACTIVE_STATES, SlaKind, TimerState
 
 # The partial indexes' predicates: timers that can still warn, breach or escalate, and those that
 # have stopped.

@@ -57,6 +57,6 @@ class Task(Entity):
         ForeignKey("activity.id", ondelete="SET NULL")
     )
     # When task.due and task.overdue were announced; each is set once, by a conditional UPDATE
-    # (services/task_reminders.py), and cleared when the due time moves.
+    # (services/activities/task_reminders.py), and cleared when the due time moves.
     due_notified_at: Mapped[datetime | None]
     overdue_notified_at: Mapped[datetime | None]

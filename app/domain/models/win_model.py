@@ -14,7 +14,7 @@ from app.db import Base
 
 class WinModel(Base):
     """`number` is the model version the API shows. `model` is data (coefficients or frequency
-    tables, app/domain/win_probability.py), never a pickle: scoring it runs no stored code. With
+    tables, app/domain/scores/win_probability.py), never a pickle: scoring it runs no stored code. With
     too few closed deals the row records that (`model` is null) and stage probabilities answer."""
 
     __tablename__ = "win_model"

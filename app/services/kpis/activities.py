@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.activities import ActivityType, CallOutcome
-from app.domain.kpis import Dimension, KpiQuery, ratio
+from app.domain.activities.activities import ActivityType, CallOutcome
+from app.domain.identity.principal import Principal
 from app.domain.models import Activity
-from app.domain.principal import Principal
+from app.domain.reports.kpis import Dimension, KpiQuery, ratio
 from app.services.kpis.scope import (
     Facts,
     dimension_values,
@@ -20,7 +20,7 @@ from app.services.kpis.scope import (
     scoped,
     team_join,
 )
-from app.services.local_clock import local_weekday_and_hour
+from app.services.platform.local_clock import local_weekday_and_hour
 
 ACTIVITY_FACTS = Facts(
     organization_id=Activity.organization_id,

@@ -13,13 +13,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.kpis import DEFAULT_STALE_DAYS, Dimension, KpiQuery, ratio
+from app.domain.identity.principal import Principal
 from app.domain.models import Lead, SlaTimer
-from app.domain.principal import Principal
-from app.domain.sla import TimerState
+from app.domain.reports.kpis import DEFAULT_STALE_DAYS, Dimension, KpiQuery, ratio
+from app.domain.sla.sla import TimerState
 from app.services.kpis import deals, leads
 from app.services.kpis.scope import Facts, Listing, in_period, period_name, scoped
-from app.services.status_board import BoardFilters, summarize_board
+from app.services.reports.status_board import BoardFilters, summarize_board
 
 API = "/api/v1"
 TREND_WEEKS = 4
@@ -164,7 +164,7 @@ async def _conversion_trend(
 
 
 async def status_board(session: AsyncSession, *, actor: Principal, query: KpiQuery) -> list[dict[str, Any]]:
-    """The status board's counts per owner (app/services/status_board.py decides the colours)."""
+    """The status board's counts per owner (app/services/reports/status_board.py decides the colours)."""
     summary = await summarize_board(session, actor=actor, now=query.now, filters=_board_filters(query))
     return [
         {

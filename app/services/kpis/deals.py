@@ -13,7 +13,7 @@ from sqlalchemy import Select, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import UTCDateTime
-from app.domain.kpis import Dimension, KpiQuery, ratio
+from app.domain.identity.principal import Principal
 from app.domain.models import (
     Customer,
     Lead,
@@ -22,8 +22,8 @@ from app.domain.models import (
     PipelineStage,
     StageStay,
 )
-from app.domain.pipelines import StageKind
-from app.domain.principal import Principal
+from app.domain.pipelines.pipelines import StageKind
+from app.domain.reports.kpis import Dimension, KpiQuery, ratio
 from app.portable_sql import seconds_between
 from app.services.kpis.scope import (
     Facts,

@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import String, and_, case, func, literal_column, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.kpis import Dimension, KpiQuery, ratio
-from app.domain.leads import OPEN_STATUSES, LeadStatus
+from app.domain.identity.principal import Principal
+from app.domain.leads.leads import OPEN_STATUSES, LeadStatus
 from app.domain.models import Customer, Lead, SlaTimer, User
-from app.domain.principal import Principal
-from app.domain.sla import SlaKind, SubjectType, TimerState
+from app.domain.reports.kpis import Dimension, KpiQuery, ratio
+from app.domain.sla.sla import SlaKind, SubjectType, TimerState
 from app.portable_sql import seconds_between
 from app.services.kpis.scope import (
     Facts,
@@ -28,7 +28,7 @@ from app.services.kpis.scope import (
     spread_columns,
     team_join,
 )
-from app.services.pagination import SortOrder, decode_cursor, encode_cursor, invalid_cursor
+from app.services.platform.pagination import SortOrder, decode_cursor, encode_cursor, invalid_cursor
 
 LEAD_FACTS = Facts(
     organization_id=Lead.organization_id,

@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.campaigns import cost_days, money_ratio, roi
-from app.domain.kpis import Dimension, KpiQuery, ratio
-from app.domain.leads import LeadStatus
+from app.domain.identity.principal import Principal
+from app.domain.leads.leads import LeadStatus
+from app.domain.marketing.campaigns import cost_days, money_ratio, roi
 from app.domain.models import Campaign, CampaignCost, Lead, Opportunity, OpportunityStatus
-from app.domain.principal import Principal
+from app.domain.reports.kpis import Dimension, KpiQuery, ratio
 from app.services.kpis.deals import OPPORTUNITY_FACTS
 from app.services.kpis.leads import LEAD_FACTS
 from app.services.kpis.scope import in_period, scoped

@@ -12,14 +12,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.kpis import ACTION_PACK, Dimension, KpiQuery, PeiRequirements, pei_weeks, ratio
+from app.domain.identity.permissions import Role
+from app.domain.identity.principal import Principal
 from app.domain.models import Activity, Task, TaskStatus, User
-from app.domain.permissions import Role
-from app.domain.principal import Principal
+from app.domain.reports.kpis import ACTION_PACK, Dimension, KpiQuery, PeiRequirements, pei_weeks, ratio
 from app.services.kpis.activities import ACTIVITY_FACTS
 from app.services.kpis.people import USER_FACTS
 from app.services.kpis.scope import Facts, in_period, local_period, period_name, scoped
-from app.services.policy import rules_for
+from app.services.organization.policy import rules_for
 
 TASK_FACTS = Facts(
     organization_id=Task.organization_id, owner_id=Task.assignee_id, region=None, industry=None, source=None

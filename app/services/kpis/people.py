@@ -7,10 +7,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.kpis import KpiQuery
+from app.domain.identity.permissions import Role
+from app.domain.identity.principal import Principal
 from app.domain.models import Opportunity, OpportunityStatus, User
-from app.domain.permissions import Role
-from app.domain.principal import Principal
+from app.domain.reports.kpis import KpiQuery
 from app.services.kpis.scope import Facts, in_period, scoped
 
 # A rep's own figures are the rep: visibility and filters apply to the user's id.

@@ -11,8 +11,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.errors import FieldError, InvalidInput
-from app.domain.kpis import (
+from app.domain.identity.permissions import Permission
+from app.domain.identity.principal import Principal
+from app.domain.models import Organization
+from app.domain.platform.errors import FieldError, InvalidInput
+from app.domain.reports.kpis import (
     DEFAULT_STALE_DAYS,
     Dimension,
     Filter,
@@ -23,9 +26,6 @@ from app.domain.kpis import (
     period,
     zone,
 )
-from app.domain.models import Organization
-from app.domain.permissions import Permission
-from app.domain.principal import Principal
 from app.services.kpis import activities, brief, deals, leads, marketing, pei, people
 from app.services.kpis.scope import Listing, check_filters
 

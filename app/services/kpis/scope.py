@@ -10,13 +10,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, Float, Integer, Select, and_, case, cast, func, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.errors import FieldError, PermissionDenied
-from app.domain.kpis import Dimension, KpiFilters, KpiQuery
+from app.domain.identity.permissions import Role
+from app.domain.identity.principal import Principal
 from app.domain.models import Campaign, Customer, Lead, Pipeline, PipelineStage, Team, TeamMember, User
-from app.domain.permissions import Role
-from app.domain.principal import Principal
-from app.services.local_clock import local_time
-from app.services.visibility import visible_to
+from app.domain.platform.errors import FieldError, PermissionDenied
+from app.domain.reports.kpis import Dimension, KpiFilters, KpiQuery
+from app.services.platform.local_clock import local_time
+from app.services.platform.visibility import visible_to
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Activities, attachments, check-in distances, tasks and consistent links between records."""

@@ -1,0 +1,1 @@
+"""Assignment rules and strategies, and masking a pooled lead's contacts."""

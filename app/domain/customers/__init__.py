@@ -1,0 +1,1 @@
+"""Customers' tiers and codes, and their contacts' roles."""

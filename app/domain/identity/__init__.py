@@ -1,0 +1,1 @@
+"""Who acts: principals, roles and permissions, and WeCom's sign-in rules."""

@@ -1,0 +1,1 @@
+"""Import mappings and parsing rows of another system's export."""

@@ -1,0 +1,1 @@
+"""Lead life cycle, qualification, and the lead fields a web form may fill."""

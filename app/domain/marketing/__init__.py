@@ -1,0 +1,1 @@
+"""Campaigns: channels, when one runs, and the ROI arithmetic."""

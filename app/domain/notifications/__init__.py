@@ -1,0 +1,1 @@
+"""Events, notification texts and the channels that carry them."""

@@ -1,0 +1,1 @@
+"""An organization's typed settings and the business rules built from them."""

@@ -1,0 +1,1 @@
+"""Pipelines, stage gates and next-best actions."""

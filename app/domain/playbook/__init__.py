@@ -1,0 +1,1 @@
+"""The playbook library's kinds of entry and its approval states."""

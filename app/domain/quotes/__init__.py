@@ -1,0 +1,1 @@
+"""Quote arithmetic, the quote life cycle, price floors and approval."""

@@ -1,0 +1,1 @@
+"""KPI definitions and list exports."""

@@ -1,0 +1,1 @@
+"""Health, engagement, intent and win-probability scores, and training the win model."""

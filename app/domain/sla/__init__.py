@@ -1,0 +1,1 @@
+"""Service levels in business time: calendars, working hours and SLA rules."""

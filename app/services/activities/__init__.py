@@ -1,0 +1,1 @@
+"""Sales work on records: activities, attachments and tasks with their reminders."""

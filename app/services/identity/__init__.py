@@ -1,0 +1,1 @@
+"""Who acts: users, teams, sign-in, tokens, API keys and the WeCom app."""

@@ -1,0 +1,1 @@
+"""Imports of leads, customers and opportunities from CSV and XLSX files."""

@@ -1,0 +1,1 @@
+"""Leads: web-form intake, de-duplication, qualification, the public pool, merging, bulk edits."""

@@ -1,0 +1,1 @@
+"""Marketing: campaigns and their costs, and engagement events."""

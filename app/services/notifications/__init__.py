@@ -1,0 +1,1 @@
+"""Delivering the outbox: the in-app inbox, chat channels, webhooks and their deliveries."""

@@ -1,0 +1,1 @@
+"""Plumbing every feature shares: the unit of work, outbox, audit, jobs, paging, visibility."""

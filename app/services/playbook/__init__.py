@@ -1,0 +1,1 @@
+"""The playbook library: answers reps propose, supervisors approve and everyone searches."""

@@ -1,0 +1,1 @@
+"""Products, quotes and the discount approval of their prices."""

@@ -1,0 +1,1 @@
+"""What managers read besides the KPIs: the status board and list exports."""

@@ -1,0 +1,1 @@
+"""Derived scores: customer health, lead intent and win probability."""

@@ -1,0 +1,1 @@
+"""The global search across leads, customers, contacts and opportunities."""
