@@ -202,6 +202,18 @@ def _fuzzing(examples: int) -> settings:
     )
 
 
+@schemathesis.hook
+def filter_query(ctx, query):  # type: ignore[no-untyped-def]
+    """A query string carries text only. A generated list item that is not text (`true`, `164`,
+    `[]`) reaches the server as the text "true", "164", "[]", valid wherever any text is, so the
+    negative case schemathesis meant would count as accepted (seen on `industry`, a list of free
+    text). Every list parameter of the contract takes text items, so such cases are not generated."""
+    return not any(
+        isinstance(value, list) and not all(isinstance(item, str) for item in value)
+        for value in (query or {}).values()
+    )
+
+
 _SCHEMAS = _load_schemas()
 schema = _SCHEMAS["admin"]
 rep_schema = _SCHEMAS["rep"]
