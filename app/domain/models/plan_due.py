@@ -152,22 +152,20 @@ POSTGRESQL_DDL = [
 # to (a no-op UPDATE for the others).
 
 
-def _sqlite_refresh(kind: str, row: str) -> str:
+def _sqlite_refresh(kind: str, row: str, table: str) -> str:
+    """Recomputes the plan of the `kind` record the trigger's OLD or NEW `row` of `table` may be on."""
     subject = f"{kind}.id"
     organization = f"{kind}.organization_id"
     task, timer = _earliest_task(kind, organization, subject), _earliest_timer(kind, organization, subject)
     # SQLite's two-argument min() is NULL when either is: min(coalesce(a, b), coalesce(b, a)).
     due = f"min(coalesce({task}, {timer}), coalesce({timer}, {task}))"
-    if row.endswith("sla_timer"):
-        where = f"{kind}.id = {row.split()[0]}.subject_id"
-    else:
-        where = f"{kind}.id = {row.split()[0]}.{kind}_id"
-    return f"UPDATE {kind} SET plan_due_at = {due} WHERE {where};"  # noqa: S608
+    reference = "subject_id" if table == "sla_timer" else f"{kind}_id"
+    return f"UPDATE {kind} SET plan_due_at = {due} WHERE {kind}.id = {row}.{reference};"  # noqa: S608
 
 
 def _sqlite_trigger(table: str, event_name: str) -> str:
     rows = {"INSERT": ["NEW"], "DELETE": ["OLD"], "UPDATE": ["OLD", "NEW"]}[event_name]
-    body = " ".join(_sqlite_refresh(kind, f"{row} {table}") for row in rows for kind in PLANNED_TABLES)
+    body = " ".join(_sqlite_refresh(kind, row, table) for row in rows for kind in PLANNED_TABLES)
     columns = _PLAN_COLUMNS[table] if event_name == "UPDATE" else ""
     return (
         f"CREATE TRIGGER {table}_plan_due_{event_name.lower()} AFTER {event_name}{columns} ON {table} "

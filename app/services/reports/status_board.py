@@ -1,9 +1,10 @@
 """The status board: each open lead, open opportunity and followed customer with the instant its plan
 says it is due, how late it runs and its red/yellow/green status, for supervisors' lists and counts.
 
-A record's plan is the earliest due_at of its open tasks and live SLA timers. The whole board is one
-set-based query (records, tasks and timers in one UNION ALL, folded per record with MIN), never a
-query or a Python loop per record; a page then looks up its rows' next task and timer at once.
+A record's plan is the earliest due_at of its open tasks and live SLA timers, kept on the record as
+`plan_due_at` by database triggers (domain/models/plan_due.py). A page walks the plan indexes in
+board order, one walk per kind and colour range, merged, and then looks up its rows' next task and
+timer at once; the summary counts each owner's plans either side of the two colour cutoffs.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from app.domain.models import (
 from app.domain.sla.sla import RagStatus, RagThresholds, SubjectType, TimerState, rag_status
 from app.services.activities.tasks import overdue_condition, task_rules, task_visibility
 from app.services.organization.policy import policy_for
+from app.services.platform.display_names import display_names
 from app.services.platform.pagination import Page, SortOrder, decode_cursor, encode_cursor, invalid_cursor
 from app.services.platform.visibility import visible_to
 
@@ -365,14 +367,16 @@ async def summarize_board(
     """Counts per colour, overall and per owner (the owners with the most red first)."""
     thresholds = (await policy_for(session, actor)).rag_thresholds
     per_owner_id = await _count_per_owner(session, actor, filters, thresholds, now)
-    names = await _display_names(session, [o for o in per_owner_id if o is not None])
+    names = await display_names(
+        session, organization_id=actor.organization_id, wanted=[("user", o) for o in per_owner_id]
+    )
     totals = RagCounts()
     owners = []
     for owner_id, counts in per_owner_id.items():
-        totals = RagCounts(
-            totals.green + counts.green, totals.yellow + counts.yellow, totals.red + counts.red
-        )
-        owners.append(OwnerCounts(OwnerRef(owner_id, names[owner_id]) if owner_id else None, counts))
+        for rag in RagStatus:
+            totals = totals.plus(rag, getattr(counts, rag.value))
+        owner = OwnerRef(owner_id, names.name("user", owner_id) or "") if owner_id else None
+        owners.append(OwnerCounts(owner, counts))
     owners.sort(
         key=lambda o: (
             -o.counts.red,
@@ -412,13 +416,6 @@ async def _count_per_owner(
                 before = before.plus(rag, counted[rag])
             per_owner[owner_id] = before
     return {owner_id: counts for owner_id, counts in per_owner.items() if counts.total}
-
-
-async def _display_names(session: AsyncSession, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
-    if not user_ids:
-        return {}
-    statement = select(User.id, User.display_name).where(User.id.in_(user_ids))
-    return {row.id: row.display_name for row in await session.execute(statement)}
 
 
 async def _count_overdue_tasks(
