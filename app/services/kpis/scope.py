@@ -153,6 +153,7 @@ def group_columns(
     or a look-up correlated on the grouped id), so it is looked up once per group, not per row."""
     columns: list[Any] = []
     keys: list[Any] = []
+    joined: list[Any] = []
     for dimension in query.group_by:
         if dimension is Dimension.product:
             product, statement = _product_lines(statement, facts, dialect)
@@ -161,7 +162,9 @@ def group_columns(
             continue
         if dimension in facts.joins:
             target, onclause = facts.joins[dimension]
-            statement = statement.outerjoin(target, onclause)
+            if target not in joined:  # region and industry both read the customer: join it once
+                statement = statement.outerjoin(target, onclause)
+                joined.append(target)
         identifier, name = _dimension(dimension, facts, query, timestamp, dialect)
         columns += [identifier.label(f"{dimension}_id"), name.label(f"{dimension}_name")]
         keys.append(identifier)
