@@ -822,3 +822,11 @@ async def test_local_days_follow_daylight_saving_on_both_databases(app, client, 
         )
     )["rows"]
     assert [(r["day"]["id"], r["won_count"]) for r in rows] == [("2026-10-31", 1), ("2026-11-01", 1)]
+
+
+async def test_region_and_industry_group_together_without_a_second_customer_join(client, history):
+    # Both dimensions read the customer: joined twice, PostgreSQL refused the statement (a 500).
+    for name in ("rep-performance", "sales-cycle", "funnel", "stage-dwell"):
+        body = ok(await kpi(client, history.tenant.headers, name, group_by="region,industry", **NOVEMBER))
+        assert body["rows"], name
+        assert all({"region", "industry"} <= row.keys() for row in body["rows"]), name
