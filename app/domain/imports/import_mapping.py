@@ -7,44 +7,20 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from app.domain.customers.customer_fields import CUSTOMER_FIELDS
 from app.domain.customers.customer_tier import Tier
+from app.domain.leads.lead_fields import LEAD_FIELDS
 from app.domain.leads.leads import LeadSource
 from app.domain.platform.custom_fields import custom_field_key
 from app.domain.platform.errors import FieldError
 from app.domain.platform.formulas import check_text, saved_result
+from app.domain.platform.input_fields import InputFields
 
-LEAD_FIELDS = (
-    "name",
-    "company",
-    "phone",
-    "email",
-    "wechat",
-    "source",
-    "region",
-    "product_line",
-    "industry",
-    "budget",
-    "notes",
-    "tags",
-    # The campaign's id or exact name (resolved by the import against the organization's).
-    "campaign",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-)
-CUSTOMER_FIELDS = (
-    "name",
-    "industry",
-    "region",
-    "address",
-    "latitude",
-    "longitude",
-    "annual_purchase",
-    "tier",
-    "tags",
-)
+# The columns an import may fill, as the records' field declarations allow.
+LEAD_COLUMNS = LEAD_FIELDS.import_columns
+CUSTOMER_COLUMNS = CUSTOMER_FIELDS.import_columns
+# A column whose field declares no length (a campaign's name or id) is read this far.
+UNDECLARED_TEXT_LENGTH = 200
 
 _HEADER_ALIASES = {
     "name": ("name", "contact", "contact name", "姓名", "联系人", "客户姓名"),
@@ -185,8 +161,9 @@ def parse_source(raw: str | None, default: LeadSource) -> LeadSource | None:
     return source if source is not None else _SOURCE_ALIASES.get(raw)
 
 
-def parse_row(raw: dict[str, Any], *, default_source: LeadSource | None) -> ParsedRow:
-    """Text, numbers and enums of one row; contact details are normalised later by the dedup rules."""
+def parse_row(raw: dict[str, Any], fields: InputFields, *, default_source: LeadSource | None) -> ParsedRow:
+    """Text, numbers and enums of one row of the record `fields` declares, each text cut to its
+    field's length; contact details are normalised later by the dedup rules."""
     values: dict[str, Any] = {}
     errors: list[FieldError] = []
     warnings: list[FieldError] = []
@@ -214,7 +191,7 @@ def parse_row(raw: dict[str, Any], *, default_source: LeadSource | None) -> Pars
             ]
             check_text(field, values[field], warnings)
         else:
-            values[field] = text[:5000] if field == "notes" else text[:200]
+            values[field] = text[: fields.longest_text(field) or UNDECLARED_TEXT_LENGTH]
             if field not in _NORMALISED_FIELDS:
                 check_text(field, [values[field]], warnings)
     if default_source is not None:  # leads have a source; customers do not

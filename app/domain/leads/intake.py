@@ -8,23 +8,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from app.domain.leads.lead_fields import LEAD_FIELDS
 from app.domain.platform.custom_fields import FieldDefinition, from_cells
 from app.domain.platform.errors import FieldError, InvalidInput
 
 CUSTOM_PREFIX = "custom_fields."
 # The lead fields a form may fill, with the longest text each takes (as POST /leads bounds them).
-LEAD_TARGETS: dict[str, int] = {
-    "name": 100,
-    "company": 200,
-    "phone": 32,
-    "email": 254,
-    "wechat": 64,
-    "region": 64,
-    "product_line": 64,
-    "industry": 64,
-    "budget": 32,
-    "notes": 5000,
-}
+LEAD_TARGETS = LEAD_FIELDS.web_form_targets
 # The field of a submission that carries the captcha provider's token (never mapped to the lead).
 CAPTCHA_TOKEN_FIELD = "captcha_token"
 MAX_SUBMITTED_FIELDS = 100

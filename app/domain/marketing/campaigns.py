@@ -8,8 +8,6 @@ from decimal import Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
-
 
 class CampaignChannel(StrEnum):
     exhibition = "exhibition"

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import session_now
 from app.domain.activities.geo import GeoPoint
 from app.domain.customers.contacts import BuyingRole
+from app.domain.customers.customer_fields import CUSTOMER_FIELDS
 from app.domain.customers.customer_tier import Tier, format_customer_code, tier_for_annual_purchase
 from app.domain.identity.principal import Principal
 from app.domain.models import Contact, Customer
@@ -49,22 +50,7 @@ from app.services.platform.pagination import (
 from app.services.platform.visibility import visible_to
 from app.services.sla import sla
 
-AUDITED_FIELDS = (
-    "name",
-    "uscc",
-    "phone",
-    "email",
-    "industry",
-    "region",
-    "address",
-    "latitude",
-    "longitude",
-    "annual_purchase",
-    "tier",
-    "owner_id",
-    "tags",
-    "custom_fields",
-)
+AUDITED_FIELDS = CUSTOMER_FIELDS.audited
 SORTABLE: dict[str, Any] = {
     "created_at": Customer.created_at,
     "updated_at": Customer.updated_at,
@@ -171,19 +157,13 @@ async def create_customer(session: AsyncSession, *, actor: Principal, data: NewC
 
 def _customer_values(data: NewCustomer, keys: CustomerKeys, policy: OrganizationPolicy) -> dict[str, Any]:
     return {
-        "name": data.name,
+        **{name: getattr(data, name) for name in CUSTOMER_FIELDS.stored_as_given},
         "name_key": keys.name,
         "uscc": keys.uscc,
         "phone": keys.phone,
         "email": keys.email,
         "phone_key": keys.phone,
         "email_key": keys.email,
-        "industry": data.industry,
-        "region": data.region,
-        "address": data.address,
-        "latitude": data.latitude,
-        "longitude": data.longitude,
-        "annual_purchase": data.annual_purchase,
         "tier": _tier(policy, data.annual_purchase, data.tier),
         "tags": sorted(set(data.tags)),
         "last_follow_up_at": None,

@@ -18,19 +18,20 @@ from sqlalchemy import or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.domain.customers.customer_fields import CUSTOMER_FIELDS
 from app.domain.customers.customer_tier import format_customer_code, tier_for_annual_purchase
 from app.domain.identity.principal import Principal
 from app.domain.imports.import_mapping import (
-    CUSTOMER_FIELDS,
-    LEAD_FIELDS,
+    CUSTOMER_COLUMNS,
+    LEAD_COLUMNS,
     parse_row,
     resolve_columns,
     unknown_mapping_targets,
 )
 from app.domain.imports.opportunity_import import OPPORTUNITY_FIELDS, parse_mapping
 from app.domain.imports.opportunity_import import REQUIRED_COLUMNS as OPPORTUNITY_REQUIRED_COLUMNS
+from app.domain.leads.lead_fields import LEAD_FIELDS
 from app.domain.leads.leads import LeadSource, LeadStatus
-from app.domain.marketing.campaigns import UTM_FIELDS
 from app.domain.models import (
     AuditEvent,
     Customer,
@@ -77,8 +78,8 @@ MAX_ROWS = 100_000
 MAX_CHUNK_ATTEMPTS = 3
 K = TypeVar("K")
 FIELDS_BY_KIND = {
-    ImportKind.leads: LEAD_FIELDS,
-    ImportKind.customers: CUSTOMER_FIELDS,
+    ImportKind.leads: LEAD_COLUMNS,
+    ImportKind.customers: CUSTOMER_COLUMNS,
     ImportKind.opportunities: OPPORTUNITY_FIELDS,
 }
 TARGET_TABLES = {
@@ -181,7 +182,7 @@ async def list_row_report(
 def _parse_leads(rows: list[tuple[int, dict[str, Any]]], _options: dict[str, Any]) -> ParsedChunk[LeadKeys]:
     parsed = ParsedChunk[LeadKeys](last_row=rows[-1][0])
     for number, raw in rows:
-        row = parse_row(raw, default_source=LeadSource.import_)
+        row = parse_row(raw, LEAD_FIELDS, default_source=LeadSource.import_)
         if row.warnings:
             parsed.warnings[number] = row.warnings
         errors = list(row.errors)
@@ -311,34 +312,24 @@ def _lead_row(
         "created_at": now,
         "updated_at": now,
         "version": 1,
-        "name": values["name"][:100],
-        "company": values.get("company"),
+        **LEAD_FIELDS.as_given(values),
         "phone": keys.phone,
         "email": keys.email,
-        "wechat": values.get("wechat", "")[:64] or None,
         "phone_key": keys.phone,
         "email_key": keys.email,
         "company_key": keys.company,
-        "source": values["source"],
-        "region": values.get("region", "")[:64] or None,
-        "product_line": values.get("product_line", "")[:64] or None,
-        "industry": values.get("industry", "")[:64] or None,
-        "budget": values.get("budget"),
-        "notes": values.get("notes"),
         "status": LeadStatus.new,
         "created_by_id": actor.user_id,
         "possible_duplicates": [],
         "tags": values.get("tags", []),
         "custom_fields": values["custom_fields"],
-        "campaign_id": values.get("campaign_id"),
-        **{name: values.get(name) for name in UTM_FIELDS},
     }
 
 
 def _parse_customers(rows: list[tuple[int, dict[str, Any]]], _options: dict[str, Any]) -> ParsedChunk[str]:
     parsed = ParsedChunk[str](last_row=rows[-1][0])
     for number, raw in rows:
-        row = parse_row(raw, default_source=None)
+        row = parse_row(raw, CUSTOMER_FIELDS, default_source=None)
         if row.warnings:
             parsed.warnings[number] = row.warnings
         if row.errors:
@@ -412,14 +403,8 @@ def _customer_row(
         "updated_at": now,
         "version": 1,
         "code": code,
-        "name": values["name"],
+        **CUSTOMER_FIELDS.as_given(values),
         "name_key": name_key,
-        "industry": values.get("industry", "")[:64] or None,
-        "region": values.get("region", "")[:64] or None,
-        "address": values.get("address"),
-        "latitude": values.get("latitude"),
-        "longitude": values.get("longitude"),
-        "annual_purchase": values.get("annual_purchase"),
         "tier": (
             tier_for_annual_purchase(values["annual_purchase"], policy.tier_thresholds)
             if values.get("annual_purchase") is not None

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.identity.principal import Principal
+from app.domain.leads.lead_fields import LEAD_FIELDS
 from app.domain.leads.leads import LeadStatus
 from app.domain.models import (
     Activity,
@@ -50,7 +51,7 @@ FOLLOWERS = (
     Follower("tasks", Task, Task.lead_id),
 )
 # Fields the survivor takes from the duplicate when it has none (its contact keys stay its own).
-FILLABLE = ("wechat", "region", "product_line", "industry", "budget")
+FILLABLE = LEAD_FIELDS.filled_on_merge
 # Follow-up times the survivor takes when the duplicate's are later (its moved activities).
 LATEST = ("last_follow_up_at", "last_effective_follow_up_at")
 

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.activities.activities import ActivityType
 from app.domain.identity.permissions import Role
 from app.domain.identity.principal import Principal
+from app.domain.leads.lead_fields import LEAD_FIELDS
 from app.domain.leads.leads import LeadSource, LeadStatus, ensure_open
-from app.domain.marketing.campaigns import UTM_FIELDS
 from app.domain.models import Activity, Contact, Customer, Lead, Opportunity
 from app.domain.notifications.events import LeadConverted, LeadCreated
 from app.domain.platform.changes import ChangeOp
@@ -55,24 +55,7 @@ from app.services.platform.visibility import visible_to
 from app.services.scores.lead_intent import rescore_leads, score_of_new_lead
 from app.services.sla import sla
 
-AUDITED_FIELDS = (
-    "name",
-    "company",
-    "phone",
-    "email",
-    "wechat",
-    "source",
-    "region",
-    "product_line",
-    "industry",
-    "budget",
-    "status",
-    "owner_id",
-    "tags",
-    "custom_fields",
-    "campaign_id",
-    *UTM_FIELDS,
-)
+AUDITED_FIELDS = (*LEAD_FIELDS.audited, "status")
 # A merged lead's id resolves to its survivor; a survivor merged in turn is followed this far.
 MAX_ALIAS_HOPS = 10
 SORTABLE: dict[str, Any] = {
@@ -339,20 +322,12 @@ def _lead_values(
         # sweeps, KPIs and the activity-date rule compare with.
         "created_at": now,
         "updated_at": now,
-        "name": data.name,
-        "company": data.company,
+        **{name: getattr(data, name) for name in LEAD_FIELDS.stored_as_given},
         "phone": keys.phone,
         "email": keys.email,
-        "wechat": data.wechat,
         "phone_key": keys.phone,
         "email_key": keys.email,
         "company_key": keys.company,
-        "source": data.source,
-        "region": data.region,
-        "product_line": data.product_line,
-        "industry": data.industry,
-        "budget": data.budget,
-        "notes": data.notes,
         "status": LeadStatus.assigned if owner_id else LeadStatus.new,
         "owner_id": owner_id,
         "created_by_id": actor.user_id or data.entered_by_id,
@@ -360,8 +335,6 @@ def _lead_values(
         "tags": sorted(set(data.tags)),
         "custom_fields": custom_fields,
         "possible_duplicates": possible_duplicates,
-        "campaign_id": data.campaign_id,
-        **{name: getattr(data, name) for name in UTM_FIELDS},
     }
 
 

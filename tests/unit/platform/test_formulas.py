@@ -9,6 +9,7 @@ import io
 import pytest
 
 from app.domain.imports import import_mapping, opportunity_import
+from app.domain.leads.lead_fields import LEAD_FIELDS
 from app.domain.platform.formulas import FormulaCell, runs_as_formula, spreadsheet_cell
 from app.services.platform.spreadsheets import write_csv
 
@@ -74,6 +75,7 @@ def test_a_lead_row_reports_stored_formulas_but_not_what_it_parses() -> None:
             "tags": "展会,@x",
             "region": FormulaCell(None),
         },
+        LEAD_FIELDS,
         default_source=import_mapping.LeadSource.import_,
     )
 

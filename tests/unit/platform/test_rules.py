@@ -26,7 +26,13 @@ from app.domain.customers.customer_tier import (
     tier_for_annual_purchase,
 )
 from app.domain.identity.permissions import API_KEY_SCOPES, Permission, Role, role_allows
-from app.domain.imports.import_mapping import LEAD_FIELDS, parse_row, resolve_columns, unknown_mapping_targets
+from app.domain.imports.import_mapping import (
+    LEAD_COLUMNS,
+    parse_row,
+    resolve_columns,
+    unknown_mapping_targets,
+)
+from app.domain.leads.lead_fields import LEAD_FIELDS
 from app.domain.leads.leads import LeadSource
 from app.domain.organization.organization_settings import patched_settings
 from app.domain.organization.policy import policy_from_settings
@@ -133,16 +139,16 @@ def test_custom_fields_report_every_problem():
 
 def test_import_headers_in_chinese_and_english_with_explicit_mapping_winning():
     columns = resolve_columns(
-        ["姓名", "Company Name", "手机号码", "客户单位", "???"], {"客户单位": "industry"}, LEAD_FIELDS
+        ["姓名", "Company Name", "手机号码", "客户单位", "???"], {"客户单位": "industry"}, LEAD_COLUMNS
     )
     assert columns == {0: "name", 1: "company", 2: "phone", 3: "industry"}
 
 
 def test_import_columns_map_to_custom_fields_only_explicitly():
     mapping = {"面积": "custom_fields.site_area", "楼层": "custom_fields.", "客户单位": "colour"}
-    columns = resolve_columns(["姓名", "面积", "楼层", "site_area"], mapping, LEAD_FIELDS)
+    columns = resolve_columns(["姓名", "面积", "楼层", "site_area"], mapping, LEAD_COLUMNS)
     assert columns == {0: "name", 1: "custom_fields.site_area"}
-    assert unknown_mapping_targets(mapping, LEAD_FIELDS) == ["colour", "custom_fields."]
+    assert unknown_mapping_targets(mapping, LEAD_COLUMNS) == ["colour", "custom_fields."]
 
 
 def test_import_row_parsing():
@@ -157,6 +163,7 @@ def test_import_row_parsing():
             "custom_fields.visit_on": datetime(2026, 12, 1, 0, 0),
             "custom_fields.note": "  ",
         },
+        LEAD_FIELDS,
         default_source=LeadSource.import_,
     )
     assert parsed.errors == []
@@ -169,7 +176,9 @@ def test_import_row_parsing():
         # Read as the API would receive them; their types are checked on writing (definitions).
         "custom_fields": {"site_area": "1200", "visit_on": "2026-12-01"},
     }
-    bad = parse_row({"name": "", "budget": "lots", "source": "pigeon"}, default_source=LeadSource.import_)
+    bad = parse_row(
+        {"name": "", "budget": "lots", "source": "pigeon"}, LEAD_FIELDS, default_source=LeadSource.import_
+    )
     assert {(e.field, e.code) for e in bad.errors} == {
         ("name", "missing"),
         ("budget", "number.invalid"),
