@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import filetype
 
 from app.domain.platform.errors import FieldError, InvalidInput
@@ -59,3 +61,10 @@ def check_attachment(content: bytes) -> str:
             ],
         )
     return media_type
+
+
+class AttachmentParent(StrEnum):
+    lead = "lead"
+    customer = "customer"
+    opportunity = "opportunity"
+    activity = "activity"

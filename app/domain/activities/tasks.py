@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 MAX_OVERDUE_AFTER_MINUTES = 7 * 24 * 60
 
@@ -23,3 +24,9 @@ class TaskRules:
 
     def is_overdue(self, *, is_open: bool, due_at: datetime, now: datetime) -> bool:
         return is_open and due_at <= self.overdue_cutoff(now)
+
+
+class TaskStatus(StrEnum):
+    open = "open"
+    done = "done"
+    cancelled = "cancelled"

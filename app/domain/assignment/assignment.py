@@ -294,3 +294,13 @@ class Decision:
     @property
     def user_id(self) -> uuid.UUID | None:
         return self.choice.user_id if self.choice else None
+
+
+class AssignmentKind(StrEnum):
+    rule = "rule"
+    fallback = "fallback"
+    manual = "manual"
+    claim = "claim"
+    release = "release"
+    recycle = "recycle"
+    handover = "handover"

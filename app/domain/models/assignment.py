@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, Entity, str_enum, utcnow
-from app.domain.assignment.assignment import Strategy
+from app.domain.assignment.assignment import AssignmentKind, Strategy
 
 
 class AssignmentRule(Entity):
@@ -35,16 +34,6 @@ class AssignmentRule(Entity):
     max_new_per_day: Mapped[int | None]
     # The rotation pointer of round_robin and weighted, advanced under this row's lock.
     position: Mapped[int] = mapped_column(default=0)
-
-
-class AssignmentKind(StrEnum):
-    rule = "rule"
-    fallback = "fallback"
-    manual = "manual"
-    claim = "claim"
-    release = "release"
-    recycle = "recycle"
-    handover = "handover"
 
 
 class LeadAssignment(Base):

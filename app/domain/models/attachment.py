@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Entity, str_enum
-
-
-class AttachmentParent(StrEnum):
-    lead = "lead"
-    customer = "customer"
-    opportunity = "opportunity"
-    activity = "activity"
+from app.domain.activities.attachments import AttachmentParent
 
 
 class Attachment(Entity):

@@ -5,21 +5,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, str_enum, utcnow
-
-
-class DeliveryStatus(StrEnum):
-    pending = "pending"
-    delivered = "delivered"
-    gone = "gone"  # the receiver answered 410: the destination was disabled
-    dead = "dead"  # failed for good, or out of retries
-    skipped = "skipped"  # nothing to send, e.g. no recipient of a WeCom application message has a WeCom id
+from app.domain.notifications.deliveries import DeliveryStatus
 
 
 class Delivery(Base):

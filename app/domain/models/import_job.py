@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, Entity, str_enum
-
-
-class ImportKind(StrEnum):
-    leads = "leads"
-    customers = "customers"
-    opportunities = "opportunities"
-
-
-class ImportStatus(StrEnum):
-    queued = "queued"
-    running = "running"
-    completed = "completed"
-    failed = "failed"
+from app.domain.imports.import_jobs import ImportKind, ImportStatus
 
 
 class ImportJob(Entity):

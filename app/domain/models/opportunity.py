@@ -5,20 +5,14 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, Entity, str_enum, trigram_index, utcnow
+from app.domain.pipelines.opportunities import OpportunityStatus
 from app.domain.pipelines.pipelines import Move
-
-
-class OpportunityStatus(StrEnum):
-    open = "open"
-    won = "won"
-    lost = "lost"
 
 
 class Opportunity(Entity):

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, str_enum, utcnow
-
-
-class OutboxStatus(StrEnum):
-    pending = "pending"
-    delivered = "delivered"
-    dead = "dead"
+from app.domain.platform.outbox import OutboxStatus
 
 
 class OutboxEvent(Base):

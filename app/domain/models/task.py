@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Entity, str_enum, trigram_index
-
-
-class TaskStatus(StrEnum):
-    open = "open"
-    done = "done"
-    cancelled = "cancelled"
-
+from app.domain.activities.tasks import TaskStatus
 
 # Open tasks with a reminder still to send: the reminder sweep's rows (a done task leaves the index).
 TO_REMIND = text("status = 'open' AND overdue_notified_at IS NULL")

@@ -16,9 +16,9 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.activities.activities import ActivityType, CallOutcome
+from app.domain.activities.tasks import TaskStatus
 from app.domain.identity.principal import Principal
 from app.domain.models import Activity, Opportunity, OpportunityStatus, PipelineStage, StageStay, Task
-from app.domain.models.task import TaskStatus
 from app.domain.organization.policy import OrganizationPolicy
 from app.domain.pipelines.next_actions import (
     CALL_LOOKBACK_DAYS,

@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import INCLUDE_DELETED
 from app.domain.identity.principal import Principal
 from app.domain.models import Activity, Contact, Customer, Lead, Opportunity
-from app.domain.models.opportunity import OpportunityStatus
 from app.domain.notifications.events import (
     ActivityDeleted,
     ActivityRestored,
@@ -32,6 +31,7 @@ from app.domain.notifications.events import (
     LeadDeleted,
     LeadRestored,
 )
+from app.domain.pipelines.opportunities import OpportunityStatus
 from app.domain.platform.dedup import CustomerKeys
 from app.domain.platform.errors import Conflict, FieldError, NotFound
 from app.domain.sla.sla import SlaKind, TimerState
