@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 
 from tests.api.helpers import bearer, ok
-from tests.api.pipelines.test_pipelines import PROJECT, _customer, _pipelines, _team
+from tests.api.pipelines.test_pipelines import PROJECT, _pipelines
+from tests.factories import create_customer, create_team
 
 SEED_QUERY = "三甲医院 检验科 预算有限"
 
@@ -33,9 +34,9 @@ async def _desk(client: httpx.AsyncClient, make_tenant, make_user) -> Desk:
     rep, rep_token = await make_user(tenant, "rep")
     _, other_token = await make_user(tenant, "rep")
     supervisor, supervisor_token = await make_user(tenant, "supervisor")
-    await _team(client, tenant, supervisor, rep)
+    await create_team(client, tenant.headers, supervisor, [rep])
     rep_headers = bearer(rep_token)
-    customer = await _customer(client, rep_headers, "华东某三甲医院")
+    customer = await create_customer(client, rep_headers, name="华东某三甲医院")
     activity = {
         "type": "call",
         "occurred_at": "2026-11-23T01:00:00Z",

@@ -10,15 +10,8 @@ from typing import Any
 import httpx
 
 from tests.api.helpers import bearer, ok
-from tests.api.pipelines.test_pipelines import (
-    PROJECT,
-    _customer,
-    _opportunity,
-    _pipelines,
-    _product,
-    _quote,
-    _team,
-)
+from tests.api.pipelines.test_pipelines import PROJECT, _pipelines, _quote
+from tests.factories import create_customer, create_opportunity, create_product, create_team
 
 
 @dataclass
@@ -38,13 +31,16 @@ async def _desk(client: httpx.AsyncClient, make_tenant, make_user, **product: st
     rep, rep_token = await make_user(tenant, "rep")
     supervisor, supervisor_token = await make_user(tenant, "supervisor")
     _, director_token = await make_user(tenant, "director")
-    await _team(client, tenant, supervisor, rep)
+    await create_team(client, tenant.headers, supervisor, [rep])
     rep_headers = bearer(rep_token)
-    customer = await _customer(client, rep_headers)
-    deal = await _opportunity(
-        client, rep_headers, customer["id"], (await _pipelines(client, rep_headers))[PROJECT]["id"]
+    customer = await create_customer(client, rep_headers)
+    deal = await create_opportunity(
+        client,
+        rep_headers,
+        customer["id"],
+        pipeline_id=(await _pipelines(client, rep_headers))[PROJECT]["id"],
     )
-    membrane = await _product(client, tenant.headers, "100.0000")
+    membrane = await create_product(client, tenant.headers, list_price="100.0000")
     if product:
         ok(await client.patch(f"/api/v1/products/{membrane['id']}", json=product, headers=tenant.headers))
     return Desk(
