@@ -10,15 +10,12 @@ import httpx
 import pytest
 
 from tests.api.helpers import bearer, ok
+from tests.factories import create_customer
 
 _FIELDS = [
     {"key": "visit_purpose", "type": "choice", "options": ["勘察", "回款"], "required": True},
     {"key": "people_met", "type": "number"},
 ]
-
-
-async def _customer(client: httpx.AsyncClient, headers: dict[str, str], name: str = "申华建材") -> dict:
-    return ok(await client.post("/api/v1/customers", json={"name": name}, headers=headers), 201)
 
 
 async def _visit(client: httpx.AsyncClient, headers: dict[str, str], customer_id: str, **fields: Any) -> dict:
@@ -54,7 +51,7 @@ async def test_the_author_corrects_notes_and_custom_fields_under_if_match(client
     tenant = await make_tenant()
     settings = {"custom_fields": {"activity": _FIELDS}}
     ok(await client.patch("/api/v1/organization", json={"settings": settings}, headers=tenant.headers))
-    customer = await _customer(client, tenant.headers)
+    customer = await create_customer(client, tenant.headers, name="申华建材")
     visit = await _visit(client, tenant.headers, customer["id"], custom_fields={"visit_purpose": "勘察"})
     path = f"/api/v1/activities/{visit['id']}"
     read = await client.get(path, headers=tenant.headers)
@@ -122,7 +119,7 @@ async def test_what_happened_cannot_be_edited(client, make_tenant, field, value)
     """Back-dating, moving the check-in or turning a visit into an effective follow-up after the
     SLA clock was judged is refused with the field named, and nothing changes."""
     tenant = await make_tenant()
-    customer = await _customer(client, tenant.headers)
+    customer = await create_customer(client, tenant.headers)
     visit = await _visit(client, tenant.headers, customer["id"])
     path = f"/api/v1/activities/{visit['id']}"
 
@@ -134,7 +131,7 @@ async def test_what_happened_cannot_be_edited(client, make_tenant, field, value)
 
 async def test_custom_fields_are_checked_as_on_create(client, make_tenant):
     tenant = await make_tenant()
-    customer = await _customer(client, tenant.headers)
+    customer = await create_customer(client, tenant.headers)
     visit = await _visit(client, tenant.headers, customer["id"])
     settings = {"custom_fields": {"activity": _FIELDS}}
     ok(await client.patch("/api/v1/organization", json={"settings": settings}, headers=tenant.headers))
@@ -208,7 +205,7 @@ async def test_the_author_and_those_over_him_edit_others_who_see_it_may_not(clie
 
 async def test_a_deleted_activity_cannot_be_edited(client, make_tenant):
     tenant = await make_tenant()
-    customer = await _customer(client, tenant.headers)
+    customer = await create_customer(client, tenant.headers)
     visit = await _visit(client, tenant.headers, customer["id"])
     path = f"/api/v1/activities/{visit['id']}"
     assert (await client.delete(path, headers=tenant.headers)).status_code == 204

@@ -18,12 +18,9 @@ from app.services.platform.unit_of_work import session_scope
 from app.workers.jobs import recycle_leads
 from tests.api.helpers import bearer
 from tests.conftest import sign_in
+from tests.factories import lead_body
 
 _phones = itertools.count(13800000000)
-
-
-def _lead(**fields: object) -> dict[str, object]:
-    return {"name": "张伟", "source": "exhibition", "phone": str(next(_phones)), **fields}
 
 
 async def _settings(client, tenant, settings: dict[str, object]) -> None:
@@ -39,7 +36,7 @@ async def _rule(client, tenant, **fields: object) -> dict[str, object]:
 
 
 async def _new_lead(client, app, tenant, **fields: object) -> dict[str, object]:
-    created = await client.post("/api/v1/leads", json=_lead(**fields), headers=tenant.headers)
+    created = await client.post("/api/v1/leads", json=lead_body(**fields), headers=tenant.headers)
     assert created.status_code == 201, created.text
     await app.state.runtime.queue.drain()
     lead = await client.get(f"/api/v1/leads/{created.json()['id']}", headers=tenant.headers)
