@@ -58,6 +58,16 @@ async def create_lead(client: httpx.AsyncClient, headers: Headers, **fields: Any
     return created(await client.post("/api/v1/leads", json=lead_body(**fields), headers=headers))
 
 
+async def create_settled_lead(client: httpx.AsyncClient, app: Any, headers: Headers, **fields: Any) -> Record:
+    """A new lead once the jobs its creation asked for (assignment, notifications, webhooks) have
+    run in `app`; answers the lead as read then."""
+    lead = await create_lead(client, headers, **fields)
+    await app.state.runtime.queue.drain()
+    response = await client.get(f"/api/v1/leads/{lead['id']}", headers=headers)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
 async def assign_lead(
     client: httpx.AsyncClient,
     headers: Headers,

@@ -18,7 +18,7 @@ from app.services.platform.unit_of_work import session_scope
 from app.workers.jobs import recycle_leads
 from tests.api.helpers import bearer
 from tests.conftest import sign_in
-from tests.factories import lead_body
+from tests.factories import create_settled_lead, unique_phone
 
 _phones = itertools.count(13800000000)
 
@@ -33,14 +33,6 @@ async def _rule(client, tenant, **fields: object) -> dict[str, object]:
     response = await client.post("/api/v1/assignment-rules", json=body, headers=tenant.headers)
     assert response.status_code == 201, response.text
     return response.json()
-
-
-async def _new_lead(client, app, tenant, **fields: object) -> dict[str, object]:
-    created = await client.post("/api/v1/leads", json=lead_body(**fields), headers=tenant.headers)
-    assert created.status_code == 201, created.text
-    await app.state.runtime.queue.drain()
-    lead = await client.get(f"/api/v1/leads/{created.json()['id']}", headers=tenant.headers)
-    return lead.json()
 
 
 async def test_a_rule_with_an_unknown_field_or_operator_answers_422_naming_it(client, make_tenant, make_user):
@@ -125,7 +117,7 @@ async def test_rules_route_by_region_in_priority_order_and_simulation_names_the_
         )
         assert simulated.status_code == 200, simulated.text
         assert simulated.json()["matched_rule_id"] == east_rule["id"]
-        lead = await _new_lead(client, app, tenant, region="华东")
+        lead = await create_settled_lead(client, app, tenant.headers, region="华东")
         assert lead["owner_id"] == simulated.json()["chosen_user_id"]
         assert lead["status"] == "assigned"
         assert lead["assignment_rule_id"] == east_rule["id"]
@@ -142,7 +134,7 @@ async def test_rules_route_by_region_in_priority_order_and_simulation_names_the_
     assert body["evaluations"][0]["matched"] is False
     assert body["evaluations"][0]["failed_conditions"][0]["field"] == "region"
     assert body["chosen_user_id"] == other["id"]
-    assert (await _new_lead(client, app, tenant, region="华南"))["owner_id"] == other["id"]
+    assert (await create_settled_lead(client, app, tenant.headers, region="华南"))["owner_id"] == other["id"]
 
 
 async def test_caps_and_leave_skip_reps_and_nobody_eligible_falls_back_to_team_then_pool(
@@ -160,7 +152,7 @@ async def test_caps_and_leave_skip_reps_and_nobody_eligible_falls_back_to_team_t
     assert leave.status_code == 200, leave.text
     await _rule(client, tenant, user_ids=[busy["id"], on_leave["id"]], max_new_per_day=1)
 
-    first = await _new_lead(client, app, tenant)
+    first = await create_settled_lead(client, app, tenant.headers)
     assert first["owner_id"] == busy["id"]
     simulated = await client.post("/api/v1/assignment-rules/simulate", json={}, headers=tenant.headers)
     reasons = {c["user_id"]: c["ineligible_reason"] for c in simulated.json()["candidates"]}
@@ -168,7 +160,7 @@ async def test_caps_and_leave_skip_reps_and_nobody_eligible_falls_back_to_team_t
     assert "unavailable until" in reasons[on_leave["id"]]
     assert simulated.json()["outcome"] == "pooled"
 
-    pooled = await _new_lead(client, app, tenant)
+    pooled = await create_settled_lead(client, app, tenant.headers)
     assert pooled["status"] == "pooled"
     assert pooled["owner_id"] is None
     assert "sent to the lead pool" in pooled["assignment_reason"]
@@ -177,13 +169,13 @@ async def test_caps_and_leave_skip_reps_and_nobody_eligible_falls_back_to_team_t
         "/api/v1/teams", json={"name": "后备", "member_ids": [backup["id"]]}, headers=tenant.headers
     )
     await _settings(client, tenant, {"assignment": {"fallback_team_id": team.json()["id"]}})
-    fallback = await _new_lead(client, app, tenant)
+    fallback = await create_settled_lead(client, app, tenant.headers)
     assert fallback["owner_id"] == backup["id"]
     assert "fallback team" in fallback["assignment_reason"]
 
     clock.advance(days=1)  # a new day: the daily cap resets
     tenant.token = await sign_in(client, tenant.admin_username)
-    assert (await _new_lead(client, app, tenant))["owner_id"] == busy["id"]
+    assert (await create_settled_lead(client, app, tenant.headers))["owner_id"] == busy["id"]
 
 
 async def test_the_assignment_job_run_twice_assigns_once(client, app, make_tenant, make_user):
@@ -191,7 +183,7 @@ async def test_the_assignment_job_run_twice_assigns_once(client, app, make_tenan
     rep_a, _ = await make_user(tenant, "rep")
     rep_b, _ = await make_user(tenant, "rep")
     rule = await _rule(client, tenant, user_ids=[rep_a["id"], rep_b["id"]])
-    lead = await _new_lead(client, app, tenant)
+    lead = await create_settled_lead(client, app, tenant.headers)
     runtime = app.state.runtime
     for _ in range(2):
         async with session_scope(runtime.sessionmaker, runtime.queue) as session:
@@ -220,7 +212,7 @@ async def test_manual_assignment_needs_a_reason_is_audited_and_notifies_the_new_
         json={"name": "East", "supervisor_id": supervisor["id"], "member_ids": [rep["id"]]},
         headers=tenant.headers,
     )
-    lead = await _new_lead(client, app, tenant)  # no rules: in the pool
+    lead = await create_settled_lead(client, app, tenant.headers)  # no rules: in the pool
     url = f"/api/v1/leads/{lead['id']}/assign"
     no_reason = await client.post(url, json={"user_id": rep["id"]}, headers=bearer(supervisor_token))
     assert no_reason.status_code == 422
@@ -248,7 +240,7 @@ async def test_manual_assignment_needs_a_reason_is_audited_and_notifies_the_new_
 
 async def test_twenty_concurrent_claims_give_one_owner(client, app, make_tenant, make_user):
     tenant = await make_tenant()
-    lead = await _new_lead(client, app, tenant)
+    lead = await create_settled_lead(client, app, tenant.headers)
     assert lead["status"] == "pooled"
     reps = [await make_user(tenant, "rep") for _ in range(20)]
     pool = await client.get("/api/v1/lead-pool", headers=bearer(reps[0][1]))
@@ -273,8 +265,8 @@ async def test_release_blocks_reclaim_for_k_days_and_claims_are_limited_per_day(
     await _settings(client, tenant, {"lead_pool": {"reclaim_block_days": 7, "max_claims_per_day": 1}})
     rep, token = await make_user(tenant, "rep")
     other, other_token = await make_user(tenant, "rep")
-    first = await _new_lead(client, app, tenant)
-    second = await _new_lead(client, app, tenant)
+    first = await create_settled_lead(client, app, tenant.headers)
+    second = await create_settled_lead(client, app, tenant.headers)
 
     claimed = await client.post(f"/api/v1/leads/{first['id']}/claim", headers=bearer(token))
     assert claimed.status_code == 200
@@ -319,8 +311,8 @@ async def test_recycle_releases_unworked_leads_after_the_configured_business_hou
         headers=tenant.headers,
     )
     await _rule(client, tenant, user_ids=[rep["id"]])
-    idle = await _new_lead(client, app, tenant)  # Monday 10:00 Shanghai
-    worked = await _new_lead(client, app, tenant)
+    idle = await create_settled_lead(client, app, tenant.headers)  # Monday 10:00 Shanghai
+    worked = await create_settled_lead(client, app, tenant.headers)
     call = await client.post(
         "/api/v1/activities",
         json={
@@ -369,7 +361,7 @@ async def test_recycling_counts_business_hours_on_the_calendar_so_golden_week_do
     )
     rep, _ = await make_user(tenant, "rep")
     await _rule(client, tenant, user_ids=[rep["id"]])
-    lead = await _new_lead(client, app, tenant)
+    lead = await create_settled_lead(client, app, tenant.headers)
     assert lead["owner_id"] == rep["id"]
     runtime = app.state.runtime
     context = {"sessionmaker": runtime.sessionmaker, "queue": runtime.queue, "clock": clock}
@@ -400,7 +392,7 @@ async def test_one_run_over_many_waiting_leads_counts_each_lead_into_the_loads(
             await leads.create_lead(
                 session,
                 actor=Principal.system(tenant.organization_id),
-                data=leads.NewLead(name=f"lead {n}", source=LeadSource.api, phone=str(next(_phones))),
+                data=leads.NewLead(name=f"lead {n}", source=LeadSource.api, phone=unique_phone()),
                 now=runtime.clock(),
             )
             for n in range(6)

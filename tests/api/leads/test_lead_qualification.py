@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tests.api.helpers import bearer, ok
 from tests.conftest import sign_in
-from tests.factories import create_lead
+from tests.factories import create_lead, record_activity
 
 
 async def _qualify(client, headers, lead_id: str):
@@ -13,13 +13,8 @@ async def _qualify(client, headers, lead_id: str):
 
 
 async def _activity(client, headers, lead_id: str, clock, **info_points: str) -> None:
-    body = {
-        "type": "call",
-        "occurred_at": clock.now.isoformat(),
-        "lead_id": lead_id,
-        "info_points": info_points,
-    }
-    ok(await client.post("/api/v1/activities", json=body, headers=headers), 201)
+    """A call on the lead now that gathered these information points."""
+    await record_activity(client, headers, clock.now, lead_id=lead_id, info_points=info_points)
 
 
 async def test_a_lead_is_qualified_only_with_its_budget_and_timeframe_known(client, make_tenant, clock):

@@ -14,7 +14,14 @@ from typing import Any
 import httpx
 
 from tests.api.helpers import bearer, ok
-from tests.factories import create_contact, create_customer, create_opportunity, create_product, create_team
+from tests.factories import (
+    activity_body,
+    create_contact,
+    create_customer,
+    create_opportunity,
+    create_product,
+    create_team,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 64
 PROJECT = "项目型销售"
@@ -99,7 +106,7 @@ async def _activity(
     now: datetime,
     **fields: Any,
 ) -> httpx.Response:
-    body = {"type": type_, "occurred_at": now.isoformat(), "opportunity_id": opportunity_id, **fields}
+    body = activity_body(now, type=type_, opportunity_id=opportunity_id, **fields)
     return await client.post("/api/v1/activities", json=body, headers=headers)
 
 

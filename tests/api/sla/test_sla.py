@@ -15,6 +15,7 @@ from app.services.platform.unit_of_work import session_scope
 from app.services.sla import sla_sweep
 from app.workers.jobs import fire_sla_timers
 from tests.conftest import sign_in
+from tests.factories import unique_phone
 
 _phones = itertools.count(13700000000)
 # Friday 2026-11-27 17:50 in Shanghai (09:50 UTC): ten business minutes before the weekend.
@@ -53,7 +54,7 @@ async def _supervised_rep(client, tenant, make_user) -> tuple[dict, str, dict]:
 async def _lead_for(client, app, tenant, rep: dict) -> dict:
     created = await client.post(
         "/api/v1/leads",
-        json={"name": "王磊", "source": "web_form", "phone": str(next(_phones))},
+        json={"name": "王磊", "source": "web_form", "phone": unique_phone()},
         headers=tenant.headers,
     )
     assert created.status_code == 201, created.text
@@ -517,13 +518,13 @@ async def test_a_lead_marketing_hands_over_is_timed_from_the_handover_until_sale
 
     handed = await client.post(
         "/api/v1/leads",
-        json={"name": "展会留资 张工", "source": "exhibition", "phone": str(next(_phones))},
+        json={"name": "展会留资 张工", "source": "exhibition", "phone": unique_phone()},
         headers=as_marketing,
     )
     assert handed.status_code == 201, handed.text
     not_timed = await client.post(
         "/api/v1/leads",
-        json={"name": "官网留资", "source": "web_form", "phone": str(next(_phones))},
+        json={"name": "官网留资", "source": "web_form", "phone": unique_phone()},
         headers=as_marketing,
     )
     assert (
