@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -18,9 +17,7 @@ from app.services.platform.unit_of_work import session_scope
 from app.workers.jobs import recycle_leads
 from tests.api.helpers import bearer
 from tests.conftest import sign_in
-from tests.factories import create_settled_lead, unique_phone
-
-_phones = itertools.count(13800000000)
+from tests.factories import create_settled_lead, unique_number, unique_phone
 
 
 async def _settings(client, tenant, settings: dict[str, object]) -> None:
@@ -29,7 +26,7 @@ async def _settings(client, tenant, settings: dict[str, object]) -> None:
 
 
 async def _rule(client, tenant, **fields: object) -> dict[str, object]:
-    body = {"name": f"rule-{next(_phones)}", "priority": 10, "strategy": "round_robin", **fields}
+    body = {"name": f"rule-{unique_number()}", "priority": 10, "strategy": "round_robin", **fields}
     response = await client.post("/api/v1/assignment-rules", json=body, headers=tenant.headers)
     assert response.status_code == 201, response.text
     return response.json()

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from tests.api.helpers import bearer, ok
-from tests.factories import lead_body
+from tests.factories import create_team, lead_body
 
 
 async def _team(client, tenant, make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -16,18 +16,7 @@ async def _team(client, tenant, make_user) -> dict[str, Any]:  # type: ignore[no
     rep_a, rep_a_token = await make_user(tenant, "rep")
     rep_b, rep_b_token = await make_user(tenant, "rep")
     outsider, outsider_token = await make_user(tenant, "rep")
-    ok(
-        await client.post(
-            "/api/v1/teams",
-            json={
-                "name": "East",
-                "supervisor_id": supervisor["id"],
-                "member_ids": [rep_a["id"], rep_b["id"]],
-            },
-            headers=tenant.headers,
-        ),
-        201,
-    )
+    await create_team(client, tenant.headers, supervisor, [rep_a, rep_b], name="East")
     return {
         "supervisor": bearer(supervisor_token),
         "rep_a": (rep_a, bearer(rep_a_token)),

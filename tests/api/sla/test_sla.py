@@ -4,7 +4,6 @@ business minute, each warning and escalation happens once, meeting the target st
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -15,9 +14,8 @@ from app.services.platform.unit_of_work import session_scope
 from app.services.sla import sla_sweep
 from app.workers.jobs import fire_sla_timers
 from tests.conftest import sign_in
-from tests.factories import unique_phone
+from tests.factories import create_team, unique_phone
 
-_phones = itertools.count(13700000000)
 # Friday 2026-11-27 17:50 in Shanghai (09:50 UTC): ten business minutes before the weekend.
 FRIDAY_1750 = datetime(2026, 11, 27, 9, 50, tzinfo=UTC)
 
@@ -42,12 +40,7 @@ async def _first_response_policy(client, tenant, **rules: object) -> dict:
 async def _supervised_rep(client, tenant, make_user) -> tuple[dict, str, dict]:
     rep, rep_token = await make_user(tenant, "rep")
     supervisor, _ = await make_user(tenant, "supervisor")
-    team = await client.post(
-        "/api/v1/teams",
-        json={"name": f"华东{next(_phones)}", "supervisor_id": supervisor["id"], "member_ids": [rep["id"]]},
-        headers=tenant.headers,
-    )
-    assert team.status_code == 201, team.text
+    await create_team(client, tenant.headers, supervisor, [rep])
     return rep, rep_token, supervisor
 
 
