@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
@@ -344,35 +344,6 @@ async def test_recycle_releases_unworked_leads_after_the_configured_business_hou
     idle_worked = await client.get(f"/api/v1/leads/{worked['id']}", headers=tenant.headers)
     assert idle_worked.json()["status"] == "pooled"
     assert "10 days" in idle_worked.json()["release_reason"]
-
-
-async def test_recycling_counts_business_hours_on_the_calendar_so_golden_week_does_not_count(
-    client, app, make_tenant, make_user, clock
-):
-    clock.now = datetime(2026, 9, 30, 8, 0, tzinfo=UTC)  # Wednesday 16:00 in Shanghai, before 国庆
-    tenant = await make_tenant()
-    await _settings(
-        client,
-        tenant,
-        {"public_holidays": "CN", "lead_pool": {"first_follow_up_business_hours": 4, "idle_days": 30}},
-    )
-    rep, _ = await make_user(tenant, "rep")
-    await _rule(client, tenant, user_ids=[rep["id"]])
-    lead = await create_settled_lead(client, app, tenant.headers)
-    assert lead["owner_id"] == rep["id"]
-    runtime = app.state.runtime
-    context = {"sessionmaker": runtime.sessionmaker, "queue": runtime.queue, "clock": clock}
-
-    # Two business hours on Wednesday, then the holiday (1-7 October) counts nothing.
-    clock.now = datetime(2026, 10, 7, 15, 0, tzinfo=UTC)  # the last holiday night, 23:00
-    assert await recycle_leads(context) == 0
-    clock.now = datetime(2026, 10, 8, 2, 59, tzinfo=UTC)  # Thursday 10:59, the first working day
-    assert await recycle_leads(context) == 0
-    clock.now = datetime(2026, 10, 8, 3, 0, tzinfo=UTC)  # 11:00: two more business hours
-    assert await recycle_leads(context) == 1
-    tenant.token = await sign_in(client, tenant.admin_username)
-    pooled = await client.get(f"/api/v1/leads/{lead['id']}", headers=tenant.headers)
-    assert pooled.json()["status"] == "pooled"
 
 
 async def test_one_run_over_many_waiting_leads_counts_each_lead_into_the_loads(
