@@ -3,13 +3,13 @@ whoever oversees them, under If-Match; what happened (type, time, check-in, link
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.api.helpers import bearer, ok
+from tests.conftest import eventually
 from tests.factories import create_customer
 
 _FIELDS = [
@@ -39,12 +39,13 @@ def _problem(response: httpx.Response, status: int) -> dict:
 async def _changes_of(client: httpx.AsyncClient, headers: dict[str, str], entity_id: str, op: str) -> None:
     """Polls the change feed until it lists `op` for the record (on PostgreSQL an entry waits for the
     transactions that began before it)."""
-    for _ in range(100):
+
+    async def listed() -> bool:
         page = ok(await client.get("/api/v1/changes", params={"types": "activity"}, headers=headers))
-        if any(e["entity_id"] == entity_id and e["op"] == op for e in page["items"]):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no {op} change of {entity_id} in the feed")
+        return any(e["entity_id"] == entity_id and e["op"] == op for e in page["items"])
+
+    listed.__doc__ = f"a {op} change of {entity_id} in the feed"
+    await eventually(listed, seconds=10)
 
 
 async def test_the_author_corrects_notes_and_custom_fields_under_if_match(client, make_tenant):

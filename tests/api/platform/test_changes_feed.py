@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 from app.domain.models import ChangeLogEntry, Customer
 from app.workers.jobs import prune_change_log
 from tests.api.helpers import bearer, ok
-from tests.conftest import sign_in
+from tests.conftest import eventually, sign_in
 from tests.factories import create_customer, create_lead
 
 CHANGES = "/api/v1/changes"
@@ -49,13 +49,16 @@ async def _read_until(client, headers, since: str | None, wanted, *, types: str 
     """Reads on until `wanted(entries)` holds: on PostgreSQL an entry waits for every transaction
     on the server that began before it (other tests' too), so it may show a moment later."""
     entries: list[dict] = []
-    for _ in range(200):
+
+    async def seen() -> bool:
+        """the wanted entries in the feed"""
+        nonlocal since
         more, since = await _drain(client, headers, since, types=types)
-        entries += more
-        if wanted(entries):
-            return entries, since
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not seen: {entries}")
+        entries.extend(more)
+        return bool(wanted(entries))
+
+    await eventually(seen, seconds=20)
+    return entries, since
 
 
 def _has(*wanted: tuple[str, str]):
@@ -105,13 +108,17 @@ async def test_a_sync_loop_run_while_records_change_misses_nothing_and_repeats_n
 
     async with engine.connect() as connection:
         logged = set((await connection.execute(text("SELECT id FROM change_log"))).scalars())
+
     # Background jobs (assignment) keep writing; every entry logged by now must reach the reader.
-    for _ in range(300):  # on PostgreSQL the feed waits for transactions elsewhere on the server
+    # On PostgreSQL the feed waits for transactions elsewhere on the server.
+    async def all_logged_seen() -> bool:
+        """every logged change read from the feed"""
+        nonlocal cursor
         entries, cursor = await _drain(client, key, cursor, limit=5)
         seen.extend(entries)
-        if logged <= {entry["change_id"] for entry in seen}:
-            break
-        await asyncio.sleep(0.1)
+        return logged <= {entry["change_id"] for entry in seen}
+
+    await eventually(all_logged_seen, seconds=30)
     async with engine.connect() as connection:
         in_log = set((await connection.execute(text("SELECT id FROM change_log"))).scalars())
     ids = [entry["change_id"] for entry in seen]
