@@ -46,6 +46,36 @@ def _id(record: Mapping[str, Any] | str) -> str:
     return record if isinstance(record, str) else str(record["id"])
 
 
+# The organization -------------------------------------------------------------------------------
+
+
+async def update_settings(client: httpx.AsyncClient, headers: Headers, settings: Mapping[str, Any]) -> Record:
+    """Merges `settings` into the organization's (a merge patch); answers the organization."""
+    response = await client.patch("/api/v1/organization", json={"settings": settings}, headers=headers)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def create_sla_policy(client: httpx.AsyncClient, headers: Headers, **fields: Any) -> Record:
+    """An SLA policy with a name of its own; without a kind, a 30-minute first response."""
+    default = {} if "kind" in fields else {"kind": "first_response", "target_minutes": 30}
+    body = {"name": f"首响{unique_number()}", **default, **fields}
+    return created(await client.post("/api/v1/sla-policies", json=body, headers=headers))
+
+
+async def create_assignment_rule(client: httpx.AsyncClient, headers: Headers, **fields: Any) -> Record:
+    """An assignment rule; by default round robin at priority 10, with a name of its own."""
+    body = {"name": f"rule-{unique_number()}", "priority": 10, "strategy": "round_robin", **fields}
+    return created(await client.post("/api/v1/assignment-rules", json=body, headers=headers))
+
+
+async def notifications_of(client: httpx.AsyncClient, headers: Headers, topic: str) -> list[Record]:
+    """The caller's in-app notifications of one topic, newest first."""
+    response = await client.get("/api/v1/notifications", headers=headers)
+    assert response.status_code == 200, response.text
+    return [n for n in response.json()["items"] if n["topic"] == topic]
+
+
 # Leads -------------------------------------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from tests.api.helpers import ok
 from tests.api.kpis.kpi_helpers import kpi
 from tests.conftest import sign_in
-from tests.factories import create_assigned_lead, create_lead
+from tests.factories import create_assigned_lead, create_lead, create_sla_policy
 
 
 async def _log(client, tenant, **body: object):
@@ -22,17 +22,6 @@ async def _log(client, tenant, **body: object):
 async def _days_later(client, tenant, clock, days: int) -> None:
     clock.advance(days=days)
     tenant.token = await sign_in(client, tenant.admin_username)  # the old token has expired
-
-
-async def _first_response_policy(client, tenant) -> None:
-    ok(
-        await client.post(
-            "/api/v1/sla-policies",
-            json={"name": "首响30分钟", "kind": "first_response", "target_minutes": 30},
-            headers=tenant.headers,
-        ),
-        201,
-    )
 
 
 async def _timers(client, tenant, lead_id: str) -> list[dict]:
@@ -102,7 +91,7 @@ async def test_the_margin_before_the_record_is_a_setting(client, make_tenant, cl
 
 async def test_work_before_the_assignment_is_kept_but_is_no_first_response(client, app, make_tenant, clock):
     tenant = await make_tenant()
-    await _first_response_policy(client, tenant)
+    await create_sla_policy(client, tenant.headers, name="首响30分钟")
     clock.advance(hours=1)
     lead = await create_assigned_lead(client, app, tenant.headers, str(tenant.admin_id), reason="展会接待")
     assigned_at = clock.now
@@ -134,7 +123,7 @@ async def test_a_late_entry_answers_the_clock_when_it_was_entered_not_when_it_cl
     client, app, make_tenant, clock
 ):
     tenant = await make_tenant()
-    await _first_response_policy(client, tenant)
+    await create_sla_policy(client, tenant.headers, name="首响30分钟")
     lead = await create_assigned_lead(client, app, tenant.headers, str(tenant.admin_id), reason="展会接待")
     claimed = clock.now + timedelta(minutes=5)
     await _days_later(client, tenant, clock, 3)

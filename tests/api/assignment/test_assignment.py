@@ -17,19 +17,12 @@ from app.services.platform.unit_of_work import session_scope
 from app.workers.jobs import recycle_leads
 from tests.api.helpers import bearer
 from tests.conftest import sign_in
-from tests.factories import create_settled_lead, unique_number, unique_phone
-
-
-async def _settings(client, tenant, settings: dict[str, object]) -> None:
-    response = await client.patch("/api/v1/organization", json={"settings": settings}, headers=tenant.headers)
-    assert response.status_code == 200, response.text
-
-
-async def _rule(client, tenant, **fields: object) -> dict[str, object]:
-    body = {"name": f"rule-{unique_number()}", "priority": 10, "strategy": "round_robin", **fields}
-    response = await client.post("/api/v1/assignment-rules", json=body, headers=tenant.headers)
-    assert response.status_code == 201, response.text
-    return response.json()
+from tests.factories import (
+    create_assignment_rule,
+    create_settled_lead,
+    unique_phone,
+    update_settings,
+)
 
 
 async def test_a_rule_with_an_unknown_field_or_operator_answers_422_naming_it(client, make_tenant, make_user):
@@ -97,15 +90,17 @@ async def test_rules_route_by_region_in_priority_order_and_simulation_names_the_
         json={"name": "华东", "member_ids": [east_a["id"], east_b["id"]]},
         headers=tenant.headers,
     )
-    east_rule = await _rule(
+    east_rule = await create_assignment_rule(
         client,
-        tenant,
+        tenant.headers,
         name="华东",
         priority=1,
         team_ids=[team.json()["id"]],
         conditions=[{"field": "region", "operator": "eq", "value": "华东"}],
     )
-    await _rule(client, tenant, name="其他", priority=2, strategy="least_loaded", user_ids=[other["id"]])
+    await create_assignment_rule(
+        client, tenant.headers, name="其他", priority=2, strategy="least_loaded", user_ids=[other["id"]]
+    )
 
     owners = []
     for _ in range(4):
@@ -147,7 +142,9 @@ async def test_caps_and_leave_skip_reps_and_nobody_eligible_falls_back_to_team_t
         headers=tenant.headers,
     )
     assert leave.status_code == 200, leave.text
-    await _rule(client, tenant, user_ids=[busy["id"], on_leave["id"]], max_new_per_day=1)
+    await create_assignment_rule(
+        client, tenant.headers, user_ids=[busy["id"], on_leave["id"]], max_new_per_day=1
+    )
 
     first = await create_settled_lead(client, app, tenant.headers)
     assert first["owner_id"] == busy["id"]
@@ -165,7 +162,9 @@ async def test_caps_and_leave_skip_reps_and_nobody_eligible_falls_back_to_team_t
     team = await client.post(
         "/api/v1/teams", json={"name": "后备", "member_ids": [backup["id"]]}, headers=tenant.headers
     )
-    await _settings(client, tenant, {"assignment": {"fallback_team_id": team.json()["id"]}})
+    await update_settings(
+        client, tenant.headers, settings={"assignment": {"fallback_team_id": team.json()["id"]}}
+    )
     fallback = await create_settled_lead(client, app, tenant.headers)
     assert fallback["owner_id"] == backup["id"]
     assert "fallback team" in fallback["assignment_reason"]
@@ -179,7 +178,7 @@ async def test_the_assignment_job_run_twice_assigns_once(client, app, make_tenan
     tenant = await make_tenant()
     rep_a, _ = await make_user(tenant, "rep")
     rep_b, _ = await make_user(tenant, "rep")
-    rule = await _rule(client, tenant, user_ids=[rep_a["id"], rep_b["id"]])
+    rule = await create_assignment_rule(client, tenant.headers, user_ids=[rep_a["id"], rep_b["id"]])
     lead = await create_settled_lead(client, app, tenant.headers)
     runtime = app.state.runtime
     for _ in range(2):
@@ -259,7 +258,9 @@ async def test_release_blocks_reclaim_for_k_days_and_claims_are_limited_per_day(
     client, app, make_tenant, make_user, clock
 ):
     tenant = await make_tenant()
-    await _settings(client, tenant, {"lead_pool": {"reclaim_block_days": 7, "max_claims_per_day": 1}})
+    await update_settings(
+        client, tenant.headers, settings={"lead_pool": {"reclaim_block_days": 7, "max_claims_per_day": 1}}
+    )
     rep, token = await make_user(tenant, "rep")
     other, other_token = await make_user(tenant, "rep")
     first = await create_settled_lead(client, app, tenant.headers)
@@ -299,7 +300,9 @@ async def test_recycle_releases_unworked_leads_after_the_configured_business_hou
     client, app, make_tenant, make_user, clock
 ):
     tenant = await make_tenant()
-    await _settings(client, tenant, {"lead_pool": {"first_follow_up_business_hours": 4, "idle_days": 10}})
+    await update_settings(
+        client, tenant.headers, settings={"lead_pool": {"first_follow_up_business_hours": 4, "idle_days": 10}}
+    )
     supervisor, supervisor_token = await make_user(tenant, "supervisor")
     rep, rep_token = await make_user(tenant, "rep")
     await client.post(
@@ -307,7 +310,7 @@ async def test_recycle_releases_unworked_leads_after_the_configured_business_hou
         json={"name": "East", "supervisor_id": supervisor["id"], "member_ids": [rep["id"]]},
         headers=tenant.headers,
     )
-    await _rule(client, tenant, user_ids=[rep["id"]])
+    await create_assignment_rule(client, tenant.headers, user_ids=[rep["id"]])
     idle = await create_settled_lead(client, app, tenant.headers)  # Monday 10:00 Shanghai
     worked = await create_settled_lead(client, app, tenant.headers)
     call = await client.post(
@@ -352,7 +355,9 @@ async def test_one_run_over_many_waiting_leads_counts_each_lead_into_the_loads(
     """A run assigns a batch of leads with the loads read once: what it gives out must count."""
     tenant = await make_tenant()
     reps = [(await make_user(tenant, "rep"))[0] for _ in range(3)]
-    await _rule(client, tenant, strategy="least_loaded", user_ids=[r["id"] for r in reps])
+    await create_assignment_rule(
+        client, tenant.headers, strategy="least_loaded", user_ids=[r["id"] for r in reps]
+    )
     runtime = app.state.runtime
     # Six leads committed together: their requests for assignment coalesce into one run.
     async with session_scope(runtime.sessionmaker, runtime.queue) as session:

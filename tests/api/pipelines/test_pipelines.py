@@ -21,6 +21,7 @@ from tests.factories import (
     create_opportunity,
     create_product,
     create_team,
+    update_settings,
 )
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 64
@@ -82,10 +83,6 @@ async def _plain_pipeline(
         **fields,
     }
     return ok(await client.post("/api/v1/pipelines", json=body, headers=headers), 201)
-
-
-async def _settings(client: httpx.AsyncClient, tenant: Any, settings: dict[str, Any]) -> None:
-    ok(await client.patch("/api/v1/organization", json={"settings": settings}, headers=tenant.headers))
 
 
 async def _move(
@@ -734,8 +731,10 @@ async def test_entering_quote_negotiation_gives_the_owner_tasks_due_in_business_
 ):
     clock.now = FRIDAY_AFTERNOON - timedelta(hours=7)  # Friday 09:30 in Shanghai
     tenant = await make_tenant()
-    await _settings(
-        client, tenant, {"working_hours": {"start": "09:00", "end": "18:00", "weekdays": [1, 2, 3, 4, 5]}}
+    await update_settings(
+        client,
+        tenant.headers,
+        settings={"working_hours": {"start": "09:00", "end": "18:00", "weekdays": [1, 2, 3, 4, 5]}},
     )
     rep, rep_token = await make_user(tenant, "rep")
     deal = await _b2b_deal(client, tenant.headers, owner_id=rep["id"])
@@ -1377,7 +1376,7 @@ async def test_a_price_far_from_another_reps_recent_quote_carries_a_price_alert(
     client, make_tenant, make_user
 ):
     tenant = await make_tenant()
-    await _settings(client, tenant, {"price_spread_limit": "0.25"})
+    await update_settings(client, tenant.headers, settings={"price_spread_limit": "0.25"})
 
     case = await _two_reps_quote_one_customer(client, tenant, make_user)
 
@@ -1397,7 +1396,7 @@ async def test_a_price_far_from_another_reps_recent_quote_carries_a_price_alert(
 
 async def test_a_spread_within_the_limit_carries_no_alert(client, make_tenant, make_user):
     tenant = await make_tenant()
-    await _settings(client, tenant, {"price_spread_limit": "0.30"})
+    await update_settings(client, tenant.headers, settings={"price_spread_limit": "0.30"})
 
     case = await _two_reps_quote_one_customer(client, tenant, make_user)
 

@@ -13,7 +13,7 @@ import httpx
 
 from tests.api.helpers import bearer, ok
 from tests.api.pipelines.test_pipelines import PROJECT, _pipelines
-from tests.factories import create_customer, create_team
+from tests.factories import create_customer, create_team, notifications_of
 
 SEED_QUERY = "三甲医院 检验科 预算有限"
 
@@ -65,11 +65,6 @@ async def _search(client, headers, q: str, **params: str) -> list[dict[str, Any]
     listed = ok(await client.get("/api/v1/playbook-entries", params={"q": q, **params}, headers=headers))
     assert listed["next_cursor"] is None
     return listed["items"]
-
-
-async def _inbox(client, headers, topic: str) -> list[dict[str, Any]]:
-    listed = ok(await client.get("/api/v1/notifications", headers=headers))["items"]
-    return [n for n in listed if n["topic"] == topic]
 
 
 async def test_the_seed_query_finds_the_entry_with_all_three_terms_first(client, make_tenant, make_user):
@@ -160,7 +155,7 @@ async def test_a_rep_proposes_an_objection_answer_from_an_activity_and_the_super
     assert (proposed["approval_state"], proposed["activity_id"]) == ("pending", desk.activity_id)
     assert proposed["author_id"] == desk.rep["id"]
     await app.state.runtime.queue.drain()
-    asked = await _inbox(client, desk.supervisor_headers, "playbook.approval_requested")
+    asked = await notifications_of(client, desk.supervisor_headers, topic="playbook.approval_requested")
     assert [n["data"]["entry_id"] for n in asked] == [proposed["id"]]
     url = f"/api/v1/playbook-entries/{proposed['id']}/approval"
     self_approval = await client.post(
@@ -179,7 +174,7 @@ async def test_a_rep_proposes_an_objection_answer_from_an_activity_and_the_super
     )
     assert (again.status_code, again.json()["code"]) == (409, "playbook_entry.not_pending")
     await app.state.runtime.queue.drain()
-    told = await _inbox(client, desk.rep_headers, "playbook.approval_decided")
+    told = await notifications_of(client, desk.rep_headers, topic="playbook.approval_decided")
     assert [n["data"]["decision"] for n in told] == ["approved"]
     assert [e["id"] for e in await _search(client, desk.other_rep_headers, "预算有限")] == [proposed["id"]]
 

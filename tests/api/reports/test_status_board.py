@@ -21,6 +21,7 @@ from tests.factories import (
     create_assigned_lead,
     create_customer,
     create_opportunity,
+    create_sla_policy,
     create_task,
     create_team,
 )
@@ -96,11 +97,6 @@ async def _settings(client: httpx.AsyncClient, tenant: Any, **settings: Any) -> 
             "/api/v1/organization", json={"settings": settings}, headers=await _admin(client, tenant)
         )
     )
-
-
-async def _policy(client: httpx.AsyncClient, tenant: Any, name: str, kind: str, target_minutes: int) -> None:
-    body = {"name": name, "kind": kind, "target_minutes": target_minutes}
-    ok(await client.post("/api/v1/sla-policies", json=body, headers=tenant.headers), 201)
 
 
 # --- thresholds -------------------------------------------------------------------------------------
@@ -195,9 +191,15 @@ async def test_open_leads_opportunities_and_followed_customers_each_carry_their_
         )
     )
 
-    await _policy(client, tenant, "线索30分钟首响", "first_response", 30)
-    await _policy(client, tenant, "客户7天回访", "follow_up", 60 * 9 * 5)
-    await _policy(client, tenant, "阶段停留", "stage_dwell", 60 * 9 * 10)
+    await create_sla_policy(
+        client, tenant.headers, name="线索30分钟首响", kind="first_response", target_minutes=30
+    )
+    await create_sla_policy(
+        client, tenant.headers, name="客户7天回访", kind="follow_up", target_minutes=60 * 9 * 5
+    )
+    await create_sla_policy(
+        client, tenant.headers, name="阶段停留", kind="stage_dwell", target_minutes=60 * 9 * 10
+    )
     lead = await create_assigned_lead(client, app, tenant.headers, rep, name="王磊")
     pooled = await create_assigned_lead(client, app, tenant.headers, rep, name="李娜")
     ok(

@@ -19,8 +19,8 @@ from app.domain.sla.sla import ACTIVE_STATES, RagThresholds, rag_status
 from app.services.platform.unit_of_work import session_scope
 from app.services.sla import sla_sweep
 from tests.api.helpers import ok
-from tests.api.reports.test_status_board import SUMMARY, _admin, _as, _board, _deal, _pipeline, _policy, _z
-from tests.factories import create_assigned_lead, create_customer, create_task, create_team
+from tests.api.reports.test_status_board import SUMMARY, _admin, _as, _board, _deal, _pipeline, _z
+from tests.factories import create_assigned_lead, create_customer, create_sla_policy, create_task, create_team
 
 BOARD_LEAD_STATUSES = OPEN_STATUSES - {LeadStatus.pooled}
 
@@ -132,8 +132,12 @@ async def test_the_board_equals_a_recomputation_after_late_changes_for_every_vie
     zhao, _ = await make_user(tenant, "rep", display_name="赵敏")  # in no team
     await create_team(client, tenant.headers, supervisor, [wang, li])
     pipeline_id = await _pipeline(client, tenant.headers)
-    await _policy(client, tenant, "线索30分钟首响", "first_response", 30)
-    await _policy(client, tenant, "客户7天回访", "follow_up", 60 * 9 * 5)
+    await create_sla_policy(
+        client, tenant.headers, name="线索30分钟首响", kind="first_response", target_minutes=30
+    )
+    await create_sla_policy(
+        client, tenant.headers, name="客户7天回访", kind="follow_up", target_minutes=60 * 9 * 5
+    )
     start = clock.now
 
     leads = [
