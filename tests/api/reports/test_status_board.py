@@ -5,7 +5,6 @@ thresholds, configured per organization; who sees which rows; filters, order, pa
 from __future__ import annotations
 
 import base64
-import itertools
 import json
 import uuid
 from collections import Counter
@@ -29,7 +28,6 @@ from tests.factories import (
 BOARD = "/api/v1/status-board"
 SUMMARY = "/api/v1/status-board/summary"
 COLOURS = ("green", "yellow", "red")
-_numbers = itertools.count(13800000000)
 
 
 def _z(instant: datetime) -> str:
