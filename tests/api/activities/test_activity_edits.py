@@ -45,7 +45,7 @@ async def _changes_of(client: httpx.AsyncClient, headers: dict[str, str], entity
         return any(e["entity_id"] == entity_id and e["op"] == op for e in page["items"])
 
     listed.__doc__ = f"a {op} change of {entity_id} in the feed"
-    await eventually(listed, seconds=10)
+    await eventually(listed, seconds=30)
 
 
 async def test_the_author_corrects_notes_and_custom_fields_under_if_match(client, make_tenant):

@@ -57,7 +57,7 @@ async def _read_until(client, headers, since: str | None, wanted, *, types: str 
         entries.extend(more)
         return bool(wanted(entries))
 
-    await eventually(seen, seconds=20)
+    await eventually(seen, seconds=60)
     return entries, since
 
 
@@ -118,7 +118,7 @@ async def test_a_sync_loop_run_while_records_change_misses_nothing_and_repeats_n
         seen.extend(entries)
         return logged <= {entry["change_id"] for entry in seen}
 
-    await eventually(all_logged_seen, seconds=30)
+    await eventually(all_logged_seen, seconds=60)
     async with engine.connect() as connection:
         in_log = set((await connection.execute(text("SELECT id FROM change_log"))).scalars())
     ids = [entry["change_id"] for entry in seen]
