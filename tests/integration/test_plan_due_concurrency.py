@@ -12,7 +12,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.api.reports.test_status_board import _deal, _pipeline, _task
+from tests.api.reports.test_status_board import _deal, _pipeline
+from tests.conftest import eventually
+from tests.factories import create_task
 
 
 async def test_a_task_added_while_another_completes_leaves_the_earliest_open_one_as_plan(
@@ -23,8 +25,12 @@ async def test_a_task_added_while_another_completes_leaves_the_earliest_open_one
     tenant = await make_tenant()
     rep, _ = await make_user(tenant, "rep")
     deal = await _deal(client, tenant.headers, await _pipeline(client, tenant.headers), rep, "并发商机")
-    first = await _task(client, tenant.headers, deal, clock.now + timedelta(hours=1), "最早")
-    await _task(client, tenant.headers, deal, clock.now + timedelta(hours=9), "最晚")
+    first = await create_task(
+        client, tenant.headers, clock.now + timedelta(hours=1), opportunity_id=deal["id"], title="最早"
+    )
+    await create_task(
+        client, tenant.headers, clock.now + timedelta(hours=9), opportunity_id=deal["id"], title="最晚"
+    )
     added_due = clock.now + timedelta(hours=5)
 
     async with engine.connect() as completing, engine.connect() as adding:
@@ -42,9 +48,18 @@ async def test_a_task_added_while_another_completes_leaves_the_earliest_open_one
             )
             await adding.commit()
 
+        completing_pid = await completing.scalar(text("SELECT pg_backend_pid()"))
+        adding_pid = await adding.scalar(text("SELECT pg_backend_pid()"))
         adding_task = asyncio.create_task(add_task())
-        await asyncio.sleep(0.5)
-        assert not adding_task.done(), "the second writer waits for the first's lock on the deal"
+
+        async def blocked() -> bool:
+            """the second writer waiting for the first's lock on the deal"""
+            async with engine.connect() as watching:
+                blockers = await watching.scalar(text("SELECT pg_blocking_pids(:pid)"), {"pid": adding_pid})
+            return completing_pid in (blockers or [])
+
+        await eventually(blocked, seconds=10)
+        assert not adding_task.done()
         await completing.commit()
         await adding_task
 

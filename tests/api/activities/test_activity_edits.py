@@ -3,22 +3,19 @@ whoever oversees them, under If-Match; what happened (type, time, check-in, link
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.api.helpers import bearer, ok
+from tests.conftest import eventually
+from tests.factories import create_customer
 
 _FIELDS = [
     {"key": "visit_purpose", "type": "choice", "options": ["勘察", "回款"], "required": True},
     {"key": "people_met", "type": "number"},
 ]
-
-
-async def _customer(client: httpx.AsyncClient, headers: dict[str, str], name: str = "申华建材") -> dict:
-    return ok(await client.post("/api/v1/customers", json={"name": name}, headers=headers), 201)
 
 
 async def _visit(client: httpx.AsyncClient, headers: dict[str, str], customer_id: str, **fields: Any) -> dict:
@@ -42,19 +39,20 @@ def _problem(response: httpx.Response, status: int) -> dict:
 async def _changes_of(client: httpx.AsyncClient, headers: dict[str, str], entity_id: str, op: str) -> None:
     """Polls the change feed until it lists `op` for the record (on PostgreSQL an entry waits for the
     transactions that began before it)."""
-    for _ in range(100):
+
+    async def listed() -> bool:
         page = ok(await client.get("/api/v1/changes", params={"types": "activity"}, headers=headers))
-        if any(e["entity_id"] == entity_id and e["op"] == op for e in page["items"]):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no {op} change of {entity_id} in the feed")
+        return any(e["entity_id"] == entity_id and e["op"] == op for e in page["items"])
+
+    listed.__doc__ = f"a {op} change of {entity_id} in the feed"
+    await eventually(listed, seconds=30)
 
 
 async def test_the_author_corrects_notes_and_custom_fields_under_if_match(client, make_tenant):
     tenant = await make_tenant()
     settings = {"custom_fields": {"activity": _FIELDS}}
     ok(await client.patch("/api/v1/organization", json={"settings": settings}, headers=tenant.headers))
-    customer = await _customer(client, tenant.headers)
+    customer = await create_customer(client, tenant.headers, name="申华建材")
     visit = await _visit(client, tenant.headers, customer["id"], custom_fields={"visit_purpose": "勘察"})
     path = f"/api/v1/activities/{visit['id']}"
     read = await client.get(path, headers=tenant.headers)
@@ -122,7 +120,7 @@ async def test_what_happened_cannot_be_edited(client, make_tenant, field, value)
     """Back-dating, moving the check-in or turning a visit into an effective follow-up after the
     SLA clock was judged is refused with the field named, and nothing changes."""
     tenant = await make_tenant()
-    customer = await _customer(client, tenant.headers)
+    customer = await create_customer(client, tenant.headers)
     visit = await _visit(client, tenant.headers, customer["id"])
     path = f"/api/v1/activities/{visit['id']}"
 
@@ -134,7 +132,7 @@ async def test_what_happened_cannot_be_edited(client, make_tenant, field, value)
 
 async def test_custom_fields_are_checked_as_on_create(client, make_tenant):
     tenant = await make_tenant()
-    customer = await _customer(client, tenant.headers)
+    customer = await create_customer(client, tenant.headers)
     visit = await _visit(client, tenant.headers, customer["id"])
     settings = {"custom_fields": {"activity": _FIELDS}}
     ok(await client.patch("/api/v1/organization", json={"settings": settings}, headers=tenant.headers))
@@ -208,7 +206,7 @@ async def test_the_author_and_those_over_him_edit_others_who_see_it_may_not(clie
 
 async def test_a_deleted_activity_cannot_be_edited(client, make_tenant):
     tenant = await make_tenant()
-    customer = await _customer(client, tenant.headers)
+    customer = await create_customer(client, tenant.headers)
     visit = await _visit(client, tenant.headers, customer["id"])
     path = f"/api/v1/activities/{visit['id']}"
     assert (await client.delete(path, headers=tenant.headers)).status_code == 204

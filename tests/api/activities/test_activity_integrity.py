@@ -4,32 +4,12 @@ and no activity that links one customer's lead or deal to another customer."""
 
 from __future__ import annotations
 
-import itertools
 from datetime import timedelta
 
 from tests.api.helpers import ok
 from tests.api.kpis.kpi_helpers import kpi
 from tests.conftest import sign_in
-
-_phones = itertools.count(13600000000)
-
-
-async def _lead(client, tenant, **fields: object) -> dict:
-    body = {"name": "王工", "source": "exhibition", "phone": str(next(_phones)), **fields}
-    return ok(await client.post("/api/v1/leads", json=body, headers=tenant.headers), 201)
-
-
-async def _assigned_lead(client, app, tenant) -> dict:
-    lead = await _lead(client, tenant)
-    ok(
-        await client.post(
-            f"/api/v1/leads/{lead['id']}/assign",
-            json={"user_id": str(tenant.admin_id), "reason": "展会接待"},
-            headers=tenant.headers,
-        )
-    )
-    await app.state.runtime.queue.drain()  # the assignment starts the first-response clock in a job
-    return lead
+from tests.factories import create_assigned_lead, create_lead, create_sla_policy
 
 
 async def _log(client, tenant, **body: object):
@@ -42,17 +22,6 @@ async def _log(client, tenant, **body: object):
 async def _days_later(client, tenant, clock, days: int) -> None:
     clock.advance(days=days)
     tenant.token = await sign_in(client, tenant.admin_username)  # the old token has expired
-
-
-async def _first_response_policy(client, tenant) -> None:
-    ok(
-        await client.post(
-            "/api/v1/sla-policies",
-            json={"name": "首响30分钟", "kind": "first_response", "target_minutes": 30},
-            headers=tenant.headers,
-        ),
-        201,
-    )
 
 
 async def _timers(client, tenant, lead_id: str) -> list[dict]:
@@ -87,7 +56,7 @@ async def test_the_exhibition_meeting_of_this_morning_is_logged_on_the_lead_ente
     client, make_tenant, clock
 ):
     tenant = await make_tenant()
-    lead = await _lead(client, tenant)
+    lead = await create_lead(client, tenant.headers)
 
     morning = await _log(
         client, tenant, type="meeting", lead_id=lead["id"], occurred_at=clock.now - timedelta(hours=10)
@@ -110,7 +79,7 @@ async def test_the_margin_before_the_record_is_a_setting(client, make_tenant, cl
             headers=tenant.headers,
         )
     )
-    lead = await _lead(client, tenant)
+    lead = await create_lead(client, tenant.headers)
 
     assert (
         await _log(client, tenant, lead_id=lead["id"], occurred_at=clock.now - timedelta(hours=50))
@@ -122,9 +91,9 @@ async def test_the_margin_before_the_record_is_a_setting(client, make_tenant, cl
 
 async def test_work_before_the_assignment_is_kept_but_is_no_first_response(client, app, make_tenant, clock):
     tenant = await make_tenant()
-    await _first_response_policy(client, tenant)
+    await create_sla_policy(client, tenant.headers, name="首响30分钟")
     clock.advance(hours=1)
-    lead = await _assigned_lead(client, app, tenant)
+    lead = await create_assigned_lead(client, app, tenant.headers, str(tenant.admin_id), reason="展会接待")
     assigned_at = clock.now
 
     before = await _log(
@@ -154,8 +123,8 @@ async def test_a_late_entry_answers_the_clock_when_it_was_entered_not_when_it_cl
     client, app, make_tenant, clock
 ):
     tenant = await make_tenant()
-    await _first_response_policy(client, tenant)
-    lead = await _assigned_lead(client, app, tenant)
+    await create_sla_policy(client, tenant.headers, name="首响30分钟")
+    lead = await create_assigned_lead(client, app, tenant.headers, str(tenant.admin_id), reason="展会接待")
     claimed = clock.now + timedelta(minutes=5)
     await _days_later(client, tenant, clock, 3)
 
@@ -178,7 +147,7 @@ async def test_a_late_entry_answers_the_clock_when_it_was_entered_not_when_it_cl
 
 async def test_the_contact_heatmap_leaves_late_entries_out(client, make_tenant, clock):
     tenant = await make_tenant()
-    lead = await _lead(client, tenant, owner_id=str(tenant.admin_id))
+    lead = await create_lead(client, tenant.headers, owner_id=str(tenant.admin_id))
     on_time = await _log(client, tenant, lead_id=lead["id"], occurred_at=clock.now, call_outcome="connected")
     claimed = clock.now + timedelta(hours=1)
     await _days_later(client, tenant, clock, 3)
@@ -193,7 +162,7 @@ async def test_the_contact_heatmap_leaves_late_entries_out(client, make_tenant, 
 
 
 async def _converted(client, tenant, name: str) -> tuple[dict, str]:
-    lead = await _lead(client, tenant, company=name)
+    lead = await create_lead(client, tenant.headers, company=name)
     converted = ok(await client.post(f"/api/v1/leads/{lead['id']}/convert", json={}, headers=tenant.headers))
     return lead, converted["customer"]["id"]
 
@@ -218,7 +187,7 @@ async def test_an_activity_cannot_link_one_customers_lead_or_deal_to_another_cus
     deal_crossed = await _log(
         client, tenant, opportunity_id=deal_a["id"], customer_id=customer_b, occurred_at=now
     )
-    pending_lead = await _lead(client, tenant)
+    pending_lead = await create_lead(client, tenant.headers)
     unconverted = await _log(
         client, tenant, lead_id=pending_lead["id"], opportunity_id=deal_a["id"], occurred_at=now
     )

@@ -5,7 +5,6 @@ it, the list filters and the red flag; its due and overdue reminders go out once
 from __future__ import annotations
 
 import asyncio
-import itertools
 from datetime import timedelta
 from typing import Any
 
@@ -18,9 +17,9 @@ from app.services.platform.unit_of_work import session_scope
 from app.workers.jobs import remind_tasks
 from tests.api.helpers import bearer, ok
 from tests.conftest import sign_in
+from tests.factories import create_customer, create_lead, create_opportunity, create_team
 
 TASKS = "/api/v1/tasks"
-_phones = itertools.count(13600000000)
 
 
 async def _as(client: httpx.AsyncClient, user: dict[str, Any]) -> dict[str, str]:
@@ -33,36 +32,10 @@ async def _admin(client: httpx.AsyncClient, tenant: Any) -> dict[str, str]:
     return tenant.headers
 
 
-async def _customer(client: httpx.AsyncClient, headers: dict[str, str], name: str, owner: Any = None) -> str:
-    body = {"name": name, **({"owner_id": owner["id"]} if owner else {})}
-    return str(ok(await client.post("/api/v1/customers", json=body, headers=headers), 201)["id"])
-
-
-async def _lead(client: httpx.AsyncClient, headers: dict[str, str], company: str, owner: Any = None) -> str:
-    body = {"name": "王工", "company": company, "source": "web_form", "phone": str(next(_phones))}
-    if owner is not None:
-        body["owner_id"] = owner["id"]
-    return str(ok(await client.post("/api/v1/leads", json=body, headers=headers), 201)["id"])
-
-
 async def _converted(client: httpx.AsyncClient, headers: dict[str, str], company: str) -> tuple[str, str]:
-    lead_id = await _lead(client, headers, company)
+    lead_id = (await create_lead(client, headers, company=company))["id"]
     converted = ok(await client.post(f"/api/v1/leads/{lead_id}/convert", json={}, headers=headers))
     return lead_id, str(converted["customer"]["id"])
-
-
-async def _deal(client: httpx.AsyncClient, headers: dict[str, str], customer_id: str, name: str) -> str:
-    body = {"name": name, "customer_id": customer_id}
-    return str(ok(await client.post("/api/v1/opportunities", json=body, headers=headers), 201)["id"])
-
-
-async def _team(client: httpx.AsyncClient, headers: dict[str, str], supervisor: Any, members: list) -> None:
-    body = {
-        "name": f"组{next(_phones)}",
-        "supervisor_id": supervisor["id"],
-        "member_ids": [m["id"] for m in members],
-    }
-    ok(await client.post("/api/v1/teams", json=body, headers=headers), 201)
 
 
 async def _ids(client: httpx.AsyncClient, headers: dict[str, str], **params: Any) -> set[str]:
@@ -79,8 +52,8 @@ async def test_a_supervisor_gives_the_technical_department_a_task_on_a_customer_
     bystander, _ = await make_user(tenant, "rep")
     marketing, _ = await make_user(tenant, "marketing")
     admin = await _admin(client, tenant)
-    await _team(client, admin, supervisor, [rep])  # the engineer is in none of the supervisor's teams
-    customer_id = await _customer(client, admin, "申华建设", owner=rep)
+    await create_team(client, admin, supervisor, [rep])  # the engineer is in none of the supervisor's teams
+    customer_id = (await create_customer(client, admin, name="申华建设", owner_id=rep["id"]))["id"]
 
     body = {
         "title": "技术部现场勘查",
@@ -126,7 +99,7 @@ async def test_a_task_links_records_of_one_customer_and_at_least_one(client, mak
     headers = tenant.headers
     lead_a, customer_a = await _converted(client, headers, "甲方建设")
     _, customer_b = await _converted(client, headers, "乙方贸易")
-    deal_a = await _deal(client, headers, customer_a, "甲方屋面")
+    deal_a = (await create_opportunity(client, headers, customer_a, name="甲方屋面"))["id"]
     due = (clock.now + timedelta(hours=4)).isoformat()
 
     async def create(**links: str) -> httpx.Response:
@@ -135,7 +108,10 @@ async def test_a_task_links_records_of_one_customer_and_at_least_one(client, mak
     for links, fields in (
         ({"lead_id": lead_a, "customer_id": customer_b}, ["lead_id"]),
         ({"opportunity_id": deal_a, "customer_id": customer_b}, ["opportunity_id"]),
-        ({"lead_id": await _lead(client, headers, "丙方"), "opportunity_id": deal_a}, ["opportunity_id"]),
+        (
+            {"lead_id": (await create_lead(client, headers, company="丙方"))["id"], "opportunity_id": deal_a},
+            ["opportunity_id"],
+        ),
     ):
         refused = await create(**links)
         assert refused.status_code == 422, refused.text
@@ -149,7 +125,7 @@ async def test_a_task_links_records_of_one_customer_and_at_least_one(client, mak
     task = ok(await create(lead_id=lead_a, opportunity_id=deal_a), 201)
     # The customer comes from the lead it was converted into (and the deal).
     assert (task["lead_id"], task["customer_id"], task["opportunity_id"]) == (lead_a, customer_a, deal_a)
-    on_lead = ok(await create(lead_id=await _lead(client, headers, "丁方")), 201)
+    on_lead = ok(await create(lead_id=(await create_lead(client, headers, company="丁方"))["id"]), 201)
     assert (on_lead["customer_id"], on_lead["opportunity_id"]) == (None, None)
 
 
@@ -159,10 +135,10 @@ async def test_filters_and_the_red_flag_follow_the_organizations_overdue_setting
     tenant = await make_tenant()
     engineer, _ = await make_user(tenant, "rep")
     headers = await _admin(client, tenant)
-    lead_id = await _lead(client, headers, "戊方")
-    customer_a = await _customer(client, headers, "甲方")
-    customer_b = await _customer(client, headers, "乙方")
-    deal = await _deal(client, headers, customer_a, "甲方二期")
+    lead_id = (await create_lead(client, headers, company="戊方"))["id"]
+    customer_a = (await create_customer(client, headers, name="甲方"))["id"]
+    customer_b = (await create_customer(client, headers, name="乙方"))["id"]
+    deal = (await create_opportunity(client, headers, customer_a, name="甲方二期"))["id"]
     start = clock.now
 
     async def task(due_in: timedelta, **fields: str) -> str:
@@ -234,8 +210,8 @@ async def test_due_and_overdue_reminders_go_out_once_each_to_the_assignee_and_on
     supervisor, _ = await make_user(tenant, "supervisor")
     director, _ = await make_user(tenant, "director")
     headers = await _admin(client, tenant)
-    await _team(client, headers, supervisor, [engineer])
-    customer_id = await _customer(client, headers, "申华建设")
+    await create_team(client, headers, supervisor, [engineer])
+    customer_id = (await create_customer(client, headers, name="申华建设"))["id"]
     start = clock.now
     body = {"title": "现场勘查", "customer_id": customer_id, "assignee_id": engineer["id"]}
     task = ok(
@@ -301,7 +277,7 @@ async def test_a_reminder_shows_the_due_time_as_the_organizations_clock_does(
     tenant = await make_tenant()
     engineer, _ = await make_user(tenant, "rep")
     headers = await _admin(client, tenant)
-    customer_id = await _customer(client, headers, "申华建设")
+    customer_id = (await create_customer(client, headers, name="申华建设"))["id"]
     due = clock.now + timedelta(hours=24)  # 2026-11-24 02:00 UTC, 10:00 in Shanghai
     body = {"title": "现场勘查", "customer_id": customer_id, "assignee_id": engineer["id"]}
     ok(await client.post(TASKS, json={**body, "due_at": due.isoformat()}, headers=headers), 201)
@@ -320,7 +296,7 @@ async def test_a_task_found_past_its_grace_gets_the_overdue_reminder_only(
     tenant = await make_tenant()
     engineer, _ = await make_user(tenant, "rep")
     headers = await _admin(client, tenant)
-    customer_id = await _customer(client, headers, "甲方")
+    customer_id = (await create_customer(client, headers, name="甲方"))["id"]
     due = clock.now + timedelta(minutes=10)
     body = {
         "title": "回访",
@@ -350,7 +326,7 @@ async def test_a_task_found_past_its_grace_gets_the_overdue_reminder_only(
 async def test_two_reminder_runs_at_once_announce_each_task_once(client, app, make_tenant, make_user, clock):
     tenant = await make_tenant()
     headers = await _admin(client, tenant)
-    customer_id = await _customer(client, headers, "甲方")
+    customer_id = (await create_customer(client, headers, name="甲方"))["id"]
     due = clock.now + timedelta(minutes=5)
     created = set()
     for n in range(24):
@@ -388,10 +364,10 @@ async def test_the_status_board_counts_the_overdue_tasks_in_the_callers_scope_an
     other_rep, _ = await make_user(tenant, "rep")
     supervisor, _ = await make_user(tenant, "supervisor")
     headers = await _admin(client, tenant)
-    await _team(client, headers, supervisor, [rep])
-    mine = await _customer(client, headers, "甲方", owner=rep)
-    theirs = await _customer(client, headers, "乙方", owner=other_rep)
-    lead_id = await _lead(client, headers, "丙方", owner=other_rep)
+    await create_team(client, headers, supervisor, [rep])
+    mine = (await create_customer(client, headers, name="甲方", owner_id=rep["id"]))["id"]
+    theirs = (await create_customer(client, headers, name="乙方", owner_id=other_rep["id"]))["id"]
+    lead_id = (await create_lead(client, headers, company="丙方", owner_id=other_rep["id"]))["id"]
     start = clock.now
 
     async def task(due_in: timedelta, **fields: str) -> str:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
@@ -18,32 +17,12 @@ from app.services.platform.unit_of_work import session_scope
 from app.workers.jobs import recycle_leads
 from tests.api.helpers import bearer
 from tests.conftest import sign_in
-
-_phones = itertools.count(13800000000)
-
-
-def _lead(**fields: object) -> dict[str, object]:
-    return {"name": "张伟", "source": "exhibition", "phone": str(next(_phones)), **fields}
-
-
-async def _settings(client, tenant, settings: dict[str, object]) -> None:
-    response = await client.patch("/api/v1/organization", json={"settings": settings}, headers=tenant.headers)
-    assert response.status_code == 200, response.text
-
-
-async def _rule(client, tenant, **fields: object) -> dict[str, object]:
-    body = {"name": f"rule-{next(_phones)}", "priority": 10, "strategy": "round_robin", **fields}
-    response = await client.post("/api/v1/assignment-rules", json=body, headers=tenant.headers)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def _new_lead(client, app, tenant, **fields: object) -> dict[str, object]:
-    created = await client.post("/api/v1/leads", json=_lead(**fields), headers=tenant.headers)
-    assert created.status_code == 201, created.text
-    await app.state.runtime.queue.drain()
-    lead = await client.get(f"/api/v1/leads/{created.json()['id']}", headers=tenant.headers)
-    return lead.json()
+from tests.factories import (
+    create_assignment_rule,
+    create_settled_lead,
+    unique_phone,
+    update_settings,
+)
 
 
 async def test_a_rule_with_an_unknown_field_or_operator_answers_422_naming_it(client, make_tenant, make_user):
@@ -111,15 +90,17 @@ async def test_rules_route_by_region_in_priority_order_and_simulation_names_the_
         json={"name": "华东", "member_ids": [east_a["id"], east_b["id"]]},
         headers=tenant.headers,
     )
-    east_rule = await _rule(
+    east_rule = await create_assignment_rule(
         client,
-        tenant,
+        tenant.headers,
         name="华东",
         priority=1,
         team_ids=[team.json()["id"]],
         conditions=[{"field": "region", "operator": "eq", "value": "华东"}],
     )
-    await _rule(client, tenant, name="其他", priority=2, strategy="least_loaded", user_ids=[other["id"]])
+    await create_assignment_rule(
+        client, tenant.headers, name="其他", priority=2, strategy="least_loaded", user_ids=[other["id"]]
+    )
 
     owners = []
     for _ in range(4):
@@ -128,7 +109,7 @@ async def test_rules_route_by_region_in_priority_order_and_simulation_names_the_
         )
         assert simulated.status_code == 200, simulated.text
         assert simulated.json()["matched_rule_id"] == east_rule["id"]
-        lead = await _new_lead(client, app, tenant, region="华东")
+        lead = await create_settled_lead(client, app, tenant.headers, region="华东")
         assert lead["owner_id"] == simulated.json()["chosen_user_id"]
         assert lead["status"] == "assigned"
         assert lead["assignment_rule_id"] == east_rule["id"]
@@ -145,7 +126,7 @@ async def test_rules_route_by_region_in_priority_order_and_simulation_names_the_
     assert body["evaluations"][0]["matched"] is False
     assert body["evaluations"][0]["failed_conditions"][0]["field"] == "region"
     assert body["chosen_user_id"] == other["id"]
-    assert (await _new_lead(client, app, tenant, region="华南"))["owner_id"] == other["id"]
+    assert (await create_settled_lead(client, app, tenant.headers, region="华南"))["owner_id"] == other["id"]
 
 
 async def test_caps_and_leave_skip_reps_and_nobody_eligible_falls_back_to_team_then_pool(
@@ -161,9 +142,11 @@ async def test_caps_and_leave_skip_reps_and_nobody_eligible_falls_back_to_team_t
         headers=tenant.headers,
     )
     assert leave.status_code == 200, leave.text
-    await _rule(client, tenant, user_ids=[busy["id"], on_leave["id"]], max_new_per_day=1)
+    await create_assignment_rule(
+        client, tenant.headers, user_ids=[busy["id"], on_leave["id"]], max_new_per_day=1
+    )
 
-    first = await _new_lead(client, app, tenant)
+    first = await create_settled_lead(client, app, tenant.headers)
     assert first["owner_id"] == busy["id"]
     simulated = await client.post("/api/v1/assignment-rules/simulate", json={}, headers=tenant.headers)
     reasons = {c["user_id"]: c["ineligible_reason"] for c in simulated.json()["candidates"]}
@@ -171,7 +154,7 @@ async def test_caps_and_leave_skip_reps_and_nobody_eligible_falls_back_to_team_t
     assert "unavailable until" in reasons[on_leave["id"]]
     assert simulated.json()["outcome"] == "pooled"
 
-    pooled = await _new_lead(client, app, tenant)
+    pooled = await create_settled_lead(client, app, tenant.headers)
     assert pooled["status"] == "pooled"
     assert pooled["owner_id"] is None
     assert "sent to the lead pool" in pooled["assignment_reason"]
@@ -179,22 +162,24 @@ async def test_caps_and_leave_skip_reps_and_nobody_eligible_falls_back_to_team_t
     team = await client.post(
         "/api/v1/teams", json={"name": "后备", "member_ids": [backup["id"]]}, headers=tenant.headers
     )
-    await _settings(client, tenant, {"assignment": {"fallback_team_id": team.json()["id"]}})
-    fallback = await _new_lead(client, app, tenant)
+    await update_settings(
+        client, tenant.headers, settings={"assignment": {"fallback_team_id": team.json()["id"]}}
+    )
+    fallback = await create_settled_lead(client, app, tenant.headers)
     assert fallback["owner_id"] == backup["id"]
     assert "fallback team" in fallback["assignment_reason"]
 
     clock.advance(days=1)  # a new day: the daily cap resets
     tenant.token = await sign_in(client, tenant.admin_username)
-    assert (await _new_lead(client, app, tenant))["owner_id"] == busy["id"]
+    assert (await create_settled_lead(client, app, tenant.headers))["owner_id"] == busy["id"]
 
 
 async def test_the_assignment_job_run_twice_assigns_once(client, app, make_tenant, make_user):
     tenant = await make_tenant()
     rep_a, _ = await make_user(tenant, "rep")
     rep_b, _ = await make_user(tenant, "rep")
-    rule = await _rule(client, tenant, user_ids=[rep_a["id"], rep_b["id"]])
-    lead = await _new_lead(client, app, tenant)
+    rule = await create_assignment_rule(client, tenant.headers, user_ids=[rep_a["id"], rep_b["id"]])
+    lead = await create_settled_lead(client, app, tenant.headers)
     runtime = app.state.runtime
     for _ in range(2):
         async with session_scope(runtime.sessionmaker, runtime.queue) as session:
@@ -223,7 +208,7 @@ async def test_manual_assignment_needs_a_reason_is_audited_and_notifies_the_new_
         json={"name": "East", "supervisor_id": supervisor["id"], "member_ids": [rep["id"]]},
         headers=tenant.headers,
     )
-    lead = await _new_lead(client, app, tenant)  # no rules: in the pool
+    lead = await create_settled_lead(client, app, tenant.headers)  # no rules: in the pool
     url = f"/api/v1/leads/{lead['id']}/assign"
     no_reason = await client.post(url, json={"user_id": rep["id"]}, headers=bearer(supervisor_token))
     assert no_reason.status_code == 422
@@ -251,7 +236,7 @@ async def test_manual_assignment_needs_a_reason_is_audited_and_notifies_the_new_
 
 async def test_twenty_concurrent_claims_give_one_owner(client, app, make_tenant, make_user):
     tenant = await make_tenant()
-    lead = await _new_lead(client, app, tenant)
+    lead = await create_settled_lead(client, app, tenant.headers)
     assert lead["status"] == "pooled"
     reps = [await make_user(tenant, "rep") for _ in range(20)]
     pool = await client.get("/api/v1/lead-pool", headers=bearer(reps[0][1]))
@@ -273,11 +258,13 @@ async def test_release_blocks_reclaim_for_k_days_and_claims_are_limited_per_day(
     client, app, make_tenant, make_user, clock
 ):
     tenant = await make_tenant()
-    await _settings(client, tenant, {"lead_pool": {"reclaim_block_days": 7, "max_claims_per_day": 1}})
+    await update_settings(
+        client, tenant.headers, settings={"lead_pool": {"reclaim_block_days": 7, "max_claims_per_day": 1}}
+    )
     rep, token = await make_user(tenant, "rep")
     other, other_token = await make_user(tenant, "rep")
-    first = await _new_lead(client, app, tenant)
-    second = await _new_lead(client, app, tenant)
+    first = await create_settled_lead(client, app, tenant.headers)
+    second = await create_settled_lead(client, app, tenant.headers)
 
     claimed = await client.post(f"/api/v1/leads/{first['id']}/claim", headers=bearer(token))
     assert claimed.status_code == 200
@@ -313,7 +300,9 @@ async def test_recycle_releases_unworked_leads_after_the_configured_business_hou
     client, app, make_tenant, make_user, clock
 ):
     tenant = await make_tenant()
-    await _settings(client, tenant, {"lead_pool": {"first_follow_up_business_hours": 4, "idle_days": 10}})
+    await update_settings(
+        client, tenant.headers, settings={"lead_pool": {"first_follow_up_business_hours": 4, "idle_days": 10}}
+    )
     supervisor, supervisor_token = await make_user(tenant, "supervisor")
     rep, rep_token = await make_user(tenant, "rep")
     await client.post(
@@ -321,9 +310,9 @@ async def test_recycle_releases_unworked_leads_after_the_configured_business_hou
         json={"name": "East", "supervisor_id": supervisor["id"], "member_ids": [rep["id"]]},
         headers=tenant.headers,
     )
-    await _rule(client, tenant, user_ids=[rep["id"]])
-    idle = await _new_lead(client, app, tenant)  # Monday 10:00 Shanghai
-    worked = await _new_lead(client, app, tenant)
+    await create_assignment_rule(client, tenant.headers, user_ids=[rep["id"]])
+    idle = await create_settled_lead(client, app, tenant.headers)  # Monday 10:00 Shanghai
+    worked = await create_settled_lead(client, app, tenant.headers)
     call = await client.post(
         "/api/v1/activities",
         json={
@@ -360,42 +349,15 @@ async def test_recycle_releases_unworked_leads_after_the_configured_business_hou
     assert "10 days" in idle_worked.json()["release_reason"]
 
 
-async def test_recycling_counts_business_hours_on_the_calendar_so_golden_week_does_not_count(
-    client, app, make_tenant, make_user, clock
-):
-    clock.now = datetime(2026, 9, 30, 8, 0, tzinfo=UTC)  # Wednesday 16:00 in Shanghai, before 国庆
-    tenant = await make_tenant()
-    await _settings(
-        client,
-        tenant,
-        {"public_holidays": "CN", "lead_pool": {"first_follow_up_business_hours": 4, "idle_days": 30}},
-    )
-    rep, _ = await make_user(tenant, "rep")
-    await _rule(client, tenant, user_ids=[rep["id"]])
-    lead = await _new_lead(client, app, tenant)
-    assert lead["owner_id"] == rep["id"]
-    runtime = app.state.runtime
-    context = {"sessionmaker": runtime.sessionmaker, "queue": runtime.queue, "clock": clock}
-
-    # Two business hours on Wednesday, then the holiday (1-7 October) counts nothing.
-    clock.now = datetime(2026, 10, 7, 15, 0, tzinfo=UTC)  # the last holiday night, 23:00
-    assert await recycle_leads(context) == 0
-    clock.now = datetime(2026, 10, 8, 2, 59, tzinfo=UTC)  # Thursday 10:59, the first working day
-    assert await recycle_leads(context) == 0
-    clock.now = datetime(2026, 10, 8, 3, 0, tzinfo=UTC)  # 11:00: two more business hours
-    assert await recycle_leads(context) == 1
-    tenant.token = await sign_in(client, tenant.admin_username)
-    pooled = await client.get(f"/api/v1/leads/{lead['id']}", headers=tenant.headers)
-    assert pooled.json()["status"] == "pooled"
-
-
 async def test_one_run_over_many_waiting_leads_counts_each_lead_into_the_loads(
     client, app, make_tenant, make_user
 ):
     """A run assigns a batch of leads with the loads read once: what it gives out must count."""
     tenant = await make_tenant()
     reps = [(await make_user(tenant, "rep"))[0] for _ in range(3)]
-    await _rule(client, tenant, strategy="least_loaded", user_ids=[r["id"] for r in reps])
+    await create_assignment_rule(
+        client, tenant.headers, strategy="least_loaded", user_ids=[r["id"] for r in reps]
+    )
     runtime = app.state.runtime
     # Six leads committed together: their requests for assignment coalesce into one run.
     async with session_scope(runtime.sessionmaker, runtime.queue) as session:
@@ -403,7 +365,7 @@ async def test_one_run_over_many_waiting_leads_counts_each_lead_into_the_loads(
             await leads.create_lead(
                 session,
                 actor=Principal.system(tenant.organization_id),
-                data=leads.NewLead(name=f"lead {n}", source=LeadSource.api, phone=str(next(_phones))),
+                data=leads.NewLead(name=f"lead {n}", source=LeadSource.api, phone=unique_phone()),
                 now=runtime.clock(),
             )
             for n in range(6)

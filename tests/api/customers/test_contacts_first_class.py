@@ -6,25 +6,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import httpx
-
 from tests.api.helpers import bearer, ok
-
-
-async def _customer(client: httpx.AsyncClient, headers: dict[str, str], name: str) -> dict[str, Any]:
-    return ok(await client.post("/api/v1/customers", json={"name": name}, headers=headers), 201)
-
-
-async def _contact(
-    client: httpx.AsyncClient, headers: dict[str, str], customer_id: str, **body: Any
-) -> dict[str, Any]:
-    return ok(await client.post(f"/api/v1/customers/{customer_id}/contacts", json=body, headers=headers), 201)
+from tests.factories import create_contact, create_customer
 
 
 async def test_a_contact_is_read_and_edited_by_its_id_with_if_match(client, make_tenant):
     tenant = await make_tenant()
-    customer = await _customer(client, tenant.headers, "申华建材")
-    contact = await _contact(client, tenant.headers, customer["id"], name="李娜", phone="139 1234 5678")
+    customer = await create_customer(client, tenant.headers, name="申华建材")
+    contact = await create_contact(client, tenant.headers, customer["id"], name="李娜", phone="139 1234 5678")
 
     read = await client.get(f"/api/v1/contacts/{contact['id']}", headers=tenant.headers)
     assert ok(read)["phone"] == "+8613912345678"
@@ -68,8 +57,8 @@ async def test_a_contact_is_read_and_edited_by_its_id_with_if_match(client, make
 
 async def test_a_bad_edit_is_refused_whole(client, make_tenant):
     tenant = await make_tenant()
-    customer = await _customer(client, tenant.headers, "申华建材")
-    contact = await _contact(client, tenant.headers, customer["id"], name="李娜")
+    customer = await create_customer(client, tenant.headers, name="申华建材")
+    contact = await create_contact(client, tenant.headers, customer["id"], name="李娜")
     path = f"/api/v1/contacts/{contact['id']}"
 
     bad_phone = await client.patch(path, json={"title": "总监", "phone": "12"}, headers=tenant.headers)
@@ -85,10 +74,14 @@ async def test_a_bad_edit_is_refused_whole(client, make_tenant):
 
 async def test_the_buying_role_and_the_v1_decision_maker_flag_stay_in_step(client, make_tenant):
     tenant = await make_tenant()
-    customer = await _customer(client, tenant.headers, "申华建材")
-    flagged = await _contact(client, tenant.headers, customer["id"], name="王总", is_decision_maker=True)
+    customer = await create_customer(client, tenant.headers, name="申华建材")
+    flagged = await create_contact(
+        client, tenant.headers, customer["id"], name="王总", is_decision_maker=True
+    )
     assert (flagged["buying_role"], flagged["is_decision_maker"]) == ("decision_maker", True)
-    role = await _contact(client, tenant.headers, customer["id"], name="赵工", buying_role="decision_maker")
+    role = await create_contact(
+        client, tenant.headers, customer["id"], name="赵工", buying_role="decision_maker"
+    )
     assert role["is_decision_maker"] is True
 
     path = f"/api/v1/contacts/{flagged['id']}"
@@ -102,7 +95,7 @@ async def test_the_buying_role_and_the_v1_decision_maker_flag_stay_in_step(clien
 
 async def test_a_customers_contacts_list_as_its_decision_chain(client, make_tenant):
     tenant = await make_tenant()
-    customer = await _customer(client, tenant.headers, "申华建材")
+    customer = await create_customer(client, tenant.headers, name="申华建材")
     for name, role in (
         ("甲 无角色", None),
         ("乙 守门人", "gatekeeper"),
@@ -111,7 +104,7 @@ async def test_a_customers_contacts_list_as_its_decision_chain(client, make_tena
         ("戊 影响者", "influencer"),
         ("己 其他", "other"),
     ):
-        await _contact(client, tenant.headers, customer["id"], name=name, buying_role=role)
+        await create_contact(client, tenant.headers, customer["id"], name=name, buying_role=role)
 
     path = f"/api/v1/customers/{customer['id']}/contacts"
     first = ok(await client.get(path, params={"limit": 4}, headers=tenant.headers))
@@ -138,10 +131,10 @@ async def test_the_global_list_shows_the_contacts_of_customers_the_caller_may_se
         ),
         201,
     )
-    mine = await _customer(client, bearer(rep_token), "申华建材")
-    theirs = await _customer(client, bearer(other_token), "华南建材")
-    my_contact = await _contact(client, bearer(rep_token), mine["id"], name="李娜")
-    their_contact = await _contact(client, bearer(other_token), theirs["id"], name="陈明")
+    mine = await create_customer(client, bearer(rep_token), name="申华建材")
+    theirs = await create_customer(client, bearer(other_token), name="华南建材")
+    my_contact = await create_contact(client, bearer(rep_token), mine["id"], name="李娜")
+    their_contact = await create_contact(client, bearer(other_token), theirs["id"], name="陈明")
 
     def ids(page: dict[str, Any]) -> set[str]:
         return {c["id"] for c in page["items"]}
@@ -172,9 +165,9 @@ async def test_the_global_list_shows_the_contacts_of_customers_the_caller_may_se
 async def test_the_global_list_filters_and_sorts(client, make_tenant, make_user, clock):
     tenant = await make_tenant()
     rep, rep_token = await make_user(tenant, "rep")
-    rep_customer = await _customer(client, bearer(rep_token), "申华建材")
-    admin_customer = await _customer(client, tenant.headers, "华南建材")
-    li = await _contact(
+    rep_customer = await create_customer(client, bearer(rep_token), name="申华建材")
+    admin_customer = await create_customer(client, tenant.headers, name="华南建材")
+    li = await create_contact(
         client,
         bearer(rep_token),
         rep_customer["id"],
@@ -184,9 +177,11 @@ async def test_the_global_list_filters_and_sorts(client, make_tenant, make_user,
         buying_role="decision_maker",
     )
     clock.advance(minutes=1)
-    wang = await _contact(client, tenant.headers, admin_customer["id"], name="王强", buying_role="user")
+    wang = await create_contact(client, tenant.headers, admin_customer["id"], name="王强", buying_role="user")
     clock.advance(minutes=1)
-    zhang = await _contact(client, tenant.headers, admin_customer["id"], name="张伟", phone="021-5080 1234")
+    zhang = await create_contact(
+        client, tenant.headers, admin_customer["id"], name="张伟", phone="021-5080 1234"
+    )
 
     async def names(**params: Any) -> list[str]:
         page = ok(await client.get("/api/v1/contacts", params=params, headers=tenant.headers))
@@ -232,9 +227,9 @@ async def test_an_api_key_is_nobodys_me(client, make_tenant):
 
 async def test_deleted_and_erased_contacts(client, make_tenant):
     tenant = await make_tenant()
-    customer = await _customer(client, tenant.headers, "申华建材")
-    gone = await _contact(client, tenant.headers, customer["id"], name="删除")
-    erased = await _contact(
+    customer = await create_customer(client, tenant.headers, name="申华建材")
+    gone = await create_contact(client, tenant.headers, customer["id"], name="删除")
+    erased = await create_contact(
         client, tenant.headers, customer["id"], name="擦除", role_note="老板的亲戚", buying_role="influencer"
     )
     assert (await client.delete(f"/api/v1/contacts/{gone['id']}", headers=tenant.headers)).status_code == 204
@@ -243,8 +238,8 @@ async def test_deleted_and_erased_contacts(client, make_tenant):
     assert gone["id"] not in {c["id"] for c in listed["items"]}
 
     # A deleted customer's contacts leave the list with it, and come back with it.
-    other = await _customer(client, tenant.headers, "华南建材")
-    kept = await _contact(client, tenant.headers, other["id"], name="留下")
+    other = await create_customer(client, tenant.headers, name="华南建材")
+    kept = await create_contact(client, tenant.headers, other["id"], name="留下")
     deleted = await client.delete(f"/api/v1/customers/{other['id']}", headers=tenant.headers)
     assert deleted.status_code == 204
     listed = ok(await client.get("/api/v1/contacts", headers=tenant.headers))
@@ -269,8 +264,8 @@ async def test_deleted_and_erased_contacts(client, make_tenant):
 
 async def test_a_contact_edit_is_audited(client, make_tenant):
     tenant = await make_tenant()
-    customer = await _customer(client, tenant.headers, "申华建材")
-    contact = await _contact(client, tenant.headers, customer["id"], name="李娜")
+    customer = await create_customer(client, tenant.headers, name="申华建材")
+    contact = await create_contact(client, tenant.headers, customer["id"], name="李娜")
     ok(
         await client.patch(
             f"/api/v1/contacts/{contact['id']}",

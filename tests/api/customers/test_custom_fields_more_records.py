@@ -4,11 +4,11 @@ settings), types, required flags and validation as on leads and customers (issue
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import httpx
 
 from tests.api.helpers import ok
+from tests.factories import create_customer
 
 _FIELDS = [
     {"key": "budget_code", "type": "text", "required": True},
@@ -41,14 +41,10 @@ def _refused(response: httpx.Response) -> set[str]:
     return {error["field"] for error in response.json()["errors"]}
 
 
-async def _customer(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, Any]:
-    return ok(await client.post("/api/v1/customers", json={"name": "申华建材"}, headers=headers), 201)
-
-
 async def test_opportunity_custom_fields_on_create_patch_and_read(client, make_tenant):
     tenant = await make_tenant()
     await _define(client, tenant.headers, "opportunity")
-    customer = await _customer(client, tenant.headers)
+    customer = await create_customer(client, tenant.headers)
     body = {"name": "屋面工程", "customer_id": customer["id"]}
 
     missing = await client.post("/api/v1/opportunities", json=body, headers=tenant.headers)
@@ -89,7 +85,7 @@ async def test_opportunity_custom_fields_on_create_patch_and_read(client, make_t
 async def test_contact_custom_fields_on_create_patch_and_read(client, make_tenant):
     tenant = await make_tenant()
     await _define(client, tenant.headers, "contact")
-    customer = await _customer(client, tenant.headers)
+    customer = await create_customer(client, tenant.headers)
     path = f"/api/v1/customers/{customer['id']}/contacts"
 
     assert _refused(await client.post(path, json={"name": "李娜"}, headers=tenant.headers)) == {
@@ -121,7 +117,7 @@ async def test_contact_custom_fields_on_create_patch_and_read(client, make_tenan
 async def test_activity_custom_fields_on_create_and_read(client, make_tenant):
     tenant = await make_tenant()
     await _define(client, tenant.headers, "activity")
-    customer = await _customer(client, tenant.headers)
+    customer = await create_customer(client, tenant.headers)
     body = {
         "type": "note",
         "occurred_at": "2026-11-23T01:00:00Z",
@@ -176,7 +172,7 @@ async def test_records_the_system_creates_start_without_custom_fields(client, ma
 async def test_each_kind_of_record_has_its_own_definitions(client, make_tenant):
     tenant = await make_tenant()
     await _define(client, tenant.headers, "activity")
-    customer = await _customer(client, tenant.headers)
+    customer = await create_customer(client, tenant.headers)
     assert customer["custom_fields"] == {}
     opportunity = await client.post(
         "/api/v1/opportunities",
@@ -191,7 +187,7 @@ async def test_the_opportunity_import_maps_columns_to_custom_fields(client, app,
     tenant = await make_tenant()
     await _define(client, tenant.headers, "opportunity")
     rep, _ = await make_user(tenant, "rep")
-    await _customer(client, tenant.headers)
+    await create_customer(client, tenant.headers, name="申华建材")  # the import names it
     pipelines = ok(await client.get("/api/v1/pipelines", headers=tenant.headers))
     pipeline = pipelines["items"][0]
     first_stage = pipeline["stages"][0]["name"]

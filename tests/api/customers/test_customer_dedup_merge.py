@@ -29,13 +29,10 @@ from app.domain.scores.customer_health import HealthBand
 from app.domain.scores.engagement import EngagementType
 from tests.api.helpers import bearer, ok
 from tests.conftest import sign_in
+from tests.factories import create_customer, create_lead, create_product
 
 VALID_USCC = "91310115MA1K3YJ877"
 OTHER_USCC = "91110000802100433B"
-
-
-async def _customer(client: httpx.AsyncClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:
-    return ok(await client.post("/api/v1/customers", json=body, headers=headers), 201)
 
 
 async def _names_listed(client: httpx.AsyncClient, headers: dict[str, str]) -> list[str]:
@@ -48,7 +45,7 @@ async def test_an_identical_company_name_accepted_before_is_now_refused_naming_t
 ):
     tenant = await make_tenant()
     owner, owner_token = await make_user(tenant, "rep")
-    first = await _customer(client, bearer(owner_token), name="上海申华建材有限公司")
+    first = await create_customer(client, bearer(owner_token), name="上海申华建材有限公司")
 
     # The same company with another legal suffix and full-width brackets is the same name key.
     again = await client.post(
@@ -69,15 +66,15 @@ async def test_an_identical_company_name_accepted_before_is_now_refused_naming_t
 
 async def test_a_similar_name_is_created_and_flagged_with_the_customer_it_resembles(client, make_tenant):
     tenant = await make_tenant()
-    first = await _customer(client, tenant.headers, name="上海浦东申华新型建筑材料有限公司")
+    first = await create_customer(client, tenant.headers, name="上海浦东申华新型建筑材料有限公司")
 
-    similar = await _customer(client, tenant.headers, name="上海浦东申华新型建筑村料有限公司")
+    similar = await create_customer(client, tenant.headers, name="上海浦东申华新型建筑村料有限公司")
 
     assert [d["customer_id"] for d in similar["possible_duplicates"]] == [first["id"]]
     assert similar["possible_duplicates"][0]["score"] >= 90
     read_back = ok(await client.get(f"/api/v1/customers/{similar['id']}", headers=tenant.headers))
     assert read_back["possible_duplicates"] == similar["possible_duplicates"]
-    unrelated = await _customer(client, tenant.headers, name="北京燕山水泥厂")
+    unrelated = await create_customer(client, tenant.headers, name="北京燕山水泥厂")
     assert unrelated["possible_duplicates"] == []
 
 
@@ -90,7 +87,7 @@ async def test_the_unified_social_credit_code_is_checked_and_unique(client, make
     too_short = await client.post(
         "/api/v1/customers", json={"name": "甲公司", "uscc": VALID_USCC[:-1]}, headers=tenant.headers
     )
-    created = await _customer(client, tenant.headers, name="甲公司", uscc=VALID_USCC.lower())
+    created = await create_customer(client, tenant.headers, name="甲公司", uscc=VALID_USCC.lower())
     same_code = await client.post(
         "/api/v1/customers", json={"name": "乙公司", "uscc": VALID_USCC}, headers=tenant.headers
     )
@@ -110,7 +107,7 @@ async def test_the_unified_social_credit_code_is_checked_and_unique(client, make
 
 async def test_a_phone_or_email_held_by_a_customer_or_its_contact_is_a_duplicate(client, make_tenant):
     tenant = await make_tenant()
-    holder = await _customer(client, tenant.headers, name="华东防水", email="Info@HuaDong.example")
+    holder = await create_customer(client, tenant.headers, name="华东防水", email="Info@HuaDong.example")
     contact = {"name": "李娜", "phone": "139 1234 5678"}
     ok(
         await client.post(f"/api/v1/customers/{holder['id']}/contacts", json=contact, headers=tenant.headers),
@@ -136,7 +133,7 @@ async def test_a_rep_learns_only_that_a_colleague_has_the_customer_and_whom_to_a
     owner, owner_token = await make_user(tenant, "rep")
     _, other_token = await make_user(tenant, "rep")
     _, director_token = await make_user(tenant, "director")
-    existing = await _customer(client, bearer(owner_token), name="苏州金螳螂建筑", uscc=VALID_USCC)
+    existing = await create_customer(client, bearer(owner_token), name="苏州金螳螂建筑", uscc=VALID_USCC)
 
     refused = await client.post(
         "/api/v1/customers", json={"name": "苏州金螳螂建筑有限公司"}, headers=bearer(other_token)
@@ -181,7 +178,7 @@ async def test_a_rep_learns_only_that_a_colleague_has_the_customer_and_whom_to_a
 
 async def test_check_duplicates_lists_similar_names_and_needs_something_to_compare(client, make_tenant):
     tenant = await make_tenant()
-    first = await _customer(client, tenant.headers, name="上海浦东申华新型建筑材料有限公司")
+    first = await create_customer(client, tenant.headers, name="上海浦东申华新型建筑材料有限公司")
 
     checked = ok(
         await client.post(
@@ -199,22 +196,15 @@ async def test_check_duplicates_lists_similar_names_and_needs_something_to_compa
     assert empty.status_code == 422
 
 
-async def _lead(
-    client: httpx.AsyncClient, headers: dict[str, str], company: str, phone: str
-) -> dict[str, Any]:
-    body = {"name": "王经理", "company": company, "phone": phone, "source": "web_form"}
-    return ok(await client.post("/api/v1/leads", json=body, headers=headers), 201)
-
-
 async def test_a_lead_flagged_as_a_possible_duplicate_converts_into_the_existing_customer(
     client, make_tenant, make_user
 ):
     tenant = await make_tenant()
     _, rep_token = await make_user(tenant, "rep")
     rep = bearer(rep_token)
-    first = await _lead(client, rep, "杭州钱江建材有限公司", "13800138001")
+    first = await create_lead(client, rep, company="杭州钱江建材有限公司", phone="13800138001")
     converted = ok(await client.post(f"/api/v1/leads/{first['id']}/convert", json={}, headers=rep))
-    second = await _lead(client, rep, "杭州钱江建材股份有限公司", "13800138002")
+    second = await create_lead(client, rep, company="杭州钱江建材股份有限公司", phone="13800138002")
     assert [d["lead_id"] for d in second["possible_duplicates"]] == [first["id"]]
 
     linked = ok(await client.post(f"/api/v1/leads/{second['id']}/convert", json={}, headers=rep))
@@ -234,8 +224,8 @@ async def test_a_rep_converting_a_lead_of_a_colleagues_customer_is_refused_for_a
     tenant = await make_tenant()
     owner, owner_token = await make_user(tenant, "rep")
     _, rep_token = await make_user(tenant, "rep")
-    existing = await _customer(client, bearer(owner_token), name="宁波港城建设")
-    lead = await _lead(client, bearer(rep_token), "宁波港城建设有限公司", "13800138003")
+    existing = await create_customer(client, bearer(owner_token), name="宁波港城建设")
+    lead = await create_lead(client, bearer(rep_token), company="宁波港城建设有限公司", phone="13800138003")
 
     refused = await client.post(f"/api/v1/leads/{lead['id']}/convert", json={}, headers=bearer(rep_token))
     by_admin = ok(await client.post(f"/api/v1/leads/{lead['id']}/convert", json={}, headers=tenant.headers))
@@ -283,7 +273,7 @@ async def _customer_with_records(
     client: httpx.AsyncClient, headers: dict[str, str], name: str, phone: str, product_id: str
 ) -> dict[str, Any]:
     """A customer (from a converted lead, with its deal) holding records of every kind."""
-    lead = await _lead(client, headers, name, phone)
+    lead = await create_lead(client, headers, company=name, phone=phone)
     conversion = {"opportunity_name": f"{name} 屋面工程", "opportunity_amount": "120000"}
     converted = ok(await client.post(f"/api/v1/leads/{lead['id']}/convert", json=conversion, headers=headers))
     customer, deal = converted["customer"], converted["opportunity"]
@@ -526,7 +516,7 @@ async def test_an_undo_after_seven_days_or_after_the_survivor_was_merged_is_refu
     tenant = await make_tenant()
     scene = await _merge_scene(app, client, make_user, tenant)
     survivor, duplicate, headers = scene["survivor"], scene["duplicate"], scene["supervisor"]
-    third = await _customer(client, scene["rep"], name="南京长江防水材料销售")
+    third = await create_customer(client, scene["rep"], name="南京长江防水材料销售")
     ok(await _merge(client, headers, survivor["id"], duplicate["id"]))
     ok(await _merge(client, headers, third["id"], survivor["id"]))
 
@@ -546,8 +536,8 @@ async def test_only_a_supervisor_or_above_merges_and_only_customers_they_see(cli
     tenant = await make_tenant()
     _, rep_token = await make_user(tenant, "rep")
     _, supervisor_token = await make_user(tenant, "supervisor")
-    mine = await _customer(client, bearer(rep_token), name="合肥徽建")
-    other = await _customer(client, bearer(rep_token), name="合肥徽建装饰")
+    mine = await create_customer(client, bearer(rep_token), name="合肥徽建")
+    other = await create_customer(client, bearer(rep_token), name="合肥徽建装饰")
 
     by_rep = await _merge(client, bearer(rep_token), mine["id"], other["id"])
     by_outside_supervisor = await _merge(client, bearer(supervisor_token), mine["id"], other["id"])
@@ -565,7 +555,7 @@ async def test_an_undo_is_refused_naming_what_changed_when_moved_records_left_th
     tenant = await make_tenant()
     scene = await _merge_scene(app, client, make_user, tenant)
     survivor, duplicate, headers = scene["survivor"], scene["duplicate"], scene["supervisor"]
-    third = await _customer(client, scene["rep"], name="扬州运河建材")
+    third = await create_customer(client, scene["rep"], name="扬州运河建材")
     duplicates_activity = ok(
         await client.get("/api/v1/activities", params={"customer_id": duplicate["id"]}, headers=headers)
     )["items"][0]["id"]
@@ -611,18 +601,17 @@ async def test_an_activity_naming_a_merged_customers_old_id_and_one_of_its_moved
     assert (logged["customer_id"], logged["lead_id"]) == (survivor["id"], leads["items"][0]["id"])
     # Another customer's lead is still refused.
     other = await _customer_with_records(
-        client, scene["rep"], "镇江金山建材", "13800138013", await _product(client, tenant.headers)
+        client,
+        scene["rep"],
+        "镇江金山建材",
+        "13800138013",
+        (await create_product(client, tenant.headers))["id"],
     )
     mixed = await client.post(
         "/api/v1/activities", json={**visit, "customer_id": other["id"]}, headers=scene["rep"]
     )
     assert mixed.status_code == 422
     assert mixed.json()["code"] == "activity.inconsistent_links"
-
-
-async def _product(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
-    product = {"sku": f"JS-{uuid.uuid4().hex[:6]}", "name": "涂料", "list_price": "30.0000"}
-    return str(ok(await client.post("/api/v1/products", json=product, headers=headers), 201)["id"])
 
 
 async def test_two_reps_creating_customers_with_one_phone_or_email_at_once_give_one_customer_and_one_409(
@@ -649,8 +638,8 @@ async def test_two_reps_creating_customers_with_one_phone_or_email_at_once_give_
 async def test_two_customers_given_one_phone_at_once_give_one_200_and_one_409(client, make_tenant, make_user):
     tenant = await make_tenant()
     tokens = [(await make_user(tenant, "rep"))[1] for _ in range(2)]
-    first = await _customer(client, bearer(tokens[0]), name="常州龙城建材")
-    second = await _customer(client, bearer(tokens[1]), name="无锡太湖建材")
+    first = await create_customer(client, bearer(tokens[0]), name="常州龙城建材")
+    second = await create_customer(client, bearer(tokens[1]), name="无锡太湖建材")
 
     answers = await asyncio.gather(
         *(

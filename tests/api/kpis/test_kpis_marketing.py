@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,8 +37,8 @@ import pytest
 
 from tests.api.helpers import ok
 from tests.api.kpis.kpi_helpers import NOVEMBER, kpi, local
+from tests.factories import unique_phone
 
-_phones = itertools.count(13600000000)
 _GATELESS = [
     {"kind": "open", "name": "接触", "probability": 10},
     {"kind": "won", "name": "赢单", "probability": 100},
@@ -73,7 +72,7 @@ async def _leads(client, clock, world: World, key: str, source: str, owners: lis
         body = {
             "name": f"线索{key}{number}",
             "source": source,
-            "phone": str(next(_phones)),
+            "phone": unique_phone(),
             "owner_id": world.reps[owner],
             "campaign_id": world.campaigns[key]["id"],
             "budget": "100000.00",
@@ -122,14 +121,14 @@ async def world(client, clock, make_tenant, make_user) -> World:
     late = {
         "name": "十月线索",
         "source": "exhibition",
-        "phone": str(next(_phones)),
+        "phone": unique_phone(),
         "owner_id": world.reps[0],
     }
     await _post(client, "/api/v1/leads", {**late, "campaign_id": world.campaigns["A"]["id"]}, world.admin)
     await _leads(client, clock, world, "A", "exhibition", [0] * 5 + [1] * 5)
     await _leads(client, clock, world, "B", "ad", [1] * 4)
     clock.now = local(11, 3, 12)
-    plain = {"name": "转介绍", "source": "referral", "phone": str(next(_phones)), "owner_id": world.reps[1]}
+    plain = {"name": "转介绍", "source": "referral", "phone": unique_phone(), "owner_id": world.reps[1]}
     await _post(client, "/api/v1/leads", plain, world.admin)
     for lead in ("A0", "A1", "A2", "B0"):
         await _call(client, clock, world, lead, call_outcome="connected")

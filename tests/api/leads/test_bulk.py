@@ -7,10 +7,7 @@ import uuid
 from typing import Any
 
 from tests.api.helpers import bearer, ok
-
-
-def _lead(phone: str, **fields: object) -> dict[str, object]:
-    return {"name": "张伟", "source": "exhibition", "phone": phone, **fields}
+from tests.factories import create_team, lead_body
 
 
 async def _team(client, tenant, make_user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -19,18 +16,7 @@ async def _team(client, tenant, make_user) -> dict[str, Any]:  # type: ignore[no
     rep_a, rep_a_token = await make_user(tenant, "rep")
     rep_b, rep_b_token = await make_user(tenant, "rep")
     outsider, outsider_token = await make_user(tenant, "rep")
-    ok(
-        await client.post(
-            "/api/v1/teams",
-            json={
-                "name": "East",
-                "supervisor_id": supervisor["id"],
-                "member_ids": [rep_a["id"], rep_b["id"]],
-            },
-            headers=tenant.headers,
-        ),
-        201,
-    )
+    await create_team(client, tenant.headers, supervisor, [rep_a, rep_b], name="East")
     return {
         "supervisor": bearer(supervisor_token),
         "rep_a": (rep_a, bearer(rep_a_token)),
@@ -52,9 +38,15 @@ async def test_bulk_assign_answers_each_item_and_a_failing_item_changes_nothing(
     _, rep_a_headers = team["rep_a"]
     rep_b, rep_b_headers = team["rep_b"]
     _, outsider_headers = team["outsider"]
-    movable = ok(await client.post("/api/v1/leads", json=_lead("13800000101"), headers=rep_a_headers), 201)
-    hidden = ok(await client.post("/api/v1/leads", json=_lead("13800000102"), headers=outsider_headers), 201)
-    already = ok(await client.post("/api/v1/leads", json=_lead("13800000103"), headers=rep_b_headers), 201)
+    movable = ok(
+        await client.post("/api/v1/leads", json=lead_body(phone="13800000101"), headers=rep_a_headers), 201
+    )
+    hidden = ok(
+        await client.post("/api/v1/leads", json=lead_body(phone="13800000102"), headers=outsider_headers), 201
+    )
+    already = ok(
+        await client.post("/api/v1/leads", json=lead_body(phone="13800000103"), headers=rep_b_headers), 201
+    )
     unknown = str(uuid.uuid4())
     audit_before = {lead["id"]: len(await _audit(client, tenant, lead["id"])) for lead in (hidden, already)}
 
@@ -96,10 +88,14 @@ async def test_bulk_tag_untag_release_and_disqualify_run_the_single_use_cases(cl
     team = await _team(client, tenant, make_user)
     _, rep_headers = team["rep_a"]
     first = ok(
-        await client.post("/api/v1/leads", json=_lead("13800000111", tags=["老客户"]), headers=rep_headers),
+        await client.post(
+            "/api/v1/leads", json=lead_body(phone="13800000111", tags=["老客户"]), headers=rep_headers
+        ),
         201,
     )
-    second = ok(await client.post("/api/v1/leads", json=_lead("13800000112"), headers=rep_headers), 201)
+    second = ok(
+        await client.post("/api/v1/leads", json=lead_body(phone="13800000112"), headers=rep_headers), 201
+    )
     both = [first["id"], second["id"]]
     supervisor = team["supervisor"]
 
@@ -200,7 +196,9 @@ async def test_reps_may_not_bulk_edit_and_bad_bodies_are_422(client, make_tenant
     tenant = await make_tenant()
     team = await _team(client, tenant, make_user)
     rep, rep_headers = team["rep_a"]
-    lead = ok(await client.post("/api/v1/leads", json=_lead("13800000121"), headers=rep_headers), 201)
+    lead = ok(
+        await client.post("/api/v1/leads", json=lead_body(phone="13800000121"), headers=rep_headers), 201
+    )
 
     refused = await client.post(
         "/api/v1/leads/bulk",
@@ -242,11 +240,15 @@ async def test_bulk_tagging_keeps_a_record_within_twenty_tags(client, make_tenan
     _, rep_headers = team["rep_a"]
     full = ok(
         await client.post(
-            "/api/v1/leads", json=_lead("13800000131", tags=[f"t{i}" for i in range(15)]), headers=rep_headers
+            "/api/v1/leads",
+            json=lead_body(phone="13800000131", tags=[f"t{i}" for i in range(15)]),
+            headers=rep_headers,
         ),
         201,
     )
-    roomy = ok(await client.post("/api/v1/leads", json=_lead("13800000132"), headers=rep_headers), 201)
+    roomy = ok(
+        await client.post("/api/v1/leads", json=lead_body(phone="13800000132"), headers=rep_headers), 201
+    )
 
     tagged = ok(
         await client.post(

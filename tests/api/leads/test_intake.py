@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import itertools
 import json
 import time
 
@@ -16,8 +15,8 @@ from werkzeug import Request, Response
 from app.services.leads import captcha
 from tests.api.helpers import bearer, ok
 from tests.conftest import new_tenant, serving
+from tests.factories import unique_phone
 
-_phones = itertools.count(13600000000)
 MAPPING = {"contact_name": "name", "mobile": "phone", "mail": "email", "area": "region", "msg": "notes"}
 
 
@@ -27,7 +26,7 @@ async def _form(client, headers, **fields: object) -> dict:
 
 
 def _submission(**fields: str) -> dict[str, str]:
-    return {"contact_name": "张伟", "mobile": str(next(_phones)), "area": "华东", **fields}
+    return {"contact_name": "张伟", "mobile": unique_phone(), "area": "华东", **fields}
 
 
 async def _leads(client, tenant) -> list[dict]:

@@ -14,6 +14,7 @@ from app.domain.models import Activity, Attachment, EngagementEvent, Lead, Outbo
 from app.domain.scores.engagement import EngagementType
 from tests.api.helpers import bearer, ok
 from tests.conftest import sign_in
+from tests.factories import create_lead
 
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
@@ -21,13 +22,9 @@ PNG = (
 )
 
 
-def _phone() -> str:
-    return f"139{uuid.uuid4().int % 10**8:08d}"
-
-
 async def _lead(client: httpx.AsyncClient, headers: dict[str, str], **fields: Any) -> dict[str, Any]:
-    body = {"name": "王经理", "company": "南京长江防水", "phone": _phone(), "source": "exhibition", **fields}
-    return ok(await client.post("/api/v1/leads", json=body, headers=headers), 201)
+    """A lead of 王经理 at 南京长江防水: the leads of these tests are candidates to merge."""
+    return await create_lead(client, headers, **{"name": "王经理", "company": "南京长江防水", **fields})
 
 
 async def _with_records(

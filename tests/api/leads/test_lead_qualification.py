@@ -3,17 +3,9 @@ point 7)."""
 
 from __future__ import annotations
 
-import itertools
-
 from tests.api.helpers import bearer, ok
 from tests.conftest import sign_in
-
-_phones = itertools.count(13500000000)
-
-
-async def _lead(client, headers, **fields: object) -> dict:
-    body = {"name": "李工", "source": "web_form", "phone": str(next(_phones)), **fields}
-    return ok(await client.post("/api/v1/leads", json=body, headers=headers), 201)
+from tests.factories import create_lead, record_activity
 
 
 async def _qualify(client, headers, lead_id: str):
@@ -21,18 +13,13 @@ async def _qualify(client, headers, lead_id: str):
 
 
 async def _activity(client, headers, lead_id: str, clock, **info_points: str) -> None:
-    body = {
-        "type": "call",
-        "occurred_at": clock.now.isoformat(),
-        "lead_id": lead_id,
-        "info_points": info_points,
-    }
-    ok(await client.post("/api/v1/activities", json=body, headers=headers), 201)
+    """A call on the lead now that gathered these information points."""
+    await record_activity(client, headers, clock.now, lead_id=lead_id, info_points=info_points)
 
 
 async def test_a_lead_is_qualified_only_with_its_budget_and_timeframe_known(client, make_tenant, clock):
     tenant = await make_tenant()
-    lead = await _lead(client, tenant.headers, owner_id=str(tenant.admin_id))
+    lead = await create_lead(client, tenant.headers, owner_id=str(tenant.admin_id))
 
     bare = await _qualify(client, tenant.headers, lead["id"])
 
@@ -75,7 +62,7 @@ async def test_the_criteria_are_the_organizations(client, make_tenant, clock):
             headers=tenant.headers,
         )
     )
-    lead = await _lead(client, tenant.headers, owner_id=str(tenant.admin_id), budget="1.00")
+    lead = await create_lead(client, tenant.headers, owner_id=str(tenant.admin_id), budget="1.00")
 
     refused = await _qualify(client, tenant.headers, lead["id"])
     assert [e["field"] for e in refused.json()["errors"]] == ["industry", "info_points.decision_maker"]
@@ -108,7 +95,7 @@ async def test_criteria_the_product_cannot_read_are_refused_when_set(client, mak
 
 async def test_a_closed_lead_cannot_be_qualified(client, make_tenant):
     tenant = await make_tenant()
-    lead = await _lead(client, tenant.headers)
+    lead = await create_lead(client, tenant.headers)
     ok(
         await client.post(
             f"/api/v1/leads/{lead['id']}/disqualify", json={"reason": "空号"}, headers=tenant.headers
@@ -125,7 +112,7 @@ async def test_sales_rates_a_lead_and_the_last_rating_stands(client, make_tenant
     tenant = await make_tenant()
     rep, rep_token = await make_user(tenant, "rep")
     other, _ = await make_user(tenant, "rep")
-    lead = await _lead(client, tenant.headers, owner_id=rep["id"])
+    lead = await create_lead(client, tenant.headers, owner_id=rep["id"])
 
     first = ok(
         await client.put(

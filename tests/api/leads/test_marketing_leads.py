@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 from typing import Any
 
 from tests.api.helpers import bearer, ok
-
-_phones = itertools.count(13700000000)
+from tests.factories import unique_phone
 
 
 async def _enter(client, headers: dict[str, str], **fields: Any) -> dict[str, Any]:
@@ -19,7 +17,7 @@ async def _enter(client, headers: dict[str, str], **fields: Any) -> dict[str, An
         "name": "张伟",
         "company": "申华建材",
         "source": "exhibition",
-        "phone": str(next(_phones)),
+        "phone": unique_phone(),
         **fields,
     }
     return ok(await client.post("/api/v1/leads", json=body, headers=headers), 201)
@@ -182,7 +180,7 @@ async def test_marketing_follows_the_leads_its_web_forms_bring_in(client, app, m
         201,
     )
     submitted = await client.post(
-        f"/api/v1/intake/{form['key']}", data={"contact_name": "孙总", "mobile": str(next(_phones))}
+        f"/api/v1/intake/{form['key']}", data={"contact_name": "孙总", "mobile": unique_phone()}
     )
     assert submitted.status_code == 202, submitted.text
     await app.state.runtime.queue.drain()

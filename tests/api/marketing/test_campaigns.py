@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
 import uuid
 
 from tests.api.helpers import bearer, ok
+from tests.factories import create_campaign, create_lead
 
-_phones = itertools.count(13700000000)
 _CAMPAIGN = {
     "name": "2026上海建材展",
     "channel": "exhibition",
@@ -17,13 +16,9 @@ _CAMPAIGN = {
 
 
 async def _campaign(client, headers, **fields: object) -> dict:
-    body = {**_CAMPAIGN, "name": f"活动 {uuid.uuid4().hex[:6]}", **fields}
-    return ok(await client.post("/api/v1/campaigns", json=body, headers=headers), 201)
-
-
-async def _lead(client, headers, **fields: object) -> dict:
-    body = {"name": "李工", "source": "exhibition", "phone": str(next(_phones)), **fields}
-    return ok(await client.post("/api/v1/leads", json=body, headers=headers), 201)
+    """A campaign over _CAMPAIGN's three days, with a name of its own."""
+    dates = {"starts_on": _CAMPAIGN["starts_on"], "ends_on": _CAMPAIGN["ends_on"]}
+    return await create_campaign(client, headers, **{**dates, **fields})
 
 
 async def test_marketing_runs_a_campaign_and_everyone_who_sells_reads_it(client, make_tenant, make_user):
@@ -202,7 +197,7 @@ async def test_a_lead_carries_its_campaign_and_utm_tags(client, make_tenant):
     ads = await _campaign(client, tenant.headers, channel="online_ad")
     utm = {"utm_source": "baidu", "utm_medium": "cpc", "utm_campaign": "fangshui_q4", "utm_term": "屋面防水"}
 
-    lead = await _lead(client, tenant.headers, campaign_id=fair["id"], **utm)
+    lead = await create_lead(client, tenant.headers, campaign_id=fair["id"], **utm)
 
     assert lead["campaign_id"] == fair["id"]
     assert {k: lead[k] for k in utm} == utm
@@ -241,7 +236,7 @@ async def test_a_deal_inherits_its_leads_campaign_on_conversion_and_from_its_sou
     fair = await _campaign(client, tenant.headers)
     other = await _campaign(client, tenant.headers)
     owner = str(tenant.admin_id)
-    converted = await _lead(
+    converted = await create_lead(
         client, tenant.headers, campaign_id=fair["id"], owner_id=owner, company="申华建材"
     )
 
@@ -260,7 +255,7 @@ async def test_a_deal_inherits_its_leads_campaign_on_conversion_and_from_its_sou
         == fair["id"]
     )
     customer_id = conversion["customer"]["id"]
-    source = await _lead(client, tenant.headers, campaign_id=fair["id"], owner_id=owner)
+    source = await create_lead(client, tenant.headers, campaign_id=fair["id"], owner_id=owner)
     inherited = ok(
         await client.post(
             "/api/v1/opportunities",

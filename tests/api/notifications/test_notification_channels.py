@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import itertools
 import json
 from datetime import UTC, datetime
 
@@ -18,8 +17,10 @@ from werkzeug import Request, Response
 from app.domain.notifications.channels import MAX_ATTEMPTS
 from app.services.notifications.deliveries import deliver_job
 from tests.conftest import sign_in
+from tests.factories import create_settled_lead
 
-_phones = itertools.count(13700000000)
+# What the message texts show of a new lead besides its name.
+_SHOWN_IN_TEXTS = {"company": "华东建材", "source": "web_form"}
 ROBOT_KEY = "693a91f6-7aaa-4bc4-97a0-0ec2sifa5aaa"
 WECOM_APP = {"corp_id": "ww-corp", "secret": "app-secret-0123456789", "agent_id": 1000002}
 DINGTALK_TOKEN = "4b1c0f9e8d7c6b5a4b1c0f9e8d7c6b5a"
@@ -93,17 +94,6 @@ async def _create_channel(client, tenant, kind: str, config: dict, event_types: 
     return created.json()
 
 
-async def _new_lead(client, app, tenant, name: str = "赵敏") -> dict:
-    lead = await client.post(
-        "/api/v1/leads",
-        json={"name": name, "company": "华东建材", "source": "web_form", "phone": str(next(_phones))},
-        headers=tenant.headers,
-    )
-    assert lead.status_code == 201, lead.text
-    await app.state.runtime.queue.drain()
-    return lead.json()
-
-
 async def _assign(client, app, tenant, lead_id: str, user_id: str) -> None:
     assigned = await client.post(
         f"/api/v1/leads/{lead_id}/assign",
@@ -135,9 +125,9 @@ async def test_a_wecom_robot_gets_markdown_in_the_organization_language(
     )
     channel = await _create_channel(client, tenant, "wecom_robot", {"key": ROBOT_KEY}, ["lead.created"])
 
-    await _new_lead(client, app, tenant, "赵敏")
+    await create_settled_lead(client, app, tenant.headers, name="赵敏", **_SHOWN_IN_TEXTS)
     await client.patch("/api/v1/organization", json={"locale": "en"}, headers=tenant.headers)
-    await _new_lead(client, app, tenant, "Zhou Ming")
+    await create_settled_lead(client, app, tenant.headers, name="Zhou Ming", **_SHOWN_IN_TEXTS)
 
     chinese, english = received
     assert chinese.args["key"] == ROBOT_KEY
@@ -168,10 +158,22 @@ async def test_a_wecom_app_message_reaches_the_owner_with_one_token_refreshed_wh
     channel = await _create_channel(client, tenant, "wecom_app", WECOM_APP, ["lead.assigned"])
 
     for name in ("赵一", "赵二"):
-        await _assign(client, app, tenant, (await _new_lead(client, app, tenant, name))["id"], rep["id"])
+        await _assign(
+            client,
+            app,
+            tenant,
+            (await create_settled_lead(client, app, tenant.headers, name=name, **_SHOWN_IN_TEXTS))["id"],
+            rep["id"],
+        )
     assert wecom.issued == ["token-1"]  # cached across both sends
     wecom.valid = None  # revoked: the next send answers 42001
-    await _assign(client, app, tenant, (await _new_lead(client, app, tenant, "赵三"))["id"], rep["id"])
+    await _assign(
+        client,
+        app,
+        tenant,
+        (await create_settled_lead(client, app, tenant.headers, name="赵三", **_SHOWN_IN_TEXTS))["id"],
+        rep["id"],
+    )
 
     assert wecom.issued == ["token-1", "token-2"]
     assert [m["touser"] for m in wecom.sent] == ["ZhaoMin"] * 3
@@ -191,7 +193,13 @@ async def test_a_wecom_app_message_nobody_can_receive_is_skipped_and_replays_onc
     rep, _ = await make_user(tenant, "rep")
     channel = await _create_channel(client, tenant, "wecom_app", WECOM_APP, ["lead.assigned"])
 
-    await _assign(client, app, tenant, (await _new_lead(client, app, tenant))["id"], rep["id"])
+    await _assign(
+        client,
+        app,
+        tenant,
+        (await create_settled_lead(client, app, tenant.headers, name="赵敏", **_SHOWN_IN_TEXTS))["id"],
+        rep["id"],
+    )
 
     (skipped,) = await _deliveries(client, tenant, channel["id"])
     assert skipped["status"] == "skipped"
@@ -238,7 +246,13 @@ async def test_a_dingtalk_robot_signs_each_message_as_dingtalk_verifies_it(
         ["lead.assigned"],
     )
 
-    await _assign(client, app, tenant, (await _new_lead(client, app, tenant))["id"], rep["id"])
+    await _assign(
+        client,
+        app,
+        tenant,
+        (await create_settled_lead(client, app, tenant.headers, name="赵敏", **_SHOWN_IN_TEXTS))["id"],
+        rep["id"],
+    )
 
     (request,) = received
     assert request.args["access_token"] == DINGTALK_TOKEN
@@ -259,7 +273,7 @@ async def test_a_failing_receiver_is_retried_until_dead_and_a_replay_delivers(
     httpserver.expect_request("/wecom/cgi-bin/webhook/send").respond_with_data("bad gateway", status=502)
     channel = await _create_channel(client, tenant, "wecom_robot", {"key": ROBOT_KEY}, ["lead.created"])
 
-    await _new_lead(client, app, tenant)
+    await create_settled_lead(client, app, tenant.headers, name="赵敏", **_SHOWN_IN_TEXTS)
     (delivery,) = await _deliveries(client, tenant, channel["id"])
     assert (delivery["status"], delivery["attempts"], delivery["last_status_code"]) == ("pending", 1, 502)
     assert delivery["response_excerpt"] == "bad gateway"
@@ -292,7 +306,7 @@ async def test_a_receiver_answering_410_disables_the_channel(
     httpserver.expect_request("/wecom/cgi-bin/webhook/send").respond_with_data("", status=410)
     channel = await _create_channel(client, tenant, "wecom_robot", {"key": ROBOT_KEY}, ["*"])
 
-    await _new_lead(client, app, tenant)
+    await create_settled_lead(client, app, tenant.headers, name="赵敏", **_SHOWN_IN_TEXTS)
 
     deliveries = await _deliveries(client, tenant, channel["id"])
     assert {d["status"] for d in deliveries} == {"gone"}
@@ -329,8 +343,8 @@ async def test_a_removed_robot_disables_its_channel_after_one_attempt(
     httpserver.expect_request(path).respond_with_json({"errcode": errcode, "errmsg": errmsg})
     channel = await _create_channel(client, tenant, kind, config, ["lead.created"])
 
-    await _new_lead(client, app, tenant)
-    await _new_lead(client, app, tenant, name="周芷若")
+    await create_settled_lead(client, app, tenant.headers, name="赵敏", **_SHOWN_IN_TEXTS)
+    await create_settled_lead(client, app, tenant.headers, name="周芷若", **_SHOWN_IN_TEXTS)
 
     (delivery,) = await _deliveries(client, tenant, channel["id"])
     assert (delivery["status"], delivery["attempts"]) == ("gone", 1)
@@ -352,7 +366,7 @@ async def test_a_private_address_is_refused_unless_private_destinations_are_allo
     httpserver.expect_request("/wecom/cgi-bin/webhook/send").respond_with_handler(errcode_ok)
     channel = await _create_channel(client, tenant, "wecom_robot", {"key": ROBOT_KEY}, ["lead.created"])
 
-    await _new_lead(client, app, tenant)
+    await create_settled_lead(client, app, tenant.headers, name="赵敏", **_SHOWN_IN_TEXTS)
 
     (delivery,) = await _deliveries(client, tenant, channel["id"])
     assert delivery["status"] == "dead"

@@ -4,7 +4,6 @@ an integrator expects."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import socket
 from datetime import UTC, datetime, timedelta
@@ -16,8 +15,7 @@ from standardwebhooks import Webhook
 from werkzeug import Request, Response
 
 from app.services.platform.jobs import JobName, JobRequest
-
-_phones = itertools.count(13600000000)
+from tests.factories import create_settled_lead, unique_phone
 
 
 async def _subscribe(client, tenant, url: str, event_types: list[str]) -> dict:
@@ -26,17 +24,6 @@ async def _subscribe(client, tenant, url: str, event_types: list[str]) -> dict:
     )
     assert created.status_code == 201, created.text
     return created.json()
-
-
-async def _new_lead(client, app, tenant) -> dict:
-    lead = await client.post(
-        "/api/v1/leads",
-        json={"name": "赵敏", "source": "web_form", "phone": str(next(_phones))},
-        headers=tenant.headers,
-    )
-    assert lead.status_code == 201, lead.text
-    await app.state.runtime.queue.drain()
-    return lead.json()
 
 
 async def _deliveries(client, tenant, webhook_id: str) -> list[dict]:
@@ -56,7 +43,7 @@ async def test_an_event_reaches_the_receiver_signed_and_is_logged(
     listed = await client.get(f"/api/v1/webhooks/{webhook['id']}", headers=tenant.headers)
     assert "secret" not in listed.json()  # shown once, at creation
 
-    lead = await _new_lead(client, app, tenant)
+    lead = await create_settled_lead(client, app, tenant.headers, source="web_form")
 
     ((request, _),) = httpserver.log
     body = request.get_data()
@@ -77,7 +64,7 @@ async def test_a_receiver_answering_410_ends_the_subscription(
     httpserver.expect_request("/gone", method="POST").respond_with_data("bye", status=410)
     webhook = await _subscribe(client, tenant, httpserver.url_for("/gone"), ["*"])
 
-    await _new_lead(client, app, tenant)
+    await create_settled_lead(client, app, tenant.headers, source="web_form")
 
     deliveries = await _deliveries(client, tenant, webhook["id"])
     assert {d["status"] for d in deliveries} == {"gone"}
@@ -89,7 +76,7 @@ async def test_a_receiver_answering_410_ends_the_subscription(
     )
     assert replay.status_code == 409
     sent = len(httpserver.log)
-    await _new_lead(client, app, tenant)
+    await create_settled_lead(client, app, tenant.headers, source="web_form")
     assert len(httpserver.log) == sent  # a disabled subscription gets nothing new
 
 
@@ -101,7 +88,7 @@ async def test_a_failing_receiver_is_retried_later_and_a_replay_sends_again(
     httpserver.expect_oneshot_request("/flaky", method="POST").respond_with_data("oops", status=503)
     webhook = await _subscribe(client, tenant, httpserver.url_for("/flaky"), ["lead.created"])
 
-    await _new_lead(client, app, tenant)
+    await create_settled_lead(client, app, tenant.headers, source="web_form")
 
     (delivery,) = await _deliveries(client, tenant, webhook["id"])
     assert (delivery["status"], delivery["attempts"], delivery["last_status_code"]) == ("pending", 1, 503)
@@ -185,9 +172,9 @@ async def test_a_rotated_secret_signs_next_to_the_replaced_one_until_the_overlap
     assert "secret" not in read
     assert read["previous_secret_expires_at"] == new["previous_secret_expires_at"]
 
-    await _new_lead(client, app, tenant)
+    await create_settled_lead(client, app, tenant.headers, source="web_form")
     clock.advance(hours=1)
-    await _new_lead(client, app, tenant)
+    await create_settled_lead(client, app, tenant.headers, source="web_form")
 
     during, after = (request for request, _ in httpserver.log)
     assert _signatures(during) == {
@@ -211,7 +198,7 @@ async def test_a_rotation_without_overlap_stops_the_old_secret_at_once(
 
     assert rotated.json()["previous_secret_expires_at"] is None
     assert replayed.json() == {**rotated.json(), "secret": None}  # rotated once, shown once
-    await _new_lead(client, app, tenant)
+    await create_settled_lead(client, app, tenant.headers, source="web_form")
     ((request, _),) = httpserver.log
     assert _signatures(request) == {_signature_with(rotated.json()["secret"], request)}
     too_long = await client.post(rotate, json={"overlap_seconds": 8 * 86400}, headers=tenant.headers)
@@ -248,12 +235,12 @@ async def test_messages_match_the_documented_schema_carry_the_event_time_and_are
     webhook = await _subscribe(client, tenant, httpserver.url_for("/hooks/all"), ["*"])
     first = await client.post(
         "/api/v1/leads",
-        json={"name": "赵敏", "source": "web_form", "phone": str(next(_phones))},
+        json={"name": "赵敏", "source": "web_form", "phone": unique_phone()},
         headers=tenant.headers,
     )
     happened_at = clock.now
     clock.advance(seconds=60)  # the messages go out a minute after the first event
-    await _new_lead(client, app, tenant)
+    await create_settled_lead(client, app, tenant.headers, source="web_form")
     won = await _won_deal(client, tenant)
     await app.state.runtime.queue.drain()
     documented = app.openapi()
@@ -330,7 +317,7 @@ async def test_events_recorded_while_the_receiver_is_down_each_reach_it_once_it_
     tenant = await make_tenant()
     receiver = HTTPServer(host="127.0.0.1", port=_free_port())  # not started: nothing listens yet
     webhook = await _subscribe(client, tenant, receiver.url_for("/hooks/crm"), ["lead.created"])
-    leads = [await _new_lead(client, app, tenant) for _ in range(3)]
+    leads = [await create_settled_lead(client, app, tenant.headers, source="web_form") for _ in range(3)]
     (attempted,) = {(d["status"], d["attempts"]) for d in await _deliveries(client, tenant, webhook["id"])}
     assert attempted == ("pending", 1)
     await _minute_sweep(app, clock, minutes=0.5)  # the first retry, within 30 s: still down

@@ -162,19 +162,6 @@ async def test_the_default_calendar_with_chinese_public_holidays_drives_sla_time
     assert (await _timer(client, tenant, lead["id"]))["due_at"] == "2026-10-08T01:20:00Z"
 
 
-async def test_without_a_default_calendar_the_settings_still_decide(
-    client, app, make_tenant, make_user, clock
-):
-    clock.now = datetime(2026, 9, 30, 9, 50, tzinfo=UTC)
-    tenant = await make_tenant()
-    await _create(client, tenant, public_holidays="CN")  # not the default: SLA timers ignore it
-    await _first_response_policy(client, tenant)
-    rep, _, _ = await _supervised_rep(client, tenant, make_user)
-    lead = await _lead_for(client, app, tenant, rep)
-    # The settings' plain 09:00-18:00 weekdays: 10 minutes today, 20 on Thursday 1 October.
-    assert (await _timer(client, tenant, lead["id"]))["due_at"] == "2026-10-01T01:20:00Z"
-
-
 async def test_only_one_calendar_is_the_default_and_it_cannot_be_deleted(client, make_tenant):
     tenant = await make_tenant()
     first = await _create(client, tenant, "上海", is_default=True)

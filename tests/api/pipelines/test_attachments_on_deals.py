@@ -11,14 +11,13 @@ from tests.api.helpers import bearer, ok
 from tests.api.pipelines.test_pipelines import (
     PNG,
     _b2b_deal,
-    _customer,
     _errors,
     _move,
-    _opportunity,
     _to_needs_confirmed,
     _to_negotiation,
     _to_solution_demo,
 )
+from tests.factories import create_customer, create_opportunity
 
 CONTRACT = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
@@ -97,8 +96,10 @@ async def test_a_file_uploaded_onto_a_deals_activity_joins_its_attachment_ids_an
 async def test_a_file_sent_with_a_move_must_be_the_deals_or_its_customers(client, make_tenant, clock):
     tenant = await make_tenant()
     deal = await _b2b_deal(client, tenant.headers)
-    other_customer = await _customer(client, tenant.headers, "钱江水泥")
-    other = await _opportunity(client, tenant.headers, other_customer["id"], deal.pipeline["id"])
+    other_customer = await create_customer(client, tenant.headers, name="钱江水泥")
+    other = await create_opportunity(
+        client, tenant.headers, other_customer["id"], pipeline_id=deal.pipeline["id"]
+    )
     await _to_needs_confirmed(client, tenant.headers, deal, clock)
     await _to_solution_demo(client, tenant.headers, deal, clock)
     # Both uploaded in an earlier stage: they count only when sent with the change.

@@ -7,7 +7,6 @@ and field errors, and the fields of the records returned.
 from __future__ import annotations
 
 import asyncio
-import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,6 +14,15 @@ from typing import Any
 import httpx
 
 from tests.api.helpers import bearer, ok
+from tests.factories import (
+    activity_body,
+    create_contact,
+    create_customer,
+    create_opportunity,
+    create_product,
+    create_team,
+    update_settings,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 64
 PROJECT = "项目型销售"
@@ -22,8 +30,6 @@ B2B = "B2B 标准流程"
 DEFAULT_LOSE_REASONS = ["价格过高", "选择了竞品", "项目取消", "预算不足", "联系不上"]
 # Friday 2026-11-27, 16:30 in Shanghai (the organization's time zone): 90 working minutes left that week.
 FRIDAY_AFTERNOON = datetime(2026, 11, 27, 8, 30, tzinfo=UTC)
-
-_skus = itertools.count(1)
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -79,39 +85,6 @@ async def _plain_pipeline(
     return ok(await client.post("/api/v1/pipelines", json=body, headers=headers), 201)
 
 
-async def _settings(client: httpx.AsyncClient, tenant: Any, settings: dict[str, Any]) -> None:
-    ok(await client.patch("/api/v1/organization", json={"settings": settings}, headers=tenant.headers))
-
-
-async def _team(
-    client: httpx.AsyncClient, tenant: Any, supervisor: dict[str, Any], *members: dict[str, Any]
-) -> None:
-    body = {
-        "name": f"团队-{supervisor['id'][:8]}",
-        "supervisor_id": supervisor["id"],
-        "member_ids": [m["id"] for m in members],
-    }
-    ok(await client.post("/api/v1/teams", json=body, headers=tenant.headers), 201)
-
-
-async def _customer(
-    client: httpx.AsyncClient, headers: dict[str, str], name: str = "申华建材"
-) -> dict[str, Any]:
-    return ok(await client.post("/api/v1/customers", json={"name": name}, headers=headers), 201)
-
-
-async def _contact(client: httpx.AsyncClient, headers: dict[str, str], customer_id: str) -> dict[str, Any]:
-    body = {"name": "李娜", "title": "采购经理", "phone": "13912345678"}
-    return ok(await client.post(f"/api/v1/customers/{customer_id}/contacts", json=body, headers=headers), 201)
-
-
-async def _opportunity(
-    client: httpx.AsyncClient, headers: dict[str, str], customer_id: str, pipeline_id: str, **fields: Any
-) -> dict[str, Any]:
-    body = {"name": "申华大厦屋面防水工程", "customer_id": customer_id, "pipeline_id": pipeline_id, **fields}
-    return ok(await client.post("/api/v1/opportunities", json=body, headers=headers), 201)
-
-
 async def _move(
     client: httpx.AsyncClient, headers: dict[str, str], opportunity_id: str, to_stage_id: str, **body: Any
 ) -> httpx.Response:
@@ -130,7 +103,7 @@ async def _activity(
     now: datetime,
     **fields: Any,
 ) -> httpx.Response:
-    body = {"type": type_, "occurred_at": now.isoformat(), "opportunity_id": opportunity_id, **fields}
+    body = activity_body(now, type=type_, opportunity_id=opportunity_id, **fields)
     return await client.post("/api/v1/activities", json=body, headers=headers)
 
 
@@ -177,9 +150,11 @@ class Deal:
 
 async def _b2b_deal(client: httpx.AsyncClient, headers: dict[str, str], **fields: Any) -> Deal:
     pipeline = (await _pipelines(client, headers))[B2B]
-    customer = await _customer(client, headers)
-    contact = await _contact(client, headers, customer["id"])
-    opportunity = await _opportunity(client, headers, customer["id"], pipeline["id"], **fields)
+    customer = await create_customer(client, headers)
+    contact = await create_contact(client, headers, customer["id"])
+    opportunity = await create_opportunity(
+        client, headers, customer["id"], pipeline_id=pipeline["id"], **fields
+    )
     return Deal(pipeline, customer, contact, opportunity)
 
 
@@ -219,16 +194,6 @@ async def _to_negotiation(client: httpx.AsyncClient, headers: dict[str, str], de
     ok(await _move(client, headers, deal.id, deal.stage("报价谈判"), fields=_negotiation_fields()))
 
 
-async def _product(client: httpx.AsyncClient, headers: dict[str, str], list_price: str) -> dict[str, Any]:
-    body = {
-        "sku": f"FS-{next(_skus):04d}",
-        "name": "SBS改性沥青防水卷材",
-        "list_price": list_price,
-        "unit": "㎡",
-    }
-    return ok(await client.post("/api/v1/products", json=body, headers=headers), 201)
-
-
 async def _quote(
     client: httpx.AsyncClient, headers: dict[str, str], opportunity_id: str, *lines: tuple[str, str, str]
 ) -> httpx.Response:
@@ -255,12 +220,16 @@ async def _two_reps_quote_one_customer(client: httpx.AsyncClient, tenant: Any, m
     rep_a, token_a = await make_user(tenant, "rep")
     rep_b, token_b = await make_user(tenant, "rep")
     supervisor, supervisor_token = await make_user(tenant, "supervisor")
-    await _team(client, tenant, supervisor, rep_b)
+    await create_team(client, tenant.headers, supervisor, [rep_b])
     pipeline_id = (await _pipelines(client, tenant.headers))[PROJECT]["id"]
-    customer = await _customer(client, tenant.headers)
-    deal_a = await _opportunity(client, tenant.headers, customer["id"], pipeline_id, owner_id=rep_a["id"])
-    deal_b = await _opportunity(client, tenant.headers, customer["id"], pipeline_id, owner_id=rep_b["id"])
-    product = await _product(client, tenant.headers, "120.0000")
+    customer = await create_customer(client, tenant.headers, name="申华建材")
+    deal_a = await create_opportunity(
+        client, tenant.headers, customer["id"], pipeline_id=pipeline_id, owner_id=rep_a["id"]
+    )
+    deal_b = await create_opportunity(
+        client, tenant.headers, customer["id"], pipeline_id=pipeline_id, owner_id=rep_b["id"]
+    )
+    product = await create_product(client, tenant.headers, list_price="120.0000")
     first = ok(await _quote(client, bearer(token_a), deal_a["id"], (product["id"], "100", "10")), 201)
     second = ok(await _quote(client, bearer(token_b), deal_b["id"], (product["id"], "129", "10")), 201)
     return SpreadCase(rep_a, token_a, supervisor_token, product, first, second)
@@ -303,7 +272,7 @@ async def test_a_new_organization_lists_both_template_pipelines_with_project_sal
     ]
     assert pipelines[B2B]["lose_reasons"] == DEFAULT_LOSE_REASONS
 
-    customer = await _customer(client, tenant.headers)
+    customer = await create_customer(client, tenant.headers)
     without_pipeline = ok(
         await client.post(
             "/api/v1/opportunities",
@@ -340,7 +309,7 @@ async def test_making_another_pipeline_the_default_moves_the_flag(client, make_t
     assert ok(patched)["is_default"] is True
     pipelines = await _pipelines(client, tenant.headers)
     assert {name: p["is_default"] for name, p in pipelines.items()} == {PROJECT: False, B2B: True}
-    customer = await _customer(client, tenant.headers)
+    customer = await create_customer(client, tenant.headers)
     created = await client.post(
         "/api/v1/opportunities",
         json={"name": "新默认", "customer_id": customer["id"]},
@@ -533,8 +502,8 @@ async def test_a_stage_of_another_pipeline_or_a_contact_of_another_customer_answ
     assert foreign_stage.json()["code"] == "opportunity.stage_invalid"
     assert _errors(foreign_stage) == [("to_stage_id", "not_found")]
 
-    stranger = await _contact(
-        client, tenant.headers, (await _customer(client, tenant.headers, "别家公司"))["id"]
+    stranger = await create_contact(
+        client, tenant.headers, (await create_customer(client, tenant.headers, name="别家公司"))["id"]
     )
     foreign_contact = await _move(
         client,
@@ -557,9 +526,9 @@ async def test_stage_history_has_a_row_per_stay_with_the_exact_dwell_of_each_lef
 ):
     tenant = await make_tenant()
     pipeline = await _plain_pipeline(client, tenant.headers)
-    customer = await _customer(client, tenant.headers)
+    customer = await create_customer(client, tenant.headers)
     started = clock.now
-    opportunity = await _opportunity(client, tenant.headers, customer["id"], pipeline["id"])
+    opportunity = await create_opportunity(client, tenant.headers, customer["id"], pipeline_id=pipeline["id"])
     clock.advance(hours=2, minutes=30, seconds=15)
     first_move = clock.now
     ok(await _move(client, tenant.headers, opportunity["id"], _stage_id(pipeline, "拜访")))
@@ -581,8 +550,8 @@ async def test_stage_history_has_a_row_per_stay_with_the_exact_dwell_of_each_lef
 async def test_moving_to_the_stage_the_opportunity_is_in_answers_409(client, make_tenant):
     tenant = await make_tenant()
     pipeline = await _plain_pipeline(client, tenant.headers)
-    customer = await _customer(client, tenant.headers)
-    opportunity = await _opportunity(client, tenant.headers, customer["id"], pipeline["id"])
+    customer = await create_customer(client, tenant.headers)
+    opportunity = await create_opportunity(client, tenant.headers, customer["id"], pipeline_id=pipeline["id"])
 
     same = await _move(client, tenant.headers, opportunity["id"], _stage_id(pipeline, "线索"))
 
@@ -599,8 +568,8 @@ async def test_a_rep_skipping_a_stage_is_refused_with_403_even_with_a_reason(cli
     _, rep_token = await make_user(tenant, "rep")
     rep = bearer(rep_token)
     pipeline = await _plain_pipeline(client, tenant.headers)
-    customer = await _customer(client, rep)
-    opportunity = await _opportunity(client, rep, customer["id"], pipeline["id"])
+    customer = await create_customer(client, rep)
+    opportunity = await create_opportunity(client, rep, customer["id"], pipeline_id=pipeline["id"])
 
     for body in ({}, {"reason": "客户直接要方案"}):
         skipped = await _move(client, rep, opportunity["id"], _stage_id(pipeline, "方案"), **body)
@@ -616,10 +585,12 @@ async def test_a_supervisor_skip_needs_a_reason_and_is_recorded_as_an_abnormal_s
     tenant = await make_tenant()
     rep, rep_token = await make_user(tenant, "rep")
     supervisor, supervisor_token = await make_user(tenant, "supervisor")
-    await _team(client, tenant, supervisor, rep)
+    await create_team(client, tenant.headers, supervisor, [rep])
     pipeline = await _plain_pipeline(client, tenant.headers)
-    customer = await _customer(client, bearer(rep_token))
-    opportunity = await _opportunity(client, bearer(rep_token), customer["id"], pipeline["id"])
+    customer = await create_customer(client, bearer(rep_token))
+    opportunity = await create_opportunity(
+        client, bearer(rep_token), customer["id"], pipeline_id=pipeline["id"]
+    )
     target = _stage_id(pipeline, "谈判")
     clock.advance(minutes=10)
 
@@ -647,10 +618,12 @@ async def test_moving_back_needs_a_supervisor_and_is_recorded_as_an_abnormal_bac
     tenant = await make_tenant()
     rep, rep_token = await make_user(tenant, "rep")
     supervisor, supervisor_token = await make_user(tenant, "supervisor")
-    await _team(client, tenant, supervisor, rep)
+    await create_team(client, tenant.headers, supervisor, [rep])
     pipeline = await _plain_pipeline(client, tenant.headers)
-    customer = await _customer(client, bearer(rep_token))
-    opportunity = await _opportunity(client, bearer(rep_token), customer["id"], pipeline["id"])
+    customer = await create_customer(client, bearer(rep_token))
+    opportunity = await create_opportunity(
+        client, bearer(rep_token), customer["id"], pipeline_id=pipeline["id"]
+    )
     clock.advance(minutes=10)
     ok(await _move(client, bearer(rep_token), opportunity["id"], _stage_id(pipeline, "拜访")))
     back = _stage_id(pipeline, "线索")
@@ -695,8 +668,8 @@ async def test_a_reject_ordering_rule_refuses_a_quote_sent_before_a_demo_and_acc
     rule = {"first": "demo", "then": "quote_sent", "mode": "reject"}
     pipeline = await _plain_pipeline(client, tenant.headers, ordering_rules=[rule])
     assert pipeline["ordering_rules"] == [rule]
-    customer = await _customer(client, tenant.headers)
-    opportunity = await _opportunity(client, tenant.headers, customer["id"], pipeline["id"])
+    customer = await create_customer(client, tenant.headers)
+    opportunity = await create_opportunity(client, tenant.headers, customer["id"], pipeline_id=pipeline["id"])
 
     early = await _activity(client, tenant.headers, opportunity["id"], "quote_sent", clock.now)
     assert early.status_code == 422
@@ -758,8 +731,10 @@ async def test_entering_quote_negotiation_gives_the_owner_tasks_due_in_business_
 ):
     clock.now = FRIDAY_AFTERNOON - timedelta(hours=7)  # Friday 09:30 in Shanghai
     tenant = await make_tenant()
-    await _settings(
-        client, tenant, {"working_hours": {"start": "09:00", "end": "18:00", "weekdays": [1, 2, 3, 4, 5]}}
+    await update_settings(
+        client,
+        tenant.headers,
+        settings={"working_hours": {"start": "09:00", "end": "18:00", "weekdays": [1, 2, 3, 4, 5]}},
     )
     rep, rep_token = await make_user(tenant, "rep")
     deal = await _b2b_deal(client, tenant.headers, owner_id=rep["id"])
@@ -797,8 +772,8 @@ async def test_an_action_task_completes_once_and_a_second_completion_answers_409
         ),
         201,
     )
-    customer = await _customer(client, tenant.headers)
-    opportunity = await _opportunity(client, tenant.headers, customer["id"], pipeline["id"])
+    customer = await create_customer(client, tenant.headers)
+    opportunity = await create_opportunity(client, tenant.headers, customer["id"], pipeline_id=pipeline["id"])
     ok(await _move(client, tenant.headers, opportunity["id"], _stage_id(pipeline, "方案")))
     tasks = ok(
         await client.get(
@@ -845,7 +820,7 @@ async def test_winning_a_b2b_deal_needs_the_won_stage_attachment_then_closes_it_
     ]
     assert (await _get_opportunity(client, tenant.headers, deal.id))["status"] == "open"
 
-    other_customer = await _customer(client, tenant.headers, "另一家客户")
+    other_customer = await create_customer(client, tenant.headers, name="另一家客户")
     someone_elses = await _attachment(client, tenant.headers, other_customer["id"])
     wrong_file = await client.post(
         url, json={"note": "合同已签", "attachment_ids": [someone_elses]}, headers=tenant.headers
@@ -939,8 +914,8 @@ async def test_a_pipeline_without_lose_reasons_accepts_any_reason(client, make_t
     tenant = await make_tenant()
     pipeline = await _plain_pipeline(client, tenant.headers, lose_reasons=[])
     assert pipeline["lose_reasons"] == []
-    customer = await _customer(client, tenant.headers)
-    opportunity = await _opportunity(client, tenant.headers, customer["id"], pipeline["id"])
+    customer = await create_customer(client, tenant.headers)
+    opportunity = await create_opportunity(client, tenant.headers, customer["id"], pipeline_id=pipeline["id"])
 
     lost = await client.post(
         f"/api/v1/opportunities/{opportunity['id']}/lose", json={"reason": "客户搬迁"}, headers=tenant.headers
@@ -954,8 +929,8 @@ async def test_reopening_returns_to_the_last_open_stage_as_an_abnormal_backward_
 ):
     tenant = await make_tenant()
     pipeline = await _plain_pipeline(client, tenant.headers)
-    customer = await _customer(client, tenant.headers)
-    opportunity = await _opportunity(client, tenant.headers, customer["id"], pipeline["id"])
+    customer = await create_customer(client, tenant.headers)
+    opportunity = await create_opportunity(client, tenant.headers, customer["id"], pipeline_id=pipeline["id"])
     url = f"/api/v1/opportunities/{opportunity['id']}"
     clock.advance(minutes=5)
     ok(await _move(client, tenant.headers, opportunity["id"], _stage_id(pipeline, "拜访")))
@@ -989,8 +964,8 @@ async def test_reopening_returns_to_the_last_open_stage_as_an_abnormal_backward_
 async def test_a_closed_opportunity_cannot_change_stage_until_reopened(client, make_tenant):
     tenant = await make_tenant()
     pipeline = await _plain_pipeline(client, tenant.headers)
-    customer = await _customer(client, tenant.headers)
-    opportunity = await _opportunity(client, tenant.headers, customer["id"], pipeline["id"])
+    customer = await create_customer(client, tenant.headers)
+    opportunity = await create_opportunity(client, tenant.headers, customer["id"], pipeline_id=pipeline["id"])
     ok(
         await client.post(
             f"/api/v1/opportunities/{opportunity['id']}/lose",
@@ -1013,8 +988,8 @@ async def test_leaving_out_a_stage_that_holds_an_open_opportunity_answers_409_an
 ):
     tenant = await make_tenant()
     pipeline = await _plain_pipeline(client, tenant.headers)
-    customer = await _customer(client, tenant.headers)
-    await _opportunity(client, tenant.headers, customer["id"], pipeline["id"])
+    customer = await create_customer(client, tenant.headers)
+    await create_opportunity(client, tenant.headers, customer["id"], pipeline_id=pipeline["id"])
     url = f"/api/v1/pipelines/{pipeline['id']}"
 
     refused = await client.patch(
@@ -1036,8 +1011,8 @@ async def test_leaving_out_a_stage_that_holds_an_open_opportunity_answers_409_an
 async def test_renaming_a_stage_by_its_id_keeps_the_opportunities_in_it(client, make_tenant):
     tenant = await make_tenant()
     pipeline = await _plain_pipeline(client, tenant.headers)
-    customer = await _customer(client, tenant.headers)
-    opportunity = await _opportunity(client, tenant.headers, customer["id"], pipeline["id"])
+    customer = await create_customer(client, tenant.headers)
+    opportunity = await create_opportunity(client, tenant.headers, customer["id"], pipeline_id=pipeline["id"])
     stages = _kept(pipeline)
     stages[0]["name"] = "初次接洽"
     stages[0]["probability"] = 5
@@ -1064,8 +1039,8 @@ async def test_removing_an_empty_stage_archives_it_and_its_history_rows_still_re
 ):
     tenant = await make_tenant()
     pipeline = await _plain_pipeline(client, tenant.headers)
-    customer = await _customer(client, tenant.headers)
-    opportunity = await _opportunity(client, tenant.headers, customer["id"], pipeline["id"])
+    customer = await create_customer(client, tenant.headers)
+    opportunity = await create_opportunity(client, tenant.headers, customer["id"], pipeline_id=pipeline["id"])
     first = _stage_id(pipeline, "线索")
     clock.advance(minutes=20)
     ok(await _move(client, tenant.headers, opportunity["id"], _stage_id(pipeline, "拜访")))
@@ -1196,8 +1171,8 @@ async def test_sending_the_same_stage_id_twice_answers_422(client, make_tenant):
 async def test_turning_a_stage_that_holds_a_deal_into_a_lost_stage_answers_409(client, make_tenant):
     tenant = await make_tenant()
     pipeline = await _plain_pipeline(client, tenant.headers)
-    customer = await _customer(client, tenant.headers)
-    opportunity = await _opportunity(client, tenant.headers, customer["id"], pipeline["id"])
+    customer = await create_customer(client, tenant.headers)
+    opportunity = await create_opportunity(client, tenant.headers, customer["id"], pipeline_id=pipeline["id"])
     ok(await _move(client, tenant.headers, opportunity["id"], _stage_id(pipeline, "拜访")))
     stages = _kept(pipeline)
     visit = stages.pop(1)
@@ -1261,13 +1236,16 @@ async def test_a_duplicate_sku_answers_409_within_the_organization_only(client, 
 
 async def test_quote_totals_are_exact_decimals_rounded_half_up_to_the_fen(client, make_tenant):
     tenant = await make_tenant()
-    customer = await _customer(client, tenant.headers)
-    opportunity = await _opportunity(
-        client, tenant.headers, customer["id"], (await _pipelines(client, tenant.headers))[PROJECT]["id"]
+    customer = await create_customer(client, tenant.headers)
+    opportunity = await create_opportunity(
+        client,
+        tenant.headers,
+        customer["id"],
+        pipeline_id=(await _pipelines(client, tenant.headers))[PROJECT]["id"],
     )
-    membrane = await _product(client, tenant.headers, "25.0000")
-    primer = await _product(client, tenant.headers, "0.1000")
-    sealant = await _product(client, tenant.headers, "3.0000")
+    membrane = await create_product(client, tenant.headers, list_price="25.0000")
+    primer = await create_product(client, tenant.headers, list_price="0.1000")
+    sealant = await create_product(client, tenant.headers, list_price="3.0000")
 
     created = await _quote(
         client,
@@ -1314,11 +1292,14 @@ async def test_quote_totals_are_exact_decimals_rounded_half_up_to_the_fen(client
 
 async def test_replacing_a_drafts_lines_is_audited_with_the_old_and_new_prices(client, make_tenant):
     tenant = await make_tenant()
-    customer = await _customer(client, tenant.headers)
-    opportunity = await _opportunity(
-        client, tenant.headers, customer["id"], (await _pipelines(client, tenant.headers))[PROJECT]["id"]
+    customer = await create_customer(client, tenant.headers)
+    opportunity = await create_opportunity(
+        client,
+        tenant.headers,
+        customer["id"],
+        pipeline_id=(await _pipelines(client, tenant.headers))[PROJECT]["id"],
     )
-    membrane = await _product(client, tenant.headers, "25.0000")
+    membrane = await create_product(client, tenant.headers, list_price="25.0000")
     created = await _quote(client, tenant.headers, opportunity["id"], (membrane["id"], "19.99", "3.333"))
     quote = ok(created, 201)
 
@@ -1351,11 +1332,14 @@ async def test_a_sent_quote_cannot_change_its_lines_and_leaves_a_quote_sent_acti
     client, make_tenant, clock
 ):
     tenant = await make_tenant()
-    customer = await _customer(client, tenant.headers)
-    opportunity = await _opportunity(
-        client, tenant.headers, customer["id"], (await _pipelines(client, tenant.headers))[PROJECT]["id"]
+    customer = await create_customer(client, tenant.headers)
+    opportunity = await create_opportunity(
+        client,
+        tenant.headers,
+        customer["id"],
+        pipeline_id=(await _pipelines(client, tenant.headers))[PROJECT]["id"],
     )
-    membrane = await _product(client, tenant.headers, "25.0000")
+    membrane = await create_product(client, tenant.headers, list_price="25.0000")
     quote = ok(
         await _quote(client, tenant.headers, opportunity["id"], (membrane["id"], "19.99", "3.333")), 201
     )
@@ -1392,7 +1376,7 @@ async def test_a_price_far_from_another_reps_recent_quote_carries_a_price_alert(
     client, make_tenant, make_user
 ):
     tenant = await make_tenant()
-    await _settings(client, tenant, {"price_spread_limit": "0.25"})
+    await update_settings(client, tenant.headers, settings={"price_spread_limit": "0.25"})
 
     case = await _two_reps_quote_one_customer(client, tenant, make_user)
 
@@ -1412,7 +1396,7 @@ async def test_a_price_far_from_another_reps_recent_quote_carries_a_price_alert(
 
 async def test_a_spread_within_the_limit_carries_no_alert(client, make_tenant, make_user):
     tenant = await make_tenant()
-    await _settings(client, tenant, {"price_spread_limit": "0.30"})
+    await update_settings(client, tenant.headers, settings={"price_spread_limit": "0.30"})
 
     case = await _two_reps_quote_one_customer(client, tenant, make_user)
 
@@ -1446,10 +1430,12 @@ async def test_a_rep_cannot_see_another_reps_opportunity_but_their_supervisor_ca
     _, other_token = await make_user(tenant, "rep")
     supervisor, supervisor_token = await make_user(tenant, "supervisor")
     _, outsider_supervisor_token = await make_user(tenant, "supervisor")
-    await _team(client, tenant, supervisor, owner)
+    await create_team(client, tenant.headers, supervisor, [owner])
     pipeline = (await _pipelines(client, tenant.headers))[B2B]
-    customer = await _customer(client, bearer(owner_token))
-    opportunity = await _opportunity(client, bearer(owner_token), customer["id"], pipeline["id"])
+    customer = await create_customer(client, bearer(owner_token))
+    opportunity = await create_opportunity(
+        client, bearer(owner_token), customer["id"], pipeline_id=pipeline["id"]
+    )
     url = f"/api/v1/opportunities/{opportunity['id']}"
 
     for token in (other_token, outsider_supervisor_token):

@@ -13,22 +13,10 @@ from sqlalchemy import func, select, text
 from app.domain.models import ChangeLogEntry, Customer
 from app.workers.jobs import prune_change_log
 from tests.api.helpers import bearer, ok
-from tests.conftest import sign_in
+from tests.conftest import eventually, sign_in
+from tests.factories import create_customer, create_lead
 
 CHANGES = "/api/v1/changes"
-
-
-def _phone(n: int) -> str:
-    return f"139{n:08d}"
-
-
-async def _lead(client, headers, n: int) -> str:
-    body = {"name": f"客户{n}", "phone": _phone(n), "source": "web_form"}
-    return str(ok(await client.post("/api/v1/leads", json=body, headers=headers), 201)["id"])
-
-
-async def _customer(client, headers, name: str) -> str:
-    return str(ok(await client.post("/api/v1/customers", json={"name": name}, headers=headers), 201)["id"])
 
 
 async def _api_key(client, tenant, scopes: list[str]) -> dict[str, str]:
@@ -61,13 +49,16 @@ async def _read_until(client, headers, since: str | None, wanted, *, types: str 
     """Reads on until `wanted(entries)` holds: on PostgreSQL an entry waits for every transaction
     on the server that began before it (other tests' too), so it may show a moment later."""
     entries: list[dict] = []
-    for _ in range(200):
+
+    async def seen() -> bool:
+        """the wanted entries in the feed"""
+        nonlocal since
         more, since = await _drain(client, headers, since, types=types)
-        entries += more
-        if wanted(entries):
-            return entries, since
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not seen: {entries}")
+        entries.extend(more)
+        return bool(wanted(entries))
+
+    await eventually(seen, seconds=60)
+    return entries, since
 
 
 def _has(*wanted: tuple[str, str]):
@@ -85,9 +76,9 @@ async def test_a_sync_loop_run_while_records_change_misses_nothing_and_repeats_n
     async def writer(w: int) -> None:
         for i in range(6):
             n = w * 100 + i
-            lead_id = await _lead(client, tenant.headers, n)
+            lead_id = (await create_lead(client, tenant.headers))["id"]
             created[lead_id] = "lead"
-            customer_id = await _customer(client, tenant.headers, f"华东建材{n}号")
+            customer_id = (await create_customer(client, tenant.headers, name=f"华东建材{n}号"))["id"]
             created[customer_id] = "customer"
             ok(
                 await client.patch(
@@ -117,13 +108,17 @@ async def test_a_sync_loop_run_while_records_change_misses_nothing_and_repeats_n
 
     async with engine.connect() as connection:
         logged = set((await connection.execute(text("SELECT id FROM change_log"))).scalars())
+
     # Background jobs (assignment) keep writing; every entry logged by now must reach the reader.
-    for _ in range(300):  # on PostgreSQL the feed waits for transactions elsewhere on the server
+    # On PostgreSQL the feed waits for transactions elsewhere on the server.
+    async def all_logged_seen() -> bool:
+        """every logged change read from the feed"""
+        nonlocal cursor
         entries, cursor = await _drain(client, key, cursor, limit=5)
         seen.extend(entries)
-        if logged <= {entry["change_id"] for entry in seen}:
-            break
-        await asyncio.sleep(0.1)
+        return logged <= {entry["change_id"] for entry in seen}
+
+    await eventually(all_logged_seen, seconds=60)
     async with engine.connect() as connection:
         in_log = set((await connection.execute(text("SELECT id FROM change_log"))).scalars())
     ids = [entry["change_id"] for entry in seen]
@@ -142,8 +137,8 @@ async def test_the_feed_never_passes_a_change_whose_transaction_is_still_open(
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite serialises writers: an open write transaction blocks the other one")
     tenant = await make_tenant()
-    first = await _customer(client, tenant.headers, "先写建材")
-    second = await _customer(client, tenant.headers, "后写建材")
+    first = (await create_customer(client, tenant.headers, name="先写建材"))["id"]
+    second = (await create_customer(client, tenant.headers, name="后写建材"))["id"]
     _, cursor = await _read_until(client, tenant.headers, None, _has((first, "created"), (second, "created")))
     runtime = app.state.runtime
     async with runtime.sessionmaker() as slow:
@@ -168,9 +163,9 @@ async def test_the_feed_never_passes_a_change_whose_transaction_is_still_open(
 
 async def test_deletions_and_types_appear_in_the_feed(client, make_tenant):
     tenant = await make_tenant()
-    kept = await _lead(client, tenant.headers, 1)
-    gone = await _lead(client, tenant.headers, 2)
-    customer = await _customer(client, tenant.headers, "申华建材")
+    kept = (await create_lead(client, tenant.headers))["id"]
+    gone = (await create_lead(client, tenant.headers))["id"]
+    customer = (await create_customer(client, tenant.headers, name="申华建材"))["id"]
     _, cursor = await _read_until(
         client, tenant.headers, None, _has((kept, "created"), (gone, "created"), (customer, "created"))
     )
@@ -190,8 +185,8 @@ async def test_deletions_and_types_appear_in_the_feed(client, make_tenant):
 
 async def test_another_organizations_changes_are_not_in_the_feed(client, make_tenant):
     ours, theirs = await make_tenant("Ours"), await make_tenant("Theirs")
-    their_lead = await _lead(client, theirs.headers, 1)
-    our_lead = await _lead(client, ours.headers, 2)
+    their_lead = (await create_lead(client, theirs.headers))["id"]
+    our_lead = (await create_lead(client, ours.headers))["id"]
     await _read_until(client, theirs.headers, None, _has((their_lead, "created")))
     entries, _ = await _read_until(client, ours.headers, None, _has((our_lead, "created")))
     assert their_lead not in {e["entity_id"] for e in entries}
@@ -230,7 +225,9 @@ async def test_a_cursor_older_than_the_retention_is_410_and_the_prune_job_remove
     app, client, make_tenant, clock, engine
 ):
     tenant = await make_tenant()
-    customer = await _customer(client, tenant.headers, "申华建材")  # a customer starts no background job
+    customer = (await create_customer(client, tenant.headers, name="申华建材"))[
+        "id"
+    ]  # a customer starts no background job
     _, cursor = await _read_until(client, tenant.headers, None, _has((customer, "created")))
     clock.now = datetime.now(UTC) + timedelta(days=31)
     admin = bearer(await sign_in(client, tenant.admin_username))
@@ -257,7 +254,7 @@ async def test_records_written_by_set_based_statements_are_logged(app, client, m
     tenant = await make_tenant()
     leaving, leaving_token = await make_user(tenant, "rep")
     receiver, _ = await make_user(tenant, "rep")
-    lead = await _lead(client, bearer(leaving_token), 1)
+    lead = (await create_lead(client, bearer(leaving_token)))["id"]
     _, cursor = await _read_until(client, tenant.headers, None, _has((lead, "created")))
     ok(
         await client.post(
@@ -273,7 +270,9 @@ async def test_a_merged_away_or_erased_lead_is_deleted_in_the_feed_and_a_restore
     client, app, make_tenant
 ):
     tenant = await make_tenant()
-    survivor, duplicate, erased, restored = [await _lead(client, tenant.headers, n) for n in range(4)]
+    survivor, duplicate, erased, restored = [
+        (await create_lead(client, tenant.headers))["id"] for _ in range(4)
+    ]
     # The assignment job updates each new lead after its commit: let it finish before the order
     # of the later changes is read.
     await app.state.runtime.queue.drain()
@@ -302,7 +301,7 @@ async def test_a_merged_away_or_erased_lead_is_deleted_in_the_feed_and_a_restore
 
 async def test_a_contact_edited_deleted_and_restored_through_contacts_is_in_the_feed(client, make_tenant):
     tenant = await make_tenant()
-    customer = await _customer(client, tenant.headers, "申华建材")
+    customer = (await create_customer(client, tenant.headers, name="申华建材"))["id"]
     contact = str(
         ok(
             await client.post(

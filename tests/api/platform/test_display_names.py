@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import itertools
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -13,18 +12,16 @@ import pytest
 from sqlalchemy import event
 
 from tests.api.helpers import bearer, ok
-from tests.api.pipelines.test_pipelines import (
-    PROJECT,
-    _contact,
-    _customer,
-    _opportunity,
-    _pipelines,
-    _product,
-    _quote,
-    _team,
+from tests.api.pipelines.test_pipelines import PROJECT, _pipelines, _quote
+from tests.factories import (
+    create_campaign,
+    create_contact,
+    create_customer,
+    create_lead,
+    create_opportunity,
+    create_product,
+    create_team,
 )
-
-_phones = itertools.count(13700000000)
 
 
 def _earlier(clock: Any) -> str:
@@ -38,28 +35,23 @@ async def _rep(
     return user, bearer(token)
 
 
-async def _lead(client: httpx.AsyncClient, headers: dict[str, str], **fields: Any) -> dict[str, Any]:
-    body = {"name": "张伟", "source": "web_form", "phone": str(next(_phones)), **fields}
-    return ok(await client.post("/api/v1/leads", json=body, headers=headers), 201)
-
-
 async def _deal(
     client, tenant, owner: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """A customer owned by `owner`, a contact, and an opportunity on it in the project pipeline."""
-    customer = await _customer(client, tenant.headers, "申华建材")
+    customer = await create_customer(client, tenant.headers, name="申华建材")
     ok(
         await client.patch(
             f"/api/v1/customers/{customer['id']}", json={"owner_id": owner["id"]}, headers=tenant.headers
         )
     )
-    contact = await _contact(client, tenant.headers, customer["id"])
+    contact = await create_contact(client, tenant.headers, customer["id"])
     pipeline = (await _pipelines(client, tenant.headers))[PROJECT]
-    deal = await _opportunity(
+    deal = await create_opportunity(
         client,
         tenant.headers,
         customer["id"],
-        pipeline["id"],
+        pipeline_id=pipeline["id"],
         owner_id=owner["id"],
         contact_id=contact["id"],
     )
@@ -70,7 +62,7 @@ async def test_leads_customers_and_opportunities_name_their_references(client, m
     tenant = await make_tenant()
     rep, _ = await _rep(make_user, tenant, "王芳")
     customer, contact, deal = await _deal(client, tenant, rep)
-    lead = await _lead(client, tenant.headers, owner_id=rep["id"])
+    lead = await create_lead(client, tenant.headers, owner_id=rep["id"])
     pipeline = (await _pipelines(client, tenant.headers))[PROJECT]
     first_stage = next(s for s in pipeline["stages"] if s["id"] == deal["stage_id"])
 
@@ -167,7 +159,7 @@ async def test_activities_tasks_quotes_teams_and_playbook_name_their_references(
         assert answer["opportunity_name"] == deal["name"]
         assert answer["customer_name"] == "申华建材"
 
-    product = await _product(client, tenant.headers, "100.0000")
+    product = await create_product(client, tenant.headers, list_price="100.0000")
     quote = ok(await _quote(client, tenant.headers, deal["id"], (product["id"], "100", "2")), 201)
     for answer in (
         quote,
@@ -177,7 +169,7 @@ async def test_activities_tasks_quotes_teams_and_playbook_name_their_references(
         assert (answer["customer_name"], answer["opportunity_name"]) == ("申华建材", deal["name"])
         assert answer["lines"][0]["product_name"] == product["name"]
 
-    await _team(client, tenant, boss, rep)
+    await create_team(client, tenant.headers, boss, [rep])
     teams = ok(await client.get("/api/v1/teams", headers=tenant.headers))["items"]
     assert [t["supervisor_name"] for t in teams] == ["李主管"]
     team = ok(await client.get(f"/api/v1/teams/{teams[0]['id']}", headers=tenant.headers))
@@ -202,7 +194,7 @@ async def test_sla_timers_name_their_policy_subject_and_owner(app, client, make_
     tenant = await make_tenant()
     rep, _ = await _rep(make_user, tenant, "王芳")
     policy = await _first_response_policy(client, tenant)
-    lead = await _lead(client, tenant.headers, name="赵敏")
+    lead = await create_lead(client, tenant.headers, name="赵敏")
     ok(
         await client.post(
             f"/api/v1/leads/{lead['id']}/assign",
@@ -225,7 +217,7 @@ async def test_sla_timers_name_their_policy_subject_and_owner(app, client, make_
 async def test_the_pool_names_the_previous_owner(client, make_tenant, make_user):
     tenant = await make_tenant()
     rep, rep_headers = await _rep(make_user, tenant, "王芳")
-    lead = await _lead(client, tenant.headers, owner_id=rep["id"])
+    lead = await create_lead(client, tenant.headers, owner_id=rep["id"])
     released = ok(
         await client.post(
             f"/api/v1/leads/{lead['id']}/release", json={"reason": "联系不上"}, headers=rep_headers
@@ -241,7 +233,7 @@ async def test_a_renamed_user_shows_the_new_name_and_a_deleted_record_none(
 ):
     tenant = await make_tenant()
     rep, _ = await _rep(make_user, tenant, "王芳")
-    lead = await _lead(client, tenant.headers, owner_id=rep["id"])
+    lead = await create_lead(client, tenant.headers, owner_id=rep["id"])
     ok(
         await client.patch(
             f"/api/v1/users/{rep['id']}", json={"display_name": "王芳芳"}, headers=tenant.headers
@@ -265,7 +257,7 @@ async def test_a_renamed_user_shows_the_new_name_and_a_deleted_record_none(
     after = ok(await client.get(f"/api/v1/activities/{activity['id']}", headers=tenant.headers))
     assert (after["lead_id"], after["lead_name"]) == (lead["id"], None)
 
-    other = await _lead(client, tenant.headers, name="赵敏")
+    other = await create_lead(client, tenant.headers, name="赵敏")
     called = ok(
         await client.post(
             "/api/v1/activities",
@@ -304,13 +296,13 @@ async def test_a_page_of_30_costs_the_queries_of_a_page_of_3(app, client, make_t
     customer, contact, _ = await _deal(client, tenant, reps[0])
     pipeline = (await _pipelines(client, tenant.headers))[PROJECT]
     for i in range(30):
-        await _lead(client, tenant.headers, owner_id=reps[i % 3]["id"])
+        await create_lead(client, tenant.headers, owner_id=reps[i % 3]["id"])
         if i:
-            await _opportunity(
+            await create_opportunity(
                 client,
                 tenant.headers,
                 customer["id"],
-                pipeline["id"],
+                pipeline_id=pipeline["id"],
                 owner_id=reps[i % 3]["id"],
                 contact_id=contact["id"],
             )
@@ -330,7 +322,7 @@ async def test_a_page_of_quotes_costs_the_queries_of_a_shorter_one(app, client, 
     tenant = await make_tenant()
     rep, _ = await _rep(make_user, tenant, "王芳")
     _, _, deal = await _deal(client, tenant, rep)
-    product = await _product(client, tenant.headers, "100.0000")
+    product = await create_product(client, tenant.headers, list_price="100.0000")
     for _ in range(12):
         ok(await _quote(client, tenant.headers, deal["id"], (product["id"], "100", "2")), 201)
     ok(await client.get("/api/v1/quotes", headers=tenant.headers))
@@ -343,9 +335,9 @@ async def test_ids_look_up_exactly_the_visible_records_asked_for(client, make_te
     tenant = await make_tenant()
     rep_a, a_headers = await _rep(make_user, tenant, "甲")
     rep_b, _ = await _rep(make_user, tenant, "乙")
-    lead_a = await _lead(client, tenant.headers, owner_id=rep_a["id"])
-    lead_b = await _lead(client, tenant.headers, owner_id=rep_b["id"])
-    lead_c = await _lead(client, tenant.headers, owner_id=rep_a["id"])
+    lead_a = await create_lead(client, tenant.headers, owner_id=rep_a["id"])
+    lead_b = await create_lead(client, tenant.headers, owner_id=rep_b["id"])
+    lead_c = await create_lead(client, tenant.headers, owner_id=rep_a["id"])
     unknown = str(uuid.uuid4())
 
     def ids_of(answer: dict[str, Any]) -> set[str]:
@@ -400,18 +392,15 @@ async def test_ids_beyond_100_or_not_uuids_are_422_naming_the_parameter(client, 
     )
 
 
-async def _campaign(client: httpx.AsyncClient, headers: dict[str, str], name: str) -> dict[str, Any]:
-    body = {"name": name, "channel": "exhibition", "starts_on": "2026-11-10", "ends_on": "2026-11-12"}
-    return ok(await client.post("/api/v1/campaigns", json=body, headers=headers), 201)
-
-
 async def test_campaigns_and_what_they_brought_in_name_the_campaign_and_who_entered_it(
     client, make_tenant, make_user
 ):
     tenant = await make_tenant()
     admin = ok(await client.get("/api/v1/users/me", headers=tenant.headers))
     marketer, marketing_headers = await _rep(make_user, tenant, "市场小刘", role="marketing")
-    campaign = await _campaign(client, marketing_headers, "2026上海建材展")
+    campaign = await create_campaign(
+        client, marketing_headers, name="2026上海建材展", starts_on="2026-11-10", ends_on="2026-11-12"
+    )
     costs = f"/api/v1/campaigns/{campaign['id']}/costs"
     cost = ok(
         await client.post(
@@ -431,17 +420,17 @@ async def test_campaigns_and_what_they_brought_in_name_the_campaign_and_who_ente
             admin["display_name"],
         )
 
-    lead = await _lead(client, marketing_headers, campaign_id=campaign["id"])
+    lead = await create_lead(client, marketing_headers, campaign_id=campaign["id"])
     for answer in (
         lead,
         ok(await client.get(f"/api/v1/leads/{lead['id']}", headers=tenant.headers)),
         ok(await client.get("/api/v1/leads", headers=tenant.headers))["items"][0],
     ):
         assert (answer["campaign_id"], answer["campaign_name"]) == (campaign["id"], "2026上海建材展")
-    customer = await _customer(client, tenant.headers, "申华建材")
+    customer = await create_customer(client, tenant.headers, name="申华建材")
     pipeline = (await _pipelines(client, tenant.headers))[PROJECT]
-    deal = await _opportunity(
-        client, tenant.headers, customer["id"], pipeline["id"], campaign_id=campaign["id"]
+    deal = await create_opportunity(
+        client, tenant.headers, customer["id"], pipeline_id=pipeline["id"], campaign_id=campaign["id"]
     )
     listed = ok(await client.get("/api/v1/opportunities", headers=tenant.headers))["items"]
     assert deal["campaign_name"] == listed[0]["campaign_name"] == "2026上海建材展"
@@ -477,8 +466,8 @@ async def test_keys_audit_events_deleted_records_and_handovers_name_their_people
     for answer in (key, ok(await client.get("/api/v1/api-keys", headers=tenant.headers))["items"][0]):
         assert answer["created_by_name"] == admin["display_name"]
 
-    by_key = await _lead(client, bearer(key["secret"]), name="钱进")
-    by_rep = await _lead(client, leaving_headers, name="孙丽")
+    by_key = await create_lead(client, bearer(key["secret"]), name="钱进")
+    by_rep = await create_lead(client, leaving_headers, name="孙丽")
     actors = set()
     for lead in (by_key, by_rep):
         events = ok(
@@ -546,7 +535,7 @@ async def test_teams_and_assignment_rules_name_their_members_and_targets(app, cl
             "/api/v1/assignment-rules/simulate", json={"region": "华东"}, headers=tenant.headers
         )
     )
-    lead = await _lead(client, tenant.headers, region="华东")
+    lead = await create_lead(client, tenant.headers, region="华东")
     await app.state.runtime.queue.drain()
     assigned = ok(await client.get(f"/api/v1/leads/{lead['id']}", headers=tenant.headers))
     names = {first["id"]: "王芳", second["id"]: "赵强"}
@@ -562,11 +551,13 @@ async def test_pages_of_audit_events_deleted_leads_costs_and_teams_cost_what_sho
 ):
     tenant = await make_tenant()
     reps = [await _rep(make_user, tenant, f"销售{i}") for i in range(3)]
-    campaign = await _campaign(client, tenant.headers, "双十一")
+    campaign = await create_campaign(
+        client, tenant.headers, name="双十一", starts_on="2026-11-10", ends_on="2026-11-12"
+    )
     costs = f"/api/v1/campaigns/{campaign['id']}/costs"
     for i in range(12):
         rep, rep_headers = reps[i % 3]
-        lead = await _lead(client, rep_headers)
+        lead = await create_lead(client, rep_headers)
         assert (await client.delete(f"/api/v1/leads/{lead['id']}", headers=rep_headers)).status_code == 204
         cost = {"incurred_on": "2026-11-11", "amount": str(100 + i)}
         ok(await client.post(costs, json=cost, headers=tenant.headers), 201)

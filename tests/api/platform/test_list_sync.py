@@ -9,6 +9,7 @@ import pytest
 
 from app.services.platform import pagination
 from tests.api.helpers import bearer, ok
+from tests.factories import create_campaign, create_lead
 
 SYNCED_LISTS = (
     "/api/v1/leads",
@@ -55,11 +56,6 @@ NOT_SYNCED_BY_UPDATED_AT = {
 }
 
 
-async def _lead(client, headers, n: int) -> str:
-    body = {"name": f"客户{n}", "phone": f"139{n:08d}", "source": "web_form"}
-    return str(ok(await client.post("/api/v1/leads", json=body, headers=headers), 201)["id"])
-
-
 async def _pages(client, headers, path: str, params: dict, *, between=None) -> list[dict]:
     items: list[dict] = []
     cursor = None
@@ -83,7 +79,7 @@ async def test_paging_by_updated_at_with_equal_timestamps_misses_nothing_and_rep
     tenant = await make_tenant()
     leaving, token = await make_user(tenant, "rep")
     receiver, _ = await make_user(tenant, "rep")
-    ids = {await _lead(client, bearer(token), n) for n in range(7)}
+    ids = {(await create_lead(client, bearer(token)))["id"] for _ in range(7)}
     clock.advance(hours=2)  # past every lead's own timestamps
     since = clock.now.isoformat()
     # A handover moves all seven in one UPDATE: one updated_at for all, so only the id orders them.
@@ -248,8 +244,7 @@ async def test_every_list_declares_updated_since_and_sort_by_updated_at_or_is_a_
 
 
 async def _campaign(client, headers, n: int) -> str:
-    body = {"name": f"展会{n}", "channel": "exhibition"}
-    return str(ok(await client.post("/api/v1/campaigns", json=body, headers=headers), 201)["id"])
+    return str((await create_campaign(client, headers, name=f"展会{n}"))["id"])
 
 
 async def _intake_form(client, headers, n: int) -> str:
@@ -287,7 +282,7 @@ async def test_campaigns_and_intake_forms_page_by_updated_at_since_an_instant(
 
 async def test_a_campaigns_costs_and_the_callers_exports_take_them_too(client, make_tenant, clock):
     tenant = await make_tenant()
-    campaign = await _campaign(client, tenant.headers, 1)
+    campaign = (await create_campaign(client, tenant.headers))["id"]
     costs = f"/api/v1/campaigns/{campaign}/costs"
     booked = []
     for amount in ("100.00", "200.00"):
@@ -306,7 +301,7 @@ async def test_a_campaigns_costs_and_the_callers_exports_take_them_too(client, m
 
 async def test_deleted_records_page_by_updated_at(app, client, make_tenant, clock):
     tenant = await make_tenant()
-    ids = [await _lead(client, tenant.headers, n) for n in range(3)]
+    ids = [(await create_lead(client, tenant.headers))["id"] for _ in range(3)]
     # The assignment job updates each new lead after its commit: let it finish first.
     await app.state.runtime.queue.drain()
     for lead_id in (ids[1], ids[2], ids[0]):

@@ -8,21 +8,13 @@ import uuid
 import pytest
 
 from tests.api.helpers import bearer, ok
-
-
-async def _lead(client, headers, phone: str, **fields) -> dict:
-    body = {"name": "Zhao", "phone": phone, "source": "api", **fields}
-    return ok(await client.post("/api/v1/leads", json=body, headers=headers), 201)
-
-
-async def _customer(client, headers) -> dict:
-    return ok(await client.post("/api/v1/customers", json={"name": "申华建材"}, headers=headers), 201)
+from tests.factories import create_customer, create_lead
 
 
 async def test_an_opportunity_cannot_name_another_organizations_lead_as_its_source(client, make_tenant):
     tenant, other = await make_tenant("A"), await make_tenant("B")
-    foreign_lead = await _lead(client, other.headers, "13811112222")
-    customer = await _customer(client, tenant.headers)
+    foreign_lead = await create_lead(client, other.headers, phone="13811112222")
+    customer = await create_customer(client, tenant.headers)
 
     refused = await client.post(
         "/api/v1/opportunities",
@@ -39,8 +31,8 @@ async def test_a_rep_cannot_name_a_colleagues_lead_as_the_source(client, make_te
     tenant = await make_tenant()
     colleague, _ = await make_user(tenant, "rep")
     _, rep_token = await make_user(tenant, "rep")
-    lead = await _lead(client, tenant.headers, "13822223333", owner_id=colleague["id"])
-    customer = await _customer(client, bearer(rep_token))
+    lead = await create_lead(client, tenant.headers, phone="13822223333", owner_id=colleague["id"])
+    customer = await create_customer(client, bearer(rep_token))
 
     refused = await client.post(
         "/api/v1/opportunities",
@@ -111,8 +103,8 @@ async def _create_with_id(client, headers, kind: str, record_id: str, parent: di
 @pytest.mark.parametrize("kind", ["users", "teams", "customers", "contacts", "activities", "leads"])
 async def test_an_id_taken_in_another_organization_is_unusable_not_existing(client, make_tenant, kind):
     tenant, other = await make_tenant("A"), await make_tenant("B")
-    own_parent = {"customer_id": (await _customer(client, tenant.headers))["id"]}
-    other_parent = {"customer_id": (await _customer(client, other.headers))["id"]}
+    own_parent = {"customer_id": (await create_customer(client, tenant.headers))["id"]}
+    other_parent = {"customer_id": (await create_customer(client, other.headers))["id"]}
     taken_elsewhere = "0b5f3c1e-7a2d-4c8e-9f10-" + "1" * 12
     ok(await _create_with_id(client, other.headers, kind, taken_elsewhere, other_parent), 201)
 
@@ -134,7 +126,7 @@ async def test_claiming_a_lead_the_rep_cannot_see_is_404_but_one_just_claimed_is
     tenant = await make_tenant()
     colleague, colleague_token = await make_user(tenant, "rep")
     _, rep_token = await make_user(tenant, "rep")
-    owned = await _lead(client, tenant.headers, "13833334444", owner_id=colleague["id"])
+    owned = await create_lead(client, tenant.headers, phone="13833334444", owner_id=colleague["id"])
 
     hidden = await client.post(f"/api/v1/leads/{owned['id']}/claim", headers=bearer(rep_token))
 

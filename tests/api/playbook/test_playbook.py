@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 
 from tests.api.helpers import bearer, ok
-from tests.api.pipelines.test_pipelines import PROJECT, _customer, _pipelines, _team
+from tests.api.pipelines.test_pipelines import PROJECT, _pipelines
+from tests.factories import create_customer, create_team, notifications_of
 
 SEED_QUERY = "三甲医院 检验科 预算有限"
 
@@ -33,9 +34,9 @@ async def _desk(client: httpx.AsyncClient, make_tenant, make_user) -> Desk:
     rep, rep_token = await make_user(tenant, "rep")
     _, other_token = await make_user(tenant, "rep")
     supervisor, supervisor_token = await make_user(tenant, "supervisor")
-    await _team(client, tenant, supervisor, rep)
+    await create_team(client, tenant.headers, supervisor, [rep])
     rep_headers = bearer(rep_token)
-    customer = await _customer(client, rep_headers, "华东某三甲医院")
+    customer = await create_customer(client, rep_headers, name="华东某三甲医院")
     activity = {
         "type": "call",
         "occurred_at": "2026-11-23T01:00:00Z",
@@ -64,11 +65,6 @@ async def _search(client, headers, q: str, **params: str) -> list[dict[str, Any]
     listed = ok(await client.get("/api/v1/playbook-entries", params={"q": q, **params}, headers=headers))
     assert listed["next_cursor"] is None
     return listed["items"]
-
-
-async def _inbox(client, headers, topic: str) -> list[dict[str, Any]]:
-    listed = ok(await client.get("/api/v1/notifications", headers=headers))["items"]
-    return [n for n in listed if n["topic"] == topic]
 
 
 async def test_the_seed_query_finds_the_entry_with_all_three_terms_first(client, make_tenant, make_user):
@@ -159,7 +155,7 @@ async def test_a_rep_proposes_an_objection_answer_from_an_activity_and_the_super
     assert (proposed["approval_state"], proposed["activity_id"]) == ("pending", desk.activity_id)
     assert proposed["author_id"] == desk.rep["id"]
     await app.state.runtime.queue.drain()
-    asked = await _inbox(client, desk.supervisor_headers, "playbook.approval_requested")
+    asked = await notifications_of(client, desk.supervisor_headers, topic="playbook.approval_requested")
     assert [n["data"]["entry_id"] for n in asked] == [proposed["id"]]
     url = f"/api/v1/playbook-entries/{proposed['id']}/approval"
     self_approval = await client.post(
@@ -178,7 +174,7 @@ async def test_a_rep_proposes_an_objection_answer_from_an_activity_and_the_super
     )
     assert (again.status_code, again.json()["code"]) == (409, "playbook_entry.not_pending")
     await app.state.runtime.queue.drain()
-    told = await _inbox(client, desk.rep_headers, "playbook.approval_decided")
+    told = await notifications_of(client, desk.rep_headers, topic="playbook.approval_decided")
     assert [n["data"]["decision"] for n in told] == ["approved"]
     assert [e["id"] for e in await _search(client, desk.other_rep_headers, "预算有限")] == [proposed["id"]]
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from app.domain.models import Delivery, Notification, OutboxEvent
 from tests.api.helpers import bearer, ok
 from tests.api.kpis.kpi_helpers import NOVEMBER, kpi
+from tests.factories import record_activity
 
 NOTE = "客户王建国说下周三再联系, 手机13900001111"
 
@@ -22,8 +23,10 @@ async def _lead(client: httpx.AsyncClient, headers: dict[str, str], **body: Any)
 
 
 async def _activity(client: httpx.AsyncClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:
-    activity = {"type": "call", "occurred_at": "2026-11-23T01:30:00Z", "call_outcome": "connected", **body}
-    return ok(await client.post("/api/v1/activities", json=activity, headers=headers), 201)
+    """A connected call at a fixed time."""
+    return await record_activity(
+        client, headers, "2026-11-23T01:30:00Z", **{"call_outcome": "connected", **body}
+    )
 
 
 async def _ids(client: httpx.AsyncClient, path: str, headers: dict[str, str], **params: Any) -> list[str]:

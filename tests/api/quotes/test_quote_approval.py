@@ -10,15 +10,8 @@ from typing import Any
 import httpx
 
 from tests.api.helpers import bearer, ok
-from tests.api.pipelines.test_pipelines import (
-    PROJECT,
-    _customer,
-    _opportunity,
-    _pipelines,
-    _product,
-    _quote,
-    _team,
-)
+from tests.api.pipelines.test_pipelines import PROJECT, _pipelines, _quote
+from tests.factories import create_customer, create_opportunity, create_product, create_team, notifications_of
 
 
 @dataclass
@@ -38,13 +31,16 @@ async def _desk(client: httpx.AsyncClient, make_tenant, make_user, **product: st
     rep, rep_token = await make_user(tenant, "rep")
     supervisor, supervisor_token = await make_user(tenant, "supervisor")
     _, director_token = await make_user(tenant, "director")
-    await _team(client, tenant, supervisor, rep)
+    await create_team(client, tenant.headers, supervisor, [rep])
     rep_headers = bearer(rep_token)
-    customer = await _customer(client, rep_headers)
-    deal = await _opportunity(
-        client, rep_headers, customer["id"], (await _pipelines(client, rep_headers))[PROJECT]["id"]
+    customer = await create_customer(client, rep_headers)
+    deal = await create_opportunity(
+        client,
+        rep_headers,
+        customer["id"],
+        pipeline_id=(await _pipelines(client, rep_headers))[PROJECT]["id"],
     )
-    membrane = await _product(client, tenant.headers, "100.0000")
+    membrane = await create_product(client, tenant.headers, list_price="100.0000")
     if product:
         ok(await client.patch(f"/api/v1/products/{membrane['id']}", json=product, headers=tenant.headers))
     return Desk(
@@ -71,14 +67,6 @@ async def _decide(
     )
 
 
-async def _inbox(client, headers, topic: str) -> list[dict[str, Any]]:
-    return [
-        n
-        for n in ok(await client.get("/api/v1/notifications", headers=headers))["items"]
-        if n["topic"] == topic
-    ]
-
-
 async def test_a_rep_within_their_limit_sends_at_once(client, make_tenant, make_user):
     desk = await _desk(client, make_tenant, make_user)
 
@@ -98,11 +86,11 @@ async def test_the_93_percent_quote_waits_and_cannot_be_sent(client, app, make_t
     assert refused.status_code == 409
     assert refused.json()["code"] == "quote.approval_pending"
     await app.state.runtime.queue.drain()
-    asked = await _inbox(client, desk.tenant.headers, "quote.approval_requested")
+    asked = await notifications_of(client, desk.tenant.headers, topic="quote.approval_requested")
     assert [n["data"]["quote_id"] for n in asked] == [quote["id"]]
     assert asked[0]["data"]["max_discount"] == "93%"
     # The rep's supervisor and the director are not enough for 93 %: they are not asked.
-    assert await _inbox(client, desk.supervisor_headers, "quote.approval_requested") == []
+    assert await notifications_of(client, desk.supervisor_headers, topic="quote.approval_requested") == []
     too_low = await _decide(client, desk.director_headers, quote["id"], "approved")
     assert too_low.status_code == 403
     assert too_low.json()["code"] == "quote.approval_forbidden"
@@ -115,7 +103,7 @@ async def test_the_supervisor_approves_a_15_percent_discount_and_the_rep_sends_i
     quote = ok(await _quote(client, desk.rep_headers, desk.deal_id, (desk.product_id, "85", "10")), 201)
     assert (quote["status"], quote["approval_level"]) == ("pending_approval", "supervisor")
     await app.state.runtime.queue.drain()
-    asked = await _inbox(client, desk.supervisor_headers, "quote.approval_requested")
+    asked = await notifications_of(client, desk.supervisor_headers, topic="quote.approval_requested")
     assert [n["data"]["approver_role"] for n in asked] == ["supervisor"]
 
     self_approval = await _decide(client, desk.rep_headers, quote["id"], "approved")
@@ -127,7 +115,7 @@ async def test_the_supervisor_approves_a_15_percent_discount_and_the_rep_sends_i
     assert approved["approval_decided_by_id"] == desk.supervisor["id"]
     assert ok(await _send(client, desk.rep_headers, quote["id"]))["status"] == "sent"
     await app.state.runtime.queue.drain()
-    told = await _inbox(client, desk.rep_headers, "quote.approval_decided")
+    told = await notifications_of(client, desk.rep_headers, topic="quote.approval_decided")
     assert [n["data"]["decision"] for n in told] == ["approved"]
     audit = ok(
         await client.get(

@@ -20,11 +20,8 @@ from app.services.platform.unit_of_work import session_scope
 from app.services.reports import exports
 from tests.api.helpers import bearer, ok
 from tests.conftest import PASSWORD, new_tenant, serving, sign_in
+from tests.factories import lead_body
 from tests.workers.burst import burst_worker
-
-
-def _lead(phone: str, **fields: object) -> dict[str, object]:
-    return {"name": "张伟", "source": "exhibition", "phone": phone, **fields}
 
 
 def _csv_rows(content: bytes) -> list[dict[str, str]]:
@@ -78,7 +75,7 @@ async def test_a_list_over_the_accept_limit_exports_by_job_as_csv_and_xlsx(
                 ("华东", "赵强"),
             ]
         ):
-            lead = _lead(f"1380000010{number}", region=region, name=name, tags=["展会"])
+            lead = lead_body(phone=f"1380000010{number}", region=region, name=name, tags=["展会"])
             created.append(ok(await client.post("/api/v1/leads", json=lead, headers=tenant.headers), 201))
         formula_id = created[0]["id"]
         filters = {"region": "华东", "sort": "created_at"}
@@ -278,7 +275,10 @@ async def test_a_run_lost_or_cut_short_is_run_again_by_the_sweep_and_fails_after
 ):
     async with serving(settings, clock) as (app, client):
         tenant = await new_tenant(app, client)
-        ok(await client.post("/api/v1/leads", json=_lead("13700000001"), headers=tenant.headers), 201)
+        ok(
+            await client.post("/api/v1/leads", json=lead_body(phone="13700000001"), headers=tenant.headers),
+            201,
+        )
         runtime = app.state.runtime
         async with session_scope(runtime.sessionmaker, runtime.queue) as session:
             # Its worker died mid-way: running, one start made, no progress for a while.
@@ -351,7 +351,9 @@ async def test_an_arq_worker_runs_the_export_job(settings, clock, engine, redis_
         tenant = await new_tenant(app, client)
         for number in range(5):
             ok(
-                await client.post("/api/v1/leads", json=_lead(f"1360000000{number}"), headers=tenant.headers),
+                await client.post(
+                    "/api/v1/leads", json=lead_body(phone=f"1360000000{number}"), headers=tenant.headers
+                ),
                 201,
             )
         created = ok(

@@ -13,12 +13,9 @@ import openpyxl
 from app.services.platform import pagination
 from tests.api.helpers import bearer, ok
 from tests.conftest import new_tenant, serving
+from tests.factories import lead_body
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def _lead(phone: str, **fields: object) -> dict[str, object]:
-    return {"name": "张伟", "source": "exhibition", "phone": phone, **fields}
 
 
 def _csv_rows(response: Any) -> list[dict[str, str]]:
@@ -46,7 +43,7 @@ async def test_csv_and_xlsx_hold_the_json_lists_rows_with_the_same_filters_and_o
     ):
         created = await client.post(
             "/api/v1/leads",
-            json=_lead(phone, region=region, name=name, tags=["展会", "重点"]),
+            json=lead_body(phone=phone, region=region, name=name, tags=["展会", "重点"]),
             headers=tenant.headers,
         )
         ids.append(ok(created, 201)["id"])
@@ -91,8 +88,14 @@ async def test_a_rep_exports_only_the_leads_they_see(client, make_tenant, make_u
     tenant = await make_tenant()
     _, rep_token = await make_user(tenant, "rep")
     _, other_token = await make_user(tenant, "rep")
-    mine = ok(await client.post("/api/v1/leads", json=_lead("13800000011"), headers=bearer(rep_token)), 201)
-    ok(await client.post("/api/v1/leads", json=_lead("13800000012"), headers=bearer(other_token)), 201)
+    mine = ok(
+        await client.post("/api/v1/leads", json=lead_body(phone="13800000011"), headers=bearer(rep_token)),
+        201,
+    )
+    ok(
+        await client.post("/api/v1/leads", json=lead_body(phone="13800000012"), headers=bearer(other_token)),
+        201,
+    )
 
     rows = _csv_rows(await client.get("/api/v1/leads", headers={**bearer(rep_token), "Accept": "text/csv"}))
     assert [row["id"] for row in rows] == [mine["id"]]
@@ -105,7 +108,12 @@ async def test_a_rep_exports_only_the_leads_they_see(client, make_tenant, make_u
 async def test_each_export_is_an_audit_entry_naming_who_which_list_filters_and_rows(client, make_tenant):
     tenant = await make_tenant()
     for phone in ("13800000021", "13800000022"):
-        ok(await client.post("/api/v1/leads", json=_lead(phone, region="华北"), headers=tenant.headers), 201)
+        ok(
+            await client.post(
+                "/api/v1/leads", json=lead_body(phone=phone, region="华北"), headers=tenant.headers
+            ),
+            201,
+        )
     exported = await client.get(
         "/api/v1/leads",
         params=[("region", "华北"), ("source", "exhibition"), ("source", "referral")],
@@ -136,7 +144,7 @@ async def test_every_main_list_answers_csv_with_its_row_schemas_columns(app, cli
     customer = ok(
         await client.post("/api/v1/customers", json={"name": "上海建材有限公司"}, headers=tenant.headers), 201
     )
-    ok(await client.post("/api/v1/leads", json=_lead("13800000031"), headers=tenant.headers), 201)
+    ok(await client.post("/api/v1/leads", json=lead_body(phone="13800000031"), headers=tenant.headers), 201)
     await _one_of_each(client, tenant.headers, customer["id"])
     await app.state.runtime.queue.drain()  # the new lead has gone to the pool before either read
     paths = [
@@ -193,11 +201,14 @@ async def test_more_rows_than_the_limit_answer_422_asking_for_narrower_filters(s
     async with serving(settings.model_copy(update={"export_max_rows": 2}), clock) as (app, client):
         tenant = await new_tenant(app, client)
         for phone in ("13800000041", "13800000042"):
-            ok(await client.post("/api/v1/leads", json=_lead(phone), headers=tenant.headers), 201)
+            ok(await client.post("/api/v1/leads", json=lead_body(phone=phone), headers=tenant.headers), 201)
         at_limit = await client.get("/api/v1/leads", headers={**tenant.headers, "Accept": "text/csv"})
         assert len(_csv_rows(at_limit)) == 2
 
-        ok(await client.post("/api/v1/leads", json=_lead("13800000043"), headers=tenant.headers), 201)
+        ok(
+            await client.post("/api/v1/leads", json=lead_body(phone="13800000043"), headers=tenant.headers),
+            201,
+        )
         over = await client.get("/api/v1/leads", headers={**tenant.headers, "Accept": XLSX})
         assert over.status_code == 422, over.text
         assert over.headers["content-type"] == "application/problem+json"
@@ -220,7 +231,7 @@ async def test_an_export_takes_updated_since_and_sort_by_updated_at_and_counts_n
 ):
     tenant = await make_tenant()
     for phone in ("13800000051", "13800000052", "13800000053"):
-        ok(await client.post("/api/v1/leads", json=_lead(phone), headers=tenant.headers), 201)
+        ok(await client.post("/api/v1/leads", json=lead_body(phone=phone), headers=tenant.headers), 201)
     await app.state.runtime.queue.drain()  # the new leads have gone to the pool before either read
     params = {"updated_since": "2026-01-01T00:00:00Z", "sort": "-updated_at", "include": "total"}
     listed = ok(await client.get("/api/v1/leads", params={**params, "limit": 200}, headers=tenant.headers))

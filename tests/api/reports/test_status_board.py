@@ -5,7 +5,6 @@ thresholds, configured per organization; who sees which rows; filters, order, pa
 from __future__ import annotations
 
 import base64
-import itertools
 import json
 import uuid
 from collections import Counter
@@ -17,11 +16,18 @@ import httpx
 from app.domain.models import Task
 from tests.api.helpers import bearer, ok
 from tests.conftest import sign_in
+from tests.factories import (
+    create_assigned_lead,
+    create_customer,
+    create_opportunity,
+    create_sla_policy,
+    create_task,
+    create_team,
+)
 
 BOARD = "/api/v1/status-board"
 SUMMARY = "/api/v1/status-board/summary"
 COLOURS = ("green", "yellow", "red")
-_numbers = itertools.count(13800000000)
 
 
 def _z(instant: datetime) -> str:
@@ -73,30 +79,14 @@ async def _pipeline(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
     return str(created["id"])
 
 
-async def _customer(
-    client: httpx.AsyncClient, headers: dict[str, str], name: str, owner: dict[str, Any]
-) -> dict:
-    body = {"name": name, "owner_id": owner["id"]}
-    return ok(await client.post("/api/v1/customers", json=body, headers=headers), 201)
-
-
 async def _deal(
     client: httpx.AsyncClient, headers: dict[str, str], pipeline_id: str, owner: dict[str, Any], name: str
 ) -> dict[str, Any]:
-    customer = await _customer(client, headers, f"{name}客户", owner)
-    body = {"name": name, "customer_id": customer["id"], "pipeline_id": pipeline_id, "owner_id": owner["id"]}
-    return ok(await client.post("/api/v1/opportunities", json=body, headers=headers), 201)
-
-
-async def _task(
-    client: httpx.AsyncClient,
-    headers: dict[str, str],
-    deal: dict[str, Any],
-    due_at: datetime,
-    title: str = "回访",
-) -> dict[str, Any]:
-    body = {"title": title, "due_at": due_at.isoformat(), "opportunity_id": deal["id"]}
-    return ok(await client.post("/api/v1/tasks", json=body, headers=headers), 201)
+    """An opportunity `name` that `owner` owns, on a customer of its own that `owner` owns too."""
+    customer = await create_customer(client, headers, name=f"{name}客户", owner_id=owner["id"])
+    return await create_opportunity(
+        client, headers, customer, name=name, pipeline_id=pipeline_id, owner_id=owner["id"]
+    )
 
 
 async def _settings(client: httpx.AsyncClient, tenant: Any, **settings: Any) -> None:
@@ -105,44 +95,6 @@ async def _settings(client: httpx.AsyncClient, tenant: Any, **settings: Any) -> 
             "/api/v1/organization", json={"settings": settings}, headers=await _admin(client, tenant)
         )
     )
-
-
-async def _team(
-    client: httpx.AsyncClient, tenant: Any, supervisor: dict[str, Any], *members: dict[str, Any]
-) -> str:
-    body = {
-        "name": f"团队{next(_numbers)}",
-        "supervisor_id": supervisor["id"],
-        "member_ids": [m["id"] for m in members],
-    }
-    return str(ok(await client.post("/api/v1/teams", json=body, headers=tenant.headers), 201)["id"])
-
-
-async def _policy(client: httpx.AsyncClient, tenant: Any, name: str, kind: str, target_minutes: int) -> None:
-    body = {"name": name, "kind": kind, "target_minutes": target_minutes}
-    ok(await client.post("/api/v1/sla-policies", json=body, headers=tenant.headers), 201)
-
-
-async def _assigned_lead(
-    client: httpx.AsyncClient, app: Any, tenant: Any, rep: dict[str, Any], name: str
-) -> dict:
-    created = ok(
-        await client.post(
-            "/api/v1/leads",
-            json={"name": name, "source": "web_form", "phone": str(next(_numbers))},
-            headers=tenant.headers,
-        ),
-        201,
-    )
-    assigned = ok(
-        await client.post(
-            f"/api/v1/leads/{created['id']}/assign",
-            json={"user_id": rep["id"], "reason": "区域负责人"},
-            headers=tenant.headers,
-        )
-    )
-    await app.state.runtime.queue.drain()
-    return assigned
 
 
 # --- thresholds -------------------------------------------------------------------------------------
@@ -157,8 +109,10 @@ async def test_a_plan_is_green_on_time_yellow_from_one_day_late_to_three_and_red
         client, tenant.headers, await _pipeline(client, tenant.headers), rep, "申华大厦屋面防水"
     )
     due = clock.now + timedelta(hours=2)
-    task = await _task(client, tenant.headers, deal, due, "提交技术方案")
-    await _task(client, tenant.headers, deal, due + timedelta(days=2), "商务谈判")
+    task = await create_task(client, tenant.headers, due, opportunity_id=deal["id"], title="提交技术方案")
+    await create_task(
+        client, tenant.headers, due + timedelta(days=2), opportunity_id=deal["id"], title="商务谈判"
+    )
 
     for late, colour, late_by in (
         (timedelta(hours=-2), "green", 0),
@@ -191,7 +145,7 @@ async def test_the_organizations_thresholds_decide_the_colours(client, make_tena
     rep, _ = await make_user(tenant, "rep")
     deal = await _deal(client, tenant.headers, await _pipeline(client, tenant.headers), rep, "临港厂房")
     due = clock.now
-    await _task(client, tenant.headers, deal, due)
+    await create_task(client, tenant.headers, due, opportunity_id=deal["id"])
 
     clock.now = due + timedelta(hours=5)
     assert (await _row(client, await _admin(client, tenant), deal["id"]))["rag"] == "green"  # default: 24 h
@@ -228,28 +182,40 @@ async def test_open_leads_opportunities_and_followed_customers_each_carry_their_
     idle = await _deal(client, tenant.headers, pipeline_id, rep, "空闲商机")
     planned = await _deal(client, tenant.headers, pipeline_id, rep, "有计划商机")
     lost = await _deal(client, tenant.headers, pipeline_id, rep, "已输商机")
-    await _task(client, tenant.headers, lost, clock.now)
+    await create_task(client, tenant.headers, clock.now, opportunity_id=lost["id"])
     ok(
         await client.post(
             f"/api/v1/opportunities/{lost['id']}/lose", json={"reason": "预算不足"}, headers=tenant.headers
         )
     )
 
-    await _policy(client, tenant, "线索30分钟首响", "first_response", 30)
-    await _policy(client, tenant, "客户7天回访", "follow_up", 60 * 9 * 5)
-    await _policy(client, tenant, "阶段停留", "stage_dwell", 60 * 9 * 10)
-    lead = await _assigned_lead(client, app, tenant, rep, "王磊")
-    pooled = await _assigned_lead(client, app, tenant, rep, "李娜")
+    await create_sla_policy(
+        client, tenant.headers, name="线索30分钟首响", kind="first_response", target_minutes=30
+    )
+    await create_sla_policy(
+        client, tenant.headers, name="客户7天回访", kind="follow_up", target_minutes=60 * 9 * 5
+    )
+    await create_sla_policy(
+        client, tenant.headers, name="阶段停留", kind="stage_dwell", target_minutes=60 * 9 * 10
+    )
+    lead = await create_assigned_lead(client, app, tenant.headers, rep, name="王磊")
+    pooled = await create_assigned_lead(client, app, tenant.headers, rep, name="李娜")
     ok(
         await client.post(
             f"/api/v1/leads/{pooled['id']}/release", json={"reason": "暂无需求"}, headers=tenant.headers
         )
     )
-    customer = await _customer(client, tenant.headers, "申华建材", rep)
+    customer = await create_customer(client, tenant.headers, name="申华建材", owner_id=rep["id"])
     staged = await _deal(client, tenant.headers, pipeline_id, rep, "阶段计时商机")
-    task_first = await _task(client, tenant.headers, staged, clock.now + timedelta(hours=1), "先到期")
-    await _task(client, tenant.headers, planned, clock.now + timedelta(hours=3), "后到期")
-    early = await _task(client, tenant.headers, planned, clock.now + timedelta(hours=2), "先到期")
+    task_first = await create_task(
+        client, tenant.headers, clock.now + timedelta(hours=1), opportunity_id=staged["id"], title="先到期"
+    )
+    await create_task(
+        client, tenant.headers, clock.now + timedelta(hours=3), opportunity_id=planned["id"], title="后到期"
+    )
+    early = await create_task(
+        client, tenant.headers, clock.now + timedelta(hours=2), opportunity_id=planned["id"], title="先到期"
+    )
 
     timers = ok(await client.get("/api/v1/sla-timers", params={"active": True}, headers=tenant.headers))[
         "items"
@@ -305,8 +271,8 @@ async def test_reps_see_their_own_rows_and_supervisors_their_teams(client, make_
     west_rep, _ = await make_user(tenant, "rep")
     east_lead, _ = await make_user(tenant, "supervisor")
     west_lead, _ = await make_user(tenant, "supervisor")
-    east_team = await _team(client, tenant, east_lead, east_rep)
-    west_team = await _team(client, tenant, west_lead, west_rep)
+    east_team = (await create_team(client, tenant.headers, east_lead, [east_rep]))["id"]
+    west_team = (await create_team(client, tenant.headers, west_lead, [west_rep]))["id"]
     pipeline_id = await _pipeline(client, tenant.headers)
     east_deal = await _deal(client, tenant.headers, pipeline_id, east_rep, "东区商机")
     west_deal = await _deal(client, tenant.headers, pipeline_id, west_rep, "西区商机")
@@ -357,7 +323,7 @@ async def test_filters_order_pages_and_summary_agree(client, make_tenant, make_u
     for name, (owner, late) in lateness.items():
         deals[name] = await _deal(client, tenant.headers, pipeline_id, owner, name)
         if late is not None:
-            await _task(client, tenant.headers, deals[name], now - late)
+            await create_task(client, tenant.headers, now - late, opportunity_id=deals[name]["id"])
     headers = await _admin(client, tenant)
 
     everything = await _board(client, headers, subject_type="opportunity")
@@ -422,7 +388,7 @@ async def test_a_customer_with_an_open_task_of_its_own_is_followed(
 ):
     tenant = await make_tenant()
     rep, _ = await make_user(tenant, "rep")
-    customer = await _customer(client, tenant.headers, "华东建工", rep)
+    customer = await create_customer(client, tenant.headers, name="华东建工", owner_id=rep["id"])
     assert customer["id"] not in {r["subject_id"] for r in await _board(client, tenant.headers)}
     # No route makes a task on a customer alone yet (imports and rules may): written as they would.
     task_id = uuid.uuid4()

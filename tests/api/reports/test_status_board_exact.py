@@ -19,20 +19,8 @@ from app.domain.sla.sla import ACTIVE_STATES, RagThresholds, rag_status
 from app.services.platform.unit_of_work import session_scope
 from app.services.sla import sla_sweep
 from tests.api.helpers import ok
-from tests.api.reports.test_status_board import (
-    SUMMARY,
-    _admin,
-    _as,
-    _assigned_lead,
-    _board,
-    _customer,
-    _deal,
-    _pipeline,
-    _policy,
-    _task,
-    _team,
-    _z,
-)
+from tests.api.reports.test_status_board import SUMMARY, _admin, _as, _board, _deal, _pipeline, _z
+from tests.factories import create_assigned_lead, create_customer, create_sla_policy, create_task, create_team
 
 BOARD_LEAD_STATUSES = OPEN_STATUSES - {LeadStatus.pooled}
 
@@ -142,24 +130,35 @@ async def test_the_board_equals_a_recomputation_after_late_changes_for_every_vie
     wang, _ = await make_user(tenant, "rep", display_name="王芳")
     li, _ = await make_user(tenant, "rep", display_name="李强")
     zhao, _ = await make_user(tenant, "rep", display_name="赵敏")  # in no team
-    await _team(client, tenant, supervisor, wang, li)
+    await create_team(client, tenant.headers, supervisor, [wang, li])
     pipeline_id = await _pipeline(client, tenant.headers)
-    await _policy(client, tenant, "线索30分钟首响", "first_response", 30)
-    await _policy(client, tenant, "客户7天回访", "follow_up", 60 * 9 * 5)
+    await create_sla_policy(
+        client, tenant.headers, name="线索30分钟首响", kind="first_response", target_minutes=30
+    )
+    await create_sla_policy(
+        client, tenant.headers, name="客户7天回访", kind="follow_up", target_minutes=60 * 9 * 5
+    )
     start = clock.now
 
     leads = [
-        await _assigned_lead(client, app, tenant, rep, f"线索{i}") for i, rep in enumerate((wang, li, zhao))
+        await create_assigned_lead(client, app, tenant.headers, rep, name=f"线索{i}")
+        for i, rep in enumerate((wang, li, zhao))
     ]
     deals = [
         await _deal(client, tenant.headers, pipeline_id, rep, f"商机{i}")
         for i, rep in enumerate((wang, li, zhao, wang))
     ]
-    await _customer(client, tenant.headers, "申华建材", li)  # followed: a live follow-up timer
+    await create_customer(
+        client, tenant.headers, name="申华建材", owner_id=li["id"]
+    )  # followed: a live follow-up timer
     tasks = {}
     for i, deal in enumerate(deals):
-        tasks[i] = await _task(client, tenant.headers, deal, start - timedelta(days=i + 1), f"任务{i}")
-    await _task(client, tenant.headers, deals[0], start + timedelta(hours=5), "后续")
+        tasks[i] = await create_task(
+            client, tenant.headers, start - timedelta(days=i + 1), opportunity_id=deal["id"], title=f"任务{i}"
+        )
+    await create_task(
+        client, tenant.headers, start + timedelta(hours=5), opportunity_id=deals[0]["id"], title="后续"
+    )
     ok(
         await client.post(
             "/api/v1/tasks",

@@ -17,11 +17,7 @@ from app.services.platform.unit_of_work import session_scope
 from app.workers.jobs import fire_sla_timers, recompute_customer_health, refresh_customer_health
 from tests.api.helpers import bearer, ok
 from tests.conftest import sign_in
-
-
-async def _customer(client: httpx.AsyncClient, headers: dict[str, str], **fields: Any) -> dict[str, Any]:
-    body = {"name": f"申华建材-{uuid.uuid4().hex[:6]}", **fields}
-    return ok(await client.post("/api/v1/customers", json=body, headers=headers), 201)
+from tests.factories import create_customer
 
 
 async def _log(
@@ -88,7 +84,7 @@ async def test_each_factor_contributes_its_hand_computed_points_and_they_add_up_
     # The customer has been on the books since before the oldest call logged on it below.
     clock.now = now - timedelta(days=71)
     tenant = await make_tenant()
-    customer = await _customer(client, tenant.headers, annual_purchase="620000")  # tier A
+    customer = await create_customer(client, tenant.headers, annual_purchase="620000")  # tier A
     clock.now = now
     tenant.token = await sign_in(client, tenant.admin_username)
     # Temperature 8 two weeks ago, half-life 14 days: 4 now, of the 10 that take every point.
@@ -147,7 +143,7 @@ async def test_each_factor_contributes_its_hand_computed_points_and_they_add_up_
 
 async def test_weights_and_band_thresholds_come_from_the_organization_settings(client, make_tenant, clock):
     tenant = await make_tenant()
-    customer = await _customer(client, tenant.headers)  # tier C, nothing done yet
+    customer = await create_customer(client, tenant.headers)  # tier C, nothing done yet
     default = await _health(client, tenant.headers, customer["id"])
     # Only the absent breaches (10) and the neutral satisfaction (half of 10) score.
     assert (default["score"], default["band"], default["yellow_min"], default["green_min"]) == (
@@ -209,7 +205,7 @@ async def test_falling_into_red_tells_the_owner_and_supervisor_once_and_again_on
     rep, rep_token = await make_user(tenant, "rep")
     body = {"name": "华东", "supervisor_id": supervisor["id"], "member_ids": [rep["id"]]}
     ok(await client.post("/api/v1/teams", json=body, headers=tenant.headers), 201)
-    customer = await _customer(client, bearer(rep_token))  # tier C, the rep's own
+    customer = await create_customer(client, bearer(rep_token))  # tier C, the rep's own
     context, queue = _context(app), app.state.runtime.queue
 
     await _log(client, bearer(rep_token), customer["id"], clock.now, call_outcome="connected")
@@ -252,7 +248,7 @@ async def test_the_history_keeps_one_snapshot_per_local_day_and_the_runner_recom
     client, app, make_tenant, clock
 ):
     tenant = await make_tenant()
-    customer = await _customer(client, tenant.headers)
+    customer = await create_customer(client, tenant.headers)
     queue = app.state.runtime.queue
     await queue.enqueue(JobRequest(JobName.recompute_customer_health))
     await queue.drain()
@@ -293,7 +289,7 @@ async def test_the_history_keeps_one_snapshot_per_local_day_and_the_runner_recom
 
 async def test_satisfaction_is_a_survey_score_from_1_to_5(client, make_tenant, clock):
     tenant = await make_tenant()
-    customer = await _customer(client, tenant.headers)
+    customer = await create_customer(client, tenant.headers)
     for score in (0, 6, 4.5, "high"):
         body = {"type": "visit", "customer_id": customer["id"], "occurred_at": clock.now.isoformat()}
         refused = await client.post(
@@ -315,7 +311,7 @@ async def test_a_rep_reads_the_health_of_their_own_customers_only(client, make_t
     tenant = await make_tenant()
     _owner, owner_token = await make_user(tenant, "rep")
     _other, other_token = await make_user(tenant, "rep")
-    customer = await _customer(client, bearer(owner_token))
+    customer = await create_customer(client, bearer(owner_token))
     for path in ("health", "health/history"):
         url = f"/api/v1/customers/{customer['id']}/{path}"
         assert (await client.get(url, headers=bearer(owner_token))).status_code == 200
@@ -335,7 +331,7 @@ async def test_an_sla_breach_on_the_customer_rescores_it_through_the_refresh_job
     tenant = await make_tenant()
     policy = {"name": "客户1小时回访", "kind": "follow_up", "target_minutes": 60}
     ok(await client.post("/api/v1/sla-policies", json=policy, headers=tenant.headers), 201)
-    customer = await _customer(client, tenant.headers)  # Monday 10:00 in Shanghai: due at 11:00
+    customer = await create_customer(client, tenant.headers)  # Monday 10:00 in Shanghai: due at 11:00
     assert (
         ok(await client.get(f"/api/v1/customers/{customer['id']}", headers=tenant.headers))["health_score"]
         is None
@@ -364,8 +360,8 @@ async def test_the_nightly_run_writes_only_the_scores_that_changed_and_snapshots
     client, app, make_tenant, clock
 ):
     tenant = await make_tenant()
-    quiet = await _customer(client, tenant.headers)  # nothing ever happens: 10 + 5 = 15 every day
-    worked = await _customer(client, tenant.headers)
+    quiet = await create_customer(client, tenant.headers)  # nothing ever happens: 10 + 5 = 15 every day
+    worked = await create_customer(client, tenant.headers)
     await _log(client, tenant.headers, worked["id"], clock.now, call_outcome="connected")
     context = _context(app)
     assert await recompute_customer_health(context) == 1  # the call scored the other today
@@ -389,8 +385,8 @@ async def test_the_nightly_run_writes_only_the_scores_that_changed_and_snapshots
 
 async def test_customers_list_by_health_weakest_or_healthiest_first_unscored_last(client, make_tenant, clock):
     tenant = await make_tenant()
-    unscored = await _customer(client, tenant.headers)
-    weak, fair, strong = [await _customer(client, tenant.headers) for _ in range(3)]
+    unscored = await create_customer(client, tenant.headers)
+    weak, fair, strong = [await create_customer(client, tenant.headers) for _ in range(3)]
     await _log(client, tenant.headers, weak["id"], clock.now)  # not effective: 15 + 10 + 5
     await _log(client, tenant.headers, fair["id"], clock.now, call_outcome="connected")  # 60
     await _log(client, tenant.headers, strong["id"], clock.now, call_outcome="connected", satisfaction=5)

@@ -11,6 +11,7 @@ import pytest
 from app.workers.jobs import rescore_leads
 from tests.api.helpers import bearer, ok
 from tests.conftest import Clock, Tenant, eventually, sign_in
+from tests.factories import create_lead
 
 EVENTS = "/api/v1/engagement-events"
 
@@ -18,11 +19,6 @@ EVENTS = "/api/v1/engagement-events"
 async def _key(client: httpx.AsyncClient, tenant: Tenant, *scopes: str) -> dict[str, str]:
     body = {"name": "mailer", "scopes": list(scopes)}
     return bearer(ok(await client.post("/api/v1/api-keys", json=body, headers=tenant.headers), 201)["secret"])
-
-
-async def _lead(client: httpx.AsyncClient, tenant: Tenant, **fields: Any) -> dict[str, Any]:
-    body = {"name": "张伟", "source": "web_form", "phone": "13800138000", **fields}
-    return ok(await client.post("/api/v1/leads", json=body, headers=tenant.headers), 201)  # type: ignore[no-any-return]
 
 
 def _event(event_id: str, clock: Clock, kind: str = "trial_login", **reference: Any) -> dict[str, Any]:
@@ -49,7 +45,7 @@ async def tenant(make_tenant: Any) -> Tenant:
 
 async def test_the_same_event_id_counts_once(client: httpx.AsyncClient, tenant: Tenant, clock: Clock) -> None:
     key = await _key(client, tenant, "engagement:write")
-    lead = await _lead(client, tenant)
+    lead = await create_lead(client, tenant.headers, source="web_form", phone="13800138000")
     event = _event("trial-1", clock, lead_id=lead["id"])
 
     first = ok(await client.post(EVENTS, json=event, headers=key))
@@ -66,7 +62,7 @@ async def test_a_batch_says_which_events_were_new(
     client: httpx.AsyncClient, tenant: Tenant, clock: Clock
 ) -> None:
     key = await _key(client, tenant, "engagement:write")
-    lead = await _lead(client, tenant)
+    lead = await create_lead(client, tenant.headers, source="web_form", phone="13800138000")
     ok(await client.post(EVENTS, json=_event("open-1", clock, "email_open", lead_id=lead["id"]), headers=key))
     batch = {
         "events": [
@@ -90,7 +86,7 @@ async def test_events_find_a_lead_by_phone_and_a_contact_by_email(
     client: httpx.AsyncClient, tenant: Tenant, clock: Clock
 ) -> None:
     key = await _key(client, tenant, "engagement:write")
-    lead = await _lead(client, tenant, phone="138-0013-8000")
+    lead = await create_lead(client, tenant.headers, source="web_form", phone="138-0013-8000")
     customer = ok(
         await client.post("/api/v1/customers", json={"name": "申华建材"}, headers=tenant.headers), 201
     )
@@ -126,8 +122,10 @@ async def test_an_event_matching_nothing_refuses_the_batch_and_records_nothing(
     client: httpx.AsyncClient, tenant: Tenant, clock: Clock, make_tenant: Any
 ) -> None:
     key = await _key(client, tenant, "engagement:write")
-    lead = await _lead(client, tenant)
-    stranger = await _lead(client, await make_tenant("Other"), phone="13900139000")
+    lead = await create_lead(client, tenant.headers, source="web_form", phone="13800138000")
+    stranger = await create_lead(
+        client, (await make_tenant("Other")).headers, source="web_form", phone="13900139000"
+    )
     batch = {
         "events": [
             _event("ok-1", clock, lead_id=lead["id"]),
@@ -156,7 +154,7 @@ async def test_an_event_matching_nothing_refuses_the_batch_and_records_nothing(
 async def test_a_key_without_engagement_write_is_refused(
     client: httpx.AsyncClient, tenant: Tenant, clock: Clock, make_user: Any
 ) -> None:
-    lead = await _lead(client, tenant)
+    lead = await create_lead(client, tenant.headers, source="web_form", phone="13800138000")
     event = _event("e-1", clock, lead_id=lead["id"])
     reader = await _key(client, tenant, "leads:read", "leads:write")
     _, rep_token = await make_user(tenant, "rep")
@@ -168,7 +166,7 @@ async def test_a_key_without_engagement_write_is_refused(
 
 async def test_a_batch_of_1001_is_refused(client: httpx.AsyncClient, tenant: Tenant, clock: Clock) -> None:
     key = await _key(client, tenant, "engagement:write")
-    lead = await _lead(client, tenant)
+    lead = await create_lead(client, tenant.headers, source="web_form", phone="13800138000")
     batch = {"events": [_event(f"e-{n}", clock, "email_open", lead_id=lead["id"]) for n in range(1001)]}
 
     refused = await client.post(EVENTS, json=batch, headers=key)
@@ -182,7 +180,7 @@ async def test_a_batch_of_1001_is_refused(client: httpx.AsyncClient, tenant: Ten
 async def test_an_event_needs_exactly_one_reference(
     client: httpx.AsyncClient, tenant: Tenant, clock: Clock
 ) -> None:
-    lead = await _lead(client, tenant)
+    lead = await create_lead(client, tenant.headers, source="web_form", phone="13800138000")
     both = _event("e-1", clock, lead_id=lead["id"], phone="13800138000")
     neither = _event("e-2", clock)
 
@@ -195,7 +193,7 @@ async def test_temperature_cools_as_time_passes_on_lead_and_converted_customer(
 ) -> None:
     # A key does not expire with the clock moved by weeks, as a sign-in's token does.
     reader = await _key(client, tenant, "leads:read", "customers:read")
-    lead = await _lead(client, tenant)
+    lead = await create_lead(client, tenant.headers, source="web_form", phone="13800138000")
     converted = ok(await client.post(f"/api/v1/leads/{lead['id']}/convert", json={}, headers=tenant.headers))
     customer_id = converted["customer"]["id"]
     assert converted["customer"]["temperature"] == 0.0
@@ -236,7 +234,7 @@ def _points(lead: dict[str, Any]) -> dict[str, int]:
 async def test_the_score_breakdown_sums_to_the_score_and_follows_its_inputs(
     client: httpx.AsyncClient, tenant: Tenant, clock: Clock
 ) -> None:
-    lead = await _lead(client, tenant)
+    lead = await create_lead(client, tenant.headers, source="web_form", phone="13800138000")
     path = f"/api/v1/leads/{lead['id']}"
     assert lead["score"] == 5
     assert _points(lead)["source_quality"] == 5
@@ -273,9 +271,9 @@ async def test_the_score_breakdown_sums_to_the_score_and_follows_its_inputs(
 async def test_sort_by_score_puts_whom_to_follow_up_first(
     client: httpx.AsyncClient, tenant: Tenant, clock: Clock
 ) -> None:
-    cold = await _lead(client, tenant, phone="13800000001")
-    warm = await _lead(client, tenant, phone="13800000002", budget="1000.00")
-    hot = await _lead(client, tenant, phone="13800000003", budget="9000.00")
+    cold = await create_lead(client, tenant.headers, source="web_form", phone="13800000001")
+    warm = await create_lead(client, tenant.headers, source="web_form", phone="13800000002", budget="1000.00")
+    hot = await create_lead(client, tenant.headers, source="web_form", phone="13800000003", budget="9000.00")
     ok(
         await client.post(
             EVENTS, json=_event("f-1", clock, "form_submit", lead_id=hot["id"]), headers=tenant.headers
@@ -304,7 +302,7 @@ async def test_sort_by_score_puts_whom_to_follow_up_first(
 async def test_an_event_from_the_future_is_refused(
     client: httpx.AsyncClient, tenant: Tenant, clock: Clock
 ) -> None:
-    lead = await _lead(client, tenant)
+    lead = await create_lead(client, tenant.headers, source="web_form", phone="13800138000")
     an_hour_ahead = (clock.now + timedelta(hours=1)).isoformat()
     batch = {"events": [_event("e-1", clock, lead_id=lead["id"]), _event("e-2", clock, lead_id=lead["id"])]}
     batch["events"][1]["occurred_at"] = an_hour_ahead
@@ -320,7 +318,7 @@ async def test_engagement_warms_and_rescores_without_moving_the_version_a_client
     client: httpx.AsyncClient, tenant: Tenant, clock: Clock
 ) -> None:
     key = await _key(client, tenant, "engagement:write")
-    lead = await _lead(client, tenant)
+    lead = await create_lead(client, tenant.headers, source="web_form", phone="13800138000")
     customer = ok(
         await client.post("/api/v1/customers", json={"name": "申华建材"}, headers=tenant.headers), 201
     )
@@ -358,7 +356,7 @@ async def test_the_nightly_rescore_lowers_a_score_that_time_alone_cooled(
     client: httpx.AsyncClient, tenant: Tenant, clock: Clock, app: Any
 ) -> None:
     reader = await _key(client, tenant, "leads:read", "engagement:write")
-    lead = await _lead(client, tenant)
+    lead = await create_lead(client, tenant.headers, source="web_form", phone="13800138000")
     await _pooled(client, tenant, lead["id"])
     ok(
         await client.post(

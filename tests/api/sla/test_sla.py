@@ -4,7 +4,6 @@ business minute, each warning and escalation happens once, meeting the target st
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -15,22 +14,16 @@ from app.services.platform.unit_of_work import session_scope
 from app.services.sla import sla_sweep
 from app.workers.jobs import fire_sla_timers
 from tests.conftest import sign_in
+from tests.factories import create_sla_policy, create_team, unique_phone
 
-_phones = itertools.count(13700000000)
 # Friday 2026-11-27 17:50 in Shanghai (09:50 UTC): ten business minutes before the weekend.
 FRIDAY_1750 = datetime(2026, 11, 27, 9, 50, tzinfo=UTC)
 
 
-async def _policy(client, tenant, **body: object) -> dict:
-    response = await client.post("/api/v1/sla-policies", json=body, headers=tenant.headers)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
 async def _first_response_policy(client, tenant, **rules: object) -> dict:
-    return await _policy(
+    return await create_sla_policy(
         client,
-        tenant,
+        tenant.headers,
         name="线索30分钟首响",
         kind="first_response",
         target_minutes=30,
@@ -41,19 +34,14 @@ async def _first_response_policy(client, tenant, **rules: object) -> dict:
 async def _supervised_rep(client, tenant, make_user) -> tuple[dict, str, dict]:
     rep, rep_token = await make_user(tenant, "rep")
     supervisor, _ = await make_user(tenant, "supervisor")
-    team = await client.post(
-        "/api/v1/teams",
-        json={"name": f"华东{next(_phones)}", "supervisor_id": supervisor["id"], "member_ids": [rep["id"]]},
-        headers=tenant.headers,
-    )
-    assert team.status_code == 201, team.text
+    await create_team(client, tenant.headers, supervisor, [rep])
     return rep, rep_token, supervisor
 
 
 async def _lead_for(client, app, tenant, rep: dict) -> dict:
     created = await client.post(
         "/api/v1/leads",
-        json={"name": "王磊", "source": "web_form", "phone": str(next(_phones))},
+        json={"name": "王磊", "source": "web_form", "phone": unique_phone()},
         headers=tenant.headers,
     )
     assert created.status_code == 201, created.text
@@ -503,9 +491,9 @@ async def test_a_lead_marketing_hands_over_is_timed_from_the_handover_until_sale
 ):
     clock.now = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai
     tenant = await make_tenant()
-    await _policy(
+    await create_sla_policy(
         client,
-        tenant,
+        tenant.headers,
         name="市场线索48小时跟进",
         kind="handover_response",
         target_minutes=48 * 60,
@@ -517,13 +505,13 @@ async def test_a_lead_marketing_hands_over_is_timed_from_the_handover_until_sale
 
     handed = await client.post(
         "/api/v1/leads",
-        json={"name": "展会留资 张工", "source": "exhibition", "phone": str(next(_phones))},
+        json={"name": "展会留资 张工", "source": "exhibition", "phone": unique_phone()},
         headers=as_marketing,
     )
     assert handed.status_code == 201, handed.text
     not_timed = await client.post(
         "/api/v1/leads",
-        json={"name": "官网留资", "source": "web_form", "phone": str(next(_phones))},
+        json={"name": "官网留资", "source": "web_form", "phone": unique_phone()},
         headers=as_marketing,
     )
     assert (
@@ -582,9 +570,9 @@ async def test_a_deal_that_stays_in_a_stage_past_its_maximum_breaches_and_moving
         "/api/v1/pipelines", json={"name": "B2B", "stages": stages}, headers=tenant.headers
     )
     assert pipeline.status_code == 201, pipeline.text
-    await _policy(
+    await create_sla_policy(
         client,
-        tenant,
+        tenant.headers,
         name="阶段停留",
         kind="stage_dwell",
         rules={"steps": [{"after_minutes": 0, "notify": ["supervisor"]}]},
@@ -631,9 +619,9 @@ async def test_an_a_tier_customer_left_without_follow_up_alerts_the_rep_and_the_
     clock.now = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
     tenant = await make_tenant()
     rep, rep_token, supervisor = await _supervised_rep(client, tenant, make_user)
-    await _policy(
+    await create_sla_policy(
         client,
-        tenant,
+        tenant.headers,
         name="A类客户48小时回访",
         kind="follow_up",
         target_minutes=48 * 60,
