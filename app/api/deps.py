@@ -258,7 +258,9 @@ async def guard_idempotency(
         session,
         actor=principal,
         key=idempotency_key,
-        request_fingerprint=idempotency.fingerprint(request.method, request.url.path, body),
+        request_fingerprint=idempotency.fingerprint(
+            request.method, request.url.path, body, request.query_params.multi_items()
+        ),
         ttl=timedelta(seconds=runtime.settings.idempotency_ttl_seconds),
         now=now,
     )

@@ -8,6 +8,7 @@ then finds the stored answer and replays it, so the operation runs once.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,10 +31,15 @@ class StoredResponse:
     body: bytes
 
 
-def fingerprint(method: str, path: str, body: bytes) -> str:
+def fingerprint(method: str, path: str, body: bytes, query: Sequence[tuple[str, str]] = ()) -> str:
+    """What makes two requests the same request: method, path, body and query parameters (in any
+    order; `?on_duplicate=merge` is another request than the same body without it). A request
+    without a query hashes as it did before the query counted, so keys stored then still replay."""
     digest = hashlib.sha256()
     for part in (method.encode(), b"\0", path.encode(), b"\0", body):
         digest.update(part)
+    for name, value in sorted(query):
+        digest.update(b"\0" + name.encode() + b"=" + value.encode())
     return digest.hexdigest()
 
 

@@ -40,6 +40,20 @@ async def test_same_key_with_a_different_body_is_refused(client, make_tenant):
     assert await _count_users(client, tenant, "other.name") == 0
 
 
+async def test_same_key_with_other_query_parameters_is_refused(client, make_tenant):
+    """The query is part of the request: a retry that changes `on_duplicate` (or sends one no lead
+    creation takes) is another request, not a replay of the first answer."""
+    tenant = await make_tenant()
+    headers = {**tenant.headers, "Idempotency-Key": "lead-k-1"}
+    body = {"name": "张伟", "source": "exhibition", "phone": "13800138077"}
+    assert (await client.post("/api/v1/leads", json=body, headers=headers)).status_code == 201
+    for query in ({"on_duplicate": "merge"}, {"on_duplicate": "not-a-choice"}):
+        reused = await client.post("/api/v1/leads", json=body, params=query, headers=headers)
+        assert (reused.status_code, reused.json()["code"]) == (422, "idempotency.key_reused"), query
+    replayed = await client.post("/api/v1/leads", json=body, headers=headers)
+    assert (replayed.status_code, replayed.headers["idempotent-replayed"]) == (201, "true")
+
+
 async def test_keys_are_scoped_per_caller_and_expire_after_a_day(client, make_tenant, clock):
     tenant = await make_tenant()
     other = await make_tenant("Other")
