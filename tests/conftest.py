@@ -185,6 +185,33 @@ async def _create_worker_database() -> None:
         await admin.dispose()
 
 
+async def emptied_postgres_database(name: str) -> str:
+    """The URL of PostgreSQL database `name`, created if missing, its public schema emptied.
+
+    Emptied, not dropped and made again: DROP DATABASE waits for a checkpoint of the whole server,
+    which took 15 s here while another database was being written (CREATE DATABASE 0.2 s)."""
+    admin = create_async_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            exists = await connection.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            )
+            if not exists:
+                await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.dispose()
+    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            # The schema's tables, types, functions and extensions (pg_trgm) go with it.
+            await connection.exec_driver_sql("DROP SCHEMA public CASCADE")
+            await connection.exec_driver_sql("CREATE SCHEMA public")
+    finally:
+        await engine.dispose()
+    return url
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 async def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
     url = sqlite_url if request.param == "sqlite" else POSTGRES_URL
