@@ -198,6 +198,11 @@ async def emptied_postgres_database(name: str) -> str:
             )
             if not exists:
                 await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+            # As DROP DATABASE ... WITH (FORCE) did: a connection an interrupted run left holds no lock.
+            await connection.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                {"n": name},
+            )
     finally:
         await admin.dispose()
     url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
