@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db import Base, JSONType, UTCDateTime
 from app.encryption import KeyRing, use_keys
-from tests.conftest import ADMIN_URL, unavailable, worker_database
+from tests.conftest import emptied_postgres_database, unavailable, worker_database
 
 ROOT = Path(__file__).resolve().parents[2]
 # Overridable so engineers sharing one PostgreSQL server do not drop each other's database.
@@ -68,23 +68,12 @@ def _model_collations() -> set[tuple[str, str, str]]:
     }
 
 
-async def _recreate_postgres_database() -> str:
-    engine = create_async_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{MIGRATION_DB}" WITH (FORCE)')
-            await connection.exec_driver_sql(f'CREATE DATABASE "{MIGRATION_DB}"')
-    finally:
-        await engine.dispose()
-    return ADMIN_URL.rsplit("/", 1)[0] + f"/{MIGRATION_DB}"
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def migration_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'migrations.db'}"
     try:
-        return asyncio.run(_recreate_postgres_database())
+        return asyncio.run(emptied_postgres_database(MIGRATION_DB))
     except (OSError, Exception) as exc:
         unavailable("postgresql", exc)
         raise
