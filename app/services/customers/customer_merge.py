@@ -7,6 +7,7 @@ to the survivor since.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 
@@ -33,7 +34,7 @@ from app.domain.notifications.events import CustomerMerged, CustomerMergeUndone
 from app.domain.platform.dedup import CustomerKeys
 from app.domain.platform.errors import Conflict, FieldError, InvalidInput, NotFound
 from app.services.customers import customer_dedup
-from app.services.platform import audit, merging, outbox
+from app.services.platform import merging
 from app.services.platform.common import get_visible
 from app.services.platform.merging import Follower
 from app.services.platform.visibility import visible_to
@@ -211,26 +212,17 @@ async def _announce(
     *,
     undone: bool,
 ) -> None:
-    moved_counts = {kind: len(ids) for kind, ids in merge.moved.items()}
-    await audit.record_audit(
+    await merging.announce(
         session,
-        actor=actor,
-        action="customer.merge_undone" if undone else "customer.merged",
-        entity_type="customer",
-        entity_id=survivor.id,
-        after={
-            "merge_id": merge.id,
-            "duplicate_id": duplicate.id,
-            "duplicate_code": duplicate.code,
-            "moved": moved_counts,
-        },
-    )
-    event_class = CustomerMergeUndone if undone else CustomerMerged
-    owners = {owner for owner in (survivor.owner_id, duplicate.owner_id) if owner and owner != actor.user_id}
-    outbox.record(
-        session,
-        organization_id=actor.organization_id,
-        event=event_class(
+        actor,
+        merge,
+        survivor,
+        duplicate,
+        entity="customer",
+        undone=undone,
+        duplicate_named={"duplicate_code": duplicate.code},
+        event=functools.partial(
+            CustomerMergeUndone if undone else CustomerMerged,
             merge_id=merge.id,
             customer_id=survivor.id,
             customer_code=survivor.code,
@@ -238,7 +230,5 @@ async def _announce(
             duplicate_id=duplicate.id,
             duplicate_code=duplicate.code,
             duplicate_name=duplicate.name,
-            moved_count=sum(moved_counts.values()),
-            notify_user_ids=tuple(sorted(owners)),
         ),
     )

@@ -8,6 +8,7 @@ keeps what moved and what was filled, so an undo gives back exactly those.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -34,7 +35,7 @@ from app.domain.notifications.events import LeadMerged, LeadMergeUndone
 from app.domain.platform.errors import Conflict, FieldError, InvalidInput, NotFound
 from app.services.leads.leads import lead_visibility
 from app.services.organization.policy import rules_for
-from app.services.platform import audit, merging, outbox
+from app.services.platform import merging
 from app.services.platform.common import get_visible
 from app.services.platform.merging import Follower
 from app.services.scores.lead_intent import rescore_leads
@@ -252,34 +253,23 @@ async def _announce(
     *,
     undone: bool,
 ) -> None:
-    moved_counts = {kind: len(ids) for kind, ids in merge.moved.items()}
-    await audit.record_audit(
+    await merging.announce(
         session,
-        actor=actor,
-        action="lead.merge_undone" if undone else "lead.merged",
-        entity_type="lead",
-        entity_id=survivor.id,
-        after={
-            "merge_id": merge.id,
-            "duplicate_id": duplicate.id,
-            "duplicate_name": duplicate.name,
-            "moved": moved_counts,
-            "filled": sorted(merge.filled),
-        },
-    )
-    event_class = LeadMergeUndone if undone else LeadMerged
-    owners = {owner for owner in (survivor.owner_id, duplicate.owner_id) if owner and owner != actor.user_id}
-    outbox.record(
-        session,
-        organization_id=actor.organization_id,
-        event=event_class(
+        actor,
+        merge,
+        survivor,
+        duplicate,
+        entity="lead",
+        undone=undone,
+        duplicate_named={"duplicate_name": duplicate.name},
+        audited={"filled": sorted(merge.filled)},
+        event=functools.partial(
+            LeadMergeUndone if undone else LeadMerged,
             merge_id=merge.id,
             lead_id=survivor.id,
             lead_name=survivor.name,
             company=survivor.company or "",
             duplicate_id=duplicate.id,
             duplicate_name=duplicate.name,
-            moved_count=sum(moved_counts.values()),
-            notify_user_ids=tuple(sorted(owners)),
         ),
     )

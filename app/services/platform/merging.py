@@ -5,7 +5,7 @@ the SLA timers the merge stops, and the 7-day undo window with its refusals."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -13,10 +13,12 @@ from typing import Any, Protocol
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.identity.principal import Principal
 from app.domain.models import SlaTimer, is_live
+from app.domain.notifications.events import Event
 from app.domain.platform.errors import Conflict, FieldError
 from app.domain.sla.sla import TimerState
-from app.services.platform import change_log
+from app.services.platform import audit, change_log, outbox
 
 UNDO_WINDOW = timedelta(days=7)
 # Ids named by one statement when moving records back (SQLite binds at most 32,766 parameters).
@@ -156,6 +158,55 @@ async def give_back(
         now=now,
     )
     await restart_stopped_timers(session, merge.stopped_timers)
+
+
+class MergedRecord(Protocol):
+    """A survivor or a duplicate, as the announcement of a merge names it."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def owner_id(self) -> uuid.UUID | None: ...
+
+
+async def announce(
+    session: AsyncSession,
+    actor: Principal,
+    merge: Any,
+    survivor: MergedRecord,
+    duplicate: MergedRecord,
+    *,
+    entity: str,
+    undone: bool,
+    duplicate_named: dict[str, Any],
+    event: Callable[..., Event],
+    audited: dict[str, Any] | None = None,
+) -> None:
+    """Audits a merge (or its undo) on the survivor, `duplicate_named` naming the duplicate and
+    `audited` added, and records the event `event(moved_count=, notify_user_ids=)` completes: the
+    owners of both records hear of it, unless one of them did it."""
+    moved_counts = {kind: len(ids) for kind, ids in merge.moved.items()}
+    await audit.record_audit(
+        session,
+        actor=actor,
+        action=f"{entity}.merge_undone" if undone else f"{entity}.merged",
+        entity_type=entity,
+        entity_id=survivor.id,
+        after={
+            "merge_id": merge.id,
+            "duplicate_id": duplicate.id,
+            **duplicate_named,
+            "moved": moved_counts,
+            **(audited or {}),
+        },
+    )
+    owners = {owner for owner in (survivor.owner_id, duplicate.owner_id) if owner and owner != actor.user_id}
+    outbox.record(
+        session,
+        organization_id=actor.organization_id,
+        event=event(moved_count=sum(moved_counts.values()), notify_user_ids=tuple(sorted(owners))),
+    )
 
 
 def chunks(ids: Sequence[str]) -> list[list[uuid.UUID]]:

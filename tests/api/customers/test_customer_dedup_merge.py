@@ -474,14 +474,21 @@ async def test_a_merge_moves_ten_kinds_of_records_to_the_survivor_and_keeps_ever
             headers=tenant.headers,
         )
     )
-    assert [e["after"]["duplicate_id"] for e in audit["items"]] == [duplicate["id"]]
+    assert [e["after"] for e in audit["items"]] == [
+        {
+            "merge_id": merged["id"],
+            "duplicate_id": duplicate["id"],
+            "duplicate_code": duplicate["code"],
+            "moved": merged["moved"],
+        }
+    ]
     async with app.state.runtime.sessionmaker() as session:
         events = (
             await session.scalars(select(OutboxEvent).where(OutboxEvent.topic == "customer.merged"))
         ).all()
-    assert [(e.payload["duplicate_code"], e.payload["customer_id"]) for e in events] == [
-        (duplicate["code"], survivor["id"])
-    ]
+    assert [
+        (e.payload["duplicate_code"], e.payload["customer_id"], e.payload["moved_count"]) for e in events
+    ] == [(duplicate["code"], survivor["id"], sum(merged["moved"].values()))]
     # New records sent to the old id land on the survivor.
     deal = {"name": "二期", "customer_id": duplicate["id"]}
     opened = ok(await client.post("/api/v1/opportunities", json=deal, headers=scene["rep"]), 201)

@@ -158,11 +158,19 @@ async def test_a_lead_merge_moves_every_record_keeps_every_count_and_the_undo_gi
             headers=headers,
         )
     )
-    assert [event["after"]["duplicate_id"] for event in audit["items"]] == [duplicate["id"]]
+    assert [event["after"] for event in audit["items"]] == [
+        {
+            "merge_id": merged["id"],
+            "duplicate_id": duplicate["id"],
+            "duplicate_name": duplicate["name"],
+            "moved": merged["moved"],
+            "filled": ["budget", "region"],
+        }
+    ]
     async with app.state.runtime.sessionmaker() as session:
         events = (await session.scalars(select(OutboxEvent).where(OutboxEvent.topic == "lead.merged"))).all()
-    assert [(e.payload["lead_id"], e.payload["duplicate_id"]) for e in events] == [
-        (survivor["id"], duplicate["id"])
+    assert [(e.payload["lead_id"], e.payload["duplicate_id"], e.payload["moved_count"]) for e in events] == [
+        (survivor["id"], duplicate["id"], sum(merged["moved"].values()))
     ]
 
     # Added to the survivor after the merge: stays with it.
