@@ -11,7 +11,6 @@ import functools
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.identity.principal import Principal
@@ -32,7 +31,7 @@ from app.domain.models import (
 )
 from app.domain.notifications.events import CustomerMerged, CustomerMergeUndone
 from app.domain.platform.dedup import CustomerKeys
-from app.domain.platform.errors import Conflict, FieldError, InvalidInput, NotFound
+from app.domain.platform.errors import Conflict, FieldError
 from app.services.customers import customer_dedup
 from app.services.platform import merging
 from app.services.platform.common import get_visible
@@ -96,12 +95,7 @@ async def merge_customers(
     """Moves the duplicate's contacts, leads, opportunities, activities, quotes, tasks, attachments
     and SLA timers to the survivor; the duplicate is marked merged and its id and code resolve to
     the survivor from then on."""
-    if survivor_id == duplicate_id:
-        raise InvalidInput(
-            "A customer cannot be merged into itself.",
-            code="customer.merge_into_itself",
-            errors=[FieldError("duplicate_id", "same", "name another customer")],
-        )
+    merging.refuse_merging_into_itself(survivor_id, duplicate_id, entity="customer")
     survivor, duplicate = await _lock_live_pair(session, actor, survivor_id, duplicate_id)
     stopped = await merging.stop_timers(
         session, actor.organization_id, duplicate_id=duplicate.id, now=now, clashing_with=survivor.id
@@ -142,23 +136,7 @@ async def undo_merge(
         visible=visible_to(actor, Customer.owner_id),
         for_update=True,
     )
-    merge = await session.scalar(
-        select(CustomerMerge)
-        .where(
-            CustomerMerge.organization_id == actor.organization_id,
-            CustomerMerge.survivor_id == survivor.id,
-            CustomerMerge.duplicate_id == duplicate_id,
-            CustomerMerge.undone_at.is_(None),
-        )
-        .order_by(CustomerMerge.merged_at.desc())
-        .limit(1)
-        .with_for_update()
-    )
-    if merge is None:
-        raise NotFound(
-            f"No merge of {duplicate_id} into this customer is waiting to be undone.",
-            code="customer_merge.not_found",
-        )
+    merge = await merging.pending_merge(session, CustomerMerge, survivor, duplicate_id, entity="customer")
     duplicate = await session.get_one(Customer, merge.duplicate_id, with_for_update=True)
     merging.refuse_late_or_chained(
         merged_at=merge.merged_at,
@@ -167,16 +145,7 @@ async def undo_merge(
         entity="customer",
     )
     await _refuse_taken_keys(session, actor, duplicate)
-    await merging.give_back(
-        session,
-        FOLLOWERS,
-        merge,
-        organization_id=actor.organization_id,
-        survivor_id=survivor.id,
-        duplicate_id=duplicate.id,
-        now=now,
-        entity="customer",
-    )
+    await merging.give_back(session, FOLLOWERS, merge, now=now, entity="customer")
     duplicate.merged_into_id, duplicate.merged_at = None, None
     survivor.last_follow_up_at = merge.previous_last_follow_up_at
     merge.undone_at, merge.undone_by_id = now, actor.user_id

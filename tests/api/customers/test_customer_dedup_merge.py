@@ -524,7 +524,11 @@ async def test_an_undo_moves_back_exactly_what_the_merge_moved(app, client, make
         t["state"] for t in timers["items"]
     ]  # the follow-up clock stopped by the merge runs again
     again = await _undo(client, headers, survivor["id"], duplicate["id"])
-    assert again.status_code == 404
+    assert (again.status_code, again.json()["code"], again.json()["detail"]) == (
+        404,
+        "customer_merge.not_found",
+        f"No merge of {duplicate['id']} into this customer is waiting to be undone.",
+    )
 
 
 async def test_an_undo_after_seven_days_or_after_the_survivor_was_merged_is_refused_with_the_reason(
@@ -564,6 +568,8 @@ async def test_only_a_supervisor_or_above_merges_and_only_customers_they_see(cli
     assert by_outside_supervisor.status_code == 404
     assert into_itself.status_code == 422
     assert into_itself.json()["code"] == "customer.merge_into_itself"
+    assert into_itself.json()["detail"] == "A customer cannot be merged into itself."
+    assert into_itself.json()["errors"][0]["message"] == "name another customer"
 
 
 async def test_an_undo_is_refused_naming_what_changed_when_moved_records_left_the_survivor(

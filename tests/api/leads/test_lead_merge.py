@@ -190,7 +190,12 @@ async def test_a_lead_merge_moves_every_record_keeps_every_count_and_the_undo_gi
     assert await _timer_states(client, headers, duplicate["id"]) == ["running"]
     listed = ok(await client.get("/api/v1/leads", params={"limit": 200}, headers=headers))
     assert len(listed["items"]) == 2
-    assert (await _undo(client, headers, survivor["id"], duplicate["id"])).status_code == 404
+    again = await _undo(client, headers, survivor["id"], duplicate["id"])
+    assert (again.status_code, again.json()["code"], again.json()["detail"]) == (
+        404,
+        "lead_merge.not_found",
+        f"No merge of {duplicate['id']} into this lead is waiting to be undone.",
+    )
 
 
 async def test_a_merge_is_refused_for_the_lead_itself_a_merged_lead_and_leads_of_two_customers(
@@ -214,6 +219,8 @@ async def test_a_merge_is_refused_for_the_lead_itself_a_merged_lead_and_leads_of
 
     assert into_itself.status_code == 422
     assert into_itself.json()["code"] == "lead.merge_into_itself"
+    assert into_itself.json()["detail"] == "A lead cannot be merged into itself."
+    assert into_itself.json()["errors"][0]["message"] == "name another lead"
     assert merged_again.status_code == 409
     assert merged_again.json()["code"] == "lead.already_merged"
     assert converted_apart.status_code == 409
