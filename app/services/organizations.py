@@ -121,15 +121,5 @@ async def update_organization(
     for name, value in changes.items():
         setattr(organization, name, value)
     await session.flush()
-    old, new = audit.changed_fields(before, audit.snapshot(organization, AUDITED_FIELDS))
-    if new:
-        await audit.record_audit(
-            session,
-            actor=actor,
-            action="organization.updated",
-            entity_type="organization",
-            entity_id=organization.id,
-            before=old,
-            after=new,
-        )
+    await audit.record_edit(session, actor, organization, before, entity_type="organization")
     return organization

@@ -459,17 +459,7 @@ async def update_activity(
     for name, value in changes.items():
         setattr(activity, name, value)
     await session.flush()
-    old, new = audit.changed_fields(before, audit.snapshot(activity, EDITABLE_FIELDS))
-    if new:
-        await audit.record_audit(
-            session,
-            actor=actor,
-            action="activity.updated",
-            entity_type="activity",
-            entity_id=activity.id,
-            before=old,
-            after=new,
-        )
+    await audit.record_edit(session, actor, activity, before, entity_type="activity")
     return activity
 
 

@@ -139,17 +139,7 @@ async def update_rule(
     for name in changes:
         setattr(rule, name, values[name])
     await session.flush()
-    old, new = audit.changed_fields(before, audit.snapshot(rule, AUDITED_FIELDS))
-    if new:
-        await audit.record_audit(
-            session,
-            actor=actor,
-            action="assignment_rule.updated",
-            entity_type="assignment_rule",
-            entity_id=rule.id,
-            before=old,
-            after=new,
-        )
+    await audit.record_edit(session, actor, rule, before, entity_type="assignment_rule")
     return rule
 
 

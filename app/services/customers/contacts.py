@@ -118,17 +118,7 @@ async def update_contact(
     for name, value in changes.items():
         setattr(contact, name, value)
     await session.flush()
-    old, new = audit.changed_fields(before, audit.snapshot(contact, AUDITED_FIELDS))
-    if new:
-        await audit.record_audit(
-            session,
-            actor=actor,
-            action="contact.updated",
-            entity_type="contact",
-            entity_id=contact.id,
-            before=old,
-            after=new,
-        )
+    await audit.record_edit(session, actor, contact, before, entity_type="contact")
     return contact
 
 

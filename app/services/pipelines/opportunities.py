@@ -428,17 +428,7 @@ async def update_opportunity(
     for name, value in values.items():
         setattr(opportunity, name, value)
     await session.flush()
-    old, new = audit.changed_fields(before, audit.snapshot(opportunity, AUDITED_FIELDS))
-    if new:
-        await audit.record_audit(
-            session,
-            actor=actor,
-            action="opportunity.updated",
-            entity_type="opportunity",
-            entity_id=opportunity.id,
-            before=old,
-            after=new,
-        )
+    await audit.record_edit(session, actor, opportunity, before, entity_type="opportunity")
     return opportunity
 
 

@@ -95,6 +95,24 @@ async def record_audits(
     )
 
 
+async def record_edit(
+    session: AsyncSession, actor: Principal, entity: Any, before: dict[str, Any], *, entity_type: str
+) -> None:
+    """Audits an edit (`<entity_type>.updated`) with only the fields whose value moved since `before`,
+    a snapshot of those fields; an edit that moved none leaves no row."""
+    old, new = changed_fields(before, snapshot(entity, list(before)))
+    if new:
+        await record_audit(
+            session,
+            actor=actor,
+            action=f"{entity_type}.updated",
+            entity_type=entity_type,
+            entity_id=entity.id,
+            before=old,
+            after=new,
+        )
+
+
 def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Only the fields whose value moved, so the trail shows what an edit really changed."""
     keys = [k for k in after if before.get(k) != after[k]]
