@@ -117,9 +117,7 @@ async def update_organization(
         changes["settings"] = patched_settings(organization.settings, changes["settings"])
         await _check_setting_references(session, actor, changes["settings"])
     check_version(organization, expected_version)
-    before = audit.snapshot(organization, AUDITED_FIELDS)
-    for name, value in changes.items():
-        setattr(organization, name, value)
-    await session.flush()
-    await audit.record_edit(session, actor, organization, before, entity_type="organization")
+    await audit.apply_edit(
+        session, actor, organization, changes, fields=AUDITED_FIELDS, entity_type="organization"
+    )
     return organization

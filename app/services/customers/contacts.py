@@ -114,11 +114,7 @@ async def update_contact(
         definitions = list((await policy_for(session, actor)).contact_fields)
         changes["custom_fields"] = validate_custom_fields(changes["custom_fields"], definitions)
     check_version(contact, expected_version)
-    before = audit.snapshot(contact, AUDITED_FIELDS)
-    for name, value in changes.items():
-        setattr(contact, name, value)
-    await session.flush()
-    await audit.record_edit(session, actor, contact, before, entity_type="contact")
+    await audit.apply_edit(session, actor, contact, changes, fields=AUDITED_FIELDS, entity_type="contact")
     return contact
 
 

@@ -424,11 +424,9 @@ async def update_opportunity(
     opportunity = await get_opportunity(session, actor=actor, opportunity_id=opportunity_id, for_update=True)
     values = await _checked_fields(session, actor, opportunity, changes)
     check_version(opportunity, expected_version)
-    before = audit.snapshot(opportunity, AUDITED_FIELDS)
-    for name, value in values.items():
-        setattr(opportunity, name, value)
-    await session.flush()
-    await audit.record_edit(session, actor, opportunity, before, entity_type="opportunity")
+    await audit.apply_edit(
+        session, actor, opportunity, values, fields=AUDITED_FIELDS, entity_type="opportunity"
+    )
     return opportunity
 
 
