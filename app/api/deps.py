@@ -7,9 +7,9 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, TypeVar
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, BeforeValidator, WithJsonSchema
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -91,6 +91,20 @@ _IF_MATCH = re.compile(r'^(?:\*|(?:W/)?"([0-9]{1,18})")$')
 
 def etag_for(version: int) -> str:
     return f'"{version}"'
+
+
+class _Versioned(Protocol):
+    @property
+    def version(self) -> int: ...
+
+
+Answer = TypeVar("Answer", bound=_Versioned)
+
+
+def with_etag(response: Response, answer: Answer) -> Answer:
+    """The answer of a versioned record, its version sent as the ETag (what If-Match then names)."""
+    response.headers["ETag"] = etag_for(answer.version)
+    return answer
 
 
 # The response header a versioned record's answers declare in the contract.

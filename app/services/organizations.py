@@ -117,19 +117,7 @@ async def update_organization(
         changes["settings"] = patched_settings(organization.settings, changes["settings"])
         await _check_setting_references(session, actor, changes["settings"])
     check_version(organization, expected_version)
-    before = audit.snapshot(organization, AUDITED_FIELDS)
-    for name, value in changes.items():
-        setattr(organization, name, value)
-    await session.flush()
-    old, new = audit.changed_fields(before, audit.snapshot(organization, AUDITED_FIELDS))
-    if new:
-        await audit.record_audit(
-            session,
-            actor=actor,
-            action="organization.updated",
-            entity_type="organization",
-            entity_id=organization.id,
-            before=old,
-            after=new,
-        )
+    await audit.apply_edit(
+        session, actor, organization, changes, fields=AUDITED_FIELDS, entity_type="organization"
+    )
     return organization

@@ -18,6 +18,7 @@ from app.api.deps import (
     SessionDep,
     etag_for,
     require,
+    with_etag,
 )
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
@@ -83,8 +84,7 @@ async def get_business_calendar(
     session: SessionDep, actor: CanRead, calendar_id: uuid.UUID, response: Response
 ) -> BusinessCalendarOut:
     record = await business_calendars.get_calendar(session, actor=actor, calendar_id=calendar_id)
-    response.headers["ETag"] = etag_for(record.version)
-    return BusinessCalendarOut.model_validate(record)
+    return with_etag(response, BusinessCalendarOut.model_validate(record))
 
 
 @router.patch(
@@ -108,8 +108,7 @@ async def update_business_calendar(
         changes=body.changes(),
         expected_version=expected_version,
     )
-    response.headers["ETag"] = etag_for(record.version)
-    return BusinessCalendarOut.model_validate(record)
+    return with_etag(response, BusinessCalendarOut.model_validate(record))
 
 
 @router.delete(

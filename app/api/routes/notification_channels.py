@@ -20,6 +20,7 @@ from app.api.deps import (
     SessionDep,
     etag_for,
     require,
+    with_etag,
 )
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
@@ -94,8 +95,7 @@ async def get_notification_channel(
     session: SessionDep, actor: CanManage, channel_id: uuid.UUID, response: Response
 ) -> NotificationChannelOut:
     channel = await notification_channels.get_channel(session, actor=actor, channel_id=channel_id)
-    response.headers["ETag"] = etag_for(channel.version)
-    return NotificationChannelOut.of(channel)
+    return with_etag(response, NotificationChannelOut.of(channel))
 
 
 @router.patch(
@@ -121,8 +121,7 @@ async def update_notification_channel(
         config=body.config_change(),
         expected_version=expected_version,
     )
-    response.headers["ETag"] = etag_for(channel.version)
-    return NotificationChannelOut.of(channel)
+    return with_etag(response, NotificationChannelOut.of(channel))
 
 
 @router.delete(

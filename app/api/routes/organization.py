@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from app.api.deps import ETAG_HEADER, ExpectedVersion, SessionDep, etag_for, require
+from app.api.deps import ETAG_HEADER, ExpectedVersion, SessionDep, require, with_etag
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
 from app.api.schemas.organization import OrganizationOut, OrganizationUpdate
@@ -30,8 +30,7 @@ CanWrite = Annotated[Principal, Depends(require(Permission.organization_write))]
 async def get_organization(session: SessionDep, actor: CanRead, response: Response) -> OrganizationOut:
     """The organization, with every setting's effective value (its default where none was set)."""
     organization = await organizations.get_organization(session, actor=actor)
-    response.headers["ETag"] = etag_for(organization.version)
-    return OrganizationOut.model_validate(organization)
+    return with_etag(response, OrganizationOut.model_validate(organization))
 
 
 @router.patch(
@@ -54,8 +53,7 @@ async def update_organization(
     organization = await organizations.update_organization(
         session, actor=actor, changes=body.changes(), expected_version=expected_version
     )
-    response.headers["ETag"] = etag_for(organization.version)
-    return OrganizationOut.model_validate(organization)
+    return with_etag(response, OrganizationOut.model_validate(organization))
 
 
 @router.get("/wecom", response_model=WecomAppOut, responses=problem_responses(401, 403, 409))

@@ -19,6 +19,7 @@ from app.api.deps import (
     SessionDep,
     etag_for,
     require,
+    with_etag,
 )
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
@@ -100,8 +101,7 @@ async def get_pipeline(
     session: SessionDep, actor: CanRead, pipeline_id: uuid.UUID, response: Response
 ) -> PipelineOut:
     flow = await pipelines.get_pipeline(session, actor=actor, pipeline_id=pipeline_id)
-    response.headers["ETag"] = etag_for(flow.pipeline.version)
-    return pipeline_out(flow)
+    return with_etag(response, pipeline_out(flow))
 
 
 @router.patch(
@@ -128,5 +128,4 @@ async def update_pipeline(
         expected_version=expected_version,
         now=now,
     )
-    response.headers["ETag"] = etag_for(flow.pipeline.version)
-    return pipeline_out(flow)
+    return with_etag(response, pipeline_out(flow))

@@ -21,6 +21,7 @@ from app.api.deps import (
     TrueOrFalse,
     etag_for,
     require,
+    with_etag,
 )
 from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
@@ -57,12 +58,6 @@ CanReadQuotes = Annotated[Principal, Depends(require(Permission.quotes_read))]
 CanWriteQuotes = Annotated[Principal, Depends(require(Permission.quotes_write))]
 
 
-def _product(product: object, response: Response) -> ProductOut:
-    out = ProductOut.model_validate(product)
-    response.headers["ETag"] = etag_for(out.version)
-    return out
-
-
 @router.post(
     "/products",
     status_code=status.HTTP_201_CREATED,
@@ -76,7 +71,7 @@ async def create_product(
     """SKUs are unique in the organization (409)."""
     product = await quotes.create_product(session, actor=actor, data=quotes.NewProduct(**body.model_dump()))
     response.headers["Location"] = f"{API_V1}/products/{product.id}"
-    return _product(product, response)
+    return with_etag(response, ProductOut.model_validate(product))
 
 
 @router.get("/products", response_model=ProductPage, responses=problem_responses(401, 403, 422))
@@ -105,7 +100,8 @@ async def list_products(
 async def get_product(
     session: SessionDep, actor: CanReadProducts, product_id: uuid.UUID, response: Response
 ) -> ProductOut:
-    return _product(await quotes.get_product(session, actor=actor, product_id=product_id), response)
+    product = await quotes.get_product(session, actor=actor, product_id=product_id)
+    return with_etag(response, ProductOut.model_validate(product))
 
 
 @router.patch(
@@ -125,7 +121,7 @@ async def update_product(
     product = await quotes.update_product(
         session, actor=actor, product_id=product_id, changes=body.changes(), expected_version=expected_version
     )
-    return _product(product, response)
+    return with_etag(response, ProductOut.model_validate(product))
 
 
 async def _quote_out(

@@ -18,8 +18,8 @@ from app.api.deps import (
     NowDep,
     SessionDep,
     TrueOrFalse,
-    etag_for,
     require,
+    with_etag,
 )
 from app.api.display_names import with_names
 from app.api.errors import problem_responses
@@ -44,12 +44,6 @@ CanRead = Annotated[Principal, Depends(require(Permission.sla_read))]
 CanWrite = Annotated[Principal, Depends(require(Permission.sla_write))]
 
 
-def _policy(policy: object, response: Response) -> SlaPolicyOut:
-    out = SlaPolicyOut.model_validate(policy)
-    response.headers["ETag"] = etag_for(out.version)
-    return out
-
-
 @router.post(
     "/sla-policies",
     status_code=status.HTTP_201_CREATED,
@@ -72,7 +66,7 @@ async def create_sla_policy(
         enabled=body.enabled,
     )
     response.headers["Location"] = f"{API_V1}/sla-policies/{policy.id}"
-    return _policy(policy, response)
+    return with_etag(response, SlaPolicyOut.model_validate(policy))
 
 
 @router.get("/sla-policies", response_model=SlaPolicyPage, responses=problem_responses(401, 403, 422))
@@ -100,7 +94,8 @@ async def list_sla_policies(
 async def get_sla_policy(
     session: SessionDep, actor: CanRead, policy_id: uuid.UUID, response: Response
 ) -> SlaPolicyOut:
-    return _policy(await sla.get_policy(session, actor=actor, policy_id=policy_id), response)
+    policy = await sla.get_policy(session, actor=actor, policy_id=policy_id)
+    return with_etag(response, SlaPolicyOut.model_validate(policy))
 
 
 @router.patch(
@@ -120,7 +115,7 @@ async def update_sla_policy(
     policy = await sla.update_policy(
         session, actor=actor, policy_id=policy_id, changes=body.changes(), expected_version=expected_version
     )
-    return _policy(policy, response)
+    return with_etag(response, SlaPolicyOut.model_validate(policy))
 
 
 @router.get("/sla-timers", response_model=SlaTimerPage, responses=problem_responses(401, 403, 422))

@@ -19,8 +19,8 @@ from app.api.deps import (
     NowDep,
     SessionDep,
     TrueOrFalse,
-    etag_for,
     require,
+    with_etag,
 )
 from app.api.display_names import with_name, with_names
 from app.api.errors import problem_responses
@@ -40,12 +40,6 @@ CanRead = Annotated[Principal, Depends(require(Permission.tasks_read))]
 CanWrite = Annotated[Principal, Depends(require(Permission.tasks_write))]
 
 
-def _answer(task: tasks.TaskView, response: Response) -> TaskOut:
-    out = TaskOut.model_validate(task)
-    response.headers["ETag"] = etag_for(out.version)
-    return out
-
-
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -60,7 +54,7 @@ async def create_task(
     task.inconsistent_links naming the fields otherwise); reminded when due and when overdue."""
     task = await tasks.create_task(session, actor=actor, data=tasks.NewTask(**body.model_dump()), now=now)
     response.headers["Location"] = f"{API_V1}/tasks/{task.id}"
-    return await with_name(session, actor, _answer(task, response))
+    return await with_name(session, actor, with_etag(response, TaskOut.model_validate(task)))
 
 
 async def task_filters(
@@ -144,11 +138,8 @@ async def list_tasks(
 async def get_task(
     session: SessionDep, actor: CanRead, now: NowDep, task_id: uuid.UUID, response: Response
 ) -> TaskOut:
-    return await with_name(
-        session,
-        actor,
-        _answer(await tasks.get_task(session, actor=actor, task_id=task_id, now=now), response),
-    )
+    task = await tasks.get_task(session, actor=actor, task_id=task_id, now=now)
+    return await with_name(session, actor, with_etag(response, TaskOut.model_validate(task)))
 
 
 @router.patch(
@@ -174,7 +165,7 @@ async def update_task(
         expected_version=expected_version,
         now=now,
     )
-    return await with_name(session, actor, _answer(task, response))
+    return await with_name(session, actor, with_etag(response, TaskOut.model_validate(task)))
 
 
 @router.post(
@@ -194,4 +185,4 @@ async def complete_task(
     task = await tasks.complete_task(
         session, actor=actor, task_id=task_id, activity_id=body.activity_id, cancel=body.cancel, now=now
     )
-    return await with_name(session, actor, _answer(task, response))
+    return await with_name(session, actor, with_etag(response, TaskOut.model_validate(task)))

@@ -20,6 +20,7 @@ from app.api.deps import (
     TrueOrFalse,
     etag_for,
     require,
+    with_etag,
 )
 from app.api.errors import problem_responses
 from app.api.list_export import EXPORT_RESPONSES, ListExportDep
@@ -93,8 +94,7 @@ async def list_users(
 )
 async def get_current_user(session: SessionDep, actor: CurrentPrincipal, response: Response) -> UserOut:
     user = await users.get_current_user(session, actor=actor)
-    response.headers["ETag"] = etag_for(user.version)
-    return UserOut.model_validate(user)
+    return with_etag(response, UserOut.model_validate(user))
 
 
 @router.get(
@@ -104,8 +104,7 @@ async def get_current_user(session: SessionDep, actor: CurrentPrincipal, respons
 )
 async def get_user(session: SessionDep, actor: CanRead, user_id: uuid.UUID, response: Response) -> UserOut:
     user = await users.get_user(session, actor=actor, user_id=user_id)
-    response.headers["ETag"] = etag_for(user.version)
-    return UserOut.model_validate(user)
+    return with_etag(response, UserOut.model_validate(user))
 
 
 @router.patch(
@@ -128,5 +127,4 @@ async def update_user(
         changes=body.changes(),
         expected_version=expected_version,
     )
-    response.headers["ETag"] = etag_for(user.version)
-    return UserOut.model_validate(user)
+    return with_etag(response, UserOut.model_validate(user))

@@ -22,6 +22,7 @@ from app.api.deps import (
     etag_for,
     replay_without_secret,
     require,
+    with_etag,
 )
 from app.api.errors import problem_responses
 from app.api.routes import API_V1
@@ -106,8 +107,7 @@ async def get_webhook(
     session: SessionDep, actor: CanManage, webhook_id: uuid.UUID, response: Response
 ) -> WebhookOut:
     subscription = await webhooks.get_subscription(session, actor=actor, subscription_id=webhook_id)
-    response.headers["ETag"] = etag_for(subscription.version)
-    return WebhookOut.model_validate(subscription)
+    return with_etag(response, WebhookOut.model_validate(subscription))
 
 
 @router.patch(
@@ -133,8 +133,7 @@ async def update_webhook(
         expected_version=expected_version,
         allow_private=runtime.settings.webhook_allow_private,
     )
-    response.headers["ETag"] = etag_for(subscription.version)
-    return WebhookOut.model_validate(subscription)
+    return with_etag(response, WebhookOut.model_validate(subscription))
 
 
 @router.delete(

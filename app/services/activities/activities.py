@@ -455,21 +455,7 @@ async def update_activity(
         definitions = list((await policy_for(session, actor)).activity_fields)
         changes["custom_fields"] = validate_custom_fields(changes["custom_fields"], definitions)
     check_version(activity, expected_version)
-    before = audit.snapshot(activity, EDITABLE_FIELDS)
-    for name, value in changes.items():
-        setattr(activity, name, value)
-    await session.flush()
-    old, new = audit.changed_fields(before, audit.snapshot(activity, EDITABLE_FIELDS))
-    if new:
-        await audit.record_audit(
-            session,
-            actor=actor,
-            action="activity.updated",
-            entity_type="activity",
-            entity_id=activity.id,
-            before=old,
-            after=new,
-        )
+    await audit.apply_edit(session, actor, activity, changes, fields=EDITABLE_FIELDS, entity_type="activity")
     return activity
 
 

@@ -317,17 +317,7 @@ async def update_task(
     for name, value in changes.items():
         setattr(task, name, value)
     await session.flush()
-    old, new = audit.changed_fields(before, audit.snapshot(task, AUDITED_FIELDS))
-    if new:
-        await audit.record_audit(
-            session,
-            actor=actor,
-            action="task.updated",
-            entity_type="task",
-            entity_id=task.id,
-            before=old,
-            after=new,
-        )
+    await audit.record_edit(session, actor, task, before, entity_type="task")
     return _view(task, await task_rules(session, actor), now)
 
 

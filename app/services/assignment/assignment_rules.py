@@ -14,11 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.assignment.assignment import MAX_WEIGHT, Decision, Strategy, parse_conditions
 from app.domain.identity.principal import Principal
 from app.domain.models import AssignmentRule, Team, User
-from app.domain.platform.errors import Conflict, FieldError, InvalidInput
+from app.domain.platform.errors import FieldError, InvalidInput
 from app.services.assignment.assignment import Router, explain
 from app.services.platform import audit
-from app.services.platform.common import check_version, get_visible
-from app.services.platform.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
+from app.services.platform.common import OrganizationList, UniqueName, check_version, get_visible
 
 AUDITED_FIELDS = (
     "name",
@@ -32,6 +31,8 @@ AUDITED_FIELDS = (
     "max_open_leads",
     "max_new_per_day",
 )
+
+_NAME = UniqueName(AssignmentRule, "An assignment rule")
 
 
 @dataclass(frozen=True)
@@ -85,24 +86,8 @@ async def _validated(session: AsyncSession, actor: Principal, values: dict[str, 
     }
 
 
-async def _ensure_name_free(
-    session: AsyncSession, actor: Principal, name: str, exclude: uuid.UUID | None = None
-) -> None:
-    statement = select(AssignmentRule.id).where(
-        AssignmentRule.organization_id == actor.organization_id, AssignmentRule.name == name
-    )
-    if exclude is not None:
-        statement = statement.where(AssignmentRule.id != exclude)
-    if await session.scalar(statement) is not None:
-        raise Conflict(
-            f"An assignment rule named {name!r} exists.",
-            code="assignment_rule.name_taken",
-            errors=[FieldError("name", "unique", "already in use")],
-        )
-
-
 async def create_rule(session: AsyncSession, *, actor: Principal, data: NewRule) -> AssignmentRule:
-    await _ensure_name_free(session, actor, data.name)
+    await _NAME.ensure_free(session, actor, data.name)
     values = await _validated(
         session,
         actor,
@@ -129,28 +114,7 @@ async def get_rule(
 
 
 _RULE_SORTABLE = {"priority": AssignmentRule.priority, "updated_at": AssignmentRule.updated_at}
-
-
-async def list_rules(
-    session: AsyncSession,
-    *,
-    actor: Principal,
-    limit: int,
-    cursor: str | None,
-    options: ListOptions = NO_OPTIONS,
-    sort: str = "priority",
-) -> Page[AssignmentRule]:
-    order = SortOrder.parse(sort, _RULE_SORTABLE)
-    return await paginate(
-        session,
-        select(AssignmentRule).where(AssignmentRule.organization_id == actor.organization_id),
-        sort_column=_RULE_SORTABLE[order.name],
-        id_column=AssignmentRule.id,
-        order=order,
-        limit=limit,
-        cursor=cursor,
-        options=options,
-    )
+list_rules = OrganizationList(AssignmentRule, _RULE_SORTABLE, default_sort="priority")
 
 
 async def update_rule(
@@ -163,7 +127,7 @@ async def update_rule(
 ) -> AssignmentRule:
     rule = await get_rule(session, actor=actor, rule_id=rule_id, for_update=True)
     if "name" in changes and changes["name"] != rule.name:
-        await _ensure_name_free(session, actor, changes["name"], exclude=rule.id)
+        await _NAME.ensure_free(session, actor, changes["name"], exclude=rule.id)
     current = {
         **{name: getattr(rule, name) for name in AUDITED_FIELDS},
         "user_ids": [uuid.UUID(u) for u in rule.user_ids],
@@ -175,17 +139,7 @@ async def update_rule(
     for name in changes:
         setattr(rule, name, values[name])
     await session.flush()
-    old, new = audit.changed_fields(before, audit.snapshot(rule, AUDITED_FIELDS))
-    if new:
-        await audit.record_audit(
-            session,
-            actor=actor,
-            action="assignment_rule.updated",
-            entity_type="assignment_rule",
-            entity_id=rule.id,
-            before=old,
-            after=new,
-        )
+    await audit.record_edit(session, actor, rule, before, entity_type="assignment_rule")
     return rule
 
 

@@ -114,21 +114,7 @@ async def update_contact(
         definitions = list((await policy_for(session, actor)).contact_fields)
         changes["custom_fields"] = validate_custom_fields(changes["custom_fields"], definitions)
     check_version(contact, expected_version)
-    before = audit.snapshot(contact, AUDITED_FIELDS)
-    for name, value in changes.items():
-        setattr(contact, name, value)
-    await session.flush()
-    old, new = audit.changed_fields(before, audit.snapshot(contact, AUDITED_FIELDS))
-    if new:
-        await audit.record_audit(
-            session,
-            actor=actor,
-            action="contact.updated",
-            entity_type="contact",
-            entity_id=contact.id,
-            before=old,
-            after=new,
-        )
+    await audit.apply_edit(session, actor, contact, changes, fields=AUDITED_FIELDS, entity_type="contact")
     return contact
 
 

@@ -7,10 +7,10 @@ to the survivor since.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.identity.principal import Principal
@@ -31,9 +31,9 @@ from app.domain.models import (
 )
 from app.domain.notifications.events import CustomerMerged, CustomerMergeUndone
 from app.domain.platform.dedup import CustomerKeys
-from app.domain.platform.errors import Conflict, FieldError, InvalidInput, NotFound
+from app.domain.platform.errors import Conflict, FieldError
 from app.services.customers import customer_dedup
-from app.services.platform import audit, merging, outbox
+from app.services.platform import merging
 from app.services.platform.common import get_visible
 from app.services.platform.merging import Follower
 from app.services.platform.visibility import visible_to
@@ -95,12 +95,7 @@ async def merge_customers(
     """Moves the duplicate's contacts, leads, opportunities, activities, quotes, tasks, attachments
     and SLA timers to the survivor; the duplicate is marked merged and its id and code resolve to
     the survivor from then on."""
-    if survivor_id == duplicate_id:
-        raise InvalidInput(
-            "A customer cannot be merged into itself.",
-            code="customer.merge_into_itself",
-            errors=[FieldError("duplicate_id", "same", "name another customer")],
-        )
+    merging.refuse_merging_into_itself(survivor_id, duplicate_id, entity="customer")
     survivor, duplicate = await _lock_live_pair(session, actor, survivor_id, duplicate_id)
     stopped = await merging.stop_timers(
         session, actor.organization_id, duplicate_id=duplicate.id, now=now, clashing_with=survivor.id
@@ -141,23 +136,7 @@ async def undo_merge(
         visible=visible_to(actor, Customer.owner_id),
         for_update=True,
     )
-    merge = await session.scalar(
-        select(CustomerMerge)
-        .where(
-            CustomerMerge.organization_id == actor.organization_id,
-            CustomerMerge.survivor_id == survivor.id,
-            CustomerMerge.duplicate_id == duplicate_id,
-            CustomerMerge.undone_at.is_(None),
-        )
-        .order_by(CustomerMerge.merged_at.desc())
-        .limit(1)
-        .with_for_update()
-    )
-    if merge is None:
-        raise NotFound(
-            f"No merge of {duplicate_id} into this customer is waiting to be undone.",
-            code="customer_merge.not_found",
-        )
+    merge = await merging.pending_merge(session, CustomerMerge, survivor, duplicate_id, entity="customer")
     duplicate = await session.get_one(Customer, merge.duplicate_id, with_for_update=True)
     merging.refuse_late_or_chained(
         merged_at=merge.merged_at,
@@ -166,16 +145,7 @@ async def undo_merge(
         entity="customer",
     )
     await _refuse_taken_keys(session, actor, duplicate)
-    await merging.give_back(
-        session,
-        FOLLOWERS,
-        merge,
-        organization_id=actor.organization_id,
-        survivor_id=survivor.id,
-        duplicate_id=duplicate.id,
-        now=now,
-        entity="customer",
-    )
+    await merging.give_back(session, FOLLOWERS, merge, now=now, entity="customer")
     duplicate.merged_into_id, duplicate.merged_at = None, None
     survivor.last_follow_up_at = merge.previous_last_follow_up_at
     merge.undone_at, merge.undone_by_id = now, actor.user_id
@@ -211,26 +181,17 @@ async def _announce(
     *,
     undone: bool,
 ) -> None:
-    moved_counts = {kind: len(ids) for kind, ids in merge.moved.items()}
-    await audit.record_audit(
+    await merging.announce(
         session,
-        actor=actor,
-        action="customer.merge_undone" if undone else "customer.merged",
-        entity_type="customer",
-        entity_id=survivor.id,
-        after={
-            "merge_id": merge.id,
-            "duplicate_id": duplicate.id,
-            "duplicate_code": duplicate.code,
-            "moved": moved_counts,
-        },
-    )
-    event_class = CustomerMergeUndone if undone else CustomerMerged
-    owners = {owner for owner in (survivor.owner_id, duplicate.owner_id) if owner and owner != actor.user_id}
-    outbox.record(
-        session,
-        organization_id=actor.organization_id,
-        event=event_class(
+        actor,
+        merge,
+        survivor,
+        duplicate,
+        entity="customer",
+        undone=undone,
+        duplicate_named={"duplicate_code": duplicate.code},
+        event=functools.partial(
+            CustomerMergeUndone if undone else CustomerMerged,
             merge_id=merge.id,
             customer_id=survivor.id,
             customer_code=survivor.code,
@@ -238,7 +199,5 @@ async def _announce(
             duplicate_id=duplicate.id,
             duplicate_code=duplicate.code,
             duplicate_name=duplicate.name,
-            moved_count=sum(moved_counts.values()),
-            notify_user_ids=tuple(sorted(owners)),
         ),
     )

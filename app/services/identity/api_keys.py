@@ -6,7 +6,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.identity.permissions import API_KEY_SCOPES
@@ -15,8 +14,7 @@ from app.domain.models import ApiKey
 from app.domain.platform.errors import FieldError, InvalidInput
 from app.services.identity.security import generate_api_key
 from app.services.platform import audit
-from app.services.platform.common import get_visible
-from app.services.platform.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
+from app.services.platform.common import OrganizationList, get_visible
 
 SORTABLE = {"created_at": ApiKey.created_at, "updated_at": ApiKey.updated_at, "name": ApiKey.name}
 
@@ -73,26 +71,7 @@ async def create_api_key(
     return CreatedApiKey(api_key=key, secret=generated.plaintext)
 
 
-async def list_api_keys(
-    session: AsyncSession,
-    *,
-    actor: Principal,
-    limit: int,
-    cursor: str | None,
-    sort: str = "created_at",
-    options: ListOptions = NO_OPTIONS,
-) -> Page[ApiKey]:
-    order = SortOrder.parse(sort, SORTABLE)
-    return await paginate(
-        session,
-        select(ApiKey).where(ApiKey.organization_id == actor.organization_id),
-        sort_column=SORTABLE[order.name],
-        id_column=ApiKey.id,
-        order=order,
-        limit=limit,
-        cursor=cursor,
-        options=options,
-    )
+list_api_keys = OrganizationList(ApiKey, SORTABLE, default_sort="created_at")
 
 
 async def revoke_api_key(

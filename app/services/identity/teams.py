@@ -13,13 +13,21 @@ from sqlalchemy.orm.attributes import flag_modified
 from app.domain.identity.principal import Principal
 from app.domain.models import Team, TeamMember, User
 from app.domain.notifications.events import TeamMemberAdded
-from app.domain.platform.errors import Conflict, FieldError, InvalidInput
+from app.domain.platform.errors import FieldError, InvalidInput
 from app.services.platform import audit, outbox
-from app.services.platform.common import check_version, get_visible, refuse_taken_id
-from app.services.platform.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
+from app.services.platform.common import (
+    OrganizationList,
+    UniqueName,
+    check_version,
+    get_visible,
+    refuse_taken_id,
+)
+from app.services.platform.pagination import NO_OPTIONS, ListOptions, Page
 
 AUDITED_FIELDS = ("name", "region", "supervisor_id")
 SORTABLE = {"created_at": Team.created_at, "updated_at": Team.updated_at, "name": Team.name}
+
+_NAME = UniqueName(Team, "A team")
 
 
 @dataclass(frozen=True)
@@ -57,20 +65,6 @@ async def _require_users(
             errors=[
                 FieldError(field, "user.not_found", str(user_id)) for user_id in sorted(missing, key=str)
             ],
-        )
-
-
-async def _ensure_name_free(
-    session: AsyncSession, actor: Principal, name: str, exclude: uuid.UUID | None = None
-) -> None:
-    statement = select(Team.id).where(Team.organization_id == actor.organization_id, Team.name == name)
-    if exclude is not None:
-        statement = statement.where(Team.id != exclude)
-    if await session.scalar(statement) is not None:
-        raise Conflict(
-            f"A team named {name!r} exists.",
-            code="team.name_taken",
-            errors=[FieldError("name", "unique", "already in use")],
         )
 
 
@@ -118,7 +112,7 @@ async def _set_members(
 
 
 async def create_team(session: AsyncSession, *, actor: Principal, data: NewTeam) -> TeamView:
-    await _ensure_name_free(session, actor, data.name)
+    await _NAME.ensure_free(session, actor, data.name)
     await _require_users(session, actor, set(data.member_ids), "member_ids")
     if data.supervisor_id is not None:
         await _require_users(session, actor, {data.supervisor_id}, "supervisor_id")
@@ -150,6 +144,9 @@ async def get_team(session: AsyncSession, *, actor: Principal, team_id: uuid.UUI
     return TeamView(team, await member_ids_of(session, team))
 
 
+_list_teams = OrganizationList(Team, SORTABLE, default_sort="created_at")
+
+
 async def list_teams(
     session: AsyncSession,
     *,
@@ -159,16 +156,8 @@ async def list_teams(
     sort: str = "created_at",
     options: ListOptions = NO_OPTIONS,
 ) -> Page[TeamView]:
-    order = SortOrder.parse(sort, SORTABLE)
-    page = await paginate(
-        session,
-        select(Team).where(Team.organization_id == actor.organization_id),
-        sort_column=SORTABLE[order.name],
-        id_column=Team.id,
-        order=order,
-        limit=limit,
-        cursor=cursor,
-        options=options,
+    page: Page[Any] = await _list_teams(
+        session, actor=actor, limit=limit, cursor=cursor, options=options, sort=sort
     )
     members: dict[uuid.UUID, list[uuid.UUID]] = {team.id: [] for team in page.items}
     if members:
@@ -192,7 +181,7 @@ async def update_team(
 ) -> TeamView:
     team = await get_visible(session, Team, team_id, actor=actor, for_update=True)
     if "name" in changes and changes["name"] != team.name:
-        await _ensure_name_free(session, actor, changes["name"], exclude=team.id)
+        await _NAME.ensure_free(session, actor, changes["name"], exclude=team.id)
     if changes.get("supervisor_id") is not None:
         await _require_users(session, actor, {changes["supervisor_id"]}, "supervisor_id")
     member_ids = changes.pop("member_ids", None)

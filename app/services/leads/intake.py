@@ -35,8 +35,7 @@ from app.services.marketing import campaigns
 from app.services.notifications.channel_delivery import check_url
 from app.services.organization.policy import rules_for
 from app.services.platform import audit, rate_limits
-from app.services.platform.common import check_version, get_visible
-from app.services.platform.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
+from app.services.platform.common import OrganizationList, check_version, get_visible
 
 logger = logging.getLogger(__name__)
 
@@ -154,28 +153,7 @@ async def get_form(
 
 
 _FORM_SORTABLE = {"created_at": IntakeForm.created_at, "updated_at": IntakeForm.updated_at}
-
-
-async def list_forms(
-    session: AsyncSession,
-    *,
-    actor: Principal,
-    limit: int,
-    cursor: str | None,
-    options: ListOptions = NO_OPTIONS,
-    sort: str = "created_at",
-) -> Page[IntakeForm]:
-    order = SortOrder.parse(sort, _FORM_SORTABLE)
-    return await paginate(
-        session,
-        select(IntakeForm).where(IntakeForm.organization_id == actor.organization_id),
-        sort_column=_FORM_SORTABLE[order.name],
-        id_column=IntakeForm.id,
-        order=order,
-        limit=limit,
-        cursor=cursor,
-        options=options,
-    )
+list_forms = OrganizationList(IntakeForm, _FORM_SORTABLE, default_sort="created_at")
 
 
 async def update_form(

@@ -8,6 +8,7 @@ keeps what moved and what was filled, so an undo gives back exactly those.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -32,10 +33,10 @@ from app.domain.models import (
     Task,
 )
 from app.domain.notifications.events import LeadMerged, LeadMergeUndone
-from app.domain.platform.errors import Conflict, FieldError, InvalidInput, NotFound
+from app.domain.platform.errors import Conflict, FieldError
 from app.services.leads.leads import lead_visibility
 from app.services.organization.policy import rules_for
-from app.services.platform import audit, merging, outbox
+from app.services.platform import merging
 from app.services.platform.common import get_visible
 from app.services.platform.merging import Follower
 from app.services.scores.lead_intent import rescore_leads
@@ -66,12 +67,7 @@ async def merge_leads(
     """Moves the duplicate's records to the survivor and fills what the survivor lacks; the
     duplicate's live SLA timers are closed first. The duplicate becomes `merged`: out of lists,
     the pool and de-duplication, its id an alias of the survivor."""
-    if survivor_id == duplicate_id:
-        raise InvalidInput(
-            "A lead cannot be merged into itself.",
-            code="lead.merge_into_itself",
-            errors=[FieldError("duplicate_id", "same", "name another lead")],
-        )
+    merging.refuse_merging_into_itself(survivor_id, duplicate_id, entity="lead")
     survivor, duplicate = await _lock_live_pair(session, actor, survivor_id, duplicate_id)
     await _refuse_converted_apart(session, survivor, duplicate)
     stopped = await merging.stop_timers(session, actor.organization_id, duplicate_id=duplicate.id, now=now)
@@ -184,49 +180,18 @@ async def undo_merge(
     survivor = await get_visible(
         session, Lead, survivor_id, actor=actor, visible=lead_visibility(actor), for_update=True
     )
-    merge = await _pending_merge(session, actor, survivor.id, duplicate_id)
+    merge = await merging.pending_merge(session, LeadMerge, survivor, duplicate_id, entity="lead")
     duplicate = await session.get_one(Lead, merge.duplicate_id, with_for_update=True)
     merging.refuse_late_or_chained(
         merged_at=merge.merged_at, survivor_merged=survivor.merged_into_id is not None, now=now, entity="lead"
     )
-    await merging.give_back(
-        session,
-        FOLLOWERS,
-        merge,
-        organization_id=actor.organization_id,
-        survivor_id=survivor.id,
-        duplicate_id=duplicate.id,
-        now=now,
-        entity="lead",
-    )
+    await merging.give_back(session, FOLLOWERS, merge, now=now, entity="lead")
     _take_back_filled(survivor, merge.filled)
     duplicate.status, duplicate.merged_into_id, duplicate.merged_at = merge.duplicate_status, None, None
     merge.undone_at, merge.undone_by_id = now, actor.user_id
     await _rescore_if_filled(session, actor, survivor, merge, now)
     await session.flush()
     await _announce(session, actor, merge, survivor, duplicate, undone=True)
-    return merge
-
-
-async def _pending_merge(
-    session: AsyncSession, actor: Principal, survivor_id: uuid.UUID, duplicate_id: uuid.UUID
-) -> LeadMerge:
-    merge = await session.scalar(
-        select(LeadMerge)
-        .where(
-            LeadMerge.organization_id == actor.organization_id,
-            LeadMerge.survivor_id == survivor_id,
-            LeadMerge.duplicate_id == duplicate_id,
-            LeadMerge.undone_at.is_(None),
-        )
-        .order_by(LeadMerge.merged_at.desc())
-        .limit(1)
-        .with_for_update()
-    )
-    if merge is None:
-        raise NotFound(
-            f"No merge of {duplicate_id} into this lead is waiting to be undone.", code="lead_merge.not_found"
-        )
     return merge
 
 
@@ -253,34 +218,23 @@ async def _announce(
     *,
     undone: bool,
 ) -> None:
-    moved_counts = {kind: len(ids) for kind, ids in merge.moved.items()}
-    await audit.record_audit(
+    await merging.announce(
         session,
-        actor=actor,
-        action="lead.merge_undone" if undone else "lead.merged",
-        entity_type="lead",
-        entity_id=survivor.id,
-        after={
-            "merge_id": merge.id,
-            "duplicate_id": duplicate.id,
-            "duplicate_name": duplicate.name,
-            "moved": moved_counts,
-            "filled": sorted(merge.filled),
-        },
-    )
-    event_class = LeadMergeUndone if undone else LeadMerged
-    owners = {owner for owner in (survivor.owner_id, duplicate.owner_id) if owner and owner != actor.user_id}
-    outbox.record(
-        session,
-        organization_id=actor.organization_id,
-        event=event_class(
+        actor,
+        merge,
+        survivor,
+        duplicate,
+        entity="lead",
+        undone=undone,
+        duplicate_named={"duplicate_name": duplicate.name},
+        audited={"filled": sorted(merge.filled)},
+        event=functools.partial(
+            LeadMergeUndone if undone else LeadMerged,
             merge_id=merge.id,
             lead_id=survivor.id,
             lead_name=survivor.name,
             company=survivor.company or "",
             duplicate_id=duplicate.id,
             duplicate_name=duplicate.name,
-            moved_count=sum(moved_counts.values()),
-            notify_user_ids=tuple(sorted(owners)),
         ),
     )

@@ -176,17 +176,7 @@ async def update_campaign(
     check_version(campaign, expected_version)
     before = audit.snapshot(campaign, CAMPAIGN_FIELDS)
     await _flush_unique_name(session, campaign, changes)
-    old, new = audit.changed_fields(before, audit.snapshot(campaign, CAMPAIGN_FIELDS))
-    if new:
-        await audit.record_audit(
-            session,
-            actor=actor,
-            action="campaign.updated",
-            entity_type="campaign",
-            entity_id=campaign.id,
-            before=old,
-            after=new,
-        )
+    await audit.record_edit(session, actor, campaign, before, entity_type="campaign")
     return campaign
 
 

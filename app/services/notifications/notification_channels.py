@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.identity.principal import Principal
@@ -19,8 +18,8 @@ from app.domain.notifications.channels import ChannelKind, check_channel_event_t
 from app.domain.platform.errors import FieldError, InvalidInput
 from app.services.notifications import deliveries
 from app.services.platform import audit
-from app.services.platform.common import check_version, get_visible
-from app.services.platform.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
+from app.services.platform.common import OrganizationList, check_version, get_visible
+from app.services.platform.pagination import NO_OPTIONS, ListOptions, Page
 
 
 def _audited(channel: NotificationChannel) -> dict[str, Any]:
@@ -73,28 +72,7 @@ _CHANNEL_SORTABLE = {
     "created_at": NotificationChannel.created_at,
     "updated_at": NotificationChannel.updated_at,
 }
-
-
-async def list_channels(
-    session: AsyncSession,
-    *,
-    actor: Principal,
-    limit: int,
-    cursor: str | None,
-    options: ListOptions = NO_OPTIONS,
-    sort: str = "created_at",
-) -> Page[NotificationChannel]:
-    order = SortOrder.parse(sort, _CHANNEL_SORTABLE)
-    return await paginate(
-        session,
-        select(NotificationChannel).where(NotificationChannel.organization_id == actor.organization_id),
-        sort_column=_CHANNEL_SORTABLE[order.name],
-        id_column=NotificationChannel.id,
-        order=order,
-        limit=limit,
-        cursor=cursor,
-        options=options,
-    )
+list_channels = OrganizationList(NotificationChannel, _CHANNEL_SORTABLE, default_sort="created_at")
 
 
 async def update_channel(

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.identity.principal import Principal
@@ -21,8 +20,8 @@ from app.domain.platform.errors import FieldError, InvalidInput
 from app.services.notifications import deliveries
 from app.services.notifications.channel_delivery import check_url
 from app.services.platform import audit
-from app.services.platform.common import check_version, get_visible
-from app.services.platform.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
+from app.services.platform.common import OrganizationList, check_version, get_visible
+from app.services.platform.pagination import NO_OPTIONS, ListOptions, Page
 
 
 def new_secret() -> str:
@@ -107,28 +106,7 @@ _WEBHOOK_SORTABLE = {
     "created_at": WebhookSubscription.created_at,
     "updated_at": WebhookSubscription.updated_at,
 }
-
-
-async def list_subscriptions(
-    session: AsyncSession,
-    *,
-    actor: Principal,
-    limit: int,
-    cursor: str | None,
-    options: ListOptions = NO_OPTIONS,
-    sort: str = "created_at",
-) -> Page[WebhookSubscription]:
-    order = SortOrder.parse(sort, _WEBHOOK_SORTABLE)
-    return await paginate(
-        session,
-        select(WebhookSubscription).where(WebhookSubscription.organization_id == actor.organization_id),
-        sort_column=_WEBHOOK_SORTABLE[order.name],
-        id_column=WebhookSubscription.id,
-        order=order,
-        limit=limit,
-        cursor=cursor,
-        options=options,
-    )
+list_subscriptions = OrganizationList(WebhookSubscription, _WEBHOOK_SORTABLE, default_sort="created_at")
 
 
 async def update_subscription(

@@ -21,8 +21,7 @@ from app.domain.sla.calendars import (
     with_public_holidays,
 )
 from app.services.platform import audit
-from app.services.platform.common import check_version, get_visible
-from app.services.platform.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
+from app.services.platform.common import OrganizationList, check_version, get_visible
 
 # The fields that make up the calendar itself, in parse_calendar's JSON form.
 CALENDAR_FIELDS = ("timezone", "week", "holidays", "workdays")
@@ -142,28 +141,7 @@ async def get_calendar(
 
 
 _CALENDAR_SORTABLE = {"name": BusinessCalendarRecord.name, "updated_at": BusinessCalendarRecord.updated_at}
-
-
-async def list_calendars(
-    session: AsyncSession,
-    *,
-    actor: Principal,
-    limit: int,
-    cursor: str | None,
-    options: ListOptions = NO_OPTIONS,
-    sort: str = "name",
-) -> Page[BusinessCalendarRecord]:
-    order = SortOrder.parse(sort, _CALENDAR_SORTABLE)
-    return await paginate(
-        session,
-        select(BusinessCalendarRecord).where(BusinessCalendarRecord.organization_id == actor.organization_id),
-        sort_column=_CALENDAR_SORTABLE[order.name],
-        id_column=BusinessCalendarRecord.id,
-        order=order,
-        limit=limit,
-        cursor=cursor,
-        options=options,
-    )
+list_calendars = OrganizationList(BusinessCalendarRecord, _CALENDAR_SORTABLE, default_sort="name")
 
 
 async def update_calendar(

@@ -424,21 +424,9 @@ async def update_opportunity(
     opportunity = await get_opportunity(session, actor=actor, opportunity_id=opportunity_id, for_update=True)
     values = await _checked_fields(session, actor, opportunity, changes)
     check_version(opportunity, expected_version)
-    before = audit.snapshot(opportunity, AUDITED_FIELDS)
-    for name, value in values.items():
-        setattr(opportunity, name, value)
-    await session.flush()
-    old, new = audit.changed_fields(before, audit.snapshot(opportunity, AUDITED_FIELDS))
-    if new:
-        await audit.record_audit(
-            session,
-            actor=actor,
-            action="opportunity.updated",
-            entity_type="opportunity",
-            entity_id=opportunity.id,
-            before=old,
-            after=new,
-        )
+    await audit.apply_edit(
+        session, actor, opportunity, values, fields=AUDITED_FIELDS, entity_type="opportunity"
+    )
     return opportunity
 
 

@@ -28,11 +28,13 @@ from app.domain.pipelines.pipelines import (
 )
 from app.domain.platform.errors import Conflict, FieldError, InvalidInput, NotFound
 from app.services.platform import audit, change_log
-from app.services.platform.common import check_version, get_visible
-from app.services.platform.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
+from app.services.platform.common import OrganizationList, UniqueName, check_version, get_visible
+from app.services.platform.pagination import NO_OPTIONS, ListOptions, Page
 
 MAX_LOSE_REASONS = 30
 DEFAULT_LOSE_REASONS = ("价格过高", "选择了竞品", "项目取消", "预算不足", "联系不上")
+
+_NAME = UniqueName(Pipeline, "A pipeline")
 
 
 @dataclass(frozen=True)
@@ -91,22 +93,6 @@ async def active_stages(session: AsyncSession, pipeline_id: uuid.UUID) -> list[P
     return list(rows)
 
 
-async def _ensure_name_free(
-    session: AsyncSession, actor: Principal, name: str, exclude: uuid.UUID | None = None
-) -> None:
-    statement = select(Pipeline.id).where(
-        Pipeline.organization_id == actor.organization_id, Pipeline.name == name
-    )
-    if exclude is not None:
-        statement = statement.where(Pipeline.id != exclude)
-    if await session.scalar(statement) is not None:
-        raise Conflict(
-            f"A pipeline named {name!r} exists.",
-            code="pipeline.name_taken",
-            errors=[FieldError("name", "unique", "already in use")],
-        )
-
-
 async def _make_default(session: AsyncSession, actor: Principal, pipeline: Pipeline) -> None:
     demoted = await session.scalars(
         update(Pipeline)
@@ -135,7 +121,7 @@ async def create_pipeline(
 ) -> PipelineWithStages:
     specs = parse_stages(stages)
     rules = parse_ordering_rules(ordering_rules)
-    await _ensure_name_free(session, actor, name)
+    await _NAME.ensure_free(session, actor, name)
     pipeline = Pipeline(
         organization_id=actor.organization_id,
         name=name,
@@ -209,6 +195,7 @@ async def default_pipeline(session: AsyncSession, *, actor: Principal) -> Pipeli
 
 # Sorted by updated_at (ties by id), a list pages through records in the order they last changed.
 _SORTABLE = {"created_at": Pipeline.created_at, "updated_at": Pipeline.updated_at}
+_list_pipelines = OrganizationList(Pipeline, _SORTABLE, default_sort="created_at")
 
 
 async def list_pipelines(
@@ -220,17 +207,7 @@ async def list_pipelines(
     options: ListOptions = NO_OPTIONS,
     sort: str = "created_at",
 ) -> tuple[Page[Pipeline], dict[uuid.UUID, list[PipelineStage]]]:
-    order = SortOrder.parse(sort, _SORTABLE)
-    page = await paginate(
-        session,
-        select(Pipeline).where(Pipeline.organization_id == actor.organization_id),
-        sort_column=_SORTABLE[order.name],
-        id_column=Pipeline.id,
-        order=order,
-        limit=limit,
-        cursor=cursor,
-        options=options,
-    )
+    page = await _list_pipelines(session, actor=actor, limit=limit, cursor=cursor, options=options, sort=sort)
     stages = {pipeline.id: await active_stages(session, pipeline.id) for pipeline in page.items}
     return page, stages
 
@@ -247,7 +224,7 @@ async def update_pipeline(
     pipeline = await get_visible(session, Pipeline, pipeline_id, actor=actor, for_update=True)
     current_stages = await active_stages(session, pipeline.id)
     if "name" in changes and changes["name"] != pipeline.name:
-        await _ensure_name_free(session, actor, changes["name"], exclude=pipeline.id)
+        await _NAME.ensure_free(session, actor, changes["name"], exclude=pipeline.id)
     rules = parse_ordering_rules(changes["ordering_rules"]) if "ordering_rules" in changes else None
     lose_reasons = _lose_reasons(changes["lose_reasons"]) if "lose_reasons" in changes else None
     stage_plan = _plan_stages(current_stages, changes["stages"]) if "stages" in changes else None

@@ -95,6 +95,41 @@ async def record_audits(
     )
 
 
+async def record_edit(
+    session: AsyncSession, actor: Principal, entity: Any, before: dict[str, Any], *, entity_type: str
+) -> None:
+    """Audits an edit (`<entity_type>.updated`) with only the fields whose value moved since `before`,
+    a snapshot of those fields; an edit that moved none leaves no row."""
+    old, new = changed_fields(before, snapshot(entity, list(before)))
+    if new:
+        await record_audit(
+            session,
+            actor=actor,
+            action=f"{entity_type}.updated",
+            entity_type=entity_type,
+            entity_id=entity.id,
+            before=old,
+            after=new,
+        )
+
+
+async def apply_edit(
+    session: AsyncSession,
+    actor: Principal,
+    entity: Any,
+    changes: dict[str, Any],
+    *,
+    fields: list[str] | tuple[str, ...],
+    entity_type: str,
+) -> None:
+    """Sets the changed fields, writes the entity and audits what moved among `fields`."""
+    before = snapshot(entity, fields)
+    for name, value in changes.items():
+        setattr(entity, name, value)
+    await session.flush()
+    await record_edit(session, actor, entity, before, entity_type=entity_type)
+
+
 def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Only the fields whose value moved, so the trail shows what an edit really changed."""
     keys = [k for k in after if before.get(k) != after[k]]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import uuid
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.identity.principal import Principal
 from app.domain.platform.errors import Conflict, FieldError, InvalidInput, NotFound, PreconditionFailed
+from app.services.platform.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 
 E = TypeVar("E")
 
@@ -44,6 +46,64 @@ async def get_visible(
             f"{model.__name__} {entity_id} was not found.", code=f"{model_any.__tablename__}.not_found"
         )
     return entity
+
+
+@dataclass(frozen=True)
+class OrganizationList(Generic[E]):
+    """Lists one kind of the organization's own records (its channels, webhooks, rules, policies,
+    forms, calendars, API keys), a page at a time in one of the `sortable` orders; call it as
+    `await list_x(session, actor=..., limit=..., cursor=..., options=..., sort=...)`."""
+
+    model: type[E]
+    sortable: dict[str, Any]
+    default_sort: str
+
+    async def __call__(
+        self,
+        session: AsyncSession,
+        *,
+        actor: Principal,
+        limit: int,
+        cursor: str | None,
+        options: ListOptions = NO_OPTIONS,
+        sort: str | None = None,
+    ) -> Page[E]:
+        order = SortOrder.parse(sort or self.default_sort, self.sortable)
+        model: Any = self.model
+        return await paginate(
+            session,
+            select(model).where(model.organization_id == actor.organization_id),
+            sort_column=self.sortable[order.name],
+            id_column=model.id,
+            order=order,
+            limit=limit,
+            cursor=cursor,
+            options=options,
+        )
+
+
+@dataclass(frozen=True)
+class UniqueName:
+    """A kind of the organization's records whose names are unique within it (teams, pipelines,
+    assignment rules, SLA policies); `described_as` starts the refusal's message ("A team")."""
+
+    model: Any
+    described_as: str
+
+    async def ensure_free(
+        self, session: AsyncSession, actor: Principal, name: str, *, exclude: uuid.UUID | None = None
+    ) -> None:
+        """409 `<table>.name_taken` when another of these records (other than `exclude`) has `name`."""
+        model = self.model
+        statement = select(model.id).where(model.organization_id == actor.organization_id, model.name == name)
+        if exclude is not None:
+            statement = statement.where(model.id != exclude)
+        if await session.scalar(statement) is not None:
+            raise Conflict(
+                f"{self.described_as} named {name!r} exists.",
+                code=f"{model.__tablename__}.name_taken",
+                errors=[FieldError("name", "unique", "already in use")],
+            )
 
 
 def check_version(entity: Any, expected_version: int | None) -> None:

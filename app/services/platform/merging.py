@@ -5,18 +5,22 @@ the SLA timers the merge stops, and the 7-day undo window with its refusals."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.identity.principal import Principal
 from app.domain.models import SlaTimer, is_live
-from app.domain.platform.errors import Conflict, FieldError
+from app.domain.notifications.events import Event
+from app.domain.platform.errors import Conflict, FieldError, InvalidInput, NotFound
 from app.domain.sla.sla import TimerState
-from app.services.platform import change_log
+from app.services.platform import audit, change_log, outbox
+
+M = TypeVar("M")
 
 UNDO_WINDOW = timedelta(days=7)
 # Ids named by one statement when moving records back (SQLite binds at most 32,766 parameters).
@@ -123,7 +127,17 @@ async def move_back(
 
 
 class RecordedMerge(Protocol):
-    """What a merge recorded for its undo: the ids it moved per kind, the timers it stopped."""
+    """What a merge recorded for its undo: which records it joined, the ids it moved per kind, the
+    timers it stopped."""
+
+    @property
+    def organization_id(self) -> uuid.UUID: ...
+
+    @property
+    def survivor_id(self) -> uuid.UUID: ...
+
+    @property
+    def duplicate_id(self) -> uuid.UUID: ...
 
     @property
     def moved(self) -> dict[str, Any]: ...
@@ -137,25 +151,74 @@ async def give_back(
     followers: Iterable[Follower],
     merge: RecordedMerge,
     *,
-    organization_id: uuid.UUID,
-    survivor_id: uuid.UUID,
-    duplicate_id: uuid.UUID,
     now: datetime,
     entity: str,
 ) -> None:
     """Undoes a merge's moves: refused unless every record it moved is still on the survivor; then
     exactly those go back to the duplicate and the timers it stopped run again."""
-    await refuse_moved_since(session, followers, merge.moved, survivor_id=survivor_id, entity=entity)
+    await refuse_moved_since(session, followers, merge.moved, survivor_id=merge.survivor_id, entity=entity)
     await move_back(
         session,
         followers,
-        organization_id,
+        merge.organization_id,
         merge.moved,
-        survivor_id=survivor_id,
-        duplicate_id=duplicate_id,
+        survivor_id=merge.survivor_id,
+        duplicate_id=merge.duplicate_id,
         now=now,
     )
     await restart_stopped_timers(session, merge.stopped_timers)
+
+
+class MergedRecord(Protocol):
+    """A survivor or a duplicate (a customer, a lead)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def organization_id(self) -> uuid.UUID: ...
+
+    @property
+    def owner_id(self) -> uuid.UUID | None: ...
+
+
+async def announce(
+    session: AsyncSession,
+    actor: Principal,
+    merge: Any,
+    survivor: MergedRecord,
+    duplicate: MergedRecord,
+    *,
+    entity: str,
+    undone: bool,
+    duplicate_named: dict[str, Any],
+    event: Callable[..., Event],
+    audited: dict[str, Any] | None = None,
+) -> None:
+    """Audits a merge (or its undo) on the survivor, `duplicate_named` naming the duplicate and
+    `audited` added, and records the event `event(moved_count=, notify_user_ids=)` completes: the
+    owners of both records hear of it, unless one of them did it."""
+    moved_counts = {kind: len(ids) for kind, ids in merge.moved.items()}
+    await audit.record_audit(
+        session,
+        actor=actor,
+        action=f"{entity}.merge_undone" if undone else f"{entity}.merged",
+        entity_type=entity,
+        entity_id=survivor.id,
+        after={
+            "merge_id": merge.id,
+            "duplicate_id": duplicate.id,
+            **duplicate_named,
+            "moved": moved_counts,
+            **(audited or {}),
+        },
+    )
+    owners = {owner for owner in (survivor.owner_id, duplicate.owner_id) if owner and owner != actor.user_id}
+    outbox.record(
+        session,
+        organization_id=actor.organization_id,
+        event=event(moved_count=sum(moved_counts.values()), notify_user_ids=tuple(sorted(owners))),
+    )
 
 
 def chunks(ids: Sequence[str]) -> list[list[uuid.UUID]]:
@@ -216,6 +279,41 @@ async def restart_stopped_timers(session: AsyncSession, stopped: list[dict[str, 
             )
             .execution_options(synchronize_session=False)
         )
+
+
+def refuse_merging_into_itself(survivor_id: uuid.UUID, duplicate_id: uuid.UUID, *, entity: str) -> None:
+    if survivor_id == duplicate_id:
+        raise InvalidInput(
+            f"A {entity} cannot be merged into itself.",
+            code=f"{entity}.merge_into_itself",
+            errors=[FieldError("duplicate_id", "same", f"name another {entity}")],
+        )
+
+
+async def pending_merge(
+    session: AsyncSession, model: type[M], survivor: MergedRecord, duplicate_id: uuid.UUID, *, entity: str
+) -> M:
+    """The latest merge of `duplicate_id` into the survivor that is not undone, locked; 404
+    `<entity>_merge.not_found` without one."""
+    merges: Any = model
+    merge = await session.scalar(
+        select(model)
+        .where(
+            merges.organization_id == survivor.organization_id,
+            merges.survivor_id == survivor.id,
+            merges.duplicate_id == duplicate_id,
+            merges.undone_at.is_(None),
+        )
+        .order_by(merges.merged_at.desc())
+        .limit(1)
+        .with_for_update()
+    )
+    if merge is None:
+        raise NotFound(
+            f"No merge of {duplicate_id} into this {entity} is waiting to be undone.",
+            code=f"{entity}_merge.not_found",
+        )
+    return merge
 
 
 def refuse_late_or_chained(*, merged_at: datetime, survivor_merged: bool, now: datetime, entity: str) -> None:

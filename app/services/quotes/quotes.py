@@ -160,17 +160,7 @@ async def update_product(
             code="product.sku_taken",
             errors=[FieldError("sku", "unique", "already in use")],
         ) from exc
-    old, new = audit.changed_fields(before, audit.snapshot(product, PRODUCT_FIELDS))
-    if new:
-        await audit.record_audit(
-            session,
-            actor=actor,
-            action="product.updated",
-            entity_type="product",
-            entity_id=product.id,
-            before=old,
-            after=new,
-        )
+    await audit.record_edit(session, actor, product, before, entity_type="product")
     return product
 
 

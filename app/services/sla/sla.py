@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.identity.principal import Principal
 from app.domain.models import Customer, Lead, SlaPolicy, SlaTimer
-from app.domain.platform.errors import Conflict, FieldError
 from app.domain.sla.calendars import add_business_minutes
 from app.domain.sla.sla import (
     ACTIVE_STATES,
@@ -34,11 +33,20 @@ from app.domain.sla.sla import (
 )
 from app.services.organization.policy import policy_for
 from app.services.platform import audit
-from app.services.platform.common import check_version, get_visible, insert_unless_conflict, matches
+from app.services.platform.common import (
+    OrganizationList,
+    UniqueName,
+    check_version,
+    get_visible,
+    insert_unless_conflict,
+    matches,
+)
 from app.services.platform.jobs import JobName, JobRequest, enqueue_after_commit
 from app.services.platform.list_filters import in_teams
 from app.services.platform.pagination import NO_OPTIONS, ListOptions, Page, SortOrder, paginate
 from app.services.platform.visibility import visible_to
+
+_NAME = UniqueName(SlaPolicy, "An SLA policy")
 
 
 def fire_job(at: datetime) -> JobRequest:
@@ -66,7 +74,7 @@ async def create_policy(
 ) -> SlaPolicy:
     parsed = parse_rules(rules, kind)
     check_target(kind, target_minutes)
-    await _ensure_name_free(session, actor, name)
+    await _NAME.ensure_free(session, actor, name)
     policy = SlaPolicy(
         organization_id=actor.organization_id,
         name=name,
@@ -88,49 +96,12 @@ async def create_policy(
     return policy
 
 
-async def _ensure_name_free(
-    session: AsyncSession, actor: Principal, name: str, exclude: uuid.UUID | None = None
-) -> None:
-    statement = select(SlaPolicy.id).where(
-        SlaPolicy.organization_id == actor.organization_id, SlaPolicy.name == name
-    )
-    if exclude is not None:
-        statement = statement.where(SlaPolicy.id != exclude)
-    if await session.scalar(statement) is not None:
-        raise Conflict(
-            f"An SLA policy named {name!r} exists.",
-            code="sla_policy.name_taken",
-            errors=[FieldError("name", "unique", "already in use")],
-        )
-
-
 async def get_policy(session: AsyncSession, *, actor: Principal, policy_id: uuid.UUID) -> SlaPolicy:
     return await get_visible(session, SlaPolicy, policy_id, actor=actor)
 
 
 _POLICY_SORTABLE = {"created_at": SlaPolicy.created_at, "updated_at": SlaPolicy.updated_at}
-
-
-async def list_policies(
-    session: AsyncSession,
-    *,
-    actor: Principal,
-    limit: int,
-    cursor: str | None,
-    options: ListOptions = NO_OPTIONS,
-    sort: str = "created_at",
-) -> Page[SlaPolicy]:
-    order = SortOrder.parse(sort, _POLICY_SORTABLE)
-    return await paginate(
-        session,
-        select(SlaPolicy).where(SlaPolicy.organization_id == actor.organization_id),
-        sort_column=_POLICY_SORTABLE[order.name],
-        id_column=SlaPolicy.id,
-        order=order,
-        limit=limit,
-        cursor=cursor,
-        options=options,
-    )
+list_policies = OrganizationList(SlaPolicy, _POLICY_SORTABLE, default_sort="created_at")
 
 
 async def update_policy(
@@ -144,7 +115,7 @@ async def update_policy(
     """Running timers keep the schedule they started with; the change applies to new timers."""
     policy = await get_visible(session, SlaPolicy, policy_id, actor=actor, for_update=True)
     if "name" in changes and changes["name"] != policy.name:
-        await _ensure_name_free(session, actor, changes["name"], exclude=policy.id)
+        await _NAME.ensure_free(session, actor, changes["name"], exclude=policy.id)
     rules = parse_rules(changes["rules"], policy.kind) if "rules" in changes else None
     if "target_minutes" in changes:
         check_target(policy.kind, changes["target_minutes"])

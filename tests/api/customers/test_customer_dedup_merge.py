@@ -464,14 +464,21 @@ async def test_a_merge_moves_ten_kinds_of_records_to_the_survivor_and_keeps_ever
             headers=tenant.headers,
         )
     )
-    assert [e["after"]["duplicate_id"] for e in audit["items"]] == [duplicate["id"]]
+    assert [e["after"] for e in audit["items"]] == [
+        {
+            "merge_id": merged["id"],
+            "duplicate_id": duplicate["id"],
+            "duplicate_code": duplicate["code"],
+            "moved": merged["moved"],
+        }
+    ]
     async with app.state.runtime.sessionmaker() as session:
         events = (
             await session.scalars(select(OutboxEvent).where(OutboxEvent.topic == "customer.merged"))
         ).all()
-    assert [(e.payload["duplicate_code"], e.payload["customer_id"]) for e in events] == [
-        (duplicate["code"], survivor["id"])
-    ]
+    assert [
+        (e.payload["duplicate_code"], e.payload["customer_id"], e.payload["moved_count"]) for e in events
+    ] == [(duplicate["code"], survivor["id"], sum(merged["moved"].values()))]
     # New records sent to the old id land on the survivor.
     deal = {"name": "二期", "customer_id": duplicate["id"]}
     opened = ok(await client.post("/api/v1/opportunities", json=deal, headers=scene["rep"]), 201)
@@ -507,7 +514,11 @@ async def test_an_undo_moves_back_exactly_what_the_merge_moved(app, client, make
         t["state"] for t in timers["items"]
     ]  # the follow-up clock stopped by the merge runs again
     again = await _undo(client, headers, survivor["id"], duplicate["id"])
-    assert again.status_code == 404
+    assert (again.status_code, again.json()["code"], again.json()["detail"]) == (
+        404,
+        "customer_merge.not_found",
+        f"No merge of {duplicate['id']} into this customer is waiting to be undone.",
+    )
 
 
 async def test_an_undo_after_seven_days_or_after_the_survivor_was_merged_is_refused_with_the_reason(
@@ -547,6 +558,8 @@ async def test_only_a_supervisor_or_above_merges_and_only_customers_they_see(cli
     assert by_outside_supervisor.status_code == 404
     assert into_itself.status_code == 422
     assert into_itself.json()["code"] == "customer.merge_into_itself"
+    assert into_itself.json()["detail"] == "A customer cannot be merged into itself."
+    assert into_itself.json()["errors"][0]["message"] == "name another customer"
 
 
 async def test_an_undo_is_refused_naming_what_changed_when_moved_records_left_the_survivor(

@@ -155,11 +155,19 @@ async def test_a_lead_merge_moves_every_record_keeps_every_count_and_the_undo_gi
             headers=headers,
         )
     )
-    assert [event["after"]["duplicate_id"] for event in audit["items"]] == [duplicate["id"]]
+    assert [event["after"] for event in audit["items"]] == [
+        {
+            "merge_id": merged["id"],
+            "duplicate_id": duplicate["id"],
+            "duplicate_name": duplicate["name"],
+            "moved": merged["moved"],
+            "filled": ["budget", "region"],
+        }
+    ]
     async with app.state.runtime.sessionmaker() as session:
         events = (await session.scalars(select(OutboxEvent).where(OutboxEvent.topic == "lead.merged"))).all()
-    assert [(e.payload["lead_id"], e.payload["duplicate_id"]) for e in events] == [
-        (survivor["id"], duplicate["id"])
+    assert [(e.payload["lead_id"], e.payload["duplicate_id"], e.payload["moved_count"]) for e in events] == [
+        (survivor["id"], duplicate["id"], sum(merged["moved"].values()))
     ]
 
     # Added to the survivor after the merge: stays with it.
@@ -179,7 +187,12 @@ async def test_a_lead_merge_moves_every_record_keeps_every_count_and_the_undo_gi
     assert await _timer_states(client, headers, duplicate["id"]) == ["running"]
     listed = ok(await client.get("/api/v1/leads", params={"limit": 200}, headers=headers))
     assert len(listed["items"]) == 2
-    assert (await _undo(client, headers, survivor["id"], duplicate["id"])).status_code == 404
+    again = await _undo(client, headers, survivor["id"], duplicate["id"])
+    assert (again.status_code, again.json()["code"], again.json()["detail"]) == (
+        404,
+        "lead_merge.not_found",
+        f"No merge of {duplicate['id']} into this lead is waiting to be undone.",
+    )
 
 
 async def test_a_merge_is_refused_for_the_lead_itself_a_merged_lead_and_leads_of_two_customers(
@@ -203,6 +216,8 @@ async def test_a_merge_is_refused_for_the_lead_itself_a_merged_lead_and_leads_of
 
     assert into_itself.status_code == 422
     assert into_itself.json()["code"] == "lead.merge_into_itself"
+    assert into_itself.json()["detail"] == "A lead cannot be merged into itself."
+    assert into_itself.json()["errors"][0]["message"] == "name another lead"
     assert merged_again.status_code == 409
     assert merged_again.json()["code"] == "lead.already_merged"
     assert converted_apart.status_code == 409
