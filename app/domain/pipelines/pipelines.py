@@ -1,7 +1,9 @@
 """Sales pipelines: stages, the gates an opportunity passes to enter a stage, and the tasks a stage creates.
 
-Pure functions: the service loads the opportunity, the evidence gathered in its current stage and the
-pipeline's stages, asks `unmet_requirements` what is missing, and refuses or records the move.
+A pipeline's configuration (its stages with their evidence requirements and actions, its ordering
+rules) is a set of pydantic models: the one description of the stored JSON, which the API's bodies
+reuse. Pure functions: the service loads the opportunity, the evidence gathered in its current stage
+and the pipeline's stages, asks `unmet_requirements` what is missing, and refuses or records the move.
 """
 
 from __future__ import annotations
@@ -125,12 +127,12 @@ def _text(longest: int) -> Callable[[Any, ValidationInfo], str]:
     def check(value: Any, info: ValidationInfo) -> str:
         if not isinstance(value, str) or not value.strip():
             raise _refusal("value.missing", f"{info.field_name} must be non-empty text")
-        text = value.strip()
-        if len(text) > longest:
+        # Measured as sent, as the contract's maxLength is.
+        if len(value) > longest:
             raise _refusal(
-                "value.too_long", f"{info.field_name} has at most {longest} characters; got {len(text)}"
+                "value.too_long", f"{info.field_name} has at most {longest} characters; got {len(value)}"
             )
-        return text
+        return value.strip()
 
     return check
 

@@ -644,3 +644,23 @@ def test_a_broken_stored_stage_is_refused() -> None:
 
     with pytest.raises(ValueError, match=r"probability\n  must be from 0 to 100; got 170"):
         StageSpec.model_validate(broken)
+
+
+def test_texts_are_measured_as_sent_and_stored_trimmed() -> None:
+    """The contract's maxLength counts what the client sends, spaces included."""
+    raw = valid_stages()
+    raw[0]["name"] = " 触达 "
+    raw[1]["actions"] = [{"title": "回访" + " " * 99, "due_after_business_hours": 8}]
+    raw[2]["name"] = "方" + " " * 64
+
+    with pytest.raises(InvalidInput) as raised:
+        parse_stages(raw)
+
+    assert errors_of(raised) == {
+        ("stages[1].actions[0].title", "value.too_long"),
+        ("stages[2].name", "value.too_long"),
+    }
+    raw[1]["actions"] = [{"title": " 回访 ", "due_after_business_hours": 8}]
+    raw[2]["name"] = "方案演示"
+    stages = parse_stages(raw)
+    assert (stages[0].name, stages[1].actions[0].title) == ("触达", "回访")
