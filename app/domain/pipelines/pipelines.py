@@ -259,13 +259,9 @@ class InfoPointsEvidence(_Config):
     min_count: InfoPointCount = 1
 
 
-_EVIDENCE_KEYS = {
-    EvidenceKind.activity: frozenset(ActivityEvidence.model_fields),
-    EvidenceKind.attachment: frozenset(AttachmentEvidence.model_fields),
-    EvidenceKind.notes: frozenset(NotesEvidence.model_fields),
-    EvidenceKind.info_points: frozenset(InfoPointsEvidence.model_fields),
-}
-_ANY_EVIDENCE_KEY = frozenset().union(*_EVIDENCE_KEYS.values())
+_ANY_EVIDENCE_KEY = frozenset().union(
+    *(kind.model_fields for kind in (ActivityEvidence, AttachmentEvidence, NotesEvidence, InfoPointsEvidence))
+)
 
 
 def _evidence_checked(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
