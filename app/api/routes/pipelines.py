@@ -66,7 +66,7 @@ async def create_pipeline(
         actor=actor,
         name=body.name,
         stages=body.stage_dicts(),
-        ordering_rules=body.ordering_rules,
+        ordering_rules=body.ordering_rule_dicts(),
         lose_reasons=body.lose_reasons if body.lose_reasons is not None else pipelines.DEFAULT_LOSE_REASONS,
         is_default=body.is_default,
     )

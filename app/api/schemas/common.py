@@ -262,6 +262,17 @@ class Record(BaseModel):
     updated_at: datetime
 
 
+def _null_left_out(schema: dict[str, Any]) -> None:
+    options = [option for option in schema.pop("anyOf") if option != {"type": "null"}]
+    schema.update(options[0])
+
+
+NotNull = Field(default=None, json_schema_extra=_null_left_out)
+"""A PatchModel field typed `X | None = NotNull`: like `X | SkipJsonSchema[None]` (the contract shows
+X; PatchModel refuses null), but validated as X alone, so an error names the field
+(`stages[1].kind`), not a member of a union (`stages.list[...][1].kind`, `stages.none`)."""
+
+
 class PatchModel(BaseModel):
     """A partial update: omit a field to keep it. Fields typed `X | SkipJsonSchema[None]` are optional
     but not nullable; an explicit null for them is refused, null clears only `nullable_fields`."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError, ValidatorFunctionWrapHandler, model_validator
@@ -23,14 +24,25 @@ ContentCheck = Callable[[Mapping[str, Any]], object]
 _PATH_STEP = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
 
 
-def checking(key: str, parse: Callable[[Any], object]) -> ContentCheck:
-    """A check of the body's `key` with a domain function, when the body sends a value there."""
+@dataclass(frozen=True)
+class Checking:
+    """A check of the body's `key` with a domain function, when the body sends a value there.
 
-    def check(body: Mapping[str, Any]) -> None:
-        if body.get(key) is not None:
-            parse(body[key])
+    `of_the_whole`: the function checks only how the items of a list go together (stage names,
+    duplicate rules), reading them leniently, while the schema checks each item; its errors then
+    join the schema's even where an item was refused, unless the schema refused the list itself."""
 
-    return check
+    key: str
+    parse: Callable[[Any], object]
+    of_the_whole: bool = False
+
+    def __call__(self, body: Mapping[str, Any]) -> None:
+        if body.get(self.key) is not None:
+            self.parse(body[self.key])
+
+
+def checking(key: str, parse: Callable[[Any], object], *, of_the_whole: bool = False) -> ContentCheck:
+    return Checking(key, parse, of_the_whole)
 
 
 class ContentChecked(BaseModel):
@@ -58,8 +70,8 @@ def validate_with_content_checks(
         schema_errors = refusal.errors()
         added = [
             error
-            for error in _content_errors(data, checks)
-            if not any(_overlap(error["loc"], tuple(found["loc"])) for found in schema_errors)
+            for error, of_the_whole in _content_errors(data, checks)
+            if not any(_overlap(error["loc"], tuple(found["loc"]), of_the_whole) for found in schema_errors)
         ]
         if not added:
             raise
@@ -74,18 +86,25 @@ def validate_with_content_checks(
         raise ValidationError.from_exception_data(refusal.title, kept + added) from refusal
 
 
-def _content_errors(body: Mapping[str, Any], checks: tuple[ContentCheck, ...]) -> list[InitErrorDetails]:
-    errors: list[InitErrorDetails] = []
+def _content_errors(
+    body: Mapping[str, Any], checks: tuple[ContentCheck, ...]
+) -> list[tuple[InitErrorDetails, bool]]:
+    """Each check's errors, with whether the check is of a list as a whole."""
+    errors: list[tuple[InitErrorDetails, bool]] = []
     for check in checks:
+        of_the_whole = isinstance(check, Checking) and check.of_the_whole
         try:
             check(body)
         except InvalidInput as refused:
             errors += [
-                {
-                    "type": PydanticCustomError(error.code, error.message),
-                    "loc": field_location(error.field),
-                    "input": None,
-                }
+                (
+                    {
+                        "type": PydanticCustomError(error.code, error.message),
+                        "loc": field_location(error.field),
+                        "input": None,
+                    },
+                    of_the_whole,
+                )
                 for error in refused.errors
             ]
     return errors
@@ -96,6 +115,10 @@ def field_location(field: str) -> tuple[str | int, ...]:
     return tuple(int(index) if index else name for index, name in _PATH_STEP.findall(field))
 
 
-def _overlap(one: tuple[Any, ...], other: tuple[Any, ...]) -> bool:
-    shorter = min(len(one), len(other))
-    return one[:shorter] == other[:shorter]
+def _overlap(content: tuple[Any, ...], schema: tuple[Any, ...], of_the_whole: bool) -> bool:
+    """Whether the schema's error is at the content error's place, inside it or around it; for a
+    check of the whole, only at it or around it."""
+    if of_the_whole:
+        return content[: len(schema)] == schema
+    shorter = min(len(content), len(schema))
+    return content[:shorter] == schema[:shorter]

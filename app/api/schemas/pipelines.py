@@ -12,6 +12,7 @@ from pydantic.json_schema import SkipJsonSchema
 from app.api.schemas.common import (
     JsonInteger,
     ListPage,
+    NotNull,
     PatchModel,
     Record,
     StoredMoney,
@@ -21,7 +22,16 @@ from app.api.schemas.common import (
 from app.api.schemas.content_checks import ContentChecked, checking
 from app.api.schemas.leads import CustomFields, Money, Notes
 from app.domain.models import OpportunityStatus, TaskStatus
-from app.domain.pipelines.pipelines import Move, StageKind, parse_ordering_rules, parse_stages
+from app.domain.pipelines.pipelines import (
+    MAX_ORDERING_RULES,
+    MAX_STAGES,
+    MIN_STAGES,
+    Move,
+    OrderingRule,
+    StageSpec,
+    check_ordering_rule_list,
+    check_stage_list,
+)
 
 PipelineName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -48,37 +58,26 @@ _STAGE_EXAMPLE: dict[str, Any] = {
 }
 
 
-class StageIn(BaseModel):
+class StageIn(StageSpec):
     """A stage as written; send `id` to keep an existing stage (and its opportunities) in place."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_STAGE_EXAMPLE]})
 
     id: uuid.UUID | None = None
-    name: str = Field(max_length=64)
-    kind: StageKind
-    probability: Annotated[int, JsonInteger]
-    required_fields: Annotated[list[str], Field(max_length=20)] = Field(
-        default_factory=list,
-        description="Opportunity fields that must be filled to enter: amount, expected_close_date, "
-        "contact_id, product_lines, description, competitors, decision_process.",
-    )
-    required_evidence: Annotated[list[dict[str, Any]], Field(max_length=20)] = Field(
-        default_factory=list,
-        description="Evidence gathered in the previous stage to enter this one: "
-        "{kind: activity, min_count, activity_types} | {kind: attachment, min_count} | "
-        "{kind: notes, min_chars} | {kind: info_points, min_count}.",
-    )
-    max_dwell_hours: Annotated[int, JsonInteger] | None = None
-    actions: Annotated[list[dict[str, Any]], Field(max_length=10)] = Field(
-        default_factory=list, description="Tasks created on entry: {title, due_after_business_hours}."
-    )
 
     def spec(self) -> dict[str, Any]:
-        """The stage as the domain parses it (without the id)."""
+        """The stage's configuration as stored (without the id)."""
         return self.model_dump(mode="json", exclude={"id"})
 
 
-_PIPELINE_CHECKS = (checking("stages", parse_stages), checking("ordering_rules", parse_ordering_rules))
+# Each stage and rule is checked by the schema (the domain's models); these are the rules of the
+# lists as a whole, which join the schema's errors in one 422.
+_PIPELINE_CHECKS = (
+    checking("stages", check_stage_list, of_the_whole=True),
+    checking("ordering_rules", check_ordering_rule_list, of_the_whole=True),
+)
+Stages = Annotated[list[StageIn], Field(min_length=MIN_STAGES, max_length=MAX_STAGES)]
+OrderingRules = Annotated[list[OrderingRule], Field(max_length=MAX_ORDERING_RULES)]
 
 
 class PipelineCreate(ContentChecked):
@@ -104,13 +103,16 @@ class PipelineCreate(ContentChecked):
     content_checks = _PIPELINE_CHECKS
 
     name: PipelineName
-    stages: Annotated[list[StageIn], Field(min_length=2, max_length=20)]
-    ordering_rules: Annotated[list[dict[str, Any]], Field(max_length=20)] = Field(default_factory=list)
+    stages: Stages
+    ordering_rules: OrderingRules = Field(default_factory=list)
     lose_reasons: Annotated[list[LoseReason], Field(max_length=30)] | None = None
     is_default: StrictBool = False
 
     def stage_dicts(self) -> list[dict[str, Any]]:
         return [stage.spec() for stage in self.stages]
+
+    def ordering_rule_dicts(self) -> list[dict[str, Any]]:
+        return [rule.model_dump(mode="json") for rule in self.ordering_rules]
 
 
 class PipelineUpdate(ContentChecked, PatchModel):
@@ -122,8 +124,8 @@ class PipelineUpdate(ContentChecked, PatchModel):
     content_checks = _PIPELINE_CHECKS
 
     name: PipelineName | SkipJsonSchema[None] = None
-    stages: Annotated[list[StageIn], Field(min_length=2, max_length=20)] | SkipJsonSchema[None] = None
-    ordering_rules: Annotated[list[dict[str, Any]], Field(max_length=20)] | SkipJsonSchema[None] = None
+    stages: Stages | None = NotNull
+    ordering_rules: OrderingRules | None = NotNull
     lose_reasons: Annotated[list[LoseReason], Field(max_length=30)] | SkipJsonSchema[None] = None
     is_default: StrictBool | SkipJsonSchema[None] = None
 
@@ -134,18 +136,15 @@ class PipelineUpdate(ContentChecked, PatchModel):
         return changes
 
 
-class StageOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+class StageOut(StageSpec):
+    # An answer lists every field (defaults included) and may gain fields; the stored stage was
+    # validated when written.
+    model_config = ConfigDict(
+        from_attributes=True, extra="ignore", json_schema_serialization_defaults_required=True
+    )
 
     id: uuid.UUID
     position: int
-    name: str
-    kind: StageKind
-    probability: int
-    required_fields: list[str]
-    required_evidence: list[dict[str, Any]]
-    max_dwell_hours: int | None
-    actions: list[dict[str, Any]]
 
 
 class PipelineOut(Record):
@@ -172,7 +171,7 @@ class PipelineOut(Record):
 
     name: str
     is_default: bool
-    ordering_rules: list[dict[str, Any]]
+    ordering_rules: list[OrderingRule]
     lose_reasons: list[str]
     stages: list[StageOut]
 

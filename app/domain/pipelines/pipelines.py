@@ -1,19 +1,38 @@
 """Sales pipelines: stages, the gates an opportunity passes to enter a stage, and the tasks a stage creates.
 
-Pure functions: the service loads the opportunity, the evidence gathered in its current stage and the
-pipeline's stages, asks `unmet_requirements` what is missing, and refuses or records the move.
+A pipeline's configuration (its stages with their evidence requirements and actions, its ordering
+rules) is a set of pydantic models: the one description of the stored JSON, which the API's bodies
+reuse. Pure functions: the service loads the opportunity, the evidence gathered in its current stage
+and the pipeline's stages, asks `unmet_requirements` what is missing, and refuses or records the move.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, Self, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WithJsonSchema,
+    WrapValidator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from app.domain.activities.activities import ActivityType, InfoPoint
-from app.domain.platform.errors import FieldError, InvalidInput
+from app.domain.platform.errors import FieldError, InvalidInput, validation_field_errors
 from app.domain.sla.calendars import BusinessCalendar, add_business_minutes
 
 
@@ -28,6 +47,11 @@ class EvidenceKind(StrEnum):
     attachment = "attachment"
     notes = "notes"
     info_points = "info_points"
+
+
+class OrderingMode(StrEnum):
+    reject = "reject"
+    flag = "flag"
 
 
 # Fields a stage may require before an opportunity enters it.
@@ -46,6 +70,7 @@ OPPORTUNITY_REQUIRED_FIELDS = frozenset(
 MIN_STAGES = 2
 MAX_STAGES = 20
 MAX_STAGE_NAME = 64
+MAX_EVIDENCE = 20
 MAX_EVIDENCE_COUNT = 50
 MAX_NOTE_CHARS = 5000
 MAX_DWELL_HOURS = 8760
@@ -56,98 +81,330 @@ MAX_ORDERING_RULES = 20
 # Activities only record the known info points, so asking for more than exist could never be met.
 _KNOWN_INFO_POINTS = frozenset(point.value for point in InfoPoint)
 
-# `id` names the stored stage a written one keeps; the service checks it against the pipeline.
-_STAGE_KEYS = frozenset(
-    {
-        "id",
-        "name",
-        "kind",
-        "probability",
-        "required_fields",
-        "required_evidence",
-        "max_dwell_hours",
-        "actions",
-    }
-)
-_EVIDENCE_KEYS = {
-    EvidenceKind.activity: frozenset({"kind", "min_count", "activity_types"}),
-    EvidenceKind.attachment: frozenset({"kind", "min_count"}),
-    EvidenceKind.notes: frozenset({"kind", "min_chars"}),
-    EvidenceKind.info_points: frozenset({"kind", "min_count"}),
-}
-_ANY_EVIDENCE_KEY = frozenset().union(*_EVIDENCE_KEYS.values())
-_ACTION_KEYS = frozenset({"title", "due_after_business_hours"})
-_ORDERING_KEYS = frozenset({"first", "then", "mode"})
 # Forecasts weight a stage by its probability, and a closed deal is certain either way.
 _CLOSED_PROBABILITY = {StageKind.won: 100, StageKind.lost: 0}
 
 
-@dataclass(frozen=True)
-class EvidenceRequirement:
-    kind: EvidenceKind
-    min_count: int = 1
-    # Empty means an activity of any type counts.
-    activity_types: tuple[ActivityType, ...] = ()
-    min_chars: int = 0
+# --- the stored configuration: typed, validated once, stored as its JSON dump -------------------------
+#
+# The same models check a pipeline the API receives (app/api/schemas/pipelines.py declares its bodies
+# with them, so the contract shows every key and bound), load a stored one, and are what the rules
+# below read. A value that cannot be used is refused with the codes clients have seen since the first
+# release (`value.out_of_range`, `kind.unknown` ...), at the path of the value.
 
-    def as_dict(self) -> dict[str, Any]:
-        match self.kind:
-            case EvidenceKind.activity:
-                return {
-                    "kind": self.kind.value,
-                    "min_count": self.min_count,
-                    "activity_types": [t.value for t in self.activity_types],
+
+def _refusal(code: str, message: str) -> PydanticCustomError:
+    return PydanticCustomError(code, "{reason}", {"reason": message})
+
+
+def _refused_at(
+    title: str, problems: Sequence[tuple[tuple[str | int, ...], str, str]], given: Any
+) -> ValidationError:
+    """One refusal naming several places inside the value being validated (a key, an index)."""
+    details: list[InitErrorDetails] = [
+        {"type": _refusal(code, message), "loc": loc, "input": given} for loc, code, message in problems
+    ]
+    return ValidationError.from_exception_data(title, details)
+
+
+def _whole_number(lowest: int, highest: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        # JSON Schema's integer: 3 and 3.0; never true (Python's 1) nor "3".
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _refusal(
+                "value.invalid", f"must be a whole number from {lowest} to {highest}; got {value!r}"[:200]
+            )
+        if not lowest <= value <= highest:
+            raise _refusal("value.out_of_range", f"must be from {lowest} to {highest}; got {value}"[:200])
+        return value
+
+    return check
+
+
+def _text(longest: int) -> Callable[[Any, ValidationInfo], str]:
+    def check(value: Any, info: ValidationInfo) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise _refusal("value.missing", f"{info.field_name} must be non-empty text")
+        # Measured as sent, as the contract's maxLength is.
+        if len(value) > longest:
+            raise _refusal(
+                "value.too_long", f"{info.field_name} has at most {longest} characters; got {len(value)}"
+            )
+        return value.strip()
+
+    return check
+
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def _as_enum(enum: type[_E], value: Any) -> _E | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return enum(value)
+    except ValueError:
+        return None
+
+
+def _unknown_enum(enum: type[StrEnum], value: Any) -> str:
+    return f"unknown value {value!r}; one of {', '.join(member.value for member in enum)}"[:300]
+
+
+def _known(enum: type[_E], code: str) -> Callable[[Any], _E]:
+    def check(value: Any) -> _E:
+        member = _as_enum(enum, value)
+        if member is None:
+            raise _refusal(code, _unknown_enum(enum, value))
+        return member
+
+    return check
+
+
+def _opportunity_field(value: Any) -> str:
+    if not isinstance(value, str) or value not in OPPORTUNITY_REQUIRED_FIELDS:
+        allowed = ", ".join(sorted(OPPORTUNITY_REQUIRED_FIELDS))
+        raise _refusal(
+            "field.unknown",
+            f"{value!r} is not an opportunity field a stage can require; one of {allowed}"[:300],
+        )
+    return value
+
+
+_Item = TypeVar("_Item")
+
+
+def _distinct(items: tuple[_Item, ...]) -> tuple[_Item, ...]:
+    repeats = [
+        ((index,), "value.duplicate", f"{str(item)!r} is listed twice")
+        for index, item in enumerate(items)
+        if item in items[:index]
+    ]
+    if repeats:
+        raise _refused_at("list", repeats, items)
+    return items
+
+
+StageName = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_STAGE_NAME), BeforeValidator(_text(MAX_STAGE_NAME))
+]
+Probability = Annotated[int, Field(ge=0, le=100), BeforeValidator(_whole_number(0, 100))]
+DwellHours = Annotated[
+    int, Field(ge=1, le=MAX_DWELL_HOURS), BeforeValidator(_whole_number(1, MAX_DWELL_HOURS))
+]
+EvidenceCount = Annotated[
+    int, Field(ge=1, le=MAX_EVIDENCE_COUNT), BeforeValidator(_whole_number(1, MAX_EVIDENCE_COUNT))
+]
+InfoPointCount = Annotated[
+    int,
+    Field(ge=1, le=len(_KNOWN_INFO_POINTS)),
+    BeforeValidator(_whole_number(1, len(_KNOWN_INFO_POINTS))),
+]
+NoteChars = Annotated[int, Field(ge=1, le=MAX_NOTE_CHARS), BeforeValidator(_whole_number(1, MAX_NOTE_CHARS))]
+ActionTitle = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_ACTION_TITLE),
+    BeforeValidator(_text(MAX_ACTION_TITLE)),
+]
+DueHours = Annotated[
+    int, Field(ge=1, le=MAX_ACTION_DUE_HOURS), BeforeValidator(_whole_number(1, MAX_ACTION_DUE_HOURS))
+]
+KnownStageKind = Annotated[StageKind, BeforeValidator(_known(StageKind, "kind.unknown"))]
+KnownActivityType = Annotated[ActivityType, BeforeValidator(_known(ActivityType, "activity_type.unknown"))]
+KnownOrderingMode = Annotated[OrderingMode, BeforeValidator(_known(OrderingMode, "mode.unknown"))]
+RequiredField = Annotated[
+    str,
+    BeforeValidator(_opportunity_field),
+    WithJsonSchema({"type": "string", "enum": sorted(OPPORTUNITY_REQUIRED_FIELDS)}),
+]
+
+
+class _Config(BaseModel):
+    """A part of a pipeline's configuration: every key known (another is refused, naming it), and
+    immutable once validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ActivityEvidence(_Config):
+    """Activities logged in the stage being left."""
+
+    kind: Literal[EvidenceKind.activity]
+    min_count: EvidenceCount = 1
+    activity_types: Annotated[tuple[KnownActivityType, ...], AfterValidator(_distinct)] = Field(
+        default=(), description="The types that count; empty: an activity of any type counts."
+    )
+
+
+class AttachmentEvidence(_Config):
+    """Files on the deal uploaded in the stage being left, on its activities, or sent with the move."""
+
+    kind: Literal[EvidenceKind.attachment]
+    min_count: EvidenceCount = 1
+
+
+class NotesEvidence(_Config):
+    """A note of at least `min_chars` characters written in the stage being left."""
+
+    kind: Literal[EvidenceKind.notes]
+    min_chars: NoteChars
+
+
+class InfoPointsEvidence(_Config):
+    """Distinct information points (budget, decision maker ...) recorded in the stage being left."""
+
+    kind: Literal[EvidenceKind.info_points]
+    min_count: InfoPointCount = 1
+
+
+_ANY_EVIDENCE_KEY = frozenset().union(
+    *(kind.model_fields for kind in (ActivityEvidence, AttachmentEvidence, NotesEvidence, InfoPointsEvidence))
+)
+
+
+def _evidence_checked(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """The requirement's own errors, with its `kind` named when unknown, and a key of another kind
+    of evidence (`min_count` on notes) called not applicable rather than unknown."""
+    if isinstance(value, Mapping):
+        kind = _as_enum(EvidenceKind, value.get("kind"))
+        if kind is None:
+            code, message = (
+                ("kind.unknown", _unknown_enum(EvidenceKind, value["kind"]))
+                if "kind" in value
+                else ("missing", "Field required")
+            )
+            raise _refused_at("EvidenceRequirement", [(("kind",), code, message)], value)
+    try:
+        return handler(value)
+    except ValidationError as refused:
+        raise _not_applicable_named(refused, value) from None
+
+
+def _not_applicable_named(refused: ValidationError, value: Any) -> ValidationError:
+    details: list[InitErrorDetails] = []
+    for error in refused.errors():
+        key = error["loc"][-1] if error["loc"] else None
+        if error["type"] == "extra_forbidden" and key in _ANY_EVIDENCE_KEY:
+            kind = value["kind"]
+            details.append(
+                {
+                    "type": _refusal("field.not_applicable", f"{key} does not apply to {kind} evidence"),
+                    "loc": error["loc"],
+                    "input": error["input"],
                 }
-            case EvidenceKind.notes:
-                return {"kind": self.kind.value, "min_chars": self.min_chars}
-            case EvidenceKind.attachment | EvidenceKind.info_points:
-                return {"kind": self.kind.value, "min_count": self.min_count}
+            )
+        else:
+            details.append(
+                {
+                    "type": PydanticCustomError(error["type"], "{reason}", {"reason": error["msg"]}),
+                    "loc": error["loc"],
+                    "input": error["input"],
+                }
+            )
+    return ValidationError.from_exception_data(refused.title, details)
 
 
-@dataclass(frozen=True)
-class ActionSpec:
+EvidenceRequirement = Annotated[
+    ActivityEvidence | AttachmentEvidence | NotesEvidence | InfoPointsEvidence,
+    Field(discriminator="kind"),
+    WrapValidator(_evidence_checked),
+]
+"""What a stage asks to have been gathered in the stage before it; `kind` says which."""
+
+
+class ActionSpec(_Config):
     """A task the opportunity's owner gets when the opportunity enters the stage."""
 
-    title: str
-    due_after_business_hours: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"title": self.title, "due_after_business_hours": self.due_after_business_hours}
+    title: ActionTitle
+    due_after_business_hours: DueHours
 
 
-@dataclass(frozen=True)
-class StageSpec:
-    name: str
-    kind: StageKind
-    probability: int
-    required_fields: tuple[str, ...] = ()
+class StageSpec(_Config):
+    name: StageName
+    kind: KnownStageKind
+    probability: Probability = Field(description="Percent; a won stage has 100, a lost one 0.")
+    required_fields: Annotated[
+        tuple[RequiredField, ...],
+        Field(max_length=len(OPPORTUNITY_REQUIRED_FIELDS)),
+        AfterValidator(_distinct),
+    ] = Field(default=(), description="Opportunity fields that must be filled in to enter.")
     # Checked against what was gathered in the stage being left, because that is where the work happens:
     # the needs list that lets a deal into 方案呈现 is collected during 需求诊断.
-    required_evidence: tuple[EvidenceRequirement, ...] = ()
-    max_dwell_hours: int | None = None
-    actions: tuple[ActionSpec, ...] = ()
+    required_evidence: Annotated[tuple[EvidenceRequirement, ...], Field(max_length=MAX_EVIDENCE)] = Field(
+        default=(),
+        description="Evidence gathered in the previous stage to enter this one (none on the first stage).",
+    )
+    max_dwell_hours: DwellHours | None = Field(
+        default=None, description="Longer in the stage counts as overdue; null: no limit."
+    )
+    actions: Annotated[tuple[ActionSpec, ...], Field(max_length=MAX_ACTIONS)] = Field(
+        default=(), description="Tasks the owner gets on entry, due in business hours."
+    )
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "kind": self.kind.value,
-            "probability": self.probability,
-            "required_fields": list(self.required_fields),
-            "required_evidence": [requirement.as_dict() for requirement in self.required_evidence],
-            "max_dwell_hours": self.max_dwell_hours,
-            "actions": [action.as_dict() for action in self.actions],
-        }
+    @model_validator(mode="after")
+    def _closed_stage_probability(self) -> Self:
+        fixed = _CLOSED_PROBABILITY.get(self.kind)
+        if fixed is not None and self.probability != fixed:
+            message = f"a {self.kind} stage has probability {fixed}; got {self.probability}"
+            raise _refused_at(
+                "StageSpec", [(("probability",), "probability.mismatch", message)], self.probability
+            )
+        return self
 
 
-def parse_stages(raw: Sequence[Mapping[str, Any]]) -> list[StageSpec]:
+class OrderingRule(_Config):
+    """An activity of type `then` is expected only after one of type `first` on the same opportunity."""
+
+    first: KnownActivityType
+    then: KnownActivityType
+    mode: KnownOrderingMode = Field(
+        default=OrderingMode.flag, description="reject: refuse the activity; flag: accept it with a warning."
+    )
+
+    @model_validator(mode="after")
+    def _two_types(self) -> Self:
+        if self.then is self.first:
+            raise _refused_at(
+                "OrderingRule", [(("then",), "value.invalid", "then must differ from first")], self.then
+            )
+        return self
+
+
+_STAGE_LIST: TypeAdapter[list[StageSpec]] = TypeAdapter(list[StageSpec])
+_ORDERING_RULE_LIST: TypeAdapter[list[OrderingRule]] = TypeAdapter(
+    Annotated[list[OrderingRule], Field(max_length=MAX_ORDERING_RULES)]
+)
+
+
+def parse_stages(raw: Any) -> list[StageSpec]:
     """Validated stages, or InvalidInput naming every problem at once, each with its field path."""
+    stages: list[StageSpec] = []
+    try:
+        stages = _STAGE_LIST.validate_python(raw)
+        errors = []
+    except ValidationError as refused:
+        errors = validation_field_errors(refused.errors(), {"stages": raw}, prefix=("stages",))
+    errors += stage_list_errors(raw)
+    if errors:
+        raise InvalidInput("The pipeline's stages cannot be used.", code="pipeline.invalid", errors=errors)
+    return stages
+
+
+def check_stage_list(raw: Any) -> None:
+    """The rules of a stage list as a whole (InvalidInput), for a body whose stages the schema checks."""
+    errors = stage_list_errors(raw)
+    if errors:
+        raise InvalidInput("The pipeline's stages cannot be used.", code="pipeline.invalid", errors=errors)
+
+
+def stage_list_errors(raw: Any) -> list[FieldError]:
+    """What is wrong with the stages together: their number, names, kinds and order. Read from the
+    stages as sent, so a stage refused for its own values still counts (its name is still taken)."""
+    if not isinstance(raw, list | tuple):
+        return []
     errors: list[FieldError] = []
-    if isinstance(raw, str | bytes) or not isinstance(raw, Sequence):
-        raise InvalidInput(
-            "The pipeline's stages cannot be used.",
-            code="pipeline.invalid",
-            errors=[FieldError("stages", "value.invalid", "stages must be a list")],
-        )
     if not MIN_STAGES <= len(raw) <= MAX_STAGES:
         errors.append(
             FieldError(
@@ -156,14 +413,8 @@ def parse_stages(raw: Sequence[Mapping[str, Any]]) -> list[StageSpec]:
                 f"a pipeline has {MIN_STAGES} to {MAX_STAGES} stages; got {len(raw)}",
             )
         )
-    stages: list[StageSpec] = []
-    names: list[str | None] = []
-    kinds: list[StageKind | None] = []
-    for index, item in enumerate(raw):
-        stage = _parse_stage(item, f"stages[{index}]", errors, names, kinds)
-        if stage is not None:
-            stages.append(stage)
-    if raw and isinstance(raw[0], Mapping) and raw[0].get("required_evidence"):
+    items = [item if isinstance(item, Mapping) else {} for item in raw]
+    if items and items[0].get("required_evidence"):
         errors.append(
             FieldError(
                 "stages[0].required_evidence",
@@ -171,56 +422,63 @@ def parse_stages(raw: Sequence[Mapping[str, Any]]) -> list[StageSpec]:
                 "opportunities start in the first stage, so there is no earlier stage to gather evidence in",
             )
         )
+    names = [_name_as_sent(item.get("name")) for item in items]
+    kinds = [_as_enum(StageKind, item.get("kind")) for item in items]
     if raw:
         _check_names(names, errors)
         _check_kinds(names, kinds, errors)
-    if errors:
-        raise InvalidInput("The pipeline's stages cannot be used.", code="pipeline.invalid", errors=errors)
-    return stages
+    return errors
 
 
-def stage_from_dict(raw: Mapping[str, Any]) -> StageSpec:
-    """One stored stage, as written by `StageSpec.as_dict` after `parse_stages` accepted its pipeline.
-
-    A stored stage that no longer validates is broken data, not a client mistake, hence ValueError.
-    """
-    errors: list[FieldError] = []
-    stage = _parse_stage(raw, "stage", errors, [], [])
-    if stage is None:
-        raise ValueError("stored stage is invalid: " + "; ".join(f"{e.field}: {e.message}" for e in errors))
-    return stage
-
-
-def _parse_stage(
-    item: Any,
-    where: str,
-    errors: list[FieldError],
-    names: list[str | None],
-    kinds: list[StageKind | None],
-) -> StageSpec | None:
-    if not isinstance(item, Mapping):
-        errors.append(FieldError(where, "value.invalid", "a stage must be an object"))
-        names.append(None)
-        kinds.append(None)
+def _name_as_sent(value: Any) -> str | None:
+    if not isinstance(value, str) or not value.strip() or len(value.strip()) > MAX_STAGE_NAME:
         return None
-    errors_before = len(errors)
-    _reject_unknown_keys(item, _STAGE_KEYS, where, errors)
-    name = _text(item, "name", MAX_STAGE_NAME, where, errors)
-    kind = _enum(item, "kind", StageKind, where, errors)
-    names.append(name)
-    kinds.append(kind)
-    probability = _probability(item, kind, where, errors)
-    required_fields = _required_fields(item.get("required_fields", []), f"{where}.required_fields", errors)
-    evidence = _evidence_list(item.get("required_evidence", []), f"{where}.required_evidence", errors)
-    max_dwell_hours = None
-    if item.get("max_dwell_hours") is not None:
-        max_dwell_hours = _int_between(
-            item["max_dwell_hours"], 1, MAX_DWELL_HOURS, f"{where}.max_dwell_hours", errors
+    return value.strip()
+
+
+def parse_ordering_rules(raw: Any) -> tuple[OrderingRule, ...]:
+    """Validated ordering rules, or InvalidInput naming every problem with its field path."""
+    rules: list[OrderingRule] = []
+    try:
+        rules = _ORDERING_RULE_LIST.validate_python(raw)
+        errors = []
+    except ValidationError as refused:
+        errors = validation_field_errors(
+            refused.errors(), {"ordering_rules": raw}, prefix=("ordering_rules",)
         )
-    actions = _actions(item.get("actions", []), f"{where}.actions", errors)
-    if name is None or kind is None or probability is None or len(errors) > errors_before:
-        return None
-    return StageSpec(name, kind, probability, required_fields, evidence, max_dwell_hours, actions)
+    errors += ordering_rule_list_errors(raw)
+    if errors:
+        raise InvalidInput(
+            "The activity ordering rules cannot be used.", code="ordering_rules.invalid", errors=errors
+        )
+    return tuple(rules)
+
+
+def check_ordering_rule_list(raw: Any) -> None:
+    """The rules of the list as a whole (InvalidInput), for a body whose rules the schema checks."""
+    errors = ordering_rule_list_errors(raw)
+    if errors:
+        raise InvalidInput(
+            "The activity ordering rules cannot be used.", code="ordering_rules.invalid", errors=errors
+        )
+
+
+def ordering_rule_list_errors(raw: Any) -> list[FieldError]:
+    """A valid rule that repeats the pair of types of an earlier valid one."""
+    if not isinstance(raw, list | tuple):
+        return []
+    errors: list[FieldError] = []
+    pairs: set[tuple[ActivityType, ActivityType]] = set()
+    for index, item in enumerate(raw):
+        try:
+            rule = OrderingRule.model_validate(item)
+        except ValidationError:
+            continue
+        if (rule.first, rule.then) in pairs:
+            message = f"{rule.first.value} before {rule.then.value} is already a rule"
+            errors.append(FieldError(f"ordering_rules[{index}]", "rule.duplicate", message))
+        pairs.add((rule.first, rule.then))
+    return errors
 
 
 def _check_names(names: Sequence[str | None], errors: list[FieldError]) -> None:
@@ -282,225 +540,6 @@ def _check_kinds(
     ):
         if kind not in kinds:
             errors.append(FieldError("stages", code, message))
-
-
-def _probability(
-    item: Mapping[str, Any], kind: StageKind | None, where: str, errors: list[FieldError]
-) -> int | None:
-    path = f"{where}.probability"
-    if "probability" not in item:
-        errors.append(FieldError(path, "value.missing", "probability is required"))
-        return None
-    probability = _int_between(item["probability"], 0, 100, path, errors)
-    if probability is None:
-        return None
-    fixed = _CLOSED_PROBABILITY.get(kind) if kind is not None else None
-    if fixed is not None and probability != fixed:
-        errors.append(
-            FieldError(
-                path,
-                "probability.mismatch",
-                f"a {kind} stage has probability {fixed}; got {probability}",
-            )
-        )
-        return None
-    return probability
-
-
-def _required_fields(raw: Any, where: str, errors: list[FieldError]) -> tuple[str, ...]:
-    items = _list(raw, where, errors)
-    fields: list[str] = []
-    for index, value in enumerate(items):
-        path = f"{where}[{index}]"
-        if not isinstance(value, str) or value not in OPPORTUNITY_REQUIRED_FIELDS:
-            allowed = ", ".join(sorted(OPPORTUNITY_REQUIRED_FIELDS))
-            errors.append(
-                FieldError(
-                    path,
-                    "field.unknown",
-                    f"{value!r} is not an opportunity field a stage can require; one of {allowed}"[:300],
-                )
-            )
-        elif value in fields:
-            errors.append(FieldError(path, "value.duplicate", f"{value!r} is listed twice"))
-        else:
-            fields.append(value)
-    return tuple(fields)
-
-
-def _evidence_list(raw: Any, where: str, errors: list[FieldError]) -> tuple[EvidenceRequirement, ...]:
-    requirements = [
-        _requirement(item, f"{where}[{index}]", errors)
-        for index, item in enumerate(_list(raw, where, errors))
-    ]
-    return tuple(requirement for requirement in requirements if requirement is not None)
-
-
-def _requirement(item: Any, where: str, errors: list[FieldError]) -> EvidenceRequirement | None:
-    if not isinstance(item, Mapping):
-        errors.append(FieldError(where, "value.invalid", "an evidence requirement must be an object"))
-        return None
-    errors_before = len(errors)
-    kind = _enum(item, "kind", EvidenceKind, where, errors)
-    if kind is None:
-        _reject_unknown_keys(item, _ANY_EVIDENCE_KEY, where, errors)
-        return None
-    for key in item:
-        if key in _ANY_EVIDENCE_KEY and key not in _EVIDENCE_KEYS[kind]:
-            errors.append(
-                FieldError(
-                    f"{where}.{key}", "field.not_applicable", f"{key} does not apply to {kind} evidence"
-                )
-            )
-    _reject_unknown_keys(item, _ANY_EVIDENCE_KEY, where, errors)
-    if kind is EvidenceKind.notes:
-        if "min_chars" not in item:
-            errors.append(FieldError(f"{where}.min_chars", "value.missing", "notes evidence needs min_chars"))
-            return None
-        min_chars = _int_between(item["min_chars"], 1, MAX_NOTE_CHARS, f"{where}.min_chars", errors)
-        return None if min_chars is None else EvidenceRequirement(kind, min_chars=min_chars)
-    most = len(_KNOWN_INFO_POINTS) if kind is EvidenceKind.info_points else MAX_EVIDENCE_COUNT
-    min_count = _int_between(item.get("min_count", 1), 1, most, f"{where}.min_count", errors)
-    activity_types: tuple[ActivityType, ...] = ()
-    if kind is EvidenceKind.activity:
-        activity_types = _activity_types(item.get("activity_types", []), f"{where}.activity_types", errors)
-    if min_count is None or len(errors) > errors_before:
-        return None
-    return EvidenceRequirement(kind, min_count=min_count, activity_types=activity_types)
-
-
-def _activity_types(raw: Any, where: str, errors: list[FieldError]) -> tuple[ActivityType, ...]:
-    types: list[ActivityType] = []
-    for index, value in enumerate(_list(raw, where, errors)):
-        path = f"{where}[{index}]"
-        activity_type = _as_enum(ActivityType, value)
-        if activity_type is None:
-            errors.append(FieldError(path, "activity_type.unknown", _unknown_enum(ActivityType, value)))
-        elif activity_type in types:
-            errors.append(FieldError(path, "value.duplicate", f"{value!r} is listed twice"))
-        else:
-            types.append(activity_type)
-    return tuple(types)
-
-
-def _actions(raw: Any, where: str, errors: list[FieldError]) -> tuple[ActionSpec, ...]:
-    items = _list(raw, where, errors)
-    if len(items) > MAX_ACTIONS:
-        errors.append(FieldError(where, "too_many", f"at most {MAX_ACTIONS} actions; got {len(items)}"))
-    actions: list[ActionSpec] = []
-    for index, item in enumerate(items):
-        path = f"{where}[{index}]"
-        if not isinstance(item, Mapping):
-            errors.append(FieldError(path, "value.invalid", "an action must be an object"))
-            continue
-        _reject_unknown_keys(item, _ACTION_KEYS, path, errors)
-        title = _text(item, "title", MAX_ACTION_TITLE, path, errors)
-        due = None
-        if "due_after_business_hours" not in item:
-            errors.append(
-                FieldError(
-                    f"{path}.due_after_business_hours",
-                    "value.missing",
-                    "due_after_business_hours is required",
-                )
-            )
-        else:
-            due = _int_between(
-                item["due_after_business_hours"],
-                1,
-                MAX_ACTION_DUE_HOURS,
-                f"{path}.due_after_business_hours",
-                errors,
-            )
-        if title is not None and due is not None:
-            actions.append(ActionSpec(title, due))
-    return tuple(actions)
-
-
-def _reject_unknown_keys(
-    item: Mapping[Any, Any], allowed: frozenset[str], where: str, errors: list[FieldError]
-) -> None:
-    for key in item:
-        if key not in allowed:
-            errors.append(
-                FieldError(
-                    f"{where}.{key}"[:200],
-                    "field.unknown",
-                    f"unknown field {key!r}; allowed: {', '.join(sorted(allowed))}"[:300],
-                )
-            )
-
-
-def _text(
-    item: Mapping[str, Any], key: str, longest: int, where: str, errors: list[FieldError]
-) -> str | None:
-    path = f"{where}.{key}"
-    value = item.get(key)
-    if not isinstance(value, str) or not value.strip():
-        errors.append(FieldError(path, "value.missing", f"{key} must be non-empty text"))
-        return None
-    text = value.strip()
-    if len(text) > longest:
-        errors.append(
-            FieldError(path, "value.too_long", f"{key} has at most {longest} characters; got {len(text)}")
-        )
-        return None
-    return text
-
-
-def _int_between(value: Any, lowest: int, highest: int, path: str, errors: list[FieldError]) -> int | None:
-    # JSON true/false would pass as 1/0 otherwise.
-    if isinstance(value, bool) or not isinstance(value, int):
-        errors.append(
-            FieldError(
-                path,
-                "value.invalid",
-                f"must be a whole number from {lowest} to {highest}; got {value!r}"[:200],
-            )
-        )
-        return None
-    if not lowest <= value <= highest:
-        errors.append(
-            FieldError(path, "value.out_of_range", f"must be from {lowest} to {highest}; got {value}"[:200])
-        )
-        return None
-    return value
-
-
-def _list(value: Any, where: str, errors: list[FieldError]) -> list[Any]:
-    if isinstance(value, list | tuple):
-        return list(value)
-    errors.append(FieldError(where, "value.invalid", f"must be a list; got {value!r}"[:200]))
-    return []
-
-
-_E = TypeVar("_E", bound=StrEnum)
-
-
-def _as_enum(enum: type[_E], value: Any) -> _E | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return enum(value)
-    except ValueError:
-        return None
-
-
-def _unknown_enum(enum: type[StrEnum], value: Any) -> str:
-    return f"unknown value {value!r}; one of {', '.join(member.value for member in enum)}"[:300]
-
-
-def _enum(
-    item: Mapping[str, Any], key: str, enum: type[_E], where: str, errors: list[FieldError]
-) -> _E | None:
-    path = f"{where}.{key}"
-    if key not in item:
-        errors.append(FieldError(path, "value.missing", f"{key} is required"))
-        return None
-    member = _as_enum(enum, item[key])
-    if member is None:
-        errors.append(FieldError(path, f"{key}.unknown", _unknown_enum(enum, item[key])))
-    return member
 
 
 class LeadWork(StrEnum):
@@ -573,8 +612,8 @@ def _plural(count: int, singular: str, plural: str) -> str:
 
 
 def _evidence_shortfall(requirement: EvidenceRequirement, evidence: StageEvidence) -> str | None:
-    match requirement.kind:
-        case EvidenceKind.activity:
+    match requirement:
+        case ActivityEvidence():
             wanted = set(requirement.activity_types)
             found = sum(1 for t in evidence.activity_types if not wanted or t in wanted)
             if found >= requirement.min_count:
@@ -586,7 +625,7 @@ def _evidence_shortfall(requirement: EvidenceRequirement, evidence: StageEvidenc
             )
             needed = _plural(requirement.min_count, "activity", "activities")
             return f"needs {needed} {of_type} in this stage; found {found}"
-        case EvidenceKind.attachment:
+        case AttachmentEvidence():
             if evidence.attachment_count >= requirement.min_count:
                 return None
             needed = _plural(requirement.min_count, "attachment", "attachments")
@@ -594,14 +633,14 @@ def _evidence_shortfall(requirement: EvidenceRequirement, evidence: StageEvidenc
                 f"needs {needed} in this stage (uploaded to the deal or one of its activities, or sent "
                 f"with the change); found {evidence.attachment_count}"
             )
-        case EvidenceKind.notes:
+        case NotesEvidence():
             if evidence.longest_note_chars >= requirement.min_chars:
                 return None
             return (
                 f"needs a note of at least {requirement.min_chars} characters in this stage; "
                 f"the longest has {evidence.longest_note_chars}"
             )
-        case EvidenceKind.info_points:
+        case InfoPointsEvidence():
             known = sorted(evidence.info_points & _KNOWN_INFO_POINTS)
             if len(known) >= requirement.min_count:
                 return None
@@ -635,83 +674,10 @@ def classify_move(stages: Sequence[StageSpec], from_index: int, to_index: int) -
     return Move.forward if to_index == from_index + 1 else Move.skip
 
 
-class OrderingMode(StrEnum):
-    reject = "reject"
-    flag = "flag"
-
-
-@dataclass(frozen=True)
-class OrderingRule:
-    """An activity of type `then` is expected only after one of type `first` on the same opportunity."""
-
-    first: ActivityType
-    then: ActivityType
-    mode: OrderingMode = OrderingMode.flag
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"first": self.first.value, "then": self.then.value, "mode": self.mode.value}
-
-
 # Quoting before the customer has seen the product is flagged for the manager, not refused.
 DEFAULT_ORDERING_RULES: tuple[OrderingRule, ...] = (
-    OrderingRule(ActivityType.demo, ActivityType.quote_sent, OrderingMode.flag),
+    OrderingRule(first=ActivityType.demo, then=ActivityType.quote_sent, mode=OrderingMode.flag),
 )
-
-
-def parse_ordering_rules(raw: Sequence[Mapping[str, Any]]) -> tuple[OrderingRule, ...]:
-    """Validated ordering rules, or InvalidInput naming every problem with its field path."""
-    errors: list[FieldError] = []
-    rules: list[OrderingRule] = []
-    if isinstance(raw, str | bytes) or not isinstance(raw, Sequence):
-        raw = []
-        errors.append(FieldError("ordering_rules", "value.invalid", "ordering_rules must be a list"))
-    if len(raw) > MAX_ORDERING_RULES:
-        errors.append(
-            FieldError("ordering_rules", "too_many", f"at most {MAX_ORDERING_RULES} rules; got {len(raw)}")
-        )
-    for index, item in enumerate(raw):
-        where = f"ordering_rules[{index}]"
-        if not isinstance(item, Mapping):
-            errors.append(FieldError(where, "value.invalid", "an ordering rule must be an object"))
-            continue
-        errors_before = len(errors)
-        _reject_unknown_keys(item, _ORDERING_KEYS, where, errors)
-        first = _ordering_type(item, "first", where, errors)
-        then = _ordering_type(item, "then", where, errors)
-        mode = _as_enum(OrderingMode, item.get("mode", OrderingMode.flag.value))
-        if mode is None:
-            errors.append(
-                FieldError(f"{where}.mode", "mode.unknown", _unknown_enum(OrderingMode, item["mode"]))
-            )
-        if first is None or then is None or mode is None or len(errors) > errors_before:
-            continue
-        if first is then:
-            errors.append(FieldError(f"{where}.then", "value.invalid", "then must differ from first"))
-            continue
-        if any((rule.first, rule.then) == (first, then) for rule in rules):
-            errors.append(
-                FieldError(where, "rule.duplicate", f"{first.value} before {then.value} is already a rule")
-            )
-            continue
-        rules.append(OrderingRule(first, then, mode))
-    if errors:
-        raise InvalidInput(
-            "The activity ordering rules cannot be used.", code="ordering_rules.invalid", errors=errors
-        )
-    return tuple(rules)
-
-
-def _ordering_type(
-    item: Mapping[str, Any], key: str, where: str, errors: list[FieldError]
-) -> ActivityType | None:
-    path = f"{where}.{key}"
-    if key not in item:
-        errors.append(FieldError(path, "value.missing", f"{key} is required"))
-        return None
-    activity_type = _as_enum(ActivityType, item[key])
-    if activity_type is None:
-        errors.append(FieldError(path, "activity_type.unknown", _unknown_enum(ActivityType, item[key])))
-    return activity_type
 
 
 def ordering_violations(
@@ -732,29 +698,37 @@ def task_due_dates(
     ]
 
 
-def _activity(*types: ActivityType, min_count: int = 1) -> EvidenceRequirement:
-    return EvidenceRequirement(EvidenceKind.activity, min_count=min_count, activity_types=types)
+def _stage(name: str, kind: StageKind, probability: int, **rest: Any) -> StageSpec:
+    return StageSpec(name=name, kind=kind, probability=probability, **rest)
 
 
-def _notes(min_chars: int) -> EvidenceRequirement:
-    return EvidenceRequirement(EvidenceKind.notes, min_chars=min_chars)
+def _activity(*types: ActivityType, min_count: int = 1) -> ActivityEvidence:
+    return ActivityEvidence(kind=EvidenceKind.activity, min_count=min_count, activity_types=types)
 
 
-def _info_points(min_count: int) -> EvidenceRequirement:
-    return EvidenceRequirement(EvidenceKind.info_points, min_count=min_count)
+def _notes(min_chars: int) -> NotesEvidence:
+    return NotesEvidence(kind=EvidenceKind.notes, min_chars=min_chars)
 
 
-def _attachments(min_count: int) -> EvidenceRequirement:
-    return EvidenceRequirement(EvidenceKind.attachment, min_count=min_count)
+def _info_points(min_count: int) -> InfoPointsEvidence:
+    return InfoPointsEvidence(kind=EvidenceKind.info_points, min_count=min_count)
+
+
+def _attachments(min_count: int) -> AttachmentEvidence:
+    return AttachmentEvidence(kind=EvidenceKind.attachment, min_count=min_count)
+
+
+def _action(title: str, due_after_business_hours: int) -> ActionSpec:
+    return ActionSpec(title=title, due_after_business_hours=due_after_business_hours)
 
 
 # After the customer has seen the solution: send references while interest is high, then ask how it landed.
-_POST_DEMO_ACTIONS = (ActionSpec("发送案例资料", 48), ActionSpec("满意度回访", 72))
+_POST_DEMO_ACTIONS = (_action("发送案例资料", 48), _action("满意度回访", 72))
 
 # Long projects with many stakeholders (工程、集成): the decision chain must be known before a proposal.
 PROJECT_SALES_TEMPLATE: tuple[StageSpec, ...] = (
-    StageSpec("初步接触", StageKind.open, 10, max_dwell_hours=168),
-    StageSpec(
+    _stage("初步接触", StageKind.open, 10, max_dwell_hours=168),
+    _stage(
         "需求诊断",
         StageKind.open,
         25,
@@ -762,7 +736,7 @@ PROJECT_SALES_TEMPLATE: tuple[StageSpec, ...] = (
         required_evidence=(_activity(ActivityType.call, ActivityType.visit, ActivityType.meeting),),
         max_dwell_hours=240,
     ),
-    StageSpec(
+    _stage(
         "方案呈现",
         StageKind.open,
         50,
@@ -770,7 +744,7 @@ PROJECT_SALES_TEMPLATE: tuple[StageSpec, ...] = (
         required_evidence=(_info_points(3), _notes(50)),
         max_dwell_hours=336,
     ),
-    StageSpec(
+    _stage(
         "异议处理",
         StageKind.open,
         70,
@@ -781,7 +755,7 @@ PROJECT_SALES_TEMPLATE: tuple[StageSpec, ...] = (
     ),
     # The signed contract is uploaded to the deal (or sent with the change), so the won stage asks for an
     # attachment.
-    StageSpec(
+    _stage(
         "签约交付",
         StageKind.won,
         100,
@@ -789,13 +763,13 @@ PROJECT_SALES_TEMPLATE: tuple[StageSpec, ...] = (
         required_evidence=(_attachments(1),),
     ),
     # Managers review lost deals, so the reason has to be written down.
-    StageSpec("输单", StageKind.lost, 0, required_evidence=(_notes(20),)),
+    _stage("输单", StageKind.lost, 0, required_evidence=(_notes(20),)),
 )
 
 # Shorter, repeatable B2B sales: a demo is the turning point before a quote.
 B2B_TEMPLATE: tuple[StageSpec, ...] = (
-    StageSpec("触达", StageKind.open, 10, max_dwell_hours=120),
-    StageSpec(
+    _stage("触达", StageKind.open, 10, max_dwell_hours=120),
+    _stage(
         "需求确认",
         StageKind.open,
         20,
@@ -803,7 +777,7 @@ B2B_TEMPLATE: tuple[StageSpec, ...] = (
         required_evidence=(_notes(30),),
         max_dwell_hours=240,
     ),
-    StageSpec(
+    _stage(
         "方案演示",
         StageKind.open,
         40,
@@ -811,7 +785,7 @@ B2B_TEMPLATE: tuple[StageSpec, ...] = (
         required_evidence=(_info_points(3),),
         max_dwell_hours=240,
     ),
-    StageSpec(
+    _stage(
         "报价谈判",
         StageKind.open,
         70,
@@ -820,14 +794,14 @@ B2B_TEMPLATE: tuple[StageSpec, ...] = (
         max_dwell_hours=336,
         actions=_POST_DEMO_ACTIONS,
     ),
-    StageSpec(
+    _stage(
         "赢单",
         StageKind.won,
         100,
         required_fields=("amount", "expected_close_date"),
         required_evidence=(_attachments(1),),
     ),
-    StageSpec("输单", StageKind.lost, 0, required_evidence=(_notes(10),)),
+    _stage("输单", StageKind.lost, 0, required_evidence=(_notes(10),)),
 )
 
 TEMPLATES: dict[str, tuple[StageSpec, ...]] = {

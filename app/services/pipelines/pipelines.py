@@ -24,7 +24,6 @@ from app.domain.pipelines.pipelines import (
     StageSpec,
     parse_ordering_rules,
     parse_stages,
-    stage_from_dict,
 )
 from app.domain.platform.errors import Conflict, FieldError, InvalidInput, NotFound
 from app.services.platform import audit, change_log
@@ -44,8 +43,9 @@ class PipelineWithStages:
 
 
 def stage_spec(stage: PipelineStage) -> StageSpec:
-    """The stored stage as the domain reads it (stored stages were validated when written)."""
-    return stage_from_dict(_stage_json(stage))
+    """The stored stage as the domain reads it (stored stages were validated when written, so one that
+    no longer validates is broken data: pydantic's ValidationError, a ValueError)."""
+    return StageSpec.model_validate(_stage_json(stage))
 
 
 def _stage_json(stage: PipelineStage) -> dict[str, Any]:
@@ -61,16 +61,7 @@ def _stage_json(stage: PipelineStage) -> dict[str, Any]:
 
 
 def _stage_values(spec: StageSpec) -> dict[str, Any]:
-    stored = spec.as_dict()
-    return {
-        "name": spec.name,
-        "kind": spec.kind,
-        "probability": spec.probability,
-        "required_fields": list(stored.get("required_fields", [])),
-        "required_evidence": list(stored.get("required_evidence", [])),
-        "max_dwell_hours": spec.max_dwell_hours,
-        "actions": list(stored.get("actions", [])),
-    }
+    return {**spec.model_dump(mode="json"), "kind": spec.kind}
 
 
 def _lose_reasons(raw: Sequence[str]) -> list[str]:
@@ -125,7 +116,7 @@ async def create_pipeline(
     pipeline = Pipeline(
         organization_id=actor.organization_id,
         name=name,
-        ordering_rules=[rule.as_dict() for rule in rules],
+        ordering_rules=[rule.model_dump(mode="json") for rule in rules],
         lose_reasons=_lose_reasons(lose_reasons),
     )
     session.add(pipeline)
@@ -169,8 +160,8 @@ async def seed_templates(session: AsyncSession, *, organization_id: uuid.UUID) -
             session,
             actor=actor,
             name=name,
-            stages=[stage.as_dict() for stage in stages],
-            ordering_rules=[rule.as_dict() for rule in DEFAULT_ORDERING_RULES],
+            stages=[stage.model_dump(mode="json") for stage in stages],
+            ordering_rules=[rule.model_dump(mode="json") for rule in DEFAULT_ORDERING_RULES],
             is_default=index == 0,
         )
 
@@ -233,7 +224,7 @@ async def update_pipeline(
     if "name" in changes:
         pipeline.name = changes["name"]
     if rules is not None:
-        pipeline.ordering_rules = [rule.as_dict() for rule in rules]
+        pipeline.ordering_rules = [rule.model_dump(mode="json") for rule in rules]
     if lose_reasons is not None:
         pipeline.lose_reasons = lose_reasons
     if changes.get("is_default"):
@@ -265,7 +256,8 @@ class _StagePlan:
 
 
 def _plan_stages(current_stages: list[PipelineStage], raw: Sequence[Mapping[str, Any]]) -> _StagePlan:
-    specs = parse_stages(raw)
+    # `id` names the stored stage a written one keeps; it is no part of the stage's configuration.
+    specs = parse_stages([{key: value for key, value in stage.items() if key != "id"} for stage in raw])
     current = {stage.id: stage for stage in current_stages}
     kept_ids = [stage.get("id") for stage in raw]
     _check_kept_ids(kept_ids, current)

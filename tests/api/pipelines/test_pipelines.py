@@ -714,7 +714,7 @@ async def test_invalid_ordering_rules_answer_422_naming_each_problem(client, mak
     )
 
     assert refused.status_code == 422
-    assert refused.json()["code"] == "ordering_rules.invalid"
+    assert refused.json()["code"] == "request.invalid"
     assert set(_errors(refused)) == {
         ("ordering_rules[0].then", "value.invalid"),
         ("ordering_rules[1].first", "activity_type.unknown"),
@@ -1085,7 +1085,7 @@ async def test_an_invalid_stage_list_answers_422_listing_every_problem(client, m
     )
 
     assert created.status_code == 422
-    assert created.json()["code"] == "pipeline.invalid"
+    assert created.json()["code"] == "request.invalid"
     assert set(_errors(created)) == {
         ("stages[0].required_evidence", "evidence.first_stage"),
         ("stages[1].probability", "probability.mismatch"),
@@ -1117,7 +1117,7 @@ async def test_a_pipeline_s_schema_and_gate_mistakes_come_in_one_422(client, mak
     assert created.status_code == 422
     assert created.json()["code"] == "request.invalid"
     assert set(_errors(created)) == {
-        ("stages[1].probability", "value_error"),
+        ("stages[1].probability", "value.invalid"),
         ("stages[1].required_fields[0]", "field.unknown"),
         ("stages[2].required_evidence[0].kind", "kind.unknown"),
         ("ordering_rules[0].then", "activity_type.unknown"),
@@ -1137,7 +1137,7 @@ async def test_patching_an_invalid_stage_list_answers_422_and_keeps_the_stages(c
     )
 
     assert refused.status_code == 422
-    assert refused.json()["code"] == "pipeline.invalid"
+    assert refused.json()["code"] == "request.invalid"
     assert set(_errors(refused)) == {
         ("stages[1].required_evidence[0].kind", "kind.unknown"),
         ("stages", "stages.won_missing"),
