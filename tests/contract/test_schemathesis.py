@@ -194,16 +194,33 @@ def _fuzzing(examples: int) -> settings:
     )
 
 
+def _takes_text(parameter: Any) -> bool:
+    """A query parameter whose value is text, or a list of texts (repeatable)."""
+    schema = parameter.definition.get("schema", {})
+    return any(
+        option.get("type") == "string"
+        or (option.get("type") == "array" and option.get("items", {}).get("type") == "string")
+        for option in schema.get("anyOf", [schema])
+    )
+
+
+def _is_text(value: Any) -> bool:
+    """Text, a list of texts, or nothing (a nullable parameter left out)."""
+    if isinstance(value, list):
+        return all(isinstance(item, str) for item in value)
+    return value is None or isinstance(value, str)
+
+
 @schemathesis.hook
 def filter_query(ctx, query):  # type: ignore[no-untyped-def]
-    """A query string carries text only. A generated list item that is not text (`true`, `164`,
-    `[]`) reaches the server as the text "true", "164", "[]", valid wherever any text is, so the
-    negative case schemathesis meant would count as accepted (seen on `industry`, a list of free
-    text). Every list parameter of the contract takes text items, so such cases are not generated."""
-    return not any(
-        isinstance(value, list) and not all(isinstance(item, str) for item in value)
-        for value in (query or {}).values()
-    )
+    """A query string carries text only. A generated value for a text parameter that is not text
+    (`true`, `164`, `[]`, or such an item of a list) reaches the server as the text "true", "164",
+    "[]", valid wherever any text is, so the negative case schemathesis meant would count as
+    accepted (seen on `industry` and `region`, free-text filters of the KPIs, as a list item and as
+    a bare value). Such cases are not generated; a parameter of another type (a number, a boolean)
+    keeps every case, its text form being checked by the server."""
+    text_parameters = {p.name for p in ctx.operation.query if _takes_text(p)} if ctx.operation else set()
+    return all(_is_text(value) for name, value in (query or {}).items() if name in text_parameters)
 
 
 _SCHEMAS = _load_schemas()
