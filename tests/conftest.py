@@ -22,7 +22,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
 import app.domain.models
 from app.config import Environment, Settings
@@ -170,17 +170,19 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
+async def _create_if_missing(connection: AsyncConnection, name: str) -> None:
+    exists = await connection.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+    if not exists:
+        await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+
+
 async def _create_worker_database() -> None:
     """A worker's database is made on first use; without xdist the configured one is used as is."""
     admin = create_async_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = POSTGRES_URL.rsplit("/", 1)[1]
     try:
         async with admin.connect() as connection:
-            exists = await connection.scalar(
-                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
-            )
-            if not exists:
-                await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+            await _create_if_missing(connection, name)
     finally:
         await admin.dispose()
 
@@ -193,11 +195,7 @@ async def emptied_postgres_database(name: str) -> str:
     admin = create_async_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as connection:
-            exists = await connection.scalar(
-                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
-            )
-            if not exists:
-                await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+            await _create_if_missing(connection, name)
             # As DROP DATABASE ... WITH (FORCE) did: a connection an interrupted run left holds no lock.
             await connection.execute(
                 text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
