@@ -624,11 +624,13 @@ async def _measure(
             api.append(elapsed)
     statements = [_bind(sql) for sql in _with_team(case.sql, case.owners, team="team" in values)]
     sql_times: list[float] = []
-    # Compared: the first run's rows, the closest in time to the API's last answer (a snapshot's
-    # "now" moves on during the runs, and records cross the 7-day line as it does).
+    # Compared: the first run's rows, read at the instant the API's last answer was computed (its
+    # `generated_at`): a snapshot's "now" moves on during the runs, and records cross the 7-day and
+    # 24-hour lines as it does. The timed runs after it read at their own instant.
+    answered_at = datetime.fromisoformat(body["generated_at"])
     rows: list[tuple[Any, ...]] = []
     for run in range(runs):
-        values["now"] = datetime.now(UTC)
+        values["now"] = answered_at if run == 0 else datetime.now(UTC)
         started = time.perf_counter()
         found: list[tuple[Any, ...]] = []
         for text, names in statements:
