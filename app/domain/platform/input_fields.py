@@ -44,9 +44,6 @@ class InputFields:
     def __iter__(self) -> Iterator[InputField]:
         return iter(self._fields.values())
 
-    def __getitem__(self, name: str) -> InputField:
-        return self._fields[name]
-
     @property
     def audited(self) -> tuple[str, ...]:
         return tuple(field.name for field in self if field.audited)

@@ -546,17 +546,7 @@ async def update_lead(
     if SCORED_FIELDS & changes.keys():
         await rescore_leads(session, [lead], policy=await rules_for(session, actor.organization_id), now=now)
     await session.flush()
-    old, new = audit.changed_fields(before, audit.snapshot(lead, AUDITED_FIELDS))
-    if new:
-        await audit.record_audit(
-            session,
-            actor=actor,
-            action="lead.updated",
-            entity_type="lead",
-            entity_id=lead.id,
-            before=old,
-            after=new,
-        )
+    await audit.record_edit(session, actor, lead, before, entity_type="lead")
     return lead
 
 
